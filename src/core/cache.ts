@@ -1,0 +1,121 @@
+/**
+ * The query cache: answers kept per query, parameters and caller, dropped when a projection applies
+ * an event touching one of their tags. TTL is only a backstop.
+ *
+ * A query that read the store before an invalidation must not put its (older) answer in afterwards:
+ * `stamp()` is taken before the query runs and `set()` refuses if any tag was invalidated since.
+ */
+export interface CachedAnswer {
+  value: unknown
+  readPosition: string
+}
+
+export interface QueryCache {
+  get(key: string): CachedAnswer | undefined
+  stamp(): number
+  set(key: string, answer: CachedAnswer, options: { tags: readonly string[]; ttlMs: number; stamp: number }): void
+  invalidate(tags: Iterable<string>): void
+  clear(): void
+  /** Calls `listener` with the tags of every invalidation (live queries listen here). */
+  onInvalidate(listener: (tags: readonly string[]) => void): () => void
+  readonly size: number
+}
+
+interface Entry extends CachedAnswer {
+  tags: readonly string[]
+  expiresAt: number
+}
+
+/** How many invalidation marks are kept; a query older than the oldest mark is not cached. */
+const markLimit = 50_000
+
+export function createQueryCache(options: { maxEntries?: number } = {}): QueryCache {
+  const maxEntries = options.maxEntries ?? 10_000
+  const entries = new Map<string, Entry>()
+  const byTag = new Map<string, Set<string>>()
+  const invalidatedAt = new Map<string, number>()
+  const listeners = new Set<(tags: readonly string[]) => void>()
+  let epoch = 0
+  let forgottenBefore = 0
+
+  function remove(key: string, entry: Entry) {
+    entries.delete(key)
+    for (const tag of entry.tags) {
+      const keys = byTag.get(tag)
+      keys?.delete(key)
+      if (keys?.size === 0) byTag.delete(tag)
+    }
+  }
+
+  function mark(tag: string) {
+    invalidatedAt.delete(tag)
+    invalidatedAt.set(tag, epoch)
+    if (invalidatedAt.size > markLimit) {
+      const oldest = invalidatedAt.entries().next().value
+      if (oldest) {
+        invalidatedAt.delete(oldest[0])
+        forgottenBefore = oldest[1] + 1
+      }
+    }
+  }
+
+  return {
+    get(key) {
+      const entry = entries.get(key)
+      if (!entry) return undefined
+      if (entry.expiresAt <= Date.now()) {
+        remove(key, entry)
+        return undefined
+      }
+      entries.delete(key)
+      entries.set(key, entry)
+      return entry
+    },
+    stamp: () => epoch,
+    set(key, answer, { tags, ttlMs, stamp }) {
+      if (stamp < forgottenBefore) return
+      for (const tag of tags) if ((invalidatedAt.get(tag) ?? -1) > stamp) return
+      const previous = entries.get(key)
+      if (previous) remove(key, previous)
+      entries.set(key, { ...answer, tags, expiresAt: Date.now() + ttlMs })
+      for (const tag of tags) {
+        let keys = byTag.get(tag)
+        if (!keys) byTag.set(tag, (keys = new Set()))
+        keys.add(key)
+      }
+      if (entries.size > maxEntries) {
+        const oldest = entries.entries().next().value
+        if (oldest) remove(oldest[0], oldest[1])
+      }
+    },
+    invalidate(tags) {
+      const list = [...tags]
+      if (list.length === 0) return
+      epoch++
+      for (const tag of list) {
+        mark(tag)
+        const keys = byTag.get(tag)
+        if (!keys) continue
+        for (const key of [...keys]) {
+          const entry = entries.get(key)
+          if (entry) remove(key, entry)
+        }
+      }
+      for (const listener of listeners) listener(list)
+    },
+    clear() {
+      epoch++
+      forgottenBefore = epoch
+      invalidatedAt.clear()
+      entries.clear()
+      byTag.clear()
+    },
+    onInvalidate(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    get size() {
+      return entries.size
+    },
+  }
+}

@@ -1,0 +1,136 @@
+import Type, { type Static, type TSchema } from 'typebox'
+import type { Statement, SqlClient } from './sql.js'
+import type { ReadStores } from './read-stores.js'
+
+/** The signed-in user a message is sent by. */
+export interface Caller {
+  id: string
+  roles: readonly string[]
+  dept?: string
+}
+
+/** Who may send a message: anyone, or a signed-in user (holding any of `roles`, when given). */
+export type Access = { kind: 'public' } | { kind: 'user'; roles?: readonly string[] }
+
+export const anyone: Access = { kind: 'public' }
+export function signedIn(...roles: string[]): Access {
+  return roles.length > 0 ? { kind: 'user', roles } : { kind: 'user' }
+}
+
+/** What the shell hands a decider besides the command: time and ids never come from inside. */
+export interface CommandMeta {
+  commandId: string
+  correlationId: string
+  caller: Caller | undefined
+  now: Date
+  /** A fresh time-ordered id for whatever the command creates. */
+  newId: string
+}
+
+export interface NewEvent<T extends string = string, D = unknown> {
+  type: T
+  data: D
+}
+
+/** A stream and the version of its last event (0 for a new stream): the optimistic-concurrency check. */
+export interface StreamRef {
+  id: string
+  expectedVersion: number
+}
+
+/** A command's view of its transaction: read with `query`, queue writes and events for the commit. */
+export interface CommandTx extends SqlClient {
+  write(...statements: Statement[]): void
+  append(stream: StreamRef, events: readonly NewEvent[]): void
+}
+
+export interface CommandContext {
+  meta: CommandMeta
+  tx: CommandTx
+}
+
+export interface QueryContext {
+  caller: Caller | undefined
+  stores: ReadStores
+}
+
+interface MessageBase<I extends TSchema, O extends TSchema> {
+  readonly domain: string
+  readonly name: string
+  readonly summary: string
+  readonly description?: string
+  readonly input: I
+  readonly output: O
+  readonly access: Access
+}
+
+export interface CommandDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema>
+  extends MessageBase<I, O> {
+  readonly kind: 'command'
+  /** Codes of the refusals this command can answer with (documentation). */
+  readonly refusals: readonly string[]
+  handle(input: Static<I>, ctx: CommandContext): Promise<Static<O>>
+}
+
+export interface QueryCachePolicy<I, O> {
+  ttlMs: number
+  /** Tags the answer depends on; an applied event that touches one of them drops the entry. */
+  tags(input: I, answer: O, caller: Caller | undefined): readonly string[]
+}
+
+export interface QueryDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema>
+  extends MessageBase<I, O> {
+  readonly kind: 'query'
+  /** Projections the query reads: what `X-Min-Position` waits for. */
+  readonly readModels: readonly string[]
+  readonly cache?: QueryCachePolicy<Static<I>, Static<O>>
+  /** A paged list: the output is `{ items, nextCursor }`. */
+  readonly paged: boolean
+  /** Offer `/stream`: Server-Sent Events, re-run when a tag of the query is touched. */
+  readonly live: boolean
+  readonly notFound?: string
+  handle(input: Static<I>, ctx: QueryContext): Promise<Static<O>>
+}
+
+export type AnyCommand = CommandDefinition
+export type AnyQuery = QueryDefinition
+
+type CommandSpec<I extends TSchema, O extends TSchema> = Omit<CommandDefinition<I, O>, 'kind' | 'refusals'> & {
+  refusals?: readonly string[]
+}
+type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
+  QueryDefinition<I, O>,
+  'kind' | 'paged' | 'live'
+> & { paged?: boolean; live?: boolean }
+
+export function defineCommand<I extends TSchema, O extends TSchema>(
+  spec: CommandSpec<I, O>,
+): CommandDefinition<I, O> {
+  return { kind: 'command', refusals: [], ...spec }
+}
+
+export function defineQuery<I extends TSchema, O extends TSchema>(spec: QuerySpec<I, O>): QueryDefinition<I, O> {
+  return { kind: 'query', paged: false, live: false, ...spec }
+}
+
+export interface EventDefinition<T extends string, S extends TSchema> {
+  readonly type: T
+  readonly schema: S
+  create(data: Static<S>): NewEvent<T, Static<S>>
+}
+
+export function defineEvent<T extends string, S extends TSchema>(type: T, schema: S): EventDefinition<T, S> {
+  return { type, schema, create: (data) => ({ type, data }) }
+}
+
+/** The schema of a page of items, as paged queries return it. */
+export function Page<T extends TSchema>(item: T) {
+  return Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+}
+
+export type PageOf<T> = { items: T[]; nextCursor: string | null }
+
+/** Where a message is addressed: `events/register-participant`. */
+export function addressOf(message: { domain: string; name: string }): string {
+  return `${message.domain}/${message.name}`
+}

@@ -1,0 +1,158 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type Outcome = 'ok' | 'refused' | 'error'
+export type MessageKind = 'command' | 'query'
+
+const latencyBuckets = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]
+
+export interface HandlerStats {
+  count: number
+  errors: number
+  refusals: number
+  avgMs: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  cacheHits?: number
+  cacheMisses?: number
+  cacheHitRate?: number
+}
+
+/** Execution metrics of the buses and projections, exposed as Prometheus text and as JSON stats. */
+export interface Metrics {
+  readonly registry: Registry
+  observe(kind: MessageKind, address: string, outcome: Outcome, seconds: number): void
+  cache(address: string, hit: boolean): void
+  projectionApplied(projection: string, lagSeconds: number): void
+  projectionBehind(projection: string, events: number): void
+  handlerStats(): Promise<Record<MessageKind, Record<string, HandlerStats>>>
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry()
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'tandem_' })
+  const duration = new Histogram({
+    name: 'tandem_message_duration_seconds',
+    help: 'Time to handle a command or query, by outcome',
+    labelNames: ['kind', 'name', 'outcome'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  })
+  const cacheLookups = new Counter({
+    name: 'tandem_query_cache_lookups_total',
+    help: 'Query cache lookups, by result',
+    labelNames: ['name', 'result'] as const,
+    registers: [registry],
+  })
+  const lag = new Histogram({
+    name: 'tandem_projection_lag_seconds',
+    help: 'Time from an event being recorded to a projection applying it',
+    labelNames: ['projection'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  })
+  const behind = new Gauge({
+    name: 'tandem_projection_lag_events',
+    help: 'Events recorded that a projection has not applied yet',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+  })
+
+  return {
+    registry,
+    observe: (kind, name, outcome, seconds) => duration.observe({ kind, name, outcome }, seconds),
+    cache: (name, hit) => cacheLookups.inc({ name, result: hit ? 'hit' : 'miss' }),
+    projectionApplied: (projection, seconds) => lag.observe({ projection }, seconds),
+    projectionBehind: (projection, events) => behind.set({ projection }, events),
+    handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),
+  }
+}
+
+interface Sample {
+  labels: Partial<Record<string, string | number>>
+  value: number
+  metricName?: string
+}
+
+interface Tally {
+  count: number
+  sum: number
+  errors: number
+  refusals: number
+  buckets: Map<number, number>
+}
+
+function summarize(samples: Sample[], cacheSamples: Sample[]) {
+  const tallies = new Map<string, Tally>()
+  for (const s of samples) {
+    const key = `${String(s.labels.kind)}\u0000${String(s.labels.name)}`
+    let t = tallies.get(key)
+    if (!t) tallies.set(key, (t = { count: 0, sum: 0, errors: 0, refusals: 0, buckets: new Map() }))
+    if (s.metricName?.endsWith('_bucket')) {
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le)
+      t.buckets.set(le, (t.buckets.get(le) ?? 0) + s.value)
+    } else if (s.metricName?.endsWith('_count')) {
+      t.count += s.value
+      if (s.labels.outcome === 'error') t.errors += s.value
+      if (s.labels.outcome === 'refused') t.refusals += s.value
+    } else if (s.metricName?.endsWith('_sum')) t.sum += s.value
+  }
+  const cache = new Map<string, { hits: number; misses: number }>()
+  for (const s of cacheSamples) {
+    const name = String(s.labels.name)
+    const c = cache.get(name) ?? { hits: 0, misses: 0 }
+    if (s.labels.result === 'hit') c.hits += s.value
+    else c.misses += s.value
+    cache.set(name, c)
+  }
+  const out: Record<MessageKind, Record<string, HandlerStats>> = { command: {}, query: {} }
+  for (const [key, t] of tallies) {
+    const [kind, name] = key.split('\u0000') as [MessageKind, string]
+    const stats: HandlerStats = {
+      count: t.count,
+      errors: t.errors,
+      refusals: t.refusals,
+      avgMs: t.count ? round((t.sum / t.count) * 1000) : 0,
+      p50Ms: percentile(t, 0.5),
+      p95Ms: percentile(t, 0.95),
+      p99Ms: percentile(t, 0.99),
+    }
+    const c = cache.get(name)
+    if (kind === 'query' && c) {
+      Object.assign(stats, {
+        cacheHits: c.hits,
+        cacheMisses: c.misses,
+        cacheHitRate: round(c.hits / Math.max(1, c.hits + c.misses)),
+      })
+    }
+    out[kind][name] = stats
+  }
+  return out
+}
+
+/** Estimates a percentile from cumulative histogram buckets by linear interpolation inside a bucket. */
+function percentile(t: Tally, q: number): number {
+  if (t.count === 0) return 0
+  const bounds = [...t.buckets.keys()].sort((a, b) => a - b)
+  const rank = q * t.count
+  let lower = 0
+  let below = 0
+  for (const le of bounds) {
+    const cumulative = t.buckets.get(le) ?? 0
+    if (cumulative >= rank) {
+      const upper = Number.isFinite(le) ? le : lower
+      const inBucket = cumulative - below
+      const fraction = inBucket > 0 ? (rank - below) / inBucket : 1
+      return round((lower + (upper - lower) * fraction) * 1000)
+    }
+    lower = le
+    below = cumulative
+  }
+  return round(lower * 1000)
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000
+}

@@ -1,0 +1,72 @@
+import { ForbiddenError, UnauthenticatedError, isAppError } from './errors.js'
+import type { Metrics, Outcome } from './metrics.js'
+import type { Call, Middleware } from './pipeline.js'
+import { assertValid } from './validation.js'
+import type { TSchema } from 'typebox'
+
+/** The caller must be allowed by the message's access rule: 401 without a caller, 403 without a role. */
+export function authorize<C extends Call, O>(): Middleware<C, O> {
+  return (call, next) => {
+    const { access } = call.definition
+    if (access.kind === 'user') {
+      if (!call.caller) throw new UnauthenticatedError()
+      const roles = access.roles
+      if (roles && !roles.some((role) => call.caller?.roles.includes(role))) {
+        throw new ForbiddenError(`This needs one of the roles: ${roles.join(', ')}`)
+      }
+    }
+    return next(call)
+  }
+}
+
+/** The input must fit the message's schema: 400 with every field's problem otherwise. */
+export function validate<C extends Call, O>(): Middleware<C, O> {
+  return (call, next) => {
+    assertValid(call.definition.input as TSchema, call.input)
+    return next(call)
+  }
+}
+
+export function outcomeOf(error: unknown): Outcome {
+  return isAppError(error) && error.status < 500 ? 'refused' : 'error'
+}
+
+/** Count, errors and a latency histogram per handler. */
+export function measure<C extends Call, O>(metrics: Metrics): Middleware<C, O> {
+  return async (call, next) => {
+    const start = performance.now()
+    try {
+      const out = await next(call)
+      metrics.observe(call.kind, call.address, 'ok', (performance.now() - start) / 1000)
+      return out
+    } catch (error) {
+      metrics.observe(call.kind, call.address, outcomeOf(error), (performance.now() - start) / 1000)
+      throw error
+    }
+  }
+}
+
+/** One structured line per message: commands at info, queries at debug; failures always. */
+export function logCalls<C extends Call, O>(): Middleware<C, O> {
+  return async (call, next) => {
+    const start = performance.now()
+    const quiet = call.kind === 'query'
+    try {
+      const out = await next(call)
+      const line = { [call.kind]: call.address, userId: call.caller?.id, ms: elapsed(start) }
+      if (quiet) call.log.debug(line, `${call.kind} handled`)
+      else call.log.info(line, `${call.kind} handled`)
+      return out
+    } catch (error) {
+      const line = { [call.kind]: call.address, userId: call.caller?.id, ms: elapsed(start) }
+      if (isAppError(error) && error.status < 500) {
+        call.log.info({ ...line, code: error.code }, `${call.kind} refused`)
+      } else call.log.error({ ...line, err: error }, `${call.kind} failed`)
+      throw error
+    }
+  }
+}
+
+function elapsed(start: number): number {
+  return Math.round((performance.now() - start) * 1000) / 1000
+}

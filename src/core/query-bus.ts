@@ -1,0 +1,164 @@
+import type { Static, TSchema } from 'typebox'
+import { NotFoundError, UnavailableError, isAppError, type AppError } from './errors.js'
+import { silentLogger, type Logger } from './logger.js'
+import type { AnyQuery, Caller, QueryDefinition } from './messages.js'
+import type { Metrics } from './metrics.js'
+import { compose, type Call, type Middleware, type Step } from './pipeline.js'
+import type { QueryCache } from './cache.js'
+import type { ReadStores } from './read-stores.js'
+import type { Registry } from './registry.js'
+
+export interface QueryCall extends Call {
+  readonly kind: 'query'
+  readonly definition: AnyQuery
+  /** Read-your-writes: answer only once the read models have applied this log position. */
+  readonly minPosition: bigint | undefined
+  readonly maxWaitMs: number
+  readonly useCache: boolean
+}
+
+export interface Answered {
+  value: unknown
+  cacheHit: boolean
+  /** The log position the read models had applied when the answer was read. */
+  readPosition: string
+}
+
+/** The guide's QueryResult. Refusals are results; only bugs throw. */
+export type QueryResult<R = unknown> =
+  | { status: 'succeeded'; data: R; cacheHit: boolean; readPosition: string; executionTimeMs: number }
+  | { status: 'failed'; error: AppError; executionTimeMs: number }
+
+/** How far the read models have got: implemented by the projection runners. */
+export interface ReadProgress {
+  /** Resolves true once every one of `readModels` has applied `position`, false after `timeoutMs`. */
+  waitFor(readModels: readonly string[], position: bigint, timeoutMs: number): Promise<boolean>
+  /** The position the read models have applied (the lowest among them), as a decimal string. */
+  position(readModels: readonly string[]): string
+}
+
+export interface AskOptions {
+  caller?: Caller
+  minPosition?: bigint
+  maxWaitMs?: number
+  useCache?: boolean
+  log?: Logger
+}
+
+export interface QueryBus {
+  readonly registry: Registry
+  ask<O extends TSchema>(
+    query: QueryDefinition<TSchema, O>,
+    input: unknown,
+    options?: AskOptions,
+  ): Promise<QueryResult<Static<O>>>
+  ask(address: string, input: unknown, options?: AskOptions): Promise<QueryResult>
+}
+
+export interface QueryBusOptions {
+  registry: Registry
+  stores: ReadStores
+  progress: ReadProgress
+  /** Outermost first: logging, metrics, auth, validation, consistency, cache. */
+  middleware: readonly Middleware<QueryCall, Answered>[]
+}
+
+export const defaultMaxWaitMs = 3000
+
+export function createQueryBus(options: QueryBusOptions): QueryBus {
+  const { stores, progress } = options
+  const handle: Step<QueryCall, Answered> = async (call) => {
+    const readPosition = progress.position(call.definition.readModels)
+    const value = await call.definition.handle(call.input, { caller: call.caller, stores })
+    return { value, cacheHit: false, readPosition }
+  }
+  const pipeline = compose(options.middleware, handle)
+
+  async function ask(target: string | AnyQuery, input: unknown, send: AskOptions = {}) {
+    const start = performance.now()
+    const took = () => Math.round((performance.now() - start) * 1000) / 1000
+    const definition = typeof target === 'string' ? options.registry.queries.get(target) : target
+    if (!definition) {
+      const error = new NotFoundError('QUERY_NOT_FOUND', 'No such query', `No query is named ${String(target)}`)
+      return { status: 'failed' as const, error, executionTimeMs: took() }
+    }
+    try {
+      const answer = await pipeline({
+        kind: 'query',
+        address: `${definition.domain}/${definition.name}`,
+        definition,
+        input,
+        caller: send.caller,
+        log: send.log ?? silentLogger,
+        minPosition: send.minPosition,
+        maxWaitMs: send.maxWaitMs ?? defaultMaxWaitMs,
+        useCache: send.useCache ?? true,
+      })
+      return {
+        status: 'succeeded' as const,
+        data: answer.value,
+        cacheHit: answer.cacheHit,
+        readPosition: answer.readPosition,
+        executionTimeMs: took(),
+      }
+    } catch (error) {
+      if (!isAppError(error)) throw error
+      return { status: 'failed' as const, error, executionTimeMs: took() }
+    }
+  }
+
+  return { registry: options.registry, ask: ask as QueryBus['ask'] }
+}
+
+/** Read-your-writes: hold the query until its read models have applied the caller's position. */
+export function waitForPosition(progress: ReadProgress): Middleware<QueryCall, Answered> {
+  return async (call, next) => {
+    if (call.minPosition !== undefined && call.definition.readModels.length > 0) {
+      const caughtUp = await progress.waitFor(call.definition.readModels, call.minPosition, call.maxWaitMs)
+      if (!caughtUp) {
+        throw new UnavailableError(
+          'READ_MODEL_LAGGING',
+          'Read model lagging',
+          `The read model has not applied position ${call.minPosition} within ${call.maxWaitMs} ms`,
+        )
+      }
+    }
+    return next(call)
+  }
+}
+
+/** Serves and stores answers in the query cache, keyed by query, input and (unless public) caller. */
+export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<QueryCall, Answered> {
+  return async (call, next) => {
+    const policy = call.definition.cache
+    if (!policy || !call.useCache) return next(call)
+    const key = cacheKey(call)
+    const hit = cache.get(key)
+    metrics?.cache(call.address, hit !== undefined)
+    if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true }
+    const stamp = cache.stamp()
+    const answer = await next(call)
+    cache.set(key, answer, { tags: policy.tags(call.input, answer.value, call.caller), ttlMs: policy.ttlMs, stamp })
+    return answer
+  }
+}
+
+function cacheKey(call: QueryCall): string {
+  const scope = call.definition.access.kind === 'public' || !call.caller ? '' : scopeOf(call.caller)
+  return `${call.address}\u0000${scope}\u0000${stableJson(call.input)}`
+}
+
+function scopeOf(caller: Caller): string {
+  return `${caller.id}|${caller.roles.join(',')}|${caller.dept ?? ''}`
+}
+
+/** JSON with object keys sorted, so `{a,b}` and `{b,a}` share a cache entry. */
+export function stableJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`
+  const record = value as Record<string, unknown>
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort()
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(record[k])}`).join(',')}}`
+}

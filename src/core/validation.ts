@@ -1,0 +1,58 @@
+import type { TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import Value from 'typebox/value'
+import { ValidationError, type FieldError } from './errors.js'
+
+type Check = (value: unknown) => readonly FieldError[] | undefined
+
+const compiled = new WeakMap<TSchema, Check>()
+
+/** A compiled validator for `schema`: undefined when the value fits, else each field's problem. */
+export function validatorFor(schema: TSchema): Check {
+  let check = compiled.get(schema)
+  if (!check) {
+    const validator = Compile(schema)
+    check = (value) => (validator.Check(value) ? undefined : describe(validator.Errors(value)))
+    compiled.set(schema, check)
+  }
+  return check
+}
+
+/** Throws a 400 unless `value` fits `schema`. */
+export function assertValid(schema: TSchema, value: unknown): void {
+  const errors = validatorFor(schema)(value)
+  if (errors) throw new ValidationError(errors)
+}
+
+/** Turns query-string text into the types the schema asks for ("20" to 20, "true" to true). */
+export function coerce(schema: TSchema, value: unknown): unknown {
+  return Value.Convert(schema, value)
+}
+
+interface RawError {
+  keyword: string
+  instancePath: string
+  message: string
+  params: Record<string, unknown>
+}
+
+function describe(raw: Iterable<RawError>): FieldError[] {
+  const errors: FieldError[] = []
+  const unions = new Set<string>()
+  const all = [...raw]
+  for (const e of all) if (e.keyword === 'anyOf') unions.add(e.instancePath)
+  for (const e of all) {
+    const path = e.instancePath
+    if (e.keyword === 'required') {
+      const names = (e.params.requiredProperties as string[] | undefined) ?? []
+      for (const name of names) errors.push({ path: `${path}/${name}`, message: 'is required' })
+    } else if (e.keyword === 'boolean') {
+      errors.push({ path, message: 'is not a known field' })
+    } else if (e.keyword === 'additionalProperties') {
+      continue
+    } else if (e.keyword === 'anyOf' || !unions.has(path)) {
+      errors.push({ path, message: e.keyword === 'anyOf' ? 'does not match any allowed form' : e.message })
+    }
+  }
+  return errors.length > 0 ? errors : [{ path: '', message: 'is not valid' }]
+}
