@@ -1,0 +1,160 @@
+import type { NewEvent, StreamRef } from '../core/messages.js'
+import type { SqlClient, Statement } from '../core/sql.js'
+
+export interface EventMetadata {
+  commandId: string
+  correlationId: string
+  command: string
+  userId?: string
+}
+
+export interface StoredEvent<T extends string = string, D = unknown> {
+  position: string
+  txId: string
+  streamId: string
+  version: number
+  type: T
+  data: D
+  metadata: EventMetadata
+  recordedAt: Date
+}
+
+/**
+ * Where a reader stands: the (transaction id, position) of the last event it consumed. Events are
+ * consumed in that order, not by position alone: see `readAfter`.
+ */
+export interface Checkpoint {
+  txId: string
+  position: string
+}
+
+export const origin: Checkpoint = { txId: '0', position: '0' }
+
+export function compareCheckpoints(a: Checkpoint, b: Checkpoint): number {
+  const byTx = compareDecimal(a.txId, b.txId)
+  return byTx !== 0 ? byTx : compareDecimal(a.position, b.position)
+}
+
+/** Compares non-negative decimal strings without converting them to numbers. */
+export function compareDecimal(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
+}
+
+/** The statement that appends `events` to a stream after `expectedVersion`, returning their positions. */
+export function appendStatement(stream: StreamRef, events: readonly NewEvent[], metadata: EventMetadata): Statement {
+  const meta = JSON.stringify(metadata)
+  if (events.length === 1) {
+    const [event] = events as [NewEvent]
+    return {
+      text: `INSERT INTO tandem.event_log (stream_id, stream_version, type, data, metadata)
+             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb) RETURNING position`,
+      params: [stream.id, stream.expectedVersion + 1, event.type, JSON.stringify(event.data), meta],
+    }
+  }
+  return {
+    text: `INSERT INTO tandem.event_log (stream_id, stream_version, type, data, metadata)
+           SELECT $1, v, t, d::jsonb, $5::jsonb FROM unnest($2::int[], $3::text[], $4::text[]) AS e(v, t, d)
+           RETURNING position`,
+    params: [
+      stream.id,
+      events.map((_, i) => stream.expectedVersion + 1 + i),
+      events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data)),
+      meta,
+    ],
+  }
+}
+
+export interface Batch {
+  events: StoredEvent[]
+  /**
+   * The oldest transaction still running when the batch was read. Every transaction below it has
+   * ended, so once a reader has consumed all events below it, nothing below it can appear later.
+   */
+  horizon: string
+}
+
+/**
+ * Reads the events after `after`, gap-safe. Positions come from a sequence and commit out of order:
+ * a reader trusting `position > checkpoint` skips an event whose transaction commits after a later
+ * one was read. So only events of transactions below the snapshot's xmin (all ended) are read, in
+ * (transaction id, position) order, which cannot change once they are visible.
+ */
+export async function readAfter(
+  sql: SqlClient,
+  after: Checkpoint,
+  options: { limit: number; types?: readonly string[] },
+): Promise<Batch> {
+  const filter = options.types ? 'AND type = ANY($4::text[])' : ''
+  const params: unknown[] = [after.txId, after.position, options.limit]
+  if (options.types) params.push(options.types)
+  const rows = await sql.query<EventRow & { horizon: string }>(
+    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+     SELECT h.xmin::text AS horizon, e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
+            e.type, e.data, e.metadata, e.recorded_at
+     FROM h LEFT JOIN LATERAL (
+       SELECT * FROM tandem.event_log
+       WHERE tx_id < h.xmin AND (tx_id, position) > ($1::xid8, $2::bigint) ${filter}
+       ORDER BY tx_id, position
+       LIMIT $3
+     ) e ON true`,
+    params,
+  )
+  const horizon = rows[0]?.horizon ?? after.txId
+  const events = rows.filter((r) => r.position !== null).map(toStoredEvent)
+  return { events, horizon }
+}
+
+/** The transaction that wrote the event at `position`, or undefined if there is none. */
+export async function transactionOf(sql: SqlClient, position: string): Promise<string | undefined> {
+  const [row] = await sql.query<{ tx_id: string }>(
+    'SELECT tx_id::text FROM tandem.event_log WHERE position = $1',
+    [position],
+  )
+  return row?.tx_id
+}
+
+/** The highest position written so far. */
+export async function headPosition(sql: SqlClient): Promise<string> {
+  const [row] = await sql.query<{ head: string | null }>('SELECT max(position)::text AS head FROM tandem.event_log')
+  return row?.head ?? '0'
+}
+
+/** A stream's events in order, optionally only those recorded up to `asOf`. */
+export async function readStream(
+  sql: SqlClient,
+  streamId: string,
+  options: { asOf?: Date } = {},
+): Promise<StoredEvent[]> {
+  const rows = await sql.query<EventRow>(
+    `SELECT position::text, tx_id::text, stream_id, stream_version, type, data, metadata, recorded_at
+     FROM tandem.event_log WHERE stream_id = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
+     ORDER BY stream_version`,
+    [streamId, options.asOf ?? null],
+  )
+  return rows.map(toStoredEvent)
+}
+
+interface EventRow {
+  position: string
+  tx_id: string
+  stream_id: string
+  stream_version: number
+  type: string
+  data: unknown
+  metadata: EventMetadata
+  recorded_at: Date
+}
+
+function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    position: r.position,
+    txId: r.tx_id,
+    streamId: r.stream_id,
+    version: r.stream_version,
+    type: r.type,
+    data: r.data,
+    metadata: r.metadata,
+    recordedAt: r.recorded_at,
+  }
+}

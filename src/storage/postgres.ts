@@ -1,0 +1,94 @@
+import pg from 'pg'
+import type { Row, Sql, SqlTx, Statement } from '../core/sql.js'
+
+export interface PostgresOptions {
+  url: string
+  /** Connections in the pool. */
+  max?: number
+  applicationName?: string
+}
+
+/**
+ * The SQL port over node-postgres. Connections run in pipeline mode, so a transaction's BEGIN goes
+ * out with its first read and its writes go out with its COMMIT: two round trips per command.
+ * Statements are prepared once per connection, named by their text.
+ */
+export function createPostgres(options: PostgresOptions): Sql {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max ?? 20,
+    application_name: options.applicationName ?? 'tandem',
+    pipeline: true,
+  } as pg.PoolConfig)
+  // An idle client that loses its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined)
+  const named = statementNames()
+
+  const run = (client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) =>
+    client.query({ name: named(text), text, values: params as unknown[] | undefined }).then((r) => r.rows as Row[])
+
+  return {
+    kind: 'postgres',
+    query: <R extends object>(text: string, params?: readonly unknown[]) => run(pool, text, params) as Promise<R[]>,
+    async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+      const client = await pool.connect()
+      let state: 'open' | 'committed' | 'broken' = 'open'
+      const begin = client.query('BEGIN')
+      begin.catch(() => undefined)
+      const tx: SqlTx = {
+        query: <R extends object>(text: string, params?: readonly unknown[]) => {
+          if (state !== 'open') return Promise.reject(new Error('The transaction is over'))
+          return run(client, text, params) as Promise<R[]>
+        },
+        async commit(statements: readonly Statement[]) {
+          if (state !== 'open') throw new Error('The transaction is over')
+          state = 'committed'
+          const sent = statements.map((s) => run(client, s.text, s.params))
+          const commit = client.query('COMMIT')
+          const settled = await Promise.allSettled([begin, ...sent, commit])
+          const failed = settled.find((s) => s.status === 'rejected')
+          if (failed) throw failed.reason
+          const last = settled.at(-1) as PromiseFulfilledResult<pg.QueryResult>
+          if (last.value.command !== 'COMMIT') throw new Error('The transaction was rolled back')
+          return settled.slice(1, -1).map((s) => (s as PromiseFulfilledResult<Row[]>).value)
+        },
+      }
+      try {
+        const value = await fn(tx)
+        if (state === 'open') await tx.commit([])
+        return value
+      } catch (error) {
+        if (state === 'open') {
+          state = 'broken'
+          await client.query('ROLLBACK').catch(() => undefined)
+        }
+        throw error
+      } finally {
+        client.release()
+      }
+    },
+    async exec(script: string) {
+      const client = await pool.connect()
+      try {
+        await client.query(script)
+      } catch (error) {
+        // A script that opened a transaction and failed leaves it open on this connection.
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
+      } finally {
+        client.release()
+      }
+    },
+    close: () => pool.end(),
+  }
+}
+
+/** Names statements by their text so each connection prepares them once; odd one-off texts stay unnamed. */
+function statementNames(limit = 1000): (text: string) => string | undefined {
+  const names = new Map<string, string>()
+  return (text) => {
+    let name = names.get(text)
+    if (name === undefined && names.size < limit) names.set(text, (name = `t${names.size}`))
+    return name
+  }
+}

@@ -1,0 +1,52 @@
+import type { SqlClient } from '../core/sql.js'
+import type { Migration } from './migrations.js'
+
+/** The platform's own tables in the write database: the event log and idempotency records. */
+export const writeMigrations: readonly Migration[] = [
+  {
+    id: 'core/001-event-log',
+    sql: `
+      CREATE TABLE tandem.event_log (
+        position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        stream_id text NOT NULL,
+        stream_version integer NOT NULL CHECK (stream_version > 0),
+        type text NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        CONSTRAINT event_log_stream_version UNIQUE (stream_id, stream_version)
+      );
+      -- Readers walk the log in (transaction, position) order: see event-log.ts.
+      CREATE INDEX event_log_tx_order ON tandem.event_log (tx_id, position)`,
+  },
+  {
+    id: 'core/002-idempotency',
+    sql: `
+      CREATE TABLE tandem.idempotency (
+        user_id text NOT NULL,
+        key text NOT NULL,
+        request_hash text NOT NULL,
+        command_id uuid NOT NULL,
+        result jsonb,
+        tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (user_id, key)
+      );
+      CREATE INDEX idempotency_created ON tandem.idempotency (created_at)`,
+  },
+  {
+    id: 'core/003-log-identity',
+    sql: `
+      -- Names this event log: read stores kept elsewhere (Redis) key their data by it, so a fresh
+      -- database never meets read models built from another one.
+      CREATE TABLE tandem.log_identity (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), one boolean UNIQUE DEFAULT true);
+      INSERT INTO tandem.log_identity DEFAULT VALUES`,
+  },
+]
+
+export async function logIdentity(sql: SqlClient): Promise<string> {
+  const [row] = await sql.query<{ id: string }>('SELECT id::text FROM tandem.log_identity')
+  if (!row) throw new Error('The event log has no identity: run the migrations')
+  return row.id
+}

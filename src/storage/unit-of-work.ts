@@ -1,0 +1,82 @@
+import type { CommandCall, Executed, UnitOfWork } from '../core/command-bus.js'
+import { ConflictError } from '../core/errors.js'
+import type { CommandTx } from '../core/messages.js'
+import { sqlState, type Row, type Sql, type Statement } from '../core/sql.js'
+import { appendStatement, compareDecimal } from './event-log.js'
+
+/** Failures that mean "someone else changed the rows first": re-load, re-decide, try again. */
+const retryable = new Set([
+  '40001', // serialization failure
+  '40P01', // deadlock
+  '23505', // unique violation: a concurrent append to the stream, or a concurrent create
+])
+
+export interface UnitOfWorkOptions {
+  sql: Sql
+  /** Called after each commit that wrote events, with the last position (wakes the projections). */
+  onCommitted?: (position: string) => void
+  maxAttempts?: number
+}
+
+/**
+ * One transaction per command. The command's reads go out as it makes them; its writes and
+ * events are queued and sent with the COMMIT. On a concurrency failure the whole command runs again.
+ */
+export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
+  const { sql, onCommitted } = options
+  const maxAttempts = options.maxAttempts ?? 5
+
+  async function attempt(call: CommandCall, work: (tx: CommandTx) => Promise<Executed>): Promise<Executed> {
+    return sql.transaction(async (tx) => {
+      const writes: Statement[] = []
+      const appends: Statement[] = []
+      const metadata = {
+        commandId: call.meta.commandId,
+        correlationId: call.meta.correlationId,
+        command: call.address,
+        ...(call.caller ? { userId: call.caller.id } : {}),
+      }
+      const commandTx: CommandTx = {
+        query: (text, params) => tx.query(text, params),
+        write: (...statements) => writes.push(...statements),
+        append: (stream, events) => {
+          if (events.length > 0) appends.push(appendStatement(stream, events, metadata))
+        },
+      }
+      const executed = await work(commandTx)
+      const results = await tx.commit([...writes, ...appends])
+      const position = lastPosition(results.slice(writes.length))
+      return position ? { ...executed, position } : executed
+    })
+  }
+
+  return {
+    async run(call, work) {
+      for (let n = 1; ; n++) {
+        try {
+          const executed = await attempt(call, work)
+          if (executed.position && !executed.replayed) onCommitted?.(executed.position)
+          return executed
+        } catch (error) {
+          const state = sqlState(error)
+          if (!state || !retryable.has(state)) throw error
+          if (n >= maxAttempts) {
+            throw new ConflictError('CONCURRENCY_CONFLICT', 'Concurrent change', 'Please retry the command')
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** n))
+        }
+      }
+    },
+  }
+}
+
+function lastPosition(results: readonly Row[][]): string | null {
+  let last: string | null = null
+  for (const rows of results) {
+    for (const row of rows) {
+      const position = String(row.position)
+      if (last === null || compareDecimal(position, last) > 0) last = position
+    }
+  }
+  return last
+}
