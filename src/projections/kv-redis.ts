@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto'
+import { createClient } from 'redis'
+import type { Logger } from '../core/logger.js'
+import type { KvOp } from '../core/read-stores.js'
+import type { KvStore } from './kv.js'
+
+/**
+ * Applies a batch and moves the checkpoint in one atomic step, only from the expected checkpoint:
+ * a batch applied twice, or by two runners, changes nothing the second time.
+ */
+const commitScript = `
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+for _, op in ipairs(cjson.decode(ARGV[3])) do redis.call(unpack(op)) end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`
+const commitSha = createHash('sha1').update(commitScript).digest('hex')
+
+/** `keyPrefix` goes before every key: several logs (or test runs) can share one Redis. */
+export async function createRedisKv(options: { url: string; keyPrefix: string; log: Logger }): Promise<KvStore> {
+  const p = (key: string) => options.keyPrefix + key
+  const client = createClient({ url: options.url })
+  client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
+  await client.connect()
+
+  const runCommit = async (args: { keys: string[]; arguments: string[] }) => {
+    try {
+      return await client.evalSha(commitSha, args)
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error
+      return client.eval(commitScript, args)
+    }
+  }
+
+  return {
+    get: (key) => client.get(p(key)),
+    mget: (keys) => (keys.length === 0 ? Promise.resolve([]) : client.mGet(keys.map(p))),
+    smembers: (key) => client.sMembers(p(key)),
+    zrangeByLex: (key, range) => {
+      const [from, to] = range.reverse ? [range.max, range.min] : [range.min, range.max]
+      return client.zRange(p(key), from, to, { BY: 'LEX', REV: range.reverse, LIMIT: { offset: 0, count: range.count } })
+    },
+    zrank: (key, member) => client.zRank(p(key), member),
+    zcard: (key) => client.zCard(p(key)),
+    async commit(ops, checkpoint) {
+      const commands = ops.map((op) => toRedisCommand(op, p))
+      const reply = await runCommit({
+        keys: [p(checkpoint.key)],
+        arguments: [checkpoint.expect ?? '', checkpoint.next, JSON.stringify(commands)],
+      })
+      return reply === 1
+    },
+    async deletePrefix(prefix) {
+      for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(p(prefix))}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await client.unlink(keys)
+      }
+    },
+    async close() {
+      await client.quit().catch(() => undefined)
+    },
+  }
+}
+
+function toRedisCommand(op: KvOp, p: (key: string) => string): string[] {
+  switch (op[0]) {
+    case 'set':
+      return ['SET', p(op[1]), op[2]]
+    case 'del':
+      return ['DEL', p(op[1])]
+    case 'zadd':
+      // Scores travel as text: Lua numbers would lose digits past 14.
+      return ['ZADD', p(op[1]), String(op[2]), op[3]]
+    case 'zrem':
+      return ['ZREM', p(op[1]), op[2]]
+    case 'sadd':
+      return ['SADD', p(op[1]), op[2]]
+    case 'srem':
+      return ['SREM', p(op[1]), op[2]]
+  }
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}

@@ -1,0 +1,94 @@
+import type { KvOp, KvReader, LexRange } from '../core/read-stores.js'
+
+/** A key-value store with sorted sets: Redis in server mode, memory in embedded mode. */
+export interface KvStore extends KvReader {
+  /**
+   * Applies `ops` and moves the checkpoint key from `expect` to `next`, atomically, only if the key
+   * still holds `expect` (null: absent). Returns false, changing nothing, when it does not.
+   */
+  commit(ops: readonly KvOp[], checkpoint: { key: string; expect: string | null; next: string }): Promise<boolean>
+  /** Removes every key that starts with `prefix`. */
+  deletePrefix(prefix: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** A reader that sees only the keys under `prefix`, as if they had no prefix. */
+export function scopedReader(store: KvReader, prefix: string): KvReader {
+  const k = (key: string) => prefix + key
+  return {
+    get: (key) => store.get(k(key)),
+    mget: (keys) => store.mget(keys.map(k)),
+    smembers: (key) => store.smembers(k(key)),
+    zrangeByLex: (key, range: LexRange) => store.zrangeByLex(k(key), range),
+    zrank: (key, member) => store.zrank(k(key), member),
+    zcard: (key) => store.zcard(k(key)),
+  }
+}
+
+/**
+ * What a KV projection writes a batch of events into. Reads see the batch's own writes to plain
+ * keys and sets, so one event can build on the one before it in the same batch.
+ */
+export interface KvBatch {
+  get(key: string): Promise<string | null>
+  getJson<T>(key: string): Promise<T | undefined>
+  smembers(key: string): Promise<string[]>
+  set(key: string, value: string): void
+  setJson(key: string, value: unknown): void
+  del(key: string): void
+  zadd(key: string, score: number, member: string): void
+  zrem(key: string, member: string): void
+  sadd(key: string, member: string): void
+  srem(key: string, member: string): void
+}
+
+export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch; ops: () => KvOp[] } {
+  const ops: KvOp[] = []
+  const strings = new Map<string, string | null>()
+  const sets = new Map<string, Map<string, boolean>>()
+  const setChanges = (key: string) => {
+    let changes = sets.get(key)
+    if (!changes) sets.set(key, (changes = new Map()))
+    return changes
+  }
+  const k = (key: string) => prefix + key
+
+  const batch: KvBatch = {
+    async get(key) {
+      return strings.has(key) ? (strings.get(key) ?? null) : store.get(k(key))
+    },
+    async getJson<T>(key: string) {
+      const text = await batch.get(key)
+      return text === null ? undefined : (JSON.parse(text) as T)
+    },
+    async smembers(key) {
+      const members = new Set(await store.smembers(k(key)))
+      for (const [member, present] of sets.get(key) ?? []) {
+        if (present) members.add(member)
+        else members.delete(member)
+      }
+      return [...members]
+    },
+    set(key, value) {
+      strings.set(key, value)
+      ops.push(['set', k(key), value])
+    },
+    setJson: (key, value) => batch.set(key, JSON.stringify(value)),
+    del(key) {
+      strings.set(key, null)
+      sets.delete(key)
+      ops.push(['del', k(key)])
+    },
+    zadd: (key, score, member) => ops.push(['zadd', k(key), score, member]),
+    zrem: (key, member) => ops.push(['zrem', k(key), member]),
+    sadd(key, member) {
+      setChanges(key).set(member, true)
+      ops.push(['sadd', k(key), member])
+    },
+    srem(key, member) {
+      setChanges(key).set(member, false)
+      ops.push(['srem', k(key), member])
+    },
+  }
+  return { batch, ops: () => ops }
+}

@@ -1,0 +1,171 @@
+import type { Logger } from '../core/logger.js'
+import type { Metrics } from '../core/metrics.js'
+import type { SqlClient } from '../core/sql.js'
+import { compareCheckpoints, compareDecimal, origin, readAfter, type Checkpoint } from '../storage/event-log.js'
+import type { Wake } from '../storage/wake.js'
+import type { Projection } from './projection.js'
+import type { Target } from './targets.js'
+
+export interface Runner {
+  readonly projection: Projection
+  readonly generation: number
+  start(): void
+  stop(): Promise<void>
+  readonly checkpoint: Checkpoint
+  /** True once a read found nothing more to apply (it may have fallen behind again since). */
+  readonly caughtUp: boolean
+  /** Whether the event at `position`, written by transaction `txId` (if known), has been applied. */
+  hasApplied(position: string, txId: string | undefined): boolean
+  /** Calls `listener` after each batch and each time the runner catches up. */
+  onProgress(listener: () => void): () => void
+}
+
+export interface RunnerOptions {
+  projection: Projection
+  generation: number
+  target: Target
+  /** Where the event log is. */
+  source: SqlClient
+  wake: Wake
+  log: Logger
+  metrics: Metrics
+  /** Called with the cache tags of each applied batch, after its commit. */
+  onApplied?: (tags: Set<string>) => void
+  batchSize?: number
+  pollMs?: number
+}
+
+const recentLimit = 4096
+
+/**
+ * Applies one projection generation: reads the log gap-safe after its checkpoint, applies each batch
+ * atomically with the checkpoint, then sleeps until a commit wakes it (or the poll interval ends).
+ */
+export function createRunner(options: RunnerOptions): Runner {
+  const { projection, target, source, log, metrics } = options
+  const batchSize = options.batchSize ?? 500
+  const pollMs = options.pollMs ?? 1000
+  let checkpoint: Checkpoint = origin
+  let horizon = '0'
+  let caughtUp = false
+  let running = false
+  let woken = false
+  let sleeper: (() => void) | undefined
+  let loop: Promise<void> | undefined
+  const recent = new Set<string>()
+  const listeners = new Set<() => void>()
+  const progressed = () => {
+    for (const listener of listeners) listener()
+  }
+  const wake = () => {
+    woken = true
+    sleeper?.()
+  }
+
+  async function sleep(ms: number) {
+    if (woken || !running) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        sleeper = undefined
+        resolve()
+      }
+      sleeper = done
+    })
+  }
+
+  async function step(): Promise<boolean> {
+    woken = false
+    const batch = await readAfter(source, checkpoint, { limit: batchSize, types: projection.events })
+    const last = batch.events.at(-1)
+    if (last) {
+      const next = { txId: last.txId, position: last.position }
+      if (!(await target.apply(batch.events, checkpoint, next))) {
+        log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
+        checkpoint = await target.checkpoint()
+        return false
+      }
+      checkpoint = next
+      const now = Date.now()
+      const tags = new Set<string>()
+      for (const event of batch.events) {
+        remember(event.position)
+        metrics.projectionApplied(projection.name, Math.max(0, now - event.recordedAt.getTime()) / 1000)
+        for (const tag of projection.tags(event)) tags.add(tag)
+      }
+      options.onApplied?.(tags)
+    }
+    const complete = batch.events.length < batchSize
+    if (complete) {
+      if (compareDecimal(batch.horizon, horizon) > 0) horizon = batch.horizon
+      caughtUp = true
+    }
+    progressed()
+    return complete
+  }
+
+  function remember(position: string) {
+    recent.add(position)
+    if (recent.size > recentLimit) recent.delete(recent.values().next().value as string)
+  }
+
+  async function run() {
+    const unsubscribe = options.wake.subscribe(wake)
+    let failures = 0
+    let loaded = false
+    try {
+      while (running) {
+        try {
+          if (!loaded) {
+            checkpoint = await target.checkpoint()
+            loaded = true
+          }
+          const complete = await step()
+          failures = 0
+          if (complete) await sleep(pollMs)
+        } catch (error) {
+          failures++
+          if (failures === 1 || failures % 30 === 0) {
+            log.error({ err: error, projection: projection.name, failures }, 'projection failed; retrying')
+          }
+          await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)))
+        }
+      }
+    } finally {
+      unsubscribe()
+    }
+  }
+
+  return {
+    projection,
+    generation: options.generation,
+    get checkpoint() {
+      return checkpoint
+    },
+    get caughtUp() {
+      return caughtUp
+    },
+    start() {
+      if (running) return
+      running = true
+      loop = run().catch((error: unknown) => {
+        log.error({ err: error, projection: projection.name }, 'projection stopped')
+      })
+    },
+    async stop() {
+      running = false
+      sleeper?.()
+      await loop
+    },
+    hasApplied(position, txId) {
+      if (recent.has(position)) return true
+      if (txId === undefined) return false
+      return compareDecimal(txId, horizon) < 0 || compareCheckpoints({ txId, position }, checkpoint) <= 0
+    },
+    onProgress(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  }
+}

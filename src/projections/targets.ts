@@ -1,0 +1,168 @@
+import type { Migration } from '../storage/migrations.js'
+import type { Row, Sql, Statement } from '../core/sql.js'
+import { compareCheckpoints, origin, type Checkpoint, type StoredEvent } from '../storage/event-log.js'
+import { createKvBatch, type KvStore } from './kv.js'
+import type { KvProjection, Projection, SqlProjection } from './projection.js'
+
+/** One generation of one projection in its store: its checkpoint, and batches applied with it. */
+export interface Target {
+  checkpoint(): Promise<Checkpoint>
+  /** Applies the events and moves the checkpoint `from` → `to` atomically; false if `from` is stale. */
+  apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint): Promise<boolean>
+  /** Creates the generation's storage (idempotent). */
+  setup(): Promise<void>
+  drop(): Promise<void>
+}
+
+export interface Generation {
+  generation: number
+  version: number
+}
+
+/** Which generation of each projection queries read, kept in the projection's own store. */
+export interface Catalog {
+  live(name: string): Promise<Generation | undefined>
+  setLive(name: string, generation: Generation): Promise<void>
+}
+
+export const readMigrations: readonly Migration[] = [
+  {
+    id: 'read/001-projections',
+    sql: `
+      CREATE SCHEMA IF NOT EXISTS read;
+      CREATE TABLE read.projections (
+        name text NOT NULL,
+        generation integer NOT NULL,
+        version integer NOT NULL,
+        live boolean NOT NULL DEFAULT false,
+        checkpoint_tx xid8 NOT NULL DEFAULT '0',
+        checkpoint_position bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, generation)
+      )`,
+  },
+]
+
+const encode = (c: Checkpoint) => `${c.txId}/${c.position}`
+function decode(text: string | null): Checkpoint {
+  if (!text) return origin
+  const [txId = '0', position = '0'] = text.split('/')
+  return { txId, position }
+}
+
+const generationPrefix = (name: string, generation: number) => `p:${name}:g${generation}:`
+
+/** Where a generation's data keys live; its checkpoint sits beside them, under the same prefix. */
+export function kvPrefix(name: string, generation: number): string {
+  return `${generationPrefix(name, generation)}d:`
+}
+
+export function kvTarget(kv: KvStore, projection: KvProjection, generation: number): Target {
+  const prefix = kvPrefix(projection.name, generation)
+  const checkpointKey = `${generationPrefix(projection.name, generation)}checkpoint`
+  return {
+    checkpoint: async () => decode(await kv.get(checkpointKey)),
+    async apply(events, from, to) {
+      const { batch, ops } = createKvBatch(kv, prefix)
+      for (const event of events) await projection.apply(event, batch)
+      const expect = compareCheckpoints(from, origin) === 0 ? null : encode(from)
+      return kv.commit(ops(), { key: checkpointKey, expect, next: encode(to) })
+    },
+    setup: async () => undefined,
+    drop: () => kv.deletePrefix(generationPrefix(projection.name, generation)),
+  }
+}
+
+export function kvCatalog(kv: KvStore): Catalog {
+  const key = (name: string) => `tandem:projection:${name}`
+  return {
+    async live(name) {
+      const text = await kv.get(key(name))
+      return text ? (JSON.parse(text) as Generation) : undefined
+    },
+    async setLive(name, generation) {
+      const current = await kv.get(key(name))
+      const ok = await kv.commit([], { key: key(name), expect: current, next: JSON.stringify(generation) })
+      if (!ok) throw new Error(`The catalog entry of ${name} changed while switching generations`)
+    },
+  }
+}
+
+export function sqlTableName(projection: string, generation: number, table: string): string {
+  const safe = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_')
+  return `read."${safe(projection)}_g${generation}_${safe(table)}"`
+}
+
+export function sqlTarget(sql: Sql, projection: SqlProjection, generation: number): Target {
+  const table = (name: string) => sqlTableName(projection.name, generation, name)
+  return {
+    async checkpoint() {
+      const [row] = await sql.query<{ tx: string; position: string }>(
+        `SELECT checkpoint_tx::text AS tx, checkpoint_position::text AS position
+         FROM read.projections WHERE name = $1 AND generation = $2`,
+        [projection.name, generation],
+      )
+      return row ? { txId: row.tx, position: row.position } : origin
+    },
+    apply(events, from, to) {
+      return sql.transaction(async (tx) => {
+        const moved = await tx.query<Row>(
+          `UPDATE read.projections SET checkpoint_tx = $3::xid8, checkpoint_position = $4
+           WHERE name = $1 AND generation = $2 AND checkpoint_tx = $5::xid8 AND checkpoint_position = $6
+           RETURNING 1`,
+          [projection.name, generation, to.txId, to.position, from.txId, from.position],
+        )
+        if (moved.length === 0) return false
+        const writes: Statement[] = []
+        const write = (...statements: Statement[]) => writes.push(...statements)
+        for (const event of events) await projection.apply(event, { query: tx.query, write }, table)
+        await tx.commit(writes)
+        return true
+      })
+    },
+    async setup() {
+      await sql.exec(projection.setup(table))
+      await sql.query(
+        `INSERT INTO read.projections (name, generation, version) VALUES ($1, $2, $3)
+         ON CONFLICT (name, generation) DO NOTHING`,
+        [projection.name, generation, projection.version],
+      )
+    },
+    async drop() {
+      for (const name of projection.tables) await sql.exec(`DROP TABLE IF EXISTS ${table(name)} CASCADE`)
+      await sql.query('DELETE FROM read.projections WHERE name = $1 AND generation = $2', [projection.name, generation])
+    },
+  }
+}
+
+export function sqlCatalog(sql: Sql): Catalog {
+  return {
+    async live(name) {
+      const [row] = await sql.query<Generation>(
+        'SELECT generation, version FROM read.projections WHERE name = $1 AND live',
+        [name],
+      )
+      return row
+    },
+    async setLive(name, generation) {
+      await sql.transaction(async (tx) => {
+        await tx.commit([
+          { text: 'UPDATE read.projections SET live = false WHERE name = $1 AND live', params: [name] },
+          {
+            text: 'UPDATE read.projections SET live = true WHERE name = $1 AND generation = $2',
+            params: [name, generation.generation],
+          },
+        ])
+      })
+    },
+  }
+}
+
+export function targetFor(
+  projection: Projection,
+  generation: number,
+  stores: { kv: KvStore; sql: Sql },
+): { target: Target; catalog: Catalog } {
+  return projection.store === 'kv'
+    ? { target: kvTarget(stores.kv, projection, generation), catalog: kvCatalog(stores.kv) }
+    : { target: sqlTarget(stores.sql, projection, generation), catalog: sqlCatalog(stores.sql) }
+}
