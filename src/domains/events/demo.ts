@@ -1,0 +1,54 @@
+import type { CommandBus } from '../../core/command-bus.js'
+import type { Caller } from '../../core/messages.js'
+import { createEvent, registerParticipant } from './commands.js'
+
+const organizer: Caller = { id: 'demo-organizer', roles: ['organizer'] }
+const alice: Caller = { id: 'demo-alice', roles: [] }
+
+export const demoCallers: readonly (Caller & { label: string })[] = [
+  { label: 'admin', id: 'demo-admin', roles: ['admin'] },
+  { label: 'organizer', ...organizer },
+  { label: 'participant', ...alice },
+]
+
+const topics = [
+  ['CQRS in practice', 'Seoul, Hall A'],
+  ['Event sourcing workshop', 'Busan, Room 3'],
+  ['PostgreSQL performance clinic', 'Online'],
+  ['TypeScript at scale', 'Seoul, Hall B'],
+  ['Redis data structures', 'Daejeon'],
+  ['Designing read models', 'Online'],
+  ['Startup backend meetup', 'Seoul, Rooftop'],
+  ['Load testing with open tools', 'Incheon'],
+] as const
+
+/** A few upcoming events, one of them full with a waitlist, and registrations for the demo participant. */
+export async function seedDemo(commands: CommandBus): Promise<void> {
+  const day = 24 * 3600_000
+  const ids: string[] = []
+  for (const [i, [title, venue]] of topics.entries()) {
+    const startsAt = new Date(Date.now() + (i + 2) * day + 9 * 3600_000)
+    const done = await commands.execute(
+      createEvent,
+      {
+        title,
+        venue,
+        description: `${title}: talks, a hands-on session and time for questions.`,
+        startsAt: startsAt.toISOString(),
+        endsAt: new Date(startsAt.getTime() + 3 * 3600_000).toISOString(),
+        capacity: i === 0 ? 3 : 50 + i * 10,
+      },
+      { caller: organizer },
+    )
+    if (done.status === 'failed') throw done.error
+    ids.push(done.result.eventId)
+  }
+  const [full, second] = ids as [string, string]
+  const register = async (eventId: string, participantId: string, waitlist = false) => {
+    const done = await commands.execute(registerParticipant, { eventId, participantId, waitlist }, { caller: organizer })
+    if (done.status === 'failed') throw done.error
+  }
+  for (const name of ['demo-bob', 'demo-carol', 'demo-dave']) await register(full, name)
+  await register(full, alice.id, true)
+  await register(second, alice.id)
+}

@@ -1,0 +1,17 @@
+import type { Domain } from '../../app/domain.js'
+import { commands } from './commands.js'
+import { demoCallers, seedDemo } from './demo.js'
+import { eventDetailsProjection, getEventDetails, listUpcomingEvents } from './projections/event-details.js'
+import { listMyRegistrations, registrationsProjection } from './projections/registrations.js'
+import { migrations } from './write-model.js'
+
+/** Event registration: events with a capacity, registrations, a first-come-first-served waitlist. */
+export const eventsDomain: Domain = {
+  name: 'events',
+  commands,
+  queries: [getEventDetails, listUpcomingEvents, listMyRegistrations],
+  projections: [eventDetailsProjection, registrationsProjection],
+  migrations,
+  demoCallers,
+  seedDemo,
+}

@@ -1,0 +1,141 @@
+import Type, { type Static } from 'typebox'
+import { unreachable } from '../../../core/decider.js'
+import { anyone, defineQuery, Page } from '../../../core/messages.js'
+import type { StoredEvent } from '../../../storage/event-log.js'
+import { defineKvProjection } from '../../../projections/projection.js'
+import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
+import { eventTypes, type EventsEvent } from '../messages.js'
+import { notFound } from '../rules.js'
+
+/** The event-details read model: one document per event, and the upcoming events ordered by start. */
+
+const Time = Type.String({ format: 'date-time' })
+export const EventDetails = Type.Object({
+  eventId: Type.String({ format: 'uuid' }),
+  title: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  venue: Type.Union([Type.String(), Type.Null()]),
+  startsAt: Time,
+  endsAt: Time,
+  capacity: Type.Integer(),
+  confirmedCount: Type.Integer(),
+  waitlistCount: Type.Integer(),
+  remainingSeats: Type.Integer(),
+  organizerId: Type.String(),
+  createdAt: Time,
+  updatedAt: Time,
+})
+type Details = Static<typeof EventDetails>
+
+const name = 'event-details'
+const doc = (eventId: string) => `event:${eventId}`
+const upcoming = 'upcoming'
+/** Upcoming events sort by start time, then id: members are `<startsAt>|<eventId>`, all at score 0. */
+const member = (d: { startsAt: string; eventId: string }) => `${d.startsAt}|${d.eventId}`
+
+export const eventDetailsProjection = defineKvProjection({
+  name,
+  version: 1,
+  events: eventTypes,
+  tags: (event) => [`event:${(event.data as { eventId: string }).eventId}`, 'events:upcoming'],
+  async apply(stored: StoredEvent, kv) {
+    const event = { type: stored.type, data: stored.data } as EventsEvent
+    if (event.type === 'EventCreated') {
+      const d = event.data
+      const details: Details = { ...d, confirmedCount: 0, waitlistCount: 0, remainingSeats: d.capacity, updatedAt: d.createdAt }
+      kv.setJson(doc(d.eventId), details)
+      kv.zadd(upcoming, 0, member(d))
+      return
+    }
+    const current = await kv.getJson<Details>(doc(event.data.eventId))
+    if (!current) return
+    const next = evolveDetails(current, event)
+    if (next === undefined) {
+      kv.del(doc(current.eventId))
+      kv.zrem(upcoming, member(current))
+      return
+    }
+    if (next.startsAt !== current.startsAt) {
+      kv.zrem(upcoming, member(current))
+      kv.zadd(upcoming, 0, member(next))
+    }
+    kv.setJson(doc(next.eventId), { ...next, remainingSeats: next.capacity - next.confirmedCount })
+  },
+})
+
+/** The document after an event; undefined once the event is deleted. */
+function evolveDetails(d: Details, event: EventsEvent): Details | undefined {
+  switch (event.type) {
+    case 'EventCreated':
+      return d
+    case 'EventUpdated':
+      return { ...d, ...event.data.changes, updatedAt: event.data.updatedAt }
+    case 'EventDeleted':
+      return undefined
+    case 'ParticipantRegistered':
+      return { ...d, confirmedCount: d.confirmedCount + 1 }
+    case 'ParticipantWaitlisted':
+      return { ...d, waitlistCount: d.waitlistCount + 1 }
+    case 'RegistrationCancelled':
+      return event.data.previousStatus === 'confirmed'
+        ? { ...d, confirmedCount: d.confirmedCount - 1 }
+        : { ...d, waitlistCount: d.waitlistCount - 1 }
+    case 'WaitlistedParticipantConfirmed':
+      return { ...d, confirmedCount: d.confirmedCount + 1, waitlistCount: d.waitlistCount - 1 }
+    default:
+      return unreachable(event)
+  }
+}
+
+export const getEventDetails = defineQuery({
+  domain: 'events',
+  name: 'get-event-details',
+  summary: 'One event, with its seats taken and left',
+  input: Type.Object({ eventId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+  output: EventDetails,
+  access: anyone,
+  readModels: [name],
+  notFound: 'EVENT_NOT_FOUND',
+  live: true,
+  cache: { ttlMs: 60_000, tags: (q) => [`event:${q.eventId}`] },
+  async handle(q, { stores }) {
+    const text = await stores.kv(name).get(doc(q.eventId))
+    if (text === null) throw notFound()
+    return JSON.parse(text) as Details
+  },
+})
+
+export const listUpcomingEvents = defineQuery({
+  domain: 'events',
+  name: 'list-upcoming-events',
+  summary: 'Events not yet started, by start time then id',
+  input: Type.Object(
+    {
+      limit: Type.Optional(Limit),
+      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+      from: Type.Optional(Time),
+      to: Type.Optional(Time),
+    },
+    { additionalProperties: false },
+  ),
+  output: Page(EventDetails),
+  access: anyone,
+  readModels: [name],
+  paged: true,
+  cache: { ttlMs: 5_000, tags: () => ['events:upcoming'] },
+  async handle(q, { stores }) {
+    const kv = stores.kv(name)
+    const limit = q.limit ?? 20
+    const now = new Date().toISOString()
+    const from = q.from && new Date(q.from).toISOString() > now ? new Date(q.from).toISOString() : now
+    // Past `from` (or now): every member starting with that time or earlier sorts below `<time>|~`.
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+    const min = after !== undefined && after > `${from}|~` ? (`(${after}` as const) : (`(${from}|~` as const)
+    const max = q.to ? (`[${new Date(q.to).toISOString()}|~` as const) : ('+' as const)
+    const members = await kv.zrangeByLex(upcoming, { min, max, count: limit + 1 })
+    const page = members.slice(0, limit)
+    const docs = await kv.mget(page.map((m) => doc(m.slice(m.indexOf('|') + 1))))
+    const items = docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d) as Details)
+    return { items, nextCursor: cursorAfter(members, limit) }
+  },
+})
