@@ -1,0 +1,60 @@
+/** Configuration, from the environment. Unset database, Redis and secret mean embedded mode. */
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  databaseUrl: string | undefined
+  readDatabaseUrl: string | undefined
+  redisUrl: string | undefined
+  authSecret: string | undefined
+  logLevel: string
+  /** Connections per PostgreSQL pool. */
+  databasePoolSize: number
+}
+
+export const environment = [
+  ['PORT', 'HTTP port', '3000'],
+  ['HOST', 'Interface to listen on', '127.0.0.1'],
+  ['DATA_DIR', 'Embedded database, generated secret and lock file', './data'],
+  ['DATABASE_URL', 'PostgreSQL for the write model and event log (unset: embedded PGlite)', ''],
+  ['READ_DATABASE_URL', 'PostgreSQL for SQL read models (unset: the write database, schema read)', ''],
+  ['REDIS_URL', 'Redis for KV read models (unset: in memory, rebuilt from the log at start)', ''],
+  ['AUTH_SECRET', 'HS256 secret for bearer tokens (unset: generated and kept in DATA_DIR)', ''],
+  ['LOG_LEVEL', 'fatal, error, warn, info, debug, trace or silent', 'info'],
+  ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '20'],
+] as const
+
+const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const text = (name: string) => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const integer = (name: string, fallback: number, min: number, max: number) => {
+    const value = text(name)
+    if (value === undefined) return fallback
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}"`)
+    }
+    return n
+  }
+  const logLevel = text('LOG_LEVEL') ?? 'info'
+  if (!levels.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...levels].join(', ')}`)
+  const secret = text('AUTH_SECRET')
+  if (secret !== undefined && secret.length < 16) throw new ConfigError('AUTH_SECRET must be at least 16 characters')
+  return {
+    port: integer('PORT', 3000, 0, 65535),
+    host: text('HOST') ?? '127.0.0.1',
+    dataDir: text('DATA_DIR') ?? './data',
+    databaseUrl: text('DATABASE_URL'),
+    readDatabaseUrl: text('READ_DATABASE_URL'),
+    redisUrl: text('REDIS_URL'),
+    authSecret: secret,
+    logLevel,
+    databasePoolSize: integer('DATABASE_POOL_SIZE', 20, 1, 1000),
+  }
+}

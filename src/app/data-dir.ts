@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, readdirSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+export class DataDirInUseError extends Error {}
+
+/**
+ * Holds DATA_DIR for this process. PGlite has no lock across processes, so two processes on one
+ * folder would corrupt it: the second one gets a clear error instead. A lock left by a dead process
+ * is taken over.
+ */
+export function lockDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'tandem.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o644)
+      writeFileSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => rmSync(file, { force: true })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const pid = Number(readFileSync(file, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new DataDirInUseError(
+          `DATA_DIR ${dir} is in use by process ${pid}. Stop it, or set DATA_DIR to another folder.`,
+        )
+      }
+      rmSync(file, { force: true })
+    }
+  }
+  throw new DataDirInUseError(`Could not lock DATA_DIR ${dir}`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** The token secret kept in DATA_DIR when AUTH_SECRET is unset: made once, readable by its owner only. */
+export function dataDirSecret(dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'auth-secret')
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    const secret = randomBytes(32).toString('base64url')
+    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' })
+    return readFileSync(file, 'utf8').trim()
+  }
+}
+
+/** Whether the embedded database in DATA_DIR has never been created. */
+export function isFreshDataDir(dir: string): boolean {
+  const db = join(dir, 'pgdata')
+  return !existsSync(db) || readdirSync(db).length === 0
+}

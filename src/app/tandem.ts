@@ -1,0 +1,131 @@
+import { join } from 'node:path'
+import { pino, type Logger as Pino } from 'pino'
+import { createQueryCache, type QueryCache } from '../core/cache.js'
+import { createCommandBus, type CommandBus } from '../core/command-bus.js'
+import { createMetrics, type Metrics } from '../core/metrics.js'
+import { authorize, logCalls, measure, validate } from '../core/middleware.js'
+import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '../core/query-bus.js'
+import { createRegistry, type Registry } from '../core/registry.js'
+import type { Sql } from '../core/sql.js'
+import { createAuth, type Auth } from '../http/auth.js'
+import type { KvStore } from '../projections/kv.js'
+import { createMemoryKv } from '../projections/kv-memory.js'
+import { createRedisKv } from '../projections/kv-redis.js'
+import { createProjectionManager, type ProjectionManager } from '../projections/manager.js'
+import { readMigrations } from '../projections/targets.js'
+import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
+import { migrate } from '../storage/migrations.js'
+import { createPglite } from '../storage/pglite.js'
+import { createPostgres } from '../storage/postgres.js'
+import { logIdentity, writeMigrations } from '../storage/schema.js'
+import { createUnitOfWork } from '../storage/unit-of-work.js'
+import { localWake, postgresWake, type Wake } from '../storage/wake.js'
+import type { Config } from './config.js'
+import { dataDirSecret, lockDataDir } from './data-dir.js'
+import type { Domain } from './domain.js'
+import { domains as allDomains } from './domains.js'
+
+/** A running Tandem: stores, buses, projections. The HTTP server and the CLI are built on it. */
+export interface Tandem {
+  readonly config: Config
+  readonly mode: 'embedded' | 'server'
+  readonly log: Pino
+  readonly domains: readonly Domain[]
+  readonly registry: Registry
+  readonly sql: Sql
+  readonly readSql: Sql
+  readonly kv: KvStore
+  readonly cache: QueryCache
+  readonly metrics: Metrics
+  readonly commands: CommandBus
+  readonly queries: QueryBus
+  readonly projections: ProjectionManager
+  readonly auth: Auth
+  close(): Promise<void>
+}
+
+export interface TandemOptions {
+  config: Config
+  domains?: readonly Domain[]
+  log?: Pino
+  /** Embedded only: keep the database in memory instead of DATA_DIR (tests, benchmarks). */
+  inMemory?: boolean
+  /** Seconds between polls of the log when no wake-up comes. */
+  pollMs?: number
+}
+
+/** Opens the stores, applies migrations, starts the projections and builds the buses. */
+export async function startTandem(options: TandemOptions): Promise<Tandem> {
+  const { config } = options
+  const domains = options.domains ?? allDomains
+  const log = options.log ?? pino({ level: config.logLevel })
+  const mode = config.databaseUrl ? 'server' : 'embedded'
+  const closers: (() => Promise<void> | void)[] = []
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer()
+  }
+  try {
+    if (mode === 'embedded' && !options.inMemory) closers.push(lockDataDir(config.dataDir))
+    const sql = config.databaseUrl
+      ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize })
+      : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'))
+    closers.push(() => sql.close())
+    const readSql = config.readDatabaseUrl
+      ? createPostgres({ url: config.readDatabaseUrl, max: config.databasePoolSize, applicationName: 'tandem-read' })
+      : sql
+    if (readSql !== sql) closers.push(() => readSql.close())
+
+    await migrate(sql, [...writeMigrations, ...domains.flatMap((d) => d.migrations)], log)
+    await migrate(readSql, readMigrations, log)
+
+    const kv = config.redisUrl
+      ? await createRedisKv({ url: config.redisUrl, keyPrefix: `tandem:${(await logIdentity(sql)).slice(0, 13)}:`, log })
+      : createMemoryKv()
+    closers.push(() => kv.close())
+    const wake: Wake = config.databaseUrl ? await postgresWake({ url: config.databaseUrl, sql, log }) : localWake()
+    closers.push(() => wake.close())
+
+    const registry = createRegistry({
+      commands: domains.flatMap((d) => d.commands),
+      queries: domains.flatMap((d) => d.queries),
+    })
+    const metrics = createMetrics({ processMetrics: true })
+    const cache = createQueryCache()
+    const projections = createProjectionManager({
+      projections: domains.flatMap((d) => d.projections),
+      source: sql,
+      readSql,
+      kv,
+      wake,
+      cache,
+      metrics,
+      log,
+      pollMs: options.pollMs,
+    })
+    await projections.start()
+    closers.push(() => projections.stop())
+
+    const commands = createCommandBus({
+      registry,
+      unitOfWork: createUnitOfWork({ sql, onCommitted: (position) => wake.committed(position) }),
+      middleware: [logCalls(), measure(metrics), authorize(), validate()],
+      transactional: [idempotency()],
+    })
+    const queries = createQueryBus({
+      registry,
+      stores: projections.stores,
+      progress: projections,
+      middleware: [logCalls(), measure(metrics), authorize(), validate(), waitForPosition(projections), cacheAnswers(cache, metrics)],
+    })
+
+    const purge = setInterval(() => void sql.query(purgeIdempotencyRecords).catch(() => undefined), 10 * 60_000)
+    purge.unref()
+    closers.push(() => clearInterval(purge))
+
+    const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
+    return { config, mode, log, domains, registry, sql, readSql, kv, cache, metrics, commands, queries, projections, auth, close }
+  } catch (error) {
+    await close().catch(() => undefined)
+    throw error
+  }
+}

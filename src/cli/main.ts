@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+import { writeFile, mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ConfigError, environment, loadConfig } from '../app/config.js'
+import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
+import { domains } from '../app/domains.js'
+import { startTandem } from '../app/tandem.js'
+import { createAuth } from '../http/auth.js'
+import { buildServer, openapiDocument } from '../http/server.js'
+import { benchBus } from './bench.js'
+import { call, rebuild, serverUrl } from './remote.js'
+import { seedDemo, serve } from './serve.js'
+
+const usage = `Usage: tandem <command> [options]
+
+  serve [--port N] [--seed]        Run the API (embedded mode unless DATABASE_URL is set)
+  migrate                          Apply database migrations and exit
+  token --sub ID [--roles a,b] [--dept D] [--ttl SECONDS]
+                                   Print a bearer token signed with the server's secret
+  stats [--url URL]                Execution statistics of a running server
+  handlers                         List the registered commands, queries and projections
+  rebuild <projection> [--url URL] Rebuild a projection beside the live one, then switch
+  clear-cache [--url URL]          Drop a running server's cached query answers
+  seed-demo                        Write the demo data
+  bench [N] [--postgres URL]       Run N commands and queries through the in-process buses
+  export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
+
+Environment:
+${environment.map(([name, text, value]) => `  ${name.padEnd(20)} ${text}${value ? ` (default ${value})` : ''}`).join('\n')}
+`
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      seed: { type: 'boolean' },
+      sub: { type: 'string' },
+      roles: { type: 'string' },
+      dept: { type: 'string' },
+      ttl: { type: 'string' },
+      url: { type: 'string' },
+      out: { type: 'string' },
+      postgres: { type: 'string' },
+    },
+  })
+  switch (command) {
+    case 'serve':
+      return serve({ port: values.port ? Number(values.port) : undefined, seed: values.seed })
+    case 'migrate': {
+      const tandem = await startTandem({ config: loadConfig() })
+      console.log('Migrations applied.')
+      return tandem.close()
+    }
+    case 'token': {
+      if (!values.sub) throw new UsageError('token needs --sub')
+      const config = loadConfig()
+      const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
+      const roles = values.roles ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : []
+      const ttl = values.ttl ? Number(values.ttl) : 24 * 3600
+      if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError('--ttl is a number of seconds')
+      console.log(auth.sign({ sub: values.sub, roles, ...(values.dept ? { dept: values.dept } : {}) }, { expiresInSeconds: ttl }))
+      return
+    }
+    case 'stats':
+      console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/stats'), null, 2))
+      return
+    case 'handlers':
+      for (const d of domains) {
+        console.log(`${d.name}`)
+        for (const c of d.commands) console.log(`  command  POST /api/commands/${c.domain}/${c.name}  ${c.summary}`)
+        for (const q of d.queries) console.log(`  query    GET  /api/queries/${q.domain}/${q.name}  ${q.summary}`)
+        for (const p of d.projections) console.log(`  projection  ${p.name} v${p.version} (${p.store})`)
+      }
+      return
+    case 'rebuild':
+      if (!positionals[0]) throw new UsageError('rebuild needs a projection name (see "tandem handlers")')
+      return rebuild(serverUrl(values.url), positionals[0])
+    case 'clear-cache':
+      console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
+      return
+    case 'seed-demo': {
+      const tandem = await startTandem({ config: loadConfig() })
+      await seedDemo(tandem)
+      console.log('Demo data written.')
+      return tandem.close()
+    }
+    case 'bench':
+      await benchBus({ operations: positionals[0] ? Number(positionals[0]) : 1000, postgresUrl: values.postgres })
+      return
+    case 'export-openapi': {
+      const out = values.out ?? 'docs/api/openapi.json'
+      const config = { ...loadConfig(), databaseUrl: undefined, readDatabaseUrl: undefined, redisUrl: undefined }
+      const tandem = await startTandem({
+        config: { ...config, logLevel: 'warn', authSecret: 'export-only-secret-never-used' },
+        inMemory: true,
+      })
+      const app = await buildServer(tandem)
+      const document = await openapiDocument(app)
+      await app.close()
+      await tandem.close()
+      await mkdir(dirname(out), { recursive: true })
+      await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
+      console.log(`Wrote ${out}`)
+      return
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(usage)
+      return
+    default:
+      throw new UsageError(`Unknown command "${command}"`)
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) console.error(`${error.message}\n\n${usage}`)
+  else if (error instanceof ConfigError || error instanceof DataDirInUseError) console.error(error.message)
+  else console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,78 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ValidationError } from '../core/errors.js'
+import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
+import { defaultMaxWaitMs } from '../core/query-bus.js'
+import { coerce } from '../core/validation.js'
+import type { Tandem } from '../app/tandem.js'
+import { callerFromHeader } from './auth.js'
+
+const maxWaitLimitMs = 10_000
+
+export function callerOf(tandem: Tandem, request: FastifyRequest): Caller | undefined {
+  return callerFromHeader(tandem.auth, request.headers.authorization)
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  if (Array.isArray(value)) throw new ValidationError([{ path: `/headers/${name}`, message: 'is repeated' }])
+  return value
+}
+
+export function commandHandler(tandem: Tandem, definition: AnyCommand) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const caller = callerOf(tandem, request)
+    const idempotencyKey = header(request, 'idempotency-key')
+    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
+      throw new ValidationError([{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }])
+    }
+    const outcome = await tandem.commands.execute(definition, request.body ?? {}, {
+      caller,
+      idempotencyKey,
+      correlationId: request.id,
+      log: request.log,
+    })
+    if (outcome.status === 'failed') throw outcome.error
+    if (outcome.replayed) void reply.header('idempotent-replayed', 'true')
+    return {
+      commandId: outcome.commandId,
+      status: outcome.status,
+      position: outcome.position,
+      executionTimeMs: outcome.executionTimeMs,
+      result: outcome.result,
+    }
+  }
+}
+
+/** Reads X-Min-Position and X-Max-Wait-Ms, the read-your-writes headers. */
+export function consistencyOf(request: FastifyRequest): { minPosition?: bigint; maxWaitMs: number } {
+  const min = header(request, 'x-min-position')
+  const wait = header(request, 'x-max-wait-ms')
+  if (min !== undefined && !/^[0-9]{1,19}$/.test(min)) {
+    throw new ValidationError([{ path: '/headers/x-min-position', message: 'must be a log position (digits)' }])
+  }
+  const maxWaitMs = wait === undefined ? defaultMaxWaitMs : Number(wait)
+  if (!/^[0-9]{1,5}$/.test(wait ?? '0') || maxWaitMs > maxWaitLimitMs) {
+    throw new ValidationError([{ path: '/headers/x-max-wait-ms', message: `must be 0 to ${maxWaitLimitMs}` }])
+  }
+  return min === undefined ? { maxWaitMs } : { minPosition: BigInt(min), maxWaitMs }
+}
+
+export function queryHandler(tandem: Tandem, definition: AnyQuery) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const caller = callerOf(tandem, request)
+    const outcome = await tandem.queries.ask(definition, coerce(definition.input, request.query ?? {}), {
+      caller,
+      ...consistencyOf(request),
+      log: request.log,
+    })
+    if (outcome.status === 'failed') throw outcome.error
+    void reply.headers({
+      'x-cache': outcome.cacheHit ? 'hit' : 'miss',
+      'x-read-position': outcome.readPosition,
+      'server-timing': `query;dur=${outcome.executionTimeMs}`,
+    })
+    if (!definition.paged) return { data: outcome.data }
+    const page = outcome.data as { items: unknown[]; nextCursor: string | null }
+    return { data: page.items, nextCursor: page.nextCursor }
+  }
+}

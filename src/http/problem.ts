@@ -1,0 +1,68 @@
+import Type from 'typebox'
+import { AppError, isAppError, PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js'
+import { sqlState } from '../core/sql.js'
+
+/** RFC 9457 problem details, as every error answers. */
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'Stable, machine-readable' }),
+    detail: Type.Optional(Type.String()),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', additionalProperties: true },
+)
+
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  code: string
+  detail?: string
+  errors?: { path: string; message: string }[]
+}
+
+export const bodyLimit = 1024 * 1024
+
+/** The one place errors become answers. Anything unrecognized is a 500: a bug to fix. */
+export function problemOf(error: unknown): ProblemBody {
+  const known = isAppError(error) ? error : translate(error)
+  const body: ProblemBody = { type: 'about:blank', title: known.title, status: known.status, code: known.code }
+  if (known.detail !== undefined) body.detail = known.detail
+  if (known.errors) body.errors = [...known.errors]
+  return body
+}
+
+function translate(error: unknown): AppError {
+  const e = error as { code?: unknown; statusCode?: unknown; message?: unknown }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(bodyLimit)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'Send application/json')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ValidationError([{ path: '', message: 'is empty; send a JSON object' }])
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ValidationError([{ path: '', message: 'is not valid JSON' }])
+  }
+  if (error instanceof SyntaxError || (e.statusCode === 400 && String(e.message).includes('JSON'))) {
+    return new ValidationError([{ path: '', message: 'is not valid JSON' }])
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AppError(e.statusCode, 'BAD_REQUEST', 'Bad request', typeof e.message === 'string' ? e.message : undefined)
+  }
+  if (isUnavailable(error)) return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')
+  return new AppError(500, 'INTERNAL', 'Internal error', 'This is a bug; it has been logged')
+}
+
+/** A store that cannot be reached, or is shutting down: the client may retry. */
+function isUnavailable(error: unknown): boolean {
+  const state = sqlState(error)
+  if (state && (state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300')) return true
+  const message = error instanceof Error ? error.message : ''
+  return /ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect|Connection terminated|The client is closed/i.test(
+    message,
+  )
+}

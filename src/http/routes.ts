@@ -1,0 +1,126 @@
+import Type, { type TSchema } from 'typebox'
+import type { AnyCommand, AnyQuery } from '../core/messages.js'
+import type { Registry } from '../core/registry.js'
+import { Problem } from './problem.js'
+
+/**
+ * The HTTP shape of every registered message, as API.md fixes it: commands are POST
+ * /api/commands/<domain>/<name> with a JSON body, queries GET /api/queries/<domain>/<name>.
+ * The same descriptions feed the server and the OpenAPI export.
+ */
+export type RouteSpec =
+  | { kind: 'command'; method: 'POST'; url: string; definition: AnyCommand; schema: Record<string, unknown> }
+  | { kind: 'query'; method: 'GET'; url: string; definition: AnyQuery; schema: Record<string, unknown> }
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+})
+
+const commandErrors = {
+  400: problem('VALIDATION_FAILED: bad JSON, wrong types, unknown fields, values out of range'),
+  401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
+  403: problem('FORBIDDEN: the caller may not do this'),
+  404: problem('The thing the command is about does not exist'),
+  409: problem('A business rule or a concurrent change refused the command'),
+  413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
+  422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another body'),
+  503: problem('UNAVAILABLE: retry later; nothing was written'),
+}
+
+const queryErrors = {
+  400: problem('VALIDATION_FAILED: bad parameters'),
+  401: problem('UNAUTHENTICATED'),
+  403: problem('FORBIDDEN'),
+  503: problem('READ_MODEL_LAGGING (X-Min-Position not reached in time) or UNAVAILABLE'),
+}
+
+const commandHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first answer for the same body' }),
+  ),
+})
+
+const queryHeaders = Type.Object({
+  'x-min-position': Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,19}$', description: 'Answer only once this log position is applied' }),
+  ),
+  'x-max-wait-ms': Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,5}$', description: 'How long to wait for X-Min-Position (default 3000, at most 10000)' }),
+  ),
+})
+
+export function commandAnswer(result: TSchema) {
+  return Type.Object({
+    commandId: Type.String({ format: 'uuid' }),
+    status: Type.Literal('succeeded'),
+    position: Type.Union([Type.String({ description: 'Log position of the last event, decimal' }), Type.Null()]),
+    executionTimeMs: Type.Number(),
+    result,
+  })
+}
+
+export function queryAnswer(definition: AnyQuery) {
+  if (!definition.paged) return Type.Object({ data: definition.output })
+  const items = (definition.output as unknown as { properties: { items: TSchema } }).properties.items
+  return Type.Object({ data: items, nextCursor: Type.Union([Type.String(), Type.Null()]) })
+}
+
+const security = (access: { kind: string }) => (access.kind === 'public' ? [{ bearer: [] }, {}] : [{ bearer: [] }])
+
+function describeAccess(access: AnyCommand['access']): string {
+  if (access.kind === 'public') return 'Public: a token is optional.'
+  return access.roles ? `Needs a token with one of the roles: ${access.roles.join(', ')}.` : 'Needs a token.'
+}
+
+export function describeRoutes(registry: Registry): RouteSpec[] {
+  const routes: RouteSpec[] = []
+  for (const definition of registry.commands.values()) {
+    routes.push({
+      kind: 'command',
+      method: 'POST',
+      url: `/api/commands/${definition.domain}/${definition.name}`,
+      definition,
+      schema: {
+        tags: [definition.domain],
+        summary: definition.summary,
+        description: [describeAccess(definition.access), refusals(definition.refusals)].join(' '),
+        operationId: `${definition.domain}.${definition.name}`,
+        security: security(definition.access),
+        headers: commandHeaders,
+        body: definition.input,
+        response: { 200: commandAnswer(definition.output), ...commandErrors },
+      },
+    })
+  }
+  for (const definition of registry.queries.values()) {
+    const url = `/api/queries/${definition.domain}/${definition.name}`
+    const base = {
+      tags: [definition.domain],
+      security: security(definition.access),
+      headers: queryHeaders,
+      querystring: definition.input,
+    }
+    const notFound = definition.notFound ? { 404: problem(definition.notFound) } : {}
+    routes.push({
+      kind: 'query',
+      method: 'GET',
+      url,
+      definition,
+      schema: {
+        ...base,
+        summary: definition.summary,
+        description: describeAccess(definition.access),
+        operationId: `${definition.domain}.${definition.name}`,
+        response: { 200: queryAnswer(definition), ...queryErrors, ...notFound },
+      },
+    })
+  }
+  return routes
+}
+
+function refusals(codes: readonly string[]): string {
+  return codes.length > 0 ? `Refusals: ${codes.join(', ')}.` : ''
+}
+
+export { Problem }

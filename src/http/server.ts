@@ -1,0 +1,102 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { isAppError } from '../core/errors.js'
+import type { Tandem } from '../app/tandem.js'
+import { commandHandler, queryHandler } from './handlers.js'
+import { liveHandler } from './live.js'
+import { registerOps } from './ops.js'
+import { bodyLimit, Problem, problemOf } from './problem.js'
+import { describeRoutes } from './routes.js'
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
+
+export const openapiInfo = {
+  title: 'Tandem',
+  version: '0.1.0',
+  description:
+    'A CQRS platform. Commands are POST /api/commands/<domain>/<command>; queries are GET /api/queries/<domain>/<query>. ' +
+    'A command answers with the log position of its last event; send it back as X-Min-Position to read your own write.',
+}
+
+/** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
+async function baseApp(options: { logger?: Tandem['log'] }): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : {}),
+    // The buses log each command and query; a line per request on top would double the logging cost.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()
+    },
+  }) as unknown as FastifyInstance
+  app.setValidatorCompiler(() => () => true)
+  app.addSchema(Problem)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: openapiInfo,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  return app
+}
+
+export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
+  const app = await baseApp({ logger: tandem.log })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
+  app.setErrorHandler(async (error, request, reply) => {
+    const body = problemOf(error)
+    if (body.status >= 500 && !isAppError(error)) request.log.error({ err: error }, 'request failed')
+    else if (!isAppError(error)) request.log.info({ code: body.code, status: body.status }, 'request refused')
+    return reply.code(body.status).type('application/problem+json').send(body)
+  })
+  app.setNotFoundHandler(async (request, reply) =>
+    reply.code(404).type('application/problem+json').send({
+      type: 'about:blank',
+      title: 'Not found',
+      status: 404,
+      code: 'ROUTE_NOT_FOUND',
+      detail: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`,
+    }),
+  )
+
+  for (const route of describeRoutes(tandem.registry)) {
+    if (route.kind === 'command') {
+      app.post(route.url, { schema: route.schema }, commandHandler(tandem, route.definition))
+    } else {
+      app.get(route.url, { schema: route.schema }, queryHandler(tandem, route.definition))
+      if (route.definition.live) {
+        app.get(
+          `${route.url}/stream`,
+          {
+            schema: {
+              tags: [route.definition.domain],
+              summary: `${route.definition.summary} (live, Server-Sent Events)`,
+              description: 'An `answer` event now, then one each time the answer changes.',
+              querystring: route.definition.input,
+              security: route.schema.security as { bearer: string[] }[],
+            },
+          },
+          liveHandler(tandem, route.definition),
+        )
+      }
+    }
+  }
+  registerOps(app, tandem)
+  return app
+}
+
+/** The OpenAPI document the server publishes at /openapi.json. */
+export async function openapiDocument(app: FastifyInstance): Promise<Record<string, unknown>> {
+  await app.ready()
+  return app.swagger() as unknown as Record<string, unknown>
+}
