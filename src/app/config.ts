@@ -45,7 +45,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = text('LOG_LEVEL') ?? 'info'
   if (!levels.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...levels].join(', ')}`)
   const secret = text('AUTH_SECRET')
-  if (secret !== undefined && secret.length < 16) throw new ConfigError('AUTH_SECRET must be at least 16 characters')
+  if (secret !== undefined && secret.length < 16)
+    throw new ConfigError('AUTH_SECRET must be at least 16 characters')
   return {
     port: integer('PORT', 3000, 0, 65535),
     host: text('HOST') ?? '127.0.0.1',

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, readdirSync, existsSync } from 'node:fs'
+import {
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+  readdirSync,
+  existsSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 export class DataDirInUseError extends Error {}

@@ -71,7 +71,11 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'))
     closers.push(() => sql.close())
     const readSql = config.readDatabaseUrl
-      ? createPostgres({ url: config.readDatabaseUrl, max: config.databasePoolSize, applicationName: 'tandem-read' })
+      ? createPostgres({
+          url: config.readDatabaseUrl,
+          max: config.databasePoolSize,
+          applicationName: 'tandem-read',
+        })
       : sql
     if (readSql !== sql) closers.push(() => readSql.close())
 
@@ -79,10 +83,16 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     await migrate(readSql, readMigrations, log)
 
     const kv = config.redisUrl
-      ? await createRedisKv({ url: config.redisUrl, keyPrefix: `tandem:${(await logIdentity(sql)).slice(0, 13)}:`, log })
+      ? await createRedisKv({
+          url: config.redisUrl,
+          keyPrefix: `tandem:${(await logIdentity(sql)).slice(0, 13)}:`,
+          log,
+        })
       : createMemoryKv()
     closers.push(() => kv.close())
-    const wake: Wake = config.databaseUrl ? await postgresWake({ url: config.databaseUrl, sql, log }) : localWake()
+    const wake: Wake = config.databaseUrl
+      ? await postgresWake({ url: config.databaseUrl, sql, log })
+      : localWake()
     closers.push(() => wake.close())
 
     const registry = createRegistry({
@@ -115,15 +125,41 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       registry,
       stores: projections.stores,
       progress: projections,
-      middleware: [logCalls(), measure(metrics), authorize(), validate(), waitForPosition(projections), cacheAnswers(cache, metrics)],
+      middleware: [
+        logCalls(),
+        measure(metrics),
+        authorize(),
+        validate(),
+        waitForPosition(projections),
+        cacheAnswers(cache, metrics),
+      ],
     })
 
-    const purge = setInterval(() => void sql.query(purgeIdempotencyRecords).catch(() => undefined), 10 * 60_000)
+    const purge = setInterval(
+      () => void sql.query(purgeIdempotencyRecords).catch(() => undefined),
+      10 * 60_000,
+    )
     purge.unref()
     closers.push(() => clearInterval(purge))
 
     const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
-    return { config, mode, log, domains, registry, sql, readSql, kv, cache, metrics, commands, queries, projections, auth, close }
+    return {
+      config,
+      mode,
+      log,
+      domains,
+      registry,
+      sql,
+      readSql,
+      kv,
+      cache,
+      metrics,
+      commands,
+      queries,
+      projections,
+      auth,
+      close,
+    }
   } catch (error) {
     await close().catch(() => undefined)
     throw error

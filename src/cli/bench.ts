@@ -129,7 +129,8 @@ async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchRe
   )
   const seconds = (performance.now() - started) / 1000
   latencies.sort((a, b) => a - b)
-  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0)
+  const at = (q: number) =>
+    round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0)
   const result: BusBenchResult = {
     store: tandem.mode === 'server' ? 'postgres' : 'pglite',
     operations: options.operations,

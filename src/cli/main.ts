@@ -59,10 +59,20 @@ async function main(argv: string[]): Promise<void> {
       if (!values.sub) throw new UsageError('token needs --sub')
       const config = loadConfig()
       const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
-      const roles = values.roles ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : []
+      const roles = values.roles
+        ? values.roles
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean)
+        : []
       const ttl = values.ttl ? Number(values.ttl) : 24 * 3600
       if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError('--ttl is a number of seconds')
-      console.log(auth.sign({ sub: values.sub, roles, ...(values.dept ? { dept: values.dept } : {}) }, { expiresInSeconds: ttl }))
+      console.log(
+        auth.sign(
+          { sub: values.sub, roles, ...(values.dept ? { dept: values.dept } : {}) },
+          { expiresInSeconds: ttl },
+        ),
+      )
       return
     }
     case 'stats':
@@ -70,9 +80,11 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'handlers':
       for (const d of domains) {
-        console.log(`${d.name}`)
-        for (const c of d.commands) console.log(`  command  POST /api/commands/${c.domain}/${c.name}  ${c.summary}`)
-        for (const q of d.queries) console.log(`  query    GET  /api/queries/${q.domain}/${q.name}  ${q.summary}`)
+        console.log(d.name)
+        for (const c of d.commands)
+          console.log(`  command  POST /api/commands/${c.domain}/${c.name}  ${c.summary}`)
+        for (const q of d.queries)
+          console.log(`  query    GET  /api/queries/${q.domain}/${q.name}  ${q.summary}`)
         for (const p of d.projections) console.log(`  projection  ${p.name} v${p.version} (${p.store})`)
       }
       return
@@ -89,11 +101,19 @@ async function main(argv: string[]): Promise<void> {
       return tandem.close()
     }
     case 'bench':
-      await benchBus({ operations: positionals[0] ? Number(positionals[0]) : 1000, postgresUrl: values.postgres })
+      await benchBus({
+        operations: positionals[0] ? Number(positionals[0]) : 1000,
+        postgresUrl: values.postgres,
+      })
       return
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
-      const config = { ...loadConfig(), databaseUrl: undefined, readDatabaseUrl: undefined, redisUrl: undefined }
+      const config = {
+        ...loadConfig(),
+        databaseUrl: undefined,
+        readDatabaseUrl: undefined,
+        redisUrl: undefined,
+      }
       const tandem = await startTandem({
         config: { ...config, logLevel: 'warn', authSecret: 'export-only-secret-never-used' },
         inMemory: true,

@@ -29,7 +29,7 @@ export async function call(url: string, path: string, method: 'GET' | 'POST' = '
   } catch {
     throw new Error(`No Tandem server answers at ${url}. Start one with "npm start", or pass --url.`)
   }
-  const body = (await response.json()) as unknown
+  const body: unknown = await response.json()
   if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body)}`)
   return body
 }

@@ -44,7 +44,10 @@ function printBanner(tandem: Tandem, url: string): void {
     lines.push('', '  Tokens to try it (valid 7 days):')
     for (const domain of tandem.domains) {
       for (const caller of domain.demoCallers ?? []) {
-        const token = tandem.auth.sign({ sub: caller.id, roles: caller.roles }, { expiresInSeconds: 7 * 24 * 3600 })
+        const token = tandem.auth.sign(
+          { sub: caller.id, roles: caller.roles },
+          { expiresInSeconds: 7 * 24 * 3600 },
+        )
         lines.push(`    ${caller.label.padEnd(12)} ${token}`)
       }
     }

@@ -13,7 +13,11 @@ export interface CachedAnswer {
 export interface QueryCache {
   get(key: string): CachedAnswer | undefined
   stamp(): number
-  set(key: string, answer: CachedAnswer, options: { tags: readonly string[]; ttlMs: number; stamp: number }): void
+  set(
+    key: string,
+    answer: CachedAnswer,
+    options: { tags: readonly string[]; ttlMs: number; stamp: number },
+  ): void
   invalidate(tags: Iterable<string>): void
   clear(): void
   /** Calls `listener` with the tags of every invalidation (live queries listen here). */

@@ -77,7 +77,9 @@ export interface CommandBusOptions {
 
 export function createCommandBus(options: CommandBusOptions): CommandBus {
   const clock = options.clock ?? (() => new Date())
-  const inTx = (options.transactional ?? []).reduceRight<(call: CommandCall, tx: CommandTx) => Promise<Executed>>(
+  const inTx = (options.transactional ?? []).reduceRight<
+    (call: CommandCall, tx: CommandTx) => Promise<Executed>
+  >(
     (next, mw) => (call, tx) => mw(call, tx, next),
     async (call, tx) => ({
       commandId: call.meta.commandId,
@@ -95,7 +97,11 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
     const definition = typeof target === 'string' ? options.registry.commands.get(target) : target
     const took = () => Math.round((performance.now() - start) * 1000) / 1000
     if (!definition) {
-      const error = new NotFoundError('COMMAND_NOT_FOUND', 'No such command', `No command is named ${String(target)}`)
+      const error = new NotFoundError(
+        'COMMAND_NOT_FOUND',
+        'No such command',
+        `No command is named ${typeof target === 'string' ? target : target.name}`,
+      )
       return { status: 'failed' as const, commandId, error, executionTimeMs: took() }
     }
     const address = `${definition.domain}/${definition.name}`
@@ -125,5 +131,5 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
     }
   }
 
-  return { registry: options.registry, execute: execute as CommandBus['execute'] }
+  return { registry: options.registry, execute }
 }

@@ -54,7 +54,12 @@ export class ConflictError extends AppError {
 
 export class IdempotencyKeyReusedError extends AppError {
   constructor() {
-    super(422, 'IDEMPOTENCY_KEY_REUSED', 'Idempotency key reused', 'This key was used with another request body')
+    super(
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+      'Idempotency key reused',
+      'This key was used with another request body',
+    )
   }
 }
 

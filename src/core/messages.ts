@@ -64,8 +64,10 @@ interface MessageBase<I extends TSchema, O extends TSchema> {
   readonly access: Access
 }
 
-export interface CommandDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema>
-  extends MessageBase<I, O> {
+export interface CommandDefinition<
+  I extends TSchema = TSchema,
+  O extends TSchema = TSchema,
+> extends MessageBase<I, O> {
   readonly kind: 'command'
   /** Codes of the refusals this command can answer with (documentation). */
   readonly refusals: readonly string[]
@@ -78,8 +80,10 @@ export interface QueryCachePolicy<I, O> {
   tags(input: I, answer: O, caller: Caller | undefined): readonly string[]
 }
 
-export interface QueryDefinition<I extends TSchema = TSchema, O extends TSchema = TSchema>
-  extends MessageBase<I, O> {
+export interface QueryDefinition<
+  I extends TSchema = TSchema,
+  O extends TSchema = TSchema,
+> extends MessageBase<I, O> {
   readonly kind: 'query'
   /** Projections the query reads: what `X-Min-Position` waits for. */
   readonly readModels: readonly string[]
@@ -95,7 +99,10 @@ export interface QueryDefinition<I extends TSchema = TSchema, O extends TSchema 
 export type AnyCommand = CommandDefinition
 export type AnyQuery = QueryDefinition
 
-type CommandSpec<I extends TSchema, O extends TSchema> = Omit<CommandDefinition<I, O>, 'kind' | 'refusals'> & {
+type CommandSpec<I extends TSchema, O extends TSchema> = Omit<
+  CommandDefinition<I, O>,
+  'kind' | 'refusals'
+> & {
   refusals?: readonly string[]
 }
 type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
@@ -109,7 +116,9 @@ export function defineCommand<I extends TSchema, O extends TSchema>(
   return { kind: 'command', refusals: [], ...spec }
 }
 
-export function defineQuery<I extends TSchema, O extends TSchema>(spec: QuerySpec<I, O>): QueryDefinition<I, O> {
+export function defineQuery<I extends TSchema, O extends TSchema>(
+  spec: QuerySpec<I, O>,
+): QueryDefinition<I, O> {
   return { kind: 'query', paged: false, live: false, ...spec }
 }
 

@@ -3,7 +3,12 @@ import { ValidationError } from './errors.js'
 
 /** Keyset paging: a cursor is the opaque form of the last key a page ended at. */
 
-export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size (at most 100)' })
+export const Limit = Type.Integer({
+  minimum: 1,
+  maximum: 100,
+  default: 20,
+  description: 'Page size (at most 100)',
+})
 
 export function encodeCursor(key: string): string {
   return Buffer.from(key, 'utf8').toString('base64url')

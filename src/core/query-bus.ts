@@ -79,7 +79,11 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
     const took = () => Math.round((performance.now() - start) * 1000) / 1000
     const definition = typeof target === 'string' ? options.registry.queries.get(target) : target
     if (!definition) {
-      const error = new NotFoundError('QUERY_NOT_FOUND', 'No such query', `No query is named ${String(target)}`)
+      const error = new NotFoundError(
+        'QUERY_NOT_FOUND',
+        'No such query',
+        `No query is named ${typeof target === 'string' ? target : target.name}`,
+      )
       return { status: 'failed' as const, error, executionTimeMs: took() }
     }
     try {
@@ -107,7 +111,7 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
     }
   }
 
-  return { registry: options.registry, ask: ask as QueryBus['ask'] }
+  return { registry: options.registry, ask }
 }
 
 /** Read-your-writes: hold the query until its read models have applied the caller's position. */
@@ -138,7 +142,11 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true }
     const stamp = cache.stamp()
     const answer = await next(call)
-    cache.set(key, answer, { tags: policy.tags(call.input, answer.value, call.caller), ttlMs: policy.ttlMs, stamp })
+    cache.set(key, answer, {
+      tags: policy.tags(call.input, answer.value, call.caller),
+      ttlMs: policy.ttlMs,
+      stamp,
+    })
     return answer
   }
 }
@@ -154,7 +162,8 @@ function scopeOf(caller: Caller): string {
 
 /** JSON with object keys sorted, so `{a,b}` and `{b,a}` share a cache entry. */
 export function stableJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
+  if (value === undefined) return 'null'
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`
   const record = value as Record<string, unknown>
   const keys = Object.keys(record)

@@ -7,7 +7,10 @@ export interface Registry {
 }
 
 /** Builds the registry; two handlers for one address is a start-up error. */
-export function createRegistry(messages: { commands: readonly AnyCommand[]; queries: readonly AnyQuery[] }): Registry {
+export function createRegistry(messages: {
+  commands: readonly AnyCommand[]
+  queries: readonly AnyQuery[]
+}): Registry {
   return { commands: indexByAddress(messages.commands), queries: indexByAddress(messages.queries) }
 }
 
@@ -20,7 +23,8 @@ function indexByAddress<M extends { domain: string; name: string; kind: string }
     if (!/^[a-z][a-z0-9-]*\/[a-z][a-z0-9-]*$/.test(address)) {
       throw new Error(`The ${message.kind} name "${address}" is not kebab case`)
     }
-    if (byAddress.has(address)) throw new Error(`Two ${message.kind} handlers are registered for "${address}"`)
+    if (byAddress.has(address))
+      throw new Error(`Two ${message.kind} handlers are registered for "${address}"`)
     byAddress.set(address, message)
   }
   return byAddress

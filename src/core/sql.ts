@@ -33,16 +33,14 @@ export interface Sql extends SqlClient {
 /** The SQLSTATE of a driver error, if it has one. */
 export function sqlState(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const { code } = error as { code: unknown }
-    return typeof code === 'string' ? code : undefined
+    return typeof error.code === 'string' ? error.code : undefined
   }
   return undefined
 }
 
 export function constraintOf(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'constraint' in error) {
-    const { constraint } = error as { constraint: unknown }
-    return typeof constraint === 'string' ? constraint : undefined
+    return typeof error.constraint === 'string' ? error.constraint : undefined
   }
   return undefined
 }

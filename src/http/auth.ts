@@ -15,11 +15,20 @@ export interface Auth {
 }
 
 export function createAuth(secret: string): Auth {
-  const verifier = createVerifier({ key: secret, algorithms: ['HS256'], cache: 10_000, requiredClaims: ['sub', 'exp'] })
+  const verifier = createVerifier({
+    key: secret,
+    algorithms: ['HS256'],
+    cache: 10_000,
+    requiredClaims: ['sub', 'exp'],
+  })
   const signers = new Map<number, (payload: object) => string>()
   const signer = (seconds: number) => {
     let sign = signers.get(seconds)
-    if (!sign) signers.set(seconds, (sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: seconds * 1000 })))
+    if (!sign)
+      signers.set(
+        seconds,
+        (sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: seconds * 1000 })),
+      )
     return sign
   }
   return {
@@ -34,7 +43,11 @@ export function createAuth(secret: string): Auth {
       return callerOf(claims)
     },
     sign(claims, options = {}) {
-      const payload = { sub: claims.sub, roles: [...claims.roles], ...(claims.dept ? { dept: claims.dept } : {}) }
+      const payload = {
+        sub: claims.sub,
+        roles: [...claims.roles],
+        ...(claims.dept ? { dept: claims.dept } : {}),
+      }
       return signer(options.expiresInSeconds ?? 24 * 3600)(payload)
     },
   }
@@ -46,8 +59,11 @@ function callerOf(claims: Record<string, unknown>): Caller {
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 200 || !validRoles || roles.length > 50) {
     throw new UnauthenticatedError('The token claims are not valid')
   }
-  if (dept !== undefined && typeof dept !== 'string') throw new UnauthenticatedError('The token claims are not valid')
-  return dept === undefined ? { id: sub, roles: roles as string[] } : { id: sub, roles: roles as string[], dept }
+  if (dept !== undefined && typeof dept !== 'string')
+    throw new UnauthenticatedError('The token claims are not valid')
+  return dept === undefined
+    ? { id: sub, roles: roles as string[] }
+    : { id: sub, roles: roles as string[], dept }
 }
 
 /** The caller of a request: undefined without an Authorization header, 401 with a bad one. */

@@ -23,7 +23,9 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
     const caller = callerOf(tandem, request)
     const idempotencyKey = header(request, 'idempotency-key')
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
-      throw new ValidationError([{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }])
+      throw new ValidationError([
+        { path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' },
+      ])
     }
     const outcome = await tandem.commands.execute(definition, request.body ?? {}, {
       caller,
@@ -48,7 +50,9 @@ export function consistencyOf(request: FastifyRequest): { minPosition?: bigint; 
   const min = header(request, 'x-min-position')
   const wait = header(request, 'x-max-wait-ms')
   if (min !== undefined && !/^[0-9]{1,19}$/.test(min)) {
-    throw new ValidationError([{ path: '/headers/x-min-position', message: 'must be a log position (digits)' }])
+    throw new ValidationError([
+      { path: '/headers/x-min-position', message: 'must be a log position (digits)' },
+    ])
   }
   const maxWaitMs = wait === undefined ? defaultMaxWaitMs : Number(wait)
   if (!/^[0-9]{1,5}$/.test(wait ?? '0') || maxWaitMs > maxWaitLimitMs) {

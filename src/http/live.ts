@@ -39,31 +39,31 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
     }
     send('answer', first.readPosition, first.data)
 
-    let running = false
-    let again = false
-    const refresh = async () => {
-      if (running) {
-        again = true
-        return
-      }
-      running = true
-      try {
-        do {
-          again = false
+    // One refresh at a time; invalidations while one runs fold into a single next one.
+    let chain = Promise.resolve()
+    let queued = false
+    const refresh = () => {
+      if (queued) return
+      queued = true
+      chain = chain
+        .then(async () => {
+          queued = false
           const next = await ask()
           if (next.status === 'failed') {
-            send('problem', '0', { code: next.error.code, title: next.error.title, status: next.error.status })
+            send('problem', '0', {
+              code: next.error.code,
+              title: next.error.title,
+              status: next.error.status,
+            })
           } else {
             tags = new Set(policy.tags(input, next.data, caller))
             send('answer', next.readPosition, next.data)
           }
-        } while (again)
-      } finally {
-        running = false
-      }
+        })
+        .catch(() => undefined)
     }
     const off = tandem.cache.onInvalidate((touched) => {
-      if (touched.some((tag) => tags.has(tag))) void refresh().catch(() => undefined)
+      if (touched.some((tag) => tags.has(tag))) refresh()
     })
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs)
     request.raw.on('close', () => {

@@ -12,42 +12,55 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   app.get('/health', { schema: { ...ops, summary: 'The process is up' } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', { schema: { ...ops, summary: 'Stores reachable and projections caught up' } }, async () => {
-    try {
-      await tandem.sql.query('SELECT 1')
-      if (tandem.readSql !== tandem.sql) await tandem.readSql.query('SELECT 1')
-      await tandem.kv.get('ready-probe')
-    } catch {
-      throw new UnavailableError('UNAVAILABLE', 'Not ready', 'A store is not reachable')
-    }
-    const projections = await tandem.projections.status()
-    const behind = projections.filter((p) => !p.caughtUp).map((p) => p.name)
-    if (behind.length > 0) throw new UnavailableError('UNAVAILABLE', 'Not ready', `Still catching up: ${behind.join(', ')}`)
-    return { status: 'ready', projections }
-  })
+  app.get(
+    '/ready',
+    { schema: { ...ops, summary: 'Stores reachable and projections caught up' } },
+    async () => {
+      try {
+        await tandem.sql.query('SELECT 1')
+        if (tandem.readSql !== tandem.sql) await tandem.readSql.query('SELECT 1')
+        await tandem.kv.get('ready-probe')
+      } catch {
+        throw new UnavailableError('UNAVAILABLE', 'Not ready', 'A store is not reachable')
+      }
+      const projections = await tandem.projections.status()
+      const behind = projections.filter((p) => !p.caughtUp).map((p) => p.name)
+      if (behind.length > 0)
+        throw new UnavailableError('UNAVAILABLE', 'Not ready', `Still catching up: ${behind.join(', ')}`)
+      return { status: 'ready', projections }
+    },
+  )
 
   app.get('/metrics', { schema: { ...ops, summary: 'Prometheus metrics' } }, async (_request, reply) => {
     void reply.type(tandem.metrics.registry.contentType)
     return tandem.metrics.registry.metrics()
   })
 
-  app.get('/api/cqrs/stats', { schema: { ...ops, summary: 'Execution statistics per handler, cache and projections' } }, async () => {
-    const handlers = await tandem.metrics.handlerStats()
-    return {
-      mode: tandem.mode,
-      uptimeSeconds: Math.round((Date.now() - started) / 1000),
-      commands: handlers.command,
-      queries: handlers.query,
-      cache: { entries: tandem.cache.size },
-      projections: await tandem.projections.status(),
-    }
-  })
+  app.get(
+    '/api/cqrs/stats',
+    { schema: { ...ops, summary: 'Execution statistics per handler, cache and projections' } },
+    async () => {
+      const handlers = await tandem.metrics.handlerStats()
+      return {
+        mode: tandem.mode,
+        uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        commands: handlers.command,
+        queries: handlers.query,
+        cache: { entries: tandem.cache.size },
+        projections: await tandem.projections.status(),
+      }
+    },
+  )
 
-  app.get('/api/cqrs/handlers', { schema: { ...ops, summary: 'Registered commands, queries and projections' } }, async () => ({
-    commands: [...tandem.registry.commands.keys()],
-    queries: [...tandem.registry.queries.keys()],
-    projections: tandem.projections.names(),
-  }))
+  app.get(
+    '/api/cqrs/handlers',
+    { schema: { ...ops, summary: 'Registered commands, queries and projections' } },
+    async () => ({
+      commands: [...tandem.registry.commands.keys()],
+      queries: [...tandem.registry.queries.keys()],
+      projections: tandem.projections.names(),
+    }),
+  )
 
   const requireAdmin = (request: Parameters<typeof callerOf>[1]) => {
     const caller = callerOf(tandem, request)
@@ -55,12 +68,16 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     if (!caller.roles.includes('admin')) throw new ForbiddenError('Needs the admin role')
   }
 
-  app.post('/api/cqrs/cache/clear', { schema: { ...admin, summary: 'Drop every cached query answer (admin)' } }, async (request) => {
-    requireAdmin(request)
-    const entries = tandem.cache.size
-    tandem.cache.clear()
-    return { cleared: entries }
-  })
+  app.post(
+    '/api/cqrs/cache/clear',
+    { schema: { ...admin, summary: 'Drop every cached query answer (admin)' } },
+    async (request) => {
+      requireAdmin(request)
+      const entries = tandem.cache.size
+      tandem.cache.clear()
+      return { cleared: entries }
+    },
+  )
 
   app.post(
     '/api/cqrs/projections/:name/rebuild',
@@ -75,10 +92,16 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       requireAdmin(request)
       const { name } = request.params as { name: string }
       if (!tandem.projections.names().includes(name)) {
-        throw new NotFoundError('PROJECTION_NOT_FOUND', 'No such projection', `Known: ${tandem.projections.names().join(', ')}`)
+        throw new NotFoundError(
+          'PROJECTION_NOT_FOUND',
+          'No such projection',
+          `Known: ${tandem.projections.names().join(', ')}`,
+        )
       }
       const current = (await tandem.projections.status()).find((p) => p.name === name)
-      void tandem.projections.rebuild(name).catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
+      void tandem.projections
+        .rebuild(name)
+        .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)
       return { projection: name, fromGeneration: current?.generation, status: 'started' }
     },

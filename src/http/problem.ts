@@ -1,5 +1,11 @@
 import Type from 'typebox'
-import { AppError, isAppError, PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js'
+import {
+  AppError,
+  isAppError,
+  PayloadTooLargeError,
+  UnavailableError,
+  ValidationError,
+} from '../core/errors.js'
 import { sqlState } from '../core/sql.js'
 
 /** RFC 9457 problem details, as every error answers. */
@@ -29,7 +35,12 @@ export const bodyLimit = 1024 * 1024
 /** The one place errors become answers. Anything unrecognized is a 500: a bug to fix. */
 export function problemOf(error: unknown): ProblemBody {
   const known = isAppError(error) ? error : translate(error)
-  const body: ProblemBody = { type: 'about:blank', title: known.title, status: known.status, code: known.code }
+  const body: ProblemBody = {
+    type: 'about:blank',
+    title: known.title,
+    status: known.status,
+    code: known.code,
+  }
   if (known.detail !== undefined) body.detail = known.detail
   if (known.errors) body.errors = [...known.errors]
   return body
@@ -51,16 +62,23 @@ function translate(error: unknown): AppError {
     return new ValidationError([{ path: '', message: 'is not valid JSON' }])
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new AppError(e.statusCode, 'BAD_REQUEST', 'Bad request', typeof e.message === 'string' ? e.message : undefined)
+    return new AppError(
+      e.statusCode,
+      'BAD_REQUEST',
+      'Bad request',
+      typeof e.message === 'string' ? e.message : undefined,
+    )
   }
-  if (isUnavailable(error)) return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')
+  if (isUnavailable(error))
+    return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')
   return new AppError(500, 'INTERNAL', 'Internal error', 'This is a bug; it has been logged')
 }
 
 /** A store that cannot be reached, or is shutting down: the client may retry. */
 function isUnavailable(error: unknown): boolean {
   const state = sqlState(error)
-  if (state && (state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300')) return true
+  if (state && (state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300'))
+    return true
   const message = error instanceof Error ? error.message : ''
   return /ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect|Connection terminated|The client is closed/i.test(
     message,

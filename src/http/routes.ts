@@ -46,7 +46,10 @@ const queryHeaders = Type.Object({
     Type.String({ pattern: '^[0-9]{1,19}$', description: 'Answer only once this log position is applied' }),
   ),
   'x-max-wait-ms': Type.Optional(
-    Type.String({ pattern: '^[0-9]{1,5}$', description: 'How long to wait for X-Min-Position (default 3000, at most 10000)' }),
+    Type.String({
+      pattern: '^[0-9]{1,5}$',
+      description: 'How long to wait for X-Min-Position (default 3000, at most 10000)',
+    }),
   ),
 })
 
@@ -54,7 +57,10 @@ export function commandAnswer(result: TSchema) {
   return Type.Object({
     commandId: Type.String({ format: 'uuid' }),
     status: Type.Literal('succeeded'),
-    position: Type.Union([Type.String({ description: 'Log position of the last event, decimal' }), Type.Null()]),
+    position: Type.Union([
+      Type.String({ description: 'Log position of the last event, decimal' }),
+      Type.Null(),
+    ]),
     executionTimeMs: Type.Number(),
     result,
   })
@@ -66,7 +72,8 @@ export function queryAnswer(definition: AnyQuery) {
   return Type.Object({ data: items, nextCursor: Type.Union([Type.String(), Type.Null()]) })
 }
 
-const security = (access: { kind: string }) => (access.kind === 'public' ? [{ bearer: [] }, {}] : [{ bearer: [] }])
+const security = (access: { kind: string }) =>
+  access.kind === 'public' ? [{ bearer: [] }, {}] : [{ bearer: [] }]
 
 function describeAccess(access: AnyCommand['access']): string {
   if (access.kind === 'public') return 'Public: a token is optional.'

@@ -40,7 +40,10 @@ async function baseApp(options: { logger?: Tandem['log'] }): Promise<FastifyInst
       info: openapiInfo,
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
   })
   return app
 }
@@ -60,13 +63,16 @@ export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
     return reply.code(body.status).type('application/problem+json').send(body)
   })
   app.setNotFoundHandler(async (request, reply) =>
-    reply.code(404).type('application/problem+json').send({
-      type: 'about:blank',
-      title: 'Not found',
-      status: 404,
-      code: 'ROUTE_NOT_FOUND',
-      detail: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`,
-    }),
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send({
+        type: 'about:blank',
+        title: 'Not found',
+        status: 404,
+        code: 'ROUTE_NOT_FOUND',
+        detail: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`,
+      }),
   )
 
   for (const route of describeRoutes(tandem.registry)) {

@@ -17,7 +17,11 @@ return 1`
 const commitSha = createHash('sha1').update(commitScript).digest('hex')
 
 /** `keyPrefix` goes before every key: several logs (or test runs) can share one Redis. */
-export async function createRedisKv(options: { url: string; keyPrefix: string; log: Logger }): Promise<KvStore> {
+export async function createRedisKv(options: {
+  url: string
+  keyPrefix: string
+  log: Logger
+}): Promise<KvStore> {
   const p = (key: string) => options.keyPrefix + key
   const client = createClient({ url: options.url })
   client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
@@ -38,7 +42,11 @@ export async function createRedisKv(options: { url: string; keyPrefix: string; l
     smembers: (key) => client.sMembers(p(key)),
     zrangeByLex: (key, range) => {
       const [from, to] = range.reverse ? [range.max, range.min] : [range.min, range.max]
-      return client.zRange(p(key), from, to, { BY: 'LEX', REV: range.reverse, LIMIT: { offset: 0, count: range.count } })
+      return client.zRange(p(key), from, to, {
+        BY: 'LEX',
+        REV: range.reverse,
+        LIMIT: { offset: 0, count: range.count },
+      })
     },
     zrank: (key, member) => client.zRank(p(key), member),
     zcard: (key) => client.zCard(p(key)),

@@ -6,7 +6,10 @@ export interface KvStore extends KvReader {
    * Applies `ops` and moves the checkpoint key from `expect` to `next`, atomically, only if the key
    * still holds `expect` (null: absent). Returns false, changing nothing, when it does not.
    */
-  commit(ops: readonly KvOp[], checkpoint: { key: string; expect: string | null; next: string }): Promise<boolean>
+  commit(
+    ops: readonly KvOp[],
+    checkpoint: { key: string; expect: string | null; next: string },
+  ): Promise<boolean>
   /** Removes every key that starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>
   close(): Promise<void>
@@ -48,7 +51,7 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
   const sets = new Map<string, Map<string, boolean>>()
   const setChanges = (key: string) => {
     let changes = sets.get(key)
-    if (!changes) sets.set(key, (changes = new Map()))
+    if (!changes) sets.set(key, (changes = new Map<string, boolean>()))
     return changes
   }
   const k = (key: string) => prefix + key
@@ -63,7 +66,7 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
     },
     async smembers(key) {
       const members = new Set(await store.smembers(k(key)))
-      for (const [member, present] of sets.get(key) ?? []) {
+      for (const [member, present] of sets.get(key) ?? new Map<string, boolean>()) {
         if (present) members.add(member)
         else members.delete(member)
       }

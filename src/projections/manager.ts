@@ -82,7 +82,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
 
   function serve(projection: Projection, generation: number, target: Target): Live {
     const runner = runnerFor(projection, generation, target, true)
-    const reader = projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
+    const reader =
+      projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
     const entry = { runner, target, reader }
     live.set(projection.name, entry)
     runner.start()
@@ -195,7 +196,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         }
         serve(projection, generation, target)
         if (known && known.version !== projection.version) {
-          log.warn({ projection: projection.name, from: known.version, to: projection.version }, 'version changed')
+          log.warn(
+            { projection: projection.name, from: known.version, to: projection.version },
+            'version changed',
+          )
           void rebuild(projection.name).catch((error: unknown) => log.error({ err: error }, 'rebuild failed'))
         }
       }
@@ -252,7 +256,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     try {
       const head = Number(await headPosition(source))
       for (const { runner } of live.values()) {
-        metrics.projectionBehind(runner.projection.name, Math.max(0, head - Number(runner.checkpoint.position)))
+        metrics.projectionBehind(
+          runner.projection.name,
+          Math.max(0, head - Number(runner.checkpoint.position)),
+        )
       }
     } catch {
       // The database is away; the runners report it.

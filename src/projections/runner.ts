@@ -1,7 +1,13 @@
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { compareCheckpoints, compareDecimal, origin, readAfter, type Checkpoint } from '../storage/event-log.js'
+import {
+  compareCheckpoints,
+  compareDecimal,
+  origin,
+  readAfter,
+  type Checkpoint,
+} from '../storage/event-log.js'
 import type { Wake } from '../storage/wake.js'
 import type { Projection } from './projection.js'
 import type { Target } from './targets.js'

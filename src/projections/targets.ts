@@ -1,5 +1,5 @@
 import type { Migration } from '../storage/migrations.js'
-import type { Row, Sql, Statement } from '../core/sql.js'
+import type { Sql, Statement } from '../core/sql.js'
 import { compareCheckpoints, origin, type Checkpoint, type StoredEvent } from '../storage/event-log.js'
 import { createKvBatch, type KvStore } from './kv.js'
 import type { KvProjection, Projection, SqlProjection } from './projection.js'
@@ -105,7 +105,7 @@ export function sqlTarget(sql: Sql, projection: SqlProjection, generation: numbe
     },
     apply(events, from, to) {
       return sql.transaction(async (tx) => {
-        const moved = await tx.query<Row>(
+        const moved = await tx.query(
           `UPDATE read.projections SET checkpoint_tx = $3::xid8, checkpoint_position = $4
            WHERE name = $1 AND generation = $2 AND checkpoint_tx = $5::xid8 AND checkpoint_position = $6
            RETURNING 1`,
@@ -129,7 +129,10 @@ export function sqlTarget(sql: Sql, projection: SqlProjection, generation: numbe
     },
     async drop() {
       for (const name of projection.tables) await sql.exec(`DROP TABLE IF EXISTS ${table(name)} CASCADE`)
-      await sql.query('DELETE FROM read.projections WHERE name = $1 AND generation = $2', [projection.name, generation])
+      await sql.query('DELETE FROM read.projections WHERE name = $1 AND generation = $2', [
+        projection.name,
+        generation,
+      ])
     },
   }
 }

@@ -41,7 +41,11 @@ export function compareDecimal(a: string, b: string): number {
 }
 
 /** The statement that appends `events` to a stream after `expectedVersion`, returning their positions. */
-export function appendStatement(stream: StreamRef, events: readonly NewEvent[], metadata: EventMetadata): Statement {
+export function appendStatement(
+  stream: StreamRef,
+  events: readonly NewEvent[],
+  metadata: EventMetadata,
+): Statement {
   const meta = JSON.stringify(metadata)
   if (events.length === 1) {
     const [event] = events as [NewEvent]
@@ -88,7 +92,7 @@ export async function readAfter(
   const filter = options.types ? 'AND type = ANY($4::text[])' : ''
   const params: unknown[] = [after.txId, after.position, options.limit]
   if (options.types) params.push(options.types)
-  const rows = await sql.query<EventRow & { horizon: string }>(
+  const rows = await sql.query<Nullable<EventRow> & { horizon: string }>(
     `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
      SELECT h.xmin::text AS horizon, e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, e.recorded_at
@@ -101,7 +105,9 @@ export async function readAfter(
     params,
   )
   const horizon = rows[0]?.horizon ?? after.txId
-  const events = rows.filter((r) => r.position !== null).map(toStoredEvent)
+  const events = rows
+    .filter((r): r is EventRow & { horizon: string } => r.position !== null)
+    .map(toStoredEvent)
   return { events, horizon }
 }
 
@@ -116,7 +122,9 @@ export async function transactionOf(sql: SqlClient, position: string): Promise<s
 
 /** The highest position written so far. */
 export async function headPosition(sql: SqlClient): Promise<string> {
-  const [row] = await sql.query<{ head: string | null }>('SELECT max(position)::text AS head FROM tandem.event_log')
+  const [row] = await sql.query<{ head: string | null }>(
+    'SELECT max(position)::text AS head FROM tandem.event_log',
+  )
   return row?.head ?? '0'
 }
 
@@ -134,6 +142,8 @@ export async function readStream(
   )
   return rows.map(toStoredEvent)
 }
+
+type Nullable<T> = { [K in keyof T]: T[K] | null }
 
 interface EventRow {
   position: string

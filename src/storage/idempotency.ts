@@ -21,7 +21,9 @@ export function idempotency(): TxMiddleware {
     const key = call.idempotencyKey
     if (key === undefined) return next(call, tx)
     const userId = call.caller?.id ?? ''
-    const hash = createHash('sha256').update(`${call.address}\u0000${stableJson(call.input)}`).digest('base64url')
+    const hash = createHash('sha256')
+      .update(`${call.address}\u0000${stableJson(call.input)}`)
+      .digest('base64url')
     // Sent together: the lock, then the lookup, whose snapshot is taken after the lock is held.
     const [[lock], [prior]] = await Promise.all([
       tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked', [
@@ -36,7 +38,11 @@ export function idempotency(): TxMiddleware {
       ),
     ])
     if (!lock?.locked) {
-      throw new ConflictError('IDEMPOTENCY_IN_PROGRESS', 'Request in progress', 'A request with this key is running')
+      throw new ConflictError(
+        'IDEMPOTENCY_IN_PROGRESS',
+        'Request in progress',
+        'A request with this key is running',
+      )
     }
     if (prior) {
       if (prior.request_hash !== hash) throw new IdempotencyKeyReusedError()

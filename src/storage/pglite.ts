@@ -26,7 +26,8 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
           },
           async commit(statements: readonly Statement[]) {
             const results: Row[][] = []
-            for (const s of statements) results.push(await rows(t.query(s.text, s.params as unknown[] | undefined)))
+            for (const s of statements)
+              results.push(await rows(t.query(s.text, s.params as unknown[] | undefined)))
             open = false
             return results
           },

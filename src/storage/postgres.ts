@@ -19,20 +19,23 @@ export function createPostgres(options: PostgresOptions): Sql {
     max: options.max ?? 20,
     application_name: options.applicationName ?? 'tandem',
     pipeline: true,
-  } as pg.PoolConfig)
+  })
   // An idle client that loses its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined)
   const named = statementNames()
 
   const run = (client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) =>
-    client.query({ name: named(text), text, values: params as unknown[] | undefined }).then((r) => r.rows as Row[])
+    client
+      .query({ name: named(text), text, values: params as unknown[] | undefined })
+      .then((r) => r.rows as Row[])
 
   return {
     kind: 'postgres',
-    query: <R extends object>(text: string, params?: readonly unknown[]) => run(pool, text, params) as Promise<R[]>,
+    query: <R extends object>(text: string, params?: readonly unknown[]) =>
+      run(pool, text, params) as Promise<R[]>,
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
       const client = await pool.connect()
-      let state: 'open' | 'committed' | 'broken' = 'open'
+      let state = 'open' as 'open' | 'committed' | 'broken'
       const begin = client.query('BEGIN')
       begin.catch(() => undefined)
       const tx: SqlTx = {

@@ -4,7 +4,10 @@ import pg from 'pg'
  * A throw-away PostgreSQL database beside the one `url` names, for tests and benchmarks:
  * they get a clean event log and never touch the user's data.
  */
-export async function createScratchDatabase(url: string, label = 'scratch'): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createScratchDatabase(
+  url: string,
+  label = 'scratch',
+): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `tandem_${label}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()

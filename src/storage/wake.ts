@@ -32,7 +32,12 @@ export function localWake(): Wake {
  * transaction and coalesced (one per few milliseconds): a NOTIFY inside each command transaction
  * would serialize every commit on PostgreSQL's notification queue lock.
  */
-export async function postgresWake(options: { url: string; sql: Sql; log: Logger; coalesceMs?: number }): Promise<Wake> {
+export async function postgresWake(options: {
+  url: string
+  sql: Sql
+  log: Logger
+  coalesceMs?: number
+}): Promise<Wake> {
   const local = localWake()
   const coalesceMs = options.coalesceMs ?? 2
   let pending: NodeJS.Timeout | undefined

@@ -122,7 +122,8 @@ export const cancelRegistration = defineCommand({
       const [cancelled, promoted] = events
       return {
         registrationId: cancelled?.type === 'RegistrationCancelled' ? cancelled.data.registrationId : '',
-        promotedRegistrationId: promoted?.type === 'WaitlistedParticipantConfirmed' ? promoted.data.registrationId : null,
+        promotedRegistrationId:
+          promoted?.type === 'WaitlistedParticipantConfirmed' ? promoted.data.registrationId : null,
       }
     },
   }),

@@ -45,7 +45,11 @@ export async function seedDemo(commands: CommandBus): Promise<void> {
   }
   const [full, second] = ids as [string, string]
   const register = async (eventId: string, participantId: string, waitlist = false) => {
-    const done = await commands.execute(registerParticipant, { eventId, participantId, waitlist }, { caller: organizer })
+    const done = await commands.execute(
+      registerParticipant,
+      { eventId, participantId, waitlist },
+      { caller: organizer },
+    )
     if (done.status === 'failed') throw done.error
   }
   for (const name of ['demo-bob', 'demo-carol', 'demo-dave']) await register(full, name)

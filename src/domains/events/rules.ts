@@ -103,7 +103,8 @@ export interface UpdateState {
 
 export function decideUpdate(cmd: UpdateEvent, state: UpdateState, meta: CommandMeta): EventsEvent[] {
   const event = scheduled(state.event)
-  if (!canManage(event, meta.caller)) throw new ForbiddenError('Only its organizer or an admin may change an event')
+  if (!canManage(event, meta.caller))
+    throw new ForbiddenError('Only its organizer or an admin may change an event')
   const { eventId: _, ...fields } = cmd
   if (Object.keys(fields).length === 0) {
     throw new ValidationError([{ path: '', message: 'names no field to change' }])
@@ -137,7 +138,8 @@ export function decideUpdate(cmd: UpdateEvent, state: UpdateState, meta: Command
 
 export function decideDelete(_cmd: DeleteEvent, state: EventState, meta: CommandMeta): EventsEvent[] {
   const event = scheduled(state)
-  if (!canManage(event, meta.caller)) throw new ForbiddenError('Only its organizer or an admin may delete an event')
+  if (!canManage(event, meta.caller))
+    throw new ForbiddenError('Only its organizer or an admin may delete an event')
   return [EventDeleted.create({ eventId: event.eventId, deletedAt: meta.now.toISOString() })]
 }
 
@@ -152,7 +154,11 @@ export function participantOf(cmd: { participantId?: string }, meta: CommandMeta
   return cmd.participantId ?? meta.caller?.id ?? ''
 }
 
-export function decideRegister(cmd: RegisterParticipant, state: RegistrationState, meta: CommandMeta): EventsEvent[] {
+export function decideRegister(
+  cmd: RegisterParticipant,
+  state: RegistrationState,
+  meta: CommandMeta,
+): EventsEvent[] {
   const event = scheduled(state.event)
   const participantId = participantOf(cmd, meta)
   if (participantId !== meta.caller?.id && !canManage(event, meta.caller)) {
@@ -162,7 +168,11 @@ export function decideRegister(cmd: RegisterParticipant, state: RegistrationStat
     throw new ConflictError('REGISTRATION_CLOSED', 'Registration closed', 'The event has started')
   }
   if (state.active) {
-    throw new ConflictError('ALREADY_REGISTERED', 'Already registered', `Registration ${state.active.registrationId}`)
+    throw new ConflictError(
+      'ALREADY_REGISTERED',
+      'Already registered',
+      `Registration ${state.active.registrationId}`,
+    )
   }
   const registration = {
     registrationId: meta.newId,
@@ -183,7 +193,11 @@ export interface CancellationState extends RegistrationState {
   nextWaitlisted: ActiveRegistration | undefined
 }
 
-export function decideCancel(cmd: CancelRegistration, state: CancellationState, meta: CommandMeta): EventsEvent[] {
+export function decideCancel(
+  cmd: CancelRegistration,
+  state: CancellationState,
+  meta: CommandMeta,
+): EventsEvent[] {
   const participantId = participantOf(cmd, meta)
   const event = state.event.status === 'absent' ? undefined : state.event
   const allowed = participantId === meta.caller?.id || (event !== undefined && canManage(event, meta.caller))
@@ -217,7 +231,14 @@ export function evolve(row: EventRow, event: EventsEvent): EventRow {
   const version = row.version + 1
   switch (event.type) {
     case 'EventCreated':
-      return { ...event.data, confirmedCount: 0, waitlistCount: 0, nextSeq: 1, version, updatedAt: event.data.createdAt }
+      return {
+        ...event.data,
+        confirmedCount: 0,
+        waitlistCount: 0,
+        nextSeq: 1,
+        version,
+        updatedAt: event.data.createdAt,
+      }
     case 'EventUpdated':
       return { ...row, ...event.data.changes, version, updatedAt: event.data.updatedAt }
     case 'EventDeleted':

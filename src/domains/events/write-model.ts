@@ -78,15 +78,20 @@ function toState(raw: RawEvent | undefined): EventState {
 
 /** Reads the event and locks its row: commands on one event take turns, so counts cannot race. */
 export async function loadEvent(tx: SqlClient, eventId: string): Promise<EventState> {
-  const [raw] = await tx.query<RawEvent>(`SELECT ${eventColumns} FROM events.event WHERE event_id = $1 FOR UPDATE`, [
-    eventId,
-  ])
+  const [raw] = await tx.query<RawEvent>(
+    `SELECT ${eventColumns} FROM events.event WHERE event_id = $1 FOR UPDATE`,
+    [eventId],
+  )
   return toState(raw)
 }
 
 /** The event (locked) with the participant's active registration and the head of the waitlist, in one read. */
 export async function loadRegistration(tx: SqlClient, eventId: string, participantId: string) {
-  const [row] = await tx.query<{ event: RawEvent | null; active: ActiveRegistration | null; next: ActiveRegistration | null }>(
+  const [row] = await tx.query<{
+    event: RawEvent | null
+    active: ActiveRegistration | null
+    next: ActiveRegistration | null
+  }>(
     `WITH e AS (SELECT ${eventColumns} FROM events.event WHERE event_id = $1 FOR UPDATE)
      SELECT (SELECT row_to_json(e) FROM e) AS event,
        (SELECT row_to_json(r) FROM (SELECT ${registrationColumns} FROM events.registration
@@ -104,7 +109,11 @@ export async function loadRegistration(tx: SqlClient, eventId: string, participa
 }
 
 /** The first `count` waitlisted registrations, in order of arrival. */
-export async function loadWaitlist(tx: SqlClient, eventId: string, count: number): Promise<ActiveRegistration[]> {
+export async function loadWaitlist(
+  tx: SqlClient,
+  eventId: string,
+  count: number,
+): Promise<ActiveRegistration[]> {
   if (count <= 0) return []
   return tx.query<ActiveRegistration>(
     `SELECT ${registrationColumns} FROM events.registration
@@ -115,7 +124,13 @@ export async function loadWaitlist(tx: SqlClient, eventId: string, count: number
 
 function reviveDates(raw: RawEvent): RawEvent {
   const date = (v: unknown) => new Date(v as string)
-  return { ...raw, startsAt: date(raw.startsAt), endsAt: date(raw.endsAt), createdAt: date(raw.createdAt), updatedAt: date(raw.updatedAt) }
+  return {
+    ...raw,
+    startsAt: date(raw.startsAt),
+    endsAt: date(raw.endsAt),
+    createdAt: date(raw.createdAt),
+    updatedAt: date(raw.updatedAt),
+  }
 }
 
 const blank: EventRow = {

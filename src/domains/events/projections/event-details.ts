@@ -42,7 +42,13 @@ export const eventDetailsProjection = defineKvProjection({
     const event = { type: stored.type, data: stored.data } as EventsEvent
     if (event.type === 'EventCreated') {
       const d = event.data
-      const details: Details = { ...d, confirmedCount: 0, waitlistCount: 0, remainingSeats: d.capacity, updatedAt: d.createdAt }
+      const details: Details = {
+        ...d,
+        confirmedCount: 0,
+        waitlistCount: 0,
+        remainingSeats: d.capacity,
+        updatedAt: d.createdAt,
+      }
       kv.setJson(doc(d.eventId), details)
       kv.zadd(upcoming, 0, member(d))
       return

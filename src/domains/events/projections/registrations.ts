@@ -33,7 +33,8 @@ const reg = (id: string) => `registration:${id}`
 const summary = (eventId: string) => `event:${eventId}`
 const ofEvent = (eventId: string) => `event:${eventId}:registrations`
 const waitlist = (eventId: string) => `event:${eventId}:waitlist`
-const byParticipant = (participantId: string, status: Status | 'all') => `participant:${participantId}:${status}`
+const byParticipant = (participantId: string, status: Status | 'all') =>
+  `participant:${participantId}:${status}`
 /** A participant's registrations sort by time, then id: members are `<registeredAt>|<registrationId>`. */
 const member = (d: Doc) => `${d.registeredAt}|${d.registrationId}`
 
@@ -52,7 +53,9 @@ export const registrationsProjection = defineKvProjection({
   events: eventTypes,
   tags(event: StoredEvent) {
     const data = event.data as { eventId: string; participantId?: string }
-    return data.participantId ? [`registrations:${data.participantId}`, `event:${data.eventId}`] : [`event:${data.eventId}`]
+    return data.participantId
+      ? [`registrations:${data.participantId}`, `event:${data.eventId}`]
+      : [`event:${data.eventId}`]
   },
   async apply(stored, kv) {
     const event = { type: stored.type, data: stored.data } as EventsEvent
