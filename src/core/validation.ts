@@ -12,7 +12,7 @@ export function validatorFor(schema: TSchema): Check {
   let check = compiled.get(schema)
   if (!check) {
     const validator = Compile(schema)
-    check = (value) => (validator.Check(value) ? undefined : describe(validator.Errors(value)))
+    check = (value) => (validator.Check(value) ? nulBytes(value, '') : describe(validator.Errors(value)))
     compiled.set(schema, check)
   }
   return check
@@ -27,6 +27,19 @@ export function assertValid(schema: TSchema, value: unknown): void {
 /** Turns query-string text into the types the schema asks for ("20" to 20, "true" to true). */
 export function coerce(schema: TSchema, value: unknown): unknown {
   return Value.Convert(schema, value)
+}
+
+/** PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the database. */
+function nulBytes(value: unknown, path: string): FieldError[] | undefined {
+  if (typeof value === 'string') {
+    return value.includes('\u0000') ? [{ path, message: 'must not contain the character U+0000' }] : undefined
+  }
+  if (value === null || typeof value !== 'object') return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulBytes(item, `${path}/${key}`)
+    if (found) return found
+  }
+  return undefined
 }
 
 interface RawError {

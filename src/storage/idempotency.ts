@@ -27,7 +27,7 @@ export function idempotency(): TxMiddleware {
     // Sent together: the lock, then the lookup, whose snapshot is taken after the lock is held.
     const [[lock], [prior]] = await Promise.all([
       tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked', [
-        `${userId}\u0000${key}`,
+        JSON.stringify([userId, key]),
       ]),
       tx.query<Record>(
         `SELECT request_hash, command_id::text, result,

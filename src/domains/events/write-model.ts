@@ -85,27 +85,25 @@ export async function loadEvent(tx: SqlClient, eventId: string): Promise<EventSt
   return toState(raw)
 }
 
-/** The event (locked) with the participant's active registration and the head of the waitlist, in one read. */
+/**
+ * The event (locked) with the participant's active registration and the head of the waitlist.
+ * Two statements, sent together: in READ COMMITTED a statement reads with the snapshot it started
+ * with, so registrations read in the same statement as the lock could predate the lock holder's
+ * commit. The second statement starts after the lock is held and sees everything committed before it.
+ */
 export async function loadRegistration(tx: SqlClient, eventId: string, participantId: string) {
-  const [row] = await tx.query<{
-    event: RawEvent | null
-    active: ActiveRegistration | null
-    next: ActiveRegistration | null
-  }>(
-    `WITH e AS (SELECT ${eventColumns} FROM events.event WHERE event_id = $1 FOR UPDATE)
-     SELECT (SELECT row_to_json(e) FROM e) AS event,
-       (SELECT row_to_json(r) FROM (SELECT ${registrationColumns} FROM events.registration
-          WHERE event_id = $1 AND participant_id = $2 AND status <> 'cancelled') r) AS active,
-       (SELECT row_to_json(w) FROM (SELECT ${registrationColumns} FROM events.registration
-          WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT 1) w) AS next`,
-    [eventId, participantId],
-  )
-  const raw = row?.event ?? undefined
-  return {
-    event: toState(raw && reviveDates(raw)),
-    active: row?.active ?? undefined,
-    nextWaitlisted: row?.next ?? undefined,
-  }
+  const [event, [row]] = await Promise.all([
+    loadEvent(tx, eventId),
+    tx.query<{ active: ActiveRegistration | null; next: ActiveRegistration | null }>(
+      `SELECT
+         (SELECT row_to_json(r) FROM (SELECT ${registrationColumns} FROM events.registration
+            WHERE event_id = $1 AND participant_id = $2 AND status <> 'cancelled') r) AS active,
+         (SELECT row_to_json(w) FROM (SELECT ${registrationColumns} FROM events.registration
+            WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT 1) w) AS next`,
+      [eventId, participantId],
+    ),
+  ])
+  return { event, active: row?.active ?? undefined, nextWaitlisted: row?.next ?? undefined }
 }
 
 /** The first `count` waitlisted registrations, in order of arrival. */
@@ -120,17 +118,6 @@ export async function loadWaitlist(
      WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT $2`,
     [eventId, count],
   )
-}
-
-function reviveDates(raw: RawEvent): RawEvent {
-  const date = (v: unknown) => new Date(v as string)
-  return {
-    ...raw,
-    startsAt: date(raw.startsAt),
-    endsAt: date(raw.endsAt),
-    createdAt: date(raw.createdAt),
-    updatedAt: date(raw.updatedAt),
-  }
 }
 
 const blank: EventRow = {

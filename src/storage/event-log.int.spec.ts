@@ -1,0 +1,131 @@
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Sql } from '../core/sql.js'
+import { postgresUrl, servicesAvailable } from '../testing/services.js'
+import { appendStatement, origin, readAfter, type Checkpoint } from './event-log.js'
+import { migrate } from './migrations.js'
+import { createPglite } from './pglite.js'
+import { createPostgres } from './postgres.js'
+import { writeMigrations } from './schema.js'
+import { createScratchDatabase } from './scratch-database.js'
+
+const metadata = { commandId: 'c', correlationId: 'c', command: 'test/append' }
+
+/** Reads everything after `from` in batches, as a projection runner does. */
+async function drain(
+  sql: Sql,
+  from: Checkpoint,
+  limit = 3,
+): Promise<{ positions: string[]; at: Checkpoint }> {
+  const positions: string[] = []
+  let at = from
+  for (;;) {
+    const batch = await readAfter(sql, at, { limit })
+    for (const e of batch.events) positions.push(e.position)
+    const last = batch.events.at(-1)
+    if (last) at = { txId: last.txId, position: last.position }
+    if (batch.events.length < limit) return { positions, at }
+  }
+}
+
+describe.runIf(servicesAvailable)(
+  'the event log on PostgreSQL, with transactions committing out of order',
+  () => {
+    let scratch: Awaited<ReturnType<typeof createScratchDatabase>>
+    let sql: Sql
+    let raw: pg.Pool
+
+    beforeAll(async () => {
+      scratch = await createScratchDatabase(postgresUrl, 'eventlog')
+      sql = createPostgres({ url: scratch.url, max: 40 })
+      await migrate(sql, writeMigrations)
+      raw = new pg.Pool({ connectionString: scratch.url, max: 40 })
+    })
+    afterAll(async () => {
+      await raw.end()
+      await sql.close()
+      await scratch.drop()
+    })
+
+    async function openAppend(stream: string) {
+      const client = await raw.connect()
+      await client.query('BEGIN')
+      const s = appendStatement(
+        { id: stream, expectedVersion: 0 },
+        [{ type: 'Tested', data: { stream } }],
+        metadata,
+      )
+      const [row] = (await client.query<{ position: string }>(s.text, s.params as unknown[])).rows
+      return {
+        position: row?.position ?? '',
+        commit: async () => {
+          await client.query('COMMIT')
+          client.release()
+        },
+      }
+    }
+
+    it('does not hand out a later event while an earlier transaction is still open, and skips nothing once it commits', async () => {
+      const start = await drain(sql, origin)
+      const first = await openAppend('gap-first')
+      const second = await openAppend('gap-second')
+      expect(BigInt(second.position)).toBeGreaterThan(BigInt(first.position))
+      await second.commit()
+
+      // A reader trusting `position > checkpoint` would take `second` now and never see `first`.
+      const whileOpen = await drain(sql, start.at)
+      expect(whileOpen.positions).toEqual([])
+
+      await first.commit()
+      const after = await drain(sql, whileOpen.at)
+      expect(after.positions).toEqual([first.position, second.position])
+    })
+
+    it('gives a reader racing 200 concurrent writers every event exactly once', async () => {
+      const start = await drain(sql, origin)
+      const seen: string[] = []
+      let at = start.at
+      let writing = true
+      const reader = (async () => {
+        while (writing) {
+          const r = await drain(sql, at, 7)
+          seen.push(...r.positions)
+          at = r.at
+        }
+      })()
+      const written = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const tx = await openAppend(`race-${i}`)
+          // Hold some transactions open a little, so commits land out of position order.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20))
+          await tx.commit()
+          return tx.position
+        }),
+      )
+      writing = false
+      await reader
+      seen.push(...(await drain(sql, at)).positions)
+      expect(new Set(seen).size).toBe(seen.length)
+      expect([...seen].sort()).toEqual([...written].sort())
+    })
+  },
+)
+
+describe('the event log on PGlite', () => {
+  it('reads what was appended, in order, in batches', async () => {
+    const sql = await createPglite()
+    await migrate(sql, writeMigrations)
+    const appended: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const s = appendStatement(
+        { id: `s-${i}`, expectedVersion: 0 },
+        [{ type: 'Tested', data: { i } }],
+        metadata,
+      )
+      const [row] = await sql.query<{ position: string }>(s.text, s.params)
+      appended.push(row?.position ?? '')
+    }
+    expect((await drain(sql, origin)).positions).toEqual(appended)
+    await sql.close()
+  })
+})
