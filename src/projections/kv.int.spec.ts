@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { redisUrl, servicesAvailable } from '../testing/services.js'
+import type { KvStore } from './kv.js'
+import { createMemoryKv } from './kv-memory.js'
+import { createRedisKv } from './kv-redis.js'
+
+/** One contract, two stores: what projections rely on must hold in memory and in Redis alike. */
+const stores: [string, () => Promise<KvStore>][] = [['memory', async () => createMemoryKv()]]
+if (servicesAvailable) {
+  stores.push([
+    'redis',
+    () =>
+      createRedisKv({
+        url: redisUrl,
+        keyPrefix: `test:${Date.now()}:${Math.random()}:`,
+        log: pino({ level: 'silent' }),
+      }),
+  ])
+}
+
+describe.each(stores)('the KV store contract (%s)', (_name, open) => {
+  let kv: KvStore
+  beforeAll(async () => {
+    kv = await open()
+  })
+  afterAll(async () => {
+    await kv.deletePrefix('')
+    await kv.close()
+  })
+
+  it('applies a batch with its checkpoint, and refuses it from a stale checkpoint', async () => {
+    const batch = [
+      ['set', 'a', '1'],
+      ['sadd', 's', 'x'],
+      ['zadd', 'z', 0, 'm'],
+    ] as const
+    expect(await kv.commit(batch, { key: 'cp', expect: null, next: '1/1' })).toBe(true)
+    expect(await kv.commit([['set', 'a', '2']], { key: 'cp', expect: null, next: '1/2' })).toBe(false)
+    expect(await kv.commit([['set', 'a', '3']], { key: 'cp', expect: '0/9', next: '1/3' })).toBe(false)
+    expect(await kv.get('a')).toBe('1')
+    expect(await kv.get('cp')).toBe('1/1')
+    expect(
+      await kv.commit(
+        [
+          ['del', 'a'],
+          ['srem', 's', 'x'],
+        ],
+        { key: 'cp', expect: '1/1', next: '1/4' },
+      ),
+    ).toBe(true)
+    expect(await kv.get('a')).toBeNull()
+    expect(await kv.smembers('s')).toEqual([])
+  })
+
+  it('orders sorted sets by member for lex ranges, with bounds, count and reverse', async () => {
+    const members = ['2030-01-01|b', '2030-01-01|a', '2030-01-02|a', '2031-06-01|c', '2029-12-31|z']
+    await kv.commit(
+      members.map((m) => ['zadd', 'lex', 0, m] as const),
+      { key: 'cp-lex', expect: null, next: '1' },
+    )
+    const all = await kv.zrangeByLex('lex', { min: '-', max: '+', count: 10 })
+    expect(all).toEqual([...members].sort())
+    expect(await kv.zrangeByLex('lex', { min: '(2030-01-01|a', max: '+', count: 2 })).toEqual([
+      '2030-01-01|b',
+      '2030-01-02|a',
+    ])
+    expect(await kv.zrangeByLex('lex', { min: '[2030-01-01|b', max: '(2031', count: 10 })).toEqual([
+      '2030-01-01|b',
+      '2030-01-02|a',
+    ])
+    expect(await kv.zrangeByLex('lex', { min: '-', max: '(2031', count: 2, reverse: true })).toEqual([
+      '2030-01-02|a',
+      '2030-01-01|b',
+    ])
+    expect(await kv.zcard('lex')).toBe(5)
+  })
+
+  it('ranks sorted-set members by score, then member', async () => {
+    await kv.commit(
+      [
+        ['zadd', 'queue', 3, 'c'],
+        ['zadd', 'queue', 1, 'late-name'],
+        ['zadd', 'queue', 2, 'b'],
+        ['zadd', 'queue', 1, 'a'],
+      ],
+      { key: 'cp-queue', expect: null, next: '1' },
+    )
+    expect(await kv.zrank('queue', 'a')).toBe(0)
+    expect(await kv.zrank('queue', 'late-name')).toBe(1)
+    expect(await kv.zrank('queue', 'c')).toBe(3)
+    expect(await kv.zrank('queue', 'nobody')).toBeNull()
+    await kv.commit([['zrem', 'queue', 'a']], { key: 'cp-queue', expect: '1', next: '2' })
+    expect(await kv.zrank('queue', 'late-name')).toBe(0)
+  })
+
+  it('reads many keys at once and deletes by prefix', async () => {
+    await kv.commit(
+      [
+        ['set', 'p:1', 'one'],
+        ['set', 'p:2', 'two'],
+        ['set', 'q:1', 'other'],
+      ],
+      { key: 'cp-prefix', expect: null, next: '1' },
+    )
+    expect(await kv.mget(['p:1', 'missing', 'p:2'])).toEqual(['one', null, 'two'])
+    await kv.deletePrefix('p:')
+    expect(await kv.mget(['p:1', 'p:2', 'q:1'])).toEqual([null, null, 'other'])
+  })
+})

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Domain } from '../app/domain.js'
+import type { Caller } from '../core/messages.js'
+import { createEvent, registerParticipant } from '../domains/events/commands.js'
+import { eventsDomain } from '../domains/events/index.js'
+import { getEventDetails, listUpcomingEvents } from '../domains/events/projections/event-details.js'
+import { eventTypes } from '../domains/events/messages.js'
+import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { modes } from '../testing/services.js'
+import { defineSqlProjection } from './projection.js'
+
+const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
+
+/** A SQL read model for the tests: how many events of each type. It fails once, mid-batch, on request. */
+let failOnce = false
+const eventCounts = defineSqlProjection({
+  name: 'event-counts',
+  version: 1,
+  events: eventTypes,
+  tables: ['counts'],
+  setup: (t) => `CREATE TABLE IF NOT EXISTS ${t('counts')} (type text PRIMARY KEY, n bigint NOT NULL)`,
+  tags: () => ['event-counts'],
+  async apply(event, tx, t) {
+    tx.write({
+      text: `INSERT INTO ${t('counts')} AS c (type, n) VALUES ($1, 1) ON CONFLICT (type) DO UPDATE SET n = c.n + 1`,
+      params: [event.type],
+    })
+    if (failOnce && event.type === 'ParticipantRegistered') {
+      failOnce = false
+      throw new Error('projection failed mid-batch (injected)')
+    }
+  },
+})
+const domain: Domain = { ...eventsDomain, projections: [...eventsDomain.projections, eventCounts] }
+
+describe.each(modes)('projections (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode, { domains: [domain] })
+  })
+  afterAll(async () => t.dispose())
+
+  async function counts(): Promise<Record<string, number>> {
+    const store = t.projections.stores.sql('event-counts')
+    const rows = await store.sql.query<{ type: string; n: string }>(
+      `SELECT type, n::text FROM ${store.table('counts')}`,
+    )
+    return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]))
+  }
+
+  async function logCounts(): Promise<Record<string, number>> {
+    const rows = await t.sql.query<{ type: string; n: string }>(
+      'SELECT type, count(*)::text AS n FROM tandem.event_log GROUP BY type',
+    )
+    return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]))
+  }
+
+  async function seed(events: number, registrations: number): Promise<string[]> {
+    const ids: string[] = []
+    for (let i = 0; i < events; i++) {
+      const done = await t.commands.execute(
+        createEvent,
+        {
+          title: `E${i}`,
+          startsAt: `2033-01-${String((i % 28) + 1).padStart(2, '0')}T10:00:00Z`,
+          endsAt: '2034-01-01T00:00:00Z',
+          capacity: 1000,
+        },
+        { caller: organizer },
+      )
+      if (done.status === 'failed') throw done.error
+      ids.push(done.result.eventId)
+    }
+    await Promise.all(
+      Array.from({ length: registrations }, (_, i) =>
+        t.commands.execute(
+          registerParticipant,
+          { eventId: ids[i % ids.length] },
+          { caller: { id: `p${i}`, roles: [] } },
+        ),
+      ),
+    )
+    return ids
+  }
+
+  it('applies every event exactly once to a SQL read model, even when a batch fails midway', async () => {
+    failOnce = true
+    await seed(5, 40)
+    expect(await t.projections.caughtUp(20_000)).toBe(true)
+    expect(failOnce).toBe(false)
+    expect(await counts()).toEqual(await logCounts())
+  })
+
+  it('answers a read-your-writes query only once the write is applied, and drops stale cache entries', async () => {
+    const [eventId] = (await seed(1, 0)) as [string]
+    await t.projections.caughtUp()
+    const before = await t.queries.ask(getEventDetails, { eventId })
+    const cached = await t.queries.ask(getEventDetails, { eventId })
+    expect(cached.status === 'succeeded' && cached.cacheHit).toBe(true)
+    const registered = await t.commands.execute(
+      registerParticipant,
+      { eventId },
+      { caller: { id: 'ryw', roles: [] } },
+    )
+    if (registered.status === 'failed') throw registered.error
+    const after = await t.queries.ask(
+      getEventDetails,
+      { eventId },
+      { minPosition: BigInt(registered.position ?? '0') },
+    )
+    if (before.status === 'failed' || after.status === 'failed') throw new Error('query failed')
+    expect(after.cacheHit).toBe(false)
+    expect(after.data.confirmedCount).toBe(before.data.confirmedCount + 1)
+    expect(BigInt(after.readPosition)).toBeGreaterThanOrEqual(BigInt(registered.position ?? '0'))
+  })
+
+  it('rebuilds beside the live generation while queries keep answering, then switches', async () => {
+    const ids = await seed(30, 60)
+    await t.projections.caughtUp()
+    const snapshot = async () =>
+      Promise.all(
+        ids.map(async (eventId) => {
+          const r = await t.queries.ask(getEventDetails, { eventId }, { useCache: false })
+          if (r.status === 'failed') throw r.error
+          return r.data
+        }),
+      )
+    const before = await snapshot()
+    const generation = (await t.projections.status()).find((p) => p.name === 'event-details')?.generation ?? 0
+
+    let answered = 0
+    let failed = 0
+    let rebuilding = true
+    const readers = Array.from({ length: 4 }, async () => {
+      while (rebuilding) {
+        const r = await t.queries.ask(listUpcomingEvents, { limit: 10 }, { useCache: false })
+        if (r.status === 'succeeded' && r.data.items.length > 0) answered++
+        else failed++
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })
+    const rebuilt = await t.projections.rebuild('event-details')
+    rebuilding = false
+    await Promise.all(readers)
+
+    expect(rebuilt.generation).toBe(generation + 1)
+    expect(failed).toBe(0)
+    expect(answered).toBeGreaterThan(0)
+    expect(await snapshot()).toEqual(before)
+    const sqlRebuilt = await t.projections.rebuild('event-counts')
+    expect(sqlRebuilt.generation).toBeGreaterThan(1)
+    expect(await counts()).toEqual(await logCounts())
+  })
+
+  it('keeps applying new events after a rebuild', async () => {
+    const [eventId] = (await seed(1, 3)) as [string]
+    const registered = await t.commands.execute(
+      registerParticipant,
+      { eventId },
+      { caller: { id: 'late', roles: [] } },
+    )
+    if (registered.status === 'failed') throw registered.error
+    const r = await t.queries.ask(
+      getEventDetails,
+      { eventId },
+      { minPosition: BigInt(registered.position ?? '0') },
+    )
+    if (r.status === 'failed') throw r.error
+    expect(r.data.confirmedCount).toBe(4)
+  })
+})
