@@ -49,6 +49,8 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
   const ops: KvOp[] = []
   const strings = new Map<string, string | null>()
   const sets = new Map<string, Map<string, boolean>>()
+  /** Keys deleted in this batch: their stored members no longer count. */
+  const cleared = new Set<string>()
   const setChanges = (key: string) => {
     let changes = sets.get(key)
     if (!changes) sets.set(key, (changes = new Map<string, boolean>()))
@@ -65,7 +67,7 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
       return text === null ? undefined : (JSON.parse(text) as T)
     },
     async smembers(key) {
-      const members = new Set(await store.smembers(k(key)))
+      const members = new Set(cleared.has(key) ? [] : await store.smembers(k(key)))
       for (const [member, present] of sets.get(key) ?? new Map<string, boolean>()) {
         if (present) members.add(member)
         else members.delete(member)
@@ -80,6 +82,7 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
     del(key) {
       strings.set(key, null)
       sets.delete(key)
+      cleared.add(key)
       ops.push(['del', k(key)])
     },
     zadd: (key, score, member) => ops.push(['zadd', k(key), score, member]),

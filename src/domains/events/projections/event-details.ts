@@ -1,11 +1,12 @@
 import Type, { type Static } from 'typebox'
 import { unreachable } from '../../../core/decider.js'
 import { anyone, defineQuery, Page } from '../../../core/messages.js'
+import type { LexBound } from '../../../core/read-stores.js'
 import type { StoredEvent } from '../../../storage/event-log.js'
 import { defineKvProjection } from '../../../projections/projection.js'
 import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
 import { eventTypes, type EventsEvent } from '../messages.js'
-import { notFound } from '../rules.js'
+import { notFound, utc } from '../rules.js'
 
 /** The event-details read model: one document per event, and the upcoming events ordered by start. */
 
@@ -133,11 +134,21 @@ export const listUpcomingEvents = defineQuery({
     const kv = stores.kv(name)
     const limit = q.limit ?? 20
     const now = new Date().toISOString()
-    const from = q.from && new Date(q.from).toISOString() > now ? new Date(q.from).toISOString() : now
-    // Past `from` (or now): every member starting with that time or earlier sorts below `<time>|~`.
+    const from = q.from === undefined ? undefined : utc(q.from, '/from')
+    // Not yet started: members sort as `<startsAt>|<eventId>`, and everything starting at `now` or
+    // earlier sorts below `<now>|~`. `from` and `to` are both inclusive.
+    const floor =
+      from !== undefined && from > now
+        ? { key: from, inclusive: true }
+        : { key: `${now}|~`, inclusive: false }
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
-    const min = after !== undefined && after > `${from}|~` ? (`(${after}` as const) : (`(${from}|~` as const)
-    const max = q.to ? (`[${new Date(q.to).toISOString()}|~` as const) : ('+' as const)
+    const min: LexBound =
+      after !== undefined && after >= floor.key
+        ? `(${after}`
+        : floor.inclusive
+          ? `[${floor.key}`
+          : `(${floor.key}`
+    const max: LexBound = q.to === undefined ? '+' : `[${utc(q.to, '/to')}|~`
     const members = await kv.zrangeByLex(upcoming, { min, max, count: limit + 1 })
     const page = members.slice(0, limit)
     const docs = await kv.mget(page.map((m) => doc(m.slice(m.indexOf('|') + 1))))

@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createQueryCache, type QueryCache } from './cache.js'
+
+const answer = (value: unknown, readPosition = '7') => ({ value, readPosition })
+
+/** Stores `value` under `key` with a stamp taken just before, as the cache middleware does. */
+function put(cache: QueryCache, key: string, tags: readonly string[] = [], ttlMs = 60_000) {
+  cache.set(key, answer(key), { tags, ttlMs, stamp: cache.stamp() })
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  vi.setSystemTime(new Date('2031-01-01T00:00:00.000Z'))
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('query cache', () => {
+  it('answers what was stored under a key, and nothing for another key', () => {
+    const cache = createQueryCache()
+    cache.set('q1', answer({ n: 1 }, '42'), { tags: [], ttlMs: 1000, stamp: cache.stamp() })
+    expect(cache.get('q1')).toMatchObject({ value: { n: 1 }, readPosition: '42' })
+    expect(cache.get('q2')).toBeUndefined()
+    expect(cache.size).toBe(1)
+  })
+
+  it('replaces the answer stored under the same key', () => {
+    const cache = createQueryCache()
+    cache.set('q', answer('old'), { tags: ['a'], ttlMs: 1000, stamp: cache.stamp() })
+    cache.set('q', answer('new'), { tags: ['b'], ttlMs: 1000, stamp: cache.stamp() })
+    expect(cache.get('q')?.value).toBe('new')
+    expect(cache.size).toBe(1)
+    cache.invalidate(['a'])
+    expect(cache.get('q')?.value).toBe('new')
+  })
+
+  describe('when an answer outlives its TTL', () => {
+    it('drops it', () => {
+      const cache = createQueryCache()
+      put(cache, 'q', [], 1000)
+      vi.setSystemTime(Date.now() + 999)
+      expect(cache.get('q')).toBeDefined()
+      vi.setSystemTime(Date.now() + 1)
+      expect(cache.get('q')).toBeUndefined()
+      expect(cache.size).toBe(0)
+    })
+  })
+
+  describe('when it is full', () => {
+    it('evicts the least recently used answer', () => {
+      const cache = createQueryCache({ maxEntries: 2 })
+      put(cache, 'a')
+      put(cache, 'b')
+      expect(cache.get('a')).toBeDefined() // b is now the least recently used
+      put(cache, 'c')
+      expect(cache.size).toBe(2)
+      expect(cache.get('b')).toBeUndefined()
+      expect(cache.get('a')?.value).toBe('a')
+      expect(cache.get('c')?.value).toBe('c')
+    })
+  })
+
+  describe('when a tag is invalidated', () => {
+    it('drops the answers carrying the tag and keeps the others', () => {
+      const cache = createQueryCache()
+      put(cache, 'details:1', ['event:1'])
+      put(cache, 'listing', ['event:1', 'events:upcoming'])
+      put(cache, 'details:2', ['event:2'])
+      cache.invalidate(['event:1'])
+      expect(cache.get('details:1')).toBeUndefined()
+      expect(cache.get('listing')).toBeUndefined()
+      expect(cache.get('details:2')).toBeDefined()
+      expect(cache.size).toBe(1)
+    })
+
+    it('tells the listeners which tags, until they unsubscribe', () => {
+      const cache = createQueryCache()
+      const heard: (readonly string[])[] = []
+      const stop = cache.onInvalidate((tags) => heard.push(tags))
+      cache.invalidate(new Set(['a', 'b']))
+      cache.invalidate([])
+      stop()
+      cache.invalidate(['c'])
+      expect(heard).toEqual([['a', 'b']])
+    })
+
+    it('does not store an answer computed before the invalidation', () => {
+      const cache = createQueryCache()
+      const stamp = cache.stamp() // the query reads the store...
+      cache.invalidate(['event:1']) // ...a projection applies an event...
+      cache.set('details:1', answer('stale'), { tags: ['event:1'], ttlMs: 60_000, stamp }) // ...then it answers
+      expect(cache.get('details:1')).toBeUndefined()
+    })
+
+    it('stores an answer computed before an invalidation of other tags, or after it', () => {
+      const cache = createQueryCache()
+      const before = cache.stamp()
+      cache.invalidate(['event:2'])
+      cache.set('details:1', answer('fine'), { tags: ['event:1'], ttlMs: 60_000, stamp: before })
+      expect(cache.get('details:1')?.value).toBe('fine')
+      cache.set('details:2', answer('fresh'), { tags: ['event:2'], ttlMs: 60_000, stamp: cache.stamp() })
+      expect(cache.get('details:2')?.value).toBe('fresh')
+    })
+
+    it('still refuses an answer computed before an invalidation it no longer keeps a mark of', () => {
+      const cache = createQueryCache()
+      const stamp = cache.stamp()
+      cache.invalidate(['event:1'])
+      for (let i = 0; i < 50_001; i++) cache.invalidate([`other:${i}`])
+      cache.set('details:1', answer('stale'), { tags: ['event:1'], ttlMs: 60_000, stamp })
+      expect(cache.get('details:1')).toBeUndefined()
+      put(cache, 'details:1', ['event:1'])
+      expect(cache.get('details:1')).toBeDefined()
+    })
+  })
+
+  describe('when it is cleared', () => {
+    it('drops every answer, and refuses answers computed before the clear', () => {
+      const cache = createQueryCache()
+      put(cache, 'a', ['t'])
+      put(cache, 'b')
+      const stamp = cache.stamp()
+      cache.clear()
+      expect(cache.size).toBe(0)
+      expect(cache.get('a')).toBeUndefined()
+      cache.set('c', answer('stale'), { tags: [], ttlMs: 60_000, stamp })
+      expect(cache.get('c')).toBeUndefined()
+      put(cache, 'd', ['t'])
+      expect(cache.get('d')?.value).toBe('d')
+    })
+  })
+})

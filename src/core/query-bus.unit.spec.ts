@@ -1,0 +1,278 @@
+import Type from 'typebox'
+import { describe, expect, it } from 'vitest'
+import { createQueryCache } from './cache.js'
+import { NotFoundError } from './errors.js'
+import { createMetrics } from './metrics.js'
+import { anyone, defineQuery, signedIn, type Caller } from './messages.js'
+import { authorize, logCalls, measure, validate } from './middleware.js'
+import { cacheAnswers, createQueryBus, stableJson, waitForPosition, type ReadProgress } from './query-bus.js'
+import type { ReadStores } from './read-stores.js'
+import { createRegistry } from './registry.js'
+
+const ann: Caller = { id: 'ann', roles: [] }
+const bob: Caller = { id: 'bob', roles: [] }
+
+/** Two queries that count their runs: one public, one per caller. Id "missing" is a 404, "bug" a bug. */
+function queries() {
+  const runs = { public: 0, mine: 0 }
+  const getThing = defineQuery({
+    domain: 'things',
+    name: 'get-thing',
+    summary: 'One thing',
+    input: Type.Object(
+      { id: Type.String(), size: Type.Optional(Type.Integer()) },
+      { additionalProperties: false },
+    ),
+    output: Type.Object({ id: Type.String(), run: Type.Integer() }),
+    access: anyone,
+    readModels: ['things'],
+    notFound: 'THING_NOT_FOUND',
+    cache: { ttlMs: 60_000, tags: (q) => [`thing:${q.id}`] },
+    async handle(q) {
+      if (q.id === 'missing') throw new NotFoundError('THING_NOT_FOUND', 'Thing not found')
+      if (q.id === 'bug') throw new RangeError('Invalid array length')
+      runs.public += 1
+      return { id: q.id, run: runs.public }
+    },
+  })
+  const listMine = defineQuery({
+    domain: 'things',
+    name: 'list-mine',
+    summary: "The caller's things",
+    input: Type.Object({}, { additionalProperties: false }),
+    output: Type.Object({ owner: Type.String(), run: Type.Integer() }),
+    access: signedIn(),
+    readModels: ['things'],
+    cache: { ttlMs: 60_000, tags: (_q, _a, caller) => [`owner:${caller?.id ?? ''}`] },
+    async handle(_q, { caller }) {
+      runs.mine += 1
+      return { owner: caller?.id ?? '', run: runs.mine }
+    },
+  })
+  const adminOnly = defineQuery({
+    ...listMine,
+    name: 'audit',
+    access: signedIn('admin'),
+  })
+  return { getThing, listMine, adminOnly, runs }
+}
+
+/** Read progress at position 42, catching up (or not) as told. */
+function fakeProgress(caughtUp: boolean) {
+  const waits: { readModels: readonly string[]; position: bigint; timeoutMs: number }[] = []
+  const progress: ReadProgress = {
+    async waitFor(readModels, position, timeoutMs) {
+      waits.push({ readModels, position, timeoutMs })
+      return caughtUp
+    },
+    position: () => '42',
+  }
+  return { progress, waits }
+}
+
+const noStores: ReadStores = {
+  kv: () => {
+    throw new Error('not used')
+  },
+  sql: () => {
+    throw new Error('not used')
+  },
+}
+
+function queryBus(options: { caughtUp?: boolean } = {}) {
+  const q = queries()
+  const { progress, waits } = fakeProgress(options.caughtUp ?? true)
+  const cache = createQueryCache()
+  const metrics = createMetrics()
+  const bus = createQueryBus({
+    registry: createRegistry({ commands: [], queries: [q.getThing, q.listMine, q.adminOnly] }),
+    stores: noStores,
+    progress,
+    middleware: [
+      logCalls(),
+      measure(metrics),
+      authorize(),
+      validate(),
+      waitForPosition(progress),
+      cacheAnswers(cache, metrics),
+    ],
+  })
+  return { ...q, bus, cache, metrics, waits }
+}
+
+describe('query bus', () => {
+  it('answers with the data and the position the read models had applied', async () => {
+    const { bus, getThing } = queryBus()
+    expect(await bus.ask(getThing, { id: 'a' })).toMatchObject({
+      status: 'succeeded',
+      data: { id: 'a', run: 1 },
+      cacheHit: false,
+      readPosition: '42',
+    })
+  })
+
+  it('finds a query by address, and answers 404 QUERY_NOT_FOUND for an unknown one', async () => {
+    const { bus } = queryBus()
+    expect(await bus.ask('things/get-thing', { id: 'a' })).toMatchObject({ status: 'succeeded' })
+    const unknown = await bus.ask('things/get-nothing', {})
+    expect(unknown.status === 'failed' && unknown.error).toMatchObject({
+      code: 'QUERY_NOT_FOUND',
+      status: 404,
+    })
+  })
+
+  it('refuses a missing caller with 401 and a caller without the role with 403', async () => {
+    const { bus, listMine, adminOnly, runs } = queryBus()
+    const anonymous = await bus.ask(listMine, {})
+    const notAdmin = await bus.ask(adminOnly, {}, { caller: ann })
+    expect(anonymous.status === 'failed' && anonymous.error).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      status: 401,
+    })
+    expect(notAdmin.status === 'failed' && notAdmin.error).toMatchObject({ code: 'FORBIDDEN', status: 403 })
+    expect(runs.mine).toBe(0)
+  })
+
+  it('refuses input that does not fit the schema with 400', async () => {
+    const { bus, getThing, runs } = queryBus()
+    const answer = await bus.ask(getThing, { id: 'a', size: 'big' })
+    expect(answer.status === 'failed' && answer.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      status: 400,
+      errors: [{ path: '/size', message: 'must be integer' }],
+    })
+    expect(runs.public).toBe(0)
+  })
+
+  it('answers a refusal as a failed result and throws a bug', async () => {
+    const { bus, getThing } = queryBus()
+    const missing = await bus.ask(getThing, { id: 'missing' })
+    expect(missing.status === 'failed' && missing.error).toMatchObject({
+      code: 'THING_NOT_FOUND',
+      status: 404,
+    })
+    await expect(bus.ask(getThing, { id: 'bug' })).rejects.toThrow(RangeError)
+  })
+
+  describe('read-your-writes', () => {
+    it('waits for the read models to reach the position, for 3000 ms unless told otherwise', async () => {
+      const { bus, getThing, waits } = queryBus()
+      expect(await bus.ask(getThing, { id: 'a' }, { minPosition: 40n })).toMatchObject({
+        status: 'succeeded',
+      })
+      await bus.ask(getThing, { id: 'b' }, { minPosition: 41n, maxWaitMs: 50 })
+      await bus.ask(getThing, { id: 'c' })
+      expect(waits).toEqual([
+        { readModels: ['things'], position: 40n, timeoutMs: 3000 },
+        { readModels: ['things'], position: 41n, timeoutMs: 50 },
+      ])
+    })
+
+    it('answers 503 READ_MODEL_LAGGING when the wait times out, without running the query', async () => {
+      const { bus, getThing, runs } = queryBus({ caughtUp: false })
+      const answer = await bus.ask(getThing, { id: 'a' }, { minPosition: 99n, maxWaitMs: 10 })
+      expect(answer.status === 'failed' && answer.error).toMatchObject({
+        code: 'READ_MODEL_LAGGING',
+        status: 503,
+      })
+      expect(runs.public).toBe(0)
+    })
+  })
+
+  describe('cache', () => {
+    it('serves the second ask from the cache, whatever the order of the input’s keys', async () => {
+      const { bus, getThing, runs } = queryBus()
+      await bus.ask(getThing, { id: 'a', size: 1 })
+      const second = await bus.ask(getThing, { size: 1, id: 'a' })
+      expect(second).toMatchObject({
+        status: 'succeeded',
+        data: { id: 'a', run: 1 },
+        cacheHit: true,
+        readPosition: '42',
+      })
+      expect(runs.public).toBe(1)
+      expect(await bus.ask(getThing, { id: 'a', size: 2 })).toMatchObject({ cacheHit: false })
+    })
+
+    it('shares a public query’s answer between callers', async () => {
+      const { bus, getThing, runs } = queryBus()
+      await bus.ask(getThing, { id: 'a' }, { caller: ann })
+      expect(await bus.ask(getThing, { id: 'a' }, { caller: bob })).toMatchObject({ cacheHit: true })
+      expect(await bus.ask(getThing, { id: 'a' })).toMatchObject({ cacheHit: true })
+      expect(runs.public).toBe(1)
+    })
+
+    it('keeps a non-public query’s answers apart per caller, roles included', async () => {
+      const { bus, listMine } = queryBus()
+      expect(await bus.ask(listMine, {}, { caller: ann })).toMatchObject({
+        data: { owner: 'ann' },
+        cacheHit: false,
+      })
+      expect(await bus.ask(listMine, {}, { caller: bob })).toMatchObject({
+        data: { owner: 'bob' },
+        cacheHit: false,
+      })
+      expect(await bus.ask(listMine, {}, { caller: ann })).toMatchObject({
+        data: { owner: 'ann' },
+        cacheHit: true,
+      })
+      const annAsAdmin = { id: 'ann', roles: ['admin'] }
+      expect(await bus.ask(listMine, {}, { caller: annAsAdmin })).toMatchObject({ cacheHit: false })
+    })
+
+    it('runs the query again once its tag is invalidated, or when asked not to use the cache', async () => {
+      const { bus, getThing, cache, runs } = queryBus()
+      await bus.ask(getThing, { id: 'a' })
+      expect(await bus.ask(getThing, { id: 'a' }, { useCache: false })).toMatchObject({ cacheHit: false })
+      cache.invalidate(['thing:b'])
+      expect(await bus.ask(getThing, { id: 'a' })).toMatchObject({ cacheHit: true })
+      cache.invalidate(['thing:a'])
+      expect(await bus.ask(getThing, { id: 'a' })).toMatchObject({ data: { run: 3 }, cacheHit: false })
+      expect(runs.public).toBe(3)
+    })
+
+    it('does not cache a refusal', async () => {
+      const { bus, getThing } = queryBus()
+      await bus.ask(getThing, { id: 'missing' })
+      const again = await bus.ask(getThing, { id: 'missing' })
+      expect(again.status === 'failed' && again.error.code).toBe('THING_NOT_FOUND')
+    })
+  })
+
+  it('records count, refusals, errors and cache hits per query', async () => {
+    const { bus, getThing, metrics } = queryBus()
+    await bus.ask(getThing, { id: 'a' })
+    await bus.ask(getThing, { id: 'a' })
+    await bus.ask(getThing, { id: 'a' })
+    await bus.ask(getThing, { id: 'missing' })
+    await bus.ask(getThing, { id: 7 })
+    await bus.ask(getThing, { id: 'bug' }).catch(() => undefined)
+    expect((await metrics.handlerStats()).query['things/get-thing']).toMatchObject({
+      count: 6,
+      refusals: 2,
+      errors: 1,
+      cacheHits: 2,
+      cacheMisses: 3,
+      cacheHitRate: 0.4,
+    })
+  })
+})
+
+describe('stableJson', () => {
+  it('writes object keys in sorted order, at every depth', () => {
+    const a = stableJson({ b: 1, a: { d: [2, { f: 1, e: 'x' }], c: null } })
+    expect(a).toBe('{"a":{"c":null,"d":[2,{"e":"x","f":1}]},"b":1}')
+    expect(stableJson({ a: { c: null, d: [2, { e: 'x', f: 1 }] }, b: 1 })).toBe(a)
+  })
+
+  it('leaves out undefined fields, as JSON does, so an absent option shares its entry', () => {
+    expect(stableJson({ id: 'a', cursor: undefined })).toBe(stableJson({ id: 'a' }))
+    expect(stableJson([undefined, 1])).toBe('[null,1]')
+  })
+
+  it('tells apart values JSON tells apart', () => {
+    expect(stableJson({ n: 1 })).not.toBe(stableJson({ n: '1' }))
+    expect(stableJson([1, 2])).not.toBe(stableJson([2, 1]))
+    expect(stableJson('a"b')).toBe(JSON.stringify('a"b'))
+  })
+})

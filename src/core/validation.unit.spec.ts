@@ -1,0 +1,77 @@
+import Type from 'typebox'
+import { describe, expect, it } from 'vitest'
+import { assertValid, coerce, validatorFor } from './validation.js'
+
+const Input = Type.Object(
+  {
+    title: Type.String({ minLength: 1 }),
+    capacity: Type.Integer({ minimum: 1 }),
+    venue: Type.Optional(Type.Union([Type.String({ maxLength: 5 }), Type.Null()])),
+    status: Type.Optional(Type.Enum(['confirmed', 'waitlisted'])),
+    waitlist: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+const check = validatorFor(Input)
+
+describe('validation error mapping', () => {
+  it('accepts a value that fits', () => {
+    expect(check({ title: 'T', capacity: 3, venue: null, status: 'confirmed' })).toBeUndefined()
+  })
+
+  it('names each missing required field', () => {
+    expect(check({})).toEqual([
+      { path: '/title', message: 'is required' },
+      { path: '/capacity', message: 'is required' },
+    ])
+  })
+
+  it('names an unknown field once', () => {
+    expect(check({ title: 'T', capacity: 3, colour: 'red' })).toEqual([
+      { path: '/colour', message: 'is not a known field' },
+    ])
+  })
+
+  it('names each field of the wrong type or out of range', () => {
+    expect(check({ title: 5, capacity: 0, waitlist: 'yes' })).toEqual([
+      { path: '/title', message: 'must be string' },
+      { path: '/capacity', message: 'must be >= 1' },
+      { path: '/waitlist', message: 'must be boolean' },
+    ])
+  })
+
+  it('reports a union once, not each of its branches', () => {
+    expect(check({ title: 'T', capacity: 3, venue: 'far too long' })).toEqual([
+      { path: '/venue', message: 'does not match any allowed form' },
+    ])
+  })
+
+  it('reports a value outside an enum', () => {
+    expect(check({ title: 'T', capacity: 3, status: 'cancelled' })).toEqual([
+      { path: '/status', message: 'must be equal to one of the allowed values' },
+    ])
+  })
+
+  it('reports a value that is not an object at the root', () => {
+    expect(check('text')).toEqual([{ path: '', message: 'must be object' }])
+  })
+
+  it('throws 400 VALIDATION_FAILED with the field errors', () => {
+    expect(() => assertValid(Input, { title: 'T' })).toThrow(
+      expect.objectContaining({
+        status: 400,
+        code: 'VALIDATION_FAILED',
+        errors: [{ path: '/capacity', message: 'is required' }],
+      }),
+    )
+    expect(() => assertValid(Input, { title: 'T', capacity: 1 })).not.toThrow()
+  })
+
+  it('turns query-string text into the types the schema asks for', () => {
+    expect(coerce(Input, { title: 'T', capacity: '20', waitlist: 'true' })).toEqual({
+      title: 'T',
+      capacity: 20,
+      waitlist: true,
+    })
+  })
+})
