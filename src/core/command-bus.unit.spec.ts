@@ -45,6 +45,7 @@ function fakeUnitOfWork(trace: string[] = []) {
         query: async () => [],
         write: () => undefined,
         append: (_stream, events) => appended.push(...events),
+        observe: () => undefined,
       })
       committed.push(...appended)
       trace.push('commit')

@@ -22,10 +22,11 @@ export function stateStored<I, S, E extends NewEvent, R>(decider: StateStoredDec
   return async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     const state = await decider.load(tx, input, meta)
     const events = decider.decide(input, state, meta)
+    const stream = decider.stream(input, state, meta)
     if (events.length > 0) {
       tx.write(...decider.persist(events, state, meta))
-      tx.append(decider.stream(input, state, meta), events)
-    }
+      tx.append(stream, events)
+    } else tx.observe(stream.id)
     return decider.result(events, input, state, meta)
   }
 }

@@ -42,6 +42,8 @@ export interface StreamRef {
 export interface CommandTx extends SqlClient {
   write(...statements: Statement[]): void
   append(stream: StreamRef, events: readonly NewEvent[]): void
+  /** The command read this stream: if it appends nothing, its position is where the stream stands. */
+  observe(streamId: string): void
 }
 
 export interface CommandContext {

@@ -17,7 +17,7 @@ export function encodeCursor(key: string): string {
 export function decodeCursor(cursor: string): string {
   const key = Buffer.from(cursor, 'base64url').toString('utf8')
   if (key.length === 0 || encodeCursor(key) !== cursor) {
-    throw new ValidationError([{ path: '/cursor', message: 'is not a cursor this API gave out' }])
+    throw new ValidationError([{ path: '/cursor', message: 'is not a valid cursor' }])
   }
   return key
 }

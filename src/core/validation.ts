@@ -1,6 +1,5 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
-import Value from 'typebox/value'
 import { ValidationError, type FieldError } from './errors.js'
 
 type Check = (value: unknown) => readonly FieldError[] | undefined
@@ -24,9 +23,33 @@ export function assertValid(schema: TSchema, value: unknown): void {
   if (errors) throw new ValidationError(errors)
 }
 
-/** Turns query-string text into the types the schema asks for ("20" to 20, "true" to true). */
+/**
+ * Turns query-string text into the types an object schema's properties ask for: "20" to 20, "true"
+ * to true. Only exact spellings convert ("1.5" is not an integer, "1e1" not a number); anything else
+ * stays text for validation to refuse.
+ */
 export function coerce(schema: TSchema, value: unknown): unknown {
-  return Value.Convert(schema, value)
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties
+  if (!properties || value === null || typeof value !== 'object') return value
+  const out: Record<string, unknown> = {}
+  for (const [key, raw] of Object.entries(value)) {
+    const property = properties[key]
+    out[key] = typeof raw === 'string' && property ? scalar(property, raw) : raw
+  }
+  return out
+}
+
+function typesOf(schema: TSchema): Set<unknown> {
+  const s = schema as { type?: unknown; anyOf?: TSchema[] }
+  return new Set([s.type, ...(s.anyOf ?? []).map((member) => (member as { type?: unknown }).type)])
+}
+
+function scalar(schema: TSchema, text: string): unknown {
+  const types = typesOf(schema)
+  if (types.has('integer') && /^-?(0|[1-9][0-9]{0,15})$/.test(text)) return Number(text)
+  if (types.has('number') && /^-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,15})?$/.test(text)) return Number(text)
+  if (types.has('boolean') && (text === 'true' || text === 'false')) return text === 'true'
+  return text
 }
 
 /** PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the database. */

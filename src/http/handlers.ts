@@ -7,6 +7,8 @@ import type { Tandem } from '../app/tandem.js'
 import { callerFromHeader } from './auth.js'
 
 const maxWaitLimitMs = 10_000
+/** Positions are PostgreSQL bigints. */
+const maxPosition = 2n ** 63n - 1n
 
 export function callerOf(tandem: Tandem, request: FastifyRequest): Caller | undefined {
   return callerFromHeader(tandem.auth, request.headers.authorization)
@@ -49,9 +51,9 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
 export function consistencyOf(request: FastifyRequest): { minPosition?: bigint; maxWaitMs: number } {
   const min = header(request, 'x-min-position')
   const wait = header(request, 'x-max-wait-ms')
-  if (min !== undefined && !/^[0-9]{1,19}$/.test(min)) {
+  if (min !== undefined && (!/^[0-9]{1,19}$/.test(min) || BigInt(min) > maxPosition)) {
     throw new ValidationError([
-      { path: '/headers/x-min-position', message: 'must be a log position (digits)' },
+      { path: '/headers/x-min-position', message: 'must be a log position (0 to 2^63-1)' },
     ])
   }
   const maxWaitMs = wait === undefined ? defaultMaxWaitMs : Number(wait)

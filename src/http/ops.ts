@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
-import { ForbiddenError, NotFoundError, UnavailableError } from '../core/errors.js'
+import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { callerOf } from './handlers.js'
 
@@ -64,7 +64,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   const requireAdmin = (request: Parameters<typeof callerOf>[1]) => {
     const caller = callerOf(tandem, request)
-    if (!caller) throw new ForbiddenError('Needs an admin token')
+    if (!caller) throw new UnauthenticatedError('Needs an admin token')
     if (!caller.roles.includes('admin')) throw new ForbiddenError('Needs the admin role')
   }
 

@@ -24,6 +24,7 @@ const commandErrors = {
   404: problem('The thing the command is about does not exist'),
   409: problem('A business rule or a concurrent change refused the command'),
   413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
+  415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
   422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another body'),
   503: problem('UNAVAILABLE: retry later; nothing was written'),
 }

@@ -33,6 +33,8 @@ export function scopedReader(store: KvReader, prefix: string): KvReader {
  * keys and sets, so one event can build on the one before it in the same batch.
  */
 export interface KvBatch {
+  /** Cache tags the event touches beyond its projection's `tags(event)`. */
+  touch(...tags: string[]): void
   get(key: string): Promise<string | null>
   getJson<T>(key: string): Promise<T | undefined>
   smembers(key: string): Promise<string[]>
@@ -45,7 +47,11 @@ export interface KvBatch {
   srem(key: string, member: string): void
 }
 
-export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch; ops: () => KvOp[] } {
+export function createKvBatch(
+  store: KvReader,
+  prefix: string,
+  touched: Set<string> = new Set(),
+): { batch: KvBatch; ops: () => KvOp[] } {
   const ops: KvOp[] = []
   const strings = new Map<string, string | null>()
   const sets = new Map<string, Map<string, boolean>>()
@@ -59,6 +65,9 @@ export function createKvBatch(store: KvReader, prefix: string): { batch: KvBatch
   const k = (key: string) => prefix + key
 
   const batch: KvBatch = {
+    touch: (...tags) => {
+      for (const tag of tags) touched.add(tag)
+    },
     async get(key) {
       return strings.has(key) ? (strings.get(key) ?? null) : store.get(k(key))
     },

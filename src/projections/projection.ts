@@ -19,7 +19,12 @@ export interface KvProjection extends ProjectionBase {
 }
 
 /** What a SQL projection's apply sees: reads, and writes sent together with the checkpoint's commit. */
-export type SqlProjectionTx = Pick<CommandTx, 'query' | 'write'>
+export type SqlProjectionTx = Pick<CommandTx, 'query' | 'write'> & Touch
+
+/** Cache tags an event touches beyond `tags(event)`, found in the read model's own state. */
+export interface Touch {
+  touch(...tags: string[]): void
+}
 
 /** A read model in SQL tables (schema `read`, or READ_DATABASE_URL), one set of tables per generation. */
 export interface SqlProjection extends ProjectionBase {

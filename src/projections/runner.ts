@@ -87,18 +87,17 @@ export function createRunner(options: RunnerOptions): Runner {
     const last = batch.events.at(-1)
     if (last) {
       const next = { txId: last.txId, position: last.position }
-      if (!(await target.apply(batch.events, checkpoint, next))) {
+      const tags = await target.apply(batch.events, checkpoint, next)
+      if (!tags) {
         log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
         checkpoint = await target.checkpoint()
         return false
       }
       checkpoint = next
       const now = Date.now()
-      const tags = new Set<string>()
       for (const event of batch.events) {
         remember(event.position)
         metrics.projectionApplied(projection.name, Math.max(0, now - event.recordedAt.getTime()) / 1000)
-        for (const tag of projection.tags(event)) tags.add(tag)
       }
       options.onApplied?.(tags)
     }

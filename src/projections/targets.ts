@@ -7,8 +7,11 @@ import type { KvProjection, Projection, SqlProjection } from './projection.js'
 /** One generation of one projection in its store: its checkpoint, and batches applied with it. */
 export interface Target {
   checkpoint(): Promise<Checkpoint>
-  /** Applies the events and moves the checkpoint `from` → `to` atomically; false if `from` is stale. */
-  apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint): Promise<boolean>
+  /**
+   * Applies the events and moves the checkpoint `from` → `to` atomically. Returns the cache tags the
+   * events touched, or undefined (nothing applied) if `from` is no longer the stored checkpoint.
+   */
+  apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint): Promise<Set<string> | undefined>
   /** Creates the generation's storage (idempotent). */
   setup(): Promise<void>
   drop(): Promise<void>
@@ -62,10 +65,14 @@ export function kvTarget(kv: KvStore, projection: KvProjection, generation: numb
   return {
     checkpoint: async () => decode(await kv.get(checkpointKey)),
     async apply(events, from, to) {
-      const { batch, ops } = createKvBatch(kv, prefix)
-      for (const event of events) await projection.apply(event, batch)
+      const tags = new Set<string>()
+      const { batch, ops } = createKvBatch(kv, prefix, tags)
+      for (const event of events) {
+        for (const tag of projection.tags(event)) tags.add(tag)
+        await projection.apply(event, batch)
+      }
       const expect = compareCheckpoints(from, origin) === 0 ? null : encode(from)
-      return kv.commit(ops(), { key: checkpointKey, expect, next: encode(to) })
+      return (await kv.commit(ops(), { key: checkpointKey, expect, next: encode(to) })) ? tags : undefined
     },
     setup: async () => undefined,
     drop: () => kv.deletePrefix(generationPrefix(projection.name, generation)),
@@ -111,12 +118,17 @@ export function sqlTarget(sql: Sql, projection: SqlProjection, generation: numbe
            RETURNING 1`,
           [projection.name, generation, to.txId, to.position, from.txId, from.position],
         )
-        if (moved.length === 0) return false
+        if (moved.length === 0) return undefined
         const writes: Statement[] = []
         const write = (...statements: Statement[]) => writes.push(...statements)
-        for (const event of events) await projection.apply(event, { query: tx.query, write }, table)
+        const tags = new Set<string>()
+        const touch = (...more: string[]) => more.forEach((tag) => tags.add(tag))
+        for (const event of events) {
+          for (const tag of projection.tags(event)) tags.add(tag)
+          await projection.apply(event, { query: tx.query, write, touch }, table)
+        }
         await tx.commit(writes)
-        return true
+        return tags
       })
     },
     async setup() {

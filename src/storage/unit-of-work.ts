@@ -30,6 +30,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     return sql.transaction(async (tx) => {
       const writes: Statement[] = []
       const appends: Statement[] = []
+      const observed = new Set<string>()
       const metadata = {
         commandId: call.meta.commandId,
         correlationId: call.meta.correlationId,
@@ -42,8 +43,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
         append: (stream, events) => {
           if (events.length > 0) appends.push(appendStatement(stream, events, metadata))
         },
+        observe: (streamId) => observed.add(streamId),
       }
       const executed = await work(commandTx)
+      if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
       const results = await tx.commit([...writes, ...appends])
       const position = lastPosition(results.slice(writes.length))
       return position ? { ...executed, position } : executed
@@ -70,11 +73,20 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   }
 }
 
+/** Where the streams a command read without appending stand: its position, for read-your-writes. */
+function streamHeads(streamIds: string[]): Statement {
+  return {
+    text: 'SELECT max(position)::text AS position FROM tandem.event_log WHERE stream_id = ANY($1::text[])',
+    params: [streamIds],
+  }
+}
+
 function lastPosition(results: readonly Row[][]): string | null {
   let last: string | null = null
   for (const rows of results) {
     for (const row of rows) {
-      const position = String(row.position)
+      if (row.position === null || row.position === undefined) continue
+      const position = typeof row.position === 'string' ? row.position : JSON.stringify(row.position)
       if (last === null || compareDecimal(position, last) > 0) last = position
     }
   }

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { modes } from '../../testing/services.js'
 import { startTestTandem, type TestTandem } from '../../testing/harness.js'
-import { createEvent, registerParticipant } from './commands.js'
+import { createEvent, deleteEvent, registerParticipant } from './commands.js'
 import { getEventDetails } from './projections/event-details.js'
+import { listMyRegistrations } from './projections/registrations.js'
 
 describe.each(modes)('event registration (%s)', (mode) => {
   let t: TestTandem
@@ -34,5 +35,39 @@ describe.each(modes)('event registration (%s)', (mode) => {
     if (details.status !== 'succeeded') throw details.error
     expect(details.data.confirmedCount).toBe(1)
     expect(details.data.remainingSeats).toBe(4)
+  })
+
+  it("drops a participant's cached lists when an event deletion cancels their registration", async () => {
+    const organizer = { id: 'org', roles: ['organizer'] }
+    const carol = { id: 'carol', roles: [] }
+    const created = await t.commands.execute(
+      createEvent,
+      { title: 'Gone', startsAt: '2031-02-01T10:00:00Z', endsAt: '2031-02-01T11:00:00Z', capacity: 5 },
+      { caller: organizer },
+    )
+    if (created.status !== 'succeeded') throw created.error
+    const { eventId } = created.result
+    const registered = await t.commands.execute(registerParticipant, { eventId }, { caller: carol })
+    if (registered.status !== 'succeeded') throw registered.error
+    const minPosition = BigInt(registered.position ?? '0')
+    const cancelledBefore = await t.queries.ask(
+      listMyRegistrations,
+      { status: 'cancelled' },
+      { caller: carol, minPosition },
+    )
+    if (cancelledBefore.status !== 'succeeded') throw cancelledBefore.error
+    expect(cancelledBefore.data.items).toEqual([])
+
+    const deleted = await t.commands.execute(deleteEvent, { eventId }, { caller: organizer })
+    if (deleted.status !== 'succeeded') throw deleted.error
+    await t.projections.caughtUp()
+    const cancelledAfter = await t.queries.ask(
+      listMyRegistrations,
+      { status: 'cancelled' },
+      { caller: carol },
+    )
+    if (cancelledAfter.status !== 'succeeded') throw cancelledAfter.error
+    expect(cancelledAfter.cacheHit).toBe(false)
+    expect(cancelledAfter.data.items.map((r) => [r.eventId, r.status])).toEqual([[eventId, 'cancelled']])
   })
 })

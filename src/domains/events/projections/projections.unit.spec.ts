@@ -115,13 +115,13 @@ function readModels() {
       recordedAt: now,
     }
   }
-  /** Applies one batch from the current checkpoint; returns what each target's commit answered. */
+  /** Applies one batch from the current checkpoint; returns whether each target's commit took it. */
   async function applyBatch(events: readonly StoredEvent[], from: Checkpoint = checkpoint) {
     const last = events.at(-1)
     const to = last ? { txId: last.txId, position: last.position } : from
-    const answers = await Promise.all(
-      projections.map((p) => kvTarget(kv, p, generation).apply(events, from, to)),
-    )
+    const answers = (
+      await Promise.all(projections.map((p) => kvTarget(kv, p, generation).apply(events, from, to)))
+    ).map((tags) => tags !== undefined)
     if (answers.every(Boolean)) checkpoint = to
     return answers
   }

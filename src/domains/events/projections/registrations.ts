@@ -53,9 +53,8 @@ export const registrationsProjection = defineKvProjection({
   events: eventTypes,
   tags(event: StoredEvent) {
     const data = event.data as { eventId: string; participantId?: string }
-    return data.participantId
-      ? [`registrations:${data.participantId}`, `event:${data.eventId}`]
-      : [`event:${data.eventId}`]
+    // A participant's lists change with their registrations; every list showing an event, with its title and start.
+    return data.participantId ? [`registrations:${data.participantId}`] : [`event-summary:${data.eventId}`]
   },
   async apply(stored, kv) {
     const event = { type: stored.type, data: stored.data } as EventsEvent
@@ -90,9 +89,13 @@ export const registrationsProjection = defineKvProjection({
         return
       }
       case 'EventDeleted': {
+        // Every participant's lists change, those filtered on `cancelled` included.
         for (const id of await kv.smembers(ofEvent(event.data.eventId))) {
           const doc = await kv.getJson<Doc>(reg(id))
-          if (doc && doc.status !== 'cancelled') setStatus(kv, doc, 'cancelled')
+          if (doc && doc.status !== 'cancelled') {
+            setStatus(kv, doc, 'cancelled')
+            kv.touch(`registrations:${doc.participantId}`)
+          }
         }
         return
       }
@@ -132,7 +135,7 @@ export const listMyRegistrations = defineQuery({
     ttlMs: 30_000,
     tags: (q, page, caller) => [
       `registrations:${q.participantId ?? caller?.id ?? ''}`,
-      ...page.items.map((r) => `event:${r.eventId}`),
+      ...page.items.map((r) => `event-summary:${r.eventId}`),
     ],
   },
   async handle(q, { caller, stores }) {

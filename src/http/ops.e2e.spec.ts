@@ -1,0 +1,276 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  admin,
+  alice,
+  commandUrl,
+  createEventVia,
+  expectProblem,
+  expectSucceeded,
+  organizer,
+  queryUrl,
+  startTestServer,
+  type TestServer,
+} from '../testing/http.js'
+import { modes } from '../testing/services.js'
+
+const commands = [
+  'create-event',
+  'update-event',
+  'delete-event',
+  'register-participant',
+  'cancel-registration',
+]
+const queries = ['get-event-details', 'list-upcoming-events', 'list-my-registrations']
+
+interface ProjectionStatus {
+  name: string
+  generation: number
+  position: string
+  caughtUp: boolean
+  rebuilding?: unknown
+}
+
+describe.each(modes)('operations over HTTP (%s)', (mode) => {
+  let s: TestServer
+  let eventId: string
+  beforeAll(async () => {
+    s = await startTestServer(mode)
+    eventId = (await createEventVia(s, { capacity: 5 })).eventId
+    const registered = expectSucceeded(
+      await s.post(commandUrl('register-participant'), { eventId }, { caller: alice }),
+    )
+    await s.settle(registered.position)
+  })
+  afterAll(() => s.close())
+  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
+
+  const stats = async () => {
+    const response = await s.get('/api/cqrs/stats')
+    expect(response.statusCode).toBe(200)
+    return response.json<
+      { projections: ProjectionStatus[]; cache: { entries: number } } & Record<string, unknown>
+    >()
+  }
+
+  describe('health and readiness', () => {
+    it('GET /health answers 200 { status: ok }', async () => {
+      const response = await s.get('/health')
+      expect(response.statusCode).toBe(200)
+      expect(response.json()).toEqual({ status: 'ok' })
+    })
+
+    it('GET /ready answers 200 with every projection caught up', async () => {
+      const response = await s.get('/ready')
+      expect(response.statusCode).toBe(200)
+      const body = response.json<{ status: string; projections: ProjectionStatus[] }>()
+      expect(body.status).toBe('ready')
+      expect(body.projections.map((p) => p.name).sort()).toEqual(['event-details', 'registrations'])
+      for (const p of body.projections) expect(p.caughtUp).toBe(true)
+    })
+  })
+
+  describe('metrics and statistics', () => {
+    it('GET /metrics answers Prometheus text with the handlers it has run', async () => {
+      const response = await s.get('/metrics')
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['content-type']).toMatch(/^text\/plain/)
+      expect(response.body).toMatch(/^# HELP /m)
+      expect(response.body).toContain('tandem_message_duration_seconds')
+      expect(response.body).toContain('events/create-event')
+    })
+
+    it('GET /api/cqrs/stats answers the mode, handler counts, cache and projections', async () => {
+      await s.get(queryUrl('get-event-details', { eventId }))
+      const body = await stats()
+      expect(body).toMatchObject({
+        mode,
+        uptimeSeconds: expect.any(Number) as unknown,
+        cache: { entries: expect.any(Number) as unknown },
+      })
+      expect(body.commands).toMatchObject({
+        'events/create-event': { count: expect.any(Number) as unknown },
+        'events/register-participant': { count: 1 },
+      })
+      expect(body.queries).toHaveProperty(['events/get-event-details'])
+      expect(body.projections.map((p) => p.name).sort()).toEqual(['event-details', 'registrations'])
+    })
+
+    it('GET /api/cqrs/handlers lists every command, query and projection', async () => {
+      const response = await s.get('/api/cqrs/handlers')
+      expect(response.statusCode).toBe(200)
+      expect(response.json()).toEqual({
+        commands: commands.map((c) => `events/${c}`),
+        queries: queries.map((q) => `events/${q}`),
+        projections: ['event-details', 'registrations'],
+      })
+    })
+  })
+
+  describe('POST /api/cqrs/cache/clear', () => {
+    it('lets an admin drop every cached answer', async () => {
+      await s.get(queryUrl('get-event-details', { eventId }))
+      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('hit')
+      const entries = (await stats()).cache.entries
+      expect(entries).toBeGreaterThan(0)
+      const response = await s.app.inject({
+        method: 'POST',
+        url: '/api/cqrs/cache/clear',
+        headers: { authorization: s.bearer(admin) },
+      })
+      expect(response.statusCode).toBe(200)
+      expect(response.json<{ cleared: number }>().cleared).toBeGreaterThan(0)
+      expect((await stats()).cache.entries).toBe(0)
+      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('miss')
+    })
+
+    it('refuses a non-admin with 403 FORBIDDEN and keeps the cache', async () => {
+      await s.get(queryUrl('get-event-details', { eventId }))
+      for (const caller of [alice, organizer]) {
+        const response = await s.app.inject({
+          method: 'POST',
+          url: '/api/cqrs/cache/clear',
+          headers: { authorization: s.bearer(caller) },
+        })
+        expectProblem(response, 403, 'FORBIDDEN')
+      }
+      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('hit')
+    })
+
+    // API.md: 401 UNAUTHENTICATED is for "no token where one is needed".
+    it('refuses a request without a token with 401 UNAUTHENTICATED', async () => {
+      expectProblem(
+        await s.app.inject({ method: 'POST', url: '/api/cqrs/cache/clear' }),
+        401,
+        'UNAUTHENTICATED',
+      )
+    })
+
+    it('refuses a bad token with 401 UNAUTHENTICATED', async () => {
+      const response = await s.app.inject({
+        method: 'POST',
+        url: '/api/cqrs/cache/clear',
+        headers: { authorization: 'Bearer abc.def.ghi' },
+      })
+      expectProblem(response, 401, 'UNAUTHENTICATED')
+    })
+  })
+
+  describe('POST /api/cqrs/projections/:name/rebuild', () => {
+    const rebuild = (name: string, headers: Record<string, string> = {}) =>
+      s.app.inject({ method: 'POST', url: `/api/cqrs/projections/${name}/rebuild`, headers })
+
+    it('lets an admin rebuild a projection: 202, then a new generation serving the same answers', async () => {
+      const before = await s.get(queryUrl('get-event-details', { eventId }))
+      const generation = (await stats()).projections.find((p) => p.name === 'event-details')?.generation
+      expect(generation).toEqual(expect.any(Number))
+
+      const response = await rebuild('event-details', { authorization: s.bearer(admin) })
+      expect(response.statusCode).toBe(202)
+      expect(response.json()).toEqual({
+        projection: 'event-details',
+        fromGeneration: generation,
+        status: 'started',
+      })
+
+      let now: ProjectionStatus | undefined
+      for (let tries = 0; tries < 100; tries++) {
+        now = (await stats()).projections.find((p) => p.name === 'event-details')
+        if (now && now.generation > (generation ?? 0) && !now.rebuilding) break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      expect(now).toMatchObject({ generation: (generation ?? 0) + 1, caughtUp: true })
+      expect(now?.rebuilding).toBeUndefined()
+
+      const clear = {
+        method: 'POST',
+        url: '/api/cqrs/cache/clear',
+        headers: { authorization: s.bearer(admin) },
+      } as const
+      expect((await s.app.inject(clear)).statusCode).toBe(200)
+      const after = await s.get(queryUrl('get-event-details', { eventId }))
+      expect(after.statusCode).toBe(200)
+      expect(after.headers['x-cache']).toBe('miss')
+      expect(after.json()).toEqual(before.json())
+    })
+
+    it('answers 404 PROJECTION_NOT_FOUND for an unknown projection', async () => {
+      expectProblem(
+        await rebuild('no-such-projection', { authorization: s.bearer(admin) }),
+        404,
+        'PROJECTION_NOT_FOUND',
+      )
+    })
+
+    it('refuses a non-admin with 403 FORBIDDEN', async () => {
+      expectProblem(await rebuild('registrations', { authorization: s.bearer(organizer) }), 403, 'FORBIDDEN')
+      const registrations = (await stats()).projections.find((p) => p.name === 'registrations')
+      expect(registrations?.generation).toBe(1)
+      expect(registrations?.rebuilding).toBeUndefined()
+    })
+
+    it('refuses a request without a token with 401 UNAUTHENTICATED', async () => {
+      expectProblem(await rebuild('registrations'), 401, 'UNAUTHENTICATED')
+    })
+  })
+
+  describe('the OpenAPI document and the docs', () => {
+    it('GET /openapi.json is OpenAPI 3.1 with every command, query and live route', async () => {
+      const response = await s.get('/openapi.json')
+      expect(response.statusCode).toBe(200)
+      const doc = response.json<{
+        openapi: string
+        paths: Record<string, Record<string, { requestBody?: unknown; responses?: Record<string, unknown> }>>
+      }>()
+      expect(doc.openapi).toBe('3.1.0')
+      for (const name of commands) {
+        const operation = doc.paths[`/api/commands/events/${name}`]?.post
+        expect(operation, name).toBeDefined()
+        expect(operation?.requestBody, name).toBeDefined()
+        expect(Object.keys(operation?.responses ?? {}), name).toEqual(
+          expect.arrayContaining(['200', '400', '401', '413', '422']),
+        )
+      }
+      for (const name of queries) {
+        const operation = doc.paths[`/api/queries/events/${name}`]?.get
+        expect(operation, name).toBeDefined()
+        expect(Object.keys(operation?.responses ?? {}), name).toEqual(
+          expect.arrayContaining(['200', '400', '503']),
+        )
+      }
+      expect(doc.paths['/api/queries/events/get-event-details/stream']?.get).toBeDefined()
+      for (const path of ['/health', '/ready', '/metrics', '/api/cqrs/stats']) {
+        expect(doc.paths[path]?.get, path).toBeDefined()
+      }
+    })
+
+    it('GET /docs answers the Swagger UI', async () => {
+      const response = await s.get('/docs')
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['content-type']).toMatch(/^text\/html/)
+      expect(response.body).toContain('swagger-ui')
+    })
+  })
+
+  describe('unknown routes', () => {
+    it.each([
+      ['GET', '/nope'],
+      ['GET', '/api/queries/events/no-such-query'],
+      ['POST', '/api/commands/events/no-such-command'],
+      ['POST', '/api/commands/feed/create-event'],
+      ['GET', '/api/commands/events/create-event'],
+      ['POST', '/api/queries/events/get-event-details'],
+      ['DELETE', '/api/commands/events/delete-event'],
+    ] as const)('%s %s answers 404 ROUTE_NOT_FOUND', async (method, url) => {
+      const head = await s.head()
+      const response = await s.app.inject({
+        method,
+        url,
+        headers: { authorization: s.bearer(admin), 'content-type': 'application/json' },
+        payload: method === 'GET' ? undefined : '{}',
+      })
+      const problem = expectProblem(response, 404, 'ROUTE_NOT_FOUND')
+      expect(problem.detail).toContain(url)
+      expect(await s.head()).toBe(head)
+    })
+  })
+})

@@ -1,0 +1,179 @@
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { expect } from 'vitest'
+import type { Caller } from '../core/messages.js'
+import { buildServer } from '../http/server.js'
+import { startTestTandem, type TestTandem } from './harness.js'
+import type { Mode } from './services.js'
+
+/** Tandem's HTTP server over a test Tandem, for end-to-end tests through `app.inject`. */
+export interface TestServer {
+  readonly tandem: TestTandem
+  readonly app: FastifyInstance
+  /** Every answer with a 5xx status other than 503 (retry later): each one is a bug. */
+  readonly serverErrors: string[]
+  /** A bearer token for `caller`. */
+  bearer(caller: Caller, expiresInSeconds?: number): string
+  /** The position of the last event in the log, '0' when it is empty. */
+  head(): Promise<string>
+  /** Waits until every read model has applied `position`, so no later invalidation is pending. */
+  settle(position: string): Promise<void>
+  post(url: string, body: unknown, options?: RequestOptions): Promise<LightMyRequestResponse>
+  get(url: string, options?: RequestOptions): Promise<LightMyRequestResponse>
+  close(): Promise<void>
+}
+
+export interface RequestOptions {
+  caller?: Caller
+  headers?: Record<string, string>
+}
+
+export const organizer: Caller = { id: 'organizer-1', roles: ['organizer'] }
+export const otherOrganizer: Caller = { id: 'organizer-2', roles: ['organizer'] }
+export const admin: Caller = { id: 'admin-1', roles: ['admin'] }
+export const alice: Caller = { id: 'alice', roles: [] }
+export const bob: Caller = { id: 'bob', roles: [] }
+
+export async function startTestServer(mode: Mode): Promise<TestServer> {
+  const tandem = await startTestTandem(mode)
+  const serverErrors: string[] = []
+  let app: FastifyInstance
+  try {
+    app = await buildServer(tandem)
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode >= 500 && reply.statusCode !== 503) {
+        serverErrors.push(`${request.method} ${request.url} -> ${reply.statusCode}`)
+      }
+    })
+    await app.ready()
+  } catch (error) {
+    await tandem.dispose()
+    throw error
+  }
+  const bearer = (caller: Caller, expiresInSeconds?: number) =>
+    `Bearer ${tandem.token(caller, expiresInSeconds)}`
+  const headersOf = (options: RequestOptions = {}) => ({
+    ...(options.caller ? { authorization: bearer(options.caller) } : {}),
+    ...options.headers,
+  })
+  const inject = async (options: InjectOptions) => app.inject(options)
+  return {
+    tandem,
+    app,
+    serverErrors,
+    bearer,
+    async head() {
+      const [row] = await tandem.sql.query<{ head: string | null }>(
+        'SELECT max(position)::text AS head FROM tandem.event_log',
+      )
+      return row?.head ?? '0'
+    },
+    async settle(position) {
+      const headers = { 'x-min-position': position }
+      for (const url of [
+        '/api/queries/events/list-upcoming-events',
+        '/api/queries/events/list-my-registrations',
+      ]) {
+        const response = await inject({
+          method: 'GET',
+          url,
+          headers: { ...headers, authorization: bearer(admin) },
+        })
+        expect(response.statusCode).toBe(200)
+      }
+    },
+    post: (url, body, options) =>
+      inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json', ...headersOf(options) },
+        payload: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    get: (url, options) => inject({ method: 'GET', url, headers: headersOf(options) }),
+    async close() {
+      await app.close()
+      await tandem.dispose()
+    },
+  }
+}
+
+export const commandUrl = (name: string) => `/api/commands/events/${name}`
+
+export function queryUrl(name: string, params: Record<string, string | number | boolean> = {}): string {
+  const query = new URLSearchParams(
+    Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString()
+  return `/api/queries/events/${name}${query ? `?${query}` : ''}`
+}
+
+/** A problem+json answer with this status and code; returns the body. */
+export function expectProblem(response: LightMyRequestResponse, status: number, code: string): ProblemJson {
+  expect({ status: response.statusCode, body: response.json<unknown>() }).toMatchObject({
+    status,
+    body: { status, code, type: 'about:blank' },
+  })
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+  const body = response.json<ProblemJson>()
+  expect(typeof body.title).toBe('string')
+  return body
+}
+
+export interface ProblemJson {
+  type: string
+  title: string
+  status: number
+  code: string
+  detail?: string
+  errors?: { path: string; message: string }[]
+}
+
+/** A 400 VALIDATION_FAILED naming each of `paths` in `errors`. */
+export function expectInvalid(response: LightMyRequestResponse, ...paths: string[]): ProblemJson {
+  const body = expectProblem(response, 400, 'VALIDATION_FAILED')
+  expect(Array.isArray(body.errors) && body.errors.length > 0).toBe(true)
+  const named = (body.errors ?? []).map((e) => e.path)
+  for (const path of paths) expect(named).toContain(path)
+  return body
+}
+
+export interface CommandAnswer<R = Record<string, unknown>> {
+  commandId: string
+  status: string
+  position: string
+  executionTimeMs: number
+  result: R
+}
+
+/** A succeeded command answer; returns it. */
+export function expectSucceeded<R = Record<string, unknown>>(
+  response: LightMyRequestResponse,
+): CommandAnswer<R> {
+  expect({ status: response.statusCode, body: response.json<unknown>() }).toMatchObject({
+    status: 200,
+    body: { status: 'succeeded' },
+  })
+  return response.json<CommandAnswer<R>>()
+}
+
+let hour = 0
+/** A fresh future time window, one per call, so events of different tests do not mix in listings. */
+export function futureSlot(daysAhead = 400): { startsAt: string; endsAt: string } {
+  hour += 3
+  const start = Date.UTC(2030, 0, 1) + daysAhead * 24 * 3600_000 + hour * 3600_000
+  return { startsAt: new Date(start).toISOString(), endsAt: new Date(start + 2 * 3600_000).toISOString() }
+}
+
+/** Creates an event as `organizer` (or `by`) and returns its id and the command's position. */
+export async function createEventVia(
+  server: TestServer,
+  fields: Record<string, unknown> = {},
+  by: Caller = organizer,
+): Promise<{ eventId: string; position: string }> {
+  const answer = expectSucceeded<{ eventId: string }>(
+    await server.post(
+      commandUrl('create-event'),
+      { title: 'Meetup', capacity: 10, ...futureSlot(), ...fields },
+      { caller: by },
+    ),
+  )
+  return { eventId: answer.result.eventId, position: answer.position }
+}
