@@ -47,12 +47,20 @@ export interface KvBatch {
   srem(key: string, member: string): void
 }
 
+export interface KvBatchWriter {
+  batch: KvBatch
+  /** Reads `keys` in one round trip; later `get`s of them are answered from memory. */
+  preload(keys: readonly string[]): Promise<void>
+  ops(): KvOp[]
+}
+
 export function createKvBatch(
   store: KvReader,
   prefix: string,
   touched: Set<string> = new Set(),
-): { batch: KvBatch; ops: () => KvOp[] } {
+): KvBatchWriter {
   const ops: KvOp[] = []
+  /** Plain keys as the batch sees them: read once from the store, or written by the batch. */
   const strings = new Map<string, string | null>()
   const sets = new Map<string, Map<string, boolean>>()
   /** Keys deleted in this batch: their stored members no longer count. */
@@ -69,7 +77,10 @@ export function createKvBatch(
       for (const tag of tags) touched.add(tag)
     },
     async get(key) {
-      return strings.has(key) ? (strings.get(key) ?? null) : store.get(k(key))
+      if (strings.has(key)) return strings.get(key) ?? null
+      const value = await store.get(k(key))
+      strings.set(key, value)
+      return value
     },
     async getJson<T>(key: string) {
       const text = await batch.get(key)
@@ -105,5 +116,14 @@ export function createKvBatch(
       ops.push(['srem', k(key), member])
     },
   }
-  return { batch, ops: () => ops }
+  return {
+    batch,
+    async preload(keys) {
+      const missing = [...new Set(keys)].filter((key) => !strings.has(key))
+      if (missing.length === 0) return
+      const values = await store.mget(missing.map(k))
+      missing.forEach((key, i) => strings.set(key, values[i] ?? null))
+    },
+    ops: () => ops,
+  }
 }

@@ -15,6 +15,8 @@ interface ProjectionBase {
 /** A read model in the KV store (Redis or memory). Writes are applied with the checkpoint, atomically. */
 export interface KvProjection extends ProjectionBase {
   readonly store: 'kv'
+  /** Keys the batch will read, fetched in one round trip before it is applied (Redis: one MGET). */
+  prefetch?(events: readonly StoredEvent[]): readonly string[]
   apply(event: StoredEvent, kv: KvBatch): Promise<void>
 }
 

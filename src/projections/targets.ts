@@ -66,7 +66,8 @@ export function kvTarget(kv: KvStore, projection: KvProjection, generation: numb
     checkpoint: async () => decode(await kv.get(checkpointKey)),
     async apply(events, from, to) {
       const tags = new Set<string>()
-      const { batch, ops } = createKvBatch(kv, prefix, tags)
+      const { batch, preload, ops } = createKvBatch(kv, prefix, tags)
+      if (projection.prefetch) await preload(projection.prefetch(events))
       for (const event of events) {
         for (const tag of projection.tags(event)) tags.add(tag)
         await projection.apply(event, batch)

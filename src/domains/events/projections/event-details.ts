@@ -39,6 +39,7 @@ export const eventDetailsProjection = defineKvProjection({
   version: 1,
   events: eventTypes,
   tags: (event) => [`event:${(event.data as { eventId: string }).eventId}`, 'events:upcoming'],
+  prefetch: (events) => events.map((e) => doc((e.data as { eventId: string }).eventId)),
   async apply(stored: StoredEvent, kv) {
     const event = { type: stored.type, data: stored.data } as EventsEvent
     if (event.type === 'EventCreated') {

@@ -56,6 +56,14 @@ export const registrationsProjection = defineKvProjection({
     // A participant's lists change with their registrations; every list showing an event, with its title and start.
     return data.participantId ? [`registrations:${data.participantId}`] : [`event-summary:${data.eventId}`]
   },
+  prefetch: (events) =>
+    events.flatMap((e) => {
+      const data = e.data as { eventId: string; registrationId?: string }
+      if (e.type === 'EventUpdated') return [summary(data.eventId)]
+      return data.registrationId && e.type !== 'ParticipantRegistered' && e.type !== 'ParticipantWaitlisted'
+        ? [reg(data.registrationId)]
+        : []
+    }),
   async apply(stored, kv) {
     const event = { type: stored.type, data: stored.data } as EventsEvent
     switch (event.type) {
