@@ -1,0 +1,51 @@
+import { describe, it } from 'vitest'
+import { postgresUrl, redisUrl, servicesAvailable, type Mode } from '../src/testing/services.js'
+import { createContext } from './lib/context.js'
+import type { Entry } from './lib/results.js'
+import { runScenario } from './lib/runner.js'
+import { scenarios } from './scenarios/index.js'
+
+const modes: readonly Mode[] = servicesAvailable ? ['embedded', 'server'] : ['embedded']
+
+/**
+ * What is wrong with a smoke entry: empty when the scenario completed with zero errors, its own
+ * correctness checks held and its figures are sane. Nothing here looks at speed: the machine is shared.
+ */
+function problems(entry: Entry): string[] {
+  const found: string[] = []
+  if (entry.measurements.length === 0) found.push('no measurement')
+  for (const m of entry.measurements) {
+    const at = `${m.label}:`
+    if (m.ok === 0) found.push(`${at} nothing answered`)
+    if (m.errors !== 0) found.push(`${at} ${m.errors} errors ${JSON.stringify(m.statusCodes)}`)
+    if (!(m.throughput > 0)) found.push(`${at} throughput ${m.throughput}`)
+    if (!(m.p50Ms > 0 && m.p50Ms <= m.p95Ms && m.p95Ms <= m.p99Ms && Number.isFinite(m.p99Ms))) {
+      found.push(`${at} percentiles out of order: ${m.p50Ms} / ${m.p95Ms} / ${m.p99Ms}`)
+    }
+  }
+  for (const c of entry.checks) if (!c.pass) found.push(`check "${c.name}" failed: ${c.detail}`)
+  for (const t of entry.targets)
+    if (t.actual === '' || /NaN|undefined/.test(t.actual)) found.push(`target "${t.name}": ${t.actual}`)
+  for (const [k, v] of Object.entries(entry.figures))
+    if (typeof v === 'number' && !Number.isFinite(v)) found.push(`figure ${k}: ${v}`)
+  return found
+}
+
+describe('benchmark harness, smoke mode', () => {
+  // The modes run side by side to stay well inside the time limit; each runs its scenarios in turn.
+  it.concurrent.for(modes)(
+    'every scenario completes with zero errors and sane results (%s)',
+    { timeout: 85_000 },
+    async (mode, { expect }) => {
+      const ctx = createContext({ seconds: 1, smoke: true, postgresUrl, redisUrl, quiet: true })
+      const found: Record<string, string[]> = {}
+      try {
+        for (const scenario of scenarios)
+          found[scenario.name] = problems(await runScenario(ctx, scenario, mode))
+      } finally {
+        await ctx.close()
+      }
+      expect(found).toEqual(Object.fromEntries(scenarios.map((s) => [s.name, []])))
+    },
+  )
+})

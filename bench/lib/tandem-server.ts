@@ -1,0 +1,72 @@
+import { createClient } from 'redis'
+import { createAuth, type Auth } from '../../src/http/auth.js'
+import { createScratchDatabase } from '../../src/storage/scratch-database.js'
+import type { Audit } from '../server/protocol.js'
+import type { BenchContext } from './context.js'
+import type { Mode } from './results.js'
+import { startServerProcess, type ServerProcess } from './server-process.js'
+
+export const benchSecret = 'bench-secret-0123456789abcdef'
+
+/** A Tandem HTTP server in a child process, on a fresh store, with the token signer of its secret. */
+export interface TandemServer {
+  readonly mode: Mode
+  readonly server: ServerProcess
+  readonly auth: Auth
+  /** Server mode: the scratch database's name. */
+  readonly database: string | undefined
+  /** Creates upcoming events with this capacity; resolves to their ids once the read models show them. */
+  seed(events: number, capacity: number): Promise<string[]>
+  audit(eventIds: readonly string[]): Promise<Audit>
+  close(): Promise<void>
+}
+
+export function storesOf(mode: Mode): string {
+  return mode === 'embedded' ? 'in-memory PGlite + memory KV' : 'PostgreSQL (scratch database) + Redis'
+}
+
+export async function startTandemServer(ctx: BenchContext, mode: Mode): Promise<TandemServer> {
+  const scratch = mode === 'server' ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
+  let server: ServerProcess
+  try {
+    server = await startServerProcess('tandem', {
+      BENCH_AUTH_SECRET: benchSecret,
+      BENCH_LOG_LEVEL: ctx.logLevel,
+      ...(scratch ? { BENCH_DATABASE_URL: scratch.url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
+    })
+  } catch (error) {
+    await scratch?.drop()
+    throw error
+  }
+  return {
+    mode,
+    server,
+    auth: createAuth(benchSecret),
+    database: scratch ? new URL(scratch.url).pathname.slice(1) : undefined,
+    seed: (events, capacity) => server.call<string[]>({ op: 'seed', events, capacity }),
+    audit: (eventIds) => server.call<Audit>({ op: 'audit', eventIds: [...eventIds] }),
+    async close() {
+      await server.close()
+      await scratch?.drop()
+      if (server.redisPrefix) await dropRedisKeys(ctx.redisUrl, server.redisPrefix)
+    },
+  }
+}
+
+/** Removes the read models a server-mode run left in Redis (its keys share the log's prefix). */
+async function dropRedisKeys(url: string, prefix: string): Promise<void> {
+  const client = createClient({ url })
+  await client.connect()
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.del(keys)
+    }
+  } finally {
+    client.destroy()
+  }
+}
+
+/** The bare Fastify server: one trivial GET, started the same way as Tandem's. */
+export async function startBareServer(): Promise<ServerProcess> {
+  return startServerProcess('bare', {})
+}

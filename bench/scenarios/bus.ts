@@ -1,0 +1,77 @@
+import { benchBus, type BusBenchResult } from '../../src/cli/bench.js'
+import { withCpu } from '../lib/cpu.js'
+import type { Measurement } from '../lib/results.js'
+import { atLeast, describeMeasurement, type Scenario } from './scenario.js'
+
+const target = 35_100
+
+/**
+ * Scenario 1: the guide's in-process benchmark (src/cli/bench.ts) through the command and query
+ * buses with all middleware: 5% register-participant commands, 95% of the three queries. A short
+ * run sizes the operation count so the measured run lasts about the measurement time.
+ */
+export const busScenario: Scenario = {
+  name: 'bus',
+  title: "In-process command and query buses (the guide's benchmark)",
+  async run(ctx, mode) {
+    const postgresUrl = mode === 'server' ? ctx.postgresUrl : undefined
+    const operations = ctx.smoke ? 1000 : await sizeFor(ctx.seconds, postgresUrl)
+    const [result, cpu] = await withCpu(undefined, () => benchBus({ operations, postgresUrl, quiet: true }))
+    const measurement: Measurement = { ...toMeasurement(result), cpu }
+    ctx.log(describeMeasurement(measurement))
+    return {
+      stores:
+        mode === 'server' ? 'PostgreSQL (scratch database) + memory KV' : 'in-memory PGlite + memory KV',
+      measurements: [measurement],
+      targets: [atLeast("throughput (100x the guide's 351 ops/s)", result.opsPerSecond, target, 'ops/s')],
+      checks: [
+        {
+          name: 'every operation succeeded',
+          about: 'errors',
+          pass: result.errors === 0 && result.operations === result.commands + result.queries,
+          detail: `${result.commands} commands, ${result.queries} queries, ${result.errors} failed`,
+        },
+      ],
+      figures: {
+        operations: result.operations,
+        commands: result.commands,
+        queries: result.queries,
+        cacheHitRate: result.cacheHitRate,
+        avgMs: result.avgMs,
+      },
+      notes: [
+        `benchBus from src/cli/bench.ts: ${operations} operations, 32 concurrent callers, 5% register-participant ` +
+          'commands (waitlist on, 50 events), 95% get-event-details / list-upcoming-events / list-my-registrations ' +
+          'with the query cache on.',
+        mode === 'server'
+          ? 'Store: a scratch PostgreSQL database (benchBus keeps KV read models in memory: no Redis).'
+          : 'Store: in-memory PGlite, memory KV.',
+        'The bench process is the whole system here: load and server share one event loop.',
+      ],
+    }
+  },
+}
+
+/** Operations that take about `seconds`, from a short run (each benchBus starts a fresh Tandem). */
+async function sizeFor(seconds: number, postgresUrl: string | undefined): Promise<number> {
+  const sizing = await benchBus({ operations: 5000, postgresUrl, quiet: true })
+  return Math.max(5000, Math.round(sizing.opsPerSecond * seconds))
+}
+
+function toMeasurement(r: BusBenchResult): Measurement {
+  return {
+    label: `benchBus (${r.store})`,
+    kind: 'tandem',
+    tool: 'in-process',
+    concurrency: 32,
+    seconds: r.seconds,
+    completed: r.operations,
+    ok: r.operations - r.errors,
+    errors: r.errors,
+    throughput: r.opsPerSecond,
+    unit: 'ops/s',
+    p50Ms: r.p50Ms,
+    p95Ms: r.p95Ms,
+    p99Ms: r.p99Ms,
+  }
+}

@@ -1,0 +1,20 @@
+import type { ScenarioName } from '../lib/results.js'
+import { appendScenario } from './append.js'
+import { busScenario } from './bus.js'
+import { detailsScenario } from './details.js'
+import { lagScenario } from './lag.js'
+import { mixedScenario } from './mixed.js'
+import { registerScenario } from './register.js'
+import type { Scenario } from './scenario.js'
+
+/** Every scenario, in the order they run and are reported. */
+export const scenarios: readonly Scenario[] = [
+  busScenario,
+  detailsScenario,
+  registerScenario,
+  appendScenario,
+  lagScenario,
+  mixedScenario,
+]
+
+export const scenarioNames = scenarios.map((s) => s.name) as readonly ScenarioName[]

@@ -1,0 +1,91 @@
+import { Acks } from '../lib/acks.js'
+import { participants, randomOf, registrations } from '../lib/feed.js'
+import { startTandemServer } from '../lib/tandem-server.js'
+import { measure, measureBare } from './http.js'
+import {
+  atLeast,
+  below,
+  cpuPerRequest,
+  noErrors,
+  percent,
+  ratio,
+  registrationChecks,
+  type Scenario,
+} from './scenario.js'
+
+/** Tokens signed ahead per second of load: above any rate seen here; more are signed on the fly (counted). */
+export const preparedPerSecond = 5000
+
+/**
+ * Scenario 3: register-participant over HTTP, 100 connections, every request a new participant (a
+ * distinct JWT `sub`), spread over 1,000 events; then the hot case, everyone on one event (every
+ * command waits for that event's row lock). Target (server mode): >= 3,000 commands/s, p99 < 50 ms.
+ */
+export const registerScenario: Scenario = {
+  name: 'register',
+  title: 'register-participant over HTTP',
+  async run(ctx, mode) {
+    const connections = ctx.scale(100, 4)
+    const events = ctx.scale(1000, 50)
+    const perLoad = Math.round((ctx.smoke ? 300 : preparedPerSecond) * (ctx.seconds + ctx.warmSeconds))
+    const bare = await measureBare(ctx, connections)
+    const tandem = await startTandemServer(ctx, mode)
+    try {
+      const eventIds = await tandem.seed(events, 100_000)
+      const tokens = participants(tandem.auth, `bench-${mode}`)
+      const acks = new Acks()
+      const load = (label: string, pick: () => string) => {
+        const feed = registrations(tokens, perLoad, pick)
+        return {
+          feed,
+          options: {
+            label,
+            url: tandem.server.url,
+            serverPid: tandem.server.pid,
+            connections,
+            unit: 'commands/s',
+            next: feed.next,
+            onResponse: acks.onResponse,
+          },
+        }
+      }
+      const spreadLoad = load(`register-participant, ${events} events`, randomOf(eventIds))
+      const spread = await measure(ctx, spreadLoad.options)
+      const hotLoad = load('register-participant, one hot event', () => eventIds[0] ?? '')
+      const hot = await measure(ctx, hotLoad.options)
+      const sent = spreadLoad.feed.used + hotLoad.feed.used
+      const audit = await tandem.audit(eventIds)
+      const server = mode === 'server'
+      return {
+        measurements: [bare, spread, hot],
+        targets: [
+          atLeast(`throughput, ${events} events`, spread.throughput, 3000, 'commands/s', server),
+          {
+            ...below(`p99 latency, ${events} events`, spread.p99Ms, 50, 'ms', server),
+            actual: `${spread.p99Ms} ms (hot event: ${hot.p99Ms} ms)`,
+          },
+        ],
+        checks: [noErrors([bare, spread, hot]), ...registrationChecks(audit, acks.ok, acks.unanswered(sent))],
+        figures: {
+          events,
+          connections,
+          shareOfBare: ratio(spread.throughput, bare.throughput),
+          hotVsSpread: ratio(hot.throughput, spread.throughput),
+          tokensSignedDuringLoad: spreadLoad.feed.late + hotLoad.feed.late,
+          ...cpuPerRequest(spread, 'cpuPerCommand'),
+        },
+        notes: [
+          `Every request registers a new participant with their own token (distinct JWT sub, pre-signed: ` +
+            `${perLoad} per load). Spread: a random one of ${events} events (capacity 100,000 each). ` +
+            'Hot: all on one event, so each command waits for the previous one to release the event row.',
+          `Spread throughput is ${percent(ratio(spread.throughput, bare.throughput))} of the bare Fastify GET ceiling.`,
+          server
+            ? 'Target applies to this mode (PostgreSQL + Redis).'
+            : 'Embedded mode: recorded only (the target is set for server mode). PGlite has one connection: transactions take turns.',
+        ],
+      }
+    } finally {
+      await tandem.close()
+    }
+  },
+}

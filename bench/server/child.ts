@@ -1,0 +1,161 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { startTandem, type Tandem } from '../../src/app/tandem.js'
+import type { Caller } from '../../src/core/messages.js'
+import { createEvent } from '../../src/domains/events/commands.js'
+import { getEventDetails } from '../../src/domains/events/projections/event-details.js'
+import { buildServer } from '../../src/http/server.js'
+import { headPosition } from '../../src/storage/event-log.js'
+import { logIdentity } from '../../src/storage/schema.js'
+import type { Audit, Ready, Reply, Request, ServerKind } from './protocol.js'
+
+/**
+ * A server process for the HTTP scenarios, forked by the bench process so the load generator and
+ * the server each have their own event loop. `tandem`: the real HTTP API (embedded when
+ * BENCH_DATABASE_URL is unset). `bare`: Fastify with one trivial route, the machine's ceiling.
+ */
+
+const kind = (process.argv[2] ?? 'tandem') as ServerKind
+const send = (message: Ready | Reply) => process.send?.(message)
+const organizer: Caller = { id: 'bench-organizer', roles: ['organizer'] }
+
+async function startBare(): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  app.get('/bare', async () => ({ status: 'ok', service: 'bare-fastify' }))
+  return app
+}
+
+async function startServer(): Promise<{ app: FastifyInstance; tandem?: Tandem }> {
+  if (kind === 'bare') return { app: await startBare() }
+  const env = process.env
+  const tandem = await startTandem({
+    config: {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: './data-bench-unused',
+      databaseUrl: env.BENCH_DATABASE_URL,
+      readDatabaseUrl: undefined,
+      redisUrl: env.BENCH_REDIS_URL,
+      authSecret: env.BENCH_AUTH_SECRET,
+      logLevel: env.BENCH_LOG_LEVEL ?? 'warn',
+      databasePoolSize: Number(env.BENCH_POOL_SIZE ?? 20),
+    },
+    inMemory: !env.BENCH_DATABASE_URL,
+    log: pino({ level: env.BENCH_LOG_LEVEL ?? 'warn' }),
+  })
+  return { app: await buildServer(tandem), tandem }
+}
+
+/** Creates `count` upcoming events through the command bus, 16 at a time, and waits for the read models. */
+async function seed(tandem: Tandem, count: number, capacity: number): Promise<string[]> {
+  const ids: string[] = new Array<string>(count)
+  let next = 0
+  const day = 24 * 3600_000
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const startsAt = new Date(Date.now() + (i + 1) * day)
+      const done = await tandem.commands.execute(
+        createEvent,
+        {
+          title: `Benchmark event ${i}`,
+          venue: 'Bench hall',
+          startsAt: startsAt.toISOString(),
+          endsAt: new Date(startsAt.getTime() + 3600_000).toISOString(),
+          capacity,
+        },
+        { caller: organizer },
+      )
+      if (done.status === 'failed') throw done.error
+      ids[i] = done.result.eventId
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker))
+  if (!(await tandem.projections.caughtUp()))
+    throw new Error('The projections did not catch up after seeding')
+  return ids
+}
+
+/**
+ * Counts registrations in the write model, the log and the read model. Requests cut off when a load
+ * stopped may still be committing: counts are taken again until the log's head stays put.
+ */
+async function audit(tandem: Tandem, eventIds: readonly string[]): Promise<Audit> {
+  for (let attempt = 1; ; attempt++) {
+    const head = await headPosition(tandem.sql)
+    const counted = await count(tandem, eventIds)
+    if ((await headPosition(tandem.sql)) === head || attempt === 10) return counted
+  }
+}
+
+async function count(tandem: Tandem, eventIds: readonly string[]): Promise<Audit> {
+  const caughtUp = await tandem.projections.caughtUp()
+  const [counts] = await tandem.sql.query<{ confirmed: string; participants: string }>(
+    `SELECT count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+            count(DISTINCT participant_id) FILTER (WHERE status = 'confirmed') AS participants
+     FROM events.registration`,
+  )
+  const [log] = await tandem.sql.query<{ registered: string }>(
+    `SELECT count(*) AS registered FROM tandem.event_log WHERE type = 'ParticipantRegistered'`,
+  )
+  let readModelConfirmed = 0
+  for (const eventId of eventIds) {
+    const asked = await tandem.queries.ask(getEventDetails, { eventId }, { useCache: false })
+    if (asked.status === 'failed') throw asked.error
+    readModelConfirmed += asked.data.confirmedCount
+  }
+  return {
+    confirmed: Number(counts?.confirmed ?? 0),
+    participants: Number(counts?.participants ?? 0),
+    registeredEvents: Number(log?.registered ?? 0),
+    readModelConfirmed,
+    caughtUp,
+  }
+}
+
+async function main(): Promise<void> {
+  const { app, tandem } = await startServer()
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  const redisPrefix =
+    tandem?.mode === 'server' && tandem.config.redisUrl
+      ? `tandem:${(await logIdentity(tandem.sql)).slice(0, 13)}:`
+      : undefined
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close()
+      await tandem?.close()
+    })())
+
+  process.on('message', (message: Request) => {
+    const handle = async (): Promise<unknown> => {
+      switch (message.op) {
+        case 'seed':
+          if (!tandem) throw new Error('Only a Tandem server seeds')
+          return seed(tandem, message.events, message.capacity)
+        case 'audit':
+          if (!tandem) throw new Error('Only a Tandem server audits')
+          return audit(tandem, message.eventIds)
+        case 'close':
+          await close()
+          return null
+      }
+    }
+    handle().then(
+      (value) => {
+        send({ id: message.id, ok: true, value })
+        if (message.op === 'close') process.disconnect()
+      },
+      (error: unknown) => send({ id: message.id, ok: false, error: String(error) }),
+    )
+  })
+  // The bench process went away: do not outlive it.
+  process.on('disconnect', () => void close().finally(() => process.exit(0)))
+  send({ op: 'ready', port, ...(redisPrefix ? { redisPrefix } : {}) })
+}
+
+main().catch((error: unknown) => {
+  console.error('bench server failed to start:', error)
+  process.exit(1)
+})

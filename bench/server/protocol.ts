@@ -1,0 +1,30 @@
+/** Messages between the bench process and a server child over the fork IPC channel. */
+
+export type ServerKind = 'tandem' | 'bare'
+
+export interface Ready {
+  op: 'ready'
+  port: number
+  /** Server mode: the Redis key prefix of this log's read models (cleaned up afterwards). */
+  redisPrefix?: string
+}
+
+export type Request =
+  | { id: number; op: 'seed'; events: number; capacity: number }
+  | { id: number; op: 'audit'; eventIds: string[] }
+  | { id: number; op: 'close' }
+
+export interface Audit {
+  /** Confirmed registrations in the write model. */
+  confirmed: number
+  /** Distinct participants among them. */
+  participants: number
+  /** Registration events in the log. */
+  registeredEvents: number
+  /** Sum of `confirmedCount` over the event-details read model, once caught up. */
+  readModelConfirmed: number
+  /** Whether every projection caught up with the log. */
+  caughtUp: boolean
+}
+
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string }
