@@ -38,7 +38,7 @@ async function startServer(): Promise<{ app: FastifyInstance; tandem?: Tandem }>
       redisUrl: env.BENCH_REDIS_URL,
       authSecret: env.BENCH_AUTH_SECRET,
       logLevel: env.BENCH_LOG_LEVEL ?? 'warn',
-      databasePoolSize: Number(env.BENCH_POOL_SIZE ?? 20),
+      databasePoolSize: Number(env.BENCH_POOL_SIZE ?? 10),
     },
     inMemory: !env.BENCH_DATABASE_URL,
     log: pino({ level: env.BENCH_LOG_LEVEL ?? 'warn' }),

@@ -21,7 +21,7 @@ export const environment = [
   ['REDIS_URL', 'Redis for KV read models (unset: in memory, rebuilt from the log at start)', ''],
   ['AUTH_SECRET', 'HS256 secret for bearer tokens (unset: generated and kept in DATA_DIR)', ''],
   ['LOG_LEVEL', 'fatal, error, warn, info, debug, trace or silent', 'info'],
-  ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '20'],
+  ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '10'],
 ] as const
 
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -56,6 +56,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: text('REDIS_URL'),
     authSecret: secret,
     logLevel,
-    databasePoolSize: integer('DATABASE_POOL_SIZE', 20, 1, 1000),
+    databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
   }
 }

@@ -1,5 +1,5 @@
 import type { Static, TSchema } from 'typebox'
-import { v7 as uuidv7 } from 'uuid'
+import { uuidv7 } from './ids.js'
 import { NotFoundError, isAppError, type AppError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
 import type { AnyCommand, Caller, CommandDefinition, CommandMeta, CommandTx } from './messages.js'

@@ -39,6 +39,8 @@ export interface RunnerOptions {
   onApplied?: (tags: Set<string>) => void
   batchSize?: number
   pollMs?: number
+  /** The shortest time between two reads of the log (a bound on the lag it adds). */
+  lingerMs?: number
 }
 
 const recentLimit = 4096
@@ -51,6 +53,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const { projection, target, source, log, metrics } = options
   const batchSize = options.batchSize ?? 500
   const pollMs = options.pollMs ?? 1000
+  const lingerMs = options.lingerMs ?? 5
   let checkpoint: Checkpoint = origin
   let horizon = '0'
   let caughtUp = false
@@ -126,9 +129,15 @@ export function createRunner(options: RunnerOptions): Runner {
             checkpoint = await target.checkpoint()
             loaded = true
           }
+          const started = Date.now()
           const complete = await step()
           failures = 0
-          if (complete) await sleep(pollMs)
+          if (complete) {
+            await sleep(pollMs)
+            // Under a stream of commits, read at most every `lingerMs`: batches grow, reads per command fall.
+            const since = Date.now() - started
+            if (since < lingerMs) await new Promise((resolve) => setTimeout(resolve, lingerMs - since))
+          }
         } catch (error) {
           failures++
           if (failures === 1 || failures % 30 === 0) {

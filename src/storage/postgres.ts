@@ -28,6 +28,11 @@ export function createPostgres(options: PostgresOptions): Sql {
     client
       .query({ name: named(text), text, values: params as unknown[] | undefined })
       .then((r) => r.rows as Row[])
+  // Inside a transaction, everything sent in one turn of the event loop leaves in one write.
+  const send = (client: pg.PoolClient, text: string, params?: readonly unknown[]) => {
+    coalesceWrites(client)
+    return run(client, text, params)
+  }
 
   return {
     kind: 'postgres',
@@ -36,17 +41,18 @@ export function createPostgres(options: PostgresOptions): Sql {
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
       const client = await pool.connect()
       let state = 'open' as 'open' | 'committed' | 'broken'
+      coalesceWrites(client)
       const begin = client.query('BEGIN')
       begin.catch(() => undefined)
       const tx: SqlTx = {
         query: <R extends object>(text: string, params?: readonly unknown[]) => {
           if (state !== 'open') return Promise.reject(new Error('The transaction is over'))
-          return run(client, text, params) as Promise<R[]>
+          return send(client, text, params) as Promise<R[]>
         },
         async commit(statements: readonly Statement[]) {
           if (state !== 'open') throw new Error('The transaction is over')
           state = 'committed'
-          const sent = statements.map((s) => run(client, s.text, s.params))
+          const sent = statements.map((s) => send(client, s.text, s.params))
           const commit = client.query('COMMIT')
           const settled = await Promise.allSettled([begin, ...sent, commit])
           const failed = settled.find((s) => s.status === 'rejected')
@@ -84,6 +90,25 @@ export function createPostgres(options: PostgresOptions): Sql {
     },
     close: () => pool.end(),
   }
+}
+
+type Corkable = NodeJS.WritableStream & { cork?(): void; uncork?(): void }
+const corked = new WeakSet<object>()
+
+/**
+ * node-postgres corks its socket around each query only, so a pipeline of N statements costs N
+ * writes, each waking the server on its own. This keeps the socket corked until the current turn of
+ * the event loop is over: BEGIN and the first reads, or the writes and COMMIT, go out in one write.
+ */
+function coalesceWrites(client: pg.PoolClient): void {
+  const stream = (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream
+  if (!stream?.cork || !stream.uncork || corked.has(stream)) return
+  stream.cork()
+  corked.add(stream)
+  setImmediate(() => {
+    corked.delete(stream)
+    stream.uncork?.()
+  })
 }
 
 /** Names statements by their text so each connection prepares them once; odd one-off texts stay unnamed. */

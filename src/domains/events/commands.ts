@@ -20,7 +20,7 @@ import {
   participantOf,
   type EventState,
 } from './rules.js'
-import { loadEvent, loadRegistration, loadWaitlist, persist } from './write-model.js'
+import { loadEvent, loadForCancellation, loadForRegistration, loadWaitlist, persist } from './write-model.js'
 
 const domain = 'events'
 const streamOf = (eventId: string, state: EventState) => ({
@@ -94,7 +94,7 @@ export const registerParticipant = defineCommand({
   access: signedIn(),
   refusals: ['EVENT_NOT_FOUND', 'EVENT_FULL', 'ALREADY_REGISTERED', 'REGISTRATION_CLOSED'],
   handle: stateStored({
-    load: (tx, cmd, meta) => loadRegistration(tx, cmd.eventId, participantOf(cmd, meta)),
+    load: (tx, cmd, meta) => loadForRegistration(tx, cmd.eventId, participantOf(cmd, meta)),
     decide: decideRegister,
     stream: (cmd, state) => streamOf(cmd.eventId, state.event),
     persist: (events, state) => persist(events, state.event),
@@ -114,7 +114,7 @@ export const cancelRegistration = defineCommand({
   access: signedIn(),
   refusals: ['REGISTRATION_NOT_FOUND'],
   handle: stateStored({
-    load: (tx, cmd, meta) => loadRegistration(tx, cmd.eventId, participantOf(cmd, meta)),
+    load: (tx, cmd, meta) => loadForCancellation(tx, cmd.eventId, participantOf(cmd, meta)),
     decide: decideCancel,
     stream: (cmd, state) => streamOf(cmd.eventId, state.event),
     persist: (events, state) => persist(events, state.event),

@@ -39,8 +39,7 @@ export const migrations: readonly Migration[] = [
         seq bigint NOT NULL,
         registered_at timestamptz NOT NULL,
         confirmed_at timestamptz,
-        cancelled_at timestamptz,
-        UNIQUE (event_id, seq)
+        cancelled_at timestamptz
       );
       -- One active registration per participant and event.
       CREATE UNIQUE INDEX registration_active ON events.registration (event_id, participant_id)
@@ -85,19 +84,35 @@ export async function loadEvent(tx: SqlClient, eventId: string): Promise<EventSt
   return toState(raw)
 }
 
+const activeRegistration = `(SELECT row_to_json(r) FROM (SELECT ${registrationColumns} FROM events.registration
+  WHERE event_id = $1 AND participant_id = $2 AND status <> 'cancelled') r)`
+
 /**
- * The event (locked) with the participant's active registration and the head of the waitlist.
- * Two statements, sent together: in READ COMMITTED a statement reads with the snapshot it started
- * with, so registrations read in the same statement as the lock could predate the lock holder's
- * commit. The second statement starts after the lock is held and sees everything committed before it.
+ * For a registration: the event (locked) and the participant's active registration, in one statement.
+ * In READ COMMITTED the registration is read with the snapshot the statement started with, which may
+ * predate the commit of a concurrent registration holding the lock; such a duplicate then fails on the
+ * one-active-registration index and the command runs again, seeing it.
  */
-export async function loadRegistration(tx: SqlClient, eventId: string, participantId: string) {
+export async function loadForRegistration(tx: SqlClient, eventId: string, participantId: string) {
+  const [row] = await tx.query<RawEvent & { active: ActiveRegistration | null }>(
+    `SELECT ${eventColumns}, ${activeRegistration} AS active FROM events.event WHERE event_id = $1 FOR UPDATE`,
+    [eventId, participantId],
+  )
+  if (!row) return { event: toState(undefined), active: undefined }
+  const { active, ...event } = row
+  return { event: toState(event), active: active ?? undefined }
+}
+
+/**
+ * For a cancellation: the event (locked), the participant's active registration and the head of the
+ * waitlist, which nothing else guards: two statements, sent together, so that the second starts after
+ * the lock is held and sees every commit before it.
+ */
+export async function loadForCancellation(tx: SqlClient, eventId: string, participantId: string) {
   const [event, [row]] = await Promise.all([
     loadEvent(tx, eventId),
     tx.query<{ active: ActiveRegistration | null; next: ActiveRegistration | null }>(
-      `SELECT
-         (SELECT row_to_json(r) FROM (SELECT ${registrationColumns} FROM events.registration
-            WHERE event_id = $1 AND participant_id = $2 AND status <> 'cancelled') r) AS active,
+      `SELECT ${activeRegistration} AS active,
          (SELECT row_to_json(w) FROM (SELECT ${registrationColumns} FROM events.registration
             WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq LIMIT 1) w) AS next`,
       [eventId, participantId],
@@ -142,19 +157,19 @@ export function persist(events: readonly EventsEvent[], state: EventState): Stat
   const before = state.status === 'absent' ? blank : state
   const after = events.reduce(evolve, before)
   const deleted = state.status === 'deleted' || events.some((e) => e.type === 'EventDeleted')
-  const statements: Statement[] = [upsertEvent(after, deleted ? 'deleted' : 'scheduled')]
+  const status = deleted ? 'deleted' : 'scheduled'
+  const statements: Statement[] = [
+    state.status === 'absent' ? insertEvent(after) : updateEvent(after, status),
+  ]
   for (const event of events) statements.push(...registrationRows(event))
   return statements
 }
 
-function upsertEvent(row: EventRow, status: 'scheduled' | 'deleted'): Statement {
+function insertEvent(row: EventRow): Statement {
   return {
     text: `INSERT INTO events.event (event_id, organizer_id, title, description, venue, starts_at, ends_at, capacity,
              confirmed_count, waitlist_count, next_seq, status, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (event_id) DO UPDATE SET title = $3, description = $4, venue = $5, starts_at = $6,
-             ends_at = $7, capacity = $8, confirmed_count = $9, waitlist_count = $10, next_seq = $11,
-             status = $12, version = $13, updated_at = $15`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'scheduled', $12, $13, $14)`,
     params: [
       row.eventId,
       row.organizerId,
@@ -167,9 +182,33 @@ function upsertEvent(row: EventRow, status: 'scheduled' | 'deleted'): Statement 
       row.confirmedCount,
       row.waitlistCount,
       row.nextSeq,
-      status,
       row.version,
       row.createdAt,
+      row.updatedAt,
+    ],
+  }
+}
+
+/** The locked row, as the events left it: absolute values are safe under the lock. */
+function updateEvent(row: EventRow, status: 'scheduled' | 'deleted'): Statement {
+  return {
+    text: `UPDATE events.event SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
+             capacity = $7, confirmed_count = $8, waitlist_count = $9, next_seq = $10, status = $11, version = $12,
+             updated_at = $13
+           WHERE event_id = $1`,
+    params: [
+      row.eventId,
+      row.title,
+      row.description,
+      row.venue,
+      row.startsAt,
+      row.endsAt,
+      row.capacity,
+      row.confirmedCount,
+      row.waitlistCount,
+      row.nextSeq,
+      status,
+      row.version,
       row.updatedAt,
     ],
   }

@@ -1,0 +1,86 @@
+import { PGlite, parse, protocol, types } from '@electric-sql/pglite'
+import type { Row, Statement } from '../core/sql.js'
+
+/** One PGlite database and the two ways Tandem talks to it. */
+export interface PgliteSession {
+  /** Runs the statements in one round trip into WebAssembly; the first error aborts the rest. */
+  pipeline(statements: readonly Statement[]): Promise<Row[][]>
+  exec(script: string): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * PGlite's `query` makes four calls into WebAssembly per statement (parse, describe, bind, execute)
+ * and plans the statement every time. A session pipelines instead, as pg does over the network:
+ * the statements of a step go in one extended-protocol message with one Sync, as named prepared
+ * statements, so each text is planned once. Callers take turns: the session has one connection.
+ */
+export async function openPgliteSession(dataDir: string | undefined): Promise<PgliteSession> {
+  const db = await PGlite.create(dataDir ?? 'memory://', {
+    // As node-postgres does: 64-bit integers and numerics stay exact, as strings.
+    parsers: { [types.INT8]: (x: string) => x, [types.NUMERIC]: (x: string) => x },
+  })
+  const names = new Map<string, string>()
+  let counter = 0
+
+  return {
+    async pipeline(statements) {
+      const parts: Uint8Array[] = []
+      const fresh = new Map<string, string>()
+      for (const s of statements) {
+        let name = names.get(s.text) ?? fresh.get(s.text)
+        if (name === undefined) {
+          // A name is never reused: one parsed in a pipeline that failed may or may not exist.
+          name = `t${counter++}`
+          fresh.set(s.text, name)
+          parts.push(protocol.serialize.parse({ name, text: s.text, types: [] }))
+        }
+        parts.push(
+          protocol.serialize.bind({ statement: name, values: (s.params ?? []).map(toText) }),
+          protocol.serialize.describe({ type: 'P' }),
+          protocol.serialize.execute({}),
+        )
+      }
+      parts.push(protocol.serialize.sync())
+      const { messages } = await db.execProtocol(concat(parts), { syncToFs: false })
+      for (const [text, name] of fresh) names.set(text, name)
+      return parse.parseResults(messages, db.parsers).map((r) => r.rows as Row[])
+    },
+    async exec(script) {
+      try {
+        await db.exec(script)
+      } catch (error) {
+        // A script that opened a transaction and failed leaves it open on the one connection.
+        await db.exec('ROLLBACK').catch(() => undefined)
+        throw error
+      }
+    },
+    close: () => db.close(),
+  }
+}
+
+/** Parameters in PostgreSQL's text format, as the server would read them from node-postgres. */
+function toText(value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (value instanceof Date) return value.toISOString()
+  if (Array.isArray(value)) return `{${value.map(arrayElement).join(',')}}`
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value)
+  return JSON.stringify(value)
+}
+
+function arrayElement(value: unknown): string {
+  const text = toText(value)
+  return text === null ? 'NULL' : `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
