@@ -80,7 +80,7 @@ async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchRe
   await tandem.projections.caughtUp()
 
   const share = options.commandShare ?? 0.05
-  const concurrency = options.concurrency ?? 32
+  const concurrency = options.concurrency ?? 8
   const latencies: number[] = []
   let commands = 0
   let errors = 0

@@ -23,7 +23,8 @@ const usage = `Usage: tandem <command> [options]
   rebuild <projection> [--url URL] Rebuild a projection beside the live one, then switch
   clear-cache [--url URL]          Drop a running server's cached query answers
   seed-demo                        Write the demo data
-  bench [N] [--postgres URL]       Run N commands and queries through the in-process buses
+  bench [N] [--postgres URL] [--concurrency C]
+                                   Run N commands and queries through the in-process buses
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
 
 Environment:
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
       url: { type: 'string' },
       out: { type: 'string' },
       postgres: { type: 'string' },
+      concurrency: { type: 'string' },
     },
   })
   switch (command) {

@@ -28,7 +28,12 @@ export interface QueryCache {
 interface Entry extends CachedAnswer {
   tags: readonly string[]
   expiresAt: number
+  /** When the entry last moved to the young end of the LRU order. */
+  touchedAt: number
 }
+
+/** A hit moves its entry to the young end at most this often: LRU at one-second resolution. */
+const touchEveryMs = 1000
 
 /** How many invalidation marks are kept; a query older than the oldest mark is not cached. */
 const markLimit = 50_000
@@ -67,12 +72,16 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
     get(key) {
       const entry = entries.get(key)
       if (!entry) return undefined
-      if (entry.expiresAt <= Date.now()) {
+      const now = Date.now()
+      if (entry.expiresAt <= now) {
         remove(key, entry)
         return undefined
       }
-      entries.delete(key)
-      entries.set(key, entry)
+      if (now - entry.touchedAt >= touchEveryMs) {
+        entry.touchedAt = now
+        entries.delete(key)
+        entries.set(key, entry)
+      }
       return entry
     },
     stamp: () => epoch,
@@ -81,7 +90,8 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
       for (const tag of tags) if ((invalidatedAt.get(tag) ?? -1) > stamp) return
       const previous = entries.get(key)
       if (previous) remove(key, previous)
-      entries.set(key, { ...answer, tags, expiresAt: Date.now() + ttlMs })
+      const now = Date.now()
+      entries.set(key, { ...answer, tags, expiresAt: now + ttlMs, touchedAt: now })
       for (const tag of tags) {
         let keys = byTag.get(tag)
         if (!keys) byTag.set(tag, (keys = new Set()))

@@ -48,16 +48,37 @@ describe('query cache', () => {
   })
 
   describe('when it is full', () => {
-    it('evicts the least recently used answer', () => {
-      const cache = createQueryCache({ maxEntries: 2 })
-      put(cache, 'a')
-      put(cache, 'b')
-      expect(cache.get('a')).toBeDefined() // b is now the least recently used
-      put(cache, 'c')
-      expect(cache.size).toBe(2)
-      expect(cache.get('b')).toBeUndefined()
-      expect(cache.get('a')?.value).toBe('a')
-      expect(cache.get('c')?.value).toBe('c')
+    it('evicts the least recently used answer, with use counted to the second', () => {
+      vi.useFakeTimers()
+      try {
+        const cache = createQueryCache({ maxEntries: 2 })
+        put(cache, 'a')
+        put(cache, 'b')
+        vi.advanceTimersByTime(1000)
+        expect(cache.get('a')).toBeDefined() // b is now the least recently used
+        put(cache, 'c')
+        expect(cache.size).toBe(2)
+        expect(cache.get('b')).toBeUndefined()
+        expect(cache.get('a')?.value).toBe('a')
+        expect(cache.get('c')?.value).toBe('c')
+      } finally {
+        vi.useRealTimers()
+      }
+    })
+
+    it('evicts in insertion order among answers used within the same second', () => {
+      vi.useFakeTimers()
+      try {
+        const cache = createQueryCache({ maxEntries: 2 })
+        put(cache, 'a')
+        put(cache, 'b')
+        expect(cache.get('a')).toBeDefined()
+        put(cache, 'c')
+        expect(cache.get('a')).toBeUndefined()
+        expect(cache.get('b')?.value).toBe('b')
+      } finally {
+        vi.useRealTimers()
+      }
     })
   })
 

@@ -5,6 +5,8 @@ export interface Logger {
   warn(obj: object, msg?: string): void
   error(obj: object, msg?: string): void
   child(bindings: Record<string, unknown>): Logger
+  /** Optional: lets callers skip building a line nobody will write (pino has it). */
+  isLevelEnabled?(level: string): boolean
 }
 
 const noop = () => undefined
@@ -16,4 +18,5 @@ export const silentLogger: Logger = {
   warn: noop,
   error: noop,
   child: () => silentLogger,
+  isLevelEnabled: () => false,
 }

@@ -60,10 +60,22 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   })
 
+  // One label object per handler and outcome, made once: most calls allocate nothing here.
+  const labels = new Map<string, Record<string, string>>()
+  const labelsOf = (key: string, make: () => Record<string, string>) => {
+    let found = labels.get(key)
+    if (!found) labels.set(key, (found = make()))
+    return found
+  }
   return {
     registry,
-    observe: (kind, name, outcome, seconds) => duration.observe({ kind, name, outcome }, seconds),
-    cache: (name, hit) => cacheLookups.inc({ name, result: hit ? 'hit' : 'miss' }),
+    observe: (kind, name, outcome, seconds) =>
+      duration.observe(
+        labelsOf(`${kind} ${name} ${outcome}`, () => ({ kind, name, outcome })),
+        seconds,
+      ),
+    cache: (name, hit) =>
+      cacheLookups.inc(labelsOf(`cache ${name} ${hit}`, () => ({ name, result: hit ? 'hit' : 'miss' }))),
     projectionApplied: (projection, seconds) => lag.observe({ projection }, seconds),
     projectionBehind: (projection, events) => behind.set({ projection }, events),
     handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),

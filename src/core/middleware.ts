@@ -53,6 +53,8 @@ export function logCalls<C extends Call, O>(): Middleware<C, O> {
     const quiet = call.kind === 'query'
     try {
       const out = await next(call)
+      // Queries are most of the traffic: build their line only when debug lines are written.
+      if (quiet && call.log.isLevelEnabled?.('debug') === false) return out
       const line = { [call.kind]: call.address, userId: call.caller?.id, ms: elapsed(start) }
       if (quiet) call.log.debug(line, `${call.kind} handled`)
       else call.log.info(line, `${call.kind} handled`)

@@ -58,7 +58,10 @@ function nulBytes(value: unknown, path: string): FieldError[] | undefined {
     return value.includes('\u0000') ? [{ path, message: 'must not contain the character U+0000' }] : undefined
   }
   if (value === null || typeof value !== 'object') return undefined
-  for (const [key, item] of Object.entries(value)) {
+  const record = value as Record<string, unknown>
+  for (const key in record) {
+    const item = record[key]
+    if (typeof item === 'number' || typeof item === 'boolean' || item === null || item === undefined) continue
     const found = nulBytes(item, `${path}/${key}`)
     if (found) return found
   }

@@ -37,11 +37,11 @@ export async function openPgliteSession(dataDir: string | undefined): Promise<Pg
         }
         parts.push(
           protocol.serialize.bind({ statement: name, values: (s.params ?? []).map(toText) }),
-          protocol.serialize.describe({ type: 'P' }),
-          protocol.serialize.execute({}),
+          describe,
+          execute,
         )
       }
-      parts.push(protocol.serialize.sync())
+      parts.push(sync)
       const { messages } = await db.execProtocol(concat(parts), { syncToFs: false })
       for (const [text, name] of fresh) names.set(text, name)
       return parse.parseResults(messages, db.parsers).map((r) => r.rows as Row[])
@@ -58,6 +58,10 @@ export async function openPgliteSession(dataDir: string | undefined): Promise<Pg
     close: () => db.close(),
   }
 }
+
+const describe = protocol.serialize.describe({ type: 'P' })
+const execute = protocol.serialize.execute({})
+const sync = protocol.serialize.sync()
 
 /** Parameters in PostgreSQL's text format, as the server would read them from node-postgres. */
 function toText(value: unknown): string | null {
