@@ -37,10 +37,3 @@ export function sqlState(error: unknown): string | undefined {
   }
   return undefined
 }
-
-export function constraintOf(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'constraint' in error) {
-    return typeof error.constraint === 'string' ? error.constraint : undefined
-  }
-  return undefined
-}

@@ -128,21 +128,6 @@ export async function headPosition(sql: SqlClient): Promise<string> {
   return row?.head ?? '0'
 }
 
-/** A stream's events in order, optionally only those recorded up to `asOf`. */
-export async function readStream(
-  sql: SqlClient,
-  streamId: string,
-  options: { asOf?: Date } = {},
-): Promise<StoredEvent[]> {
-  const rows = await sql.query<EventRow>(
-    `SELECT position::text, tx_id::text, stream_id, stream_version, type, data, metadata, recorded_at
-     FROM tandem.event_log WHERE stream_id = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2)
-     ORDER BY stream_version`,
-    [streamId, options.asOf ?? null],
-  )
-  return rows.map(toStoredEvent)
-}
-
 type Nullable<T> = { [K in keyof T]: T[K] | null }
 
 interface EventRow {
