@@ -6,6 +6,7 @@ import { createMetrics, type Metrics } from '../core/metrics.js'
 import { authorize, logCalls, measure, validate } from '../core/middleware.js'
 import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '../core/query-bus.js'
 import { createRegistry, type Registry } from '../core/registry.js'
+import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
 import { createAuth, type Auth } from '../http/auth.js'
 import type { KvStore } from '../projections/kv.js'
@@ -65,22 +66,8 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     for (const closer of closers.reverse()) await closer()
   }
   try {
-    if (mode === 'embedded' && !options.inMemory) closers.push(lockDataDir(config.dataDir))
-    const sql = config.databaseUrl
-      ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize })
-      : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'))
-    closers.push(() => sql.close())
-    const readSql = config.readDatabaseUrl
-      ? createPostgres({
-          url: config.readDatabaseUrl,
-          max: config.databasePoolSize,
-          applicationName: 'tandem-read',
-        })
-      : sql
-    if (readSql !== sql) closers.push(() => readSql.close())
-
-    await migrate(sql, [...writeMigrations, ...domains.flatMap((d) => d.migrations)], log)
-    await migrate(readSql, readMigrations, log)
+    const { sql, readSql } = await openDatabases(options, closers)
+    await migrateDatabases({ sql, readSql, domains, log })
 
     const kv = config.redisUrl
       ? await createRedisKv({
@@ -163,5 +150,50 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
   } catch (error) {
     await close().catch(() => undefined)
     throw error
+  }
+}
+
+/** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */
+async function openDatabases(
+  options: Pick<TandemOptions, 'config' | 'inMemory'>,
+  closers: (() => Promise<void> | void)[],
+): Promise<{ sql: Sql; readSql: Sql }> {
+  const { config } = options
+  if (!config.databaseUrl && !options.inMemory) closers.push(lockDataDir(config.dataDir))
+  const sql = config.databaseUrl
+    ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize })
+    : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'))
+  closers.push(() => sql.close())
+  const readSql = config.readDatabaseUrl
+    ? createPostgres({
+        url: config.readDatabaseUrl,
+        max: config.databasePoolSize,
+        applicationName: 'tandem-read',
+      })
+    : sql
+  if (readSql !== sql) closers.push(() => readSql.close())
+  return { sql, readSql }
+}
+
+async function migrateDatabases(options: {
+  sql: Sql
+  readSql: Sql
+  domains: readonly Domain[]
+  log: Logger
+}) {
+  const { sql, readSql, domains, log } = options
+  await migrate(sql, [...writeMigrations, ...domains.flatMap((d) => d.migrations)], log)
+  await migrate(readSql, readMigrations, log)
+}
+
+/** `tandem migrate`: opens the databases, applies what is missing, closes them; nothing else starts. */
+export async function migrateOnly(options: { config: Config; domains?: readonly Domain[] }): Promise<void> {
+  const closers: (() => Promise<void> | void)[] = []
+  try {
+    const { sql, readSql } = await openDatabases(options, closers)
+    const log = pino({ level: options.config.logLevel })
+    await migrateDatabases({ sql, readSql, domains: options.domains ?? allDomains, log })
+  } finally {
+    for (const closer of closers.reverse()) await closer()
   }
 }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, environment, loadConfig } from '../app/config.js'
 import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
 import { domains } from '../app/domains.js'
-import { startTandem } from '../app/tandem.js'
+import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../http/auth.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
@@ -52,11 +52,10 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve({ port: values.port ? Number(values.port) : undefined, seed: values.seed })
-    case 'migrate': {
-      const tandem = await startTandem({ config: loadConfig() })
+    case 'migrate':
+      await migrateOnly({ config: loadConfig() })
       console.log('Migrations applied.')
-      return tandem.close()
-    }
+      return
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
       const config = loadConfig()

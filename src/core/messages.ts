@@ -139,8 +139,6 @@ export function Page<T extends TSchema>(item: T) {
   return Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 }
 
-export type PageOf<T> = { items: T[]; nextCursor: string | null }
-
 /** Where a message is addressed: `events/register-participant`. */
 export function addressOf(message: { domain: string; name: string }): string {
   return `${message.domain}/${message.name}`

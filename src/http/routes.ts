@@ -1,7 +1,6 @@
 import Type, { type TSchema } from 'typebox'
 import type { AnyCommand, AnyQuery } from '../core/messages.js'
 import type { Registry } from '../core/registry.js'
-import { Problem } from './problem.js'
 
 /**
  * The HTTP shape of every registered message, as API.md fixes it: commands are POST
@@ -130,5 +129,3 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
 function refusals(codes: readonly string[]): string {
   return codes.length > 0 ? `Refusals: ${codes.join(', ')}.` : ''
 }
-
-export { Problem }

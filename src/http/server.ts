@@ -21,9 +21,9 @@ export const openapiInfo = {
 }
 
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
-async function baseApp(options: { logger?: Tandem['log'] }): Promise<FastifyInstance> {
+async function baseApp(logger: Tandem['log']): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : {}),
+    loggerInstance: logger,
     // The buses log each command and query; a line per request on top would double the logging cost.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
@@ -49,7 +49,7 @@ async function baseApp(options: { logger?: Tandem['log'] }): Promise<FastifyInst
 }
 
 export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
-  const app = await baseApp({ logger: tandem.log })
+  const app = await baseApp(tandem.log)
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 

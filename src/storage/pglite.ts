@@ -7,8 +7,8 @@ import { openPgliteSession } from './pglite-session.js'
  * one connection: a mutex makes every caller, and every transaction, take turns.
  *
  * PGlite stays on the main thread on purpose: a transaction holds the one connection across its
- * round trips, and a worker thread would add a message hop to each of them (measured: about 40%
- * fewer commands per second).
+ * round trips, and a worker thread adds a message hop to each of them (tried: fewer commands per
+ * second).
  */
 export async function createPglite(dataDir?: string): Promise<Sql> {
   const session = await openPgliteSession(dataDir)

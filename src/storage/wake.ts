@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
@@ -40,6 +41,7 @@ export async function postgresWake(options: {
 }): Promise<Wake> {
   const local = localWake()
   const coalesceMs = options.coalesceMs ?? 2
+  const self = `${randomUUID()}:`
   let pending: NodeJS.Timeout | undefined
   let latest = '0'
   let closed = false
@@ -47,7 +49,10 @@ export async function postgresWake(options: {
 
   async function listen(): Promise<void> {
     const client = new pg.Client({ connectionString: options.url, application_name: 'tandem-listen' })
-    client.on('notification', () => local.committed('0'))
+    // Our own commits woke our runners already, in process.
+    client.on('notification', (n) => {
+      if (!n.payload?.startsWith(self)) local.committed('0')
+    })
     client.on('error', (error) => {
       options.log.warn({ err: error }, 'event listener connection lost; polling until it is back')
       void client.end().catch(() => undefined)
@@ -67,7 +72,7 @@ export async function postgresWake(options: {
       latest = position
       pending ??= setTimeout(() => {
         pending = undefined
-        options.sql.query('SELECT pg_notify($1, $2)', [channel, latest]).catch((error: unknown) => {
+        options.sql.query('SELECT pg_notify($1, $2)', [channel, self + latest]).catch((error: unknown) => {
           options.log.warn({ err: error }, 'NOTIFY failed; other processes will poll')
         })
       }, coalesceMs)

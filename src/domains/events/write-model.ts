@@ -165,53 +165,40 @@ export function persist(events: readonly EventsEvent[], state: EventState): Stat
   return statements
 }
 
+/** The columns a command can change, each with the value it takes from the row. */
+const changeable: readonly [string, (row: EventRow, status: EventStatus) => unknown][] = [
+  ['title', (r) => r.title],
+  ['description', (r) => r.description],
+  ['venue', (r) => r.venue],
+  ['starts_at', (r) => r.startsAt],
+  ['ends_at', (r) => r.endsAt],
+  ['capacity', (r) => r.capacity],
+  ['confirmed_count', (r) => r.confirmedCount],
+  ['waitlist_count', (r) => r.waitlistCount],
+  ['next_seq', (r) => r.nextSeq],
+  ['status', (_r, status) => status],
+  ['version', (r) => r.version],
+  ['updated_at', (r) => r.updatedAt],
+]
+type EventStatus = 'scheduled' | 'deleted'
+const values = (row: EventRow, status: EventStatus) => changeable.map(([, value]) => value(row, status))
+
+const insertColumns = [...changeable.map(([column]) => column), 'event_id', 'organizer_id', 'created_at']
+const insertEventText = `INSERT INTO events.event (${insertColumns.join(', ')})
+  VALUES (${insertColumns.map((_, i) => `$${i + 1}`).join(', ')})`
+const updateEventText = `UPDATE events.event SET ${changeable.map(([column], i) => `${column} = $${i + 1}`).join(', ')}
+  WHERE event_id = $${changeable.length + 1}`
+
 function insertEvent(row: EventRow): Statement {
   return {
-    text: `INSERT INTO events.event (event_id, organizer_id, title, description, venue, starts_at, ends_at, capacity,
-             confirmed_count, waitlist_count, next_seq, status, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'scheduled', $12, $13, $14)`,
-    params: [
-      row.eventId,
-      row.organizerId,
-      row.title,
-      row.description,
-      row.venue,
-      row.startsAt,
-      row.endsAt,
-      row.capacity,
-      row.confirmedCount,
-      row.waitlistCount,
-      row.nextSeq,
-      row.version,
-      row.createdAt,
-      row.updatedAt,
-    ],
+    text: insertEventText,
+    params: [...values(row, 'scheduled'), row.eventId, row.organizerId, row.createdAt],
   }
 }
 
 /** The locked row, as the events left it: absolute values are safe under the lock. */
-function updateEvent(row: EventRow, status: 'scheduled' | 'deleted'): Statement {
-  return {
-    text: `UPDATE events.event SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
-             capacity = $7, confirmed_count = $8, waitlist_count = $9, next_seq = $10, status = $11, version = $12,
-             updated_at = $13
-           WHERE event_id = $1`,
-    params: [
-      row.eventId,
-      row.title,
-      row.description,
-      row.venue,
-      row.startsAt,
-      row.endsAt,
-      row.capacity,
-      row.confirmedCount,
-      row.waitlistCount,
-      row.nextSeq,
-      status,
-      row.version,
-      row.updatedAt,
-    ],
-  }
+function updateEvent(row: EventRow, status: EventStatus): Statement {
+  return { text: updateEventText, params: [...values(row, status), row.eventId] }
 }
 
 function registrationRows(event: EventsEvent): Statement[] {
