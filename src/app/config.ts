@@ -1,3 +1,7 @@
+/** What a process does: take commands, answer queries, apply projections. One process may do all. */
+export type Role = 'command' | 'query' | 'projector'
+export const allRoles: readonly Role[] = ['command', 'query', 'projector']
+
 /** Configuration, from the environment. Unset database, Redis and secret mean embedded mode. */
 export interface Config {
   port: number
@@ -10,6 +14,8 @@ export interface Config {
   logLevel: string
   /** Connections per PostgreSQL pool. */
   databasePoolSize: number
+  /** Default: every role. Only server mode can split them over processes. */
+  roles?: readonly Role[]
 }
 
 export const environment = [
@@ -22,6 +28,7 @@ export const environment = [
   ['AUTH_SECRET', 'HS256 secret for bearer tokens (unset: generated and kept in DATA_DIR)', ''],
   ['LOG_LEVEL', 'fatal, error, warn, info, debug, trace or silent', 'info'],
   ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '10'],
+  ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
 ] as const
 
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -57,5 +64,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authSecret: secret,
     logLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    roles: parseRoles(text('ROLES') ?? allRoles.join(','), 'ROLES'),
   }
+}
+
+/** `command,query`: the roles named, each once; an unknown or empty list is a ConfigError. */
+export function parseRoles(list: string, source: string): Role[] {
+  const names = list.split(',').map((name) => name.trim())
+  const roles = [...new Set(names)]
+  const unknown = roles.filter((name) => !(allRoles as readonly string[]).includes(name))
+  if (roles.length === 0 || unknown.length > 0) {
+    throw new ConfigError(`${source} must list roles from ${allRoles.join(', ')}, not "${list}"`)
+  }
+  return roles as Role[]
 }

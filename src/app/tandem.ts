@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pino, type Logger as Pino } from 'pino'
 import { createQueryCache, type QueryCache } from '../core/cache.js'
@@ -12,7 +13,9 @@ import { createAuth, type Auth } from '../http/auth.js'
 import type { KvStore } from '../projections/kv.js'
 import { createMemoryKv } from '../projections/kv-memory.js'
 import { createRedisKv } from '../projections/kv-redis.js'
-import { createProjectionManager, type ProjectionManager } from '../projections/manager.js'
+import { postgresFeed } from '../projections/feed.js'
+import { createProjectionManager, type Placement, type ProjectionManager } from '../projections/manager.js'
+import type { Projection } from '../projections/projection.js'
 import { readMigrations } from '../projections/targets.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate } from '../storage/migrations.js'
@@ -20,8 +23,8 @@ import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
 import { logIdentity, writeMigrations } from '../storage/schema.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
-import { localWake, postgresWake, type Wake } from '../storage/wake.js'
-import type { Config } from './config.js'
+import { localWake, postgresListener, postgresWake, type Wake } from '../storage/wake.js'
+import { allRoles, ConfigError, type Config, type Role } from './config.js'
 import { dataDirSecret, lockDataDir } from './data-dir.js'
 import type { Domain } from './domain.js'
 import { domains as allDomains } from './domains.js'
@@ -30,6 +33,8 @@ import { domains as allDomains } from './domains.js'
 export interface Tandem {
   readonly config: Config
   readonly mode: 'embedded' | 'server'
+  /** What this process does; its HTTP server offers the routes of these roles only. */
+  readonly roles: ReadonlySet<Role>
   readonly log: Pino
   readonly domains: readonly Domain[]
   readonly registry: Registry
@@ -61,6 +66,12 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
   const domains = options.domains ?? allDomains
   const log = options.log ?? pino({ level: config.logLevel })
   const mode = config.databaseUrl ? 'server' : 'embedded'
+  const roles = new Set(config.roles ?? allRoles)
+  if (mode === 'embedded' && roles.size < allRoles.length) {
+    throw new ConfigError(
+      'ROLES can split the work only in server mode (DATABASE_URL): embedded is one process',
+    )
+  }
   const closers: (() => Promise<void> | void)[] = []
   const close = async () => {
     for (const closer of closers.reverse()) await closer()
@@ -77,10 +88,18 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
         })
       : createMemoryKv()
     closers.push(() => kv.close())
-    const wake: Wake = config.databaseUrl
-      ? await postgresWake({ url: config.databaseUrl, sql, log })
-      : localWake()
-    closers.push(() => wake.close())
+    // Server mode: one LISTEN connection carries commit wake-ups and the projectors' progress.
+    const sender = randomUUID()
+    const listener = config.databaseUrl ? postgresListener({ url: config.databaseUrl, log }) : undefined
+    const wake: Wake = listener ? postgresWake({ listener, sql, sender, log }) : localWake()
+    const feed = listener ? postgresFeed({ listener, sql, sender, log }) : undefined
+    await listener?.start()
+    closers.push(async () => {
+      await wake.close()
+      await feed?.close()
+      await listener?.close()
+    })
+    const sharedStore = (p: Projection) => p.store === 'sql' || config.redisUrl !== undefined
 
     const registry = createRegistry({
       commands: domains.flatMap((d) => d.commands),
@@ -98,6 +117,9 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       metrics,
       log,
       pollMs: options.pollMs,
+      feed,
+      shared: sharedStore,
+      placement: (p) => placementOf(sharedStore(p), roles),
     })
     await projections.start()
     closers.push(() => projections.stop())
@@ -122,17 +144,20 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       ],
     })
 
-    const purge = setInterval(
-      () => void sql.query(purgeIdempotencyRecords).catch(() => undefined),
-      10 * 60_000,
-    )
-    purge.unref()
-    closers.push(() => clearInterval(purge))
+    if (roles.has('command')) {
+      const purge = setInterval(
+        () => void sql.query(purgeIdempotencyRecords).catch(() => undefined),
+        10 * 60_000,
+      )
+      purge.unref()
+      closers.push(() => clearInterval(purge))
+    }
 
     const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
     return {
       config,
       mode,
+      roles,
       log,
       domains,
       registry,
@@ -151,6 +176,16 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     await close().catch(() => undefined)
     throw error
   }
+}
+
+/**
+ * A projection in a shared store (Redis, SQL) is applied by projector processes and followed by
+ * query processes; one in process memory is applied by every process that answers queries from it.
+ */
+function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | undefined {
+  if (!shared) return roles.has('query') ? 'run' : undefined
+  if (roles.has('projector')) return 'run'
+  return roles.has('query') ? 'follow' : undefined
 }
 
 /** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */

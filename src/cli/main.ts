@@ -2,7 +2,7 @@
 import { writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, environment, loadConfig } from '../app/config.js'
+import { ConfigError, environment, loadConfig, parseRoles } from '../app/config.js'
 import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
 import { domains } from '../app/domains.js'
 import { migrateOnly, startTandem } from '../app/tandem.js'
@@ -14,7 +14,9 @@ import { seedDemo, serve } from './serve.js'
 
 const usage = `Usage: tandem <command> [options]
 
-  serve [--port N] [--seed]        Run the API (embedded mode unless DATABASE_URL is set)
+  serve [--port N] [--seed] [--role command,query,projector]
+                                   Run the API (embedded mode unless DATABASE_URL is set); in
+                                   server mode --role (or ROLES) picks what this process does
   migrate                          Apply database migrations and exit
   token --sub ID [--roles a,b] [--dept D] [--ttl SECONDS]
                                    Print a bearer token signed with the server's secret
@@ -47,11 +49,16 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string' },
       postgres: { type: 'string' },
       concurrency: { type: 'string' },
+      role: { type: 'string' },
     },
   })
   switch (command) {
     case 'serve':
-      return serve({ port: values.port ? Number(values.port) : undefined, seed: values.seed })
+      return serve({
+        port: values.port ? Number(values.port) : undefined,
+        seed: values.seed,
+        roles: values.role === undefined ? undefined : parseRoles(values.role, '--role'),
+      })
     case 'migrate':
       await migrateOnly({ config: loadConfig() })
       console.log('Migrations applied.')
@@ -96,7 +103,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
       return
     case 'seed-demo': {
-      const tandem = await startTandem({ config: loadConfig() })
+      const tandem = await startTandem({ config: { ...loadConfig(), roles: undefined } })
       await seedDemo(tandem)
       console.log('Demo data written.')
       return tandem.close()
@@ -114,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
         databaseUrl: undefined,
         readDatabaseUrl: undefined,
         redisUrl: undefined,
+        roles: undefined,
       }
       const tandem = await startTandem({
         config: { ...config, logLevel: 'warn', authSecret: 'export-only-secret-never-used' },

@@ -1,12 +1,14 @@
-import { loadConfig } from '../app/config.js'
+import { ConfigError, loadConfig, type Role } from '../app/config.js'
 import { isFreshDataDir } from '../app/data-dir.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import { buildServer } from '../http/server.js'
 
 /** `tandem serve`: the stores, projections and HTTP API. Embedded mode seeds demo data into a new DATA_DIR. */
-export async function serve(options: { port?: number; seed?: boolean }): Promise<void> {
-  const config = loadConfig()
+export async function serve(options: { port?: number; seed?: boolean; roles?: Role[] }): Promise<void> {
+  const config = { ...loadConfig(), ...(options.roles ? { roles: options.roles } : {}) }
   const fresh = !config.databaseUrl && isFreshDataDir(config.dataDir)
+  if (options.seed && config.roles && !config.roles.includes('command'))
+    throw new ConfigError('--seed needs the command role')
   const tandem = await startTandem({ config })
   if (options.seed ?? fresh) await seedDemo(tandem)
   const app = await buildServer(tandem)
@@ -34,7 +36,7 @@ export async function seedDemo(tandem: Tandem): Promise<void> {
 function printBanner(tandem: Tandem, url: string): void {
   const lines = [
     '',
-    `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : ''})`,
+    `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
     `  API       ${url}`,
     `  Docs      ${url}/docs`,
     `  OpenAPI   ${url}/openapi.json`,

@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
-import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  UnavailableError,
+} from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { callerOf } from './handlers.js'
 
@@ -43,6 +49,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       const handlers = await tandem.metrics.handlerStats()
       return {
         mode: tandem.mode,
+        roles: [...tandem.roles],
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         commands: handlers.command,
         queries: handlers.query,
@@ -74,7 +81,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     async (request) => {
       requireAdmin(request)
       const entries = tandem.cache.size
-      tandem.cache.clear()
+      tandem.projections.clearCaches()
       return { cleared: entries }
     },
   )
@@ -99,11 +106,18 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         )
       }
       const current = (await tandem.projections.status()).find((p) => p.name === name)
+      if (!current?.appliedHere) {
+        throw new ConflictError(
+          'PROJECTION_NOT_APPLIED_HERE',
+          'Projection applied elsewhere',
+          `This process (roles: ${[...tandem.roles].join(', ')}) does not apply ${name}; ask a projector process`,
+        )
+      }
       void tandem.projections
         .rebuild(name)
         .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)
-      return { projection: name, fromGeneration: current?.generation, status: 'started' }
+      return { projection: name, fromGeneration: current.generation, status: 'started' }
     },
   )
 }

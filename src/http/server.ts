@@ -76,6 +76,7 @@ export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
   )
 
   for (const route of describeRoutes(tandem.registry)) {
+    if (!tandem.roles.has(route.kind)) continue
     if (route.kind === 'command') {
       app.post(route.url, { schema: route.schema }, commandHandler(tandem, route.definition))
     } else {

@@ -1,15 +1,24 @@
 import type { QueryCache } from '../core/cache.js'
+import { ConflictError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { KvReader, ReadStores } from '../core/read-stores.js'
 import type { Sql } from '../core/sql.js'
-import { compareDecimal, headPosition, transactionOf } from '../storage/event-log.js'
+import {
+  compareCheckpoints,
+  compareDecimal,
+  headPosition,
+  transactionOf,
+  type Checkpoint,
+} from '../storage/event-log.js'
 import type { Wake } from '../storage/wake.js'
+import type { FeedMessage, ProgressFeed } from './feed.js'
+import { createFollower, type Follower, type Progressing } from './follower.js'
 import { scopedReader, type KvStore } from './kv.js'
 import type { Projection } from './projection.js'
 import { createRunner, type Runner } from './runner.js'
-import { kvPrefix, sqlTableName, targetFor, type Target } from './targets.js'
+import { kvPrefix, sqlTableName, targetFor, type Catalog, type Target } from './targets.js'
 
 export interface ProjectionStatus {
   name: string
@@ -19,8 +28,16 @@ export interface ProjectionStatus {
   position: string
   caughtUp: boolean
   behind: number
+  /** Applied by this process (false: applied by a projector process this one follows). */
+  appliedHere: boolean
   rebuilding?: { generation: number; position: string }
 }
+
+/**
+ * Where a projection is applied: `run` here, or `follow` (another process applies it into a shared
+ * store; this one reads it and learns its progress from the feed).
+ */
+export type Placement = 'run' | 'follow'
 
 export interface ProjectionManager extends ReadProgress {
   readonly stores: ReadStores
@@ -32,6 +49,8 @@ export interface ProjectionManager extends ReadProgress {
   rebuild(name: string): Promise<{ generation: number }>
   status(): Promise<ProjectionStatus[]>
   names(): string[]
+  /** Drops every cached answer here and, through the feed, in every other process. */
+  clearCaches(): void
 }
 
 export interface ProjectionManagerOptions {
@@ -47,25 +66,43 @@ export interface ProjectionManagerOptions {
   log: Logger
   batchSize?: number
   pollMs?: number
+  /** Where each projection is applied; undefined: not at all in this process. Default: all run here. */
+  placement?: (projection: Projection) => Placement | undefined
+  /** Server mode: progress, cache tags and switches shared with the other processes. */
+  feed?: ProgressFeed
+  /** Whether a projection's store is seen by other processes, so its progress is worth publishing. */
+  shared?: (projection: Projection) => boolean
 }
 
 interface Live {
-  runner: Runner
+  projection: Projection
+  placement: Placement
+  progress: Progressing
+  runner?: Runner
+  follower?: Follower
   target: Target
+  catalog: Catalog
   reader: KvReader | undefined
   rebuilding?: Runner
+  switching?: Promise<void>
+  /** A stored checkpoint ahead of the follower at the last sync: if no report covers it by the next, one was lost. */
+  unreported?: Checkpoint
 }
 
 export function createProjectionManager(options: ProjectionManagerOptions): ProjectionManager {
-  const { source, kv, readSql, cache, metrics, log } = options
+  const { source, kv, readSql, cache, metrics, log, feed } = options
+  const placementOf = options.placement ?? (() => 'run')
   const byName = new Map(options.projections.map((p) => [p.name, p]))
   if (byName.size !== options.projections.length) throw new Error('Two projections share a name')
   const live = new Map<string, Live>()
   const transactions = new Map<string, string>()
-  let lagTimer: NodeJS.Timeout | undefined
+  const timers: NodeJS.Timeout[] = []
+  let unsubscribe: (() => void) | undefined
+  const publishes = (projection: Projection) => feed !== undefined && (options.shared?.(projection) ?? false)
 
   function runnerFor(projection: Projection, generation: number, target: Target, serving: boolean): Runner {
-    return createRunner({
+    const publish = serving && publishes(projection)
+    const runner = createRunner({
       projection,
       generation,
       target,
@@ -76,18 +113,116 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       batchSize: options.batchSize,
       pollMs: options.pollMs,
       // Only the generation queries read can make cached answers stale.
-      onApplied: serving ? (tags) => cache.invalidate(tags) : undefined,
+      onApplied: serving
+        ? (tags) => {
+            cache.invalidate(tags)
+            if (publish) feed?.applied(projection.name, generation, tags)
+          }
+        : undefined,
+      onSkipped: serving ? () => cache.clear() : undefined,
     })
+    if (publish) {
+      runner.onProgress(() =>
+        feed?.progress({
+          name: projection.name,
+          generation,
+          checkpoint: runner.checkpoint,
+          horizon: runner.horizon,
+          caughtUp: runner.caughtUp,
+        }),
+      )
+    }
+    return runner
   }
 
-  function serve(projection: Projection, generation: number, target: Target): Live {
-    const runner = runnerFor(projection, generation, target, true)
+  async function serve(projection: Projection, generation: number, placement: Placement): Promise<Live> {
+    const { target, catalog } = targetFor(projection, generation, { kv, sql: readSql })
     const reader =
       projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
-    const entry = { runner, target, reader }
+    let entry: Live
+    if (placement === 'run') {
+      const runner = runnerFor(projection, generation, target, true)
+      entry = { projection, placement, progress: runner, runner, target, catalog, reader }
+      runner.start()
+    } else {
+      const follower = createFollower(generation, await target.checkpoint())
+      entry = { projection, placement, progress: follower, follower, target, catalog, reader }
+    }
     live.set(projection.name, entry)
-    runner.start()
     return entry
+  }
+
+  /** Another process switched generations (a rebuild): serve the new one, drop what was cached. */
+  function switchTo(entry: Live, generation: number): Promise<void> {
+    entry.switching ??= (async () => {
+      try {
+        if (entry.rebuilding || live.get(entry.projection.name) !== entry) return
+        await entry.runner?.stop()
+        await serve(entry.projection, generation, entry.placement)
+        cache.clear()
+        // A runner of the old generation may have written after the rebuilder dropped it.
+        if (entry.runner) await entry.target.drop()
+        log.info({ projection: entry.projection.name, generation }, 'switched to a rebuilt generation')
+      } catch (error) {
+        log.error({ err: error, projection: entry.projection.name }, 'switching generations failed')
+        entry.runner?.start()
+      } finally {
+        entry.switching = undefined
+      }
+    })()
+    return entry.switching
+  }
+
+  function onFeed(message: FeedMessage) {
+    if (message.kind === 'clear') return cache.clear()
+    if (message.kind === 'hello') return
+    const entry = live.get(message.name)
+    if (!entry) return
+    const generation = entry.progress.generation
+    if (message.kind === 'switched') {
+      if (message.generation > generation) void switchTo(entry, message.generation)
+    } else if (message.generation !== generation) {
+      return
+    } else if (message.kind === 'applied') {
+      cache.invalidate(message.tags)
+    } else {
+      entry.follower?.advance(message)
+    }
+  }
+
+  /**
+   * The feed's backstop, once per poll interval: a generation switched while its message was lost,
+   * or a followed projection's stored checkpoint ahead of every report for a whole interval (a lost
+   * report: its tags are unknown, so the cache is cleared).
+   */
+  async function sync(lost: boolean) {
+    if (lost) cache.clear()
+    for (const entry of live.values()) {
+      try {
+        const known = await entry.catalog.live(entry.projection.name)
+        if (known && known.generation > entry.progress.generation) {
+          await switchTo(entry, known.generation)
+          continue
+        }
+        const follower = entry.follower
+        if (!follower) continue
+        const stored = await entry.target.checkpoint()
+        if (compareCheckpoints(stored, follower.checkpoint) <= 0) {
+          entry.unreported = undefined
+        } else if (
+          lost ||
+          (entry.unreported && compareCheckpoints(entry.unreported, follower.checkpoint) > 0)
+        ) {
+          if (!lost) cache.clear()
+          follower.advance({ checkpoint: stored })
+          entry.unreported = undefined
+        } else {
+          entry.unreported = stored
+        }
+      } catch (error) {
+        log.warn({ err: error, projection: entry.projection.name }, 'projection sync failed')
+      }
+    }
   }
 
   function required(name: string): Live {
@@ -107,7 +242,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     return tx
   }
 
-  async function waitOne(runner: () => Runner, position: string, deadline: number): Promise<boolean> {
+  async function waitOne(runner: () => Progressing, position: string, deadline: number): Promise<boolean> {
     if (position === '0') return true
     let tx: string | undefined
     let looked = 0
@@ -139,6 +274,13 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     const projection = byName.get(name)
     const current = live.get(name)
     if (!projection || !current) throw new Error(`No projection is named ${name}`)
+    if (!current.runner) {
+      throw new ConflictError(
+        'PROJECTION_NOT_APPLIED_HERE',
+        'Projection applied elsewhere',
+        `${name} is applied by a projector process; ask that one to rebuild it`,
+      )
+    }
     if (current.rebuilding) throw new Error(`${name} is already being rebuilt`)
     const generation = current.runner.generation + 1
     const { target, catalog } = targetFor(projection, generation, { kv, sql: readSql })
@@ -160,8 +302,9 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint.
       await runner.stop()
       await catalog.setLive(name, { generation, version: projection.version })
-      serve(projection, generation, target)
+      await serve(projection, generation, 'run')
       cache.clear()
+      if (publishes(projection)) feed?.switched(name, generation)
       await current.runner.stop()
       await current.target.drop()
       log.info({ projection: name, generation }, 'rebuild switched')
@@ -180,8 +323,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       return reader
     },
     sql(name) {
-      const { runner } = required(name)
-      return { sql: readSql, table: (table) => sqlTableName(name, runner.generation, table) }
+      const { progress } = required(name)
+      return { sql: readSql, table: (table) => sqlTableName(name, progress.generation, table) }
     },
   }
 
@@ -189,7 +332,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     stores,
     names: () => [...byName.keys()],
     async start() {
+      if (feed) unsubscribe = feed.subscribe(onFeed, () => void sync(true).then(() => feed.hello()))
       for (const projection of options.projections) {
+        const placement = placementOf(projection)
+        if (!placement) continue
         const { catalog } = targetFor(projection, 1, { kv, sql: readSql })
         const known = await catalog.live(projection.name)
         const generation = known?.generation ?? 1
@@ -198,8 +344,13 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
           await target.setup()
           await catalog.setLive(projection.name, { generation, version: projection.version })
         }
-        serve(projection, generation, target)
-        if (known && known.version !== projection.version) {
+        await serve(projection, generation, placement)
+        if (placement === 'follow' && known && known.version !== projection.version) {
+          log.warn(
+            { projection: projection.name, live: known.version, here: projection.version },
+            'following a projection built by another version; its projector rebuilds it',
+          )
+        } else if (known && known.version !== projection.version) {
           log.warn(
             { projection: projection.name, from: known.version, to: projection.version },
             'version changed',
@@ -207,15 +358,23 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
           void rebuild(projection.name).catch((error: unknown) => log.error({ err: error }, 'rebuild failed'))
         }
       }
-      lagTimer = setInterval(() => void measureLag(), 1000)
-      lagTimer.unref()
+      if (feed && [...live.values()].some((entry) => entry.follower)) feed.hello()
+      timers.push(setInterval(() => void measureLag(), 1000))
+      if (feed) timers.push(setInterval(() => void sync(false), Math.max(options.pollMs ?? 1000, 100)))
+      for (const timer of timers) timer.unref()
     },
     async stop() {
-      if (lagTimer) clearInterval(lagTimer)
+      for (const timer of timers) clearInterval(timer)
+      unsubscribe?.()
       for (const entry of live.values()) {
+        await entry.switching
         await entry.rebuilding?.stop()
-        await entry.runner.stop()
+        await entry.runner?.stop()
       }
+    },
+    clearCaches() {
+      cache.clear()
+      feed?.clear()
     },
     async caughtUp(timeoutMs = 60_000) {
       const head = await headPosition(source)
@@ -227,28 +386,29 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       const deadline = Date.now() + timeoutMs
       const text = position.toString()
       for (const name of readModels) {
-        if (!(await waitOne(() => required(name).runner, text, deadline))) return false
+        if (!(await waitOne(() => required(name).progress, text, deadline))) return false
       }
       return true
     },
     position(readModels) {
       let lowest: string | undefined
       for (const name of readModels) {
-        const at = live.get(name)?.runner.checkpoint.position ?? '0'
+        const at = live.get(name)?.progress.checkpoint.position ?? '0'
         if (lowest === undefined || compareDecimal(at, lowest) < 0) lowest = at
       }
       return lowest ?? '0'
     },
     async status() {
       const head = await headPosition(source)
-      return [...live.values()].map(({ runner, rebuilding }) => ({
-        name: runner.projection.name,
-        store: runner.projection.store,
-        version: runner.projection.version,
-        generation: runner.generation,
-        position: runner.checkpoint.position,
-        caughtUp: runner.caughtUp,
-        behind: Math.max(0, Number(head) - Number(runner.checkpoint.position)),
+      return [...live.values()].map(({ projection, progress, placement, rebuilding }) => ({
+        name: projection.name,
+        store: projection.store,
+        version: projection.version,
+        generation: progress.generation,
+        position: progress.checkpoint.position,
+        caughtUp: progress.caughtUp,
+        behind: Math.max(0, Number(head) - Number(progress.checkpoint.position)),
+        appliedHere: placement === 'run',
         ...(rebuilding
           ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
           : {}),
@@ -259,11 +419,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   async function measureLag() {
     try {
       const head = Number(await headPosition(source))
-      for (const { runner } of live.values()) {
-        metrics.projectionBehind(
-          runner.projection.name,
-          Math.max(0, head - Number(runner.checkpoint.position)),
-        )
+      for (const { projection, progress } of live.values()) {
+        metrics.projectionBehind(projection.name, Math.max(0, head - Number(progress.checkpoint.position)))
       }
     } catch {
       // The database is away; the runners report it.

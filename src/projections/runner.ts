@@ -1,29 +1,17 @@
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import {
-  compareCheckpoints,
-  compareDecimal,
-  origin,
-  readAfter,
-  type Checkpoint,
-} from '../storage/event-log.js'
+import { compareDecimal, origin, readAfter, type Checkpoint } from '../storage/event-log.js'
 import type { Wake } from '../storage/wake.js'
+import { covers, type Progressing } from './follower.js'
 import type { Projection } from './projection.js'
 import type { Target } from './targets.js'
 
-export interface Runner {
+/** Applies a projection generation here; its listeners hear after each batch and each caught-up read. */
+export interface Runner extends Progressing {
   readonly projection: Projection
-  readonly generation: number
   start(): void
   stop(): Promise<void>
-  readonly checkpoint: Checkpoint
-  /** True once a read found nothing more to apply (it may have fallen behind again since). */
-  readonly caughtUp: boolean
-  /** Whether the event at `position`, written by transaction `txId` (if known), has been applied. */
-  hasApplied(position: string, txId: string | undefined): boolean
-  /** Calls `listener` after each batch and each time the runner catches up. */
-  onProgress(listener: () => void): () => void
 }
 
 export interface RunnerOptions {
@@ -37,6 +25,11 @@ export interface RunnerOptions {
   metrics: Metrics
   /** Called with the cache tags of each applied batch, after its commit. */
   onApplied?: (tags: Set<string>) => void
+  /**
+   * Called when another process moved the checkpoint (several projectors on one projection): the
+   * events it applied are skipped here, their cache tags unknown.
+   */
+  onSkipped?: () => void
   batchSize?: number
   pollMs?: number
   /** The shortest time between two reads of the log (a bound on the lag it adds). */
@@ -94,6 +87,7 @@ export function createRunner(options: RunnerOptions): Runner {
       if (!tags) {
         log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
         checkpoint = await target.checkpoint()
+        options.onSkipped?.()
         return false
       }
       checkpoint = next
@@ -157,6 +151,9 @@ export function createRunner(options: RunnerOptions): Runner {
     get checkpoint() {
       return checkpoint
     },
+    get horizon() {
+      return horizon
+    },
     get caughtUp() {
       return caughtUp
     },
@@ -173,9 +170,7 @@ export function createRunner(options: RunnerOptions): Runner {
       await loop
     },
     hasApplied(position, txId) {
-      if (recent.has(position)) return true
-      if (txId === undefined) return false
-      return compareDecimal(txId, horizon) < 0 || compareCheckpoints({ txId, position }, checkpoint) <= 0
+      return recent.has(position) || covers(checkpoint, horizon, position, txId)
     },
     onProgress(listener) {
       listeners.add(listener)

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
@@ -29,42 +28,92 @@ export function localWake(): Wake {
 }
 
 /**
+ * One LISTEN connection shared by every channel a process follows. When the connection drops it is
+ * opened again; `onReconnect` handlers learn that notifications may have been missed meanwhile.
+ */
+export interface Listener {
+  /** Registers a channel's handler; call before `start`. */
+  on(channel: string, handler: (payload: string) => void): void
+  onReconnect(handler: () => void): void
+  start(): Promise<void>
+  close(): Promise<void>
+}
+
+export function postgresListener(options: { url: string; log: Logger }): Listener {
+  const handlers = new Map<string, (payload: string) => void>()
+  const reconnected: (() => void)[] = []
+  let closed = false
+  let client: pg.Client | undefined
+
+  async function listen(): Promise<void> {
+    const next = new pg.Client({ connectionString: options.url, application_name: 'tandem-listen' })
+    next.on('notification', (n) => handlers.get(n.channel)?.(n.payload ?? ''))
+    next.on('error', (error) => {
+      options.log.warn({ err: error }, 'listener connection lost; polling until it is back')
+      void next.end().catch(() => undefined)
+      if (!closed) setTimeout(() => void listen().catch(() => undefined), 1000)
+    })
+    await next.connect()
+    for (const name of handlers.keys()) await next.query(`LISTEN ${name}`)
+    if (closed) {
+      await next.end()
+      return
+    }
+    const first = client === undefined
+    client = next
+    if (!first) for (const handler of reconnected) handler()
+  }
+
+  return {
+    on: (name, handler) => void handlers.set(name, handler),
+    onReconnect: (handler) => void reconnected.push(handler),
+    start: listen,
+    async close() {
+      closed = true
+      await client?.end().catch(() => undefined)
+    },
+  }
+}
+
+/** Sends a process's notifications on its pool, prefixed with its id, so it can skip its own. */
+export function notifier(sql: Sql, sender: string, log: Logger) {
+  return (name: string, payloads: readonly string[]): Promise<boolean> =>
+    sql
+      // unnest yields the array in order, and one transaction's notifications arrive in the order sent.
+      .query('SELECT pg_notify($1, $2 || p) FROM unnest($3::text[]) AS p', [name, `${sender}:`, payloads])
+      .then(
+        () => true,
+        (error: unknown) => {
+          log.warn({ err: error, channel: name }, 'NOTIFY failed')
+          return false
+        },
+      )
+}
+
+/**
  * In-process wake-ups plus LISTEN/NOTIFY for other processes. NOTIFY is sent outside the command's
  * transaction and coalesced (one per few milliseconds): a NOTIFY inside each command transaction
  * would serialize every commit on PostgreSQL's notification queue lock.
  */
-export async function postgresWake(options: {
-  url: string
+export function postgresWake(options: {
+  listener: Listener
   sql: Sql
+  sender: string
   log: Logger
   coalesceMs?: number
-}): Promise<Wake> {
+}): Wake {
   const local = localWake()
   const coalesceMs = options.coalesceMs ?? 2
-  const self = `${randomUUID()}:`
+  const own = `${options.sender}:`
+  const notify = notifier(options.sql, options.sender, options.log)
   let pending: NodeJS.Timeout | undefined
   let latest = '0'
-  let closed = false
-  let listener: pg.Client | undefined
-
-  async function listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: options.url, application_name: 'tandem-listen' })
-    // Our own commits woke our runners already, in process.
-    client.on('notification', (n) => {
-      if (!n.payload?.startsWith(self)) local.committed('0')
-    })
-    client.on('error', (error) => {
-      options.log.warn({ err: error }, 'event listener connection lost; polling until it is back')
-      void client.end().catch(() => undefined)
-      if (!closed) setTimeout(() => void listen().catch(() => undefined), 1000)
-    })
-    await client.connect()
-    await client.query(`LISTEN ${channel}`)
-    listener = client
-    // Anything committed while the listener was away is found by the first read after this.
-    local.committed('0')
-  }
-  await listen()
+  // Our own commits woke our runners already, in process.
+  options.listener.on(channel, (payload) => {
+    if (!payload.startsWith(own)) local.committed('0')
+  })
+  // Anything committed while the listener was away is found by the first read after this.
+  options.listener.onReconnect(() => local.committed('0'))
 
   return {
     committed(position) {
@@ -72,16 +121,12 @@ export async function postgresWake(options: {
       latest = position
       pending ??= setTimeout(() => {
         pending = undefined
-        options.sql.query('SELECT pg_notify($1, $2)', [channel, self + latest]).catch((error: unknown) => {
-          options.log.warn({ err: error }, 'NOTIFY failed; other processes will poll')
-        })
+        void notify(channel, [latest])
       }, coalesceMs)
     },
     subscribe: local.subscribe,
     async close() {
-      closed = true
       if (pending) clearTimeout(pending)
-      await listener?.end().catch(() => undefined)
     },
   }
 }

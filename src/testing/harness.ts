@@ -22,40 +22,63 @@ export async function startTestTandem(
   mode: Mode,
   options: { domains?: readonly Domain[]; config?: Partial<Config>; pollMs?: number } = {},
 ): Promise<TestTandem> {
+  const [tandem] = await startTestProcesses(mode, [options.config ?? {}], options)
+  return tandem as TestTandem
+}
+
+/**
+ * Several Tandems on one scratch database and Redis, as separate processes of one deployment would
+ * be (e.g. one per role). Each one's `dispose` closes it; the last one closed drops the database.
+ */
+export async function startTestProcesses(
+  mode: Mode,
+  configs: readonly Partial<Config>[],
+  options: { domains?: readonly Domain[]; pollMs?: number } = {},
+): Promise<TestTandem[]> {
   const scratch = mode === 'server' ? await createScratchDatabase(postgresUrl, 'test') : undefined
-  const config: Config = {
-    port: 0,
-    host: '127.0.0.1',
-    dataDir: './data-test-unused',
-    databaseUrl: scratch?.url,
-    readDatabaseUrl: undefined,
-    redisUrl: mode === 'server' ? redisUrl : undefined,
-    authSecret: testSecret,
-    logLevel: 'silent',
-    databasePoolSize: 20,
-    ...options.config,
-  }
+  let open = 0
+  const started: TestTandem[] = []
   try {
-    const tandem = await startTandem({
-      config,
-      domains: options.domains,
-      inMemory: mode === 'embedded',
-      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-      pollMs: options.pollMs,
-    })
-    return {
-      ...tandem,
-      async dispose() {
-        await tandem.close()
-        await scratch?.drop()
-      },
-      token: (caller, expiresInSeconds) =>
-        tandem.auth.sign(
-          { sub: caller.id, roles: caller.roles, ...(caller.dept ? { dept: caller.dept } : {}) },
-          { expiresInSeconds },
-        ),
+    for (const overrides of configs) {
+      const config: Config = {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir: './data-test-unused',
+        databaseUrl: scratch?.url,
+        readDatabaseUrl: undefined,
+        redisUrl: mode === 'server' ? redisUrl : undefined,
+        authSecret: testSecret,
+        logLevel: 'silent',
+        databasePoolSize: 20,
+        ...overrides,
+      }
+      const tandem = await startTandem({
+        config,
+        domains: options.domains,
+        inMemory: mode === 'embedded',
+        log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+        pollMs: options.pollMs,
+      })
+      open++
+      let disposed = false
+      started.push({
+        ...tandem,
+        async dispose() {
+          if (disposed) return
+          disposed = true
+          await tandem.close()
+          if (--open === 0) await scratch?.drop()
+        },
+        token: (caller, expiresInSeconds) =>
+          tandem.auth.sign(
+            { sub: caller.id, roles: caller.roles, ...(caller.dept ? { dept: caller.dept } : {}) },
+            { expiresInSeconds },
+          ),
+      })
     }
+    return started
   } catch (error) {
+    for (const tandem of started) await tandem.close()
     await scratch?.drop()
     throw error
   }

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from './config.js'
+
+describe('configuration from the environment', () => {
+  it('defaults to embedded mode with every role', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      dataDir: './data',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      logLevel: 'info',
+      databasePoolSize: 10,
+      roles: ['command', 'query', 'projector'],
+    })
+  })
+
+  it('reads ROLES as a comma-separated list, each role once', () => {
+    expect(loadConfig({ ROLES: 'query' }).roles).toEqual(['query'])
+    expect(loadConfig({ ROLES: ' command , projector,command' }).roles).toEqual(['command', 'projector'])
+  })
+
+  it.each([
+    ['ROLES', 'reader'],
+    ['ROLES', 'command,,query'],
+    ['PORT', '70000'],
+    ['PORT', '3000.5'],
+    ['DATABASE_POOL_SIZE', '0'],
+    ['LOG_LEVEL', 'loud'],
+    ['AUTH_SECRET', 'short'],
+  ])('refuses %s=%s with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
+    expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+})

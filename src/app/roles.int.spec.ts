@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Caller } from '../core/messages.js'
+import { createEvent, registerParticipant } from '../domains/events/commands.js'
+import { getEventDetails } from '../domains/events/projections/event-details.js'
+import { buildServer } from '../http/server.js'
+import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
+import { servicesAvailable } from '../testing/services.js'
+import { ConfigError } from './config.js'
+
+const organizer: Caller = { id: 'org', roles: ['organizer'] }
+const admin: Caller = { id: 'root', roles: ['admin'] }
+let participants = 0
+const someone = (): Caller => ({ id: `p${++participants}`, roles: [] })
+
+async function newEvent(t: TestTandem): Promise<string> {
+  const created = await t.commands.execute(
+    createEvent,
+    { title: 'Split', startsAt: '2031-01-01T10:00:00Z', endsAt: '2031-01-01T11:00:00Z', capacity: 50 },
+    { caller: organizer },
+  )
+  if (created.status !== 'succeeded') throw created.error
+  return created.result.eventId
+}
+
+async function register(t: TestTandem, eventId: string): Promise<bigint> {
+  const done = await t.commands.execute(registerParticipant, { eventId }, { caller: someone() })
+  if (done.status !== 'succeeded') throw done.error
+  return BigInt(done.position ?? '0')
+}
+
+async function confirmed(t: TestTandem, eventId: string, minPosition?: bigint) {
+  const asked = await t.queries.ask(getEventDetails, { eventId }, { minPosition })
+  if (asked.status !== 'succeeded') throw asked.error
+  return { count: asked.data.confirmedCount, cacheHit: asked.cacheHit }
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () => {
+  // `writer` takes commands and applies projections into Redis; `reader` only answers queries.
+  let writer: TestTandem
+  let reader: TestTandem
+  beforeAll(async () => {
+    ;[writer, reader] = (await startTestProcesses(
+      'server',
+      [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+      // No backstop poll within a test: progress and tags must come through the feed.
+      { pollMs: 60_000 },
+    )) as [TestTandem, TestTandem]
+  })
+  afterAll(async () => {
+    await reader.dispose()
+    await writer.dispose()
+  })
+
+  it('applies projections only in the projector and follows them in the query process', async () => {
+    const byName = async (t: TestTandem) => (await t.projections.status()).map((p) => p.appliedHere)
+    expect(await byName(writer)).toEqual([true, true])
+    expect(await byName(reader)).toEqual([false, false])
+  })
+
+  it("answers read-your-writes in the query process from the projector's progress", async () => {
+    const eventId = await newEvent(writer)
+    const position = await register(writer, eventId)
+    expect(await confirmed(reader, eventId, position)).toEqual({ count: 1, cacheHit: false })
+    expect(await confirmed(reader, eventId)).toEqual({ count: 1, cacheHit: true })
+  })
+
+  it('drops cached answers in the query process when the projector applies an event', async () => {
+    const eventId = await newEvent(writer)
+    await reader.projections.waitFor(['event-details'], await register(writer, eventId), 5000)
+    expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
+    expect(await confirmed(reader, eventId)).toEqual({ count: 1, cacheHit: true })
+    // Waiting for the position (not asking with it) leaves the cache in charge: only the tags
+    // published by the projector can have dropped the entry.
+    const position = await register(writer, eventId)
+    expect(await reader.projections.waitFor(['event-details'], position, 5000)).toBe(true)
+    expect(await confirmed(reader, eventId)).toEqual({ count: 2, cacheHit: false })
+  })
+
+  it('clears every process cache from one', async () => {
+    const eventId = await newEvent(writer)
+    await confirmed(reader, eventId, await register(writer, eventId))
+    expect(reader.cache.size).toBeGreaterThan(0)
+    writer.projections.clearCaches()
+    await eventually(() => reader.cache.size === 0)
+  })
+
+  it('switches the query process to a rebuilt generation', async () => {
+    const eventId = await newEvent(writer)
+    const position = await register(writer, eventId)
+    await confirmed(reader, eventId, position)
+    const before = (await reader.projections.status()).find((p) => p.name === 'event-details')
+    const { generation } = await writer.projections.rebuild('event-details')
+    expect(generation).toBe((before?.generation ?? 0) + 1)
+    await eventually(async () => {
+      const now = (await reader.projections.status()).find((p) => p.name === 'event-details')
+      return now?.generation === generation
+    })
+    expect(await confirmed(reader, eventId, position)).toEqual({ count: 1, cacheHit: false })
+  })
+
+  it('catches up after its listener connection is cut, dropping what it may have missed', async () => {
+    const eventId = await newEvent(writer)
+    await confirmed(reader, eventId, await register(writer, eventId))
+    expect(await confirmed(reader, eventId)).toMatchObject({ count: 1, cacheHit: true })
+    // Cut every listener of this database; commit while they are away; the reader must recover.
+    await writer.sql.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'tandem-listen'`,
+    )
+    const position = await register(writer, eventId)
+    await eventually(() => reader.projections.waitFor(['event-details'], position, 100))
+    expect(await confirmed(reader, eventId)).toEqual({ count: 2, cacheHit: false })
+  })
+
+  it('offers each process the routes of its roles only', async () => {
+    const [commandApp, queryApp] = await Promise.all([buildServer(writer), buildServer(reader)])
+    try {
+      const eventId = await newEvent(writer)
+      const path = `/api/queries/events/get-event-details?eventId=${eventId}`
+      expect((await commandApp.inject({ method: 'GET', url: path })).json()).toMatchObject({
+        code: 'ROUTE_NOT_FOUND',
+      })
+      await eventually(async () => (await queryApp.inject({ method: 'GET', url: path })).statusCode === 200)
+      const post = await queryApp.inject({
+        method: 'POST',
+        url: '/api/commands/events/register-participant',
+        headers: { authorization: `Bearer ${reader.token(someone())}` },
+        payload: { eventId },
+      })
+      expect(post.json()).toMatchObject({ status: 404, code: 'ROUTE_NOT_FOUND' })
+      const rebuild = await queryApp.inject({
+        method: 'POST',
+        url: '/api/cqrs/projections/event-details/rebuild',
+        headers: { authorization: `Bearer ${reader.token(admin)}` },
+      })
+      expect(rebuild.statusCode).toBe(409)
+      expect(rebuild.json()).toMatchObject({ code: 'PROJECTION_NOT_APPLIED_HERE' })
+      const stats = await queryApp.inject({ method: 'GET', url: '/api/cqrs/stats' })
+      expect(stats.json()).toMatchObject({ mode: 'server', roles: ['query'] })
+    } finally {
+      await Promise.all([commandApp.close(), queryApp.close()])
+    }
+  })
+})
+
+describe.skipIf(!servicesAvailable)('two full processes on one database (server mode)', () => {
+  let first: TestTandem
+  let second: TestTandem
+  beforeAll(async () => {
+    ;[first, second] = (await startTestProcesses('server', [{}, {}], { pollMs: 200 })) as [
+      TestTandem,
+      TestTandem,
+    ]
+  })
+  afterAll(async () => {
+    await second.dispose()
+    await first.dispose()
+  })
+
+  it("never serves a cached answer older than the other process's writes", async () => {
+    const eventId = await newEvent(first)
+    for (let i = 1; i <= 5; i++) {
+      const position = await register(i % 2 === 0 ? first : second, eventId)
+      for (const t of [first, second]) {
+        expect(await t.projections.waitFor(['event-details'], position, 5000)).toBe(true)
+        expect((await confirmed(t, eventId)).count).toBe(i)
+      }
+    }
+  })
+})
+
+describe('roles in embedded mode', () => {
+  it('are refused: embedded mode is one process', async () => {
+    await expect(startTestTandem('embedded', { config: { roles: ['query'] } })).rejects.toThrow(ConfigError)
+  })
+})

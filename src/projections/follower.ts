@@ -1,0 +1,67 @@
+import { compareCheckpoints, compareDecimal, type Checkpoint } from '../storage/event-log.js'
+
+/** How far one generation of a projection has got, whether applied here (a runner) or elsewhere. */
+export interface Progressing {
+  readonly generation: number
+  readonly checkpoint: Checkpoint
+  /** Every transaction below this id has been applied or was of no interest to the projection. */
+  readonly horizon: string
+  /** True once a read found nothing more to apply (it may have fallen behind again since). */
+  readonly caughtUp: boolean
+  /** Whether the event at `position`, written by transaction `txId` (if known), has been applied. */
+  hasApplied(position: string, txId: string | undefined): boolean
+  /** Calls `listener` each time the progress moves. */
+  onProgress(listener: () => void): () => void
+}
+
+/** Whether an event (position, transaction) is behind a checkpoint or below a caught-up horizon. */
+export function covers(checkpoint: Checkpoint, horizon: string, position: string, txId: string | undefined) {
+  if (txId === undefined) return false
+  return compareDecimal(txId, horizon) < 0 || compareCheckpoints({ txId, position }, checkpoint) <= 0
+}
+
+/** A projection generation applied by another process, known from what that process publishes. */
+export interface Follower extends Progressing {
+  /** Moves forward only: an older report (late, or from a slower projector) changes nothing. */
+  advance(to: { checkpoint: Checkpoint; horizon?: string; caughtUp?: boolean }): void
+}
+
+export function createFollower(generation: number, start: Checkpoint): Follower {
+  let checkpoint = start
+  let horizon = '0'
+  let caughtUp = false
+  const listeners = new Set<() => void>()
+  return {
+    generation,
+    get checkpoint() {
+      return checkpoint
+    },
+    get horizon() {
+      return horizon
+    },
+    get caughtUp() {
+      return caughtUp
+    },
+    hasApplied: (position, txId) => covers(checkpoint, horizon, position, txId),
+    onProgress(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    advance(to) {
+      let moved = false
+      if (compareCheckpoints(to.checkpoint, checkpoint) > 0) {
+        checkpoint = to.checkpoint
+        moved = true
+      }
+      if (to.horizon !== undefined && compareDecimal(to.horizon, horizon) > 0) {
+        horizon = to.horizon
+        moved = true
+      }
+      if (to.caughtUp !== undefined && to.caughtUp !== caughtUp) {
+        caughtUp = to.caughtUp
+        moved = true
+      }
+      if (moved) for (const listener of listeners) listener()
+    },
+  }
+}
