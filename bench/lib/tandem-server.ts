@@ -1,4 +1,5 @@
 import { createClient } from 'redis'
+import type { Role } from '../../src/app/config.js'
 import { createAuth, type Auth } from '../../src/http/auth.js'
 import { createScratchDatabase } from '../../src/storage/scratch-database.js'
 import type { Audit } from '../server/protocol.js'
@@ -13,26 +14,49 @@ export interface TandemServer {
   readonly mode: Mode
   readonly server: ServerProcess
   readonly auth: Auth
-  /** Server mode: the scratch database's name. */
+  /** Server mode: the scratch database's name and address. */
   readonly database: string | undefined
+  readonly databaseUrl: string | undefined
   /** Creates upcoming events with this capacity; resolves to their ids once the read models show them. */
   seed(events: number, capacity: number): Promise<string[]>
   audit(eventIds: readonly string[]): Promise<Audit>
+  /** Resolves once the read models this process serves have applied the whole log. */
+  caughtUp(): Promise<void>
   close(): Promise<void>
+}
+
+export interface TandemServerOptions {
+  /** Server mode: what the process does (default every role). */
+  roles?: readonly Role[]
+  /** Server mode: another process of the same deployment, whose database and Redis this one shares. */
+  joins?: TandemServer
 }
 
 export function storesOf(mode: Mode): string {
   return mode === 'embedded' ? 'in-memory PGlite + memory KV' : 'PostgreSQL (scratch database) + Redis'
 }
 
-export async function startTandemServer(ctx: BenchContext, mode: Mode): Promise<TandemServer> {
-  const scratch = mode === 'server' ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
+/**
+ * A Tandem server process on a fresh store, or (`joins`) on the store of another one. The process
+ * that made the store drops it when it closes; close the ones that joined it first.
+ */
+export async function startTandemServer(
+  ctx: BenchContext,
+  mode: Mode,
+  options: TandemServerOptions = {},
+): Promise<TandemServer> {
+  const { joins, roles } = options
+  if (mode === 'embedded' && (joins || roles)) throw new Error('Only server mode splits roles')
+  const scratch =
+    mode === 'server' && !joins ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
+  const url = scratch?.url ?? joins?.databaseUrl
   let server: ServerProcess
   try {
     server = await startServerProcess('tandem', {
       BENCH_AUTH_SECRET: benchSecret,
       BENCH_LOG_LEVEL: ctx.logLevel,
-      ...(scratch ? { BENCH_DATABASE_URL: scratch.url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
+      ...(url ? { BENCH_DATABASE_URL: url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
+      ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
     })
   } catch (error) {
     await scratch?.drop()
@@ -42,12 +66,15 @@ export async function startTandemServer(ctx: BenchContext, mode: Mode): Promise<
     mode,
     server,
     auth: createAuth(benchSecret),
-    database: scratch ? new URL(scratch.url).pathname.slice(1) : undefined,
+    database: url ? new URL(url).pathname.slice(1) : undefined,
+    databaseUrl: url,
     seed: (events, capacity) => server.call<string[]>({ op: 'seed', events, capacity }),
     audit: (eventIds) => server.call<Audit>({ op: 'audit', eventIds: [...eventIds] }),
+    caughtUp: () => server.call<null>({ op: 'caughtUp' }).then(() => undefined),
     async close() {
       await server.close()
-      await scratch?.drop()
+      if (!scratch) return
+      await scratch.drop()
       if (server.redisPrefix) await dropRedisKeys(ctx.redisUrl, server.redisPrefix)
     },
   }

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
+import { parseRoles } from '../../src/app/config.js'
 import { startTandem, type Tandem } from '../../src/app/tandem.js'
 import type { Caller } from '../../src/core/messages.js'
 import { createEvent } from '../../src/domains/events/commands.js'
@@ -39,6 +40,7 @@ async function startServer(): Promise<{ app: FastifyInstance; tandem?: Tandem }>
       authSecret: env.BENCH_AUTH_SECRET,
       logLevel: env.BENCH_LOG_LEVEL ?? 'warn',
       databasePoolSize: Number(env.BENCH_POOL_SIZE ?? 10),
+      roles: env.BENCH_ROLES ? parseRoles(env.BENCH_ROLES, 'BENCH_ROLES') : undefined,
     },
     inMemory: !env.BENCH_DATABASE_URL,
     log: pino({ level: env.BENCH_LOG_LEVEL ?? 'warn' }),
@@ -137,6 +139,10 @@ async function main(): Promise<void> {
         case 'audit':
           if (!tandem) throw new Error('Only a Tandem server audits')
           return audit(tandem, message.eventIds)
+        case 'caughtUp':
+          if (!tandem) throw new Error('Only a Tandem server has read models')
+          if (!(await tandem.projections.caughtUp())) throw new Error('The read models did not catch up')
+          return null
         case 'close':
           await close()
           return null

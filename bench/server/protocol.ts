@@ -12,6 +12,8 @@ export interface Ready {
 export type Request =
   | { id: number; op: 'seed'; events: number; capacity: number }
   | { id: number; op: 'audit'; eventIds: string[] }
+  /** Resolves once the read models this process serves have applied the whole log. */
+  | { id: number; op: 'caughtUp' }
   | { id: number; op: 'close' }
 
 export interface Audit {
