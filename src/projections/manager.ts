@@ -122,15 +122,15 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       onSkipped: serving ? () => cache.clear() : undefined,
     })
     if (publish) {
-      runner.onProgress(() =>
-        feed?.progress({
-          name: projection.name,
-          generation,
-          checkpoint: runner.checkpoint,
-          horizon: runner.horizon,
-          caughtUp: runner.caughtUp,
-        }),
-      )
+      // An idle poll that found nothing new tells the other processes nothing.
+      let told = ''
+      runner.onProgress(() => {
+        const { checkpoint, horizon, caughtUp } = runner
+        const now = `${checkpoint.txId}/${checkpoint.position}/${horizon}/${caughtUp}`
+        if (now === told) return
+        told = now
+        feed?.progress({ name: projection.name, generation, checkpoint, horizon, caughtUp })
+      })
     }
     return runner
   }
