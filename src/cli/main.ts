@@ -9,7 +9,7 @@ import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../http/auth.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
-import { call, rebuild, serverUrl } from './remote.js'
+import { call, rebuild, RemoteError, serverUrl } from './remote.js'
 import { seedDemo, serve } from './serve.js'
 
 const usage = `Usage: tandem <command> [options]
@@ -150,7 +150,8 @@ class UsageError extends Error {}
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError) console.error(`${error.message}\n\n${usage}`)
-  else if (error instanceof ConfigError || error instanceof DataDirInUseError) console.error(error.message)
+  else if (error instanceof ConfigError || error instanceof DataDirInUseError || error instanceof RemoteError)
+    console.error(error.message)
   else console.error(error)
   process.exit(1)
 })

@@ -4,6 +4,9 @@ import { createAuth } from '../http/auth.js'
 
 /** Management commands that act on a running server (its cache and projections live in its memory). */
 
+/** A server that did not answer or refused: the CLI prints its message alone. */
+export class RemoteError extends Error {}
+
 export function serverUrl(given: string | undefined): string {
   if (given) return given.replace(/\/$/, '')
   const config = loadConfig()
@@ -27,10 +30,16 @@ export async function call(url: string, path: string, method: 'GET' | 'POST' = '
       headers: { authorization: `Bearer ${adminToken()}` },
     })
   } catch {
-    throw new Error(`No Tandem server answers at ${url}. Start one with "npm start", or pass --url.`)
+    throw new RemoteError(`No Tandem server answers at ${url}. Start one with "npm start", or pass --url.`)
   }
-  const body: unknown = await response.json()
-  if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(body)}`)
+  const body = (await response.json().catch(() => undefined)) as
+    { code?: string; title?: string; detail?: string } | undefined
+  if (!response.ok) {
+    const reason = [body?.code, body?.detail ?? body?.title].filter(Boolean).join(': ')
+    throw new RemoteError(
+      `${method} ${url}${path} answered ${response.status}${reason ? ` (${reason})` : ''}`,
+    )
+  }
   return body
 }
 
