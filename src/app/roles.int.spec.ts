@@ -1,10 +1,11 @@
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { buildServer } from '../http/server.js'
 import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
-import { servicesAvailable } from '../testing/services.js'
+import { postgresUrl, servicesAvailable } from '../testing/services.js'
 import { ConfigError } from './config.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
@@ -115,6 +116,34 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
        WHERE datname = current_database() AND application_name = 'tandem-listen'`,
     )
+    const position = await register(writer, eventId)
+    await eventually(() => reader.projections.waitFor(['event-details'], position, 100))
+    expect(await confirmed(reader, eventId)).toEqual({ count: 2, cacheHit: false })
+  })
+
+  it('keeps trying to reconnect while the database refuses it, then catches up', async () => {
+    const eventId = await newEvent(writer)
+    await confirmed(reader, eventId, await register(writer, eventId))
+    const [{ name } = { name: '' }] = await writer.sql.query<{ name: string }>(
+      'SELECT current_database() AS name',
+    )
+    // A database cannot refuse connections to itself from within: ask from the maintenance database.
+    const admin = new pg.Client({ connectionString: postgresUrl })
+    await admin.connect()
+    const allow = (yes: boolean) =>
+      admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${yes ? 'true' : 'false'}`)
+    await allow(false)
+    try {
+      await writer.sql.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'tandem-listen'`,
+      )
+      // Long enough for the first reconnect attempts to be refused.
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+    } finally {
+      await allow(true)
+      await admin.end()
+    }
     const position = await register(writer, eventId)
     await eventually(() => reader.projections.waitFor(['event-details'], position, 100))
     expect(await confirmed(reader, eventId)).toEqual({ count: 2, cacheHit: false })

@@ -44,17 +44,38 @@ export function postgresListener(options: { url: string; log: Logger }): Listene
   const reconnected: (() => void)[] = []
   let closed = false
   let client: pg.Client | undefined
+  let retrying = false
+
+  // Until the connection is back, every second; the database may be away for a while.
+  function retryLater() {
+    if (closed || retrying) return
+    retrying = true
+    setTimeout(() => {
+      retrying = false
+      listen().catch((error: unknown) => {
+        options.log.warn({ err: error }, 'listener could not reconnect; trying again')
+        retryLater()
+      })
+    }, 1000)
+  }
 
   async function listen(): Promise<void> {
     const next = new pg.Client({ connectionString: options.url, application_name: 'tandem-listen' })
     next.on('notification', (n) => handlers.get(n.channel)?.(n.payload ?? ''))
     next.on('error', (error) => {
-      options.log.warn({ err: error }, 'listener connection lost; polling until it is back')
       void next.end().catch(() => undefined)
-      if (!closed) setTimeout(() => void listen().catch(() => undefined), 1000)
+      // A client that never finished connecting is retried by the caller of `listen`.
+      if (next !== client) return
+      options.log.warn({ err: error }, 'listener connection lost; polling until it is back')
+      retryLater()
     })
-    await next.connect()
-    for (const name of handlers.keys()) await next.query(`LISTEN ${name}`)
+    try {
+      await next.connect()
+      for (const name of handlers.keys()) await next.query(`LISTEN ${name}`)
+    } catch (error) {
+      void next.end().catch(() => undefined)
+      throw error
+    }
     if (closed) {
       await next.end()
       return
