@@ -1,13 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
-import {
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  UnauthenticatedError,
-  UnavailableError,
-} from '../core/errors.js'
+import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
+import { notAppliedHere } from '../projections/manager.js'
 import { callerOf } from './handlers.js'
 
 /** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
@@ -106,13 +101,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         )
       }
       const current = (await tandem.projections.status()).find((p) => p.name === name)
-      if (!current?.appliedHere) {
-        throw new ConflictError(
-          'PROJECTION_NOT_APPLIED_HERE',
-          'Projection applied elsewhere',
-          `This process (roles: ${[...tandem.roles].join(', ')}) does not apply ${name}; ask a projector process`,
-        )
-      }
+      // The rebuild runs on after this answer; what refuses it must be known now.
+      if (!current?.appliedHere) throw notAppliedHere(name)
       void tandem.projections
         .rebuild(name)
         .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))

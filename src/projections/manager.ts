@@ -39,6 +39,15 @@ export interface ProjectionStatus {
  */
 export type Placement = 'run' | 'follow'
 
+/** A rebuild asked of a process that only follows the projection (a query process). */
+export function notAppliedHere(name: string): ConflictError {
+  return new ConflictError(
+    'PROJECTION_NOT_APPLIED_HERE',
+    'Projection applied elsewhere',
+    `This process does not apply ${name}: ask a projector process to rebuild it`,
+  )
+}
+
 export interface ProjectionManager extends ReadProgress {
   readonly stores: ReadStores
   start(): Promise<void>
@@ -76,7 +85,7 @@ export interface ProjectionManagerOptions {
 
 interface Live {
   projection: Projection
-  placement: Placement
+  /** The runner's or the follower's: whichever this process has. */
   progress: Progressing
   runner?: Runner
   follower?: Follower
@@ -142,11 +151,11 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     let entry: Live
     if (placement === 'run') {
       const runner = runnerFor(projection, generation, target, true)
-      entry = { projection, placement, progress: runner, runner, target, catalog, reader }
+      entry = { projection, progress: runner, runner, target, catalog, reader }
       runner.start()
     } else {
       const follower = createFollower(generation, await target.checkpoint())
-      entry = { projection, placement, progress: follower, follower, target, catalog, reader }
+      entry = { projection, progress: follower, follower, target, catalog, reader }
     }
     live.set(projection.name, entry)
     return entry
@@ -158,7 +167,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       try {
         if (entry.rebuilding || live.get(entry.projection.name) !== entry) return
         await entry.runner?.stop()
-        await serve(entry.projection, generation, entry.placement)
+        await serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
         cache.clear()
         // A runner of the old generation may have written after the rebuilder dropped it.
         if (entry.runner) await entry.target.drop()
@@ -274,13 +283,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     const projection = byName.get(name)
     const current = live.get(name)
     if (!projection || !current) throw new Error(`No projection is named ${name}`)
-    if (!current.runner) {
-      throw new ConflictError(
-        'PROJECTION_NOT_APPLIED_HERE',
-        'Projection applied elsewhere',
-        `${name} is applied by a projector process; ask that one to rebuild it`,
-      )
-    }
+    if (!current.runner) throw notAppliedHere(name)
     if (current.rebuilding) throw new Error(`${name} is already being rebuilt`)
     const generation = current.runner.generation + 1
     const { target, catalog } = targetFor(projection, generation, { kv, sql: readSql })
@@ -400,7 +403,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     },
     async status() {
       const head = await headPosition(source)
-      return [...live.values()].map(({ projection, progress, placement, rebuilding }) => ({
+      return [...live.values()].map(({ projection, progress, runner, rebuilding }) => ({
         name: projection.name,
         store: projection.store,
         version: projection.version,
@@ -408,7 +411,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         position: progress.checkpoint.position,
         caughtUp: progress.caughtUp,
         behind: Math.max(0, Number(head) - Number(progress.checkpoint.position)),
-        appliedHere: placement === 'run',
+        appliedHere: runner !== undefined,
         ...(rebuilding
           ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
           : {}),
