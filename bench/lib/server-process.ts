@@ -20,8 +20,9 @@ export async function startServerProcess(
   kind: ServerKind,
   env: Record<string, string>,
 ): Promise<ServerProcess> {
+  const profile = process.env.BENCH_CPU_PROF
   const child = fork(childPath, [kind], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })

@@ -46,6 +46,8 @@ function fakeUnitOfWork(trace: string[] = []) {
         write: () => undefined,
         append: (_stream, events) => appended.push(...events),
         observe: () => undefined,
+        recall: async () => undefined,
+        keep: () => undefined,
       })
       committed.push(...appended)
       trace.push('commit')

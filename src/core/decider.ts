@@ -1,11 +1,12 @@
-import type { CommandContext, CommandMeta, NewEvent, StreamRef } from './messages.js'
+import { isAppError } from './errors.js'
+import type { CommandContext, CommandMeta, CommandTx, NewEvent, StreamRef } from './messages.js'
 import type { SqlClient, Statement } from './sql.js'
 
 /**
  * A command over a state-stored aggregate: the normalized write model is the state, the events
  * are its history. Only `load` and the commit do I/O; `decide` and `persist` are pure.
  */
-export interface StateStoredDecider<I, S, E extends NewEvent, R> {
+export interface StateStoredDecider<I, S, E extends NewEvent, R, M = unknown> {
   /** Reads (and locks) the rows the decision depends on. */
   load(tx: SqlClient, input: I, meta: CommandMeta): Promise<S>
   /** The business rules: the events the command causes, or a thrown refusal. */
@@ -15,17 +16,62 @@ export interface StateStoredDecider<I, S, E extends NewEvent, R> {
   /** The write-model rows the events change. */
   persist(events: readonly E[], state: S, meta: CommandMeta): readonly Statement[]
   result(events: readonly E[], input: I, state: S, meta: CommandMeta): R
+  /** Optional: what commands on the stream keep between them (core/stream-memory.ts). */
+  memory?: Memory<NoInfer<I>, NoInfer<S>, NoInfer<E>, M>
 }
 
-/** The I/O shell around a decider: load, decide, then queue the rows and the events for one commit. */
-export function stateStored<I, S, E extends NewEvent, R>(decider: StateStoredDecider<I, S, E, R>) {
+export interface Memory<I, S, E, M> {
+  /** The stream the command goes to, from its input alone (it must be the one `stream` names). */
+  streamId(input: I, meta: CommandMeta): string
+  /** What to keep of the state the events leave: the same shape for every command on the stream. */
+  keep(state: S, events: readonly E[]): M
+  /**
+   * The state to decide on from what was kept, or undefined to load it. Whatever the returned
+   * state cannot know (rows outside the stream) must be guarded by a constraint that refuses the
+   * commit, so that the command runs again with a read.
+   */
+  recall?(kept: M, input: I, meta: CommandMeta): S | undefined
+}
+
+/**
+ * The I/O shell around a decider: load (or recall), decide, then queue the rows and the events for
+ * one commit. Only a decision that appends is taken on a recalled state, since the append checks
+ * the version it was kept at; a refusal, or nothing to do, is decided again on a loaded state.
+ */
+export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
+  decider: StateStoredDecider<I, S, E, R, M>,
+) {
+  const { memory } = decider
+  type Decided = { state: S; events: readonly E[] }
+  const recalled = async (input: I, tx: CommandTx, meta: CommandMeta): Promise<Decided | undefined> => {
+    if (!memory) return undefined
+    const kept = await tx.recall(memory.streamId(input, meta))
+    const state = kept === undefined ? undefined : memory.recall?.(kept as M, input, meta)
+    if (state === undefined) return undefined
+    try {
+      const events = decider.decide(input, state, meta)
+      return events.length > 0 ? { state, events } : undefined
+    } catch (error) {
+      if (isAppError(error)) return undefined
+      throw error
+    }
+  }
   return async (input: I, { meta, tx }: CommandContext): Promise<R> => {
-    const state = await decider.load(tx, input, meta)
-    const events = decider.decide(input, state, meta)
+    let decided = await recalled(input, tx, meta)
+    if (!decided) {
+      const state: S = await decider.load(tx, input, meta)
+      decided = { state, events: decider.decide(input, state, meta) }
+    }
+    const { state, events } = decided
     const stream = decider.stream(input, state, meta)
     if (events.length > 0) {
       tx.write(...decider.persist(events, state, meta))
       tx.append(stream, events)
+      if (memory) {
+        if (memory.streamId(input, meta) !== stream.id)
+          throw new Error(`Memory of the wrong stream: ${stream.id}`)
+        tx.keep(stream.id, memory.keep(state, events))
+      }
     } else tx.observe(stream.id)
     return decider.result(events, input, state, meta)
   }

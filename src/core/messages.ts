@@ -44,6 +44,13 @@ export interface CommandTx extends SqlClient {
   append(stream: StreamRef, events: readonly NewEvent[]): void
   /** The command read this stream: if it appends nothing, its position is where the stream stands. */
   observe(streamId: string): void
+  /**
+   * Waits for this process's other commands on the stream to finish (one stream per command), then
+   * gives what the last of them kept (core/stream-memory.ts), or undefined.
+   */
+  recall(streamId: string): Promise<unknown>
+  /** What this command leaves on the stream, for the next command to recall once it has committed. */
+  keep(streamId: string, state: unknown): void
 }
 
 export interface CommandContext {

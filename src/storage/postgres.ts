@@ -10,7 +10,8 @@ export interface PostgresOptions {
 
 /**
  * The SQL port over node-postgres. Connections run in pipeline mode, so a transaction's BEGIN goes
- * out with its first read and its writes go out with its COMMIT: two round trips per command.
+ * out with its first statement and its writes go out with its COMMIT: two round trips for a command
+ * that reads, one for a command that does not.
  * Statements are prepared once per connection, named by their text.
  */
 export function createPostgres(options: PostgresOptions): Sql {
@@ -41,20 +42,30 @@ export function createPostgres(options: PostgresOptions): Sql {
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
       const client = await pool.connect()
       let state = 'open' as 'open' | 'committed' | 'broken'
-      coalesceWrites(client)
-      const begin = client.query('BEGIN')
-      begin.catch(() => undefined)
+      // BEGIN leaves with the first statement: a command that reads nothing sends BEGIN, its
+      // writes and COMMIT in one write.
+      let begun: Promise<pg.QueryResult> | undefined
+      const begin = () => {
+        if (begun) return begun
+        coalesceWrites(client)
+        begun = client.query('BEGIN')
+        begun.catch(() => undefined)
+        return begun
+      }
       const tx: SqlTx = {
         query: <R extends object>(text: string, params?: readonly unknown[]) => {
           if (state !== 'open') return Promise.reject(new Error('The transaction is over'))
+          void begin()
           return send(client, text, params) as Promise<R[]>
         },
         async commit(statements: readonly Statement[]) {
           if (state !== 'open') throw new Error('The transaction is over')
           state = 'committed'
+          if (!begun && statements.length === 0) return []
+          const started = begin()
           const sent = statements.map((s) => send(client, s.text, s.params))
           const commit = client.query('COMMIT')
-          const settled = await Promise.allSettled([begin, ...sent, commit])
+          const settled = await Promise.allSettled([started, ...sent, commit])
           const failed = settled.find((s) => s.status === 'rejected')
           if (failed) throw failed.reason
           const last = settled.at(-1) as PromiseFulfilledResult<pg.QueryResult>
@@ -69,7 +80,7 @@ export function createPostgres(options: PostgresOptions): Sql {
       } catch (error) {
         if (state === 'open') {
           state = 'broken'
-          await client.query('ROLLBACK').catch(() => undefined)
+          if (begun) await client.query('ROLLBACK').catch(() => undefined)
         }
         throw error
       } finally {

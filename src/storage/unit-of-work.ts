@@ -1,6 +1,7 @@
 import type { CommandCall, Executed, UnitOfWork } from '../core/command-bus.js'
-import { ConflictError } from '../core/errors.js'
+import { ConflictError, isAppError } from '../core/errors.js'
 import type { CommandTx } from '../core/messages.js'
+import { createStreamMemory, type StreamMemory, type Turn } from '../core/stream-memory.js'
 import { sqlState, type Row, type Sql, type Statement } from '../core/sql.js'
 import { appendStatement, compareDecimal } from './event-log.js'
 
@@ -16,41 +17,69 @@ export interface UnitOfWorkOptions {
   /** Called after each commit that wrote events, with the last position (wakes the projections). */
   onCommitted?: (position: string) => void
   maxAttempts?: number
+  /** What commands keep of their streams between them (default: a memory of 10,000 streams). */
+  memory?: StreamMemory
 }
 
 /**
  * One transaction per command. The command's reads go out as it makes them; its writes and
- * events are queued and sent with the COMMIT. On a concurrency failure the whole command runs again.
+ * events are queued and sent with the COMMIT. On a concurrency failure the whole command runs again,
+ * reading everything: what the stream memory held may be what failed it.
  */
 export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const { sql, onCommitted } = options
   const maxAttempts = options.maxAttempts ?? 5
+  const memory = options.memory ?? createStreamMemory()
 
   async function attempt(call: CommandCall, work: (tx: CommandTx) => Promise<Executed>): Promise<Executed> {
-    return sql.transaction(async (tx) => {
-      const writes: Statement[] = []
-      const appends: Statement[] = []
-      const observed = new Set<string>()
-      const metadata = {
-        commandId: call.meta.commandId,
-        correlationId: call.meta.correlationId,
-        command: call.address,
-        ...(call.caller ? { userId: call.caller.id } : {}),
-      }
-      const commandTx: CommandTx = {
-        query: (text, params) => tx.query(text, params),
-        write: (...statements) => writes.push(...statements),
-        append: (stream, events) => {
-          if (events.length > 0) appends.push(appendStatement(stream, events, metadata))
-        },
-        observe: (streamId) => observed.add(streamId),
-      }
-      const executed = await work(commandTx)
-      if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
-      const results = await tx.commit([...writes, ...appends])
-      const position = lastPosition(results.slice(writes.length))
-      return position ? { ...executed, position } : executed
-    })
+    let turn: Turn | undefined
+    const kept = new Map<string, unknown>()
+    const appended: string[] = []
+    try {
+      const executed = await sql.transaction(async (tx) => {
+        const writes: Statement[] = []
+        const appends: Statement[] = []
+        const observed = new Set<string>()
+        const metadata = {
+          commandId: call.meta.commandId,
+          correlationId: call.meta.correlationId,
+          command: call.address,
+          ...(call.caller ? { userId: call.caller.id } : {}),
+        }
+        const commandTx: CommandTx = {
+          query: (text, params) => tx.query(text, params),
+          write: (...statements) => writes.push(...statements),
+          append: (stream, events) => {
+            if (events.length === 0) return
+            appends.push(appendStatement(stream, events, metadata))
+            appended.push(stream.id)
+          },
+          observe: (streamId) => observed.add(streamId),
+          async recall(streamId) {
+            if (turn) throw new Error('A command recalls one stream at most')
+            turn = await memory.take(streamId)
+            return turn.kept
+          },
+          keep: (streamId, state) => kept.set(streamId, state),
+        }
+        const executed = await work(commandTx)
+        if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
+        const results = await tx.commit([...writes, ...appends])
+        const position = lastPosition(results.slice(writes.length))
+        return position ? { ...executed, position } : executed
+      })
+      for (const id of appended) if (!kept.has(id)) memory.forget(id)
+      for (const [id, state] of kept) memory.keep(id, state)
+      return executed
+    } catch (error) {
+      // A refusal leaves the streams as they were. Anything else may mean the memory was behind,
+      // and the retry must read.
+      if (!isAppError(error))
+        for (const id of [...appended, ...(turn ? [turn.streamId] : [])]) memory.forget(id)
+      throw error
+    } finally {
+      turn?.release()
+    }
   }
 
   return {

@@ -1,4 +1,4 @@
-import { stateStored } from '../../core/decider.js'
+import { stateStored, type Memory } from '../../core/decider.js'
 import { defineCommand, signedIn, type CommandMeta } from '../../core/messages.js'
 import {
   CancelRegistrationInput,
@@ -18,15 +18,41 @@ import {
   decideRegister,
   decideUpdate,
   participantOf,
+  type CancellationState,
   type EventState,
+  type RegistrationState,
+  type UpdateState,
 } from './rules.js'
-import { loadEvent, loadForCancellation, loadForRegistration, loadWaitlist, persist } from './write-model.js'
+import {
+  eventAfter,
+  loadEvent,
+  loadForCancellation,
+  loadForRegistration,
+  loadWaitlist,
+  persist,
+} from './write-model.js'
 
 const domain = 'events'
+const streamId = (eventId: string) => `event-${eventId}`
 const streamOf = (eventId: string, state: EventState) => ({
-  id: `event-${eventId}`,
+  id: streamId(eventId),
   expectedVersion: state.status === 'absent' ? 0 : state.version,
 })
+
+/**
+ * Every command on an event keeps the event's row as its events leave it, so the next command on
+ * the event in this process can skip reading it (core/stream-memory.ts).
+ */
+function eventMemory<I extends { eventId?: string }, S, E extends EventsEvent>(
+  eventOf: (state: S) => EventState,
+  recall?: (event: EventState, input: I) => S | undefined,
+): Memory<I, S, E, EventState> {
+  return {
+    streamId: (cmd, meta) => streamId(cmd.eventId ?? meta.newId),
+    keep: (state, events) => eventAfter(events, eventOf(state)),
+    ...(recall ? { recall } : {}),
+  }
+}
 const createdId = (events: readonly EventsEvent[], meta: CommandMeta) =>
   events[0]?.type === 'EventCreated' ? events[0].data.eventId : meta.newId
 
@@ -44,6 +70,7 @@ export const createEvent = defineCommand({
     stream: (cmd, _state, meta) => streamOf(cmd.eventId ?? meta.newId, { status: 'absent' }),
     persist: (events, state) => persist(events, state),
     result: (events, _cmd, _state, meta) => ({ eventId: createdId(events, meta) }),
+    memory: eventMemory((state: EventState) => state),
   }),
 })
 
@@ -65,6 +92,7 @@ export const updateEvent = defineCommand({
     stream: (cmd, state) => streamOf(cmd.eventId, state.event),
     persist: (events, state) => persist(events, state.event),
     result: (_events, cmd) => ({ eventId: cmd.eventId }),
+    memory: eventMemory((state: UpdateState) => state.event),
   }),
 })
 
@@ -82,6 +110,10 @@ export const deleteEvent = defineCommand({
     stream: (cmd, state) => streamOf(cmd.eventId, state),
     persist: (events, state) => persist(events, state),
     result: (_events, cmd) => ({ eventId: cmd.eventId }),
+    memory: eventMemory(
+      (state: EventState) => state,
+      (event) => event,
+    ),
   }),
 })
 
@@ -102,6 +134,13 @@ export const registerParticipant = defineCommand({
       registrationId: meta.newId,
       status: events[0]?.type === 'ParticipantWaitlisted' ? ('waitlisted' as const) : ('confirmed' as const),
     }),
+    // The participant's registrations are not in the event's row: deciding as if there were none
+    // is safe, since the one-active-registration index refuses the insert if there is one, and
+    // the command runs again, reading them.
+    memory: eventMemory(
+      (state: RegistrationState) => state.event,
+      (event) => ({ event, active: undefined }),
+    ),
   }),
 })
 
@@ -126,6 +165,7 @@ export const cancelRegistration = defineCommand({
           promoted?.type === 'WaitlistedParticipantConfirmed' ? promoted.data.registrationId : null,
       }
     },
+    memory: eventMemory((state: CancellationState) => state.event),
   }),
 })
 

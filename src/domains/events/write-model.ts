@@ -152,14 +152,21 @@ const blank: EventRow = {
   updatedAt: '',
 }
 
+/** The event as the events leave it: what its row holds after them, as `loadEvent` would read it. */
+export function eventAfter(
+  events: readonly EventsEvent[],
+  state: EventState,
+): { status: 'scheduled' | 'deleted' } & EventRow {
+  const { status: _, ...before } = state.status === 'absent' ? { status: 'absent', ...blank } : state
+  const deleted = state.status === 'deleted' || events.some((e) => e.type === 'EventDeleted')
+  return { status: deleted ? 'deleted' : 'scheduled', ...events.reduce(evolve, before) }
+}
+
 /** The rows the events change: the event row as it ends up, and each registration touched. */
 export function persist(events: readonly EventsEvent[], state: EventState): Statement[] {
-  const before = state.status === 'absent' ? blank : state
-  const after = events.reduce(evolve, before)
-  const deleted = state.status === 'deleted' || events.some((e) => e.type === 'EventDeleted')
-  const status = deleted ? 'deleted' : 'scheduled'
+  const after = eventAfter(events, state)
   const statements: Statement[] = [
-    state.status === 'absent' ? insertEvent(after) : updateEvent(after, status),
+    state.status === 'absent' ? insertEvent(after) : updateEvent(after, after.status),
   ]
   for (const event of events) statements.push(...registrationRows(event))
   return statements

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCommandBus, type CommandBus } from '../../core/command-bus.js'
+import type { AnyCommand, Caller } from '../../core/messages.js'
+import type { Sql } from '../../core/sql.js'
+import { createStreamMemory, type StreamMemory } from '../../core/stream-memory.js'
+import { createUnitOfWork } from '../../storage/unit-of-work.js'
+import { startTestTandem, type TestTandem } from '../../testing/harness.js'
+import { modes } from '../../testing/services.js'
+import { cancelRegistration, createEvent, deleteEvent, registerParticipant, updateEvent } from './commands.js'
+import { loadEvent } from './write-model.js'
+
+const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
+const person = (id: string): Caller => ({ id, roles: [] })
+
+/**
+ * What commands keep of an event between them (core/stream-memory.ts). Two "processes" are two
+ * command buses on one database, each with its own memory: what one does, the other's memory
+ * does not know.
+ */
+describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode)
+  })
+  afterAll(async () => t.dispose())
+
+  /** A command bus with a memory of its own, counting the event rows it reads (and locks). */
+  function process() {
+    const memory = createStreamMemory()
+    const counted = { reads: 0 }
+    const sql: Sql = {
+      ...t.sql,
+      transaction: (fn) =>
+        t.sql.transaction((tx) =>
+          fn({
+            query(text, params) {
+              if (text.includes('FROM events.event')) counted.reads++
+              return tx.query(text, params)
+            },
+            commit: (statements) => tx.commit(statements),
+          }),
+        ),
+    }
+    const bus = createCommandBus({
+      registry: t.commands.registry,
+      unitOfWork: createUnitOfWork({ sql, memory }),
+      middleware: [],
+    })
+    return { bus, memory, counted }
+  }
+
+  async function run(bus: CommandBus, command: AnyCommand, input: object, caller: Caller) {
+    const done = await bus.execute(`${command.domain}/${command.name}`, input, { caller })
+    return done.status === 'succeeded' ? 'ok' : done.error.code
+  }
+
+  async function newEvent(bus: CommandBus, capacity: number): Promise<string> {
+    const done = await bus.execute(
+      createEvent,
+      { title: 'Kept', startsAt: '2033-03-01T10:00:00+09:00', endsAt: '2033-03-01T12:00:00Z', capacity },
+      { caller: organizer },
+    )
+    if (done.status === 'failed') throw done.error
+    return done.result.eventId
+  }
+
+  async function kept(memory: StreamMemory, eventId: string) {
+    const turn = await memory.take(`event-${eventId}`)
+    turn.release()
+    return turn.kept
+  }
+
+  it('keeps, after every command, the row a read would find', async () => {
+    const a = process()
+    const eventId = await newEvent(a.bus, 2)
+    const expectKeptIsRead = async () =>
+      expect(await kept(a.memory, eventId)).toEqual(await loadEvent(t.sql, eventId))
+    await expectKeptIsRead()
+    for (const [command, input, caller] of [
+      [registerParticipant, { eventId }, person('p1')],
+      [registerParticipant, { eventId }, person('p2')],
+      [registerParticipant, { eventId, waitlist: true }, person('p3')],
+      [
+        updateEvent,
+        { eventId, title: 'Renamed', venue: 'Hall', startsAt: '2033-03-01T09:00:00+09:00' },
+        organizer,
+      ],
+      [cancelRegistration, { eventId }, person('p1')],
+      [updateEvent, { eventId, capacity: 3 }, organizer],
+      [deleteEvent, { eventId }, organizer],
+    ] as const) {
+      expect(await run(a.bus, command, input, caller)).toBe('ok')
+      await expectKeptIsRead()
+    }
+  })
+
+  it('decides a registration on a kept event without reading it', async () => {
+    const a = process()
+    const eventId = await newEvent(a.bus, 5)
+    a.counted.reads = 0
+    expect(await run(a.bus, registerParticipant, { eventId }, person('fast'))).toBe('ok')
+    expect(a.counted.reads).toBe(0)
+    // Someone already registered: the index refuses the insert, and the command runs again, reading.
+    expect(await run(a.bus, registerParticipant, { eventId }, person('fast'))).toBe('ALREADY_REGISTERED')
+    expect(a.counted.reads).toBe(1)
+  })
+
+  it('cannot overbook on what another process changed since', async () => {
+    const [a, b] = [process(), process()]
+    const eventId = await newEvent(a.bus, 2)
+    expect(await run(a.bus, registerParticipant, { eventId }, person('first'))).toBe('ok')
+    // b takes the last seat; a still remembers one seat free.
+    expect(await run(b.bus, registerParticipant, { eventId }, person('second'))).toBe('ok')
+    a.counted.reads = 0
+    expect(await run(a.bus, registerParticipant, { eventId }, person('third'))).toBe('EVENT_FULL')
+    expect(a.counted.reads).toBe(1)
+    const rows = await t.sql.query<{ status: string }>(
+      'SELECT status FROM events.registration WHERE event_id = $1',
+      [eventId],
+    )
+    expect(rows.map((r) => r.status)).toEqual(['confirmed', 'confirmed'])
+    expect(await loadEvent(t.sql, eventId)).toMatchObject({ confirmedCount: 2, version: 3 })
+  })
+
+  it('does not refuse on what another process changed since', async () => {
+    const [a, b] = [process(), process()]
+    const eventId = await newEvent(a.bus, 1)
+    expect(await run(a.bus, registerParticipant, { eventId }, person('holder'))).toBe('ok')
+    // b frees the seat; a still remembers the event full.
+    expect(await run(b.bus, cancelRegistration, { eventId }, person('holder'))).toBe('ok')
+    expect(await run(a.bus, registerParticipant, { eventId }, person('late'))).toBe('ok')
+  })
+
+  it('does not register for an event another process deleted since', async () => {
+    const [a, b] = [process(), process()]
+    const eventId = await newEvent(a.bus, 3)
+    expect(await run(b.bus, deleteEvent, { eventId }, organizer)).toBe('ok')
+    expect(await run(a.bus, registerParticipant, { eventId }, person('late'))).toBe('EVENT_NOT_FOUND')
+    const rows = await t.sql.query('SELECT 1 FROM events.registration WHERE event_id = $1', [eventId])
+    expect(rows).toHaveLength(0)
+  })
+})
