@@ -46,7 +46,8 @@ export interface CommandTx extends SqlClient {
   observe(streamId: string): void
   /**
    * Waits for this process's other commands on the stream to finish (one stream per command), then
-   * gives what the last of them kept (core/stream-memory.ts), or undefined.
+   * gives what the last of them kept (core/stream-memory.ts): undefined when nothing is kept, and
+   * on a retry, which reads.
    */
   recall(streamId: string): Promise<unknown>
   /** What this command leaves on the stream, for the next command to recall once it has committed. */

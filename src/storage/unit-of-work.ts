@@ -31,7 +31,11 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const maxAttempts = options.maxAttempts ?? 5
   const memory = options.memory ?? createStreamMemory()
 
-  async function attempt(call: CommandCall, work: (tx: CommandTx) => Promise<Executed>): Promise<Executed> {
+  async function attempt(
+    call: CommandCall,
+    work: (tx: CommandTx) => Promise<Executed>,
+    retry: boolean,
+  ): Promise<Executed> {
     let turn: Turn | undefined
     const kept = new Map<string, unknown>()
     const appended: string[] = []
@@ -58,7 +62,9 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
           async recall(streamId) {
             if (turn) throw new Error('A command recalls one stream at most')
             turn = await memory.take(streamId)
-            return turn.kept
+            // A retry reads: what another command here kept meanwhile may be behind again, and a
+            // stream that two processes keep changing would otherwise fail the command every time.
+            return retry ? undefined : turn.kept
           },
           keep: (streamId, state) => kept.set(streamId, state),
         }
@@ -72,8 +78,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       for (const [id, state] of kept) memory.keep(id, state)
       return executed
     } catch (error) {
-      // A refusal leaves the streams as they were. Anything else may mean the memory was behind,
-      // and the retry must read.
+      // A refusal leaves the streams as they were; anything else may mean the memory was behind.
       if (!isAppError(error))
         for (const id of [...appended, ...(turn ? [turn.streamId] : [])]) memory.forget(id)
       throw error
@@ -86,7 +91,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     async run(call, work) {
       for (let n = 1; ; n++) {
         try {
-          const executed = await attempt(call, work)
+          const executed = await attempt(call, work, n > 1)
           if (executed.position && !executed.replayed) onCommitted?.(executed.position)
           return executed
         } catch (error) {

@@ -31,8 +31,8 @@ describe.each(modes)('event registration under concurrency (%s)', (mode) => {
       'SELECT confirmed_count AS confirmed, waitlist_count AS waitlisted, capacity FROM events.event WHERE event_id = $1',
       [eventId],
     )
-    const rows = await t.sql.query<{ participant: string; status: string; seq: string }>(
-      `SELECT participant_id AS participant, status, seq::text FROM events.registration WHERE event_id = $1 ORDER BY seq`,
+    const rows = await t.sql.query<{ participant: string; status: string; seq: number }>(
+      `SELECT participant_id AS participant, status, seq::int AS seq FROM events.registration WHERE event_id = $1 ORDER BY seq`,
       [eventId],
     )
     return { event, rows }

@@ -139,4 +139,37 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
     const rows = await t.sql.query('SELECT 1 FROM events.registration WHERE event_id = $1', [eventId])
     expect(rows).toHaveLength(0)
   })
+
+  it('keeps the seats and the order of arrival when two processes register at once', async () => {
+    const [a, b] = [process(), process()]
+    const eventId = await newEvent(a.bus, 30)
+    await run(b.bus, registerParticipant, { eventId }, person('warm-b')) // b remembers the event too
+    const outcomes = await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        run(
+          i % 2 ? a.bus : b.bus,
+          registerParticipant,
+          { eventId, waitlist: i % 4 < 2 },
+          person(`racer-${i}`),
+        ),
+      ),
+    )
+    const rows = await t.sql.query<{ status: string; seq: number }>(
+      'SELECT status, seq::int AS seq FROM events.registration WHERE event_id = $1 ORDER BY seq',
+      [eventId],
+    )
+    const confirmed = rows.filter((r) => r.status === 'confirmed')
+    const waitlisted = rows.filter((r) => r.status === 'waitlisted')
+    expect(confirmed).toHaveLength(30)
+    expect(new Set(rows.map((r) => r.seq)).size).toBe(rows.length)
+    // The seats went to the first to arrive; everyone after them waits, or was refused.
+    expect(rows.slice(0, 30).every((r) => r.status === 'confirmed')).toBe(true)
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(rows.length - 1)
+    expect(new Set(outcomes.filter((o) => o !== 'ok'))).toEqual(new Set(['EVENT_FULL']))
+    expect(await loadEvent(t.sql, eventId)).toMatchObject({
+      confirmedCount: 30,
+      waitlistCount: waitlisted.length,
+      nextSeq: rows.length + 1,
+    })
+  })
 })
