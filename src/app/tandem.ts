@@ -126,7 +126,11 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
 
     const commands = createCommandBus({
       registry,
-      unitOfWork: createUnitOfWork({ sql, onCommitted: (position) => wake.committed(position) }),
+      unitOfWork: createUnitOfWork({
+        sql,
+        onCommitted: (position) => wake.committed(position),
+        onRecall: (result) => metrics.recall(result),
+      }),
       middleware: [logCalls(), measure(metrics), authorize(), validate()],
       transactional: [idempotency()],
     })

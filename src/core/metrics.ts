@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export type Outcome = 'ok' | 'refused' | 'error'
+/**
+ * What a command found in the stream memory: a kept state it decided on, nothing (or a retry, which
+ * reads), or a kept state whose decision the commit refused (kept by a process that fell behind, or
+ * missing a row the state does not hold); `refused` is counted besides `recalled`.
+ */
+export type Recall = 'recalled' | 'absent' | 'refused'
 export type MessageKind = 'command' | 'query'
 
 const latencyBuckets = [
@@ -27,6 +33,7 @@ export interface Metrics {
   cache(address: string, hit: boolean): void
   projectionApplied(projection: string, lagSeconds: number): void
   projectionBehind(projection: string, events: number): void
+  recall(result: Recall): void
   handlerStats(): Promise<Record<MessageKind, Record<string, HandlerStats>>>
 }
 
@@ -60,6 +67,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   })
 
+  const recalls = new Counter({
+    name: 'tandem_stream_memory_total',
+    help: 'Commands by what they found in the stream memory: recalled, absent, or recalled and refused at commit',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  })
+
   // One label object per handler and outcome, made once: most calls allocate nothing here.
   const labels = new Map<string, Record<string, string>>()
   const labelsOf = (key: string, make: () => Record<string, string>) => {
@@ -78,6 +92,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       cacheLookups.inc(labelsOf(`cache ${name} ${hit}`, () => ({ name, result: hit ? 'hit' : 'miss' }))),
     projectionApplied: (projection, seconds) => lag.observe({ projection }, seconds),
     projectionBehind: (projection, events) => behind.set({ projection }, events),
+    recall: (result) => recalls.inc(labelsOf(`recall ${result}`, () => ({ result }))),
     handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),
   }
 }

@@ -77,6 +77,8 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(response.body).toMatch(/^# HELP /m)
       expect(response.body).toContain('tandem_message_duration_seconds')
       expect(response.body).toContain('events/create-event')
+      // The registration of the set-up decided on the row its event's creation kept.
+      expect(response.body).toMatch(/^tandem_stream_memory_total\{result="recalled"\} [1-9]/m)
     })
 
     it('GET /api/cqrs/stats answers the mode, handler counts, cache and projections', async () => {

@@ -1,6 +1,7 @@
 import type { CommandCall, Executed, UnitOfWork } from '../core/command-bus.js'
 import { ConflictError, isAppError } from '../core/errors.js'
 import type { CommandTx } from '../core/messages.js'
+import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory, type Turn } from '../core/stream-memory.js'
 import { sqlState, type Row, type Sql, type Statement } from '../core/sql.js'
 import { appendStatement, compareDecimal } from './event-log.js'
@@ -19,6 +20,8 @@ export interface UnitOfWorkOptions {
   maxAttempts?: number
   /** What commands keep of their streams between them (default: a memory of 10,000 streams). */
   memory?: StreamMemory
+  /** Told what each command that asked found in the memory (metrics). */
+  onRecall?: (result: Recall) => void
 }
 
 /**
@@ -30,6 +33,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const { sql, onCommitted } = options
   const maxAttempts = options.maxAttempts ?? 5
   const memory = options.memory ?? createStreamMemory()
+  const onRecall = options.onRecall ?? (() => undefined)
 
   async function attempt(
     call: CommandCall,
@@ -37,6 +41,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     retry: boolean,
   ): Promise<Executed> {
     let turn: Turn | undefined
+    let recalled = false as boolean // set in `recall`, which TypeScript cannot see from here
     const kept = new Map<string, unknown>()
     const appended: string[] = []
     try {
@@ -64,7 +69,9 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             turn = await memory.take(streamId)
             // A retry reads: what another command here kept meanwhile may be behind again, and a
             // stream that two processes keep changing would otherwise fail the command every time.
-            return retry ? undefined : turn.kept
+            recalled = !retry && turn.kept !== undefined
+            onRecall(recalled ? 'recalled' : 'absent')
+            return recalled ? turn.kept : undefined
           },
           keep: (streamId, state) => kept.set(streamId, state),
         }
@@ -79,8 +86,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       return executed
     } catch (error) {
       // A refusal leaves the streams as they were; anything else may mean the memory was behind.
-      if (!isAppError(error))
+      if (!isAppError(error)) {
         for (const id of [...appended, ...(turn ? [turn.streamId] : [])]) memory.forget(id)
+        if (recalled) onRecall('refused')
+      }
       throw error
     } finally {
       turn?.release()

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCommandBus, type CommandBus } from '../../core/command-bus.js'
+import type { Recall } from '../../core/metrics.js'
 import type { AnyCommand, Caller } from '../../core/messages.js'
 import type { Sql } from '../../core/sql.js'
 import { createStreamMemory, type StreamMemory } from '../../core/stream-memory.js'
@@ -28,6 +29,7 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
   function process() {
     const memory = createStreamMemory()
     const counted = { reads: 0 }
+    const recalls: Recall[] = []
     const sql: Sql = {
       ...t.sql,
       transaction: (fn) =>
@@ -43,10 +45,10 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
     }
     const bus = createCommandBus({
       registry: t.commands.registry,
-      unitOfWork: createUnitOfWork({ sql, memory }),
+      unitOfWork: createUnitOfWork({ sql, memory, onRecall: (result) => recalls.push(result) }),
       middleware: [],
     })
-    return { bus, memory, counted }
+    return { bus, memory, counted, recalls }
   }
 
   async function run(bus: CommandBus, command: AnyCommand, input: object, caller: Caller) {
@@ -100,6 +102,7 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
     a.counted.reads = 0
     expect(await run(a.bus, registerParticipant, { eventId }, person('fast'))).toBe('ok')
     expect(a.counted.reads).toBe(0)
+    expect(a.recalls).toEqual(['absent', 'recalled'])
     // Someone already registered: the index refuses the insert, and the command runs again, reading.
     expect(await run(a.bus, registerParticipant, { eventId }, person('fast'))).toBe('ALREADY_REGISTERED')
     expect(a.counted.reads).toBe(1)
@@ -112,8 +115,10 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
     // b takes the last seat; a still remembers one seat free.
     expect(await run(b.bus, registerParticipant, { eventId }, person('second'))).toBe('ok')
     a.counted.reads = 0
+    a.recalls.length = 0
     expect(await run(a.bus, registerParticipant, { eventId }, person('third'))).toBe('EVENT_FULL')
     expect(a.counted.reads).toBe(1)
+    expect(a.recalls).toEqual(['recalled', 'refused', 'absent'])
     const rows = await t.sql.query<{ status: string }>(
       'SELECT status FROM events.registration WHERE event_id = $1',
       [eventId],
