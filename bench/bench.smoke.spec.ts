@@ -6,6 +6,8 @@ import { runScenario } from './lib/runner.js'
 import { scenarios } from './scenarios/index.js'
 
 const modes: readonly Mode[] = servicesAvailable ? ['embedded', 'server'] : ['embedded']
+// The smoke run checks the harness on the sources as they are, built or not (bench/lib/product.ts).
+process.env.BENCH_FROM_SRC = '1'
 
 /**
  * What is wrong with a smoke entry: empty when the scenario completed with zero errors, its own

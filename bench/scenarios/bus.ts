@@ -1,5 +1,6 @@
-import { benchBus, type BusBenchResult } from '../../src/cli/bench.js'
+import type { BusBenchResult } from '../../src/cli/bench.js'
 import { withCpu } from '../lib/cpu.js'
+import { product } from '../lib/product.js'
 import type { Measurement } from '../lib/results.js'
 import { atLeast, describeMeasurement, type Scenario } from './scenario.js'
 
@@ -13,6 +14,9 @@ const sweep = [1, 32]
  * buses with all middleware: 5% register-participant commands, 95% of the three queries. A short
  * run sizes the operation count so the measured run lasts about the measurement time.
  */
+const benchBus: typeof import('../../src/cli/bench.js').benchBus = async (options) =>
+  (await product<typeof import('../../src/cli/bench.js')>('cli/bench.js')).benchBus(options)
+
 export const busScenario: Scenario = {
   name: 'bus',
   title: "In-process command and query buses (the guide's benchmark)",

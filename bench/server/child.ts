@@ -1,13 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { parseRoles } from '../../src/app/config.js'
-import { startTandem, type Tandem } from '../../src/app/tandem.js'
+import type { Tandem } from '../../src/app/tandem.js'
 import type { Caller } from '../../src/core/messages.js'
-import { createEvent } from '../../src/domains/events/commands.js'
-import { getEventDetails } from '../../src/domains/events/projections/event-details.js'
-import { buildServer } from '../../src/http/server.js'
-import { headPosition } from '../../src/storage/event-log.js'
-import { logIdentity } from '../../src/storage/schema.js'
+import { product } from '../lib/product.js'
 import type { Audit, Ready, Reply, Request, ServerKind } from './protocol.js'
 
 /**
@@ -15,6 +10,19 @@ import type { Audit, Ready, Reply, Request, ServerKind } from './protocol.js'
  * the server each have their own event loop. `tandem`: the real HTTP API (embedded when
  * BENCH_DATABASE_URL is unset). `bare`: Fastify with one trivial route, the machine's ceiling.
  */
+
+const { parseRoles } = await product<typeof import('../../src/app/config.js')>('app/config.js')
+const { startTandem } = await product<typeof import('../../src/app/tandem.js')>('app/tandem.js')
+const { createEvent } = await product<typeof import('../../src/domains/events/commands.js')>(
+  'domains/events/commands.js',
+)
+const { getEventDetails } = await product<
+  typeof import('../../src/domains/events/projections/event-details.js')
+>('domains/events/projections/event-details.js')
+const { buildServer } = await product<typeof import('../../src/http/server.js')>('http/server.js')
+const { headPosition } =
+  await product<typeof import('../../src/storage/event-log.js')>('storage/event-log.js')
+const { logIdentity } = await product<typeof import('../../src/storage/schema.js')>('storage/schema.js')
 
 const kind = (process.argv[2] ?? 'tandem') as ServerKind
 const send = (message: Ready | Reply) => process.send?.(message)
