@@ -7,7 +7,7 @@ import type { Tandem } from '../app/tandem.js'
 import { commandHandler, queryHandler } from './handlers.js'
 import { liveHandler } from './live.js'
 import { registerOps } from './ops.js'
-import { bodyLimit, Problem, problemOf } from './problem.js'
+import { bodyLimit, clientErrorHandler, Problem, problemOf } from './problem.js'
 import { describeRoutes } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
@@ -27,6 +27,7 @@ async function baseApp(logger: Tandem['log']): Promise<FastifyInstance> {
     // The buses log each command and query; a line per request on top would double the logging cost.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
+    clientErrorHandler,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()

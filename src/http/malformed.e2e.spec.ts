@@ -1,0 +1,68 @@
+import { connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from '../testing/http.js'
+import { modes } from '../testing/services.js'
+
+/** Sends raw bytes and reads what comes back until the server closes the connection. */
+function exchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' })
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (answer += chunk))
+    socket.on('close', () => resolve(answer))
+    socket.on('error', reject)
+    socket.write(request)
+  })
+}
+
+function problemOf(answer: string) {
+  const [head = '', body = ''] = answer.split('\r\n\r\n')
+  const [status = '', ...headers] = head.split('\r\n')
+  return {
+    status,
+    headers: headers.map((h) => h.toLowerCase()),
+    body: JSON.parse(body) as Record<string, unknown>,
+  }
+}
+
+/** Requests too broken for the router still get problem+json, and change nothing. */
+describe.each(modes)('malformed HTTP (%s)', (mode) => {
+  let s: TestServer
+  let port: number
+  beforeAll(async () => {
+    s = await startTestServer(mode)
+    await s.app.listen({ port: 0, host: '127.0.0.1' })
+    port = (s.app.server.address() as AddressInfo).port
+  })
+  afterAll(() => s.close())
+
+  it('answers 400 MALFORMED_REQUEST for a header line without a colon', async () => {
+    const head = await s.head()
+    const answer = problemOf(
+      await exchange(
+        port,
+        'POST /api/commands/events/create-event HTTP/1.1\r\nHost: t\r\nthis is not a header\r\n' +
+          'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+      ),
+    )
+    expect(answer.status).toBe('HTTP/1.1 400 Bad Request')
+    expect(answer.headers).toContain('content-type: application/problem+json; charset=utf-8')
+    expect(answer.body).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' })
+    expect(await s.head()).toBe(head)
+  })
+
+  it('answers 431 HEADERS_TOO_LARGE for 64 KiB of headers', async () => {
+    const answer = problemOf(
+      await exchange(port, `GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`),
+    )
+    expect(answer.status).toBe('HTTP/1.1 431 Request Header Fields Too Large')
+    expect(answer.body).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' })
+  })
+
+  it('still answers well-formed requests on new connections', async () => {
+    const answer = await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+    expect(answer).toMatch(/^HTTP\/1.1 200 OK/)
+  })
+})
