@@ -48,6 +48,7 @@ function fakeUnitOfWork(trace: string[] = []) {
         observe: () => undefined,
         recall: async () => undefined,
         keep: () => undefined,
+        readStream: async () => ({ events: [], version: 0 }),
       })
       committed.push(...appended)
       trace.push('commit')

@@ -77,6 +77,74 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
   }
 }
 
+/**
+ * A command over an event-sourced aggregate: its state is the fold of its stream's events, and the
+ * events are all it writes. `evolve` and `decide` are pure.
+ */
+export interface EventSourcedDecider<I, S, E extends NewEvent, R> {
+  /** The stream, from the input alone. */
+  streamId(input: I, meta: CommandMeta): string
+  /** The state of a stream with no events. */
+  initial: S
+  /** The state after one more event. */
+  evolve(state: S, event: E): S
+  /** The business rules: the events the command causes, or a thrown refusal. */
+  decide(input: I, state: S, meta: CommandMeta): readonly E[]
+  result(events: readonly E[], input: I, state: S, meta: CommandMeta): R
+}
+
+/** An aggregate's state and the version of the last event folded into it. */
+export interface Folded<S> {
+  state: S
+  version: number
+}
+
+/** Folds a stream's events into the aggregate's state (also for a stream read as of a past moment). */
+export function fold<S, E extends NewEvent>(
+  decider: Pick<EventSourcedDecider<never, S, E, unknown>, 'initial' | 'evolve'>,
+  events: readonly NewEvent[],
+): S {
+  return (events as readonly E[]).reduce(decider.evolve, decider.initial)
+}
+
+/**
+ * The I/O shell around an event-sourced decider. The state the last command on the stream left in
+ * this process is recalled whole, so a decision that appends needs no read at all: the append at
+ * its version is the whole check. Otherwise (nothing kept, a retry, a refusal or nothing to do) the
+ * stream is read, locked, and folded. Appends take the same lock, so a command that read the stream
+ * cannot lose to one that did not: a retry, which reads, always gets through.
+ */
+export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedDecider<I, S, E, R>) {
+  const tryDecide = (input: I, folded: Folded<S>, meta: CommandMeta) => {
+    try {
+      const events = decider.decide(input, folded.state, meta)
+      return events.length > 0 ? events : undefined
+    } catch (error) {
+      if (isAppError(error)) return undefined
+      throw error
+    }
+  }
+  return async (input: I, { meta, tx }: CommandContext): Promise<R> => {
+    const id = decider.streamId(input, meta)
+    let folded = (await tx.recall(id)) as Folded<S> | undefined
+    let events = folded && tryDecide(input, folded, meta)
+    if (!folded || !events) {
+      const history = await tx.readStream(id)
+      folded = { state: fold(decider, history.events), version: history.version }
+      events = decider.decide(input, folded.state, meta)
+    }
+    if (events.length > 0) {
+      tx.append({ id, expectedVersion: folded.version }, events, { locked: true })
+      const after: Folded<S> = {
+        state: events.reduce(decider.evolve, folded.state),
+        version: folded.version + events.length,
+      }
+      tx.keep(id, after)
+    } else tx.observe(id)
+    return decider.result(events, input, folded.state, meta)
+  }
+}
+
 /** Ends a `switch` over a union: a new member the switch forgot becomes a type error here. */
 export function unreachable(value: never): never {
   throw new Error(`Unexpected value: ${JSON.stringify(value)}`)

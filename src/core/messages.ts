@@ -41,7 +41,12 @@ export interface StreamRef {
 /** A command's view of its transaction: read with `query`, queue writes and events for the commit. */
 export interface CommandTx extends SqlClient {
   write(...statements: Statement[]): void
-  append(stream: StreamRef, events: readonly NewEvent[]): void
+  /**
+   * Queues events for the stream after `stream.expectedVersion`. `locked`: take the stream's lock
+   * first, as `readStream` does, so that a command which read the stream under it always wins over
+   * one that decided on what it kept (and that one runs again, reading).
+   */
+  append(stream: StreamRef, events: readonly NewEvent[], options?: { locked?: boolean }): void
   /** The command read this stream: if it appends nothing, its position is where the stream stands. */
   observe(streamId: string): void
   /**
@@ -52,6 +57,17 @@ export interface CommandTx extends SqlClient {
   recall(streamId: string): Promise<unknown>
   /** What this command leaves on the stream, for the next command to recall once it has committed. */
   keep(streamId: string, state: unknown): void
+  /**
+   * The stream's events in order and its version, the stream locked until the commit: other commands
+   * that read it wait (the append still checks the version, against those that did not read).
+   */
+  readStream(streamId: string): Promise<StreamHistory>
+}
+
+export interface StreamHistory {
+  events: readonly NewEvent[]
+  /** The version of the last event: 0 for a stream with none. */
+  version: number
 }
 
 export interface CommandContext {

@@ -111,6 +111,30 @@ export async function readAfter(
   return { events, horizon }
 }
 
+/**
+ * The events of one stream in version order; with `asOf`, only those recorded by then: the stream as
+ * it stood at that moment.
+ */
+export async function readStream(
+  sql: SqlClient,
+  streamId: string,
+  options: { asOf?: Date } = {},
+): Promise<StoredEvent[]> {
+  const rows = await sql.query<EventRow>(
+    `SELECT position::text, tx_id::text, stream_id, stream_version, type, data, metadata, recorded_at
+     FROM tandem.event_log WHERE stream_id = $1 AND recorded_at <= coalesce($2::timestamptz, 'infinity')
+     ORDER BY stream_version`,
+    [streamId, options.asOf ?? null],
+  )
+  return rows.map(toStoredEvent)
+}
+
+/** Locks a stream until the transaction ends (for commands that read it whole: see `readStream`). */
+export const lockStream = (streamId: string): Statement => ({
+  text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7419)) AS locked',
+  params: [streamId],
+})
+
 /** The transaction that wrote the event at `position`, or undefined if there is none. */
 export async function transactionOf(sql: SqlClient, position: string): Promise<string | undefined> {
   const [row] = await sql.query<{ tx_id: string }>(

@@ -4,7 +4,7 @@ import type { CommandTx } from '../core/messages.js'
 import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory, type Turn } from '../core/stream-memory.js'
 import { sqlState, type Row, type Sql, type Statement } from '../core/sql.js'
-import { appendStatement, compareDecimal } from './event-log.js'
+import { appendStatement, compareDecimal, lockStream, readStream } from './event-log.js'
 
 /** Failures that mean "someone else changed the rows first": re-load, re-decide, try again. */
 const retryable = new Set([
@@ -46,6 +46,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     const appended: string[] = []
     try {
       const executed = await sql.transaction(async (tx) => {
+        const locks: Statement[] = []
         const writes: Statement[] = []
         const appends: Statement[] = []
         const observed = new Set<string>()
@@ -58,8 +59,9 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
         const commandTx: CommandTx = {
           query: (text, params) => tx.query(text, params),
           write: (...statements) => writes.push(...statements),
-          append: (stream, events) => {
+          append: (stream, events, options) => {
             if (events.length === 0) return
+            if (options?.locked) locks.push(lockStream(stream.id))
             appends.push(appendStatement(stream, events, metadata))
             appended.push(stream.id)
           },
@@ -74,11 +76,17 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             return recalled ? turn.kept : undefined
           },
           keep: (streamId, state) => kept.set(streamId, state),
+          async readStream(streamId) {
+            // Sent together: the read starts once the lock is held, and sees every commit before it.
+            const lock = lockStream(streamId)
+            const [, events] = await Promise.all([tx.query(lock.text, lock.params), readStream(tx, streamId)])
+            return { events, version: events.at(-1)?.version ?? 0 }
+          },
         }
         const executed = await work(commandTx)
         if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
-        const results = await tx.commit([...writes, ...appends])
-        const position = lastPosition(results.slice(writes.length))
+        const results = await tx.commit([...locks, ...writes, ...appends])
+        const position = lastPosition(results.slice(locks.length + writes.length))
         return position ? { ...executed, position } : executed
       })
       for (const id of appended) if (!kept.has(id)) memory.forget(id)

@@ -1,0 +1,165 @@
+import Type, { type Static } from 'typebox'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { appendStatement, lockStream, readStream } from '../storage/event-log.js'
+import { createUnitOfWork } from '../storage/unit-of-work.js'
+import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { modes } from '../testing/services.js'
+import { createCommandBus } from './command-bus.js'
+import { eventSourced, fold } from './decider.js'
+import { ConflictError } from './errors.js'
+import { defineCommand, defineEvent, signedIn, type Caller } from './messages.js'
+import { createRegistry } from './registry.js'
+import type { Sql } from './sql.js'
+import { createStreamMemory } from './stream-memory.js'
+
+/** A toy event-sourced aggregate: a wallet whose balance never goes below zero. */
+const Deposited = defineEvent('Deposited', Type.Object({ amount: Type.Integer() }))
+const Withdrawn = defineEvent('Withdrawn', Type.Object({ amount: Type.Integer() }))
+const Move = Type.Object({ walletId: Type.String(), amount: Type.Integer({ minimum: 1 }) })
+type WalletEvent = ReturnType<typeof Deposited.create> | ReturnType<typeof Withdrawn.create>
+
+const wallet = {
+  streamId: (input: Static<typeof Move>) => `wallet-${input.walletId}`,
+  initial: { balance: 0 },
+  evolve: (state: { balance: number }, event: WalletEvent) => ({
+    balance: state.balance + (event.type === 'Deposited' ? event.data.amount : -event.data.amount),
+  }),
+}
+const deposit = defineCommand({
+  domain: 'wallets',
+  name: 'deposit',
+  summary: 'Deposit',
+  input: Move,
+  output: Type.Object({ balance: Type.Integer() }),
+  access: signedIn(),
+  handle: eventSourced({
+    ...wallet,
+    decide: (input) => [Deposited.create({ amount: input.amount })],
+    result: (_events, input, state) => ({ balance: state.balance + input.amount }),
+  }),
+})
+const withdraw = defineCommand({
+  domain: 'wallets',
+  name: 'withdraw',
+  summary: 'Withdraw',
+  input: Move,
+  output: Type.Object({ balance: Type.Integer() }),
+  access: signedIn(),
+  refusals: ['INSUFFICIENT_FUNDS'],
+  handle: eventSourced({
+    ...wallet,
+    decide(input, state) {
+      if (state.balance < input.amount) throw new ConflictError('INSUFFICIENT_FUNDS', 'Insufficient funds')
+      return [Withdrawn.create({ amount: input.amount })]
+    },
+    result: (_events, input, state) => ({ balance: state.balance - input.amount }),
+  }),
+})
+
+const owner: Caller = { id: 'owner', roles: [] }
+
+describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode)
+  })
+  afterAll(async () => t.dispose())
+
+  /** A command bus with a memory of its own (a process), counting the stream reads it makes. */
+  function process() {
+    const counted = { reads: 0 }
+    const sql: Sql = {
+      ...t.sql,
+      transaction: (fn) =>
+        t.sql.transaction((tx) =>
+          fn({
+            query(text, params) {
+              if (text.includes('FROM tandem.event_log WHERE stream_id')) counted.reads++
+              return tx.query(text, params)
+            },
+            commit: (statements) => tx.commit(statements),
+          }),
+        ),
+    }
+    const bus = createCommandBus({
+      registry: createRegistry({ commands: [deposit, withdraw], queries: [] }),
+      unitOfWork: createUnitOfWork({ sql, memory: createStreamMemory() }),
+      middleware: [],
+    })
+    const send = async (command: 'deposit' | 'withdraw', walletId: string, amount: number) => {
+      const done = await bus.execute(`wallets/${command}`, { walletId, amount }, { caller: owner })
+      return done.status === 'succeeded' ? (done.result as { balance: number }).balance : done.error.code
+    }
+    return { send, counted }
+  }
+
+  const balanceOf = async (walletId: string, asOf?: Date) =>
+    fold(wallet, await readStream(t.sql, `wallet-${walletId}`, { asOf })).balance
+
+  it('folds the events into the state, refuses on it, and reads a past moment', async () => {
+    const a = process()
+    expect(await a.send('deposit', 'w1', 100)).toBe(100)
+    expect(await a.send('withdraw', 'w1', 30)).toBe(70)
+    const before = new Date()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(await a.send('withdraw', 'w1', 80)).toBe('INSUFFICIENT_FUNDS')
+    expect(await a.send('deposit', 'w1', 5)).toBe(75)
+    expect(await balanceOf('w1')).toBe(75)
+    expect(await balanceOf('w1', before)).toBe(70)
+    expect(await balanceOf('w1', new Date(0))).toBe(0)
+    const versions = (await readStream(t.sql, 'wallet-w1')).map((e) => e.version)
+    expect(versions).toEqual([1, 2, 3])
+  })
+
+  it('decides on the state it kept, reading nothing, and reads after a refusal', async () => {
+    const a = process()
+    await a.send('deposit', 'w2', 10)
+    expect(a.counted.reads).toBe(1)
+    expect(await a.send('deposit', 'w2', 10)).toBe(20)
+    expect(a.counted.reads).toBe(1)
+    expect(await a.send('withdraw', 'w2', 50)).toBe('INSUFFICIENT_FUNDS')
+    expect(a.counted.reads).toBe(2)
+  })
+
+  it('never goes below zero when two processes withdraw at once', async () => {
+    const [a, b] = [process(), process()]
+    await a.send('deposit', 'w3', 500)
+    await b.send('deposit', 'w3', 0 + 1) // b keeps the wallet too
+    const outcomes = await Promise.all(
+      Array.from({ length: 120 }, (_, i) => (i % 2 ? a : b).send('withdraw', 'w3', 10)),
+    )
+    expect(outcomes.filter((o) => typeof o === 'number')).toHaveLength(50)
+    expect(new Set(outcomes.filter((o) => typeof o !== 'number'))).toEqual(new Set(['INSUFFICIENT_FUNDS']))
+    expect(await balanceOf('w3')).toBe(1)
+    const versions = (await readStream(t.sql, 'wallet-w3')).map((e) => e.version)
+    expect(versions).toEqual(Array.from({ length: 52 }, (_, i) => i + 1))
+  })
+
+  // PGlite runs one transaction at a time: no other process to hold the lock meanwhile.
+  it.runIf(mode === 'server')('lets a command that read the stream win over one that did not', async () => {
+    const a = process()
+    await a.send('deposit', 'w4', 10) // a keeps the balance: 10 at version 1
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let locked!: () => void
+    const isLocked = new Promise<void>((resolve) => (locked = resolve))
+    // Another process reads the wallet under its lock and spends the 10, slowly.
+    const other = t.sql.transaction(async (tx) => {
+      const lock = lockStream('wallet-w4')
+      await tx.query(lock.text, lock.params)
+      locked()
+      await released
+      const spend = Withdrawn.create({ amount: 10 })
+      const metadata = { commandId: 'other', correlationId: 'other', command: 'wallets/withdraw' }
+      await tx.commit([appendStatement({ id: 'wallet-w4', expectedVersion: 1 }, [spend], metadata)])
+    })
+    await isLocked
+    // a decides on what it kept (10 to spend) and waits for the lock at its commit.
+    const attempt = a.send('withdraw', 'w4', 10)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    release()
+    await other
+    expect(await attempt).toBe('INSUFFICIENT_FUNDS')
+    expect(await balanceOf('w4')).toBe(0)
+  })
+})
