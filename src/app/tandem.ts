@@ -19,6 +19,7 @@ import type { Projection } from '../projections/projection.js'
 import { readMigrations } from '../projections/targets.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate } from '../storage/migrations.js'
+import { readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
 import { logIdentity, writeMigrations } from '../storage/schema.js'
@@ -137,6 +138,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const queries = createQueryBus({
       registry,
       stores: projections.stores,
+      history: { stream: (streamId, options) => readStream(sql, streamId, options) },
       progress: projections,
       middleware: [
         logCalls(),

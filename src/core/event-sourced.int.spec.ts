@@ -7,7 +7,7 @@ import { modes } from '../testing/services.js'
 import { createCommandBus } from './command-bus.js'
 import { eventSourced, fold } from './decider.js'
 import { ConflictError } from './errors.js'
-import { defineCommand, defineEvent, signedIn, type Caller } from './messages.js'
+import { defineCommand, defineEvent, defineQuery, signedIn, type Caller } from './messages.js'
 import { createRegistry } from './registry.js'
 import type { Sql } from './sql.js'
 import { createStreamMemory } from './stream-memory.js'
@@ -18,8 +18,9 @@ const Withdrawn = defineEvent('Withdrawn', Type.Object({ amount: Type.Integer() 
 const Move = Type.Object({ walletId: Type.String(), amount: Type.Integer({ minimum: 1 }) })
 type WalletEvent = ReturnType<typeof Deposited.create> | ReturnType<typeof Withdrawn.create>
 
+const streamOf = (walletId: string) => `wallet-${walletId}`
 const wallet = {
-  streamId: (input: Static<typeof Move>) => `wallet-${input.walletId}`,
+  streamId: (input: Static<typeof Move>) => streamOf(input.walletId),
   initial: { balance: 0 },
   evolve: (state: { balance: number }, event: WalletEvent) => ({
     balance: state.balance + (event.type === 'Deposited' ? event.data.amount : -event.data.amount),
@@ -54,6 +55,21 @@ const withdraw = defineCommand({
     },
     result: (_events, input, state) => ({ balance: state.balance - input.amount }),
   }),
+})
+
+/** The balance now or at a past moment, folded from the log (no read model). */
+const balance = defineQuery({
+  domain: 'wallets',
+  name: 'balance',
+  summary: "A wallet's balance, now or at a past moment",
+  input: Type.Object({ walletId: Type.String(), asOf: Type.Optional(Type.String({ format: 'date-time' })) }),
+  output: Type.Object({ balance: Type.Integer(), version: Type.Integer() }),
+  access: signedIn(),
+  readModels: [],
+  async handle(q, { history }) {
+    const events = await history.stream(streamOf(q.walletId), q.asOf ? { asOf: new Date(q.asOf) } : {})
+    return { balance: fold(wallet, events).balance, version: events.at(-1)?.version ?? 0 }
+  },
 })
 
 const owner: Caller = { id: 'owner', roles: [] }
@@ -161,5 +177,40 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
     await other
     expect(await attempt).toBe('INSUFFICIENT_FUNDS')
     expect(await balanceOf('w4')).toBe(0)
+  })
+})
+
+describe.each(modes)('queries over the event log (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    const wallets = {
+      name: 'wallets',
+      commands: [deposit, withdraw],
+      queries: [balance],
+      projections: [],
+      migrations: [],
+    }
+    t = await startTestTandem(mode, { domains: [wallets] })
+  })
+  afterAll(async () => t.dispose())
+
+  it("answers an aggregate's state now and at a past moment", async () => {
+    const send = async (command: typeof deposit, amount: number) => {
+      const done = await t.commands.execute(command, { walletId: 'q1', amount }, { caller: owner })
+      if (done.status === 'failed') throw done.error
+    }
+    await send(deposit, 40)
+    const between = new Date()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    await send(withdraw, 15)
+    const ask = async (asOf?: Date) => {
+      const input = asOf ? { walletId: 'q1', asOf: asOf.toISOString() } : { walletId: 'q1' }
+      const asked = await t.queries.ask(balance, input, { caller: owner })
+      if (asked.status === 'failed') throw asked.error
+      return asked.data
+    }
+    expect(await ask()).toEqual({ balance: 25, version: 2 })
+    expect(await ask(between)).toEqual({ balance: 40, version: 1 })
+    expect(await ask(new Date(0))).toEqual({ balance: 0, version: 0 })
   })
 })

@@ -78,6 +78,24 @@ export interface CommandContext {
 export interface QueryContext {
   caller: Caller | undefined
   stores: ReadStores
+  history: History
+}
+
+/** An event as the log recorded it. */
+export interface RecordedEvent extends NewEvent {
+  position: string
+  version: number
+  recordedAt: Date
+}
+
+/**
+ * The event log, for queries over event-sourced aggregates (their state now, or at a past moment).
+ * The audit trail, not a read model: it is read from the write database, and a query reading it
+ * declares no read models to wait for.
+ */
+export interface History {
+  /** A stream's events in version order; with `asOf`, those recorded by then. */
+  stream(streamId: string, options?: { asOf?: Date }): Promise<readonly RecordedEvent[]>
 }
 
 interface MessageBase<I extends TSchema, O extends TSchema> {

@@ -1,7 +1,7 @@
 import type { Static, TSchema } from 'typebox'
 import { NotFoundError, UnavailableError, isAppError, type AppError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
-import type { AnyQuery, Caller, QueryDefinition } from './messages.js'
+import type { AnyQuery, Caller, History, QueryDefinition } from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
 import type { QueryCache } from './cache.js'
@@ -58,6 +58,8 @@ export interface QueryBus {
 export interface QueryBusOptions {
   registry: Registry
   stores: ReadStores
+  /** The event log (default: none, and a query that reads it fails). */
+  history?: History
   progress: ReadProgress
   /** Outermost first: logging, metrics, auth, validation, consistency, cache. */
   middleware: readonly Middleware<QueryCall, Answered>[]
@@ -65,11 +67,16 @@ export interface QueryBusOptions {
 
 export const defaultMaxWaitMs = 3000
 
+const noHistory: History = {
+  stream: () => Promise.reject(new Error('This query bus was given no event log')),
+}
+
 export function createQueryBus(options: QueryBusOptions): QueryBus {
   const { stores, progress } = options
+  const history = options.history ?? noHistory
   const handle: Step<QueryCall, Answered> = async (call) => {
     const readPosition = progress.position(call.definition.readModels)
-    const value = await call.definition.handle(call.input, { caller: call.caller, stores })
+    const value = await call.definition.handle(call.input, { caller: call.caller, stores, history })
     return { value, cacheHit: false, readPosition }
   }
   const pipeline = compose(options.middleware, handle)

@@ -102,6 +102,7 @@ function readModels() {
       throw new Error('These read models are not in SQL')
     },
   }
+  const history = { stream: () => Promise.reject(new Error('These queries read no event log')) }
   const stored = (event: EventsEvent): StoredEvent => {
     position += 1
     return {
@@ -133,11 +134,11 @@ function readModels() {
     async apply(...events: EventsEvent[]) {
       expect(await applyBatch(events.map(stored))).toEqual([true, true])
     },
-    details: (eventId: string) => getEventDetails.handle({ eventId }, { caller: undefined, stores }),
+    details: (eventId: string) => getEventDetails.handle({ eventId }, { caller: undefined, stores, history }),
     upcoming: (q: Parameters<typeof listUpcomingEvents.handle>[0] = {}) =>
-      listUpcomingEvents.handle(q, { caller: undefined, stores }),
+      listUpcomingEvents.handle(q, { caller: undefined, stores, history }),
     registrations: (caller: Caller, q: Parameters<typeof listMyRegistrations.handle>[0] = {}) =>
-      listMyRegistrations.handle(q, { caller, stores }),
+      listMyRegistrations.handle(q, { caller, stores, history }),
   }
 }
 type ReadModels = ReturnType<typeof readModels>
