@@ -74,6 +74,19 @@ const balance = defineQuery({
 
 const owner: Caller = { id: 'owner', roles: [] }
 
+/**
+ * A moment strictly between what was recorded before and what is recorded after: a JavaScript Date
+ * has milliseconds and PostgreSQL's clock microseconds, so a bare `new Date()` can fall before an
+ * event just recorded.
+ */
+async function between(): Promise<Date> {
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 5))
+  await pause()
+  const moment = new Date()
+  await pause()
+  return moment
+}
+
 describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
   let t: TestTandem
   beforeAll(async () => {
@@ -116,8 +129,7 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
     const a = process()
     expect(await a.send('deposit', 'w1', 100)).toBe(100)
     expect(await a.send('withdraw', 'w1', 30)).toBe(70)
-    const before = new Date()
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    const before = await between()
     expect(await a.send('withdraw', 'w1', 80)).toBe('INSUFFICIENT_FUNDS')
     expect(await a.send('deposit', 'w1', 5)).toBe(75)
     expect(await balanceOf('w1')).toBe(75)
@@ -200,8 +212,7 @@ describe.each(modes)('queries over the event log (%s)', (mode) => {
       if (done.status === 'failed') throw done.error
     }
     await send(deposit, 40)
-    const between = new Date()
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    const moment = await between()
     await send(withdraw, 15)
     const ask = async (asOf?: Date) => {
       const input = asOf ? { walletId: 'q1', asOf: asOf.toISOString() } : { walletId: 'q1' }
@@ -210,7 +221,7 @@ describe.each(modes)('queries over the event log (%s)', (mode) => {
       return asked.data
     }
     expect(await ask()).toEqual({ balance: 25, version: 2 })
-    expect(await ask(between)).toEqual({ balance: 40, version: 1 })
+    expect(await ask(moment)).toEqual({ balance: 40, version: 1 })
     expect(await ask(new Date(0))).toEqual({ balance: 0, version: 0 })
   })
 })
