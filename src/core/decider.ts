@@ -1,6 +1,25 @@
 import { isAppError } from './errors.js'
-import type { CommandContext, CommandMeta, CommandTx, NewEvent, StreamRef } from './messages.js'
+import type { AnyCommand, CommandContext, CommandMeta, CommandTx, NewEvent, StreamRef } from './messages.js'
 import type { SqlClient, Statement } from './sql.js'
+
+type StreamOf = (input: never, meta: CommandMeta) => string
+const streamsOf = new WeakMap<object, StreamOf>()
+
+/** Marks `handler` as one that names its stream from the input alone, before it runs. */
+function namesItsStream<H extends object>(handler: H, streamOf: StreamOf | undefined): H {
+  if (streamOf) streamsOf.set(handler, streamOf)
+  return handler
+}
+
+/**
+ * The stream a command will work on, when its handler can tell before running (the deciders here
+ * can): the unit of work then waits for the stream's turn before it takes a connection.
+ */
+export function streamOfCommand(command: AnyCommand, input: unknown, meta: CommandMeta): string | undefined {
+  const streamOf = streamsOf.get(command.handle) as
+    ((input: unknown, meta: CommandMeta) => string) | undefined
+  return streamOf?.(input, meta)
+}
 
 /**
  * A command over a state-stored aggregate: the normalized write model is the state, the events
@@ -56,7 +75,7 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
       throw error
     }
   }
-  return async (input: I, { meta, tx }: CommandContext): Promise<R> => {
+  return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     let decided = await recalled(input, tx, meta)
     if (!decided) {
       const state: S = await decider.load(tx, input, meta)
@@ -74,7 +93,7 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
       }
     } else tx.observe(stream.id)
     return decider.result(events, input, state, meta)
-  }
+  }, memory?.streamId)
 }
 
 /**
@@ -124,7 +143,7 @@ export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedD
       throw error
     }
   }
-  return async (input: I, { meta, tx }: CommandContext): Promise<R> => {
+  return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     const id = decider.streamId(input, meta)
     let folded = (await tx.recall(id)) as Folded<S> | undefined
     let events = folded && tryDecide(input, folded, meta)
@@ -142,7 +161,7 @@ export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedD
       tx.keep(id, after)
     } else tx.observe(id)
     return decider.result(events, input, folded.state, meta)
-  }
+  }, decider.streamId)
 }
 
 /** Ends a `switch` over a union: a new member the switch forgot becomes a type error here. */

@@ -10,6 +10,8 @@
 export interface StreamMemory {
   /** Waits for the stream's turn; `release` ends it. `kept` is what the last command left, if anything. */
   take(streamId: string): Promise<Turn>
+  /** The stream's turn if no one holds it or waits for it, without waiting. */
+  tryTake(streamId: string): Turn | undefined
   keep(streamId: string, state: unknown): void
   forget(streamId: string): void
   readonly size: number
@@ -26,25 +28,40 @@ export function createStreamMemory(capacity = 10_000): StreamMemory {
   /** Per stream, the end of the queue of turns. */
   const queues = new Map<string, Promise<void>>()
 
+  function turn(streamId: string, end: Promise<void>, release: () => void): Turn {
+    let released = false
+    return {
+      streamId,
+      get kept() {
+        return kept.get(streamId)
+      },
+      release() {
+        if (released) return
+        released = true
+        release()
+        if (queues.get(streamId) === end) queues.delete(streamId)
+      },
+    }
+  }
+  function enqueue(streamId: string) {
+    const before = queues.get(streamId)
+    let release!: () => void
+    const done = new Promise<void>((resolve) => (release = resolve))
+    const end = before ? before.then(() => done) : done
+    queues.set(streamId, end)
+    return { before, end, release }
+  }
+
   return {
     async take(streamId) {
-      const before = queues.get(streamId)
-      let release!: () => void
-      const done = new Promise<void>((resolve) => (release = resolve))
-      const end = before ? before.then(() => done) : done
-      queues.set(streamId, end)
+      const { before, end, release } = enqueue(streamId)
       if (before) await before
-      let released = false
-      return {
-        streamId,
-        kept: kept.get(streamId),
-        release() {
-          if (released) return
-          released = true
-          release()
-          if (queues.get(streamId) === end) queues.delete(streamId)
-        },
-      }
+      return turn(streamId, end, release)
+    },
+    tryTake(streamId) {
+      if (queues.has(streamId)) return undefined
+      const { end, release } = enqueue(streamId)
+      return turn(streamId, end, release)
     },
     keep(streamId, state) {
       kept.delete(streamId)

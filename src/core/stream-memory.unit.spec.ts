@@ -65,4 +65,18 @@ describe('stream memory', () => {
       expect([a.kept, b.kept, c.kept]).toEqual([3, undefined, 4])
     })
   })
+
+  it('gives a turn without waiting only when no one holds or waits for it', async () => {
+    const memory = createStreamMemory()
+    const first = memory.tryTake('s')
+    expect(first).toBeDefined()
+    expect(memory.tryTake('s')).toBeUndefined()
+    const next = memory.take('s')
+    first?.release()
+    const second = await next
+    expect(memory.tryTake('s')).toBeUndefined()
+    second.release()
+    memory.keep('s', 'kept')
+    expect(memory.tryTake('s')?.kept).toBe('kept')
+  })
 })

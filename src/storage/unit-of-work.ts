@@ -1,4 +1,5 @@
 import type { CommandCall, Executed, UnitOfWork } from '../core/command-bus.js'
+import { streamOfCommand } from '../core/decider.js'
 import { ConflictError, isAppError } from '../core/errors.js'
 import type { CommandTx } from '../core/messages.js'
 import type { Recall } from '../core/metrics.js'
@@ -39,8 +40,12 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     call: CommandCall,
     work: (tx: CommandTx) => Promise<Executed>,
     retry: boolean,
+    held: Turn | undefined,
   ): Promise<Executed> {
+    /** The stream turn this attempt works under, and whether it took it itself (and ends it). */
     let turn: Turn | undefined
+    let own = false as boolean // set in `recall`, as below
+    let asked = false
     let recalled = false as boolean // set in `recall`, which TypeScript cannot see from here
     const kept = new Map<string, unknown>()
     const appended: string[] = []
@@ -67,13 +72,20 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
           },
           observe: (streamId) => observed.add(streamId),
           async recall(streamId) {
-            if (turn) throw new Error('A command recalls one stream at most')
-            turn = await memory.take(streamId)
-            // A retry reads: what another command here kept meanwhile may be behind again, and a
+            if (asked) throw new Error('A command recalls one stream at most')
+            asked = true
+            if (held?.streamId === streamId) turn = held
+            else {
+              // A command that did not name its stream up front holds a connection already: it
+              // takes a free turn, and never waits for one (that could wait on a connection it holds).
+              turn = memory.tryTake(streamId)
+              own = turn !== undefined
+            }
+            // A retry reads: what another process changed may be behind what is kept again, and a
             // stream that two processes keep changing would otherwise fail the command every time.
-            recalled = !retry && turn.kept !== undefined
+            recalled = !retry && turn?.kept !== undefined
             onRecall(recalled ? 'recalled' : 'absent')
-            return recalled ? turn.kept : undefined
+            return recalled ? turn?.kept : undefined
           },
           keep: (streamId, state) => kept.set(streamId, state),
           async readStream(streamId) {
@@ -100,25 +112,32 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       }
       throw error
     } finally {
-      turn?.release()
+      if (own) turn?.release()
     }
   }
 
   return {
     async run(call, work) {
-      for (let n = 1; ; n++) {
-        try {
-          const executed = await attempt(call, work, n > 1)
-          if (executed.position && !executed.replayed) onCommitted?.(executed.position)
-          return executed
-        } catch (error) {
-          const state = sqlState(error)
-          if (!state || !retryable.has(state)) throw error
-          if (n >= maxAttempts) {
-            throw new ConflictError('CONCURRENCY_CONFLICT', 'Concurrent change', 'Please retry the command')
+      // Commands on one stream take turns before they take a connection: those waiting hold none.
+      const streamId = streamOfCommand(call.definition, call.input, call.meta)
+      const held = streamId === undefined ? undefined : await memory.take(streamId)
+      try {
+        for (let n = 1; ; n++) {
+          try {
+            const executed = await attempt(call, work, n > 1, held)
+            if (executed.position && !executed.replayed) onCommitted?.(executed.position)
+            return executed
+          } catch (error) {
+            const state = sqlState(error)
+            if (!state || !retryable.has(state)) throw error
+            if (n >= maxAttempts) {
+              throw new ConflictError('CONCURRENCY_CONFLICT', 'Concurrent change', 'Please retry the command')
+            }
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** n))
           }
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** n))
         }
+      } finally {
+        held?.release()
       }
     },
   }

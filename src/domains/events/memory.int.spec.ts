@@ -177,4 +177,33 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
       nextSeq: rows.length + 1,
     })
   })
+
+  // PGlite has one connection, which a transaction holds throughout: nothing to share out.
+  it.runIf(mode === 'server')('keeps no connection for commands waiting on a busy event', async () => {
+    const small = await startTestTandem(mode, { config: { databasePoolSize: 2 } })
+    try {
+      const create = async () => {
+        const done = await small.commands.execute(
+          createEvent,
+          { title: 'Pool', startsAt: '2033-04-01T10:00:00Z', endsAt: '2033-04-01T12:00:00Z', capacity: 100 },
+          { caller: organizer },
+        )
+        if (done.status === 'failed') throw done.error
+        return done.result.eventId
+      }
+      const [hot, other] = [await create(), await create()]
+      const finished: string[] = []
+      const register = (eventId: string, who: string) =>
+        small.commands.execute(registerParticipant, { eventId }, { caller: person(who) }).then((done) => {
+          expect(done.status).toBe('succeeded')
+          finished.push(who)
+        })
+      const crowd = Array.from({ length: 30 }, (_, i) => register(hot, `hot-${i}`))
+      await Promise.all([...crowd, register(other, 'other')])
+      // Thirty commands queued for the hot event leave the two connections free for the other one.
+      expect(finished.indexOf('other')).toBeLessThan(5)
+    } finally {
+      await small.dispose()
+    }
+  })
 })
