@@ -4,6 +4,7 @@ import { pino, type Logger as Pino } from 'pino'
 import { createQueryCache, type QueryCache } from '../core/cache.js'
 import { createCommandBus, type CommandBus } from '../core/command-bus.js'
 import { createMetrics, type Metrics } from '../core/metrics.js'
+import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import { authorize, logCalls, measure, validate } from '../core/middleware.js'
 import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '../core/query-bus.js'
 import { createRegistry, type Registry } from '../core/registry.js'
@@ -43,6 +44,8 @@ export interface Tandem {
   readonly readSql: Sql
   readonly kv: KvStore
   readonly cache: QueryCache
+  /** What commands keep of their streams between them (core/stream-memory.ts). */
+  readonly streamMemory: StreamMemory
   readonly metrics: Metrics
   readonly commands: CommandBus
   readonly queries: QueryBus
@@ -108,6 +111,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     })
     const metrics = createMetrics({ processMetrics: true })
     const cache = createQueryCache()
+    const streamMemory = createStreamMemory()
     const projections = createProjectionManager({
       projections: domains.flatMap((d) => d.projections),
       source: sql,
@@ -129,6 +133,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       registry,
       unitOfWork: createUnitOfWork({
         sql,
+        memory: streamMemory,
         onCommitted: (position) => wake.committed(position),
         onRecall: (result) => metrics.recall(result),
       }),
@@ -171,6 +176,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       readSql,
       kv,
       cache,
+      streamMemory,
       metrics,
       commands,
       queries,

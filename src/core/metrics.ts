@@ -34,6 +34,8 @@ export interface Metrics {
   projectionApplied(projection: string, lagSeconds: number): void
   projectionBehind(projection: string, events: number): void
   recall(result: Recall): void
+  /** How many commands found what in the stream memory, since start. */
+  recallStats(): Promise<Record<Recall, number>>
   handlerStats(): Promise<Record<MessageKind, Record<string, HandlerStats>>>
 }
 
@@ -93,6 +95,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     projectionApplied: (projection, seconds) => lag.observe({ projection }, seconds),
     projectionBehind: (projection, events) => behind.set({ projection }, events),
     recall: (result) => recalls.inc(labelsOf(`recall ${result}`, () => ({ result }))),
+    async recallStats() {
+      const counts: Record<Recall, number> = { recalled: 0, absent: 0, refused: 0 }
+      for (const sample of (await recalls.get()).values)
+        counts[sample.labels.result as Recall] += sample.value
+      return counts
+    },
     handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),
   }
 }

@@ -88,6 +88,8 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         mode,
         uptimeSeconds: expect.any(Number) as unknown,
         cache: { entries: expect.any(Number) as unknown },
+        // The set-up created events and registered on one: the registration recalled its event.
+        streamMemory: { streams: expect.any(Number) as unknown, recalled: 1, refused: 0 },
       })
       expect(body.commands).toMatchObject({
         'events/create-event': { count: expect.any(Number) as unknown },

@@ -49,6 +49,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         commands: handlers.command,
         queries: handlers.query,
         cache: { entries: tandem.cache.size },
+        streamMemory: { streams: tandem.streamMemory.size, ...(await tandem.metrics.recallStats()) },
         projections: await tandem.projections.status(),
       }
     },
