@@ -2,14 +2,13 @@ import Type, { type Static } from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { appendStatement, lockStream, readStream } from '../storage/event-log.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
-import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { countingReads, startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { createCommandBus } from './command-bus.js'
 import { eventSourced, fold } from './decider.js'
 import { ConflictError } from './errors.js'
 import { defineCommand, defineEvent, defineQuery, signedIn, type Caller } from './messages.js'
 import { createRegistry } from './registry.js'
-import type { Sql } from './sql.js'
 import { createStreamMemory } from './stream-memory.js'
 
 /** A toy event-sourced aggregate: a wallet whose balance never goes below zero. */
@@ -96,20 +95,7 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
 
   /** A command bus with a memory of its own (a process), counting the stream reads it makes. */
   function process() {
-    const counted = { reads: 0 }
-    const sql: Sql = {
-      ...t.sql,
-      transaction: (fn) =>
-        t.sql.transaction((tx) =>
-          fn({
-            query(text, params) {
-              if (text.includes('FROM tandem.event_log WHERE stream_id')) counted.reads++
-              return tx.query(text, params)
-            },
-            commit: (statements) => tx.commit(statements),
-          }),
-        ),
-    }
+    const { sql, counted } = countingReads(t.sql, 'FROM tandem.event_log WHERE stream_id')
     const bus = createCommandBus({
       registry: createRegistry({ commands: [deposit, withdraw], queries: [] }),
       unitOfWork: createUnitOfWork({ sql, memory: createStreamMemory() }),

@@ -3,6 +3,7 @@ import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import type { Caller } from '../core/messages.js'
+import type { Sql } from '../core/sql.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 import { postgresUrl, redisUrl, type Mode } from './services.js'
 
@@ -82,4 +83,26 @@ export async function startTestProcesses(
     await scratch?.drop()
     throw error
   }
+}
+
+/**
+ * `sql` whose transactions count the statements containing `fragment` (a test's way to see which
+ * reads a command made). Reads outside transactions are not counted.
+ */
+export function countingReads(sql: Sql, fragment: string): { sql: Sql; counted: { reads: number } } {
+  const counted = { reads: 0 }
+  const counting: Sql = {
+    ...sql,
+    transaction: (fn) =>
+      sql.transaction((tx) =>
+        fn({
+          query(text, params) {
+            if (text.includes(fragment)) counted.reads++
+            return tx.query(text, params)
+          },
+          commit: (statements) => tx.commit(statements),
+        }),
+      ),
+  }
+  return { sql: counting, counted }
 }

@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCommandBus, type CommandBus } from '../../core/command-bus.js'
 import type { Recall } from '../../core/metrics.js'
 import type { AnyCommand, Caller } from '../../core/messages.js'
-import type { Sql } from '../../core/sql.js'
 import { createStreamMemory, type StreamMemory } from '../../core/stream-memory.js'
 import { createUnitOfWork } from '../../storage/unit-of-work.js'
-import { startTestTandem, type TestTandem } from '../../testing/harness.js'
+import { countingReads, startTestTandem, type TestTandem } from '../../testing/harness.js'
 import { modes } from '../../testing/services.js'
 import { cancelRegistration, createEvent, deleteEvent, registerParticipant, updateEvent } from './commands.js'
 import { loadEvent } from './write-model.js'
@@ -28,21 +27,8 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
   /** A command bus with a memory of its own, counting the event rows it reads (and locks). */
   function process() {
     const memory = createStreamMemory()
-    const counted = { reads: 0 }
     const recalls: Recall[] = []
-    const sql: Sql = {
-      ...t.sql,
-      transaction: (fn) =>
-        t.sql.transaction((tx) =>
-          fn({
-            query(text, params) {
-              if (text.includes('FROM events.event')) counted.reads++
-              return tx.query(text, params)
-            },
-            commit: (statements) => tx.commit(statements),
-          }),
-        ),
-    }
+    const { sql, counted } = countingReads(t.sql, 'FROM events.event')
     const bus = createCommandBus({
       registry: t.commands.registry,
       unitOfWork: createUnitOfWork({ sql, memory, onRecall: (result) => recalls.push(result) }),
