@@ -17,8 +17,10 @@ export interface SqlTx extends SqlClient {
   /**
    * Sends the statements and COMMIT together (one round trip where the driver pipelines) and
    * returns each statement's rows. The transaction is over afterwards, whatever the outcome.
+   * `order` names what the statements lock (a stream): where several transactions are committed
+   * together, they go in that order.
    */
-  commit(statements: readonly Statement[]): Promise<Row[][]>
+  commit(statements: readonly Statement[], options?: { order?: string }): Promise<Row[][]>
 }
 
 export interface Sql extends SqlClient {

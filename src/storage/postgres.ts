@@ -1,17 +1,24 @@
 import pg from 'pg'
-import type { Row, Sql, SqlTx, Statement } from '../core/sql.js'
+import { sqlState, type Row, type Sql, type SqlTx, type Statement } from '../core/sql.js'
+import { groupCommits } from './group-commit.js'
 
 export interface PostgresOptions {
   url: string
   /** Connections in the pool. */
   max?: number
   applicationName?: string
+  /**
+   * The most transactions that read nothing sent together as one (default 64; 1 sends each alone).
+   * See `groupCommits`.
+   */
+  maxGroup?: number
 }
 
 /**
  * The SQL port over node-postgres. Connections run in pipeline mode, so a transaction's BEGIN goes
  * out with its first statement and its writes go out with its COMMIT: two round trips for a command
- * that reads, one for a command that does not.
+ * that reads, one for a command that does not. A transaction takes a pooled connection with its
+ * first read; one that reads nothing takes none of its own (see `groupCommits`).
  * Statements are prepared once per connection, named by their text.
  */
 export function createPostgres(options: PostgresOptions): Sql {
@@ -29,48 +36,76 @@ export function createPostgres(options: PostgresOptions): Sql {
     client
       .query({ name: named(text), text, values: params as unknown[] | undefined })
       .then((r) => r.rows as Row[])
-  // Inside a transaction, everything sent in one turn of the event loop leaves in one write.
-  const send = (client: pg.PoolClient, text: string, params?: readonly unknown[]) => {
-    coalesceWrites(client)
-    return run(client, text, params)
+
+  /** BEGIN (unless `begun` was sent), the statements and COMMIT, in one write: each statement's rows. */
+  async function commitOn(client: pg.PoolClient, statements: readonly Statement[], begun?: Promise<unknown>) {
+    const [started, sent, commit] = inOneWrite(
+      client,
+      () =>
+        [
+          begun ?? client.query('BEGIN'),
+          statements.map((s) => run(client, s.text, s.params)),
+          client.query('COMMIT'),
+        ] as const,
+    )
+    const outcomes = await Promise.allSettled([started, ...sent, commit])
+    const committed = outcomes.at(-1) as PromiseSettledResult<pg.QueryResult>
+    const failed = outcomes.find((s) => s.status === 'rejected')
+    if (failed || committed.status === 'rejected' || !committed.value.command.startsWith('COMMIT')) {
+      const error: unknown = failed ? failed.reason : new Error('The transaction was rolled back')
+      if (typeof error === 'object' && error !== null && answeredRollback(committed)) rolledBack.add(error)
+      throw error
+    }
+    return outcomes.slice(1, -1).map((s) => (s as PromiseFulfilledResult<Row[]>).value)
   }
+
+  /** A transaction that read nothing, on a connection of its own. */
+  async function commitAlone(statements: readonly Statement[]): Promise<Row[][]> {
+    const client = await pool.connect()
+    try {
+      return await commitOn(client, statements)
+    } finally {
+      client.release()
+    }
+  }
+
+  const commitReadless = groupCommits({
+    commit: commitAlone,
+    rolledBack: certainlyRolledBack,
+    maxGroup: options.maxGroup ?? 64,
+  })
 
   return {
     kind: 'postgres',
     query: <R extends object>(text: string, params?: readonly unknown[]) =>
       run(pool, text, params) as Promise<R[]>,
     async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-      const client = await pool.connect()
+      // Taken with the first statement; BEGIN leaves with it.
+      let client: Promise<pg.PoolClient> | undefined
+      let begun: Promise<unknown> | undefined
       let state = 'open' as 'open' | 'committed' | 'broken'
-      // BEGIN leaves with the first statement: a command that reads nothing sends BEGIN, its
-      // writes and COMMIT in one write.
-      let begun: Promise<pg.QueryResult> | undefined
-      const begin = () => {
-        if (begun) return begun
-        coalesceWrites(client)
-        begun = client.query('BEGIN')
-        begun.catch(() => undefined)
-        return begun
+      const connection = () => {
+        client ??= pool.connect()
+        return client
       }
       const tx: SqlTx = {
-        query: <R extends object>(text: string, params?: readonly unknown[]) => {
-          if (state !== 'open') return Promise.reject(new Error('The transaction is over'))
-          void begin()
-          return send(client, text, params) as Promise<R[]>
+        async query<R extends object>(text: string, params?: readonly unknown[]) {
+          if (state !== 'open') throw new Error('The transaction is over')
+          const connected = await connection()
+          if (!begun) {
+            coalesceWrites(connected)
+            begun = connected.query('BEGIN')
+            begun.catch(() => undefined)
+          }
+          // Everything sent in one turn of the event loop leaves in one write.
+          coalesceWrites(connected)
+          return run(connected, text, params) as Promise<R[]>
         },
-        async commit(statements: readonly Statement[]) {
+        async commit(statements, options) {
           if (state !== 'open') throw new Error('The transaction is over')
           state = 'committed'
-          if (!begun && statements.length === 0) return []
-          const started = begin()
-          const sent = statements.map((s) => send(client, s.text, s.params))
-          const commit = client.query('COMMIT')
-          const settled = await Promise.allSettled([started, ...sent, commit])
-          const failed = settled.find((s) => s.status === 'rejected')
-          if (failed) throw failed.reason
-          const last = settled.at(-1) as PromiseFulfilledResult<pg.QueryResult>
-          if (last.value.command !== 'COMMIT') throw new Error('The transaction was rolled back')
-          return settled.slice(1, -1).map((s) => (s as PromiseFulfilledResult<Row[]>).value)
+          if (client) return commitOn(await client, statements, begun)
+          return statements.length === 0 ? [] : commitReadless(statements, options?.order)
         },
       }
       try {
@@ -80,11 +115,15 @@ export function createPostgres(options: PostgresOptions): Sql {
       } catch (error) {
         if (state === 'open') {
           state = 'broken'
-          if (begun) await client.query('ROLLBACK').catch(() => undefined)
+          if (begun) await (await connection()).query('ROLLBACK').catch(() => undefined)
         }
         throw error
       } finally {
-        client.release()
+        if (client)
+          await client.then(
+            (c) => c.release(),
+            () => undefined,
+          )
       }
     },
     async exec(script: string) {
@@ -103,16 +142,33 @@ export function createPostgres(options: PostgresOptions): Sql {
   }
 }
 
+/** Failures after which the server certainly wrote nothing (else the outcome may be unknown). */
+const rolledBack = new WeakSet<object>()
+const certainlyRolledBack = (error: unknown) =>
+  typeof error === 'object' && error !== null && rolledBack.has(error)
+
+/** Whether the server answered COMMIT and wrote nothing: not so if the connection was lost. */
+function answeredRollback(commit: PromiseSettledResult<pg.QueryResult>): boolean {
+  if (commit.status === 'fulfilled') return !commit.value.command.startsWith('COMMIT')
+  // Connection exceptions (08), operator intervention (57) and internal errors (XX) may cut the
+  // connection before the outcome of COMMIT is known.
+  const state = sqlState(commit.reason)
+  return state !== undefined && !/^(08|57|XX)/.test(state)
+}
+
 type Corkable = NodeJS.WritableStream & { cork?(): void; uncork?(): void }
 const corked = new WeakSet<object>()
+
+const socketOf = (client: pg.PoolClient) =>
+  (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream
 
 /**
  * node-postgres corks its socket around each query only, so a pipeline of N statements costs N
  * writes, each waking the server on its own. This keeps the socket corked until the current turn of
- * the event loop is over: BEGIN and the first reads, or the writes and COMMIT, go out in one write.
+ * the event loop is over: BEGIN and the first reads go out in one write.
  */
 function coalesceWrites(client: pg.PoolClient): void {
-  const stream = (client as unknown as { connection?: { stream?: Corkable } }).connection?.stream
+  const stream = socketOf(client)
   if (!stream?.cork || !stream.uncork || corked.has(stream)) return
   stream.cork()
   corked.add(stream)
@@ -120,6 +176,17 @@ function coalesceWrites(client: pg.PoolClient): void {
     corked.delete(stream)
     stream.uncork?.()
   })
+}
+
+/** Runs `send` with the socket corked, so what it sends leaves in one write (or with the turn's). */
+function inOneWrite<T>(client: pg.PoolClient, send: () => T): T {
+  const stream = socketOf(client)
+  stream?.cork?.()
+  try {
+    return send()
+  } finally {
+    stream?.uncork?.()
+  }
 }
 
 /** Names statements by their text so each connection prepares them once; odd one-off texts stay unnamed. */

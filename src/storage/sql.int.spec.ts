@@ -112,4 +112,82 @@ describe.each(adapters)('the SQL port (%s)', (_name, open) => {
     const [row] = await sql.query<{ n: string }>("SELECT count(*)::text AS n FROM t WHERE label = 'c'")
     expect(row?.n).toBe('20')
   })
+
+  it('commits transactions that read nothing, sent at once, each on its own: a failing one writes nothing and fails alone', async () => {
+    const insert = (id: number, label: string) => ({
+      text: 'INSERT INTO t (id, label) VALUES ($1, $2) RETURNING pg_current_xact_id()::text AS tx',
+      params: [id, label],
+    })
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        sql.transaction((tx) =>
+          tx.commit(i % 10 === 7 ? [insert(300 + i, 'g'), insert(1, 'duplicate')] : [insert(300 + i, 'g')], {
+            order: String(i),
+          }),
+        ),
+      ),
+    )
+    const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []))
+    expect(failed).toEqual([7, 17, 27])
+    for (const i of failed) expect(sqlState((outcomes[i] as PromiseRejectedResult).reason)).toBe('23505')
+    const rows = await sql.query<{ id: number }>("SELECT id FROM t WHERE label = 'g' ORDER BY id")
+    expect(rows.map((r) => r.id)).toEqual(
+      Array.from({ length: 30 }, (_, i) => 300 + i).filter((id) => id % 10 !== 7),
+    )
+  })
+})
+
+describe.runIf(servicesAvailable)('group commit on PostgreSQL', () => {
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>>
+  let first: Sql
+  let second: Sql
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(postgresUrl, 'group')
+    first = createPostgres({ url: scratch.url, max: 4 })
+    second = createPostgres({ url: scratch.url, max: 4 })
+    await first.exec(
+      'CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counter SELECT i, 0 FROM generate_series(1, 20) i',
+    )
+  })
+  afterAll(async () => {
+    await Promise.all([first.close(), second.close()])
+    await scratch.drop()
+  })
+
+  // Each transaction holds its row a little while, so that two groups sent at once overlap.
+  const bump = (sql: Sql, id: number) =>
+    sql.transaction((tx) =>
+      tx.commit(
+        [
+          {
+            text: 'UPDATE counter SET n = n + 1 WHERE id = $1 RETURNING pg_current_xact_id()::text AS tx',
+            params: [id],
+          },
+          { text: 'SELECT pg_sleep(0.002)' },
+        ],
+        { order: String(id).padStart(2, '0') },
+      ),
+    )
+  const transactionOf = (rows: { tx?: unknown }[][]) => rows[0]?.[0]?.tx
+
+  it('sends the transactions that read nothing and meet in one turn as one transaction', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => bump(first, i + 1)))
+    expect(new Set(results.map(transactionOf)).size).toBe(1)
+  })
+
+  it('locks rows in the order of the keys: two processes grouping the same rows in opposite orders do not deadlock', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1)
+    const sum = async () => (await first.query<{ s: number }>('SELECT sum(n)::int AS s FROM counter'))[0]?.s
+    const before = await sum()
+    await Promise.all([first.query('SELECT 1'), second.query('SELECT 1')]) // both connected
+    const [up, down] = await Promise.all([
+      Promise.all(ids.map((id) => bump(first, id))),
+      Promise.all([...ids].reverse().map((id) => bump(second, id))),
+    ])
+    // On a deadlock, the group PostgreSQL picks to fail commits its transactions one by one:
+    // several transaction ids.
+    expect(new Set(up.map(transactionOf)).size).toBe(1)
+    expect(new Set(down.map(transactionOf)).size).toBe(1)
+    expect(await sum()).toBe((before ?? 0) + 40)
+  })
 })

@@ -97,7 +97,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
         }
         const executed = await work(commandTx)
         if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
-        const results = await tx.commit([...locks, ...writes, ...appends])
+        const results = await tx.commit([...locks, ...writes, ...appends], { order: appended[0] })
         const position = lastPosition(results.slice(locks.length + writes.length))
         return position ? { ...executed, position } : executed
       })

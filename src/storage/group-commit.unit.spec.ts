@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest'
+import type { Row, Statement } from '../core/sql.js'
+import { groupCommits } from './group-commit.js'
+
+/**
+ * A fake database: a transaction fails if any statement is `fail`, and then, like PostgreSQL, writes
+ * nothing; `lost` fails as a lost connection would (outcome unknown). It records what committed.
+ */
+function fakeDatabase() {
+  const sent: string[][] = []
+  const committed: string[] = []
+  const rolledBack = new WeakSet<object>()
+  const commit = async (statements: readonly Statement[]): Promise<Row[][]> => {
+    await Promise.resolve()
+    const texts = statements.map((s) => s.text)
+    sent.push(texts)
+    if (texts.includes('lost')) throw new Error('connection lost')
+    if (texts.includes('fail')) {
+      const error = Object.assign(new Error('duplicate key'), { code: '23505' })
+      rolledBack.add(error)
+      throw error
+    }
+    committed.push(...texts)
+    return texts.map((text) => [{ text }])
+  }
+  return { sent, committed, commit, rolledBack: (error: unknown) => rolledBack.has(error as object) }
+}
+
+const tx = (...texts: string[]) => texts.map((text) => ({ text }))
+
+describe('group commit', () => {
+  it('sends the transactions that meet in one turn as one, in the order of their keys, and gives each its own rows', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    const results = await Promise.all([
+      commit(tx('c1', 'c2'), 'stream-c'),
+      commit(tx('a1'), 'stream-a'),
+      commit(tx('b1', 'b2', 'b3'), 'stream-b'),
+    ])
+    expect(db.sent).toEqual([['a1', 'b1', 'b2', 'b3', 'c1', 'c2']])
+    expect(results).toEqual([
+      [[{ text: 'c1' }], [{ text: 'c2' }]],
+      [[{ text: 'a1' }]],
+      [[{ text: 'b1' }], [{ text: 'b2' }], [{ text: 'b3' }]],
+    ])
+  })
+
+  it('keeps the order of arrival between transactions of one key', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    await Promise.all([commit(tx('s-first'), 's'), commit(tx('r'), 'r'), commit(tx('s-second'), 's')])
+    expect(db.sent).toEqual([['r', 's-first', 's-second']])
+  })
+
+  it('sends a transaction alone when it meets no other, and each turn its own group', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    await commit(tx('one'))
+    await Promise.all([commit(tx('two')), commit(tx('three'))])
+    expect(db.sent).toEqual([['one'], ['two', 'three']])
+  })
+
+  it('splits a turn into groups of at most maxGroup; maxGroup 1 sends each alone', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 2 })
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((t) => commit(tx(t), t)))
+    expect(db.sent).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+
+    const alone = fakeDatabase()
+    const single = groupCommits({ ...alone, maxGroup: 1 })
+    await Promise.all(['a', 'b'].map((t) => single(tx(t), t)))
+    expect(alone.sent).toEqual([['a'], ['b']])
+  })
+
+  it('when one transaction fails, sends each again alone: the others commit once, the failure comes back to its own', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    const outcomes = await Promise.allSettled([
+      commit(tx('a'), 'a'),
+      commit(tx('b', 'fail'), 'b'),
+      commit(tx('c'), 'c'),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' })
+    expect(db.sent[0]).toEqual(['a', 'b', 'fail', 'c'])
+    expect(db.sent.slice(1).sort()).toEqual([['a'], ['b', 'fail'], ['c']])
+    expect(db.committed.sort()).toEqual(['a', 'c'])
+  })
+
+  it('when the outcome is unknown (connection lost), fails every transaction of the group and sends none again', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    const outcomes = await Promise.allSettled([commit(tx('a'), 'a'), commit(tx('lost'), 'b')])
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected'])
+    expect(db.sent).toEqual([['a', 'lost']])
+  })
+})
