@@ -13,14 +13,20 @@ export interface SqlClient {
   query<R extends object = Row>(text: string, params?: readonly unknown[]): Promise<R[]>
 }
 
+/** How a transaction that read nothing may be committed together with others (group commit). */
+export interface CommitOptions {
+  /** What the statements lock (a stream): transactions committed together go in that order. */
+  order?: string
+  /** Whether other transactions are being decided now and may join (default true). */
+  company?: boolean
+}
+
 export interface SqlTx extends SqlClient {
   /**
    * Sends the statements and COMMIT together (one round trip where the driver pipelines) and
    * returns each statement's rows. The transaction is over afterwards, whatever the outcome.
-   * `order` names what the statements lock (a stream): where several transactions are committed
-   * together, they go in that order.
    */
-  commit(statements: readonly Statement[], options?: { order?: string }): Promise<Row[][]>
+  commit(statements: readonly Statement[], options?: CommitOptions): Promise<Row[][]>
 }
 
 export interface Sql extends SqlClient {

@@ -1,4 +1,4 @@
-import type { Row, Statement } from '../core/sql.js'
+import type { CommitOptions, Row, Statement } from '../core/sql.js'
 
 interface Waiting {
   statements: readonly Statement[]
@@ -8,9 +8,10 @@ interface Waiting {
 }
 
 /**
- * Group commit. Transactions that read nothing (every statement known at COMMIT, as for a command
- * deciding on what the stream memory kept) wait for the end of the event loop's turn, and those
- * that met there are sent as one: one BEGIN, their statements, one COMMIT, one write and one WAL
+ * Group commit. A transaction that reads nothing (every statement known at COMMIT, as for a command
+ * deciding on what the stream memory kept) is sent at once if no other is being decided (`company`
+ * false). Otherwise it waits for the end of the event loop's turn, and those that met there are sent
+ * as one: one BEGIN, their statements, one COMMIT, one write and one WAL
  * flush for all of them instead of one each. PostgreSQL runs them one after the other, as it could
  * have anyway. They are ordered by `order` (the stream), so that groups from several processes lock
  * rows in one order.
@@ -24,7 +25,7 @@ export function groupCommits(options: {
   /** Whether `commit` failed with the server answering that nothing was written. */
   rolledBack: (error: unknown) => boolean
   maxGroup: number
-}): (statements: readonly Statement[], order?: string) => Promise<Row[][]> {
+}): (statements: readonly Statement[], options?: CommitOptions) => Promise<Row[][]> {
   const { commit, rolledBack, maxGroup } = options
   let waiting: Waiting[] = []
 
@@ -50,10 +51,12 @@ export function groupCommits(options: {
     for (let i = 0; i < all.length; i += maxGroup) void send(all.slice(i, i + maxGroup))
   }
 
-  return (statements, order = '') =>
+  return (statements, { order = '', company = true } = {}) =>
     new Promise((resolve, reject) => {
-      if (maxGroup <= 1) return void commit(statements).then(resolve, reject)
+      const one = { statements, order, resolve, reject }
+      // With no other transaction being decided, waiting for the turn's end would only add latency.
+      if (maxGroup <= 1 || (!company && waiting.length === 0)) return void send([one])
       if (waiting.length === 0) setImmediate(flush)
-      waiting.push({ statements, order, resolve, reject })
+      waiting.push(one)
     })
 }

@@ -11,9 +11,9 @@ function fakeDatabase() {
   const committed: string[] = []
   const rolledBack = new WeakSet<object>()
   const commit = async (statements: readonly Statement[]): Promise<Row[][]> => {
-    await Promise.resolve()
     const texts = statements.map((s) => s.text)
     sent.push(texts)
+    await Promise.resolve()
     if (texts.includes('lost')) throw new Error('connection lost')
     if (texts.includes('fail')) {
       const error = Object.assign(new Error('duplicate key'), { code: '23505' })
@@ -33,9 +33,9 @@ describe('group commit', () => {
     const db = fakeDatabase()
     const commit = groupCommits({ ...db, maxGroup: 64 })
     const results = await Promise.all([
-      commit(tx('c1', 'c2'), 'stream-c'),
-      commit(tx('a1'), 'stream-a'),
-      commit(tx('b1', 'b2', 'b3'), 'stream-b'),
+      commit(tx('c1', 'c2'), { order: 'stream-c' }),
+      commit(tx('a1'), { order: 'stream-a' }),
+      commit(tx('b1', 'b2', 'b3'), { order: 'stream-b' }),
     ])
     expect(db.sent).toEqual([['a1', 'b1', 'b2', 'b3', 'c1', 'c2']])
     expect(results).toEqual([
@@ -48,8 +48,25 @@ describe('group commit', () => {
   it('keeps the order of arrival between transactions of one key', async () => {
     const db = fakeDatabase()
     const commit = groupCommits({ ...db, maxGroup: 64 })
-    await Promise.all([commit(tx('s-first'), 's'), commit(tx('r'), 'r'), commit(tx('s-second'), 's')])
+    await Promise.all([
+      commit(tx('s-first'), { order: 's' }),
+      commit(tx('r'), { order: 'r' }),
+      commit(tx('s-second'), { order: 's' }),
+    ])
     expect(db.sent).toEqual([['r', 's-first', 's-second']])
+  })
+
+  it('sends a transaction at once when no other is being decided, and joins those already waiting', async () => {
+    const db = fakeDatabase()
+    const commit = groupCommits({ ...db, maxGroup: 64 })
+    const alone = commit(tx('alone'), { company: false })
+    expect(db.sent).toEqual([['alone']]) // already, not at the end of the turn
+    await alone
+    await Promise.all([
+      commit(tx('first'), { order: 'a' }),
+      commit(tx('late'), { order: 'b', company: false }),
+    ])
+    expect(db.sent).toEqual([['alone'], ['first', 'late']])
   })
 
   it('sends a transaction alone when it meets no other, and each turn its own group', async () => {
@@ -63,12 +80,12 @@ describe('group commit', () => {
   it('splits a turn into groups of at most maxGroup; maxGroup 1 sends each alone', async () => {
     const db = fakeDatabase()
     const commit = groupCommits({ ...db, maxGroup: 2 })
-    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((t) => commit(tx(t), t)))
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((t) => commit(tx(t), { order: t })))
     expect(db.sent).toEqual([['a', 'b'], ['c', 'd'], ['e']])
 
     const alone = fakeDatabase()
     const single = groupCommits({ ...alone, maxGroup: 1 })
-    await Promise.all(['a', 'b'].map((t) => single(tx(t), t)))
+    await Promise.all(['a', 'b'].map((t) => single(tx(t), { order: t })))
     expect(alone.sent).toEqual([['a'], ['b']])
   })
 
@@ -76,9 +93,9 @@ describe('group commit', () => {
     const db = fakeDatabase()
     const commit = groupCommits({ ...db, maxGroup: 64 })
     const outcomes = await Promise.allSettled([
-      commit(tx('a'), 'a'),
-      commit(tx('b', 'fail'), 'b'),
-      commit(tx('c'), 'c'),
+      commit(tx('a'), { order: 'a' }),
+      commit(tx('b', 'fail'), { order: 'b' }),
+      commit(tx('c'), { order: 'c' }),
     ])
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
     expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' })
@@ -90,7 +107,10 @@ describe('group commit', () => {
   it('when the outcome is unknown (connection lost), fails every transaction of the group and sends none again', async () => {
     const db = fakeDatabase()
     const commit = groupCommits({ ...db, maxGroup: 64 })
-    const outcomes = await Promise.allSettled([commit(tx('a'), 'a'), commit(tx('lost'), 'b')])
+    const outcomes = await Promise.allSettled([
+      commit(tx('a'), { order: 'a' }),
+      commit(tx('lost'), { order: 'b' }),
+    ])
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected'])
     expect(db.sent).toEqual([['a', 'lost']])
   })

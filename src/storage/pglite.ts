@@ -1,4 +1,5 @@
-import type { Row, Sql, SqlTx, Statement } from '../core/sql.js'
+import { sqlState, type Row, type Sql, type SqlTx, type Statement } from '../core/sql.js'
+import { groupCommits } from './group-commit.js'
 import { openPgliteSession } from './pglite-session.js'
 
 /**
@@ -16,25 +17,63 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
   const one = async (text: string, params?: readonly unknown[]) =>
     (await session.pipeline([{ text, params }]))[0] ?? []
 
+  type Steps = ReturnType<typeof transactionSteps>
+  /** After a failure: a transaction left open (aborted) on the one connection is rolled back. */
+  const abandon = async (steps: Steps) => {
+    if (steps.state() === 'open') await session.exec('ROLLBACK').catch(() => undefined)
+  }
+
+  const commitReadless = groupCommits({
+    commit: (statements) =>
+      lock.run(async () => {
+        const steps = transactionSteps(session.pipeline)
+        return steps.tx.commit(statements).catch(async (error: unknown) => {
+          await abandon(steps)
+          throw error
+        })
+      }),
+    // In this process every failure is answered: a failed transaction wrote nothing.
+    rolledBack: (error) => sqlState(error) !== undefined,
+    maxGroup: 64,
+  })
+
   return {
     kind: 'pglite',
     query: <R extends object>(text: string, params?: readonly unknown[]) =>
-      lock(() => one(text, params)) as Promise<R[]>,
-    transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-      return lock(async () => {
-        const steps = transactionSteps(session.pipeline)
-        try {
-          const value = await fn(steps.tx)
-          if (steps.state() !== 'done') await steps.tx.commit([])
-          return value
-        } catch (error) {
-          if (steps.state() === 'open') await session.exec('ROLLBACK').catch(() => undefined)
-          throw error
-        }
-      })
+      lock.run(() => one(text, params)) as Promise<R[]>,
+    async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+      // A transaction that reads nothing never takes the connection: it is committed with those of
+      // its turn (group-commit.ts). One that reads takes it with its first read, until it ends.
+      let held: Promise<{ steps: Steps; release: () => void }> | undefined
+      let readless = false
+      const take = () =>
+        (held ??= lock.acquire().then((release) => ({ steps: transactionSteps(session.pipeline), release })))
+      const tx: SqlTx = {
+        async query<R extends object>(text: string, params?: readonly unknown[]) {
+          if (readless) throw new Error('The transaction is over')
+          return (await take()).steps.tx.query<R>(text, params)
+        },
+        async commit(statements, options) {
+          if (held) return (await held).steps.tx.commit(statements)
+          if (readless) throw new Error('The transaction is over')
+          readless = true
+          return statements.length === 0 ? [] : commitReadless(statements, options)
+        },
+      }
+      try {
+        const value = await fn(tx)
+        const steps = held && (await held).steps
+        if (steps && steps.state() !== 'done') await steps.tx.commit([])
+        return value
+      } catch (error) {
+        if (held) await abandon((await held).steps)
+        throw error
+      } finally {
+        if (held) (await held).release()
+      }
     },
-    exec: (script: string) => lock(() => session.exec(script)),
-    close: () => lock(() => session.close()),
+    exec: (script: string) => lock.run(() => session.exec(script)),
+    close: () => lock.run(() => session.close()),
   }
 }
 
@@ -100,12 +139,26 @@ function transactionSteps(pipeline: (statements: readonly Statement[]) => Promis
   return { tx, state: () => state }
 }
 
-/** Runs the functions given to it one at a time, in order. */
+/** One holder at a time, in the order they asked. */
 function mutex() {
   let tail: Promise<unknown> = Promise.resolve()
-  return <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn)
-    tail = run.catch(() => undefined)
-    return run
+  /** Waits for the turn; the function returned ends it. */
+  const acquire = (): Promise<() => void> => {
+    let release!: () => void
+    const turn = new Promise<void>((resolve) => (release = resolve))
+    const ready = tail.then(() => release)
+    tail = tail.then(() => turn)
+    return ready
+  }
+  return {
+    acquire,
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      const release = await acquire()
+      try {
+        return await fn()
+      } finally {
+        release()
+      }
+    },
   }
 }

@@ -105,7 +105,7 @@ export function createPostgres(options: PostgresOptions): Sql {
           if (state !== 'open') throw new Error('The transaction is over')
           state = 'committed'
           if (client) return commitOn(await client, statements, begun)
-          return statements.length === 0 ? [] : commitReadless(statements, options?.order)
+          return statements.length === 0 ? [] : commitReadless(statements, options)
         },
       }
       try {

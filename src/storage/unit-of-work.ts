@@ -35,6 +35,8 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const maxAttempts = options.maxAttempts ?? 5
   const memory = options.memory ?? createStreamMemory()
   const onRecall = options.onRecall ?? (() => undefined)
+  /** Commands past their stream's turn: those that may commit in the same group. */
+  let deciding = 0
 
   async function attempt(
     call: CommandCall,
@@ -97,7 +99,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
         }
         const executed = await work(commandTx)
         if (appends.length === 0 && observed.size > 0) appends.push(streamHeads([...observed]))
-        const results = await tx.commit([...locks, ...writes, ...appends], { order: appended[0] })
+        const results = await tx.commit([...locks, ...writes, ...appends], {
+          order: appended[0],
+          company: deciding > 1,
+        })
         const position = lastPosition(results.slice(locks.length + writes.length))
         return position ? { ...executed, position } : executed
       })
@@ -121,6 +126,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       // Commands on one stream take turns before they take a connection: those waiting hold none.
       const streamId = streamOfCommand(call.definition, call.input, call.meta)
       const held = streamId === undefined ? undefined : await memory.take(streamId)
+      deciding++
       try {
         for (let n = 1; ; n++) {
           try {
@@ -137,6 +143,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
           }
         }
       } finally {
+        deciding--
         held?.release()
       }
     },

@@ -100,7 +100,7 @@ export function countingReads(sql: Sql, fragment: string): { sql: Sql; counted: 
             if (text.includes(fragment)) counted.reads++
             return tx.query(text, params)
           },
-          commit: (statements) => tx.commit(statements),
+          commit: (statements, options) => tx.commit(statements, options),
         }),
       ),
   }

@@ -94,6 +94,39 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
     expect(a.counted.reads).toBe(1)
   })
 
+  it('commits registrations decided at once on kept events as one transaction, refusals apart', async () => {
+    const a = process()
+    const eventIds = await Promise.all(Array.from({ length: 8 }, () => newEvent(a.bus, 5)))
+    await run(a.bus, registerParticipant, { eventId: eventIds[3] }, person('twice'))
+    a.counted.reads = 0
+    const outcomes = await Promise.all(
+      eventIds.map((eventId, i) =>
+        run(a.bus, registerParticipant, { eventId }, person(i === 3 ? 'twice' : `group-${i}`)),
+      ),
+    )
+    // The duplicate fails the group; each is sent again alone, and the duplicate is read and refused.
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ALREADY_REGISTERED', 'ok', 'ok', 'ok', 'ok'])
+    expect(a.counted.reads).toBe(1)
+    // The seven kept events again: their registrations go in one transaction. (The refused one
+    // read its event, and a refusal keeps nothing: it would read again.)
+    const kept = eventIds.filter((_, i) => i !== 3)
+    const again = await Promise.all(
+      kept.map((eventId, i) => run(a.bus, registerParticipant, { eventId }, person(`again-${i}`))),
+    )
+    expect(again.every((o) => o === 'ok')).toBe(true)
+    const transactions = await t.sql.query<{ tx: string }>(
+      `SELECT DISTINCT tx_id::text AS tx FROM tandem.event_log
+       WHERE stream_id = ANY($1::text[]) AND data->>'participantId' LIKE 'again-%'`,
+      [kept.map((id) => `event-${id}`)],
+    )
+    expect(transactions).toHaveLength(1)
+    const registered = await t.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM events.registration WHERE event_id = ANY($1::uuid[])`,
+      [eventIds],
+    )
+    expect(registered[0]?.n).toBe(1 + 7 + 7)
+  })
+
   it('cannot overbook on what another process changed since', async () => {
     const [a, b] = [process(), process()]
     const eventId = await newEvent(a.bus, 2)
