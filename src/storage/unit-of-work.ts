@@ -27,8 +27,10 @@ export interface UnitOfWorkOptions {
 
 /**
  * One transaction per command. The command's reads go out as it makes them; its writes and
- * events are queued and sent with the COMMIT. On a concurrency failure the whole command runs again,
- * reading everything: what the stream memory held may be what failed it.
+ * events are queued and sent with the COMMIT. A command that read nothing may be committed in one
+ * transaction with others decided beside it (storage/group-commit.ts), as if each had committed in
+ * turn. On a concurrency failure the whole command runs again, reading everything: what the stream
+ * memory held may be what failed it.
  */
 export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const { sql, onCommitted } = options
