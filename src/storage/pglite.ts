@@ -20,6 +20,7 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
   type Steps = ReturnType<typeof transactionSteps>
   /** After a failure: a transaction left open (aborted) on the one connection is rolled back. */
   const abandon = async (steps: Steps) => {
+    await steps.settled() // statements issued but not yet sent go first: BEGIN may be among them
     if (steps.state() === 'open') await session.exec('ROLLBACK').catch(() => undefined)
   }
 
@@ -46,12 +47,17 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
       // its turn (group-commit.ts). One that reads takes it with its first read, until it ends.
       let held: Promise<{ steps: Steps; release: () => void }> | undefined
       let readless = false
+      let ended = false
       const take = () =>
         (held ??= lock.acquire().then((release) => ({ steps: transactionSteps(session.pipeline), release })))
       const tx: SqlTx = {
         async query<R extends object>(text: string, params?: readonly unknown[]) {
-          if (readless) throw new Error('The transaction is over')
-          return (await take()).steps.tx.query<R>(text, params)
+          const over = () => readless || ended
+          if (over()) throw new Error('The transaction is over')
+          const { steps } = await take()
+          // It may have ended while the connection was awaited (and the connection gone to another).
+          if (over()) throw new Error('The transaction is over')
+          return steps.tx.query<R>(text, params)
         },
         async commit(statements, options) {
           if (held) return (await held).steps.tx.commit(statements)
@@ -66,9 +72,11 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
         if (steps && steps.state() !== 'done') await steps.tx.commit([])
         return value
       } catch (error) {
+        ended = true
         if (held) await abandon((await held).steps)
         throw error
       } finally {
+        ended = true
         if (held) (await held).release()
       }
     },
@@ -91,6 +99,7 @@ function transactionSteps(pipeline: (statements: readonly Statement[]) => Promis
   let state = 'new' as 'new' | 'open' | 'done'
   let waiting: Waiting[] = []
   let flushing: Promise<void> = Promise.resolve()
+  const issued: Promise<unknown>[] = []
 
   async function flush() {
     const batch = waiting
@@ -109,7 +118,7 @@ function transactionSteps(pipeline: (statements: readonly Statement[]) => Promis
 
   function send(statement: Statement): Promise<Row[]> {
     if (state === 'done') return Promise.reject(new Error('The transaction is over'))
-    return new Promise<Row[]>((resolve, reject) => {
+    const sent = new Promise<Row[]>((resolve, reject) => {
       if (waiting.length === 0) {
         queueMicrotask(() => {
           flushing = flushing.then(flush)
@@ -117,6 +126,8 @@ function transactionSteps(pipeline: (statements: readonly Statement[]) => Promis
       }
       waiting.push({ statement, resolve, reject })
     })
+    issued.push(sent)
+    return sent
   }
 
   const tx: SqlTx = {
@@ -136,7 +147,7 @@ function transactionSteps(pipeline: (statements: readonly Statement[]) => Promis
       }
     },
   }
-  return { tx, state: () => state }
+  return { tx, state: () => state, settled: () => Promise.allSettled(issued) }
 }
 
 /** One holder at a time, in the order they asked. */

@@ -90,8 +90,11 @@ export function createPostgres(options: PostgresOptions): Sql {
       }
       const tx: SqlTx = {
         async query<R extends object>(text: string, params?: readonly unknown[]) {
-          if (state !== 'open') throw new Error('The transaction is over')
+          const over = () => state !== 'open'
+          if (over()) throw new Error('The transaction is over')
           const connected = await connection()
+          // It may have ended while the connection was awaited (and the connection gone back).
+          if (over()) throw new Error('The transaction is over')
           if (!begun) {
             coalesceWrites(connected)
             begun = connected.query('BEGIN')

@@ -113,6 +113,23 @@ describe.each(adapters)('the SQL port (%s)', (_name, open) => {
     expect(row?.n).toBe('20')
   })
 
+  it('sends nothing for a read still waiting for the connection when the transaction fails', async () => {
+    await expect(
+      sql.transaction(async (tx) => {
+        void tx.query("INSERT INTO t (id, label) VALUES (900, 'stray')").catch(() => undefined)
+        throw new Error('failed first')
+      }),
+    ).rejects.toThrow('failed first')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(await sql.query('SELECT id FROM t WHERE id = 900')).toEqual([])
+    if (sql.kind === 'postgres') {
+      const open = await sql.query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+      )
+      expect(open).toEqual([])
+    }
+  })
+
   it('sends the transactions that read nothing and meet in one turn as one transaction', async () => {
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
