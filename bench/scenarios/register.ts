@@ -1,6 +1,6 @@
 import { Acks } from '../lib/acks.js'
 import { participants, randomOf, registrations } from '../lib/feed.js'
-import { startTandemServer } from '../lib/tandem-server.js'
+import { startTandemServer, type TandemServer } from '../lib/tandem-server.js'
 import { measure, measureBare } from './http.js'
 import {
   atLeast,
@@ -50,9 +50,12 @@ export const registerScenario: Scenario = {
         }
       }
       const spreadLoad = load(`register-participant, ${events} events`, randomOf(eventIds))
+      const beforeSpread = await groupStats(tandem)
       const spread = await measure(ctx, spreadLoad.options)
+      const afterSpread = await groupStats(tandem)
       const hotLoad = load('register-participant, one hot event', () => eventIds[0] ?? '')
       const hot = await measure(ctx, hotLoad.options)
+      const afterHot = await groupStats(tandem)
       const sent = spreadLoad.feed.used + hotLoad.feed.used
       const audit = await tandem.audit(eventIds)
       const server = mode === 'server'
@@ -72,6 +75,8 @@ export const registerScenario: Scenario = {
           shareOfBare: ratio(spread.throughput, bare.throughput),
           hotVsSpread: ratio(hot.throughput, spread.throughput),
           tokensSignedDuringLoad: spreadLoad.feed.late + hotLoad.feed.late,
+          commandsPerGroupCommitSpread: perGroup(beforeSpread, afterSpread),
+          commandsPerGroupCommitHot: perGroup(afterSpread, afterHot),
           ...cpuPerRequest(spread, 'cpuPerCommand'),
         },
         notes: [
@@ -88,4 +93,25 @@ export const registerScenario: Scenario = {
       await tandem.close()
     }
   },
+}
+
+interface GroupStats {
+  groups: number
+  transactions: number
+}
+
+/** The server's group-commit counts so far (`/api/cqrs/stats`, as an admin). */
+async function groupStats(tandem: TandemServer): Promise<GroupStats> {
+  const token = tandem.auth.sign({ sub: 'bench-admin', roles: ['admin'] }, { expiresInSeconds: 600 })
+  const response = await fetch(`${tandem.server.url}/api/cqrs/stats`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  if (!response.ok) throw new Error(`/api/cqrs/stats answered ${response.status}`)
+  return ((await response.json()) as { groupCommit: GroupStats }).groupCommit
+}
+
+/** Transactions that read nothing per commit between two readings (1: none were grouped). */
+function perGroup(before: GroupStats, after: GroupStats): number {
+  const groups = after.groups - before.groups
+  return groups === 0 ? 0 : Math.round(((after.transactions - before.transactions) / groups) * 100) / 100
 }

@@ -81,7 +81,8 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     for (const closer of closers.reverse()) await closer()
   }
   try {
-    const { sql, readSql } = await openDatabases(options, closers)
+    const metrics = createMetrics({ processMetrics: true })
+    const { sql, readSql } = await openDatabases(options, closers, metrics)
     await migrateDatabases({ sql, readSql, domains, log })
 
     const kv = config.redisUrl
@@ -109,7 +110,6 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       commands: domains.flatMap((d) => d.commands),
       queries: domains.flatMap((d) => d.queries),
     })
-    const metrics = createMetrics({ processMetrics: true })
     const cache = createQueryCache()
     const streamMemory = createStreamMemory()
     const projections = createProjectionManager({
@@ -204,12 +204,14 @@ function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | und
 async function openDatabases(
   options: Pick<TandemOptions, 'config' | 'inMemory'>,
   closers: (() => Promise<void> | void)[],
+  metrics?: Metrics,
 ): Promise<{ sql: Sql; readSql: Sql }> {
   const { config } = options
   if (!config.databaseUrl && !options.inMemory) closers.push(lockDataDir(config.dataDir))
+  const onCommitGroup = metrics?.commitGroup
   const sql = config.databaseUrl
-    ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize })
-    : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'))
+    ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize, onCommitGroup })
+    : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'), { onCommitGroup })
   closers.push(() => sql.close())
   const readSql = config.readDatabaseUrl
     ? createPostgres({

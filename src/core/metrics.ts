@@ -36,6 +36,10 @@ export interface Metrics {
   recall(result: Recall): void
   /** How many commands found what in the stream memory, since start. */
   recallStats(): Promise<Record<Recall, number>>
+  /** A group of `size` transactions that read nothing was sent as one (1: sent alone). */
+  commitGroup(size: number): void
+  /** Groups sent and the transactions in them, since start. */
+  groupStats(): Promise<{ groups: number; transactions: number }>
   handlerStats(): Promise<Record<MessageKind, Record<string, HandlerStats>>>
 }
 
@@ -76,6 +80,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   })
 
+  const groups = new Histogram({
+    name: 'tandem_commit_group_size',
+    help: 'Transactions that read nothing, by how many were committed together (group commit; 1: alone)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [registry],
+  })
+
   // One label object per handler and outcome, made once: most calls allocate nothing here.
   const labels = new Map<string, Record<string, string>>()
   const labelsOf = (key: string, make: () => Record<string, string>) => {
@@ -100,6 +111,15 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       for (const sample of (await recalls.get()).values)
         counts[sample.labels.result as Recall] += sample.value
       return counts
+    },
+    commitGroup: (size) => groups.observe(size),
+    async groupStats() {
+      const values = (await groups.get()).values
+      const total = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0
+      return {
+        groups: total('tandem_commit_group_size_count'),
+        transactions: total('tandem_commit_group_size_sum'),
+      }
     },
     handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),
   }

@@ -46,3 +46,15 @@ describe('handler stats', () => {
     expect(stats).toMatchObject({ cacheHits: 2, cacheMisses: 1, cacheHitRate: 0.667 })
   })
 })
+
+describe('group commit stats', () => {
+  it('counts the groups sent and the transactions in them', async () => {
+    const metrics = createMetrics()
+    expect(await metrics.groupStats()).toEqual({ groups: 0, transactions: 0 })
+    metrics.commitGroup(1)
+    metrics.commitGroup(5)
+    metrics.commitGroup(3)
+    expect(await metrics.groupStats()).toEqual({ groups: 3, transactions: 9 })
+    expect(await metrics.registry.metrics()).toContain('tandem_commit_group_size_bucket{le="4"} 2')
+  })
+})

@@ -79,6 +79,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(response.body).toContain('events/create-event')
       // The registration of the set-up decided on the row its event's creation kept.
       expect(response.body).toMatch(/^tandem_stream_memory_total\{result="recalled"\} [1-9]/m)
+      expect(response.body).toMatch(/^tandem_commit_group_size_count [1-9]/m)
     })
 
     it('GET /api/cqrs/stats answers the mode, handler counts, cache and projections', async () => {
@@ -91,6 +92,10 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         // The set-up created events and registered on one: the registration recalled its event.
         streamMemory: { streams: expect.any(Number) as unknown, recalled: 1, refused: 0 },
       })
+      // That registration read nothing: it was committed through the group commit, alone or not.
+      const { groups, transactions } = body.groupCommit as { groups: number; transactions: number }
+      expect(groups).toBeGreaterThanOrEqual(1)
+      expect(transactions).toBeGreaterThanOrEqual(groups)
       expect(body.commands).toMatchObject({
         'events/create-event': { count: expect.any(Number) as unknown },
         'events/register-participant': { count: 1 },

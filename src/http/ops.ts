@@ -50,6 +50,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         queries: handlers.query,
         cache: { entries: tandem.cache.size },
         streamMemory: { streams: tandem.streamMemory.size, ...(await tandem.metrics.recallStats()) },
+        groupCommit: await tandem.metrics.groupStats(),
         projections: await tandem.projections.status(),
       }
     },

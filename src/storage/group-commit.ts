@@ -25,11 +25,14 @@ export function groupCommits(options: {
   /** Whether `commit` failed with the server answering that nothing was written. */
   rolledBack: (error: unknown) => boolean
   maxGroup: number
+  /** Told the size of each group sent (1: a transaction sent alone). */
+  onSent?: (size: number) => void
 }): (statements: readonly Statement[], options?: CommitOptions) => Promise<Row[][]> {
-  const { commit, rolledBack, maxGroup } = options
+  const { commit, rolledBack, maxGroup, onSent } = options
   let waiting: Waiting[] = []
 
   async function send(group: Waiting[]) {
+    onSent?.(group.length)
     if (group.length === 1) {
       const [only] = group as [Waiting]
       return commit(only.statements).then(only.resolve, only.reject)

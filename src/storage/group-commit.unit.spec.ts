@@ -79,9 +79,11 @@ describe('group commit', () => {
 
   it('splits a turn into groups of at most maxGroup; maxGroup 1 sends each alone', async () => {
     const db = fakeDatabase()
-    const commit = groupCommits({ ...db, maxGroup: 2 })
+    const sizes: number[] = []
+    const commit = groupCommits({ ...db, maxGroup: 2, onSent: (size) => sizes.push(size) })
     await Promise.all(['a', 'b', 'c', 'd', 'e'].map((t) => commit(tx(t), { order: t })))
     expect(db.sent).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+    expect(sizes).toEqual([2, 2, 1])
 
     const alone = fakeDatabase()
     const single = groupCommits({ ...alone, maxGroup: 1 })

@@ -11,7 +11,13 @@ import { openPgliteSession } from './pglite-session.js'
  * round trips, and a worker thread adds a message hop to each of them (tried: fewer commands per
  * second).
  */
-export async function createPglite(dataDir?: string): Promise<Sql> {
+export async function createPglite(
+  dataDir?: string,
+  options: {
+    /** Told the size of each group of transactions that read nothing sent (metrics). */
+    onCommitGroup?: (size: number) => void
+  } = {},
+): Promise<Sql> {
   const session = await openPgliteSession(dataDir)
   const lock = mutex()
   const one = async (text: string, params?: readonly unknown[]) =>
@@ -36,6 +42,7 @@ export async function createPglite(dataDir?: string): Promise<Sql> {
     // In this process every failure is answered: a failed transaction wrote nothing.
     rolledBack: (error) => sqlState(error) !== undefined,
     maxGroup: 64,
+    onSent: options.onCommitGroup,
   })
 
   return {

@@ -12,6 +12,8 @@ export interface PostgresOptions {
    * See `groupCommits`.
    */
   maxGroup?: number
+  /** Told the size of each group of such transactions sent (metrics). */
+  onCommitGroup?: (size: number) => void
 }
 
 /**
@@ -73,6 +75,7 @@ export function createPostgres(options: PostgresOptions): Sql {
     commit: commitAlone,
     rolledBack: certainlyRolledBack,
     maxGroup: options.maxGroup ?? 64,
+    onSent: options.onCommitGroup,
   })
 
   return {
