@@ -30,8 +30,11 @@ export function createPostgres(options: PostgresOptions): Sql {
     application_name: options.applicationName ?? 'tandem',
     pipeline: true,
   })
-  // An idle client that loses its connection must not crash the process; the pool replaces it.
+  // A client that loses its connection must not crash the process. Idle, the pool replaces it; in
+  // use, it also emits 'error' beside failing its queries, which carry the failure, and the pool
+  // drops it when it is released.
   pool.on('error', () => undefined)
+  pool.on('connect', (client) => client.on('error', () => undefined))
   const named = statementNames()
 
   const run = (client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) =>

@@ -220,4 +220,38 @@ describe.runIf(servicesAvailable)('group commit on PostgreSQL', () => {
     expect(new Set(down.map(transactionOf)).size).toBe(1)
     expect(await sum()).toBe((before ?? 0) + 40)
   })
+
+  it('writes no transaction twice, and loses none it acknowledged, when connections are cut under groups', async () => {
+    const victim = createPostgres({ url: scratch.url, max: 4, applicationName: 'victim' })
+    try {
+      await victim.exec('CREATE TABLE writes (tag text NOT NULL)') // no key: a double would show
+      const cut = () =>
+        first.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'victim'`,
+        )
+      const acknowledged: string[] = []
+      let failed = 0
+      for (let round = 0; round < 200 && (failed === 0 || round < 20); round++) {
+        const tags = Array.from({ length: 20 }, (_, i) => `${round}-${i}`)
+        const sent = tags.map((tag) =>
+          victim.transaction((tx) =>
+            tx.commit([{ text: 'INSERT INTO writes (tag) VALUES ($1)', params: [tag] }], { order: tag }),
+          ),
+        )
+        if (round % 2 === 1) await new Promise((resolve) => setImmediate(resolve)).then(cut)
+        const outcomes = await Promise.allSettled(sent)
+        outcomes.forEach((o, i) => (o.status === 'fulfilled' ? acknowledged.push(tags[i] ?? '') : failed++))
+      }
+      expect(failed).toBeGreaterThan(0) // the cuts did land
+      const rows = await first.query<{ tag: string; n: number }>(
+        'SELECT tag, count(*)::int AS n FROM writes GROUP BY tag',
+      )
+      expect(rows.filter((r) => r.n > 1)).toEqual([])
+      const written = new Set(rows.map((r) => r.tag))
+      expect(acknowledged.filter((tag) => !written.has(tag))).toEqual([])
+    } finally {
+      await victim.close()
+    }
+  })
 })

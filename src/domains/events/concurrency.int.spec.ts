@@ -133,4 +133,66 @@ describe.each(modes)('event registration under concurrency (%s)', (mode) => {
     expect(succeeded.filter((o) => !o.replayed)).toHaveLength(1)
     expect((await writeModel(eventId)).rows).toHaveLength(1)
   })
+
+  // PGlite runs in this process: there is no connection to cut.
+  it.runIf(mode === 'server')(
+    'loses and doubles nothing, and keeps serving, while the database cuts its connections',
+    async () => {
+      const eventIds = await Promise.all([newEvent(2000), newEvent(2000), newEvent(2000)])
+      const cut = () =>
+        t.sql
+          .query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'tandem' AND pid <> pg_backend_pid()`,
+          )
+          .catch(() => undefined) // its own connection may have been cut the round before
+      const acknowledged: string[] = []
+      const unknown: unknown[] = []
+      for (let round = 0; round < 100 && (round < 20 || unknown.length === 0); round++) {
+        const sent = Array.from({ length: 15 }, (_, i) => {
+          const participant = `cut-${round}-${i}`
+          const eventId = eventIds[i % eventIds.length] ?? ''
+          return t.commands
+            .execute(registerParticipant, { eventId }, { caller: person(participant) })
+            .then((done) => {
+              if (done.status === 'succeeded') acknowledged.push(participant)
+              else throw done.error
+            })
+            .catch((error: unknown) => void unknown.push(error))
+        })
+        if (round % 2 === 1) await new Promise((resolve) => setImmediate(resolve)).then(cut)
+        await Promise.all(sent)
+      }
+      expect(unknown.length).toBeGreaterThan(0) // the cuts did land
+      // A command cut off may have committed or not: it fails as unavailable, never as a refusal.
+      for (const error of unknown) expect(String(error)).toMatch(/terminat|ECONNRESET|Connection/i)
+      let confirmed = 0
+      for (const eventId of eventIds) {
+        const { event, rows } = await writeModel(eventId)
+        expect(event?.confirmed).toBe(rows.filter((r) => r.status === 'confirmed').length)
+        expect(new Set(rows.map((r) => r.participant)).size).toBe(rows.length) // none twice
+        expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1)) // no gap, no double
+        const read = await readModel(eventId)
+        expect(read.confirmedCount).toBe(event?.confirmed)
+        confirmed += event?.confirmed ?? 0
+      }
+      const recorded = new Set<string>()
+      for (const eventId of eventIds)
+        for (const row of (await writeModel(eventId)).rows) recorded.add(row.participant)
+      expect(acknowledged.filter((p) => !recorded.has(p))).toEqual([]) // none acknowledged and lost
+      const [log] = await t.sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM tandem.event_log
+         WHERE type = 'ParticipantRegistered' AND stream_id = ANY($1::text[])`,
+        [eventIds.map((id) => `event-${id}`)],
+      )
+      expect(log?.n).toBe(confirmed)
+      // And it serves on.
+      const after = await t.commands.execute(
+        registerParticipant,
+        { eventId: eventIds[0] },
+        { caller: person('after') },
+      )
+      expect(after.status).toBe('succeeded')
+    },
+  )
 })
