@@ -85,12 +85,9 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const { sql, readSql } = await openDatabases(options, closers, metrics)
     await migrateDatabases({ sql, readSql, domains, log })
 
+    const logName = `tandem:${(await logIdentity(sql)).slice(0, 13)}`
     const kv = config.redisUrl
-      ? await createRedisKv({
-          url: config.redisUrl,
-          keyPrefix: `tandem:${(await logIdentity(sql)).slice(0, 13)}:`,
-          log,
-        })
+      ? await createRedisKv({ url: config.redisUrl, keyPrefix: `${logName}:`, clientName: logName, log })
       : createMemoryKv()
     closers.push(() => kv.close())
     // Server mode: one LISTEN connection carries commit wake-ups and the projectors' progress.

@@ -21,9 +21,11 @@ export async function createRedisKv(options: {
   url: string
   keyPrefix: string
   log: Logger
+  /** The connection's name in Redis's CLIENT LIST. */
+  clientName?: string
 }): Promise<KvStore> {
   const p = (key: string) => options.keyPrefix + key
-  const client = createClient({ url: options.url })
+  const client = createClient({ url: options.url, name: options.clientName })
   client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
   await client.connect()
 
