@@ -76,12 +76,12 @@ function translate(error: unknown): AppError {
 }
 
 /** A store that cannot be reached, or is shutting down: the client may retry. */
-function isUnavailable(error: unknown): boolean {
+export function isUnavailable(error: unknown): boolean {
   const state = sqlState(error)
   if (state && (state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300'))
     return true
   const message = error instanceof Error ? error.message : ''
-  return /ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect|Connection terminated|The client is closed/i.test(
+  return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed/i.test(
     message,
   )
 }
