@@ -11,10 +11,9 @@ interface Waiting {
  * Group commit. A transaction that reads nothing (every statement known at COMMIT, as for a command
  * deciding on what the stream memory kept) is sent at once if no other is being decided (`company`
  * false). Otherwise it waits for the end of the event loop's turn, and those that met there are sent
- * as one: one BEGIN, their statements, one COMMIT, one write and one WAL
- * flush for all of them instead of one each. PostgreSQL runs them one after the other, as it could
- * have anyway. They are ordered by `order` (the stream), so that groups from several processes lock
- * rows in one order.
+ * as one: one BEGIN, their statements, one COMMIT, one write and one WAL flush for all of them
+ * instead of one each. PostgreSQL runs them one after the other, as it could have anyway. They are
+ * ordered by `order` (the stream), so that groups from several processes lock rows in one order.
  * If one statement fails, the group is rolled back and each transaction is sent again alone: its
  * own failure comes back to it, and the others commit. A group whose outcome is unknown (the
  * connection was lost) fails every transaction in it, as one transaction would.
@@ -37,7 +36,8 @@ export function groupCommits(options: {
       const [only] = group as [Waiting]
       return commit(only.statements).then(only.resolve, only.reject)
     }
-    group.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0)) // stable: arrival order within a key
+    // Stable: within one key, the order of arrival.
+    group.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
     try {
       const rows = await commit(group.flatMap((w) => w.statements))
       let at = 0
