@@ -85,10 +85,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const { sql, readSql } = await openDatabases(options, closers, metrics)
     await migrateDatabases({ sql, readSql, domains, log })
 
-    const logName = `tandem:${(await logIdentity(sql)).slice(0, 13)}`
-    const kv = config.redisUrl
-      ? await createRedisKv({ url: config.redisUrl, keyPrefix: `${logName}:`, clientName: logName, log })
-      : createMemoryKv()
+    const kv = config.redisUrl ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
     closers.push(() => kv.close())
     // Server mode: one LISTEN connection carries commit wake-ups and the projectors' progress.
     const sender = randomUUID()
@@ -195,6 +192,15 @@ function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | und
   if (!shared) return roles.has('query') ? 'run' : undefined
   if (roles.has('projector')) return 'run'
   return roles.has('query') ? 'follow' : undefined
+}
+
+/**
+ * Read models in Redis, keyed and its connection named after the event log: a fresh database never
+ * meets read models built from another one.
+ */
+async function openRedisKv(url: string, sql: Sql, log: Pino): Promise<KvStore> {
+  const name = `tandem:${(await logIdentity(sql)).slice(0, 13)}`
+  return createRedisKv({ url, keyPrefix: `${name}:`, clientName: name, log })
 }
 
 /** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */

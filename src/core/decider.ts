@@ -22,6 +22,20 @@ export function streamOfCommand(command: AnyCommand, input: unknown, meta: Comma
 }
 
 /**
+ * A decision taken on a recalled state, if it appends: only the append checks the version the state
+ * was kept at, so a refusal or nothing to do is decided again on a read.
+ */
+function appendingDecision<E>(decide: () => readonly E[]): readonly E[] | undefined {
+  try {
+    const events = decide()
+    return events.length > 0 ? events : undefined
+  } catch (error) {
+    if (isAppError(error)) return undefined
+    throw error
+  }
+}
+
+/**
  * A command over a state-stored aggregate: the normalized write model is the state, the events
  * are its history. Only `load` and the commit do I/O; `decide` and `persist` are pure.
  */
@@ -67,13 +81,8 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
     const kept = await tx.recall(memory.streamId(input, meta))
     const state = kept === undefined ? undefined : memory.recall?.(kept as M, input, meta)
     if (state === undefined) return undefined
-    try {
-      const events = decider.decide(input, state, meta)
-      return events.length > 0 ? { state, events } : undefined
-    } catch (error) {
-      if (isAppError(error)) return undefined
-      throw error
-    }
+    const events = appendingDecision(() => decider.decide(input, state, meta))
+    return events && { state, events }
   }
   return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     let decided = await recalled(input, tx, meta)
@@ -134,19 +143,11 @@ export function fold<S, E extends NewEvent>(
  * cannot lose to one that did not: a retry, which reads, always gets through.
  */
 export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedDecider<I, S, E, R>) {
-  const tryDecide = (input: I, folded: Folded<S>, meta: CommandMeta) => {
-    try {
-      const events = decider.decide(input, folded.state, meta)
-      return events.length > 0 ? events : undefined
-    } catch (error) {
-      if (isAppError(error)) return undefined
-      throw error
-    }
-  }
   return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     const id = decider.streamId(input, meta)
-    let folded = (await tx.recall(id)) as Folded<S> | undefined
-    let events = folded && tryDecide(input, folded, meta)
+    const kept = (await tx.recall(id)) as Folded<S> | undefined
+    let folded = kept
+    let events = kept && appendingDecision(() => decider.decide(input, kept.state, meta))
     if (!folded || !events) {
       const history = await tx.readStream(id)
       folded = { state: fold(decider, history.events), version: history.version }
