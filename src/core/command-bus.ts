@@ -19,6 +19,11 @@ export interface Executed {
   result: unknown
   position: string | null
   replayed: boolean
+  /**
+   * The command was refused, and the transaction still commits: what is written beside a refusal
+   * (the answer kept for an idempotency key) is kept. The bus answers it as the refusal it is.
+   */
+  refusal?: AppError
 }
 
 /**
@@ -46,7 +51,14 @@ export type CommandResult<R = unknown> =
       executionTimeMs: number
       replayed: boolean
     }
-  | { status: 'failed'; commandId: string; error: AppError; executionTimeMs: number }
+  | {
+      status: 'failed'
+      commandId: string
+      error: AppError
+      executionTimeMs: number
+      /** The refusal is the one kept for the call's idempotency key, answered again. */
+      replayed: boolean
+    }
 
 export interface SendOptions {
   caller?: Caller
@@ -88,7 +100,14 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
       replayed: false,
     }),
   )
-  const handle: Step<CommandCall, Executed> = (call) => options.unitOfWork.run(call, (tx) => inTx(call, tx))
+  /** Refusals that were answered again for their idempotency key. */
+  const replayedRefusals = new WeakSet<AppError>()
+  const handle: Step<CommandCall, Executed> = async (call) => {
+    const executed = await options.unitOfWork.run(call, (tx) => inTx(call, tx))
+    if (!executed.refusal) return executed
+    if (executed.replayed) replayedRefusals.add(executed.refusal)
+    throw executed.refusal
+  }
   const pipeline = compose(options.middleware, handle)
 
   async function execute(target: string | AnyCommand, input: unknown, send: SendOptions = {}) {
@@ -102,7 +121,7 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
         'No such command',
         `No command is named ${typeof target === 'string' ? target : target.name}`,
       )
-      return { status: 'failed' as const, commandId, error, executionTimeMs: took() }
+      return { status: 'failed' as const, commandId, error, executionTimeMs: took(), replayed: false }
     }
     const address = `${definition.domain}/${definition.name}`
     const meta: CommandMeta = {
@@ -127,7 +146,8 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
       return { status: 'succeeded' as const, ...done, executionTimeMs: took() }
     } catch (error) {
       if (!isAppError(error)) throw error
-      return { status: 'failed' as const, commandId, error, executionTimeMs: took() }
+      const replayed = replayedRefusals.has(error)
+      return { status: 'failed' as const, commandId, error, executionTimeMs: took(), replayed }
     }
   }
 

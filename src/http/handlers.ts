@@ -35,8 +35,8 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
       correlationId: request.id,
       log: request.log,
     })
-    if (outcome.status === 'failed') throw outcome.error
     if (outcome.replayed) void reply.header('idempotent-replayed', 'true')
+    if (outcome.status === 'failed') throw outcome.error
     return {
       commandId: outcome.commandId,
       status: outcome.status,

@@ -114,15 +114,47 @@ describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
     expect(expectSucceeded(bobs).commandId).not.toBe(alices.commandId)
   })
 
-  it('does not remember a refused command: the same key runs again once the refusal is gone', async () => {
+  it('keeps a refusal as the answer: after a seat is freed the same key and body is refused again', async () => {
     const { eventId } = await createEventVia(s, { capacity: 1 })
     expectSucceeded(await register({ eventId }, alice, randomUUID()))
     const key = randomUUID()
-    expectProblem(await register({ eventId }, bob, key), 409, 'EVENT_FULL')
-    expectSucceeded(await s.post(commandUrl('cancel-registration'), { eventId }, { caller: alice }))
+    const refused = await register({ eventId }, bob, key)
+    expectProblem(refused, 409, 'EVENT_FULL')
+    expect(refused.headers['idempotent-replayed']).toBeUndefined()
+    const freed = expectSucceeded(
+      await s.post(commandUrl('cancel-registration'), { eventId }, { caller: alice }),
+    )
+    const head = await s.head()
+
     const retried = await register({ eventId }, bob, key)
-    expect(retried.headers['idempotent-replayed']).toBeUndefined()
-    expect(expectSucceeded<{ status: string }>(retried).result.status).toBe('confirmed')
+    expect(retried.headers['idempotent-replayed']).toBe('true')
+    expect(expectProblem(retried, 409, 'EVENT_FULL')).toEqual(refused.json())
+    expect(await s.head()).toBe(head)
+    expect(await registrationsOf(bob, eventId, freed.position)).toHaveLength(0)
+    // The seat is there for a new request.
+    expect(
+      expectSucceeded<{ status: string }>(await register({ eventId }, bob, randomUUID())).result.status,
+    ).toBe('confirmed')
+  })
+
+  it('refuses the key of a refusal with another body: 422', async () => {
+    const key = randomUUID()
+    const missing = randomUUID()
+    expectProblem(await register({ eventId: missing }, bob, key), 404, 'EVENT_NOT_FOUND')
+    const { eventId } = await createEventVia(s)
+    expectProblem(await register({ eventId }, bob, key), 422, 'IDEMPOTENCY_KEY_REUSED')
+    const again = await register({ eventId: missing }, bob, key)
+    expect(again.headers['idempotent-replayed']).toBe('true')
+    expectProblem(again, 404, 'EVENT_NOT_FOUND')
+  })
+
+  it('does not keep a validation failure: the key is free for a corrected body', async () => {
+    const { eventId } = await createEventVia(s)
+    const key = randomUUID()
+    expectInvalid(await register({ eventId, waitlist: 'yes' }, bob, key), '/waitlist')
+    const corrected = await register({ eventId }, bob, key)
+    expect(corrected.headers['idempotent-replayed']).toBeUndefined()
+    expectSucceeded(corrected)
   })
 
   it('runs concurrent copies of one keyed request once', async () => {

@@ -43,6 +43,12 @@ export const writeMigrations: readonly Migration[] = [
       CREATE TABLE tandem.log_identity (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), one boolean UNIQUE DEFAULT true);
       INSERT INTO tandem.log_identity DEFAULT VALUES`,
   },
+  {
+    id: 'core/004-idempotent-refusals',
+    sql: `
+      -- A key's first answer may be a refusal (EVENT_FULL): kept so that a retry gets it again.
+      ALTER TABLE tandem.idempotency ADD COLUMN refusal jsonb`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {
