@@ -1,7 +1,7 @@
 import { ForbiddenError, UnauthenticatedError, isAppError } from './errors.js'
 import type { Metrics, Outcome } from './metrics.js'
 import type { Call, Middleware } from './pipeline.js'
-import { assertValid } from './validation.js'
+import { validInput } from './validation.js'
 import type { TSchema } from 'typebox'
 
 /** The caller must be allowed by the message's access rule: 401 without a caller, 403 without a role. */
@@ -19,10 +19,13 @@ export function authorize<C extends Call, O>(): Middleware<C, O> {
   }
 }
 
-/** The input must fit the message's schema: 400 with every field's problem otherwise. */
+/**
+ * The input must fit the message's schema: 400 with every field's problem otherwise. What passes
+ * goes on in its canonical form (ids lower-cased: core/canonical.ts).
+ */
 export function validate<C extends Call, O>(): Middleware<C, O> {
   return (call, next) => {
-    assertValid(call.definition.input as TSchema, call.input)
+    call.input = validInput(call.definition.input as TSchema, call.input)
     return next(call)
   }
 }

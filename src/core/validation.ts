@@ -1,5 +1,6 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { canonicalFor } from './canonical.js'
 import { ValidationError, type FieldError } from './errors.js'
 
 type Check = (value: unknown) => readonly FieldError[] | undefined
@@ -11,16 +12,20 @@ export function validatorFor(schema: TSchema): Check {
   let check = compiled.get(schema)
   if (!check) {
     const validator = Compile(schema)
-    check = (value) => (validator.Check(value) ? nulBytes(value, '') : describe(validator.Errors(value)))
+    check = (value) => (validator.Check(value) ? unstorable(value, '') : describe(validator.Errors(value)))
     compiled.set(schema, check)
   }
   return check
 }
 
-/** Throws a 400 unless `value` fits `schema`. */
-export function assertValid(schema: TSchema, value: unknown): void {
+/**
+ * Throws a 400 unless `value` fits `schema`; else gives it in canonical form (core/canonical.ts):
+ * every id lower-cased, so that two spellings of one id are never two things.
+ */
+export function validInput(schema: TSchema, value: unknown): unknown {
   const errors = validatorFor(schema)(value)
   if (errors) throw new ValidationError(errors)
+  return canonicalFor(schema)(value)
 }
 
 /**
@@ -52,17 +57,29 @@ function scalar(schema: TSchema, text: string): unknown {
   return text
 }
 
-/** PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the database. */
-function nulBytes(value: unknown, path: string): FieldError[] | undefined {
+/** A lone UTF-16 surrogate: half a character, which no UTF-8 text (nor PostgreSQL) can hold. */
+const loneSurrogate = /\p{Cs}/u
+
+/**
+ * PostgreSQL text cannot hold U+0000 nor a lone surrogate: refuse them here, in values and in
+ * keys, rather than fail in the database.
+ */
+function unstorable(value: unknown, path: string): FieldError[] | undefined {
   if (typeof value === 'string') {
-    return value.includes('\u0000') ? [{ path, message: 'must not contain the character U+0000' }] : undefined
+    if (value.includes('\u0000')) return [{ path, message: 'must not contain the character U+0000' }]
+    if (loneSurrogate.test(value)) return [{ path, message: 'must not contain a lone UTF-16 surrogate' }]
+    return undefined
   }
   if (value === null || typeof value !== 'object') return undefined
   const record = value as Record<string, unknown>
   for (const key in record) {
     const item = record[key]
-    if (typeof item === 'number' || typeof item === 'boolean' || item === null || item === undefined) continue
-    const found = nulBytes(item, `${path}/${key}`)
+    const at = `${path}/${key}`
+    const found =
+      unstorable(key, at) ??
+      (typeof item === 'string' || (typeof item === 'object' && item !== null)
+        ? unstorable(item, at)
+        : undefined)
     if (found) return found
   }
   return undefined

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
-import { assertValid, coerce, validatorFor } from './validation.js'
+import { coerce, validInput, validatorFor } from './validation.js'
 
 const Input = Type.Object(
   {
@@ -57,14 +57,14 @@ describe('validation error mapping', () => {
   })
 
   it('throws 400 VALIDATION_FAILED with the field errors', () => {
-    expect(() => assertValid(Input, { title: 'T' })).toThrow(
+    expect(() => validInput(Input, { title: 'T' })).toThrow(
       expect.objectContaining({
         status: 400,
         code: 'VALIDATION_FAILED',
         errors: [{ path: '/capacity', message: 'is required' }],
       }),
     )
-    expect(() => assertValid(Input, { title: 'T', capacity: 1 })).not.toThrow()
+    expect(() => validInput(Input, { title: 'T', capacity: 1 })).not.toThrow()
   })
 
   it('turns query-string text into the types the schema asks for', () => {
@@ -72,6 +72,33 @@ describe('validation error mapping', () => {
       title: 'T',
       capacity: 20,
       waitlist: true,
+    })
+  })
+
+  it.each([
+    ['a lone high surrogate', 'bad \ud800 x'],
+    ['a lone low surrogate', 'bad \udc00 x'],
+    ['a low surrogate before a high one', '\udc00\ud800'],
+    ['U+0000', 'bad \u0000 x'],
+  ])('refuses text PostgreSQL cannot store: %s', (_name, text) => {
+    const errors = check({ title: text, capacity: 1 })
+    expect(errors?.map((e) => e.path)).toEqual(['/title'])
+    expect(errors?.[0]?.message).toMatch(/^must not contain/)
+    expect(check({ title: 'T', capacity: 1, venue: text.slice(0, 5) })?.[0]?.path).toBe('/venue')
+  })
+
+  it('refuses a lone surrogate in a key, and accepts characters beyond the BMP', () => {
+    const Any = Type.Object({ tags: Type.Record(Type.String(), Type.String()) })
+    expect(validatorFor(Any)({ tags: { 'k\ud800': 'v' } })).toEqual([
+      { path: '/tags/k\ud800', message: 'must not contain a lone UTF-16 surrogate' },
+    ])
+    expect(check({ title: '모임 😀 𝄞', capacity: 1 })).toBeUndefined()
+  })
+
+  it('gives the input back with its ids lower-cased', () => {
+    const WithId = Type.Object({ eventId: Type.String({ format: 'uuid' }) })
+    expect(validInput(WithId, { eventId: 'ABCDEF00-0000-4000-8000-00000000000A' })).toEqual({
+      eventId: 'abcdef00-0000-4000-8000-00000000000a',
     })
   })
 })

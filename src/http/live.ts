@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AnyQuery } from '../core/messages.js'
+import { canonicalFor } from '../core/canonical.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { callerOf } from './handlers.js'
@@ -15,7 +16,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
   if (!policy) throw new Error(`${definition.name} is live but has no cache tags to follow`)
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
-    const input = coerce(definition.input, request.query ?? {})
+    // Canonical as the bus makes it, so the tags followed are those the projections touch.
+    const input = canonicalFor(definition.input)(coerce(definition.input, request.query ?? {}))
     const ask = () => tandem.queries.ask(definition, input, { caller, log: request.log })
     const first = await ask()
     if (first.status === 'failed') throw first.error

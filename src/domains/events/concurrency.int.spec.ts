@@ -8,6 +8,8 @@ import { getEventDetails } from './projections/event-details.js'
 
 const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
 const person = (id: string): Caller => ({ id, roles: [] })
+/** The same UUID with every other letter in upper case. */
+const mixedCase = (id: string) => id.replace(/./g, (c, i: number) => (i % 2 ? c.toUpperCase() : c))
 
 describe.each(modes)('event registration under concurrency (%s)', (mode) => {
   let t: TestTandem
@@ -63,6 +65,33 @@ describe.each(modes)('event registration under concurrency (%s)', (mode) => {
     const details = await readModel(eventId)
     expect(details.confirmedCount).toBe(100)
     expect(details.remainingSeats).toBe(0)
+  })
+
+  it('confirms exactly the capacity when 200 register for 20 seats at once, the id spelt in mixed cases', async () => {
+    const eventId = await newEvent(20)
+    const spellings = [eventId, eventId.toUpperCase(), mixedCase(eventId)]
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        t.commands.execute(
+          registerParticipant,
+          { eventId: spellings[i % 3], waitlist: true },
+          { caller: person(`mixed-${i}`) },
+        ),
+      ),
+    )
+    const results = outcomes.map((o) => (o.status === 'succeeded' ? o.result.status : o.error.code))
+    expect(results.filter((r) => r === 'confirmed')).toHaveLength(20)
+    expect(results.filter((r) => r === 'waitlisted')).toHaveLength(180)
+    const { event, rows } = await writeModel(eventId)
+    expect(event).toMatchObject({ confirmed: 20, waitlisted: 180 })
+    expect(rows.filter((r) => r.status === 'confirmed')).toHaveLength(20)
+    const [log] = await t.sql.query<{ streams: string[] }>(
+      `SELECT array_agg(DISTINCT stream_id) AS streams FROM tandem.event_log WHERE lower(stream_id) = $1`,
+      [`event-${eventId}`],
+    )
+    expect(log?.streams).toEqual([`event-${eventId}`])
+    const details = await readModel(eventId.toUpperCase())
+    expect(details).toMatchObject({ eventId, confirmedCount: 20, waitlistCount: 180, remainingSeats: 0 })
   })
 
   it('lets exactly one of 50 identical registrations through', async () => {
