@@ -62,6 +62,8 @@ export interface TandemOptions {
   inMemory?: boolean
   /** Seconds between polls of the log when no wake-up comes. */
   pollMs?: number
+  /** The time commands are decided at (tests move it; default: the system clock). */
+  clock?: () => Date
 }
 
 /** Opens the stores, applies migrations, starts the projections and builds the buses. */
@@ -133,6 +135,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       }),
       middleware: [logCalls(), measure(metrics), authorize(), validate()],
       transactional: [idempotency()],
+      ...(options.clock ? { clock: options.clock } : {}),
     })
     const queries = createQueryBus({
       registry,

@@ -2,6 +2,7 @@ import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { canonicalFor } from './canonical.js'
 import { ValidationError, type FieldError } from './errors.js'
+import { visiblePattern } from './schemas.js'
 
 type Check = (value: unknown) => readonly FieldError[] | undefined
 
@@ -106,6 +107,8 @@ function describe(raw: Iterable<RawError>): FieldError[] {
       errors.push({ path, message: 'is not a known field' })
     } else if (e.keyword === 'additionalProperties') {
       continue
+    } else if (e.keyword === 'pattern' && e.params.pattern === visiblePattern) {
+      errors.push({ path, message: 'must not be blank' })
     } else if (e.keyword === 'anyOf' || !unions.has(path)) {
       errors.push({ path, message: e.keyword === 'anyOf' ? 'does not match any allowed form' : e.message })
     }

@@ -357,13 +357,42 @@ describe.each(modes)('event commands over HTTP (%s)', (mode) => {
     })
 
     it('409 REGISTRATION_CLOSED once the event has started', async () => {
-      const startsAt = new Date(Date.now() + 1000)
+      const startsAt = new Date(Date.now() + 3600_000)
       const { eventId } = await createEventVia(s, {
         startsAt: startsAt.toISOString(),
         endsAt: new Date(startsAt.getTime() + 3600_000).toISOString(),
       })
-      await new Promise((resolve) => setTimeout(resolve, startsAt.getTime() - Date.now() + 50))
-      await refused('register-participant', { eventId }, alice, 409, 'REGISTRATION_CLOSED')
+      s.tandem.shiftClock(3600_000)
+      try {
+        await refused('register-participant', { eventId }, alice, 409, 'REGISTRATION_CLOSED')
+      } finally {
+        s.tandem.shiftClock(0)
+      }
+    })
+
+    it('409 EVENT_STARTS_IN_PAST for a start before now, on create and when an update moves it there', async () => {
+      const past = { startsAt: '2020-01-01T10:00:00Z', endsAt: '2020-01-01T12:00:00Z' }
+      await refused(
+        'create-event',
+        { title: 'Late', capacity: 5, ...past },
+        organizer,
+        409,
+        'EVENT_STARTS_IN_PAST',
+      )
+      const { eventId } = await createEventVia(s)
+      await refused('update-event', { eventId, ...past }, organizer, 409, 'EVENT_STARTS_IN_PAST')
+      const justGone = new Date(Date.now() - 1000).toISOString()
+      for (const blank of ['   ', '\t\n', '\u3000', '\u200b\u200b']) {
+        await refused(
+          'create-event',
+          { title: blank, capacity: 5, ...futureSlot() },
+          organizer,
+          400,
+          'VALIDATION_FAILED',
+        )
+        await refused('update-event', { eventId, title: blank }, organizer, 400, 'VALIDATION_FAILED')
+      }
+      await refused('update-event', { eventId, startsAt: justGone }, organizer, 409, 'EVENT_STARTS_IN_PAST')
     })
 
     it('404 EVENT_NOT_FOUND for an event that never existed', async () => {

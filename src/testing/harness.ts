@@ -13,6 +13,11 @@ export interface TestTandem extends Tandem {
   /** Closes the Tandem and drops its scratch database. */
   dispose(): Promise<void>
   token(caller: Caller, expiresInSeconds?: number): string
+  /**
+   * Moves the clock commands are decided at by `ms` from the real time (0: back to it), so a test
+   * can create what started an hour ago, or act an hour later, without waiting.
+   */
+  shiftClock(ms: number): void
 }
 
 /**
@@ -53,12 +58,14 @@ export async function startTestProcesses(
         databasePoolSize: 20,
         ...overrides,
       }
+      let shift = 0
       const tandem = await startTandem({
         config,
         domains: options.domains,
         inMemory: mode === 'embedded',
         log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
         pollMs: options.pollMs,
+        clock: () => new Date(Date.now() + shift),
       })
       open++
       let disposed = false
@@ -69,6 +76,9 @@ export async function startTestProcesses(
           disposed = true
           await tandem.close()
           if (--open === 0) await scratch?.drop()
+        },
+        shiftClock: (ms) => {
+          shift = ms
         },
         token: (caller, expiresInSeconds) =>
           tandem.auth.sign(

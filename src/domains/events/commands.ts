@@ -63,7 +63,7 @@ export const createEvent = defineCommand({
   input: CreateEventInput,
   output: EventIdResult,
   access: signedIn('organizer', 'admin'),
-  refusals: ['EVENT_ALREADY_EXISTS'],
+  refusals: ['EVENT_ALREADY_EXISTS', 'EVENT_STARTS_IN_PAST'],
   handle: stateStored({
     load: (tx, cmd, meta) => loadEvent(tx, cmd.eventId ?? meta.newId),
     decide: decideCreate,
@@ -81,7 +81,7 @@ export const updateEvent = defineCommand({
   input: UpdateEventInput,
   output: EventIdResult,
   access: signedIn(),
-  refusals: ['EVENT_NOT_FOUND', 'CAPACITY_BELOW_REGISTRATIONS'],
+  refusals: ['EVENT_NOT_FOUND', 'EVENT_STARTS_IN_PAST', 'CAPACITY_BELOW_REGISTRATIONS'],
   handle: stateStored({
     async load(tx, cmd) {
       const event = await loadEvent(tx, cmd.eventId)

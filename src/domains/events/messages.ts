@@ -1,12 +1,12 @@
 import Type, { type Static } from 'typebox'
 import { defineEvent } from '../../core/messages.js'
+import { Id, Text } from '../../core/schemas.js'
 
 /** Schemas of the events domain's commands, results and events: one definition each. */
 
-const Id = Type.String({ format: 'uuid', description: 'A UUID' })
-const ParticipantId = Type.String({ minLength: 1, maxLength: 200, description: 'A user id (the JWT `sub`)' })
+const ParticipantId = Text(200, 'A user id (the JWT `sub`)')
 const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
-const Title = Type.String({ minLength: 1, maxLength: 200 })
+const Title = Text(200)
 const Description = Type.String({ maxLength: 5000 })
 const Venue = Type.String({ maxLength: 200 })
 const Capacity = Type.Integer({ minimum: 1, maximum: 100_000 })
@@ -14,7 +14,7 @@ const strict = { additionalProperties: false } as const
 
 export const CreateEventInput = Type.Object(
   {
-    eventId: Type.Optional(Id),
+    eventId: Type.Optional(Id()),
     title: Title,
     description: Type.Optional(Description),
     venue: Type.Optional(Venue),
@@ -26,7 +26,7 @@ export const CreateEventInput = Type.Object(
 )
 export const UpdateEventInput = Type.Object(
   {
-    eventId: Id,
+    eventId: Id(),
     title: Type.Optional(Title),
     description: Type.Optional(Type.Union([Description, Type.Null()])),
     venue: Type.Optional(Type.Union([Venue, Type.Null()])),
@@ -36,30 +36,30 @@ export const UpdateEventInput = Type.Object(
   },
   strict,
 )
-export const DeleteEventInput = Type.Object({ eventId: Id }, strict)
+export const DeleteEventInput = Type.Object({ eventId: Id() }, strict)
 export const RegisterParticipantInput = Type.Object(
   {
-    eventId: Id,
+    eventId: Id(),
     participantId: Type.Optional(ParticipantId),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Text(200)),
     email: Type.Optional(Type.String({ format: 'email', maxLength: 320 })),
     waitlist: Type.Optional(Type.Boolean({ description: 'Join the waitlist when the event is full' })),
   },
   strict,
 )
 export const CancelRegistrationInput = Type.Object(
-  { eventId: Id, participantId: Type.Optional(ParticipantId) },
+  { eventId: Id(), participantId: Type.Optional(ParticipantId) },
   strict,
 )
 
-export const EventIdResult = Type.Object({ eventId: Id })
+export const EventIdResult = Type.Object({ eventId: Id() })
 export const RegistrationResult = Type.Object({
-  registrationId: Id,
+  registrationId: Id(),
   status: Type.Enum(['confirmed', 'waitlisted']),
 })
 export const CancellationResult = Type.Object({
-  registrationId: Id,
-  promotedRegistrationId: Type.Union([Id, Type.Null()]),
+  registrationId: Id(),
+  promotedRegistrationId: Type.Union([Id(), Type.Null()]),
 })
 
 export type CreateEvent = Static<typeof CreateEventInput>
@@ -79,17 +79,17 @@ const Details = {
 
 export const EventCreated = defineEvent(
   'EventCreated',
-  Type.Object({ eventId: Id, organizerId: Type.String(), createdAt: Time, ...Details }),
+  Type.Object({ eventId: Id(), organizerId: Type.String(), createdAt: Time, ...Details }),
 )
 export const EventUpdated = defineEvent(
   'EventUpdated',
-  Type.Object({ eventId: Id, changes: Type.Partial(Type.Object(Details)), updatedAt: Time }),
+  Type.Object({ eventId: Id(), changes: Type.Partial(Type.Object(Details)), updatedAt: Time }),
 )
-export const EventDeleted = defineEvent('EventDeleted', Type.Object({ eventId: Id, deletedAt: Time }))
+export const EventDeleted = defineEvent('EventDeleted', Type.Object({ eventId: Id(), deletedAt: Time }))
 
 const Registration = {
-  registrationId: Id,
-  eventId: Id,
+  registrationId: Id(),
+  eventId: Id(),
   participantId: Type.String(),
   name: Type.Union([Type.String(), Type.Null()]),
   email: Type.Union([Type.String(), Type.Null()]),
@@ -102,8 +102,8 @@ export const ParticipantWaitlisted = defineEvent('ParticipantWaitlisted', Type.O
 export const RegistrationCancelled = defineEvent(
   'RegistrationCancelled',
   Type.Object({
-    registrationId: Id,
-    eventId: Id,
+    registrationId: Id(),
+    eventId: Id(),
     participantId: Type.String(),
     previousStatus: Type.Enum(['confirmed', 'waitlisted']),
     cancelledAt: Time,
@@ -111,7 +111,7 @@ export const RegistrationCancelled = defineEvent(
 )
 export const WaitlistedParticipantConfirmed = defineEvent(
   'WaitlistedParticipantConfirmed',
-  Type.Object({ registrationId: Id, eventId: Id, participantId: Type.String(), confirmedAt: Time }),
+  Type.Object({ registrationId: Id(), eventId: Id(), participantId: Type.String(), confirmedAt: Time }),
 )
 
 export const allEvents = [

@@ -73,6 +73,17 @@ function checkPeriod(startsAt: string, endsAt: string): void {
   if (endsAt <= startsAt) throw new ValidationError([{ path: '/endsAt', message: 'must be after startsAt' }])
 }
 
+/** An event is planned ahead: its start is never set to a moment already gone. */
+function checkStartAhead(startsAt: string, meta: CommandMeta): void {
+  if (startsAt < meta.now.toISOString()) {
+    throw new ConflictError(
+      'EVENT_STARTS_IN_PAST',
+      'Start in the past',
+      `The start ${startsAt} is before now (${meta.now.toISOString()})`,
+    )
+  }
+}
+
 export function decideCreate(cmd: CreateEvent, state: EventState, meta: CommandMeta): EventsEvent[] {
   if (state.status !== 'absent') {
     throw new ConflictError('EVENT_ALREADY_EXISTS', 'Event already exists', `Event ${cmd.eventId} exists`)
@@ -80,6 +91,7 @@ export function decideCreate(cmd: CreateEvent, state: EventState, meta: CommandM
   const startsAt = utc(cmd.startsAt, '/startsAt')
   const endsAt = utc(cmd.endsAt, '/endsAt')
   checkPeriod(startsAt, endsAt)
+  checkStartAhead(startsAt, meta)
   return [
     EventCreated.create({
       eventId: cmd.eventId ?? meta.newId,
@@ -118,6 +130,7 @@ export function decideUpdate(cmd: UpdateEvent, state: UpdateState, meta: Command
     capacity: cmd.capacity ?? event.capacity,
   }
   checkPeriod(next.startsAt, next.endsAt)
+  if (next.startsAt !== event.startsAt) checkStartAhead(next.startsAt, meta)
   if (next.capacity < event.confirmedCount) {
     throw new ConflictError(
       'CAPACITY_BELOW_REGISTRATIONS',

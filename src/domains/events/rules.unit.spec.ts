@@ -165,6 +165,22 @@ describe('decideCreate', () => {
       })
     })
 
+    it('refuses a start before now with 409 EVENT_STARTS_IN_PAST, and takes a start at now', () => {
+      const past = { ...create, startsAt: '2031-03-01T08:59:59.999Z' }
+      expect(refusal(() => decideCreate(past, absent, meta(olga)))).toEqual({
+        code: 'EVENT_STARTS_IN_PAST',
+        status: 409,
+      })
+      const longAgo = { ...create, startsAt: '2020-01-01T00:00:00Z' }
+      expect(refusal(() => decideCreate(longAgo, absent, meta(olga))).code).toBe('EVENT_STARTS_IN_PAST')
+      expect(decideCreate({ ...create, startsAt: at }, absent, meta(olga))).toHaveLength(1)
+    })
+
+    it('takes a start far ahead, up to the year 9999', () => {
+      const far = { ...create, startsAt: '9999-12-31T20:00:00Z', endsAt: '9999-12-31T23:59:59.999Z' }
+      expect(decideCreate(far, absent, meta(olga))).toHaveLength(1)
+    })
+
     it('refuses a time before 1970 with a 400 naming the field', () => {
       const cmd = { ...create, startsAt: '1969-12-31T23:00:00Z' }
       expect(() => decideCreate(cmd, absent, meta(olga))).toThrow(
@@ -265,6 +281,22 @@ describe('decideUpdate', () => {
         code: 'VALIDATION_FAILED',
         status: 400,
       })
+    })
+
+    it('refuses a start moved to before now with 409 EVENT_STARTS_IN_PAST', () => {
+      const cmd = { eventId, startsAt: '2031-02-28T18:00:00.000Z' }
+      expect(refusal(() => decideUpdate(cmd, given(scheduled()), meta(olga)))).toEqual({
+        code: 'EVENT_STARTS_IN_PAST',
+        status: 409,
+      })
+    })
+
+    it('lets an event that has started change its other fields, its start left as it is', () => {
+      const started = given(scheduled({ startsAt: '2031-02-28T18:00:00.000Z' }))
+      const cmd = { eventId, title: 'Renamed', startsAt: '2031-02-28T19:00:00+01:00' }
+      expect(decideUpdate(cmd, started, meta(olga))).toEqual([
+        EventUpdated.create({ eventId, changes: { title: 'Renamed' }, updatedAt: at }),
+      ])
     })
 
     it('refuses a capacity below the confirmed count with 409 CAPACITY_BELOW_REGISTRATIONS', () => {

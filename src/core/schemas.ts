@@ -1,0 +1,24 @@
+import Type from 'typebox'
+
+/**
+ * Schemas every domain's messages use, so that the kernel's rules for them hold everywhere: an id
+ * has one canonical form (core/canonical.ts), a person's text is never blank.
+ */
+
+/** A UUID, any case accepted, lower-cased on the way in (core/canonical.ts). */
+export function Id(description = 'A UUID (any case; answered in lower case)') {
+  return Type.String({ format: 'uuid', description })
+}
+
+/** Some character that shows: not only spaces, nor only invisible format characters. */
+export const visiblePattern = '[^\\s\\p{Cf}]'
+
+/** Text a person reads (a title, a name): at least one visible character, at most `maxLength`. */
+export function Text(maxLength: number, description?: string) {
+  return Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: visiblePattern,
+    ...(description ? { description } : {}),
+  })
+}
