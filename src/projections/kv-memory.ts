@@ -138,7 +138,8 @@ class SortedSet {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       const e = this.entries[mid] as Entry
-      if (e.score < entry.score || (e.score === entry.score && e.member < entry.member)) lo = mid + 1
+      if (e.score < entry.score || (e.score === entry.score && compareBytes(e.member, entry.member) < 0))
+        lo = mid + 1
       else hi = mid
     }
     return lo
@@ -148,11 +149,35 @@ class SortedSet {
 function aboveMin(member: string, min: LexBound): boolean {
   if (min === '-') return true
   if (min === '+') return false
-  return min[0] === '[' ? member >= min.slice(1) : member > min.slice(1)
+  const order = compareBytes(member, min.slice(1))
+  return min[0] === '[' ? order >= 0 : order > 0
 }
 
 function belowMax(member: string, max: LexBound): boolean {
   if (max === '+') return true
   if (max === '-') return false
-  return max[0] === '[' ? member <= max.slice(1) : member < max.slice(1)
+  const order = compareBytes(member, max.slice(1))
+  return max[0] === '[' ? order <= 0 : order < 0
+}
+
+/**
+ * Orders text as Redis does, by its UTF-8 bytes, which is the order of code points. JavaScript's
+ * `<` compares UTF-16 units instead, and the two differ only where a surrogate (half of a
+ * character above U+FFFF) meets a unit from U+E000 to U+FFFF: there the surrogate sorts after.
+ */
+export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    return x >= 0xd800 && y >= 0xd800 ? codePointRank(x) - codePointRank(y) : x - y
+  }
+  return a.length - b.length
+}
+
+/** A UTF-16 unit from U+D800 up, placed as its code point sorts: surrogates above U+FFFF. */
+function codePointRank(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { KvOp, LexRange } from '../core/read-stores.js'
-import { createMemoryKv } from './kv-memory.js'
+import { compareBytes, createMemoryKv } from './kv-memory.js'
 import type { KvStore } from './kv.js'
 
 /** The memory KV must answer as Redis does for the commands Tandem uses. */
@@ -208,5 +208,31 @@ describe('memory KV deletePrefix', () => {
     expect(await kv.smembers('p:g1:s')).toEqual([])
     expect(await kv.zcard('p:g1:z')).toBe(0)
     expect(await kv.zrangeByLex('p:g2:z', range('-', '+'))).toEqual(['y'])
+  })
+})
+
+describe('compareBytes', () => {
+  it('orders strings as their UTF-8 bytes compare, as Redis does', () => {
+    const alphabet = [
+      'a',
+      'z',
+      '\u00e9',
+      '\uac00',
+      '\ud7ff',
+      '\ue000',
+      '\uffff',
+      '\u{10000}',
+      '\u{1f600}',
+      '\u{10ffff}',
+    ]
+    const words: string[] = []
+    for (const x of alphabet) for (const y of alphabet) words.push(x + y, x)
+    for (const a of words) {
+      for (const b of words) {
+        expect(Math.sign(compareBytes(a, b)), JSON.stringify([a, b])).toBe(
+          Buffer.compare(Buffer.from(a), Buffer.from(b)),
+        )
+      }
+    }
   })
 })

@@ -76,6 +76,25 @@ describe.each(stores)('the KV store contract (%s)', (_name, open) => {
     expect(await kv.zcard('lex')).toBe(5)
   })
 
+  it('orders members by their UTF-8 bytes, on both sides of the surrogate range', async () => {
+    // In code point (and UTF-8 byte) order; UTF-16 units would put the two astral ones first.
+    const ordered = ['m\u0041', 'm\uAC00', 'm\uE000', 'm\uFFFD', 'm\u{10000}', 'm\u{1F600}', 'm\u{1F600}x']
+    await kv.commit(
+      [...ordered].reverse().map((m) => ['zadd', 'bytes', 0, m] as const),
+      { key: 'cp-bytes', expect: null, next: '1' },
+    )
+    expect(await kv.zrangeByLex('bytes', { min: '-', max: '+', count: 10 })).toEqual(ordered)
+    expect(await kv.zrangeByLex('bytes', { min: '(m\uFFFD', max: '+', count: 10 })).toEqual(ordered.slice(4))
+    expect(await kv.zrangeByLex('bytes', { min: '[m\uE000', max: '(m\u{1F600}', count: 10 })).toEqual(
+      ordered.slice(2, 5),
+    )
+    expect(await kv.zrangeByLex('bytes', { min: '-', max: '[m\u{10000}', count: 2, reverse: true })).toEqual([
+      'm\u{10000}',
+      'm\uFFFD',
+    ])
+    expect(await kv.zrank('bytes', 'm\u{10000}')).toBe(4)
+  })
+
   it('ranks sorted-set members by score, then member', async () => {
     await kv.commit(
       [
