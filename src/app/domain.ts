@@ -1,4 +1,5 @@
 import type { CommandBus } from '../core/command-bus.js'
+import type { QueryBus } from '../core/query-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import type { Projection } from '../projections/projection.js'
 import type { Migration } from '../storage/migrations.js'
@@ -13,4 +14,21 @@ export interface Domain {
   /** Callers the demo prints tokens for. */
   demoCallers?: readonly (Caller & { label: string })[]
   seedDemo?(commands: CommandBus): Promise<void>
+  /**
+   * Requests the start banner prints, ready to run as printed: found in the read models as they
+   * are now, so that they still work after the demo data has been used.
+   */
+  demoExamples?(queries: QueryBus): Promise<readonly DemoExample[]>
+}
+
+/** One request a person can copy from the banner and run. */
+export interface DemoExample {
+  /** What it does, one line. */
+  title: string
+  method: 'GET' | 'POST'
+  /** Path and query string, e.g. `/api/queries/events/list-upcoming-events`. */
+  path: string
+  body?: unknown
+  /** The label of the demo caller whose token it is sent with (none: public). */
+  as?: string
 }

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Role } from '../app/config.js'
 import { isFreshDataDir } from '../app/data-dir.js'
+import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import { buildServer } from '../http/server.js'
 
@@ -24,7 +25,7 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
-  printBanner(tandem, address.replace('127.0.0.1', 'localhost'))
+  console.log(await banner(tandem, address.replace('127.0.0.1', 'localhost')))
 }
 
 export async function seedDemo(tandem: Tandem): Promise<void> {
@@ -33,7 +34,8 @@ export async function seedDemo(tandem: Tandem): Promise<void> {
   tandem.log.info('demo data seeded')
 }
 
-function printBanner(tandem: Tandem, url: string): void {
+/** What `serve` prints at start: where things are, demo tokens, and requests that work as printed. */
+export async function banner(tandem: Tandem, url: string): Promise<string> {
   const lines = [
     '',
     `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
@@ -42,25 +44,40 @@ function printBanner(tandem: Tandem, url: string): void {
     `  OpenAPI   ${url}/openapi.json`,
     `  Stats     ${url}/api/cqrs/stats`,
   ]
+  // Demo tokens only where this process made the secret: with AUTH_SECRET set, the operator issues them.
+  const tokens = new Map<string, string>()
   if (!tandem.config.authSecret) {
-    lines.push('', '  Tokens to try it (valid 7 days):')
     for (const domain of tandem.domains) {
       for (const caller of domain.demoCallers ?? []) {
-        const token = tandem.auth.sign(
-          { sub: caller.id, roles: caller.roles },
-          { expiresInSeconds: 7 * 24 * 3600 },
-        )
-        lines.push(`    ${caller.label.padEnd(12)} ${token}`)
+        const claims = { sub: caller.id, roles: caller.roles, ...(caller.dept ? { dept: caller.dept } : {}) }
+        tokens.set(caller.label, tandem.auth.sign(claims, { expiresInSeconds: 7 * 24 * 3600 }))
       }
     }
-    lines.push(
-      '',
-      '  Try:',
-      `    curl ${url}/api/queries/events/list-upcoming-events`,
-      `    curl -X POST ${url}/api/commands/events/register-participant \\`,
-      `      -H "Authorization: Bearer <participant token>" -H "Content-Type: application/json" \\`,
-      `      -d '{"eventId":"<an eventId from the list>"}'`,
-    )
+    lines.push('', '  Tokens to try it (valid 7 days):')
+    for (const [label, token] of tokens) lines.push(`    ${label.padEnd(12)} ${token}`)
   }
-  console.log(`${lines.join('\n')}\n`)
+  if (tandem.roles.has('query') && tandem.roles.has('command')) {
+    const examples: DemoExample[] = []
+    for (const domain of tandem.domains)
+      examples.push(...((await domain.demoExamples?.(tandem.queries)) ?? []))
+    if (examples.length > 0) lines.push('', '  Try (each works as printed):')
+    for (const example of examples)
+      lines.push(`    # ${example.title}`, ...curl(url, example, tokens).map((l) => `    ${l}`))
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/** A curl command line for `example`, split where a shell continues it. */
+function curl(url: string, example: DemoExample, tokens: ReadonlyMap<string, string>): string[] {
+  const target = `'${url}${example.path}'`
+  const auth =
+    example.as === undefined
+      ? undefined
+      : `-H "Authorization: Bearer ${tokens.get(example.as) ?? `<${example.as} token>`}"`
+  if (example.method === 'GET') return [auth ? `curl ${auth} ${target}` : `curl ${target}`]
+  return [
+    `curl -X POST ${target} \\`,
+    `  ${auth ? `${auth} ` : ''}-H "Content-Type: application/json" \\`,
+    `  -d '${JSON.stringify(example.body ?? {})}'`,
+  ]
 }

@@ -1,6 +1,10 @@
+import type { DemoExample } from '../../app/domain.js'
 import type { CommandBus } from '../../core/command-bus.js'
 import type { Caller } from '../../core/messages.js'
+import type { QueryBus } from '../../core/query-bus.js'
 import { createEvent, registerParticipant } from './commands.js'
+import { listUpcomingEvents } from './projections/event-details.js'
+import { listMyRegistrations } from './projections/registrations.js'
 
 const organizer: Caller = { id: 'demo-organizer', roles: ['organizer'] }
 const alice: Caller = { id: 'demo-alice', roles: [] }
@@ -55,4 +59,39 @@ export async function seedDemo(commands: CommandBus): Promise<void> {
   for (const name of ['demo-bob', 'demo-carol', 'demo-dave']) await register(full, name)
   await register(full, alice.id, true)
   await register(second, alice.id)
+}
+
+/**
+ * The banner's examples: the listing, and a registration the demo participant can make now (an
+ * upcoming event with a free seat that they are not registered for), found in the read models.
+ */
+export async function demoExamples(queries: QueryBus): Promise<DemoExample[]> {
+  const listing = '/api/queries/events/list-upcoming-events'
+  const examples: DemoExample[] = [{ title: 'List the upcoming events', method: 'GET', path: listing }]
+  const upcoming = await queries.ask(listUpcomingEvents, { limit: 100 })
+  const mine = await queries.ask(listMyRegistrations, { limit: 100 }, { caller: alice })
+  if (upcoming.status === 'failed' || mine.status === 'failed') return examples
+  const taken = new Set(mine.data.items.filter((r) => r.status !== 'cancelled').map((r) => r.eventId))
+  const open = upcoming.data.items.find((e) => e.remainingSeats > 0 && !taken.has(e.eventId))
+  if (open) {
+    examples.push({
+      title: `Register the demo participant for "${open.title}"`,
+      method: 'POST',
+      path: '/api/commands/events/register-participant',
+      body: { eventId: open.eventId },
+      as: 'participant',
+    })
+    examples.push({
+      title: 'Its seats taken and left',
+      method: 'GET',
+      path: `/api/queries/events/get-event-details?eventId=${open.eventId}`,
+    })
+  }
+  examples.push({
+    title: "The demo participant's registrations",
+    method: 'GET',
+    path: '/api/queries/events/list-my-registrations',
+    as: 'participant',
+  })
+  return examples
 }

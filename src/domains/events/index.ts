@@ -1,6 +1,6 @@
 import type { Domain } from '../../app/domain.js'
 import { commands } from './commands.js'
-import { demoCallers, seedDemo } from './demo.js'
+import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { eventDetailsProjection, getEventDetails, listUpcomingEvents } from './projections/event-details.js'
 import { listMyRegistrations, registrationsProjection } from './projections/registrations.js'
 import { migrations } from './write-model.js'
@@ -14,4 +14,5 @@ export const eventsDomain: Domain = {
   migrations,
   demoCallers,
   seedDemo,
+  demoExamples,
 }

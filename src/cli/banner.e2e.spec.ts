@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { modes } from '../testing/services.js'
+import { buildServer } from '../http/server.js'
+import { banner, seedDemo } from './serve.js'
+import type { FastifyInstance } from 'fastify'
+
+const run = promisify(execFile)
+
+/** The banner's `Try` commands, each joined from its continued lines, ready for a shell. */
+function commandsOf(text: string): string[] {
+  const after = text.slice(text.indexOf('Try'))
+  const commands: string[] = []
+  let current = ''
+  for (const line of after.split('\n').slice(1)) {
+    const trimmed = line.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) continue
+    if (trimmed.endsWith('\\')) current += `${trimmed.slice(0, -1)} `
+    else {
+      commands.push(current + trimmed)
+      current = ''
+    }
+  }
+  return commands
+}
+
+describe.each(modes)('the start banner (%s)', (mode) => {
+  let t: TestTandem
+  let app: FastifyInstance
+  let url: string
+  let dataDir: string
+  beforeAll(async () => {
+    // As `npm start` runs it: the secret is the data dir's, so the banner prints demo tokens.
+    dataDir = await mkdtemp(join(tmpdir(), 'tandem-banner-'))
+    t = await startTestTandem(mode, { config: { authSecret: undefined, dataDir } })
+    await seedDemo(t)
+    app = await buildServer(t)
+    url = await app.listen({ port: 0, host: '127.0.0.1' })
+  })
+  afterAll(async () => {
+    await app.close()
+    await t.dispose()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('prints commands that work as printed, twice over: a registration it offers is one still open', async () => {
+    for (let round = 0; round < 2; round++) {
+      const text = await banner(t, url)
+      const commands = commandsOf(text)
+      expect(commands.some((c) => c.includes('register-participant'))).toBe(true)
+      for (const command of commands) {
+        const { stdout } = await run('bash', ['-c', `${command} --silent --show-error --fail-with-body`])
+        const answer = JSON.parse(stdout) as { status?: string; code?: string }
+        expect(answer.code, `${command}\n${stdout}`).toBeUndefined()
+      }
+      await t.projections.caughtUp()
+    }
+  })
+})
