@@ -133,3 +133,11 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
     },
   }
 }
+
+/**
+ * Cache tags belong to a domain: `event:42` of one domain is not `event:42` of another. Projections
+ * and queries name their tags plainly; the kernel puts the domain in front on both sides.
+ */
+export function domainTags(domain: string, tags: Iterable<string>): string[] {
+  return Array.from(tags, (tag) => `${domain}/${tag}`)
+}

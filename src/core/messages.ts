@@ -1,6 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox'
 import type { Statement, SqlClient } from './sql.js'
 import type { ReadStores } from './read-stores.js'
+import type { StoredEvent } from './envelope.js'
 
 /** The signed-in user a message is sent by. */
 export interface Caller {
@@ -81,13 +82,6 @@ export interface QueryContext {
   history: History
 }
 
-/** An event as the log recorded it. */
-export interface RecordedEvent extends NewEvent {
-  position: string
-  version: number
-  recordedAt: Date
-}
-
 /**
  * The event log, for queries over event-sourced aggregates (their state now, or at a past moment).
  * The audit trail, not a read model: it is read from the write database, and a query reading it
@@ -95,7 +89,7 @@ export interface RecordedEvent extends NewEvent {
  */
 export interface History {
   /** A stream's events in version order; with `asOf`, those recorded by then. */
-  stream(streamId: string, options?: { asOf?: Date }): Promise<readonly RecordedEvent[]>
+  stream(streamId: string, options?: { asOf?: Date }): Promise<readonly StoredEvent[]>
 }
 
 interface MessageBase<I extends TSchema, O extends TSchema> {

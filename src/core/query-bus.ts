@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from './logger.js'
 import type { AnyQuery, Caller, History, QueryDefinition } from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
-import type { QueryCache } from './cache.js'
+import { domainTags, type QueryCache } from './cache.js'
 import type { ReadStores } from './read-stores.js'
 import type { Registry } from './registry.js'
 
@@ -150,7 +150,7 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     const stamp = cache.stamp()
     const answer = await next(call)
     cache.set(key, answer, {
-      tags: policy.tags(call.input, answer.value, call.caller),
+      tags: domainTags(call.definition.domain, policy.tags(call.input, answer.value, call.caller)),
       ttlMs: policy.ttlMs,
       stamp,
     })

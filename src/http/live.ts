@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AnyQuery } from '../core/messages.js'
+import { domainTags } from '../core/cache.js'
 import { canonicalFor } from '../core/canonical.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
@@ -31,7 +32,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       'x-accel-buffering': 'no',
       'x-request-id': request.id,
     })
-    let tags = new Set(policy.tags(input, first.data, caller))
+    const tagsOf = (data: unknown) => new Set(domainTags(definition.domain, policy.tags(input, data, caller)))
+    let tags = tagsOf(first.data)
     let last = ''
     const send = (event: string, id: string, data: unknown) => {
       const text = JSON.stringify(data)
@@ -58,7 +60,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
               status: next.error.status,
             })
           } else {
-            tags = new Set(policy.tags(input, next.data, caller))
+            tags = tagsOf(next.data)
             send('answer', next.readPosition, next.data)
           }
         })

@@ -1,8 +1,17 @@
-import type { CommandTx } from '../core/messages.js'
-import type { StoredEvent } from '../storage/event-log.js'
+import type { Static, TSchema } from 'typebox'
+import type { StoredEvent } from '../core/envelope.js'
+import type { CommandTx, EventDefinition } from '../core/messages.js'
 import type { KvBatch } from './kv.js'
 
+/** Any event definition, whatever its type and schema. */
+export type AnyEventDefinition = EventDefinition<string, TSchema>
+
+/** The stored events of a union of definitions, each with its own type and data. */
+export type EventOf<D> = D extends EventDefinition<infer T, infer S> ? StoredEvent<T, Static<S>> : never
+
 interface ProjectionBase {
+  /** The domain it belongs to: its cache tags are the domain's (core/cache-tags.ts). */
+  readonly domain: string
   readonly name: string
   /** Bump when the read model's shape or logic changes: a new generation is built beside the live one. */
   readonly version: number
@@ -40,10 +49,57 @@ export interface SqlProjection extends ProjectionBase {
 
 export type Projection = KvProjection | SqlProjection
 
-export function defineKvProjection(spec: Omit<KvProjection, 'store'>): KvProjection {
-  return { store: 'kv', ...spec }
+/**
+ * A projection as its domain writes it: it names the event definitions it reads, and its `apply`,
+ * `tags` and `prefetch` are typed over exactly those events (no casts of `event.data`).
+ */
+type Spec<P extends Projection, D extends readonly AnyEventDefinition[]> = Omit<
+  P,
+  'store' | 'events' | 'tags' | 'apply' | 'prefetch'
+> & {
+  readonly events: D
+  tags(event: EventOf<D[number]>): readonly string[]
 }
 
-export function defineSqlProjection(spec: Omit<SqlProjection, 'store'>): SqlProjection {
-  return { store: 'sql', ...spec }
+export type KvProjectionSpec<D extends readonly AnyEventDefinition[]> = Spec<KvProjection, D> & {
+  prefetch?(events: readonly EventOf<D[number]>[]): readonly string[]
+  apply(event: EventOf<D[number]>, kv: KvBatch): Promise<void>
+}
+
+export type SqlProjectionSpec<D extends readonly AnyEventDefinition[]> = Spec<SqlProjection, D> & {
+  apply(event: EventOf<D[number]>, tx: SqlProjectionTx, table: (name: string) => string): Promise<void>
+}
+
+/*
+ * The runner reads only the event types a projection names, so every event it hands over is one
+ * of them: the one place that narrows a stored event to the definitions' union.
+ */
+function narrow<D extends readonly AnyEventDefinition[]>(event: StoredEvent, _events: D): EventOf<D[number]> {
+  return event as EventOf<D[number]>
+}
+
+export function defineKvProjection<const D extends readonly AnyEventDefinition[]>(
+  spec: KvProjectionSpec<D>,
+): KvProjection {
+  const { prefetch } = spec
+  return {
+    ...spec,
+    store: 'kv',
+    events: spec.events.map((e) => e.type),
+    tags: (event) => spec.tags(narrow(event, spec.events)),
+    apply: (event, kv) => spec.apply(narrow(event, spec.events), kv),
+    ...(prefetch ? { prefetch: (events) => prefetch(events.map((e) => narrow(e, spec.events))) } : {}),
+  }
+}
+
+export function defineSqlProjection<const D extends readonly AnyEventDefinition[]>(
+  spec: SqlProjectionSpec<D>,
+): SqlProjection {
+  return {
+    ...spec,
+    store: 'sql',
+    events: spec.events.map((e) => e.type),
+    tags: (event) => spec.tags(narrow(event, spec.events)),
+    apply: (event, tx, table) => spec.apply(narrow(event, spec.events), tx, table),
+  }
 }

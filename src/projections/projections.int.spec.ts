@@ -4,7 +4,7 @@ import type { Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails, listUpcomingEvents } from '../domains/events/projections/event-details.js'
-import { eventTypes } from '../domains/events/messages.js'
+import { allEvents } from '../domains/events/messages.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { defineSqlProjection } from './projection.js'
@@ -14,9 +14,10 @@ const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
 /** A SQL read model for the tests: how many events of each type. It fails once, mid-batch, on request. */
 let failOnce = false
 const eventCounts = defineSqlProjection({
+  domain: 'events',
   name: 'event-counts',
   version: 1,
-  events: eventTypes,
+  events: allEvents,
   tables: ['counts'],
   setup: (t) => `CREATE TABLE IF NOT EXISTS ${t('counts')} (type text PRIMARY KEY, n bigint NOT NULL)`,
   tags: () => ['event-counts'],

@@ -1,3 +1,4 @@
+import { domainTags } from '../core/cache.js'
 import type { Migration } from '../storage/migrations.js'
 import type { Sql, Statement } from '../core/sql.js'
 import { compareCheckpoints, origin, type Checkpoint, type StoredEvent } from '../storage/event-log.js'
@@ -73,7 +74,8 @@ export function kvTarget(kv: KvStore, projection: KvProjection, generation: numb
         await projection.apply(event, batch)
       }
       const expect = compareCheckpoints(from, origin) === 0 ? null : encode(from)
-      return (await kv.commit(ops(), { key: checkpointKey, expect, next: encode(to) })) ? tags : undefined
+      const committed = await kv.commit(ops(), { key: checkpointKey, expect, next: encode(to) })
+      return committed ? new Set(domainTags(projection.domain, tags)) : undefined
     },
     setup: async () => undefined,
     drop: () => kv.deletePrefix(generationPrefix(projection.name, generation)),
@@ -129,7 +131,7 @@ export function sqlTarget(sql: Sql, projection: SqlProjection, generation: numbe
           await projection.apply(event, { query: tx.query, write, touch }, table)
         }
         await tx.commit(writes)
-        return tags
+        return new Set(domainTags(projection.domain, tags))
       })
     },
     async setup() {

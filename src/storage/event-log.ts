@@ -1,23 +1,8 @@
 import type { NewEvent, StreamRef } from '../core/messages.js'
 import type { SqlClient, Statement } from '../core/sql.js'
+import type { EventMetadata, StoredEvent } from '../core/envelope.js'
 
-export interface EventMetadata {
-  commandId: string
-  correlationId: string
-  command: string
-  userId?: string
-}
-
-export interface StoredEvent<T extends string = string, D = unknown> {
-  position: string
-  txId: string
-  streamId: string
-  version: number
-  type: T
-  data: D
-  metadata: EventMetadata
-  recordedAt: Date
-}
+export type { EventMetadata, StoredEvent } from '../core/envelope.js'
 
 /**
  * Where a reader stands: the (transaction id, position) of the last event it consumed. Events are

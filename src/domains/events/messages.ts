@@ -123,6 +123,5 @@ export const allEvents = [
   RegistrationCancelled,
   WaitlistedParticipantConfirmed,
 ]
-export const eventTypes = allEvents.map((e) => e.type)
 
 export type EventsEvent = ReturnType<(typeof allEvents)[number]['create']>

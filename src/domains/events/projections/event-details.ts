@@ -2,10 +2,9 @@ import Type, { type Static } from 'typebox'
 import { unreachable } from '../../../core/decider.js'
 import { anyone, defineQuery, Page } from '../../../core/messages.js'
 import type { LexBound } from '../../../core/read-stores.js'
-import type { StoredEvent } from '../../../storage/event-log.js'
 import { defineKvProjection } from '../../../projections/projection.js'
 import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
-import { eventTypes, type EventsEvent } from '../messages.js'
+import { allEvents, type EventsEvent } from '../messages.js'
 import { notFound, utc } from '../rules.js'
 
 /** The event-details read model: one document per event, and the upcoming events ordered by start. */
@@ -35,13 +34,13 @@ const upcoming = 'upcoming'
 const member = (d: { startsAt: string; eventId: string }) => `${d.startsAt}|${d.eventId}`
 
 export const eventDetailsProjection = defineKvProjection({
+  domain: 'events',
   name,
   version: 1,
-  events: eventTypes,
-  tags: (event) => [`event:${(event.data as { eventId: string }).eventId}`, 'events:upcoming'],
-  prefetch: (events) => events.map((e) => doc((e.data as { eventId: string }).eventId)),
-  async apply(stored: StoredEvent, kv) {
-    const event = { type: stored.type, data: stored.data } as EventsEvent
+  events: allEvents,
+  tags: (event) => [`event:${event.data.eventId}`, 'events:upcoming'],
+  prefetch: (events) => events.map((e) => doc(e.data.eventId)),
+  async apply(event, kv) {
     if (event.type === 'EventCreated') {
       const d = event.data
       const details: Details = {

@@ -1,11 +1,11 @@
 import Type, { type Static } from 'typebox'
+import { unreachable } from '../../../core/decider.js'
 import { ForbiddenError } from '../../../core/errors.js'
 import { defineQuery, Page, signedIn } from '../../../core/messages.js'
 import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
-import type { StoredEvent } from '../../../storage/event-log.js'
 import type { KvBatch } from '../../../projections/kv.js'
 import { defineKvProjection } from '../../../projections/projection.js'
-import { eventTypes, type EventsEvent } from '../messages.js'
+import { allEvents } from '../messages.js'
 
 /**
  * The registrations read model: each registration, each participant's registrations by time (all,
@@ -48,24 +48,35 @@ function setStatus(kv: KvBatch, d: Doc, status: Status) {
 }
 
 export const registrationsProjection = defineKvProjection({
+  domain: 'events',
   name,
   version: 1,
-  events: eventTypes,
-  tags(event: StoredEvent) {
-    const data = event.data as { eventId: string; participantId?: string }
+  events: allEvents,
+  tags({ data }) {
     // A participant's lists change with their registrations; every list showing an event, with its title and start.
-    return data.participantId ? [`registrations:${data.participantId}`] : [`event-summary:${data.eventId}`]
+    return 'participantId' in data
+      ? [`registrations:${data.participantId}`]
+      : [`event-summary:${data.eventId}`]
   },
   prefetch: (events) =>
     events.flatMap((e) => {
-      const data = e.data as { eventId: string; registrationId?: string }
-      if (e.type === 'EventUpdated') return [summary(data.eventId)]
-      return data.registrationId && e.type !== 'ParticipantRegistered' && e.type !== 'ParticipantWaitlisted'
-        ? [reg(data.registrationId)]
-        : []
+      switch (e.type) {
+        case 'EventUpdated':
+          return [summary(e.data.eventId)]
+        case 'RegistrationCancelled':
+        case 'WaitlistedParticipantConfirmed':
+          return [reg(e.data.registrationId)]
+        // A new registration's document is written, not read; the others read nothing.
+        case 'EventCreated':
+        case 'EventDeleted':
+        case 'ParticipantRegistered':
+        case 'ParticipantWaitlisted':
+          return []
+        default:
+          return unreachable(e)
+      }
     }),
-  async apply(stored, kv) {
-    const event = { type: stored.type, data: stored.data } as EventsEvent
+  async apply(event, kv) {
     switch (event.type) {
       case 'EventCreated':
       case 'EventUpdated': {
