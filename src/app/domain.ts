@@ -1,5 +1,5 @@
-import type { CommandBus } from '../core/command-bus.js'
-import type { QueryBus } from '../core/query-bus.js'
+import type { CommandBus, CommandResult } from '../core/command-bus.js'
+import type { QueryBus, QueryResult } from '../core/query-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import type { Projection } from '../projections/projection.js'
 import type { Migration } from '../storage/migrations.js'
@@ -19,6 +19,23 @@ export interface Domain {
    * are now, so that they still work after the demo data has been used.
    */
   demoExamples?(queries: QueryBus): Promise<readonly DemoExample[]>
+  /** Its part in `tandem bench`. */
+  benchMix?: BenchMix
+}
+
+/**
+ * What a domain adds to the guide's in-process benchmark (`tandem bench`): it writes what its
+ * operations need, then gives one command and one query at a time. `i` numbers the operation; `r`,
+ * in [0, 1), is drawn for it, so a mix picks what to send without a random source of its own.
+ */
+export interface BenchMix {
+  prepare(
+    buses: { commands: CommandBus; queries: QueryBus },
+    now: Date,
+  ): Promise<{
+    command(i: number, r: number): Promise<CommandResult>
+    query(i: number, r: number): Promise<QueryResult>
+  }>
 }
 
 /** One request a person can copy from the banner and run. */

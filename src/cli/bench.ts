@@ -2,10 +2,6 @@ import { pino } from 'pino'
 import { loadConfig } from '../app/config.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
-import type { Caller } from '../core/messages.js'
-import { createEvent, registerParticipant } from '../domains/events/commands.js'
-import { getEventDetails, listUpcomingEvents } from '../domains/events/projections/event-details.js'
-import { listMyRegistrations } from '../domains/events/projections/registrations.js'
 
 export interface BusBenchOptions {
   operations: number
@@ -14,7 +10,6 @@ export interface BusBenchOptions {
   concurrency?: number
   /** Share of operations that are commands (the rest are queries). */
   commandShare?: number
-  events?: number
   quiet?: boolean
 }
 
@@ -35,7 +30,8 @@ export interface BusBenchResult {
 
 /**
  * The guide's `benchmark N`: N operations through the in-process command and query buses, with all
- * middleware and the query cache on: event-registration commands mixed with its three queries.
+ * middleware and the query cache on: each registered domain's mix of commands and queries
+ * (`Domain.benchMix`), the domains taking turns.
  */
 export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult> {
   const base = loadConfig()
@@ -60,23 +56,11 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
 }
 
 async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchResult> {
-  const organizer: Caller = { id: 'bench-organizer', roles: ['organizer'] }
-  const eventIds: string[] = []
-  for (let i = 0; i < (options.events ?? 50); i++) {
-    const startsAt = new Date(Date.now() + (i + 1) * 24 * 3600_000)
-    const done = await tandem.commands.execute(
-      createEvent,
-      {
-        title: `Benchmark event ${i}`,
-        startsAt: startsAt.toISOString(),
-        endsAt: new Date(startsAt.getTime() + 3600_000).toISOString(),
-        capacity: 100_000,
-      },
-      { caller: organizer },
-    )
-    if (done.status === 'failed') throw done.error
-    eventIds.push(done.result.eventId)
-  }
+  const buses = { commands: tandem.commands, queries: tandem.queries }
+  const mixes = await Promise.all(
+    tandem.domains.flatMap((d) => (d.benchMix ? [d.benchMix.prepare(buses, new Date())] : [])),
+  )
+  if (mixes.length === 0) throw new Error('No registered domain offers a benchmark mix')
   await tandem.projections.caughtUp()
 
   const share = options.commandShare ?? 0.05
@@ -88,35 +72,25 @@ async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchRe
   let hits = 0
   let lookups = 0
   const failures = new Map<string, number>()
-  const pick = <T>(list: readonly T[]) => list[Math.floor(Math.random() * list.length)] as T
+  const failed = (code: string) => {
+    errors++
+    failures.set(code, (failures.get(code) ?? 0) + 1)
+  }
 
+  /** Operation `i` goes to the domains in turn; a share of them are commands. */
   async function operation(i: number) {
     const start = performance.now()
+    const mix = mixes[i % mixes.length] as (typeof mixes)[number]
     const r = Math.random()
-    const user: Caller = { id: `bench-user-${i % 500}`, roles: [] }
     if (r < share) {
       commands++
-      const done = await tandem.commands.execute(
-        registerParticipant,
-        { eventId: pick(eventIds), participantId: `bench-${i}`, waitlist: true },
-        { caller: organizer },
-      )
-      if (done.status === 'failed') {
-        errors++
-        failures.set(done.error.code, (failures.get(done.error.code) ?? 0) + 1)
-      }
+      const done = await mix.command(i, r / share)
+      if (done.status === 'failed') failed(done.error.code)
     } else {
-      const asked =
-        r < share + (1 - share) * 0.7
-          ? await tandem.queries.ask(getEventDetails, { eventId: pick(eventIds) })
-          : r < share + (1 - share) * 0.9
-            ? await tandem.queries.ask(listUpcomingEvents, { limit: 20 })
-            : await tandem.queries.ask(listMyRegistrations, {}, { caller: user })
+      const asked = await mix.query(i, (r - share) / (1 - share))
       lookups++
-      if (asked.status === 'failed') {
-        errors++
-        failures.set(asked.error.code, (failures.get(asked.error.code) ?? 0) + 1)
-      } else if (asked.cacheHit) hits++
+      if (asked.status === 'failed') failed(asked.error.code)
+      else if (asked.cacheHit) hits++
     }
     latencies.push(performance.now() - start)
   }

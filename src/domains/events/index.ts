@@ -1,4 +1,5 @@
 import type { Domain } from '../../app/domain.js'
+import { benchMix } from './bench.js'
 import { commands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { eventDetailsProjection, getEventDetails, listUpcomingEvents } from './projections/event-details.js'
@@ -15,4 +16,5 @@ export const eventsDomain: Domain = {
   demoCallers,
   seedDemo,
   demoExamples,
+  benchMix,
 }
