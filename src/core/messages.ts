@@ -100,6 +100,13 @@ interface MessageBase<I extends TSchema, O extends TSchema> {
   readonly input: I
   readonly output: O
   readonly access: Access
+  /**
+   * Inputs that fit `input`: shown in the OpenAPI document, run by `tandem test-commands` and
+   * `test-queries`. A domain's examples run in the order its messages are listed, commands first,
+   * so a later one may name what an earlier one created (a fixed id). Every message of a registered
+   * domain has at least one.
+   */
+  readonly examples?: readonly Static<I>[]
 }
 
 export interface CommandDefinition<

@@ -33,6 +33,9 @@ import {
 } from './write-model.js'
 
 const domain = 'events'
+/** The ids the examples create: one is changed and registered for, the other deleted. */
+const exampleEventId = '0190a0d0-4c5e-7a1b-8c2d-3e4f5a6b7c8d'
+const doomedEventId = '0190a0d0-4c5e-7a1b-8c2d-3e4f5a6b7c8e'
 const streamId = (eventId: string) => `event-${eventId}`
 const streamOf = (eventId: string, state: EventState) => ({
   id: streamId(eventId),
@@ -64,6 +67,23 @@ export const createEvent = defineCommand({
   output: EventIdResult,
   access: signedIn('organizer', 'admin'),
   refusals: ['EVENT_ALREADY_EXISTS', 'EVENT_STARTS_IN_PAST'],
+  examples: [
+    {
+      eventId: exampleEventId,
+      title: 'CQRS in practice',
+      venue: 'Seoul, Hall A',
+      startsAt: '2099-05-01T09:00:00Z',
+      endsAt: '2099-05-01T12:00:00Z',
+      capacity: 50,
+    },
+    {
+      eventId: doomedEventId,
+      title: 'Postponed meetup',
+      startsAt: '2099-06-01T18:00:00Z',
+      endsAt: '2099-06-01T20:00:00Z',
+      capacity: 20,
+    },
+  ],
   handle: stateStored({
     load: (tx, cmd, meta) => loadEvent(tx, cmd.eventId ?? meta.newId),
     decide: decideCreate,
@@ -82,6 +102,7 @@ export const updateEvent = defineCommand({
   output: EventIdResult,
   access: signedIn(),
   refusals: ['EVENT_NOT_FOUND', 'EVENT_STARTS_IN_PAST', 'CAPACITY_BELOW_REGISTRATIONS'],
+  examples: [{ eventId: exampleEventId, capacity: 60, venue: 'Seoul, Hall B' }],
   handle: stateStored({
     async load(tx, cmd) {
       const event = await loadEvent(tx, cmd.eventId)
@@ -104,6 +125,7 @@ export const deleteEvent = defineCommand({
   output: EventIdResult,
   access: signedIn(),
   refusals: ['EVENT_NOT_FOUND'],
+  examples: [{ eventId: doomedEventId }],
   handle: stateStored({
     load: (tx, cmd) => loadEvent(tx, cmd.eventId),
     decide: decideDelete,
@@ -125,6 +147,10 @@ export const registerParticipant = defineCommand({
   output: RegistrationResult,
   access: signedIn(),
   refusals: ['EVENT_NOT_FOUND', 'EVENT_FULL', 'ALREADY_REGISTERED', 'REGISTRATION_CLOSED'],
+  examples: [
+    { eventId: exampleEventId, name: 'Kim Minji', email: 'minji@example.com', waitlist: true },
+    { eventId: exampleEventId, participantId: 'lee-jun' },
+  ],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForRegistration(tx, cmd.eventId, participantOf(cmd, meta)),
     decide: decideRegister,
@@ -152,6 +178,7 @@ export const cancelRegistration = defineCommand({
   output: CancellationResult,
   access: signedIn(),
   refusals: ['REGISTRATION_NOT_FOUND'],
+  examples: [{ eventId: exampleEventId, participantId: 'lee-jun' }],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForCancellation(tx, cmd.eventId, participantOf(cmd, meta)),
     decide: decideCancel,
@@ -169,4 +196,5 @@ export const cancelRegistration = defineCommand({
   }),
 })
 
-export const commands = [createEvent, updateEvent, deleteEvent, registerParticipant, cancelRegistration]
+/** In the order their examples make a story: create, change, register, cancel, delete. */
+export const commands = [createEvent, updateEvent, registerParticipant, cancelRegistration, deleteEvent]

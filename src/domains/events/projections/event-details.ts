@@ -104,6 +104,7 @@ export const getEventDetails = defineQuery({
   readModels: [name],
   notFound: 'EVENT_NOT_FOUND',
   live: true,
+  examples: [{ eventId: '0190a0d0-4c5e-7a1b-8c2d-3e4f5a6b7c8d' }],
   cache: { ttlMs: 60_000, tags: (q) => [`event:${q.eventId}`] },
   async handle(q, { stores }) {
     const text = await stores.kv(name).get(doc(q.eventId))
@@ -129,6 +130,7 @@ export const listUpcomingEvents = defineQuery({
   access: anyone,
   readModels: [name],
   paged: true,
+  examples: [{ limit: 10 }, { from: '2099-01-01T00:00:00Z', to: '2099-12-31T23:59:59Z', limit: 5 }],
   cache: { ttlMs: 5_000, tags: () => ['events:upcoming'] },
   async handle(q, { stores }) {
     const kv = stores.kv(name)

@@ -150,6 +150,7 @@ export const listMyRegistrations = defineQuery({
   access: signedIn(),
   readModels: [name],
   paged: true,
+  examples: [{ limit: 10 }, { status: 'confirmed', limit: 5 }],
   cache: {
     ttlMs: 30_000,
     tags: (q, page, caller) => [

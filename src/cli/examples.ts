@@ -1,0 +1,99 @@
+import { pino } from 'pino'
+import { loadConfig } from '../app/config.js'
+import type { Domain } from '../app/domain.js'
+import { startTandem, type Tandem } from '../app/tandem.js'
+import type { Caller } from '../core/messages.js'
+
+/** How one example went: succeeded, or refused with a code; and how long it took. */
+export interface ExampleOutcome {
+  kind: 'command' | 'query'
+  address: string
+  input: unknown
+  outcome: 'succeeded' | 'failed'
+  code?: string
+  ms: number
+}
+
+/**
+ * The guide's `--test-commands` and `--test-queries`: every registered message's examples, sent
+ * through the buses with all their middleware, in a fresh in-memory Tandem (nothing is written
+ * anywhere else). Commands run in their domain's order, so each finds what the one before created;
+ * queries run after all of them. The caller holds every role the domains name.
+ */
+export async function runExamples(kinds: readonly ('command' | 'query')[]): Promise<ExampleOutcome[]> {
+  const config = { ...loadConfig(), databaseUrl: undefined, readDatabaseUrl: undefined, redisUrl: undefined }
+  const tandem = await startTandem({
+    config: { ...config, roles: undefined, authSecret: 'examples-only-secret-never-used' },
+    inMemory: true,
+    log: pino({ level: 'warn' }),
+  })
+  try {
+    return await sendExamples(tandem, kinds)
+  } finally {
+    await tandem.close()
+  }
+}
+
+export async function sendExamples(
+  tandem: Tandem,
+  kinds: readonly ('command' | 'query')[],
+): Promise<ExampleOutcome[]> {
+  const caller: Caller = { id: 'tandem-examples', roles: rolesOf(tandem.domains) }
+  const outcomes: ExampleOutcome[] = []
+  // Commands run even when only queries are asked for: they write what the queries read.
+  for (const domain of tandem.domains) {
+    for (const command of domain.commands) {
+      for (const input of command.examples ?? []) {
+        const done = await tandem.commands.execute(command, input, { caller })
+        if (kinds.includes('command')) outcomes.push(outcomeOf('command', command, input, done))
+      }
+    }
+  }
+  if (!kinds.includes('query')) return outcomes
+  await tandem.projections.caughtUp()
+  for (const domain of tandem.domains) {
+    for (const query of domain.queries) {
+      for (const input of query.examples ?? []) {
+        outcomes.push(outcomeOf('query', query, input, await tandem.queries.ask(query, input, { caller })))
+      }
+    }
+  }
+  return outcomes
+}
+
+function outcomeOf(
+  kind: 'command' | 'query',
+  message: { domain: string; name: string },
+  input: unknown,
+  done: { status: 'succeeded' | 'failed'; executionTimeMs: number; error?: { code: string } },
+): ExampleOutcome {
+  return {
+    kind,
+    address: `${message.domain}/${message.name}`,
+    input,
+    outcome: done.status,
+    ...(done.error ? { code: done.error.code } : {}),
+    ms: done.executionTimeMs,
+  }
+}
+
+function rolesOf(domains: readonly Domain[]): string[] {
+  const roles = new Set<string>()
+  for (const d of domains) {
+    for (const m of [...d.commands, ...d.queries]) {
+      if (m.access.kind === 'user') for (const role of m.access.roles ?? []) roles.add(role)
+    }
+  }
+  return [...roles]
+}
+
+/** The outcomes as the guide prints them: one line each, then a count. */
+export function formatOutcomes(outcomes: readonly ExampleOutcome[]): string {
+  const lines = outcomes.map(
+    (o) =>
+      `${o.outcome === 'succeeded' ? 'ok  ' : 'FAIL'}  ${o.kind.padEnd(7)} ${o.address.padEnd(40)} ${o.ms.toFixed(2).padStart(8)} ms` +
+      `${o.code ? `  ${o.code}` : ''}  ${JSON.stringify(o.input)}`,
+  )
+  const failed = outcomes.filter((o) => o.outcome === 'failed').length
+  return `${lines.join('\n')}\n${outcomes.length - failed} succeeded, ${failed} failed`
+}
