@@ -49,6 +49,8 @@ function fakeUnitOfWork(trace: string[] = []) {
         recall: async () => undefined,
         keep: () => undefined,
         readStream: async () => ({ events: [], version: 0 }),
+        schedule: () => undefined,
+        cancelSchedule: () => undefined,
       })
       committed.push(...appended)
       trace.push('commit')

@@ -1,5 +1,13 @@
 import { isAppError } from './errors.js'
-import type { AnyCommand, CommandContext, CommandMeta, CommandTx, NewEvent, StreamRef } from './messages.js'
+import type {
+  AnyCommand,
+  CommandContext,
+  CommandMeta,
+  CommandTx,
+  NewEvent,
+  StreamRef,
+  Timer,
+} from './messages.js'
 import type { SqlClient, Statement } from './sql.js'
 
 type StreamOf = (input: never, meta: CommandMeta) => string
@@ -36,6 +44,31 @@ function appendingDecision<E>(decide: () => readonly E[]): readonly E[] | undefi
 }
 
 /**
+ * What a decision asks of the scheduler, as data so the decider stays pure: set a timer (one of the
+ * same key is replaced) or cancel the timer of a key. The shell queues them with the events, so a
+ * refused command sets nothing. A handler without a decider calls `tx.schedule` itself.
+ */
+export type TimerIntent = { schedule: Timer } | { cancel: string }
+
+/**
+ * The timers a decision that appends sets or cancels, pure like `decide` (optional on both deciders):
+ * `timers: (events, input, state, meta) => [{ schedule: { key, command, input, at } }]`.
+ */
+type TimerIntents<I, S, E> = (
+  events: readonly E[],
+  input: I,
+  state: S,
+  meta: CommandMeta,
+) => readonly TimerIntent[]
+
+function queueTimers(tx: CommandTx, intents: readonly TimerIntent[] | undefined) {
+  for (const intent of intents ?? []) {
+    if ('schedule' in intent) tx.schedule(intent.schedule)
+    else tx.cancelSchedule(intent.cancel)
+  }
+}
+
+/**
  * A command over a state-stored aggregate: the normalized write model is the state, the events
  * are its history. Only `load` and the commit do I/O; `decide` and `persist` are pure.
  */
@@ -51,6 +84,8 @@ export interface StateStoredDecider<I, S, E extends NewEvent, R, M = unknown> {
   result(events: readonly E[], input: I, state: S, meta: CommandMeta): R
   /** Optional: what commands on the stream keep between them (core/stream-memory.ts). */
   memory?: Memory<NoInfer<I>, NoInfer<S>, NoInfer<E>, M>
+  /** Optional: the timers the decision sets or cancels (`TimerIntent`), asked when it appends. */
+  timers?: TimerIntents<NoInfer<I>, NoInfer<S>, NoInfer<E>>
 }
 
 export interface Memory<I, S, E, M> {
@@ -95,6 +130,7 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
     if (events.length > 0) {
       tx.write(...decider.persist(events, state, meta))
       tx.append(stream, events)
+      queueTimers(tx, decider.timers?.(events, input, state, meta))
       if (memory) {
         if (memory.streamId(input, meta) !== stream.id)
           throw new Error(`Memory of the wrong stream: ${stream.id}`)
@@ -119,6 +155,8 @@ export interface EventSourcedDecider<I, S, E extends NewEvent, R> {
   /** The business rules: the events the command causes, or a thrown refusal. */
   decide(input: I, state: S, meta: CommandMeta): readonly E[]
   result(events: readonly E[], input: I, state: S, meta: CommandMeta): R
+  /** Optional: the timers the decision sets or cancels (`TimerIntent`), asked when it appends. */
+  timers?: TimerIntents<NoInfer<I>, NoInfer<S>, NoInfer<E>>
 }
 
 /** An aggregate's state and the version of the last event folded into it. */
@@ -155,6 +193,7 @@ export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedD
     }
     if (events.length > 0) {
       tx.append({ id, expectedVersion: folded.version }, events, { locked: true })
+      queueTimers(tx, decider.timers?.(events, input, folded.state, meta))
       const after: Folded<S> = {
         state: events.reduce(decider.evolve, folded.state),
         version: folded.version + events.length,

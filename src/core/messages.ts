@@ -63,6 +63,28 @@ export interface CommandTx extends SqlClient {
    * that read it wait (the append still checks the version, against those that did not read).
    */
   readStream(streamId: string): Promise<StreamHistory>
+  /**
+   * Queues a timer with the commit: `timer.command` runs once at or after `timer.at`, even if the
+   * process was down then (storage/timers.ts). A timer of the same key is replaced; a refused or
+   * failed command schedules nothing.
+   */
+  schedule(timer: Timer): void
+  /** Queues the removal of the timer of this key, if there is one, with the commit. */
+  cancelSchedule(key: string): void
+}
+
+/** A command to run later: what `CommandTx.schedule` stores. */
+export interface Timer {
+  /** One timer per key (`quiz-session:<id>:deadline`): how a domain replaces or cancels it. */
+  key: string
+  /** The command's address, `domain/name`. */
+  command: string
+  /** Its input, as JSON; validated when it fires. */
+  input: unknown
+  /** The moment, by the command bus's clock (decide it from `meta.now`). */
+  at: Date
+  /** Who it runs as; default `system:timers` with the role `system` (`signedIn('system')`). */
+  caller?: Caller
 }
 
 export interface StreamHistory {

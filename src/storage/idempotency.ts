@@ -111,7 +111,7 @@ function refusalError(r: Refusal): AppError {
 }
 
 /**
- * The command's transaction with its writes, appends and keeps held back until `release`: a
+ * The command's transaction with its writes, appends, keeps and timers held back until `release`: a
  * command that refuses after queueing some leaves none of them in the commit.
  */
 function holding(tx: CommandTx): { tx: CommandTx; release(): void } {
@@ -123,6 +123,8 @@ function holding(tx: CommandTx): { tx: CommandTx; release(): void } {
       append: (stream, events, options) => void queued.push(() => tx.append(stream, events, options)),
       observe: (streamId) => void queued.push(() => tx.observe(streamId)),
       keep: (streamId, state) => void queued.push(() => tx.keep(streamId, state)),
+      schedule: (timer) => void queued.push(() => tx.schedule(timer)),
+      cancelSchedule: (key) => void queued.push(() => tx.cancelSchedule(key)),
     },
     release: () => {
       for (const send of queued) send()

@@ -1,7 +1,7 @@
 import type { SqlClient } from '../core/sql.js'
 import type { Migration } from './migrations.js'
 
-/** The platform's own tables in the write database: the event log and idempotency records. */
+/** The platform's own tables in the write database: the event log, idempotency records, timers. */
 export const writeMigrations: readonly Migration[] = [
   {
     id: 'core/001-event-log',
@@ -48,6 +48,26 @@ export const writeMigrations: readonly Migration[] = [
     sql: `
       -- A key's first answer may be a refusal (EVENT_FULL): kept so that a retry gets it again.
       ALTER TABLE tandem.idempotency ADD COLUMN refusal jsonb`,
+  },
+  {
+    id: 'core/005-timers',
+    sql: `
+      -- Commands to run later (storage/timers.ts): one per key, written with the scheduling command.
+      -- fire_at is when a scheduler may next claim it: due_at, then past a claim's lease or a retry.
+      CREATE TABLE tandem.timers (
+        key text PRIMARY KEY,
+        id uuid NOT NULL,
+        command text NOT NULL,
+        input jsonb NOT NULL,
+        caller jsonb NOT NULL,
+        due_at timestamptz NOT NULL,
+        fire_at timestamptz NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        scheduled_by jsonb NOT NULL,
+        scheduled_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX timers_fire_at ON tandem.timers (fire_at)`,
   },
 ]
 

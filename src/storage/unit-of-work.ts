@@ -6,6 +6,7 @@ import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory, type Turn } from '../core/stream-memory.js'
 import { sqlState, type Row, type Sql, type Statement } from '../core/sql.js'
 import { appendStatement, compareDecimal, lockStream, readStream } from './event-log.js'
+import { cancelStatement, scheduleStatement } from './timers.js'
 
 /** Failures that mean "someone else changed the rows first": re-load, re-decide, try again. */
 const retryable = new Set([
@@ -23,6 +24,8 @@ export interface UnitOfWorkOptions {
   memory?: StreamMemory
   /** Told what each command that asked found in the memory (metrics). */
   onRecall?: (result: Recall) => void
+  /** Called after each commit that scheduled timers, with the earliest moment (wakes the scheduler). */
+  onScheduled?: (at: Date) => void
 }
 
 /**
@@ -53,6 +56,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     let recalled = false as boolean // set in `recall`, which TypeScript cannot see from here
     const kept = new Map<string, unknown>()
     const appended: string[] = []
+    let earliest = undefined as Date | undefined // set in `schedule`
     try {
       const executed = await sql.transaction(async (tx) => {
         const locks: Statement[] = []
@@ -92,6 +96,11 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             return recalled ? turn?.kept : undefined
           },
           keep: (streamId, state) => kept.set(streamId, state),
+          schedule(timer) {
+            writes.push(scheduleStatement(timer, metadata))
+            if (!earliest || timer.at < earliest) earliest = timer.at
+          },
+          cancelSchedule: (key) => void writes.push(cancelStatement(key)),
           async readStream(streamId) {
             // Sent together: the read starts once the lock is held, and sees every commit before it.
             const lock = lockStream(streamId)
@@ -110,6 +119,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       })
       for (const id of appended) if (!kept.has(id)) memory.forget(id)
       for (const [id, state] of kept) memory.keep(id, state)
+      if (earliest) options.onScheduled?.(earliest)
       return executed
     } catch (error) {
       // A refusal leaves the streams as they were; anything else may mean the memory was behind.
