@@ -24,6 +24,7 @@ import { readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
 import { logIdentity, writeMigrations } from '../storage/schema.js'
+import { createScheduler, type Scheduler } from '../storage/scheduler.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { localWake, postgresListener, postgresWake, type Wake } from '../storage/wake.js'
 import { allRoles, ConfigError, type Config, type Role } from './config.js'
@@ -50,6 +51,8 @@ export interface Tandem {
   readonly commands: CommandBus
   readonly queries: QueryBus
   readonly projections: ProjectionManager
+  /** Commands scheduled for later (`CommandTx.schedule`); fired by processes with the command role. */
+  readonly timers: Scheduler
   readonly auth: Auth
   close(): Promise<void>
 }
@@ -132,6 +135,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
         memory: streamMemory,
         onCommitted: (position) => wake.committed(position),
         onRecall: (result) => metrics.recall(result),
+        onScheduled: (at) => timers.scheduled(at),
       }),
       middleware: [logCalls(), measure(metrics), authorize(), validate()],
       transactional: [idempotency()],
@@ -152,7 +156,17 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       ],
     })
 
+    const timers = createScheduler({
+      sql,
+      commands,
+      log,
+      onFired: (outcome) => metrics.timerFired(outcome),
+      ...(options.clock ? { clock: options.clock } : {}),
+    })
     if (roles.has('command')) {
+      timers.start()
+      closers.push(() => timers.stop())
+      metrics.timerCounts(() => timers.counts())
       const purge = setInterval(
         () => void sql.query(purgeIdempotencyRecords).catch(() => undefined),
         10 * 60_000,
@@ -178,6 +192,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       commands,
       queries,
       projections,
+      timers,
       auth,
       close,
     }

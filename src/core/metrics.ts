@@ -8,6 +8,11 @@ export type Outcome = 'ok' | 'refused' | 'error'
  */
 export type Recall = 'recalled' | 'absent' | 'refused'
 export type MessageKind = 'command' | 'query'
+/**
+ * What firing a timer came to: its command done, answered again from its idempotency record (it was
+ * fired before a crash), refused (done too: logged), or failed and put off for a retry.
+ */
+export type TimerOutcome = 'fired' | 'replayed' | 'refused' | 'retried'
 
 const latencyBuckets = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -41,6 +46,9 @@ export interface Metrics {
   /** Groups sent and the transactions in them, since start. */
   groupStats(): Promise<{ groups: number; transactions: number }>
   handlerStats(): Promise<Record<MessageKind, Record<string, HandlerStats>>>
+  timerFired(outcome: TimerOutcome): void
+  /** Where the pending and overdue timers are counted from, at each scrape. */
+  timerCounts(read: () => Promise<{ pending: number; overdue: number }>): void
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
@@ -87,6 +95,27 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers: [registry],
   })
 
+  const timersFired = new Counter({
+    name: 'tandem_timers_fired_total',
+    help: 'Timers fired by this process, by outcome: fired, replayed (after a crash), refused, retried',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  })
+  let countTimers: (() => Promise<{ pending: number; overdue: number }>) | undefined
+  const timers: Gauge<'state'> = new Gauge({
+    name: 'tandem_timers',
+    help: 'Timers waiting to fire (pending), and those of them already due (overdue)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      // With the database away, the scrape keeps the last counts rather than failing.
+      const counts = await countTimers?.().catch(() => undefined)
+      if (!counts) return
+      timers.set({ state: 'pending' }, counts.pending)
+      timers.set({ state: 'overdue' }, counts.overdue)
+    },
+  })
+
   // One label object per handler and outcome, made once: most calls allocate nothing here.
   const labels = new Map<string, Record<string, string>>()
   const labelsOf = (key: string, make: () => Record<string, string>) => {
@@ -121,6 +150,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
         transactions: total('tandem_commit_group_size_sum'),
       }
     },
+    timerFired: (outcome) => timersFired.inc(labelsOf(`timer ${outcome}`, () => ({ outcome }))),
+    timerCounts: (read) => void (countTimers = read),
     handlerStats: async () => summarize((await duration.get()).values, (await cacheLookups.get()).values),
   }
 }

@@ -51,6 +51,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         cache: { entries: tandem.cache.size },
         streamMemory: { streams: tandem.streamMemory.size, ...(await tandem.metrics.recallStats()) },
         groupCommit: await tandem.metrics.groupStats(),
+        timers: await tandem.timers.counts(),
         projections: await tandem.projections.status(),
       }
     },
