@@ -136,11 +136,30 @@ const commandCases: Case[] = [
     status: 400,
     code: 'VALIDATION_FAILED',
   },
+  ...[
+    'text/plain',
+    'text/plain; charset=utf-8',
+    'application/vnd.api+json',
+    'application/jsonx',
+    'multipart/form-data; boundary=x',
+  ].map((type): Case => ({
+    name: `create-event: a JSON body sent as ${type}`,
+    send: raw(type, JSON.stringify(valid)),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  })),
   {
-    name: 'create-event: text/plain',
-    send: raw('text/plain', JSON.stringify(valid)),
+    name: 'create-event: a JSON body without Content-Type',
+    send: raw(undefined, JSON.stringify(valid)),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    name: 'create-event: no body and no Content-Type (read as {})',
+    send: raw(undefined, ''),
     status: 400,
     code: 'VALIDATION_FAILED',
+    paths: ['/title', '/capacity'],
   },
   {
     name: 'create-event: application/xml',
@@ -384,6 +403,19 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
     expectProblem(response, 413, 'PAYLOAD_TOO_LARGE')
     expect(await s.head()).toBe(head)
   })
+
+  it.each(['application/json; charset=utf-8', 'Application/JSON'])(
+    'accepts a command sent as %s',
+    async (type) => {
+      const response = await s.app.inject({
+        method: 'POST',
+        url: commandUrl('create-event'),
+        headers: { authorization: s.bearer(organizer), 'content-type': type },
+        payload: JSON.stringify(valid),
+      })
+      expect(response.statusCode).toBe(200)
+    },
+  )
 
   it('accepts the boundary values: title of 200, description of 5000, capacity 1 and 100000', async () => {
     for (const body of [

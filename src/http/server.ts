@@ -34,6 +34,8 @@ async function baseApp(logger: Tandem['log']): Promise<FastifyInstance> {
     },
   }) as unknown as FastifyInstance
   app.setValidatorCompiler(() => () => true)
+  // A command's body is JSON and nothing else: text/plain would reach the bus as a string.
+  app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
   await app.register(swagger, {
     openapi: {
