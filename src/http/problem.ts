@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream'
 import Type from 'typebox'
 import {
   AppError,
@@ -84,39 +83,4 @@ export function isUnavailable(error: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed/i.test(
     message,
   )
-}
-
-/** Node's parser errors on a request too broken to route, answered in Fastify's place. */
-const clientErrors: Record<string, [status: number, reason: string, code: string, title: string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'REQUEST_TIMEOUT', 'Request timeout'],
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'Headers too large'],
-}
-
-/**
- * Answers a request that never reached the router (malformed HTTP, headers too large, too slow) as
- * problem+json, like every other error, then closes the connection: what follows on it cannot be
- * trusted to start a request.
- */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, reason, code, title] = clientErrors[error.code ?? ''] ?? [
-    400,
-    'Bad Request',
-    'MALFORMED_REQUEST',
-    'Malformed request',
-  ]
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title,
-    status,
-    code,
-    detail: 'Not a valid HTTP/1.1 request',
-  })
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    )
-  }
-  socket.destroy()
 }

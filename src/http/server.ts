@@ -4,10 +4,12 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { isAppError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
+import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
+import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
 import { registerOps } from './ops.js'
-import { bodyLimit, clientErrorHandler, Problem, problemOf } from './problem.js'
+import { bodyLimit, Problem, problemOf } from './problem.js'
 import { describeRoutes } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
@@ -21,9 +23,10 @@ export const openapiInfo = {
 }
 
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
-async function baseApp(logger: Tandem['log']): Promise<FastifyInstance> {
+async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
+    ...serverTimeouts(limits),
     // The buses log each command and query; a line per request on top would double the logging cost.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
@@ -51,8 +54,15 @@ async function baseApp(logger: Tandem['log']): Promise<FastifyInstance> {
   return app
 }
 
-export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
-  const app = await baseApp(tandem.log)
+export interface ServerOptions {
+  /** Defaults: `limitsFromEnv()`. */
+  limits?: Partial<HttpLimits>
+}
+
+export async function buildServer(tandem: Tandem, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const limits = { ...limitsFromEnv(), ...options.limits }
+  const app = await baseApp(tandem.log, limits)
+  guardBodies(app, limits)
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
@@ -61,8 +71,11 @@ export async function buildServer(tandem: Tandem): Promise<FastifyInstance> {
   })
   app.setErrorHandler(async (error, request, reply) => {
     const body = problemOf(error)
+    // A connection cut while its body arrived (a stall answered 408, a client gone): nobody reads this.
+    const cut = request.raw.destroyed
     if (body.status >= 500 && !isAppError(error)) request.log.error({ err: error }, 'request failed')
-    else if (!isAppError(error)) request.log.info({ code: body.code, status: body.status }, 'request refused')
+    else if (!isAppError(error) && !cut)
+      request.log.info({ code: body.code, status: body.status }, 'request refused')
     return reply.code(body.status).type('application/problem+json').send(body)
   })
   app.setNotFoundHandler(async (request, reply) =>

@@ -1,0 +1,388 @@
+import type { FastifyInstance } from 'fastify'
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { organizer } from '../testing/http.js'
+import { modes } from '../testing/services.js'
+import type { HttpLimits } from './limits.js'
+import { buildServer } from './server.js'
+
+/** Small bounds, so that stalls are answered in a fraction of a second. */
+const limits: HttpLimits = {
+  headersTimeoutMs: 300,
+  bodyIdleTimeoutMs: 500,
+  requestTimeoutMs: 1000,
+  checkIntervalMs: 50,
+  drainBytes: 8 * 1024 * 1024,
+}
+/** Far above every bound: an answer later than this means none is coming. */
+const patienceMs = 8000
+const MiB = 1024 * 1024
+const command = '/api/commands/events/create-event'
+
+interface Answer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/** Reads HTTP/1.1 answers (with Content-Length) off a socket, one at a time. */
+function answers(socket: Socket) {
+  let buffer = Buffer.alloc(0)
+  let closed = false
+  let wake = () => {}
+  socket.on('data', (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk])
+    wake()
+  })
+  socket.on('close', () => {
+    closed = true
+    wake()
+  })
+  const parse = (): Answer | undefined => {
+    const end = buffer.indexOf('\r\n\r\n')
+    if (end < 0) return undefined
+    const [statusLine = '', ...lines] = buffer.subarray(0, end).toString('latin1').split('\r\n')
+    const headers = Object.fromEntries(
+      lines.map((line) => [
+        line.slice(0, line.indexOf(':')).toLowerCase(),
+        line.slice(line.indexOf(':') + 1).trim(),
+      ]),
+    )
+    const length = Number(headers['content-length'] ?? 0)
+    if (buffer.length < end + 4 + length) return undefined
+    const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8')
+    buffer = buffer.subarray(end + 4 + length)
+    return { status: Number(statusLine.split(' ')[1]), headers, body }
+  }
+  return {
+    /** The next answer, or undefined when the connection closes (or `patienceMs` passes) first. */
+    async next(): Promise<Answer | undefined> {
+      const deadline = Date.now() + patienceMs
+      for (;;) {
+        const answer = parse()
+        if (answer || closed || Date.now() > deadline) return answer
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          setTimeout(resolve, 50)
+        })
+      }
+    },
+    closed: () => closed,
+  }
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' }, () => resolve(socket))
+    socket.once('error', reject)
+  })
+}
+
+const write = (socket: Socket, data: string | Buffer) =>
+  new Promise<void>((resolve, reject) => socket.write(data, (error) => (error ? reject(error) : resolve())))
+
+function expectProblem(answer: Answer | undefined, status: number, code: string) {
+  expect(answer?.status).toBe(status)
+  expect(answer?.headers['content-type']).toMatch(/^application\/problem\+json/)
+  expect(JSON.parse(answer?.body ?? '{}')).toMatchObject({ type: 'about:blank', status, code })
+  return JSON.parse(answer?.body ?? '{}') as { detail?: string }
+}
+
+/**
+ * POSTs `bytes` of spaces `times` with Node's fetch on a thread of its own, as a client in another
+ * process would: it keeps sending while the server answers. Each outcome is `status type code`, or
+ * the error's code.
+ */
+function fetchFromAnotherThread(work: {
+  url: string
+  headers: Record<string, string>
+  bytes: number
+  times: number
+}): Promise<string[]> {
+  const code = `
+    const { parentPort, workerData: w } = require('node:worker_threads')
+    ;(async () => {
+      const outcomes = []
+      for (let i = 0; i < w.times; i++) {
+        try {
+          const r = await fetch(w.url, { method: 'POST', headers: w.headers, body: Buffer.alloc(w.bytes, 0x20) })
+          const type = (r.headers.get('content-type') || '').split(';')[0]
+          outcomes.push(r.status + ' ' + type + ' ' + (await r.json()).code)
+        } catch (e) {
+          outcomes.push(String((e.cause && e.cause.code) || e))
+        }
+      }
+      parentPort.postMessage(outcomes)
+    })()
+  `
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData: work })
+    worker.once('message', (outcomes: string[]) => {
+      resolve(outcomes)
+      void worker.terminate()
+    })
+    worker.once('error', reject)
+  })
+}
+
+/** Sends `head`, then `body` a piece every `gapMs`, until it is sent or the server closes; times both. */
+async function stall(port: number, head: string, body: string[] = [], gapMs = 0) {
+  const started = Date.now()
+  const socket = await open(port)
+  socket.on('error', () => undefined)
+  const reader = answers(socket)
+  await write(socket, head)
+  void (async () => {
+    for (const piece of body) {
+      await sleep(gapMs)
+      if (reader.closed()) return
+      socket.write(piece)
+    }
+  })()
+  const answer = await reader.next()
+  const answeredMs = Date.now() - started
+  // Wait for the server to close what it said it would close.
+  if (answer?.headers.connection === 'close') await reader.next()
+  const closed = reader.closed()
+  socket.destroy()
+  return { answer, answeredMs, closed }
+}
+
+describe.each(modes)('connections: bodies too large, requests too slow (%s)', (mode) => {
+  let tandem: TestTandem
+  let app: FastifyInstance
+  let port: number
+  let token: string
+  /** No client input yields a 500. */
+  const serverErrors: string[] = []
+  beforeAll(async () => {
+    tandem = await startTestTandem(mode)
+    app = await buildServer(tandem, { limits })
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode >= 500)
+        serverErrors.push(`${request.method} ${request.url} -> ${reply.statusCode}`)
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    port = (app.server.address() as AddressInfo).port
+    token = tandem.token(organizer)
+  })
+  afterEach(() => expect(serverErrors.splice(0)).toEqual([]))
+  afterAll(async () => {
+    await app.close()
+    await tandem.dispose()
+  })
+
+  const commandHead = (length: number | 'chunked', contentType = 'application/json') =>
+    `POST ${command} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${contentType}\r\n` +
+    (length === 'chunked' ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${length}\r\n\r\n`)
+
+  describe('a body over 1 MiB', () => {
+    it.each([2, 6])(
+      'is answered 413 PAYLOAD_TOO_LARGE to fetch sending %i MiB, 20 times out of 20',
+      async (mib) => {
+        const outcomes = await fetchFromAnotherThread({
+          url: `http://127.0.0.1:${port}${command}`,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          bytes: mib * MiB,
+          times: 20,
+        })
+        expect(outcomes).toEqual(
+          Array.from({ length: 20 }, () => '413 application/problem+json PAYLOAD_TOO_LARGE'),
+        )
+      },
+    )
+
+    it('is answered 413 to a client that sends it all before reading, and the connection serves on', async () => {
+      // The answer goes out when the headers announce too much; a client still sending must not be cut.
+      const finished = new Promise<void>((resolve) => {
+        const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
+          app.server.off('request', onRequest)
+          res.once('finish', () => resolve())
+        }
+        app.server.on('request', onRequest)
+      })
+      const socket = await open(port)
+      socket.pause()
+      const failed: unknown[] = []
+      socket.on('error', (error) => failed.push(error))
+      const chunk = Buffer.alloc(64 * 1024, 0x20)
+      await write(socket, commandHead(2 * MiB))
+      await write(socket, chunk)
+      await finished
+      // Time for a server that closes after answering to do so; one that reads on does not need it.
+      await sleep(100)
+      for (let sent = chunk.length; sent < 2 * MiB; sent += chunk.length) await write(socket, chunk)
+      const reader = answers(socket)
+      socket.resume()
+      expectProblem(await reader.next(), 413, 'PAYLOAD_TOO_LARGE')
+      await write(socket, 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n')
+      expect((await reader.next())?.status).toBe(200)
+      expect(failed).toEqual([])
+      socket.destroy()
+    })
+
+    it('is answered 413 to a chunked body that http.request sends in full', async () => {
+      for (let i = 0; i < 5; i++) {
+        const answer = await new Promise<{ status?: number; type?: string; body: string }>(
+          (resolve, reject) => {
+            const req = httpRequest(
+              `http://127.0.0.1:${port}${command}`,
+              {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+              },
+              (res) => {
+                let body = ''
+                res.setEncoding('utf8')
+                res.on('data', (text: string) => (body += text))
+                res.on('end', () =>
+                  resolve({ status: res.statusCode, type: res.headers['content-type'], body }),
+                )
+              },
+            )
+            req.on('error', reject)
+            for (let sent = 0; sent < 2 * MiB; sent += 64 * 1024) req.write(Buffer.alloc(64 * 1024, 0x20))
+            req.end()
+          },
+        )
+        expect(answer.status).toBe(413)
+        expect(answer.type).toMatch(/^application\/problem\+json/)
+        expect(JSON.parse(answer.body)).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' })
+      }
+    })
+
+    it('is answered 413 at once when Content-Length announces more than the server reads, which then closes', async () => {
+      const { answer, closed } = await stall(port, commandHead(1024 * MiB))
+      expectProblem(answer, 413, 'PAYLOAD_TOO_LARGE')
+      expect(answer?.headers.connection).toBe('close')
+      expect(closed).toBe(true)
+    })
+
+    it('is read only up to the drain bound: a client sending on and on is cut off', async () => {
+      const socket = await open(port)
+      socket.on('error', () => undefined)
+      const reader = answers(socket)
+      await write(socket, commandHead('chunked'))
+      const chunk = Buffer.concat([
+        Buffer.from('10000\r\n'),
+        Buffer.alloc(0x10000, 0x20),
+        Buffer.from('\r\n'),
+      ])
+      let sent = 0
+      let cut = false
+      while (!cut && sent < 4 * limits.drainBytes) {
+        cut = await write(socket, chunk).then(
+          () => false,
+          () => true,
+        )
+        sent += 0x10000
+      }
+      expect(cut).toBe(true)
+      expectProblem(await reader.next(), 413, 'PAYLOAD_TOO_LARGE')
+      expect(await reader.next()).toBeUndefined()
+      expect(reader.closed()).toBe(true)
+    })
+  })
+
+  describe('a request too slow', () => {
+    it('answers 408 REQUEST_TIMEOUT to headers that stall, and closes', async () => {
+      const { answer, answeredMs, closed } = await stall(
+        port,
+        `POST ${command} HTTP/1.1\r\nHost: t\r\nContent-Ty`,
+      )
+      expectProblem(answer, 408, 'REQUEST_TIMEOUT')
+      expect(answeredMs).toBeGreaterThanOrEqual(limits.headersTimeoutMs)
+      expect(closed).toBe(true)
+    })
+
+    it('answers 408 to a connection that sends nothing', async () => {
+      const { answer, closed } = await stall(port, '')
+      expectProblem(answer, 408, 'REQUEST_TIMEOUT')
+      expect(closed).toBe(true)
+    })
+
+    it('answers 408 to a body that stalls, at the body bound, and writes nothing', async () => {
+      const [before] = await tandem.sql.query<{ n: string }>(
+        'SELECT count(*)::text AS n FROM tandem.event_log',
+      )
+      const { answer, answeredMs, closed } = await stall(port, `${commandHead(100_000)}{"title":`)
+      expect(expectProblem(answer, 408, 'REQUEST_TIMEOUT').detail).toBe('The body stalled')
+      expect(answeredMs).toBeGreaterThanOrEqual(limits.bodyIdleTimeoutMs)
+      expect(closed).toBe(true)
+      const [after] = await tandem.sql.query<{ n: string }>(
+        'SELECT count(*)::text AS n FROM tandem.event_log',
+      )
+      expect(after?.n).toBe(before?.n)
+    })
+
+    it('answers 408 to a body dripped a byte at a time, at the whole-request bound', async () => {
+      const drip = Array.from({ length: 400 }, () => ' ')
+      const { answer, answeredMs, closed } = await stall(port, commandHead(100_000), drip, 50)
+      expect(expectProblem(answer, 408, 'REQUEST_TIMEOUT').detail).not.toBe('The body stalled')
+      expect(answeredMs).toBeGreaterThanOrEqual(limits.requestTimeoutMs)
+      expect(closed).toBe(true)
+    })
+
+    it('answers a body that arrives slowly but steadily within the bounds', async () => {
+      const body = JSON.stringify({
+        title: 'Slow',
+        capacity: 3,
+        startsAt: '2037-01-01T10:00:00Z',
+        endsAt: '2037-01-01T11:00:00Z',
+      })
+      const pieces = [body.slice(0, 20), body.slice(20, 40), body.slice(40)]
+      const { answer, closed } = await stall(port, commandHead(Buffer.byteLength(body)), pieces, 50)
+      expect(answer?.status).toBe(200)
+      expect(closed).toBe(false)
+    })
+
+    it('leaves a live query stream open past every bound', async () => {
+      const created = await app.inject({
+        method: 'POST',
+        url: command,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: {
+          title: 'Live',
+          capacity: 3,
+          startsAt: '2037-02-01T10:00:00Z',
+          endsAt: '2037-02-01T11:00:00Z',
+        },
+      })
+      const { position, result } = created.json<{ position: string; result: { eventId: string } }>()
+      const eventId = result.eventId
+      // The stream answers at once: let the read model have the event first.
+      const details = await app.inject({
+        method: 'GET',
+        url: `/api/queries/events/get-event-details?eventId=${eventId}`,
+        headers: { 'x-min-position': position },
+      })
+      expect(details.statusCode).toBe(200)
+      const socket = await open(port)
+      let received = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (text: string) => (received += text))
+      await write(
+        socket,
+        `GET /api/queries/events/get-event-details/stream?eventId=${eventId} HTTP/1.1\r\nHost: t\r\n\r\n`,
+      )
+      await sleep(limits.requestTimeoutMs + limits.bodyIdleTimeoutMs + 5 * limits.checkIntervalMs)
+      expect(socket.destroyed).toBe(false)
+      const update = await app.inject({
+        method: 'POST',
+        url: '/api/commands/events/update-event',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: { eventId, title: 'Still live' },
+      })
+      expect(update.statusCode).toBe(200)
+      for (let waited = 0; !received.includes('Still live') && waited < patienceMs; waited += 50)
+        await sleep(50)
+      expect(received).toMatch(/^HTTP\/1.1 200/)
+      expect(received).toContain('Still live')
+      socket.destroy()
+    })
+  })
+})
