@@ -4,6 +4,7 @@ import type { SqlClient } from '../core/sql.js'
 import { compareDecimal, origin, readAfter, type Checkpoint } from '../storage/event-log.js'
 import type { Wake } from '../storage/wake.js'
 import { covers, type Progressing } from './follower.js'
+import { createLoop } from './loop.js'
 import type { Projection } from './projection.js'
 import type { Target } from './targets.js'
 
@@ -45,40 +46,21 @@ const recentLimit = 4096
 export function createRunner(options: RunnerOptions): Runner {
   const { projection, target, source, log, metrics } = options
   const batchSize = options.batchSize ?? 500
-  const pollMs = options.pollMs ?? 1000
-  const lingerMs = options.lingerMs ?? 5
   let checkpoint: Checkpoint = origin
   let horizon = '0'
   let caughtUp = false
-  let running = false
-  let woken = false
-  let sleeper: (() => void) | undefined
-  let loop: Promise<void> | undefined
+  let loaded = false
   const recent = new Set<string>()
   const listeners = new Set<() => void>()
   const progressed = () => {
     for (const listener of listeners) listener()
   }
-  const wake = () => {
-    woken = true
-    sleeper?.()
-  }
-
-  async function sleep(ms: number) {
-    if (woken || !running) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done() {
-        clearTimeout(timer)
-        sleeper = undefined
-        resolve()
-      }
-      sleeper = done
-    })
-  }
 
   async function step(): Promise<boolean> {
-    woken = false
+    if (!loaded) {
+      checkpoint = await target.checkpoint()
+      loaded = true
+    }
     const batch = await readAfter(source, checkpoint, { limit: batchSize, types: projection.events })
     const last = batch.events.at(-1)
     if (last) {
@@ -112,38 +94,15 @@ export function createRunner(options: RunnerOptions): Runner {
     if (recent.size > recentLimit) recent.delete(recent.values().next().value as string)
   }
 
-  async function run() {
-    const unsubscribe = options.wake.subscribe(wake)
-    let failures = 0
-    let loaded = false
-    try {
-      while (running) {
-        try {
-          if (!loaded) {
-            checkpoint = await target.checkpoint()
-            loaded = true
-          }
-          const started = Date.now()
-          const complete = await step()
-          failures = 0
-          if (complete) {
-            await sleep(pollMs)
-            // Under a stream of commits, read at most every `lingerMs`: batches grow, reads per command fall.
-            const since = Date.now() - started
-            if (since < lingerMs) await new Promise((resolve) => setTimeout(resolve, lingerMs - since))
-          }
-        } catch (error) {
-          failures++
-          if (failures === 1 || failures % 30 === 0) {
-            log.error({ err: error, projection: projection.name, failures }, 'projection failed; retrying')
-          }
-          await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)))
-        }
-      }
-    } finally {
-      unsubscribe()
-    }
-  }
+  const loop = createLoop({
+    step,
+    wake: options.wake,
+    log,
+    kind: 'projection',
+    name: projection.name,
+    pollMs: options.pollMs ?? 1000,
+    lingerMs: options.lingerMs ?? 5,
+  })
 
   return {
     projection,
@@ -158,17 +117,11 @@ export function createRunner(options: RunnerOptions): Runner {
       return caughtUp
     },
     start() {
-      if (running) return
-      running = true
-      loop = run().catch((error: unknown) => {
-        log.error({ err: error, projection: projection.name }, 'projection stopped')
-      })
+      // A runner started again (after a failed switch) reads its checkpoint again.
+      loaded = false
+      loop.start()
     },
-    async stop() {
-      running = false
-      sleeper?.()
-      await loop
-    },
+    stop: loop.stop,
     hasApplied(position, txId) {
       return recent.has(position) || covers(checkpoint, horizon, position, txId)
     },
