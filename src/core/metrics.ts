@@ -38,6 +38,10 @@ export interface Metrics {
   cache(address: string, hit: boolean): void
   projectionApplied(projection: string, lagSeconds: number): void
   projectionBehind(projection: string, events: number): void
+  /** A processor handled (or parked) an event `lagSeconds` after it was recorded. */
+  processorHandled(processor: string, lagSeconds: number): void
+  processorBehind(processor: string, events: number): void
+  processorDeadLetters(processor: string, letters: number): void
   recall(result: Recall): void
   /** How many commands found what in the stream memory, since start. */
   recallStats(): Promise<Record<Recall, number>>
@@ -78,6 +82,26 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     name: 'tandem_projection_lag_events',
     help: 'Events recorded that a projection has not applied yet',
     labelNames: ['projection'] as const,
+    registers: [registry],
+  })
+
+  const processorLag = new Histogram({
+    name: 'tandem_processor_lag_seconds',
+    help: 'Time from an event being recorded to a processor handling it',
+    labelNames: ['processor'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  })
+  const processorBehind = new Gauge({
+    name: 'tandem_processor_lag_events',
+    help: "Events recorded after a processor's checkpoint",
+    labelNames: ['processor'] as const,
+    registers: [registry],
+  })
+  const deadLetters = new Gauge({
+    name: 'tandem_processor_dead_letters',
+    help: 'Events a processor parked after failing every attempt (tandem processors retry <name>)',
+    labelNames: ['processor'] as const,
     registers: [registry],
   })
 
@@ -134,6 +158,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       cacheLookups.inc(labelsOf(`cache ${name} ${hit}`, () => ({ name, result: hit ? 'hit' : 'miss' }))),
     projectionApplied: (projection, seconds) => lag.observe({ projection }, seconds),
     projectionBehind: (projection, events) => behind.set({ projection }, events),
+    processorHandled: (processor, seconds) => processorLag.observe({ processor }, seconds),
+    processorBehind: (processor, events) => processorBehind.set({ processor }, events),
+    processorDeadLetters: (processor, letters) => deadLetters.set({ processor }, letters),
     recall: (result) => recalls.inc(labelsOf(`recall ${result}`, () => ({ result }))),
     async recallStats() {
       const counts: Record<Recall, number> = { recalled: 0, absent: 0, refused: 0 }

@@ -69,6 +69,29 @@ export const writeMigrations: readonly Migration[] = [
       );
       CREATE INDEX timers_fire_at ON tandem.timers (fire_at)`,
   },
+  {
+    id: 'core/006-processors',
+    sql: `
+      -- Where each processor stands in the log (processors/store.ts), moved by compare-and-set.
+      CREATE TABLE tandem.processor_checkpoints (
+        processor text PRIMARY KEY,
+        version integer NOT NULL,
+        tx_id xid8 NOT NULL,
+        position bigint NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Events a processor gave up on after its attempts, until a retry handles them.
+      CREATE TABLE tandem.processor_dead_letters (
+        processor text NOT NULL,
+        position bigint NOT NULL,
+        tx_id xid8 NOT NULL,
+        event_type text NOT NULL,
+        error text NOT NULL,
+        attempts integer NOT NULL,
+        parked_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (processor, position)
+      )`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {

@@ -1,0 +1,173 @@
+import type { CommandBus } from '../core/command-bus.js'
+import { NotFoundError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { Metrics } from '../core/metrics.js'
+import type { SqlClient } from '../core/sql.js'
+import type { StoredEvent } from '../core/envelope.js'
+import { readAfter } from '../storage/event-log.js'
+import type { Wake } from '../storage/wake.js'
+import type { Claims } from './claims.js'
+import { failureText, handleOnce } from './deliver.js'
+import { processorId, type Processor } from './processor.js'
+import { createProcessorRunner, type ProcessorRunner } from './runner.js'
+import { processorStore, type DeadLetter } from './store.js'
+
+export interface ProcessorStatus {
+  /** `<domain>/<name>`. */
+  name: string
+  version: number
+  startFrom: Processor['startFrom']
+  /** The stored checkpoint's position; null until the processor first runs. */
+  position: string | null
+  /** Events of its types recorded after its checkpoint (counted up to 10,000); null until it first runs. */
+  behind: number | null
+  /** This process holds the processor's claim and runs it. */
+  runningHere: boolean
+  /** Events parked after failing every attempt: `tandem processors retry <name>` handles them again. */
+  deadLetters: number
+}
+
+export interface RetryReport {
+  processor: string
+  retried: number
+  handled: number
+  /** Failed again: still parked. */
+  parked: number
+}
+
+export interface ProcessorManager {
+  start(): Promise<void>
+  stop(): Promise<void>
+  names(): string[]
+  status(): Promise<ProcessorStatus[]>
+  /** Handles the processor's dead letters again, in log order; each one handled is removed. */
+  retry(name: string): Promise<RetryReport>
+}
+
+export interface ProcessorManagerOptions {
+  processors: readonly Processor[]
+  /** The write database: the event log, checkpoints and dead letters. */
+  sql: SqlClient
+  commands: CommandBus
+  wake: Wake
+  claims: Claims
+  metrics: Metrics
+  log: Logger
+  /** Whether this process runs processors (the `projector` role); any process can report and retry. */
+  run: boolean
+  batchSize?: number
+  pollMs?: number
+}
+
+export function createProcessorManager(options: ProcessorManagerOptions): ProcessorManager {
+  const { sql, metrics } = options
+  const store = processorStore(sql)
+  const byId = new Map(options.processors.map((p) => [processorId(p), p]))
+  if (byId.size !== options.processors.length) throw new Error('Two processors share a name')
+  const runners = new Map<string, ProcessorRunner>()
+  const logOf = (id: string) => options.log.child({ processor: id })
+  let timer: NodeJS.Timeout | undefined
+  let stopping = new AbortController()
+
+  async function status(): Promise<ProcessorStatus[]> {
+    const stored = await store.list()
+    return Promise.all(
+      [...byId].map(async ([name, processor]) => {
+        const found = stored.find((s) => s.processor === name)
+        return {
+          name,
+          version: processor.version,
+          startFrom: processor.startFrom,
+          position: found?.checkpoint.position ?? null,
+          behind: found ? await store.pending(found.checkpoint, processor.events) : null,
+          runningHere: runners.get(name)?.claimed ?? false,
+          deadLetters: found?.deadLetters ?? 0,
+        }
+      }),
+    )
+  }
+
+  /** Lag and dead letters as gauges, from the database: every projector reports the same figures. */
+  async function measure() {
+    try {
+      for (const s of await status()) {
+        metrics.processorBehind(s.name, s.behind ?? 0)
+        metrics.processorDeadLetters(s.name, s.deadLetters)
+      }
+    } catch {
+      // The database is away; the runners report it.
+    }
+  }
+
+  /** The event a dead letter names: the one right after (its transaction, position - 1) in log order. */
+  async function eventOf(letter: DeadLetter): Promise<StoredEvent | undefined> {
+    const before = { txId: letter.txId, position: (BigInt(letter.position) - 1n).toString() }
+    const [event] = (await readAfter(sql, before, { limit: 1 })).events
+    return event?.position === letter.position ? event : undefined
+  }
+
+  async function retry(name: string): Promise<RetryReport> {
+    const processor = byId.get(name)
+    if (!processor) {
+      throw new NotFoundError(
+        'PROCESSOR_NOT_FOUND',
+        'No such processor',
+        `Known: ${[...byId.keys()].join(', ')}`,
+      )
+    }
+    const log = logOf(name)
+    const report: RetryReport = { processor: name, retried: 0, handled: 0, parked: 0 }
+    for (const letter of await store.letters(name)) {
+      report.retried++
+      const event = await eventOf(letter)
+      let failure: string | undefined = 'the event is no longer in the log'
+      if (event) {
+        try {
+          const attempt = letter.attempts + 1
+          await handleOnce(processor, event, { ...options, log, attempt, signal: stopping.signal })
+          failure = undefined
+        } catch (error) {
+          failure = failureText(error)
+        }
+      }
+      await store.retried(name, letter.position, failure)
+      if (failure === undefined) report.handled++
+      else report.parked++
+      log.info(
+        { position: letter.position, handled: failure === undefined, error: failure },
+        'dead letter retried',
+      )
+    }
+    if (options.run) await measure()
+    return report
+  }
+
+  return {
+    names: () => [...byId.keys()],
+    status,
+    retry,
+    async start() {
+      if (!options.run) return
+      stopping = new AbortController()
+      for (const [id, processor] of byId) {
+        const runner = createProcessorRunner({
+          ...options,
+          processor,
+          store,
+          log: logOf(id),
+          onParked: () => void measure(),
+        })
+        runners.set(id, runner)
+        runner.start()
+      }
+      timer = setInterval(() => void measure(), 1000)
+      timer.unref()
+    },
+    async stop() {
+      clearInterval(timer)
+      stopping.abort()
+      await Promise.all([...runners.values()].map((r) => r.stop()))
+      runners.clear()
+    },
+  }
+}

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { silentLogger } from '../core/logger.js'
+import { createMetrics } from '../core/metrics.js'
+import { localWake } from '../storage/wake.js'
+import { startTestTandem, type TestTandem } from '../testing/harness.js'
+import { modes } from '../testing/services.js'
+import { localClaims } from './claims.js'
+import { createProcessorManager } from './manager.js'
+import { defineProcessor, type Processor } from './processor.js'
+import {
+  handled,
+  notices,
+  notified,
+  OrderPlaced,
+  ordersDomain,
+  place,
+  plans,
+  sendNotice,
+  until,
+} from './testing/orders.js'
+
+describe.each(modes)('processors (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode, { domains: [ordersDomain], pollMs: 50 })
+  })
+  afterAll(async () => t.dispose())
+
+  const id = (name: string) => `${mode}-${name}`
+  const status = async () => {
+    const found = (await t.processors.status()).find((p) => p.name === 'orders/notifier')
+    if (!found) throw new Error('orders/notifier is not reported')
+    return found
+  }
+
+  /** A manager of its own (a process of its own, as far as the processors know), polling every 20 ms. */
+  async function startManager(processors: readonly Processor[]) {
+    const manager = createProcessorManager({
+      processors,
+      sql: t.sql,
+      commands: t.commands,
+      wake: localWake(),
+      claims: localClaims(),
+      metrics: createMetrics(),
+      log: silentLogger,
+      run: true,
+      pollMs: 20,
+    })
+    await manager.start()
+    return manager
+  }
+
+  it('reacts once to each event, as its own caller, in the event’s correlation', async () => {
+    const orders = [id('a1'), id('a2'), id('a3')]
+    for (const order of orders) await place(t, order)
+    for (const order of orders) await notified(t, order)
+    for (const order of orders) {
+      expect(await notices(t, order)).toEqual({ placed: 1, followup: 1 })
+      expect(handled.get(order)).toBe(1)
+    }
+    const [placed] = await t.sql.query<{ correlation: string }>(
+      `SELECT metadata->>'correlationId' AS correlation FROM tandem.event_log
+       WHERE type = 'OrderPlaced' AND data->>'orderId' = $1`,
+      [orders[0]],
+    )
+    const sent = await t.sql.query<{ user_id: string; correlation: string }>(
+      `SELECT metadata->>'userId' AS user_id, metadata->>'correlationId' AS correlation
+       FROM tandem.event_log WHERE type = 'NoticeSent' AND data->>'orderId' = $1`,
+      [orders[0]],
+    )
+    expect(sent).toEqual([
+      { user_id: 'processor:orders/notifier', correlation: placed?.correlation },
+      { user_id: 'processor:orders/notifier', correlation: placed?.correlation },
+    ])
+  })
+
+  it('acts no more when a batch is delivered again (its checkpoint reset)', async () => {
+    const orders = [id('b1'), id('b2')]
+    for (const order of orders) await place(t, order)
+    for (const order of orders) await notified(t, order)
+    await t.processors.stop()
+    await t.sql.query(
+      `UPDATE tandem.processor_checkpoints SET tx_id = '0', position = 0 WHERE processor = 'orders/notifier'`,
+    )
+    const [placed] = await t.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tandem.event_log WHERE type = 'OrderPlaced'`,
+    )
+    expect((await status()).behind).toBe(placed?.n)
+    await t.processors.start()
+    await until(() => orders.every((order) => handled.get(order) === 2))
+    await until(async () => (await status()).behind === 0)
+    for (const order of orders) expect(await notices(t, order)).toEqual({ placed: 1, followup: 1 })
+  })
+
+  it('acts once in effect when the process stops mid-event and starts again', async () => {
+    const order = id('crash')
+    let sentFirst: () => void = () => undefined
+    const first = new Promise<void>((resolve) => (sentFirst = resolve))
+    plans.set(order, { crash: () => sentFirst() })
+    await place(t, order)
+    await first
+    expect(await notices(t, order)).toEqual({ placed: 1 })
+    // The handling in progress is cut short: its checkpoint is not stored.
+    await t.processors.stop()
+    await t.processors.start()
+    await notified(t, order)
+    expect(handled.get(order)).toBe(2)
+    expect(await notices(t, order)).toEqual({ placed: 1, followup: 1 })
+  })
+
+  it('acts once in effect when two runners without claims handle the same events at once', async () => {
+    const orders = Array.from({ length: 12 }, (_, i) => id(`race-${i}`))
+    for (const order of orders) await place(t, order)
+    let handlings = 0
+    const racer = defineProcessor({
+      domain: 'orders',
+      name: 'racer',
+      version: 1,
+      events: [OrderPlaced],
+      startFrom: 'beginning',
+      retry: { attempts: 10, backoffMs: 5 },
+      async handle(event, ctx) {
+        if (!orders.includes(event.data.orderId)) return
+        handlings++
+        await ctx.send(sendNotice, { orderId: event.data.orderId, kind: 'raced' })
+      },
+    })
+    const managers = await Promise.all([startManager([racer]), startManager([racer])])
+    try {
+      await until(async () => (await Promise.all(orders.map((o) => notices(t, o)))).every((n) => n.raced))
+      await until(() => handlings >= 2 * orders.length)
+    } finally {
+      await Promise.all(managers.map((m) => m.stop()))
+    }
+    for (const order of orders) expect((await notices(t, order)).raced).toBe(1)
+  })
+
+  it('starts from now when it says so, and from its checkpoint once it has one', async () => {
+    const before = id('history')
+    await place(t, before)
+    const seen = { now: [] as string[], beginning: [] as string[] }
+    const watcher = (startFrom: 'now' | 'beginning') =>
+      defineProcessor({
+        domain: 'orders',
+        name: `watch-${startFrom}`,
+        version: 1,
+        events: [OrderPlaced],
+        startFrom,
+        async handle(event) {
+          seen[startFrom].push(event.data.orderId)
+        },
+      })
+    const processors = [watcher('now'), watcher('beginning')]
+    let manager = await startManager(processors)
+    const after = id('fresh')
+    await place(t, after)
+    await until(() => seen.now.includes(after) && seen.beginning.includes(after))
+    expect(seen.now).toEqual([after])
+    expect(seen.beginning).toContain(before)
+
+    await manager.stop()
+    const whileStopped = id('while-stopped')
+    await place(t, whileStopped)
+    manager = await startManager(processors)
+    await until(() => seen.now.includes(whileStopped))
+    await manager.stop()
+    expect(seen.now).toEqual([after, whileStopped])
+  })
+})

@@ -1,0 +1,118 @@
+import type { Metrics } from '../core/metrics.js'
+import type { SqlClient } from '../core/sql.js'
+import { readAfter, type Checkpoint } from '../storage/event-log.js'
+import type { Wake } from '../storage/wake.js'
+import { createLoop } from '../projections/loop.js'
+import type { Claims } from './claims.js'
+import { deliver, type Delivery } from './deliver.js'
+import { processorId, type Processor } from './processor.js'
+import type { ProcessorStore } from './store.js'
+
+export interface ProcessorRunner {
+  readonly processor: Processor
+  /** Whether this process holds the processor's claim (and so runs it). */
+  readonly claimed: boolean
+  /** The checkpoint this process last stored, if it runs the processor. */
+  readonly checkpoint: Checkpoint | undefined
+  start(): void
+  stop(): Promise<void>
+}
+
+export interface ProcessorRunnerOptions extends Delivery {
+  processor: Processor
+  /** Where the event log and the processor's checkpoint are. */
+  sql: SqlClient
+  store: ProcessorStore
+  claims: Claims
+  wake: Wake
+  metrics: Metrics
+  /** Called after an event was parked. */
+  onParked?: () => void
+  batchSize?: number
+  pollMs?: number
+  lingerMs?: number
+}
+
+/**
+ * Runs a processor while this process holds its claim: reads the log gap-safe after its checkpoint,
+ * handles each event in order (retrying, then parking what keeps failing), and stores the checkpoint
+ * after the batch. A crash re-delivers the events since the stored checkpoint; their sends are
+ * idempotent, so they act once in effect.
+ */
+export function createProcessorRunner(options: ProcessorRunnerOptions): ProcessorRunner {
+  const { processor, sql, store, claims, metrics, log } = options
+  const id = processorId(processor)
+  const batchSize = options.batchSize ?? 100
+  const pollMs = options.pollMs ?? 1000
+  let stored: Checkpoint | undefined
+  let nextClaim = 0
+
+  /** Holds the claim, trying for it at most once per poll (a commit wakes every process). */
+  async function claimed(): Promise<boolean> {
+    if (claims.holds(id)) return true
+    if (stored) log.warn({}, 'processor claim lost')
+    stored = undefined
+    if (Date.now() < nextClaim) return false
+    nextClaim = Date.now() + pollMs
+    const won = await claims.claim(id)
+    if (won) log.info({}, 'processor claimed: running it here')
+    return won
+  }
+
+  /** The checkpoint was not where this process left it: reload it (another process ran the events). */
+  function moved(): boolean {
+    log.warn({}, 'checkpoint moved by someone else; reloading it')
+    stored = undefined
+    return false
+  }
+
+  async function step(signal: AbortSignal): Promise<boolean> {
+    if (!(await claimed())) return true
+    stored ??= (await store.open(id, processor.version, processor.startFrom)).checkpoint
+    const from = stored
+    const batch = await readAfter(sql, from, { limit: batchSize, types: processor.events })
+    let done = from
+    let saved = from
+    for (const event of batch.events) {
+      if (signal.aborted || !claims.holds(id)) break
+      const outcome = await deliver(processor, event, { ...options, signal })
+      const at = { txId: event.txId, position: event.position }
+      if (!outcome.handled) {
+        log.error({ position: event.position, eventType: event.type, error: outcome.error }, 'event parked')
+        const letter = { eventType: event.type, error: outcome.error, attempts: outcome.attempts }
+        if (!(await store.park(id, { from: saved, to: at }, letter))) return moved()
+        saved = stored = at
+        options.onParked?.()
+      }
+      done = at
+      metrics.processorHandled(id, Math.max(0, Date.now() - event.recordedAt.getTime()) / 1000)
+    }
+    if (done !== saved) {
+      if (!(await store.save(id, saved, done))) return moved()
+      stored = done
+    }
+    return batch.events.length < batchSize
+  }
+
+  const loop = createLoop({
+    step,
+    wake: options.wake,
+    log,
+    kind: 'processor',
+    name: id,
+    pollMs,
+    lingerMs: options.lingerMs ?? 5,
+  })
+
+  return {
+    processor,
+    get claimed() {
+      return stored !== undefined && claims.holds(id)
+    },
+    get checkpoint() {
+      return stored
+    },
+    start: loop.start,
+    stop: loop.stop,
+  }
+}
