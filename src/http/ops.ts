@@ -53,6 +53,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         groupCommit: await tandem.metrics.groupStats(),
         timers: await tandem.timers.counts(),
         projections: await tandem.projections.status(),
+        processors: await tandem.processors.status(),
       }
     },
   )
@@ -111,6 +112,30 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)
       return { projection: name, fromGeneration: current.generation, status: 'started' }
+    },
+  )
+
+  app.post(
+    '/api/cqrs/processors/:domain/:name/retry',
+    {
+      schema: {
+        ...admin,
+        summary: "Handle a processor's dead letters again, in log order; those handled are removed (admin)",
+        params: Type.Object({ domain: Type.String(), name: Type.String() }),
+        response: {
+          200: Type.Object({
+            processor: Type.String(),
+            retried: Type.Integer({ description: 'Dead letters tried' }),
+            handled: Type.Integer({ description: 'Handled now, and removed' }),
+            parked: Type.Integer({ description: 'Failed again: still parked' }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request)
+      const { domain, name } = request.params as { domain: string; name: string }
+      return tandem.processors.retry(`${domain}/${name}`)
     },
   )
 }
