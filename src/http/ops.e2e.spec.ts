@@ -266,9 +266,8 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       ['GET', '/api/queries/events/no-such-query'],
       ['POST', '/api/commands/events/no-such-command'],
       ['POST', '/api/commands/feed/create-event'],
-      ['GET', '/api/commands/events/create-event'],
-      ['POST', '/api/queries/events/get-event-details'],
-      ['DELETE', '/api/commands/events/delete-event'],
+      ['GET', '/api/commands/events/create-event/extra'],
+      ['PUT', '/api/cqrs/projections/registrations'],
     ] as const)('%s %s answers 404 ROUTE_NOT_FOUND', async (method, url) => {
       const head = await s.head()
       const response = await s.app.inject({

@@ -8,6 +8,7 @@ import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
+import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf } from './problem.js'
 import { describeRoutes } from './routes.js'
@@ -63,6 +64,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   const limits = { ...limitsFromEnv(), ...options.limits }
   const app = await baseApp(tandem.log, limits)
   guardBodies(app, limits)
+  app.setNotFoundHandler(answerUnrouted(app))
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
@@ -78,18 +80,6 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
       request.log.info({ code: body.code, status: body.status }, 'request refused')
     return reply.code(body.status).type('application/problem+json').send(body)
   })
-  app.setNotFoundHandler(async (request, reply) =>
-    reply
-      .code(404)
-      .type('application/problem+json')
-      .send({
-        type: 'about:blank',
-        title: 'Not found',
-        status: 404,
-        code: 'ROUTE_NOT_FOUND',
-        detail: `No route ${request.method} ${request.url.split('?')[0] ?? ''}`,
-      }),
-  )
 
   for (const route of describeRoutes(tandem.registry)) {
     if (!tandem.roles.has(route.kind)) continue

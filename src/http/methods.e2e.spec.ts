@@ -1,0 +1,46 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { admin, expectProblem, startTestServer, type TestServer } from '../testing/http.js'
+import { modes } from '../testing/services.js'
+
+/** A route that exists, called with a method it does not take: 405 and what it takes, not 404. */
+describe.each(modes)('methods (%s)', (mode) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(mode)
+  })
+  afterAll(() => s.close())
+  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
+
+  describe('a known route with another method', () => {
+    it.each([
+      ['GET', '/api/commands/events/create-event', 'POST'],
+      ['PUT', '/api/commands/events/create-event', 'POST'],
+      ['DELETE', '/api/commands/events/delete-event', 'POST'],
+      ['HEAD', '/api/commands/events/create-event', 'POST'],
+      ['POST', '/api/queries/events/get-event-details', 'GET, HEAD'],
+      ['POST', '/api/queries/events/get-event-details/stream', 'GET, HEAD'],
+      ['POST', '/health', 'GET, HEAD'],
+      ['DELETE', '/api/cqrs/stats', 'GET, HEAD'],
+      ['GET', '/api/cqrs/cache/clear', 'POST'],
+      ['GET', '/api/cqrs/projections/registrations/rebuild', 'POST'],
+      ['OPTIONS', '/openapi.json', 'GET, HEAD'],
+    ] as const)('%s %s answers 405 METHOD_NOT_ALLOWED, Allow: %s', async (method, url, allow) => {
+      const head = await s.head()
+      const response = await s.app.inject({
+        method,
+        url,
+        headers: { authorization: s.bearer(admin), 'content-type': 'application/json' },
+        payload: method === 'GET' || method === 'HEAD' ? undefined : '{}',
+      })
+      expect(response.headers.allow).toBe(allow)
+      if (method === 'HEAD') expect(response.statusCode).toBe(405)
+      else expect(expectProblem(response, 405, 'METHOD_NOT_ALLOWED').detail).toContain(url)
+      expect(await s.head()).toBe(head)
+    })
+
+    it('still answers HEAD on a GET route', async () => {
+      const response = await s.app.inject({ method: 'HEAD', url: '/health' })
+      expect(response.statusCode).toBe(200)
+    })
+  })
+})
