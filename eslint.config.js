@@ -1,5 +1,84 @@
 import js from '@eslint/js'
+import path from 'node:path'
 import tseslint from 'typescript-eslint'
+
+const src = path.join(import.meta.dirname, 'src')
+
+/**
+ * What each folder under src/ may import besides itself: nothing imports upward, domains see only
+ * the kernel's door (src/kernel/index.ts) and their own folder, and no domain imports another.
+ */
+const layers = {
+  core: [],
+  storage: ['core'],
+  projections: ['core', 'storage'],
+  processors: ['core', 'storage', 'projections'],
+  kernel: ['core', 'storage', 'projections', 'processors'],
+  domains: ['kernel'],
+  app: ['core', 'storage', 'projections', 'processors', 'kernel', 'domains'],
+  http: ['core', 'storage', 'projections', 'processors', 'kernel', 'app'],
+  cli: ['core', 'storage', 'projections', 'processors', 'kernel', 'app', 'http'],
+  testing: ['core', 'storage', 'projections', 'processors', 'kernel', 'app', 'http'],
+}
+const everything = Object.keys(layers)
+
+/**
+ * Tests and test support (specs, `testing/` folders) may reach any layer: they build what they
+ * test. Domain specs still reach the kernel's internals: the test kits will close that door.
+ */
+function allowedFor(from, test) {
+  return test ? everything : (layers[from] ?? everything)
+}
+
+const layersRule = {
+  meta: {
+    type: 'problem',
+    schema: [],
+    messages: {
+      upward: 'src/{{from}} may not import src/{{to}} (allowed: {{allowed}})',
+      domain: 'A domain may not import another domain ({{to}})',
+      door: 'A domain imports the kernel through src/kernel/index.ts only',
+    },
+  },
+  create(context) {
+    const file = path.relative(src, context.filename)
+    if (file.startsWith('..')) return {}
+    const [from, fromDomain] = file.split(path.sep)
+    const spec = file.endsWith('.spec.ts') || file.split(path.sep).includes('testing')
+    const check = (node) => {
+      const source = node.source?.value
+      if (typeof source !== 'string' || !source.startsWith('.')) return
+      const target = path.relative(src, path.resolve(path.dirname(context.filename), source))
+      if (target.startsWith('..')) return
+      const [to, toDomain, ...rest] = target.split(path.sep)
+      if (from === 'domains' && to === 'domains') {
+        if (toDomain !== fromDomain) context.report({ node, messageId: 'domain', data: { to: toDomain } })
+        return
+      }
+      if (to === from) return
+      const allowed = allowedFor(from, spec)
+      if (!allowed.includes(to)) {
+        context.report({
+          node,
+          messageId: 'upward',
+          data: { from, to, allowed: allowed.join(', ') || 'none' },
+        })
+      } else if (
+        from === 'domains' &&
+        !spec &&
+        (to !== 'kernel' || toDomain !== 'index.js' || rest.length > 0)
+      ) {
+        context.report({ node, messageId: 'door' })
+      }
+    }
+    return {
+      ImportDeclaration: check,
+      ExportNamedDeclaration: check,
+      ExportAllDeclaration: check,
+      ImportExpression: check,
+    }
+  },
+}
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', '.scratch/'] },
@@ -7,7 +86,9 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { tandem: { rules: { layers: layersRule } } },
     rules: {
+      'tandem/layers': 'error',
       '@typescript-eslint/restrict-template-expressions': [
         'error',
         { allowNumber: true, allowBoolean: true },

@@ -1,4 +1,4 @@
-import type { Auth } from '../../src/http/auth.js'
+import type { Auth } from '../../src/app/auth.js'
 import type { RequestSpec } from './load.js'
 
 /** Items made ahead of a measurement, so the load generator does not make them while it measures. */

@@ -1,6 +1,6 @@
 import { createClient } from 'redis'
 import type { Role } from '../../src/app/config.js'
-import { createAuth, type Auth } from '../../src/http/auth.js'
+import { createAuth, type Auth } from '../../src/app/auth.js'
 import { createScratchDatabase } from '../../src/storage/scratch-database.js'
 import type { Audit } from '../server/protocol.js'
 import type { BenchContext } from './context.js'

@@ -10,15 +10,14 @@ import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '..
 import { createRegistry, type Registry } from '../core/registry.js'
 import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
-import { createAuth, type Auth } from '../http/auth.js'
+import { checkDomains } from '../kernel/check.js'
+import { createAuth, type Auth } from './auth.js'
 import type { KvStore } from '../projections/kv.js'
 import { createMemoryKv } from '../projections/kv-memory.js'
 import { createRedisKv } from '../projections/kv-redis.js'
 import { postgresFeed } from '../projections/feed.js'
 import { createProjectionManager, type Placement, type ProjectionManager } from '../projections/manager.js'
 import type { Projection } from '../projections/projection.js'
-import { localClaims, postgresClaims } from '../processors/claims.js'
-import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
 import { readMigrations } from '../projections/targets.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate } from '../storage/migrations.js'
@@ -53,8 +52,6 @@ export interface Tandem {
   readonly commands: CommandBus
   readonly queries: QueryBus
   readonly projections: ProjectionManager
-  /** Reactions to events (domains' `processors`), run by processes with the projector role. */
-  readonly processors: ProcessorManager
   /** Commands scheduled for later (`CommandTx.schedule`); fired by processes with the command role. */
   readonly timers: Scheduler
   readonly auth: Auth
@@ -77,6 +74,7 @@ export interface TandemOptions {
 export async function startTandem(options: TandemOptions): Promise<Tandem> {
   const { config } = options
   const domains = options.domains ?? allDomains
+  checkDomains(domains)
   const log = options.log ?? pino({ level: config.logLevel })
   const mode = config.databaseUrl ? 'server' : 'embedded'
   const roles = new Set(config.roles ?? allRoles)
@@ -160,25 +158,6 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       ],
     })
 
-    // After the command bus: processors send commands. Stopped first (closers run in reverse).
-    const claims = config.databaseUrl ? postgresClaims({ url: config.databaseUrl, log }) : localClaims()
-    const processors = createProcessorManager({
-      processors: domains.flatMap((d) => d.processors ?? []),
-      sql,
-      commands,
-      wake,
-      claims,
-      metrics,
-      log,
-      run: roles.has('projector'),
-      pollMs: options.pollMs,
-    })
-    await processors.start()
-    closers.push(async () => {
-      await processors.stop()
-      await claims.close()
-    })
-
     const timers = createScheduler({
       sql,
       commands,
@@ -215,7 +194,6 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       commands,
       queries,
       projections,
-      processors,
       timers,
       auth,
       close,

@@ -1,6 +1,6 @@
 import { loadConfig } from '../app/config.js'
 import { dataDirSecret } from '../app/data-dir.js'
-import { createAuth } from '../http/auth.js'
+import { createAuth } from '../app/auth.js'
 
 /** Management commands that act on a running server (its cache and projections live in its memory). */
 
@@ -61,17 +61,4 @@ export async function rebuild(url: string, name: string): Promise<void> {
       return
     }
   }
-}
-
-/** `tandem processors retry <domain/name>`: the server handles the processor's dead letters again. */
-export async function retryProcessor(url: string, name: string): Promise<void> {
-  const path = name.split('/').map(encodeURIComponent).join('/')
-  const report = (await call(url, `/api/cqrs/processors/${path}/retry`, 'POST')) as {
-    retried: number
-    handled: number
-    parked: number
-  }
-  console.log(
-    `${name}: ${report.retried} dead letters retried, ${report.handled} handled, ${report.parked} still parked.`,
-  )
 }

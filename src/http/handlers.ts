@@ -4,7 +4,7 @@ import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import { defaultMaxWaitMs } from '../core/query-bus.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { callerFromHeader } from './auth.js'
+import { callerFromHeader } from '../app/auth.js'
 
 const maxWaitLimitMs = 10_000
 /** Positions are PostgreSQL bigints. */

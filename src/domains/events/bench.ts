@@ -1,5 +1,4 @@
-import type { BenchMix } from '../../app/domain.js'
-import type { Caller } from '../../core/messages.js'
+import { type BenchMix, type Caller } from '../../kernel/index.js'
 import { createEvent, registerParticipant } from './commands.js'
 import { getEventDetails, listUpcomingEvents } from './projections/event-details.js'
 import { listMyRegistrations } from './projections/registrations.js'

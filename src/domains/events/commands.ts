@@ -1,5 +1,4 @@
-import { stateStored, type Memory } from '../../core/decider.js'
-import { defineCommand, signedIn, type CommandMeta } from '../../core/messages.js'
+import { stateStored, type Memory, defineCommand, signedIn, type CommandMeta } from '../../kernel/index.js'
 import {
   CancelRegistrationInput,
   CancellationResult,

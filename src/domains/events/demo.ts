@@ -1,7 +1,4 @@
-import type { DemoExample } from '../../app/domain.js'
-import type { CommandBus } from '../../core/command-bus.js'
-import type { Caller } from '../../core/messages.js'
-import type { QueryBus } from '../../core/query-bus.js'
+import { type DemoExample, type CommandBus, type Caller, type QueryBus } from '../../kernel/index.js'
 import { createEvent, registerParticipant } from './commands.js'
 import { listUpcomingEvents } from './projections/event-details.js'
 import { listMyRegistrations } from './projections/registrations.js'

@@ -1,6 +1,5 @@
+import { defineEvent, Id, Text } from '../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { defineEvent } from '../../core/messages.js'
-import { Id, Text } from '../../core/schemas.js'
 
 /** Schemas of the events domain's commands, results and events: one definition each. */
 

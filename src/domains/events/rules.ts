@@ -1,6 +1,12 @@
-import { unreachable } from '../../core/decider.js'
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.js'
-import type { Caller, CommandMeta } from '../../core/messages.js'
+import {
+  unreachable,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  type Caller,
+  type CommandMeta,
+} from '../../kernel/index.js'
 import {
   EventCreated,
   EventDeleted,

@@ -1,5 +1,4 @@
-import type { SqlClient, Statement } from '../../core/sql.js'
-import type { Migration } from '../../storage/migrations.js'
+import { type SqlClient, type Statement, type Migration } from '../../kernel/index.js'
 import type { EventsEvent } from './messages.js'
 import { evolve, type ActiveRegistration, type EventRow, type EventState } from './rules.js'
 

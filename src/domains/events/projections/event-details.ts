@@ -1,9 +1,15 @@
+import {
+  unreachable,
+  anyone,
+  defineQuery,
+  Page,
+  type LexBound,
+  defineKvProjection,
+  cursorAfter,
+  decodeCursor,
+  Limit,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { unreachable } from '../../../core/decider.js'
-import { anyone, defineQuery, Page } from '../../../core/messages.js'
-import type { LexBound } from '../../../core/read-stores.js'
-import { defineKvProjection } from '../../../projections/projection.js'
-import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
 import { allEvents, type EventsEvent } from '../messages.js'
 import { notFound, utc } from '../rules.js'
 

@@ -1,10 +1,16 @@
+import {
+  unreachable,
+  ForbiddenError,
+  defineQuery,
+  Page,
+  signedIn,
+  cursorAfter,
+  decodeCursor,
+  Limit,
+  type KvBatch,
+  defineKvProjection,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { unreachable } from '../../../core/decider.js'
-import { ForbiddenError } from '../../../core/errors.js'
-import { defineQuery, Page, signedIn } from '../../../core/messages.js'
-import { cursorAfter, decodeCursor, Limit } from '../../../core/paging.js'
-import type { KvBatch } from '../../../projections/kv.js'
-import { defineKvProjection } from '../../../projections/projection.js'
 import { allEvents } from '../messages.js'
 
 /**

@@ -1,0 +1,59 @@
+import type { CommandBus, CommandResult } from '../core/command-bus.js'
+import type { QueryBus, QueryResult } from '../core/query-bus.js'
+import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
+import type { AnyEventDefinition } from '../projections/projection.js'
+import type { Projection } from '../projections/projection.js'
+import type { Migration } from '../storage/migrations.js'
+
+/**
+ * What a domain registers: its messages, its events, its write-model migrations, its read models,
+ * its reactions, and what it offers besides (demo data, benchmark mix). Everything in it belongs
+ * to the domain: `checkDomains` (kernel/check.ts) refuses, at start, a name two domains share.
+ */
+export interface Domain {
+  /** Kebab case; the first part of its messages' addresses and of its migrations' ids. */
+  name: string
+  /** Every event its commands write: their types are the domain's alone. */
+  events?: readonly AnyEventDefinition[]
+  commands: readonly AnyCommand[]
+  queries: readonly AnyQuery[]
+  projections: readonly Projection[]
+  migrations: readonly Migration[]
+  /** Callers the demo prints tokens for. */
+  demoCallers?: readonly (Caller & { label: string })[]
+  seedDemo?(commands: CommandBus): Promise<void>
+  /**
+   * Requests the start banner prints, ready to run as printed: found in the read models as they
+   * are now, so that they still work after the demo data has been used.
+   */
+  demoExamples?(queries: QueryBus): Promise<readonly DemoExample[]>
+  /** Its part in `tandem bench`. */
+  benchMix?: BenchMix
+}
+
+/**
+ * What a domain adds to the guide's in-process benchmark (`tandem bench`): it writes what its
+ * operations need, then gives one command and one query at a time. `i` numbers the operation; `r`,
+ * in [0, 1), is drawn for it, so a mix picks what to send without a random source of its own.
+ */
+export interface BenchMix {
+  prepare(
+    buses: { commands: CommandBus; queries: QueryBus },
+    now: Date,
+  ): Promise<{
+    command(i: number, r: number): Promise<CommandResult>
+    query(i: number, r: number): Promise<QueryResult>
+  }>
+}
+
+/** One request a person can copy from the banner and run. */
+export interface DemoExample {
+  /** What it does, one line. */
+  title: string
+  method: 'GET' | 'POST'
+  /** Path and query string, e.g. `/api/queries/events/list-upcoming-events`. */
+  path: string
+  body?: unknown
+  /** The label of the demo caller whose token it is sent with (none: public). */
+  as?: string
+}

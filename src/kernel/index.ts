@@ -1,0 +1,76 @@
+/**
+ * The one door into the kernel: everything a domain uses to declare its messages, decide its
+ * commands, keep its write model, project its read models and describe itself. Domains import this
+ * file and their own folder, nothing else (the `tandem/layers` lint rule holds them to it).
+ */
+
+// Messages: commands, queries, events, who may send them.
+export {
+  anyone,
+  defineCommand,
+  defineEvent,
+  defineQuery,
+  Page,
+  signedIn,
+  type Access,
+  type AnyCommand,
+  type AnyQuery,
+  type Caller,
+  type CommandContext,
+  type CommandDefinition,
+  type CommandMeta,
+  type CommandTx,
+  type EventDefinition,
+  type NewEvent,
+  type QueryContext,
+  type QueryDefinition,
+  type StreamRef,
+} from '../core/messages.js'
+export type { EventMetadata, StoredEvent } from '../core/envelope.js'
+export { Id, Text } from '../core/schemas.js'
+export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
+
+// Deciding: pure rules in an I/O shell.
+export {
+  eventSourced,
+  fold,
+  stateStored,
+  unreachable,
+  type EventSourcedDecider,
+  type Folded,
+  type Memory,
+  type StateStoredDecider,
+} from '../core/decider.js'
+export {
+  AppError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  ValidationError,
+  type FieldError,
+} from '../core/errors.js'
+export type { SqlClient, Statement } from '../core/sql.js'
+export type { Migration } from '../storage/migrations.js'
+
+// Read models.
+export {
+  defineKvProjection,
+  defineSqlProjection,
+  type AnyEventDefinition,
+  type EventOf,
+  type KvProjection,
+  type Projection,
+  type SqlProjection,
+  type SqlProjectionTx,
+} from '../projections/projection.js'
+export type { KvBatch } from '../projections/kv.js'
+export type { KvReader, LexBound, LexRange, ReadStores } from '../core/read-stores.js'
+
+// The buses, as demo data, examples and benchmark mixes use them.
+export type { CommandBus, CommandResult } from '../core/command-bus.js'
+export type { QueryBus, QueryResult } from '../core/query-bus.js'
+
+// A domain's manifest.
+export type { BenchMix, DemoExample, Domain } from './domain.js'
+export { checkDomains } from './check.js'
