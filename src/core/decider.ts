@@ -1,7 +1,7 @@
 import { isAppError } from './errors.js'
 import type {
-  AnyCommand,
   CommandContext,
+  CommandHandler,
   CommandMeta,
   CommandTx,
   NewEvent,
@@ -10,23 +10,12 @@ import type {
 } from './messages.js'
 import type { SqlClient, Statement } from './sql.js'
 
-type StreamOf = (input: never, meta: CommandMeta) => string
-const streamsOf = new WeakMap<object, StreamOf>()
-
-/** Marks `handler` as one that names its stream from the input alone, before it runs. */
-function namesItsStream<H extends object>(handler: H, streamOf: StreamOf | undefined): H {
-  if (streamOf) streamsOf.set(handler, streamOf)
-  return handler
-}
-
-/**
- * The stream a command will work on, when its handler can tell before running (the deciders here
- * can): the unit of work then waits for the stream's turn before it takes a connection.
- */
-export function streamOfCommand(command: AnyCommand, input: unknown, meta: CommandMeta): string | undefined {
-  const streamOf = streamsOf.get(command.handle) as
-    ((input: unknown, meta: CommandMeta) => string) | undefined
-  return streamOf?.(input, meta)
+/** A handler that names its stream from the input alone, before it runs (CommandDefinition.stream). */
+function namesItsStream<I, R>(
+  handle: (input: I, ctx: CommandContext) => Promise<R>,
+  stream: ((input: I, meta: CommandMeta) => string) | undefined,
+): CommandHandler<I, R> {
+  return stream ? Object.assign(handle, { stream }) : handle
 }
 
 /**

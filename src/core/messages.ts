@@ -139,6 +139,16 @@ export interface CommandDefinition<
   /** Codes of the refusals this command can answer with (documentation). */
   readonly refusals: readonly string[]
   handle(input: Static<I>, ctx: CommandContext): Promise<Static<O>>
+  /**
+   * The stream the command works on, named from its input alone before it runs (the deciders'
+   * shells name it): the unit of work then waits for the stream's turn before it takes a connection.
+   */
+  readonly stream?: (input: Static<I>, meta: CommandMeta) => string
+}
+
+/** A command's handler: the deciders' shells (core/decider.ts) give one that names its stream. */
+export type CommandHandler<I, O> = ((input: I, ctx: CommandContext) => Promise<O>) & {
+  readonly stream?: (input: I, meta: CommandMeta) => string
 }
 
 export interface QueryCachePolicy<I, O> {
@@ -168,9 +178,10 @@ export type AnyQuery = QueryDefinition
 
 type CommandSpec<I extends TSchema, O extends TSchema> = Omit<
   CommandDefinition<I, O>,
-  'kind' | 'refusals'
+  'kind' | 'refusals' | 'handle' | 'stream'
 > & {
   refusals?: readonly string[]
+  handle: CommandHandler<Static<I>, Static<O>>
 }
 type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
   QueryDefinition<I, O>,
@@ -180,7 +191,8 @@ type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
 export function defineCommand<I extends TSchema, O extends TSchema>(
   spec: CommandSpec<I, O>,
 ): CommandDefinition<I, O> {
-  return { kind: 'command', refusals: [], ...spec }
+  const { stream } = spec.handle
+  return { kind: 'command', refusals: [], ...spec, ...(stream ? { stream } : {}) }
 }
 
 export function defineQuery<I extends TSchema, O extends TSchema>(

@@ -18,6 +18,7 @@ export {
   type Caller,
   type CommandContext,
   type CommandDefinition,
+  type CommandHandler,
   type CommandMeta,
   type CommandTx,
   type EventDefinition,

@@ -1,5 +1,4 @@
 import type { CommandCall, Executed, UnitOfWork } from '../core/command-bus.js'
-import { streamOfCommand } from '../core/decider.js'
 import { ConflictError, isAppError } from '../core/errors.js'
 import type { CommandTx } from '../core/messages.js'
 import type { Recall } from '../core/metrics.js'
@@ -136,7 +135,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   return {
     async run(call, work) {
       // Commands on one stream take turns before they take a connection: those waiting hold none.
-      const streamId = streamOfCommand(call.definition, call.input, call.meta)
+      const streamId = call.definition.stream?.(call.input, call.meta)
       const held = streamId === undefined ? undefined : await memory.take(streamId)
       deciding++
       try {
