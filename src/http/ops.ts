@@ -4,12 +4,17 @@ import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError }
 import type { Tandem } from '../app/tandem.js'
 import { notAppliedHere } from '../projections/manager.js'
 import { callerOf } from './handlers.js'
+import { problem } from './routes.js'
 
 /** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
 export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   const started = Date.now()
   const ops = { tags: ['operations'] }
   const admin = { ...ops, security: [{ bearer: [] }] }
+  const adminErrors = {
+    401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
+    403: problem('FORBIDDEN: the token lacks the admin role'),
+  }
 
   app.get('/health', { schema: { ...ops, summary: 'The process is up' } }, async () => ({ status: 'ok' }))
 
@@ -76,7 +81,19 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   app.post(
     '/api/cqrs/cache/clear',
-    { schema: { ...admin, summary: 'Drop every cached query answer (admin)' } },
+    {
+      schema: {
+        ...admin,
+        summary: 'Drop every cached query answer (admin)',
+        response: {
+          200: Type.Object(
+            { cleared: Type.Integer({ description: 'Entries dropped in this process' }) },
+            { description: 'Every process drops its cached answers; `cleared` counts those this one held' },
+          ),
+          ...adminErrors,
+        },
+      },
+    },
     async (request) => {
       requireAdmin(request)
       const entries = tandem.cache.size
@@ -92,6 +109,21 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         ...admin,
         summary: 'Rebuild a projection beside the live one and switch when caught up (admin)',
         params: Type.Object({ name: Type.String() }),
+        response: {
+          202: Type.Object(
+            {
+              projection: Type.String(),
+              fromGeneration: Type.Integer({ description: 'The generation serving until the switch' }),
+              status: Type.Literal('started'),
+            },
+            { description: 'Started: the rebuild runs on after this answer (see /api/cqrs/stats)' },
+          ),
+          ...adminErrors,
+          404: problem('PROJECTION_NOT_FOUND: no projection by that name'),
+          409: problem(
+            'PROJECTION_NOT_APPLIED_HERE: this process does not apply it (send it to a projector)',
+          ),
+        },
       },
     },
     async (request, reply) => {

@@ -11,7 +11,7 @@ export type RouteSpec =
   | { kind: 'command'; method: 'POST'; url: string; definition: AnyCommand; schema: Record<string, unknown> }
   | { kind: 'query'; method: 'GET'; url: string; definition: AnyQuery; schema: Record<string, unknown> }
 
-const problem = (description: string) => ({
+export const problem = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
 })
@@ -72,11 +72,15 @@ export function queryAnswer(definition: AnyQuery) {
   return Type.Object({ data: items, nextCursor: Type.Union([Type.String(), Type.Null()]) })
 }
 
+/**
+ * Public operations carry no security requirement: Swagger UI shows a lock on every operation that has
+ * one, closed as soon as one requirement is met, and an empty one (`{}`) is always met.
+ */
 const security = (access: { kind: string }) =>
-  access.kind === 'public' ? [{ bearer: [] }, {}] : [{ bearer: [] }]
+  access.kind === 'public' ? {} : { security: [{ bearer: [] }] }
 
 function describeAccess(access: AnyCommand['access']): string {
-  if (access.kind === 'public') return 'Public: a token is optional.'
+  if (access.kind === 'public') return 'Public: a token is optional (Swagger UI sends none).'
   return access.roles ? `Needs a token with one of the roles: ${access.roles.join(', ')}.` : 'Needs a token.'
 }
 
@@ -93,7 +97,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         summary: definition.summary,
         description: [describeAccess(definition.access), refusals(definition.refusals)].join(' '),
         operationId: `${definition.domain}.${definition.name}`,
-        security: security(definition.access),
+        ...security(definition.access),
         headers: commandHeaders,
         body: definition.input,
         response: { 200: commandAnswer(definition.output), ...commandErrors },
@@ -104,7 +108,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
     const url = `/api/queries/${definition.domain}/${definition.name}`
     const base = {
       tags: [definition.domain],
-      security: security(definition.access),
+      ...security(definition.access),
       headers: queryHeaders,
       querystring: definition.input,
     }

@@ -6,6 +6,7 @@ import { isAppError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
+import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
 import { answerUnrouted } from './methods.js'
@@ -19,8 +20,10 @@ export const openapiInfo = {
   title: 'Tandem',
   version: '0.1.0',
   description:
-    'A CQRS platform. Commands are POST /api/commands/<domain>/<command>; queries are GET /api/queries/<domain>/<query>. ' +
-    'A command answers with the log position of its last event; send it back as X-Min-Position to read your own write.',
+    'A CQRS platform. Commands are `POST /api/commands/{domain}/{command}` with a JSON body ' +
+    '(`Content-Type: application/json`); queries are `GET /api/queries/{domain}/{query}`. ' +
+    'A command answers with the log position of its last event; send it back as `X-Min-Position` to read your own write. ' +
+    'Errors are `application/problem+json` with a stable `code`.',
 }
 
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
@@ -81,13 +84,17 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     return reply.code(body.status).type('application/problem+json').send(body)
   })
 
+  const served: Record<string, string[]> = {}
+  const serve = (domain: string, line: string) => (served[domain] ??= []).push(line)
   for (const route of describeRoutes(tandem.registry)) {
     if (!tandem.roles.has(route.kind)) continue
+    serve(route.definition.domain, `${route.method} ${route.url}`)
     if (route.kind === 'command') {
       app.post(route.url, { schema: route.schema }, commandHandler(tandem, route.definition))
     } else {
       app.get(route.url, { schema: route.schema }, queryHandler(tandem, route.definition))
       if (route.definition.live) {
+        serve(route.definition.domain, `GET ${route.url}/stream`)
         app.get(
           `${route.url}/stream`,
           {
@@ -96,7 +103,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               summary: `${route.definition.summary} (live, Server-Sent Events)`,
               description: 'An `answer` event now, then one each time the answer changes.',
               querystring: route.definition.input,
-              security: route.schema.security as { bearer: string[] }[],
+              ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
             },
           },
           liveHandler(tandem, route.definition),
@@ -105,6 +112,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     }
   }
   registerOps(app, tandem)
+  registerHome(app, () => ({ title: openapiInfo.title, links: serviceLinks, domains: served }))
   return app
 }
 

@@ -1,0 +1,113 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { admin, startTestServer, type TestServer } from '../testing/http.js'
+import { modes } from '../testing/services.js'
+
+type Security = Record<string, string[]>[] | undefined
+interface Operation {
+  security?: Security
+  responses?: Record<string, unknown>
+}
+interface OpenApi {
+  info: { description: string }
+  paths: Record<string, Record<string, Operation>>
+}
+
+/**
+ * Swagger UI's lock on an operation: none without a security requirement; closed as soon as one
+ * requirement is met, and before the user authorizes only an empty one (`{}`) is.
+ */
+function lockBeforeAuthorizing(security: Security): 'none' | 'open' | 'closed' {
+  if (!security || security.length === 0) return 'none'
+  return security.some((requirement) => Object.keys(requirement).length === 0) ? 'closed' : 'open'
+}
+
+/** What a newcomer meets first: the root and the docs. */
+describe.each(modes)('finding one’s way (%s)', (mode) => {
+  let s: TestServer
+  beforeAll(async () => {
+    s = await startTestServer(mode)
+  })
+  afterAll(() => s.close())
+  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
+
+  describe('GET /', () => {
+    it('answers JSON linking the docs, the spec, health, stats and every route', async () => {
+      const response = await s.get('/')
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['content-type']).toMatch(/^application\/json/)
+      const home = response.json<{ links: Record<string, string>; domains: Record<string, string[]> }>()
+      expect(Object.values(home.links)).toEqual(
+        expect.arrayContaining(['/docs', '/openapi.json', '/health', '/api/cqrs/stats']),
+      )
+      expect(home.domains.events).toEqual(
+        expect.arrayContaining([
+          'POST /api/commands/events/create-event',
+          'GET /api/queries/events/list-upcoming-events',
+          'GET /api/queries/events/get-event-details/stream',
+        ]),
+      )
+      for (const link of Object.values(home.links)) {
+        const target = await s.get(link, { caller: admin })
+        expect(target.statusCode, link).toBeLessThan(400)
+      }
+    })
+
+    it('answers HTML with links to a browser', async () => {
+      const response = await s.get('/', {
+        headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+      })
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['content-type']).toMatch(/^text\/html/)
+      expect(response.headers.vary).toMatch(/accept/i)
+      expect(response.body).toContain('<a href="/docs">')
+      expect(response.body).toContain('/api/commands/events/create-event')
+    })
+
+    it('answers JSON to curl and fetch (*/*)', async () => {
+      const response = await s.get('/', { headers: { accept: '*/*' } })
+      expect(response.headers['content-type']).toMatch(/^application\/json/)
+    })
+  })
+
+  describe('the OpenAPI document as Swagger UI shows it', () => {
+    let doc: OpenApi
+    beforeAll(async () => {
+      doc = (await s.get('/openapi.json')).json<OpenApi>()
+    })
+
+    it('has a description without text Swagger UI would take for HTML', () => {
+      expect(doc.info.description).not.toMatch(/<[A-Za-z]/)
+      expect(doc.info.description).toContain('`POST /api/commands/{domain}/{command}`')
+    })
+
+    it('shows no lock on public operations and an open one (until authorized) on the others', () => {
+      const seen = { public: 0, protected: 0 }
+      const definitions = [
+        ...[...s.tandem.registry.commands.values()].map((d) => ({ d, method: 'post', kind: 'commands' })),
+        ...[...s.tandem.registry.queries.values()].map((d) => ({ d, method: 'get', kind: 'queries' })),
+      ]
+      for (const { d, method, kind } of definitions) {
+        const operation = doc.paths[`/api/${kind}/${d.domain}/${d.name}`]?.[method]
+        expect(operation, d.name).toBeDefined()
+        const isPublic = d.access.kind === 'public'
+        seen[isPublic ? 'public' : 'protected']++
+        expect(lockBeforeAuthorizing(operation?.security), d.name).toBe(isPublic ? 'none' : 'open')
+        if (!isPublic) expect(operation?.security, d.name).toEqual([{ bearer: [] }])
+      }
+      expect(seen.public).toBeGreaterThan(0)
+      expect(seen.protected).toBeGreaterThan(0)
+      const live = doc.paths['/api/queries/events/get-event-details/stream']?.get
+      expect(lockBeforeAuthorizing(live?.security)).toBe(
+        lockBeforeAuthorizing(doc.paths['/api/queries/events/get-event-details']?.get?.security),
+      )
+    })
+
+    it('documents what the rebuild and cache-clear operations answer', () => {
+      const rebuild = doc.paths['/api/cqrs/projections/{name}/rebuild']?.post
+      expect(Object.keys(rebuild?.responses ?? {}).sort()).toEqual(['202', '401', '403', '404', '409'])
+      const clear = doc.paths['/api/cqrs/cache/clear']?.post
+      expect(Object.keys(clear?.responses ?? {}).sort()).toEqual(['200', '401', '403'])
+      expect(lockBeforeAuthorizing(rebuild?.security)).toBe('open')
+    })
+  })
+})
