@@ -1,6 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Ready, Reply, Request, ServerKind } from '../server/protocol.js'
+import { compileSources } from './sources.js'
 
 /** A server running in a child process, reachable over HTTP and controlled over IPC. */
 export interface ServerProcess {
@@ -14,15 +16,42 @@ export interface ServerProcess {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
-const childPath = fileURLToPath(new URL('../server/child.ts', import.meta.url))
+/** Each kind's program: the Tandem server, or the bare Fastify one (which loads nothing of Tandem). */
+const programs: Record<ServerKind, string> = { tandem: 'child', bare: 'bare' }
+const fromSources = process.env.BENCH_FROM_SRC === '1'
+let compiled: Promise<string> | undefined
+
+/** How to run a kind's program: through tsx, or compiled once per run when on the sources. */
+async function launch(kind: ServerKind): Promise<{ file: string; execArgv: string[] }> {
+  if (!fromSources) {
+    const file = fileURLToPath(new URL(`../server/${programs[kind]}.ts`, import.meta.url))
+    return { file, execArgv: ['--import', 'tsx'] }
+  }
+  const dir = await (compiled ??= compileSources())
+  return { file: join(dir, 'bench', 'server', `${programs[kind]}.js`), execArgv: [] }
+}
+
+export interface ServerProcessOptions {
+  /**
+   * Compile WebAssembly (PGlite) with V8's baseline compiler only: it starts in half the CPU and
+   * runs slower. For smoke runs, which start servers and measure nothing.
+   */
+  quickStart?: boolean
+}
 
 export async function startServerProcess(
   kind: ServerKind,
   env: Record<string, string>,
+  options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
   const profile = process.env.BENCH_CPU_PROF
-  const child = fork(childPath, [kind], {
-    execArgv: ['--import', 'tsx', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])],
+  const { file, execArgv } = await launch(kind)
+  const child = fork(file, [], {
+    execArgv: [
+      ...execArgv,
+      ...(options.quickStart ? ['--liftoff-only'] : []),
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })

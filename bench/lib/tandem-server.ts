@@ -52,12 +52,16 @@ export async function startTandemServer(
   const url = scratch?.url ?? joins?.databaseUrl
   let server: ServerProcess
   try {
-    server = await startServerProcess('tandem', {
-      BENCH_AUTH_SECRET: benchSecret,
-      BENCH_LOG_LEVEL: ctx.logLevel,
-      ...(url ? { BENCH_DATABASE_URL: url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
-      ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
-    })
+    server = await startServerProcess(
+      'tandem',
+      {
+        BENCH_AUTH_SECRET: benchSecret,
+        BENCH_LOG_LEVEL: ctx.logLevel,
+        ...(url ? { BENCH_DATABASE_URL: url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
+        ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
+      },
+      { quickStart: ctx.smoke },
+    )
   } catch (error) {
     await scratch?.drop()
     throw error

@@ -1,14 +1,14 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { Tandem } from '../../src/app/tandem.js'
 import type { Caller } from '../../src/core/messages.js'
 import { product } from '../lib/product.js'
-import type { Audit, Ready, Reply, Request, ServerKind } from './protocol.js'
+import type { Audit, Ready, Reply, Request } from './protocol.js'
 
 /**
- * A server process for the HTTP scenarios, forked by the bench process so the load generator and
- * the server each have their own event loop. `tandem`: the real HTTP API (embedded when
- * BENCH_DATABASE_URL is unset). `bare`: Fastify with one trivial route, the machine's ceiling.
+ * A Tandem server process for the HTTP scenarios, forked by the bench process so the load generator
+ * and the server each have their own event loop: the real HTTP API (embedded when BENCH_DATABASE_URL
+ * is unset). The bare Fastify ceiling is bench/server/bare.ts.
  */
 
 const { parseRoles } = await product<typeof import('../../src/app/config.js')>('app/config.js')
@@ -24,18 +24,10 @@ const { headPosition } =
   await product<typeof import('../../src/storage/event-log.js')>('storage/event-log.js')
 const { logIdentity } = await product<typeof import('../../src/storage/schema.js')>('storage/schema.js')
 
-const kind = (process.argv[2] ?? 'tandem') as ServerKind
 const send = (message: Ready | Reply) => process.send?.(message)
 const organizer: Caller = { id: 'bench-organizer', roles: ['organizer'] }
 
-async function startBare(): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
-  app.get('/bare', async () => ({ status: 'ok', service: 'bare-fastify' }))
-  return app
-}
-
-async function startServer(): Promise<{ app: FastifyInstance; tandem?: Tandem }> {
-  if (kind === 'bare') return { app: await startBare() }
+async function startServer(): Promise<{ app: FastifyInstance; tandem: Tandem }> {
   const env = process.env
   const tandem = await startTandem({
     config: {
@@ -86,7 +78,8 @@ async function seed(tandem: Tandem, count: number, capacity: number): Promise<st
 }
 
 /**
- * Counts registrations in the write model, the log and the read model. Requests cut off when a load
+ * Counts the registrations for these events in the write model, the log and the read model (a smoke
+ * run shares one server between scenarios, each on events of its own). Requests cut off when a load
  * stopped may still be committing: counts are taken again until the log's head stays put.
  */
 async function audit(tandem: Tandem, eventIds: readonly string[]): Promise<Audit> {
@@ -99,13 +92,18 @@ async function audit(tandem: Tandem, eventIds: readonly string[]): Promise<Audit
 
 async function count(tandem: Tandem, eventIds: readonly string[]): Promise<Audit> {
   const caughtUp = await tandem.projections.caughtUp()
+  // One text parameter: both drivers pass it as is (an array's encoding differs between them).
+  const ids = [eventIds.join(',')]
   const [counts] = await tandem.sql.query<{ confirmed: string; participants: string }>(
     `SELECT count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
             count(DISTINCT participant_id) FILTER (WHERE status = 'confirmed') AS participants
-     FROM events.registration`,
+     FROM events.registration WHERE event_id::text = ANY (string_to_array($1, ','))`,
+    ids,
   )
   const [log] = await tandem.sql.query<{ registered: string }>(
-    `SELECT count(*) AS registered FROM tandem.event_log WHERE type = 'ParticipantRegistered'`,
+    `SELECT count(*) AS registered FROM tandem.event_log
+     WHERE type = 'ParticipantRegistered' AND data->>'eventId' = ANY (string_to_array($1, ','))`,
+    ids,
   )
   let readModelConfirmed = 0
   for (const eventId of eventIds) {
@@ -128,27 +126,24 @@ async function main(): Promise<void> {
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   const redisPrefix =
-    tandem?.mode === 'server' && tandem.config.redisUrl
+    tandem.mode === 'server' && tandem.config.redisUrl
       ? `tandem:${(await logIdentity(tandem.sql)).slice(0, 13)}:`
       : undefined
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
       await app.close()
-      await tandem?.close()
+      await tandem.close()
     })())
 
   process.on('message', (message: Request) => {
     const handle = async (): Promise<unknown> => {
       switch (message.op) {
         case 'seed':
-          if (!tandem) throw new Error('Only a Tandem server seeds')
           return seed(tandem, message.events, message.capacity)
         case 'audit':
-          if (!tandem) throw new Error('Only a Tandem server audits')
           return audit(tandem, message.eventIds)
         case 'caughtUp':
-          if (!tandem) throw new Error('Only a Tandem server has read models')
           if (!(await tandem.projections.caughtUp())) throw new Error('The read models did not catch up')
           return null
         case 'close':

@@ -1,0 +1,43 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+/** What a server process loads: the product's sources and the servers' own programs. */
+const trees = ['src', 'bench/server']
+const alone = ['bench/lib/product.ts']
+
+/**
+ * The product's sources and the server programs compiled to plain JavaScript, once per bench
+ * process, for runs on the sources (BENCH_FROM_SRC=1: the smoke test). A forked server then loads
+ * JavaScript: under tsx's loader, which sees every module the process imports, node_modules
+ * included, the same imports cost 1.5 s more CPU, most of what starting a server took in a smoke run.
+ * esbuild, tsx's own compiler (it comes with tsx), strips the types as tsx does. The copy lives
+ * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules, and
+ * goes when the process exits.
+ */
+export async function compileSources(): Promise<string> {
+  const { build } = await import('esbuild')
+  mkdirSync(join(root, '.scratch'), { recursive: true })
+  const out = mkdtempSync(join(root, '.scratch', 'bench-sources-'))
+  process.once('exit', () => rmSync(out, { recursive: true, force: true }))
+  const entryPoints = [
+    ...trees.flatMap((tree) =>
+      readdirSync(join(root, tree), { recursive: true, encoding: 'utf8' })
+        .filter((file) => file.endsWith('.ts') && !file.endsWith('.spec.ts'))
+        .map((file) => join(root, tree, file)),
+    ),
+    ...alone.map((file) => join(root, file)),
+  ]
+  await build({
+    entryPoints,
+    outdir: out,
+    outbase: root,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'error',
+  })
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
+  return out
+}
