@@ -1,12 +1,15 @@
+import { describeMeasurement } from '../scenarios/scenario.js'
+import { runLoad, type Span } from './load.js'
+import type { Measurement, Mode } from './results.js'
 import type { ServerProcess } from './server-process.js'
-import { startBareServer } from './tandem-server.js'
+import { startBareServer, startTandemServer, type TandemServer } from './tandem-server.js'
 
 /** What every scenario is given: how long and how hard to load, where the services are, how to report. */
 export interface BenchContext {
-  /** Seconds per measurement. */
+  /** Seconds per measurement (0 in a smoke run, whose loads are counted in requests: `span`). */
   readonly seconds: number
-  /** Seconds of warm-up (JIT, pools, caches) before each measurement; not recorded. */
-  readonly warmSeconds: number
+  /** How long each load lasts, warm-up first: a time, or in a smoke run a fixed number of requests. */
+  readonly span: Span
   /** Tiny loads: checks that every scenario completes and is correct, measures nothing worth keeping. */
   readonly smoke: boolean
   readonly logLevel: string
@@ -19,6 +22,17 @@ export interface BenchContext {
   scale(full: number, smoke: number): number
   /** The bare Fastify server, started once per run and shared by the HTTP scenarios. */
   bare(): Promise<ServerProcess>
+  /**
+   * This run's ceiling: a bare Fastify GET, measured once per run (when first asked) and shared by
+   * every scenario, whose targets are scaled by it (bench/lib/targets.ts).
+   */
+  ceiling(): Promise<Measurement>
+  /**
+   * A Tandem server on a fresh store, closed by the caller. A smoke run shares one per mode between
+   * scenarios (each seeds events of its own and audits only those) and closes it with the context:
+   * starting a server is most of a smoke run's time, and it has no figures to keep apart.
+   */
+  tandem(mode: Mode): Promise<TandemServer>
   close(): Promise<void>
 }
 
@@ -35,18 +49,26 @@ export interface ContextOptions {
   quiet?: boolean
 }
 
+/** A smoke load: the same few requests on any machine, so a slow one takes longer but checks the same. */
+const smokeSpan: Span = { warmRequests: 8, requests: 40 }
+
 export function createContext(options: ContextOptions): BenchContext {
-  let bare: Promise<ServerProcess> | undefined
   const smoke = options.smoke
-  return {
-    seconds: options.seconds,
-    warmSeconds: smoke ? 0.25 : Math.min(3, Math.max(1, options.seconds / 5)),
+  const seconds = smoke ? 0 : options.seconds
+  const span: Span = smoke ? smokeSpan : { seconds, warmSeconds: Math.min(3, Math.max(1, seconds / 5)) }
+  const scale = (full: number, small: number) => (smoke ? Math.min(full, small) : full)
+  let bare: Promise<ServerProcess> | undefined
+  let ceiling: Promise<Measurement> | undefined
+  const shared = new Map<Mode, Promise<TandemServer>>()
+  const ctx: BenchContext = {
+    seconds,
+    span,
     smoke,
     logLevel: options.logLevel ?? 'warn',
     postgresUrl: options.postgresUrl,
     redisUrl: options.redisUrl,
     command(scenario) {
-      const env = options.seconds === 10 || smoke ? '' : `BENCH_SECONDS=${options.seconds} `
+      const env = seconds === 10 || smoke ? '' : `BENCH_SECONDS=${seconds} `
       const args = [
         ...(options.selected?.length ? [scenario] : []),
         ...(options.mode ? ['--mode', options.mode] : []),
@@ -57,10 +79,37 @@ export function createContext(options: ContextOptions): BenchContext {
     log: (line) => {
       if (!options.quiet) console.log(line)
     },
-    scale: (full, small) => (smoke ? Math.min(full, small) : full),
+    scale,
     bare: () => (bare ??= startBareServer()),
+    ceiling: () => (ceiling ??= measureCeiling(ctx, scale(100, 4))),
+    async tandem(mode) {
+      if (!smoke) return startTandemServer(ctx, mode)
+      let server = shared.get(mode)
+      if (!server) shared.set(mode, (server = startTandemServer(ctx, mode)))
+      // Closed with the context, not by the scenario.
+      return { ...(await server), close: async () => undefined }
+    },
     async close() {
-      if (bare) await (await bare).close()
+      // A server that failed to start failed its scenario already.
+      const started = [...shared.values(), ...(bare ? [bare] : [])].map((s) => s.catch(() => undefined))
+      await Promise.all(started.map(async (s) => (await s)?.close()))
     },
   }
+  return ctx
+}
+
+async function measureCeiling(ctx: BenchContext, connections: number): Promise<Measurement> {
+  const bare = await ctx.bare()
+  const m = await runLoad({
+    label: 'bare Fastify GET (ceiling of this run)',
+    kind: 'baseline',
+    url: bare.url,
+    serverPid: bare.pid,
+    connections,
+    span: ctx.span,
+    next: () => ({ method: 'GET', path: '/bare' }),
+  })
+  ctx.log(describeMeasurement(m))
+  if (m.ok === 0) throw new Error('The bare Fastify server answered nothing: no ceiling for this run')
+  return m
 }

@@ -11,16 +11,27 @@ export interface RequestSpec {
   body?: string
 }
 
+/**
+ * How long a load lasts: seconds measured after seconds of warm-up on the same connections (a real
+ * run), or a number of requests counted after a number of warm-up ones (a smoke run: the same work on
+ * any machine, however slow, so nothing about it depends on speed).
+ */
+export type Span = { seconds: number; warmSeconds: number } | { requests: number; warmRequests: number }
+
+/** The most requests a load over `span` sends at up to `perSecond` (how many to prepare). */
+export function mostRequests(span: Span, perSecond: number): number {
+  return 'seconds' in span
+    ? Math.round(perSecond * (span.seconds + span.warmSeconds))
+    : span.warmRequests + span.requests
+}
+
 export interface LoadOptions {
   label: string
   kind?: Measurement['kind']
   /** Base URL of the server, e.g. http://127.0.0.1:3000 */
   url: string
   connections: number
-  /** Seconds measured, after the warm-up. */
-  seconds: number
-  /** Seconds of load before the measured window, on the same connections (not recorded). */
-  warmSeconds: number
+  span: Span
   /** The server's process, for the CPU split over the measured window. */
   serverPid?: number
   /** Called once per request sent, in order, shared by every connection. */
@@ -39,21 +50,32 @@ const json = { 'content-type': 'application/json' }
  * (autocannon's setupRequest). Latencies of 2xx answers are kept whole; anything else is an error.
  */
 export async function runLoad(options: LoadOptions): Promise<Measurement> {
+  const { span } = options
   const latencies = new Latencies()
   const statusCodes: Record<string, number> = {}
   let ok = 0
   let completed = 0
   let unanswered = 0
-  const started = performance.now()
-  const windowStart = started + options.warmSeconds * 1000
+  let answers = 0
+  let lastAnswer = 0
+  // Timed, the window opens after the warm-up seconds; counted, once the warm-up requests are answered.
+  const timed = 'seconds' in span
+  let windowStart = timed ? performance.now() + span.warmSeconds * 1000 : Infinity
   let cpuFrom: CpuSample | undefined
-  const timer = setTimeout(() => (cpuFrom = sampleCpu(options.serverPid)), options.warmSeconds * 1000)
+  const openWindow = () => {
+    if (!timed) windowStart = performance.now()
+    cpuFrom = sampleCpu(options.serverPid)
+  }
+  const timer = timed ? setTimeout(openWindow, span.warmSeconds * 1000) : undefined
   await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
         url: options.url,
         connections: options.connections,
-        duration: options.warmSeconds + options.seconds,
+        // autocannon looks whether it is done once per sample: counted loads look often.
+        ...(timed
+          ? { duration: span.warmSeconds + span.seconds }
+          : { amount: span.warmRequests + span.requests, sampleInt: 20 }),
         timeout: 10,
         requests: [{ setupRequest: (request) => build(request, options.next()) }],
       },
@@ -61,7 +83,10 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
     )
     instance.on('response', (_client, statusCode, _bytes, ms) => {
       options.onResponse?.(statusCode)
-      if (performance.now() - ms < windowStart) return
+      if (!timed && ++answers === span.warmRequests) return openWindow()
+      const now = performance.now()
+      if (now - ms < windowStart) return
+      lastAnswer = now
       completed++
       tally(statusCodes, statusCode)
       if (statusCode >= 200 && statusCode < 300) {
@@ -70,12 +95,14 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
       }
     })
     instance.on('reqError', () => {
+      if (!timed && ++answers === span.warmRequests) return openWindow()
       if (performance.now() >= windowStart) unanswered++
     })
   })
   clearTimeout(timer)
   const cpu = cpuFrom ? cpuSplit(cpuFrom, sampleCpu(options.serverPid)) : undefined
-  const seconds = (performance.now() - windowStart) / 1000
+  // Counted, the load ends with its last answer (autocannon notices it is done a little later).
+  const seconds = Math.max(1e-3, ((timed ? performance.now() : lastAnswer) - windowStart) / 1000)
   return {
     label: options.label,
     kind: options.kind ?? 'tandem',

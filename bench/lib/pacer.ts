@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http'
 import { cpuSplit, sampleCpu, type CpuSample } from './cpu.js'
-import type { RequestSpec } from './load.js'
+import type { RequestSpec, Span } from './load.js'
 import { socketErrors, type Measurement } from './results.js'
 import { Latencies, round, tally } from './stats.js'
 
@@ -9,10 +9,8 @@ export interface PacedOptions {
   url: string
   /** Requests per second, sent evenly spaced (open loop: the schedule never waits for answers). */
   rate: number
-  /** Seconds measured, after the warm-up. */
-  seconds: number
-  /** Seconds at the same rate before the measured window, on the same connections (not recorded). */
-  warmSeconds: number
+  /** The warm-up at the same rate, on the same connections (not recorded), then the measured window. */
+  span: Span
   /** The server's process, for the CPU split over the measured window. */
   serverPid?: number
   /** Called when the measured window opens (e.g. to read the server's metrics). */
@@ -35,9 +33,13 @@ export async function runPaced(options: PacedOptions): Promise<Measurement> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections })
   const latencies = new Latencies()
   const statusCodes: Record<string, number> = {}
-  const interval = 1000 / options.rate
-  const warm = Math.round(options.rate * options.warmSeconds)
-  const total = warm + Math.max(1, Math.round(options.rate * options.seconds))
+  const { rate, span } = options
+  const interval = 1000 / rate
+  const [warm, measured] =
+    'seconds' in span
+      ? [Math.round(rate * span.warmSeconds), Math.max(1, Math.round(rate * span.seconds))]
+      : [span.warmRequests, span.requests]
+  const total = warm + measured
   let cpuFrom: CpuSample | undefined
   let ok = 0
   let completed = 0
@@ -111,7 +113,7 @@ export async function runPaced(options: PacedOptions): Promise<Measurement> {
   await Promise.all(inFlight)
   agent.destroy()
   const cpu = cpuFrom ? cpuSplit(cpuFrom, sampleCpu(options.serverPid)) : undefined
-  const seconds = Math.max(options.seconds, (lastDone - windowStart) / 1000)
+  const seconds = Math.max(measured / rate, (lastDone - windowStart) / 1000)
   return {
     label: options.label,
     kind: 'tandem',

@@ -31,12 +31,30 @@ export interface Measurement {
   cpu?: CpuSplit
 }
 
-/** A target the product must reach. `pass: null` means recorded only (the target is set for another mode). */
+/**
+ * A target judged (bench/lib/targets.ts). `pass: null` means recorded only (the target is set for
+ * another mode). Entries written before targets were scaled have only the first four fields: their
+ * `target` is the reference figure, judged as it stood.
+ */
 export interface TargetCheck {
   name: string
+  /** What the figure had to reach in this run, in words: `>= 3,090 commands/s`. */
   target: string
+  /** The figure, in words, with what it sits beside. */
   actual: string
   pass: boolean | null
+  /** The figure, in `unit`. */
+  value?: number
+  unit?: string
+  better?: 'higher' | 'lower'
+  /** The target on the reference machine (bare-Fastify ceiling 50,000 req/s). */
+  reference?: number
+  /** The bare-Fastify ceiling measured in the same run, req/s. */
+  ceiling?: number
+  /** The reference scaled by that ceiling: what `target` says. */
+  required?: number
+  /** A ratio of two figures of the same run, not scaled. */
+  relative?: boolean
 }
 
 /** A correctness check of the run itself (not a timing): it must hold in smoke runs too. */
@@ -68,6 +86,12 @@ export interface Entry {
   command: string
   secondsPerMeasurement: number
   smoke: boolean
+  /**
+   * The run's ceiling: a bare Fastify GET measured once per run; every target of the entry is scaled
+   * by its throughput. Absent from entries written before (their HTTP scenarios measured it among
+   * their `measurements`).
+   */
+  ceiling?: Measurement
   measurements: Measurement[]
   targets: TargetCheck[]
   checks: Check[]

@@ -4,19 +4,22 @@ import type { BenchContext } from './context.js'
 import { socketErrors, type Entry, type Mode } from './results.js'
 import { gitState } from './machine.js'
 import { storesOf } from './tandem-server.js'
+import { judge, scaling } from './targets.js'
 
 /** Runs one scenario in one mode and makes its results entry. */
 export async function runScenario(ctx: BenchContext, scenario: Scenario, mode: Mode): Promise<Entry> {
+  // Measured once per run, before the first scenario's servers start, and shared by every entry.
+  const ceiling = await ctx.ceiling()
   ctx.log(`\n=== ${scenario.name}: ${scenario.title} (${mode}: ${storesOf(mode)}) ===`)
   const started = performance.now()
   const date = new Date().toISOString()
   const loadAverage = loadavg().map((n) => Math.round(n * 100) / 100)
-  const { stores, ...outcome } = await scenario.run(ctx, mode)
+  const { stores, targets, ...outcome } = await scenario.run(ctx, mode)
   if (mode === 'embedded' && outcome.measurements.some((m) => (m.statusCodes?.[socketErrors] ?? 0) > 0)) {
     outcome.notes.push(embeddedAcceptNote)
   }
   // wrk runs as its own process: its CPU shows as `other`.
-  const disturbed = outcome.measurements.filter(
+  const disturbed = [ceiling, ...outcome.measurements].filter(
     (m) => m.tool !== 'wrk' && (m.cpu?.other ?? 0) >= disturbedCores,
   )
   if (disturbed.length > 0) {
@@ -38,11 +41,13 @@ export async function runScenario(ctx: BenchContext, scenario: Scenario, mode: M
     command: ctx.command(scenario.name),
     secondsPerMeasurement: ctx.seconds,
     smoke: ctx.smoke,
+    ceiling,
     ...outcome,
+    targets: targets.map((t) => judge(t, ceiling.throughput)),
   }
   for (const t of entry.targets) {
     const verdict = t.pass === null ? 'recorded' : t.pass ? 'PASS' : 'FAIL'
-    ctx.log(`  target  ${verdict.padEnd(8)} ${t.name}: ${t.actual} (target ${t.target})`)
+    ctx.log(`  target  ${verdict.padEnd(8)} ${t.name}: ${t.actual}, required ${t.target} (${scaling(t)})`)
   }
   for (const c of entry.checks)
     ctx.log(`  check   ${(c.pass ? 'ok' : 'FAILED').padEnd(8)} ${c.name}: ${c.detail}`)

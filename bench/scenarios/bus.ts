@@ -2,9 +2,10 @@ import type { BusBenchResult } from '../../src/cli/bench.js'
 import { withCpu } from '../lib/cpu.js'
 import { product } from '../lib/product.js'
 import type { Measurement } from '../lib/results.js'
-import { atLeast, describeMeasurement, type Scenario } from './scenario.js'
+import { describeMeasurement, type Scenario } from './scenario.js'
 
-const target = 35_100
+/** Operations per second on the reference machine: 100 times the guide's 351. */
+const reference = 35_100
 /** The measured concurrency, then the sweep recorded beside it. */
 const concurrency = 8
 const sweep = [1, 32]
@@ -22,7 +23,7 @@ export const busScenario: Scenario = {
   title: "In-process command and query buses (the guide's benchmark)",
   async run(ctx, mode) {
     const postgresUrl = mode === 'server' ? ctx.postgresUrl : undefined
-    const operations = ctx.smoke ? 1000 : await sizeFor(ctx.seconds, postgresUrl)
+    const operations = ctx.smoke ? 200 : await sizeFor(ctx.seconds, postgresUrl)
     const run = async (callers: number) => {
       const [result, cpu] = await withCpu(undefined, () =>
         benchBus({ operations, postgresUrl, quiet: true, concurrency: callers }),
@@ -38,7 +39,15 @@ export const busScenario: Scenario = {
       stores:
         mode === 'server' ? 'PostgreSQL (scratch database) + memory KV' : 'in-memory PGlite + memory KV',
       measurements: [measurement, ...others],
-      targets: [atLeast("throughput (100x the guide's 351 ops/s)", result.opsPerSecond, target, 'ops/s')],
+      targets: [
+        {
+          name: "throughput (100x the guide's 351 ops/s)",
+          reference,
+          unit: 'ops/s',
+          better: 'higher',
+          actual: result.opsPerSecond,
+        },
+      ],
       checks: [
         {
           name: 'every operation succeeded',
@@ -63,7 +72,8 @@ export const busScenario: Scenario = {
         mode === 'server'
           ? 'Store: a scratch PostgreSQL database (benchBus keeps KV read models in memory: no Redis).'
           : 'Store: in-memory PGlite, memory KV.',
-        'The bench process is the whole system here: load and server share one event loop.',
+        'The bench process is the whole system here: load and server share one event loop. The target is ' +
+          "scaled by the run's bare-Fastify ceiling like the HTTP ones: both are one core running JavaScript.",
       ],
     }
   },

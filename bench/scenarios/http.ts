@@ -3,26 +3,11 @@ import { runLoad, type LoadOptions } from '../lib/load.js'
 import type { Measurement } from '../lib/results.js'
 import { describeMeasurement } from './scenario.js'
 
-type Load = Omit<LoadOptions, 'seconds' | 'warmSeconds'>
-
-/** Measures one load for the context's time, after its warm-up on the same connections, and prints it. */
-export async function measure(ctx: BenchContext, load: Load): Promise<Measurement> {
-  const m = await runLoad({ ...load, seconds: ctx.seconds, warmSeconds: ctx.warmSeconds })
+/** Measures one load over the context's span, after its warm-up on the same connections, and prints it. */
+export async function measure(ctx: BenchContext, load: Omit<LoadOptions, 'span'>): Promise<Measurement> {
+  const m = await runLoad({ ...load, span: ctx.span })
   ctx.log(describeMeasurement(m))
   return m
-}
-
-/** The machine's ceiling for this load: a bare Fastify GET returning a small JSON object, same setup. */
-export async function measureBare(ctx: BenchContext, connections: number): Promise<Measurement> {
-  const bare = await ctx.bare()
-  return measure(ctx, {
-    label: 'bare Fastify GET (ceiling)',
-    kind: 'baseline',
-    url: bare.url,
-    serverPid: bare.pid,
-    connections,
-    next: () => ({ method: 'GET', path: '/bare' }),
-  })
 }
 
 export async function getJson<T>(url: string): Promise<T> {

@@ -1,5 +1,6 @@
 import { Acks } from '../lib/acks.js'
 import { participants, randomOf, registrations } from '../lib/feed.js'
+import { mostRequests } from '../lib/load.js'
 import { runPaced } from '../lib/pacer.js'
 import {
   difference,
@@ -10,45 +11,45 @@ import {
   total,
   type Buckets,
 } from '../lib/prom.js'
-import { startTandemServer } from '../lib/tandem-server.js'
 import { round } from '../lib/stats.js'
 import { probeRedis } from '../lib/redis-probe.js'
+import { referenceCeiling } from '../lib/targets.js'
 import { monitorTransactions, type XactReport } from '../lib/xact-monitor.js'
-import { getText, measureBare } from './http.js'
-import { describeMeasurement, noErrors, registrationChecks, type Scenario } from './scenario.js'
+import { getText } from './http.js'
+import { describeMeasurement, inPercent, noErrors, registrationChecks, type Scenario } from './scenario.js'
 
 const metric = 'tandem_projection_lag_seconds'
+/** A bucket bound of the lag histogram: the share of applications within it is exact. */
 const limitSeconds = 0.05
+/** Commands per second offered on the reference machine; a run offers it scaled by its ceiling. */
+const referenceRate = 1000
 
 /**
  * Scenario 5: projection lag while register-participant arrives at a steady 1,000 commands/s (evenly
  * paced, open loop). The lag is Tandem's own histogram, read from /metrics before and after: the time
- * from an event's recorded_at to a projection applying it. Target: p99 < 50 ms.
+ * from an event's recorded_at to a projection applying it. Target: p99 < 50 ms. Both the rate and
+ * the target are the reference machine's: a run offers the rate scaled by its ceiling, so a slower
+ * machine is loaded as hard as the reference one, not harder.
  */
 export const lagScenario: Scenario = {
   name: 'lag',
   title: 'Projection lag at 1,000 commands/s',
   async run(ctx, mode) {
-    const rate = ctx.smoke ? 100 : 1000
+    const bare = await ctx.ceiling()
+    const rate = ctx.smoke ? 100 : Math.round((referenceRate * bare.throughput) / referenceCeiling)
     const connections = ctx.scale(100, 4)
-    const events = ctx.scale(1000, 50)
-    const bare = await measureBare(ctx, connections)
-    const tandem = await startTandemServer(ctx, mode)
+    const events = ctx.scale(1000, 10)
+    const tandem = await ctx.tandem(mode)
     try {
       const eventIds = await tandem.seed(events, 100_000)
       const tokens = participants(tandem.auth, `bench-lag-${mode}`)
       const acks = new Acks()
-      const feed = registrations(
-        tokens,
-        Math.round(rate * (ctx.seconds + ctx.warmSeconds) * 1.05),
-        randomOf(eventIds),
-      )
+      const feed = registrations(tokens, Math.round(mostRequests(ctx.span, rate) * 1.05), randomOf(eventIds))
       const paced = {
         label: `register-participant at ${rate}/s`,
         url: tandem.server.url,
         rate,
-        seconds: ctx.seconds,
-        warmSeconds: ctx.warmSeconds,
+        span: ctx.span,
         serverPid: tandem.server.pid,
         connections,
         unit: 'commands/s',
@@ -56,6 +57,9 @@ export const lagScenario: Scenario = {
         onResponse: acks.onResponse,
       }
       const metricsUrl = `${tandem.server.url}/metrics`
+      // The reading when the window opens is answered while the load runs, so possibly after a few
+      // measured commands were applied: the check that every one was observed counts from this one.
+      const beforeRun = histogramBuckets(await getText(metricsUrl), metric, 'projection')
       let reading: Promise<string> | undefined
       const monitor = mode === 'server' ? monitorTransactions(ctx.postgresUrl) : undefined
       const redisProbe = mode === 'server' ? probeRedis(ctx.redisUrl) : undefined
@@ -76,6 +80,7 @@ export const lagScenario: Scenario = {
       for (const [projection, buckets] of after)
         lags.set(projection, difference(buckets, before.get(projection)))
       const all = sum([...lags.values()])
+      const sinceRun = sum([...after].map(([projection, b]) => difference(b, beforeRun.get(projection))))
       const p99 = round(quantile(all, 0.99) * 1000)
       const within = shareAtOrBelow(all, limitSeconds)
       const figures: Record<string, number> = {
@@ -99,19 +104,26 @@ export const lagScenario: Scenario = {
         `  projection lag: p50 ${figures.lagP50Ms} p95 ${figures.lagP95Ms} p99 ${p99} ms (${total(all)} events applied)`,
       )
       return {
-        measurements: [bare, commands],
+        measurements: [commands],
         targets: [
           {
             name: 'projection lag p99 (all projections)',
-            target: '< 50 ms',
-            actual: `${p99} ms (${(within * 100).toFixed(2)}% of applications within 50 ms)`,
-            pass: mode === 'server' ? within >= 0.99 : null,
+            reference: limitSeconds * 1000,
+            unit: 'ms',
+            better: 'lower',
+            actual: p99,
+            detail: `${(within * 100).toFixed(2)}% of applications within 50 ms`,
+            applies: mode === 'server',
           },
           {
-            name: 'rate held',
-            target: `${rate} commands/s`,
-            actual: `${commands.throughput} commands/s`,
-            pass: mode === 'server' ? commands.throughput >= rate * 0.97 : null,
+            name: 'rate held (share of the rate offered)',
+            reference: 97,
+            unit: '%',
+            better: 'higher',
+            relative: true,
+            actual: inPercent(commands.throughput / rate),
+            detail: `${commands.throughput} of ${rate} commands/s`,
+            applies: mode === 'server',
           },
         ],
         checks: [
@@ -119,18 +131,21 @@ export const lagScenario: Scenario = {
           ...registrationChecks(audit, acks.ok, acks.unanswered(feed.used)),
           {
             name: 'lag observed for every applied registration',
-            pass: total(all) >= commands.ok,
-            detail: `${total(all)} lag observations over ${lags.size} projections for ${commands.ok} commands`,
+            pass: total(sinceRun) >= acks.ok,
+            detail: `${total(sinceRun)} lag observations over ${after.size} projections for ${acks.ok} registrations (warm-up included)`,
           },
         ],
         figures,
         notes: [
-          `Open loop: one request every ${1000 / rate} ms over up to ${connections} keep-alive connections ` +
+          `${rate} commands/s offered: ${referenceRate.toLocaleString('en-US')}/s on the reference machine ` +
+            `(ceiling ${referenceCeiling.toLocaleString('en-US')} req/s), scaled by this run's ceiling. ` +
+            `Open loop: one request every ${round(1000 / rate)} ms over up to ${connections} keep-alive connections ` +
             "(bench/lib/pacer.ts; autocannon overallRate sends each second's quota in a burst). Latency counts from when " +
             'a request was due. Every request is a new participant.',
           `Lag: ${metric} from /metrics, difference between readings before and after the paced run (after the ` +
             'projections caught up), all projections (event-details and registrations) together; p99 interpolated ' +
-            'inside its bucket; the pass/fail is exact: whether 99% of applications fall in the <= 50 ms buckets.',
+            "inside its bucket (as Prometheus' histogram_quantile), and judged against the target scaled by the " +
+            "run's ceiling, which is rarely a bucket bound; the share within 50 ms (a bound) is exact.",
           'It measures recorded_at (clock_timestamp() at INSERT, before COMMIT) to the projection applying the batch.',
           mode === 'server' ? 'Target applies to this mode.' : 'Embedded mode: recorded only.',
           `Lag p99 per projection: ${[...lags].map(([name, b]) => `${name} ${round(quantile(b, 0.99) * 1000)} ms`).join(', ')}.`,

@@ -1,9 +1,15 @@
 import type { BenchContext } from '../lib/context.js'
-import type { Check, Entry, Measurement, Mode, ScenarioName, TargetCheck } from '../lib/results.js'
+import type { Check, Entry, Measurement, Mode, ScenarioName } from '../lib/results.js'
+import type { Target } from '../lib/targets.js'
 import type { Audit } from '../server/protocol.js'
 
-/** What a scenario measures in one mode; the runner adds the scenario's name, the mode and the machine. */
-export type Outcome = Pick<Entry, 'measurements' | 'targets' | 'checks' | 'figures' | 'notes'> & {
+/**
+ * What a scenario measures in one mode; the runner adds the scenario's name, the mode and the
+ * machine, and judges the targets against the run's ceiling.
+ */
+export type Outcome = Pick<Entry, 'measurements' | 'checks' | 'figures' | 'notes'> & {
+  /** Each stated for the reference machine (bench/lib/targets.ts), beside the figure it judges. */
+  targets: Target[]
   /** When the scenario does not use the mode's usual stores (PGlite/memory KV, PostgreSQL/Redis). */
   stores?: string
 }
@@ -26,36 +32,8 @@ export function describeMeasurement(m: Measurement): string {
 
 export const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0)
 export const percent = (r: number) => `${(r * 100).toFixed(1)}%`
-
-export function atLeast(
-  name: string,
-  actual: number,
-  target: number,
-  unit: string,
-  applies = true,
-): TargetCheck {
-  return {
-    name,
-    target: `>= ${target.toLocaleString('en-US')} ${unit}`,
-    actual: `${actual.toLocaleString('en-US')} ${unit}`,
-    pass: applies ? actual >= target : null,
-  }
-}
-
-export function below(
-  name: string,
-  actual: number,
-  target: number,
-  unit: string,
-  applies = true,
-): TargetCheck {
-  return {
-    name,
-    target: `< ${target} ${unit}`,
-    actual: `${actual} ${unit}`,
-    pass: applies ? actual < target : null,
-  }
-}
+/** A ratio in percent, to one decimal: the figure of a relative target. */
+export const inPercent = (r: number) => Math.round(r * 1000) / 10
 
 /** Every measurement ran without errors: the figures are about answered requests only. */
 export function noErrors(measurements: readonly Measurement[]): Check {
