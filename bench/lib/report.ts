@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { format, resolveConfig } from 'prettier'
 import type { Scenario } from '../scenarios/scenario.js'
 import type { Check, Entry, Measurement, ResultsFile, TargetCheck } from './results.js'
+import { referenceCeiling } from './targets.js'
 
 const verdict = (pass: boolean | null) => (pass === null ? 'recorded' : pass ? '**pass**' : '**FAIL**')
 const checkVerdict = (c: Check) =>
@@ -18,6 +19,25 @@ function cpuText(m: Measurement): string {
   return `${c.benchProcess} / ${c.serverProcess} / ${c.postgres} / ${c.redis} / ${c.other}`
 }
 
+const reqPerSecond = (n: number) => `${n.toLocaleString('en-US')} req/s`
+
+/** The reference, the ceiling and what was required, side by side; older entries had only the last. */
+function scaledCells(t: TargetCheck): string[] {
+  if (t.reference === undefined || t.ceiling === undefined) return ['—', '—', t.target]
+  const sign = t.better === 'lower' ? '<' : '>='
+  const reference = `${sign} ${t.reference.toLocaleString('en-US')}${t.unit === '%' ? '%' : ` ${t.unit ?? ''}`}`
+  return [t.relative ? `${reference} (same-run ratio)` : reference, reqPerSecond(t.ceiling), t.target]
+}
+
+const targetHead = [
+  'target',
+  `reference (ceiling ${reqPerSecond(referenceCeiling)})`,
+  "run's ceiling",
+  'required in the run',
+  'actual',
+  'result',
+]
+
 function measurements(entry: Entry): string {
   return table(
     [
@@ -32,7 +52,7 @@ function measurements(entry: Entry): string {
       'errors',
       'CPU bench / server / pg / redis / other',
     ],
-    entry.measurements.map((m) => [
+    [...(entry.ceiling ? [entry.ceiling] : []), ...entry.measurements].map((m) => [
       m.kind === 'tandem' ? m.label : `${m.label} _(${m.kind})_`,
       m.tool,
       m.concurrency,
@@ -49,8 +69,8 @@ function measurements(entry: Entry): string {
 
 function targets(list: readonly TargetCheck[]): string {
   return table(
-    ['target', 'required', 'actual', 'result'],
-    list.map((t) => [t.name, t.target, t.actual, verdict(t.pass)]),
+    targetHead,
+    list.map((t) => [t.name, ...scaledCells(t), t.actual, verdict(t.pass)]),
   )
 }
 
@@ -60,7 +80,7 @@ function entrySection(entry: Entry): string {
     .join(', ')
   return [
     `### ${entry.mode}: ${entry.stores}`,
-    `Run ${entry.date} (Node ${entry.node}, ${entry.cpus} CPUs, load average ${entry.loadAverage.join(' ')} at start, ${entry.commit ? `commit ${entry.commit}${entry.srcChanged ? ' with src/ changes' : ''}, ` : ''}${entry.secondsPerMeasurement} s per measurement${entry.smoke ? ', **smoke run: not real figures**' : ''}) with \`${entry.command}\`.`,
+    `Run ${entry.date} (Node ${entry.node}, ${entry.cpus} CPUs, load average ${entry.loadAverage.join(' ')} at start, ${entry.commit ? `commit ${entry.commit}${entry.srcChanged ? ' with src/ changes' : ''}, ` : ''}${entry.smoke ? '**smoke run: a few requests per load, not real figures**' : `${entry.secondsPerMeasurement} s per measurement`}) with \`${entry.command}\`.`,
     measurements(entry),
     targets(entry.targets),
     `Checks: ${entry.checks.map((c) => `${checkVerdict(c)} ${c.name} (${c.detail})`).join('; ')}.`,
@@ -71,9 +91,9 @@ function entrySection(entry: Entry): string {
 
 function summary(entries: readonly Entry[]): string {
   const rows = entries.flatMap((e) =>
-    e.targets.map((t) => [e.scenario, e.mode, t.name, t.target, t.actual, verdict(t.pass)]),
+    e.targets.map((t) => [e.scenario, e.mode, t.name, ...scaledCells(t), t.actual, verdict(t.pass)]),
   )
-  return table(['scenario', 'mode', 'target', 'required', 'actual', 'result'], rows)
+  return table(['scenario', 'mode', ...targetHead], rows)
 }
 
 /** README.md for docs/benchmarks, made from results.json only, formatted as the repository's prettier does. */
@@ -112,8 +132,23 @@ export async function renderReadme(
       `- PostgreSQL ${m.postgres ?? 'not reachable'}${pgSettings}; Redis ${m.redis ?? 'not reachable'}. Last written ${results.generatedAt}.`,
       '- The load generator (autocannon 9, one thread, in the bench process) and the server (a forked Node ' +
         'process running the real HTTP API) share the 2 cores with PostgreSQL and Redis. Only figures measured ' +
-        'in the same run are compared: each HTTP scenario measures a bare Fastify GET (a small JSON object, same ' +
-        'process setup) beside Tandem as the ceiling of this machine.',
+        'in the same run are compared. Each run first measures its ceiling: a bare Fastify GET (a small JSON object, same ' +
+        "process setup as Tandem's server, 100 connections), once, shown at the top of every entry's measurements.",
+      `- **Targets judge the code, not the machine.** Each is stated for a reference machine whose ceiling is ` +
+        `${reqPerSecond(referenceCeiling)}, and scaled by the ceiling measured in the same run: a throughput must reach ` +
+        `reference × ceiling / ${referenceCeiling.toLocaleString('en-US')}, a latency must stay under reference × ` +
+        `${referenceCeiling.toLocaleString('en-US')} / ceiling; a ratio of two figures of the same run (Tandem against ` +
+        'the ceiling or a bare INSERT, writes with readers against writes alone) is not scaled. On a machine three ' +
+        'times slower, figures and targets move together, so a verdict changes when the code does. The tables show the ' +
+        "reference, the run's ceiling and the target it gives side by side (bench/lib/targets.ts).",
+      '- The in-process scenarios (the buses, the append) are scaled by the same bare-Fastify ceiling, not by a CPU ' +
+        'workload of their own: the ceiling is measured in every run anyway, one yardstick keeps all targets of a run ' +
+        'comparable, and both are one core running JavaScript; a second workload would need its own calibration ' +
+        'against a reference machine that no run can check. The ceiling measures CPU, not the disk: a machine whose ' +
+        'commits (fsync) are slower than its CPU is not accounted for.',
+      '- Entries whose targets show no ceiling were written before targets were scaled: what they required is the ' +
+        'reference itself, judged as it stood then (their HTTP scenarios measured a bare Fastify GET of their own, ' +
+        'among their measurements).',
       '- Non-2xx answers, socket errors and timeouts count as errors. Latency percentiles are exact, from every ' +
         '2xx answer (autocannon reports no p95, so the harness records each response time itself).',
       '- CPU columns are in cores (1.0 = one core busy for the whole measurement), from /proc: the bench ' +
