@@ -18,6 +18,8 @@ import { createRedisKv } from '../projections/kv-redis.js'
 import { postgresFeed } from '../projections/feed.js'
 import { createProjectionManager, type Placement, type ProjectionManager } from '../projections/manager.js'
 import type { Projection } from '../projections/projection.js'
+import { localClaims, postgresClaims } from '../processors/claims.js'
+import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
 import { readMigrations } from '../projections/targets.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate } from '../storage/migrations.js'
@@ -52,6 +54,8 @@ export interface Tandem {
   readonly commands: CommandBus
   readonly queries: QueryBus
   readonly projections: ProjectionManager
+  /** Reactions to events (domains' `processors`), run by processes with the projector role. */
+  readonly processors: ProcessorManager
   /** Commands scheduled for later (`CommandTx.schedule`); fired by processes with the command role. */
   readonly timers: Scheduler
   readonly auth: Auth
@@ -158,6 +162,25 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       ],
     })
 
+    // After the command bus: processors send commands. Stopped first (closers run in reverse).
+    const claims = config.databaseUrl ? postgresClaims({ url: config.databaseUrl, log }) : localClaims()
+    const processors = createProcessorManager({
+      processors: domains.flatMap((d) => d.processors ?? []),
+      sql,
+      commands,
+      wake,
+      claims,
+      metrics,
+      log,
+      run: roles.has('projector'),
+      pollMs: options.pollMs,
+    })
+    await processors.start()
+    closers.push(async () => {
+      await processors.stop()
+      await claims.close()
+    })
+
     const timers = createScheduler({
       sql,
       commands,
@@ -194,6 +217,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       commands,
       queries,
       projections,
+      processors,
       timers,
       auth,
       close,

@@ -9,7 +9,7 @@ import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
-import { call, rebuild, RemoteError, serverUrl } from './remote.js'
+import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
 import { seedDemo, serve } from './serve.js'
 
 const usage = `Usage: tandem <command> [options]
@@ -24,6 +24,8 @@ const usage = `Usage: tandem <command> [options]
   handlers                         List the registered commands, queries and projections
   rebuild <projection> [--url URL] Rebuild a projection beside the live one, then switch
   clear-cache [--url URL]          Drop a running server's cached query answers
+  processors retry <domain/name> [--url URL]
+                                   Handle a processor's parked events (dead letters) again
   seed-demo                        Write the demo data
   bench [N] [--postgres URL] [--concurrency C]
                                    Run N commands and queries through the in-process buses
@@ -94,11 +96,17 @@ async function main(argv: string[]): Promise<void> {
         for (const q of d.queries)
           console.log(`  query    GET  /api/queries/${q.domain}/${q.name}  ${q.summary}`)
         for (const p of d.projections) console.log(`  projection  ${p.name} v${p.version} (${p.store})`)
+        for (const p of d.processors ?? [])
+          console.log(`  processor   ${p.domain}/${p.name} v${p.version} on ${p.events.join(', ')}`)
       }
       return
     case 'rebuild':
       if (!positionals[0]) throw new UsageError('rebuild needs a projection name (see "tandem handlers")')
       return rebuild(serverUrl(values.url), positionals[0])
+    case 'processors':
+      if (positionals[0] !== 'retry' || !positionals[1])
+        throw new UsageError('processors retry needs a processor name, domain/name (see "tandem handlers")')
+      return retryProcessor(serverUrl(values.url), positionals[1])
     case 'clear-cache':
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
       return

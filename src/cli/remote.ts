@@ -62,3 +62,16 @@ export async function rebuild(url: string, name: string): Promise<void> {
     }
   }
 }
+
+/** `tandem processors retry <domain/name>`: the server handles the processor's dead letters again. */
+export async function retryProcessor(url: string, name: string): Promise<void> {
+  const path = name.split('/').map(encodeURIComponent).join('/')
+  const report = (await call(url, `/api/cqrs/processors/${path}/retry`, 'POST')) as {
+    retried: number
+    handled: number
+    parked: number
+  }
+  console.log(
+    `${name}: ${report.retried} dead letters retried, ${report.handled} handled, ${report.parked} still parked.`,
+  )
+}

@@ -2,6 +2,7 @@ import type { CommandBus, CommandResult } from '../core/command-bus.js'
 import type { QueryBus, QueryResult } from '../core/query-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import type { AnyEventDefinition } from '../projections/projection.js'
+import type { Processor } from '../processors/processor.js'
 import type { Projection } from '../projections/projection.js'
 import type { Migration } from '../storage/migrations.js'
 
@@ -19,6 +20,8 @@ export interface Domain {
   queries: readonly AnyQuery[]
   projections: readonly Projection[]
   migrations: readonly Migration[]
+  /** Reactions to events that send commands (processors/processor.ts), run by projector processes. */
+  processors?: readonly Processor[]
   /** Callers the demo prints tokens for. */
   demoCallers?: readonly (Caller & { label: string })[]
   seedDemo?(commands: CommandBus): Promise<void>
