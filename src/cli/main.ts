@@ -9,6 +9,7 @@ import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
+import { formatOutcomes, runExamples } from './examples.js'
 import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
 import { seedDemo, serve } from './serve.js'
 
@@ -29,6 +30,8 @@ const usage = `Usage: tandem <command> [options]
   seed-demo                        Write the demo data
   bench [N] [--postgres URL] [--concurrency C]
                                    Run N commands and queries through the in-process buses
+  test-commands                    Send every command's examples through the buses (a fresh in-memory Tandem)
+  test-queries                     The same for every query, after the command examples wrote their data
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
 
 Environment:
@@ -122,6 +125,13 @@ async function main(argv: string[]): Promise<void> {
         postgresUrl: values.postgres,
       })
       return
+    case 'test-commands':
+    case 'test-queries': {
+      const outcomes = await runExamples([command === 'test-commands' ? 'command' : 'query'])
+      console.log(formatOutcomes(outcomes))
+      if (outcomes.some((o) => o.outcome === 'failed')) process.exitCode = 1
+      return
+    }
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
       const config = {

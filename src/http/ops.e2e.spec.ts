@@ -16,9 +16,9 @@ import { modes } from '../testing/services.js'
 const commands = [
   'create-event',
   'update-event',
-  'delete-event',
   'register-participant',
   'cancel-registration',
+  'delete-event',
 ]
 const queries = ['get-event-details', 'list-upcoming-events', 'list-my-registrations']
 

@@ -4,7 +4,7 @@ import type { Domain } from './domain.js'
  * Refuses, at start, domains that would step on each other: everything a domain registers is its
  * own. A domain's name is kebab case and unique; its messages carry its name; its migrations' ids
  * start with it; its event types, projection names and processor names are not another's; its
- * projections read only the events it declares.
+ * projections read only the events it declares; its processors say they are its.
  */
 export function checkDomains(domains: readonly Domain[]): void {
   const problems: string[] = []
@@ -34,6 +34,10 @@ export function checkDomains(domains: readonly Domain[]): void {
       const foreign = p.events.filter((type) => !declared.has(type))
       if (foreign.length > 0)
         problems.push(`projection ${p.name} reads events ${d.name} does not declare: ${foreign.join(', ')}`)
+    }
+    for (const p of d.processors ?? []) {
+      claim('processor', `${p.domain}/${p.name}`, d.name)
+      if (p.domain !== d.name) problems.push(`processor ${p.domain}/${p.name} is listed by domain ${d.name}`)
     }
   }
   if (problems.length > 0) throw new Error(`The domains do not fit together:\n  ${problems.join('\n  ')}`)

@@ -66,6 +66,15 @@ export {
   type SqlProjectionTx,
 } from '../projections/projection.js'
 export type { KvBatch } from '../projections/kv.js'
+
+// Reactions to events: commands sent once in effect, failures parked as dead letters.
+export {
+  defineProcessor,
+  type Processor,
+  type ProcessorContext,
+  type RetryPolicy,
+  type StartFrom,
+} from '../processors/processor.js'
 export type { KvReader, LexBound, LexRange, ReadStores } from '../core/read-stores.js'
 
 // The buses, as demo data, examples and benchmark mixes use them.
