@@ -6,6 +6,10 @@ type Security = Record<string, string[]>[] | undefined
 interface Operation {
   security?: Security
   responses?: Record<string, unknown>
+  requestBody?: {
+    content: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }>
+  }
+  parameters?: { name: string; example?: unknown }[]
 }
 interface OpenApi {
   info: { description: string }
@@ -108,6 +112,20 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       const clear = doc.paths['/api/cqrs/cache/clear']?.post
       expect(Object.keys(clear?.responses ?? {}).sort()).toEqual(['200', '401', '403'])
       expect(lockBeforeAuthorizing(rebuild?.security)).toBe('open')
+    })
+
+    it("shows every command's examples as request examples, and a query's as its parameters'", () => {
+      for (const command of s.tandem.registry.commands.values()) {
+        const body = doc.paths[`/api/commands/${command.domain}/${command.name}`]?.post?.requestBody
+        const media = body?.content['application/json']
+        // One example is shown as `example`, several as named `examples`.
+        const shown = media?.example
+          ? [media.example]
+          : Object.values(media?.examples ?? {}).map((e) => e.value)
+        expect(shown, command.name).toEqual(command.examples)
+      }
+      const list = doc.paths['/api/queries/events/list-upcoming-events']?.get?.parameters ?? []
+      expect(list.find((p) => p.name === 'from')?.example).toBe('2099-01-01T00:00:00Z')
     })
   })
 })

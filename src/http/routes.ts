@@ -99,7 +99,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         operationId: `${definition.domain}.${definition.name}`,
         ...security(definition.access),
         headers: commandHeaders,
-        body: definition.input,
+        body: withExamples(definition),
         response: { 200: commandAnswer(definition.output), ...commandErrors },
       },
     })
@@ -110,7 +110,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       tags: [definition.domain],
       ...security(definition.access),
       headers: queryHeaders,
-      querystring: definition.input,
+      querystring: withParameterExamples(definition),
     }
     const notFound = definition.notFound ? { 404: problem(definition.notFound) } : {}
     routes.push({
@@ -132,4 +132,23 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
 
 function refusals(codes: readonly string[]): string {
   return codes.length > 0 ? `Refusals: ${codes.join(', ')}.` : ''
+}
+
+/** A command's body schema with its examples: the OpenAPI document shows each as a request example. */
+function withExamples(definition: AnyCommand): TSchema {
+  return definition.examples ? { ...definition.input, examples: definition.examples } : definition.input
+}
+
+/** A query's parameters, each with the values its examples give it (query parameters have no whole example). */
+function withParameterExamples(definition: AnyQuery): TSchema {
+  const input = definition.input as TSchema & { properties?: Record<string, TSchema> }
+  if (!definition.examples || !input.properties) return input
+  const examples = definition.examples as readonly Record<string, unknown>[]
+  const properties = Object.fromEntries(
+    Object.entries(input.properties).map(([name, property]) => {
+      const values = [...new Set(examples.flatMap((e) => (e[name] === undefined ? [] : [e[name]])))]
+      return [name, values.length > 0 ? { ...property, examples: values } : property]
+    }),
+  )
+  return { ...input, properties }
 }
