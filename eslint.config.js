@@ -11,14 +11,16 @@ const src = path.join(import.meta.dirname, 'src')
 const layers = {
   core: [],
   storage: ['core'],
-  projections: ['core', 'storage'],
-  processors: ['core', 'storage', 'projections'],
+  // How processes tell each other what happened: wake-ups on commit, projection progress.
+  transport: ['core', 'storage'],
+  projections: ['core', 'storage', 'transport'],
+  processors: ['core', 'storage', 'transport', 'projections'],
   kernel: ['core', 'storage', 'projections', 'processors'],
   domains: ['kernel'],
-  app: ['core', 'storage', 'projections', 'processors', 'kernel', 'domains'],
+  app: ['core', 'storage', 'transport', 'projections', 'processors', 'kernel', 'domains'],
   http: ['core', 'storage', 'projections', 'processors', 'kernel', 'app'],
   cli: ['core', 'storage', 'projections', 'processors', 'kernel', 'app', 'http'],
-  testing: ['core', 'storage', 'projections', 'processors', 'kernel', 'app', 'http'],
+  testing: ['core', 'storage', 'transport', 'projections', 'processors', 'kernel', 'app', 'http'],
 }
 const everything = Object.keys(layers)
 

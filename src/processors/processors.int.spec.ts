@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../core/logger.js'
 import { createMetrics } from '../core/metrics.js'
-import { localWake } from '../storage/wake.js'
+import { localWake } from '../transport/wake.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { localClaims } from './claims.js'

@@ -1,7 +1,7 @@
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
 import { readAfter, type Checkpoint } from '../storage/event-log.js'
-import type { Wake } from '../storage/wake.js'
+import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
 import type { Claims } from './claims.js'
 import { deliver, type Delivery } from './deliver.js'

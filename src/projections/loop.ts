@@ -1,5 +1,5 @@
 import type { Logger } from '../core/logger.js'
-import type { Wake } from '../storage/wake.js'
+import type { Wake } from '../transport/wake.js'
 
 /** A reader of the event log that steps, then sleeps until a commit wakes it or the poll ends. */
 export interface Loop {

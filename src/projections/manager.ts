@@ -12,8 +12,8 @@ import {
   transactionOf,
   type Checkpoint,
 } from '../storage/event-log.js'
-import type { Wake } from '../storage/wake.js'
-import type { FeedMessage, ProgressFeed } from './feed.js'
+import type { Wake } from '../transport/wake.js'
+import type { FeedMessage, ProgressFeed } from '../transport/progress.js'
 import { createFollower, type Follower, type Progressing } from './follower.js'
 import { scopedReader, type KvStore } from './kv.js'
 import type { Projection } from './projection.js'

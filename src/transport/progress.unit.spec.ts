@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodeFeed, encodeFeed, type FeedMessage } from './feed.js'
-import { createFollower } from './follower.js'
+import { decodeFeed, encodeFeed, type FeedMessage } from './progress.js'
+import { createFollower } from '../projections/follower.js'
 
 const progress: FeedMessage = {
   kind: 'progress',

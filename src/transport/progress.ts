@@ -1,7 +1,7 @@
 import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
 import type { Checkpoint } from '../storage/event-log.js'
-import { notifier, type Listener } from '../storage/wake.js'
+import { notifier, type Listener } from './wake.js'
 
 /**
  * What projectors tell the other processes of a deployment: which cache tags a batch touched, how
