@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8'
 import { afterAll, beforeAll, describe, it } from 'vitest'
 import { postgresUrl, redisUrl, servicesAvailable, type Mode } from '../src/testing/services.js'
 import { createContext } from './lib/context.js'
@@ -8,6 +9,10 @@ import { scenarios } from './scenarios/index.js'
 const modes: readonly Mode[] = servicesAvailable ? ['embedded', 'server'] : ['embedded']
 // The smoke run checks the harness on the sources as they are, built or not (bench/lib/product.ts).
 process.env.BENCH_FROM_SRC = '1'
+// This file's process (vitest forks one per file) compiles PGlite's WebAssembly, for the in-process
+// scenarios, with V8's baseline compiler only, as the smoke servers do (bench/lib/server-process.ts):
+// the optimizing compiler costs seconds of CPU that a few hundred operations never pay back.
+setFlagsFromString('--liftoff-only')
 
 /**
  * What is wrong with a smoke entry: empty when the scenario completed with zero errors, its own
@@ -40,24 +45,29 @@ function problems(entry: Entry): string[] {
  * Every scenario runs once per mode through its real code path with a tiny load counted in requests,
  * not seconds (bench/lib/context.ts): a slower machine takes longer but does the same work. The modes
  * take turns, as the scenarios do: the machine's cores are the limit, and side by side they only
- * contend. About 10 s here; the timeout leaves room for a machine three times slower, three times over.
+ * contend. The scenarios that run in this process alone go first, while the servers start.
  */
+const inProcess = new Set(['bus', 'append'])
+const ordered = [...scenarios].sort((a, b) => Number(inProcess.has(b.name)) - Number(inProcess.has(a.name)))
+
 describe('benchmark harness, smoke mode', () => {
   const ctx = createContext({ seconds: 0, smoke: true, postgresUrl, redisUrl, quiet: true })
-  // Each mode's shared server starts now, beside the in-process scenarios that come first; a failed
-  // start fails the first scenario that asks for the server.
+  // Every server the scenarios share starts now, beside the in-process scenarios that come first; a
+  // failed start fails the first scenario that asks for that server.
   beforeAll(() => {
     for (const mode of modes) ctx.tandem(mode).catch(() => undefined)
+    if (modes.includes('server')) ctx.splitRoles().catch(() => undefined)
   })
   afterAll(() => ctx.close())
 
+  // Each mode takes 3-30 s here (2 cores shared with other work; embedded is the longer, by the PGlite
+  // instances it starts): a machine three times slower, three times over, stays inside.
   it.for(modes)(
     'every scenario completes with zero errors and sane results (%s)',
-    { timeout: 90_000 },
+    { timeout: 270_000 },
     async (mode, { expect }) => {
       const found: Record<string, string[]> = {}
-      for (const scenario of scenarios)
-        found[scenario.name] = problems(await runScenario(ctx, scenario, mode))
+      for (const scenario of ordered) found[scenario.name] = problems(await runScenario(ctx, scenario, mode))
       expect(found).toEqual(Object.fromEntries(scenarios.map((s) => [s.name, []])))
     },
   )

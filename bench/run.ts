@@ -1,12 +1,14 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { postgresUrl, redisUrl, servicesAvailable } from '../src/testing/services.js'
 import { createContext } from './lib/context.js'
 import { machineFacts } from './lib/machine.js'
 import { readResults, writeReadme, writeResults } from './lib/output.js'
 import type { Entry, Mode } from './lib/results.js'
 import { runScenario } from './lib/runner.js'
 import { scenarioNames, scenarios } from './scenarios/index.js'
+// Last: it probes the services with a 1 s timeout while loading, which modules loaded after it (beside
+// it, in native ESM) can hold up long enough on a busy machine to read as "not reachable".
+import { postgresUrl, redisUrl, servicesAvailable } from '../src/testing/services.js'
 
 const usage = `npm run bench -- [scenario ...] [options]
 

@@ -1,7 +1,7 @@
 import { describeMeasurement } from '../scenarios/scenario.js'
 import { runLoad, type Span } from './load.js'
 import type { Measurement, Mode } from './results.js'
-import type { ServerProcess } from './server-process.js'
+import { removeCompiledSources, type ServerProcess } from './server-process.js'
 import { startBareServer, startTandemServer, type TandemServer } from './tandem-server.js'
 
 /** What every scenario is given: how long and how hard to load, where the services are, how to report. */
@@ -33,6 +33,15 @@ export interface BenchContext {
    * starting a server is most of a smoke run's time, and it has no figures to keep apart.
    */
   tandem(mode: Mode): Promise<TandemServer>
+  /** Server mode's deployment in roles, fresh or (smoke) shared like `tandem`. */
+  splitRoles(): Promise<SplitRoles>
+  close(): Promise<void>
+}
+
+/** A command + projector process, and a query process on the same PostgreSQL and Redis. */
+export interface SplitRoles {
+  writer: TandemServer
+  reader: TandemServer
   close(): Promise<void>
 }
 
@@ -50,7 +59,7 @@ export interface ContextOptions {
 }
 
 /** A smoke load: the same few requests on any machine, so a slow one takes longer but checks the same. */
-const smokeSpan: Span = { warmRequests: 8, requests: 40 }
+const smokeSpan: Span = { warmRequests: 4, requests: 24 }
 
 export function createContext(options: ContextOptions): BenchContext {
   const smoke = options.smoke
@@ -59,7 +68,14 @@ export function createContext(options: ContextOptions): BenchContext {
   const scale = (full: number, small: number) => (smoke ? Math.min(full, small) : full)
   let bare: Promise<ServerProcess> | undefined
   let ceiling: Promise<Measurement> | undefined
-  const shared = new Map<Mode, Promise<TandemServer>>()
+  const shared = new Map<string, Promise<{ close(): Promise<void> }>>()
+  /** Fresh in a real run; in a smoke run started once, kept, and closed with the context. */
+  const once = async <T extends { close(): Promise<void> }>(key: string, start: () => Promise<T>) => {
+    if (!smoke) return start()
+    let started = shared.get(key) as Promise<T> | undefined
+    if (!started) shared.set(key, (started = start()))
+    return { ...(await started), close: async () => undefined }
+  }
   const ctx: BenchContext = {
     seconds,
     span,
@@ -82,20 +98,28 @@ export function createContext(options: ContextOptions): BenchContext {
     scale,
     bare: () => (bare ??= startBareServer()),
     ceiling: () => (ceiling ??= measureCeiling(ctx, scale(100, 4))),
-    async tandem(mode) {
-      if (!smoke) return startTandemServer(ctx, mode)
-      let server = shared.get(mode)
-      if (!server) shared.set(mode, (server = startTandemServer(ctx, mode)))
-      // Closed with the context, not by the scenario.
-      return { ...(await server), close: async () => undefined }
-    },
+    tandem: (mode) => once(mode, () => startTandemServer(ctx, mode)),
+    splitRoles: () => once('split roles', () => startSplitRoles(ctx)),
     async close() {
       // A server that failed to start failed its scenario already.
       const started = [...shared.values(), ...(bare ? [bare] : [])].map((s) => s.catch(() => undefined))
       await Promise.all(started.map(async (s) => (await s)?.close()))
+      await removeCompiledSources()
     },
   }
   return ctx
+}
+
+async function startSplitRoles(ctx: BenchContext): Promise<SplitRoles> {
+  const writer = await startTandemServer(ctx, 'server', { roles: ['command', 'projector'] })
+  try {
+    const reader = await startTandemServer(ctx, 'server', { roles: ['query'], joins: writer })
+    // The process that made the store drops it: the one that joined it goes first.
+    return { writer, reader, close: () => reader.close().finally(() => writer.close()) }
+  } catch (error) {
+    await writer.close()
+    throw error
+  }
 }
 
 async function measureCeiling(ctx: BenchContext, connections: number): Promise<Measurement> {

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Ready, Reply, Request, ServerKind } from '../server/protocol.js'
@@ -18,17 +19,24 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Each kind's program: the Tandem server, or the bare Fastify one (which loads nothing of Tandem). */
 const programs: Record<ServerKind, string> = { tandem: 'child', bare: 'bare' }
-const fromSources = process.env.BENCH_FROM_SRC === '1'
 let compiled: Promise<string> | undefined
 
 /** How to run a kind's program: through tsx, or compiled once per run when on the sources. */
 async function launch(kind: ServerKind): Promise<{ file: string; execArgv: string[] }> {
-  if (!fromSources) {
+  // Read when a server starts: the smoke test sets it after its imports.
+  if (process.env.BENCH_FROM_SRC !== '1') {
     const file = fileURLToPath(new URL(`../server/${programs[kind]}.ts`, import.meta.url))
     return { file, execArgv: ['--import', 'tsx'] }
   }
   const dir = await (compiled ??= compileSources())
   return { file: join(dir, 'bench', 'server', `${programs[kind]}.js`), execArgv: [] }
+}
+
+/** Removes the compiled copy, if this process made one, once its servers are closed. */
+export async function removeCompiledSources(): Promise<void> {
+  const dir = await compiled?.catch(() => undefined)
+  compiled = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
 }
 
 export interface ServerProcessOptions {

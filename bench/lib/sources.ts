@@ -13,8 +13,8 @@ const alone = ['bench/lib/product.ts']
  * JavaScript: under tsx's loader, which sees every module the process imports, node_modules
  * included, the same imports cost 1.5 s more CPU, most of what starting a server took in a smoke run.
  * esbuild, tsx's own compiler (it comes with tsx), strips the types as tsx does. The copy lives
- * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules, and
- * goes when the process exits.
+ * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules; the
+ * context removes it when it closes, or else the process when it exits.
  */
 export async function compileSources(): Promise<string> {
   const { build } = await import('esbuild')

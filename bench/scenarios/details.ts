@@ -21,7 +21,7 @@ export const detailsScenario: Scenario = {
   title: 'get-event-details over HTTP',
   async run(ctx, mode) {
     const connections = ctx.scale(100, 4)
-    const events = ctx.scale(1000, 10)
+    const events = ctx.scale(1000, 5)
     const bare = await ctx.ceiling()
     const tandem = await ctx.tandem(mode)
     try {

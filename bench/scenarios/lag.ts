@@ -38,7 +38,7 @@ export const lagScenario: Scenario = {
     const bare = await ctx.ceiling()
     const rate = ctx.smoke ? 100 : Math.round((referenceRate * bare.throughput) / referenceCeiling)
     const connections = ctx.scale(100, 4)
-    const events = ctx.scale(1000, 10)
+    const events = ctx.scale(1000, 5)
     const tandem = await ctx.tandem(mode)
     try {
       const eventIds = await tandem.seed(events, 100_000)

@@ -3,7 +3,7 @@ import { Acks } from '../lib/acks.js'
 import { detailsPath, participants, randomOf, registrations, upcomingPath } from '../lib/feed.js'
 import { mostRequests, runLoad, type LoadOptions } from '../lib/load.js'
 import type { Check, Measurement, Mode } from '../lib/results.js'
-import { startTandemServer, type TandemServer } from '../lib/tandem-server.js'
+import type { TandemServer } from '../lib/tandem-server.js'
 import type { Target } from '../lib/targets.js'
 import { measure } from './http.js'
 import { preparedPerSecond } from './register.js'
@@ -54,16 +54,11 @@ export const mixedScenario: Scenario = {
       await one.close()
     }
     if (mode === 'server') {
-      const writer = await startTandemServer(ctx, mode, { roles: ['command', 'projector'] })
+      const { writer, reader, close } = await ctx.splitRoles()
       try {
-        const reader = await startTandemServer(ctx, mode, { roles: ['query'], joins: writer })
-        try {
-          sides.push(await writesBesideReads(ctx, { name: 'split roles', writer, reader }))
-        } finally {
-          await reader.close()
-        }
+        sides.push(await writesBesideReads(ctx, { name: 'split roles', writer, reader }))
       } finally {
-        await writer.close()
+        await close()
       }
     }
     // The deployment each mode is meant to run as: embedded is one process; server splits roles.
@@ -99,7 +94,7 @@ async function writesBesideReads(ctx: BenchContext, deployment: Deployment): Pro
   const { name, writer, reader } = deployment
   const writers = ctx.scale(100, 4)
   const readers = ctx.scale(100, 4)
-  const events = ctx.scale(1000, 10)
+  const events = ctx.scale(1000, 5)
   const perLoad = mostRequests(ctx.span, preparedPerSecond)
   const eventIds = await writer.seed(events, 100_000)
   if (reader !== writer) await reader.caughtUp()
@@ -165,7 +160,7 @@ async function writesBesideReads(ctx: BenchContext, deployment: Deployment): Pro
 }
 
 function notes(ctx: BenchContext, mode: Mode, writers: number): string[] {
-  const events = ctx.scale(1000, 10)
+  const events = ctx.scale(1000, 5)
   return [
     `${writers} writer connections (new participant each, random one of ${events} events), then the same ` +
       `with ${ctx.scale(100, 4)} reader connections at full speed: 4/5 get-event-details of a random one of ` +

@@ -19,7 +19,7 @@ export const registerScenario: Scenario = {
   title: 'register-participant over HTTP',
   async run(ctx, mode) {
     const connections = ctx.scale(100, 4)
-    const events = ctx.scale(1000, 10)
+    const events = ctx.scale(1000, 5)
     const perLoad = mostRequests(ctx.span, preparedPerSecond)
     const bare = await ctx.ceiling()
     const tandem = await ctx.tandem(mode)
