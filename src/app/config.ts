@@ -29,6 +29,9 @@ export const environment = [
   ['LOG_LEVEL', 'fatal, error, warn, info, debug, trace or silent', 'info'],
   ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '10'],
   ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
+  ['HTTP_HEADERS_TIMEOUT_MS', "Longest wait for a request's headers, then 408", '10000'],
+  ['HTTP_BODY_TIMEOUT_MS', 'Longest silence while a body arrives, then 408', '10000'],
+  ['HTTP_REQUEST_TIMEOUT_MS', 'Longest time to receive a whole request, then 408', '60000'],
 ] as const
 
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

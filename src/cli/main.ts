@@ -35,7 +35,7 @@ const usage = `Usage: tandem <command> [options]
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
 
 Environment:
-${environment.map(([name, text, value]) => `  ${name.padEnd(20)} ${text}${value ? ` (default ${value})` : ''}`).join('\n')}
+${environment.map(([name, text, value]) => `  ${name.padEnd(24)} ${text}${value ? ` (default ${value})` : ''}`).join('\n')}
 `
 
 async function main(argv: string[]): Promise<void> {
