@@ -26,7 +26,15 @@ export interface Answered {
 
 /** The guide's QueryResult. Refusals are results; only bugs throw. */
 export type QueryResult<R = unknown> =
-  | { status: 'succeeded'; data: R; cacheHit: boolean; readPosition: string; executionTimeMs: number }
+  | {
+      status: 'succeeded'
+      data: R
+      cacheHit: boolean
+      readPosition: string
+      executionTimeMs: number
+      /** The cache tags of this answer, the domain's (none for a query without a cache policy). */
+      tags: readonly string[]
+    }
   | { status: 'failed'; error: AppError; executionTimeMs: number }
 
 /** How far the read models have got: implemented by the projection runners. */
@@ -94,7 +102,7 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
       return { status: 'failed' as const, error, executionTimeMs: took() }
     }
     try {
-      const answer = await pipeline({
+      const call: QueryCall = {
         kind: 'query',
         address: `${definition.domain}/${definition.name}`,
         definition,
@@ -104,13 +112,16 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
         minPosition: send.minPosition,
         maxWaitMs: send.maxWaitMs ?? defaultMaxWaitMs,
         useCache: send.useCache ?? true,
-      })
+      }
+      const answer = await pipeline(call)
       return {
         status: 'succeeded' as const,
         data: answer.value,
         cacheHit: answer.cacheHit,
         readPosition: answer.readPosition,
         executionTimeMs: took(),
+        // From the input as validation left it (canonical), as the cache keys the answer.
+        tags: answerTags(call, answer.value),
       }
     } catch (error) {
       if (!isAppError(error)) throw error
@@ -150,7 +161,7 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     const stamp = cache.stamp()
     const answer = await next(call)
     cache.set(key, answer, {
-      tags: domainTags(call.definition.domain, policy.tags(call.input, answer.value, call.caller)),
+      tags: answerTags(call, answer.value),
       ttlMs: policy.ttlMs,
       stamp,
     })
@@ -177,4 +188,10 @@ export function stableJson(value: unknown): string {
     .filter((k) => record[k] !== undefined)
     .sort()
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(record[k])}`).join(',')}}`
+}
+
+/** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
+function answerTags(call: QueryCall, answer: unknown): string[] {
+  const policy = call.definition.cache
+  return policy ? domainTags(call.definition.domain, policy.tags(call.input, answer, call.caller)) : []
 }

@@ -1,7 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AnyQuery } from '../core/messages.js'
-import { domainTags } from '../core/cache.js'
-import { canonicalFor } from '../core/canonical.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { callerOf } from './handlers.js'
@@ -17,8 +15,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
   if (!policy) throw new Error(`${definition.name} is live but has no cache tags to follow`)
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
-    // Canonical as the bus makes it, so the tags followed are those the projections touch.
-    const input = canonicalFor(definition.input)(coerce(definition.input, request.query ?? {}))
+    const input = coerce(definition.input, request.query ?? {})
     const ask = () => tandem.queries.ask(definition, input, { caller, log: request.log })
     const first = await ask()
     if (first.status === 'failed') throw first.error
@@ -32,8 +29,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       'x-accel-buffering': 'no',
       'x-request-id': request.id,
     })
-    const tagsOf = (data: unknown) => new Set(domainTags(definition.domain, policy.tags(input, data, caller)))
-    let tags = tagsOf(first.data)
+    // The bus's own tags for the answer: from the input as it accepted it (ids lower-cased).
+    let tags = new Set(first.tags)
     let last = ''
     const send = (event: string, id: string, data: unknown) => {
       const text = JSON.stringify(data)
@@ -60,7 +57,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
               status: next.error.status,
             })
           } else {
-            tags = tagsOf(next.data)
+            tags = new Set(next.tags)
             send('answer', next.readPosition, next.data)
           }
         })
