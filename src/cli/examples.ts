@@ -4,6 +4,19 @@ import type { Domain } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import type { Caller } from '../core/messages.js'
 
+/**
+ * An embedded Tandem in memory, whatever the environment names: for a command that needs the
+ * registered domains and buses for a moment (the examples, the OpenAPI export) and keeps nothing.
+ */
+export function startThrowawayTandem(): Promise<Tandem> {
+  const config = { ...loadConfig(), databaseUrl: undefined, readDatabaseUrl: undefined, redisUrl: undefined }
+  return startTandem({
+    config: { ...config, roles: undefined, logLevel: 'warn', authSecret: 'throwaway-secret-never-served' },
+    inMemory: true,
+    log: pino({ level: 'warn' }),
+  })
+}
+
 /** How one example went: succeeded, or refused with a code; and how long it took. */
 export interface ExampleOutcome {
   kind: 'command' | 'query'
@@ -21,12 +34,7 @@ export interface ExampleOutcome {
  * queries run after all of them. The caller holds every role the domains name.
  */
 export async function runExamples(kinds: readonly ('command' | 'query')[]): Promise<ExampleOutcome[]> {
-  const config = { ...loadConfig(), databaseUrl: undefined, readDatabaseUrl: undefined, redisUrl: undefined }
-  const tandem = await startTandem({
-    config: { ...config, roles: undefined, authSecret: 'examples-only-secret-never-used' },
-    inMemory: true,
-    log: pino({ level: 'warn' }),
-  })
+  const tandem = await startThrowawayTandem()
   try {
     return await sendExamples(tandem, kinds)
   } finally {

@@ -9,7 +9,7 @@ import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
-import { formatOutcomes, runExamples } from './examples.js'
+import { formatOutcomes, runExamples, startThrowawayTandem } from './examples.js'
 import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
 import { seedDemo, serve } from './serve.js'
 
@@ -134,17 +134,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
-      const config = {
-        ...loadConfig(),
-        databaseUrl: undefined,
-        readDatabaseUrl: undefined,
-        redisUrl: undefined,
-        roles: undefined,
-      }
-      const tandem = await startTandem({
-        config: { ...config, logLevel: 'warn', authSecret: 'export-only-secret-never-used' },
-        inMemory: true,
-      })
+      const tandem = await startThrowawayTandem()
       const app = await buildServer(tandem)
       const document = await openapiDocument(app)
       await app.close()
