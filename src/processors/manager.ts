@@ -70,6 +70,8 @@ export function createProcessorManager(options: ProcessorManagerOptions): Proces
   let stopping = new AbortController()
 
   async function status(): Promise<ProcessorStatus[]> {
+    // No processors, nothing to ask the database (PGlite has one connection to share).
+    if (byId.size === 0) return []
     const stored = await store.list()
     return Promise.all(
       [...byId].map(async ([name, processor]) => {
@@ -147,7 +149,7 @@ export function createProcessorManager(options: ProcessorManagerOptions): Proces
     status,
     retry,
     async start() {
-      if (!options.run) return
+      if (!options.run || byId.size === 0) return
       stopping = new AbortController()
       for (const [id, processor] of byId) {
         const runner = createProcessorRunner({
