@@ -1,0 +1,16 @@
+/**
+ * The test kits for domain authors: given / when / then specs of deciders, projections and
+ * processors. Domain specs reach them through the kernel's test door, `src/kernel/testing.ts`.
+ */
+export {
+  commandMeta,
+  deciderSpec,
+  specDefaults,
+  type CommandSetting,
+  type DeciderSpecOptions,
+  type EventSourcedRules,
+  type ExpectedRefusal,
+  type Given,
+  type StateStoredRules,
+  type Then,
+} from './kit/decider.js'
