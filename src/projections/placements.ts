@@ -1,0 +1,158 @@
+import type { QueryCache } from '../core/cache.js'
+import type { Logger } from '../core/logger.js'
+import type { Metrics } from '../core/metrics.js'
+import type { KvReader, ReadStores } from '../core/read-stores.js'
+import type { Sql } from '../core/sql.js'
+import type { Checkpoint } from '../storage/event-log.js'
+import type { ProgressFeed } from '../transport/progress.js'
+import type { Wake } from '../transport/wake.js'
+import { createFollower, type Follower, type Progressing } from './follower.js'
+import { scopedReader, type KvStore } from './kv.js'
+import type { Projection } from './projection.js'
+import { createRunner, type Runner } from './runner.js'
+import { kvPrefix, sqlTableName, targetFor, type Catalog, type Target } from './targets.js'
+
+/**
+ * Where a projection is applied: `run` here, or `follow` (another process applies it into a shared
+ * store; this one reads it and learns its progress from the feed).
+ */
+export type Placement = 'run' | 'follow'
+
+/** The generation of a projection that queries here read, and who applies it. */
+export interface Placed {
+  projection: Projection
+  /** The runner's or the follower's: whichever this process has. */
+  progress: Progressing
+  runner?: Runner
+  follower?: Follower
+  target: Target
+  catalog: Catalog
+  reader: KvReader | undefined
+  /** A new generation being built beside this one (rebuild.ts). */
+  rebuilding?: Runner
+  /** A switch to a generation another process rebuilt, under way (sharing.ts). */
+  switching?: Promise<void>
+  /** A stored checkpoint ahead of the follower at the last sync: if no report covers it by the next, one was lost. */
+  unreported?: Checkpoint
+}
+
+export interface PlacementsOptions {
+  /** The database holding the event log. */
+  source: Sql
+  /** The SQL read store (schema `read`). */
+  readSql: Sql
+  kv: KvStore
+  wake: Wake
+  cache: QueryCache
+  metrics: Metrics
+  log: Logger
+  batchSize?: number
+  pollMs?: number
+  feed?: ProgressFeed
+  /** Whether a projection's store is seen by other processes, so its progress is worth publishing. */
+  shared?: (projection: Projection) => boolean
+}
+
+/** The projections this process serves, each at the generation queries read. */
+export interface Placements {
+  readonly stores: ReadStores
+  get(name: string): Placed | undefined
+  /** The placed projection, or a thrown error naming one that is not. */
+  required(name: string): Placed
+  all(): Placed[]
+  /** Serves `generation` of `projection` from now on: applies it here (run) or follows it. */
+  serve(projection: Projection, generation: number, placement: Placement): Promise<Placed>
+  /**
+   * A runner of one generation. A serving one's applied tags drop cached answers here and, when its
+   * store is shared, in the other processes; a rebuilding one's touch nothing queries read.
+   */
+  runner(projection: Projection, generation: number, target: Target, serving: boolean): Runner
+  targets(projection: Projection, generation: number): { target: Target; catalog: Catalog }
+  /** Whether this process tells the others about the projection (its store is shared, and a feed exists). */
+  publishes(projection: Projection): boolean
+}
+
+export function createPlacements(options: PlacementsOptions): Placements {
+  const { kv, readSql, cache, feed } = options
+  const placed = new Map<string, Placed>()
+  const publishes = (projection: Projection) => feed !== undefined && (options.shared?.(projection) ?? false)
+  const targets = (projection: Projection, generation: number) =>
+    targetFor(projection, generation, { kv, sql: readSql })
+
+  function runner(projection: Projection, generation: number, target: Target, serving: boolean): Runner {
+    const publish = serving && publishes(projection)
+    const created = createRunner({
+      projection,
+      generation,
+      target,
+      source: options.source,
+      wake: options.wake,
+      log: options.log,
+      metrics: options.metrics,
+      batchSize: options.batchSize,
+      pollMs: options.pollMs,
+      // Only the generation queries read can make cached answers stale.
+      onApplied: serving
+        ? (tags) => {
+            cache.invalidate(tags)
+            if (publish) feed?.applied(projection.name, generation, tags)
+          }
+        : undefined,
+      onSkipped: serving ? () => cache.clear() : undefined,
+    })
+    if (publish) {
+      // An idle poll that found nothing new tells the other processes nothing.
+      let told = ''
+      created.onProgress(() => {
+        const { checkpoint, horizon, caughtUp } = created
+        const now = `${checkpoint.txId}/${checkpoint.position}/${horizon}/${caughtUp}`
+        if (now === told) return
+        told = now
+        feed?.progress({ name: projection.name, generation, checkpoint, horizon, caughtUp })
+      })
+    }
+    return created
+  }
+
+  function required(name: string): Placed {
+    const entry = placed.get(name)
+    if (!entry) throw new Error(`No projection is named ${name}`)
+    return entry
+  }
+
+  return {
+    get: (name) => placed.get(name),
+    required,
+    all: () => [...placed.values()],
+    runner,
+    targets,
+    publishes,
+    async serve(projection, generation, placement) {
+      const { target, catalog } = targets(projection, generation)
+      const reader =
+        projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
+      let entry: Placed
+      if (placement === 'run') {
+        const applying = runner(projection, generation, target, true)
+        entry = { projection, progress: applying, runner: applying, target, catalog, reader }
+        applying.start()
+      } else {
+        const follower = createFollower(generation, await target.checkpoint())
+        entry = { projection, progress: follower, follower, target, catalog, reader }
+      }
+      placed.set(projection.name, entry)
+      return entry
+    },
+    stores: {
+      kv(name) {
+        const reader = required(name).reader
+        if (!reader) throw new Error(`${name} is not a KV projection`)
+        return reader
+      },
+      sql(name) {
+        const { progress } = required(name)
+        return { sql: readSql, table: (table) => sqlTableName(name, progress.generation, table) }
+      },
+    },
+  }
+}

@@ -1,0 +1,56 @@
+import type { Sql } from '../core/sql.js'
+import { compareDecimal, transactionOf } from '../storage/event-log.js'
+import type { Progressing } from './follower.js'
+
+/**
+ * Read-your-writes: waiting until a projection has applied the event at a position a command
+ * answered with. Which transaction wrote a position is looked up once and remembered (the last
+ * 10,000), so a projection caught up by horizon can say so without the event itself.
+ */
+export function positionWaiter(source: Sql): {
+  /** True once `progress()` (read anew each time: a rebuild may swap it) has applied `position`; false at the deadline. */
+  waitFor(progress: () => Progressing, position: string, deadline: number): Promise<boolean>
+} {
+  const transactions = new Map<string, string>()
+
+  async function txOf(position: string): Promise<string | undefined> {
+    let tx = transactions.get(position)
+    if (tx === undefined) {
+      tx = await transactionOf(source, position)
+      if (tx === undefined) return undefined
+      transactions.set(position, tx)
+      if (transactions.size > 10_000) transactions.delete(transactions.keys().next().value as string)
+    }
+    return tx
+  }
+
+  return {
+    async waitFor(progress, position, deadline) {
+      if (position === '0') return true
+      let tx: string | undefined
+      let looked = 0
+      for (;;) {
+        if (progress().hasApplied(position, tx)) return true
+        const now = Date.now()
+        if (now >= deadline) return false
+        if (tx === undefined && now - looked > 50) {
+          looked = now
+          tx = await txOf(position)
+          if (progress().hasApplied(position, tx)) return true
+          // No committed event has this position (rolled back, or made up): a caller could only have
+          // got it from a commit, so once the read model is past it there is nothing to wait for.
+          if (tx === undefined && compareDecimal(position, progress().checkpoint.position) <= 0) return true
+        }
+        await new Promise<void>((resolve) => {
+          const off = progress().onProgress(done)
+          const timer = setTimeout(done, Math.min(50, deadline - Date.now()))
+          function done() {
+            off()
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+      }
+    },
+  }
+}

@@ -1,0 +1,63 @@
+import type { QueryCache } from '../core/cache.js'
+import { ConflictError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { ProgressFeed } from '../transport/progress.js'
+import type { Placements } from './placements.js'
+
+/** A rebuild asked of a process that only follows the projection (a query process). */
+export function notAppliedHere(name: string): ConflictError {
+  return new ConflictError(
+    'PROJECTION_NOT_APPLIED_HERE',
+    'Projection applied elsewhere',
+    `This process does not apply ${name}: ask a projector process to rebuild it`,
+  )
+}
+
+/**
+ * Builds a new generation of a projection beside the live one, from the log's beginning, and
+ * switches queries to it once it has caught up; then the old generation is dropped. Other
+ * processes learn of the switch from the feed (or, if lost, from the catalog).
+ */
+export async function rebuildProjection(
+  name: string,
+  deps: { placements: Placements; cache: QueryCache; log: Logger; feed?: ProgressFeed },
+): Promise<{ generation: number }> {
+  const { placements, cache, log, feed } = deps
+  const current = placements.get(name)
+  if (!current) throw new Error(`No projection is named ${name}`)
+  const { projection } = current
+  if (!current.runner) throw notAppliedHere(name)
+  if (current.rebuilding) throw new Error(`${name} is already being rebuilt`)
+  const generation = current.runner.generation + 1
+  const { target, catalog } = placements.targets(projection, generation)
+  await target.drop()
+  await target.setup()
+  const runner = placements.runner(projection, generation, target, false)
+  current.rebuilding = runner
+  log.info({ projection: name, generation }, 'rebuild started')
+  runner.start()
+  try {
+    await new Promise<void>((resolve) => {
+      const off = runner.onProgress(() => {
+        if (runner.caughtUp) {
+          off()
+          resolve()
+        }
+      })
+    })
+    // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint.
+    await runner.stop()
+    await catalog.setLive(name, { generation, version: projection.version })
+    await placements.serve(projection, generation, 'run')
+    cache.clear()
+    if (placements.publishes(projection)) feed?.switched(name, generation)
+    await current.runner.stop()
+    await current.target.drop()
+    log.info({ projection: name, generation }, 'rebuild switched')
+    return { generation }
+  } catch (error) {
+    await runner.stop()
+    current.rebuilding = undefined
+    throw error
+  }
+}

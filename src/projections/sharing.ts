@@ -1,0 +1,115 @@
+import type { QueryCache } from '../core/cache.js'
+import type { Logger } from '../core/logger.js'
+import { compareCheckpoints } from '../storage/event-log.js'
+import type { FeedMessage, ProgressFeed } from '../transport/progress.js'
+import type { Placed, Placements } from './placements.js'
+
+export interface Sharing {
+  /** Every projection is placed: asks the projectors to report, and starts the backstop. */
+  placed(): void
+  stop(): void
+}
+
+/**
+ * Following the other processes of a deployment through the progress feed: their cache tags drop
+ * answers cached here, their reports move the projections this process follows, and a generation
+ * another process switched to (a rebuild) is served here too. Once per poll interval the stored
+ * checkpoints are read as a backstop for messages the feed lost.
+ */
+export function shareProgress(options: {
+  feed: ProgressFeed
+  placements: Placements
+  cache: QueryCache
+  log: Logger
+  pollMs?: number
+}): Sharing {
+  const { feed, placements, cache, log } = options
+
+  /** Another process switched generations: serve the new one, drop what was cached. */
+  function switchTo(entry: Placed, generation: number): Promise<void> {
+    entry.switching ??= (async () => {
+      try {
+        if (entry.rebuilding || placements.get(entry.projection.name) !== entry) return
+        await entry.runner?.stop()
+        await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
+        cache.clear()
+        // A runner of the old generation may have written after the rebuilder dropped it.
+        if (entry.runner) await entry.target.drop()
+        log.info({ projection: entry.projection.name, generation }, 'switched to a rebuilt generation')
+      } catch (error) {
+        log.error({ err: error, projection: entry.projection.name }, 'switching generations failed')
+        entry.runner?.start()
+      } finally {
+        entry.switching = undefined
+      }
+    })()
+    return entry.switching
+  }
+
+  function onMessage(message: FeedMessage) {
+    if (message.kind === 'clear') return cache.clear()
+    if (message.kind === 'hello') return
+    const entry = placements.get(message.name)
+    if (!entry) return
+    const generation = entry.progress.generation
+    if (message.kind === 'switched') {
+      if (message.generation > generation) void switchTo(entry, message.generation)
+    } else if (message.generation !== generation) {
+      return
+    } else if (message.kind === 'applied') {
+      cache.invalidate(message.tags)
+    } else {
+      entry.follower?.advance(message)
+    }
+  }
+
+  /**
+   * The backstop: a generation switched while its message was lost, or a followed projection's
+   * stored checkpoint ahead of every report for a whole interval (a lost report: its tags are
+   * unknown, so the cache is cleared). `lost`: the feed itself was down, so everything is suspect.
+   */
+  async function sync(lost: boolean) {
+    if (lost) cache.clear()
+    for (const entry of placements.all()) {
+      try {
+        const known = await entry.catalog.live(entry.projection.name)
+        if (known && known.generation > entry.progress.generation) {
+          await switchTo(entry, known.generation)
+          continue
+        }
+        const follower = entry.follower
+        if (!follower) continue
+        const stored = await entry.target.checkpoint()
+        if (compareCheckpoints(stored, follower.checkpoint) <= 0) {
+          entry.unreported = undefined
+        } else if (
+          lost ||
+          (entry.unreported && compareCheckpoints(entry.unreported, follower.checkpoint) > 0)
+        ) {
+          if (!lost) cache.clear()
+          follower.advance({ checkpoint: stored })
+          entry.unreported = undefined
+        } else {
+          entry.unreported = stored
+        }
+      } catch (error) {
+        log.warn({ err: error, projection: entry.projection.name }, 'projection sync failed')
+      }
+    }
+  }
+
+  // Subscribed before anything is placed, so no report sent while placing is missed.
+  const unsubscribe = feed.subscribe(onMessage, () => void sync(true).then(() => feed.hello()))
+  let timer: NodeJS.Timeout | undefined
+  return {
+    placed() {
+      if (placements.all().some((entry) => entry.follower)) feed.hello()
+      timer = setInterval(() => void sync(false), Math.max(options.pollMs ?? 1000, 100))
+      timer.unref()
+    },
+    stop() {
+      clearInterval(timer)
+      unsubscribe()
+    },
+  }
+}
