@@ -1,5 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { expect } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
+import type { Config } from '../app/config.js'
+import type { Domain } from '../app/domain.js'
 import type { Caller } from '../core/messages.js'
 import { buildServer } from '../http/server.js'
 import { startTestTandem, type TestTandem } from './harness.js'
@@ -15,7 +17,10 @@ export interface TestServer {
   bearer(caller: Caller, expiresInSeconds?: number): string
   /** The position of the last event in the log, '0' when it is empty. */
   head(): Promise<string>
-  /** Waits until every read model has applied `position`, so no later invalidation is pending. */
+  /**
+   * Waits until every projection of the served domains has applied `position`, so no later
+   * invalidation is pending.
+   */
   settle(position: string): Promise<void>
   post(url: string, body: unknown, options?: RequestOptions): Promise<LightMyRequestResponse>
   get(url: string, options?: RequestOptions): Promise<LightMyRequestResponse>
@@ -27,14 +32,25 @@ export interface RequestOptions {
   headers?: Record<string, string>
 }
 
+export interface TestServerOptions {
+  /** The domains to serve (default: every domain of this build). */
+  domains?: readonly Domain[]
+  /** Overrides of the test configuration (e.g. `roles`). */
+  config?: Partial<Config>
+}
+
+/** The events domain's callers: prefer a domain's own callers, next to its tests. */
 export const organizer: Caller = { id: 'organizer-1', roles: ['organizer'] }
 export const otherOrganizer: Caller = { id: 'organizer-2', roles: ['organizer'] }
 export const admin: Caller = { id: 'admin-1', roles: ['admin'] }
 export const alice: Caller = { id: 'alice', roles: [] }
 export const bob: Caller = { id: 'bob', roles: [] }
 
-export async function startTestServer(mode: Mode): Promise<TestServer> {
-  const tandem = await startTestTandem(mode)
+/** How long `settle` waits for the projections before it fails the test. */
+const settleTimeoutMs = 10_000
+
+export async function startTestServer(mode: Mode, options: TestServerOptions = {}): Promise<TestServer> {
+  const tandem = await startTestTandem(mode, options)
   const serverErrors: string[] = []
   let app: FastifyInstance
   try {
@@ -68,18 +84,10 @@ export async function startTestServer(mode: Mode): Promise<TestServer> {
       return row?.head ?? '0'
     },
     async settle(position) {
-      const headers = { 'x-min-position': position }
-      for (const url of [
-        '/api/queries/events/list-upcoming-events',
-        '/api/queries/events/list-my-registrations',
-      ]) {
-        const response = await inject({
-          method: 'GET',
-          url,
-          headers: { ...headers, authorization: bearer(admin) },
-        })
-        expect(response.statusCode).toBe(200)
-      }
+      // The wait X-Min-Position makes, over every projection this process applies or follows.
+      const names = tandem.projections.names()
+      const settled = await tandem.projections.waitFor(names, BigInt(position), settleTimeoutMs)
+      expect(settled, `projections ${names.join(', ')} reached position ${position}`).toBe(true)
     },
     post: (url, body, options) =>
       inject({
@@ -96,13 +104,47 @@ export async function startTestServer(mode: Mode): Promise<TestServer> {
   }
 }
 
-export const commandUrl = (name: string) => `/api/commands/events/${name}`
+/**
+ * One test server per file (and mode): started before the file's tests, closed after them, and
+ * every test fails if it drew a 5xx other than 503. Returns the server (valid inside tests/hooks).
+ */
+export function useTestServer(mode: Mode, options: TestServerOptions = {}): () => TestServer {
+  let server: TestServer | undefined
+  beforeAll(async () => {
+    server = await startTestServer(mode, options)
+  })
+  afterAll(() => server?.close())
+  afterEach(() => {
+    if (server) expect(server.serverErrors.splice(0)).toEqual([])
+  })
+  return () => {
+    if (!server) throw new Error('The test server is not started: use it inside tests and hooks')
+    return server
+  }
+}
 
-export function queryUrl(name: string, params: Record<string, string | number | boolean> = {}): string {
+type Params = Record<string, string | number | boolean>
+
+/** `POST /api/commands/<domain>/<name>`. */
+// eslint-disable-next-line @typescript-eslint/unified-signatures -- the shorthand goes with the events tests
+export function commandUrl(domain: string, name: string): string
+/** The events domain's command `name` (its tests' shorthand, until they move beside the domain). */
+export function commandUrl(name: string): string
+export function commandUrl(first: string, second?: string): string {
+  return second === undefined ? `/api/commands/events/${first}` : `/api/commands/${first}/${second}`
+}
+
+/** `GET /api/queries/<domain>/<name>?<params>`. */
+export function queryUrl(domain: string, name: string, params?: Params): string
+/** The events domain's query `name` (its tests' shorthand, until they move beside the domain). */
+export function queryUrl(name: string, params?: Params): string
+export function queryUrl(first: string, second?: string | Params, third: Params = {}): string {
+  const [domain, name, params] =
+    typeof second === 'string' ? [first, second, third] : ['events', first, second ?? {}]
   const query = new URLSearchParams(
     Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
   ).toString()
-  return `/api/queries/events/${name}${query ? `?${query}` : ''}`
+  return `/api/queries/${domain}/${name}${query ? `?${query}` : ''}`
 }
 
 /** A problem+json answer with this status and code; returns the body. */
