@@ -70,7 +70,7 @@ export interface TandemOptions {
   inMemory?: boolean
   /** Seconds between polls of the log when no wake-up comes. */
   pollMs?: number
-  /** The time commands are decided at (tests move it; default: the system clock). */
+  /** The time commands are decided at and tokens checked at (tests move it; default: the system clock). */
   clock?: () => Date
 }
 
@@ -142,6 +142,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
         onCommitted: (position) => wake.committed(position),
         onRecall: (result) => metrics.recall(result),
         onScheduled: (at) => timers.scheduled(at),
+        eventOwners: new Map(domains.flatMap((d) => d.events.map((e): [string, string] => [e.type, d.name]))),
       }),
       middleware: [logCalls(), measure(metrics), authorize(), validate()],
       transactional: [idempotency()],
@@ -200,7 +201,8 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       closers.push(() => clearInterval(purge))
     }
 
-    const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
+    // Token times are read on the commands' clock: a test that moves it expires tokens too.
+    const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir), options.clock)
     return {
       config,
       mode,

@@ -56,6 +56,21 @@ const withdraw = defineCommand({
   }),
 })
 
+/** A command of another domain that appends a wallet's event: the unit of work refuses it. */
+const stray = defineCommand({
+  domain: 'strays',
+  name: 'deposit-elsewhere',
+  summary: "Appends another domain's event",
+  input: Move,
+  output: Type.Object({ balance: Type.Integer() }),
+  access: signedIn(),
+  handle: eventSourced({
+    ...wallet,
+    decide: (input) => [Deposited.create({ amount: input.amount })],
+    result: () => ({ balance: 0 }),
+  }),
+})
+
 /** The balance now or at a past moment, folded from the log (no read model). */
 const balance = defineQuery({
   domain: 'wallets',
@@ -183,12 +198,21 @@ describe.each(modes)('queries over the event log (%s)', (mode) => {
   beforeAll(async () => {
     const wallets = {
       name: 'wallets',
+      events: [Deposited, Withdrawn],
       commands: [deposit, withdraw],
       queries: [balance],
       projections: [],
       migrations: [],
     }
-    t = await startTestTandem(mode, { domains: [wallets] })
+    const strays = {
+      name: 'strays',
+      events: [],
+      commands: [stray],
+      queries: [],
+      projections: [],
+      migrations: [],
+    }
+    t = await startTestTandem(mode, { domains: [wallets, strays] })
   })
   afterAll(async () => t.dispose())
 
@@ -209,5 +233,14 @@ describe.each(modes)('queries over the event log (%s)', (mode) => {
     expect(await ask()).toEqual({ balance: 25, version: 2 })
     expect(await ask(moment)).toEqual({ balance: 40, version: 1 })
     expect(await ask(new Date(0))).toEqual({ balance: 0, version: 0 })
+  })
+  it('refuses a command that appends an event its domain does not declare, and writes nothing', async () => {
+    await expect(t.commands.execute(stray, { walletId: 'q2', amount: 5 }, { caller: owner })).rejects.toThrow(
+      /strays appended Deposited, which wallets declares/,
+    )
+    const [row] = await t.sql.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tandem.event_log WHERE stream_id = 'wallet-q2'",
+    )
+    expect(row?.n).toBe(0)
   })
 })

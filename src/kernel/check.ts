@@ -25,7 +25,7 @@ export function checkDomains(domains: readonly Domain[]): void {
       if (!m.id.startsWith(`${d.name}/`))
         problems.push(`migration ${m.id} of ${d.name} does not start with "${d.name}/"`)
     }
-    const declared = new Set((d.events ?? []).map((e) => e.type))
+    const declared = new Set(d.events.map((e) => e.type))
     for (const type of declared) claim('event type', type, d.name)
     for (const p of d.projections) {
       claim('projection', p.name, d.name)
@@ -34,6 +34,12 @@ export function checkDomains(domains: readonly Domain[]): void {
       const foreign = p.events.filter((type) => !declared.has(type))
       if (foreign.length > 0)
         problems.push(`projection ${p.name} reads events ${d.name} does not declare: ${foreign.join(', ')}`)
+    }
+    for (const r of d.routes ?? []) {
+      claim('route', `${r.method} ${r.path}`, d.name)
+      const listed = r.message.kind === 'command' ? d.commands : d.queries
+      if (!(listed as readonly unknown[]).includes(r.message))
+        problems.push(`route ${r.method} ${r.path} of ${d.name} sends a message the domain does not list`)
     }
     for (const p of d.processors ?? []) {
       claim('processor', `${p.domain}/${p.name}`, d.name)

@@ -1,3 +1,4 @@
+import type { TSchema } from 'typebox'
 import type { CommandBus, CommandResult } from '../core/command-bus.js'
 import type { QueryBus, QueryResult } from '../core/query-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
@@ -14,8 +15,11 @@ import type { Migration } from '../storage/migrations.js'
 export interface Domain {
   /** Kebab case; the first part of its messages' addresses and of its migrations' ids. */
   name: string
-  /** Every event its commands write: their types are the domain's alone. */
-  events?: readonly AnyEventDefinition[]
+  /**
+   * Every event its commands write: their types are the domain's alone. A command appending a type
+   * its domain does not declare fails (a programming error, not a refusal).
+   */
+  events: readonly AnyEventDefinition[]
   commands: readonly AnyCommand[]
   queries: readonly AnyQuery[]
   projections: readonly Projection[]
@@ -32,6 +36,51 @@ export interface Domain {
   demoExamples?(queries: QueryBus): Promise<readonly DemoExample[]>
   /** Its part in `tandem bench`. */
   benchMix?: BenchMix
+  /**
+   * Resource-style routes of its own (a guide's `GET /api/cqrs/subjects/{id}/`), each a thin
+   * adapter over one of its commands or queries: served through the same buses and middleware.
+   */
+  routes?: readonly ResourceRoute[]
+}
+
+/**
+ * One resource-style route: a method and a path (`:name` for a parameter) mapped to a command or a
+ * query of the domain. The HTTP layer (http/resource-routes.ts) sends what `input` builds through the
+ * bus (auth, validation, idempotency, cache, metrics as for any message), answers with what `answer`
+ * makes of the outcome, and refusals as problem+json.
+ */
+export interface ResourceRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  /** With its parameters as `:name`: `/api/cqrs/subjects/:id/`. */
+  path: string
+  summary: string
+  /** The command or query it sends. */
+  message: AnyCommand | AnyQuery
+  /** The message's input, from the request (default: query string, body and path merged). */
+  input?(request: ResourceRequest): unknown
+  /** The answer's body (default: the command's result or the query's data). */
+  answer?(outcome: ResourceOutcome): unknown
+  /** Status of a success (default 200). */
+  status?: number
+  /** For the OpenAPI document: the shapes of the body, the query string and the answer. */
+  schema?: { body?: TSchema; querystring?: TSchema; answer?: TSchema }
+}
+
+export interface ResourceRequest {
+  params: Readonly<Record<string, string>>
+  query: Readonly<Record<string, unknown>>
+  body: unknown
+}
+
+/** What the bus answered: a command's result, or a query's data. */
+export interface ResourceOutcome {
+  data: unknown
+  cacheHit: boolean
+  executionTimeMs: number
+  /** The command's last event's position, or the position the query's read models had applied. */
+  position: string | null
+  /** The command's id; null for a query. */
+  commandId: string | null
 }
 
 /**

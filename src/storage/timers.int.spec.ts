@@ -194,6 +194,7 @@ const plan = defineCommand({
 
 const drills: Domain = {
   name: 'drills',
+  events: [Started, Extended, Submitted, Expired, Charged],
   commands: [start, extend, submit, expire, chargeMonthly, tick, refuse, plan],
   queries: [],
   projections: [],

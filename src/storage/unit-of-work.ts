@@ -25,6 +25,8 @@ export interface UnitOfWorkOptions {
   onRecall?: (result: Recall) => void
   /** Called after each commit that scheduled timers, with the earliest moment (wakes the scheduler). */
   onScheduled?: (at: Date) => void
+  /** The domain that declares each event type; given, a command may append only its own domain's. */
+  eventOwners?: ReadonlyMap<string, string>
 }
 
 /**
@@ -39,6 +41,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
   const maxAttempts = options.maxAttempts ?? 5
   const memory = options.memory ?? createStreamMemory()
   const onRecall = options.onRecall ?? (() => undefined)
+  const owners = options.eventOwners
   /** Commands past their stream's turn: those that may commit in the same group. */
   let deciding = 0
 
@@ -73,6 +76,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
           write: (...statements) => writes.push(...statements),
           append: (stream, events, options) => {
             if (events.length === 0) return
+            if (owners) checkOwned(call.definition.domain, events, owners)
             if (options?.locked) locks.push(lockStream(stream.id))
             appends.push(appendStatement(stream, events, metadata))
             appended.push(stream.id)
@@ -179,4 +183,19 @@ function lastPosition(results: readonly Row[][]): string | null {
     }
   }
   return last
+}
+
+/** A command appends only events its own domain declares (Domain.events). */
+function checkOwned(
+  domain: string,
+  events: readonly { type: string }[],
+  owners: ReadonlyMap<string, string>,
+) {
+  for (const { type } of events) {
+    const owner = owners.get(type)
+    if (owner !== domain)
+      throw new Error(
+        `A command of ${domain} appended ${type}, which ${owner ? `${owner} declares` : 'no domain declares'}`,
+      )
+  }
 }

@@ -103,6 +103,7 @@ export const notifier = defineProcessor({
 
 export const ordersDomain: Domain = {
   name: 'orders',
+  events: [OrderPlaced, NoticeSent],
   commands: [placeOrder, sendNotice],
   queries: [],
   projections: [],
