@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
@@ -47,12 +48,15 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
   // `writer` takes commands and applies projections into Redis; `reader` only answers queries.
   let writer: TestTandem
   let reader: TestTandem
+  // What the processes warn about, so a test can wait for a thing to have happened, not for time.
+  const warnings: string[] = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) })
   beforeAll(async () => {
     ;[writer, reader] = (await startTestProcesses(
       'server',
       [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
       // No backstop poll within a test: progress and tags must come through the feed.
-      { pollMs: 60_000 },
+      { pollMs: 60_000, log },
     )) as [TestTandem, TestTandem]
   })
   afterAll(async () => {
@@ -138,8 +142,10 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = current_database() AND application_name = 'tandem-listen'`,
       )
-      // Long enough for the first reconnect attempts to be refused.
-      await new Promise((resolve) => setTimeout(resolve, 2500))
+      // Until both processes have had a reconnect attempt refused.
+      const refused = () => warnings.filter((w) => w.includes('could not reconnect')).length
+      const before = refused()
+      await eventually(() => refused() >= before + 2)
     } finally {
       await allow(true)
       await admin.end()

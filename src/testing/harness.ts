@@ -1,4 +1,4 @@
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
@@ -20,13 +20,21 @@ export interface TestTandem extends Tandem {
   shiftClock(ms: number): void
 }
 
+export interface TestTandemOptions {
+  /** The domains to serve (default: every domain of this build). */
+  domains?: readonly Domain[]
+  pollMs?: number
+  /** Where the Tandems log (default: nowhere, or at TEST_LOG_LEVEL to stdout). */
+  log?: Logger
+}
+
 /**
  * A Tandem for one test file. Embedded: in-memory PGlite and memory KV. Server: a scratch
  * PostgreSQL database (dropped after) and Redis (keys namespaced by the new log's identity).
  */
 export async function startTestTandem(
   mode: Mode,
-  options: { domains?: readonly Domain[]; config?: Partial<Config>; pollMs?: number } = {},
+  options: TestTandemOptions & { config?: Partial<Config> } = {},
 ): Promise<TestTandem> {
   const [tandem] = await startTestProcesses(mode, [options.config ?? {}], options)
   return tandem as TestTandem
@@ -39,7 +47,7 @@ export async function startTestTandem(
 export async function startTestProcesses(
   mode: Mode,
   configs: readonly Partial<Config>[],
-  options: { domains?: readonly Domain[]; pollMs?: number } = {},
+  options: TestTandemOptions = {},
 ): Promise<TestTandem[]> {
   const scratch = mode === 'server' ? await createScratchDatabase(postgresUrl, 'test') : undefined
   let open = 0
@@ -63,7 +71,7 @@ export async function startTestProcesses(
         config,
         domains: options.domains,
         inMemory: mode === 'embedded',
-        log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+        log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
         pollMs: options.pollMs,
         clock: () => new Date(Date.now() + shift),
       })
