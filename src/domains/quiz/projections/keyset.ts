@@ -1,0 +1,31 @@
+import { ValidationError, decodeCursor, encodeCursor } from '../../../kernel/index.js'
+
+/**
+ * Keyset paging over (time, id), newest first: a cursor is the opaque form of `<time>|<id>` of the
+ * last row of a page. Times are ISO text in UTC (columns COLLATE "C"), so they sort as text.
+ */
+export interface Key {
+  time: string
+  id: string
+}
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export function keyAfter(cursor: string | undefined): Key | undefined {
+  if (cursor === undefined) return undefined
+  const [time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
+  if (rest.length > 0 || Number.isNaN(Date.parse(time)) || !uuid.test(id)) {
+    throw new ValidationError([{ path: '/cursor', message: 'is not a valid cursor' }])
+  }
+  return { time, id }
+}
+
+/** The page and the cursor after it, from rows fetched with one extra. */
+export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => Key) {
+  const last = rows[limit - 1]
+  return {
+    items: rows.slice(0, limit),
+    nextCursor:
+      rows.length > limit && last !== undefined ? encodeCursor(`${key(last).time}|${key(last).id}`) : null,
+  }
+}
