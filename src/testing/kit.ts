@@ -14,3 +14,12 @@ export {
   type StateStoredRules,
   type Then,
 } from './kit/decider.js'
+export { projectionSpec, type KvView, type ReadModel } from './kit/projection.js'
+export {
+  processorSpec,
+  type ParkedEvent,
+  type ProcessorRun,
+  type ProcessorSpecOptions,
+  type SentCommand,
+} from './kit/processor.js'
+export { eventRecorder, type Recording } from './kit/stored.js'

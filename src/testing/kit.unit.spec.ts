@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { ConflictError, ValidationError } from '../core/errors.js'
 import { defineCommand, defineEvent, signedIn, type CommandMeta } from '../core/messages.js'
 import { Id } from '../core/schemas.js'
-import { deciderSpec } from './kit.js'
+import { defineProcessor } from '../processors/processor.js'
+import { deciderSpec, processorSpec } from './kit.js'
 
 /** A wallet, event-sourced: its balance never goes below zero. */
 const Deposited = defineEvent('Deposited', Type.Object({ amount: Type.Integer(), at: Type.String() }))
@@ -157,5 +158,65 @@ describe('deciderSpec on a state-stored decide function', () => {
       throw new TypeError('boom')
     })
     expect(() => buggy(null).when({}).thenRefused('ANY')).toThrow(TypeError)
+  })
+})
+
+describe('processorSpec', () => {
+  const Tick = defineEvent('Tick', Type.Object({ n: Type.Integer() }))
+  const record = defineCommand({
+    domain: 'ticks',
+    name: 'record',
+    summary: 'Record a tick',
+    input: Type.Object({ n: Type.Integer({ minimum: 0 }) }),
+    output: Type.Object({}),
+    access: signedIn('system'),
+    handle: () => Promise.resolve({}),
+  })
+  const ticker = (send: (n: number, attempt: number) => unknown, caller?: { id: string; roles: string[] }) =>
+    defineProcessor({
+      domain: 'ticks',
+      name: 'ticker',
+      version: 1,
+      events: [Tick],
+      startFrom: 'beginning',
+      retry: { attempts: 2, backoffMs: 60_000 },
+      ...(caller ? { caller } : {}),
+      async handle(event, ctx) {
+        const sent = await ctx.send(record, send(event.data.n, ctx.attempt))
+        if (sent.status === 'failed') throw sent.error
+      },
+    })
+
+  it('parks, without waiting out the backoff, what the real bus would refuse', async () => {
+    const letter = async (spec: ReturnType<typeof processorSpec>) =>
+      (await spec(Tick.create({ n: 1 }))).deadLetters[0]?.error
+    expect(await letter(processorSpec(ticker((n) => ({ n: -n }))))).toMatch(/VALIDATION_FAILED/)
+    expect(await letter(processorSpec(ticker((n) => ({ n }), { id: 'nobody', roles: [] })))).toMatch(
+      /FORBIDDEN/,
+    )
+    // A send refused for its input never ran: a retry may send a fitting one under its key.
+    expect(
+      await letter(processorSpec(ticker((n, attempt) => ({ n: attempt === 1 ? -1 : n })))),
+    ).toBeUndefined()
+  })
+
+  it('refuses a retry that sends another input under the same key, as the bus does', async () => {
+    const clocked = defineProcessor({
+      domain: 'ticks',
+      name: 'clocked',
+      version: 1,
+      events: [Tick],
+      startFrom: 'beginning',
+      retry: { attempts: 2, backoffMs: 60_000 },
+      caller: { id: 'ticker', roles: ['system'] },
+      async handle(_event, ctx) {
+        const sent = await ctx.send(record, { n: ctx.attempt })
+        if (sent.status === 'failed') throw sent.error
+        throw new Error('crashed after sending')
+      },
+    })
+    const run = await processorSpec(clocked)(Tick.create({ n: 1 }))
+    expect(run.sent.map((s) => s.input)).toEqual([{ n: 1 }])
+    expect(run.deadLetters[0]?.error).toMatch(/IDEMPOTENCY_KEY_REUSED/)
   })
 })

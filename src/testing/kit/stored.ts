@@ -1,0 +1,32 @@
+import type { StoredEvent } from '../../core/envelope.js'
+import type { NewEvent } from '../../core/messages.js'
+
+/** How the kit's events are recorded: the moment, and who caused them. */
+export interface Recording {
+  /** When they were recorded (default: now). */
+  recordedAt?: Date
+  /** The stream each event is recorded in (default: `<type>-<position>`). */
+  streamId?: (event: NewEvent, position: number) => string
+}
+
+/**
+ * Records events as the log would, one position (and one transaction) after another: what
+ * projections and processors are handed. Each recorder counts from 1.
+ */
+export function eventRecorder(recording: Recording = {}) {
+  let position = 0
+  return <T extends string, D>(event: NewEvent<T, D>): StoredEvent<T, D> => {
+    position += 1
+    const at = String(position)
+    return {
+      position: at,
+      txId: at,
+      streamId: recording.streamId?.(event, position) ?? `${event.type}-${at}`,
+      version: 1,
+      type: event.type,
+      data: event.data,
+      metadata: { commandId: `command-${at}`, correlationId: `correlation-${at}`, command: 'test' },
+      recordedAt: recording.recordedAt ?? new Date(),
+    }
+  }
+}
