@@ -12,6 +12,7 @@ import { liveHandler } from './live.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf } from './problem.js'
+import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
@@ -111,6 +112,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
       }
     }
   }
+  registerResourceRoutes(app, tandem, serve)
   registerOps(app, tandem)
   registerHome(app, () => ({ title: openapiInfo.title, links: serviceLinks, domains: served }))
   return app

@@ -82,5 +82,12 @@ export type { CommandBus, CommandResult } from '../core/command-bus.js'
 export type { QueryBus, QueryResult } from '../core/query-bus.js'
 
 // A domain's manifest.
-export type { BenchMix, DemoExample, Domain } from './domain.js'
+export type {
+  BenchMix,
+  DemoExample,
+  Domain,
+  ResourceOutcome,
+  ResourceRequest,
+  ResourceRoute,
+} from './domain.js'
 export { checkDomains } from './check.js'

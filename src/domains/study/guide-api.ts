@@ -1,0 +1,171 @@
+import type { TSchema } from 'typebox'
+import Type from 'typebox'
+import type { AnyCommand, AnyQuery, ResourceOutcome, ResourceRequest, ResourceRoute } from '../../kernel/index.js'
+import { createSubject, generateSummary, updateStudyProgress, updateSubject } from './commands.js'
+import { getStudyAnalytics } from './projections/analytics.js'
+import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
+import { getStudySummaries } from './projections/summaries.js'
+
+/**
+ * The guide's own API (StudyMate's `/api/cqrs/…`), as it documents it: resource paths with snake_case
+ * bodies; queries answer `{ results, cache_hit, execution_time }` (seconds), commands
+ * `{ status: "success", result, command_id, execution_time, position }`. Each route sends one of the
+ * domain's commands or queries through the same buses; refusals are problem+json, their field paths
+ * in the messages' own (camelCase) names.
+ */
+
+const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+
+/** A value with every object key in snake_case, deep. */
+export function snakeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeKeys)
+  if (typeof value !== 'object' || value === null) return value
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]))
+}
+
+/** A body or query string with its top-level keys in camelCase, as the messages name them. */
+const camelKeys = (value: Readonly<Record<string, unknown>>) =>
+  Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v]))
+
+/** The JSON schema of `snakeKeys` of a value of `schema`; `drop` leaves top-level properties out. */
+export function snakeSchema(schema: TSchema, drop: readonly string[] = []): TSchema {
+  const s = schema as Record<string, unknown> & {
+    properties?: Record<string, TSchema>
+    required?: string[]
+    items?: TSchema
+    anyOf?: TSchema[]
+  }
+  const out: Record<string, unknown> = { ...s }
+  if (s.properties) {
+    const kept = Object.entries(s.properties).filter(([k]) => !drop.includes(k))
+    out.properties = Object.fromEntries(kept.map(([k, v]) => [snake(k), snakeSchema(v)]))
+    if (s.required) out.required = s.required.filter((k) => !drop.includes(k)).map(snake)
+  }
+  if (s.items) out.items = snakeSchema(s.items)
+  if (s.anyOf) out.anyOf = s.anyOf.map((m) => snakeSchema(m))
+  return out
+}
+
+const seconds = (ms: number) => Math.round(ms * 1000) / 1_000_000
+
+type Page = { items: unknown[]; nextCursor: string | null }
+
+function queryRoute(
+  path: string,
+  summary: string,
+  message: AnyQuery,
+  options: {
+    params?: Record<string, string>
+    /** The answer's fields besides cache_hit and execution_time (default: `results`, and `next_cursor` on lists). */
+    results?: (data: unknown) => Record<string, unknown>
+    resultsSchema?: Record<string, TSchema>
+  } = {},
+): ResourceRoute {
+  const params = options.params ?? {}
+  const fromParams = Object.values(params)
+  const results =
+    options.results ??
+    (message.paged
+      ? (data: unknown) => ({ results: (data as Page).items, next_cursor: (data as Page).nextCursor })
+      : (data: unknown) => ({ results: data }))
+  const output = message.output as TSchema & { properties: Record<string, TSchema> }
+  const resultsSchema: Record<string, TSchema> =
+    options.resultsSchema ??
+    (message.paged
+      ? { results: output.properties.items ?? Type.Array(Type.Unknown()), nextCursor: Type.Union([Type.String(), Type.Null()]) }
+      : { results: message.output })
+  return {
+    method: 'GET',
+    path,
+    summary,
+    message,
+    input: ({ params: given, query }: ResourceRequest) => ({
+      ...camelKeys(query),
+      ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),
+    }),
+    answer: ({ data, cacheHit, executionTimeMs }: ResourceOutcome) => ({
+      ...(snakeKeys(results(data)) as Record<string, unknown>),
+      cache_hit: cacheHit,
+      execution_time: seconds(executionTimeMs),
+    }),
+    schema: {
+      querystring: snakeSchema(message.input, fromParams),
+      answer: snakeSchema(
+        Type.Object({ ...resultsSchema, cacheHit: Type.Boolean(), executionTime: Type.Number({ description: 'Seconds' }) }),
+      ),
+    },
+  }
+}
+
+function commandRoute(
+  method: 'POST' | 'PUT',
+  path: string,
+  summary: string,
+  message: AnyCommand,
+  options: { params?: Record<string, string>; status?: number } = {},
+): ResourceRoute {
+  const params = options.params ?? {}
+  return {
+    method,
+    path,
+    summary,
+    message,
+    status: options.status ?? 200,
+    input: ({ params: given, body }: ResourceRequest) => ({
+      ...camelKeys(body as Record<string, unknown>),
+      ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),
+    }),
+    answer: ({ data, executionTimeMs, position, commandId }: ResourceOutcome) => ({
+      status: 'success',
+      result: snakeKeys(data),
+      command_id: commandId,
+      execution_time: seconds(executionTimeMs),
+      position,
+    }),
+    schema: {
+      body: snakeSchema(message.input, Object.values(params)),
+      answer: Type.Object({
+        status: Type.Literal('success'),
+        result: snakeSchema(message.output),
+        command_id: Type.String({ format: 'uuid' }),
+        execution_time: Type.Number({ description: 'Seconds' }),
+        position: Type.Union([Type.String(), Type.Null()]),
+      }),
+    },
+  }
+}
+
+const id = { id: 'subjectId' }
+
+export const guideRoutes: readonly ResourceRoute[] = [
+  queryRoute('/api/cqrs/subjects/', 'Subjects (the guide’s list)', getSubjects),
+  commandRoute('POST', '/api/cqrs/subjects/', 'Create a subject (the guide’s path)', createSubject, { status: 201 }),
+  queryRoute('/api/cqrs/subjects/:id/', 'A subject’s detail (the guide’s path)', getSubjectDetail, { params: id }),
+  commandRoute('PUT', '/api/cqrs/subjects/:id/', 'Change a subject (the guide’s path)', updateSubject, { params: id }),
+  commandRoute(
+    'POST',
+    '/api/cqrs/subjects/:id/generate_summary/',
+    'Ask for a summary: pending at once (the guide’s path)',
+    generateSummary,
+    { params: id, status: 202 },
+  ),
+  queryRoute('/api/cqrs/study-summaries/', 'Summaries (the guide’s list)', getStudySummaries),
+  queryRoute('/api/cqrs/study-progress/', 'Progress (the guide’s path)', getStudyProgress, {
+    results: (data) => {
+      const { items, totalMinutes } = data as { items: unknown[]; totalMinutes: number }
+      return { results: items, totalMinutes }
+    },
+    resultsSchema: {
+      results: (getStudyProgress.output as TSchema & { properties: { items: TSchema } }).properties.items,
+      totalMinutes: Type.Integer(),
+    },
+  }),
+  commandRoute(
+    'POST',
+    '/api/cqrs/study-progress/update_progress/',
+    'Record study progress (the guide’s path)',
+    updateStudyProgress,
+  ),
+  queryRoute('/api/cqrs/study-analytics/', 'Analytics (the guide’s path)', getStudyAnalytics),
+]

@@ -1,0 +1,37 @@
+import { type Domain } from '../../kernel/index.js'
+import { benchMix } from './bench.js'
+import { commands } from './commands.js'
+import { demoCallers, demoExamples, seedDemo } from './demo.js'
+import { guideRoutes } from './guide-api.js'
+import { allEvents } from './messages.js'
+import { summaryProcessor } from './processors/summaries.js'
+import { analyticsProjection, getStudyAnalytics } from './projections/analytics.js'
+import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
+import { subjectsProjection } from './projections/subjects.js'
+import { getStudySummaries, summariesProjection } from './projections/summaries.js'
+import { summarizerFor, type Summarizer } from './summarizer.js'
+import { migrations } from './write-model.js'
+
+/**
+ * StudyMate's study app: subjects, study progress and goals, summaries written by a processor,
+ * analytics, and the guide's own `/api/cqrs/…` paths. The summarizer is chosen by `STUDY_SUMMARIZER`
+ * (default `local`, the only provider today).
+ */
+export function createStudyDomain(summarizer: Summarizer): Domain {
+  return {
+    name: 'study',
+    events: allEvents,
+    commands,
+    queries: [getSubjects, getSubjectDetail, getStudySummaries, getStudyProgress, getStudyAnalytics],
+    projections: [subjectsProjection, summariesProjection, analyticsProjection],
+    processors: [summaryProcessor(summarizer)],
+    migrations,
+    routes: guideRoutes,
+    demoCallers,
+    seedDemo,
+    demoExamples,
+    benchMix,
+  }
+}
+
+export const studyDomain: Domain = createStudyDomain(summarizerFor(process.env.STUDY_SUMMARIZER?.trim() || 'local'))

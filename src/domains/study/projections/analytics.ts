@@ -1,0 +1,133 @@
+import { defineKvProjection, defineQuery, signedIn, ValidationError } from '../../../kernel/index.js'
+import Type from 'typebox'
+import { StudyGoalMet, StudyProgressUpdated } from '../messages.js'
+import { calendarDay } from '../rules.js'
+import { subjectKey, subjectsModel, type SubjectDoc } from './subjects.js'
+
+/** The analytics read model: each learner's minutes per day (and per subject within it), and goals met by time. */
+
+interface DayDoc {
+  minutes: number
+  subjects: Record<string, number>
+}
+
+export const analyticsModel = 'study-analytics'
+const enc = encodeURIComponent
+const dayKey = (learner: string, day: string) => `learner:${enc(learner)}:day:${day}`
+/** The days a learner studied, `YYYY-MM-DD`, all at score 0. */
+const daysKey = (learner: string) => `learner:${enc(learner)}:days`
+/** Goals met, `<metAt>|<goalId>`. */
+const metKey = (learner: string) => `learner:${enc(learner)}:goals-met`
+
+export const analyticsProjection = defineKvProjection({
+  domain: 'study',
+  name: analyticsModel,
+  version: 1,
+  events: [StudyProgressUpdated, StudyGoalMet],
+  tags: (event) => [`analytics:${event.data.learnerId}`],
+  prefetch: (events) =>
+    events.flatMap((e) => (e.type === 'StudyProgressUpdated' ? [dayKey(e.data.learnerId, e.data.day)] : [])),
+  async apply(event, kv) {
+    if (event.type === 'StudyGoalMet') {
+      kv.zadd(metKey(event.data.learnerId), 0, `${event.data.metAt}|${event.data.goalId}`)
+      return
+    }
+    const { learnerId, day, subjectId, minutesStudied } = event.data
+    const current = (await kv.getJson<DayDoc>(dayKey(learnerId, day))) ?? { minutes: 0, subjects: {} }
+    kv.setJson(dayKey(learnerId, day), {
+      minutes: current.minutes + minutesStudied,
+      subjects: { ...current.subjects, [subjectId]: (current.subjects[subjectId] ?? 0) + minutesStudied },
+    } satisfies DayDoc)
+    kv.zadd(daysKey(learnerId), 0, day)
+  },
+})
+
+const dayMs = 24 * 3600_000
+/** The longest range the analytics cover at once. */
+export const maxRangeDays = 366
+const shift = (day: string, days: number) => new Date(Date.parse(`${day}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10)
+
+/**
+ * Streaks of study days within [from, to]: the longest, and the current one: the run ending on
+ * `to`, or on the day before when `to` has no study yet (today's streak lasts until the day ends).
+ */
+export function streaks(studied: ReadonlySet<string>, from: string, to: string) {
+  let longest = 0
+  let run = 0
+  for (let day = from; day <= to; day = shift(day, 1)) {
+    run = studied.has(day) ? run + 1 : 0
+    longest = Math.max(longest, run)
+  }
+  let current = 0
+  let day = studied.has(to) ? to : shift(to, -1)
+  while (day >= from && studied.has(day)) {
+    current++
+    day = shift(day, -1)
+  }
+  return { currentStreak: current, longestStreak: longest }
+}
+
+const Day = Type.String({ format: 'date' })
+
+export const getStudyAnalytics = defineQuery({
+  domain: 'study',
+  name: 'get-study-analytics',
+  summary: "The caller's minutes per day and per subject, goals met, current and longest streak (default: the last 30 days)",
+  input: Type.Object({ from: Type.Optional(Day), to: Type.Optional(Day) }, { additionalProperties: false }),
+  output: Type.Object({
+    from: Day,
+    to: Day,
+    totalMinutes: Type.Integer(),
+    minutesPerDay: Type.Array(Type.Object({ date: Day, minutes: Type.Integer() })),
+    minutesPerSubject: Type.Array(
+      Type.Object({ subjectId: Type.String({ format: 'uuid' }), name: Type.String(), minutes: Type.Integer() }),
+    ),
+    goalsMet: Type.Integer(),
+    studyDays: Type.Integer(),
+    currentStreak: Type.Integer(),
+    longestStreak: Type.Integer(),
+  }),
+  access: signedIn(),
+  readModels: [analyticsModel, subjectsModel],
+  examples: [{}, { from: '2025-01-01', to: '2025-12-31' }],
+  cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`analytics:${caller?.id ?? ''}`, `learner:${caller?.id ?? ''}`] },
+  async handle(q, { caller, stores }) {
+    const learner = caller?.id ?? ''
+    const to = q.to === undefined ? new Date().toISOString().slice(0, 10) : calendarDay(q.to, '/to')
+    const from = q.from === undefined ? shift(to, -29) : calendarDay(q.from, '/from')
+    if (from > to) throw new ValidationError([{ path: '/from', message: 'must not be after to' }])
+    if (shift(from, maxRangeDays - 1) < to) {
+      throw new ValidationError([{ path: '/to', message: `must be at most ${maxRangeDays} days after from` }])
+    }
+    const kv = stores.kv(analyticsModel)
+    const days = await kv.zrangeByLex(daysKey(learner), { min: `[${from}`, max: `[${to}`, count: maxRangeDays })
+    const docs = (await kv.mget(days.map((d) => dayKey(learner, d)))).map((d) =>
+      d === null ? { minutes: 0, subjects: {} } : (JSON.parse(d) as DayDoc),
+    )
+    const perDay = new Map(days.map((d, i) => [d, docs[i]?.minutes ?? 0]))
+    const minutesPerDay: { date: string; minutes: number }[] = []
+    for (let day = from; day <= to; day = shift(day, 1)) minutesPerDay.push({ date: day, minutes: perDay.get(day) ?? 0 })
+    const perSubject = new Map<string, number>()
+    for (const d of docs) for (const [id, m] of Object.entries(d.subjects)) perSubject.set(id, (perSubject.get(id) ?? 0) + m)
+    const ids = [...perSubject.keys()].sort()
+    const names = await stores.kv(subjectsModel).mget(ids.map(subjectKey))
+    const minutesPerSubject = ids
+      .map((subjectId, i) => {
+        const text = names[i]
+        const name = text === null || text === undefined ? '' : (JSON.parse(text) as SubjectDoc).name
+        return { subjectId, name, minutes: perSubject.get(subjectId) ?? 0 }
+      })
+      .sort((a, b) => b.minutes - a.minutes || a.subjectId.localeCompare(b.subjectId))
+    const met = await kv.zrangeByLex(metKey(learner), { min: `[${from}`, max: `[${to}|~`, count: 100_000 })
+    return {
+      from,
+      to,
+      totalMinutes: docs.reduce((sum, d) => sum + d.minutes, 0),
+      minutesPerDay,
+      minutesPerSubject,
+      goalsMet: met.length,
+      studyDays: days.length,
+      ...streaks(new Set(days), from, to),
+    }
+  },
+})

@@ -1,0 +1,147 @@
+import {
+  cursorAfter,
+  decodeCursor,
+  defineQuery,
+  Id,
+  Limit,
+  Page,
+  signedIn,
+  type Caller,
+  type KvReader,
+} from '../../../kernel/index.js'
+import Type from 'typebox'
+import { exampleSubjectId } from '../commands.js'
+import { DifficultyLevel } from '../messages.js'
+import { subjectNotFound } from '../rules.js'
+import {
+  Goal,
+  goalKey,
+  listKey,
+  Subject,
+  subjectGoals,
+  subjectKey,
+  subjectsModel,
+  type GoalDoc,
+  type SubjectDoc,
+} from './subjects.js'
+
+/** The queries over the subjects read model: a learner sees their own subjects only. */
+
+const learnerOf = (caller: Caller | undefined) => caller?.id ?? ''
+const strict = { additionalProperties: false } as const
+
+/** The caller's subject; another learner's is not found. */
+export async function ownSubjectDoc(kv: KvReader, subjectId: string, caller: Caller | undefined) {
+  const text = await kv.get(subjectKey(subjectId))
+  const doc = text === null ? undefined : (JSON.parse(text) as SubjectDoc)
+  if (!doc || doc.learnerId !== learnerOf(caller)) throw subjectNotFound()
+  return doc
+}
+
+const publicSubject = ({ learnerId: _, ...doc }: SubjectDoc) => doc
+
+export const getSubjects = defineQuery({
+  domain: 'study',
+  name: 'get-subjects',
+  summary: "The caller's subjects, newest first, by category and difficulty if given",
+  input: Type.Object(
+    {
+      category: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+      difficultyLevel: Type.Optional(DifficultyLevel),
+      limit: Type.Optional(Limit),
+      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    strict,
+  ),
+  output: Page(Subject),
+  access: signedIn(),
+  readModels: [subjectsModel],
+  paged: true,
+  examples: [{ limit: 10 }, { category: 'programming', difficultyLevel: 'advanced', limit: 10 }],
+  cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
+  async handle(q, { caller, stores }) {
+    const kv = stores.kv(subjectsModel)
+    const limit = q.limit ?? 20
+    const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
+    const members = await kv.zrangeByLex(listKey(learnerOf(caller), q), { min: '-', max, count: limit + 1, reverse: true })
+    const docs = await kv.mget(members.slice(0, limit).map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
+    const items = docs.flatMap((d) => (d === null ? [] : [publicSubject(JSON.parse(d) as SubjectDoc)]))
+    return { items, nextCursor: cursorAfter(members, limit) }
+  },
+})
+
+export const SubjectDetail = Type.Object({
+  ...Subject.properties,
+  goals: Type.Array(Goal),
+})
+
+export const getSubjectDetail = defineQuery({
+  domain: 'study',
+  name: 'get-subject-detail',
+  summary: 'One of the caller’s subjects, with its progress, minutes, goals and summary count',
+  input: Type.Object({ subjectId: Id() }, strict),
+  output: SubjectDetail,
+  access: signedIn(),
+  readModels: [subjectsModel],
+  notFound: 'SUBJECT_NOT_FOUND',
+  examples: [{ subjectId: exampleSubjectId }],
+  cache: { ttlMs: 60_000, tags: (q) => [`subject:${q.subjectId}`] },
+  async handle(q, { caller, stores }) {
+    const kv = stores.kv(subjectsModel)
+    const doc = await ownSubjectDoc(kv, q.subjectId, caller)
+    const ids = (await kv.smembers(subjectGoals(q.subjectId))).sort()
+    const goals = (await kv.mget(ids.map(goalKey)))
+      .flatMap((g) => (g === null ? [] : [JSON.parse(g) as GoalDoc]))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.goalId.localeCompare(b.goalId))
+    return { ...publicSubject(doc), goals }
+  },
+})
+
+export const Progress = Type.Object({
+  subjectId: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  progressPercent: Type.Integer(),
+  totalMinutes: Type.Integer(),
+  completedTopics: Type.Array(Type.String()),
+  lastStudiedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+})
+
+/** The most subjects the progress overview lists (newest first). */
+const progressLimit = 500
+
+export const getStudyProgress = defineQuery({
+  domain: 'study',
+  name: 'get-study-progress',
+  summary: "The caller's progress: on one subject, or on each of theirs (newest first, at most 500)",
+  input: Type.Object({ subjectId: Type.Optional(Id()) }, strict),
+  output: Type.Object({ items: Type.Array(Progress), totalMinutes: Type.Integer() }),
+  access: signedIn(),
+  readModels: [subjectsModel],
+  notFound: 'SUBJECT_NOT_FOUND',
+  examples: [{ subjectId: exampleSubjectId }, {}],
+  cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
+  async handle(q, { caller, stores }) {
+    const kv = stores.kv(subjectsModel)
+    let docs: SubjectDoc[]
+    if (q.subjectId !== undefined) docs = [await ownSubjectDoc(kv, q.subjectId, caller)]
+    else {
+      const members = await kv.zrangeByLex(listKey(learnerOf(caller)), {
+        min: '-',
+        max: '+',
+        count: progressLimit,
+        reverse: true,
+      })
+      const texts = await kv.mget(members.map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
+      docs = texts.flatMap((d) => (d === null ? [] : [JSON.parse(d) as SubjectDoc]))
+    }
+    const items = docs.map((d) => ({
+      subjectId: d.subjectId,
+      name: d.name,
+      progressPercent: d.progressPercent,
+      totalMinutes: d.totalMinutes,
+      completedTopics: d.completedTopics,
+      lastStudiedAt: d.lastStudiedAt,
+    }))
+    return { items, totalMinutes: items.reduce((sum, i) => sum + i.totalMinutes, 0) }
+  },
+})

@@ -1,0 +1,160 @@
+import type { Style } from './messages.js'
+
+/**
+ * Summaries, behind a provider interface: the local extractive summarizer is the one implemented;
+ * a hosted model would be another provider, chosen by `STUDY_SUMMARIZER`. A provider must give the
+ * same summary for the same content and style.
+ */
+export interface Summarizer {
+  /** Recorded with each summary. */
+  readonly name: string
+  summarize(request: { content: string; style: Style }): Promise<string>
+}
+
+/** Providers by the name `STUDY_SUMMARIZER` gives. */
+const providers: Record<string, () => Summarizer> = {
+  local: () => ({ name: 'local-textrank', summarize: async (r) => summarizeText(r.content, r.style) }),
+}
+
+/** The provider configuration names (default `local`); an unknown name is refused at start. */
+export function summarizerFor(name = 'local'): Summarizer {
+  const make = providers[name]
+  if (!make) throw new Error(`STUDY_SUMMARIZER must be one of ${Object.keys(providers).join(', ')}, not "${name}"`)
+  return make()
+}
+
+/** Sentences ranked by TextRank: at most this many candidates (by centrality) enter the graph. */
+const maxCandidates = 300
+const maxSentenceChars = 600
+const damping = 0.85
+const iterations = 30
+
+const stopwords = new Set(
+  'the a an and or but of to in on at for with by from as is are was were be been being it its this that these those there their they them he she we you i not no so if then than which who whom what when where how also into about over such can could will would should may might do does did has have had'.split(
+    ' ',
+  ),
+)
+
+/** Sentences: ends of sentence marks (Latin, CJK) and line breaks. */
+export function sentencesOf(text: string): string[] {
+  return text
+    .split(/(?<=[.!?。！？…])\s+|\n\s*\n|\r?\n(?=\s*[-*•\d])/u)
+    .map((s) => s.replace(/\s+/gu, ' ').trim())
+    .filter((s) => /[\p{L}\p{N}]/u.test(s))
+}
+
+/**
+ * Terms of a sentence: Latin and other words lower-cased (stopwords dropped); Hangul as syllable
+ * bigrams, which match a word whatever particle or ending is attached (공부를, 공부는: 공부).
+ */
+export function termsOf(sentence: string): string[] {
+  const terms: string[] = []
+  for (const word of sentence.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
+    for (const run of word.match(/\p{Script=Hangul}+|[^\p{Script=Hangul}]+/gu) ?? []) {
+      if (/\p{Script=Hangul}/u.test(run)) {
+        for (let i = 0; i + 1 < run.length; i++) terms.push(run.slice(i, i + 2))
+      } else if (run.length > 1 && !stopwords.has(run)) {
+        terms.push(run.length > 4 && run.endsWith('s') ? run.slice(0, -1) : run)
+      }
+    }
+  }
+  return terms
+}
+
+type Vector = Map<string, number>
+
+function norm(v: Vector): number {
+  let sum = 0
+  for (const w of v.values()) sum += w * w
+  return Math.sqrt(sum)
+}
+
+function cosine(a: Vector, b: Vector, na: number, nb: number): number {
+  if (na === 0 || nb === 0) return 0
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a]
+  let dot = 0
+  for (const [term, w] of small) dot += w * (large.get(term) ?? 0)
+  return dot / (na * nb)
+}
+
+/** How many sentences a style keeps of `n`. */
+export function lengthFor(style: Style, n: number): number {
+  return style === 'brief' ? Math.min(n, Math.max(1, Math.min(3, Math.round(n * 0.1)))) : Math.min(n, Math.max(2, Math.min(10, Math.round(n * 0.25))))
+}
+
+/** Term weights (TF-IDF, sentences as documents) for each sentence. */
+function weigh(sentences: readonly string[]): Vector[] {
+  const tfs = sentences.map((s) => {
+    const tf: Vector = new Map()
+    for (const t of termsOf(s)) tf.set(t, (tf.get(t) ?? 0) + 1)
+    return tf
+  })
+  const df = new Map<string, number>()
+  for (const tf of tfs) for (const t of tf.keys()) df.set(t, (df.get(t) ?? 0) + 1)
+  const n = sentences.length
+  return tfs.map((tf) => {
+    const v: Vector = new Map()
+    for (const [t, f] of tf) v.set(t, (1 + Math.log(f)) * Math.log(1 + n / (df.get(t) ?? 1)))
+    return v
+  })
+}
+
+/** TextRank over the candidates' cosine-similarity graph: a score per candidate. */
+function textRank(vectors: readonly Vector[]): number[] {
+  const n = vectors.length
+  const norms = vectors.map(norm)
+  const edges: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0))
+  const out = new Array<number>(n).fill(0)
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const w = cosine(vectors[i] as Vector, vectors[j] as Vector, norms[i] ?? 0, norms[j] ?? 0)
+      ;(edges[i] as number[])[j] = w
+      ;(edges[j] as number[])[i] = w
+      out[i] = (out[i] ?? 0) + w
+      out[j] = (out[j] ?? 0) + w
+    }
+  }
+  let scores = new Array<number>(n).fill(1)
+  for (let k = 0; k < iterations; k++) {
+    scores = scores.map((_, i) => {
+      let sum = 0
+      const row = edges[i] as number[]
+      for (let j = 0; j < n; j++) {
+        const w = row[j] ?? 0
+        if (w > 0) sum += (w * (scores[j] ?? 0)) / (out[j] ?? 1)
+      }
+      return 1 - damping + damping * sum
+    })
+  }
+  return scores
+}
+
+/**
+ * An extractive summary: sentences weighed by TF-IDF, the most central (similarity to the whole
+ * text) taken as candidates, ranked by TextRank, the best kept in their order in the text. Pure and
+ * deterministic: ties go to the earlier sentence.
+ */
+export function summarizeText(content: string, style: Style): string {
+  const sentences = sentencesOf(content).map((s) =>
+    s.length > maxSentenceChars ? `${s.slice(0, maxSentenceChars - 1)}…` : s,
+  )
+  if (sentences.length <= 1) return sentences[0] ?? ''
+  const vectors = weigh(sentences)
+  const centroid: Vector = new Map()
+  for (const v of vectors) for (const [t, w] of v) centroid.set(t, (centroid.get(t) ?? 0) + w)
+  const cn = norm(centroid)
+  const central = vectors
+    .map((v, i) => ({ i, score: cosine(v, centroid, norm(v), cn) }))
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, maxCandidates)
+    .map((c) => c.i)
+    .sort((a, b) => a - b)
+  const ranks = textRank(central.map((i) => vectors[i] as Vector))
+  const keep = central
+    .map((i, k) => ({ i, score: ranks[k] ?? 0 }))
+    .sort((a, b) => b.score - a.score || a.i - b.i)
+    .slice(0, lengthFor(style, sentences.length))
+    .map((c) => c.i)
+    .sort((a, b) => a - b)
+  return keep.map((i) => sentences[i]).join(' ')
+}

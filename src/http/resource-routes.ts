@@ -1,0 +1,117 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import Type from 'typebox'
+import { ValidationError } from '../core/errors.js'
+import { addressOf } from '../core/messages.js'
+import { coerce } from '../core/validation.js'
+import type { Tandem } from '../app/tandem.js'
+import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
+import { callerOf, consistencyOf } from './handlers.js'
+import { problem } from './routes.js'
+
+/**
+ * The domains' resource-style routes (`Domain.routes`): each one a thin adapter that builds a
+ * command's or a query's input from the request, sends it through the same bus as
+ * /api/commands and /api/queries (auth, validation, idempotency, cache, metrics), and shapes the
+ * answer as the route says. Refusals are problem+json, as everywhere.
+ */
+export function registerResourceRoutes(
+  app: FastifyInstance,
+  tandem: Tandem,
+  serve: (domain: string, line: string) => void,
+): void {
+  for (const domain of tandem.domains) {
+    for (const route of domain.routes ?? []) {
+      if (!tandem.roles.has(route.message.kind)) continue
+      serve(domain.name, `${route.method} ${route.path}`)
+      app.route({
+        method: route.method,
+        url: route.path,
+        schema: schemaOf(domain.name, route),
+        handler: handlerOf(tandem, route),
+      })
+    }
+  }
+}
+
+const errors = {
+  400: problem('VALIDATION_FAILED: bad parameters or body'),
+  401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
+  403: problem('FORBIDDEN'),
+  404: problem('The thing named does not exist (or is not the caller’s)'),
+  409: problem('A business rule or a concurrent change refused the command'),
+  422: problem('IDEMPOTENCY_KEY_REUSED'),
+  503: problem('READ_MODEL_LAGGING or UNAVAILABLE: retry later'),
+}
+
+function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown> {
+  const { message } = route
+  const names = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1] ?? '')
+  const params = Object.fromEntries(names.map((name) => [name, Type.String()]))
+  return {
+    tags: [domain],
+    summary: route.summary,
+    description: `Sends the ${message.kind} \`${addressOf(message)}\`: ${message.summary}.`,
+    operationId: `${domain}.${route.method.toLowerCase()}:${route.path}`,
+    ...(message.access.kind === 'public' ? {} : { security: [{ bearer: [] }] }),
+    ...(names.length > 0 ? { params: Type.Object(params) } : {}),
+    ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
+    ...(route.schema?.body ? { body: route.schema.body } : {}),
+    response: { [route.status ?? 200]: route.schema?.answer ?? {}, ...errors },
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  if (Array.isArray(value)) throw new ValidationError([{ path: `/headers/${name}`, message: 'is repeated' }])
+  return value
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function handlerOf(tandem: Tandem, route: ResourceRoute) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const caller = callerOf(tandem, request)
+    const body = request.body ?? {}
+    if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be a JSON object' }])
+    const query = (request.query ?? {}) as Record<string, unknown>
+    const params = (request.params ?? {}) as Record<string, string>
+    const input = route.input ? route.input({ params, query, body }) : { ...query, ...body, ...params }
+    let outcome: ResourceOutcome
+    const { message } = route
+    if (message.kind === 'command') {
+      const idempotencyKey = header(request, 'idempotency-key')
+      if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
+        throw new ValidationError([
+          { path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' },
+        ])
+      }
+      const done = await tandem.commands.execute(message, input, {
+        caller,
+        idempotencyKey,
+        correlationId: request.id,
+        log: request.log,
+      })
+      if (done.replayed) void reply.header('idempotent-replayed', 'true')
+      if (done.status === 'failed') throw done.error
+      const { result: data, executionTimeMs, position, commandId } = done
+      outcome = { data, cacheHit: false, executionTimeMs, position, commandId }
+    } else {
+      const asked = await tandem.queries.ask(message, coerce(message.input, input), {
+        caller,
+        ...consistencyOf(request),
+        log: request.log,
+      })
+      if (asked.status === 'failed') throw asked.error
+      void reply.headers({
+        'x-cache': asked.cacheHit ? 'hit' : 'miss',
+        'x-read-position': asked.readPosition,
+        'server-timing': `query;dur=${asked.executionTimeMs}`,
+      })
+      const { data, cacheHit, executionTimeMs, readPosition } = asked
+      outcome = { data, cacheHit, executionTimeMs, position: readPosition, commandId: null }
+    }
+    void reply.code(route.status ?? 200)
+    return route.answer ? route.answer(outcome) : outcome.data
+  }
+}
