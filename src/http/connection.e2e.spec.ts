@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
-import { organizer } from '../testing/http.js'
+import { notesDomain, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 import type { HttpLimits } from './limits.js'
 import { buildServer } from './server.js'
@@ -21,7 +21,7 @@ const limits: HttpLimits = {
 /** Far above every bound: an answer later than this means none is coming. */
 const patienceMs = 8000
 const MiB = 1024 * 1024
-const command = '/api/commands/events/create-event'
+const command = '/api/commands/notes/create-note'
 
 interface Answer {
   status: number
@@ -160,7 +160,7 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
   /** No client input yields a 500. */
   const serverErrors: string[] = []
   beforeAll(async () => {
-    tandem = await startTestTandem(mode)
+    tandem = await startTestTandem(mode, { domains: [notesDomain] })
     app = await buildServer(tandem, { limits })
     app.addHook('onResponse', async (request, reply) => {
       if (reply.statusCode >= 500)
@@ -168,7 +168,7 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
     })
     await app.listen({ port: 0, host: '127.0.0.1' })
     port = (app.server.address() as AddressInfo).port
-    token = tandem.token(organizer)
+    token = tandem.token(writer)
   })
   afterEach(() => expect(serverErrors.splice(0)).toEqual([]))
   afterAll(async () => {
@@ -330,9 +330,7 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
     it('answers a body that arrives slowly but steadily within the bounds', async () => {
       const body = JSON.stringify({
         title: 'Slow',
-        capacity: 3,
-        startsAt: '2037-01-01T10:00:00Z',
-        endsAt: '2037-01-01T11:00:00Z',
+        body: 'A note that arrives in three pieces, slowly.',
       })
       const pieces = [body.slice(0, 20), body.slice(20, 40), body.slice(40)]
       const { answer, closed } = await stall(port, commandHead(Buffer.byteLength(body)), pieces, 50)
@@ -345,19 +343,14 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
         method: 'POST',
         url: command,
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        payload: {
-          title: 'Live',
-          capacity: 3,
-          startsAt: '2037-02-01T10:00:00Z',
-          endsAt: '2037-02-01T11:00:00Z',
-        },
+        payload: { title: 'Live' },
       })
-      const { position, result } = created.json<{ position: string; result: { eventId: string } }>()
-      const eventId = result.eventId
+      const { position, result } = created.json<{ position: string; result: { noteId: string } }>()
+      const noteId = result.noteId
       // The stream answers at once: let the read model have the event first.
       const details = await app.inject({
         method: 'GET',
-        url: `/api/queries/events/get-event-details?eventId=${eventId}`,
+        url: `/api/queries/notes/get-note?noteId=${noteId}`,
         headers: { 'x-min-position': position },
       })
       expect(details.statusCode).toBe(200)
@@ -367,15 +360,15 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       socket.on('data', (text: string) => (received += text))
       await write(
         socket,
-        `GET /api/queries/events/get-event-details/stream?eventId=${eventId} HTTP/1.1\r\nHost: t\r\n\r\n`,
+        `GET /api/queries/notes/get-note/stream?noteId=${noteId} HTTP/1.1\r\nHost: t\r\n\r\n`,
       )
       await sleep(limits.requestTimeoutMs + limits.bodyIdleTimeoutMs + 5 * limits.checkIntervalMs)
       expect(socket.destroyed).toBe(false)
       const update = await app.inject({
         method: 'POST',
-        url: '/api/commands/events/update-event',
+        url: '/api/commands/notes/edit-note',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        payload: { eventId, title: 'Still live' },
+        payload: { noteId, title: 'Still live' },
       })
       expect(update.statusCode).toBe(200)
       for (let waited = 0; !received.includes('Still live') && waited < patienceMs; waited += 50)

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { admin, startTestServer, type TestServer } from '../testing/http.js'
+import { notesDomain } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 type Security = Record<string, string[]>[] | undefined
@@ -29,7 +30,7 @@ function lockBeforeAuthorizing(security: Security): 'none' | 'open' | 'closed' {
 describe.each(modes)('finding one’s way (%s)', (mode) => {
   let s: TestServer
   beforeAll(async () => {
-    s = await startTestServer(mode)
+    s = await startTestServer(mode, { domains: [notesDomain] })
   })
   afterAll(() => s.close())
   afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
@@ -43,11 +44,11 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       expect(Object.values(home.links)).toEqual(
         expect.arrayContaining(['/docs', '/openapi.json', '/health', '/api/cqrs/stats']),
       )
-      expect(home.domains.events).toEqual(
+      expect(home.domains.notes).toEqual(
         expect.arrayContaining([
-          'POST /api/commands/events/create-event',
-          'GET /api/queries/events/list-upcoming-events',
-          'GET /api/queries/events/get-event-details/stream',
+          'POST /api/commands/notes/create-note',
+          'GET /api/queries/notes/list-notes',
+          'GET /api/queries/notes/get-note/stream',
         ]),
       )
       for (const link of Object.values(home.links)) {
@@ -64,7 +65,7 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       expect(response.headers['content-type']).toMatch(/^text\/html/)
       expect(response.headers.vary).toMatch(/accept/i)
       expect(response.body).toContain('<a href="/docs">')
-      expect(response.body).toContain('/api/commands/events/create-event')
+      expect(response.body).toContain('/api/commands/notes/create-note')
     })
 
     it('answers JSON to curl and fetch (*/*)', async () => {
@@ -100,9 +101,9 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       }
       expect(seen.public).toBeGreaterThan(0)
       expect(seen.protected).toBeGreaterThan(0)
-      const live = doc.paths['/api/queries/events/get-event-details/stream']?.get
+      const live = doc.paths['/api/queries/notes/get-note/stream']?.get
       expect(lockBeforeAuthorizing(live?.security)).toBe(
-        lockBeforeAuthorizing(doc.paths['/api/queries/events/get-event-details']?.get?.security),
+        lockBeforeAuthorizing(doc.paths['/api/queries/notes/get-note']?.get?.security),
       )
     })
 
@@ -124,8 +125,8 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
           : Object.values(media?.examples ?? {}).map((e) => e.value)
         expect(shown, command.name).toEqual(command.examples)
       }
-      const list = doc.paths['/api/queries/events/list-upcoming-events']?.get?.parameters ?? []
-      expect(list.find((p) => p.name === 'from')?.example).toBe('2099-01-01T00:00:00Z')
+      const list = doc.paths['/api/queries/notes/list-notes']?.get?.parameters ?? []
+      expect(list.find((p) => p.name === 'limit')?.example).toBe(10)
     })
   })
 })

@@ -2,6 +2,7 @@ import { connect } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '../testing/http.js'
+import { notesDomain } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 /** Sends raw bytes and reads what comes back until the server closes the connection. */
@@ -32,7 +33,7 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
   let s: TestServer
   let port: number
   beforeAll(async () => {
-    s = await startTestServer(mode)
+    s = await startTestServer(mode, { domains: [notesDomain] })
     await s.app.listen({ port: 0, host: '127.0.0.1' })
     port = (s.app.server.address() as AddressInfo).port
   })
@@ -43,7 +44,7 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     const answer = problemOf(
       await exchange(
         port,
-        'POST /api/commands/events/create-event HTTP/1.1\r\nHost: t\r\nthis is not a header\r\n' +
+        'POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nthis is not a header\r\n' +
           'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
       ),
     )

@@ -1,28 +1,29 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { admin, expectProblem, startTestServer, type TestServer } from '../testing/http.js'
+import { notesDomain } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 /** A route that exists, called with a method it does not take: 405 and what it takes, not 404. */
 describe.each(modes)('methods (%s)', (mode) => {
   let s: TestServer
   beforeAll(async () => {
-    s = await startTestServer(mode)
+    s = await startTestServer(mode, { domains: [notesDomain] })
   })
   afterAll(() => s.close())
   afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
 
   describe('a known route with another method', () => {
     it.each([
-      ['GET', '/api/commands/events/create-event', 'POST'],
-      ['PUT', '/api/commands/events/create-event', 'POST'],
-      ['DELETE', '/api/commands/events/delete-event', 'POST'],
-      ['HEAD', '/api/commands/events/create-event', 'POST'],
-      ['POST', '/api/queries/events/get-event-details', 'GET, HEAD'],
-      ['POST', '/api/queries/events/get-event-details/stream', 'GET, HEAD'],
+      ['GET', '/api/commands/notes/create-note', 'POST'],
+      ['PUT', '/api/commands/notes/create-note', 'POST'],
+      ['DELETE', '/api/commands/notes/add-comment', 'POST'],
+      ['HEAD', '/api/commands/notes/create-note', 'POST'],
+      ['POST', '/api/queries/notes/get-note', 'GET, HEAD'],
+      ['POST', '/api/queries/notes/get-note/stream', 'GET, HEAD'],
       ['POST', '/health', 'GET, HEAD'],
       ['DELETE', '/api/cqrs/stats', 'GET, HEAD'],
       ['GET', '/api/cqrs/cache/clear', 'POST'],
-      ['GET', '/api/cqrs/projections/registrations/rebuild', 'POST'],
+      ['GET', '/api/cqrs/projections/note-list/rebuild', 'POST'],
       ['OPTIONS', '/openapi.json', 'GET, HEAD'],
     ] as const)('%s %s answers 405 METHOD_NOT_ALLOWED, Allow: %s', async (method, url, allow) => {
       const head = await s.head()
