@@ -23,3 +23,4 @@ export {
   type SentCommand,
 } from './kit/processor.js'
 export { eventRecorder, type Recording } from './kit/stored.js'
+export { origin, type Checkpoint } from '../storage/event-log.js'

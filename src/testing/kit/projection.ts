@@ -40,7 +40,7 @@ export interface ReadModel {
   table(projection: string, table: string): string
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<R[]>
   /** Low level: records an event (the next position) without applying it. */
-  record<T extends string, D>(event: NewEvent<T, D>): StoredEvent<T, D>
+  record<E extends NewEvent>(event: E): StoredEvent<E['type'], E['data']>
   /** Low level: applies recorded events from `from` (default: where the last batch left off); whether each projection took them. */
   applyBatch(events: readonly StoredEvent[], from?: Checkpoint): Promise<boolean[]>
   /** A projection's stored checkpoint. */

@@ -15,7 +15,7 @@ export interface Recording {
  */
 export function eventRecorder(recording: Recording = {}) {
   let position = 0
-  return <T extends string, D>(event: NewEvent<T, D>): StoredEvent<T, D> => {
+  return <E extends NewEvent>(event: E): StoredEvent<E['type'], E['data']> => {
     position += 1
     const at = String(position)
     return {
