@@ -1,166 +1,143 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
-import {
-  alice,
-  bob,
-  commandUrl,
-  createEventVia,
-  expectInvalid,
-  expectProblem,
-  expectSucceeded,
-  futureSlot,
-  organizer,
-  queryUrl,
-  startTestServer,
-  type TestServer,
-} from '../testing/http.js'
+import { expectInvalid, expectProblem, expectSucceeded, useTestServer } from '../testing/http.js'
+import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
+import { createNoteVia, noteAt, noteCommand } from '../testing/notes-domain/http.js'
 import { modes } from '../testing/services.js'
 
 describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
-  let s: TestServer
-  beforeAll(async () => {
-    s = await startTestServer(mode)
-  })
-  afterAll(() => s.close())
-  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
+  const server = useTestServer(mode, { domains: [notesDomain] })
 
-  const register = (body: Record<string, unknown>, caller: Caller, key: string) =>
-    s.post(commandUrl('register-participant'), body, { caller, headers: { 'idempotency-key': key } })
+  const send = (name: string, body: Record<string, unknown>, caller: Caller, key: string) =>
+    server().post(noteCommand(name), body, { caller, headers: { 'idempotency-key': key } })
+  const comment = (body: Record<string, unknown>, caller: Caller, key: string) =>
+    send('add-comment', body, caller, key)
+  const commentsOn = async (noteId: string, position: string) =>
+    (await noteAt(server(), noteId, position)).comments
 
-  const registrationsOf = async (caller: Caller, eventId: string, position: string) => {
-    const response = await s.get(queryUrl('list-my-registrations'), {
-      caller,
-      headers: { 'x-min-position': position },
-    })
-    expect(response.statusCode).toBe(200)
-    return response.json<{ data: { eventId: string }[] }>().data.filter((r) => r.eventId === eventId)
-  }
-
-  it('answers the same key and body with the first answer, Idempotent-Replayed: true, and one registration', async () => {
-    const { eventId } = await createEventVia(s, { capacity: 5 })
+  it('answers the same key and body with the first answer, Idempotent-Replayed: true, and one comment', async () => {
+    const s = server()
+    const { noteId } = await createNoteVia(s)
     const key = randomUUID()
-    const first = await register({ eventId }, alice, key)
+    const first = await comment({ noteId, text: 'Once' }, reader, key)
     const answer = expectSucceeded(first)
     expect(first.headers['idempotent-replayed']).toBeUndefined()
     const head = await s.head()
 
-    const again = await register({ eventId }, alice, key)
+    const again = await comment({ noteId, text: 'Once' }, reader, key)
     expect(again.statusCode).toBe(200)
     expect(again.headers['idempotent-replayed']).toBe('true')
     expect(again.json()).toEqual({ ...answer, executionTimeMs: expect.any(Number) as unknown })
     expect(await s.head()).toBe(head)
-
-    expect(await registrationsOf(alice, eventId, answer.position)).toHaveLength(1)
-    const details = await s.get(queryUrl('get-event-details', { eventId }), {
-      headers: { 'x-min-position': answer.position },
-    })
-    expect(details.json<{ data: { confirmedCount: number } }>().data.confirmedCount).toBe(1)
+    expect(await commentsOn(noteId, answer.position)).toBe(1)
   })
 
-  it('replays a create-event, so a retried create makes one event', async () => {
+  it('replays a create command, so a retried create makes one note', async () => {
+    const s = server()
     const key = randomUUID()
-    const body = { title: 'Once', capacity: 3, ...futureSlot() }
-    const send = () =>
-      s.post(commandUrl('create-event'), body, { caller: organizer, headers: { 'idempotency-key': key } })
-    const first = expectSucceeded<{ eventId: string }>(await send())
+    const create = () => send('create-note', { title: 'Once' }, writer, key)
+    const first = expectSucceeded<{ noteId: string }>(await create())
     const head = await s.head()
-    const second = await send()
+    const second = await create()
     expect(second.headers['idempotent-replayed']).toBe('true')
-    expect(expectSucceeded<{ eventId: string }>(second).result.eventId).toBe(first.result.eventId)
+    expect(expectSucceeded<{ noteId: string }>(second).result.noteId).toBe(first.result.noteId)
     expect(await s.head()).toBe(head)
   })
 
   it('treats the same body with its fields in another order as the same body', async () => {
-    const { eventId } = await createEventVia(s)
+    const { noteId } = await createNoteVia(server())
     const key = randomUUID()
-    const answer = expectSucceeded(await register({ eventId, waitlist: false }, bob, key))
-    const again = await register({ waitlist: false, eventId }, bob, key)
+    const answer = expectSucceeded(await comment({ noteId, text: 'Hi' }, reader, key))
+    const again = await comment({ text: 'Hi', noteId }, reader, key)
     expect(again.headers['idempotent-replayed']).toBe('true')
     expect(expectSucceeded(again).commandId).toBe(answer.commandId)
   })
 
   it('refuses the same key with another body: 422 IDEMPOTENCY_KEY_REUSED, nothing written', async () => {
-    const first = await createEventVia(s)
-    const second = await createEventVia(s)
+    const s = server()
+    const first = await createNoteVia(s)
+    const second = await createNoteVia(s)
     const key = randomUUID()
-    expectSucceeded(await register({ eventId: first.eventId }, alice, key))
+    expectSucceeded(await comment({ noteId: first.noteId, text: 'Hi' }, reader, key))
     const head = await s.head()
-    expectProblem(await register({ eventId: second.eventId }, alice, key), 422, 'IDEMPOTENCY_KEY_REUSED')
+    const reused = await comment({ noteId: second.noteId, text: 'Hi' }, reader, key)
+    expectProblem(reused, 422, 'IDEMPOTENCY_KEY_REUSED')
     expect(await s.head()).toBe(head)
-    expect(await registrationsOf(alice, second.eventId, head)).toHaveLength(0)
+    expect(await commentsOn(second.noteId, head)).toBe(0)
   })
 
   it('refuses the same key and body on another command: 422 IDEMPOTENCY_KEY_REUSED', async () => {
-    const { eventId } = await createEventVia(s)
+    const s = server()
+    // A body both create-note and edit-note take.
+    const body = { noteId: randomUUID(), title: 'Same body' }
     const key = randomUUID()
-    expectSucceeded(await register({ eventId }, alice, key))
+    expectSucceeded(await send('create-note', body, writer, key))
     const head = await s.head()
-    const cancel = await s.post(
-      commandUrl('cancel-registration'),
-      { eventId },
-      { caller: alice, headers: { 'idempotency-key': key } },
-    )
-    expectProblem(cancel, 422, 'IDEMPOTENCY_KEY_REUSED')
+    expectProblem(await send('edit-note', body, writer, key), 422, 'IDEMPOTENCY_KEY_REUSED')
     expect(await s.head()).toBe(head)
   })
 
   it('keeps keys apart per user', async () => {
-    const { eventId } = await createEventVia(s)
+    const { noteId } = await createNoteVia(server())
     const key = randomUUID()
-    const alices = expectSucceeded(await register({ eventId }, alice, key))
-    const bobs = await register({ eventId }, bob, key)
-    expect(bobs.headers['idempotent-replayed']).toBeUndefined()
-    expect(expectSucceeded(bobs).commandId).not.toBe(alices.commandId)
+    const readers = expectSucceeded(await comment({ noteId, text: 'Hi' }, reader, key))
+    const writers = await comment({ noteId, text: 'Hi' }, writer, key)
+    expect(writers.headers['idempotent-replayed']).toBeUndefined()
+    expect(expectSucceeded(writers).commandId).not.toBe(readers.commandId)
   })
 
-  it('keeps a refusal as the answer: after a seat is freed the same key and body is refused again', async () => {
-    const { eventId } = await createEventVia(s, { capacity: 1 })
-    expectSucceeded(await register({ eventId }, alice, randomUUID()))
+  it('keeps a refusal as the answer: once the note exists the same key and body is refused again', async () => {
+    const s = server()
+    const noteId = randomUUID()
     const key = randomUUID()
-    const refused = await register({ eventId }, bob, key)
-    expectProblem(refused, 409, 'EVENT_FULL')
+    const edit = { noteId, title: 'Edited' }
+    const refused = await send('edit-note', edit, writer, key)
+    expectProblem(refused, 404, 'NOTE_NOT_FOUND')
     expect(refused.headers['idempotent-replayed']).toBeUndefined()
-    const freed = expectSucceeded(
-      await s.post(commandUrl('cancel-registration'), { eventId }, { caller: alice }),
-    )
+    const created = await createNoteVia(s, { noteId })
     const head = await s.head()
 
-    const retried = await register({ eventId }, bob, key)
+    const retried = await send('edit-note', edit, writer, key)
     expect(retried.headers['idempotent-replayed']).toBe('true')
-    expect(expectProblem(retried, 409, 'EVENT_FULL')).toEqual(refused.json())
+    expect(expectProblem(retried, 404, 'NOTE_NOT_FOUND')).toEqual(refused.json())
     expect(await s.head()).toBe(head)
-    expect(await registrationsOf(bob, eventId, freed.position)).toHaveLength(0)
-    // The seat is there for a new request.
-    expect(
-      expectSucceeded<{ status: string }>(await register({ eventId }, bob, randomUUID())).result.status,
-    ).toBe('confirmed')
+    expect((await noteAt(s, noteId, created.position)).title).toBe('A note')
+    // The note is there for a new request.
+    expectSucceeded(await send('edit-note', edit, writer, randomUUID()))
   })
 
   it('refuses the key of a refusal with another body: 422', async () => {
     const key = randomUUID()
     const missing = randomUUID()
-    expectProblem(await register({ eventId: missing }, bob, key), 404, 'EVENT_NOT_FOUND')
-    const { eventId } = await createEventVia(s)
-    expectProblem(await register({ eventId }, bob, key), 422, 'IDEMPOTENCY_KEY_REUSED')
-    const again = await register({ eventId: missing }, bob, key)
+    expectProblem(
+      await send('edit-note', { noteId: missing, title: 'x' }, writer, key),
+      404,
+      'NOTE_NOT_FOUND',
+    )
+    const { noteId } = await createNoteVia(server())
+    expectProblem(await send('edit-note', { noteId, title: 'x' }, writer, key), 422, 'IDEMPOTENCY_KEY_REUSED')
+    const again = await send('edit-note', { noteId: missing, title: 'x' }, writer, key)
     expect(again.headers['idempotent-replayed']).toBe('true')
-    expectProblem(again, 404, 'EVENT_NOT_FOUND')
+    expectProblem(again, 404, 'NOTE_NOT_FOUND')
   })
 
   it('does not keep a validation failure: the key is free for a corrected body', async () => {
-    const { eventId } = await createEventVia(s)
+    const { noteId } = await createNoteVia(server())
     const key = randomUUID()
-    expectInvalid(await register({ eventId, waitlist: 'yes' }, bob, key), '/waitlist')
-    const corrected = await register({ eventId }, bob, key)
+    expectInvalid(await comment({ noteId, text: 7 }, reader, key), '/text')
+    const corrected = await comment({ noteId, text: 'Seven' }, reader, key)
     expect(corrected.headers['idempotent-replayed']).toBeUndefined()
     expectSucceeded(corrected)
   })
 
   it('runs concurrent copies of one keyed request once', async () => {
-    const { eventId } = await createEventVia(s, { capacity: 10 })
+    const s = server()
+    const { noteId } = await createNoteVia(s)
     const key = randomUUID()
-    const answers = await Promise.all(Array.from({ length: 6 }, () => register({ eventId }, alice, key)))
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => comment({ noteId, text: 'Hi' }, otherWriter, key)),
+    )
     for (const answer of answers) {
       if (answer.statusCode === 409) expectProblem(answer, 409, 'IDEMPOTENCY_IN_PROGRESS')
       else expect(answer.statusCode).toBe(200)
@@ -169,23 +146,24 @@ describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
     expect(succeeded.length).toBeGreaterThan(0)
     expect(new Set(succeeded.map((a) => a.json<{ commandId: string }>().commandId)).size).toBe(1)
     expect(succeeded.filter((a) => a.headers['idempotent-replayed'] !== 'true')).toHaveLength(1)
-    expect(await registrationsOf(alice, eventId, await s.head())).toHaveLength(1)
+    expect(await commentsOn(noteId, await s.head())).toBe(1)
   })
 
   it.each([
     ['a key of 256 characters', 'k'.repeat(256)],
     ['an empty key', ''],
   ])('answers 400 for %s, and writes nothing', async (_name, key) => {
-    const { eventId } = await createEventVia(s)
+    const s = server()
+    const { noteId } = await createNoteVia(s)
     const head = await s.head()
-    expectInvalid(await register({ eventId }, alice, key), '/headers/idempotency-key')
+    expectInvalid(await comment({ noteId, text: 'Hi' }, reader, key), '/headers/idempotency-key')
     expect(await s.head()).toBe(head)
   })
 
   it('accepts a key of 255 characters', async () => {
-    const { eventId } = await createEventVia(s)
+    const { noteId } = await createNoteVia(server())
     const key = `${randomUUID()}${'k'.repeat(255)}`.slice(0, 255)
-    expectSucceeded(await register({ eventId }, alice, key))
-    expect((await register({ eventId }, alice, key)).headers['idempotent-replayed']).toBe('true')
+    expectSucceeded(await comment({ noteId, text: 'Hi' }, reader, key))
+    expect((await comment({ noteId, text: 'Hi' }, reader, key)).headers['idempotent-replayed']).toBe('true')
   })
 })
