@@ -1,27 +1,11 @@
-import type { CommandBus, CommandResult } from '../../core/command-bus.js'
-import {
-  ForbiddenError,
-  IdempotencyKeyReusedError,
-  isAppError,
-  UnauthenticatedError,
-  type AppError,
-} from '../../core/errors.js'
 import { silentLogger } from '../../core/logger.js'
-import type { Caller, CommandDefinition, NewEvent } from '../../core/messages.js'
-import { createRegistry } from '../../core/registry.js'
-import { validInput } from '../../core/validation.js'
+import type { NewEvent } from '../../core/messages.js'
 import { deliver } from '../../processors/deliver.js'
 import type { Processor } from '../../processors/processor.js'
+import { recordingBus, type SendLog, type SentCommand } from './bus.js'
 import { eventRecorder, type Recording } from './stored.js'
 
-/** A command a processor sent: its address, its input (canonical), its idempotency key and who sent it. */
-export interface SentCommand {
-  command: string
-  input: unknown
-  key: string
-  /** The caller's id. */
-  caller: string
-}
+export type { SentCommand }
 
 /** An event the processor gave up on: what the runner parks. */
 export interface ParkedEvent {
@@ -55,85 +39,6 @@ export interface ProcessorSpecOptions extends Recording {
   answer?: (sent: SentCommand) => unknown
 }
 
-/** Whether `caller` may send the command, as the bus's auth decides it. */
-function authorize(command: CommandDefinition, caller: Caller | undefined): void {
-  if (command.access.kind === 'public') return
-  if (!caller) throw new UnauthenticatedError()
-  const { roles } = command.access
-  if (roles && !roles.some((role) => caller.roles.includes(role))) throw new ForbiddenError()
-}
-
-/**
- * A command bus with no database: it checks access and the input's schema as the real one does,
- * keeps the first answer of each idempotency key (the same key with another input is refused), and
- * records every send.
- */
-function recordingBus(
-  options: ProcessorSpecOptions,
-  log: { sends: SentCommand[]; sent: SentCommand[] },
-): CommandBus {
-  const kept = new Map<string, { input: string; result: CommandResult }>()
-  let commands = 0
-  async function execute(
-    command: CommandDefinition,
-    input: unknown,
-    send: { caller?: Caller; idempotencyKey?: string } = {},
-  ) {
-    const commandId = `command-${++commands}`
-    const key = send.idempotencyKey ?? commandId
-    const failed = (error: AppError, replayed = false): CommandResult => ({
-      status: 'failed',
-      commandId,
-      error,
-      executionTimeMs: 0,
-      replayed,
-    })
-    let record: SentCommand = {
-      command: `${command.domain}/${command.name}`,
-      input,
-      key,
-      caller: send.caller?.id ?? '',
-    }
-    try {
-      authorize(command, send.caller)
-      record = { ...record, input: validInput(command.input, input) }
-    } catch (error) {
-      log.sends.push(record)
-      if (isAppError(error)) return failed(error)
-      throw error
-    }
-    log.sends.push(record)
-    const body = JSON.stringify(record.input)
-    const earlier = kept.get(key)
-    if (earlier)
-      return earlier.input === body
-        ? { ...earlier.result, replayed: true }
-        : failed(new IdempotencyKeyReusedError())
-    let result: CommandResult
-    try {
-      const answer = (options.answer ?? (() => ({})))(record)
-      result = {
-        status: 'succeeded',
-        commandId,
-        result: answer,
-        position: null,
-        executionTimeMs: 0,
-        replayed: false,
-      }
-    } catch (error) {
-      if (!isAppError(error)) throw error
-      result = failed(error)
-    }
-    kept.set(key, { input: body, result })
-    log.sent.push(record)
-    return result
-  }
-  return {
-    registry: createRegistry({ commands: [], queries: [] }),
-    execute: execute as CommandBus['execute'],
-  }
-}
-
 /**
  * A processor spec: given events, then the commands the processor sends (with their idempotency
  * keys), and the events it parks as dead letters. No database: its sends go to a recording bus that
@@ -154,8 +59,8 @@ export function processorSpec(
   return async (...given) => {
     const record = eventRecorder(options)
     const events = given.map(record).filter((e) => processor.events.includes(e.type))
-    const log = { sends: [] as SentCommand[], sent: [] as SentCommand[] }
-    const commands = recordingBus(options, log)
+    const log: SendLog = { sends: [], sent: [] }
+    const commands = recordingBus(options.answer ?? (() => ({})), log)
     const run = async (): Promise<ProcessorRun> => {
       const from = { sends: log.sends.length, sent: log.sent.length }
       const handled: ProcessorRun['handled'] = []
