@@ -1,16 +1,9 @@
 import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  alice,
-  bob,
-  commandUrl,
-  createEventVia,
-  expectSucceeded,
-  organizer,
-  startTestServer,
-  type TestServer,
-} from '../testing/http.js'
+import { expectSucceeded, startTestServer, type TestServer } from '../testing/http.js'
+import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
+import { createNoteVia, noteCommand } from '../testing/notes-domain/http.js'
 import { modes } from '../testing/services.js'
 
 interface SseEvent {
@@ -85,7 +78,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
   let base: string
   const streams: Stream[] = []
   beforeAll(async () => {
-    s = await startTestServer(mode)
+    s = await startTestServer(mode, { domains: [notesDomain] })
     await s.app.listen({ port: 0, host: '127.0.0.1' })
     base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
   })
@@ -95,23 +88,22 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     expect(s.serverErrors.splice(0)).toEqual([])
   })
 
-  const streamOf = async (eventId: string, headers: Record<string, string> = {}) => {
-    const stream = await openStream(
-      `${base}/api/queries/events/get-event-details/stream?eventId=${eventId}`,
-      headers,
-    )
+  const streamOf = async (noteId: string, headers: Record<string, string> = {}) => {
+    const stream = await openStream(`${base}/api/queries/notes/get-note/stream?noteId=${noteId}`, headers)
     streams.push(stream)
     return stream
   }
-  const settledEvent = async (capacity = 3) => {
-    const created = await createEventVia(s, { capacity })
+  const settledNote = async () => {
+    const created = await createNoteVia(s)
     await s.settle(created.position)
-    return created.eventId
+    return created.noteId
   }
+  const comment = async (noteId: string, caller = reader) =>
+    expectSucceeded(await s.post(noteCommand('add-comment'), { noteId, text: 'Hi' }, { caller }))
 
-  it('sends an answer at once, then a new one after a registration changes the seats', async () => {
-    const eventId = await settledEvent(3)
-    const stream = await streamOf(eventId)
+  it('sends an answer at once, then a new one after each change to the note', async () => {
+    const noteId = await settledNote()
+    const stream = await streamOf(noteId)
     expect(stream.response.status).toBe(200)
     expect(stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/)
     expect(stream.response.headers.get('x-request-id')).toEqual(expect.any(String))
@@ -119,59 +111,59 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const first = await stream.next()
     expect(first.event).toBe('answer')
     expect(first.id).toMatch(/^[0-9]+$/)
-    expect(first.data).toMatchObject({ eventId, confirmedCount: 0, remainingSeats: 3 })
+    expect(first.data).toMatchObject({ noteId, comments: 0, title: 'A note' })
 
-    expectSucceeded(await s.post(commandUrl('register-participant'), { eventId }, { caller: alice }))
+    await comment(noteId)
     const second = await stream.next()
     expect(second.event).toBe('answer')
-    expect(second.data).toMatchObject({ eventId, confirmedCount: 1, remainingSeats: 2 })
+    expect(second.data).toMatchObject({ noteId, comments: 1 })
     // The id is the read position taken before the read: a lower bound, never going back.
     expect(BigInt(second.id)).toBeGreaterThanOrEqual(BigInt(first.id))
 
-    expectSucceeded(await s.post(commandUrl('cancel-registration'), { eventId }, { caller: alice }))
+    expectSucceeded(await s.post(noteCommand('edit-note'), { noteId, title: 'Renamed' }, { caller: writer }))
     const third = await stream.next()
-    expect(third.data).toMatchObject({ confirmedCount: 0, remainingSeats: 3 })
+    expect(third.data).toMatchObject({ comments: 1, title: 'Renamed' })
   })
 
-  it('sends the new answer to every open stream of the event, and nothing for other events', async () => {
-    const eventId = await settledEvent(5)
-    const otherId = await settledEvent(5)
-    const [one, two, other] = [await streamOf(eventId), await streamOf(eventId), await streamOf(otherId)]
+  it('sends the new answer to every open stream of the note, and nothing for other notes', async () => {
+    const noteId = await settledNote()
+    const otherId = await settledNote()
+    const [one, two, other] = [await streamOf(noteId), await streamOf(noteId), await streamOf(otherId)]
     for (const stream of [one, two, other]) expect((await stream.next()).event).toBe('answer')
 
-    expectSucceeded(await s.post(commandUrl('register-participant'), { eventId }, { caller: bob }))
+    await comment(noteId, otherWriter)
     for (const stream of [one, two]) {
-      expect((await stream.next()).data).toMatchObject({ eventId, confirmedCount: 1 })
+      expect((await stream.next()).data).toMatchObject({ noteId, comments: 1 })
     }
     await expect(other.next(500)).rejects.toThrow(/No event/)
   })
 
-  it('sends a problem event when the event is deleted', async () => {
-    const eventId = await settledEvent()
-    const stream = await streamOf(eventId)
+  it('sends a problem event when the note is deleted', async () => {
+    const noteId = await settledNote()
+    const stream = await streamOf(noteId)
     expect((await stream.next()).event).toBe('answer')
-    expectSucceeded(await s.post(commandUrl('delete-event'), { eventId }, { caller: organizer }))
+    expectSucceeded(await s.post(noteCommand('delete-note'), { noteId }, { caller: writer }))
     const problem = await stream.next()
     expect(problem.event).toBe('problem')
-    expect(problem.data).toMatchObject({ code: 'EVENT_NOT_FOUND', status: 404 })
+    expect(problem.data).toMatchObject({ code: 'NOTE_NOT_FOUND', status: 404 })
   })
 
-  it('answers problem+json instead of a stream for an unknown event or a bad token', async () => {
+  it('answers problem+json instead of a stream for an unknown note or a bad token', async () => {
     const unknown = await streamOf(randomUUID())
     expect(unknown.response.status).toBe(404)
     expect(unknown.response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
-    expect(await unknown.response.json()).toMatchObject({ code: 'EVENT_NOT_FOUND' })
+    expect(await unknown.response.json()).toMatchObject({ code: 'NOTE_NOT_FOUND' })
 
-    const eventId = await settledEvent()
-    const badToken = await streamOf(eventId, { authorization: 'Bearer abc.def.ghi' })
+    const noteId = await settledNote()
+    const badToken = await streamOf(noteId, { authorization: 'Bearer abc.def.ghi' })
     expect(badToken.response.status).toBe(401)
     expect(await badToken.response.json()).toMatchObject({ code: 'UNAUTHENTICATED' })
   })
 
   it('streams to a signed-in caller too', async () => {
-    const eventId = await settledEvent()
-    const stream = await streamOf(eventId, { authorization: s.bearer(alice) })
+    const noteId = await settledNote()
+    const stream = await streamOf(noteId, { authorization: s.bearer(reader) })
     expect(stream.response.status).toBe(200)
-    expect((await stream.next()).data).toMatchObject({ eventId })
+    expect((await stream.next()).data).toMatchObject({ noteId })
   })
 })

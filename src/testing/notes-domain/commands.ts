@@ -16,11 +16,14 @@ import {
   CommentAdded,
   CreateNoteInput,
   EditNoteInput,
+  DeleteNoteInput,
+  NoteDeleted,
   NoteCreated,
   NoteEdited,
   type AddComment,
   type CreateNote,
   type EditNote,
+  type DeleteNote,
 } from './messages.js'
 
 const domain = 'notes'
@@ -32,18 +35,20 @@ export const migrations: readonly Migration[] = [
   {
     id: 'notes/001-write-model',
     sql: `CREATE SCHEMA notes;
-      CREATE TABLE notes.note (note_id uuid PRIMARY KEY, owner_id text NOT NULL, version integer NOT NULL)`,
+      CREATE TABLE notes.note (note_id uuid PRIMARY KEY, owner_id text NOT NULL, version integer NOT NULL,
+        deleted boolean NOT NULL DEFAULT false)`,
   },
 ]
 
-type Note = { status: 'absent' } | { status: 'present'; ownerId: string; version: number }
+type Note = { status: 'absent' } | { status: 'present' | 'deleted'; ownerId: string; version: number }
 
 async function loadNote(tx: SqlClient, noteId: string): Promise<Note> {
-  const [row] = await tx.query<{ ownerId: string; version: number }>(
-    'SELECT owner_id AS "ownerId", version FROM notes.note WHERE note_id = $1 FOR UPDATE',
+  const [row] = await tx.query<{ ownerId: string; version: number; deleted: boolean }>(
+    'SELECT owner_id AS "ownerId", version, deleted FROM notes.note WHERE note_id = $1 FOR UPDATE',
     [noteId],
   )
-  return row ? { status: 'present', ...row } : { status: 'absent' }
+  if (!row) return { status: 'absent' }
+  return { status: row.deleted ? 'deleted' : 'present', ownerId: row.ownerId, version: row.version }
 }
 
 const notFound = () => new NotFoundError('NOTE_NOT_FOUND', 'Note not found')
@@ -63,7 +68,7 @@ export const createNote = defineCommand({
   handle: stateStored({
     load: (tx, cmd: CreateNote, meta) => loadNote(tx, cmd.noteId ?? meta.newId),
     decide(cmd, state, meta) {
-      if (state.status === 'present') throw new ConflictError('NOTE_ALREADY_EXISTS', 'Note already exists')
+      if (state.status !== 'absent') throw new ConflictError('NOTE_ALREADY_EXISTS', 'Note already exists')
       const noteId = cmd.noteId ?? meta.newId
       const ownerId = meta.caller?.id ?? ''
       return [
@@ -99,7 +104,7 @@ export const editNote = defineCommand({
   handle: stateStored({
     load: (tx, cmd: EditNote) => loadNote(tx, cmd.noteId),
     decide(cmd, state, meta) {
-      if (state.status === 'absent') throw notFound()
+      if (state.status !== 'present') throw notFound()
       const caller = meta.caller
       if (caller?.id !== state.ownerId && !caller?.roles.includes('admin'))
         throw new ForbiddenError('Only its owner or an admin may change a note')
@@ -115,12 +120,44 @@ export const editNote = defineCommand({
     },
     stream: (cmd, state) => ({
       id: streamId(cmd.noteId),
-      expectedVersion: state.status === 'present' ? state.version : 0,
+      expectedVersion: state.status === 'absent' ? 0 : state.version,
     }),
     persist: (events, state) => [
       {
         text: 'UPDATE notes.note SET version = $2 WHERE note_id = $1',
-        params: [events[0]?.data.noteId, (state.status === 'present' ? state.version : 0) + events.length],
+        params: [events[0]?.data.noteId, (state.status === 'absent' ? 0 : state.version) + events.length],
+      },
+    ],
+    result: (_events, cmd) => ({ noteId: cmd.noteId }),
+  }),
+})
+
+/** State-stored; its owner or an admin deletes a note: it leaves the read models. */
+export const deleteNote = defineCommand({
+  domain,
+  name: 'delete-note',
+  summary: 'Delete a note (its owner or an admin)',
+  input: DeleteNoteInput,
+  output: NoteIdResult,
+  access: signedIn(),
+  refusals: ['NOTE_NOT_FOUND'],
+  examples: [{ noteId: exampleNoteId }],
+  handle: stateStored({
+    load: (tx, cmd: DeleteNote) => loadNote(tx, cmd.noteId),
+    decide(cmd, state, meta) {
+      if (state.status !== 'present') throw notFound()
+      if (meta.caller?.id !== state.ownerId && !meta.caller?.roles.includes('admin'))
+        throw new ForbiddenError('Only its owner or an admin may delete a note')
+      return [NoteDeleted.create({ noteId: cmd.noteId, at: meta.now.toISOString() })]
+    },
+    stream: (cmd, state) => ({
+      id: streamId(cmd.noteId),
+      expectedVersion: state.status === 'absent' ? 0 : state.version,
+    }),
+    persist: (events, state) => [
+      {
+        text: 'UPDATE notes.note SET version = $2, deleted = true WHERE note_id = $1',
+        params: [events[0]?.data.noteId, (state.status === 'absent' ? 0 : state.version) + events.length],
       },
     ],
     result: (_events, cmd) => ({ noteId: cmd.noteId }),
@@ -156,4 +193,4 @@ export const addComment = defineCommand({
   }),
 })
 
-export const commands = [createNote, editNote, addComment]
+export const commands = [createNote, editNote, addComment, deleteNote]

@@ -22,10 +22,12 @@ export const EditNoteInput = Type.Object(
   { noteId: Id(), title: Type.Optional(Text(100)), body: Type.Optional(Type.String({ maxLength: 1000 })) },
   { ...strict, minProperties: 2 },
 )
+export const DeleteNoteInput = Type.Object({ noteId: Id() }, strict)
 export const AddCommentInput = Type.Object({ noteId: Id(), text: Text(200) }, strict)
 
 export type CreateNote = Static<typeof CreateNoteInput>
 export type EditNote = Static<typeof EditNoteInput>
+export type DeleteNote = Static<typeof DeleteNoteInput>
 export type AddComment = Static<typeof AddCommentInput>
 
 export const NoteCreated = defineEvent(
@@ -41,10 +43,11 @@ export const NoteEdited = defineEvent(
     at: Time,
   }),
 )
+export const NoteDeleted = defineEvent('NoteDeleted', Type.Object({ noteId: Id(), at: Time }))
 export const CommentAdded = defineEvent(
   'CommentAdded',
   Type.Object({ noteId: Id(), authorId: Type.String(), text: Type.String(), at: Time }),
 )
 
-export const noteEvents = [NoteCreated, NoteEdited, CommentAdded]
+export const noteEvents = [NoteCreated, NoteEdited, NoteDeleted, CommentAdded]
 export type NoteEvent = ReturnType<(typeof noteEvents)[number]['create']>

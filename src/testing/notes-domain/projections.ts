@@ -44,7 +44,8 @@ export const noteDetailsProjection = defineKvProjection({
     }
     const note = await kv.getJson<Note>(doc(d.noteId))
     if (!note) return
-    if (event.type === 'NoteEdited') {
+    if (event.type === 'NoteDeleted') kv.del(doc(d.noteId))
+    else if (event.type === 'NoteEdited') {
       const { title = note.title, body = note.body } = event.data
       kv.setJson(doc(d.noteId), { ...note, title, body, updatedAt: event.data.at })
     } else kv.setJson(doc(d.noteId), { ...note, comments: note.comments + 1 })
@@ -87,6 +88,8 @@ export const noteListProjection = defineSqlProjection({
         text: `INSERT INTO ${table('note')} VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
         params: [d.noteId, d.ownerId, d.title, d.at],
       })
+    } else if (event.type === 'NoteDeleted') {
+      tx.write({ text: `DELETE FROM ${table('note')} WHERE note_id = $1`, params: [event.data.noteId] })
     } else if (event.type === 'NoteEdited' && event.data.title !== undefined) {
       tx.write({
         text: `UPDATE ${table('note')} SET title = $2 WHERE note_id = $1`,
