@@ -1,4 +1,8 @@
 import { PGlite, parse, protocol, types } from '@electric-sql/pglite'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Row, Statement } from '../core/sql.js'
 
 /** One PGlite database and the two ways Tandem talks to it. */
@@ -16,10 +20,7 @@ export interface PgliteSession {
  * statements, so each text is planned once. Callers take turns: the session has one connection.
  */
 export async function openPgliteSession(dataDir: string | undefined): Promise<PgliteSession> {
-  const db = await PGlite.create(dataDir ?? 'memory://', {
-    // As node-postgres does: 64-bit integers and numerics stay exact, as strings.
-    parsers: { [types.INT8]: (x: string) => x, [types.NUMERIC]: (x: string) => x },
-  })
+  const db = dataDir === undefined ? await freshInMemory() : await PGlite.create(dataDir, options)
   const names = new Map<string, string>()
   let counter = 0
 
@@ -57,6 +58,41 @@ export async function openPgliteSession(dataDir: string | undefined): Promise<Pg
     },
     close: () => db.close(),
   }
+}
+
+const options = {
+  // As node-postgres does: 64-bit integers and numerics stay exact, as strings.
+  parsers: { [types.INT8]: (x: string) => x, [types.NUMERIC]: (x: string) => x },
+}
+
+/**
+ * A new in-memory database. Creating one runs initdb (seconds of CPU); loading a copy of a fresh
+ * cluster takes a fraction of that. So the first one made on this machine by this PGlite build is
+ * saved to the temporary directory, and later ones (tests, benchmarks, throwaway CLI runs) start
+ * from it. A copy that cannot be read is removed and the database made afresh.
+ */
+async function freshInMemory(): Promise<PGlite> {
+  const build = await stat(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+  const file = join(tmpdir(), `tandem-pglite-${build.size}-${Math.trunc(build.mtimeMs)}.tar`)
+  const saved = await readFile(file).catch(() => undefined)
+  if (saved) {
+    try {
+      return await PGlite.create('memory://', { ...options, loadDataDir: new Blob([saved]) })
+    } catch {
+      await rm(file, { force: true })
+    }
+  }
+  const db = await PGlite.create('memory://', options)
+  // Written aside, then renamed: a process starting meanwhile sees the whole copy or none.
+  const aside = `${file}.${process.pid}.${Date.now()}`
+  await db
+    .dumpDataDir('none')
+    .then(async (dump) => {
+      await writeFile(aside, Buffer.from(await dump.arrayBuffer()))
+      await rename(aside, file)
+    })
+    .catch(() => rm(aside, { force: true }))
+  return db
 }
 
 const describe = protocol.serialize.describe({ type: 'P' })
