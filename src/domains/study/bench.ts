@@ -17,7 +17,11 @@ export const benchMix: BenchMix = {
     for (let n = 0; n < learners; n++) {
       for (let s = 0; s < subjectsEach; s++) {
         const caller = learner(n)
-        const input = { name: `Subject ${s}`, category: s % 2 ? 'programming' : 'language', difficultyLevel: 'beginner' }
+        const input = {
+          name: `Subject ${s}`,
+          category: s % 2 ? 'programming' : 'language',
+          difficultyLevel: 'beginner',
+        }
         const done = await commands.execute(createSubject, input, { caller })
         if (done.status === 'failed') throw done.error
         subjects.push({ subjectId: done.result.subjectId, caller })
@@ -31,10 +35,19 @@ export const benchMix: BenchMix = {
     return {
       command: (_i, r) => {
         const { subjectId, caller } = pick(r)
-        return commands.execute(updateStudyProgress, { subjectId, minutesStudied: 25, progressPercent: 50 }, { caller })
+        return commands.execute(
+          updateStudyProgress,
+          { subjectId, minutesStudied: 25, progressPercent: 50 },
+          { caller },
+        )
       },
       query: (_i, r) => {
-        if (r < 0.5) return queries.ask(getSubjects, { limit: 20 }, { caller: learner(Math.floor((r / 0.5) * learners)) })
+        if (r < 0.5)
+          return queries.ask(
+            getSubjects,
+            { limit: 20 },
+            { caller: learner(Math.floor((r / 0.5) * learners)) },
+          )
         const { subjectId, caller } = pick((r - 0.5) / 0.5)
         return queries.ask(getSubjectDetail, { subjectId }, { caller })
       },

@@ -112,7 +112,9 @@ export const createStudyGoal = defineCommand({
   output: GoalIdResult,
   access: signedIn(),
   refusals: ['SUBJECT_NOT_FOUND', 'GOAL_DATE_IN_PAST', 'GOAL_ALREADY_EXISTS'],
-  examples: [{ goalId: exampleGoalId, subjectId: exampleSubjectId, title: '10시간 공부하기', targetMinutes: 600 }],
+  examples: [
+    { goalId: exampleGoalId, subjectId: exampleSubjectId, title: '10시간 공부하기', targetMinutes: 600 },
+  ],
   handle: stateStored({
     async load(tx, cmd, meta) {
       const [subject, taken] = await Promise.all([
@@ -124,7 +126,9 @@ export const createStudyGoal = defineCommand({
     decide: decideCreateGoal,
     stream: (cmd, _state, meta) => ({ id: `study-goal-${cmd.goalId ?? meta.newId}`, expectedVersion: 0 }),
     persist: (events) => events.flatMap(rowsOf),
-    result: (events, _cmd, _state, meta) => ({ goalId: created(events, 'StudyGoalCreated', 'goalId', meta.newId) }),
+    result: (events, _cmd, _state, meta) => ({
+      goalId: created(events, 'StudyGoalCreated', 'goalId', meta.newId),
+    }),
   }),
 })
 
@@ -191,7 +195,10 @@ export const generateSummary = defineCommand({
     decide: decideGenerateSummary,
     stream: (cmd, _state, meta) => summaryStream(cmd.summaryId ?? meta.newId, { status: 'absent' }),
     persist: (events) => events.flatMap(rowsOf),
-    result: (_events, cmd, _state, meta) => ({ summaryId: cmd.summaryId ?? meta.newId, status: 'pending' as const }),
+    result: (_events, cmd, _state, meta) => ({
+      summaryId: cmd.summaryId ?? meta.newId,
+      status: 'pending' as const,
+    }),
     // A summary still pending at its deadline is failed by the timer: never pending forever.
     timers: (_events, cmd, _state, meta) => [
       {

@@ -7,9 +7,19 @@ const learner: Caller = { id: 'demo-learner', roles: [] }
 export const demoCallers: readonly (Caller & { label: string })[] = [{ label: 'learner', ...learner }]
 
 const subjects = [
-  { name: 'Python 프로그래밍', description: 'Python 기초부터 고급까지', category: 'programming', difficultyLevel: 'intermediate' },
+  {
+    name: 'Python 프로그래밍',
+    description: 'Python 기초부터 고급까지',
+    category: 'programming',
+    difficultyLevel: 'intermediate',
+  },
   { name: '자료구조와 알고리즘', category: 'programming', difficultyLevel: 'advanced' },
-  { name: 'English reading', description: 'One article a day', category: 'language', difficultyLevel: 'beginner' },
+  {
+    name: 'English reading',
+    description: 'One article a day',
+    category: 'language',
+    difficultyLevel: 'beginner',
+  },
 ] as const
 
 const notes =
@@ -32,36 +42,63 @@ export async function seedDemo(commands: CommandBus): Promise<void> {
     ids.push(done.result.subjectId)
   }
   const [python, algorithms] = ids as [string, string]
-  await ok(commands.execute(createStudyGoal, { subjectId: python, title: '이번 주 5시간', targetMinutes: 300 }, as))
+  await ok(
+    commands.execute(createStudyGoal, { subjectId: python, title: '이번 주 5시간', targetMinutes: 300 }, as),
+  )
   const day = 24 * 3600_000
   for (let i = 6; i >= 0; i--) {
     const studiedAt = new Date(Date.now() - i * day).toISOString()
     const input = { subjectId: python, minutesStudied: 30 + i * 5, progressPercent: 10 * (7 - i), studiedAt }
     await ok(commands.execute(updateStudyProgress, { ...input, completedTopics: [`Topic ${7 - i}`] }, as))
   }
-  await ok(commands.execute(updateStudyProgress, { subjectId: algorithms, minutesStudied: 50, progressPercent: 15 }, as))
+  await ok(
+    commands.execute(
+      updateStudyProgress,
+      { subjectId: algorithms, minutesStudied: 50, progressPercent: 15 },
+      as,
+    ),
+  )
   await ok(commands.execute(generateSummary, { subjectId: python, content: notes, style: 'brief' }, as))
 }
 
 /** The guide's paths, with a subject of the demo learner's found in the read models. */
 export async function demoExamples(queries: QueryBus): Promise<DemoExample[]> {
   const examples: DemoExample[] = [
-    { title: "The demo learner's subjects (the guide's path)", method: 'GET', path: '/api/cqrs/subjects/', as: 'learner' },
+    {
+      title: "The demo learner's subjects (the guide's path)",
+      method: 'GET',
+      path: '/api/cqrs/subjects/',
+      as: 'learner',
+    },
   ]
   const mine = await queries.ask(getSubjects, { limit: 1 }, { caller: learner })
   const subject = mine.status === 'succeeded' ? mine.data.items[0] : undefined
   if (subject) {
     examples.push(
-      { title: `"${subject.name}" in detail`, method: 'GET', path: `/api/cqrs/subjects/${subject.subjectId}/`, as: 'learner' },
+      {
+        title: `"${subject.name}" in detail`,
+        method: 'GET',
+        path: `/api/cqrs/subjects/${subject.subjectId}/`,
+        as: 'learner',
+      },
       {
         title: 'Record 25 minutes of study on it',
         method: 'POST',
         path: '/api/cqrs/study-progress/update_progress/',
-        body: { subject_id: subject.subjectId, minutes_studied: 25, progress_percent: subject.progressPercent },
+        body: {
+          subject_id: subject.subjectId,
+          minutes_studied: 25,
+          progress_percent: subject.progressPercent,
+        },
         as: 'learner',
       },
     )
   }
-  examples.push({ title: 'Minutes, goals met and streaks', method: 'GET', path: '/api/cqrs/study-analytics/', as: 'learner' })
+  examples.push({
+    title: 'Minutes, goals met and streaks',
+    method: 'GET',
+    path: '/api/cqrs/study-analytics/',
+    as: 'learner',
+  })
   return examples
 }

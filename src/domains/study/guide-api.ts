@@ -1,6 +1,12 @@
 import type { TSchema } from 'typebox'
 import Type from 'typebox'
-import type { AnyCommand, AnyQuery, ResourceOutcome, ResourceRequest, ResourceRoute } from '../../kernel/index.js'
+import type {
+  AnyCommand,
+  AnyQuery,
+  ResourceOutcome,
+  ResourceRequest,
+  ResourceRoute,
+} from '../../kernel/index.js'
 import { createSubject, generateSummary, updateStudyProgress, updateSubject } from './commands.js'
 import { getStudyAnalytics } from './projections/analytics.js'
 import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
@@ -73,7 +79,10 @@ function queryRoute(
   const resultsSchema: Record<string, TSchema> =
     options.resultsSchema ??
     (message.paged
-      ? { results: output.properties.items ?? Type.Array(Type.Unknown()), nextCursor: Type.Union([Type.String(), Type.Null()]) }
+      ? {
+          results: output.properties.items ?? Type.Array(Type.Unknown()),
+          nextCursor: Type.Union([Type.String(), Type.Null()]),
+        }
       : { results: message.output })
   return {
     method: 'GET',
@@ -92,7 +101,11 @@ function queryRoute(
     schema: {
       querystring: snakeSchema(message.input, fromParams),
       answer: snakeSchema(
-        Type.Object({ ...resultsSchema, cacheHit: Type.Boolean(), executionTime: Type.Number({ description: 'Seconds' }) }),
+        Type.Object({
+          ...resultsSchema,
+          cacheHit: Type.Boolean(),
+          executionTime: Type.Number({ description: 'Seconds' }),
+        }),
       ),
     },
   }
@@ -140,9 +153,15 @@ const id = { id: 'subjectId' }
 
 export const guideRoutes: readonly ResourceRoute[] = [
   queryRoute('/api/cqrs/subjects/', 'Subjects (the guide’s list)', getSubjects),
-  commandRoute('POST', '/api/cqrs/subjects/', 'Create a subject (the guide’s path)', createSubject, { status: 201 }),
-  queryRoute('/api/cqrs/subjects/:id/', 'A subject’s detail (the guide’s path)', getSubjectDetail, { params: id }),
-  commandRoute('PUT', '/api/cqrs/subjects/:id/', 'Change a subject (the guide’s path)', updateSubject, { params: id }),
+  commandRoute('POST', '/api/cqrs/subjects/', 'Create a subject (the guide’s path)', createSubject, {
+    status: 201,
+  }),
+  queryRoute('/api/cqrs/subjects/:id/', 'A subject’s detail (the guide’s path)', getSubjectDetail, {
+    params: id,
+  }),
+  commandRoute('PUT', '/api/cqrs/subjects/:id/', 'Change a subject (the guide’s path)', updateSubject, {
+    params: id,
+  }),
   commandRoute(
     'POST',
     '/api/cqrs/subjects/:id/generate_summary/',

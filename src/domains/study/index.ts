@@ -34,4 +34,6 @@ export function createStudyDomain(summarizer: Summarizer): Domain {
   }
 }
 
-export const studyDomain: Domain = createStudyDomain(summarizerFor(process.env.STUDY_SUMMARIZER?.trim() || 'local'))
+export const studyDomain: Domain = createStudyDomain(
+  summarizerFor(process.env.STUDY_SUMMARIZER?.trim() || 'local'),
+)

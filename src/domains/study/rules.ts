@@ -98,7 +98,11 @@ export function calendarDay(day: string, path: string): string {
 
 export const dayOf = (iso: string) => iso.slice(0, 10)
 
-export function decideCreateSubject(cmd: CreateSubject, state: SubjectState, meta: CommandMeta): StudyEvent[] {
+export function decideCreateSubject(
+  cmd: CreateSubject,
+  state: SubjectState,
+  meta: CommandMeta,
+): StudyEvent[] {
   if (state.status !== 'absent') {
     throw new ConflictError('SUBJECT_ALREADY_EXISTS', 'Subject already exists', `Subject ${cmd.subjectId}`)
   }
@@ -115,7 +119,11 @@ export function decideCreateSubject(cmd: CreateSubject, state: SubjectState, met
   ]
 }
 
-export function decideUpdateSubject(cmd: UpdateSubject, state: SubjectState, meta: CommandMeta): StudyEvent[] {
+export function decideUpdateSubject(
+  cmd: UpdateSubject,
+  state: SubjectState,
+  meta: CommandMeta,
+): StudyEvent[] {
   const subject = ownSubject(state, meta)
   const { subjectId: _, ...fields } = cmd
   if (Object.keys(fields).length === 0) {
@@ -163,25 +171,42 @@ export function decideGenerateSummary(
 }
 
 /** The first outcome recorded wins; a later one (a retry, the deadline) changes nothing. */
-export function decideRecordSummary(cmd: RecordSummary, state: SummaryState, meta: CommandMeta): StudyEvent[] {
+export function decideRecordSummary(
+  cmd: RecordSummary,
+  state: SummaryState,
+  meta: CommandMeta,
+): StudyEvent[] {
   if (state.status === 'absent') throw summaryNotFound()
   if (state.status !== 'pending') return []
   const at = meta.now.toISOString()
   const about = { summaryId: state.summaryId, subjectId: state.subjectId, learnerId: state.learnerId }
   if (cmd.outcome === 'ready') {
     if (cmd.summary === undefined || cmd.provider === undefined) {
-      throw new ValidationError([{ path: '/summary', message: 'a ready summary gives its text and provider' }])
+      throw new ValidationError([
+        { path: '/summary', message: 'a ready summary gives its text and provider' },
+      ])
     }
-    return [SummaryGenerated.create({ ...about, summary: cmd.summary, provider: cmd.provider, generatedAt: at })]
+    return [
+      SummaryGenerated.create({ ...about, summary: cmd.summary, provider: cmd.provider, generatedAt: at }),
+    ]
   }
-  if (cmd.reason === undefined) throw new ValidationError([{ path: '/reason', message: 'a failure gives its reason' }])
+  if (cmd.reason === undefined)
+    throw new ValidationError([{ path: '/reason', message: 'a failure gives its reason' }])
   return [SummaryFailed.create({ ...about, reason: cmd.reason, failedAt: at })]
 }
 
-export function decideExpireSummary(cmd: ExpireSummary, state: SummaryState, meta: CommandMeta): StudyEvent[] {
+export function decideExpireSummary(
+  cmd: ExpireSummary,
+  state: SummaryState,
+  meta: CommandMeta,
+): StudyEvent[] {
   const minutes = summaryDeadlineMs / 60_000
   return decideRecordSummary(
-    { summaryId: cmd.summaryId, outcome: 'failed', reason: `timed out: no summary within ${minutes} minutes` },
+    {
+      summaryId: cmd.summaryId,
+      outcome: 'failed',
+      reason: `timed out: no summary within ${minutes} minutes`,
+    },
     state,
     meta,
   )
@@ -217,7 +242,11 @@ export function decideUpdateProgress(
     ? given
     : [...subject.completedTopics, ...given.filter((t) => !subject.completedTopics.includes(t))]
   if (completedTopics.length > maxTopics) {
-    throw new ConflictError('TOO_MANY_TOPICS', 'Too many topics', `A subject keeps at most ${maxTopics} topics`)
+    throw new ConflictError(
+      'TOO_MANY_TOPICS',
+      'Too many topics',
+      `A subject keeps at most ${maxTopics} topics`,
+    )
   }
   const totalMinutes = subject.totalMinutes + cmd.minutesStudied
   const progress = StudyProgressUpdated.create({
@@ -238,7 +267,15 @@ export function decideUpdateProgress(
     const minutesDone = goal.minutesDone + cmd.minutesStudied
     if (!goalMet(goal, minutesDone, cmd.progressPercent, dayOf(recordedAt))) return []
     const { goalId, subjectId } = goal
-    return [StudyGoalMet.create({ goalId, learnerId: subject.learnerId, subjectId, minutesDone, metAt: recordedAt })]
+    return [
+      StudyGoalMet.create({
+        goalId,
+        learnerId: subject.learnerId,
+        subjectId,
+        minutesDone,
+        metAt: recordedAt,
+      }),
+    ]
   })
   return [progress, ...met]
 }
@@ -263,15 +300,23 @@ export interface GoalState {
 export function decideCreateGoal(cmd: CreateStudyGoal, state: GoalState, meta: CommandMeta): StudyEvent[] {
   const subject = state.subject === undefined ? undefined : ownSubject(state.subject, meta)
   if (cmd.targetMinutes === undefined && cmd.targetDate === undefined) {
-    throw new ValidationError([{ path: '/targetMinutes', message: 'a goal needs targetMinutes or targetDate' }])
+    throw new ValidationError([
+      { path: '/targetMinutes', message: 'a goal needs targetMinutes or targetDate' },
+    ])
   }
   if (cmd.targetMinutes === undefined && subject === undefined) {
-    throw new ValidationError([{ path: '/subjectId', message: 'a goal with only a targetDate names a subject' }])
+    throw new ValidationError([
+      { path: '/subjectId', message: 'a goal with only a targetDate names a subject' },
+    ])
   }
   const targetDate = cmd.targetDate === undefined ? null : calendarDay(cmd.targetDate, '/targetDate')
   const today = dayOf(meta.now.toISOString())
   if (targetDate !== null && targetDate < today) {
-    throw new ConflictError('GOAL_DATE_IN_PAST', 'Goal date in the past', `${targetDate} is before today (${today})`)
+    throw new ConflictError(
+      'GOAL_DATE_IN_PAST',
+      'Goal date in the past',
+      `${targetDate} is before today (${today})`,
+    )
   }
   if (state.taken) throw new ConflictError('GOAL_ALREADY_EXISTS', 'Goal already exists', `Goal ${cmd.goalId}`)
   return [
@@ -293,7 +338,15 @@ export function evolveSubject(row: SubjectRow, event: StudyEvent): SubjectRow {
   switch (event.type) {
     case 'SubjectCreated': {
       const { createdAt, ...d } = event.data
-      return { ...d, progressPercent: 0, totalMinutes: 0, completedTopics: [], version, createdAt, updatedAt: createdAt }
+      return {
+        ...d,
+        progressPercent: 0,
+        totalMinutes: 0,
+        completedTopics: [],
+        version,
+        createdAt,
+        updatedAt: createdAt,
+      }
     }
     case 'SubjectUpdated':
       return { ...row, ...event.data.changes, version, updatedAt: event.data.updatedAt }

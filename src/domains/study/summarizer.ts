@@ -19,7 +19,8 @@ const providers: Record<string, () => Summarizer> = {
 /** The provider configuration names (default `local`); an unknown name is refused at start. */
 export function summarizerFor(name = 'local'): Summarizer {
   const make = providers[name]
-  if (!make) throw new Error(`STUDY_SUMMARIZER must be one of ${Object.keys(providers).join(', ')}, not "${name}"`)
+  if (!make)
+    throw new Error(`STUDY_SUMMARIZER must be one of ${Object.keys(providers).join(', ')}, not "${name}"`)
   return make()
 }
 
@@ -79,7 +80,9 @@ function cosine(a: Vector, b: Vector, na: number, nb: number): number {
 
 /** How many sentences a style keeps of `n`. */
 export function lengthFor(style: Style, n: number): number {
-  return style === 'brief' ? Math.min(n, Math.max(1, Math.min(3, Math.round(n * 0.1)))) : Math.min(n, Math.max(2, Math.min(10, Math.round(n * 0.25))))
+  return style === 'brief'
+    ? Math.min(n, Math.max(1, Math.min(3, Math.round(n * 0.1))))
+    : Math.min(n, Math.max(2, Math.min(10, Math.round(n * 0.25))))
 }
 
 /** Term weights (TF-IDF, sentences as documents) for each sentence. */

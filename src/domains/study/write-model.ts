@@ -141,7 +141,11 @@ export async function loadForProgress(tx: SqlClient, subjectId: string, learnerI
 }
 
 export async function loadSummary(tx: SqlClient, summaryId: string): Promise<SummaryState> {
-  const [row] = await tx.query<{ status: 'pending' | 'ready' | 'failed'; subjectId: string; learnerId: string }>(
+  const [row] = await tx.query<{
+    status: 'pending' | 'ready' | 'failed'
+    subjectId: string
+    learnerId: string
+  }>(
     `SELECT status, subject_id::text AS "subjectId", learner_id AS "learnerId"
      FROM study.summary WHERE summary_id = $1 FOR UPDATE`,
     [summaryId],
@@ -237,9 +241,20 @@ export function rowsOf(event: StudyEvent): Statement[] {
         {
           text: `INSERT INTO study.study_session (session_id, subject_id, learner_id, minutes, day, studied_at,
                    progress_percent, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          params: [d.sessionId, d.subjectId, d.learnerId, d.minutesStudied, d.day, d.studiedAt, d.progressPercent, d.recordedAt],
+          params: [
+            d.sessionId,
+            d.subjectId,
+            d.learnerId,
+            d.minutesStudied,
+            d.day,
+            d.studiedAt,
+            d.progressPercent,
+            d.recordedAt,
+          ],
         },
-        ...(d.reset ? [{ text: 'DELETE FROM study.completed_topic WHERE subject_id = $1', params: [d.subjectId] }] : []),
+        ...(d.reset
+          ? [{ text: 'DELETE FROM study.completed_topic WHERE subject_id = $1', params: [d.subjectId] }]
+          : []),
         {
           // The list after the update, in order: topics already stored keep their row.
           text: `INSERT INTO study.completed_topic (subject_id, topic, position, completed_at)

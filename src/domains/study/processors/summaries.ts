@@ -23,7 +23,10 @@ export function summaryProcessor(summarizer: Summarizer): Processor {
         const summary = await summarizer.summarize({ content, style })
         input = { summaryId, outcome: 'ready', summary, provider: summarizer.name }
       } catch (error) {
-        const reason = `${summarizer.name}: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500)
+        const reason = `${summarizer.name}: ${error instanceof Error ? error.message : String(error)}`.slice(
+          0,
+          500,
+        )
         input = { summaryId, outcome: 'failed', reason }
       }
       const done = await ctx.send(recordSummary, input)

@@ -45,7 +45,8 @@ export const analyticsProjection = defineKvProjection({
 const dayMs = 24 * 3600_000
 /** The longest range the analytics cover at once. */
 export const maxRangeDays = 366
-const shift = (day: string, days: number) => new Date(Date.parse(`${day}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10)
+const shift = (day: string, days: number) =>
+  new Date(Date.parse(`${day}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10)
 
 /**
  * Streaks of study days within [from, to]: the longest, and the current one: the run ending on
@@ -72,7 +73,8 @@ const Day = Type.String({ format: 'date' })
 export const getStudyAnalytics = defineQuery({
   domain: 'study',
   name: 'get-study-analytics',
-  summary: "The caller's minutes per day and per subject, goals met, current and longest streak (default: the last 30 days)",
+  summary:
+    "The caller's minutes per day and per subject, goals met, current and longest streak (default: the last 30 days)",
   input: Type.Object({ from: Type.Optional(Day), to: Type.Optional(Day) }, { additionalProperties: false }),
   output: Type.Object({
     from: Day,
@@ -80,7 +82,11 @@ export const getStudyAnalytics = defineQuery({
     totalMinutes: Type.Integer(),
     minutesPerDay: Type.Array(Type.Object({ date: Day, minutes: Type.Integer() })),
     minutesPerSubject: Type.Array(
-      Type.Object({ subjectId: Type.String({ format: 'uuid' }), name: Type.String(), minutes: Type.Integer() }),
+      Type.Object({
+        subjectId: Type.String({ format: 'uuid' }),
+        name: Type.String(),
+        minutes: Type.Integer(),
+      }),
     ),
     goalsMet: Type.Integer(),
     studyDays: Type.Integer(),
@@ -90,7 +96,10 @@ export const getStudyAnalytics = defineQuery({
   access: signedIn(),
   readModels: [analyticsModel, subjectsModel],
   examples: [{}, { from: '2025-01-01', to: '2025-12-31' }],
-  cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`analytics:${caller?.id ?? ''}`, `learner:${caller?.id ?? ''}`] },
+  cache: {
+    ttlMs: 30_000,
+    tags: (_q, _a, caller) => [`analytics:${caller?.id ?? ''}`, `learner:${caller?.id ?? ''}`],
+  },
   async handle(q, { caller, stores }) {
     const learner = caller?.id ?? ''
     const to = q.to === undefined ? new Date().toISOString().slice(0, 10) : calendarDay(q.to, '/to')
@@ -100,15 +109,21 @@ export const getStudyAnalytics = defineQuery({
       throw new ValidationError([{ path: '/to', message: `must be at most ${maxRangeDays} days after from` }])
     }
     const kv = stores.kv(analyticsModel)
-    const days = await kv.zrangeByLex(daysKey(learner), { min: `[${from}`, max: `[${to}`, count: maxRangeDays })
+    const days = await kv.zrangeByLex(daysKey(learner), {
+      min: `[${from}`,
+      max: `[${to}`,
+      count: maxRangeDays,
+    })
     const docs = (await kv.mget(days.map((d) => dayKey(learner, d)))).map((d) =>
       d === null ? { minutes: 0, subjects: {} } : (JSON.parse(d) as DayDoc),
     )
     const perDay = new Map(days.map((d, i) => [d, docs[i]?.minutes ?? 0]))
     const minutesPerDay: { date: string; minutes: number }[] = []
-    for (let day = from; day <= to; day = shift(day, 1)) minutesPerDay.push({ date: day, minutes: perDay.get(day) ?? 0 })
+    for (let day = from; day <= to; day = shift(day, 1))
+      minutesPerDay.push({ date: day, minutes: perDay.get(day) ?? 0 })
     const perSubject = new Map<string, number>()
-    for (const d of docs) for (const [id, m] of Object.entries(d.subjects)) perSubject.set(id, (perSubject.get(id) ?? 0) + m)
+    for (const d of docs)
+      for (const [id, m] of Object.entries(d.subjects)) perSubject.set(id, (perSubject.get(id) ?? 0) + m)
     const ids = [...perSubject.keys()].sort()
     const names = await stores.kv(subjectsModel).mget(ids.map(subjectKey))
     const minutesPerSubject = ids

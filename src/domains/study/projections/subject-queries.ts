@@ -38,7 +38,7 @@ export async function ownSubjectDoc(kv: KvReader, subjectId: string, caller: Cal
   return doc
 }
 
-const publicSubject = ({ learnerId: _, ...doc }: SubjectDoc) => doc
+const publicSubject = ({ learnerId: _, infoVersion: _i, progressVersion: _p, ...doc }: SubjectDoc) => doc
 
 export const getSubjects = defineQuery({
   domain: 'study',
@@ -63,7 +63,12 @@ export const getSubjects = defineQuery({
     const kv = stores.kv(subjectsModel)
     const limit = q.limit ?? 20
     const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
-    const members = await kv.zrangeByLex(listKey(learnerOf(caller), q), { min: '-', max, count: limit + 1, reverse: true })
+    const members = await kv.zrangeByLex(listKey(learnerOf(caller), q), {
+      min: '-',
+      max,
+      count: limit + 1,
+      reverse: true,
+    })
     const docs = await kv.mget(members.slice(0, limit).map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
     const items = docs.flatMap((d) => (d === null ? [] : [publicSubject(JSON.parse(d) as SubjectDoc)]))
     return { items, nextCursor: cursorAfter(members, limit) }

@@ -37,7 +37,16 @@ export const Subject = Type.Object({
   createdAt: Time,
   updatedAt: Time,
 })
-export type SubjectDoc = Static<typeof Subject> & { learnerId: string }
+/**
+ * Events of one subject can be applied in another order than their stream's (the log is read in
+ * transaction order): counters add up, and each absolute field is taken from the latest version of
+ * the stream that set it (`infoVersion` for name and the like, `progressVersion` for progress).
+ */
+export type SubjectDoc = Static<typeof Subject> & {
+  learnerId: string
+  infoVersion: number
+  progressVersion: number
+}
 
 export const subjectsModel = 'study-subjects'
 const enc = encodeURIComponent
@@ -53,6 +62,7 @@ export function listKey(learner: string, filter: { category?: string; difficulty
   return `learner:${enc(learner)}:subjects${c}${d}`
 }
 const member = (d: { createdAt: string; subjectId: string }) => `${d.createdAt}|${d.subjectId}`
+const latest = (a: string, b: string) => (a > b ? a : b)
 
 function listKeys(d: SubjectDoc): string[] {
   const { category, difficultyLevel } = d
@@ -85,7 +95,9 @@ export const subjectsProjection = defineKvProjection({
     ...('subjectId' in data && data.subjectId !== null ? [`subject:${data.subjectId}`] : []),
   ],
   prefetch: (events) =>
-    events.flatMap((e) => ('subjectId' in e.data && e.data.subjectId !== null ? [subjectKey(e.data.subjectId)] : [])),
+    events.flatMap((e) =>
+      'subjectId' in e.data && e.data.subjectId !== null ? [subjectKey(e.data.subjectId)] : [],
+    ),
   async apply(event, kv) {
     switch (event.type) {
       case 'SubjectCreated': {
@@ -98,27 +110,37 @@ export const subjectsProjection = defineKvProjection({
           lastStudiedAt: null,
           summaryCount: 0,
           updatedAt: createdAt,
+          infoVersion: event.version,
+          progressVersion: event.version,
         }
         kv.setJson(subjectKey(doc.subjectId), doc)
         for (const key of listKeys(doc)) kv.zadd(key, 0, member(doc))
         return
       }
       case 'SubjectUpdated':
-        return changeSubject(kv, event.data.subjectId, (d) => ({
-          ...d,
-          ...event.data.changes,
-          updatedAt: event.data.updatedAt,
-        }))
+        return changeSubject(kv, event.data.subjectId, (d) =>
+          event.version < d.infoVersion
+            ? d
+            : {
+                ...d,
+                ...event.data.changes,
+                infoVersion: event.version,
+                updatedAt: latest(d.updatedAt, event.data.updatedAt),
+              },
+        )
       case 'StudyProgressUpdated': {
         const e = event.data
-        await changeSubject(kv, e.subjectId, (d) => ({
-          ...d,
-          progressPercent: e.progressPercent,
-          totalMinutes: e.totalMinutes,
-          completedTopics: e.completedTopics,
-          lastStudiedAt: d.lastStudiedAt !== null && d.lastStudiedAt > e.studiedAt ? d.lastStudiedAt : e.studiedAt,
-          updatedAt: e.recordedAt,
-        }))
+        await changeSubject(kv, e.subjectId, (d) => {
+          const counted = {
+            ...d,
+            totalMinutes: d.totalMinutes + e.minutesStudied,
+            lastStudiedAt: d.lastStudiedAt === null ? e.studiedAt : latest(d.lastStudiedAt, e.studiedAt),
+            updatedAt: latest(d.updatedAt, e.recordedAt),
+          }
+          if (event.version < d.progressVersion) return counted
+          const { progressPercent, completedTopics } = e
+          return { ...counted, progressPercent, completedTopics, progressVersion: event.version }
+        })
         for (const goalId of await kv.smembers(openGoals(e.learnerId))) {
           const goal = await kv.getJson<GoalDoc>(goalKey(goalId))
           if (!goal || (goal.subjectId !== null && goal.subjectId !== e.subjectId)) continue
@@ -136,7 +158,8 @@ export const subjectsProjection = defineKvProjection({
       case 'StudyGoalMet': {
         const goal = await kv.getJson<GoalDoc>(goalKey(event.data.goalId))
         const { minutesDone, metAt } = event.data
-        if (goal) kv.setJson(goalKey(goal.goalId), { ...goal, minutesDone, metAt, status: 'met' } satisfies GoalDoc)
+        if (goal)
+          kv.setJson(goalKey(goal.goalId), { ...goal, minutesDone, metAt, status: 'met' } satisfies GoalDoc)
         kv.srem(openGoals(event.data.learnerId), event.data.goalId)
         return
       }

@@ -11,7 +11,13 @@ import {
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { exampleSubjectId } from '../commands.js'
-import { SummaryRequested, SummaryGenerated, SummaryFailed, SummaryStatus, SummaryStyle } from '../messages.js'
+import {
+  SummaryRequested,
+  SummaryGenerated,
+  SummaryFailed,
+  SummaryStatus,
+  SummaryStyle,
+} from '../messages.js'
 
 /** The summaries read model: each summary as it goes pending → ready or failed, each learner's newest first. */
 
@@ -70,7 +76,13 @@ export const summariesProjection = defineKvProjection({
         kv.setJson(
           doc(current.summaryId),
           event.type === 'SummaryGenerated'
-            ? { ...current, status: 'ready', summary: event.data.summary, provider: event.data.provider, completedAt: event.data.generatedAt }
+            ? {
+                ...current,
+                status: 'ready',
+                summary: event.data.summary,
+                provider: event.data.provider,
+                completedAt: event.data.generatedAt,
+              }
             : { ...current, status: 'failed', reason: event.data.reason, completedAt: event.data.failedAt },
         )
         return
@@ -104,7 +116,12 @@ export const getStudySummaries = defineQuery({
     const limit = q.limit ?? 20
     const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
     // Keyed by the caller: another learner's subject is an empty list here.
-    const members = await kv.zrangeByLex(list(caller?.id ?? '', q.subjectId), { min: '-', max, count: limit + 1, reverse: true })
+    const members = await kv.zrangeByLex(list(caller?.id ?? '', q.subjectId), {
+      min: '-',
+      max,
+      count: limit + 1,
+      reverse: true,
+    })
     const docs = await kv.mget(members.slice(0, limit).map((m) => doc(m.slice(m.indexOf('|') + 1))))
     const items = docs.flatMap((d) => {
       if (d === null) return []

@@ -1,0 +1,385 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AnyQuery, Caller } from '../../kernel/index.js'
+import { modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
+import {
+  createStudyGoal,
+  createSubject,
+  generateSummary,
+  updateStudyProgress,
+  updateSubject,
+} from './commands.js'
+import { createStudyDomain } from './index.js'
+import { getStudyAnalytics } from './projections/analytics.js'
+import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
+import { getStudySummaries } from './projections/summaries.js'
+import { summarizerFor, type Summarizer } from './summarizer.js'
+
+const minji: Caller = { id: 'minji', roles: [] }
+const jun: Caller = { id: 'jun', roles: [] }
+const local = summarizerFor('local')
+
+/** Local summaries, except: `FAIL…` throws; `HOLD…` waits until the test lets it go. */
+let release: () => void = () => undefined
+/** Set anew by the test that holds a summary (one per mode). */
+let gate = Promise.resolve()
+const summarizer: Summarizer = {
+  name: 'local-textrank',
+  async summarize(request) {
+    if (request.content.startsWith('FAIL')) throw new Error('the provider is down')
+    if (request.content.startsWith('HOLD')) await gate
+    return local.summarize(request)
+  },
+}
+
+async function until(done: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+describe.each(modes)('study domain through the buses (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode, { domains: [createStudyDomain(summarizer)], pollMs: 20 })
+  })
+  afterAll(async () => {
+    release()
+    await t.dispose()
+  })
+
+  async function send<O>(
+    result: Promise<{ status: string; error?: unknown; result?: O; position?: string | null }>,
+  ) {
+    const done = await result
+    if (done.status === 'failed') throw done.error
+    return done as { result: O; position: string | null }
+  }
+  type Asked<O> =
+    { status: 'succeeded'; data: O; cacheHit: boolean } | { status: 'failed'; error: { code: string } }
+  async function ask<O = unknown>(
+    query: AnyQuery,
+    input: unknown,
+    caller: Caller,
+    position?: string | null,
+  ): Promise<Asked<O>> {
+    const answer = await t.queries.ask(query, input, {
+      caller,
+      ...(position ? { minPosition: BigInt(position) } : {}),
+    })
+    return answer as Asked<O>
+  }
+  const subjectFor = async (caller: Caller, fields: Record<string, unknown> = {}) =>
+    (
+      await send<{ subjectId: string }>(
+        t.commands.execute(
+          createSubject,
+          { name: 'Python', category: 'programming', difficultyLevel: 'beginner', ...fields },
+          { caller },
+        ),
+      )
+    ).result.subjectId
+
+  it('lists a learner’s own subjects, newest first, by category and difficulty, page by page', async () => {
+    const learner: Caller = { id: `${mode}-lister`, roles: [] }
+    const ids: string[] = []
+    for (const [i, category] of ['programming', 'language', 'programming'].entries()) {
+      t.shiftClock(i * 1000)
+      ids.push(
+        await subjectFor(learner, {
+          name: `S${i}`,
+          category,
+          difficultyLevel: i === 2 ? 'advanced' : 'beginner',
+        }),
+      )
+    }
+    t.shiftClock(0)
+    const last = await send(
+      t.commands.execute(updateSubject, { subjectId: ids[0], category: 'language' }, { caller: learner }),
+    )
+    const page1 = await ask<{ items: { subjectId: string }[]; nextCursor: string | null }>(
+      getSubjects,
+      { limit: 2 },
+      learner,
+      last.position,
+    )
+    if (page1.status !== 'succeeded') throw new Error('failed')
+    expect(page1.data.items.map((s) => s.subjectId)).toEqual([ids[2], ids[1]])
+    const page2 = await ask<{ items: { subjectId: string }[]; nextCursor: string | null }>(
+      getSubjects,
+      { limit: 2, cursor: page1.data.nextCursor },
+      learner,
+    )
+    expect(page2.status === 'succeeded' && page2.data.items.map((s) => s.subjectId)).toEqual([ids[0]])
+    expect(page2.status === 'succeeded' && page2.data.nextCursor).toBe(null)
+    const language = await ask<{ items: { subjectId: string }[] }>(
+      getSubjects,
+      { category: 'language' },
+      learner,
+    )
+    expect(language.status === 'succeeded' && language.data.items.map((s) => s.subjectId)).toEqual([
+      ids[1],
+      ids[0],
+    ])
+    const both = await ask<{ items: { subjectId: string }[] }>(
+      getSubjects,
+      { category: 'programming', difficultyLevel: 'advanced' },
+      learner,
+    )
+    expect(both.status === 'succeeded' && both.data.items.map((s) => s.subjectId)).toEqual([ids[2]])
+    const others = await ask<{ items: unknown[] }>(getSubjects, {}, { id: `${mode}-nobody`, roles: [] })
+    expect(others.status === 'succeeded' && others.data.items).toEqual([])
+  })
+
+  it('keeps progress, minutes, topics and goals; refuses a decrease unless reset', async () => {
+    const learner: Caller = { id: `${mode}-progress`, roles: [] }
+    const subjectId = await subjectFor(learner)
+    const goal = await send<{ goalId: string }>(
+      t.commands.execute(
+        createStudyGoal,
+        { subjectId, title: 'Two hours', targetMinutes: 120 },
+        { caller: learner },
+      ),
+    )
+    const first = await send<{ goalsMet: string[] }>(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 60, progressPercent: 40, completedTopics: ['a', 'b'] },
+        { caller: learner },
+      ),
+    )
+    expect(first.result.goalsMet).toEqual([])
+    const lower = await t.commands.execute(
+      updateStudyProgress,
+      { subjectId, minutesStudied: 10, progressPercent: 30 },
+      { caller: learner },
+    )
+    expect(lower.status === 'failed' && lower.error.code).toBe('PROGRESS_DECREASE')
+    const second = await send<{ goalsMet: string[]; totalMinutes: number }>(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 60, progressPercent: 40, completedTopics: ['b', 'c'] },
+        { caller: learner },
+      ),
+    )
+    expect(second.result).toMatchObject({ goalsMet: [goal.result.goalId], totalMinutes: 120 })
+    const reset = await send(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 5, progressPercent: 0, reset: true, completedTopics: ['z'] },
+        { caller: learner },
+      ),
+    )
+    const detail = await ask<Record<string, unknown>>(
+      getSubjectDetail,
+      { subjectId: subjectId.toUpperCase() },
+      learner,
+      reset.position,
+    )
+    expect(detail.status === 'succeeded' && detail.data).toMatchObject({
+      progressPercent: 0,
+      totalMinutes: 125,
+      completedTopics: ['z'],
+      summaryCount: 0,
+      goals: [{ goalId: goal.result.goalId, status: 'met', minutesDone: 120 }],
+    })
+    const [row] = await t.sql.query<{ topics: string[] }>(
+      `SELECT array_agg(topic ORDER BY position) AS topics FROM study.completed_topic WHERE subject_id = $1`,
+      [subjectId],
+    )
+    expect(row?.topics).toEqual(['z'])
+  })
+
+  it('shows a learner nothing of another’s: not found, or absent', async () => {
+    const subjectId = await subjectFor(minji)
+    for (const [command, input] of [
+      [updateSubject, { subjectId, name: 'Mine now' }],
+      [updateStudyProgress, { subjectId, minutesStudied: 10, progressPercent: 10 }],
+      [generateSummary, { subjectId, content: 'Some text.' }],
+      [createStudyGoal, { subjectId, title: 'Steal', targetMinutes: 10 }],
+    ] as const) {
+      const done = await t.commands.execute(command as typeof updateSubject, input, { caller: jun })
+      expect(done.status === 'failed' && done.error.code).toBe('SUBJECT_NOT_FOUND')
+    }
+    const detail = await ask(getSubjectDetail, { subjectId }, jun)
+    expect(detail.status === 'failed' && detail.error.code).toBe('SUBJECT_NOT_FOUND')
+    const progress = await ask(getStudyProgress, { subjectId }, jun)
+    expect(progress.status === 'failed' && progress.error.code).toBe('SUBJECT_NOT_FOUND')
+    const summaries = await ask<{ items: unknown[] }>(getStudySummaries, { subjectId }, jun)
+    expect(summaries.status === 'succeeded' && summaries.data.items).toEqual([])
+  })
+
+  it('writes a summary: pending at once, then ready, the same for the same text; a provider failure is recorded', async () => {
+    const learner: Caller = { id: `${mode}-summaries`, roles: [] }
+    const subjectId = await subjectFor(learner)
+    const content =
+      'CQRS separates commands from queries. Commands change state. Queries read data. Caches serve reads.'
+    const a = await send<{ summaryId: string; status: string }>(
+      t.commands.execute(generateSummary, { subjectId, content }, { caller: learner }),
+    )
+    const b = await send<{ summaryId: string }>(
+      t.commands.execute(generateSummary, { subjectId, content }, { caller: learner }),
+    )
+    const c = await send<{ summaryId: string }>(
+      t.commands.execute(generateSummary, { subjectId, content: 'FAIL please' }, { caller: learner }),
+    )
+    expect(a.result.status).toBe('pending')
+    type Item = { summaryId: string; status: string; summary: string | null; reason: string | null }
+    const list = async () => {
+      const answer = await ask<{ items: Item[] }>(getStudySummaries, { subjectId }, learner)
+      return answer.status === 'succeeded' ? answer.data.items : []
+    }
+    await until(
+      async () => (await list()).every((s) => s.status !== 'pending') && (await list()).length === 3,
+    )
+    const items = await list()
+    const byId = new Map(items.map((s) => [s.summaryId, s]))
+    expect(byId.get(a.result.summaryId)).toMatchObject({ status: 'ready' })
+    expect(byId.get(b.result.summaryId)?.summary).toBe(byId.get(a.result.summaryId)?.summary)
+    expect(byId.get(c.result.summaryId)).toMatchObject({
+      status: 'failed',
+      reason: 'local-textrank: the provider is down',
+    })
+    const detail = await ask<{ summaryCount: number }>(getSubjectDetail, { subjectId }, learner)
+    expect(detail.status === 'succeeded' && detail.data.summaryCount).toBe(3)
+  })
+
+  it('fails a summary still pending at its deadline; the late result changes nothing', async () => {
+    const learner: Caller = { id: `${mode}-deadline`, roles: [] }
+    const subjectId = await subjectFor(learner)
+    gate = new Promise<void>((resolve) => (release = resolve))
+    const held = await send<{ summaryId: string }>(
+      t.commands.execute(
+        generateSummary,
+        { subjectId, content: 'HOLD this text. It waits.' },
+        { caller: learner },
+      ),
+    )
+    t.shiftClock(11 * 60_000)
+    await t.timers.runDue()
+    t.shiftClock(0)
+    const status = async () => {
+      const [row] = await t.sql.query<{ status: string; reason: string | null }>(
+        'SELECT status, reason FROM study.summary WHERE summary_id = $1',
+        [held.result.summaryId],
+      )
+      return row
+    }
+    expect(await status()).toEqual({ status: 'failed', reason: 'timed out: no summary within 10 minutes' })
+    release()
+    await until(async () => {
+      const events = await t.sql.query(`SELECT 1 FROM tandem.event_log WHERE stream_id = $1`, [
+        `study-summary-${held.result.summaryId}`,
+      ])
+      return (
+        events.length === 2 &&
+        (await t.processors.status()).every((p) => p.behind === 0 && p.deadLetters === 0)
+      )
+    })
+    expect(await status()).toEqual({ status: 'failed', reason: 'timed out: no summary within 10 minutes' })
+  })
+
+  it('counts minutes per day and subject, goals met, and streaks between from and to', async () => {
+    const learner: Caller = { id: `${mode}-analytics`, roles: [] }
+    const python = await subjectFor(learner, { name: 'Python' })
+    const english = await subjectFor(learner, { name: 'English' })
+    await send(
+      t.commands.execute(
+        createStudyGoal,
+        { title: 'Any 100 minutes', targetMinutes: 100 },
+        { caller: learner },
+      ),
+    )
+    const today = new Date().toISOString().slice(0, 10)
+    const day = (n: number) => new Date(Date.parse(`${today}T12:00:00Z`) - n * 86_400_000).toISOString()
+    let position: string | null = null
+    // Studied 5, 4, 3 days ago (a run of 3), then yesterday and today (the current run of 2).
+    for (const [n, subjectId, minutes] of [
+      [5, python, 30],
+      [4, english, 20],
+      [3, python, 25],
+      [1, python, 15],
+      [0, english, 40],
+    ] as const) {
+      const studiedAt = n === 0 ? undefined : day(n)
+      const done = await send(
+        t.commands.execute(
+          updateStudyProgress,
+          { subjectId, minutesStudied: minutes, progressPercent: 10, ...(studiedAt ? { studiedAt } : {}) },
+          { caller: learner },
+        ),
+      )
+      position = done.position
+    }
+    const answer = await ask<Record<string, unknown>>(getStudyAnalytics, {}, learner, position)
+    if (answer.status !== 'succeeded') throw new Error(answer.error.code)
+    expect(answer.data).toMatchObject({
+      to: today,
+      totalMinutes: 130,
+      goalsMet: 1,
+      studyDays: 5,
+      currentStreak: 2,
+      longestStreak: 3,
+      minutesPerSubject: [
+        { subjectId: python, name: 'Python', minutes: 70 },
+        { subjectId: english, name: 'English', minutes: 60 },
+      ],
+    })
+    expect((answer.data.minutesPerDay as unknown[]).length).toBe(30)
+    const window = await ask<Record<string, unknown>>(
+      getStudyAnalytics,
+      { from: day(4).slice(0, 10), to: day(3).slice(0, 10) },
+      learner,
+    )
+    expect(window.status === 'succeeded' && window.data).toMatchObject({
+      totalMinutes: 45,
+      currentStreak: 2,
+      longestStreak: 2,
+    })
+    const tooLong = await ask(getStudyAnalytics, { from: '2020-01-01', to: '2025-01-01' }, learner)
+    expect(tooLong.status === 'failed' && tooLong.error.code).toBe('VALIDATION_FAILED')
+    const future = await t.commands.execute(
+      updateStudyProgress,
+      { subjectId: python, minutesStudied: 5, progressPercent: 10, studiedAt: '2999-01-01T00:00:00Z' },
+      { caller: learner },
+    )
+    expect(future.status === 'failed' && future.error.code).toBe('VALIDATION_FAILED')
+  })
+
+  it('loses no minutes when many progress updates on one subject (and one shared goal) run at once', async () => {
+    const learner: Caller = { id: `${mode}-racer`, roles: [] }
+    const [a, b] = [await subjectFor(learner), await subjectFor(learner)]
+    const goal = await send<{ goalId: string }>(
+      t.commands.execute(createStudyGoal, { title: 'Shared', targetMinutes: 100_000 }, { caller: learner }),
+    )
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        t.commands.execute(
+          updateStudyProgress,
+          { subjectId: i % 4 === 0 ? b : a, minutesStudied: 7, progressPercent: 50 },
+          { caller: learner },
+        ),
+      ),
+    )
+    expect(outcomes.filter((o) => o.status === 'failed')).toEqual([])
+    const rows = await t.sql.query<{ subject: string; total: number; sessions: number }>(
+      `SELECT s.subject_id::text AS subject, s.total_minutes::int AS total,
+              (SELECT sum(minutes)::int FROM study.study_session WHERE subject_id = s.subject_id) AS sessions
+       FROM study.subject s WHERE s.subject_id IN ($1, $2) ORDER BY s.subject_id = $1 DESC`,
+      [a, b],
+    )
+    expect(rows).toEqual([
+      { subject: a, total: 30 * 7, sessions: 30 * 7 },
+      { subject: b, total: 10 * 7, sessions: 10 * 7 },
+    ])
+    const [g] = await t.sql.query<{ done: number }>(
+      'SELECT minutes_done::int AS done FROM study.goal WHERE goal_id = $1',
+      [goal.result.goalId],
+    )
+    expect(g?.done).toBe(40 * 7)
+    await t.projections.caughtUp()
+    const progress = await t.queries.ask(getStudyProgress, {}, { caller: learner, useCache: false })
+    expect(progress.status === 'succeeded' && progress.data.totalMinutes).toBe(40 * 7)
+  })
+})

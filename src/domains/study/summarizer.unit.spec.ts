@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest'
+import { lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
+
+const english =
+  'CQRS separates commands from queries. Commands change the state of the system. ' +
+  'The weather was pleasant on Tuesday. Queries read data without changing the state. ' +
+  'Separating commands and queries lets reads and writes scale on their own.'
+const korean =
+  'CQRS는 명령과 조회의 책임을 분리하는 아키텍처 패턴입니다. 명령은 시스템의 상태를 변경합니다. ' +
+  '오늘 점심은 김치찌개였습니다. 조회는 상태를 변경하지 않고 데이터를 읽습니다. ' +
+  '명령과 조회를 분리하면 읽기와 쓰기를 따로 확장할 수 있습니다.'
+
+describe('the local summarizer', () => {
+  it('splits sentences on Latin and CJK marks and on blank lines', () => {
+    expect(sentencesOf('One. Two! 셋입니다。 Four?\n\nFive')).toEqual([
+      'One.',
+      'Two!',
+      '셋입니다。',
+      'Four?',
+      'Five',
+    ])
+  })
+
+  it('matches Korean words whatever particle follows (syllable bigrams)', () => {
+    expect(termsOf('공부를')).toEqual(expect.arrayContaining(['공부']))
+    expect(termsOf('공부는')).toEqual(expect.arrayContaining(['공부']))
+    expect(termsOf('The Queries')).toEqual(['querie'])
+  })
+
+  it('keeps the central sentences, in their order, and leaves the stray one out (English and Korean)', () => {
+    for (const text of [english, korean]) {
+      const summary = summarizeText(text, 'detailed')
+      const kept = sentencesOf(summary)
+      expect(kept).toHaveLength(lengthFor('detailed', 5))
+      expect(summary).not.toMatch(/weather|김치찌개/)
+      const order = kept.map((s) => text.indexOf(s))
+      expect(order).toEqual([...order].sort((a, b) => a - b))
+      expect(sentencesOf(summarizeText(text, 'brief'))).toHaveLength(1)
+    }
+  })
+
+  it('gives the same summary for the same content and style', () => {
+    const long = Array.from(
+      { length: 400 },
+      (_, i) => `Sentence ${i} is about topic ${i % 17} and ${i % 5}.`,
+    ).join(' ')
+    expect(summarizeText(long, 'detailed')).toBe(summarizeText(long, 'detailed'))
+    expect(summarizeText(long, 'brief')).not.toBe(summarizeText(long, 'detailed'))
+  })
+
+  it('summarizes 100,000 characters, and text with no sentence breaks, within bounded length', () => {
+    let text = ''
+    for (let i = 0; text.length < 100_000; i++)
+      text += `Idea ${i % 37} meets idea ${i % 11}. 문장 ${i}은 주제 ${i % 13}입니다. `
+    const summary = summarizeText(text.slice(0, 100_000), 'detailed')
+    expect(sentencesOf(summary)).toHaveLength(10)
+    expect(summarizeText('가'.repeat(100_000), 'brief').length).toBeLessThanOrEqual(600)
+  })
+
+  it('is chosen by name; an unknown provider is refused', () => {
+    expect(summarizerFor('local').name).toBe('local-textrank')
+    expect(() => summarizerFor('hosted')).toThrow(/STUDY_SUMMARIZER/)
+  })
+})
