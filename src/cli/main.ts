@@ -28,8 +28,9 @@ const usage = `Usage: tandem <command> [options]
   processors retry <domain/name> [--url URL]
                                    Handle a processor's parked events (dead letters) again
   seed-demo                        Write the demo data
-  bench [N] [--postgres URL] [--concurrency C]
+  bench [N] [--postgres URL] [--concurrency C] [--domain D]
                                    Run N commands and queries through the in-process buses
+                                   (the guide's benchmark; D: one domain's mix, e.g. study)
   test-commands                    Send every command's examples through the buses (a fresh in-memory Tandem)
   test-queries                     The same for every query, after the command examples wrote their data
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
@@ -55,6 +56,7 @@ async function main(argv: string[]): Promise<void> {
       postgres: { type: 'string' },
       concurrency: { type: 'string' },
       role: { type: 'string' },
+      domain: { type: 'string' },
     },
   })
   switch (command) {
@@ -121,8 +123,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'bench':
       await benchBus({
-        operations: positionals[0] ? Number(positionals[0]) : 1000,
+        operations: count('N', positionals[0], 1000),
         postgresUrl: values.postgres,
+        concurrency: count('--concurrency', values.concurrency, 8),
+        domains: values.domain?.split(','),
       })
       return
     case 'test-commands':
@@ -163,3 +167,11 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   else console.error(error)
   process.exit(1)
 })
+
+/** A whole number of at least 1 given on the command line, or `fallback` when none is given. */
+function count(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a whole number of at least 1`)
+  return n
+}
