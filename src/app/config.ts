@@ -1,3 +1,4 @@
+import type { Domain } from './domain.js'
 /** What a process does: take commands, answer queries, apply projections. One process may do all. */
 export type Role = 'command' | 'query' | 'projector'
 export const allRoles: readonly Role[] = ['command', 'query', 'projector']
@@ -33,6 +34,15 @@ export const environment = [
   ['HTTP_BODY_TIMEOUT_MS', 'Longest silence while a body arrives, then 408', '10000'],
   ['HTTP_REQUEST_TIMEOUT_MS', 'Longest time to receive a whole request, then 408', '60000'],
 ] as const
+
+/** Refuses, at start, a domain setting (Domain.settings) set to a value it does not take. */
+export function checkSettings(domains: readonly Domain[], env: NodeJS.ProcessEnv = process.env): void {
+  for (const setting of domains.flatMap((d) => d.settings ?? [])) {
+    const value = env[setting.name]?.trim()
+    if (value && setting.values && !setting.values.includes(value))
+      throw new ConfigError(`${setting.name} must be one of ${setting.values.join(', ')}, not "${value}"`)
+  }
+}
 
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 

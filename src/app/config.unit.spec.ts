@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from './config.js'
+import { checkSettings, ConfigError, loadConfig } from './config.js'
+import type { Domain } from './domain.js'
 
 describe('configuration from the environment', () => {
   it('defaults to embedded mode with every role', () => {
@@ -31,5 +32,16 @@ describe('configuration from the environment', () => {
   ])('refuses %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('refuses a domain setting set to a value the domain does not take, and takes the others', () => {
+    const domain = {
+      name: 'study',
+      settings: [{ name: 'STUDY_SUMMARIZER', text: 'provider', default: 'local', values: ['local'] }],
+    } as unknown as Domain
+    expect(() => checkSettings([domain], { STUDY_SUMMARIZER: 'hosted' })).toThrow(ConfigError)
+    expect(() => checkSettings([domain], { STUDY_SUMMARIZER: 'hosted' })).toThrow('STUDY_SUMMARIZER')
+    expect(() => checkSettings([domain], { STUDY_SUMMARIZER: ' local ' })).not.toThrow()
+    expect(() => checkSettings([domain], {})).not.toThrow()
   })
 })

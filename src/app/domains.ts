@@ -1,5 +1,6 @@
 import type { Domain } from './domain.js'
 import { eventsDomain } from '../domains/events/index.js'
+import { studyDomain } from '../domains/study/index.js'
 
 /** Every domain this build serves. */
-export const domains: readonly Domain[] = [eventsDomain]
+export const domains: readonly Domain[] = [eventsDomain, studyDomain]

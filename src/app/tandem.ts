@@ -30,7 +30,7 @@ import { logIdentity, writeMigrations } from '../storage/schema.js'
 import { createScheduler, type Scheduler } from '../storage/scheduler.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { localWake, postgresListener, postgresWake, type Wake } from '../transport/wake.js'
-import { allRoles, ConfigError, type Config, type Role } from './config.js'
+import { allRoles, checkSettings, ConfigError, type Config, type Role } from './config.js'
 import { dataDirSecret, lockDataDir } from './data-dir.js'
 import type { Domain } from './domain.js'
 import { domains as allDomains } from './domains.js'
@@ -79,6 +79,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
   const { config } = options
   const domains = options.domains ?? allDomains
   checkDomains(domains)
+  checkSettings(domains)
   const log = options.log ?? pino({ level: config.logLevel })
   const mode = config.databaseUrl ? 'server' : 'embedded'
   const roles = new Set(config.roles ?? allRoles)

@@ -36,7 +36,12 @@ const usage = `Usage: tandem <command> [options]
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
 
 Environment:
-${environment.map(([name, text, value]) => `  ${name.padEnd(24)} ${text}${value ? ` (default ${value})` : ''}`).join('\n')}
+${[
+  ...environment,
+  ...domains.flatMap((d) => (d.settings ?? []).map((s) => [s.name, s.text, s.default] as const)),
+]
+  .map(([name, text, value]) => `  ${name.padEnd(24)} ${text}${value ? ` (default ${value})` : ''}`)
+  .join('\n')}
 `
 
 async function main(argv: string[]): Promise<void> {

@@ -41,6 +41,18 @@ export interface Domain {
    * adapter over one of its commands or queries: served through the same buses and middleware.
    */
   routes?: readonly ResourceRoute[]
+  /** The environment variables it reads: listed by `tandem --help`, checked when Tandem starts. */
+  settings?: readonly DomainSetting[]
+}
+
+/** One environment variable a domain reads. */
+export interface DomainSetting {
+  name: string
+  /** What it chooses, one line. */
+  text: string
+  default: string
+  /** The values it takes; any other is refused at start. */
+  values?: readonly string[]
 }
 
 /**

@@ -85,6 +85,7 @@ export type { QueryBus, QueryResult } from '../core/query-bus.js'
 export type {
   BenchMix,
   DemoExample,
+  DomainSetting,
   Domain,
   ResourceOutcome,
   ResourceRequest,

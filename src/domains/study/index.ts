@@ -9,7 +9,7 @@ import { analyticsProjection, getStudyAnalytics } from './projections/analytics.
 import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
 import { subjectsProjection } from './projections/subjects.js'
 import { getStudySummaries, summariesProjection } from './projections/summaries.js'
-import { summarizerFor, type Summarizer } from './summarizer.js'
+import { summarizerFor, summarizerNames, type Summarizer } from './summarizer.js'
 import { migrations } from './write-model.js'
 
 /**
@@ -34,6 +34,23 @@ export function createStudyDomain(summarizer: Summarizer): Domain {
   }
 }
 
-export const studyDomain: Domain = createStudyDomain(
-  summarizerFor(process.env.STUDY_SUMMARIZER?.trim() || 'local'),
-)
+/** The provider `STUDY_SUMMARIZER` names, chosen at first use (Tandem checks the name at start). */
+let chosen: Summarizer | undefined
+const configured = () => (chosen ??= summarizerFor(process.env.STUDY_SUMMARIZER?.trim() || 'local'))
+
+export const studyDomain: Domain = {
+  ...createStudyDomain({
+    get name() {
+      return configured().name
+    },
+    summarize: (request) => configured().summarize(request),
+  }),
+  settings: [
+    {
+      name: 'STUDY_SUMMARIZER',
+      text: `Study summaries' provider: ${summarizerNames.join(', ')}`,
+      default: 'local',
+      values: summarizerNames,
+    },
+  ],
+}

@@ -16,6 +16,9 @@ const providers: Record<string, () => Summarizer> = {
   local: () => ({ name: 'local-textrank', summarize: async (r) => summarizeText(r.content, r.style) }),
 }
 
+/** The names `STUDY_SUMMARIZER` takes. */
+export const summarizerNames: readonly string[] = Object.keys(providers)
+
 /** The provider configuration names (default `local`); an unknown name is refused at start. */
 export function summarizerFor(name = 'local'): Summarizer {
   const make = providers[name]
