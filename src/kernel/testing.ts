@@ -6,3 +6,20 @@
 export * from '../testing/kit.js'
 export { countingReads, startTestTandem, type TestTandem } from '../testing/harness.js'
 export { modes, type Mode } from '../testing/services.js'
+export {
+  admin,
+  alice,
+  bob,
+  commandUrl,
+  expectInvalid,
+  expectProblem,
+  expectSucceeded,
+  queryUrl,
+  startTestServer,
+  useTestServer,
+  type CommandAnswer,
+  type ProblemJson,
+  type RequestOptions,
+  type TestServer,
+  type TestServerOptions,
+} from '../testing/http.js'
