@@ -1,72 +1,57 @@
 import { createSigner } from 'fast-jwt'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { Caller } from '../core/messages.js'
 import { testSecret } from '../testing/harness.js'
-import {
-  admin,
-  alice,
-  bob,
-  commandUrl,
-  createEventVia,
-  expectProblem,
-  expectSucceeded,
-  futureSlot,
-  organizer,
-  otherOrganizer,
-  queryUrl,
-  startTestServer,
-  type TestServer,
-} from '../testing/http.js'
+import { admin, expectProblem, expectSucceeded, useTestServer, type TestServer } from '../testing/http.js'
+import { createNoteVia, noteCommand, noteQuery } from '../testing/notes-domain/http.js'
+import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600
-const organizerClaims = () => ({ sub: organizer.id, roles: organizer.roles, exp: inAnHour() })
+const writerClaims = () => ({ sub: writer.id, roles: writer.roles, exp: inAnHour() })
 
 /** Tokens that must all be refused with 401, whatever they claim. */
 const badTokens: [string, () => string][] = [
   [
     'a token signed with another secret',
-    () => createSigner({ key: 'another-secret-0123456789' })(organizerClaims()),
+    () => createSigner({ key: 'another-secret-0123456789' })(writerClaims()),
   ],
   [
     'a token whose payload was changed after signing',
     () => {
-      const [header, , signature] = createSigner({ key: testSecret })(organizerClaims()).split('.')
-      return `${header ?? ''}.${b64({ ...organizerClaims(), roles: ['admin'] })}.${signature ?? ''}`
+      const [header, , signature] = createSigner({ key: testSecret })(writerClaims()).split('.')
+      return `${header ?? ''}.${b64({ ...writerClaims(), roles: ['admin'] })}.${signature ?? ''}`
     },
   ],
   [
     'an expired token',
     () =>
       createSigner({ key: testSecret, expiresIn: 60_000, clockTimestamp: Date.now() - 3600_000 })(
-        organizerClaims(),
+        writerClaims(),
       ),
   ],
-  ['alg "none"', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(organizerClaims())}.`],
+  ['alg "none"', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(writerClaims())}.`],
   [
     'an HS512 token with the right secret',
-    () => createSigner({ key: testSecret, algorithm: 'HS512' })(organizerClaims()),
+    () => createSigner({ key: testSecret, algorithm: 'HS512' })(writerClaims()),
   ],
   [
     'an HS384 token with the right secret',
-    () => createSigner({ key: testSecret, algorithm: 'HS384' })(organizerClaims()),
+    () => createSigner({ key: testSecret, algorithm: 'HS384' })(writerClaims()),
   ],
   [
     'a token without exp',
-    () => createSigner({ key: testSecret, noTimestamp: true })({ sub: organizer.id, roles: organizer.roles }),
+    () => createSigner({ key: testSecret, noTimestamp: true })({ sub: writer.id, roles: writer.roles }),
   ],
-  [
-    'a token without sub',
-    () => createSigner({ key: testSecret })({ roles: organizer.roles, exp: inAnHour() }),
-  ],
+  ['a token without sub', () => createSigner({ key: testSecret })({ roles: writer.roles, exp: inAnHour() })],
   [
     'a token whose roles is not a list',
-    () => createSigner({ key: testSecret })({ ...organizerClaims(), roles: 'admin' }),
+    () => createSigner({ key: testSecret })({ ...writerClaims(), roles: 'admin' }),
   ],
   [
     'a token not valid before an hour from now',
-    () =>
-      createSigner({ key: testSecret, notBefore: 3600_000 })({ ...organizerClaims(), exp: inAnHour() + 60 }),
+    () => createSigner({ key: testSecret, notBefore: 3600_000 })({ ...writerClaims(), exp: inAnHour() + 60 }),
   ],
   ['three random segments', () => 'abc.def.ghi'],
   ['one segment', () => 'not-a-jwt'],
@@ -81,34 +66,37 @@ const badHeaders: [string, string][] = [
   ['a token without a scheme', 'eyJhbGciOiJIUzI1NiJ9.e30.x'],
 ]
 
+/**
+ * Tokens, the Authorization header and what roles and ownership allow, on the notes domain (the
+ * events domain's own rules: src/domains/events/http/).
+ */
 describe.each(modes)('authentication and authorization over HTTP (%s)', (mode) => {
+  const server = useTestServer(mode, { domains: [notesDomain] })
+  /** The file's server, for the tests below (set once it has started). */
   let s: TestServer
-  let eventId: string
+  let noteId: string
   beforeAll(async () => {
-    s = await startTestServer(mode)
-    eventId = (await createEventVia(s, { capacity: 50 })).eventId
+    s = server()
+    noteId = (await createNoteVia(s)).noteId
   })
-  afterAll(() => s.close())
-  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
 
   const createWith = (headers: Record<string, string>) =>
-    s.post(commandUrl('create-event'), { title: 'Auth', capacity: 5, ...futureSlot() }, { headers })
+    s.post(noteCommand('create-note'), { title: 'Auth' }, { headers })
 
   describe('401 UNAUTHENTICATED, nothing written', () => {
     it.each([
-      ['create-event', () => ({ title: 'No token', capacity: 5, ...futureSlot() })],
-      ['update-event', () => ({ eventId, title: 'No token' })],
-      ['delete-event', () => ({ eventId })],
-      ['register-participant', () => ({ eventId })],
-      ['cancel-registration', () => ({ eventId })],
+      ['create-note', () => ({ title: 'No token' })],
+      ['edit-note', () => ({ noteId, title: 'No token' })],
+      ['delete-note', () => ({ noteId })],
+      ['add-comment', () => ({ noteId, text: 'No token' })],
     ])('%s without a token', async (name, body) => {
       const head = await s.head()
-      expectProblem(await s.post(commandUrl(name), body()), 401, 'UNAUTHENTICATED')
+      expectProblem(await s.post(noteCommand(name), body()), 401, 'UNAUTHENTICATED')
       expect(await s.head()).toBe(head)
     })
 
-    it('list-my-registrations without a token', async () => {
-      expectProblem(await s.get(queryUrl('list-my-registrations')), 401, 'UNAUTHENTICATED')
+    it('a signed-in query (list-notes) without a token', async () => {
+      expectProblem(await s.get(noteQuery('list-notes')), 401, 'UNAUTHENTICATED')
     })
 
     it.each(badTokens)('%s', async (_name, token) => {
@@ -124,7 +112,7 @@ describe.each(modes)('authentication and authorization over HTTP (%s)', (mode) =
     })
 
     it('a token that expires while in use: accepted, then refused', async () => {
-      const token = s.bearer(organizer, 60)
+      const token = s.bearer(writer, 60)
       expect((await createWith({ authorization: token })).statusCode).toBe(200)
       // An hour later, on the Tandem's clock: the token is checked against it, as commands are.
       s.tandem.shiftClock(3600_000)
@@ -137,7 +125,7 @@ describe.each(modes)('authentication and authorization over HTTP (%s)', (mode) =
     })
 
     it('a bad token on a public query', async () => {
-      const response = await s.get(queryUrl('get-event-details', { eventId }), {
+      const response = await s.get(noteQuery('get-note', { noteId }), {
         headers: { authorization: 'Bearer abc.def.ghi' },
       })
       expectProblem(response, 401, 'UNAUTHENTICATED')
@@ -146,112 +134,61 @@ describe.each(modes)('authentication and authorization over HTTP (%s)', (mode) =
 
   describe('accepted tokens', () => {
     it('takes the scheme in any case', async () => {
-      const token = s.tandem.token(organizer)
+      const token = s.tandem.token(writer)
       expect((await createWith({ authorization: `bearer ${token}` })).statusCode).toBe(200)
       expect((await createWith({ authorization: `BEARER ${token}` })).statusCode).toBe(200)
     })
 
     it('takes a token crafted with fast-jwt, HS256, the AUTH_SECRET and the documented claims', async () => {
-      const token = createSigner({ key: testSecret, algorithm: 'HS256' })(organizerClaims())
+      const token = createSigner({ key: testSecret, algorithm: 'HS256' })(writerClaims())
       expect((await createWith({ authorization: `Bearer ${token}` })).statusCode).toBe(200)
     })
   })
 
   describe('403 FORBIDDEN, nothing written', () => {
-    const forbidden = async (name: string, body: unknown, caller: typeof alice) => {
+    const forbidden = async (name: string, body: unknown, caller: Caller) => {
       const head = await s.head()
-      expectProblem(await s.post(commandUrl(name), body, { caller }), 403, 'FORBIDDEN')
+      expectProblem(await s.post(noteCommand(name), body, { caller }), 403, 'FORBIDDEN')
       expect(await s.head()).toBe(head)
     }
 
-    it('a participant creating an event', async () => {
-      await forbidden('create-event', { title: 'Mine', capacity: 5, ...futureSlot() }, alice)
+    it('a caller without the role the command asks for (a reader creating a note)', async () => {
+      await forbidden('create-note', { title: 'Mine' }, reader)
     })
 
-    it("another organizer changing or deleting someone's event", async () => {
-      await forbidden('update-event', { eventId, title: 'Taken over' }, otherOrganizer)
-      await forbidden('delete-event', { eventId }, otherOrganizer)
-      await forbidden('update-event', { eventId, capacity: 1 }, alice)
-    })
-
-    it('a participant registering or cancelling someone else', async () => {
-      await forbidden('register-participant', { eventId, participantId: bob.id }, alice)
-      expectSucceeded(await s.post(commandUrl('register-participant'), { eventId }, { caller: bob }))
-      await forbidden('cancel-registration', { eventId, participantId: bob.id }, alice)
-    })
-
-    it("a participant listing someone else's registrations", async () => {
-      const response = await s.get(queryUrl('list-my-registrations', { participantId: bob.id }), {
-        caller: alice,
-      })
-      expectProblem(response, 403, 'FORBIDDEN')
-    })
-
-    it('an organizer listing a participant of their own event', async () => {
-      const response = await s.get(queryUrl('list-my-registrations', { participantId: bob.id }), {
-        caller: organizer,
-      })
-      expectProblem(response, 403, 'FORBIDDEN')
+    it("a caller the decider refuses (another writer changing or deleting someone's note)", async () => {
+      await forbidden('edit-note', { noteId, title: 'Taken over' }, otherWriter)
+      await forbidden('delete-note', { noteId }, otherWriter)
+      await forbidden('edit-note', { noteId, body: 'Mine now' }, reader)
     })
   })
 
   describe('what roles allow', () => {
-    it('an admin may change and delete any event, and register and cancel anyone', async () => {
-      const own = await createEventVia(s, { capacity: 5 }, otherOrganizer)
-      for (const [name, body] of [
-        ['update-event', { eventId: own.eventId, title: 'By admin' }],
-        ['register-participant', { eventId: own.eventId, participantId: 'frank' }],
-        ['cancel-registration', { eventId: own.eventId, participantId: 'frank' }],
-        ['delete-event', { eventId: own.eventId }],
-      ] as const) {
-        expectSucceeded(await s.post(commandUrl(name), body, { caller: admin }))
-      }
-    })
-
-    it('an admin may create an event', async () => {
+    it('an admin may change and delete any note', async () => {
+      const own = await createNoteVia(s, {}, otherWriter)
       expectSucceeded(
-        await s.post(
-          commandUrl('create-event'),
-          { title: 'Admin', capacity: 5, ...futureSlot() },
-          { caller: admin },
-        ),
+        await s.post(noteCommand('edit-note'), { noteId: own.noteId, title: 'By admin' }, { caller: admin }),
       )
-    })
-
-    it('the organizer may cancel a participant of their event', async () => {
-      const { eventId: own } = await createEventVia(s)
-      expectSucceeded(await s.post(commandUrl('register-participant'), { eventId: own }, { caller: alice }))
-      expectSucceeded(
-        await s.post(
-          commandUrl('cancel-registration'),
-          { eventId: own, participantId: alice.id },
-          { caller: organizer },
-        ),
-      )
-    })
-
-    it('public queries answer without a token', async () => {
-      const details = await s.get(queryUrl('get-event-details', { eventId }))
-      expect(details.statusCode).toBe(200)
-      expect(details.json<{ data: { eventId: string } }>().data.eventId).toBe(eventId)
-      expect((await s.get(queryUrl('list-upcoming-events'))).statusCode).toBe(200)
+      expectSucceeded(await s.post(noteCommand('delete-note'), { noteId: own.noteId }, { caller: admin }))
     })
 
     it("a caller's private answers are not served to another caller from the cache", async () => {
-      const { eventId: own } = await createEventVia(s)
-      const registered = expectSucceeded(
-        await s.post(commandUrl('register-participant'), { eventId: own }, { caller: alice }),
-      )
-      await s.settle(registered.position)
-      const at = { 'x-min-position': registered.position }
-      const alices = await s.get(queryUrl('list-my-registrations'), { caller: alice, headers: at })
-      const again = await s.get(queryUrl('list-my-registrations'), { caller: alice, headers: at })
+      // A writer of its own, so the listing holds this test's note only.
+      const author: Caller = { id: 'cache-author', roles: ['writer'] }
+      const { noteId: own, position } = await createNoteVia(s, {}, author)
+      await s.settle(position)
+      const at = { 'x-min-position': position }
+      const url = noteQuery('list-notes', { ownerId: author.id })
+      const authors = await s.get(url, { caller: author, headers: at })
+      const again = await s.get(url, { caller: author, headers: at })
       expect(again.headers['x-cache']).toBe('hit')
-      const bobs = await s.get(queryUrl('list-my-registrations'), { caller: bob, headers: at })
-      expect(bobs.headers['x-cache']).toBe('miss')
-      const ids = (r: typeof bobs) => r.json<{ data: { eventId: string }[] }>().data.map((x) => x.eventId)
-      expect(ids(alices)).toContain(own)
-      expect(ids(bobs)).not.toContain(own)
+      const ids = (r: typeof authors) => r.json<{ data: { noteId: string }[] }>().data.map((x) => x.noteId)
+      expect(ids(authors)).toEqual([own])
+      // Served the author's cached page, another writer would see it instead of being refused.
+      expectProblem(await s.get(url, { caller: otherWriter, headers: at }), 403, 'FORBIDDEN')
+      const admins = await s.get(url, { caller: admin, headers: at })
+      expect(admins.headers['x-cache']).toBe('miss')
+      expect(ids(admins)).toEqual([own])
     })
   })
 })

@@ -1,137 +1,91 @@
 import type { LightMyRequestResponse } from 'fastify'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Caller } from '../core/messages.js'
+import { beforeAll, describe, expect, it } from 'vitest'
 import {
-  alice,
-  commandUrl,
-  createEventVia,
   expectInvalid,
   expectProblem,
-  organizer,
-  startTestServer,
+  expectSucceeded,
+  useTestServer,
   type TestServer,
 } from '../testing/http.js'
+import { createNoteVia, noteCommand, noteQuery } from '../testing/notes-domain/http.js'
+import { notesDomain, reader, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
-const valid = {
-  title: 'Valid',
-  capacity: 10,
-  startsAt: '2035-03-01T10:00:00Z',
-  endsAt: '2035-03-01T12:00:00Z',
-}
+/**
+ * What the platform does with bad input to any command or query: JSON, media types and sizes,
+ * query strings, limits and cursors, on the notes domain (the events domain's own inputs:
+ * src/domains/events/http/).
+ */
 
-/** A bad request: sent with what it needs (an existing event's id), answered as `status`/`code`. */
+const valid = { title: 'Valid', body: 'A note' }
+
+/** A bad request: sent with what it needs (an existing note's id), answered as `status`/`code`. */
 interface Case {
   name: string
-  send: (s: TestServer, eventId: string) => Promise<LightMyRequestResponse>
+  send: (s: TestServer, noteId: string) => Promise<LightMyRequestResponse>
   status: number
   code: string
   /** For a 400: the paths `errors` must name. */
   paths?: string[]
 }
 
-const post =
-  (name: string, body: (eventId: string) => unknown, caller: Caller = organizer) =>
-  (s: TestServer, eventId: string) =>
-    s.post(commandUrl(name), body(eventId), { caller })
-
 const raw =
-  (contentType: string | undefined, payload: string, name = 'create-event') =>
+  (contentType: string | undefined, payload: string, name = 'create-note') =>
   (s: TestServer) =>
     s.app.inject({
       method: 'POST',
-      url: commandUrl(name),
+      url: noteCommand(name),
       headers: {
-        authorization: s.bearer(organizer),
+        authorization: s.bearer(writer),
         ...(contentType ? { 'content-type': contentType } : {}),
       },
       payload,
     })
 
-const create = (body: Record<string, unknown>) => post('create-event', () => body)
-const invalidCreate = (name: string, body: Record<string, unknown>, ...paths: string[]): Case => ({
-  name: `create-event: ${name}`,
-  send: create(body),
-  status: 400,
-  code: 'VALIDATION_FAILED',
-  paths,
-})
-const { title: _t, ...noTitle } = valid
-const { capacity: _c, ...noCapacity } = valid
-
 const commandCases: Case[] = [
-  invalidCreate('no field at all', {}, '/title', '/startsAt', '/endsAt', '/capacity'),
-  invalidCreate('missing title', noTitle, '/title'),
-  invalidCreate('missing capacity', noCapacity, '/capacity'),
-  invalidCreate('title is a number', { ...valid, title: 42 }, '/title'),
-  invalidCreate('title is null', { ...valid, title: null }, '/title'),
-  invalidCreate('capacity is a string', { ...valid, capacity: '10' }, '/capacity'),
-  invalidCreate('venue is an object', { ...valid, venue: { name: 'x' } }, '/venue'),
-  invalidCreate('an unknown field', { ...valid, color: 'red' }, '/color'),
-  invalidCreate('a field the server sets (organizerId)', { ...valid, organizerId: 'me' }, '/organizerId'),
-  invalidCreate('title of 201 characters', { ...valid, title: 'x'.repeat(201) }, '/title'),
-  invalidCreate('empty title', { ...valid, title: '' }, '/title'),
-  invalidCreate(
-    'description of 5001 characters',
-    { ...valid, description: 'd'.repeat(5001) },
-    '/description',
-  ),
-  invalidCreate('venue of 201 characters', { ...valid, venue: 'v'.repeat(201) }, '/venue'),
-  invalidCreate('capacity 0', { ...valid, capacity: 0 }, '/capacity'),
-  invalidCreate('capacity 100001', { ...valid, capacity: 100_001 }, '/capacity'),
-  invalidCreate('capacity 1.5', { ...valid, capacity: 1.5 }, '/capacity'),
-  invalidCreate('capacity -1', { ...valid, capacity: -1 }, '/capacity'),
-  invalidCreate('month 13', { ...valid, startsAt: '2026-13-01T00:00:00Z' }, '/startsAt'),
-  invalidCreate('"yesterday" as a time', { ...valid, startsAt: 'yesterday' }, '/startsAt'),
-  invalidCreate('February 30', { ...valid, endsAt: '2035-02-30T00:00:00Z' }, '/endsAt'),
-  invalidCreate('a date without a time', { ...valid, endsAt: '2035-03-02' }, '/endsAt'),
-  invalidCreate('year 0001', { ...valid, startsAt: '0001-01-01T00:00:00Z' }, '/startsAt'),
-  invalidCreate('endsAt before startsAt', { ...valid, endsAt: '2035-03-01T09:00:00Z' }, '/endsAt'),
-  invalidCreate('endsAt equal to startsAt', { ...valid, endsAt: valid.startsAt }, '/endsAt'),
-  invalidCreate('an eventId that is not a UUID', { ...valid, eventId: 'event-1' }, '/eventId'),
   {
-    name: 'create-event: bad JSON',
+    name: 'create-note: bad JSON',
     send: raw('application/json', '{"title": '),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
   {
-    name: 'create-event: a JSON array',
+    name: 'create-note: a JSON array',
     send: raw('application/json', '[1, 2]'),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
   {
-    name: 'create-event: a JSON string',
-    send: raw('application/json', '"event"'),
+    name: 'create-note: a JSON string',
+    send: raw('application/json', '"note"'),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
   {
-    name: 'create-event: a JSON number',
+    name: 'create-note: a JSON number',
     send: raw('application/json', '42'),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
   {
-    name: 'create-event: JSON null',
+    name: 'create-note: JSON null',
     send: raw('application/json', 'null'),
     status: 400,
     code: 'VALIDATION_FAILED',
   },
   {
-    name: 'create-event: an empty body with content-type json',
+    name: 'create-note: an empty body with content-type json',
     send: raw('application/json', ''),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
   {
-    name: 'create-event: a __proto__ key',
+    name: 'create-note: a __proto__ key',
     send: raw('application/json', JSON.stringify(valid).replace('{', '{"__proto__":{"admin":true},')),
     status: 400,
     code: 'VALIDATION_FAILED',
@@ -143,212 +97,93 @@ const commandCases: Case[] = [
     'application/jsonx',
     'multipart/form-data; boundary=x',
   ].map((type): Case => ({
-    name: `create-event: a JSON body sent as ${type}`,
+    name: `create-note: a JSON body sent as ${type}`,
     send: raw(type, JSON.stringify(valid)),
     status: 415,
     code: 'UNSUPPORTED_MEDIA_TYPE',
   })),
   {
-    name: 'create-event: a JSON body without Content-Type',
+    name: 'create-note: a JSON body without Content-Type',
     send: raw(undefined, JSON.stringify(valid)),
     status: 415,
     code: 'UNSUPPORTED_MEDIA_TYPE',
   },
   {
-    name: 'create-event: no body and no Content-Type (read as {})',
+    name: 'create-note: no body and no Content-Type (read as {})',
     send: raw(undefined, ''),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/title', '/capacity'],
-  },
-  {
-    name: 'create-event: application/xml',
-    send: raw('application/xml', '<event/>'),
-    status: 415,
-    code: 'UNSUPPORTED_MEDIA_TYPE',
-  },
-  {
-    name: 'create-event: a form',
-    send: raw('application/x-www-form-urlencoded', 'title=x'),
-    status: 415,
-    code: 'UNSUPPORTED_MEDIA_TYPE',
-  },
-  {
-    name: 'create-event: a body over 1 MiB',
-    send: raw('application/json', JSON.stringify({ ...valid, description: 'x'.repeat(1024 * 1024) })),
-    status: 413,
-    code: 'PAYLOAD_TOO_LARGE',
-  },
-  {
-    name: 'update-event: no field to change',
-    send: post('update-event', (eventId) => ({ eventId })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-  },
-  {
-    name: 'update-event: no eventId',
-    send: post('update-event', () => ({ title: 'x' })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/eventId'],
-  },
-  {
-    name: 'update-event: capacity 0',
-    send: post('update-event', (eventId) => ({ eventId, capacity: 0 })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/capacity'],
-  },
-  {
-    name: 'update-event: title null',
-    send: post('update-event', (eventId) => ({ eventId, title: null })),
     status: 400,
     code: 'VALIDATION_FAILED',
     paths: ['/title'],
   },
   {
-    name: 'update-event: endsAt before the current start',
-    send: post('update-event', (eventId) => ({ eventId, endsAt: '2000-01-01T00:00:00Z' })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/endsAt'],
+    name: 'create-note: application/xml',
+    send: raw('application/xml', '<note/>'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
   },
   {
-    name: 'update-event: an unknown field',
-    send: post('update-event', (eventId) => ({ eventId, confirmedCount: 0 })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/confirmedCount'],
+    name: 'create-note: a form',
+    send: raw('application/x-www-form-urlencoded', 'title=x'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
   },
   {
-    name: 'delete-event: no eventId',
-    send: post('delete-event', () => ({})),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/eventId'],
+    name: 'create-note: a body over 1 MiB',
+    send: raw('application/json', JSON.stringify({ ...valid, body: 'x'.repeat(1024 * 1024) })),
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
   },
   {
-    name: 'delete-event: an unknown field',
-    send: post('delete-event', (eventId) => ({ eventId, force: true })),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/force'],
-  },
-  {
-    name: 'register-participant: a non-UUID eventId',
-    send: post('register-participant', () => ({ eventId: 'abc' }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/eventId'],
-  },
-  {
-    name: 'register-participant: eventId is a number',
-    send: post('register-participant', () => ({ eventId: 7 }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/eventId'],
-  },
-  {
-    name: 'register-participant: waitlist "yes"',
-    send: post('register-participant', (eventId) => ({ eventId, waitlist: 'yes' }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/waitlist'],
-  },
-  {
-    name: 'register-participant: a bad email',
-    send: post('register-participant', (eventId) => ({ eventId, email: 'not-an-email' }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/email'],
-  },
-  {
-    name: 'register-participant: an empty participantId',
-    send: post('register-participant', (eventId) => ({ eventId, participantId: '' }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/participantId'],
-  },
-  {
-    name: 'register-participant: a name of 201 characters',
-    send: post('register-participant', (eventId) => ({ eventId, name: 'n'.repeat(201) }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/name'],
-  },
-  {
-    name: 'register-participant: an unknown field',
-    send: post('register-participant', (eventId) => ({ eventId, seat: 'A1' }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/seat'],
-  },
-  {
-    name: 'cancel-registration: eventId is a number',
-    send: post('cancel-registration', () => ({ eventId: 123 }), alice),
-    status: 400,
-    code: 'VALIDATION_FAILED',
-    paths: ['/eventId'],
-  },
-  {
-    name: 'cancel-registration: bad JSON',
-    send: raw('application/json', '{eventId}', 'cancel-registration'),
+    name: 'add-comment: bad JSON',
+    send: raw('application/json', '{noteId}', 'add-comment'),
     status: 400,
     code: 'VALIDATION_FAILED',
   },
 ]
 
-const get = (url: string, caller?: Caller) => (s: TestServer) => s.get(url, caller ? { caller } : {})
-const invalidQuery = (url: string, path: string, caller?: Caller): Case => ({
+const get = (url: string) => (s: TestServer) => s.get(url, { caller: reader })
+const invalidQuery = (url: string, path: string): Case => ({
   name: `GET ${url}`,
-  send: get(url, caller),
+  send: get(url),
   status: 400,
   code: 'VALIDATION_FAILED',
   paths: [path],
 })
-const q = '/api/queries/events'
+const q = '/api/queries/notes'
 const someId = '0190a3c2-5e7a-7c3d-9a1b-2c3d4e5f6a7b'
 const queryCases: Case[] = [
-  invalidQuery(`${q}/get-event-details`, '/eventId'),
-  invalidQuery(`${q}/get-event-details?eventId=abc`, '/eventId'),
-  invalidQuery(`${q}/get-event-details?eventId=${someId}&eventId=${someId}`, '/eventId'),
-  invalidQuery(`${q}/get-event-details?eventId=${someId}&extra=1`, '/extra'),
-  invalidQuery(`${q}/get-event-details?eventId[]=${someId}`, '/eventId'),
-  invalidQuery(`${q}/get-event-details/stream?eventId=abc`, '/eventId'),
-  invalidQuery(`${q}/list-upcoming-events?limit=0`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=101`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=abc`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=1.5`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=true`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?limit=1&limit=2`, '/limit'),
-  invalidQuery(`${q}/list-upcoming-events?cursor=!!not*a*cursor!!`, '/cursor'),
-  invalidQuery(`${q}/list-upcoming-events?cursor=${'A'.repeat(201)}`, '/cursor'),
-  invalidQuery(`${q}/list-upcoming-events?from=yesterday`, '/from'),
-  invalidQuery(`${q}/list-upcoming-events?to=2026-13-01T00:00:00Z`, '/to'),
-  invalidQuery(`${q}/list-upcoming-events?sort=desc`, '/sort'),
-  invalidQuery(`${q}/list-my-registrations?limit=0`, '/limit', alice),
-  invalidQuery(`${q}/list-my-registrations?limit=101`, '/limit', alice),
-  invalidQuery(`${q}/list-my-registrations?limit=abc`, '/limit', alice),
-  invalidQuery(`${q}/list-my-registrations?status=pending`, '/status', alice),
-  invalidQuery(`${q}/list-my-registrations?participantId=`, '/participantId', alice),
-  invalidQuery(`${q}/list-my-registrations?cursor=%25%25`, '/cursor', alice),
+  invalidQuery(`${q}/get-note`, '/noteId'),
+  invalidQuery(`${q}/get-note?noteId=abc`, '/noteId'),
+  invalidQuery(`${q}/get-note?noteId=${someId}&noteId=${someId}`, '/noteId'),
+  invalidQuery(`${q}/get-note?noteId=${someId}&extra=1`, '/extra'),
+  invalidQuery(`${q}/get-note?noteId[]=${someId}`, '/noteId'),
+  invalidQuery(`${q}/get-note/stream?noteId=abc`, '/noteId'),
+  invalidQuery(`${q}/list-notes?limit=0`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=101`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=abc`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=1.5`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=true`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=`, '/limit'),
+  invalidQuery(`${q}/list-notes?limit=1&limit=2`, '/limit'),
+  invalidQuery(`${q}/list-notes?cursor=!!not*a*cursor!!`, '/cursor'),
+  invalidQuery(`${q}/list-notes?cursor=${'A'.repeat(201)}`, '/cursor'),
+  invalidQuery(`${q}/list-notes?cursor=%25%25`, '/cursor'),
 ]
 
 describe.each(modes)('bad input over HTTP (%s)', (mode) => {
+  const server = useTestServer(mode, { domains: [notesDomain] })
+  /** The file's server, for the tests below (set once it has started). */
   let s: TestServer
-  let eventId: string
+  let noteId: string
   beforeAll(async () => {
-    s = await startTestServer(mode)
-    eventId = (await createEventVia(s, { capacity: 5 })).eventId
+    s = server()
+    noteId = (await createNoteVia(s)).noteId
   })
-  afterAll(() => s.close())
-  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
 
   for (const c of [...commandCases, ...queryCases]) {
     it(`${c.name}: ${c.status} ${c.code}, nothing written`, async () => {
       const head = await s.head()
-      const response = await c.send(s, eventId)
+      const response = await c.send(s, noteId)
       expectProblem(response, c.status, c.code)
       if (c.status === 400) expectInvalid(response, ...(c.paths ?? []))
       expect(await s.head()).toBe(head)
@@ -356,24 +191,21 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
   }
 
   it('answers 400 for a cursor changed by one character', async () => {
-    const first = await createEventVia(s, {
-      startsAt: '2036-01-01T10:00:00Z',
-      endsAt: '2036-01-01T11:00:00Z',
-    })
-    const second = await createEventVia(s, {
-      startsAt: '2036-01-01T12:00:00Z',
-      endsAt: '2036-01-01T13:00:00Z',
-    })
-    const window = 'from=2036-01-01T00:00:00Z&to=2036-01-02T00:00:00Z'
-    const page = await s.get(`${q}/list-upcoming-events?${window}&limit=1`, {
+    // A writer of its own, so the listing holds this test's notes only.
+    const author = { id: 'cursor-author', roles: ['writer'] }
+    const first = await createNoteVia(s, {}, author)
+    const second = await createNoteVia(s, {}, author)
+    const page = await s.get(noteQuery('list-notes', { ownerId: author.id, limit: 1 }), {
+      caller: author,
       headers: { 'x-min-position': second.position },
     })
-    const { data, nextCursor } = page.json<{ data: { eventId: string }[]; nextCursor: string }>()
-    expect(data.map((e) => e.eventId)).toEqual([first.eventId])
+    const { data, nextCursor } = page.json<{ data: { noteId: string }[]; nextCursor: string }>()
+    expect(data.map((n) => n.noteId)).toEqual([first.noteId])
     expect(nextCursor).toEqual(expect.any(String))
     // '*' is not in the base64url alphabet: the cursor no longer decodes to what was given out.
     const tampered = `${nextCursor.slice(0, 10)}*${nextCursor.slice(11)}`
-    expectInvalid(await s.get(`${q}/list-upcoming-events?${window}&cursor=${tampered}`), '/cursor')
+    const url = `${noteQuery('list-notes', { ownerId: author.id })}&cursor=${tampered}`
+    expectInvalid(await s.get(url, { caller: author }), '/cursor')
   })
 
   it.each([
@@ -381,23 +213,18 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
     ['Redis range syntax', Buffer.from('[+').toString('base64url')],
     ['a long key', Buffer.from('z'.repeat(140)).toString('base64url')],
   ])('answers a forged cursor (%s) with a page or a 400, never a 500', async (_name, cursor) => {
-    for (const url of [
-      `${q}/list-upcoming-events?cursor=${cursor}`,
-      `${q}/list-my-registrations?cursor=${cursor}`,
-    ]) {
-      const response = await s.get(url, { caller: alice })
-      expect([200, 400]).toContain(response.statusCode)
-      if (response.statusCode === 200)
-        expect(response.json<{ data: unknown[] }>().data).toEqual(expect.any(Array))
-    }
+    const response = await s.get(noteQuery('list-notes', { cursor }), { caller: reader })
+    expect([200, 400]).toContain(response.statusCode)
+    if (response.statusCode === 200)
+      expect(response.json<{ data: unknown[] }>().data).toEqual(expect.any(Array))
   })
 
   it('answers 413 for 2 MiB of whitespace, and writes nothing', async () => {
     const head = await s.head()
     const response = await s.app.inject({
       method: 'POST',
-      url: commandUrl('create-event'),
-      headers: { authorization: s.bearer(organizer), 'content-type': 'application/json' },
+      url: noteCommand('create-note'),
+      headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
       payload: Buffer.alloc(2 * 1024 * 1024, 0x20),
     })
     expectProblem(response, 413, 'PAYLOAD_TOO_LARGE')
@@ -409,21 +236,11 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
     async (type) => {
       const response = await s.app.inject({
         method: 'POST',
-        url: commandUrl('create-event'),
-        headers: { authorization: s.bearer(organizer), 'content-type': type },
+        url: noteCommand('create-note'),
+        headers: { authorization: s.bearer(writer), 'content-type': type },
         payload: JSON.stringify(valid),
       })
-      expect(response.statusCode).toBe(200)
+      expectSucceeded(response)
     },
   )
-
-  it('accepts the boundary values: title of 200, description of 5000, capacity 1 and 100000', async () => {
-    for (const body of [
-      { ...valid, title: 't'.repeat(200), description: 'd'.repeat(5000), capacity: 1 },
-      { ...valid, capacity: 100_000 },
-    ]) {
-      const response = await s.post(commandUrl('create-event'), body, { caller: organizer })
-      expect(response.statusCode).toBe(200)
-    }
-  })
 })

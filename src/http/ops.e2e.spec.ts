@@ -1,26 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  admin,
-  alice,
-  commandUrl,
-  createEventVia,
-  expectProblem,
-  expectSucceeded,
-  organizer,
-  queryUrl,
-  startTestServer,
-  type TestServer,
-} from '../testing/http.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { admin, expectProblem, expectSucceeded, useTestServer, type TestServer } from '../testing/http.js'
+import { createNoteVia, noteCommand, noteQuery } from '../testing/notes-domain/http.js'
+import { notesDomain, reader, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
-const commands = [
-  'create-event',
-  'update-event',
-  'register-participant',
-  'cancel-registration',
-  'delete-event',
-]
-const queries = ['get-event-details', 'list-upcoming-events', 'list-my-registrations']
+const commands = ['create-note', 'edit-note', 'add-comment', 'delete-note']
+const queries = ['get-note', 'list-notes']
+const projections = ['note-details', 'note-list']
 
 interface ProjectionStatus {
   name: string
@@ -30,19 +16,22 @@ interface ProjectionStatus {
   rebuilding?: unknown
 }
 
+/** Health, metrics, statistics, the cache, rebuilds and the docs, on the notes domain. */
 describe.each(modes)('operations over HTTP (%s)', (mode) => {
+  const server = useTestServer(mode, { domains: [notesDomain] })
+  /** The file's server, for the tests below (set once it has started). */
   let s: TestServer
-  let eventId: string
+  let noteId: string
   beforeAll(async () => {
-    s = await startTestServer(mode)
-    eventId = (await createEventVia(s, { capacity: 5 })).eventId
-    const registered = expectSucceeded(
-      await s.post(commandUrl('register-participant'), { eventId }, { caller: alice }),
-    )
-    await s.settle(registered.position)
+    s = server()
+    noteId = (await createNoteVia(s)).noteId
+    // Two comments on the note: the second decides on the stream the first one kept.
+    const comment = async (text: string) =>
+      expectSucceeded(await s.post(noteCommand('add-comment'), { noteId, text }, { caller: reader }))
+    await comment('First')
+    const commented = await comment('Second')
+    await s.settle(commented.position)
   })
-  afterAll(() => s.close())
-  afterEach(() => expect(s.serverErrors.splice(0)).toEqual([]))
 
   const stats = async () => {
     const response = await s.get('/api/cqrs/stats')
@@ -64,7 +53,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(response.statusCode).toBe(200)
       const body = response.json<{ status: string; projections: ProjectionStatus[] }>()
       expect(body.status).toBe('ready')
-      expect(body.projections.map((p) => p.name).sort()).toEqual(['event-details', 'registrations'])
+      expect(body.projections.map((p) => p.name).sort()).toEqual(projections)
       for (const p of body.projections) expect(p.caughtUp).toBe(true)
     })
   })
@@ -76,49 +65,49 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(response.headers['content-type']).toMatch(/^text\/plain/)
       expect(response.body).toMatch(/^# HELP /m)
       expect(response.body).toContain('tandem_message_duration_seconds')
-      expect(response.body).toContain('events/create-event')
-      // The registration of the set-up decided on the row its event's creation kept.
+      expect(response.body).toContain('notes/create-note')
+      // The set-up's second comment decided on the stream its first comment kept.
       expect(response.body).toMatch(/^tandem_stream_memory_total\{result="recalled"\} [1-9]/m)
       expect(response.body).toMatch(/^tandem_commit_group_size_count [1-9]/m)
     })
 
     it('GET /api/cqrs/stats answers the mode, handler counts, cache and projections', async () => {
-      await s.get(queryUrl('get-event-details', { eventId }))
+      await s.get(noteQuery('get-note', { noteId }))
       const body = await stats()
       expect(body).toMatchObject({
         mode,
         uptimeSeconds: expect.any(Number) as unknown,
         cache: { entries: expect.any(Number) as unknown },
-        // The set-up created events and registered on one: the registration recalled its event.
+        // The set-up commented twice on one note: the second comment recalled the stream.
         streamMemory: { streams: expect.any(Number) as unknown, recalled: 1, refused: 0 },
       })
-      // That registration read nothing: it was committed through the group commit, alone or not.
+      // That comment read nothing: it was committed through the group commit, alone or not.
       const { groups, transactions } = body.groupCommit as { groups: number; transactions: number }
       expect(groups).toBeGreaterThanOrEqual(1)
       expect(transactions).toBeGreaterThanOrEqual(groups)
       expect(body.commands).toMatchObject({
-        'events/create-event': { count: expect.any(Number) as unknown },
-        'events/register-participant': { count: 1 },
+        'notes/create-note': { count: expect.any(Number) as unknown },
+        'notes/add-comment': { count: 2 },
       })
-      expect(body.queries).toHaveProperty(['events/get-event-details'])
-      expect(body.projections.map((p) => p.name).sort()).toEqual(['event-details', 'registrations'])
+      expect(body.queries).toHaveProperty(['notes/get-note'])
+      expect(body.projections.map((p) => p.name).sort()).toEqual(projections)
     })
 
     it('GET /api/cqrs/handlers lists every command, query and projection', async () => {
       const response = await s.get('/api/cqrs/handlers')
       expect(response.statusCode).toBe(200)
       expect(response.json()).toEqual({
-        commands: commands.map((c) => `events/${c}`),
-        queries: queries.map((q) => `events/${q}`),
-        projections: ['event-details', 'registrations'],
+        commands: commands.map((c) => `notes/${c}`),
+        queries: queries.map((q) => `notes/${q}`),
+        projections,
       })
     })
   })
 
   describe('POST /api/cqrs/cache/clear', () => {
     it('lets an admin drop every cached answer', async () => {
-      await s.get(queryUrl('get-event-details', { eventId }))
-      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('hit')
+      await s.get(noteQuery('get-note', { noteId }))
+      expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('hit')
       const entries = (await stats()).cache.entries
       expect(entries).toBeGreaterThan(0)
       const response = await s.app.inject({
@@ -129,12 +118,12 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(response.statusCode).toBe(200)
       expect(response.json<{ cleared: number }>().cleared).toBeGreaterThan(0)
       expect((await stats()).cache.entries).toBe(0)
-      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('miss')
+      expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('miss')
     })
 
     it('refuses a non-admin with 403 FORBIDDEN and keeps the cache', async () => {
-      await s.get(queryUrl('get-event-details', { eventId }))
-      for (const caller of [alice, organizer]) {
+      await s.get(noteQuery('get-note', { noteId }))
+      for (const caller of [reader, writer]) {
         const response = await s.app.inject({
           method: 'POST',
           url: '/api/cqrs/cache/clear',
@@ -142,7 +131,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         })
         expectProblem(response, 403, 'FORBIDDEN')
       }
-      expect((await s.get(queryUrl('get-event-details', { eventId }))).headers['x-cache']).toBe('hit')
+      expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('hit')
     })
 
     // API.md: 401 UNAUTHENTICATED is for "no token where one is needed".
@@ -169,21 +158,21 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       s.app.inject({ method: 'POST', url: `/api/cqrs/projections/${name}/rebuild`, headers })
 
     it('lets an admin rebuild a projection: 202, then a new generation serving the same answers', async () => {
-      const before = await s.get(queryUrl('get-event-details', { eventId }))
-      const generation = (await stats()).projections.find((p) => p.name === 'event-details')?.generation
+      const before = await s.get(noteQuery('get-note', { noteId }))
+      const generation = (await stats()).projections.find((p) => p.name === 'note-details')?.generation
       expect(generation).toEqual(expect.any(Number))
 
-      const response = await rebuild('event-details', { authorization: s.bearer(admin) })
+      const response = await rebuild('note-details', { authorization: s.bearer(admin) })
       expect(response.statusCode).toBe(202)
       expect(response.json()).toEqual({
-        projection: 'event-details',
+        projection: 'note-details',
         fromGeneration: generation,
         status: 'started',
       })
 
       let now: ProjectionStatus | undefined
       for (let tries = 0; tries < 100; tries++) {
-        now = (await stats()).projections.find((p) => p.name === 'event-details')
+        now = (await stats()).projections.find((p) => p.name === 'note-details')
         if (now && now.generation > (generation ?? 0) && !now.rebuilding) break
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
@@ -196,7 +185,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         headers: { authorization: s.bearer(admin) },
       } as const
       expect((await s.app.inject(clear)).statusCode).toBe(200)
-      const after = await s.get(queryUrl('get-event-details', { eventId }))
+      const after = await s.get(noteQuery('get-note', { noteId }))
       expect(after.statusCode).toBe(200)
       expect(after.headers['x-cache']).toBe('miss')
       expect(after.json()).toEqual(before.json())
@@ -211,14 +200,14 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
     })
 
     it('refuses a non-admin with 403 FORBIDDEN', async () => {
-      expectProblem(await rebuild('registrations', { authorization: s.bearer(organizer) }), 403, 'FORBIDDEN')
-      const registrations = (await stats()).projections.find((p) => p.name === 'registrations')
-      expect(registrations?.generation).toBe(1)
-      expect(registrations?.rebuilding).toBeUndefined()
+      expectProblem(await rebuild('note-list', { authorization: s.bearer(writer) }), 403, 'FORBIDDEN')
+      const list = (await stats()).projections.find((p) => p.name === 'note-list')
+      expect(list?.generation).toBe(1)
+      expect(list?.rebuilding).toBeUndefined()
     })
 
     it('refuses a request without a token with 401 UNAUTHENTICATED', async () => {
-      expectProblem(await rebuild('registrations'), 401, 'UNAUTHENTICATED')
+      expectProblem(await rebuild('note-list'), 401, 'UNAUTHENTICATED')
     })
   })
 
@@ -232,7 +221,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       }>()
       expect(doc.openapi).toBe('3.1.0')
       for (const name of commands) {
-        const operation = doc.paths[`/api/commands/events/${name}`]?.post
+        const operation = doc.paths[`/api/commands/notes/${name}`]?.post
         expect(operation, name).toBeDefined()
         expect(operation?.requestBody, name).toBeDefined()
         expect(Object.keys(operation?.responses ?? {}), name).toEqual(
@@ -240,13 +229,13 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         )
       }
       for (const name of queries) {
-        const operation = doc.paths[`/api/queries/events/${name}`]?.get
+        const operation = doc.paths[`/api/queries/notes/${name}`]?.get
         expect(operation, name).toBeDefined()
         expect(Object.keys(operation?.responses ?? {}), name).toEqual(
           expect.arrayContaining(['200', '400', '503']),
         )
       }
-      expect(doc.paths['/api/queries/events/get-event-details/stream']?.get).toBeDefined()
+      expect(doc.paths['/api/queries/notes/get-note/stream']?.get).toBeDefined()
       for (const path of ['/health', '/ready', '/metrics', '/api/cqrs/stats']) {
         expect(doc.paths[path]?.get, path).toBeDefined()
       }
@@ -263,11 +252,11 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
   describe('unknown routes', () => {
     it.each([
       ['GET', '/nope'],
-      ['GET', '/api/queries/events/no-such-query'],
-      ['POST', '/api/commands/events/no-such-command'],
-      ['POST', '/api/commands/feed/create-event'],
-      ['GET', '/api/commands/events/create-event/extra'],
-      ['PUT', '/api/cqrs/projections/registrations'],
+      ['GET', '/api/queries/notes/no-such-query'],
+      ['POST', '/api/commands/notes/no-such-command'],
+      ['POST', '/api/commands/feed/create-note'],
+      ['GET', '/api/commands/notes/create-note/extra'],
+      ['PUT', '/api/cqrs/projections/note-list'],
     ] as const)('%s %s answers 404 ROUTE_NOT_FOUND', async (method, url) => {
       const head = await s.head()
       const response = await s.app.inject({

@@ -39,9 +39,7 @@ export interface TestServerOptions {
   config?: Partial<Config>
 }
 
-/** The events domain's callers: prefer a domain's own callers, next to its tests. */
-export const organizer: Caller = { id: 'organizer-1', roles: ['organizer'] }
-export const otherOrganizer: Caller = { id: 'organizer-2', roles: ['organizer'] }
+/** Callers any domain's tests may use; a domain's own callers (with its roles) live beside its tests. */
 export const admin: Caller = { id: 'admin-1', roles: ['admin'] }
 export const alice: Caller = { id: 'alice', roles: [] }
 export const bob: Caller = { id: 'bob', roles: [] }
@@ -126,21 +124,12 @@ export function useTestServer(mode: Mode, options: TestServerOptions = {}): () =
 type Params = Record<string, string | number | boolean>
 
 /** `POST /api/commands/<domain>/<name>`. */
-// eslint-disable-next-line @typescript-eslint/unified-signatures -- the shorthand goes with the events tests
-export function commandUrl(domain: string, name: string): string
-/** The events domain's command `name` (its tests' shorthand, until they move beside the domain). */
-export function commandUrl(name: string): string
-export function commandUrl(first: string, second?: string): string {
-  return second === undefined ? `/api/commands/events/${first}` : `/api/commands/${first}/${second}`
+export function commandUrl(domain: string, name: string): string {
+  return `/api/commands/${domain}/${name}`
 }
 
 /** `GET /api/queries/<domain>/<name>?<params>`. */
-export function queryUrl(domain: string, name: string, params?: Params): string
-/** The events domain's query `name` (its tests' shorthand, until they move beside the domain). */
-export function queryUrl(name: string, params?: Params): string
-export function queryUrl(first: string, second?: string | Params, third: Params = {}): string {
-  const [domain, name, params] =
-    typeof second === 'string' ? [first, second, third] : ['events', first, second ?? {}]
+export function queryUrl(domain: string, name: string, params: Params = {}): string {
   const query = new URLSearchParams(
     Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
   ).toString()
@@ -194,28 +183,4 @@ export function expectSucceeded<R = Record<string, unknown>>(
     body: { status: 'succeeded' },
   })
   return response.json<CommandAnswer<R>>()
-}
-
-let hour = 0
-/** A fresh future time window, one per call, so events of different tests do not mix in listings. */
-export function futureSlot(daysAhead = 400): { startsAt: string; endsAt: string } {
-  hour += 3
-  const start = Date.UTC(2030, 0, 1) + daysAhead * 24 * 3600_000 + hour * 3600_000
-  return { startsAt: new Date(start).toISOString(), endsAt: new Date(start + 2 * 3600_000).toISOString() }
-}
-
-/** Creates an event as `organizer` (or `by`) and returns its id and the command's position. */
-export async function createEventVia(
-  server: TestServer,
-  fields: Record<string, unknown> = {},
-  by: Caller = organizer,
-): Promise<{ eventId: string; position: string }> {
-  const answer = expectSucceeded<{ eventId: string }>(
-    await server.post(
-      commandUrl('create-event'),
-      { title: 'Meetup', capacity: 10, ...futureSlot(), ...fields },
-      { caller: by },
-    ),
-  )
-  return { eventId: answer.result.eventId, position: answer.position }
 }
