@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import Type from 'typebox'
-import { ValidationError } from '../core/errors.js'
+import { isAppError, ValidationError } from '../core/errors.js'
 import { addressOf } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
@@ -27,7 +27,7 @@ export function registerResourceRoutes(
         method: route.method,
         url: route.path,
         schema: schemaOf(domain.name, route),
-        handler: handlerOf(tandem, route),
+        handler: inRouteNames(route, handlerOf(tandem, route)),
       })
     }
   }
@@ -68,6 +68,26 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** A handler whose validation failures name the fields as the route does (ResourceRoute.errorPath). */
+function inRouteNames(
+  route: ResourceRoute,
+  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+) {
+  const rename = route.errorPath
+  if (!rename) return handler
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      return await handler(request, reply)
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'VALIDATION_FAILED' || !error.errors) throw error
+      throw new ValidationError(
+        error.errors.map((e) => ({ ...e, path: rename(e.path) })),
+        error.detail,
+      )
+    }
+  }
+}
 
 function handlerOf(tandem: Tandem, route: ResourceRoute) {
   return async (request: FastifyRequest, reply: FastifyReply) => {

@@ -74,6 +74,11 @@ export interface ResourceRoute {
   answer?(outcome: ResourceOutcome): unknown
   /** Status of a success (default 200). */
   status?: number
+  /**
+   * A 400's field path in the route's own names (`/difficultyLevel` → `/difficulty_level`), so a
+   * client is told of the fields it sent (default: the message's names).
+   */
+  errorPath?(path: string): string
   /** For the OpenAPI document: the shapes of the body, the query string and the answer. */
   schema?: { body?: TSchema; querystring?: TSchema; answer?: TSchema }
 }

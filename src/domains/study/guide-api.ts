@@ -23,6 +23,12 @@ import { getStudySummaries } from './projections/summaries.js'
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
+/** A field path in the guide's names: snake_case, and a path parameter by its own name. */
+function guidePath(params: Record<string, string>) {
+  const byField = new Map(Object.entries(params).map(([param, field]) => [`/${field}`, `/${param}`]))
+  return (path: string) => byField.get(path) ?? snake(path)
+}
+
 /** A value with every object key in snake_case, deep. */
 export function snakeKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(snakeKeys)
@@ -89,6 +95,7 @@ function queryRoute(
     path,
     summary,
     message,
+    errorPath: guidePath(params),
     input: ({ params: given, query }: ResourceRequest) => ({
       ...camelKeys(query),
       ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),
@@ -125,6 +132,7 @@ function commandRoute(
     summary,
     message,
     status: options.status ?? 200,
+    errorPath: guidePath(params),
     input: ({ params: given, body }: ResourceRequest) => ({
       ...camelKeys(body as Record<string, unknown>),
       ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),

@@ -131,8 +131,8 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       'IDEMPOTENCY_KEY_REUSED',
     )
     expectProblem(await update({ minutes_studied: 10, progress_percent: 20 }), 409, 'PROGRESS_DECREASE')
-    expectInvalid(await update({ minutes_studied: 1441, progress_percent: 30 }), '/minutesStudied')
-    expectInvalid(await update({ minutes_studied: 10, progress_percent: 101 }), '/progressPercent')
+    expectInvalid(await update({ minutes_studied: 1441, progress_percent: 30 }), '/minutes_studied')
+    expectInvalid(await update({ minutes_studied: 10, progress_percent: 101 }), '/progress_percent')
     const reset = await update({ minutes_studied: 10, progress_percent: 20, reset: true })
     const position = reset.json<{ position: string }>().position
     const progress = await s.get('/api/cqrs/study-progress/', {
@@ -198,7 +198,7 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
     const theirs = await s.get(`/api/cqrs/study-summaries/?subject_id=${id}`, { caller: jun })
     expect(theirs.json()).toMatchObject({ results: [] })
     expectProblem(await s.get('/api/cqrs/subjects/'), 401, 'UNAUTHENTICATED')
-    expectInvalid(await s.get('/api/cqrs/subjects/not-a-uuid/', { caller: minji }), '/subjectId')
+    expectInvalid(await s.get('/api/cqrs/subjects/not-a-uuid/', { caller: minji }), '/id')
     const blank = { name: ' \u200b ', category: 'programming', difficulty_level: 'beginner' }
     expectInvalid(await s.post('/api/cqrs/subjects/', blank, { caller: minji }), '/name')
     expectInvalid(
@@ -215,7 +215,15 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
         { name: 'x', category: 'y', difficulty_level: 'expert' },
         { caller: minji },
       ),
-      '/difficultyLevel',
+      '/difficulty_level',
+    )
+    expectInvalid(
+      await s.post(
+        '/api/cqrs/study-progress/update_progress/',
+        { subject_id: id, minutes_studied: 0, progress_percent: 10 },
+        { caller: minji },
+      ),
+      '/minutes_studied',
     )
     expectProblem(
       await s.app.inject({ method: 'DELETE', url: `/api/cqrs/subjects/${id}/` }),
