@@ -208,3 +208,10 @@ export const allEvents = [
 ]
 
 export type StudyEvent = ReturnType<(typeof allEvents)[number]['create']>
+
+/** A text's length as its schema's limits count it: in characters (code points), not UTF-16 units. */
+export function characters(text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}

@@ -13,7 +13,15 @@ export interface Summarizer {
 
 /** Providers by the name `STUDY_SUMMARIZER` gives. */
 const providers: Record<string, () => Summarizer> = {
-  local: () => ({ name: 'local-textrank', summarize: async (r) => summarizeText(r.content, r.style) }),
+  local: () => ({
+    name: 'local-textrank',
+    async summarize(r) {
+      const summary = summarizeText(r.content, r.style)
+      // Only punctuation, marks or invisible characters: nothing a reader could be shown.
+      if (summary === '') throw new Error('the text has no sentence to summarize')
+      return summary
+    },
+  }),
 }
 
 /** The names `STUDY_SUMMARIZER` takes. */

@@ -57,6 +57,12 @@ describe('the local summarizer', () => {
     expect(summarizeText('가'.repeat(100_000), 'brief').length).toBeLessThanOrEqual(600)
   })
 
+  it('fails a text with no sentence in it (only punctuation, marks or invisible characters)', async () => {
+    const local = summarizerFor('local')
+    for (const content of ['.'.repeat(1000), '\u0301\u200b'.repeat(500), ' \n '])
+      await expect(local.summarize({ content, style: 'brief' })).rejects.toThrow('no sentence to summarize')
+  })
+
   it('is chosen by name; an unknown provider is refused', () => {
     expect(summarizerFor('local').name).toBe('local-textrank')
     expect(() => summarizerFor('hosted')).toThrow(/STUDY_SUMMARIZER/)

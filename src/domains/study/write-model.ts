@@ -1,5 +1,5 @@
 import { type Migration, type SqlClient, type Statement } from '../../kernel/index.js'
-import type { StudyEvent } from './messages.js'
+import { characters, type StudyEvent } from './messages.js'
 import {
   evolveSubject,
   type OpenGoal,
@@ -292,7 +292,7 @@ export function rowsOf(event: StudyEvent): Statement[] {
         {
           text: `INSERT INTO study.summary (summary_id, subject_id, learner_id, style, content_chars, status, version, requested_at)
                  VALUES ($1, $2, $3, $4, $5, 'pending', 1, $6)`,
-          params: [d.summaryId, d.subjectId, d.learnerId, d.style, d.content.length, d.requestedAt],
+          params: [d.summaryId, d.subjectId, d.learnerId, d.style, characters(d.content), d.requestedAt],
         },
       ]
     }

@@ -12,6 +12,7 @@ import {
 import Type, { type Static } from 'typebox'
 import { exampleSubjectId } from '../commands.js'
 import {
+  characters,
   SummaryRequested,
   SummaryGenerated,
   SummaryFailed,
@@ -60,7 +61,7 @@ export const summariesProjection = defineKvProjection({
           summary: null,
           reason: null,
           provider: null,
-          contentChars: content.length,
+          contentChars: characters(content),
           completedAt: null,
         }
         kv.setJson(doc(d.summaryId), summary)
