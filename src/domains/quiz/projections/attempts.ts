@@ -2,7 +2,7 @@ import { Id, Limit, Page, defineQuery, defineSqlProjection, signedIn } from '../
 import Type, { type Static } from 'typebox'
 import { QuizAttempted } from '../messages.js'
 import { quizNotFound } from '../rules.js'
-import { keyAfter, pageOf } from './keyset.js'
+import { indexName, keyAfter, pageOf } from './keyset.js'
 import { questionsOf, quizzesModel, visibleQuiz } from './quizzes.js'
 
 /**
@@ -11,7 +11,7 @@ import { questionsOf, quizzesModel, visibleQuiz } from './quizzes.js'
  * Every write is an insert or an increment, so a batch never needs to read what it wrote.
  */
 
-export const attemptsModel = 'attempts'
+export const attemptsModel = 'quiz-attempts'
 
 export const attemptsProjection = defineSqlProjection({
   domain: 'quiz',
@@ -24,7 +24,7 @@ export const attemptsProjection = defineSqlProjection({
       attempt_id uuid PRIMARY KEY, quiz_id uuid NOT NULL, user_id text NOT NULL, session_id uuid,
       answers jsonb NOT NULL, correct jsonb NOT NULL, score integer NOT NULL, max_score integer NOT NULL,
       attempted_at text COLLATE "C" NOT NULL);
-    CREATE INDEX IF NOT EXISTS ${t('attempts')}_mine ON ${t('attempts')} (quiz_id, user_id, attempted_at, attempt_id);
+    CREATE INDEX IF NOT EXISTS ${indexName(t('attempts'), 'mine')} ON ${t('attempts')} (quiz_id, user_id, attempted_at, attempt_id);
     CREATE TABLE IF NOT EXISTS ${t('quiz_stats')} (
       quiz_id uuid PRIMARY KEY, attempts integer NOT NULL, total_score bigint NOT NULL, best_score integer NOT NULL);
     CREATE TABLE IF NOT EXISTS ${t('question_stats')} (
@@ -49,14 +49,14 @@ export const attemptsProjection = defineSqlProjection({
         ],
       },
       {
-        text: `INSERT INTO ${t('quiz_stats')} AS s (quiz_id, attempts, total_score, best_score) VALUES ($1, 1, $2, $2)
-               ON CONFLICT (quiz_id) DO UPDATE SET attempts = s.attempts + 1, total_score = s.total_score + $2,
-                 best_score = greatest(s.best_score, $2)`,
+        text: `INSERT INTO ${t('quiz_stats')} AS s (quiz_id, attempts, total_score, best_score) VALUES ($1, 1, $2::int, $2::int)
+               ON CONFLICT (quiz_id) DO UPDATE SET attempts = s.attempts + 1, total_score = s.total_score + $2::int,
+                 best_score = greatest(s.best_score, $2::int)`,
         params: [d.quizId, d.score],
       },
       {
         text: `INSERT INTO ${t('question_stats')} AS s (quiz_id, position, correct)
-               SELECT $1, e.n - 1, CASE WHEN e.c THEN 1 ELSE 0 END
+               SELECT $1, e.n - 1, CASE WHEN e.c::boolean THEN 1 ELSE 0 END
                FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS e(c, n)
                ON CONFLICT (quiz_id, position) DO UPDATE SET correct = s.correct + excluded.correct`,
         params: [d.quizId, JSON.stringify(d.correct)],

@@ -29,3 +29,9 @@ export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => Ke
       rows.length > limit && last !== undefined ? encodeCursor(`${key(last).time}|${key(last).id}`) : null,
   }
 }
+
+/** An index name for a projection's table: the table's own name (without its schema), and a suffix. */
+export function indexName(table: string, suffix: string): string {
+  const name = table.slice(table.lastIndexOf('.') + 1).replace(/^"|"$/g, '')
+  return `"${name}_${suffix}"`
+}

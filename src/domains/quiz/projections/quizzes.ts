@@ -11,14 +11,17 @@ import {
 import Type, { type Static } from 'typebox'
 import { QuizCreated, QuizUpdated, type Question } from '../messages.js'
 import { maxScoreOf, quizNotFound } from '../rules.js'
-import { keyAfter, pageOf } from './keyset.js'
+import { indexName, keyAfter, pageOf } from './keyset.js'
+
+/** The attempts read model's name (projections/attempts.ts, which imports this file). */
+const attemptsModel = 'quiz-attempts'
 
 /**
  * The quizzes read model: each quiz with its questions (answers included: the queries decide whom
  * to show them to), listed newest first. Times are ISO text in UTC, so they sort as text.
  */
 
-export const quizzesModel = 'quizzes'
+export const quizzesModel = 'quiz-catalog'
 
 export const quizzesProjection = defineSqlProjection({
   domain: 'quiz',
@@ -31,8 +34,8 @@ export const quizzesProjection = defineSqlProjection({
       quiz_id uuid PRIMARY KEY, author_id text NOT NULL, subject_id uuid, title text NOT NULL,
       public boolean NOT NULL, question_count integer NOT NULL, max_score integer NOT NULL,
       created_at text COLLATE "C" NOT NULL, updated_at text NOT NULL);
-    CREATE INDEX IF NOT EXISTS ${t('quizzes')}_by_author ON ${t('quizzes')} (author_id, created_at, quiz_id);
-    CREATE INDEX IF NOT EXISTS ${t('quizzes')}_public ON ${t('quizzes')} (created_at, quiz_id) WHERE public;
+    CREATE INDEX IF NOT EXISTS ${indexName(t('quizzes'), 'by_author')} ON ${t('quizzes')} (author_id, created_at, quiz_id);
+    CREATE INDEX IF NOT EXISTS ${indexName(t('quizzes'), 'public')} ON ${t('quizzes')} (created_at, quiz_id) WHERE public;
     CREATE TABLE IF NOT EXISTS ${t('questions')} (
       quiz_id uuid NOT NULL, position integer NOT NULL, text text NOT NULL, choices jsonb NOT NULL,
       answer integer NOT NULL, points integer NOT NULL, PRIMARY KEY (quiz_id, position))`,
@@ -178,7 +181,7 @@ export const getQuizDetail = defineQuery({
   input: Type.Object({ quizId: Id() }, { additionalProperties: false }),
   output: QuizDetail,
   access: signedIn(),
-  readModels: [quizzesModel, 'attempts'],
+  readModels: [quizzesModel, attemptsModel],
   notFound: 'QUIZ_NOT_FOUND',
   examples: [{ quizId: '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01' }],
   cache: {
@@ -200,7 +203,7 @@ export const getQuizDetail = defineQuery({
 
 /** Whether the user has an attempt of the quiz in the attempts read model. */
 async function hasAttempted(stores: ReadStores, quizId: string, userId: string): Promise<boolean> {
-  const { sql, table } = stores.sql('attempts')
+  const { sql, table } = stores.sql(attemptsModel)
   const [row] = await sql.query<{ found: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM ${table('attempts')} WHERE quiz_id = $1 AND user_id = $2) AS found`,
     [quizId, userId],

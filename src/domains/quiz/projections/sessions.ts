@@ -1,6 +1,6 @@
 import { Id, Limit, Page, defineQuery, defineSqlProjection, signedIn } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { keyAfter, pageOf } from './keyset.js'
+import { indexName, keyAfter, pageOf } from './keyset.js'
 import {
   QuizAttempted,
   QuizSessionCompleted,
@@ -14,7 +14,7 @@ import {
  * made in them, the score so far) and how they closed.
  */
 
-export const sessionsModel = 'sessions'
+export const sessionsModel = 'quiz-sessions'
 
 export const sessionsProjection = defineSqlProjection({
   domain: 'quiz',
@@ -27,8 +27,8 @@ export const sessionsProjection = defineSqlProjection({
       session_id uuid PRIMARY KEY, user_id text NOT NULL, quiz_ids jsonb NOT NULL, time_limit_minutes integer NOT NULL,
       started_at text COLLATE "C" NOT NULL, ends_at text NOT NULL, status text NOT NULL, closed_at text, late boolean NOT NULL,
       score integer NOT NULL, max_score integer, attempted integer NOT NULL);
-    CREATE INDEX IF NOT EXISTS ${t('sessions')}_mine ON ${t('sessions')} (user_id, status, started_at, session_id);
-    CREATE INDEX IF NOT EXISTS ${t('sessions')}_all ON ${t('sessions')} (user_id, started_at, session_id)`,
+    CREATE INDEX IF NOT EXISTS ${indexName(t('sessions'), 'mine')} ON ${t('sessions')} (user_id, status, started_at, session_id);
+    CREATE INDEX IF NOT EXISTS ${indexName(t('sessions'), 'all')} ON ${t('sessions')} (user_id, started_at, session_id)`,
   tags: ({ data }) => [`sessions:${data.userId}`],
   async apply(event, tx, t) {
     switch (event.type) {
