@@ -26,7 +26,8 @@ const everything = Object.keys(layers)
 
 /**
  * Tests and test support (specs, `testing/` folders) may reach any layer: they build what they
- * test. Domain specs still reach the kernel's internals: the test kits will close that door.
+ * test. A domain's are the exception: they reach the kernel through its two doors, index.ts and
+ * testing.ts (the test kits), as a domain in a repository of its own would.
  */
 function allowedFor(from, test) {
   return test ? everything : (layers[from] ?? everything)
@@ -40,6 +41,8 @@ const layersRule = {
       upward: 'src/{{from}} may not import src/{{to}} (allowed: {{allowed}})',
       domain: 'A domain may not import another domain ({{to}})',
       door: 'A domain imports the kernel through src/kernel/index.ts only',
+      testDoor:
+        "A domain's tests import the kernel through src/kernel/index.ts and src/kernel/testing.ts only",
     },
   },
   create(context) {
@@ -58,6 +61,11 @@ const layersRule = {
         return
       }
       if (to === from) return
+      if (from === 'domains' && spec) {
+        const door = to === 'kernel' && rest.length === 0 && ['index.js', 'testing.js'].includes(toDomain)
+        if (!door) context.report({ node, messageId: 'testDoor' })
+        return
+      }
       const allowed = allowedFor(from, spec)
       if (!allowed.includes(to)) {
         context.report({
@@ -65,11 +73,7 @@ const layersRule = {
           messageId: 'upward',
           data: { from, to, allowed: allowed.join(', ') || 'none' },
         })
-      } else if (
-        from === 'domains' &&
-        !spec &&
-        (to !== 'kernel' || toDomain !== 'index.js' || rest.length > 0)
-      ) {
+      } else if (from === 'domains' && (to !== 'kernel' || toDomain !== 'index.js' || rest.length > 0)) {
         context.report({ node, messageId: 'door' })
       }
     }

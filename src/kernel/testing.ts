@@ -4,8 +4,14 @@
  * never imports it (the build leaves it out, with the rest of the test support).
  */
 export * from '../testing/kit.js'
-export { countingReads, startTestTandem, type TestTandem } from '../testing/harness.js'
-export { modes, type Mode } from '../testing/services.js'
+export { commandProcess, countingReads, startTestTandem, type TestTandem } from '../testing/harness.js'
+export type { StreamMemory } from '../core/stream-memory.js'
+export type { Recall } from '../core/metrics.js'
+/** Whether an error is a 503 a client should retry (the database or Redis away). */
+export { isUnavailable } from '../http/problem.js'
+/** The event log's identity: the prefix of the Redis keys its read models use (`tandem:<first 13>`). */
+export { logIdentity } from '../storage/schema.js'
+export { modes, redisUrl, servicesAvailable, type Mode } from '../testing/services.js'
 export {
   admin,
   alice,

@@ -2,9 +2,13 @@ import { pino, type Logger } from 'pino'
 import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
+import { createCommandBus, type CommandBus } from '../core/command-bus.js'
 import type { Caller } from '../core/messages.js'
+import type { Recall } from '../core/metrics.js'
+import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import type { Sql } from '../core/sql.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
+import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { postgresUrl, redisUrl, type Mode } from './services.js'
 
 export const testSecret = 'test-secret-0123456789abcdef'
@@ -123,4 +127,25 @@ export function countingReads(sql: Sql, fragment: string): { sql: Sql; counted: 
       ),
   }
   return { sql: counting, counted }
+}
+
+/**
+ * Another command process on a test Tandem's database: a command bus (no middleware) with a stream
+ * memory of its own, counting the statements containing `fragment` its commands make in their
+ * transactions, and each command's recall outcome. What one process's commands do, another's memory
+ * does not know, as with two servers.
+ */
+export function commandProcess(
+  tandem: Pick<Tandem, 'sql' | 'commands'>,
+  fragment: string,
+): { bus: CommandBus; memory: StreamMemory; counted: { reads: number }; recalls: Recall[] } {
+  const memory = createStreamMemory()
+  const recalls: Recall[] = []
+  const { sql, counted } = countingReads(tandem.sql, fragment)
+  const bus = createCommandBus({
+    registry: tandem.commands.registry,
+    unitOfWork: createUnitOfWork({ sql, memory, onRecall: (result) => recalls.push(result) }),
+    middleware: [],
+  })
+  return { bus, memory, counted, recalls }
 }

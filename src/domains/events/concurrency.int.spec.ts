@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Caller } from '../../core/messages.js'
-import { isUnavailable } from '../../http/problem.js'
-import { startTestTandem, type TestTandem } from '../../testing/harness.js'
-import { modes } from '../../testing/services.js'
+import type { Caller } from '../../kernel/index.js'
+import { isUnavailable, modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
 import { cancelRegistration, createEvent, registerParticipant, updateEvent } from './commands.js'
 import { getEventDetails } from './projections/event-details.js'
 

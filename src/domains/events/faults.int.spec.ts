@@ -1,9 +1,13 @@
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Caller } from '../../core/messages.js'
-import { logIdentity } from '../../storage/schema.js'
-import { startTestTandem, type TestTandem } from '../../testing/harness.js'
-import { redisUrl, servicesAvailable } from '../../testing/services.js'
+import type { Caller } from '../../kernel/index.js'
+import {
+  logIdentity,
+  redisUrl,
+  servicesAvailable,
+  startTestTandem,
+  type TestTandem,
+} from '../../kernel/testing.js'
 import { createEvent, registerParticipant } from './commands.js'
 import { getEventDetails } from './projections/event-details.js'
 

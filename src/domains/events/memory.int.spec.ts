@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCommandBus, type CommandBus } from '../../core/command-bus.js'
-import type { Recall } from '../../core/metrics.js'
-import type { AnyCommand, Caller } from '../../core/messages.js'
-import { createStreamMemory, type StreamMemory } from '../../core/stream-memory.js'
-import { createUnitOfWork } from '../../storage/unit-of-work.js'
-import { countingReads, startTestTandem, type TestTandem } from '../../testing/harness.js'
-import { modes } from '../../testing/services.js'
+import type { AnyCommand, Caller, CommandBus } from '../../kernel/index.js'
+import {
+  commandProcess,
+  modes,
+  startTestTandem,
+  type StreamMemory,
+  type TestTandem,
+} from '../../kernel/testing.js'
 import { cancelRegistration, createEvent, deleteEvent, registerParticipant, updateEvent } from './commands.js'
 import { loadEvent } from './write-model.js'
 
@@ -24,18 +25,8 @@ describe.each(modes)('the stream memory of event commands (%s)', (mode) => {
   })
   afterAll(async () => t.dispose())
 
-  /** A command bus with a memory of its own, counting the event rows it reads (and locks). */
-  function process() {
-    const memory = createStreamMemory()
-    const recalls: Recall[] = []
-    const { sql, counted } = countingReads(t.sql, 'FROM events.event')
-    const bus = createCommandBus({
-      registry: t.commands.registry,
-      unitOfWork: createUnitOfWork({ sql, memory, onRecall: (result) => recalls.push(result) }),
-      middleware: [],
-    })
-    return { bus, memory, counted, recalls }
-  }
+  /** A command process of its own, counting the event rows it reads (and locks). */
+  const process = () => commandProcess(t, 'FROM events.event')
 
   async function run(bus: CommandBus, command: AnyCommand, input: object, caller: Caller) {
     const done = await bus.execute(`${command.domain}/${command.name}`, input, { caller })

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { modes } from '../../testing/services.js'
-import { startTestTandem, type TestTandem } from '../../testing/harness.js'
+import { modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
 import { createEvent, deleteEvent, registerParticipant } from './commands.js'
 import { getEventDetails } from './projections/event-details.js'
 import { listMyRegistrations } from './projections/registrations.js'

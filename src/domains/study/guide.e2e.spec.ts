@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { Caller } from '../../kernel/index.js'
-import { modes } from '../../kernel/testing.js'
-import { expectInvalid, expectProblem, useTestServer, type TestServer } from '../../testing/http.js'
+import { expectInvalid, expectProblem, modes, useTestServer, type TestServer } from '../../kernel/testing.js'
 import { studyDomain } from './index.js'
+import { characters } from './messages.js'
 
 /** The guide's own paths, called as a client written for the guide would: snake_case, trailing slashes. */
 
@@ -180,7 +180,7 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       return results[0]?.status === 'ready'
     })
     expect(results).toEqual([
-      expect.objectContaining({ summary_id: summaryId, status: 'ready', content_chars: [...content].length }),
+      expect.objectContaining({ summary_id: summaryId, status: 'ready', content_chars: characters(content) }),
     ])
     expect(results[0]?.summary?.length).toBeGreaterThan(0)
   })
