@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Caller } from '../../kernel/index.js'
+import { modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
+import { attemptQuiz, completeQuizSession, createQuiz, createQuizSession, updateQuiz } from './commands.js'
+import { quizDomain } from './index.js'
+import { getQuizStatistics } from './projections/attempts.js'
+import { getQuizSessions } from './projections/sessions.js'
+
+const author: Caller = { id: 'author', roles: [] }
+const learner = (i: number): Caller => ({ id: `learner-${i}`, roles: [] })
+const questions = [
+  { text: 'One?', choices: ['a', 'b'], answer: 0, points: 10 },
+  { text: 'Two?', choices: ['a', 'b', 'c'], answer: 2, points: 20 },
+]
+
+/** Races on one row, against real PostgreSQL (PGlite has one connection: nothing runs at once there). */
+describe.runIf(modes.includes('server'))('quiz commands under concurrency (server)', () => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem('server', { domains: [quizDomain] })
+  })
+  afterAll(async () => t.dispose())
+
+  async function newQuiz(): Promise<string> {
+    const done = await t.commands.execute(
+      createQuiz,
+      { title: 'Race', public: true, questions },
+      { caller: author },
+    )
+    if (done.status === 'failed') throw done.error
+    return done.result.quizId
+  }
+  async function newSession(quizIds: string[], caller: Caller): Promise<string> {
+    const done = await t.commands.execute(createQuizSession, { quizIds, timeLimitMinutes: 30 }, { caller })
+    if (done.status === 'failed') throw done.error
+    return done.result.sessionId
+  }
+  const codes = (outcomes: { status: string; error?: { code: string } }[]) =>
+    outcomes.map((o) => (o.status === 'succeeded' ? 'ok' : (o.error?.code ?? '?'))).sort()
+  /** One success and `refusals` refusals with `code`, in the order `codes` sorts them. */
+  const oneOf = (refusals: number, code: string) =>
+    ['ok', ...Array.from({ length: refusals }, () => code)].sort()
+
+  it('completes a session exactly once when 30 completions race, with every attempt made before it counted', async () => {
+    const quizIds = [await newQuiz(), await newQuiz()]
+    const ann = learner(1)
+    const sessionId = await newSession(quizIds, ann)
+    const outcomes = await Promise.all([
+      ...quizIds.map((quizId) =>
+        t.commands.execute(attemptQuiz, { quizId, answers: [0, 2], sessionId }, { caller: ann }),
+      ),
+      ...Array.from({ length: 30 }, () =>
+        t.commands.execute(completeQuizSession, { sessionId }, { caller: ann }),
+      ),
+    ])
+    const completions = outcomes.slice(quizIds.length)
+    expect(codes(completions)).toEqual(oneOf(29, 'SESSION_COMPLETED'))
+    // Each attempt ran wholly before the completion (counted) or after it (refused): never lost.
+    const attempts = outcomes.slice(0, quizIds.length).filter((o) => o.status === 'succeeded').length
+    const done = completions.find((o) => o.status === 'succeeded')
+    expect(done?.status === 'succeeded' && done.result).toMatchObject({
+      attempted: attempts,
+      score: 30 * attempts,
+    })
+    const log = await t.sql.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tandem.event_log WHERE stream_id = $1 AND type = 'QuizSessionCompleted'",
+      [`quiz-session-${sessionId}`],
+    )
+    expect(log[0]?.n).toBe(1)
+    await t.projections.caughtUp()
+    const listed = await t.queries.ask(
+      getQuizSessions,
+      { status: 'completed' },
+      { caller: ann, useCache: false },
+    )
+    expect(listed.status === 'succeeded' && listed.data.items).toMatchObject([
+      { sessionId, attempted: attempts },
+    ])
+  })
+
+  it('records every one of 100 parallel attempts of one quiz once, while a question change waits and is refused', async () => {
+    const quizId = await newQuiz()
+    const first = await t.commands.execute(attemptQuiz, { quizId, answers: [0, 0] }, { caller: learner(0) })
+    expect(first.status).toBe('succeeded')
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 100 }, (_, i) =>
+        t.commands.execute(attemptQuiz, { quizId, answers: [i % 2, 2] }, { caller: learner(i) }),
+      ),
+      t.commands.execute(updateQuiz, { quizId, questions: questions.slice(0, 1) }, { caller: author }),
+    ])
+    expect(codes(outcomes.slice(0, 100))).toEqual(Array.from({ length: 100 }, () => 'ok'))
+    expect(codes(outcomes.slice(100))).toEqual(['QUIZ_LOCKED'])
+    const [row] = await t.sql.query<{ n: number; ids: number }>(
+      'SELECT count(*)::int AS n, count(DISTINCT attempt_id)::int AS ids FROM quiz.attempt WHERE quiz_id = $1',
+      [quizId],
+    )
+    expect(row).toEqual({ n: 101, ids: 101 })
+    await t.projections.caughtUp()
+    const stats = await t.queries.ask(getQuizStatistics, { quizId }, { caller: author, useCache: false })
+    expect(stats.status === 'succeeded' && stats.data).toMatchObject({
+      attempts: 101,
+      questions: [
+        { position: 0, correct: 51 },
+        { position: 1, correct: 100 },
+      ],
+    })
+  })
+
+  it('lets one of 20 parallel attempts of one quiz in one session through', async () => {
+    const quizId = await newQuiz()
+    const bob = learner(2)
+    const sessionId = await newSession([quizId], bob)
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        t.commands.execute(attemptQuiz, { quizId, answers: [0, 2], sessionId }, { caller: bob }),
+      ),
+    )
+    expect(codes(outcomes)).toEqual(oneOf(19, 'ALREADY_ATTEMPTED'))
+    const [row] = await t.sql.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM quiz.attempt WHERE session_id = $1',
+      [sessionId],
+    )
+    expect(row?.n).toBe(1)
+  })
+})
