@@ -39,6 +39,11 @@ export interface LoadOptions {
   unit?: string
   /** Sees every answer's status, warm-up included (for checks against what the server recorded). */
   onResponse?: (status: number) => void
+  /**
+   * Sees every answer's status and body, warm-up included (autocannon's per-request onResponse): for
+   * loads that mix requests and must tell whose answer it is.
+   */
+  onBody?: (status: number, body: string) => void
 }
 
 const json = { 'content-type': 'application/json' }
@@ -77,7 +82,12 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
           ? { duration: span.warmSeconds + span.seconds }
           : { amount: span.warmRequests + span.requests, sampleInt: 20 }),
         timeout: 10,
-        requests: [{ setupRequest: (request) => build(request, options.next()) }],
+        requests: [
+          {
+            setupRequest: (request) => build(request, options.next()),
+            ...(options.onBody ? { onResponse: options.onBody } : {}),
+          },
+        ],
       },
       (error: unknown, done) => (error ? reject(asError(error)) : resolve(done)),
     )

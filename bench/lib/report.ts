@@ -26,7 +26,8 @@ function scaledCells(t: TargetCheck): string[] {
   if (t.reference === undefined || t.ceiling === undefined) return ['—', '—', t.target]
   const sign = t.better === 'lower' ? '<' : '>='
   const reference = `${sign} ${t.reference.toLocaleString('en-US')}${t.unit === '%' ? '%' : ` ${t.unit ?? ''}`}`
-  return [t.relative ? `${reference} (same-run ratio)` : reference, reqPerSecond(t.ceiling), t.target]
+  const kind = t.relative ? ' (same-run ratio)' : t.absolute ? ' (absolute: not scaled)' : ''
+  return [`${reference}${kind}`, reqPerSecond(t.ceiling), t.target]
 }
 
 const targetHead = [
@@ -138,7 +139,8 @@ export async function renderReadme(
         `${reqPerSecond(referenceCeiling)}, and scaled by the ceiling measured in the same run: a throughput must reach ` +
         `reference × ceiling / ${referenceCeiling.toLocaleString('en-US')}, a latency must stay under reference × ` +
         `${referenceCeiling.toLocaleString('en-US')} / ceiling; a ratio of two figures of the same run (Tandem against ` +
-        'the ceiling or a bare INSERT, writes with readers against writes alone) is not scaled. On a machine three ' +
+        'the ceiling or a bare INSERT, writes with readers against writes alone) is not scaled, nor is a bound an ' +
+        "issue states as is (the summarizer's 1 s, a cache hit rate). On a machine three " +
         'times slower, figures and targets move together, so a verdict changes when the code does. The tables show the ' +
         "reference, the run's ceiling and the target it gives side by side (bench/lib/targets.ts).",
       '- The in-process scenarios (the buses, the append) are scaled by the same bare-Fastify ceiling, not by a CPU ' +
@@ -156,8 +158,9 @@ export async function renderReadme(
         'and Redis processes, and the rest (kernel, wrk, other tenants).',
       '- Each HTTP load opens its connections and warms up on them first; only requests sent after the warm-up ' +
         'count, so figures are the steady state. Servers log at `warn` (at `info` every command writes a log line).',
-      '- Checks are about the run itself: every acknowledged registration is recorded once, in the write model, ' +
-        'the log and the read model; a failed one means a lost or doubled write. Errors are figures of the product ' +
+      '- Checks are about the run itself: every acknowledged registration (or study progress update, with its ' +
+        'minutes) is recorded once, in the write model, the log and the read model; a failed one means a lost or ' +
+        'doubled write. Errors are figures of the product ' +
         '(a smoke run requires none).',
     ].join('\n'),
     '## Summary',

@@ -4,7 +4,7 @@ export type Mode = 'embedded' | 'server'
 
 /** The `statusCodes` entry counting requests that got no HTTP answer (connection errors, timeouts). */
 export const socketErrors = 'socket errors/timeouts'
-export type ScenarioName = 'bus' | 'details' | 'register' | 'append' | 'lag' | 'mixed'
+export type ScenarioName = 'bus' | 'details' | 'register' | 'append' | 'lag' | 'mixed' | 'study'
 
 /** One measured load: what was sent, what came back, how fast. */
 export interface Measurement {
@@ -55,6 +55,8 @@ export interface TargetCheck {
   required?: number
   /** A ratio of two figures of the same run, not scaled. */
   relative?: boolean
+  /** A bound stated as is (a wall-clock limit, a share of lookups), not scaled. */
+  absolute?: boolean
 }
 
 /** A correctness check of the run itself (not a timing): it must hold in smoke runs too. */

@@ -2,7 +2,7 @@ import { createClient } from 'redis'
 import type { Role } from '../../src/app/config.js'
 import { createAuth, type Auth } from '../../src/app/auth.js'
 import { createScratchDatabase } from '../../src/storage/scratch-database.js'
-import type { Audit } from '../server/protocol.js'
+import type { Audit, StudyAudit, StudySubject } from '../server/protocol.js'
 import type { BenchContext } from './context.js'
 import type { Mode } from './results.js'
 import { startServerProcess, type ServerProcess } from './server-process.js'
@@ -20,6 +20,8 @@ export interface TandemServer {
   /** Creates upcoming events with this capacity; resolves to their ids once the read models show them. */
   seed(events: number, capacity: number): Promise<string[]>
   audit(eventIds: readonly string[]): Promise<Audit>
+  /** What the study domain recorded of these subjects' progress updates (counts taken once settled). */
+  studyAudit(subjects: readonly StudySubject[]): Promise<StudyAudit>
   /** Resolves once the read models this process serves have applied the whole log. */
   caughtUp(): Promise<void>
   close(): Promise<void>
@@ -74,6 +76,7 @@ export async function startTandemServer(
     databaseUrl: url,
     seed: (events, capacity) => server.call<string[]>({ op: 'seed', events, capacity }),
     audit: (eventIds) => server.call<Audit>({ op: 'audit', eventIds: [...eventIds] }),
+    studyAudit: (subjects) => server.call<StudyAudit>({ op: 'studyAudit', subjects: [...subjects] }),
     caughtUp: () => server.call<null>({ op: 'caughtUp' }).then(() => undefined),
     async close() {
       await server.close()

@@ -26,6 +26,11 @@ export interface Target {
   actual: number
   /** A ratio of two figures measured in the same run: the machine cancels out, so it is not scaled. */
   relative?: boolean
+  /**
+   * A bound stated as is, whatever the machine (a wall-clock limit an issue sets, a share of cache
+   * lookups): not scaled either.
+   */
+  absolute?: boolean
   /** Said after the figure: where it came from, what it sits beside. */
   detail?: string
   /** Fails the target whatever the figure, for this reason (e.g. the load it measures saw errors). */
@@ -35,8 +40,11 @@ export interface Target {
 }
 
 /** What a target asks of a machine with this ceiling, to three significant digits. */
-export function required(target: Pick<Target, 'reference' | 'better' | 'relative'>, ceiling: number): number {
-  if (target.relative) return target.reference
+export function required(
+  target: Pick<Target, 'reference' | 'better' | 'relative' | 'absolute'>,
+  ceiling: number,
+): number {
+  if (target.relative || target.absolute) return target.reference
   const speed = ceiling / referenceCeiling
   return significant(target.better === 'higher' ? target.reference * speed : target.reference / speed)
 }
@@ -60,6 +68,7 @@ export function judge(target: Target, ceiling: number): TargetCheck {
     ceiling,
     required: need,
     ...(target.relative ? { relative: true } : {}),
+    ...(target.absolute ? { absolute: true } : {}),
   }
 }
 
@@ -67,6 +76,7 @@ export function judge(target: Target, ceiling: number): TargetCheck {
 export function scaling(t: TargetCheck): string {
   if (t.reference === undefined || t.ceiling === undefined) return 'stated before targets were scaled'
   if (t.relative) return 'a ratio within the run: not scaled'
+  if (t.absolute) return 'an absolute bound: not scaled'
   const [a, b] = t.better === 'higher' ? [t.ceiling, referenceCeiling] : [referenceCeiling, t.ceiling]
   const unit = t.unit === '%' ? '%' : ` ${t.unit ?? ''}`
   return `${t.reference.toLocaleString('en-US')}${unit} × ${a.toLocaleString('en-US')} / ${b.toLocaleString('en-US')}`

@@ -5,6 +5,7 @@ import { detailsScenario } from './details.js'
 import { lagScenario } from './lag.js'
 import { mixedScenario } from './mixed.js'
 import { registerScenario } from './register.js'
+import { studyScenario } from './study.js'
 import type { Scenario } from './scenario.js'
 
 /** Every scenario, in the order they run and are reported. */
@@ -15,6 +16,7 @@ export const scenarios: readonly Scenario[] = [
   appendScenario,
   lagScenario,
   mixedScenario,
+  studyScenario,
 ]
 
 export const scenarioNames = scenarios.map((s) => s.name) as readonly ScenarioName[]

@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import type { Tandem } from '../../src/app/tandem.js'
 import type { Caller } from '../../src/core/messages.js'
 import { product } from '../lib/product.js'
-import type { Audit, Ready, Reply, Request } from './protocol.js'
+import type { Audit, Ready, Reply, Request, StudyAudit, StudySubject } from './protocol.js'
 
 /**
  * A Tandem server process for the HTTP scenarios, forked by the bench process so the load generator
@@ -19,6 +19,9 @@ const { createEvent } = await product<typeof import('../../src/domains/events/co
 const { getEventDetails } = await product<
   typeof import('../../src/domains/events/projections/event-details.js')
 >('domains/events/projections/event-details.js')
+const { getSubjectDetail } = await product<
+  typeof import('../../src/domains/study/projections/subject-queries.js')
+>('domains/study/projections/subject-queries.js')
 const { buildServer } = await product<typeof import('../../src/http/server.js')>('http/server.js')
 const { headPosition } =
   await product<typeof import('../../src/storage/event-log.js')>('storage/event-log.js')
@@ -83,10 +86,51 @@ async function seed(tandem: Tandem, count: number, capacity: number): Promise<st
  * stopped may still be committing: counts are taken again until the log's head stays put.
  */
 async function audit(tandem: Tandem, eventIds: readonly string[]): Promise<Audit> {
+  return settled(tandem, () => count(tandem, eventIds))
+}
+
+/** Counts taken again until the log's head stays put (or ten times). */
+async function settled<T>(tandem: Tandem, counts: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const head = await headPosition(tandem.sql)
-    const counted = await count(tandem, eventIds)
+    const counted = await counts()
     if ((await headPosition(tandem.sql)) === head || attempt === 10) return counted
+  }
+}
+
+/** The minutes these subjects' progress updates recorded: write model, log and read model. */
+async function studyCount(tandem: Tandem, subjects: readonly StudySubject[]): Promise<StudyAudit> {
+  const caughtUp = await tandem.projections.caughtUp()
+  const ids = [subjects.map((s) => s.subjectId).join(',')]
+  const [write] = await tandem.sql.query<{ minutes: string | null }>(
+    `SELECT sum(total_minutes) AS minutes FROM study.subject
+     WHERE subject_id::text = ANY (string_to_array($1, ','))`,
+    ids,
+  )
+  const [sessions] = await tandem.sql.query<{ sessions: string; minutes: string | null }>(
+    `SELECT count(*) AS sessions, sum(minutes) AS minutes FROM study.study_session
+     WHERE subject_id::text = ANY (string_to_array($1, ','))`,
+    ids,
+  )
+  const [log] = await tandem.sql.query<{ updated: string }>(
+    `SELECT count(*) AS updated FROM tandem.event_log
+     WHERE type = 'StudyProgressUpdated' AND data->>'subjectId' = ANY (string_to_array($1, ','))`,
+    ids,
+  )
+  let readModelMinutes = 0
+  for (const { subjectId, learnerId } of subjects) {
+    const caller: Caller = { id: learnerId, roles: [] }
+    const asked = await tandem.queries.ask(getSubjectDetail, { subjectId }, { caller, useCache: false })
+    if (asked.status === 'failed') throw asked.error
+    readModelMinutes += asked.data.totalMinutes
+  }
+  return {
+    writeMinutes: Number(write?.minutes ?? 0),
+    sessions: Number(sessions?.sessions ?? 0),
+    sessionMinutes: Number(sessions?.minutes ?? 0),
+    progressEvents: Number(log?.updated ?? 0),
+    readModelMinutes,
+    caughtUp,
   }
 }
 
@@ -143,6 +187,8 @@ async function main(): Promise<void> {
           return seed(tandem, message.events, message.capacity)
         case 'audit':
           return audit(tandem, message.eventIds)
+        case 'studyAudit':
+          return settled(tandem, () => studyCount(tandem, message.subjects))
         case 'caughtUp':
           if (!(await tandem.projections.caughtUp())) throw new Error('The read models did not catch up')
           return null

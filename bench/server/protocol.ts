@@ -12,6 +12,7 @@ export interface Ready {
 export type Request =
   | { id: number; op: 'seed'; events: number; capacity: number }
   | { id: number; op: 'audit'; eventIds: string[] }
+  | { id: number; op: 'studyAudit'; subjects: StudySubject[] }
   /** Resolves once the read models this process serves have applied the whole log. */
   | { id: number; op: 'caughtUp' }
   | { id: number; op: 'close' }
@@ -26,6 +27,26 @@ export interface Audit {
   /** Sum of `confirmedCount` over the event-details read model, once caught up. */
   readModelConfirmed: number
   /** Whether every projection caught up with the log. */
+  caughtUp: boolean
+}
+
+/** A study subject and its learner (who alone may read it). */
+export interface StudySubject {
+  subjectId: string
+  learnerId: string
+}
+
+/** What the study domain recorded for some subjects' progress updates. */
+export interface StudyAudit {
+  /** Sum of `total_minutes` over the subjects in the write model. */
+  writeMinutes: number
+  /** Study sessions (one per update recorded) in the write model, and their minutes. */
+  sessions: number
+  sessionMinutes: number
+  /** StudyProgressUpdated events in the log for the subjects. */
+  progressEvents: number
+  /** Sum of `totalMinutes` over get-subject-detail (cache off), once caught up. */
+  readModelMinutes: number
   caughtUp: boolean
 }
 
