@@ -1,6 +1,7 @@
 import { pino } from 'pino'
 import { ConfigError, loadConfig } from '../app/config.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
+import { domains as allDomains } from '../app/domains.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 
 export interface BusBenchOptions {
@@ -43,6 +44,15 @@ export interface BusBenchResult {
  */
 export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult> {
   const base = loadConfig()
+  const offered = allDomains.filter((d) => d.benchMix)
+  const unknown = options.domains?.filter((name) => !offered.some((d) => d.name === name)) ?? []
+  if (unknown.length > 0)
+    throw new ConfigError(
+      `No benchmark mix for ${unknown.join(', ')} (offered: ${offered.map((d) => d.name).join(', ')})`,
+    )
+  // Only the domains measured are served: another's projections and processors would read the log
+  // after every command too.
+  const domains = options.domains ? allDomains.filter((d) => options.domains?.includes(d.name)) : allDomains
   const scratch = options.postgresUrl ? await createScratchDatabase(options.postgresUrl, 'bench') : undefined
   const tandem = await startTandem({
     config: {
@@ -53,6 +63,7 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
       authSecret: 'benchmark-secret-not-for-serving',
     },
     inMemory: !options.postgresUrl,
+    domains,
     log: pino({ level: 'warn' }),
   })
   try {
@@ -65,16 +76,8 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
 
 async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchResult> {
   const buses = { commands: tandem.commands, queries: tandem.queries }
-  const chosen = tandem.domains.filter(
-    (d) => d.benchMix && (!options.domains || options.domains.includes(d.name)),
-  )
-  const unknown = options.domains?.filter((name) => !chosen.some((d) => d.name === name)) ?? []
-  if (unknown.length > 0) {
-    const offered = tandem.domains.filter((d) => d.benchMix).map((d) => d.name)
-    throw new ConfigError(`No benchmark mix for ${unknown.join(', ')} (offered: ${offered.join(', ')})`)
-  }
   const mixes = await Promise.all(
-    chosen.flatMap((d) => (d.benchMix ? [d.benchMix.prepare(buses, new Date())] : [])),
+    tandem.domains.flatMap((d) => (d.benchMix ? [d.benchMix.prepare(buses, new Date())] : [])),
   )
   if (mixes.length === 0) throw new Error('No registered domain offers a benchmark mix')
   await tandem.projections.caughtUp()
