@@ -86,6 +86,25 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     }
   })
 
+  it('seeds its demo data, whose banner examples then work as printed, and prepares its bench mix', async () => {
+    await quizDomain.seedDemo?.(t.commands)
+    await t.projections.caughtUp()
+    const examples = (await quizDomain.demoExamples?.(t.queries)) ?? []
+    expect(examples.map((e) => e.method)).toEqual(['GET', 'GET', 'POST', 'GET', 'GET'])
+    const attempt = examples.find((e) => e.method === 'POST')
+    const learner = quizDomain.demoCallers?.find((c) => c.label === attempt?.as)
+    expect(learner).toBeDefined()
+    const done = await t.commands.execute(attempt?.path.split('/').slice(-2).join('/') ?? '', attempt?.body, {
+      caller: learner,
+    })
+    expect(done.status).toBe('succeeded')
+    const mix = await quizDomain.benchMix?.prepare({ commands: t.commands, queries: t.queries }, new Date())
+    for (let i = 0; i < 5; i++) {
+      expect((await mix?.command(i, i / 5))?.status).toBe('succeeded')
+      expect((await mix?.query(i, i / 5))?.status).toBe('succeeded')
+    }
+  })
+
   it('scores an attempt on the server and hides answers until the caller attempts', async () => {
     const quizId = await newQuiz({ subjectId })
     type Detail = { answersShown: boolean; questions: { answer?: number }[] }
@@ -320,8 +339,13 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
         status: 'completed',
         late: true,
       })
-      expect(await t.timers.runDue()).toMatchObject({ fired: 0 })
+      await t.timers.runDue()
       t.shiftClock(0)
+      const log = await t.sql.query<{ type: string }>(
+        'SELECT type FROM tandem.event_log WHERE stream_id = $1 ORDER BY stream_version',
+        [`quiz-session-${sessionId}`],
+      )
+      expect(log.map((e) => e.type)).toEqual(['QuizSessionCreated', 'QuizSessionCompleted'])
       const listed = await ask<{ items: object[] }>(getQuizSessions, { status: 'completed' }, ann)
       expect(listed.items[0]).toMatchObject({ sessionId, late: true })
     })
@@ -337,7 +361,7 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
       const system: Caller = { id: 'ops', roles: ['system'] }
       expect(await ok(expireQuizSession, { sessionId }, system)).toMatchObject({ status: 'open' })
       t.shiftClock(5 * 365 * 24 * 60 * minute)
-      expect(await t.timers.runDue()).toMatchObject({ fired: 1 })
+      expect((await t.timers.runDue()).fired).toBeGreaterThanOrEqual(1) // other tests' sessions are due too
       expect(await t.timers.runDue()).toMatchObject({ fired: 0 })
       t.shiftClock(0)
       const [row] = await t.sql.query<{ status: string }>(
