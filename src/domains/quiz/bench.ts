@@ -19,6 +19,7 @@ const questions = Array.from({ length: 10 }, (_, i) => ({
 export const benchMix: BenchMix = {
   async prepare({ commands, queries }) {
     const quizIds: string[] = []
+    let position = '0'
     for (let i = 0; i < 20; i++) {
       const done = await commands.execute(
         createQuiz,
@@ -27,7 +28,15 @@ export const benchMix: BenchMix = {
       )
       if (done.status === 'failed') throw done.error
       quizIds.push(done.result.quizId)
+      position = done.position ?? position
     }
+    // The reads start once the read models hold every quiz (read-your-writes on the last one).
+    const caughtUp = await queries.ask(
+      getQuizDetail,
+      { quizId: quizIds.at(-1) ?? '' },
+      { caller: author, minPosition: BigInt(position), maxWaitMs: 10_000 },
+    )
+    if (caughtUp.status === 'failed') throw caughtUp.error
     const pick = (r: number) => quizIds[Math.floor(r * quizIds.length)] ?? ''
     return {
       command: (i, r) =>
