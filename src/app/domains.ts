@@ -1,6 +1,7 @@
 import type { Domain } from './domain.js'
 import { eventsDomain } from '../domains/events/index.js'
+import { quizDomain } from '../domains/quiz/index.js'
 import { studyDomain } from '../domains/study/index.js'
 
 /** Every domain this build serves. */
-export const domains: readonly Domain[] = [eventsDomain, studyDomain]
+export const domains: readonly Domain[] = [eventsDomain, studyDomain, quizDomain]
