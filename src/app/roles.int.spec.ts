@@ -3,6 +3,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
+import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { buildServer } from '../http/server.js'
 import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
@@ -56,7 +57,7 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
       'server',
       [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
       // No backstop poll within a test: progress and tags must come through the feed.
-      { pollMs: 60_000, log },
+      { pollMs: 60_000, log, domains: [eventsDomain] },
     )) as [TestTandem, TestTandem]
   })
   afterAll(async () => {
@@ -190,10 +191,10 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
   let first: TestTandem
   let second: TestTandem
   beforeAll(async () => {
-    ;[first, second] = (await startTestProcesses('server', [{}, {}], { pollMs: 200 })) as [
-      TestTandem,
-      TestTandem,
-    ]
+    ;[first, second] = (await startTestProcesses('server', [{}, {}], {
+      pollMs: 200,
+      domains: [eventsDomain],
+    })) as [TestTandem, TestTandem]
   })
   afterAll(async () => {
     await second.dispose()

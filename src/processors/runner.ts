@@ -1,6 +1,6 @@
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { readAfter, type Checkpoint } from '../storage/event-log.js'
+import { compareDecimal, readAfter, readFrom, type Checkpoint } from '../storage/event-log.js'
 import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
 import type { Claims } from './claims.js'
@@ -45,6 +45,8 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
   const batchSize = options.batchSize ?? 100
   const pollMs = options.pollMs ?? 1000
   let stored: Checkpoint | undefined
+  /** The horizon of the last complete read since `stored` was opened: where reading goes on from. */
+  let seen = '0'
   let nextClaim = 0
 
   /** Holds the claim, trying for it at most once per poll (a commit wakes every process). */
@@ -68,13 +70,20 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
 
   async function step(signal: AbortSignal): Promise<boolean> {
     if (!(await claimed())) return true
-    stored ??= (await store.open(id, processor.version, processor.startFrom)).checkpoint
+    if (stored === undefined) {
+      stored = (await store.open(id, processor.version, processor.startFrom)).checkpoint
+      seen = '0'
+    }
     const from = stored
-    const batch = await readAfter(sql, from, { limit: batchSize, types: processor.events })
+    const batch = await readAfter(sql, readFrom(from, seen), { limit: batchSize, types: processor.events })
     let done = from
     let saved = from
+    let whole = true
     for (const event of batch.events) {
-      if (signal.aborted || !claims.holds(id)) break
+      if (signal.aborted || !claims.holds(id)) {
+        whole = false
+        break
+      }
       const outcome = await deliver(processor, event, { ...options, signal })
       const at = { txId: event.txId, position: event.position }
       if (!outcome.handled) {
@@ -91,7 +100,9 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
       if (!(await store.save(id, saved, done))) return moved()
       stored = done
     }
-    return batch.events.length < batchSize
+    const complete = batch.events.length < batchSize
+    if (complete && whole && compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon
+    return complete
   }
 
   const loop = createLoop({

@@ -1,7 +1,7 @@
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { compareDecimal, origin, readAfter, type Checkpoint } from '../storage/event-log.js'
+import { compareDecimal, origin, readAfter, readFrom, type Checkpoint } from '../storage/event-log.js'
 import type { Wake } from '../transport/wake.js'
 import { covers, type Progressing } from './follower.js'
 import { createLoop } from './loop.js'
@@ -48,6 +48,8 @@ export function createRunner(options: RunnerOptions): Runner {
   const batchSize = options.batchSize ?? 500
   let checkpoint: Checkpoint = origin
   let horizon = '0'
+  /** The horizon of the last complete read since the checkpoint was loaded: where reading goes on from. */
+  let seen = '0'
   let caughtUp = false
   let loaded = false
   const recent = new Set<string>()
@@ -59,9 +61,13 @@ export function createRunner(options: RunnerOptions): Runner {
   async function step(): Promise<boolean> {
     if (!loaded) {
       checkpoint = await target.checkpoint()
+      seen = '0'
       loaded = true
     }
-    const batch = await readAfter(source, checkpoint, { limit: batchSize, types: projection.events })
+    const batch = await readAfter(source, readFrom(checkpoint, seen), {
+      limit: batchSize,
+      types: projection.events,
+    })
     const last = batch.events.at(-1)
     if (last) {
       const next = { txId: last.txId, position: last.position }
@@ -69,6 +75,7 @@ export function createRunner(options: RunnerOptions): Runner {
       if (!tags) {
         log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
         checkpoint = await target.checkpoint()
+        seen = '0'
         options.onSkipped?.()
         return false
       }
@@ -83,6 +90,7 @@ export function createRunner(options: RunnerOptions): Runner {
     const complete = batch.events.length < batchSize
     if (complete) {
       if (compareDecimal(batch.horizon, horizon) > 0) horizon = batch.horizon
+      if (compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon
       caughtUp = true
     }
     progressed()

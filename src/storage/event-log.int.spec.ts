@@ -2,7 +2,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../core/sql.js'
 import { postgresUrl, servicesAvailable } from '../testing/services.js'
-import { appendStatement, origin, readAfter, type Checkpoint } from './event-log.js'
+import { appendStatement, origin, readAfter, readFrom, type Checkpoint } from './event-log.js'
 import { migrate } from './migrations.js'
 import { createPglite } from './pglite.js'
 import { createPostgres } from './postgres.js'
@@ -128,6 +128,36 @@ describe('the event log on PGlite', () => {
       appended.push(row?.position ?? '')
     }
     expect((await drain(sql, origin)).positions).toEqual(appended)
+    await sql.close()
+  })
+  it('reads a few types on from the horizon of a complete read, and still sees every later event of them', async () => {
+    const sql = await createPglite()
+    await migrate(sql, writeMigrations)
+    const append = async (type: string, i: number) => {
+      const s = appendStatement(
+        { id: `r-${type}-${i}`, expectedVersion: 0 },
+        [{ type, data: { i } }],
+        metadata,
+      )
+      const [row] = await sql.query<{ position: string }>(s.text, s.params)
+      return row?.position ?? ''
+    }
+    const rare = await append('Rare', 0)
+    for (let i = 0; i < 20; i++) await append('Common', i)
+    const first = await readAfter(sql, origin, { limit: 10, types: ['Rare'] })
+    expect(first.events.map((e) => e.position)).toEqual([rare])
+    const checkpoint = { txId: first.events[0]?.txId ?? '0', position: rare }
+    // From the horizon on: past the twenty others, not from the rare event's own checkpoint.
+    const from = readFrom(checkpoint, first.horizon)
+    expect(BigInt(from.txId)).toBeGreaterThan(BigInt(checkpoint.txId))
+    expect((await readAfter(sql, from, { limit: 10, types: ['Common'] })).events).toEqual([])
+    const later = await append('Rare', 1)
+    expect(
+      (await readAfter(sql, from, { limit: 10, types: ['Rare'] })).events.map((e) => e.position),
+    ).toEqual([later])
+    // No horizon yet, or one below the checkpoint: the checkpoint.
+    expect(readFrom(checkpoint, '0')).toBe(checkpoint)
+    expect(readFrom(checkpoint, checkpoint.txId)).toBe(checkpoint)
     await sql.close()
   })
 })

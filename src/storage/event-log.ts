@@ -20,6 +20,18 @@ export function compareCheckpoints(a: Checkpoint, b: Checkpoint): number {
   return byTx !== 0 ? byTx : compareDecimal(a.position, b.position)
 }
 
+/**
+ * Where a reader reads on from: after its checkpoint, or, once a complete read (fewer events than its
+ * limit) has seen every event of the transactions below `horizon`, from transaction `horizon` on. A
+ * reader of few event types keeps its checkpoint at the last event it applied; reading from there
+ * each time would scan every later event of other types again, on every commit.
+ */
+export function readFrom(checkpoint: Checkpoint, horizon: string): Checkpoint {
+  if (horizon === '0') return checkpoint
+  const below = { txId: (BigInt(horizon) - 1n).toString(), position: '9223372036854775807' }
+  return compareCheckpoints(below, checkpoint) > 0 ? below : checkpoint
+}
+
 /** Compares non-negative decimal strings without converting them to numbers. */
 export function compareDecimal(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
