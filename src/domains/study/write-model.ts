@@ -255,13 +255,17 @@ export function rowsOf(event: StudyEvent): Statement[] {
         ...(d.reset
           ? [{ text: 'DELETE FROM study.completed_topic WHERE subject_id = $1', params: [d.subjectId] }]
           : []),
-        {
-          // The list after the update, in order: topics already stored keep their row.
-          text: `INSERT INTO study.completed_topic (subject_id, topic, position, completed_at)
+        // The list after the update, in order: topics already stored keep their row (none: nothing to add).
+        ...(d.completedTopics.length === 0
+          ? []
+          : [
+              {
+                text: `INSERT INTO study.completed_topic (subject_id, topic, position, completed_at)
                  SELECT $1, t.topic, t.n, $3 FROM jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS t(topic, n)
                  ON CONFLICT (subject_id, topic) DO NOTHING`,
-          params: [d.subjectId, topics, d.recordedAt],
-        },
+                params: [d.subjectId, topics, d.recordedAt],
+              },
+            ]),
         {
           text: `UPDATE study.goal SET minutes_done = minutes_done + $3
                  WHERE learner_id = $1 AND status = 'open' AND (subject_id = $2 OR subject_id IS NULL)`,
