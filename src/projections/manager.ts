@@ -1,14 +1,7 @@
-import type { QueryCache } from '../core/cache.js'
-import type { Logger } from '../core/logger.js'
-import type { Metrics } from '../core/metrics.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
-import type { Sql } from '../core/sql.js'
 import { compareDecimal, headPosition } from '../storage/event-log.js'
-import type { ProgressFeed } from '../transport/progress.js'
-import type { Wake } from '../transport/wake.js'
-import type { KvStore } from './kv.js'
-import { createPlacements, type Placement } from './placements.js'
+import { createPlacements, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
 import { rebuildProjection } from './rebuild.js'
@@ -33,25 +26,10 @@ export interface ProjectionManager extends ReadProgress {
   clearCaches(): void
 }
 
-export interface ProjectionManagerOptions {
+export interface ProjectionManagerOptions extends PlacementsOptions {
   projections: readonly Projection[]
-  /** The database holding the event log. */
-  source: Sql
-  /** The SQL read store (schema `read`). */
-  readSql: Sql
-  kv: KvStore
-  wake: Wake
-  cache: QueryCache
-  metrics: Metrics
-  log: Logger
-  batchSize?: number
-  pollMs?: number
   /** Where each projection is applied; undefined: not at all in this process. Default: all run here. */
   placement?: (projection: Projection) => Placement | undefined
-  /** Server mode: progress, cache tags and switches shared with the other processes. */
-  feed?: ProgressFeed
-  /** Whether a projection's store is seen by other processes, so its progress is worth publishing. */
-  shared?: (projection: Projection) => boolean
 }
 
 /**
