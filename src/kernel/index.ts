@@ -52,6 +52,7 @@ export {
   type FieldError,
 } from '../core/errors.js'
 export type { SqlClient, Statement } from '../core/sql.js'
+export { streamVersion } from '../storage/event-log.js'
 export type { Migration } from '../storage/migrations.js'
 
 // Read models.

@@ -32,6 +32,18 @@ export function readFrom(checkpoint: Checkpoint, horizon: string): Checkpoint {
   return compareCheckpoints(below, checkpoint) > 0 ? below : checkpoint
 }
 
+/**
+ * The version a stream is at, as the transaction sees it (0: no events). For a state-stored
+ * aggregate whose rows do not hold its stream's version; the append still checks it.
+ */
+export async function streamVersion(sql: SqlClient, streamId: string): Promise<number> {
+  const [row] = await sql.query<{ version: number }>(
+    'SELECT coalesce(max(stream_version), 0)::int AS version FROM tandem.event_log WHERE stream_id = $1',
+    [streamId],
+  )
+  return row?.version ?? 0
+}
+
 /** Compares non-negative decimal strings without converting them to numbers. */
 export function compareDecimal(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0

@@ -1,4 +1,4 @@
-import { defineCommand, signedIn, stateStored, type CommandMeta } from '../../kernel/index.js'
+import { defineCommand, signedIn, stateStored, type CommandMeta, type Memory } from '../../kernel/index.js'
 import {
   CreateStudyGoalInput,
   CreateSubjectInput,
@@ -12,7 +12,11 @@ import {
   SummaryRequestedResult,
   UpdateStudyProgressInput,
   UpdateSubjectInput,
+  type CreateStudyGoal,
+  type CreateSubject,
   type StudyEvent,
+  type UpdateStudyProgress,
+  type UpdateSubject,
 } from './messages.js'
 import {
   decideCreateGoal,
@@ -22,14 +26,19 @@ import {
   decideRecordSummary,
   decideUpdateProgress,
   decideUpdateSubject,
+  evolveLearner,
+  goalsFor,
+  subjectOf,
   summaryDeadlineMs,
   summaryTimerKey,
+  type LearnerState,
   type SubjectState,
   type SummaryState,
 } from './rules.js'
 import {
   goalExists,
-  loadForProgress,
+  learnerStream,
+  loadLearner,
   loadSubject,
   loadSummary,
   persistSubject,
@@ -44,15 +53,37 @@ export const exampleSubjectId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c01'
 export const exampleSummaryId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c02'
 export const exampleGoalId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c03'
 
-const subjectStream = (subjectId: string, state: SubjectState) => ({
-  id: `study-subject-${subjectId}`,
-  expectedVersion: state.status === 'absent' ? 0 : state.version,
-})
 const summaryStream = (summaryId: string, state: SummaryState) => ({
   id: `study-summary-${summaryId}`,
   expectedVersion: state.status === 'absent' ? 0 : 1,
 })
 const learnerOf = (meta: CommandMeta) => meta.caller?.id ?? ''
+
+/** A command on the learner's subjects or goals decides on their whole state (rules.ts, LearnerState). */
+interface OnLearner {
+  learner: LearnerState
+}
+const absent: SubjectState = { status: 'absent' }
+const onLearnerStream = (state: OnLearner) => ({
+  id: learnerStream(state.learner.learnerId),
+  expectedVersion: state.learner.version,
+})
+
+/**
+ * What the learner's commands keep between them: their state as the events leave it, so the next
+ * command of the learner in this process decides without reading. A row another command wrote
+ * meanwhile (another process) moved the stream on: the append refuses, and the command runs again,
+ * reading; a client-chosen id taken by another learner is refused by its row's key, the same way.
+ */
+function learnerMemory<I, S extends OnLearner>(
+  recall: (learner: LearnerState, input: I) => S,
+): Memory<I, S, StudyEvent, LearnerState> {
+  return {
+    streamId: (_input, meta) => learnerStream(learnerOf(meta)),
+    keep: (state, events) => evolveLearner(state.learner, events),
+    recall: (learner, input) => recall(learner, input),
+  }
+}
 const created = (events: readonly StudyEvent[], type: StudyEvent['type'], key: string, fallback: string) => {
   const event = events.find((e) => e.type === type)
   return event ? String((event.data as Record<string, unknown>)[key]) : fallback
@@ -76,13 +107,25 @@ export const createSubject = defineCommand({
     },
   ],
   handle: stateStored({
-    load: (tx, cmd, meta) => loadSubject(tx, cmd.subjectId ?? meta.newId),
-    decide: decideCreateSubject,
-    stream: (cmd, state, meta) => subjectStream(cmd.subjectId ?? meta.newId, state),
-    persist: persistSubject,
+    // A subject of that id may be another learner's: it is read (locked) wherever it is.
+    async load(tx, cmd: CreateSubject, meta) {
+      const [learner, subject] = await Promise.all([
+        loadLearner(tx, learnerOf(meta)),
+        loadSubject(tx, cmd.subjectId ?? meta.newId),
+      ])
+      return { learner, subject }
+    },
+    decide: (cmd: CreateSubject, state: OnLearner & { subject: SubjectState }, meta) =>
+      decideCreateSubject(cmd, state.subject, meta),
+    stream: (_cmd, state) => onLearnerStream(state),
+    persist: (events, state) => persistSubject(events, state.subject),
     result: (events, _cmd, _state, meta) => ({
       subjectId: created(events, 'SubjectCreated', 'subjectId', meta.newId),
     }),
+    memory: learnerMemory((learner, cmd: CreateSubject) => ({
+      learner,
+      subject: cmd.subjectId === undefined ? absent : subjectOf(learner, cmd.subjectId),
+    })),
   }),
 })
 
@@ -96,11 +139,14 @@ export const updateSubject = defineCommand({
   refusals: ['SUBJECT_NOT_FOUND'],
   examples: [{ subjectId: exampleSubjectId, difficultyLevel: 'advanced', description: 'Python, 심화 과정' }],
   handle: stateStored({
-    load: (tx, cmd) => loadSubject(tx, cmd.subjectId),
-    decide: decideUpdateSubject,
-    stream: (cmd, state) => subjectStream(cmd.subjectId, state),
-    persist: persistSubject,
-    result: (_events, cmd) => ({ subjectId: cmd.subjectId }),
+    load: async (tx, _cmd, meta) => ({ learner: await loadLearner(tx, learnerOf(meta)) }),
+    decide: (cmd: UpdateSubject, state: OnLearner, meta) =>
+      decideUpdateSubject(cmd, subjectOf(state.learner, cmd.subjectId), meta),
+    stream: (_cmd, state) => onLearnerStream(state),
+    persist: (events, state) =>
+      persistSubject(events, subjectOf(state.learner, events[0]?.data.subjectId ?? '')),
+    result: (_events, cmd: UpdateSubject) => ({ subjectId: cmd.subjectId }),
+    memory: learnerMemory((learner) => ({ learner })),
   }),
 })
 
@@ -116,16 +162,25 @@ export const createStudyGoal = defineCommand({
     { goalId: exampleGoalId, subjectId: exampleSubjectId, title: '10시간 공부하기', targetMinutes: 600 },
   ],
   handle: stateStored({
-    async load(tx, cmd, meta) {
-      const [subject, taken] = await Promise.all([
-        cmd.subjectId === undefined ? undefined : loadSubject(tx, cmd.subjectId),
+    async load(tx, cmd: CreateStudyGoal, meta) {
+      const [learner, taken] = await Promise.all([
+        loadLearner(tx, learnerOf(meta)),
         goalExists(tx, cmd.goalId ?? meta.newId),
       ])
-      return { subject, taken }
+      return { learner, taken }
     },
-    decide: decideCreateGoal,
-    stream: (cmd, _state, meta) => ({ id: `study-goal-${cmd.goalId ?? meta.newId}`, expectedVersion: 0 }),
+    decide: (cmd: CreateStudyGoal, state: OnLearner & { taken: boolean }, meta) =>
+      decideCreateGoal(
+        cmd,
+        {
+          subject: cmd.subjectId === undefined ? undefined : subjectOf(state.learner, cmd.subjectId),
+          taken: state.taken,
+        },
+        meta,
+      ),
+    stream: (_cmd, state) => onLearnerStream(state),
     persist: (events) => events.flatMap(rowsOf),
+    memory: learnerMemory((learner) => ({ learner, taken: false })),
     result: (events, _cmd, _state, meta) => ({
       goalId: created(events, 'StudyGoalCreated', 'goalId', meta.newId),
     }),
@@ -149,12 +204,19 @@ export const updateStudyProgress = defineCommand({
     },
   ],
   handle: stateStored({
-    load: (tx, cmd, meta) => loadForProgress(tx, cmd.subjectId, learnerOf(meta)),
-    decide: decideUpdateProgress,
-    stream: (cmd, state) => subjectStream(cmd.subjectId, state.subject),
-    persist: (events, state) => persistSubject(events, state.subject),
-    result: (events, cmd, state) => {
-      const after = subjectAfter(events, state.subject)
+    load: async (tx, _cmd, meta) => ({ learner: await loadLearner(tx, learnerOf(meta)) }),
+    decide: (cmd: UpdateStudyProgress, state: OnLearner, meta) =>
+      decideUpdateProgress(
+        cmd,
+        { subject: subjectOf(state.learner, cmd.subjectId), goals: goalsFor(state.learner, cmd.subjectId) },
+        meta,
+      ),
+    stream: (_cmd, state) => onLearnerStream(state),
+    persist: (events, state) =>
+      persistSubject(events, subjectOf(state.learner, events[0]?.data.subjectId ?? '')),
+    memory: learnerMemory((learner) => ({ learner })),
+    result: (events, cmd: UpdateStudyProgress, state) => {
+      const after = subjectAfter(events, subjectOf(state.learner, cmd.subjectId))
       return {
         subjectId: cmd.subjectId,
         progressPercent: after.progressPercent,

@@ -365,3 +365,95 @@ export function evolveSubject(row: SubjectRow, event: StudyEvent): SubjectRow {
       return unreachable(event)
   }
 }
+
+/**
+ * A learner's subjects and open goals: the consistency boundary of the study commands (a goal with
+ * no subject counts every subject's minutes, so one subject alone cannot decide which goals it
+ * meets). Every command that changes them appends to the learner's stream, and the stream memory
+ * keeps this state between them, so a progress update needs no read.
+ */
+export interface LearnerState {
+  learnerId: string
+  /** The version of the learner's stream. */
+  version: number
+  subjects: Readonly<Record<string, SubjectRow>>
+  /** Open goals on one of the subjects or on none, by goal id. */
+  goals: readonly OpenGoal[]
+}
+
+export function subjectOf(learner: LearnerState, subjectId: string): SubjectState {
+  const row = learner.subjects[subjectId]
+  return row ? { status: 'active', ...row } : { status: 'absent' }
+}
+
+/** The open goals a subject's minutes count towards: its own and those on no subject. */
+export const goalsFor = (learner: LearnerState, subjectId: string): OpenGoal[] =>
+  learner.goals.filter((g) => g.subjectId === subjectId || g.subjectId === null)
+
+const blankRow: SubjectRow = {
+  subjectId: '',
+  learnerId: '',
+  name: '',
+  description: null,
+  category: '',
+  difficultyLevel: 'beginner',
+  progressPercent: 0,
+  totalMinutes: 0,
+  completedTopics: [],
+  version: 0,
+  createdAt: '',
+  updatedAt: '',
+}
+
+/** The learner's state after events on their stream, as the write model stores it. */
+export function evolveLearner(learner: LearnerState, events: readonly StudyEvent[]): LearnerState {
+  const subjects: Record<string, SubjectRow> = { ...learner.subjects }
+  let goals = [...learner.goals]
+  /** The subject a command's events are about: its row counts each of them (as `persistSubject` does). */
+  let current: string | undefined
+  for (const event of events) {
+    switch (event.type) {
+      case 'SubjectCreated':
+        current = event.data.subjectId
+        subjects[current] = evolveSubject(blankRow, event)
+        break
+      case 'SubjectUpdated':
+      case 'StudyProgressUpdated': {
+        const { subjectId } = event.data
+        current = subjectId
+        const row = subjects[subjectId]
+        if (row) subjects[subjectId] = evolveSubject(row, event)
+        if (event.type === 'StudyProgressUpdated') {
+          const minutes = event.data.minutesStudied
+          goals = goals.map((g) =>
+            g.subjectId === subjectId || g.subjectId === null
+              ? { ...g, minutesDone: g.minutesDone + minutes }
+              : g,
+          )
+        }
+        break
+      }
+      case 'StudyGoalCreated': {
+        const { goalId, subjectId, targetMinutes, targetDate } = event.data
+        goals = [...goals, { goalId, subjectId, targetMinutes, targetDate, minutesDone: 0 }].sort((a, b) =>
+          a.goalId < b.goalId ? -1 : a.goalId > b.goalId ? 1 : 0,
+        )
+        break
+      }
+      case 'StudyGoalMet': {
+        const { goalId } = event.data
+        goals = goals.filter((g) => g.goalId !== goalId)
+        const row = current === undefined ? undefined : subjects[current]
+        if (row && current !== undefined) subjects[current] = evolveSubject(row, event)
+        break
+      }
+      case 'SummaryRequested':
+      case 'SummaryGenerated':
+      case 'SummaryFailed':
+        break
+      default:
+        unreachable(event)
+    }
+  }
+  return { ...learner, version: learner.version + events.length, subjects, goals }
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AnyQuery, Caller } from '../../kernel/index.js'
-import { modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
+import { commandProcess, modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
 import {
   createStudyGoal,
   createSubject,
@@ -381,5 +381,43 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     await t.projections.caughtUp()
     const progress = await t.queries.ask(getStudyProgress, {}, { caller: learner, useCache: false })
     expect(progress.status === 'succeeded' && progress.data.totalMinutes).toBe(40 * 7)
+  })
+  it('decides each update on the learner as they are, when two processes keep them in memory', async () => {
+    const learner: Caller = { id: `${mode}-two-processes`, roles: [] }
+    const [a, b] = [await subjectFor(learner), await subjectFor(learner)]
+    const goal = await send<{ goalId: string }>(
+      t.commands.execute(createStudyGoal, { title: 'Any subject', targetMinutes: 60 }, { caller: learner }),
+    )
+    // Two command processes, each with a memory of its own: each keeps the learner as it left them.
+    const [one, two] = [commandProcess(t, 'FROM study.subject'), commandProcess(t, 'FROM study.subject')]
+    const update = (p: typeof one, subjectId: string, minutes: number) =>
+      p.bus.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: minutes, progressPercent: 10 },
+        { caller: learner },
+      )
+    const met = (done: Awaited<ReturnType<typeof update>>) =>
+      done.status === 'succeeded' ? done.result.goalsMet : done.error.code
+    expect(met(await update(one, a, 20))).toEqual([])
+    expect(met(await update(two, b, 20))).toEqual([])
+    // One's memory has the goal at 20 minutes, not 40: its append is refused, and it runs again, reading.
+    const reads = one.counted.reads
+    expect(met(await update(one, a, 20))).toEqual([goal.result.goalId])
+    expect(one.counted.reads).toBeGreaterThan(reads)
+    expect(one.recalls).toContain('refused')
+    // Now it keeps the learner as they are: the next update on either subject reads nothing.
+    const kept = one.counted.reads
+    expect(met(await update(one, b, 5))).toEqual([])
+    expect(one.counted.reads).toBe(kept)
+    const rows = await t.sql.query<{ total: number }>(
+      'SELECT total_minutes::int AS total FROM study.subject WHERE subject_id IN ($1, $2) ORDER BY subject_id = $1 DESC',
+      [a, b],
+    )
+    expect(rows).toEqual([{ total: 40 }, { total: 25 }])
+    const [g] = await t.sql.query<{ status: string; done: number }>(
+      'SELECT status, minutes_done::int AS done FROM study.goal WHERE goal_id = $1',
+      [goal.result.goalId],
+    )
+    expect(g).toEqual({ status: 'met', done: 60 })
   })
 })

@@ -1,7 +1,8 @@
-import { type Migration, type SqlClient, type Statement } from '../../kernel/index.js'
+import { streamVersion, type Migration, type SqlClient, type Statement } from '../../kernel/index.js'
 import { characters, type StudyEvent } from './messages.js'
 import {
   evolveSubject,
+  type LearnerState,
   type OpenGoal,
   type SubjectRow,
   type SubjectState,
@@ -138,6 +139,43 @@ export async function loadForProgress(tx: SqlClient, subjectId: string, learnerI
     subject: toState(raw, extra?.topics ?? []),
     goals: owned ? (extra?.goals ?? []) : [],
   }
+}
+
+/** The learner's stream: every command that changes their subjects or goals appends to it. */
+export const learnerStream = (learnerId: string) => `study-learner-${learnerId}`
+
+/**
+ * A learner's subjects (with their topics) and open goals, locked in id order (subjects, then
+ * goals), and the version of their stream. Sent together: the later reads start once the locks are
+ * held. Two commands of one learner take turns; a command of another learner takes none of these.
+ */
+export async function loadLearner(tx: SqlClient, learnerId: string): Promise<LearnerState> {
+  const [subjects, goals, version] = await Promise.all([
+    tx.query<RawSubject & { topics: string[] | null }>(
+      `SELECT ${subjectColumns},
+         (SELECT json_agg(t.topic ORDER BY t.position) FROM study.completed_topic t
+          WHERE t.subject_id = s.subject_id) AS topics
+       FROM study.subject s WHERE learner_id = $1 ORDER BY subject_id FOR UPDATE`,
+      [learnerId],
+    ),
+    tx.query<OpenGoal>(
+      `SELECT goal_id::text AS "goalId", subject_id::text AS "subjectId", target_minutes AS "targetMinutes",
+              to_char(target_date, 'YYYY-MM-DD') AS "targetDate", minutes_done::int AS "minutesDone"
+       FROM study.goal WHERE learner_id = $1 AND status = 'open' ORDER BY goal_id FOR UPDATE`,
+      [learnerId],
+    ),
+    streamVersion(tx, learnerStream(learnerId)),
+  ])
+  const rows: Record<string, SubjectRow> = {}
+  for (const raw of subjects) {
+    const { topics, ...subject } = raw
+    const state = toState(subject, topics ?? [])
+    if (state.status === 'active') {
+      const { status: _, ...row } = state
+      rows[row.subjectId] = row
+    }
+  }
+  return { learnerId, version, subjects: rows, goals }
 }
 
 export async function loadSummary(tx: SqlClient, summaryId: string): Promise<SummaryState> {

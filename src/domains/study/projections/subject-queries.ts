@@ -38,7 +38,7 @@ export async function ownSubjectDoc(kv: KvReader, subjectId: string, caller: Cal
   return doc
 }
 
-const publicSubject = ({ learnerId: _, infoVersion: _i, progressVersion: _p, ...doc }: SubjectDoc) => doc
+const publicSubject = ({ learnerId: _, infoPosition: _i, progressPosition: _p, ...doc }: SubjectDoc) => doc
 
 export const getSubjects = defineQuery({
   domain: 'study',

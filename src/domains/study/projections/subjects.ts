@@ -38,15 +38,20 @@ export const Subject = Type.Object({
   updatedAt: Time,
 })
 /**
- * Events of one subject can be applied in another order than their stream's (the log is read in
- * transaction order): counters add up, and each absolute field is taken from the latest version of
- * the stream that set it (`infoVersion` for name and the like, `progressVersion` for progress).
+ * Events of one subject can be applied in another order than they were written (the log is read in
+ * transaction order): counters add up, and each absolute field is taken from the latest event that
+ * set it, by log position (`infoPosition` for name and the like, `progressPosition` for progress). A
+ * learner's commands take turns, so a later decision always has a later position; the stream version
+ * would not do, since the subject's events moved from a stream of their own to the learner's.
  */
 export type SubjectDoc = Static<typeof Subject> & {
   learnerId: string
-  infoVersion: number
-  progressVersion: number
+  infoPosition: string
+  progressPosition: string
 }
+
+/** Whether log position `a` comes before `b` (decimal strings of any length). */
+const isBefore = (a: string, b: string) => (a.length !== b.length ? a.length < b.length : a < b)
 
 export const subjectsModel = 'study-subjects'
 const enc = encodeURIComponent
@@ -88,7 +93,7 @@ async function changeSubject(kv: KvBatch, subjectId: string, change: (d: Subject
 export const subjectsProjection = defineKvProjection({
   domain: 'study',
   name: subjectsModel,
-  version: 1,
+  version: 2,
   events: allEvents,
   tags: ({ data }) => [
     `learner:${data.learnerId}`,
@@ -110,8 +115,8 @@ export const subjectsProjection = defineKvProjection({
           lastStudiedAt: null,
           summaryCount: 0,
           updatedAt: createdAt,
-          infoVersion: event.version,
-          progressVersion: event.version,
+          infoPosition: event.position,
+          progressPosition: event.position,
         }
         kv.setJson(subjectKey(doc.subjectId), doc)
         for (const key of listKeys(doc)) kv.zadd(key, 0, member(doc))
@@ -119,12 +124,12 @@ export const subjectsProjection = defineKvProjection({
       }
       case 'SubjectUpdated':
         return changeSubject(kv, event.data.subjectId, (d) =>
-          event.version < d.infoVersion
+          isBefore(event.position, d.infoPosition)
             ? d
             : {
                 ...d,
                 ...event.data.changes,
-                infoVersion: event.version,
+                infoPosition: event.position,
                 updatedAt: latest(d.updatedAt, event.data.updatedAt),
               },
         )
@@ -137,9 +142,9 @@ export const subjectsProjection = defineKvProjection({
             lastStudiedAt: d.lastStudiedAt === null ? e.studiedAt : latest(d.lastStudiedAt, e.studiedAt),
             updatedAt: latest(d.updatedAt, e.recordedAt),
           }
-          if (event.version < d.progressVersion) return counted
+          if (isBefore(event.position, d.progressPosition)) return counted
           const { progressPercent, completedTopics } = e
-          return { ...counted, progressPercent, completedTopics, progressVersion: event.version }
+          return { ...counted, progressPercent, completedTopics, progressPosition: event.position }
         })
         for (const goalId of await kv.smembers(openGoals(e.learnerId))) {
           const goal = await kv.getJson<GoalDoc>(goalKey(goalId))
