@@ -113,34 +113,6 @@ export async function loadSubject(tx: SqlClient, subjectId: string): Promise<Sub
   return toState(await lockSubject(tx, subjectId))
 }
 
-/**
- * For a progress update: the subject (locked), then its completed topics and the learner's open
- * goals on it or on no subject (locked, in id order so two updates never wait on each other in a
- * circle). Sent together, the second statement starts once the lock is held and sees every commit
- * before it; the goals' lock makes two subjects' updates take turns on a goal they share.
- */
-export async function loadForProgress(tx: SqlClient, subjectId: string, learnerId: string) {
-  const [raw, [extra]] = await Promise.all([
-    lockSubject(tx, subjectId),
-    tx.query<{ topics: string[] | null; goals: OpenGoal[] | null }>(
-      `SELECT
-         (SELECT json_agg(topic ORDER BY position) FROM study.completed_topic WHERE subject_id = $1) AS topics,
-         (SELECT json_agg(g ORDER BY g."goalId") FROM (
-            SELECT goal_id::text AS "goalId", subject_id::text AS "subjectId", target_minutes AS "targetMinutes",
-                   to_char(target_date, 'YYYY-MM-DD') AS "targetDate", minutes_done::int AS "minutesDone"
-            FROM study.goal WHERE learner_id = $2 AND status = 'open'
-              AND (subject_id = $1 OR subject_id IS NULL)
-            ORDER BY goal_id FOR UPDATE) g) AS goals`,
-      [subjectId, learnerId],
-    ),
-  ])
-  const owned = raw !== undefined && raw.learnerId === learnerId
-  return {
-    subject: toState(raw, extra?.topics ?? []),
-    goals: owned ? (extra?.goals ?? []) : [],
-  }
-}
-
 /** The learner's stream: every command that changes their subjects or goals appends to it. */
 export const learnerStream = (learnerId: string) => `study-learner-${learnerId}`
 
