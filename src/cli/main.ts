@@ -28,9 +28,10 @@ const usage = `Usage: tandem <command> [options]
   processors retry <domain/name> [--url URL]
                                    Handle a processor's parked events (dead letters) again
   seed-demo                        Write the demo data
-  bench [N] [--postgres URL] [--concurrency C] [--domain D]
+  bench [N] [--postgres URL] [--concurrency C] [--domain D] [--json]
                                    Run N commands and queries through the in-process buses
-                                   (the guide's benchmark; D: one domain's mix, e.g. study)
+                                   (the guide's benchmark; D: one domain's mix, e.g. study;
+                                   --json: the figures as JSON)
   test-commands                    Send every command's examples through the buses (a fresh in-memory Tandem)
   test-queries                     The same for every query, after the command examples wrote their data
   export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
       concurrency: { type: 'string' },
       role: { type: 'string' },
       domain: { type: 'string' },
+      json: { type: 'boolean' },
     },
   })
   switch (command) {
@@ -127,12 +129,16 @@ async function main(argv: string[]): Promise<void> {
       return tandem.close()
     }
     case 'bench':
-      await benchBus({
-        operations: count('N', positionals[0], 1000),
-        postgresUrl: values.postgres,
-        concurrency: count('--concurrency', values.concurrency, 8),
-        domains: values.domain?.split(','),
-      })
+      {
+        const result = await benchBus({
+          operations: count('N', positionals[0], 1000),
+          postgresUrl: values.postgres,
+          concurrency: count('--concurrency', values.concurrency, 8),
+          domains: values.domain?.split(','),
+          quiet: values.json,
+        })
+        if (values.json) console.log(JSON.stringify(result))
+      }
       return
     case 'test-commands':
     case 'test-queries': {
