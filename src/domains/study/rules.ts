@@ -390,7 +390,8 @@ export function subjectOf(learner: LearnerState, subjectId: string): SubjectStat
 export const goalsFor = (learner: LearnerState, subjectId: string): OpenGoal[] =>
   learner.goals.filter((g) => g.subjectId === subjectId || g.subjectId === null)
 
-const blankRow: SubjectRow = {
+/** A subject row before its first event (the state `SubjectCreated` evolves from). */
+export const blankRow: SubjectRow = {
   subjectId: '',
   learnerId: '',
   name: '',

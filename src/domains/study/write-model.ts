@@ -1,6 +1,7 @@
 import { streamVersion, type Migration, type SqlClient, type Statement } from '../../kernel/index.js'
 import { characters, type StudyEvent } from './messages.js'
 import {
+  blankRow,
   evolveSubject,
   type LearnerState,
   type OpenGoal,
@@ -173,24 +174,9 @@ export async function goalExists(tx: SqlClient, goalId: string): Promise<boolean
   return rows.length > 0
 }
 
-const blank: SubjectRow = {
-  subjectId: '',
-  learnerId: '',
-  name: '',
-  description: null,
-  category: '',
-  difficultyLevel: 'beginner',
-  progressPercent: 0,
-  totalMinutes: 0,
-  completedTopics: [],
-  version: 0,
-  createdAt: '',
-  updatedAt: '',
-}
-
 /** The subject as the events leave it: what its row holds after them. */
 export function subjectAfter(events: readonly StudyEvent[], state: SubjectState): SubjectRow {
-  const { status: _, ...before } = state.status === 'absent' ? { status: 'absent', ...blank } : state
+  const { status: _, ...before } = state.status === 'absent' ? { status: 'absent', ...blankRow } : state
   return events.reduce(evolveSubject, before)
 }
 
