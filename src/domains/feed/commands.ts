@@ -1,0 +1,204 @@
+import { defineCommand, signedIn, stateStored, type CommandMeta, type StreamRef } from '../../kernel/index.js'
+import {
+  CommentIdResult,
+  CommentOnPostInput,
+  CreatePostInput,
+  CreateUserInput,
+  FollowResult,
+  LikeResult,
+  PostIdResult,
+  PostInput,
+  UserIdResult,
+  UserInput,
+  type FeedEvent,
+} from './messages.js'
+import {
+  decideComment,
+  decideCreatePost,
+  decideCreateUser,
+  decideDeletePost,
+  decideFollow,
+  decideLike,
+  decideUnfollow,
+  decideUnlike,
+  type FollowState,
+  type PostActionState,
+  type UserRow,
+} from './rules.js'
+import { loadForCreatePost, loadForCreateUser, loadForFollow, loadForPost, persist } from './write-model.js'
+
+const domain = 'feed'
+/**
+ * The examples run in order, all as one caller: the post they like, comment on and delete is created
+ * with its id; the user they follow needs a second profile (none yet: the demo seed comes with the
+ * read side), so follow-user and unfollow-user answer USER_NOT_FOUND until then.
+ */
+const examplePostId = '0190c0d0-0000-7000-8000-000000000001'
+const exampleUserId = '0190c0d0-0000-7000-8000-000000000002'
+const account = (meta: CommandMeta) => meta.caller?.id ?? ''
+/** A user's stream holds its creation and its follows; a post's its creation, likes, comments, deletion. */
+const userStream = (user: UserRow | undefined): StreamRef => ({
+  id: `user-${user?.userId ?? 'none'}`,
+  expectedVersion: user?.version ?? 0,
+})
+const postStream = (state: PostActionState): StreamRef =>
+  state.post.status === 'absent'
+    ? { id: 'post-none', expectedVersion: 0 }
+    : { id: `post-${state.post.postId}`, expectedVersion: state.post.version }
+const persistEvents = (events: readonly FeedEvent[]) => persist(events)
+
+export const createUser = defineCommand({
+  domain,
+  name: 'create-user',
+  summary: "Create the caller's profile: a handle unique ignoring case, a display name, a bio",
+  input: CreateUserInput,
+  output: UserIdResult,
+  access: signedIn(),
+  refusals: ['USER_EXISTS', 'HANDLE_TAKEN'],
+  examples: [{ handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' }],
+  handle: stateStored({
+    load: (tx, cmd, meta) => loadForCreateUser(tx, account(meta), cmd.handle),
+    decide: decideCreateUser,
+    stream: (_cmd, _state, meta) => ({ id: `user-${meta.newId}`, expectedVersion: 0 }),
+    persist: persistEvents,
+    result: (_events, _cmd, _state, meta) => ({ userId: meta.newId }),
+  }),
+})
+
+export const createPost = defineCommand({
+  domain,
+  name: 'create-post',
+  summary: 'Publish a post of 1 to 500 characters',
+  input: CreatePostInput,
+  output: PostIdResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'POST_EXISTS'],
+  examples: [{ postId: examplePostId, text: 'Hello, feed!' }, { text: 'A second post' }],
+  handle: stateStored({
+    load: (tx, cmd, meta) => loadForCreatePost(tx, account(meta), cmd.postId),
+    decide: decideCreatePost,
+    stream: (cmd, _state, meta) => ({ id: `post-${cmd.postId ?? meta.newId}`, expectedVersion: 0 }),
+    persist: persistEvents,
+    result: (_events, cmd, _state, meta) => ({ postId: cmd.postId ?? meta.newId }),
+  }),
+})
+
+const followHandler = (decide: typeof decideFollow) =>
+  stateStored({
+    load: (tx, cmd: { userId: string }, meta) => loadForFollow(tx, account(meta), cmd.userId),
+    decide,
+    stream: (_cmd, state: FollowState) => userStream(state.actor),
+    persist: persistEvents,
+    result: (events, cmd, state) => ({
+      userId: cmd.userId,
+      following: events[0]?.type === 'UserFollowed' || (events.length === 0 && state.following),
+    }),
+  })
+
+export const followUser = defineCommand({
+  domain,
+  name: 'follow-user',
+  summary: 'Follow a user; following someone already followed changes nothing',
+  input: UserInput,
+  output: FollowResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF', 'USER_NOT_FOUND'],
+  examples: [{ userId: exampleUserId }],
+  handle: followHandler(decideFollow),
+})
+
+export const unfollowUser = defineCommand({
+  domain,
+  name: 'unfollow-user',
+  summary: 'Stop following a user; unfollowing someone not followed changes nothing',
+  input: UserInput,
+  output: FollowResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF', 'USER_NOT_FOUND'],
+  examples: [{ userId: exampleUserId }],
+  handle: followHandler(decideUnfollow),
+})
+
+const likeHandler = (decide: typeof decideLike) =>
+  stateStored({
+    load: (tx, cmd: { postId: string }, meta) => loadForPost(tx, account(meta), cmd.postId),
+    decide,
+    stream: (_cmd, state: PostActionState) => postStream(state),
+    persist: persistEvents,
+    result: (events, cmd, state) => ({
+      postId: cmd.postId,
+      liked: events[0]?.type === 'PostLiked' || (events.length === 0 && state.liked),
+    }),
+  })
+
+export const likePost = defineCommand({
+  domain,
+  name: 'like-post',
+  summary: 'Like a post, once per user; liking it again changes nothing',
+  input: PostInput,
+  output: LikeResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  examples: [{ postId: examplePostId }],
+  handle: likeHandler(decideLike),
+})
+
+export const unlikePost = defineCommand({
+  domain,
+  name: 'unlike-post',
+  summary: 'Take back a like; unliking what is not liked changes nothing',
+  input: PostInput,
+  output: LikeResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  examples: [{ postId: examplePostId }],
+  handle: likeHandler(decideUnlike),
+})
+
+export const commentOnPost = defineCommand({
+  domain,
+  name: 'comment-on-post',
+  summary: 'Comment on a post (1 to 500 characters)',
+  input: CommentOnPostInput,
+  output: CommentIdResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  examples: [{ postId: examplePostId, text: 'Nice post!' }],
+  handle: stateStored({
+    load: (tx, cmd, meta) => loadForPost(tx, account(meta), cmd.postId),
+    decide: decideComment,
+    stream: (_cmd, state) => postStream(state),
+    persist: persistEvents,
+    result: (_events, _cmd, _state, meta) => ({ commentId: meta.newId }),
+  }),
+})
+
+export const deletePost = defineCommand({
+  domain,
+  name: 'delete-post',
+  summary: 'Delete one of your posts: it leaves every feed and listing',
+  input: PostInput,
+  output: PostIdResult,
+  access: signedIn(),
+  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  examples: [{ postId: examplePostId }],
+  handle: stateStored({
+    load: (tx, cmd, meta) => loadForPost(tx, account(meta), cmd.postId),
+    decide: decideDeletePost,
+    stream: (_cmd, state) => postStream(state),
+    persist: persistEvents,
+    result: (_events, cmd) => ({ postId: cmd.postId }),
+  }),
+})
+
+/** In the order their examples make a story. */
+export const commands = [
+  createUser,
+  createPost,
+  followUser,
+  unfollowUser,
+  likePost,
+  unlikePost,
+  commentOnPost,
+  deletePost,
+]
