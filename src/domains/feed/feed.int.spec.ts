@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AnyCommand, Caller } from '../../kernel/index.js'
+import type { AnyCommand, AnyQuery, Caller } from '../../kernel/index.js'
 import { modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
 import {
   commentOnPost,
@@ -12,13 +12,15 @@ import {
   unlikePost,
 } from './commands.js'
 import { feedDomain } from './index.js'
+import { getPost, getPostComments, getUserPosts } from './projections/post-queries.js'
+import { getFollowers, getFollowing, getUser } from './projections/profile-queries.js'
 
 const person = (id: string): Caller => ({ id, roles: [] })
 
 describe.each(modes)('the feed’s write side through the buses (%s)', (mode) => {
   let t: TestTandem
   beforeAll(async () => {
-    t = await startTestTandem(mode, { domains: [feedDomain] })
+    t = await startTestTandem(mode, { domains: [feedDomain], pollMs: 20 })
   })
   afterAll(async () => t.dispose())
 
@@ -204,5 +206,147 @@ describe.each(modes)('the feed’s write side through the buses (%s)', (mode) =>
       [star],
     )
     expect(edges?.n).toBe(30)
+  })
+
+  describe('the read side', () => {
+    type Done = { status: 'succeeded'; result: Record<string, string>; position: string | null }
+    type Asked =
+      | { status: 'succeeded'; data: Paged & Record<string, unknown> }
+      | { status: 'failed'; error: { code: string } }
+    type Paged = { items: Record<string, unknown>[]; nextCursor: string | null }
+    /** The position of the last command sent: every read waits until the read models have it. */
+    let last: string | null = null
+    async function send(command: AnyCommand, input: unknown, caller: Caller) {
+      const done = (await t.commands.execute(command, input, { caller })) as
+        Done | { status: 'failed'; error: { code: string } }
+      if (done.status === 'failed') throw new Error(`${command.name} refused: ${done.error.code}`)
+      if (done.position) last = done.position
+      return done.result
+    }
+    async function asked(query: AnyQuery, input: unknown, caller: Caller = person('reader')) {
+      return (await t.queries.ask(query, input, {
+        caller,
+        ...(last ? { minPosition: BigInt(last) } : {}),
+      })) as Asked
+    }
+    async function ask(query: AnyQuery, input: unknown, caller?: Caller) {
+      const answer = await asked(query, input, caller)
+      if (answer.status === 'failed') throw new Error(`${query.name} failed: ${answer.error.code}`)
+      return answer.data
+    }
+    const code = async (query: AnyQuery, input: unknown) => {
+      const answer = await asked(query, input)
+      return answer.status === 'failed' ? answer.error.code : 'succeeded'
+    }
+    const ids = (page: Paged, field: string) => page.items.map((item) => item[field])
+    async function everyPage(query: AnyQuery, input: Record<string, unknown>, field: string) {
+      const seen: unknown[][] = []
+      let cursor: string | null = null
+      do {
+        const page = await ask(query, { ...input, ...(cursor ? { cursor } : {}) })
+        seen.push(ids(page, field))
+        cursor = page.nextCursor
+      } while (cursor)
+      return seen
+    }
+    async function user(account: string) {
+      return (
+        await send(createUser, { handle: account.replace(/-/g, '_'), displayName: account }, person(account))
+      ).userId as string
+    }
+
+    it('answers every query after the commands that change it, counts going down as well as up', async () => {
+      const [ann, bob, cal] = [await user('r-ann'), await user('r-bob'), await user('r-cal')]
+      const [a, b, c] = [person('r-ann'), person('r-bob'), person('r-cal')]
+      const p1 = (await send(createPost, { text: 'First' }, a)).postId as string
+      t.shiftClock(1000)
+      const p2 = (await send(createPost, { text: 'Second' }, a)).postId as string
+      t.shiftClock(0)
+      expect(await ask(getUserPosts, { userId: ann })).toMatchObject({
+        items: [
+          { postId: p2, likeCount: 0 },
+          { postId: p1, likeCount: 0, authorHandle: 'r_ann' },
+        ],
+        nextCursor: null,
+      })
+
+      await send(likePost, { postId: p1 }, b)
+      await send(likePost, { postId: p1.toUpperCase() }, c)
+      await send(commentOnPost, { postId: p1, text: 'Nice' }, b)
+      expect(await ask(getPost, { postId: p1.toUpperCase() })).toMatchObject({
+        postId: p1,
+        likeCount: 2,
+        commentCount: 1,
+      })
+      expect((await ask(getUserPosts, { userId: ann.toUpperCase() })).items[1]).toMatchObject({
+        likeCount: 2,
+        commentCount: 1,
+      })
+      expect(await ask(getPostComments, { postId: p1 })).toMatchObject({
+        items: [{ authorId: bob, authorHandle: 'r_bob', text: 'Nice' }],
+      })
+
+      await send(unlikePost, { postId: p1 }, b)
+      expect(await ask(getPost, { postId: p1 })).toMatchObject({ likeCount: 1, commentCount: 1 })
+      expect((await ask(getUserPosts, { userId: ann })).items[1]).toMatchObject({ likeCount: 1 })
+
+      await send(followUser, { userId: ann }, b)
+      await send(followUser, { userId: ann.toUpperCase() }, c)
+      await send(followUser, { userId: cal }, a)
+      expect(await ask(getUser, { userId: ann })).toMatchObject({
+        handle: 'r_ann',
+        followerCount: 2,
+        followingCount: 1,
+      })
+      expect(ids(await ask(getFollowers, { userId: ann }, a), 'userId').sort()).toEqual([bob, cal].sort())
+      expect(ids(await ask(getFollowing, { userId: ann }, b), 'userId')).toEqual([cal])
+      await send(unfollowUser, { userId: ann }, b)
+      expect(await ask(getUser, { userId: ann })).toMatchObject({ followerCount: 1, followingCount: 1 })
+      expect(await ask(getUser, { userId: bob })).toMatchObject({ followerCount: 0, followingCount: 0 })
+      expect(ids(await ask(getFollowers, { userId: ann }, a), 'userId')).toEqual([cal])
+      expect(ids(await ask(getFollowing, { userId: bob }, b), 'userId')).toEqual([])
+
+      await send(deletePost, { postId: p1 }, a)
+      expect(ids(await ask(getUserPosts, { userId: ann }), 'postId')).toEqual([p2])
+      expect(await code(getPost, { postId: p1 })).toBe('POST_NOT_FOUND')
+      expect(await code(getPostComments, { postId: p1 })).toBe('POST_NOT_FOUND')
+      expect(await code(getUser, { userId: '0190c0d0-0000-7000-8000-00000000dead' })).toBe('USER_NOT_FOUND')
+    })
+
+    it('pages a user’s posts and a post’s comments with no duplicate or hole, even across a delete', async () => {
+      const author = await user('r-pager')
+      const me = person('r-pager')
+      const posts: string[] = []
+      for (let i = 0; i < 12; i++) {
+        t.shiftClock(i < 6 ? 0 : 60_000) // the last six a minute later: the newest first
+        posts.push((await send(createPost, { text: `Post ${i}` }, me)).postId as string)
+      }
+      t.shiftClock(0)
+      const pages = await everyPage(getUserPosts, { userId: author, limit: 5 }, 'postId')
+      expect(pages.map((page) => page.length)).toEqual([5, 5, 2])
+      const all = pages.flat()
+      expect(new Set(all).size).toBe(12)
+      expect([...all].sort()).toEqual([...posts].sort())
+      expect(all.slice(0, 6).sort()).toEqual(posts.slice(6).sort())
+
+      const first = await ask(getUserPosts, { userId: author, limit: 5 })
+      await send(deletePost, { postId: first.items[0]?.postId }, me)
+      const rest = await everyPage(
+        getUserPosts,
+        { userId: author, limit: 5, cursor: first.nextCursor },
+        'postId',
+      )
+      expect([...ids(first, 'postId'), ...rest.flat()]).toEqual(all)
+
+      const target = posts[0] as string
+      const comments: string[] = []
+      for (let i = 0; i < 7; i++) {
+        comments.push((await send(commentOnPost, { postId: target, text: `C${i}` }, me)).commentId as string)
+      }
+      const commentPages = await everyPage(getPostComments, { postId: target, limit: 3 }, 'commentId')
+      expect(commentPages.map((page) => page.length)).toEqual([3, 3, 1])
+      expect([...commentPages.flat()].sort()).toEqual([...comments].sort())
+      expect(await ask(getPost, { postId: target })).toMatchObject({ commentCount: 7 })
+    })
   })
 })

@@ -2,16 +2,20 @@ import { type Domain } from '../../kernel/index.js'
 import { commands } from './commands.js'
 import { allEvents } from './messages.js'
 import { migrations } from './write-model.js'
+import { getPost, getPostComments, getUserPosts } from './projections/post-queries.js'
+import { postsProjection } from './projections/posts.js'
+import { getFollowers, getFollowing, getUser } from './projections/profile-queries.js'
+import { profilesProjection } from './projections/profiles.js'
 
 /**
- * The social feed, its write side: profiles, posts, follows, likes and comments. The read models and
- * the home feed come next (issue 11).
+ * The social feed: profiles, posts, follows, likes and comments, and their read models (profiles
+ * with follow lists, posts with comments). The home feed comes next (issue 11).
  */
 export const feedDomain: Domain = {
   name: 'feed',
   events: allEvents,
   commands,
-  queries: [],
-  projections: [],
+  queries: [getUserPosts, getPost, getPostComments, getUser, getFollowers, getFollowing],
+  projections: [profilesProjection, postsProjection],
   migrations,
 }
