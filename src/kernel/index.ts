@@ -30,6 +30,7 @@ export {
 export type { EventMetadata, StoredEvent } from '../core/envelope.js'
 export { Id, Text } from '../core/schemas.js'
 export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
+export { indexName, keyAfter, pageOf, type TimeKey } from '../core/keyset.js'
 
 // Deciding: pure rules in an I/O shell.
 export {

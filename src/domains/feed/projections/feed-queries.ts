@@ -1,14 +1,15 @@
 import {
   ConflictError,
+  defineQuery,
   Id,
+  keyAfter,
+  type KvReader,
   Limit,
   Page,
-  defineQuery,
+  pageOf,
   signedIn,
-  type KvReader,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { keyAfter, pageOf } from './keyset.js'
 import {
   accountKey,
   postKey,

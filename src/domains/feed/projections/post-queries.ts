@@ -1,7 +1,15 @@
-import { Id, Limit, Page, anyone, defineQuery, type ReadStores } from '../../../kernel/index.js'
+import {
+  anyone,
+  defineQuery,
+  Id,
+  keyAfter,
+  Limit,
+  Page,
+  pageOf,
+  type ReadStores,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { postNotFound } from '../rules.js'
-import { keyAfter, pageOf } from './keyset.js'
 import { postsModel } from './posts.js'
 
 const Time = Type.String({ format: 'date-time' })

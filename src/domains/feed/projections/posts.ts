@@ -1,6 +1,5 @@
-import { defineSqlProjection, unreachable } from '../../../kernel/index.js'
+import { defineSqlProjection, indexName, unreachable } from '../../../kernel/index.js'
 import { PostCommented, PostCreated, PostDeleted, PostLiked, PostUnliked, UserCreated } from '../messages.js'
-import { indexName } from './keyset.js'
 
 /**
  * The posts read model: each live post with its like and comment counts, its comments, and the

@@ -1,7 +1,6 @@
-import { Id, Limit, Page, anyone, defineQuery, signedIn } from '../../../kernel/index.js'
+import { anyone, defineQuery, Id, keyAfter, Limit, Page, pageOf, signedIn } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { userNotFound } from '../rules.js'
-import { keyAfter, pageOf } from './keyset.js'
 import { profilesModel } from './profiles.js'
 
 const Time = Type.String({ format: 'date-time' })

@@ -1,6 +1,5 @@
-import { defineSqlProjection, unreachable } from '../../../kernel/index.js'
+import { defineSqlProjection, indexName, unreachable } from '../../../kernel/index.js'
 import { UserCreated, UserFollowed, UserUnfollowed } from '../messages.js'
-import { indexName } from './keyset.js'
 
 /**
  * The profiles read model: each profile with its follower and following counts, and the follow

@@ -1,8 +1,17 @@
-import { Id, Limit, Page, defineQuery, defineSqlProjection, signedIn } from '../../../kernel/index.js'
+import {
+  defineQuery,
+  defineSqlProjection,
+  Id,
+  indexName,
+  keyAfter,
+  Limit,
+  Page,
+  pageOf,
+  signedIn,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { QuizAttempted } from '../messages.js'
 import { quizNotFound } from '../rules.js'
-import { indexName, keyAfter, pageOf } from './keyset.js'
 import { questionsOf, quizzesModel, visibleQuiz } from './quizzes.js'
 
 /**

@@ -1,17 +1,19 @@
 import {
-  Id,
-  Limit,
-  Page,
+  type Caller,
   defineQuery,
   defineSqlProjection,
-  signedIn,
-  type Caller,
+  Id,
+  indexName,
+  keyAfter,
+  Limit,
+  Page,
+  pageOf,
   type ReadStores,
+  signedIn,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { QuizCreated, QuizUpdated, type Question } from '../messages.js'
 import { maxScoreOf, quizNotFound } from '../rules.js'
-import { indexName, keyAfter, pageOf } from './keyset.js'
 
 /** The attempts read model's name (projections/attempts.ts, which imports this file). */
 const attemptsModel = 'quiz-attempts'

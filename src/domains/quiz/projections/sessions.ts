@@ -1,6 +1,15 @@
-import { Id, Limit, Page, defineQuery, defineSqlProjection, signedIn } from '../../../kernel/index.js'
+import {
+  defineQuery,
+  defineSqlProjection,
+  Id,
+  indexName,
+  keyAfter,
+  Limit,
+  Page,
+  pageOf,
+  signedIn,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
-import { indexName, keyAfter, pageOf } from './keyset.js'
 import {
   QuizAttempted,
   QuizSessionCompleted,

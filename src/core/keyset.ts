@@ -1,18 +1,20 @@
-import { ValidationError, cursorAfter, decodeCursor } from '../../../kernel/index.js'
+import { ValidationError } from './errors.js'
+import { cursorAfter, decodeCursor } from './paging.js'
 
 /**
- * Keyset paging over (time, id), newest first: a cursor is the opaque form of `<time>|<id>` of the
- * last row of a page (the kernel's cursor encoding). Times are ISO text in UTC (columns COLLATE "C"),
- * so they sort as text; a row added or deleted between pages moves no other row across a page edge.
+ * Keyset paging over (time, id), newest first, for SQL read models: a cursor is the opaque form of
+ * `<time>|<id>` of the last row of a page. Times are ISO text in UTC (columns COLLATE "C"), so they
+ * sort as text; a row added or deleted between pages moves no other row across a page edge.
  */
-export interface Key {
+export interface TimeKey {
   time: string
   id: string
 }
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-export function keyAfter(cursor: string | undefined): Key | undefined {
+/** The key a cursor names (undefined: the first page); a cursor that is not one is a 400. */
+export function keyAfter(cursor: string | undefined): TimeKey | undefined {
   if (cursor === undefined) return undefined
   const [time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
   if (rest.length > 0 || Number.isNaN(Date.parse(time)) || !uuid.test(id)) {
@@ -22,7 +24,7 @@ export function keyAfter(cursor: string | undefined): Key | undefined {
 }
 
 /** The page and the cursor after it, from rows fetched with one extra. */
-export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => Key) {
+export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => TimeKey) {
   const keys = rows.map((row) => `${key(row).time}|${key(row).id}`)
   return { items: rows.slice(0, limit), nextCursor: cursorAfter(keys, limit) }
 }
