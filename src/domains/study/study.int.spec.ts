@@ -420,4 +420,33 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     )
     expect(g).toEqual({ status: 'met', done: 60 })
   })
+  it('refuses an id another learner holds, also when the learner is kept in memory', async () => {
+    const a: Caller = { id: `${mode}-id-owner`, roles: [] }
+    const b: Caller = { id: `${mode}-id-taker`, roles: [] }
+    const subjectId = '0190c0d0-0000-7000-8000-00000000a001'
+    const goalId = '0190c0d0-0000-7000-8000-00000000a002'
+    await subjectFor(a, { subjectId })
+    await send(
+      t.commands.execute(createStudyGoal, { goalId, title: 'Mine', targetMinutes: 60 }, { caller: a }),
+    )
+    // The taker's state is kept after a command of theirs: the next one decides without reading.
+    await subjectFor(b)
+    const subject = await t.commands.execute(
+      createSubject,
+      { subjectId: subjectId.toUpperCase(), name: 'Theirs', category: 'x', difficultyLevel: 'beginner' },
+      { caller: b },
+    )
+    expect(subject.status === 'failed' && subject.error.code).toBe('SUBJECT_ALREADY_EXISTS')
+    const goal = await t.commands.execute(
+      createStudyGoal,
+      { goalId, title: 'Theirs', targetMinutes: 5 },
+      { caller: b },
+    )
+    expect(goal.status === 'failed' && goal.error.code).toBe('GOAL_ALREADY_EXISTS')
+    const rows = await t.sql.query<{ learner: string }>(
+      'SELECT learner_id AS learner FROM study.subject WHERE subject_id = $1',
+      [subjectId],
+    )
+    expect(rows).toEqual([{ learner: a.id }])
+  })
 })
