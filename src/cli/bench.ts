@@ -139,6 +139,7 @@ async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchRe
   latencies.sort((a, b) => a - b)
   const at = (q: number) =>
     round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0)
+  const avgMs = round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length))
   const result: BusBenchResult = {
     store: tandem.mode === 'server' ? 'postgres' : 'pglite',
     operations: options.operations,
@@ -147,16 +148,15 @@ async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchRe
     errors,
     seconds: round(seconds),
     opsPerSecond: Math.round(options.operations / seconds),
-    avgMs: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
+    avgMs,
     p50Ms: at(0.5),
     p95Ms: at(0.95),
     p99Ms: at(0.99),
     cacheHitRate: round(hits / Math.max(1, lookups)),
     cacheHits: hits,
     warmUp,
-    grade: '',
+    grade: grade(avgMs),
   }
-  result.grade = grade(result.avgMs)
   if (!options.quiet) print(result)
   if (failures.size > 0 && !options.quiet) console.log('Refusals:', Object.fromEntries(failures))
   return result
