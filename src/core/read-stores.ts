@@ -34,6 +34,12 @@ export type KvOp =
   | readonly ['zrem', string, string]
   | readonly ['sadd', string, string]
   | readonly ['srem', string, string]
+  /**
+   * `['ztrim', key, keep, floorKey]`: drops the lowest members of a sorted set past its `keep`
+   * highest, and raises the string at `floorKey` to the highest member it dropped (a capped list
+   * remembers where it stops being whole).
+   */
+  | readonly ['ztrim', string, number, string]
 
 export interface SqlReadModel {
   sql: SqlClient

@@ -45,6 +45,12 @@ export function createMemoryKv(): KvStore {
         if (zset?.size === 0) zsets.delete(op[1])
         return
       }
+      case 'ztrim': {
+        const cut = zsets.get(op[1])?.trim(op[2])
+        const floor = strings.get(op[3])
+        if (cut !== undefined && (floor === undefined || compareBytes(floor, cut) < 0)) strings.set(op[3], cut)
+        return
+      }
       default:
         unreachable(op[0])
     }
@@ -100,6 +106,15 @@ class SortedSet {
     this.scores.delete(member)
   }
 
+  /** Drops the lowest entries past the `keep` highest; gives the highest one dropped, if any. */
+  trim(keep: number): string | undefined {
+    const cut = this.entries.length - keep
+    if (cut <= 0) return undefined
+    const dropped = this.entries.splice(0, cut)
+    for (const e of dropped) this.scores.delete(e.member)
+    return dropped[dropped.length - 1]?.member
+  }
+
   rank(member: string): number | null {
     const score = this.scores.get(member)
     return score === undefined ? null : this.search({ score, member })
@@ -107,7 +122,7 @@ class SortedSet {
 
   rangeByLex(range: LexRange): string[] {
     const out: string[] = []
-    const inRange = (m: string) => aboveMin(m, range.min) && belowMax(m, range.max)
+    const inRange = (m: string) => inLexRange(m, range)
     if (range.reverse) {
       for (let i = this.entries.length - 1; i >= 0 && out.length < range.count; i--) {
         const m = (this.entries[i] as Entry).member
@@ -144,6 +159,11 @@ class SortedSet {
     }
     return lo
   }
+}
+
+/** Whether `member` lies within a lex range's bounds. */
+export function inLexRange(member: string, range: Pick<LexRange, 'min' | 'max'>): boolean {
+  return aboveMin(member, range.min) && belowMax(member, range.max)
 }
 
 function aboveMin(member: string, min: LexBound): boolean {

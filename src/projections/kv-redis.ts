@@ -11,7 +11,19 @@ import type { KvStore } from './kv.js'
 const commitScript = `
 local current = redis.call('GET', KEYS[1])
 if (current or '') ~= ARGV[1] then return 0 end
-for _, op in ipairs(cjson.decode(ARGV[3])) do redis.call(unpack(op)) end
+for _, op in ipairs(cjson.decode(ARGV[3])) do
+  if op[1] == 'ZTRIM' then
+    local cut = redis.call('ZCARD', op[2]) - tonumber(op[3])
+    if cut > 0 then
+      local last = redis.call('ZRANGE', op[2], cut - 1, cut - 1)[1]
+      redis.call('ZREMRANGEBYRANK', op[2], 0, cut - 1)
+      local floor = redis.call('GET', op[4])
+      if (not floor) or floor < last then redis.call('SET', op[4], last) end
+    end
+  else
+    redis.call(unpack(op))
+  end
+end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`
 const commitSha = createHash('sha1').update(commitScript).digest('hex')
@@ -86,6 +98,8 @@ function toRedisCommand(op: KvOp, p: (key: string) => string): string[] {
       return ['SADD', p(op[1]), op[2]]
     case 'srem':
       return ['SREM', p(op[1]), op[2]]
+    case 'ztrim':
+      return ['ZTRIM', p(op[1]), String(op[2]), p(op[3])]
   }
 }
 

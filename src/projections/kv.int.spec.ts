@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import { redisUrl, servicesAvailable } from '../testing/services.js'
-import type { KvStore } from './kv.js'
+import { createKvBatch, type KvStore } from './kv.js'
 import { createMemoryKv } from './kv-memory.js'
 import { createRedisKv } from './kv-redis.js'
 
@@ -111,6 +111,47 @@ describe.each(stores)('the KV store contract (%s)', (_name, open) => {
     expect(await kv.zrank('queue', 'nobody')).toBeNull()
     await kv.commit([['zrem', 'queue', 'a']], { key: 'cp-queue', expect: '1', next: '2' })
     expect(await kv.zrank('queue', 'late-name')).toBe(0)
+  })
+
+  it('trims a sorted set to its highest members and remembers the highest it dropped', async () => {
+    const add = (...members: string[]) => members.map((m) => ['zadd', 'capped', 0, m] as const)
+    await kv.commit([...add('b', 'd', 'a', 'c'), ['ztrim', 'capped', 2, 'capped:floor']], {
+      key: 'cp-trim',
+      expect: null,
+      next: '1',
+    })
+    expect(await kv.zrangeByLex('capped', { min: '-', max: '+', count: 10 })).toEqual(['c', 'd'])
+    expect(await kv.get('capped:floor')).toBe('b')
+    // Nothing past the cap: nothing dropped, the floor stays; a lower cut never lowers it.
+    await kv.commit([['ztrim', 'capped', 5, 'capped:floor']], { key: 'cp-trim', expect: '1', next: '2' })
+    expect(await kv.get('capped:floor')).toBe('b')
+    await kv.commit([...add('0'), ['ztrim', 'capped', 2, 'capped:floor']], {
+      key: 'cp-trim',
+      expect: '2',
+      next: '3',
+    })
+    expect(await kv.get('capped:floor')).toBe('b')
+    expect(await kv.zcard('capped')).toBe(2)
+  })
+
+  it('shows a batch its own sorted-set adds and removes, in order and within the range', async () => {
+    await kv.commit(
+      ['a', 'b', 'c', 'd'].map((m) => ['zadd', 'overlay', 0, m] as const),
+      { key: 'cp-overlay', expect: null, next: '1' },
+    )
+    const { batch } = createKvBatch(kv, '')
+    batch.zrem('overlay', 'd')
+    batch.zrem('overlay', 'c')
+    batch.zadd('overlay', 0, 'bb')
+    batch.zadd('overlay', 0, 'z')
+    expect(await batch.zrangeByLex('overlay', { min: '-', max: '(z', count: 2, reverse: true })).toEqual([
+      'bb',
+      'b',
+    ])
+    expect(await batch.zrangeByLex('overlay', { min: '[b', max: '+', count: 10 })).toEqual(['b', 'bb', 'z'])
+    batch.del('overlay')
+    batch.zadd('overlay', 0, 'y')
+    expect(await batch.zrangeByLex('overlay', { min: '-', max: '+', count: 10 })).toEqual(['y'])
   })
 
   it('reads many keys at once and deletes by prefix', async () => {

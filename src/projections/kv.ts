@@ -1,4 +1,5 @@
 import type { KvOp, KvReader, LexRange } from '../core/read-stores.js'
+import { compareBytes, inLexRange } from './kv-memory.js'
 
 /** A key-value store with sorted sets: Redis in server mode, memory in embedded mode. */
 export interface KvStore extends KvReader {
@@ -30,7 +31,8 @@ export function scopedReader(store: KvReader, prefix: string): KvReader {
 
 /**
  * What a KV projection writes a batch of events into. Reads see the batch's own writes to plain
- * keys and sets, so one event can build on the one before it in the same batch.
+ * keys, sets and sorted sets (but not what a `ztrim` will drop), so one event can build on the one
+ * before it in the same batch.
  */
 export interface KvBatch {
   /** Cache tags the event touches beyond its projection's `tags(event)`. */
@@ -38,11 +40,15 @@ export interface KvBatch {
   get(key: string): Promise<string | null>
   getJson<T>(key: string): Promise<T | undefined>
   smembers(key: string): Promise<string[]>
+  /** Members of a sorted set whose scores are all 0, ordered by member, with this batch's adds and removes. */
+  zrangeByLex(key: string, range: LexRange): Promise<string[]>
   set(key: string, value: string): void
   setJson(key: string, value: unknown): void
   del(key: string): void
   zadd(key: string, score: number, member: string): void
   zrem(key: string, member: string): void
+  /** Keeps a sorted set's `keep` highest members; the highest one dropped raises the string at `floorKey`. */
+  ztrim(key: string, keep: number, floorKey: string): void
   sadd(key: string, member: string): void
   srem(key: string, member: string): void
 }
@@ -62,12 +68,14 @@ export function createKvBatch(
   const ops: KvOp[] = []
   /** Plain keys as the batch sees them: read once from the store, or written by the batch. */
   const strings = new Map<string, string | null>()
+  /** Members added (true) or removed (false) by this batch, per set and per sorted set. */
   const sets = new Map<string, Map<string, boolean>>()
+  const zsets = new Map<string, Map<string, boolean>>()
   /** Keys deleted in this batch: their stored members no longer count. */
   const cleared = new Set<string>()
-  const setChanges = (key: string) => {
-    let changes = sets.get(key)
-    if (!changes) sets.set(key, (changes = new Map<string, boolean>()))
+  const changesOf = (map: Map<string, Map<string, boolean>>, key: string) => {
+    let changes = map.get(key)
+    if (!changes) map.set(key, (changes = new Map<string, boolean>()))
     return changes
   }
   const k = (key: string) => prefix + key
@@ -94,6 +102,20 @@ export function createKvBatch(
       }
       return [...members]
     },
+    async zrangeByLex(key, range) {
+      const changes = zsets.get(key) ?? new Map<string, boolean>()
+      // Enough stored members that the batch's removals cannot leave the range short.
+      const stored = cleared.has(key)
+        ? []
+        : await store.zrangeByLex(k(key), { ...range, count: range.count + changes.size })
+      const members = new Set(stored)
+      for (const [member, present] of changes) {
+        if (!present) members.delete(member)
+        else if (inLexRange(member, range)) members.add(member)
+      }
+      const order = range.reverse ? (a: string, b: string) => compareBytes(b, a) : compareBytes
+      return [...members].sort(order).slice(0, range.count)
+    },
     set(key, value) {
       strings.set(key, value)
       ops.push(['set', k(key), value])
@@ -102,17 +124,25 @@ export function createKvBatch(
     del(key) {
       strings.set(key, null)
       sets.delete(key)
+      zsets.delete(key)
       cleared.add(key)
       ops.push(['del', k(key)])
     },
-    zadd: (key, score, member) => ops.push(['zadd', k(key), score, member]),
-    zrem: (key, member) => ops.push(['zrem', k(key), member]),
+    zadd(key, score, member) {
+      changesOf(zsets, key).set(member, true)
+      ops.push(['zadd', k(key), score, member])
+    },
+    zrem(key, member) {
+      changesOf(zsets, key).set(member, false)
+      ops.push(['zrem', k(key), member])
+    },
+    ztrim: (key, keep, floorKey) => ops.push(['ztrim', k(key), keep, k(floorKey)]),
     sadd(key, member) {
-      setChanges(key).set(member, true)
+      changesOf(sets, key).set(member, true)
       ops.push(['sadd', k(key), member])
     },
     srem(key, member) {
-      setChanges(key).set(member, false)
+      changesOf(sets, key).set(member, false)
       ops.push(['srem', k(key), member])
     },
   }
