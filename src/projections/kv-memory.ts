@@ -48,7 +48,8 @@ export function createMemoryKv(): KvStore {
       case 'ztrim': {
         const cut = zsets.get(op[1])?.trim(op[2])
         const floor = strings.get(op[3])
-        if (cut !== undefined && (floor === undefined || compareBytes(floor, cut) < 0)) strings.set(op[3], cut)
+        if (cut !== undefined && (floor === undefined || compareBytes(floor, cut) < 0))
+          strings.set(op[3], cut)
         return
       }
       default:
