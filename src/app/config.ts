@@ -41,8 +41,16 @@ export function checkSettings(domains: readonly Domain[], env: NodeJS.ProcessEnv
     const value = env[setting.name]?.trim()
     if (value && setting.values && !setting.values.includes(value))
       throw new ConfigError(`${setting.name} must be one of ${setting.values.join(', ')}, not "${value}"`)
+    const { integer } = setting
+    if (value && integer && !isWholeWithin(value, integer.min, integer.max))
+      throw new ConfigError(
+        `${setting.name} must be a whole number from ${integer.min} to ${integer.max}, not "${value}"`,
+      )
   }
 }
+
+const isWholeWithin = (text: string, min: number, max: number) =>
+  /^-?\d+$/.test(text) && Number(text) >= min && Number(text) <= max
 
 const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 

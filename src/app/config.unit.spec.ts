@@ -44,4 +44,19 @@ describe('configuration from the environment', () => {
     expect(() => checkSettings([domain], { STUDY_SUMMARIZER: ' local ' })).not.toThrow()
     expect(() => checkSettings([domain], {})).not.toThrow()
   })
+
+  it('refuses at start a number setting out of its bounds or not whole', () => {
+    const domain = {
+      name: 'feed',
+      settings: [
+        { name: 'FEED_PULL_ABOVE', text: 'threshold', default: '10', integer: { min: 0, max: 100 } },
+      ],
+    } as unknown as Domain
+    for (const bad of ['-1', '101', '1.5', '1e2', 'ten']) {
+      expect(() => checkSettings([domain], { FEED_PULL_ABOVE: bad })).toThrow('FEED_PULL_ABOVE')
+    }
+    for (const good of ['0', '100', ' 42 ']) {
+      expect(() => checkSettings([domain], { FEED_PULL_ABOVE: good })).not.toThrow()
+    }
+  })
 })

@@ -53,6 +53,8 @@ export interface DomainSetting {
   default: string
   /** The values it takes; any other is refused at start. */
   values?: readonly string[]
+  /** Or: a whole number within these bounds. */
+  integer?: { min: number; max: number }
 }
 
 /**

@@ -1,32 +1,44 @@
 import {
   ConflictError,
   defineQuery,
+  encodeCursor,
   Id,
   keyAfter,
   type KvReader,
+  type LexBound,
   Limit,
   Page,
-  pageOf,
   signedIn,
+  Text,
+  ValidationError,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import {
-  accountKey,
+  authorOf,
+  authorPostsKey,
+  floorKey,
+  followingKey,
+  likedKey,
   postKey,
   postOf,
+  postTag,
+  profileKey,
+  pulledKey,
+  readerOf,
   timelineKey,
-  timelineTag,
   timelinesModel,
+  timelineTag,
   userKey,
+  type FeedSettings,
   type PostDoc,
   type UserDoc,
 } from './timelines.js'
 
 /**
- * How the home feed is built. Only push (fan-out on write into capped timelines) so far; pull (merge
- * the followees' posts at read time) and hybrid (pull for authors past a follower threshold) come next.
+ * The home feed: a page is read from the caller's timeline where it is whole, with the pulled
+ * authors merged in (hybrid), and from the followees' own post lists below that (pull). Filters
+ * walk the same lists and keep what matches; nothing in the read model is built for them.
  */
-export type FeedMode = 'push'
 
 const Time = Type.String({ format: 'date-time' })
 const Cursor = Type.String({ maxLength: 200 })
@@ -38,77 +50,255 @@ export const FeedItem = Type.Object({
   authorDisplayName: Type.String(),
   text: Type.String(),
   createdAt: Time,
+  likeCount: Type.Integer({ minimum: 0 }),
+  commentCount: Type.Integer({ minimum: 0 }),
+  likedByMe: Type.Boolean(),
 })
-type FeedItem = Static<typeof FeedItem>
+export type FeedItem = Static<typeof FeedItem>
 
-interface FeedPage {
-  items: FeedItem[]
-  nextCursor: string | null
+export const GetMyFeedInput = Type.Object(
+  {
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+    authorId: Type.Optional(Id('Only posts by this followee')),
+    q: Type.Optional(Text(100, 'Only posts whose text contains this, ignoring case')),
+    since: Type.Optional({ ...Time, description: 'Only posts created at or after this time' }),
+    until: Type.Optional({ ...Time, description: 'Only posts created at or before this time' }),
+  },
+  { additionalProperties: false },
+)
+type GetMyFeed = Static<typeof GetMyFeedInput>
+
+/** A filtered page walks at most this many entries; a page cut short still gives a cursor to go on. */
+export const scanLimit = 2_000
+
+/** Entries newest first, at most `count`, all below `max`. */
+type Source = (max: LexBound, count: number) => Promise<string[]>
+
+const newestFirst = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0)
+
+/** Merges sources newest first, an entry found in two of them once. */
+function merged(sources: readonly Source[]): Source {
+  return async (max, count) => {
+    const lists = await Promise.all(sources.map((source) => source(max, count)))
+    return [...new Set(lists.flat())].sort(newestFirst).slice(0, count)
+  }
 }
 
-/** A page of a pushed timeline: its entries newest first, joined with the post and author documents. */
-async function readPushed(kv: KvReader, userId: string, limit: number, cursor?: string): Promise<FeedPage> {
-  const after = keyAfter(cursor)
-  // Entries are `<time>|<postId>|<authorId>`: every entry of the cursor's post sorts after `(<time>|<postId>`.
-  const entries = await kv.zrangeByLex(timelineKey(userId), {
-    min: '-',
-    max: after ? `(${after.time}|${after.id}` : '+',
-    count: limit + 1,
-    reverse: true,
+/** The larger of two lower bounds (`-`, `[x` or `(x`). */
+function higher(a: LexBound, b: LexBound): LexBound {
+  if (a === '-') return b
+  if (b === '-') return a
+  const [x, y] = [a.slice(1), b.slice(1)]
+  if (x !== y) return x > y ? a : b
+  return a.startsWith('(') ? a : b
+}
+
+/** The smaller of two upper bounds (`+`, `[x` or `(x`). */
+function lower(a: LexBound, b: LexBound): LexBound {
+  if (a === '+') return b
+  if (b === '+') return a
+  const [x, y] = [a.slice(1), b.slice(1)]
+  if (x !== y) return x < y ? a : b
+  return a.startsWith('(') ? a : b
+}
+
+const isEmpty = (min: LexBound, max: LexBound) => {
+  if (min === '-' || max === '+') return false
+  const [x, y] = [min.slice(1), max.slice(1)]
+  return x > y || (x === y && (min.startsWith('(') || max.startsWith('(')))
+}
+
+function listSource(kv: KvReader, key: string, min: LexBound): Source {
+  return (max, count) =>
+    isEmpty(min, max) ? Promise.resolve([]) : kv.zrangeByLex(key, { min, max, count, reverse: true })
+}
+
+/**
+ * One source after another: the first until it runs dry within (`split`, max], then the second
+ * below and at `split`.
+ */
+function chained(first: Source, split: LexBound, second: Source): Source {
+  const below: LexBound = split === '-' || split === '+' ? split : `[${split.slice(1)}`
+  return async (max, count) => {
+    const head = isEmpty(split, max) ? [] : await first(max, count)
+    if (head.length === count) return head
+    const from = head.length > 0 ? lower(max, `(${head[head.length - 1]}`) : max
+    const rest = await second(lower(from, below), count - head.length)
+    return [...head, ...rest]
+  }
+}
+
+interface Reading {
+  kv: KvReader
+  reader: string
+  settings: FeedSettings
+  /** The lowest entry a page may hold (`since`). */
+  min: LexBound
+}
+
+/** The followees' post lists merged: what the feed is, read the slow way. */
+async function pulled(r: Reading, key: string): Promise<Source> {
+  const authors = await r.kv.smembers(key)
+  return merged(authors.map((id) => listSource(r.kv, authorPostsKey(id), r.min)))
+}
+
+/** Where the caller's feed is read from, by mode and filters. */
+async function sourceOf(r: Reading, q: GetMyFeed, floor: string | null): Promise<Source> {
+  const { kv, reader, settings, min } = r
+  if (q.authorId !== undefined) {
+    const follows = (await kv.smembers(followingKey(reader))).includes(q.authorId)
+    return follows ? listSource(kv, authorPostsKey(q.authorId), min) : async () => []
+  }
+  const pull = () => pulled(r, followingKey(reader))
+  if (settings.mode === 'pull') return pull()
+  // Above its floor a timeline is whole; with no floor it has never dropped anything.
+  const whole: LexBound = floor === null ? '-' : `(${floor}`
+  const timeline = listSource(kv, timelineKey(reader), higher(min, whole))
+  const head =
+    settings.mode === 'hybrid' ? merged([timeline, await pulledAbove(r, higher(min, whole))]) : timeline
+  if (floor === null) return head
+  return chained(head, whole, await pull())
+}
+
+async function pulledAbove(r: Reading, min: LexBound): Promise<Source> {
+  return pulled({ ...r, min }, pulledKey(r.reader))
+}
+
+/** Upper bound from the cursor and `until`; lower bound from `since`. */
+function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
+  const after = keyAfter(q.cursor)
+  const iso = (field: 'since' | 'until', text: string) => {
+    const time = new Date(text)
+    if (Number.isNaN(time.getTime())) {
+      throw new ValidationError([{ path: `/${field}`, message: 'is not a valid time' }])
+    }
+    return time.toISOString()
+  }
+  // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
+  const until: LexBound = q.until === undefined ? '+' : `[${iso('until', q.until)}|~`
+  const cursor: LexBound = after ? `(${after.time}|${after.id}` : '+'
+  return {
+    min: q.since === undefined ? '-' : `[${iso('since', q.since)}`,
+    max: lower(until, cursor),
+  }
+}
+
+interface Docs {
+  posts: Map<string, PostDoc>
+  authors: Map<string, UserDoc>
+  liked: Set<string>
+}
+
+/** Posts, their authors and the caller's likes of them, in one read. */
+async function docsOf(kv: KvReader, reader: string, entries: readonly string[]): Promise<Docs> {
+  const postIds = entries.map(postOf)
+  const authorIds = [...new Set(entries.map(authorOf))]
+  const keys = [
+    ...postIds.map(postKey),
+    ...authorIds.map(userKey),
+    ...postIds.map((id) => likedKey(reader, id)),
+  ]
+  const values = await kv.mget(keys)
+  const docs: Docs = { posts: new Map(), authors: new Map(), liked: new Set() }
+  postIds.forEach((id, i) => {
+    const text = values[i]
+    if (text) docs.posts.set(id, JSON.parse(text) as PostDoc)
+    if (values[postIds.length + authorIds.length + i]) docs.liked.add(id)
   })
-  const posts = (await kv.mget(entries.map((e) => postKey(postOf(e))))).flatMap((text) =>
-    text === null ? [] : [JSON.parse(text) as PostDoc],
-  )
-  const authorIds = [...new Set(posts.map((p) => p.authorId))]
-  const authors = new Map<string, UserDoc>()
-  for (const text of await kv.mget(authorIds.map(userKey))) {
-    if (text !== null) {
-      const author = JSON.parse(text) as UserDoc
-      authors.set(author.userId, author)
+  authorIds.forEach((id, i) => {
+    const text = values[postIds.length + i]
+    if (text) docs.authors.set(id, JSON.parse(text) as UserDoc)
+  })
+  return docs
+}
+
+function itemOf(post: PostDoc, docs: Docs): FeedItem {
+  const author = docs.authors.get(post.authorId)
+  return {
+    postId: post.postId,
+    authorId: post.authorId,
+    authorHandle: author?.handle ?? '',
+    authorDisplayName: author?.displayName ?? '',
+    text: post.text,
+    createdAt: post.createdAt,
+    likeCount: post.likes,
+    commentCount: post.comments,
+    likedByMe: docs.liked.has(post.postId),
+  }
+}
+
+const cursorOf = (entry: string) => encodeCursor(entry.slice(0, entry.lastIndexOf('|')))
+
+/** Reads one page of the caller's feed. */
+export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: string, q: GetMyFeed) {
+  const reader = readerOf(accountId)
+  const [profile, floor] = await kv.mget([profileKey(reader), floorKey(reader)])
+  if (profile === null) {
+    throw new ConflictError('PROFILE_REQUIRED', 'Profile required', 'Create your profile first')
+  }
+  const limit = q.limit ?? 20
+  const { min, max: top } = boundsOf(q)
+  const source = await sourceOf({ kv, reader, settings, min }, q, floor ?? null)
+  const needle = q.q?.toLowerCase()
+  const items: FeedItem[] = []
+  let max = top
+  let scanned = 0
+  let last: string | undefined
+  // Reads until a page and one more are found: entries whose post is gone or does not match are skipped.
+  while (items.length <= limit && scanned < scanLimit) {
+    const want = Math.min(needle === undefined ? limit + 1 - items.length : 200, scanLimit - scanned)
+    const entries = await source(max, want)
+    if (entries.length === 0) {
+      last = undefined
+      break
+    }
+    const docs = await docsOf(kv, reader, entries)
+    for (const entry of entries) {
+      const post = docs.posts.get(postOf(entry))
+      if (post && (needle === undefined || post.text.toLowerCase().includes(needle))) {
+        items.push(itemOf(post, docs))
+      }
+      last = entry
+      if (items.length > limit) break
+    }
+    scanned += entries.length
+    max = `(${last ?? ''}`
+    if (entries.length < want) {
+      last = undefined
+      break
     }
   }
-  const items = posts.map((p) => ({
-    postId: p.postId,
-    authorId: p.authorId,
-    authorHandle: authors.get(p.authorId)?.handle ?? '',
-    authorDisplayName: authors.get(p.authorId)?.displayName ?? '',
-    text: p.text,
-    createdAt: p.createdAt,
-  }))
-  return pageOf(items, limit, (item) => ({ time: item.createdAt, id: item.postId }))
+  if (items.length > limit) {
+    const end = items[limit - 1] as FeedItem
+    return { items: items.slice(0, limit), nextCursor: encodeCursor(`${end.createdAt}|${end.postId}`) }
+  }
+  // A scan cut short before the page filled: the cursor goes on from the last entry walked.
+  return { items, nextCursor: last === undefined ? null : cursorOf(last) }
 }
 
-type FeedReader = (kv: KvReader, userId: string, limit: number, cursor?: string) => Promise<FeedPage>
-/** How each mode reads a page: a mode added to `FeedMode` must add its reader here. */
-const readers: Record<FeedMode, FeedReader> = { push: readPushed }
-
-/** The home feed query, built by the given mode. */
-export function defineGetMyFeed(mode: FeedMode) {
+/** The home feed query, read by the given settings' mode. */
+export function defineGetMyFeed(settings: FeedSettings) {
   return defineQuery({
     domain: 'feed',
     name: 'get-my-feed',
-    summary: 'Posts of the users the caller follows, newest first',
-    input: Type.Object(
-      { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
-      { additionalProperties: false },
-    ),
+    summary: 'Posts of the users the caller follows, newest first, with counts and the caller’s likes',
+    input: GetMyFeedInput,
     output: Page(FeedItem),
     access: signedIn(),
-    readModels: [timelinesModel],
+    readModels: [timelinesModel(settings.mode)],
     paged: true,
     examples: [{ limit: 10 }],
-    // A fan-out, a backfill, an unfollow or a delete touches the timeline of each reader it changes.
-    cache: { ttlMs: 30_000, tags: (_q, _answer, caller) => [timelineTag(caller?.id ?? '')] },
+    // A post, a delete, a follow or an unfollow touches each feed it changes; a like or a comment its post.
+    cache: {
+      ttlMs: 30_000,
+      tags: (_q, answer, caller) => [
+        timelineTag(readerOf(caller?.id ?? '')),
+        ...answer.items.map((item) => postTag(item.postId)),
+      ],
+    },
     async handle(q, { stores, caller }) {
-      const kv = stores.kv(timelinesModel)
-      const userId = await kv.get(accountKey(caller?.id ?? ''))
-      if (userId === null) {
-        throw new ConflictError('PROFILE_REQUIRED', 'Profile required', 'Create your profile first')
-      }
-      const limit = q.limit ?? 20
-      return readers[mode](kv, userId, limit, q.cursor)
+      return readFeed(stores.kv(timelinesModel(settings.mode)), settings, caller?.id ?? '', q)
     },
   })
 }
-
-export const getMyFeed = defineGetMyFeed('push')

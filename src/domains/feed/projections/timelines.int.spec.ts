@@ -1,8 +1,24 @@
 import { describe, expect, it } from 'vitest'
 import { modes, origin, projectionSpec, type ReadModel } from '../../../kernel/testing.js'
-import { PostCreated, PostDeleted, UserCreated, UserFollowed, UserUnfollowed } from '../messages.js'
-import { getMyFeed } from './feed-queries.js'
-import { timelineCap, timelineKey, timelinesModel, timelinesProjection } from './timelines.js'
+import {
+  PostCommented,
+  PostCreated,
+  PostDeleted,
+  PostLiked,
+  PostUnliked,
+  UserCreated,
+  UserFollowed,
+  UserUnfollowed,
+} from '../messages.js'
+import { defineGetMyFeed } from './feed-queries.js'
+import {
+  floorKey,
+  timelineCap,
+  timelineKey,
+  timelinesModel,
+  timelinesProjection,
+  type FeedSettings,
+} from './timelines.js'
 
 const uuid = (n: number) => `0190c0d0-0000-7000-8000-${String(n).padStart(12, '0')}`
 const at = (second: number) => new Date(Date.UTC(2031, 0, 1) + second * 1000).toISOString()
@@ -30,21 +46,46 @@ const post = (n: number, authorId: string, second = n) =>
 const deleted = (n: number, authorId: string) =>
   PostDeleted.create({ postId: uuid(1000 + n), authorId, deletedAt: at(100_000) })
 
-/** The post numbers of a reader's whole feed, page by page, following the cursors to the end. */
-async function feedPages(m: ReadModel, reader: string, limit = 20) {
-  const pages: number[][] = []
-  let cursor: string | undefined
-  do {
-    const page = await m.ask(getMyFeed, { limit, ...(cursor ? { cursor } : {}) }, as(reader))
-    pages.push(page.items.map((item) => Number(item.postId.slice(-4)) - 1000))
-    cursor = page.nextCursor ?? undefined
-  } while (cursor !== undefined)
-  return pages
-}
-const feed = async (m: ReadModel, reader: string) => (await feedPages(m, reader, 100)).flat()
+const like = (n: number, userId: string) =>
+  PostLiked.create({ postId: uuid(1000 + n), userId, likedAt: at(2) })
+const unlike = (n: number, userId: string) =>
+  PostUnliked.create({ postId: uuid(1000 + n), userId, unlikedAt: at(3) })
+const comment = (n: number, authorId: string, c: number) =>
+  PostCommented.create({
+    commentId: uuid(5000 + c),
+    postId: uuid(1000 + n),
+    authorId,
+    text: 'hi',
+    commentedAt: at(4),
+  })
+const numberOf = (postId: string) => Number(postId.slice(-4)) - 1000
 
-describe.each(modes)('the home feed, push mode (%s)', (mode) => {
-  const given = projectionSpec(mode, [timelinesProjection])
+/** Hybrid with a threshold of 1: an author with two followers is pulled, one with one is pushed. */
+const feedModes: FeedSettings[] = [
+  { mode: 'push', pullAbove: 1 },
+  { mode: 'pull', pullAbove: 1 },
+  { mode: 'hybrid', pullAbove: 1 },
+]
+const cases = feedModes.flatMap((settings) => modes.map((mode) => [settings.mode, mode, settings] as const))
+
+describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) => {
+  const given = projectionSpec(mode, [timelinesProjection(settings)])
+  const getMyFeed = defineGetMyFeed(settings)
+  const model = timelinesModel(feedMode)
+
+  /** The post numbers of a reader's whole feed, page by page, following the cursors to the end. */
+  async function feedPages(m: ReadModel, reader: string, limit = 20, filters: Record<string, string> = {}) {
+    const pages: number[][] = []
+    let cursor: string | undefined
+    do {
+      const page = await m.ask(getMyFeed, { limit, ...filters, ...(cursor ? { cursor } : {}) }, as(reader))
+      pages.push(page.items.map((item) => numberOf(item.postId)))
+      cursor = page.nextCursor ?? undefined
+    } while (cursor !== undefined)
+    return pages
+  }
+  const feed = async (m: ReadModel, reader: string, filters: Record<string, string> = {}) =>
+    (await feedPages(m, reader, 100, filters)).flat()
 
   it('fans a post out into the timeline of every follower of its author, and touches each', async () => {
     const m = await given(...users(), follow(bob, ann), follow(cat, ann), follow(dan, cat))
@@ -63,6 +104,9 @@ describe.each(modes)('the home feed, push mode (%s)', (mode) => {
           authorDisplayName: 'ANN',
           text: 'post 1',
           createdAt: at(1),
+          likeCount: 0,
+          commentCount: 0,
+          likedByMe: false,
         },
       ],
       nextCursor: null,
@@ -73,9 +117,6 @@ describe.each(modes)('the home feed, push mode (%s)', (mode) => {
     const m = await given(...users(), post(1, ann), post(2, cat), post(3, ann), follow(bob, cat))
     expect(await m.apply(follow(bob, ann))).toEqual(new Set(['timeline:bob']))
     expect(await feed(m, bob)).toEqual([3, 2, 1])
-    // Following twice changes nothing.
-    await m.apply(follow(bob, ann))
-    expect(await feed(m, bob)).toEqual([3, 2, 1])
     expect(await m.apply(unfollow(bob, ann))).toEqual(new Set(['timeline:bob']))
     expect(await feed(m, bob)).toEqual([2])
     // No longer a follower: ann's next post does not reach bob.
@@ -85,26 +126,72 @@ describe.each(modes)('the home feed, push mode (%s)', (mode) => {
 
   it('removes a deleted post from every timeline that has it, and from later backfills', async () => {
     const m = await given(...users(), follow(bob, ann), follow(cat, ann), post(1, ann), post(2, ann))
-    expect(await m.apply(deleted(1, ann))).toEqual(new Set(['timeline:bob', 'timeline:cat']))
+    expect(await m.apply(deleted(1, ann))).toEqual(
+      new Set(['timeline:bob', 'timeline:cat', `post:${uuid(1001)}`]),
+    )
     expect(await feed(m, bob)).toEqual([2])
     expect(await feed(m, cat)).toEqual([2])
-    expect(await m.kv(timelinesModel).get(`post:${uuid(1001)}`)).toBeNull()
+    expect(await m.kv(model).get(`post:${uuid(1001)}`)).toBeNull()
     await m.apply(follow(dan, ann))
     expect(await feed(m, dan)).toEqual([2])
   })
 
-  it(`caps a timeline at ${timelineCap} entries, the oldest trimmed, on fan-out and on backfill`, async () => {
+  it(`caps a timeline at ${timelineCap} entries and serves the pages past them by pull, with no hole`, async () => {
     const posts = Array.from({ length: timelineCap + 10 }, (_, i) => post(i + 1, ann))
     const m = await given(...users(), follow(bob, ann), ...posts)
-    const newest = Array.from({ length: timelineCap }, (_, i) => timelineCap + 10 - i)
-    expect(await m.kv(timelinesModel).zcard(timelineKey(bob))).toBe(timelineCap)
-    expect((await feedPages(m, bob, 100)).flat()).toEqual(newest)
+    const all = Array.from({ length: timelineCap + 10 }, (_, i) => timelineCap + 10 - i)
+    const kv = m.kv(model)
+    expect(await kv.zcard(timelineKey('bob'))).toBe(feedMode === 'pull' ? 0 : timelineCap)
+    expect(await kv.get(floorKey('bob'))).toBe(feedMode === 'pull' ? null : `${at(10)}|${uuid(1010)}|${ann}`)
+    expect(await feed(m, bob)).toEqual(all)
     await m.apply(follow(cat, ann))
-    expect(await m.kv(timelinesModel).zcard(timelineKey(cat))).toBe(timelineCap)
-    expect(await feed(m, cat)).toEqual(newest)
-    // A post older than a full timeline's oldest entry is trimmed as soon as it is fanned out.
-    await m.apply(follow(bob, dan), post(2000, dan, 5))
-    expect(await feed(m, bob)).toEqual(newest)
+    expect(await feed(m, cat)).toEqual(all)
+    // A timeline that dropped entries and then lost others to an unfollow is whole only above its
+    // floor: dan's posts older than the floor come by pull, interleaved where they belong.
+    await m.apply(
+      post(3000, dan, 5),
+      post(3001, dan, 900),
+      unfollow(bob, ann),
+      follow(bob, dan),
+      follow(bob, ann),
+    )
+    expect(await feed(m, bob)).toEqual([3001, ...all.slice(0, -5), 3000, ...all.slice(-5)])
+  })
+
+  it('gives like and comment counts, and whether the caller liked each post, without rewriting timelines', async () => {
+    const m = await given(...users(), follow(bob, ann), follow(cat, ann), post(1, ann), post(2, ann))
+    expect(await m.apply(like(1, bob), like(1, cat), comment(1, dan, 1), comment(2, bob, 2))).toEqual(
+      new Set([`post:${uuid(1001)}`, `post:${uuid(1002)}`]),
+    )
+    await m.apply(unlike(1, cat))
+    const page = await m.ask(getMyFeed, {}, as(bob))
+    expect(page.items.map((i) => [numberOf(i.postId), i.likeCount, i.commentCount, i.likedByMe])).toEqual([
+      [2, 0, 1, false],
+      [1, 1, 1, true],
+    ])
+    const cats = await m.ask(getMyFeed, {}, as(cat))
+    expect(cats.items.map((i) => i.likedByMe)).toEqual([false, false])
+  })
+
+  it('filters by followee, text, and time, reading the same model', async () => {
+    const m = await given(
+      ...users(),
+      follow(bob, ann),
+      follow(bob, cat),
+      ...Array.from({ length: 30 }, (_, i) => post(i + 1, i % 2 === 0 ? ann : cat)),
+      post(99, dan),
+    )
+    expect(await feed(m, bob, { authorId: cat })).toEqual([
+      30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2,
+    ])
+    expect(await feed(m, bob, { authorId: dan })).toEqual([])
+    expect(await feed(m, bob, { q: 'POST 1' })).toEqual([19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1])
+    expect(await feed(m, bob, { since: at(25), until: at(27) })).toEqual([27, 26, 25])
+    expect(await feed(m, bob, { since: at(25), until: '2031-01-01T09:00:27+09:00' })).toEqual([27, 26, 25])
+    expect((await feedPages(m, bob, 2, { q: 'post 2' })).flat()).toEqual([
+      29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 2,
+    ])
+    await expect(m.ask(getMyFeed, { until: 'not a time' }, as(bob))).rejects.toMatchObject({ status: 400 })
   })
 
   it('pages newest first with no duplicates or holes, ties broken by post id, across writes between pages', async () => {
@@ -128,7 +215,7 @@ describe.each(modes)('the home feed, push mode (%s)', (mode) => {
     const first = await m.ask(getMyFeed, { limit: 10 }, as(bob))
     await m.apply(post(100, ann, 1_000), deleted(45, dan))
     const second = await m.ask(getMyFeed, { limit: 10, cursor: first.nextCursor ?? '' }, as(bob))
-    expect(second.items.map((i) => Number(i.postId.slice(-4)) - 1000)).toEqual(expected.slice(10, 20))
+    expect(second.items.map((i) => numberOf(i.postId))).toEqual(expected.slice(10, 20))
   })
 
   it('changes nothing when the same batch is applied twice from the same checkpoint', async () => {
@@ -137,7 +224,7 @@ describe.each(modes)('the home feed, push mode (%s)', (mode) => {
     expect(await m.applyBatch(batch, origin)).toEqual([true])
     expect(await m.applyBatch(batch, origin)).toEqual([false])
     expect(await feed(m, bob)).toEqual([2])
-    expect(await m.kv(timelinesModel).zcard(timelineKey(bob))).toBe(1)
+    expect(await m.kv(model).zcard(timelineKey('bob'))).toBe(feedMode === 'pull' ? 0 : 1)
   })
 
   it('refuses a caller with no profile with 409 PROFILE_REQUIRED', async () => {

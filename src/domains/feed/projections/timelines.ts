@@ -1,21 +1,43 @@
 import { defineKvProjection, unreachable, type KvBatch } from '../../../kernel/index.js'
-import { PostCreated, PostDeleted, UserCreated, UserFollowed, UserUnfollowed } from '../messages.js'
+import {
+  PostCommented,
+  PostCreated,
+  PostDeleted,
+  PostLiked,
+  PostUnliked,
+  UserCreated,
+  UserFollowed,
+  UserUnfollowed,
+} from '../messages.js'
 
 /**
- * The home feed's read model, push mode: each user's timeline is a capped sorted set that every post
- * of the users they follow is written into (fan-out on write). The follower lists, each author's
- * recent posts, the post documents and the authors' handles are kept here too, since a projection
- * reads only its own store. Pull and hybrid modes (issue 11) will read the same author lists at read
- * time instead of, or beside, the timelines.
+ * The home feed's read model, in the KV store (Redis sorted sets in server mode). How it is built
+ * depends on the feed mode (docs/feed-push-vs-pull.md):
  *
- * Timeline members are `<createdAt>|<postId>|<authorId>` at score 0, so a lex range walks them newest
- * first (ISO times in UTC sort as text) and the author is known without reading the post. Sorted sets
- * are write-only inside a batch, so each one has a plain set beside it (`…:members`) that the batch
- * reads, seeing its own writes, to trim to the cap and to find what to remove.
+ * - every mode keeps each author's posts (`author:<id>:posts`, whole), who follows whom both ways,
+ *   the post documents with their like and comment counts, the authors' names, and who liked what;
+ * - push also writes each post into every follower's timeline (`timeline:<reader>`, fan-out on write),
+ *   capped at 800 entries; a timeline remembers the newest entry it ever dropped (its floor): above
+ *   the floor it is whole, below it a reader is served by pull;
+ * - hybrid pushes too, except the posts of authors past the follower threshold: those authors are
+ *   "pulled", listed per reader in `pulled:<reader>` and merged in at read time;
+ * - pull writes no timelines: a page merges the followees' post lists at read time.
+ *
+ * A reader is an account (the JWT `sub`, URL-encoded): queries know the caller, not the profile.
+ * List members are `<createdAt>|<postId>|<authorId>` at score 0, so a lex range walks them newest first
+ * (ISO times in UTC sort as text) and the author is known without reading the post.
  */
 
-export const timelinesModel = 'feed-timelines'
-/** Entries per timeline and per author's recent posts, as Twitter and Mastodon cap theirs. */
+export type FeedMode = 'push' | 'pull' | 'hybrid'
+export const feedModes: readonly FeedMode[] = ['push', 'pull', 'hybrid']
+
+export interface FeedSettings {
+  mode: FeedMode
+  /** Hybrid: an author with more followers than this is pulled, not pushed. */
+  pullAbove: number
+}
+
+/** Entries per timeline, as Twitter and Mastodon cap theirs. */
 export const timelineCap = 800
 
 export interface PostDoc {
@@ -23,133 +45,191 @@ export interface PostDoc {
   authorId: string
   text: string
   createdAt: string
+  likes: number
+  comments: number
 }
 export interface UserDoc {
   userId: string
-  accountId: string
+  reader: string
   handle: string
   displayName: string
+  followers: number
+  /** Hybrid: past the threshold once, so merged at read time from then on. */
+  pulled: boolean
 }
 
-const enc = encodeURIComponent
+export const readerOf = (accountId: string) => encodeURIComponent(accountId)
 export const postKey = (postId: string) => `post:${postId}`
 export const userKey = (userId: string) => `user:${userId}`
-export const accountKey = (accountId: string) => `account:${enc(accountId)}`
-export const timelineKey = (userId: string) => `timeline:${userId}`
-const timelineMembers = (userId: string) => `timeline:${userId}:members`
+/** The profile of a reader (an account). */
+export const profileKey = (reader: string) => `account:${reader}`
+export const timelineKey = (reader: string) => `timeline:${reader}`
+export const floorKey = (reader: string) => `timeline:${reader}:floor`
+export const followingKey = (reader: string) => `following:${reader}`
+export const pulledKey = (reader: string) => `pulled:${reader}`
+export const likedKey = (reader: string, postId: string) => `liked:${reader}:${postId}`
+export const authorPostsKey = (userId: string) => `author:${userId}:posts`
 const followersKey = (userId: string) => `followers:${userId}`
-const authorPosts = (userId: string) => `author:${userId}:posts`
-/** The cache tag of a reader's timeline: the account, since the query knows the caller, not the profile. */
-export const timelineTag = (accountId: string) => `timeline:${accountId}`
 
-const entry = (p: PostDoc) => `${p.createdAt}|${p.postId}|${p.authorId}`
-export const authorOf = (member: string) => member.slice(member.lastIndexOf('|') + 1)
-export const postOf = (member: string) => member.split('|')[1] ?? ''
+/** Cache tags: a reader's feed, and a post's counts. */
+export const timelineTag = (reader: string) => `timeline:${reader}`
+export const postTag = (postId: string) => `post:${postId}`
 
-/** A capped list of entries: a plain set the batch reads, and the sorted set queries read, if any. */
-interface Capped {
-  members: string
-  sorted?: string
-}
-const timeline = (userId: string): Capped => ({
-  members: timelineMembers(userId),
-  sorted: timelineKey(userId),
-})
-const recentPosts = (userId: string): Capped => ({ members: authorPosts(userId) })
+export const entryOf = (p: Pick<PostDoc, 'createdAt' | 'postId' | 'authorId'>) =>
+  `${p.createdAt}|${p.postId}|${p.authorId}`
+export const authorOf = (entry: string) => entry.slice(entry.lastIndexOf('|') + 1)
+export const postOf = (entry: string) => entry.split('|')[1] ?? ''
 
-/** Adds entries, then drops the oldest past the cap. */
-async function addCapped(kv: KvBatch, list: Capped, entries: readonly string[]) {
-  const current = new Set(await kv.smembers(list.members))
-  for (const e of entries) {
-    if (current.has(e)) continue
-    current.add(e)
-    kv.sadd(list.members, e)
-    if (list.sorted !== undefined) kv.zadd(list.sorted, 0, e)
+/** Reads more than any timeline holds between two trims. */
+const wholeList = 1_000_000
+
+export const timelinesModel = (mode: FeedMode) => `feed-home-${mode}`
+
+export function timelinesProjection(settings: FeedSettings) {
+  const { mode } = settings
+  /** Whether an author's new posts are written into their followers' timelines. */
+  const pushes = (author: UserDoc) => mode === 'push' || (mode === 'hybrid' && !author.pulled)
+
+  function addToTimeline(kv: KvBatch, reader: string, entries: readonly string[]) {
+    for (const e of entries) kv.zadd(timelineKey(reader), 0, e)
+    kv.ztrim(timelineKey(reader), timelineCap, floorKey(reader))
   }
-  if (current.size <= timelineCap) return
-  const oldest = [...current].sort().slice(0, current.size - timelineCap)
-  for (const e of oldest) removeEntry(kv, list, e)
-}
 
-function removeEntry(kv: KvBatch, list: Capped, e: string) {
-  kv.srem(list.members, e)
-  if (list.sorted !== undefined) kv.zrem(list.sorted, e)
-}
-
-/** Touches the cache tag of a user's timeline (their account's). */
-async function touchTimeline(kv: KvBatch, userId: string) {
-  const user = await kv.getJson<UserDoc>(userKey(userId))
-  if (user) kv.touch(timelineTag(user.accountId))
-}
-
-async function addToTimeline(kv: KvBatch, userId: string, entries: readonly string[]) {
-  await addCapped(kv, timeline(userId), entries)
-  await touchTimeline(kv, userId)
-}
-
-async function removeFromTimeline(kv: KvBatch, userId: string, keep: (e: string) => boolean) {
-  for (const e of await kv.smembers(timelineMembers(userId))) {
-    if (!keep(e)) removeEntry(kv, timeline(userId), e)
+  async function changeCount(kv: KvBatch, postId: string, field: 'likes' | 'comments', by: number) {
+    const post = await kv.getJson<PostDoc>(postKey(postId))
+    if (!post) return
+    kv.setJson(postKey(postId), { ...post, [field]: Math.max(0, post[field] + by) })
   }
-  await touchTimeline(kv, userId)
-}
 
-export const timelinesProjection = defineKvProjection({
-  domain: 'feed',
-  name: timelinesModel,
-  version: 1,
-  events: [UserCreated, PostCreated, PostDeleted, UserFollowed, UserUnfollowed],
-  // Whose timelines an event changes is found in the read model: apply touches them.
-  tags: () => [],
-  async apply(event, kv) {
-    switch (event.type) {
-      case 'UserCreated': {
-        const { userId, accountId, handle, displayName } = event.data
-        kv.setJson(userKey(userId), { userId, accountId, handle, displayName } satisfies UserDoc)
-        kv.set(accountKey(accountId), userId)
-        return
-      }
-      case 'PostCreated': {
-        const post: PostDoc = { ...event.data }
-        if (await kv.get(postKey(post.postId))) return
-        kv.setJson(postKey(post.postId), post)
-        const e = entry(post)
-        await addCapped(kv, recentPosts(post.authorId), [e])
-        for (const follower of await kv.smembers(followersKey(post.authorId))) {
-          await addToTimeline(kv, follower, [e])
+  return defineKvProjection({
+    domain: 'feed',
+    name: timelinesModel(mode),
+    version: 1,
+    events: [
+      UserCreated,
+      PostCreated,
+      PostDeleted,
+      UserFollowed,
+      UserUnfollowed,
+      PostLiked,
+      PostUnliked,
+      PostCommented,
+    ],
+    // Likes and comments touch their post; whose feeds a post or a follow changes is found in apply.
+    tags: (event) =>
+      event.type === 'PostLiked' || event.type === 'PostUnliked' || event.type === 'PostCommented'
+        ? [postTag(event.data.postId)]
+        : [],
+    async apply(event, kv) {
+      switch (event.type) {
+        case 'UserCreated': {
+          const { userId, accountId, handle, displayName } = event.data
+          const reader = readerOf(accountId)
+          const user: UserDoc = { userId, reader, handle, displayName, followers: 0, pulled: false }
+          kv.setJson(userKey(userId), user)
+          kv.set(profileKey(reader), userId)
+          return
         }
-        return
-      }
-      case 'PostDeleted': {
-        const { postId, authorId } = event.data
-        const post = await kv.getJson<PostDoc>(postKey(postId))
-        if (!post) return
-        kv.del(postKey(postId))
-        const e = entry(post)
-        removeEntry(kv, recentPosts(authorId), e)
-        // Every timeline holding the post is a current follower's: an unfollow removed it from the rest.
-        for (const follower of await kv.smembers(followersKey(authorId))) {
-          removeEntry(kv, timeline(follower), e)
-          await touchTimeline(kv, follower)
+        case 'PostCreated': {
+          const { postId, authorId, text, createdAt } = event.data
+          if (await kv.get(postKey(postId))) return
+          kv.setJson(postKey(postId), { postId, authorId, text, createdAt, likes: 0, comments: 0 })
+          const entry = entryOf(event.data)
+          kv.zadd(authorPostsKey(authorId), 0, entry)
+          const author = await kv.getJson<UserDoc>(userKey(authorId))
+          const push = author !== undefined && pushes(author)
+          for (const reader of await kv.smembers(followersKey(authorId))) {
+            if (push) addToTimeline(kv, reader, [entry])
+            kv.touch(timelineTag(reader))
+          }
+          return
         }
-        return
+        case 'PostDeleted': {
+          const { postId, authorId } = event.data
+          const post = await kv.getJson<PostDoc>(postKey(postId))
+          if (!post) return
+          kv.del(postKey(postId))
+          const entry = entryOf(post)
+          kv.zrem(authorPostsKey(authorId), entry)
+          // Every timeline holding the post is a current follower's: an unfollow removed it from the rest.
+          for (const reader of await kv.smembers(followersKey(authorId))) {
+            if (mode !== 'pull') kv.zrem(timelineKey(reader), entry)
+            kv.touch(timelineTag(reader))
+          }
+          kv.touch(postTag(postId))
+          return
+        }
+        case 'UserFollowed': {
+          const { followerId, followeeId } = event.data
+          const follower = await kv.getJson<UserDoc>(userKey(followerId))
+          const followee = await kv.getJson<UserDoc>(userKey(followeeId))
+          if (!follower || !followee) return
+          const reader = follower.reader
+          kv.sadd(followersKey(followeeId), reader)
+          kv.sadd(followingKey(reader), followeeId)
+          const next = { ...followee, followers: followee.followers + 1 }
+          if (mode === 'hybrid' && !next.pulled && next.followers > settings.pullAbove) {
+            // Past the threshold: from now on every follower merges this author in at read time.
+            next.pulled = true
+            for (const each of await kv.smembers(followersKey(followeeId))) {
+              kv.sadd(pulledKey(each), followeeId)
+              kv.touch(timelineTag(each))
+            }
+          } else if (mode === 'hybrid' && next.pulled) {
+            kv.sadd(pulledKey(reader), followeeId)
+          } else if (mode !== 'pull') {
+            // Backfill: the followee's newest posts, as many as a timeline holds and one more, which
+            // the trim drops if the followee has more, so the timeline knows it is whole only above it.
+            const recent = await kv.zrangeByLex(authorPostsKey(followeeId), {
+              min: '-',
+              max: '+',
+              count: timelineCap + 1,
+              reverse: true,
+            })
+            if (recent.length > 0) addToTimeline(kv, reader, recent)
+          }
+          kv.setJson(userKey(followeeId), next)
+          kv.touch(timelineTag(reader))
+          return
+        }
+        case 'UserUnfollowed': {
+          const { followerId, followeeId } = event.data
+          const follower = await kv.getJson<UserDoc>(userKey(followerId))
+          const followee = await kv.getJson<UserDoc>(userKey(followeeId))
+          if (!follower || !followee) return
+          const reader = follower.reader
+          kv.srem(followersKey(followeeId), reader)
+          kv.srem(followingKey(reader), followeeId)
+          kv.srem(pulledKey(reader), followeeId)
+          kv.setJson(userKey(followeeId), { ...followee, followers: Math.max(0, followee.followers - 1) })
+          if (mode !== 'pull') {
+            const entries = await kv.zrangeByLex(timelineKey(reader), {
+              min: '-',
+              max: '+',
+              count: wholeList,
+            })
+            for (const e of entries) if (authorOf(e) === followeeId) kv.zrem(timelineKey(reader), e)
+          }
+          kv.touch(timelineTag(reader))
+          return
+        }
+        case 'PostLiked':
+        case 'PostUnliked': {
+          const { postId, userId } = event.data
+          const liker = await kv.getJson<UserDoc>(userKey(userId))
+          if (!liker || !(await kv.get(postKey(postId)))) return
+          // The write side emits a like or an unlike only when it changes something, once each.
+          if (event.type === 'PostLiked') kv.set(likedKey(liker.reader, postId), '1')
+          else kv.del(likedKey(liker.reader, postId))
+          await changeCount(kv, postId, 'likes', event.type === 'PostLiked' ? 1 : -1)
+          return
+        }
+        case 'PostCommented':
+          await changeCount(kv, event.data.postId, 'comments', 1)
+          return
+        default:
+          unreachable(event)
       }
-      case 'UserFollowed': {
-        const { followerId, followeeId } = event.data
-        const followers = await kv.smembers(followersKey(followeeId))
-        if (followers.includes(followerId)) return
-        kv.sadd(followersKey(followeeId), followerId)
-        await addToTimeline(kv, followerId, await kv.smembers(authorPosts(followeeId)))
-        return
-      }
-      case 'UserUnfollowed': {
-        const { followerId, followeeId } = event.data
-        kv.srem(followersKey(followeeId), followerId)
-        await removeFromTimeline(kv, followerId, (e) => authorOf(e) !== followeeId)
-        return
-      }
-      default:
-        unreachable(event)
-    }
-  },
-})
+    },
+  })
+}
