@@ -51,8 +51,11 @@ export async function sendExamples(
   // Commands run even when only queries are asked for: they write what the queries read.
   for (const domain of tandem.domains) {
     for (const command of domain.commands) {
-      for (const input of command.examples ?? []) {
-        const done = await tandem.commands.execute(command, input, { caller })
+      for (const [i, input] of (command.examples ?? []).entries()) {
+        const as = command.exampleCallers?.[i]
+        const done = await tandem.commands.execute(command, input, {
+          caller: as ? { id: as, roles: caller.roles } : caller,
+        })
         if (kinds.includes('command')) outcomes.push(outcomeOf('command', command, input, done))
       }
     }

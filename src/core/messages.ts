@@ -129,6 +129,11 @@ interface MessageBase<I extends TSchema, O extends TSchema> {
    * domain has at least one.
    */
   readonly examples?: readonly Static<I>[]
+  /**
+   * The caller each example runs as, by position, where it is not the examples' own caller (who holds
+   * every role): a follow needs someone else to follow. `null` keeps the examples' caller.
+   */
+  readonly exampleCallers?: readonly (string | null)[]
 }
 
 export interface CommandDefinition<
@@ -167,11 +172,39 @@ export interface QueryDefinition<
   readonly cache?: QueryCachePolicy<Static<I>, Static<O>>
   /** A paged list: the output is `{ items, nextCursor }`. */
   readonly paged: boolean
-  /** Offer `/stream`: Server-Sent Events, re-run when a tag of the query is touched. */
-  readonly live: boolean
+  /**
+   * Offer `/stream`: Server-Sent Events, re-run when a tag of the query is touched. `true` sends the
+   * whole answer each time; `{ itemKey }` (paged queries) sends each item once (http/live-items.ts).
+   */
+  readonly live: LiveOption<Static<O>>
   readonly notFound?: string
   handle(input: Static<I>, ctx: QueryContext): Promise<Static<O>>
 }
+
+/**
+ * A live query that streams items: each item of its pages is sent once, as an SSE event whose id is
+ * its key, and a client that reconnects with `Last-Event-ID` gets only the items after it.
+ */
+export interface LiveItems<T> {
+  /**
+   * The item's key: one line, and a newer item has a greater key (compared as plain JS strings),
+   * as the query's pages run newest first.
+   */
+  readonly itemKey: (item: T) => string
+}
+
+/** The item type of a page (`{ items, nextCursor }`); never for any other answer. */
+export type ItemOf<O> = O extends { items: readonly (infer T)[]; nextCursor: string | null } ? T : never
+
+/**
+ * What a query may declare as `live`: items only when its answer is a page. A query of unknown
+ * answer (`AnyQuery`) may hold either.
+ */
+export type LiveOption<O> = unknown extends O
+  ? boolean | LiveItems<never>
+  : [ItemOf<O>] extends [never]
+    ? boolean
+    : boolean | LiveItems<ItemOf<O>>
 
 export type AnyCommand = CommandDefinition
 export type AnyQuery = QueryDefinition
@@ -186,7 +219,7 @@ type CommandSpec<I extends TSchema, O extends TSchema> = Omit<
 type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
   QueryDefinition<I, O>,
   'kind' | 'paged' | 'live'
-> & { paged?: boolean; live?: boolean }
+> & { paged?: boolean; live?: LiveOption<Static<O>> }
 
 export function defineCommand<I extends TSchema, O extends TSchema>(
   spec: CommandSpec<I, O>,

@@ -34,6 +34,8 @@ const domain = 'feed'
  * read side), so follow-user and unfollow-user answer USER_NOT_FOUND until then.
  */
 const examplePostId = '0190c0d0-0000-7000-8000-000000000001'
+/** The post the delete example deletes: the other examples' post stays for the queries' examples. */
+const doomedPostId = '0190c0d0-0000-7000-8000-000000000003'
 const exampleUserId = '0190c0d0-0000-7000-8000-000000000002'
 const account = (meta: CommandMeta) => meta.caller?.id ?? ''
 /** A user's stream holds its creation and its follows; a post's its creation, likes, comments, deletion. */
@@ -54,14 +56,19 @@ export const createUser = defineCommand({
   input: CreateUserInput,
   output: UserIdResult,
   access: signedIn(),
-  refusals: ['USER_EXISTS', 'HANDLE_TAKEN'],
-  examples: [{ handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' }],
+  refusals: ['USER_EXISTS', 'HANDLE_TAKEN', 'USER_ID_TAKEN'],
+  // The second profile is another caller's: the one the follow examples follow.
+  examples: [
+    { handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' },
+    { userId: exampleUserId, handle: 'lee_jun', displayName: 'Lee Jun' },
+  ],
+  exampleCallers: [null, 'tandem-examples-followee'],
   handle: stateStored({
-    load: (tx, cmd, meta) => loadForCreateUser(tx, account(meta), cmd.handle),
+    load: (tx, cmd, meta) => loadForCreateUser(tx, account(meta), cmd.handle, cmd.userId),
     decide: decideCreateUser,
-    stream: (_cmd, _state, meta) => ({ id: `user-${meta.newId}`, expectedVersion: 0 }),
+    stream: (cmd, _state, meta) => ({ id: `user-${cmd.userId ?? meta.newId}`, expectedVersion: 0 }),
     persist: persistEvents,
-    result: (_events, _cmd, _state, meta) => ({ userId: meta.newId }),
+    result: (_events, cmd, _state, meta) => ({ userId: cmd.userId ?? meta.newId }),
   }),
 })
 
@@ -73,7 +80,11 @@ export const createPost = defineCommand({
   output: PostIdResult,
   access: signedIn(),
   refusals: ['PROFILE_REQUIRED', 'POST_EXISTS'],
-  examples: [{ postId: examplePostId, text: 'Hello, feed!' }, { text: 'A second post' }],
+  examples: [
+    { postId: examplePostId, text: 'Hello, feed!' },
+    { postId: doomedPostId, text: 'A post soon deleted' },
+    { text: 'A third post' },
+  ],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForCreatePost(tx, account(meta), cmd.postId),
     decide: decideCreatePost,
@@ -181,7 +192,7 @@ export const deletePost = defineCommand({
   output: PostIdResult,
   access: signedIn(),
   refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
-  examples: [{ postId: examplePostId }],
+  examples: [{ postId: doomedPostId }],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForPost(tx, account(meta), cmd.postId),
     decide: decideDeletePost,

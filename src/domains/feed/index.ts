@@ -1,5 +1,7 @@
 import { type Domain } from '../../kernel/index.js'
+import { benchMix } from './bench.js'
 import { commands } from './commands.js'
+import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents } from './messages.js'
 import { migrations } from './write-model.js'
 import { getPost, getPostComments, getUserPosts } from './projections/post-queries.js'
@@ -14,21 +16,18 @@ import { feedModes, timelinesProjection, type FeedMode, type FeedSettings } from
  * follow lists, posts with comments) and the home feed, built push, pull or hybrid (FEED_MODE).
  */
 export function createFeedDomain(settings: FeedSettings): Domain {
+  const getMyFeed = defineGetMyFeed(settings)
   return {
     name: 'feed',
     events: allEvents,
     commands,
-    queries: [
-      getUserPosts,
-      getPost,
-      getPostComments,
-      getUser,
-      getFollowers,
-      getFollowing,
-      defineGetMyFeed(settings),
-    ],
+    queries: [getUserPosts, getPost, getPostComments, getUser, getFollowers, getFollowing, getMyFeed],
     projections: [profilesProjection, postsProjection, timelinesProjection(settings)],
     migrations,
+    demoCallers,
+    seedDemo,
+    demoExamples: demoExamples(getMyFeed),
+    benchMix: benchMix(getMyFeed),
   }
 }
 

@@ -14,7 +14,12 @@ const PostText = Text(500)
 const strict = { additionalProperties: false } as const
 
 export const CreateUserInput = Type.Object(
-  { handle: Handle, displayName: Text(80), bio: Type.Optional(Text(300)) },
+  {
+    userId: Type.Optional(Id('The new profile’s id, chosen by the client (default: a fresh one)')),
+    handle: Handle,
+    displayName: Text(80),
+    bio: Type.Optional(Text(300)),
+  },
   strict,
 )
 export const CreatePostInput = Type.Object(

@@ -58,6 +58,8 @@ export interface CreateUserState {
   existing: UserRow | undefined
   /** The profile whose handle equals the one asked for, ignoring case. */
   sameHandle: UserRow | undefined
+  /** Whether another profile has the id asked for. */
+  idTaken?: boolean
 }
 
 export function decideCreateUser(cmd: CreateUser, state: CreateUserState, meta: CommandMeta): FeedEvent[] {
@@ -67,9 +69,10 @@ export function decideCreateUser(cmd: CreateUser, state: CreateUserState, meta: 
   if (state.sameHandle) {
     throw new ConflictError('HANDLE_TAKEN', 'Handle taken', `@${cmd.handle} is taken`)
   }
+  if (state.idTaken) throw new ConflictError('USER_ID_TAKEN', 'Profile id taken', `${cmd.userId} is taken`)
   return [
     UserCreated.create({
-      userId: meta.newId,
+      userId: cmd.userId ?? meta.newId,
       accountId: meta.caller?.id ?? '',
       handle: cmd.handle,
       displayName: cmd.displayName,

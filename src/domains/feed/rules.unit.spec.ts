@@ -79,6 +79,24 @@ describe('create-user', () => {
   it('when the caller has a profile: refused with 409 USER_EXISTS', () => {
     given({ existing: me, sameHandle: undefined }).when(input).thenRefused('USER_EXISTS', { status: 409 })
   })
+  it('takes the id the client chose, unless another profile has it: 409 USER_ID_TAKEN', () => {
+    const chosen = { ...input, userId: junId.toUpperCase() }
+    given({ existing: undefined, sameHandle: undefined })
+      .when(chosen)
+      .then(
+        UserCreated.create({
+          userId: junId,
+          accountId: 'minji',
+          handle: 'Kim_Minji',
+          displayName: 'Kim Minji',
+          bio: null,
+          createdAt: now,
+        }),
+      )
+    given({ existing: undefined, sameHandle: undefined, idTaken: true })
+      .when(chosen)
+      .thenRefused('USER_ID_TAKEN', { status: 409 })
+  })
   it('when another profile holds the handle in any case: refused with 409 HANDLE_TAKEN', () => {
     given({ existing: undefined, sameHandle: user(junId, 'jun', 'kim_MINJI') })
       .when(input)

@@ -100,14 +100,17 @@ export async function loadForCreateUser(
   tx: SqlClient,
   accountId: string,
   handle: string,
+  userId: string | undefined,
 ): Promise<CreateUserState> {
   const rows = await tx.query<UserRow>(
-    `SELECT ${userColumns} FROM feed.users WHERE account_id = $1 OR lower(handle) = lower($2)`,
-    [accountId, handle],
+    `SELECT ${userColumns} FROM feed.users
+     WHERE account_id = $1 OR lower(handle) = lower($2) OR user_id = $3`,
+    [accountId, handle, userId ?? null],
   )
   return {
     existing: rows.find((r) => r.accountId === accountId),
     sameHandle: rows.find((r) => r.handle.toLowerCase() === handle.toLowerCase()),
+    idTaken: rows.some((r) => r.userId === userId),
   }
 }
 
