@@ -144,25 +144,49 @@ async function pulled(r: Reading, key: string): Promise<Source> {
 }
 
 /** Where the caller's feed is read from, by mode and filters. */
-async function sourceOf(r: Reading, q: GetMyFeed, floor: string | null): Promise<Source> {
+/** A source made on its first read only: a page the timeline fills never lists the followees. */
+function lazy(make: () => Promise<Source>): Source {
+  let made: Promise<Source> | undefined
+  return async (max, count) => (await (made ??= make()))(max, count)
+}
+
+/** Whether an entry lies above a lower bound. */
+const above = (entry: string, min: LexBound) =>
+  min === '-' || (min.startsWith('[') ? entry >= min.slice(1) : entry > min.slice(1))
+
+/** What a page's first reads found, started together before the source was known. */
+interface Ahead {
+  floor: string | null
+  /** Hybrid: the followees merged at read time. */
+  pulledIds: readonly string[]
+  /** The timeline's first read, (max, count), down to `since` only: the floor is applied here. */
+  first?: { max: LexBound; count: number; entries: readonly string[] }
+}
+
+async function sourceOf(r: Reading, q: GetMyFeed, ahead: Ahead): Promise<Source> {
   const { kv, reader, settings, min } = r
   if (q.authorId !== undefined) {
     const follows = (await kv.smembers(followingKey(reader))).includes(q.authorId)
     return follows ? listSource(kv, authorPostsKey(q.authorId), min) : async () => []
   }
-  const pull = () => pulled(r, followingKey(reader))
-  if (settings.mode === 'pull') return pull()
+  const pull = lazy(() => pulled(r, followingKey(reader)))
+  if (settings.mode === 'pull') return pull
   // Above its floor a timeline is whole; with no floor it has never dropped anything.
-  const whole: LexBound = floor === null ? '-' : `(${floor}`
-  const timeline = listSource(kv, timelineKey(reader), higher(min, whole))
+  const whole: LexBound = ahead.floor === null ? '-' : `(${ahead.floor}`
+  const headMin = higher(min, whole)
+  const list = listSource(kv, timelineKey(reader), headMin)
+  const { first } = ahead
+  let primed = first !== undefined
+  const timeline: Source = (max, count) => {
+    if (!primed || max !== first?.max || count !== first.count) return list(max, count)
+    primed = false
+    return Promise.resolve(first.entries.filter((e) => above(e, headMin)))
+  }
   const head =
-    settings.mode === 'hybrid' ? merged([timeline, await pulledAbove(r, higher(min, whole))]) : timeline
-  if (floor === null) return head
-  return chained(head, whole, await pull())
-}
-
-async function pulledAbove(r: Reading, min: LexBound): Promise<Source> {
-  return pulled({ ...r, min }, pulledKey(r.reader))
+    settings.mode === 'hybrid' && ahead.pulledIds.length > 0
+      ? merged([timeline, ...ahead.pulledIds.map((id) => listSource(kv, authorPostsKey(id), headMin))])
+      : timeline
+  return ahead.floor === null ? head : chained(head, whole, pull)
 }
 
 /** Upper bound from the cursor and `until`; lower bound from `since`. */
@@ -233,21 +257,35 @@ const cursorOf = (entry: string) => encodeCursor(entry.slice(0, entry.lastIndexO
 /** Reads one page of the caller's feed. */
 export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: string, q: GetMyFeed) {
   const reader = readerOf(accountId)
-  const [profile, floor] = await kv.mget([profileKey(reader), floorKey(reader)])
+  const limit = q.limit ?? 20
+  const { min, max: top } = boundsOf(q)
+  const needle = q.q?.toLowerCase()
+  const chunk = (found: number) => (needle === undefined ? limit + 1 - found : 200)
+  // The profile, the floor, the pulled followees and the timeline's first entries: one round trip.
+  const timelineFirst = settings.mode !== 'pull' && q.authorId === undefined
+  const [[profile, floor], pulledIds, entries] = await Promise.all([
+    kv.mget([profileKey(reader), floorKey(reader)]),
+    settings.mode === 'hybrid' && q.authorId === undefined ? kv.smembers(pulledKey(reader)) : [],
+    timelineFirst
+      ? kv.zrangeByLex(timelineKey(reader), { min, max: top, count: chunk(0), reverse: true })
+      : undefined,
+  ])
   if (profile === null) {
     throw new ConflictError('PROFILE_REQUIRED', 'Profile required', 'Create your profile first')
   }
-  const limit = q.limit ?? 20
-  const { min, max: top } = boundsOf(q)
-  const source = await sourceOf({ kv, reader, settings, min }, q, floor ?? null)
-  const needle = q.q?.toLowerCase()
+  const first = entries && { max: top, count: chunk(0), entries }
+  const source = await sourceOf({ kv, reader, settings, min }, q, {
+    floor: floor ?? null,
+    pulledIds,
+    ...(first ? { first } : {}),
+  })
   const items: FeedItem[] = []
   let max = top
   let scanned = 0
   let last: string | undefined
   // Reads until a page and one more are found: entries whose post is gone or does not match are skipped.
   while (items.length <= limit && scanned < scanLimit) {
-    const want = Math.min(needle === undefined ? limit + 1 - items.length : 200, scanLimit - scanned)
+    const want = Math.min(chunk(items.length), scanLimit - scanned)
     const entries = await source(max, want)
     if (entries.length === 0) {
       last = undefined
