@@ -1,10 +1,12 @@
 import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Caller } from '../core/messages.js'
 import { expectSucceeded, startTestServer, type TestServer } from '../testing/http.js'
 import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
 import { createNoteVia, noteCommand } from '../testing/notes-domain/http.js'
 import { modes } from '../testing/services.js'
+import { maxItemPages } from './live-items.js'
 
 interface SseEvent {
   event: string
@@ -165,5 +167,151 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const stream = await streamOf(noteId, { authorization: s.bearer(reader) })
     expect(stream.response.status).toBe(200)
     expect((await stream.next()).data).toMatchObject({ noteId })
+  })
+
+  describe('an item stream (recent-notes, newest first, keyed by note id)', () => {
+    // Each test writes as a writer of its own, and streams that writer's notes only.
+    const newWriter = (): Caller => ({ id: `writer-${randomUUID()}`, roles: ['writer'] })
+    const itemStream = async (
+      caller: Caller,
+      params: Record<string, string> = {},
+      headers: Record<string, string> = {},
+    ) => {
+      const query = new URLSearchParams({ ownerId: caller.id, ...params })
+      const stream = await openStream(`${base}/api/queries/notes/recent-notes/stream?${query.toString()}`, {
+        authorization: s.bearer(caller),
+        ...headers,
+      })
+      streams.push(stream)
+      return stream
+    }
+    /** Writes `count` notes at once, waits for the read models; their ids in key order. */
+    const notesBy = async (caller: Caller, count: number, fields: Record<string, unknown> = {}) => {
+      const created = await Promise.all(
+        Array.from({ length: count }, () => createNoteVia(s, { ...fields }, caller)),
+      )
+      const last = created.map((c) => BigInt(c.position)).reduce((a, b) => (a > b ? a : b))
+      await s.settle(last.toString())
+      return created.map((c) => c.noteId).sort()
+    }
+    /** The ids of the next `count` events, each an `item` whose id is its note's. */
+    const nextItems = async (stream: Stream, count: number) => {
+      const ids: string[] = []
+      for (let i = 0; i < count; i++) {
+        const event = await stream.next(3000)
+        expect(event).toMatchObject({ event: 'item', data: { noteId: event.id } })
+        ids.push(event.id)
+      }
+      return ids
+    }
+
+    it("sends the first page's items oldest first, then each new item as it arrives", async () => {
+      const caller = newWriter()
+      const ids = await notesBy(caller, 3)
+      const stream = await itemStream(caller, { limit: '2' })
+      expect(stream.response.status).toBe(200)
+      expect(stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      expect(await nextItems(stream, 2)).toEqual(ids.slice(1))
+
+      const [added] = await notesBy(caller, 1, { title: 'Fresh' })
+      const event = await stream.next(3000)
+      expect(event).toMatchObject({ event: 'item', id: added, data: { noteId: added, title: 'Fresh' } })
+    })
+
+    it('resumes after Last-Event-ID with exactly the items after it, over more than one page', async () => {
+      const caller = newWriter()
+      const before = await notesBy(caller, 2)
+      const first = await itemStream(caller, { limit: '2' })
+      expect(await nextItems(first, 2)).toEqual(before)
+      first.close()
+
+      const missed = await notesBy(caller, 3)
+      const resumed = await itemStream(caller, { limit: '2' }, { 'last-event-id': before.at(-1) ?? '' })
+      expect(await nextItems(resumed, 3)).toEqual(missed)
+      // Nothing repeats: the next event is the next new note.
+      const later = await notesBy(caller, 1)
+      expect(await nextItems(resumed, 1)).toEqual(later)
+
+      // As EventSource polyfills send it: a parameter.
+      const polyfill = await itemStream(caller, { limit: '2', lastEventId: missed[0] ?? '' })
+      expect(await nextItems(polyfill, 3)).toEqual([...missed.slice(1), ...later])
+    })
+
+    it(`reads at most ${maxItemPages} pages back, and sends what they held`, async () => {
+      const caller = newWriter()
+      const ids = await notesBy(caller, maxItemPages + 2)
+      const stream = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[0] ?? '' })
+      expect(await nextItems(stream, maxItemPages)).toEqual(ids.slice(2))
+    })
+
+    it('sends a note that commits out of key order, once', async () => {
+      const caller = newWriter()
+      const ids = await notesBy(caller, 1)
+      const stream = await itemStream(caller)
+      expect(await nextItems(stream, 1)).toEqual(ids)
+
+      // A smaller key than the one sent last, as a slower commit racing a faster one would have.
+      const late = `00000000-0000-7000-8000-${randomUUID().slice(-12)}`
+      expect(await notesBy(caller, 1, { noteId: late })).toEqual([late])
+      expect(await nextItems(stream, 1)).toEqual([late])
+      const next = await notesBy(caller, 1)
+      expect(await nextItems(stream, 1)).toEqual(next)
+    })
+
+    it('does not send an older note that a deletion brings onto the first page', async () => {
+      const caller = newWriter()
+      const [, newer = ''] = await notesBy(caller, 2)
+      const stream = await itemStream(caller, { limit: '1' })
+      expect(await nextItems(stream, 1)).toEqual([newer])
+
+      expectSucceeded(await s.post(noteCommand('delete-note'), { noteId: newer }, { caller }))
+      const next = await notesBy(caller, 1)
+      expect(await nextItems(stream, 1)).toEqual(next)
+    })
+
+    it('treats an empty, overlong or control-character Last-Event-ID as none', async () => {
+      const caller = newWriter()
+      const ids = await notesBy(caller, 2)
+      const unusable = [
+        await itemStream(caller, {}, { 'last-event-id': '' }),
+        await itemStream(caller, {}, { 'last-event-id': 'x'.repeat(201) }),
+        await itemStream(caller, { lastEventId: '\u0000\u0001' }),
+      ]
+      for (const stream of unusable) {
+        expect(stream.response.status).toBe(200)
+        expect(await nextItems(stream, 2)).toEqual(ids)
+      }
+    })
+
+    it('compares any other id as a key: one above every key sends only what comes next', async () => {
+      const caller = newWriter()
+      await notesBy(caller, 2)
+      const stream = await itemStream(caller, {}, { 'last-event-id': 'garbage \u00e9' })
+      expect(stream.response.status).toBe(200)
+      const added = await notesBy(caller, 1)
+      expect(await nextItems(stream, 1)).toEqual(added)
+    })
+
+    it('answers problem+json, not a stream, to a caller who may not read it or asks amiss', async () => {
+      const caller = newWriter()
+      const url = `${base}/api/queries/notes/recent-notes/stream?ownerId=${caller.id}`
+      const cases: { url: string; headers: Record<string, string>; status: number; code: string }[] = [
+        { url, headers: {}, status: 401, code: 'UNAUTHENTICATED' },
+        { url, headers: { authorization: s.bearer(newWriter()) }, status: 403, code: 'FORBIDDEN' },
+        {
+          url: `${url}&limit=0`,
+          headers: { authorization: s.bearer(caller), 'last-event-id': 'x' },
+          status: 400,
+          code: 'VALIDATION_FAILED',
+        },
+      ]
+      for (const { url, headers, status, code } of cases) {
+        const stream = await openStream(url, headers)
+        streams.push(stream)
+        expect(stream.response.status).toBe(status)
+        expect(stream.response.headers.get('content-type')).toMatch(/^application\/problem\+json/)
+        expect(await stream.response.json()).toMatchObject({ code, status })
+      }
+    })
   })
 })

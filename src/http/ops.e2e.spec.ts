@@ -5,7 +5,7 @@ import { notesDomain, reader, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 const commands = ['create-note', 'edit-note', 'add-comment', 'delete-note']
-const queries = ['get-note', 'list-notes']
+const queries = ['get-note', 'list-notes', 'recent-notes']
 const projections = ['note-details', 'note-list']
 
 interface ProjectionStatus {

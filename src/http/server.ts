@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
+import Type, { type TObject, type TSchema } from 'typebox'
 import { isAppError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { clientErrorHandler, guardBodies } from './connection.js'
@@ -9,6 +10,7 @@ import { commandHandler, queryHandler } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
+import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf } from './problem.js'
@@ -25,6 +27,21 @@ export const openapiInfo = {
     '(`Content-Type: application/json`); queries are `GET /api/queries/{domain}/{query}`. ' +
     'A command answers with the log position of its last event; send it back as `X-Min-Position` to read your own write. ' +
     'Errors are `application/problem+json` with a stable `code`.',
+}
+
+const itemStreamDescription =
+  "An item stream: each item of the page as its own `item` event (`id` is the item's key), oldest first, " +
+  'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends only ' +
+  `the items after it, reading at most ${maxItemPages} pages back; an id that is empty, over 200 characters ` +
+  'or holds control characters counts as none (the page again). A failure later is a `problem` event.'
+const lastEventIdHeader = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
+})
+/** The query's parameters and `lastEventId`, for EventSource clients that cannot set headers. */
+function withLastEventId(input: TSchema) {
+  const lastEventId = Type.String({ description: 'As the `Last-Event-ID` header (which wins)' })
+  const { properties = {} } = input as Partial<TObject>
+  return Type.Object({ ...properties, lastEventId: Type.Optional(lastEventId) })
 }
 
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
@@ -95,6 +112,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     } else {
       app.get(route.url, { schema: route.schema }, queryHandler(tandem, route.definition))
       if (route.definition.live) {
+        const items = typeof route.definition.live === 'object'
         serve(route.definition.domain, `GET ${route.url}/stream`)
         app.get(
           `${route.url}/stream`,
@@ -102,8 +120,11 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
             schema: {
               tags: [route.definition.domain],
               summary: `${route.definition.summary} (live, Server-Sent Events)`,
-              description: 'An `answer` event now, then one each time the answer changes.',
-              querystring: route.definition.input,
+              description: items
+                ? itemStreamDescription
+                : 'An `answer` event now, then one each time the answer changes.',
+              querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
+              ...(items ? { headers: lastEventIdHeader } : {}),
               ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
             },
           },

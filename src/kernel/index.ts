@@ -22,6 +22,7 @@ export {
   type CommandMeta,
   type CommandTx,
   type EventDefinition,
+  type LiveItems,
   type NewEvent,
   type QueryContext,
   type QueryDefinition,

@@ -2,18 +2,20 @@ import type { Caller, Domain } from '../../kernel/index.js'
 import { commands, migrations } from './commands.js'
 import { noteEvents } from './messages.js'
 import { getNote, listNotes, noteDetailsProjection, noteListProjection } from './projections.js'
+import { recentNotes } from './recent-notes.js'
 
 export { exampleNoteId, maxComments } from './commands.js'
 
 /**
  * The test domain platform tests run on (src/http/*.spec.ts): a state-stored and an event-sourced
- * command, a KV and a SQL projection, a live query and a paged one, roles and ownership.
+ * command, a KV and a SQL projection, a live query, a paged one and a paged one that streams its items,
+ * roles and ownership.
  */
 export const notesDomain: Domain = {
   name: 'notes',
   events: noteEvents,
   commands,
-  queries: [getNote, listNotes],
+  queries: [getNote, listNotes, recentNotes],
   projections: [noteDetailsProjection, noteListProjection],
   migrations,
 }

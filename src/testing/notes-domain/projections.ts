@@ -12,6 +12,7 @@ import {
   NotFoundError,
   Page,
   signedIn,
+  type Caller,
 } from '../../kernel/index.js'
 import { noteEvents } from './messages.js'
 
@@ -99,8 +100,14 @@ export const noteListProjection = defineSqlProjection({
   },
 })
 
-const ListItem = Type.Object({ noteId: Id(), ownerId: Type.String(), title: Type.String() })
+export const ListItem = Type.Object({ noteId: Id(), ownerId: Type.String(), title: Type.String() })
 type ListItem = Static<typeof ListItem>
+
+/** A writer lists their own notes; an admin anyone's. */
+export function mayList(ownerId: string | undefined, caller: Caller | undefined): void {
+  if (ownerId !== undefined && ownerId !== caller?.id && !caller?.roles.includes('admin'))
+    throw new ForbiddenError("Only an admin may list another writer's notes")
+}
 
 /** Notes by id (time-ordered UUIDs: oldest first), `owner`'s only when given; keyset-paged. */
 export const listNotes = defineQuery({
@@ -122,8 +129,7 @@ export const listNotes = defineQuery({
   examples: [{ limit: 10 }],
   cache: { ttlMs: 30_000, tags: () => ['notes:list'] },
   async handle(q, { caller, stores }) {
-    if (q.ownerId !== undefined && q.ownerId !== caller?.id && !caller?.roles.includes('admin'))
-      throw new ForbiddenError("Only an admin may list another writer's notes")
+    mayList(q.ownerId, caller)
     const limit = q.limit ?? 20
     const after = q.cursor === undefined ? '' : decodeCursor(q.cursor)
     const { sql, table } = stores.sql('note-list')

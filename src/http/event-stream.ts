@@ -1,0 +1,104 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { AppError } from '../core/errors.js'
+import type { Tandem } from '../app/tandem.js'
+
+/** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
+
+const heartbeatMs = 15_000
+/** Tags remembered from invalidations that come before the first answer's tags are known. */
+const earlyTagLimit = 1000
+
+export interface EventStream {
+  /** Writes one event (`data` is JSON text); without `id` the client's last event id stays as it was. */
+  send(event: string, id: string | undefined, data: string): void
+}
+
+/** Takes the reply over and answers 200 with an event stream, kept alive until the client goes. */
+export function openEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  onClose: () => void,
+): EventStream {
+  void reply.hijack()
+  const res = reply.raw
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+  })
+  // Headers now: an item stream may have no event to send for a long while.
+  res.flushHeaders()
+  let open = true
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs)
+  const close = () => {
+    if (!open) return
+    open = false
+    clearInterval(heartbeat)
+    onClose()
+  }
+  request.raw.on('close', close)
+  // A client gone while the first answer was read: 'close' has been and gone.
+  if (request.raw.destroyed) close()
+  return {
+    send(event, id, data) {
+      if (open) res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)
+    },
+  }
+}
+
+/** What a `problem` event carries. */
+export function problemText(error: AppError): string {
+  return JSON.stringify({ code: error.code, title: error.title, status: error.status })
+}
+
+export interface Follower {
+  /** Follows `tags` (the first answer's); refreshes at once if one was touched while it was read. */
+  start(tags: readonly string[]): void
+  /** Follows the tags of a newer answer. */
+  retag(tags: readonly string[]): void
+  stop(): void
+}
+
+/**
+ * Runs `refresh` each time an invalidation touches a followed tag: one at a time, and invalidations
+ * while one runs fold into a single next one. It listens from the moment it is made, so that a change
+ * committed while the first answer is read is not missed.
+ */
+export function follow(tandem: Tandem, refresh: () => Promise<void>, log: FastifyBaseLogger): Follower {
+  let tags: ReadonlySet<string> | undefined
+  const early = new Set<string>()
+  let overflowed = false
+  let chain = Promise.resolve()
+  let queued = false
+  const run = () => {
+    if (queued) return
+    queued = true
+    chain = chain
+      .then(async () => {
+        queued = false
+        await refresh()
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'a live query failed to refresh'))
+  }
+  const off = tandem.cache.onInvalidate((touched) => {
+    const followed = tags
+    if (followed) {
+      if (touched.some((tag) => followed.has(tag))) run()
+    } else if (early.size + touched.length > earlyTagLimit) overflowed = true
+    else for (const tag of touched) early.add(tag)
+  })
+  return {
+    start(first) {
+      const followed = new Set(first)
+      tags = followed
+      if (overflowed || [...early].some((tag) => followed.has(tag))) run()
+      early.clear()
+    },
+    retag(next) {
+      tags = new Set(next)
+    },
+    stop: off,
+  }
+}

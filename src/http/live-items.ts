@@ -1,0 +1,128 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { isAppError } from '../core/errors.js'
+import type { AnyQuery, LiveItems } from '../core/messages.js'
+import { coerce } from '../core/validation.js'
+import type { Tandem } from '../app/tandem.js'
+import { follow, openEventStream, problemText } from './event-stream.js'
+import { callerOf } from './handlers.js'
+
+/**
+ * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
+ * once, oldest first, as `id: <key>`, `event: item`. A client that reconnects with `Last-Event-ID`
+ * gets the items with a greater key; then every item not sent yet, as projections touch the answer.
+ */
+
+/** How many pages a resume (or a refresh after a burst) reads at most; past it, older items are skipped. */
+export const maxItemPages = 10
+/** How many keys a stream remembers sending; older ones are covered by a floor key. */
+const rememberedKeys = 5000
+/** A Last-Event-ID worth comparing: 1 to 200 characters, none a control character. */
+const usableId = /^[^\p{Cc}]{1,200}$/u
+
+interface Keyed {
+  key: string
+  item: unknown
+}
+
+/** The id a client gives back (header, else parameter); an unusable one counts as none (documented). */
+function usable(given: unknown): string | undefined {
+  return typeof given === 'string' && usableId.test(given) ? given : undefined
+}
+
+/**
+ * The keys a stream counts as sent, or as the client's already: every key up to `floor`, and the last
+ * `remembered` added above it. Items can commit out of key order, so "greater than the last
+ * sent" would lose one that commits late; forgetting a key raises the floor to it instead.
+ */
+export function sentKeys(initialFloor: string, remembered = rememberedKeys) {
+  let floor = initialFloor
+  const recent = new Set<string>()
+  return {
+    has: (key: string) => key <= floor || recent.has(key),
+    add(key: string) {
+      recent.add(key)
+      if (recent.size <= remembered) return
+      const [oldest = ''] = recent
+      recent.delete(oldest)
+      if (oldest > floor) floor = oldest
+    },
+  }
+}
+
+export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: LiveItems<never>) {
+  if (!definition.paged) {
+    throw new Error(`${definition.name} streams items (live: { itemKey }) but its answer is not a page`)
+  }
+  // The definition's types tie `itemKey` to the page's items; here they are the bus's unknowns.
+  const itemKey = live.itemKey as (item: unknown) => string
+  const keyed = (item: unknown): Keyed => {
+    const key = itemKey(item)
+    if (key.length === 0 || /[\r\n\0]/.test(key)) {
+      throw new Error(`${definition.name}: an item key must be one line of text, not ${JSON.stringify(key)}`)
+    }
+    return { key, item }
+  }
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const caller = callerOf(tandem, request)
+    // `lastEventId` is how EventSource polyfills that cannot set headers send it: not the query's input.
+    const { lastEventId, ...query } = (request.query ?? {}) as Record<string, unknown>
+    const after = usable(request.headers['last-event-id'] ?? lastEventId)
+    const input = coerce(definition.input, query) as Record<string, unknown>
+
+    /**
+     * Pages on from the first page while every item of a page is `fresh`, `pages` at most: the items
+     * read (newest first), the first page's tags, and whether the reads reached the end of the list.
+     */
+    const read = async (pages: number, fresh: (key: string) => boolean) => {
+      const seen: Keyed[] = []
+      let tags: readonly string[] = []
+      let cursor: string | undefined
+      for (let page = 0; page < pages; page++) {
+        const pageInput = cursor === undefined ? input : { ...input, cursor }
+        const answer = await tandem.queries.ask(definition, pageInput, { caller, log: request.log })
+        if (answer.status === 'failed') throw answer.error
+        const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }
+        if (page === 0) tags = answer.tags
+        const onPage = items.map(keyed)
+        seen.push(...onPage)
+        if (nextCursor === null) return { seen, tags, ended: true }
+        if (!onPage.every(({ key }) => fresh(key))) break
+        cursor = nextCursor
+      }
+      return { seen, tags, ended: false }
+    }
+
+    const follower = follow(tandem, () => refresh(), request.log)
+    const fresh = (key: string) => after === undefined || key > after
+    const first = await read(after === undefined ? 1 : maxItemPages, fresh).catch((error: unknown) => {
+      follower.stop()
+      throw error
+    })
+    // Older than what was read is not this stream's to send, unless the reads reached the end.
+    const sent = sentKeys(first.ended ? '' : (first.seen.at(-1)?.key ?? ''))
+    const stream = openEventStream(request, reply, follower.stop)
+    const sendNew = (seen: readonly Keyed[], isNew: (key: string) => boolean) => {
+      for (const { key, item } of [...seen].reverse()) {
+        if (!isNew(key)) continue
+        stream.send('item', key, JSON.stringify(item))
+        sent.add(key)
+      }
+    }
+    const refresh = async () => {
+      try {
+        const next = await read(maxItemPages, (key) => !sent.has(key))
+        follower.retag(next.tags)
+        sendNew(next.seen, (key) => !sent.has(key))
+      } catch (error) {
+        if (!isAppError(error)) throw error
+        // No id: a problem must not move the client's Last-Event-ID.
+        stream.send('problem', undefined, problemText(error))
+      }
+    }
+
+    // What the reads found but the client had (at or before its Last-Event-ID) counts as sent.
+    for (const { key } of [...first.seen].reverse()) if (!fresh(key)) sent.add(key)
+    sendNew(first.seen, fresh)
+    follower.start(first.tags)
+  }
+}

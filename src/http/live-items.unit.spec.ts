@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import type { Tandem } from '../app/tandem.js'
+import type { AnyQuery } from '../core/messages.js'
+import { getNote } from '../testing/notes-domain/projections.js'
+import { sentKeys } from './live-items.js'
+import { liveHandler } from './live.js'
+
+describe("an item stream's memory of the keys it sent", () => {
+  it('holds a key sent out of order, not only the greatest', () => {
+    const sent = sentKeys('')
+    sent.add('b')
+    expect(sent.has('a')).toBe(false)
+    sent.add('a')
+    expect([sent.has('a'), sent.has('b'), sent.has('c')]).toEqual([true, true, false])
+  })
+
+  it('counts every key up to its floor as sent', () => {
+    const sent = sentKeys('m')
+    expect([sent.has('a'), sent.has('m'), sent.has('n')]).toEqual([true, true, false])
+  })
+
+  describe('when it holds more keys than it remembers', () => {
+    it('forgets the oldest added and raises its floor to it, so a forgotten key is never sent again', () => {
+      const sent = sentKeys('', 2)
+      for (const key of ['k1', 'k3', 'k4']) sent.add(key)
+      // k1 is forgotten: it and anything below it now count as sent; k2, above the floor, does not.
+      expect([sent.has('k0'), sent.has('k1'), sent.has('k2'), sent.has('k3'), sent.has('k4')]).toEqual([
+        true,
+        true,
+        false,
+        true,
+        true,
+      ])
+    })
+  })
+})
+
+describe('declaring an item stream', () => {
+  it('is refused, at registration, on a query whose answer is not a page', () => {
+    const definition = { ...getNote, live: { itemKey: () => 'x' } } as unknown as AnyQuery
+    expect(() => liveHandler({} as Tandem, definition)).toThrow(/get-note streams items .* not a page/)
+  })
+})
