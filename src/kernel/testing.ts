@@ -29,3 +29,4 @@ export {
   type TestServer,
   type TestServerOptions,
 } from '../testing/http.js'
+export { openStream, type SseEvent, type Stream } from '../testing/sse.js'

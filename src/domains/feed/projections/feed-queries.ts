@@ -326,6 +326,8 @@ export function defineGetMyFeed(settings: FeedSettings) {
     access: signedIn(),
     readModels: [timelinesModel(settings.mode)],
     paged: true,
+    // `/stream`: each new item as it arrives, its key sorting as the feed does; resumable by Last-Event-ID.
+    live: { itemKey: (item) => `${item.createdAt}|${item.postId}` },
     examples: [{ limit: 10 }],
     // A post, a delete, a follow or an unfollow touches each feed it changes; a like or a comment its post.
     cache: {

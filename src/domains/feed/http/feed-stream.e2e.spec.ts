@@ -1,0 +1,116 @@
+import type { AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Caller } from '../../../kernel/index.js'
+import {
+  commandUrl,
+  expectSucceeded,
+  modes,
+  openStream,
+  startTestServer,
+  type Stream,
+  type TestServer,
+} from '../../../kernel/testing.js'
+import { feedDomain } from '../index.js'
+
+interface Item {
+  postId: string
+  text: string
+}
+
+describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mode) => {
+  let s: TestServer
+  let base: string
+  const streams: Stream[] = []
+  beforeAll(async () => {
+    s = await startTestServer(mode, { domains: [feedDomain] })
+    await s.app.listen({ port: 0, host: '127.0.0.1' })
+    base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
+  })
+  afterAll(() => s.close())
+  afterEach(() => {
+    for (const stream of streams.splice(0)) stream.close()
+    expect(s.serverErrors.splice(0)).toEqual([])
+  })
+
+  const someone = (): Caller => ({ id: `stream-${randomUUID().slice(0, 8)}`, roles: [] })
+  const send = async (name: string, body: unknown, caller: Caller) =>
+    expectSucceeded<Record<string, string>>(await s.post(commandUrl('feed', name), body, { caller }))
+  const profile = async (caller: Caller) =>
+    (await send('create-user', { handle: caller.id.replace('-', '_'), displayName: caller.id }, caller))
+      .result.userId ?? ''
+  const post = async (caller: Caller, text: string) => send('create-post', { text }, caller)
+  const open = async (caller: Caller, headers: Record<string, string> = {}) => {
+    const stream = await openStream(`${base}/api/queries/feed/get-my-feed/stream?limit=5`, {
+      authorization: s.bearer(caller),
+      ...headers,
+    })
+    streams.push(stream)
+    return stream
+  }
+  const texts = async (stream: Stream, n: number) => {
+    const events = []
+    for (let i = 0; i < n; i++) events.push(await stream.next())
+    expect(events.every((e) => e.event === 'item')).toBe(true)
+    return events
+  }
+
+  it('sends the feed’s items oldest first, then each new post of a followee as it arrives', async () => {
+    const [reader, writer, stranger] = [someone(), someone(), someone()]
+    await profile(reader)
+    await profile(stranger)
+    const writerId = await profile(writer)
+    await send('follow-user', { userId: writerId }, reader)
+    await post(writer, 'one')
+    const last = await post(writer, 'two')
+    await s.settle(last.position)
+
+    const stream = await open(reader)
+    expect(stream.response.status).toBe(200)
+    const first = await texts(stream, 2)
+    expect(first.map((e) => (e.data as Item).text).sort()).toEqual(['one', 'two'])
+    expect(first.map((e) => e.id)).toEqual(first.map((e) => e.id).sort())
+
+    await post(stranger, 'not followed')
+    await post(writer, 'three')
+    const next = await stream.next()
+    expect([next.event, (next.data as Item).text]).toEqual(['item', 'three'])
+    expect(next.id > (first[1]?.id ?? '')).toBe(true)
+  })
+
+  it('resumes from Last-Event-ID with exactly the items after it, none repeated', async () => {
+    const [reader, writer] = [someone(), someone()]
+    await profile(reader)
+    const writerId = await profile(writer)
+    await send('follow-user', { userId: writerId }, reader)
+    const first = await post(writer, 'p1')
+    await s.settle(first.position)
+    const stream = await open(reader)
+    const [seen] = await texts(stream, 1)
+    stream.close()
+
+    // Twelve posts while away: more than a page of five.
+    let at = first.position
+    for (let i = 2; i <= 13; i++) at = (await post(writer, `p${i}`)).position
+    await s.settle(at)
+    const resumed = await open(reader, { 'last-event-id': seen?.id ?? '' })
+    const events = await texts(resumed, 12)
+    // Oldest first by the feed's order (time, then post id: two posts in one millisecond go by id).
+    const sent = events.map((e) => (e.data as Item).text)
+    expect([...sent].sort()).toEqual(Array.from({ length: 12 }, (_, i) => `p${i + 2}`).sort())
+    const ids = events.map((e) => e.id)
+    expect(ids).toEqual([...ids].sort())
+    await expect(resumed.next(300)).rejects.toThrow(/No event/)
+  })
+
+  it('answers a caller with no token, or no profile, with a problem, not a stream', async () => {
+    const anonymous = await openStream(`${base}/api/queries/feed/get-my-feed/stream`)
+    expect(anonymous.response.status).toBe(401)
+    anonymous.close()
+    const stranger = await openStream(`${base}/api/queries/feed/get-my-feed/stream`, {
+      authorization: s.bearer(someone()),
+    })
+    expect(stranger.response.status).toBe(409)
+    expect(((await stranger.response.json()) as { code: string }).code).toBe('PROFILE_REQUIRED')
+  })
+})
