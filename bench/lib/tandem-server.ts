@@ -2,6 +2,7 @@ import { createClient } from 'redis'
 import type { Role } from '../../src/app/config.js'
 import { createAuth, type Auth } from '../../src/app/auth.js'
 import { createScratchDatabase } from '../../src/storage/scratch-database.js'
+import type { Statement } from '../../src/core/sql.js'
 import type { Audit, StudyAudit, StudySubject } from '../server/protocol.js'
 import type { BenchContext } from './context.js'
 import type { Mode } from './results.js'
@@ -24,6 +25,17 @@ export interface TandemServer {
   studyAudit(subjects: readonly StudySubject[]): Promise<StudyAudit>
   /** Resolves once the read models this process serves have applied the whole log. */
   caughtUp(): Promise<void>
+  /** Feed scenario: statements in one transaction (bulk loads). */
+  sqlCommit(statements: readonly Statement[]): Promise<void>
+  sqlQuery<R>(text: string, params: readonly unknown[]): Promise<R[]>
+  /** Feed scenario: a query's data, asked as this account with the cache off. */
+  ask<R>(address: string, input: Record<string, unknown>, caller: string): Promise<R>
+  /** Feed scenario: the newest `count` members of each sorted set of a KV read model. */
+  kvNewest(model: string, keys: readonly string[], count: number): Promise<string[][]>
+  /** Feed scenario: whether each read model this process places has caught up with the log. */
+  projectionStatus(): Promise<{ name: string; caughtUp: boolean }[]>
+  /** Feed scenario: the live generation's key prefix of a KV read model (after the Redis prefix). */
+  kvPrefix(model: string): Promise<string>
   close(): Promise<void>
 }
 
@@ -32,6 +44,8 @@ export interface TandemServerOptions {
   roles?: readonly Role[]
   /** Server mode: another process of the same deployment, whose database and Redis this one shares. */
   joins?: TandemServer
+  /** How the feed domain builds home feeds (FEED_MODE, FEED_PULL_ABOVE); default: the domain's. */
+  feed?: { mode: 'push' | 'pull' | 'hybrid'; pullAbove?: number }
 }
 
 export function storesOf(mode: Mode): string {
@@ -47,7 +61,7 @@ export async function startTandemServer(
   mode: Mode,
   options: TandemServerOptions = {},
 ): Promise<TandemServer> {
-  const { joins, roles } = options
+  const { joins, roles, feed } = options
   if (mode === 'embedded' && (joins || roles)) throw new Error('Only server mode splits roles')
   const scratch =
     mode === 'server' && !joins ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
@@ -61,6 +75,8 @@ export async function startTandemServer(
         BENCH_LOG_LEVEL: ctx.logLevel,
         ...(url ? { BENCH_DATABASE_URL: url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
         ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
+        ...(feed ? { FEED_MODE: feed.mode } : {}),
+        ...(feed?.pullAbove !== undefined ? { FEED_PULL_ABOVE: String(feed.pullAbove) } : {}),
       },
       { quickStart: ctx.smoke },
     )
@@ -78,6 +94,18 @@ export async function startTandemServer(
     audit: (eventIds) => server.call<Audit>({ op: 'audit', eventIds: [...eventIds] }),
     studyAudit: (subjects) => server.call<StudyAudit>({ op: 'studyAudit', subjects: [...subjects] }),
     caughtUp: () => server.call<null>({ op: 'caughtUp' }).then(() => undefined),
+    sqlCommit: (statements) =>
+      server
+        .call<null>({
+          op: 'sqlCommit',
+          statements: statements.map((s) => ({ text: s.text, params: s.params ? [...s.params] : [] })),
+        })
+        .then(() => undefined),
+    sqlQuery: (text, params) => server.call({ op: 'sqlQuery', text, params: [...params] }),
+    ask: (address, input, caller) => server.call({ op: 'ask', address, input, caller }),
+    kvNewest: (model, keys, count) => server.call({ op: 'kvNewest', model, keys: [...keys], count }),
+    projectionStatus: () => server.call({ op: 'projectionStatus' }),
+    kvPrefix: (model) => server.call({ op: 'kvPrefix', model }),
     async close() {
       await server.close()
       if (!scratch) return

@@ -2,6 +2,7 @@ import type { ScenarioName } from '../lib/results.js'
 import { appendScenario } from './append.js'
 import { busScenario } from './bus.js'
 import { detailsScenario } from './details.js'
+import { feedScenario } from './feed.js'
 import { lagScenario } from './lag.js'
 import { mixedScenario } from './mixed.js'
 import { registerScenario } from './register.js'
@@ -17,6 +18,7 @@ export const scenarios: readonly Scenario[] = [
   lagScenario,
   mixedScenario,
   studyScenario,
+  feedScenario,
 ]
 
 export const scenarioNames = scenarios.map((s) => s.name) as readonly ScenarioName[]

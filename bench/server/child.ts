@@ -26,6 +26,8 @@ const { buildServer } = await product<typeof import('../../src/http/server.js')>
 const { headPosition } =
   await product<typeof import('../../src/storage/event-log.js')>('storage/event-log.js')
 const { logIdentity } = await product<typeof import('../../src/storage/schema.js')>('storage/schema.js')
+const { kvPrefix } =
+  await product<typeof import('../../src/projections/targets.js')>('projections/targets.js')
 
 const send = (message: Ready | Reply) => process.send?.(message)
 const organizer: Caller = { id: 'bench-organizer', roles: ['organizer'] }
@@ -164,6 +166,16 @@ async function count(tandem: Tandem, eventIds: readonly string[]): Promise<Audit
   }
 }
 
+/** A query's answer as `caller`, read past the cache; a refusal is an error. */
+async function ask(tandem: Tandem, address: string, input: unknown, caller: string): Promise<unknown> {
+  const asked = await tandem.queries.ask(address, input, {
+    caller: { id: caller, roles: [] },
+    useCache: false,
+  })
+  if (asked.status === 'failed') throw asked.error
+  return asked.data
+}
+
 async function main(): Promise<void> {
   const { app, tandem } = await startServer()
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -195,6 +207,25 @@ async function main(): Promise<void> {
         case 'close':
           await close()
           return null
+        case 'sqlCommit':
+          await tandem.sql.transaction((tx) => tx.commit(message.statements))
+          return null
+        case 'sqlQuery':
+          return tandem.sql.query(message.text, message.params)
+        case 'ask':
+          return ask(tandem, message.address, message.input, message.caller)
+        case 'kvNewest': {
+          const kv = tandem.projections.stores.kv(message.model)
+          const range = { min: '-', max: '+', count: message.count, reverse: true } as const
+          return Promise.all(message.keys.map((key) => kv.zrangeByLex(key, range)))
+        }
+        case 'projectionStatus':
+          return tandem.projections.status()
+        case 'kvPrefix': {
+          const status = (await tandem.projections.status()).find((s) => s.name === message.model)
+          if (!status) throw new Error(`No read model ${message.model} here`)
+          return kvPrefix(message.model, status.generation)
+        }
       }
     }
     handle().then(

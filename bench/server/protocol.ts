@@ -16,6 +16,18 @@ export type Request =
   /** Resolves once the read models this process serves have applied the whole log. */
   | { id: number; op: 'caughtUp' }
   | { id: number; op: 'close' }
+  /** Feed scenario: statements run in one transaction (the bulk loader), nothing answered. */
+  | { id: number; op: 'sqlCommit'; statements: { text: string; params?: unknown[] }[] }
+  /** Feed scenario: one read of the write model, its rows answered. */
+  | { id: number; op: 'sqlQuery'; text: string; params: unknown[] }
+  /** Feed scenario: a query asked as `caller` with the cache off, its data answered. */
+  | { id: number; op: 'ask'; address: string; input: Record<string, unknown>; caller: string }
+  /** Feed scenario: the newest `count` members of each sorted set, read from a KV read model. */
+  | { id: number; op: 'kvNewest'; model: string; keys: string[]; count: number }
+  /** Feed scenario: each read model this process places, how far it stands. */
+  | { id: number; op: 'projectionStatus' }
+  /** Feed scenario: where a KV read model's live generation keeps its keys (under the Redis prefix). */
+  | { id: number; op: 'kvPrefix'; model: string }
 
 export interface Audit {
   /** Confirmed registrations in the write model. */
