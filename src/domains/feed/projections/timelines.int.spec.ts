@@ -158,6 +158,34 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
     expect(await feed(m, bob)).toEqual([3001, ...all.slice(0, -5), 3000, ...all.slice(-5)])
   })
 
+  it('reads the lists of the authors who posted last first, and stops once no other can be on the page', async () => {
+    // 40 authors, one post each, a second by the first author long after; then its newest is deleted.
+    const many = Array.from({ length: 40 }, (_, i) => uuid(100 + i))
+    const profile = (userId: string) =>
+      UserCreated.create({
+        userId,
+        accountId: userId,
+        handle: userId,
+        displayName: userId,
+        bio: null,
+        createdAt: at(0),
+      })
+    const m = await given(
+      ...users(),
+      ...many.map(profile),
+      ...many.map((a) => follow(bob, a)),
+      ...many.map((a, i) => post(i + 1, a)),
+      post(500, many[0] ?? '', 5_000),
+    )
+    expect((await feedPages(m, bob, 5)).flat()).toEqual([
+      500,
+      ...Array.from({ length: 40 }, (_, i) => 40 - i),
+    ])
+    await m.apply(deleted(500, many[0] ?? ''))
+    expect((await feedPages(m, bob, 7)).flat()).toEqual(Array.from({ length: 40 }, (_, i) => 40 - i))
+    expect(await feed(m, bob, { since: at(30) })).toEqual([40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30])
+  })
+
   it('gives like and comment counts, and whether the caller liked each post, without rewriting timelines', async () => {
     const m = await given(...users(), follow(bob, ann), follow(cat, ann), post(1, ann), post(2, ann))
     expect(await m.apply(like(1, bob), like(1, cat), comment(1, dan, 1), comment(2, bob, 2))).toEqual(
