@@ -25,22 +25,26 @@ export interface ReaderGroup {
   follows: number
 }
 
-/** The sizes, `BENCH_FEED_SCALE` (default 1) times the issue's: 10,000 authors, 100,000 fans. */
+/**
+ * The sizes, `BENCH_FEED_SCALE` (default 1) times the issue's: main readers following 10,000 of
+ * 100,000 authors each, 100,000 fans. As in life, readers do not all follow the same accounts: the
+ * main readers fall into ten sets of followees, so a new post reaches a tenth of them.
+ */
 export function feedPlan(ctx: BenchContext): FeedPlan {
   const knob = Number(process.env.BENCH_FEED_SCALE ?? 1)
   const factor = Number.isFinite(knob) && knob > 0 ? knob : 1
   const size = (full: number, smoke: number) => Math.max(1, Math.round(ctx.scale(full * factor, smoke)))
-  const authors = size(10_000, 24)
+  const authors = size(100_000, 24)
   return {
     tag: Math.floor(Math.random() * 2 ** 32)
       .toString(16)
       .padStart(8, '0'),
     base: Date.now() - 24 * 3600_000,
     authors,
-    postsEach: 2,
-    // The main readers first: they follow every author (10,000 at full size).
+    postsEach: 1,
+    // The main readers first: 10,000 authors each at full size, every tenth one from an offset.
     groups: [
-      { readers: ctx.scale(100, 3), follows: authors },
+      { readers: ctx.scale(100, 3), follows: size(10_000, 12) },
       { readers: ctx.scale(10, 2), follows: size(100, 4) },
       { readers: ctx.scale(10, 2), follows: size(1_000, 12) },
     ],

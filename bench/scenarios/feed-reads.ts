@@ -64,8 +64,10 @@ export async function readsUnderWrites(
   plan: FeedPlan,
   options: { label: string; asks: readonly Ask[]; connections: number; rate: number },
 ): Promise<UnderWrites> {
-  const authors = Array.from({ length: Math.min(plan.authors, 500) }, (_, i) =>
-    bearer(tandem, accountId(plan, Math.floor((i * plan.authors) / Math.min(plan.authors, 500)))),
+  // 500 writers spread over the authors and over the readers' sets of followees (every tenth author).
+  const writers = Math.min(plan.authors, 500)
+  const authors = Array.from({ length: writers }, (_, i) =>
+    bearer(tandem, accountId(plan, (Math.floor((i * plan.authors) / writers) + i) % plan.authors)),
   )
   let posted = 0
   const before = await feedLookups(tandem)

@@ -40,6 +40,8 @@ export type KvOp =
    * remembers where it stops being whole).
    */
   | readonly ['ztrim', string, number, string]
+  /** `['zaddcap', key, member, keep, floorKey]`: a `zadd` at score 0 then a `ztrim`, in one op (a fan-out's). */
+  | readonly ['zaddcap', string, string, number, string]
 
 export interface SqlReadModel {
   sql: SqlClient

@@ -11,6 +11,12 @@ export function createMemoryKv(): KvStore {
   const sets = new Map<string, Set<string>>()
   const zsets = new Map<string, SortedSet>()
 
+  function trim(key: string, keep: number, floorKey: string) {
+    const cut = zsets.get(key)?.trim(keep)
+    const floor = strings.get(floorKey)
+    if (cut !== undefined && (floor === undefined || compareBytes(floor, cut) < 0)) strings.set(floorKey, cut)
+  }
+
   function apply(op: KvOp) {
     switch (op[0]) {
       case 'set':
@@ -45,13 +51,13 @@ export function createMemoryKv(): KvStore {
         if (zset?.size === 0) zsets.delete(op[1])
         return
       }
-      case 'ztrim': {
-        const cut = zsets.get(op[1])?.trim(op[2])
-        const floor = strings.get(op[3])
-        if (cut !== undefined && (floor === undefined || compareBytes(floor, cut) < 0))
-          strings.set(op[3], cut)
+      case 'ztrim':
+        trim(op[1], op[2], op[3])
         return
-      }
+      case 'zaddcap':
+        apply(['zadd', op[1], 0, op[2]])
+        trim(op[1], op[3], op[4])
+        return
       default:
         unreachable(op[0])
     }

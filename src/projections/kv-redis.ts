@@ -11,15 +11,21 @@ import type { KvStore } from './kv.js'
 const commitScript = `
 local current = redis.call('GET', KEYS[1])
 if (current or '') ~= ARGV[1] then return 0 end
+local function trim(key, keep, floorKey)
+  local cut = redis.call('ZCARD', key) - tonumber(keep)
+  if cut > 0 then
+    local last = redis.call('ZRANGE', key, cut - 1, cut - 1)[1]
+    redis.call('ZREMRANGEBYRANK', key, 0, cut - 1)
+    local floor = redis.call('GET', floorKey)
+    if (not floor) or floor < last then redis.call('SET', floorKey, last) end
+  end
+end
 for _, op in ipairs(cjson.decode(ARGV[3])) do
   if op[1] == 'ZTRIM' then
-    local cut = redis.call('ZCARD', op[2]) - tonumber(op[3])
-    if cut > 0 then
-      local last = redis.call('ZRANGE', op[2], cut - 1, cut - 1)[1]
-      redis.call('ZREMRANGEBYRANK', op[2], 0, cut - 1)
-      local floor = redis.call('GET', op[4])
-      if (not floor) or floor < last then redis.call('SET', op[4], last) end
-    end
+    trim(op[2], op[3], op[4])
+  elseif op[1] == 'ZADDCAP' then
+    redis.call('ZADD', op[2], 0, op[3])
+    trim(op[2], op[4], op[5])
   else
     redis.call(unpack(op))
   end
@@ -100,6 +106,8 @@ function toRedisCommand(op: KvOp, p: (key: string) => string): string[] {
       return ['SREM', p(op[1]), op[2]]
     case 'ztrim':
       return ['ZTRIM', p(op[1]), String(op[2]), p(op[3])]
+    case 'zaddcap':
+      return ['ZADDCAP', p(op[1]), op[2], String(op[3]), p(op[4])]
   }
 }
 

@@ -132,6 +132,16 @@ describe.each(stores)('the KV store contract (%s)', (_name, open) => {
     })
     expect(await kv.get('capped:floor')).toBe('b')
     expect(await kv.zcard('capped')).toBe(2)
+    // zaddcap: the add and the trim as one op.
+    await kv.commit(
+      [
+        ['zaddcap', 'capped', 'e', 2, 'capped:floor'],
+        ['zaddcap', 'capped', 'a', 2, 'capped:floor'],
+      ],
+      { key: 'cp-trim', expect: '3', next: '4' },
+    )
+    expect(await kv.zrangeByLex('capped', { min: '-', max: '+', count: 10 })).toEqual(['d', 'e'])
+    expect(await kv.get('capped:floor')).toBe('c')
   })
 
   it('shows a batch its own sorted-set adds and removes, in order and within the range', async () => {

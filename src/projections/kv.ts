@@ -49,6 +49,8 @@ export interface KvBatch {
   zrem(key: string, member: string): void
   /** Keeps a sorted set's `keep` highest members; the highest one dropped raises the string at `floorKey`. */
   ztrim(key: string, keep: number, floorKey: string): void
+  /** `zadd(key, 0, member)` then `ztrim(key, keep, floorKey)`, as one op: what a fan-out writes per follower. */
+  zaddCapped(key: string, member: string, keep: number, floorKey: string): void
   sadd(key: string, member: string): void
   srem(key: string, member: string): void
 }
@@ -137,6 +139,10 @@ export function createKvBatch(
       ops.push(['zrem', k(key), member])
     },
     ztrim: (key, keep, floorKey) => ops.push(['ztrim', k(key), keep, k(floorKey)]),
+    zaddCapped(key, member, keep, floorKey) {
+      changesOf(zsets, key).set(member, true)
+      ops.push(['zaddcap', k(key), member, keep, k(floorKey)])
+    },
     sadd(key, member) {
       changesOf(sets, key).set(member, true)
       ops.push(['sadd', k(key), member])

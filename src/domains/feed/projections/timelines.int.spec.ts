@@ -13,6 +13,10 @@ import {
 import { defineGetMyFeed } from './feed-queries.js'
 import {
   floorKey,
+  followingKey,
+  profileKey,
+  pulledKey,
+  readerOf,
   timelineCap,
   timelineKey,
   timelinesModel,
@@ -67,6 +71,15 @@ const feedModes: FeedSettings[] = [
   { mode: 'hybrid', pullAbove: 1 },
 ]
 const cases = feedModes.flatMap((settings) => modes.map((mode) => [settings.mode, mode, settings] as const))
+
+it('keeps every account’s keys apart, also an account named like another’s key', () => {
+  const keys = (account: string) => {
+    const r = readerOf(account)
+    return [timelineKey(r), floorKey(r), followingKey(r), pulledKey(r), profileKey(r)]
+  }
+  const all = ['x', 'x:floor', 'x%3Afloor', 'timeline:x', 'x/y'].flatMap(keys)
+  expect(new Set(all).size).toBe(all.length)
+})
 
 describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) => {
   const given = projectionSpec(mode, [timelinesProjection(settings)])

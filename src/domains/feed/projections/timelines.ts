@@ -58,7 +58,8 @@ export interface UserDoc {
   pulled: boolean
 }
 
-export const readerOf = (accountId: string) => encodeURIComponent(accountId)
+/** An account as a key part: encoded, `:` too, so no account's keys can meet another's. */
+export const readerOf = (accountId: string) => encodeURIComponent(accountId).replaceAll(':', '%3A')
 export const postKey = (postId: string) => `post:${postId}`
 export const userKey = (userId: string) => `user:${userId}`
 /** The profile of a reader (an account). */
@@ -165,7 +166,7 @@ export function timelinesProjection(settings: FeedSettings) {
           const author = await kv.getJson<UserDoc>(userKey(authorId))
           const push = author !== undefined && pushes(author)
           for (const reader of await kv.smembers(followersKey(authorId))) {
-            if (push) addToTimeline(kv, reader, [entry])
+            if (push) kv.zaddCapped(timelineKey(reader), entry, timelineCap, floorKey(reader))
             kv.touch(timelineTag(reader))
           }
           return
