@@ -14,6 +14,11 @@ export interface ProcessorRunner {
   readonly claimed: boolean
   /** The checkpoint this process last stored, if it runs the processor. */
   readonly checkpoint: Checkpoint | undefined
+  /**
+   * Where its next read starts, if it runs the processor: past its checkpoint, every event below the
+   * horizon of its last complete read has been seen (none of its types was there).
+   */
+  readonly readPosition: Checkpoint | undefined
   start(): void
   stop(): Promise<void>
 }
@@ -122,6 +127,9 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     },
     get checkpoint() {
       return stored
+    },
+    get readPosition() {
+      return stored && readFrom(stored, seen)
     },
     start: loop.start,
     stop: loop.stop,
