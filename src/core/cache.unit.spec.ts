@@ -66,6 +66,15 @@ describe('query cache', () => {
       }
     })
 
+    it('evicts the oldest tenth at once when a large cache overflows', () => {
+      const cache = createQueryCache({ maxEntries: 20 })
+      for (let i = 0; i < 21; i++) put(cache, `q${i}`)
+      expect(cache.size).toBe(18)
+      expect([0, 1, 2].map((i) => cache.get(`q${i}`))).toEqual([undefined, undefined, undefined])
+      expect(cache.get('q3')?.value).toBe('q3')
+      expect(cache.get('q20')?.value).toBe('q20')
+    })
+
     it('evicts in insertion order among answers used within the same second', () => {
       vi.useFakeTimers()
       try {

@@ -22,6 +22,8 @@ export interface Answered {
   cacheHit: boolean
   /** The log position the read models had applied when the answer was read. */
   readPosition: string
+  /** The answer's cache tags, when the cache already knows them (a hit, or a miss it stored). */
+  tags?: readonly string[]
 }
 
 /** The guide's QueryResult. Refusals are results; only bugs throw. */
@@ -121,7 +123,7 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
         readPosition: answer.readPosition,
         executionTimeMs: took(),
         // From the input as validation left it (canonical), as the cache keys the answer.
-        tags: answerTags(call, answer.value),
+        tags: answer.tags ?? answerTags(call, answer.value),
       }
     } catch (error) {
       if (!isAppError(error)) throw error
@@ -157,15 +159,17 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     const key = cacheKey(call)
     const hit = cache.get(key)
     metrics?.cache(call.address, hit !== undefined)
-    if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true }
+    // A hit answers the tags it was stored with: the same input, caller and answer give the same tags.
+    if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true, tags: hit.tags }
     const stamp = cache.stamp()
     const answer = await next(call)
-    cache.set(key, answer, {
-      tags: answerTags(call, answer.value),
-      ttlMs: policy.ttlMs,
-      stamp,
-    })
-    return answer
+    const tags = answerTags(call, answer.value)
+    cache.set(
+      key,
+      { value: answer.value, readPosition: answer.readPosition },
+      { tags, ttlMs: policy.ttlMs, stamp },
+    )
+    return { ...answer, tags }
   }
 }
 

@@ -64,6 +64,9 @@ export function consistencyOf(request: FastifyRequest): { minPosition?: bigint; 
 }
 
 export function queryHandler(tandem: Tandem, definition: AnyQuery) {
+  // A cached answer is one object, given again on each hit: its body is serialized once.
+  const bodies = new WeakMap<object, string>()
+  const cached = definition.cache !== undefined
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
     const outcome = await tandem.queries.ask(definition, coerce(definition.input, request.query ?? {}), {
@@ -77,8 +80,17 @@ export function queryHandler(tandem: Tandem, definition: AnyQuery) {
       'x-read-position': outcome.readPosition,
       'server-timing': `query;dur=${outcome.executionTimeMs}`,
     })
-    if (!definition.paged) return { data: outcome.data }
-    const page = outcome.data as { items: unknown[]; nextCursor: string | null }
-    return { data: page.items, nextCursor: page.nextCursor }
+    const answer = outcome.data
+    const shared = cached && typeof answer === 'object' && answer !== null
+    let body = shared ? bodies.get(answer) : undefined
+    if (body === undefined) {
+      const page = answer as { items: unknown[]; nextCursor: string | null }
+      // A route's JSON serializer gives a string.
+      body = reply.serialize(
+        definition.paged ? { data: page.items, nextCursor: page.nextCursor } : { data: answer },
+      ) as string
+      if (shared) bodies.set(answer, body)
+    }
+    return reply.type('application/json; charset=utf-8').send(body)
   }
 }
