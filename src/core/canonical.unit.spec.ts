@@ -1,6 +1,9 @@
 import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
 import { canonicalFor } from './canonical.js'
+import { ValidationError } from './errors.js'
+import { Name } from './schemas.js'
+import { validInput } from './validation.js'
 
 const Id = Type.String({ format: 'uuid' })
 const id = '0190a6e4-7b1c-7d2e-8f3a-4b5c6d7e8f90'
@@ -56,5 +59,18 @@ describe('canonical ids', () => {
   it('is the identity for a schema without ids', () => {
     const value = { title: 'ABC' }
     expect(canonicalFor(Type.Object({ title: Type.String() }))(value)).toBe(value)
+  })
+})
+
+describe('case-insensitive names', () => {
+  it('lower-cases a Name() as it is accepted, in objects and arrays, and refuses other characters', () => {
+    const schema = Type.Object({ department: Name(40), others: Type.Array(Name(40)) })
+    expect(validInput(schema, { department: 'Sales', others: ['R-AND-D', 'ops'] })).toEqual({
+      department: 'sales',
+      others: ['r-and-d', 'ops'],
+    })
+    for (const bad of ['', ' sales', 'sales ', 'sa les', '-sales', 'sales-', 'sälés', 'x'.repeat(41)]) {
+      expect(() => validInput(schema, { department: bad, others: [] }), bad).toThrow(ValidationError)
+    }
   })
 })

@@ -10,6 +10,27 @@ export function Id(description = 'A UUID (any case; answered in lower case)') {
   return Type.String({ format: 'uuid', description })
 }
 
+/**
+ * A case-insensitive name (a department, a code): letters, digits and inner hyphens, any case
+ * accepted, lower-cased on the way in like an id (core/canonical.ts), so `Sales` and `sales` are one
+ * name everywhere (rows, streams, cache tags, read-model keys). Blanks and other characters are a 400.
+ */
+export function Name(
+  maxLength: number,
+  description = 'A name (letters, digits, hyphens; any case, lower-cased)',
+) {
+  return Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$',
+    [lowerCased]: true,
+    description,
+  })
+}
+
+/** The keyword that marks a string schema whose values are lower-cased as they are accepted. */
+export const lowerCased = 'x-lower-case'
+
 /** Some character that shows: not only spaces, nor only invisible format characters. */
 export const visiblePattern = '[^\\s\\p{Cf}]'
 
