@@ -40,7 +40,7 @@ export async function feedsAgree(
     for (const u of readersOf(plan, g).slice(0, 3)) pages.push({ account: accountId(plan, u) })
   }
   for (const [r, u] of readersOf(plan, 0).slice(0, 3).entries()) {
-    pages.push({ account: accountId(plan, u), cursor: pageAt(plan, 0, r, deepIndex(ctx), 20).cursor })
+    pages.push({ account: accountId(plan, u), cursor: pageAt(plan, 0, r, deepIndex(ctx, plan), 20).cursor })
   }
   for (let u = firstFan(plan); u < Math.min(userCount(plan), firstFan(plan) + 2); u++) {
     pages.push({ account: accountId(plan, u) })
@@ -63,7 +63,7 @@ export async function feedsAgree(
     pass: wrong.length === 0,
     detail:
       wrong.length === 0
-        ? `${pages.length} pages (${items} items) equal, first pages and deep pages from entry ${deepIndex(ctx)}`
+        ? `${pages.length} pages (${items} items) equal, first pages and deep pages from entry ${deepIndex(ctx, plan)}`
         : wrong.slice(0, 5).join('; '),
   }
 }

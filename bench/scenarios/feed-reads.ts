@@ -10,8 +10,15 @@ import { describeMeasurement } from './scenario.js'
 
 export const feedPath = '/api/queries/feed/get-my-feed'
 const postPath = '/api/commands/feed/create-post'
-/** Where the deep pages start: past the 800 entries a timeline holds, so pull serves them. */
-export const deepIndex = (ctx: BenchContext) => ctx.scale(1_000, 6)
+/**
+ * Where the deep pages start: past the 800 entries a timeline holds, so pull serves them; on a plan
+ * too small for entry 1,000 (BENCH_FEED_SCALE below 1), a page before the end of the main feeds.
+ */
+export function deepIndex(ctx: BenchContext, plan: FeedPlan): number {
+  const wanted = ctx.scale(1_000, 6)
+  const total = Math.min(plan.groups[0]?.follows ?? 0, plan.authors) * plan.postsEach
+  return total > wanted ? wanted : Math.max(0, total - 20)
+}
 
 export const bearer = (tandem: TandemServer, account: string) =>
   `Bearer ${tandem.auth.sign({ sub: account, roles: [] }, { expiresInSeconds: 3600 })}`
@@ -27,7 +34,7 @@ interface Ask {
 /** The main readers' first pages, or (deep) their pages from entry `deepIndex` on. */
 export function mainAsks(ctx: BenchContext, tandem: TandemServer, plan: FeedPlan, deep: boolean): Ask[] {
   return readersOf(plan, 0).map((u, r) => {
-    const cursor = deep ? pageAt(plan, 0, r, deepIndex(ctx), 20).cursor : undefined
+    const cursor = deep ? pageAt(plan, 0, r, deepIndex(ctx, plan), 20).cursor : undefined
     return {
       authorization: bearer(tandem, accountId(plan, u)),
       path: `${feedPath}?limit=20${cursor ? `&cursor=${cursor}` : ''}`,

@@ -124,7 +124,7 @@ function createRun(ctx: BenchContext, mode: Mode, plan: FeedPlan, bare: Measurem
     if (feed === 'hybrid') {
       judgeMain(main.reads)
       const deep = await readsUnderWrites(ctx, server, plan, {
-        label: `${feed}: get-my-feed page from entry ${deepIndex(ctx)} (pull, below the cap)`,
+        label: `${feed}: get-my-feed page from entry ${deepIndex(ctx, plan)} (pull, below the cap)`,
         asks: mainAsks(ctx, server, plan, true),
         // A deep page merges every followee's list: at 100 connections none is answered in seconds.
         connections: ctx.scale(10, 2),
@@ -272,7 +272,7 @@ function notes(ctx: BenchContext, mode: Mode, plan: FeedPlan, pullAbove: number)
         '(catchUp.* counts from the end of the load).',
     `First pages: ${ctx.scale(100, 4)} connections (autocannon) over the main readers while create-post runs ` +
       `paced at ${ctx.scale(100, 20)}/s by random authors they follow (query cache on: read.*.cacheHitRate). ` +
-      `Deep pages start at entry ${deepIndex(ctx)}, below the 800-entry timeline. The sweep (sweep.<mode>.f100 ` +
+      `Deep pages start at entry ${deepIndex(ctx, plan)}, below the 800-entry timeline. The sweep (sweep.<mode>.f100 ` +
       '…) reads first pages with no writes, each request past the cache (an `until` of its own).',
     `Hybrid pulls authors with more than ${pullAbove} followers (FEED_PULL_ABOVE). The celebrity's post: push ` +
       'polls the timelines of sampled followers from the sending of create-post; hybrid and pull read the feed ' +
