@@ -163,13 +163,48 @@ export function fold<S, E extends NewEvent>(
 }
 
 /**
+ * An event-sourced decider whose decisions also depend on rows outside its stream (a budget, a
+ * limit) and change them in the same commit. `load` reads (and locks) the rows after the stream is
+ * read and locked, so every command takes its locks in one order, the stream and then the rows; it
+ * never decides on a recalled state (a decision needs the rows, read under their lock, anyway).
+ * Lock rows that several streams share in a consistent order (by key) to avoid deadlocks; the shell
+ * retries a command that loses one, or that a concurrent append or unique index refuses.
+ */
+export interface EventSourcedWithRows<I, S, E extends NewEvent, R, X> {
+  streamId(input: I, meta: CommandMeta): string
+  initial: S
+  evolve(state: S, event: E): S
+  /** Reads (and locks) the rows the decision depends on, given the stream's folded state. */
+  load(tx: SqlClient, input: I, state: S, meta: CommandMeta): Promise<X>
+  /** The business rules, on the stream's state and the rows `load` read (`extra`). */
+  decide(input: I, state: S, meta: CommandMeta, extra: X): readonly E[]
+  /** The statements the events cause outside the stream: committed with them, or not at all. */
+  persist(events: readonly E[], state: S, extra: X, meta: CommandMeta): readonly Statement[]
+  result(events: readonly E[], input: I, state: S, meta: CommandMeta, extra: X): R
+  /** Optional: the timers the decision sets or cancels (`TimerIntent`), asked when it appends. */
+  timers?: TimerIntents<NoInfer<I>, NoInfer<S>, NoInfer<E>>
+}
+
+/**
  * The I/O shell around an event-sourced decider. The state the last command on the stream left in
  * this process is recalled whole, so a decision that appends needs no read at all: the append at
  * its version is the whole check. Otherwise (nothing kept, a retry, a refusal or nothing to do) the
  * stream is read, locked, and folded. Appends take the same lock, so a command that read the stream
  * cannot lose to one that did not: a retry, which reads, always gets through.
+ *
+ * With `load` and `persist` (`EventSourcedWithRows`), the stream is always read and locked, then the
+ * rows are loaded, and the statements `persist` gives are committed with the events.
  */
-export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedDecider<I, S, E, R>) {
+export function eventSourced<I, S, E extends NewEvent, R, X>(
+  decider: EventSourcedWithRows<I, S, E, R, X>,
+): CommandHandler<I, R>
+export function eventSourced<I, S, E extends NewEvent, R>(
+  decider: EventSourcedDecider<I, S, E, R>,
+): CommandHandler<I, R>
+export function eventSourced<I, S, E extends NewEvent, R, X>(
+  decider: EventSourcedDecider<I, S, E, R> | EventSourcedWithRows<I, S, E, R, X>,
+): CommandHandler<I, R> {
+  if ('load' in decider) return withRows(decider)
   return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     const id = decider.streamId(input, meta)
     const kept = (await tx.recall(id)) as Folded<S> | undefined
@@ -190,6 +225,24 @@ export function eventSourced<I, S, E extends NewEvent, R>(decider: EventSourcedD
       tx.keep(id, after)
     } else tx.observe(id)
     return decider.result(events, input, folded.state, meta)
+  }, decider.streamId)
+}
+
+/** The shell of an event-sourced decider with rows: read and lock the stream, load, decide, commit. */
+function withRows<I, S, E extends NewEvent, R, X>(decider: EventSourcedWithRows<I, S, E, R, X>) {
+  return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
+    const id = decider.streamId(input, meta)
+    const history = await tx.readStream(id)
+    const state = fold(decider, history.events)
+    const extra = await decider.load(tx, input, state, meta)
+    const events = decider.decide(input, state, meta, extra)
+    if (events.length > 0) {
+      tx.write(...decider.persist(events, state, extra, meta))
+      // The stream's lock is held since the read: the append needs no other.
+      tx.append({ id, expectedVersion: history.version }, events)
+      queueTimers(tx, decider.timers?.(events, input, state, meta))
+    } else tx.observe(id)
+    return decider.result(events, input, state, meta, extra)
   }, decider.streamId)
 }
 

@@ -40,6 +40,7 @@ export {
   stateStored,
   unreachable,
   type EventSourcedDecider,
+  type EventSourcedWithRows,
   type Folded,
   type Memory,
   type StateStoredDecider,

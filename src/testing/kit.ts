@@ -9,6 +9,7 @@ export {
   type CommandSetting,
   type DeciderSpecOptions,
   type EventSourcedRules,
+  type EventSourcedRulesWithRows,
   type ExpectedRefusal,
   type Given,
   type StateStoredRules,

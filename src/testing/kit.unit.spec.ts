@@ -127,6 +127,34 @@ describe('deciderSpec on an event-sourced decider', () => {
   })
 })
 
+describe('deciderSpec on an event-sourced decider with rows', () => {
+  /** A wallet that also draws on a shared pool, a row `load` would read. */
+  const draw = {
+    ...wallet,
+    load: (): Promise<{ pool: number }> => Promise.resolve({ pool: 0 }),
+    decide(input: Move, state: { balance: number }, _meta: CommandMeta, rows: { pool: number }) {
+      if (state.balance + rows.pool < input.amount)
+        throw new ConflictError('INSUFFICIENT_FUNDS', 'Insufficient funds')
+      return [Withdrawn.create({ amount: input.amount })]
+    },
+  }
+  const given = deciderSpec(draw, { command: withdrawCommand })
+
+  it('folds the given events and decides on the given rows as what load would read', () => {
+    given([deposited(10)], { pool: 60 })
+      .when({ walletId, amount: 70 })
+      .then(Withdrawn.create({ amount: 70 }))
+    given([deposited(10)], { pool: 59 })
+      .when({ walletId, amount: 70 })
+      .thenRefused('INSUFFICIENT_FUNDS')
+    expect(() =>
+      given([deposited(10)], { pool: 0 })
+        .when({ walletId, amount: 70 })
+        .then(Withdrawn.create({ amount: 70 })),
+    ).toThrow(/refused with INSUFFICIENT_FUNDS/)
+  })
+})
+
 describe('deciderSpec on a state-stored decide function', () => {
   const given = deciderSpec(decideClaim, { caller: { id: 'ann', roles: [] }, newId: 'id-1' })
 

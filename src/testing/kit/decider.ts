@@ -14,6 +14,17 @@ export interface EventSourcedRules<I, S, E> {
   decide: Decide<I, S, E>
 }
 
+/**
+ * An event-sourced decider with rows (what `eventSourced` takes with `load`): its state is the fold
+ * of its events, and it decides on the rows `load` would read besides.
+ */
+export interface EventSourcedRulesWithRows<I, S, E, X> {
+  initial: S
+  evolve(state: S, event: E): S
+  load(...args: never[]): Promise<X>
+  decide(input: I, state: S, meta: CommandMeta, rows: X): readonly E[]
+}
+
 /** A state-stored decider (what `stateStored` takes), or its bare decide function. */
 export type StateStoredRules<I, S, E> = Decide<I, S, E> | { decide: Decide<I, S, E> }
 
@@ -77,9 +88,9 @@ export function commandMeta(setting: CommandSetting = {}): CommandMeta {
 
 type Outcome<E> = { events: readonly E[] } | { refusal: AppError }
 
-function decided<I, S, E>(decide: Decide<I, S, E>, input: I, state: S, meta: CommandMeta): Outcome<E> {
+function decided<I, S, E>(decide: () => readonly E[]): Outcome<E> {
   try {
-    return { events: decide(input, state, meta) }
+    return { events: decide() }
   } catch (error) {
     if (isAppError(error)) return { refusal: error }
     throw error
@@ -131,6 +142,8 @@ function canonical<I>(options: DeciderSpecOptions, input: I): I {
  * A given / when / then spec of a decider's rules: pure, no database.
  *
  * Event-sourced (`{ initial, evolve, decide }`): `given(events)` folds them into the state.
+ * Event-sourced with rows (`{ initial, evolve, load, decide }`): `given(events, rows)` folds the
+ * events and hands `rows` to `decide` as what `load` would read.
  * State-stored (a decide function, or `{ decide }`): `given(state)` is the state `load` would give.
  *
  * ```ts
@@ -139,6 +152,10 @@ function canonical<I>(options: DeciderSpecOptions, input: I): I {
  * given(state).when({ eventId, waitlist: true }).then(ParticipantWaitlisted.create({ … }))
  * ```
  */
+export function deciderSpec<I, S, E extends NewEvent, X>(
+  decider: EventSourcedRulesWithRows<I, S, E, X>,
+  options?: DeciderSpecOptions,
+): (events: readonly E[], rows: X) => Given<I, E>
 export function deciderSpec<I, S, E extends NewEvent>(
   decider: EventSourcedRules<I, S, E>,
   options?: DeciderSpecOptions,
@@ -147,20 +164,25 @@ export function deciderSpec<I, S, E extends NewEvent>(
   decider: StateStoredRules<I, S, E>,
   options?: DeciderSpecOptions,
 ): (state: S) => Given<I, E>
-export function deciderSpec<I, S, E extends NewEvent>(
-  decider: EventSourcedRules<I, S, E> | StateStoredRules<I, S, E>,
+export function deciderSpec<I, S, E extends NewEvent, X>(
+  decider: EventSourcedRulesWithRows<I, S, E, X> | EventSourcedRules<I, S, E> | StateStoredRules<I, S, E>,
   options: DeciderSpecOptions = {},
-): (given: S | readonly E[]) => Given<I, E> {
-  const decide: Decide<I, S, E> = typeof decider === 'function' ? decider : decider.decide
+): (given: S | readonly E[], rows?: X) => Given<I, E> {
+  const decide = (typeof decider === 'function' ? decider : decider.decide) as (
+    input: I,
+    state: S,
+    meta: CommandMeta,
+    rows: X | undefined,
+  ) => readonly E[]
   const stateOf = (given: S | readonly E[]): S =>
     typeof decider !== 'function' && 'evolve' in decider
       ? (given as readonly E[]).reduce(decider.evolve, decider.initial)
       : (given as S)
-  return (given) => ({
+  return (given, rows) => ({
     when(input, setting = {}) {
       const { command: _, ...defaults } = options
       const meta = commandMeta({ ...defaults, ...setting })
-      return thens(() => decided(decide, canonical(options, input), stateOf(given), meta))
+      return thens(() => decided(() => decide(canonical(options, input), stateOf(given), meta, rows)))
     },
   })
 }
