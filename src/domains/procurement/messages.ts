@@ -95,7 +95,13 @@ export const MarkAsPaidInput = Type.Object(
   strict,
 )
 export const SetDepartmentBudgetInput = Type.Object(
-  { department: Department, fiscalYear: FiscalYear, amount: Amount, currency: Currency },
+  {
+    department: Department,
+    /** Default: the calendar year (UTC) now, the year new requests are counted in. */
+    fiscalYear: Type.Optional(FiscalYear),
+    amount: Amount,
+    currency: Currency,
+  },
   strict,
 )
 export const SetApprovalPolicyInput = Type.Object(
