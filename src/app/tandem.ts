@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pino, type Logger as Pino } from 'pino'
+import { auditCommands, auditReads } from '../core/audit.js'
 import { createQueryCache, type QueryCache } from '../core/cache.js'
 import { createCommandBus, type CommandBus } from '../core/command-bus.js'
+import { uuidv7 } from '../core/ids.js'
 import { createMetrics, type Metrics } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import { authorize, logCalls, measure, validate } from '../core/middleware.js'
@@ -21,6 +23,7 @@ import type { Projection } from '../projections/projection.js'
 import { localClaims, postgresClaims } from '../processors/claims.js'
 import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
 import { readMigrations } from '../projections/targets.js'
+import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/audit-log.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate } from '../storage/migrations.js'
 import { readStream } from '../storage/event-log.js'
@@ -58,6 +61,8 @@ export interface Tandem {
   readonly processors: ProcessorManager
   /** Commands scheduled for later (`CommandTx.schedule`); fired by processes with the command role. */
   readonly timers: Scheduler
+  /** The audit log's writer (core/audit.ts): `flush()` writes the buffered reads now. */
+  readonly audit: AuditWriter
   readonly auth: Auth
   close(): Promise<void>
 }
@@ -135,6 +140,19 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     await projections.start()
     closers.push(() => projections.stop())
 
+    // The audit log (core/audit.ts): commands of the domains that opt in, reads that queries report.
+    const audit = createAuditWriter({ sql, log })
+    closers.push(() => audit.close())
+    const auditedDomains = new Set(domains.filter((d) => d.audit === true).map((d) => d.name))
+    const commandAudit = auditCommands({
+      sink: audit,
+      audited: (domain) => auditedDomains.has(domain),
+      newId: () => uuidv7(),
+    })
+    const audits = auditedDomains.size > 0
+    const readsAudited = domains.some((d) => d.queries.some((q) => q.audit !== undefined))
+    const clock = options.clock ?? (() => new Date())
+
     const commands = createCommandBus({
       registry,
       unitOfWork: createUnitOfWork({
@@ -145,20 +163,28 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
         onScheduled: (at) => timers.scheduled(at),
         eventOwners: new Map(domains.flatMap((d) => d.events.map((e): [string, string] => [e.type, d.name]))),
       }),
-      middleware: [logCalls(), measure(metrics), authorize(), validate()],
-      transactional: [idempotency()],
+      middleware: [
+        logCalls(),
+        measure(metrics),
+        ...(audits ? [commandAudit.middleware] : []),
+        authorize(),
+        validate(),
+      ],
+      transactional: [...(audits ? [commandAudit.transactional] : []), idempotency()],
       ...(options.clock ? { clock: options.clock } : {}),
     })
     const queries = createQueryBus({
       registry,
       stores: projections.stores,
       history: { stream: (streamId, options) => readStream(sql, streamId, options) },
+      auditLog: auditLogReader(sql),
       progress: projections,
       middleware: [
         logCalls(),
         measure(metrics),
         authorize(),
         validate(),
+        ...(readsAudited ? [auditReads({ sink: audit, clock, newId: () => uuidv7() })] : []),
         waitForPosition(projections),
         cacheAnswers(cache, metrics),
       ],
@@ -222,6 +248,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       projections,
       processors,
       timers,
+      audit,
       auth,
       close,
     }

@@ -2,6 +2,7 @@ import Type, { type Static, type TSchema } from 'typebox'
 import type { Statement, SqlClient } from './sql.js'
 import type { ReadStores } from './read-stores.js'
 import type { StoredEvent } from './envelope.js'
+import type { AuditedRead, AuditLog } from './audit.js'
 
 /** The signed-in user a message is sent by. */
 export interface Caller {
@@ -102,6 +103,8 @@ export interface QueryContext {
   caller: Caller | undefined
   stores: ReadStores
   history: History
+  /** The audit log (core/audit.ts), read from the write database like `history`. */
+  auditLog: AuditLog
 }
 
 /**
@@ -178,6 +181,11 @@ export interface QueryDefinition<
    */
   readonly live: LiveOption<Static<O>>
   readonly notFound?: string
+  /**
+   * The people whose data an answer shows: each one who is not the caller is recorded in the audit
+   * log as read by the caller (core/audit.ts), for every answer, a cached one too, without waiting.
+   */
+  readonly audit?: (input: Static<I>, answer: Static<O>, caller: Caller) => readonly AuditedRead[]
   handle(input: Static<I>, ctx: QueryContext): Promise<Static<O>>
 }
 

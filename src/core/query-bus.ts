@@ -1,6 +1,7 @@
 import type { Static, TSchema } from 'typebox'
 import { NotFoundError, UnavailableError, isAppError, type AppError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
+import type { AuditLog } from './audit.js'
 import type { AnyQuery, Caller, History, QueryDefinition } from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
@@ -70,6 +71,8 @@ export interface QueryBusOptions {
   stores: ReadStores
   /** The event log (default: none, and a query that reads it fails). */
   history?: History
+  /** The audit log (default: none, and a query that reads it fails). */
+  auditLog?: AuditLog
   progress: ReadProgress
   /** Outermost first: logging, metrics, auth, validation, consistency, cache. */
   middleware: readonly Middleware<QueryCall, Answered>[]
@@ -80,13 +83,18 @@ export const defaultMaxWaitMs = 3000
 const noHistory: History = {
   stream: () => Promise.reject(new Error('This query bus was given no event log')),
 }
+const noAuditLog: AuditLog = {
+  read: () => Promise.reject(new Error('This query bus was given no audit log')),
+}
 
 export function createQueryBus(options: QueryBusOptions): QueryBus {
   const { stores, progress } = options
   const history = options.history ?? noHistory
+  const auditLog = options.auditLog ?? noAuditLog
   const handle: Step<QueryCall, Answered> = async (call) => {
     const readPosition = progress.position(call.definition.readModels)
-    const value = await call.definition.handle(call.input, { caller: call.caller, stores, history })
+    const ctx = { caller: call.caller, stores, history, auditLog }
+    const value = await call.definition.handle(call.input, ctx)
     return { value, cacheHit: false, readPosition }
   }
   const pipeline = compose(options.middleware, handle)

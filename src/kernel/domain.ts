@@ -24,6 +24,11 @@ export interface Domain {
   queries: readonly AnyQuery[]
   projections: readonly Projection[]
   migrations: readonly Migration[]
+  /**
+   * Every command of the domain is recorded in the audit log (core/audit.ts): who, what, when, the
+   * outcome, refusals included. Reads are recorded by the queries that declare `audit`.
+   */
+  audit?: boolean
   /** Reactions to events that send commands (processors/processor.ts), run by projector processes. */
   processors?: readonly Processor[]
   /** Callers the demo prints tokens for. */

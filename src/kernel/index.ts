@@ -55,6 +55,15 @@ export {
   type FieldError,
 } from '../core/errors.js'
 export type { SqlClient, Statement } from '../core/sql.js'
+
+// The audit log: commands of domains with `audit: true`, reads that queries report (`audit`).
+export {
+  AuditRecordSchema,
+  type AuditedRead,
+  type AuditFilter,
+  type AuditLog,
+  type AuditRecord,
+} from '../core/audit.js'
 export { streamVersion } from '../storage/event-log.js'
 export type { Migration } from '../storage/migrations.js'
 

@@ -1,7 +1,7 @@
 import type { SqlClient } from '../core/sql.js'
 import type { Migration } from './migrations.js'
 
-/** The platform's own tables in the write database: the event log, idempotency records, timers. */
+/** The platform's own tables in the write database: the event log, idempotency records, timers, the audit log. */
 export const writeMigrations: readonly Migration[] = [
   {
     id: 'core/001-event-log',
@@ -91,6 +91,33 @@ export const writeMigrations: readonly Migration[] = [
         parked_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (processor, position)
       )`,
+  },
+  {
+    id: 'core/007-audit-log',
+    sql: `
+      -- Who did what, when, with what outcome (core/audit.ts): commands of the domains that opt in,
+      -- and reads of another person's data. Append-only; paged newest first by (at, id) within a
+      -- domain, filtered by actor or by subject.
+      CREATE TABLE tandem.audit_log (
+        id uuid PRIMARY KEY,
+        at timestamptz NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('command', 'read')),
+        domain text NOT NULL,
+        action text NOT NULL,
+        actor_id text,
+        actor_roles jsonb NOT NULL,
+        outcome text NOT NULL CHECK (outcome IN ('succeeded', 'refused', 'failed', 'read')),
+        status integer,
+        code text,
+        subject_id text,
+        command_id uuid,
+        correlation_id text,
+        replayed boolean NOT NULL DEFAULT false,
+        details jsonb NOT NULL
+      );
+      CREATE INDEX audit_log_domain ON tandem.audit_log (domain, at, id);
+      CREATE INDEX audit_log_actor ON tandem.audit_log (domain, actor_id, at, id);
+      CREATE INDEX audit_log_subject ON tandem.audit_log (domain, subject_id, at, id) WHERE subject_id IS NOT NULL`,
   },
 ]
 

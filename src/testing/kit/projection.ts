@@ -1,5 +1,6 @@
 import type { Static, TSchema } from 'typebox'
 import { afterAll } from 'vitest'
+import type { AuditLog } from '../../core/audit.js'
 import type { StoredEvent } from '../../core/envelope.js'
 import type { Caller, History, NewEvent, QueryDefinition } from '../../core/messages.js'
 import type { KvReader, ReadStores } from '../../core/read-stores.js'
@@ -53,6 +54,9 @@ function fail(message: string): never {
 
 const noHistory: History = {
   stream: () => Promise.reject(new Error('A projection spec has no event log: this query reads one')),
+}
+const noAuditLog: AuditLog = {
+  read: () => Promise.reject(new Error('A projection spec has no audit log: this query reads it')),
 }
 
 /**
@@ -154,7 +158,12 @@ async function readModel(
     checkpoint: (name) => named(targets, name).checkpoint(),
     async ask(query, input, caller) {
       const valid = validInput(query.input, input) as Static<typeof query.input>
-      const answer = await query.handle(valid, { caller, stores: readStores, history: noHistory })
+      const answer = await query.handle(valid, {
+        caller,
+        stores: readStores,
+        history: noHistory,
+        auditLog: noAuditLog,
+      })
       const problems = validatorFor(query.output)(answer)
       if (problems) {
         const list = problems.map((p) => `${p.path || '/'} ${p.message}`).join('; ')

@@ -1,0 +1,252 @@
+import Type from 'typebox'
+import type { CommandCall, Executed, TxMiddleware } from './command-bus.js'
+import { isAppError } from './errors.js'
+import type { Middleware } from './pipeline.js'
+import type { Answered, QueryCall } from './query-bus.js'
+import type { Statement } from './sql.js'
+
+/**
+ * The audit log: who did what, when, with what outcome. Two kinds of entry:
+ *
+ * - `command`: every command of a domain that opts in (`Domain.audit`), refusals included. A command
+ *   that commits writes its entry in its own transaction (a statement queued with the commit), so
+ *   an entry says "succeeded" iff the command committed; a refusal the idempotency record keeps
+ *   commits its entry with that record. A refusal that rolls back is written by its own insert,
+ *   awaited before the answer (a refusal is rare and small; it is on record when the caller hears it).
+ * - `read`: a query declaring `audit` names the people whose data its answer shows (`subjectId`);
+ *   every answer, cached or not, to a caller who is not that person is recorded, buffered and
+ *   written in batches (storage/audit-log.ts): the query never waits for it.
+ *
+ * The entries live in one table of the write database (tandem.audit_log), not in the event log: a
+ * read is no domain fact for projections to replay, reads outnumber commands by far, and a command's
+ * entry must commit with it. Queries read it through `QueryContext.auditLog`, as `history` reads the log.
+ */
+export interface AuditEntry {
+  /** A time-ordered UUID: with `at`, the key the log is paged by. */
+  id: string
+  at: Date
+  kind: 'command' | 'read'
+  domain: string
+  /** The message's address: `procurement/approve-request`. */
+  action: string
+  /** Who: null for a caller with no token. */
+  actorId: string | null
+  actorRoles: readonly string[]
+  outcome: 'succeeded' | 'refused' | 'failed' | 'read'
+  /** A refusal's or failure's HTTP status and code. */
+  status: number | null
+  code: string | null
+  /** Whose data a read showed. */
+  subjectId: string | null
+  commandId: string | null
+  correlationId: string | null
+  /** The answer was the one kept for an idempotency key, given again. */
+  replayed: boolean
+  /** What: a command's input in short (core/audit.ts `summarize`), or what a read showed. */
+  details: Record<string, unknown>
+}
+
+/** An entry as the log answers it (JSON): its time in ISO 8601. */
+export type AuditRecord = Omit<AuditEntry, 'at' | 'actorRoles'> & { at: string; actorRoles: string[] }
+
+/** The schema of an `AuditRecord`, for the output of a query that answers audit entries. */
+export const AuditRecordSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  at: Type.String({ format: 'date-time' }),
+  kind: Type.Enum(['command', 'read']),
+  domain: Type.String(),
+  action: Type.String({ description: 'The message: `<domain>/<name>`' }),
+  actorId: Type.Union([Type.String(), Type.Null()]),
+  actorRoles: Type.Array(Type.String()),
+  outcome: Type.Enum(['succeeded', 'refused', 'failed', 'read']),
+  status: Type.Union([Type.Integer(), Type.Null()]),
+  code: Type.Union([Type.String(), Type.Null()]),
+  subjectId: Type.Union([Type.String(), Type.Null()], { description: 'Whose data a read showed' }),
+  commandId: Type.Union([Type.String(), Type.Null()]),
+  correlationId: Type.Union([Type.String(), Type.Null()]),
+  replayed: Type.Boolean(),
+  details: Type.Record(Type.String(), Type.Unknown()),
+})
+
+/** What a query reports of one person's data its answer shows (`QueryDefinition.audit`). */
+export interface AuditedRead {
+  subjectId: string
+  details?: Record<string, unknown>
+}
+
+/** Where entries go: storage/audit-log.ts implements it over the write database. */
+export interface AuditSink {
+  /** The insert of these entries, to queue in a transaction. */
+  statement(entries: readonly AuditEntry[]): Statement
+  /** Inserts them now. */
+  write(entries: readonly AuditEntry[]): Promise<void>
+  /** Buffers one, written in a batch soon after; never awaited by the caller. */
+  record(entry: AuditEntry): void
+}
+
+export interface AuditFilter {
+  domain: string
+  kind?: AuditEntry['kind']
+  actorId?: string
+  subjectId?: string
+  /** From this moment (inclusive) to that one (exclusive). */
+  from?: string
+  to?: string
+  /** Keyset: entries before this one (newest first). */
+  before?: { time: string; id: string }
+  limit: number
+}
+
+/** The audit log, read (newest first): the port `QueryContext.auditLog` gives queries. */
+export interface AuditLog {
+  read(filter: AuditFilter): Promise<AuditRecord[]>
+}
+
+export interface CommandAuditOptions {
+  sink: AuditSink
+  /** Whether a domain's commands are recorded (`Domain.audit`). */
+  audited(domain: string): boolean
+  newId(): string
+}
+
+/**
+ * The two halves of command auditing: `transactional` (inside the transaction, outside idempotency)
+ * queues the entry of a command that commits; `middleware` (outside, before auth and validation, so
+ * their refusals count too) writes the entry of one that did not.
+ */
+export function auditCommands(options: CommandAuditOptions): {
+  middleware: Middleware<CommandCall, Executed>
+  transactional: TxMiddleware
+} {
+  const { sink, audited, newId } = options
+  /** Refusals whose entry committed in their transaction (with an idempotency record). */
+  const committed = new WeakSet<object>()
+  const entry = (call: CommandCall, outcome: Outcome, replayed: boolean): AuditEntry => ({
+    id: newId(),
+    at: call.meta.now,
+    kind: 'command',
+    domain: call.definition.domain,
+    action: call.address,
+    actorId: call.caller?.id ?? null,
+    actorRoles: call.caller?.roles ?? [],
+    commandId: call.meta.commandId,
+    correlationId: call.meta.correlationId,
+    subjectId: null,
+    replayed,
+    details: summarize(call.input),
+    ...outcome,
+  })
+  return {
+    async transactional(call, tx, next) {
+      if (!audited(call.definition.domain)) return next(call, tx)
+      const executed = await next(call, tx)
+      const { refusal } = executed
+      if (refusal) committed.add(refusal)
+      tx.write(sink.statement([entry(call, outcomeOf(refusal), executed.replayed)]))
+      return executed
+    },
+    async middleware(call, next) {
+      if (!audited(call.definition.domain)) return next(call)
+      try {
+        return await next(call)
+      } catch (error) {
+        if (typeof error === 'object' && error !== null && committed.has(error)) throw error
+        const failed = entry(call, outcomeOf(error), false)
+        if (failed.outcome === 'refused') {
+          await sink
+            .write([failed])
+            .catch((e: unknown) => call.log.error({ err: e }, 'audit entry not written'))
+        } else sink.record(failed)
+        throw error
+      }
+    },
+  }
+}
+
+type Outcome = Pick<AuditEntry, 'outcome' | 'status' | 'code'>
+
+function outcomeOf(error: unknown): Outcome {
+  if (error === undefined) return { outcome: 'succeeded', status: null, code: null }
+  if (!isAppError(error)) return { outcome: 'failed', status: 500, code: 'INTERNAL' }
+  return { outcome: error.status < 500 ? 'refused' : 'failed', status: error.status, code: error.code }
+}
+
+/**
+ * Records each answer of a query declaring `audit` (a cache hit too: the read happened) for every
+ * person it shows who is not the caller. After validation, so the ids are in their canonical form.
+ */
+export function auditReads(options: {
+  sink: AuditSink
+  clock: () => Date
+  newId(): string
+}): Middleware<QueryCall, Answered> {
+  const { sink, clock, newId } = options
+  return async (call, next) => {
+    const report = call.definition.audit
+    if (!report) return next(call)
+    const answer = await next(call)
+    const caller = call.caller
+    if (!caller) return answer
+    const at = clock()
+    for (const read of report(call.input, answer.value, caller)) {
+      if (read.subjectId === caller.id) continue
+      sink.record({
+        id: newId(),
+        at,
+        kind: 'read',
+        domain: call.definition.domain,
+        action: call.address,
+        actorId: caller.id,
+        actorRoles: caller.roles,
+        outcome: 'read',
+        status: null,
+        code: null,
+        subjectId: read.subjectId,
+        commandId: null,
+        correlationId: null,
+        replayed: false,
+        details: summarize(read.details ?? {}),
+      })
+    }
+    return answer
+  }
+}
+
+const maxText = 200
+const maxKeys = 30
+// U+0000 and lone surrogates: what PostgreSQL's jsonb cannot store.
+// eslint-disable-next-line no-control-regex -- U+0000 is one of the characters it finds
+const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/**
+ * A message's input in short, safe to store whatever it holds (it may have failed validation): the
+ * first 30 fields, text cut at 200 characters, a list as its length, a nested object as `{…}` one
+ * level down; U+0000 and lone surrogates replaced. The command's id leads to its events for the rest.
+ */
+export function summarize(input: unknown): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { value: short(input, 1) }
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input).slice(0, maxKeys)) out[text(key)] = short(value, 1)
+  return out
+}
+
+function short(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return text(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value
+  if (Array.isArray(value)) {
+    const scalars = value.length <= 10 && value.every((v) => typeof v !== 'object' || v === null)
+    return scalars ? value.map((v) => short(v, depth + 1)) : `[${value.length} items]`
+  }
+  if (typeof value === 'object' && depth < 2) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value).slice(0, maxKeys)) out[text(k)] = short(v, depth + 1)
+    return out
+  }
+  if (typeof value === 'bigint') return value.toString()
+  return typeof value === 'object' ? '{…}' : null
+}
+
+function text(value: string): string {
+  const cut = value.length > maxText ? `${value.slice(0, maxText)}…` : value
+  return cut.replace(unstorable, '\uFFFD')
+}

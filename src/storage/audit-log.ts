@@ -1,0 +1,165 @@
+import type { AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditSink } from '../core/audit.js'
+import type { Logger } from '../core/logger.js'
+import type { SqlClient, Statement } from '../core/sql.js'
+
+/**
+ * tandem.audit_log (core/audit.ts), written and read. Reads of another person's data are buffered
+ * and inserted in batches, one statement each, off the query's path; a batch that fails goes back
+ * to the buffer and is tried again (the buffer is bounded: past it the oldest are dropped, logged).
+ */
+export interface AuditWriter extends AuditSink {
+  /** Writes what is buffered now (tests; shutdown). */
+  flush(): Promise<void>
+  close(): Promise<void>
+  /** Entries waiting to be written. */
+  readonly pending: number
+}
+
+export interface AuditWriterOptions {
+  sql: SqlClient
+  log: Logger
+  /** How long an entry may wait for its batch (default 50 ms). */
+  delayMs?: number
+  /** Entries per insert (default 500). */
+  batchSize?: number
+  /** Entries kept while the database is away (default 100,000). */
+  maxPending?: number
+}
+
+const columns = `id, at, kind, domain, action, actor_id, actor_roles, outcome, status, code, subject_id,
+  command_id, correlation_id, replayed, details`
+
+/** One INSERT of any number of entries: a JSON array unpacked by PostgreSQL. */
+export function auditInsert(entries: readonly AuditEntry[]): Statement {
+  return {
+    text: `INSERT INTO tandem.audit_log (${columns})
+           SELECT ${columns} FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, at timestamptz, kind text,
+             domain text, action text, actor_id text, actor_roles jsonb, outcome text, status integer,
+             code text, subject_id text, command_id uuid, correlation_id text, replayed boolean, details jsonb)`,
+    params: [JSON.stringify(entries.map(row))],
+  }
+}
+
+function row(e: AuditEntry) {
+  return {
+    id: e.id,
+    at: e.at.toISOString(),
+    kind: e.kind,
+    domain: e.domain,
+    action: e.action,
+    actor_id: e.actorId,
+    actor_roles: e.actorRoles,
+    outcome: e.outcome,
+    status: e.status,
+    code: e.code,
+    subject_id: e.subjectId,
+    command_id: e.commandId,
+    correlation_id: e.correlationId,
+    replayed: e.replayed,
+    details: e.details,
+  }
+}
+
+export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
+  const { sql, log } = options
+  const delayMs = options.delayMs ?? 50
+  const batchSize = options.batchSize ?? 500
+  const maxPending = options.maxPending ?? 100_000
+  let buffer: AuditEntry[] = []
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> = Promise.resolve()
+  let closed = false
+
+  function schedule(ms: number) {
+    if (timer || closed) return
+    timer = setTimeout(() => {
+      timer = undefined
+      void flush()
+    }, ms)
+    timer.unref()
+  }
+
+  async function drain() {
+    while (buffer.length > 0) {
+      const batch = buffer.slice(0, batchSize)
+      buffer = buffer.slice(batch.length)
+      const statement = auditInsert(batch)
+      try {
+        await sql.query(statement.text, statement.params)
+      } catch (error) {
+        buffer = [...batch, ...buffer]
+        const dropped = buffer.length - maxPending
+        if (dropped > 0) buffer = buffer.slice(dropped)
+        log.error(
+          { err: error, pending: buffer.length, dropped: Math.max(dropped, 0) },
+          'audit log not written',
+        )
+        if (!closed) schedule(1000)
+        return
+      }
+    }
+  }
+
+  function flush(): Promise<void> {
+    running = running.then(drain)
+    return running
+  }
+
+  return {
+    statement: auditInsert,
+    async write(entries) {
+      const statement = auditInsert(entries)
+      await sql.query(statement.text, statement.params)
+    },
+    record(entry) {
+      buffer.push(entry)
+      if (buffer.length >= batchSize) void flush()
+      else schedule(delayMs)
+    },
+    flush,
+    async close() {
+      clearTimeout(timer)
+      timer = undefined
+      await flush()
+      closed = true
+    },
+    get pending() {
+      return buffer.length
+    },
+  }
+}
+
+/** The audit log, newest first, through the filter's indexes (only the conditions given are sent). */
+export function auditLogReader(sql: SqlClient): AuditLog {
+  return {
+    async read(filter: AuditFilter) {
+      const params: unknown[] = [filter.domain]
+      const where = ['domain = $1']
+      const add = (condition: (n: string) => string, ...values: unknown[]) => {
+        const first = params.length + 1
+        params.push(...values)
+        where.push(condition(`$${first}`))
+      }
+      if (filter.kind) add((p) => `kind = ${p}`, filter.kind)
+      if (filter.actorId !== undefined) add((p) => `actor_id = ${p}`, filter.actorId)
+      if (filter.subjectId !== undefined) add((p) => `subject_id = ${p}`, filter.subjectId)
+      if (filter.from) add((p) => `at >= ${p}::timestamptz`, filter.from)
+      if (filter.to) add((p) => `at < ${p}::timestamptz`, filter.to)
+      if (filter.before) {
+        const n = params.length + 1
+        params.push(filter.before.time, filter.before.id)
+        where.push(`(at, id) < ($${n}::timestamptz, $${n + 1}::uuid)`)
+      }
+      params.push(filter.limit)
+      return sql.query<AuditRecord>(
+        `SELECT id::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, kind, domain,
+           action, actor_id AS "actorId", actor_roles AS "actorRoles", outcome, status, code,
+           subject_id AS "subjectId", command_id::text AS "commandId", correlation_id AS "correlationId",
+           replayed, details
+         FROM tandem.audit_log WHERE ${where.join(' AND ')}
+         ORDER BY at DESC, id DESC LIMIT $${params.length}`,
+        params,
+      )
+    },
+  }
+}
