@@ -20,8 +20,11 @@ export interface QueryCache {
   ): void
   invalidate(tags: Iterable<string>): void
   clear(): void
-  /** Calls `listener` with the tags of every invalidation (live queries listen here). */
-  onInvalidate(listener: (tags: readonly string[]) => void): () => void
+  /**
+   * Calls `listener` with the tags of every invalidation, and with `'all'` when the cache is cleared
+   * (live queries listen here).
+   */
+  onInvalidate(listener: (tags: readonly string[] | 'all') => void): () => void
   readonly size: number
 }
 
@@ -47,7 +50,7 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
   const entries = new Map<string, Entry>()
   const byTag = new Map<string, Set<string>>()
   const invalidatedAt = new Map<string, number>()
-  const listeners = new Set<(tags: readonly string[]) => void>()
+  const listeners = new Set<(tags: readonly string[] | 'all') => void>()
   let epoch = 0
   let forgottenBefore = 0
 
@@ -128,6 +131,7 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
       invalidatedAt.clear()
       entries.clear()
       byTag.clear()
+      for (const listener of listeners) listener('all')
     },
     onInvalidate(listener) {
       listeners.add(listener)

@@ -104,15 +104,17 @@ describe('query cache', () => {
       expect(cache.size).toBe(1)
     })
 
-    it('tells the listeners which tags, until they unsubscribe', () => {
+    it('tells the listeners which tags, or all on a clear, until they unsubscribe', () => {
       const cache = createQueryCache()
-      const heard: (readonly string[])[] = []
+      const heard: (readonly string[] | 'all')[] = []
       const stop = cache.onInvalidate((tags) => heard.push(tags))
       cache.invalidate(new Set(['a', 'b']))
       cache.invalidate([])
+      cache.clear()
       stop()
       cache.invalidate(['c'])
-      expect(heard).toEqual([['a', 'b']])
+      cache.clear()
+      expect(heard).toEqual([['a', 'b'], 'all'])
     })
 
     it('does not store an answer computed before the invalidation', () => {

@@ -84,7 +84,10 @@ export function follow(tandem: Tandem, refresh: () => Promise<void>, log: Fastif
   }
   const off = tandem.cache.onInvalidate((touched) => {
     const followed = tags
-    if (followed) {
+    if (touched === 'all') {
+      if (followed) run()
+      else overflowed = true
+    } else if (followed) {
       if (touched.some((tag) => followed.has(tag))) run()
     } else if (early.size + touched.length > earlyTagLimit) overflowed = true
     else for (const tag of touched) early.add(tag)

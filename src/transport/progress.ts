@@ -41,6 +41,13 @@ const channel = 'tandem_progress'
 /** PostgreSQL refuses payloads from 8000 bytes; leave room for the sender id. */
 const payloadLimit = 7000
 
+/**
+ * Past this many tags waiting to go out, the receivers are told to clear their caches instead: a
+ * fan-out to 100,000 followers touches 100,000 tags, about 650 NOTIFYs of 7 kB that every listening
+ * process must read and parse, while one `clear` costs each of them only its cached answers.
+ */
+export const tagLimit = 2_000
+
 type Wire =
   | ['c']
   | ['h']
@@ -164,6 +171,8 @@ export function postgresFeed(options: {
   const handlers = new Set<{ handle: (m: FeedMessage) => void; gap: () => void }>()
   let controls: FeedMessage[] = []
   const tags = new Map<string, { name: string; generation: number; tags: Set<string> }>()
+  let tagCount = 0
+  let overflow = false
   const latest = new Map<string, Progress>()
   let dirty = new Set<string>()
   let lost = false
@@ -196,7 +205,7 @@ export function postgresFeed(options: {
   async function send() {
     const names = [...dirty]
     const messages: FeedMessage[] = [
-      ...(lost ? [{ kind: 'clear' } as const] : []),
+      ...(lost || overflow ? [{ kind: 'clear' } as const] : []),
       ...controls,
       ...[...tags.values()].map((t) => ({ kind: 'applied' as const, ...t, tags: [...t.tags] })),
       ...names.flatMap((name) => {
@@ -206,6 +215,8 @@ export function postgresFeed(options: {
     ]
     controls = []
     tags.clear()
+    tagCount = 0
+    overflow = false
     dirty = new Set()
     if (messages.length === 0) return
     if (await notify(channel, encodeFeed(messages))) {
@@ -219,10 +230,21 @@ export function postgresFeed(options: {
 
   return {
     applied(name, generation, touched) {
-      const key = `${name}\u0000${generation}`
-      let entry = tags.get(key)
-      if (!entry) tags.set(key, (entry = { name, generation, tags: new Set() }))
-      for (const tag of touched) entry.tags.add(tag)
+      if (!overflow) {
+        const key = `${name}\u0000${generation}`
+        let entry = tags.get(key)
+        if (!entry) tags.set(key, (entry = { name, generation, tags: new Set() }))
+        for (const tag of touched) {
+          if (entry.tags.has(tag)) continue
+          entry.tags.add(tag)
+          if (++tagCount > tagLimit) {
+            overflow = true
+            tags.clear()
+            tagCount = 0
+            break
+          }
+        }
+      }
       schedule()
     },
     progress(progress) {

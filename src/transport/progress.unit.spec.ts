@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { decodeFeed, encodeFeed, type FeedMessage } from './progress.js'
+import { decodeFeed, encodeFeed, postgresFeed, tagLimit, type FeedMessage } from './progress.js'
 import { createFollower } from '../projections/follower.js'
+import { silentLogger } from '../core/logger.js'
+import type { Sql } from '../core/sql.js'
+import type { Listener } from './wake.js'
 
 const progress: FeedMessage = {
   kind: 'progress',
@@ -52,6 +55,60 @@ describe('progress feed wire format', () => {
     ['tags that are not strings', '[["t","p",1,[1]]]'],
   ])('refuses %s', (_, payload) => {
     expect(decodeFeed(payload)).toBeUndefined()
+  })
+})
+
+describe('progress feed', () => {
+  /** A feed whose NOTIFYs are kept: each send's messages, decoded. */
+  function recorded() {
+    const sent: FeedMessage[][] = []
+    const sql = {
+      query: (_text: string, params: unknown[]) => {
+        const payloads = params[2] as string[]
+        // The sender's prefix is put in front by PostgreSQL (`$2 || p`): the payloads are the feed's own.
+        sent.push(payloads.flatMap((p) => decodeFeed(p) ?? []))
+        return Promise.resolve([])
+      },
+    } as unknown as Sql
+    const listener: Listener = {
+      on: () => {},
+      onReconnect: () => {},
+      start: async () => {},
+      close: async () => {},
+    }
+    return { sent, feed: postgresFeed({ listener, sql, sender: 'me', log: silentLogger, coalesceMs: 1 }) }
+  }
+  const tagsOf = (n: number, prefix = 'timeline:') => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
+
+  it('publishes the tags a batch touched, then the progress', async () => {
+    const { sent, feed } = recorded()
+    feed.applied('feed-home', 1, tagsOf(3))
+    feed.progress({
+      ...progress,
+      name: 'feed-home',
+      generation: 1,
+    })
+    await feed.close()
+    expect(sent.flat().map((m) => m.kind)).toEqual(['applied', 'progress'])
+    expect(sent.flat()[0]).toMatchObject({ tags: tagsOf(3) })
+  })
+
+  it(`tells the receivers to clear their caches past ${tagLimit} tags, instead of sending each (a large fan-out)`, async () => {
+    const { sent, feed } = recorded()
+    feed.applied('feed-home', 1, tagsOf(tagLimit))
+    feed.applied('feed-posts', 1, tagsOf(100_000, 'post:'))
+    feed.progress({
+      ...progress,
+      name: 'feed-home',
+      generation: 1,
+    })
+    await feed.close()
+    expect(sent).toHaveLength(1)
+    expect(sent.flat().map((m) => m.kind)).toEqual(['clear', 'progress'])
+    // The next batch is sent tag by tag again.
+    feed.applied('feed-home', 1, tagsOf(2))
+    await feed.close()
+    expect(sent.at(-1)).toEqual([{ kind: 'applied', name: 'feed-home', generation: 1, tags: tagsOf(2) }])
   })
 })
 
