@@ -2,6 +2,7 @@ import { type Domain } from '../../kernel/index.js'
 import { commands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents } from './messages.js'
+import { procurementProjections, procurementQueries } from './projections/index.js'
 import { getRequest } from './queries.js'
 import { migrations } from './write-model.js'
 
@@ -13,9 +14,11 @@ import { migrations } from './write-model.js'
 export const procurementDomain: Domain = {
   name: 'procurement',
   events: allEvents,
+  // Every command on record (who, what, when, outcome), and reads of others' requests (core/audit.ts).
+  audit: true,
   commands,
-  queries: [getRequest],
-  projections: [],
+  queries: [getRequest, ...procurementQueries],
+  projections: procurementProjections,
   migrations,
   demoCallers,
   seedDemo,

@@ -1,0 +1,119 @@
+import {
+  decodeCursor,
+  encodeCursor,
+  ForbiddenError,
+  ValidationError,
+  type Caller,
+  type FieldError,
+} from '../../../kernel/index.js'
+import Type from 'typebox'
+import { MAX_AMOUNT } from '../messages.js'
+import { canonicalDepartment, hasRole } from '../rules.js'
+
+/**
+ * What the read side's queries share: who sees what (the scope a token gives), cursors that know
+ * their query and sort, and times in the one form the read models store them in.
+ */
+
+/**
+ * The requests a caller sees besides their own: all of them (finance, admin), their department's
+ * (a manager whose token names a department), or none (everyone else: an employee).
+ */
+export type Scope = { kind: 'all' } | { kind: 'department'; department: string } | { kind: 'own' }
+
+export function scopeOf(caller: Caller): Scope {
+  if (hasRole(caller, 'finance') || hasRole(caller, 'admin')) return { kind: 'all' }
+  const department = canonicalDepartment(caller.dept)
+  if (hasRole(caller, 'manager') && department) return { kind: 'department', department }
+  return { kind: 'own' }
+}
+
+/** Whether a request of this requester and department is the caller's to see. */
+export function sees(caller: Caller, request: { requesterId: string; department: string }): boolean {
+  const scope = scopeOf(caller)
+  if (scope.kind === 'all' || request.requesterId === caller.id) return true
+  return scope.kind === 'department' && scope.department === request.department
+}
+
+/**
+ * The department a department-wide question is about: the one asked (finance, admin: any; none
+ * means all), or the manager's own (another is 403). An employee is refused: their own requests
+ * are `list-my-requests`.
+ */
+export function departmentAsked(caller: Caller, asked: string | undefined): string | undefined {
+  const scope = scopeOf(caller)
+  if (scope.kind === 'all') return asked
+  if (scope.kind === 'department') {
+    if (asked === undefined || asked === scope.department) return scope.department
+    throw new ForbiddenError(`A manager sees the requests of their own department (${scope.department})`)
+  }
+  throw new ForbiddenError('Department-wide answers are for managers, finance and admin')
+}
+
+export const Cursor = Type.String({ maxLength: 200, description: 'Opaque: the nextCursor of a page' })
+export const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
+export const Amount = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT, description: 'Minor units' })
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+const amount = /^(0|[1-9]\d{0,15})$/
+
+/** A cursor's key: a time (ISO, as stored) or an amount, and the request id that breaks ties. */
+export interface Key {
+  key: string
+  id: string
+}
+
+/**
+ * A keyset cursor names its query and sort (`<query>|<sort>|<key>|<id>`, base64url), so one from
+ * another query or another sort is a 400, never a page of something else.
+ */
+export function cursorOf(query: string, sort: string, key: Key): string {
+  return encodeCursor(`${query}|${sort}|${key.key}|${key.id}`)
+}
+
+export function keyOf(cursor: string | undefined, query: string, sort: string, kind: 'time' | 'amount') {
+  if (cursor === undefined) return undefined
+  const bad = (message: string) => new ValidationError([{ path: '/cursor', message }])
+  const [from = '', by = '', key = '', id = '', ...rest] = decodeCursor(cursor).split('|')
+  if (rest.length > 0 || !uuid.test(id)) throw bad('is not a valid cursor')
+  if (from !== query || by !== sort) throw bad('belongs to another query or sort')
+  const fits = kind === 'time' ? isoTime.test(key) : amount.test(key) && Number(key) <= MAX_AMOUNT
+  if (!fits) throw bad('is not a valid cursor')
+  return { key, id }
+}
+
+/** The page of rows fetched with one extra, and the cursor after it. */
+export function pageAfter<R>(rows: readonly R[], limit: number, cursor: (row: R) => string) {
+  const items = rows.slice(0, limit)
+  const last = items.at(-1)
+  return { items, nextCursor: rows.length > limit && last !== undefined ? cursor(last) : null }
+}
+
+/**
+ * A time as the read models store it (UTC, milliseconds: they sort as text). A time the schema
+ * lets through that JavaScript cannot place (a leap second, `23:59:60`) is a 400 at `path`.
+ */
+export function storedTime(value: string, path: string): string {
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) throw new ValidationError([{ path, message: 'is not a time that can be compared' }])
+  return new Date(ms).toISOString()
+}
+
+/** `from` after `to` (or min above max) is a 400 naming both fields. */
+export function checkRange(
+  problems: FieldError[],
+  low: { path: string; value: number | string | undefined },
+  high: { path: string; value: number | string | undefined },
+) {
+  if (low.value === undefined || high.value === undefined) return
+  const [a, b] =
+    typeof low.value === 'string'
+      ? [Date.parse(low.value), Date.parse(String(high.value))]
+      : [low.value, Number(high.value)]
+  if (a > b) problems.push({ path: low.path, message: `must not be after ${high.path.slice(1)}` })
+}
+
+export function refuse(problems: readonly FieldError[]) {
+  if (problems.length > 0) throw new ValidationError(problems)
+}

@@ -1,0 +1,74 @@
+import {
+  AuditRecordSchema,
+  decodeCursor,
+  defineQuery,
+  encodeCursor,
+  Limit,
+  Page,
+  signedIn,
+  ValidationError,
+} from '../../../kernel/index.js'
+import Type from 'typebox'
+import { checkRange, Cursor, refuse, storedTime, Time } from './access.js'
+
+/**
+ * The procurement domain's audit log (core/audit.ts): every command with who sent it, when, its input
+ * in short and its outcome, refusals included, and every read of another person's data that the
+ * queries report (lists and history show requesters' requests to approvers). Kept by the kernel in
+ * the write database, not a projection: a command's entry commits with the command. Newest first,
+ * keyset pages over (time, id). Not cached: entries are not events, so no tag would drop an answer.
+ */
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+function entryAfter(cursor: string | undefined) {
+  if (cursor === undefined) return undefined
+  const [kind = '', time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
+  if (kind !== 'audit' || rest.length > 0 || !isoTime.test(time) || !uuid.test(id))
+    throw new ValidationError([{ path: '/cursor', message: 'is not a cursor of this query' }])
+  return { time, id }
+}
+
+export const getAuditLog = defineQuery({
+  domain: 'procurement',
+  name: 'get-audit-log',
+  summary:
+    "Who did what and when in procurement: every command (outcome and refusals included) and every read of another person's data, newest first (admin)",
+  input: Type.Object(
+    {
+      actorId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+      from: Type.Optional(Time),
+      to: Type.Optional(Time),
+      limit: Type.Optional(Limit),
+      cursor: Type.Optional(Cursor),
+    },
+    { additionalProperties: false },
+  ),
+  output: Page(AuditRecordSchema),
+  access: signedIn('admin'),
+  readModels: [],
+  paged: true,
+  examples: [{ limit: 20 }],
+  audit: (q) =>
+    q.actorId === undefined ? [] : [{ subjectId: q.actorId, details: { auditTrailOf: q.actorId } }],
+  async handle(q, { auditLog }) {
+    const problems: { path: string; message: string }[] = []
+    checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
+    refuse(problems)
+    const limit = q.limit ?? 20
+    const before = entryAfter(q.cursor)
+    const rows = await auditLog.read({
+      domain: 'procurement',
+      limit: limit + 1,
+      ...(q.actorId === undefined ? {} : { actorId: q.actorId }),
+      ...(q.from ? { from: storedTime(q.from, '/from') } : {}),
+      ...(q.to ? { to: storedTime(q.to, '/to') } : {}),
+      ...(before ? { before } : {}),
+    })
+    const items = rows.slice(0, limit)
+    const last = items.at(-1)
+    const nextCursor = rows.length > limit && last ? encodeCursor(`audit|${last.at}|${last.id}`) : null
+    return { items, nextCursor }
+  },
+})

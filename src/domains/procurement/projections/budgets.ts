@@ -1,0 +1,118 @@
+import { defineQuery, defineSqlProjection, signedIn, unreachable } from '../../../kernel/index.js'
+import Type, { type Static } from 'typebox'
+import { Currency, Department, DepartmentBudgetSet, FiscalYear, requestEvents } from '../messages.js'
+import { departmentAsked } from './access.js'
+
+/**
+ * The budgets read model: one row per department and fiscal year, the budget from
+ * DepartmentBudgetSet and reserved, committed and spent as the sums of every request event's
+ * `budget` move (the write side's budget row moves by the same amounts in the same commit, so the
+ * two agree once the projection has caught up). A row is moved only by events past its last
+ * position: applying a batch again adds nothing twice.
+ */
+
+export const budgetsModel = 'procurement-budgets'
+
+export const budgetsProjection = defineSqlProjection({
+  domain: 'procurement',
+  name: budgetsModel,
+  version: 1,
+  events: [...requestEvents, DepartmentBudgetSet],
+  tables: ['budgets'],
+  setup: (t) => `
+    CREATE TABLE IF NOT EXISTS ${t('budgets')} (
+      department text NOT NULL, fiscal_year integer NOT NULL, currency text NOT NULL,
+      budget bigint NOT NULL DEFAULT 0, reserved bigint NOT NULL DEFAULT 0, committed bigint NOT NULL DEFAULT 0,
+      spent bigint NOT NULL DEFAULT 0, last_position bigint NOT NULL, PRIMARY KEY (department, fiscal_year))`,
+  tags: ({ data }) => [
+    `budget:${data.department}:${data.fiscalYear}`,
+    `budgets:dept:${data.department}`,
+    'budgets:all',
+  ],
+  async apply(event, tx, t) {
+    const d = event.data
+    const upsert = (set: string, values: [number, number, number, number]) =>
+      tx.write({
+        text: `INSERT INTO ${t('budgets')} AS b (department, fiscal_year, currency, budget, reserved, committed,
+                 spent, last_position) VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint)
+               ON CONFLICT (department, fiscal_year) DO UPDATE SET ${set}, last_position = excluded.last_position
+               WHERE b.last_position < excluded.last_position`,
+        params: [d.department, d.fiscalYear, d.currency, ...values, event.position],
+      })
+    switch (event.type) {
+      case 'DepartmentBudgetSet':
+        upsert('budget = excluded.budget, currency = excluded.currency', [event.data.amount, 0, 0, 0])
+        return
+      case 'RequestCreated':
+      case 'RequestUpdated':
+      case 'StepApproved':
+      case 'RequestApproved':
+      case 'RequestRejected':
+      case 'RequestCancelled':
+      case 'RequestPaid': {
+        const { reserved, committed, spent } = event.data.budget
+        if (reserved === 0 && committed === 0 && spent === 0) return
+        upsert(
+          `reserved = b.reserved + excluded.reserved, committed = b.committed + excluded.committed,
+           spent = b.spent + excluded.spent`,
+          [0, reserved, committed, spent],
+        )
+        return
+      }
+      default:
+        unreachable(event)
+    }
+  },
+})
+
+const Money = Type.Integer({ description: 'Minor units' })
+export const BudgetSummary = Type.Object({
+  department: Type.String(),
+  fiscalYear: FiscalYear,
+  currency: Currency,
+  budget: Money,
+  reserved: Money,
+  committed: Money,
+  spent: Money,
+  /** budget − reserved − committed − spent: what new requests may still reserve. */
+  available: Money,
+})
+
+export const getBudgetSummary = defineQuery({
+  domain: 'procurement',
+  name: 'get-budget-summary',
+  summary:
+    "Budget, reserved, committed, spent and available by department and fiscal year (a manager: their department's; finance and admin: any, or all)",
+  input: Type.Object(
+    { department: Type.Optional(Department), fiscalYear: Type.Optional(FiscalYear) },
+    { additionalProperties: false },
+  ),
+  output: Type.Object({ items: Type.Array(BudgetSummary, { description: 'By department, then year' }) }),
+  access: signedIn('manager', 'finance', 'admin'),
+  readModels: [budgetsModel],
+  examples: [{ department: 'engineering', fiscalYear: 2026 }],
+  cache: {
+    ttlMs: 30_000,
+    tags: (q, _answer, caller) => {
+      const department = caller ? departmentAsked(caller, q.department) : q.department
+      if (department === undefined) return ['budgets:all']
+      return [
+        q.fiscalYear === undefined ? `budgets:dept:${department}` : `budget:${department}:${q.fiscalYear}`,
+      ]
+    },
+  },
+  async handle(q, { caller, stores }) {
+    const department = caller ? departmentAsked(caller, q.department) : undefined
+    const { sql, table } = stores.sql(budgetsModel)
+    const items = await sql.query<Static<typeof BudgetSummary>>(
+      `SELECT department, fiscal_year AS "fiscalYear", currency, budget::float8 AS budget,
+         reserved::float8 AS reserved, committed::float8 AS committed, spent::float8 AS spent,
+         (budget - reserved - committed - spent)::float8 AS available
+       FROM ${table('budgets')}
+       WHERE ($1::text IS NULL OR department = $1) AND ($2::int IS NULL OR fiscal_year = $2)
+       ORDER BY department, fiscal_year`,
+      [department ?? null, q.fiscalYear ?? null],
+    )
+    return { items }
+  },
+})
