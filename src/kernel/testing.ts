@@ -4,7 +4,13 @@
  * never imports it (the build leaves it out, with the rest of the test support).
  */
 export * from '../testing/kit.js'
-export { commandProcess, countingReads, startTestTandem, type TestTandem } from '../testing/harness.js'
+export {
+  commandProcess,
+  countingReads,
+  startTestProcesses,
+  startTestTandem,
+  type TestTandem,
+} from '../testing/harness.js'
 export type { StreamMemory } from '../core/stream-memory.js'
 export type { Recall } from '../core/metrics.js'
 /** Whether an error is a 503 a client should retry (the database or Redis away). */

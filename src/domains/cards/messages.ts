@@ -85,6 +85,8 @@ export const ChangeCreditLimitInput = Type.Object(
 )
 export const AuthorizeTransactionInput = Type.Object(
   {
+    /** The network's own id for it, if it has one (taken: 409 TRANSACTION_ID_TAKEN); default: a new id. */
+    transactionId: Type.Optional(Id()),
     cardId: Id(),
     amount: Amount,
     currency: Currency,
@@ -112,6 +114,8 @@ export const MarkTransactionFailedInput = Type.Object({ transactionId: Id(), rea
 export const ExpireHoldInput = Type.Object({ cardId: Id(), transactionId: Id() }, strict)
 export const RegisterAutoPaymentInput = Type.Object(
   {
+    /** Default: a new id (taken: 409 AUTO_PAYMENT_ID_TAKEN). */
+    autoPaymentId: Type.Optional(Id()),
     cardId: Id(),
     merchantId: MerchantId,
     amount: Amount,

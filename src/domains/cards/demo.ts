@@ -1,0 +1,136 @@
+import type { Caller, CommandBus, DemoExample } from '../../kernel/index.js'
+import type { CardCommands } from './commands.js'
+
+const customer: Caller = { id: 'demo-card-customer', roles: ['customer'] }
+const agent: Caller = { id: 'demo-card-agent', roles: ['agent'] }
+const network: Caller = { id: 'demo-card-network', roles: ['network'] }
+
+export const demoCallers: readonly (Caller & { label: string })[] = [
+  { label: 'card-customer', ...customer },
+  { label: 'card-agent', ...agent },
+  { label: 'card-network', ...network },
+  { label: 'card-admin', id: 'demo-card-admin', roles: ['admin'] },
+]
+
+/** The demo customer's card: fixed, so the banner's examples name it without reading anything. */
+export const demoCardId = '0190b0c0-0000-7000-8000-00000000de01'
+const otherCardId = '0190b0c0-0000-7000-8000-00000000de02'
+
+const shops = [
+  { merchantId: 'cafe-seoul-042', merchantName: 'Cafe Seoul', mcc: '5814', city: 'Seoul', amount: 6_500 },
+  {
+    merchantId: 'e-mart-yongsan',
+    merchantName: 'E-Mart Yongsan',
+    mcc: '5411',
+    city: 'Seoul',
+    amount: 84_300,
+  },
+  { merchantId: 'korail', merchantName: 'Korail', mcc: '4112', city: 'Busan', amount: 59_800 },
+  {
+    merchantId: 'grand-hotel-busan',
+    merchantName: 'Grand Hotel Busan',
+    mcc: '7011',
+    city: 'Busan',
+    amount: 230_000,
+  },
+] as const
+
+/** Two cards, a few payments on the demo customer's (captured, one still a hold, one declined), an auto-payment. */
+export function seedDemo(commands: CardCommands) {
+  return async (bus: CommandBus): Promise<void> => {
+    const run = async <R>(
+      done: Promise<{ status: 'succeeded'; result: R } | { status: 'failed'; error: Error }>,
+    ) => {
+      const outcome = await done
+      if (outcome.status === 'failed') throw outcome.error
+      return outcome.result
+    }
+    const expiresAt = new Date(Date.now() + 3 * 365 * 24 * 3600_000).toISOString()
+    const issue = (cardId: string, customerId: string, product: 'gold' | 'classic', creditLimit: number) =>
+      run(
+        bus.execute(
+          commands.issueCard,
+          { cardId, customerId, product, creditLimit, currency: 'KRW', expiresAt },
+          { caller: agent },
+        ),
+      )
+    await issue(demoCardId, customer.id, 'gold', 3_000_000)
+    await issue(otherCardId, 'demo-card-other-customer', 'classic', 1_000_000)
+    for (const [i, shop] of shops.entries()) {
+      const decided = await run(
+        bus.execute(
+          commands.authorizeTransaction,
+          { cardId: demoCardId, currency: 'KRW', country: 'KR', ...shop },
+          { caller: network },
+        ),
+      )
+      if (i < 3 && decided.decision === 'approved') {
+        await run(
+          bus.execute(
+            commands.updateTransaction,
+            { transactionId: decided.transactionId, action: 'capture' },
+            { caller: network },
+          ),
+        )
+      }
+    }
+    const over = { cardId: otherCardId, currency: 'KRW', country: 'KR', ...shops[3], amount: 2_500_000 }
+    await run(bus.execute(commands.authorizeTransaction, over, { caller: network })) // declined: AMOUNT_LIMIT
+    await run(
+      bus.execute(
+        commands.registerAutoPayment,
+        {
+          cardId: demoCardId,
+          merchantId: 'stream-tv',
+          merchantName: 'StreamTV',
+          amount: 13_900,
+          dayOfMonth: 15,
+        },
+        { caller: customer },
+      ),
+    )
+  }
+}
+
+/** The banner's examples: each works as printed, again and again (a decline is an answer too). */
+export async function demoExamples(): Promise<DemoExample[]> {
+  const path = (name: string) => `/api/commands/cards/${name}`
+  const payment = {
+    cardId: demoCardId,
+    currency: 'KRW',
+    merchantId: 'cafe-seoul-042',
+    merchantName: 'Cafe Seoul',
+    mcc: '5814',
+    country: 'KR',
+    city: 'Seoul',
+  }
+  return [
+    {
+      title: "Authorize a payment on the demo customer's card (the network's decision: approved or declined)",
+      method: 'POST',
+      path: path('authorize-transaction'),
+      body: { ...payment, amount: 4_800 },
+      as: 'card-network',
+    },
+    {
+      title: 'One over the gold card’s single-payment limit: declined with AMOUNT_LIMIT, recorded',
+      method: 'POST',
+      path: path('authorize-transaction'),
+      body: { ...payment, amount: 20_000_000 },
+      as: 'card-network',
+    },
+    {
+      title: 'The demo customer registers a monthly auto-payment on their card',
+      method: 'POST',
+      path: path('register-auto-payment'),
+      body: {
+        cardId: demoCardId,
+        merchantId: 'music-plus',
+        merchantName: 'Music Plus',
+        amount: 10_900,
+        dayOfMonth: 3,
+      },
+      as: 'card-customer',
+    },
+  ]
+}
