@@ -1,4 +1,5 @@
 import type { Domain } from './domain.js'
+import { cardsDomain } from '../domains/cards/index.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { feedDomain } from '../domains/feed/index.js'
 import { procurementDomain } from '../domains/procurement/index.js'
@@ -12,4 +13,5 @@ export const domains: readonly Domain[] = [
   quizDomain,
   feedDomain,
   procurementDomain,
+  cardsDomain,
 ]

@@ -76,8 +76,8 @@ describe.each(modes)('cards under concurrency (%s)', (mode) => {
         const done = await bus.execute(c.authorizeTransaction, payment(cardId, amount(i)), {
           caller: network,
         })
-        if (done.status === 'failed') return `${done.error.code}`
-        await follow(i, done.result as Decision)
+        if (done.status === 'failed') return done.error.code
+        await follow(i, done.result)
         return (done.result as Decision).reason ?? 'approved'
       }),
     )
