@@ -88,7 +88,7 @@ export function commandMeta(setting: CommandSetting = {}): CommandMeta {
 
 type Outcome<E> = { events: readonly E[] } | { refusal: AppError }
 
-function decided<I, S, E>(decide: () => readonly E[]): Outcome<E> {
+function decided<E>(decide: () => readonly E[]): Outcome<E> {
   try {
     return { events: decide() }
   } catch (error) {
