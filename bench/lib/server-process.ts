@@ -17,8 +17,8 @@ export interface ServerProcess {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
-/** Each kind's program: the Tandem server, or the bare Fastify one (which loads nothing of Tandem). */
-const programs: Record<ServerKind, string> = { tandem: 'child', bare: 'bare' }
+/** Each kind's program: the Tandem server, the bare Fastify one (which loads nothing of Tandem), the CRUD baseline. */
+const programs: Record<ServerKind, string> = { tandem: 'child', bare: 'bare', crud: 'crud' }
 let compiled: Promise<string> | undefined
 
 /** How to run a kind's program: through tsx, or compiled once per run when on the sources. */

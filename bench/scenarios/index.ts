@@ -5,6 +5,7 @@ import { detailsScenario } from './details.js'
 import { feedScenario } from './feed.js'
 import { lagScenario } from './lag.js'
 import { mixedScenario } from './mixed.js'
+import { procurementScenario } from './procurement.js'
 import { registerScenario } from './register.js'
 import { studyScenario } from './study.js'
 import type { Scenario } from './scenario.js'
@@ -19,6 +20,7 @@ export const scenarios: readonly Scenario[] = [
   mixedScenario,
   studyScenario,
   feedScenario,
+  procurementScenario,
 ]
 
 export const scenarioNames = scenarios.map((s) => s.name) as readonly ScenarioName[]

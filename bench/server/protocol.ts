@@ -1,6 +1,6 @@
 /** Messages between the bench process and a server child over the fork IPC channel. */
 
-export type ServerKind = 'tandem' | 'bare'
+export type ServerKind = 'tandem' | 'bare' | 'crud'
 
 export interface Ready {
   op: 'ready'
