@@ -58,6 +58,8 @@ export const getRequest = defineQuery({
   readModels: [],
   notFound: 'REQUEST_NOT_FOUND',
   examples: [{ requestId: '0190b000-0000-7000-8000-000000000001' }],
+  // A manager, finance or admin reading someone's request is a read of that person's data.
+  audit: (_q, answer) => [{ subjectId: answer.requesterId, details: { requestId: answer.requestId } }],
   async handle(q, { history, caller }) {
     const events = await history.stream(requestStream(q.requestId))
     const state = fold({ initial, evolve }, events)

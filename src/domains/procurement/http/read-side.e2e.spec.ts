@@ -199,6 +199,28 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
     expect(walked).toEqual((await log({ limit: 100 })).items.map((e) => e.id))
   })
 
+  it('records a manager’s get-request of an employee’s request, and not the requester’s own', async () => {
+    const requestId = created.bob1 ?? ''
+    const getRequest = async (caller: Caller) => {
+      const response = await ask('get-request', { requestId }, caller)
+      expect(response.statusCode).toBe(200)
+    }
+    await getRequest(bob)
+    await getRequest(meg)
+    await s.tandem.audit.flush()
+    const reads = async (actorId: string) => {
+      const response = await ask('get-audit-log', { actorId, limit: 100 }, ada)
+      expect(response.statusCode).toBe(200)
+      return response
+        .json<{ data: AuditRecord[] }>()
+        .data.filter((e) => e.kind === 'read' && e.action === 'procurement/get-request')
+    }
+    expect((await reads('meg')).map((e) => [e.subjectId, e.outcome, e.details])).toEqual([
+      ['bob', 'read', { requestId }],
+    ])
+    expect(await reads('bob')).toEqual([])
+  })
+
   it('streams the pending approvals: what waits now, then each request as it starts waiting', async () => {
     const stream = await openStream(`${base}/api/queries/procurement/get-pending-approvals/stream`, {
       authorization: s.bearer(meg),
