@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-/** What a server process loads: the product's sources and the servers' own programs. */
-const trees = ['src', 'bench/server']
+/** What a server process loads: the product's sources, the servers' own programs and the baselines. */
+const trees = ['src', 'bench/server', 'bench/baselines']
 const alone = ['bench/lib/product.ts']
 
 /**
