@@ -7,8 +7,11 @@ import { departmentAsked } from './access.js'
  * The budgets read model: one row per department and fiscal year, the budget from
  * DepartmentBudgetSet and reserved, committed and spent as the sums of every request event's
  * `budget` move (the write side's budget row moves by the same amounts in the same commit, so the
- * two agree once the projection has caught up). A row is moved only by events past its last
- * position: applying a batch again adds nothing twice.
+ * two agree once the projection has caught up). The runner applies each event once (its writes
+ * commit with its checkpoint), and the moves are sums, so their order does not matter: the log is
+ * read by (transaction, position), and requests of other streams, which move one row without a lock
+ * taken in position order, may come in either order. (A guard on the row's last position dropped
+ * the lower one; the spec below keeps it counted.)
  */
 
 export const budgetsModel = 'procurement-budgets'
@@ -16,7 +19,7 @@ export const budgetsModel = 'procurement-budgets'
 export const budgetsProjection = defineSqlProjection({
   domain: 'procurement',
   name: budgetsModel,
-  version: 1,
+  version: 2,
   events: [...requestEvents, DepartmentBudgetSet],
   tables: ['budgets'],
   setup: (t) => `
@@ -35,8 +38,8 @@ export const budgetsProjection = defineSqlProjection({
       tx.write({
         text: `INSERT INTO ${t('budgets')} AS b (department, fiscal_year, currency, budget, reserved, committed,
                  spent, last_position) VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint)
-               ON CONFLICT (department, fiscal_year) DO UPDATE SET ${set}, last_position = excluded.last_position
-               WHERE b.last_position < excluded.last_position`,
+               ON CONFLICT (department, fiscal_year) DO UPDATE SET ${set},
+                 last_position = greatest(b.last_position, excluded.last_position)`,
         params: [d.department, d.fiscalYear, d.currency, ...values, event.position],
       })
     switch (event.type) {
