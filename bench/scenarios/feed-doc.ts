@@ -25,8 +25,9 @@ function figure(entry: Entry | undefined, key: string): string {
   return typeof value === 'number' ? value.toLocaleString('en-US') : value
 }
 
-export function fillDoc(doc: string, entries: readonly Entry[]): string {
-  const of = (mode: string) => entries.find((e) => e.scenario === 'feed' && e.mode === mode)
+/** Fills a doc's figure markers from the scenario's entries (one per mode). */
+export function fillDoc(doc: string, entries: readonly Entry[], scenario = 'feed'): string {
+  const of = (mode: string) => entries.find((e) => e.scenario === scenario && e.mode === mode)
   return doc.replace(
     /<!-- figure: (embedded|server) ([\w.]+) -->[\s\S]*?<!-- \/figure -->/g,
     (_all, mode: string, key: string) =>

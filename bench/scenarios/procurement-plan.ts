@@ -60,8 +60,20 @@ export const financeOf = (plan: ProcurementPlan): Caller => ({ id: `pf-${plan.ta
 export const payerOf = (plan: ProcurementPlan): Caller => ({ id: `pp-${plan.tag}`, roles: ['finance'] })
 export const adminOf = (plan: ProcurementPlan): Caller => ({ id: `pa-${plan.tag}`, roles: ['admin'] })
 
-/** A well-mixed number from an index (a multiplicative hash), in [0, 1). */
-const mix = (i: number, salt: number) => (((i + 1) * 2654435761 + salt * 40503) % 4294967296) / 4294967296
+/**
+ * A well-mixed number from an index and a salt, in [0, 1): murmur3's finalizer, so that the salts give
+ * independent draws (a multiplicative hash with the salt added gave nearly equal ones: every request's
+ * fate followed its total, and some filters of a department matched nothing).
+ */
+function mix(i: number, salt: number): number {
+  let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(salt, 0x85ebca6b)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return (h >>> 0) / 4294967296
+}
 
 /** 70% of totals take one step (up to 1,000,000), 25% two, 5% three. */
 export function totalOf(i: number): number {

@@ -235,7 +235,6 @@ async function measureSides(
       })
       ctx.log(describeMeasurement(m))
       measurements.push(m)
-      figures[`${side}.${label.split(',')[0]?.replaceAll(' ', '-') ?? label}.p99Ms`] = m.p99Ms
       return m
     }
     const first = await load('list first page, filters', make.firstPage)

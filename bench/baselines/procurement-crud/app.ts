@@ -23,6 +23,7 @@ import {
   fiscalYearOf,
 } from '../../../src/domains/procurement/request-rules.js'
 import { canonicalDepartment, hasRole, type RequestState } from '../../../src/domains/procurement/rules.js'
+import { decideSetBudget } from '../../../src/domains/procurement/setup-rules.js'
 import { crudQueries } from './queries.js'
 import { crudDdl } from './schema.js'
 import { loadBudget, loadPolicy, loadRequest, write } from './store.js'
@@ -189,24 +190,14 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
     const fiscalYear = input.fiscalYear ?? fiscalYearOf(new Date())
     const result = await inTransaction(pool, async (db) => {
       const budget = await loadBudget(db, input.department, fiscalYear)
-      if (budget && budget.currency !== input.currency)
-        throw new ConflictError(
-          'CURRENCY_MISMATCH',
-          'Currency mismatch',
-          `The budget is in ${budget.currency}`,
-        )
-      const held = budget ? budget.reserved + budget.committed + budget.spent : 0
-      if (input.amount < held)
-        throw new ConflictError(
-          'BUDGET_BELOW_USED',
-          'Budget below what is used',
-          `${held} is reserved, committed or spent`,
-        )
+      // The domain's rule: never below what the budget holds, its currency fixed while it holds any.
+      decideSetBudget({ ...input, fiscalYear }, budget, metaOf(caller))
       await db.query(
         `INSERT INTO procurement_crud.budgets (department, fiscal_year, currency, amount) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (department, fiscal_year) DO UPDATE SET amount = EXCLUDED.amount`,
+         ON CONFLICT (department, fiscal_year) DO UPDATE SET amount = EXCLUDED.amount, currency = EXCLUDED.currency`,
         [input.department, fiscalYear, input.currency, input.amount],
       )
+      const held = budget ? budget.reserved + budget.committed + budget.spent : 0
       return { ...input, fiscalYear, available: input.amount - held }
     })
     return { status: 'succeeded', result }

@@ -5,6 +5,7 @@ import type { Caller } from '../../../src/core/messages.js'
 import { Limit } from '../../../src/core/paging.js'
 import { Id } from '../../../src/core/schemas.js'
 import { Department, FiscalYear, RequestStatus } from '../../../src/domains/procurement/messages.js'
+import { ListDepartmentRequestsInput } from '../../../src/domains/procurement/projections/request-queries.js'
 import { hasRole } from '../../../src/domains/procurement/rules.js'
 import { crudSchema as s } from './schema.js'
 
@@ -28,7 +29,7 @@ const defineCrudQuery = <I extends TSchema>(q: CrudQuery<I>) => q
 
 const Time = Type.String({ format: 'date-time' })
 const Cursor = Type.String({ maxLength: 200 })
-const Sort = Type.Enum(['created', '-created', 'amount', '-amount'])
+type Sort = 'created' | '-created' | 'amount' | '-amount'
 const strict = { additionalProperties: false } as const
 
 const columns = `request_id AS "requestId", requester_id AS "requesterId", department, fiscal_year AS "fiscalYear",
@@ -58,7 +59,7 @@ function decode(cursor: string | undefined): [string | number, string] | undefin
 /** One page of `where` (with its `params`), sorted, after the cursor; the SQL and its answer. */
 async function page(
   pool: Pool,
-  options: { where: string[]; params: unknown[]; sort: Static<typeof Sort>; limit: number; cursor?: string },
+  options: { where: string[]; params: unknown[]; sort: Sort; limit: number; cursor?: string },
 ) {
   const { where, params, sort, limit } = options
   const column = sort.endsWith('created') ? 'created_at' : 'total'
@@ -102,22 +103,8 @@ export const crudQueries = {
     },
   }),
   'list-department-requests': defineCrudQuery({
-    input: Type.Object(
-      {
-        department: Type.Optional(Department),
-        status: Type.Optional(RequestStatus),
-        minAmount: Type.Optional(Type.Integer({ minimum: 0 })),
-        maxAmount: Type.Optional(Type.Integer({ minimum: 0 })),
-        from: Type.Optional(Time),
-        to: Type.Optional(Time),
-        requesterId: Type.Optional(Type.String({ maxLength: 200 })),
-        q: Type.Optional(Type.String({ maxLength: 100 })),
-        sort: Type.Optional(Sort),
-        limit: Type.Optional(Limit),
-        cursor: Type.Optional(Cursor),
-      },
-      strict,
-    ),
+    // The domain's own input: the same filters, limits and validation.
+    input: ListDepartmentRequestsInput,
     answer: (pool, q, { caller, department: own }) => {
       const department = q.department ?? own
       const all = hasRole(caller, 'finance') || hasRole(caller, 'admin')
