@@ -54,7 +54,8 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
       }
     }
     lines.push('', '  Tokens to try it (valid 7 days):')
-    for (const [label, token] of tokens) lines.push(`    ${label.padEnd(12)} ${token}`)
+    const width = Math.max(0, ...[...tokens.keys()].map((label) => label.length))
+    for (const [label, token] of tokens) lines.push(`    ${label.padEnd(width)} ${token}`)
   }
   if (tandem.roles.has('query') && tandem.roles.has('command')) {
     const examples: DemoExample[] = []
