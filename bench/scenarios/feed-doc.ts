@@ -80,25 +80,34 @@ export function charts(entry: Entry): Record<string, string> {
   }
 }
 
-async function main() {
+/**
+ * Fills a scenario's doc from results.json and draws its charts (from its server entry, else the
+ * first): the command line of feed-doc.ts and procurement-doc.ts, `[--results DIR] [--doc FILE] [--charts DIR]`.
+ */
+export function fillAndDraw(
+  scenario: string,
+  defaultDoc: string,
+  draw: (entry: Entry) => Record<string, string>,
+): void {
   const { values } = parseArgs({
     options: { results: { type: 'string' }, doc: { type: 'string' }, charts: { type: 'string' } },
   })
   const results = JSON.parse(
     readFileSync(join(resolve(values.results ?? 'docs/benchmarks'), 'results.json'), 'utf8'),
   ) as ResultsFile
-  const feed = results.entries.filter((e) => e.scenario === 'feed')
-  const doc = resolve(values.doc ?? 'docs/feed-push-vs-pull.md')
-  writeFileSync(doc, fillDoc(readFileSync(doc, 'utf8'), feed))
+  const entries = results.entries.filter((e) => e.scenario === scenario)
+  const doc = resolve(values.doc ?? defaultDoc)
+  writeFileSync(doc, fillDoc(readFileSync(doc, 'utf8'), entries, scenario))
   console.log(`Filled ${doc}`)
   // The server entry has memory figures; the embedded one serves when there is no other.
-  const entry = feed.find((e) => e.mode === 'server') ?? feed[0]
+  const entry = entries.find((e) => e.mode === 'server') ?? entries[0]
   if (!entry) return
   const dir = resolve(values.charts ?? 'docs/benchmarks')
-  for (const [name, svg] of Object.entries(charts(entry))) {
+  for (const [name, svg] of Object.entries(draw(entry))) {
     writeFileSync(join(dir, name), svg)
     console.log(`Wrote ${join(dir, name)}`)
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) await main()
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname))
+  fillAndDraw('feed', 'docs/feed-push-vs-pull.md', charts)

@@ -1,9 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import type { Entry, ResultsFile } from '../lib/results.js'
+import { resolve } from 'node:path'
+import type { Entry } from '../lib/results.js'
 import { barChart } from '../lib/svg.js'
-import { fillDoc } from './feed-doc.js'
+import { fillAndDraw } from './feed-doc.js'
 
 /**
  * Fills docs/procurement-crud-vs-cqrs.md and draws docs/benchmarks/procurement-*.svg from the
@@ -52,24 +50,5 @@ export function charts(entry: Entry): Record<string, string> {
   }
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: { results: { type: 'string' }, doc: { type: 'string' }, charts: { type: 'string' } },
-  })
-  const results = JSON.parse(
-    readFileSync(join(resolve(values.results ?? 'docs/benchmarks'), 'results.json'), 'utf8'),
-  ) as ResultsFile
-  const entries = results.entries.filter((e) => e.scenario === 'procurement')
-  const doc = resolve(values.doc ?? 'docs/procurement-crud-vs-cqrs.md')
-  writeFileSync(doc, fillDoc(readFileSync(doc, 'utf8'), entries, 'procurement'))
-  console.log(`Filled ${doc}`)
-  const entry = entries.find((e) => e.mode === 'server')
-  if (!entry) return
-  const dir = resolve(values.charts ?? 'docs/benchmarks')
-  for (const [name, svg] of Object.entries(charts(entry))) {
-    writeFileSync(join(dir, name), svg)
-    console.log(`Wrote ${join(dir, name)}`)
-  }
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) await main()
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname))
+  fillAndDraw('procurement', 'docs/procurement-crud-vs-cqrs.md', charts)

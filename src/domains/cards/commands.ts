@@ -168,6 +168,25 @@ function transactionResult(events: readonly CardsEvent[], state: TransactionComm
   return result
 }
 
+/**
+ * A command on one transaction: its card locked and the transaction read (`loadForTransaction`), the
+ * events on the card's stream, the answer the transaction as they leave it. `withHoldTimers`: the
+ * decision may set or cancel a hold's expiry.
+ */
+function onTransaction<I extends { transactionId: string }>(
+  decide: (cmd: I, state: TransactionCommandState, meta: CommandMeta) => CardsEvent[],
+  withHoldTimers: boolean,
+): CommandHandler<I, ReturnType<typeof transactionResult>> {
+  return stateStored({
+    load: (tx, cmd: I) => loadForTransaction(tx, cmd.transactionId),
+    decide,
+    stream: (_cmd, state) => transactionStream(state),
+    persist: (events, state) => persist(events, state.card),
+    result: (events, cmd, state) => transactionResult(events, state, cmd.transactionId),
+    ...(withHoldTimers ? { timers: (events: readonly CardsEvent[]) => holdTimers(events) } : {}),
+  })
+}
+
 /** The commands of the cards domain, with the rules' settings (index.ts reads them from the environment). */
 export function defineCardCommands(policy: CardPolicy) {
   const issueCard = defineCommand({
@@ -307,14 +326,7 @@ export function defineCardCommands(policy: CardPolicy) {
       'CARD_EXPIRED',
     ],
     examples: ex.updateTransaction,
-    handle: stateStored({
-      load: (tx, cmd) => loadForTransaction(tx, cmd.transactionId),
-      decide: decideUpdate(policy),
-      stream: (_cmd, state) => transactionStream(state),
-      persist: (events, state) => persist(events, state.card),
-      result: (events, cmd, state) => transactionResult(events, state, cmd.transactionId),
-      timers: (events) => holdTimers(events),
-    }),
+    handle: onTransaction(decideUpdate(policy), true),
   })
 
   const markTransactionFailed = defineCommand({
@@ -326,14 +338,7 @@ export function defineCardCommands(policy: CardPolicy) {
     access: signedIn('network', 'agent'),
     refusals: ['TRANSACTION_NOT_FOUND', 'INVALID_TRANSITION'],
     examples: ex.markTransactionFailed,
-    handle: stateStored({
-      load: (tx, cmd) => loadForTransaction(tx, cmd.transactionId),
-      decide: decideFail,
-      stream: (_cmd, state) => transactionStream(state),
-      persist: (events, state) => persist(events, state.card),
-      result: (events, cmd, state) => transactionResult(events, state, cmd.transactionId),
-      timers: (events) => holdTimers(events),
-    }),
+    handle: onTransaction(decideFail, true),
   })
 
   const expireHold = defineCommand({
@@ -345,13 +350,7 @@ export function defineCardCommands(policy: CardPolicy) {
     access: signedIn('system'),
     refusals: ['TRANSACTION_NOT_FOUND'],
     examples: ex.expireHold,
-    handle: stateStored({
-      load: (tx, cmd) => loadForTransaction(tx, cmd.transactionId),
-      decide: decideExpireHold,
-      stream: (_cmd, state) => transactionStream(state),
-      persist: (events, state) => persist(events, state.card),
-      result: (events, cmd, state) => transactionResult(events, state, cmd.transactionId),
-    }),
+    handle: onTransaction(decideExpireHold, false),
   })
 
   const registerAutoPayment = defineCommand({

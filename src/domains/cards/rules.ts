@@ -65,24 +65,14 @@ export type CardState =
 
 export type Card = Extract<CardState, { status: CardStatus }>
 
-/** A transaction's row: what it holds on its card now, and what it posted. */
-export interface TransactionRow {
-  transactionId: string
+/** A transaction's row: the payment it was asked for, what it holds on its card now, and what it posted. */
+export interface TransactionRow extends Payment {
   cardId: string
   status: TransactionStatus
   /** Authorized (then adjusted) amount; for a declined one, the amount asked for. */
   amount: number
   hold: number
   posted: number
-  currency: string
-  merchantId: string
-  merchantName: string
-  mcc: string
-  country: string
-  city: string | null
-  occurredAt: string
-  source: TransactionSource
-  autoPaymentId: string | null
   /** When an authorized hold is released by its timer; null for a declined one. */
   holdExpiresAt: string | null
   declineReason: DeclineReason | null

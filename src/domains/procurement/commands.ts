@@ -91,7 +91,18 @@ async function requestRows(
  * budget: their UPDATE locks the row at the commit, after the stream's lock, and can only lower
  * what the request itself added.
  */
-const noRows = () => Promise.resolve(undefined)
+function onRequest<I extends { requestId: string }>(
+  decide: (cmd: I, state: RequestState, meta: CommandMeta) => RequestEvent[],
+) {
+  return eventSourced({
+    ...request,
+    streamId: (cmd: I) => requestStream(cmd.requestId),
+    load: () => Promise.resolve(undefined),
+    decide,
+    persist: persistMoves,
+    result: (events: readonly RequestEvent[], _cmd: I, state: RequestState) => requestResult(events, state),
+  })
+}
 
 export const createPurchaseRequest = defineCommand({
   domain,
@@ -172,14 +183,7 @@ export const approveRequest = defineCommand({
   ],
   examples: [{ requestId: paidId, comment: 'Within plan' }],
   exampleCallers: [approver],
-  handle: eventSourced({
-    ...request,
-    streamId: (cmd) => requestStream(cmd.requestId),
-    load: noRows,
-    decide: decideApprove,
-    persist: persistMoves,
-    result: (events, _cmd, state) => requestResult(events, state),
-  }),
+  handle: onRequest(decideApprove),
 })
 
 export const rejectRequest = defineCommand({
@@ -198,14 +202,7 @@ export const rejectRequest = defineCommand({
   ],
   examples: [{ requestId: rejectedId, reason: 'Not in this year’s plan' }],
   exampleCallers: [approver],
-  handle: eventSourced({
-    ...request,
-    streamId: (cmd) => requestStream(cmd.requestId),
-    load: noRows,
-    decide: decideReject,
-    persist: persistMoves,
-    result: (events, _cmd, state) => requestResult(events, state),
-  }),
+  handle: onRequest(decideReject),
 })
 
 export const markAsPaid = defineCommand({
@@ -224,14 +221,7 @@ export const markAsPaid = defineCommand({
   ],
   examples: [{ requestId: paidId, paidAmount: 140_000, paymentReference: 'INV-2031-0042' }],
   exampleCallers: [approver],
-  handle: eventSourced({
-    ...request,
-    streamId: (cmd) => requestStream(cmd.requestId),
-    load: noRows,
-    decide: decidePay,
-    persist: persistMoves,
-    result: (events, _cmd, state) => requestResult(events, state),
-  }),
+  handle: onRequest(decidePay),
 })
 
 export const cancelRequest = defineCommand({
@@ -243,14 +233,7 @@ export const cancelRequest = defineCommand({
   access: signedIn(),
   refusals: ['REQUEST_NOT_FOUND', 'NOT_REQUESTER', 'ALREADY_PAID', 'REQUEST_CLOSED'],
   examples: [{ requestId: cancelledId, reason: 'Bought with the old stock' }],
-  handle: eventSourced({
-    ...request,
-    streamId: (cmd) => requestStream(cmd.requestId),
-    load: noRows,
-    decide: decideCancel,
-    persist: persistMoves,
-    result: (events, _cmd, state) => requestResult(events, state),
-  }),
+  handle: onRequest(decideCancel),
 })
 
 const yearOf = (cmd: { fiscalYear?: number }, meta: CommandMeta) => cmd.fiscalYear ?? fiscalYearOf(meta.now)

@@ -66,27 +66,31 @@ export const getRequest = defineQuery({
     // Out of scope is answered as absent: a request's existence is not told to those who may not see it.
     if (state.status === 'absent' || !maySee(state, caller))
       throw new NotFoundError('REQUEST_NOT_FOUND', 'Purchase request not found')
-    return {
-      requestId: state.requestId,
-      requesterId: state.requesterId,
-      department: state.department,
-      fiscalYear: state.fiscalYear,
-      currency: state.currency,
-      title: state.title,
-      items: state.items,
-      total: state.total,
-      justification: state.justification,
-      neededBy: state.neededBy,
-      status: state.status,
-      steps: state.steps,
-      approvals: state.approvals,
-      currentStep: currentStep(state) ?? null,
-      paidAmount: state.status === 'paid' ? state.paidAmount : null,
-      paymentReference: state.status === 'paid' ? state.paymentReference : null,
-      rejectionReason: state.status === 'rejected' ? state.reason : null,
-      createdAt: state.createdAt,
-      updatedAt: state.updatedAt,
-      version: events.at(-1)?.version ?? 0,
-    }
+    return { ...requestView(state), version: events.at(-1)?.version ?? 0 }
   },
 })
+
+/** A request's state as the queries show it (get-request; get-request-history adds its times). */
+export function requestView(state: Request) {
+  return {
+    requestId: state.requestId,
+    requesterId: state.requesterId,
+    department: state.department,
+    fiscalYear: state.fiscalYear,
+    currency: state.currency,
+    title: state.title,
+    items: state.items,
+    total: state.total,
+    justification: state.justification,
+    neededBy: state.neededBy,
+    status: state.status,
+    steps: state.steps,
+    approvals: state.approvals,
+    currentStep: currentStep(state) ?? null,
+    paidAmount: state.status === 'paid' ? state.paidAmount : null,
+    paymentReference: state.status === 'paid' ? state.paymentReference : null,
+    rejectionReason: state.status === 'rejected' ? state.reason : null,
+    createdAt: state.createdAt,
+    updatedAt: state.updatedAt,
+  }
+}

@@ -10,7 +10,8 @@ import {
   Step,
   type RequestEvent,
 } from '../messages.js'
-import { currentStep, evolve, initial, type RequestState } from '../rules.js'
+import { requestView } from '../queries.js'
+import { evolve, initial, type RequestState } from '../rules.js'
 import { sees, storedTime, Time } from './access.js'
 
 /**
@@ -160,27 +161,9 @@ export const getRequestHistory = defineQuery({
 function viewOf(state: RequestState) {
   if (state.status === 'absent') return null
   return {
-    requestId: state.requestId,
-    requesterId: state.requesterId,
-    department: state.department,
-    fiscalYear: state.fiscalYear,
-    currency: state.currency,
-    title: state.title,
-    items: state.items,
-    total: state.total,
-    justification: state.justification,
-    neededBy: state.neededBy,
-    status: state.status,
-    steps: state.steps,
-    approvals: state.approvals,
-    currentStep: currentStep(state) ?? null,
+    ...requestView(state),
     approvedAt: state.status === 'approved' ? state.approvedAt : null,
     rejectedBy: state.status === 'rejected' ? state.rejectedBy : null,
-    rejectionReason: state.status === 'rejected' ? state.reason : null,
-    paidAmount: state.status === 'paid' ? state.paidAmount : null,
-    paymentReference: state.status === 'paid' ? state.paymentReference : null,
     paidAt: state.status === 'paid' ? state.paidAt : null,
-    createdAt: state.createdAt,
-    updatedAt: state.updatedAt,
   }
 }
