@@ -164,6 +164,13 @@ export function createProcessorManager(options: ProcessorManagerOptions): Proces
     retry,
     async start() {
       if (!options.run || byId.size === 0) return
+      // `now` is when the processor was first started: once start resolves, what commits is handled
+      // (a runner's first step may come later, after events its caller has already written).
+      await Promise.all(
+        [...byId]
+          .filter(([, p]) => p.startFrom === 'now')
+          .map(([id, p]) => store.open(id, p.version, p.startFrom)),
+      )
       stopping = new AbortController()
       for (const [id, processor] of byId) {
         const runner = createProcessorRunner({
