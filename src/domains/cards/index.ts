@@ -1,8 +1,10 @@
 import { type Domain, type DomainSetting } from '../../kernel/index.js'
+import { anomalyCommands, anomalyProcessors, anomalyProjections, anomalyQueries } from './anomaly/index.js'
 import { defineCardCommands, type CardCommands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents, MAX_AMOUNT, products } from './messages.js'
 import type { CardPolicy } from './rules.js'
+import { cardProjections, cardQueries } from './projections/index.js'
 import { migrations } from './write-model.js'
 
 /**
@@ -13,9 +15,10 @@ export function createCardsDomain(commands: CardCommands): Domain {
   return {
     name: 'cards',
     events: allEvents,
-    commands: Object.values(commands),
-    queries: [],
-    projections: [],
+    commands: [...Object.values(commands), ...anomalyCommands],
+    queries: [...cardQueries, ...anomalyQueries],
+    projections: [...cardProjections, ...anomalyProjections],
+    processors: anomalyProcessors,
     migrations,
     demoCallers,
     seedDemo: seedDemo(commands),
