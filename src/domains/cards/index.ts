@@ -1,5 +1,11 @@
 import { type Domain, type DomainSetting } from '../../kernel/index.js'
-import { anomalyCommands, anomalyProcessors, anomalyProjections, anomalyQueries } from './anomaly/index.js'
+import {
+  anomalyCommands,
+  anomalyProcessors,
+  anomalyProjections,
+  anomalyQueries,
+  anomalySettings,
+} from './anomaly/index.js'
 import { defineCardCommands, type CardCommands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents, MAX_AMOUNT, products } from './messages.js'
@@ -63,6 +69,7 @@ const settings: DomainSetting[] = [
     default: String(defaultCardPolicy.amountLimits[product]),
     integer: { min: 1, max: MAX_AMOUNT },
   })),
+  ...anomalySettings,
 ]
 
 export const cardsDomain: Domain = {
