@@ -11,6 +11,18 @@ import {
 } from './log-reader.js'
 import * as q from './queries.js'
 
+/**
+ * Where it lives. A DuckDB file has one writer process, so the engine is a replica per process that
+ * answers analytics queries, fed from the log like any projection, never shared:
+ * - embedded mode: in memory (`path` unset) in the one process, rebuilt from the log at start, like
+ *   the memory KV store; or a file under DATA_DIR to skip the rebuild (it resumes at its checkpoint);
+ * - server mode: in each process with the `query` role, a file under a configured directory, one per
+ *   process (or in memory): query processes scale out, each replica kept by its own follower. The log
+ *   in PostgreSQL stays the one source of truth; a lost file is rebuilt from it.
+ * Freshness: a follower polls the log (`follow(pollMs)`), so a payment shows after at most a poll
+ * plus one batch's append; `hasApplied(position)` serves X-Min-Position (read-your-writes) as the
+ * kernel's read models do.
+ */
 export interface CardAnalyticsOptions {
   /** The database holding the event log (the process's own: PostgreSQL or PGlite). */
   sql: SqlClient
@@ -37,10 +49,17 @@ export interface CardAnalytics {
   /** Whether the event at `position` (and everything before it in log order) is in the facts. */
   hasApplied(position: string): Promise<boolean>
   checkpoint(): Promise<Checkpoint>
-  monthlySpending(input: Parameters<typeof q.monthlySpending>[1]): Promise<q.MonthlySpending>
-  merchantSummary(input: Parameters<typeof q.merchantSummary>[1]): Promise<q.MerchantSummary>
-  spendingByDate(input: Parameters<typeof q.spendingByDate>[1]): Promise<q.DaySpending[]>
-  spendingByProduct(input: Parameters<typeof q.spendingByProduct>[1]): Promise<q.ProductSpending[]>
+  /** A customer's months `from` to `to` (`YYYY-MM`, included), by card, category and currency. */
+  monthRows(customerId: string, from: string, to: string): Promise<q.MonthRow[]>
+  /** Days `from` to `to` (`YYYY-MM-DD`, included) of a merchant, a customer or (null) everyone. */
+  dayRows(
+    of: { merchantId: string } | { customerId: string } | null,
+    from: string,
+    to: string,
+  ): Promise<q.DayRow[]>
+  merchantName(merchantId: string, from: string, to: string): Promise<string | null>
+  /** Product months `from` to `to` (`YYYY-MM`, included), of a customer or (null) everyone. */
+  productMonthRows(customerId: string | null, from: string, to: string): Promise<q.ProductMonthRow[]>
   /** Rows, and bytes on disk (after a DuckDB checkpoint) or in memory. */
   storage(): Promise<{ rows: number; bytes: number; memoryBytes: number }>
   close(): Promise<void>
@@ -108,10 +127,10 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
       return txId !== undefined && compareCheckpoints({ txId, position }, checkpoint) <= 0
     },
     checkpoint: async () => checkpoint,
-    monthlySpending: (input) => q.monthlySpending(read, input),
-    merchantSummary: (input) => q.merchantSummary(read, input),
-    spendingByDate: (input) => q.spendingByDate(read, input),
-    spendingByProduct: (input) => q.spendingByProduct(read, input),
+    monthRows: (customerId, from, to) => q.monthRows(read, customerId, from, to),
+    dayRows: (of, from, to) => q.dayRows(read, of, from, to),
+    merchantName: (merchantId, from, to) => q.merchantName(read, merchantId, from, to),
+    productMonthRows: (customerId, from, to) => q.productMonthRows(read, customerId, from, to),
     async storage() {
       await turn
       if (options.path && options.path !== ':memory:') await writer.run('CHECKPOINT')

@@ -4,14 +4,15 @@ import type { Checkpoint, LoggedTransactionEvent } from './log-reader.js'
 
 /**
  * The columnar fact table: one row per transaction event, append-only. A row carries the
- * transaction's dimensions (card, customer, product, merchant, category code, when it was paid) and
- * what the event changed, as signed measures, so any total is a SUM at read time and nothing is ever
- * updated in place (a columnar store appends fast and updates slowly):
- * - `spent`: the change in what the transaction takes from its card (held or posted): + the amount
- *   authorized, ± an adjustment, − what a capture, reversal, expiry or failure releases. Summed over
- *   a transaction's rows it is what the transaction still holds or has posted: its spending.
- * - `posted`: the change in what it posted (+ a capture, − a failure after one).
- * - `approved` / `declined`: 1 on the authorization's own row.
+ * transaction's dimensions (card, customer, product, currency, merchant, category code, when it was
+ * paid) and what the event changed, as signed measures, so any total is a SUM at read time and
+ * nothing is updated in place (a columnar store appends fast and updates slowly). The measures are
+ * the read side's spending (projections/schemas.ts), as changes:
+ * - `pending`: the hold it adds (authorized, adjusted) or takes back (captured, reversed, expired,
+ *   failed while authorized);
+ * - `posted`: what a capture posts, taken back by a failure after it;
+ * - `count`: +1 for an approval, −1 when it is reversed, expires or fails;
+ * - `declined`: +1 for a decline.
  * The checkpoint lives in the same file and is written in the same DuckDB transaction as the rows
  * of the batch it ends: a restart resumes exactly after the last committed batch.
  */
@@ -27,9 +28,9 @@ export const factsSchema = `
     merchant_name VARCHAR NOT NULL,
     mcc VARCHAR NOT NULL,
     occurred_at TIMESTAMP NOT NULL,
-    spent BIGINT NOT NULL,
+    pending BIGINT NOT NULL,
     posted BIGINT NOT NULL,
-    approved INTEGER NOT NULL,
+    count INTEGER NOT NULL,
     declined INTEGER NOT NULL
   );
   CREATE TABLE IF NOT EXISTS checkpoint (
@@ -40,9 +41,9 @@ export const factsSchema = `
   INSERT INTO checkpoint VALUES ('log', '0', '0') ON CONFLICT DO NOTHING;`
 
 export interface Measures {
-  spent: number
+  pending: number
   posted: number
-  approved: number
+  count: number
   declined: number
 }
 
@@ -50,21 +51,24 @@ const n = (value: string | null) => (value === null ? 0 : Number(value))
 
 /** What one event changes: the measures of its row. */
 export function measuresOf(e: LoggedTransactionEvent): Measures {
-  const none = { spent: 0, posted: 0, approved: 0, declined: 0 }
+  const none = { pending: 0, posted: 0, count: 0, declined: 0 }
   switch (e.type) {
     case 'TransactionAuthorized':
-      return { ...none, spent: n(e.amount), approved: 1 }
+      return { ...none, pending: n(e.amount), count: 1 }
     case 'TransactionDeclined':
       return { ...none, declined: 1 }
     case 'TransactionCaptured':
-      return { ...none, spent: -n(e.releasedAmount), posted: n(e.capturedAmount) }
+      return { ...none, pending: -n(e.authorizedAmount), posted: n(e.capturedAmount) }
     case 'TransactionAdjusted':
-      return { ...none, spent: n(e.authorizedAmount) - n(e.previousAmount) }
+      return { ...none, pending: n(e.authorizedAmount) - n(e.previousAmount) }
     case 'TransactionFailed':
-      return { ...none, spent: -n(e.releasedAmount), posted: -n(e.capturedAmount) }
+      // Failed while authorized: the hold goes (captured 0); after a capture: what it posted goes.
+      return n(e.capturedAmount) > 0
+        ? { ...none, posted: -n(e.capturedAmount), count: -1 }
+        : { ...none, pending: -n(e.releasedAmount), count: -1 }
     case 'TransactionReversed':
     case 'HoldExpired':
-      return { ...none, spent: -n(e.releasedAmount) }
+      return { ...none, pending: -n(e.releasedAmount), count: -1 }
     default:
       return unreachable(e.type)
   }
@@ -84,9 +88,9 @@ function appendRow(appender: DuckDBAppender, e: LoggedTransactionEvent): void {
   appender.appendVarchar(e.merchantName)
   appender.appendVarchar(e.mcc)
   appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Date.parse(e.occurredAt)) * 1000n))
-  appender.appendBigInt(BigInt(m.spent))
+  appender.appendBigInt(BigInt(m.pending))
   appender.appendBigInt(BigInt(m.posted))
-  appender.appendInteger(m.approved)
+  appender.appendInteger(m.count)
   appender.appendInteger(m.declined)
   appender.endRow()
 }
