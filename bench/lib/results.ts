@@ -5,7 +5,7 @@ export type Mode = 'embedded' | 'server'
 /** The `statusCodes` entry counting requests that got no HTTP answer (connection errors, timeouts). */
 export const socketErrors = 'socket errors/timeouts'
 export type ScenarioName =
-  'bus' | 'details' | 'register' | 'append' | 'lag' | 'mixed' | 'study' | 'feed' | 'procurement'
+  'bus' | 'details' | 'register' | 'append' | 'lag' | 'mixed' | 'study' | 'feed' | 'procurement' | 'cards'
 
 /** One measured load: what was sent, what came back, how fast. */
 export interface Measurement {

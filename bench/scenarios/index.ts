@@ -1,6 +1,7 @@
 import type { ScenarioName } from '../lib/results.js'
 import { appendScenario } from './append.js'
 import { busScenario } from './bus.js'
+import { cardsScenario } from './cards.js'
 import { detailsScenario } from './details.js'
 import { feedScenario } from './feed.js'
 import { lagScenario } from './lag.js'
@@ -21,6 +22,7 @@ export const scenarios: readonly Scenario[] = [
   studyScenario,
   feedScenario,
   procurementScenario,
+  cardsScenario,
 ]
 
 export const scenarioNames = scenarios.map((s) => s.name) as readonly ScenarioName[]

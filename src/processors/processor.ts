@@ -28,7 +28,12 @@ export interface ProcessorContext {
   attempt: number
 }
 
-/** Where a processor starts on its first run: the log's first event, or what is committed after it starts. */
+/**
+ * Where a processor starts on its first run: the log's first event, or what is committed after it
+ * starts. `now` errs on the side of handling: the boundary is the oldest transaction still running
+ * in the database server, so an event committed while an older transaction ran may be handled too;
+ * none committed after the start is missed.
+ */
 export type StartFrom = 'beginning' | 'now'
 
 /** How often a failing event is tried, and how long between tries, before it is parked. */

@@ -138,6 +138,14 @@ describe.each(modes)('processors (%s)', (mode) => {
   it('starts from now when it says so, and from its checkpoint once it has one', async () => {
     const before = id('history')
     await place(t, before)
+    // `now` is bounded by the oldest transaction still running (processor.ts): history is what
+    // committed before every transaction then running had ended (projections here, other files).
+    await until(async () => {
+      const [row] = await t.sql.query<{ past: boolean }>(
+        `SELECT pg_snapshot_xmin(pg_current_snapshot()) > (SELECT max(tx_id) FROM tandem.event_log) AS past`,
+      )
+      return row?.past === true
+    })
     const seen = { now: [] as string[], beginning: [] as string[] }
     const watcher = (startFrom: 'now' | 'beginning') =>
       defineProcessor({

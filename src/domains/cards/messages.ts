@@ -337,7 +337,83 @@ export const AutoPaymentSubmitted = defineEvent(
   }),
 )
 
-export const allEvents = [
+// Anomaly detection (anomaly/): an alert per rule that fires on a transaction, on its own stream
+// `cards-alert-<alertId>`, its id made from the rule and the transaction (the same evidence, the same alert).
+
+export const AnomalyRule = Type.Enum(['velocity', 'amount', 'travel', 'card-testing', 'risky-mcc'])
+export const AlertResolution = Type.Enum(['fraud', 'legitimate'])
+/** What made a rule fire: a line to read, the transactions (oldest first, the trigger last), the figures. */
+export const AlertEvidence = Type.Object({
+  summary: Type.String(),
+  transactionIds: Type.Array(Id()),
+  figures: Type.Record(Type.String(), Type.Union([Type.Number(), Type.String()])),
+})
+
+/** Sent by the anomaly processor only: the transaction as its event told it. */
+export const DetectAnomaliesInput = Type.Object(
+  {
+    transactionId: Id(),
+    cardId: Id(),
+    customerId: UserId,
+    decision: Type.Enum(['approved', 'declined']),
+    amount: Amount,
+    currency: Currency,
+    mcc: Mcc,
+    country: Country,
+    occurredAt: Time,
+    /** When the authorization was decided: the history is what was decided by then. */
+    decidedAt: Time,
+  },
+  strict,
+)
+export const DetectedResult = Type.Object({
+  transactionId: Id(),
+  /** Each rule that fired, and whether this command raised its alert (false: it was raised before). */
+  alerts: Type.Array(Type.Object({ alertId: Id(), rule: AnomalyRule, raised: Type.Boolean() })),
+})
+export const ResolveAlertInput = Type.Object(
+  { alertId: Id(), resolution: AlertResolution, note: Type.Optional(Text(1000)) },
+  strict,
+)
+export const ResolvedResult = Type.Object({
+  alertId: Id(),
+  status: Type.Literal('resolved'),
+  resolution: AlertResolution,
+})
+export type DetectAnomalies = Static<typeof DetectAnomaliesInput>
+export type ResolveAlert = Static<typeof ResolveAlertInput>
+
+export const AnomalyDetected = defineEvent(
+  'AnomalyDetected',
+  Type.Object({
+    alertId: Id(),
+    cardId: Id(),
+    customerId: Type.String(),
+    rule: AnomalyRule,
+    score: Type.Integer({ minimum: 1, maximum: 100 }),
+    evidence: AlertEvidence,
+    /** The transaction that made the rule fire. */
+    transactionId: Id(),
+    detectedAt: Time,
+  }),
+)
+export const AlertResolved = defineEvent(
+  'AlertResolved',
+  Type.Object({
+    alertId: Id(),
+    cardId: Id(),
+    customerId: Type.String(),
+    rule: AnomalyRule,
+    transactionId: Id(),
+    resolution: AlertResolution,
+    note: Nullable(Type.String()),
+    resolvedBy: Type.String(),
+    resolvedAt: Time,
+  }),
+)
+
+/** The card's own events: what its write model and deciders know (CardsEvent). */
+export const cardEvents = [
   CardIssued,
   CardReportedLost,
   CardBlocked,
@@ -355,7 +431,10 @@ export const allEvents = [
   AutoPaymentSubmitted,
 ]
 
-export type CardsEvent = ReturnType<(typeof allEvents)[number]['create']>
+/** Every event the domain declares: the card's, and anomaly detection's alerts. */
+export const allEvents = [...cardEvents, AnomalyDetected, AlertResolved]
+
+export type CardsEvent = ReturnType<(typeof cardEvents)[number]['create']>
 export type TransactionEvent = Extract<
   CardsEvent,
   {

@@ -1,5 +1,31 @@
 import type { AnyQuery, Projection } from '../../../kernel/index.js'
+import { getAccessLog } from './access-log.js'
+import { cardHistoryProjection, getCardHistory } from './history.js'
+import { recentTransactionsProjection } from './recent.js'
+import { getRecentTransactions } from './recent-queries.js'
+import { rollupEngine } from './rollup-engine.js'
+import { spendingProjection } from './spending.js'
+import { spendingQueries } from './spending-queries.js'
 
-/** The read side of cards: its read models, and the queries that read them. */
-export const cardProjections: readonly Projection[] = []
-export const cardQueries: readonly AnyQuery[] = []
+/**
+ * The read side of cards: recent transactions in the KV store, spending rollups and card history in
+ * the SQL store (docs/cards-read-models.md), and the queries that read them. The analytics queries
+ * take an `engine`: the rollups here; another engine is passed in beside them.
+ */
+export const spending = spendingQueries({ engines: { rollups: rollupEngine } })
+
+export const cardProjections: readonly Projection[] = [
+  recentTransactionsProjection,
+  spendingProjection,
+  cardHistoryProjection,
+]
+
+export const cardQueries: readonly AnyQuery[] = [
+  getRecentTransactions,
+  spending.getMonthlySpendingSummary,
+  spending.getMerchantSummary,
+  spending.getSpendingByDate,
+  spending.getSpendingByProduct,
+  getCardHistory,
+  getAccessLog,
+]

@@ -1,0 +1,3 @@
+import { smokeMode } from './smoke.js'
+
+smokeMode('embedded')

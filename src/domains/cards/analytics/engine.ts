@@ -1,0 +1,203 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import type { SqlClient } from '../../../kernel/index.js'
+import { appendBatch, factsSchema, readCheckpoint } from './facts.js'
+import {
+  compareCheckpoints,
+  readFrom,
+  readTransactionEvents,
+  transactionOf,
+  type Checkpoint,
+  type LogBatch,
+} from './log-reader.js'
+import * as q from './queries.js'
+
+/**
+ * Where it lives. A DuckDB file has one writer process, so the engine is a replica per process that
+ * answers analytics queries, fed from the log like any projection, never shared:
+ * - embedded mode: in memory (`path` unset) in the one process, rebuilt from the log at start, like
+ *   the memory KV store; or a file under DATA_DIR to skip the rebuild (it resumes at its checkpoint);
+ * - server mode: in each process with the `query` role, a file under a configured directory, one per
+ *   process (or in memory): query processes scale out, each replica kept by its own follower. The log
+ *   in PostgreSQL stays the one source of truth; a lost file is rebuilt from it.
+ * Freshness: a follower polls the log (`follow(pollMs)`), so a payment shows after at most a poll
+ * plus one batch's append; `hasApplied(position)` serves X-Min-Position (read-your-writes) as the
+ * kernel's read models do.
+ */
+export interface CardAnalyticsOptions {
+  /** The database holding the event log (the process's own: PostgreSQL or PGlite). */
+  sql: SqlClient
+  /** The DuckDB file; default `:memory:` (rebuilt from the log at each start). One process writes a file. */
+  path?: string
+  /** Events per batch: one read of the log, one DuckDB transaction (default 20,000). */
+  batchSize?: number
+  /** Connections answering queries side by side (default 4); the appends have their own. */
+  readers?: number
+  /** DuckDB's worker threads (default: DuckDB's, one per core). */
+  threads?: number
+  /** Where batches come from (default: the gap-safe read of the log over `sql`). */
+  source?: (after: Checkpoint, limit: number) => Promise<LogBatch>
+  /** Called between a batch's append and its commit: specs fail batches there (a crash mid-batch). */
+  beforeCommit?: () => void
+}
+
+/** The cards analytics on an embedded columnar engine, fed from the event log. */
+export interface CardAnalytics {
+  /** Applies every batch the log has now; resolves to the number of events applied. */
+  catchUp(): Promise<number>
+  /** Applies batches in the background, `pollMs` apart when the log has nothing new, until `close`. */
+  follow(pollMs?: number): void
+  /** Whether the event at `position` (and everything before it in log order) is in the facts. */
+  hasApplied(position: string): Promise<boolean>
+  checkpoint(): Promise<Checkpoint>
+  /** A customer's months `from` to `to` (`YYYY-MM`, included), by card, category and currency. */
+  monthRows(customerId: string, from: string, to: string): Promise<q.MonthRow[]>
+  /** Days `from` to `to` (`YYYY-MM-DD`, included) of a merchant, a customer or (null) everyone. */
+  dayRows(
+    of: { merchantId: string } | { customerId: string } | null,
+    from: string,
+    to: string,
+  ): Promise<q.DayRow[]>
+  merchantName(merchantId: string, from: string, to: string): Promise<string | null>
+  /** Product months `from` to `to` (`YYYY-MM`, included), of a customer or (null) everyone. */
+  productMonthRows(customerId: string | null, from: string, to: string): Promise<q.ProductMonthRow[]>
+  /** Rows, and bytes on disk (after a DuckDB checkpoint) or in memory. */
+  storage(): Promise<{ rows: number; bytes: number; memoryBytes: number }>
+  close(): Promise<void>
+}
+
+export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<CardAnalytics> {
+  const batchSize = options.batchSize ?? 20_000
+  const instance = await DuckDBInstance.create(
+    options.path ?? ':memory:',
+    options.threads ? { threads: String(options.threads) } : {},
+  )
+  const writer = await instance.connect()
+  await writer.run(factsSchema)
+  const readers = await Promise.all(Array.from({ length: options.readers ?? 4 }, () => instance.connect()))
+  const source = options.source ?? ((after, limit) => readTransactionEvents(options.sql, after, limit))
+  const pool = connectionPool(readers)
+
+  let checkpoint = await readCheckpoint(writer)
+  let closed = false
+  // One batch at a time, whoever asks (catchUp, the follower): a batch's checkpoint is the next's start.
+  let turn: Promise<unknown> = Promise.resolve()
+  const step = async (): Promise<number> => {
+    const batch = await source(checkpoint, batchSize)
+    const last = batch.events.at(-1)
+    let to = last ? { txId: last.txId, position: last.position } : checkpoint
+    // A complete read has seen every event below the horizon: the next read starts past them.
+    if (batch.events.length < batchSize) to = readFrom(to, batch.horizon)
+    if (compareCheckpoints(to, checkpoint) === 0) return 0
+    await appendBatch(writer, batch.events, to, options.beforeCommit)
+    checkpoint = to
+    return batch.events.length
+  }
+  const stepInTurn = () => {
+    const next = turn.then(step)
+    turn = next.catch(() => undefined)
+    return next
+  }
+  const catchUp = async () => {
+    let applied = 0
+    for (;;) {
+      const before = checkpoint
+      applied += await stepInTurn()
+      if (compareCheckpoints(before, checkpoint) === 0) return applied
+    }
+  }
+  let following: Promise<void> | undefined
+  let wake: (() => void) | undefined
+
+  const read: q.Read = (text, params) => pool.use((c) => rows(c, text, params))
+  return {
+    catchUp,
+    follow(pollMs = 100) {
+      following ??= (async () => {
+        const open = () => !closed
+        while (open()) {
+          // A failed batch (the database away) changed nothing: the next poll reads it again.
+          const applied = await catchUp().catch(() => 0)
+          if (applied === 0 && open())
+            await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, pollMs)))
+        }
+      })()
+    },
+    async hasApplied(position) {
+      const txId = await transactionOf(options.sql, position)
+      return txId !== undefined && compareCheckpoints({ txId, position }, checkpoint) <= 0
+    },
+    checkpoint: async () => checkpoint,
+    monthRows: (customerId, from, to) => q.monthRows(read, customerId, from, to),
+    dayRows: (of, from, to) => q.dayRows(read, of, from, to),
+    merchantName: (merchantId, from, to) => q.merchantName(read, merchantId, from, to),
+    productMonthRows: (customerId, from, to) => q.productMonthRows(read, customerId, from, to),
+    async storage() {
+      await turn
+      if (options.path && options.path !== ':memory:') await writer.run('CHECKPOINT')
+      const [size] = await rows<{ bytes: number; memory: string }>(
+        writer,
+        'SELECT (used_blocks * block_size)::DOUBLE AS bytes, memory_usage AS memory FROM pragma_database_size()',
+        [],
+      )
+      const [count] = await rows<{ n: number }>(
+        writer,
+        'SELECT count(*)::DOUBLE AS n FROM card_transaction_fact',
+        [],
+      )
+      return { rows: count?.n ?? 0, bytes: size?.bytes ?? 0, memoryBytes: parseBytes(size?.memory ?? '0') }
+    },
+    async close() {
+      closed = true
+      wake?.()
+      await following
+      await turn
+      for (const c of [writer, ...readers]) c.closeSync()
+      instance.closeSync()
+    },
+  }
+}
+
+async function rows<R>(
+  c: DuckDBConnection,
+  text: string,
+  params: readonly (string | number)[],
+): Promise<R[]> {
+  const reader = await c.runAndReadAll(text, [...params])
+  return reader.getRowObjectsJS() as unknown as R[]
+}
+
+/** DuckDB reports memory as text ("1.2 MiB"). */
+function parseBytes(text: string): number {
+  const match = /^([\d.]+)\s*(\w*)$/.exec(text.trim())
+  if (!match) return 0
+  const units: Record<string, number> = {
+    bytes: 1,
+    B: 1,
+    KiB: 2 ** 10,
+    MiB: 2 ** 20,
+    GiB: 2 ** 30,
+    TiB: 2 ** 40,
+  }
+  return Math.round(Number(match[1]) * (units[match[2] ?? 'B'] ?? 1))
+}
+
+/** Hands out idle connections; callers beyond them wait their turn. */
+function connectionPool(connections: readonly DuckDBConnection[]) {
+  const idle = [...connections]
+  const waiting: ((c: DuckDBConnection) => void)[] = []
+  const release = (c: DuckDBConnection) => {
+    const next = waiting.shift()
+    if (next) next(c)
+    else idle.push(c)
+  }
+  return {
+    async use<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+      const c = idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => waiting.push(resolve)))
+      try {
+        return await work(c)
+      } finally {
+        release(c)
+      }
+    },
+  }
+}

@@ -1,0 +1,107 @@
+import type { Product } from '../messages.js'
+import type { Category } from '../projections/categories.js'
+import { categorySql } from './categories.js'
+
+/**
+ * The analytics questions, answered by aggregating the fact table at read time (no rollup kept),
+ * as rows at the grain of the SQL rollups (projections/engine.ts: a customer's month by card and
+ * category, a day of a merchant, a customer or everyone, a product's month), each per currency. The
+ * read side shapes rows into answers with the same functions for every engine, so two engines that
+ * give the same rows give the same answers. DuckDB scans only the columns a question names and skips
+ * the row groups whose `occurred_at` range (zone map) misses the period asked. Months and days are
+ * UTC, by when the cardholder paid (`occurredAt`).
+ */
+
+/** Runs a read on one of the engine's connections; rows come back as plain JS values. */
+export type Read = <R>(text: string, params: readonly (string | number)[]) => Promise<R[]>
+
+export interface Sums {
+  currency: string
+  posted: number
+  pending: number
+  count: number
+  declined: number
+}
+export interface MonthRow extends Sums {
+  month: string
+  cardId: string
+  product: Product
+  category: Category
+}
+export interface DayRow extends Sums {
+  day: string
+}
+export interface ProductMonthRow extends Sums {
+  month: string
+  product: Product
+}
+
+const sums = `currency, sum(posted)::DOUBLE AS posted, sum(pending)::DOUBLE AS pending,
+  sum(count)::INTEGER AS count, sum(declined)::INTEGER AS declined`
+const month = `strftime(occurred_at, '%Y-%m')`
+const day = `strftime(occurred_at, '%Y-%m-%d')`
+/** `YYYY-MM` to its first moment; `YYYY-MM-DD` (a range's last day) to the next day's first. */
+const monthStart = (m: string) => `${m}-01`
+const monthAfter = (m: string) => {
+  const [y, n] = m.split('-').map(Number) as [number, number]
+  return new Date(Date.UTC(y, n, 1)).toISOString().slice(0, 10)
+}
+const dayAfter = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10)
+const between = `occurred_at >= $1::TIMESTAMP AND occurred_at < $2::TIMESTAMP`
+
+/** A customer's rows of the months `from` to `to` (both `YYYY-MM`, included), by card and category. */
+export function monthRows(read: Read, customerId: string, from: string, to: string): Promise<MonthRow[]> {
+  return read<MonthRow>(
+    `SELECT ${month} AS month, card_id AS "cardId", any_value(product) AS product, ${categorySql} AS category, ${sums}
+     FROM card_transaction_fact WHERE ${between} AND customer_id = $3
+     GROUP BY month, "cardId", category, currency`,
+    [monthStart(from), monthAfter(to), customerId],
+  )
+}
+
+/** Days `from` to `to` (included) of a merchant, a customer, or (neither) everyone's, oldest first. */
+export function dayRows(
+  read: Read,
+  of: { merchantId: string } | { customerId: string } | null,
+  from: string,
+  to: string,
+): Promise<DayRow[]> {
+  const filter = of === null ? '' : 'merchantId' in of ? 'AND merchant_id = $3' : 'AND customer_id = $3'
+  const key = of === null ? [] : ['merchantId' in of ? of.merchantId : of.customerId]
+  return read<DayRow>(
+    `SELECT ${day} AS day, ${sums} FROM card_transaction_fact WHERE ${between} ${filter}
+     GROUP BY day, currency ORDER BY day, currency`,
+    [from, dayAfter(to), ...key],
+  )
+}
+
+/** The name a merchant's newest payment in the range gave (in log order), else its newest at all. */
+export async function merchantName(
+  read: Read,
+  merchantId: string,
+  from: string,
+  to: string,
+): Promise<string | null> {
+  const [row] = await read<{ inRange: string | null; newest: string | null }>(
+    `SELECT arg_max(merchant_name, position) FILTER (WHERE ${between}) AS "inRange",
+            arg_max(merchant_name, position) AS newest
+     FROM card_transaction_fact WHERE merchant_id = $3`,
+    [from, dayAfter(to), merchantId],
+  )
+  return row?.inRange ?? row?.newest ?? null
+}
+
+/** Product months `from` to `to` (`YYYY-MM`, included), of a customer or (null) everyone's. */
+export function productMonthRows(
+  read: Read,
+  customerId: string | null,
+  from: string,
+  to: string,
+): Promise<ProductMonthRow[]> {
+  return read<ProductMonthRow>(
+    `SELECT ${month} AS month, product, ${sums} FROM card_transaction_fact
+     WHERE ${between} AND product IS NOT NULL ${customerId === null ? '' : 'AND customer_id = $3'}
+     GROUP BY month, product, currency ORDER BY month, product, currency`,
+    [monthStart(from), monthAfter(to), ...(customerId === null ? [] : [customerId])],
+  )
+}

@@ -1,0 +1,226 @@
+import { describe, expect, it } from 'vitest'
+import { distanceKm } from './countries.js'
+import {
+  alertIdOf,
+  amount,
+  cardTesting,
+  detect,
+  historyWindowMs,
+  riskyMcc,
+  travel,
+  velocity,
+  type Attempt,
+  type History,
+} from './rules.js'
+import {
+  AnomalySettingError,
+  anomalyPolicyFrom,
+  defaultAnomalyPolicy as policy,
+  defaultRiskyMccs,
+  mccList,
+} from './settings.js'
+
+const t0 = Date.parse('2031-03-01T09:00:00.000Z')
+const at = (seconds: number) => new Date(t0 + seconds * 1000).toISOString()
+let n = 0
+const id = () => `0190a0d0-0000-7000-8000-${String(++n).padStart(12, '0')}`
+const attempt = (o: Partial<Attempt> & { s?: number } = {}): Attempt => ({
+  transactionId: id(),
+  amount: 10_000,
+  approved: true,
+  mcc: '5411',
+  country: 'KR',
+  occurredAt: at(o.s ?? 0),
+  ...o,
+})
+/** The card's history, given oldest first (as it happened), held newest first (as history.ts reads it). */
+const history = (card: Attempt[], baseline: History['baseline'] = { count: 0, median: null }): History => ({
+  card: card.toReversed(),
+  baseline,
+})
+
+describe('velocity (5 attempts within 600 s)', () => {
+  const s = policy.velocity
+  it('fires on the fifth attempt within the window, declines included, with the burst as evidence', () => {
+    const before = [
+      attempt({ s: 0 }),
+      attempt({ s: 60, approved: false }),
+      attempt({ s: 120 }),
+      attempt({ s: 180 }),
+    ]
+    const trigger = attempt({ s: 599 })
+    const finding = velocity(trigger, history(before), s)
+    expect(finding).toMatchObject({ rule: 'velocity', score: 50 })
+    expect(finding?.evidence.transactionIds).toEqual([...before, trigger].map((a) => a.transactionId))
+    expect(finding?.evidence.figures).toEqual({ count: 5, threshold: 5, windowSeconds: 600 })
+  })
+
+  it('does not fire on the fourth, nor when the oldest is exactly one window before the trigger', () => {
+    const four = [attempt({ s: 0 }), attempt({ s: 60 }), attempt({ s: 120 })]
+    expect(velocity(attempt({ s: 180 }), history(four), s)).toBeUndefined()
+    const edge = [attempt({ s: 0 }), attempt({ s: 60 }), attempt({ s: 120 }), attempt({ s: 180 })]
+    expect(velocity(attempt({ s: 600 }), history(edge), s)).toBeUndefined()
+  })
+
+  it('fires once per burst: the sixth attempt, whose previous window had five already, does not', () => {
+    const five = [0, 10, 20, 30, 40].map((s) => attempt({ s }))
+    expect(velocity(attempt({ s: 50 }), history(five), s)).toBeUndefined()
+  })
+})
+
+describe("amount far above the customer's baseline (5× the median of 5+ payments, above 50,000)", () => {
+  const s = policy.amount
+  const baseline = { count: 8, median: 20_000 }
+  it('fires past five times the median, with the figures', () => {
+    const trigger = attempt({ amount: 100_001 })
+    const finding = amount(trigger, history([], baseline), s)
+    expect(finding).toMatchObject({ rule: 'amount', score: 50 })
+    expect(finding?.evidence).toMatchObject({
+      transactionIds: [trigger.transactionId],
+      figures: { amount: 100_001, median: 20_000, ratio: 5, factor: 5, history: 8 },
+    })
+  })
+
+  it('does not fire at exactly five times, with too little history, at the floor, or for a decline', () => {
+    expect(amount(attempt({ amount: 100_000 }), history([], baseline), s)).toBeUndefined()
+    expect(amount(attempt({ amount: 900_000 }), history([], { count: 4, median: 20_000 }), s)).toBeUndefined()
+    expect(amount(attempt({ amount: 50_000 }), history([], { count: 8, median: 1_000 }), s)).toBeUndefined()
+    expect(amount(attempt({ amount: 50_001 }), history([], { count: 8, median: 1_000 }), s)).toBeDefined()
+    expect(amount(attempt({ amount: 900_000, approved: false }), history([], baseline), s)).toBeUndefined()
+  })
+})
+
+describe('impossible travel (over 900 km/h, less 500 km of slack)', () => {
+  const s = policy.travel
+  const km = distanceKm('KR', 'FR') ?? 0
+  /** The seconds it takes to cover KR→FR less the slack at exactly 900 km/h. */
+  const edge = Math.round((((km - 500) / 900) * 3600) / 1) // whole seconds
+  it('fires from Korea to France within an hour, with both transactions and the speed', () => {
+    const seoul = attempt({ s: 0, country: 'KR' })
+    const paris = attempt({ s: 3600, country: 'FR' })
+    const finding = travel(paris, history([seoul]), s)
+    expect(finding?.rule).toBe('travel')
+    expect(finding?.evidence.transactionIds).toEqual([seoul.transactionId, paris.transactionId])
+    expect(finding?.evidence.figures).toMatchObject({
+      from: 'KR',
+      to: 'FR',
+      distanceKm: Math.round(km),
+      hours: 1,
+    })
+    expect(finding?.evidence.figures.kmh).toBe(Math.round(km - 500))
+  })
+
+  it('does not fire at or under the speed limit, in one country, between neighbours, or for an unknown one', () => {
+    expect(
+      travel(attempt({ s: edge + 1, country: 'FR' }), history([attempt({ country: 'KR' })]), s),
+    ).toBeUndefined()
+    expect(
+      travel(attempt({ s: edge - 60, country: 'FR' }), history([attempt({ country: 'KR' })]), s),
+    ).toBeDefined()
+    expect(
+      travel(attempt({ s: 60, country: 'KR' }), history([attempt({ country: 'KR' })]), s),
+    ).toBeUndefined()
+    // France and Belgium's points are ~330 km apart: within the slack, even at once.
+    expect(travel(attempt({ s: 0, country: 'BE' }), history([attempt({ country: 'FR' })]), s)).toBeUndefined()
+    expect(
+      travel(attempt({ s: 60, country: 'ZZ' }), history([attempt({ country: 'KR' })]), s),
+    ).toBeUndefined()
+  })
+
+  it('fires at once for two far countries at the same moment', () => {
+    const finding = travel(attempt({ s: 0, country: 'US' }), history([attempt({ s: 0, country: 'KR' })]), s)
+    expect(finding).toMatchObject({ score: 100, evidence: { figures: { kmh: 'instant' } } })
+  })
+})
+
+describe('card testing (3 attempts of at most 1,000, then 100,000 or more, within an hour)', () => {
+  const s = policy.cardTesting
+  it('fires on the large attempt after three probes (declined ones too), with them as evidence', () => {
+    const probes = [
+      attempt({ s: 0, amount: 100, approved: false }),
+      attempt({ s: 30, amount: 1_000 }),
+      attempt({ s: 60, amount: 500 }),
+    ]
+    const large = attempt({ s: 90, amount: 100_000 })
+    const finding = cardTesting(large, history([attempt({ s: -30, amount: 50_000 }), ...probes]), s)
+    expect(finding).toMatchObject({ rule: 'card-testing', score: 60 })
+    expect(finding?.evidence.transactionIds).toEqual([...probes, large].map((a) => a.transactionId))
+    expect(finding?.evidence.figures).toMatchObject({ probes: 3, amount: 100_000 })
+  })
+
+  it('does not fire below the large amount, after two probes, over a probe of 1,001, or past the window', () => {
+    const probes = () => [
+      attempt({ s: 0, amount: 100 }),
+      attempt({ s: 30, amount: 100 }),
+      attempt({ s: 60, amount: 100 }),
+    ]
+    expect(cardTesting(attempt({ s: 90, amount: 99_999 }), history(probes()), s)).toBeUndefined()
+    expect(cardTesting(attempt({ s: 90, amount: 100_000 }), history(probes().slice(1)), s)).toBeUndefined()
+    const broken = [...probes().slice(0, 2), attempt({ s: 60, amount: 1_001 })]
+    expect(cardTesting(attempt({ s: 90, amount: 100_000 }), history(broken), s)).toBeUndefined()
+    expect(cardTesting(attempt({ s: 3600, amount: 100_000 }), history(probes()), s)).toBeUndefined()
+  })
+
+  it('does not fire again on a second large attempt after the same probes', () => {
+    const probes = [0, 30, 60].map((s) => attempt({ s, amount: 100 }))
+    expect(
+      cardTesting(
+        attempt({ s: 120, amount: 200_000 }),
+        history([...probes, attempt({ s: 90, amount: 150_000 })]),
+        s,
+      ),
+    ).toBeUndefined()
+  })
+})
+
+describe('risky merchant categories', () => {
+  const s = policy.riskyMcc
+  it('fires on an approved payment at a listed category, not at another, nor for a decline', () => {
+    const casino = attempt({ mcc: '7995', amount: 30_000 })
+    expect(riskyMcc(casino, history([]), s)).toMatchObject({
+      rule: 'risky-mcc',
+      score: 40,
+      evidence: { transactionIds: [casino.transactionId], figures: { mcc: '7995', amount: 30_000 } },
+    })
+    expect(riskyMcc(attempt({ mcc: '5411' }), history([]), s)).toBeUndefined()
+    expect(riskyMcc(attempt({ mcc: '7995', approved: false }), history([]), s)).toBeUndefined()
+  })
+})
+
+describe('detection as configured', () => {
+  it('runs only the enabled rules, in order', () => {
+    const seoul = attempt({ s: 0, country: 'KR' })
+    const casino = attempt({ s: 60, country: 'US', mcc: '7995' })
+    expect(detect(casino, history([seoul]), policy).map((f) => f.rule)).toEqual(['travel', 'risky-mcc'])
+    const off = anomalyPolicyFrom({ CARDS_ANOMALY_TRAVEL: 'off' })
+    expect(detect(casino, history([seoul]), off).map((f) => f.rule)).toEqual(['risky-mcc'])
+  })
+
+  it('reads thresholds from the environment; bounds the kernel refuses fall back; a bad MCC list throws', () => {
+    const p = anomalyPolicyFrom({
+      CARDS_ANOMALY_VELOCITY_COUNT: '8',
+      CARDS_ANOMALY_AMOUNT_FACTOR: '1',
+      CARDS_ANOMALY_RISKY_MCCS: ' 7995,6051 ',
+    })
+    expect(p.velocity.count).toBe(8)
+    expect(p.amount.factor).toBe(5)
+    expect(p.riskyMcc.mccs).toEqual(['7995', '6051'])
+    expect(mccList('')).toEqual(defaultRiskyMccs)
+    expect(() => mccList('7995,casino')).toThrow(AnomalySettingError)
+  })
+
+  it('reads the card back as far as the widest rule needs: the travel horizon by default', () => {
+    expect(historyWindowMs(policy)).toBeGreaterThan(20 * 3_600_000)
+    const noTravel = anomalyPolicyFrom({ CARDS_ANOMALY_TRAVEL: 'off' })
+    expect(historyWindowMs(noTravel)).toBe(3_600_000)
+  })
+
+  it('names an alert by its rule and transaction: the same evidence, the same id', () => {
+    const tx = '0190a0d0-0000-7000-8000-000000000001'
+    expect(alertIdOf('velocity', tx)).toBe(alertIdOf('velocity', tx))
+    expect(alertIdOf('velocity', tx)).not.toBe(alertIdOf('travel', tx))
+    expect(alertIdOf('velocity', tx)).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
+  })
+})

@@ -1,0 +1,187 @@
+import { defineQuery, defineSqlProjection, NotFoundError } from '../../../kernel/index.js'
+import {
+  AutoPaymentCancelled,
+  AutoPaymentRegistered,
+  AutoPaymentSubmitted,
+  CardBlocked,
+  CardIssued,
+  CardReportedLost,
+  CardUnblocked,
+  CreditLimitChanged,
+  HoldExpired,
+  TransactionAdjusted,
+  TransactionAuthorized,
+  TransactionCaptured,
+  TransactionDeclined,
+  TransactionFailed,
+  TransactionReversed,
+} from '../messages.js'
+import { cursorOf, cursorParts, readers, seesEveryone, storedTime } from './access.js'
+import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } from './schemas.js'
+
+/**
+ * The card history read model: every event of a card's stream (`card-<cardId>`: the card's own, its
+ * transactions', its auto-payments'), in log order, with who acted and when, and beside each the
+ * card's figures after it where the event carries them (`balance`: limit, holds, posted) and its
+ * status where the event sets it (issued, lost, blocked, unblocked). The card as of a moment is then
+ * two lookups on the (card, position) key: the last event by then that set the status, the last one
+ * that carried figures; the write side's own fold (rules.ts `evolveCard`) takes exactly these from
+ * exactly these events, and the spec checks the two agree. A `cards` table names each card's customer
+ * (the scope check), product, currency and expiry.
+ */
+
+export const historyModel = 'cards-history'
+
+const cardEvents = [
+  CardIssued,
+  CardReportedLost,
+  CardBlocked,
+  CardUnblocked,
+  CreditLimitChanged,
+  TransactionAuthorized,
+  TransactionDeclined,
+  TransactionCaptured,
+  TransactionReversed,
+  TransactionAdjusted,
+  TransactionFailed,
+  HoldExpired,
+  AutoPaymentRegistered,
+  AutoPaymentCancelled,
+  AutoPaymentSubmitted,
+] as const
+
+const statusSet = {
+  CardIssued: 'active',
+  CardReportedLost: 'lost',
+  CardBlocked: 'blocked',
+  CardUnblocked: 'active',
+}
+
+export const historyTag = (cardId: string) => `history:${cardId}`
+
+export const cardHistoryProjection = defineSqlProjection({
+  domain: 'cards',
+  name: historyModel,
+  version: 1,
+  events: cardEvents,
+  tables: ['cards', 'card_events'],
+  setup: (t) => `
+    CREATE TABLE IF NOT EXISTS ${t('cards')} (
+      card_id uuid PRIMARY KEY, customer_id text NOT NULL, product text NOT NULL, currency text NOT NULL,
+      expires_at text NOT NULL, issued_at text COLLATE "C" NOT NULL);
+    CREATE TABLE IF NOT EXISTS ${t('card_events')} (
+      card_id uuid NOT NULL, position bigint NOT NULL, type text NOT NULL, at text COLLATE "C" NOT NULL,
+      actor text NOT NULL, transaction_id uuid, status text, credit_limit bigint, holds bigint, posted bigint,
+      data jsonb NOT NULL, PRIMARY KEY (card_id, position))`,
+  tags: ({ data }) => [historyTag(data.cardId)],
+  async apply(event, tx, t) {
+    const d = event.data
+    if (event.type === 'CardIssued') {
+      const c = event.data
+      tx.write({
+        text: `INSERT INTO ${t('cards')} (card_id, customer_id, product, currency, expires_at, issued_at)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card_id) DO NOTHING`,
+        params: [c.cardId, c.customerId, c.product, c.currency, c.expiresAt, c.at],
+      })
+    }
+    const balance = 'balance' in d ? d.balance : null
+    const status = event.type in statusSet ? statusSet[event.type as keyof typeof statusSet] : null
+    tx.write({
+      text: `INSERT INTO ${t('card_events')} (card_id, position, type, at, actor, transaction_id, status,
+               credit_limit, holds, posted, data)
+             VALUES ($1, $2::bigint, $3, $4, $5, $6::uuid, $7, $8::bigint, $9::bigint, $10::bigint, $11::jsonb)
+             ON CONFLICT (card_id, position) DO NOTHING`,
+      params: [
+        d.cardId,
+        event.position,
+        event.type,
+        d.at,
+        d.actor,
+        'transactionId' in d ? d.transactionId : null,
+        status,
+        balance?.creditLimit ?? null,
+        balance?.holds ?? null,
+        balance?.posted ?? null,
+        JSON.stringify(d),
+      ],
+    })
+  },
+})
+
+interface CardRow {
+  customerId: string
+  product: 'classic' | 'gold' | 'platinum'
+  currency: string
+  expiresAt: string
+}
+
+export const getCardHistory = defineQuery({
+  domain: 'cards',
+  name: 'get-card-history',
+  summary:
+    "A card's events (its own, its transactions', its auto-payments') and its state (limit, outstanding, status) now or as of `at` (customers: their own cards)",
+  input: GetCardHistoryInput,
+  output: CardHistory,
+  access: readers,
+  readModels: [historyModel],
+  notFound: 'CARD_NOT_FOUND',
+  examples: [{ cardId: '0190b0c0-0000-7000-8000-00000000ca01' }],
+  cache: { ttlMs: 60_000, tags: (q) => [historyTag(q.cardId)] },
+  audit: (q, answer) => [
+    { subjectId: answer.customerId, details: { cardId: q.cardId, ...(q.at ? { at: q.at } : {}) } },
+  ],
+  async handle(q, { caller, stores }): Promise<CardHistoryT> {
+    const asOf = q.at === undefined ? null : storedTime(q.at, '/at')
+    const before = cursorParts(q.cursor, 'history', ['position'])?.[0] ?? null
+    const limit = q.limit ?? 20
+    const { sql, table } = stores.sql(historyModel)
+    const [card] = await sql.query<CardRow>(
+      `SELECT customer_id AS "customerId", product, currency, expires_at AS "expiresAt"
+       FROM ${table('cards')} WHERE card_id = $1`,
+      [q.cardId],
+    )
+    // Another customer's card is answered as an unknown one: nothing says it exists.
+    if (!card || !(seesEveryone(caller) || card.customerId === caller?.id))
+      throw new NotFoundError('CARD_NOT_FOUND', 'Card not found')
+    const events = table('card_events')
+    const until = `card_id = $1 AND ($2::text IS NULL OR at <= $2::text)`
+    const [rows, [status], [figures]] = await Promise.all([
+      sql.query<CardHistoryT['events'][number]>(
+        `SELECT position::text, type, at, actor, transaction_id::text AS "transactionId", data FROM ${events}
+         WHERE ${until} AND ($3::bigint IS NULL OR position < $3::bigint) ORDER BY position DESC LIMIT $4`,
+        [q.cardId, asOf, before, limit + 1],
+      ),
+      sql.query<{ status: 'active' | 'blocked' | 'lost' }>(
+        `SELECT status FROM ${events} WHERE ${until} AND status IS NOT NULL ORDER BY position DESC LIMIT 1`,
+        [q.cardId, asOf],
+      ),
+      sql.query<{ creditLimit: number; holds: number; posted: number }>(
+        `SELECT credit_limit::float8 AS "creditLimit", holds::float8 AS holds, posted::float8 AS posted
+         FROM ${events} WHERE ${until} AND credit_limit IS NOT NULL ORDER BY position DESC LIMIT 1`,
+        [q.cardId, asOf],
+      ),
+    ])
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    const state =
+      status && figures
+        ? {
+            status: status.status,
+            product: card.product,
+            currency: card.currency,
+            ...figures,
+            outstanding: figures.holds + figures.posted,
+            available: figures.creditLimit - figures.holds - figures.posted,
+            expiresAt: card.expiresAt,
+          }
+        : null
+    return {
+      cardId: q.cardId,
+      customerId: card.customerId,
+      asOf,
+      state,
+      events: page,
+      nextCursor: rows.length > limit && last ? cursorOf('history', last.position) : null,
+    }
+  },
+})

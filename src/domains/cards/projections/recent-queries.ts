@@ -1,0 +1,101 @@
+import {
+  defineQuery,
+  NotFoundError,
+  Page,
+  ValidationError,
+  type Caller,
+  type KvReader,
+} from '../../../kernel/index.js'
+import { compareEntries, customerAsked, cursorOf, cursorParts, readers, seesEveryone } from './access.js'
+import {
+  cardDocKey,
+  cardTag,
+  cardTxnsKey,
+  customerCardsKey,
+  customerTag,
+  recentModel,
+  txnKey,
+  type CardDoc,
+} from './recent.js'
+import { GetRecentTransactionsInput, RecentTransaction } from './schemas.js'
+
+const cardNotFound = () => new NotFoundError('CARD_NOT_FOUND', 'Card not found')
+
+/** The cards a question lists and whose they are: a card the caller may not see is absent (404). */
+async function cardsAsked(
+  kv: KvReader,
+  caller: Caller | undefined,
+  q: { cardId?: string | undefined; customerId?: string | undefined },
+): Promise<{ customerId: string; cardIds: string[] }> {
+  if (q.cardId !== undefined && q.customerId !== undefined)
+    throw new ValidationError([{ path: '/customerId', message: 'must not be given with cardId' }])
+  if (q.cardId === undefined) {
+    const customerId = customerAsked(caller, q.customerId)
+    return { customerId, cardIds: await kv.smembers(customerCardsKey(customerId)) }
+  }
+  const doc = await kv.get(cardDocKey(q.cardId))
+  const card = doc === null ? undefined : (JSON.parse(doc) as CardDoc)
+  if (!card || !(seesEveryone(caller) || card.customerId === caller?.id)) throw cardNotFound()
+  return { customerId: card.customerId, cardIds: [q.cardId] }
+}
+
+export const getRecentTransactions = defineQuery({
+  domain: 'cards',
+  name: 'get-recent-transactions',
+  summary:
+    "A card's or a customer's transactions, newest first by when they were made, each with its current status (customers: their own)",
+  description:
+    'Give `cardId` or `customerId` (a customer may give neither: their own cards). Keyset pages by ' +
+    '(occurredAt, transactionId). Send `X-Min-Position` with a command’s position to see its transaction at once.',
+  input: GetRecentTransactionsInput,
+  output: Page(RecentTransaction),
+  access: readers,
+  readModels: [recentModel],
+  paged: true,
+  notFound: 'CARD_NOT_FOUND',
+  examples: [{ cardId: '0190b0c0-0000-7000-8000-00000000ca01', limit: 10 }],
+  cache: {
+    ttlMs: 30_000,
+    tags: (q, _answer, caller) => [
+      q.cardId !== undefined ? cardTag(q.cardId) : customerTag(q.customerId ?? caller?.id ?? ''),
+    ],
+  },
+  audit: (q, answer) => {
+    const shown = new Set(answer.items.map((t) => t.customerId))
+    if (q.customerId !== undefined) shown.add(q.customerId)
+    return [...shown].map((subjectId) => ({
+      subjectId,
+      details: {
+        ...(q.cardId === undefined ? {} : { cardId: q.cardId }),
+        transactionIds: answer.items.map((t) => t.transactionId),
+      },
+    }))
+  },
+  async handle(q, { caller, stores }) {
+    const kv = stores.kv(recentModel)
+    const limit = q.limit ?? 20
+    const after = cursorParts(q.cursor, 'recent', ['time', 'uuid'])
+    const { cardIds } = await cardsAsked(kv, caller, q)
+    const max = after ? (`(${after.join('|')}` as const) : ('+' as const)
+    // Each card's newest entries past the cursor, merged: a customer has a few cards.
+    const lists = await Promise.all(
+      cardIds.map((cardId) =>
+        kv.zrangeByLex(cardTxnsKey(cardId), { min: '-', max, count: limit + 1, reverse: true }),
+      ),
+    )
+    const entries = lists
+      .flat()
+      .toSorted(compareEntries)
+      .reverse()
+      .slice(0, limit + 1)
+    const docs = await kv.mget(entries.map((e) => txnKey(e.slice(e.indexOf('|') + 1))))
+    const items = docs.flatMap((doc) => (doc === null ? [] : [JSON.parse(doc) as RecentTransaction]))
+    const page = items.slice(0, limit)
+    const last = page.at(-1)
+    return {
+      items: page,
+      nextCursor:
+        items.length > limit && last ? cursorOf('recent', last.occurredAt, last.transactionId) : null,
+    }
+  },
+})

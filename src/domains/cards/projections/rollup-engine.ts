@@ -1,0 +1,98 @@
+import { lastDayOf, monthNumber, monthOf } from './access.js'
+import {
+  bucketsOf,
+  byProductOf,
+  monthlySummaryOf,
+  type DayRow,
+  type MonthRow,
+  type ProductMonthRow,
+  type SpendingEngine,
+} from './engine.js'
+import { spendingModel } from './spending.js'
+
+/**
+ * The analytics answered from the SQL rollups (spending.ts): every statement is one primary-key range
+ * of rollup rows (a customer's months, a merchant's days, the days of a range), a few hundred rows
+ * at most whatever the number of transactions; the rows are shaped into answers by engine.ts.
+ */
+
+const sums = `currency, posted::float8 AS posted, pending::float8 AS pending, count, declined`
+const summed = `currency, sum(posted)::float8 AS posted, sum(pending)::float8 AS pending,
+  sum(count)::int AS count, sum(declined)::int AS declined`
+
+export const rollupEngine: SpendingEngine = {
+  async monthlySummary(q, stores) {
+    const { sql, table } = stores.sql(spendingModel)
+    const rows = await sql.query<MonthRow>(
+      `SELECT month, card_id::text AS "cardId", product, category, ${sums} FROM ${table('customer_month')}
+       WHERE customer_id = $1 AND month >= $2::text AND month <= $3::text`,
+      [q.customerId, monthOf(monthNumber(q.month) - q.months), q.month],
+    )
+    return monthlySummaryOf(q, rows)
+  },
+
+  async merchantSummary(q, stores) {
+    const { sql, table } = stores.sql(spendingModel)
+    const rows = await sql.query<DayRow & { merchantName: string }>(
+      `SELECT day, merchant_name AS "merchantName", ${sums} FROM ${table('merchant_day')}
+       WHERE merchant_id = $1 AND day >= $2::text AND day <= $3::text ORDER BY day`,
+      [q.merchantId, q.from, q.to],
+    )
+    let merchantName = rows.at(-1)?.merchantName ?? null
+    if (merchantName === null) {
+      const [newest] = await sql.query<{ name: string }>(
+        `SELECT merchant_name AS name FROM ${table('merchant_day')} WHERE merchant_id = $1 ORDER BY day DESC LIMIT 1`,
+        [q.merchantId],
+      )
+      merchantName = newest?.name ?? null
+    }
+    return {
+      merchantId: q.merchantId,
+      merchantName,
+      from: q.from,
+      to: q.to,
+      bucket: q.bucket,
+      ...bucketsOf(rows, q.bucket),
+    }
+  },
+
+  async spendingByDate(q, stores) {
+    const { sql, table } = stores.sql(spendingModel)
+    const rows =
+      q.customerId === null
+        ? await sql.query<DayRow>(
+            `SELECT day, ${summed} FROM ${table('product_day')} WHERE day >= $1::text AND day <= $2::text
+             GROUP BY day, currency ORDER BY day`,
+            [q.from, q.to],
+          )
+        : await sql.query<DayRow>(
+            `SELECT day, ${sums} FROM ${table('customer_day')}
+             WHERE customer_id = $1 AND day >= $2::text AND day <= $3::text ORDER BY day`,
+            [q.customerId, q.from, q.to],
+          )
+    return {
+      customerId: q.customerId,
+      from: q.from,
+      to: q.to,
+      bucket: q.bucket,
+      ...bucketsOf(rows, q.bucket),
+    }
+  },
+
+  async spendingByProduct(q, stores) {
+    const { sql, table } = stores.sql(spendingModel)
+    const rows =
+      q.customerId === null
+        ? await sql.query<ProductMonthRow>(
+            `SELECT substr(day, 1, 7) AS month, product, ${summed} FROM ${table('product_day')}
+             WHERE day >= $1::text AND day <= $2::text GROUP BY 1, product, currency`,
+            [`${q.from}-01`, lastDayOf(q.to)],
+          )
+        : await sql.query<ProductMonthRow>(
+            `SELECT month, product, ${summed} FROM ${table('customer_month')}
+             WHERE customer_id = $1 AND month >= $2::text AND month <= $3::text GROUP BY month, product, currency`,
+            [q.customerId, q.from, q.to],
+          )
+    return byProductOf(q, rows)
+  },
+}

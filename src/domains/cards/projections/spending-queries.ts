@@ -1,0 +1,154 @@
+import { defineQuery, signedIn, ValidationError, type FieldError } from '../../../kernel/index.js'
+import { customerAsked, customerOrAll, dayNumber, monthNumber, readers, refuse } from './access.js'
+import type { SpendingEngine } from './engine.js'
+import {
+  GetMerchantSummaryInput,
+  GetMonthlySpendingSummaryInput,
+  GetSpendingByDateInput,
+  GetSpendingByProductInput,
+  MerchantSummary,
+  MonthlySpendingSummary,
+  SpendingByDate,
+  SpendingByProduct,
+  type Bucket,
+  type EngineName,
+} from './schemas.js'
+import { allSpendingTag, customerSpendingTag, merchantSpendingTag, spendingModel } from './spending.js'
+
+/**
+ * The analytics queries: each checks and scopes its input into a question (engine.ts), then asks
+ * the engine named by `engine` (default: the SQL rollups). A customer asks about themselves; agents
+ * and admins about anyone, on the audit log; merchant figures (every customer's payments at one
+ * merchant) are for agents and admins only.
+ */
+
+/** The longest range of one answer, in days, by bucket: a year of days, five years of months. */
+export const maxDays: Record<Bucket, number> = { day: 366, month: 1830 }
+/** The longest range of get-spending-by-product, in months. */
+export const maxProductMonths = 24
+
+export interface SpendingQueryOptions {
+  engines: Partial<Record<EngineName, SpendingEngine>> & { rollups: SpendingEngine }
+  /** Read models `X-Min-Position` waits for besides the rollups (another engine's). */
+  readModels?: readonly string[]
+}
+
+/** A range of days checked: both calendar days, in order, within the bucket's cap. */
+function dayRange(q: { from: string; to: string; bucket?: Bucket | undefined }) {
+  const problems: FieldError[] = []
+  const bucket = q.bucket ?? 'day'
+  const from = dayNumber(q.from, '/from', problems)
+  const to = dayNumber(q.to, '/to', problems)
+  if (problems.length === 0 && from > to) problems.push({ path: '/from', message: 'must not be after to' })
+  else if (problems.length === 0 && to - from + 1 > maxDays[bucket])
+    problems.push({
+      path: '/to',
+      message: `is more than ${maxDays[bucket]} days after from (bucket ${bucket})`,
+    })
+  refuse(problems)
+  return { from: q.from, to: q.to, bucket }
+}
+
+function monthRange(q: { from: string; to: string }) {
+  const span = monthNumber(q.to) - monthNumber(q.from) + 1
+  if (span < 1) refuse([{ path: '/from', message: 'must not be after to' }])
+  if (span > maxProductMonths)
+    refuse([{ path: '/to', message: `is more than ${maxProductMonths} months after from` }])
+  return { from: q.from, to: q.to }
+}
+
+export function spendingQueries(options: SpendingQueryOptions) {
+  const readModels = [spendingModel, ...(options.readModels ?? [])]
+  const engine = (name: EngineName | undefined) => {
+    const found = options.engines[name ?? 'rollups']
+    if (!found) throw new ValidationError([{ path: '/engine', message: 'is not available in this process' }])
+    return found
+  }
+
+  const getMonthlySpendingSummary = defineQuery({
+    domain: 'cards',
+    name: 'get-monthly-spending-summary',
+    summary:
+      "A customer's spending in one month by category and by card, and the trend against the previous months (customers: their own)",
+    input: GetMonthlySpendingSummaryInput,
+    output: MonthlySpendingSummary,
+    access: readers,
+    readModels,
+    examples: [{ customerId: 'demo-customer', month: '2031-03' }],
+    cache: { ttlMs: 30_000, tags: (_q, answer) => [customerSpendingTag(answer.customerId)] },
+    audit: (q, answer) => [{ subjectId: answer.customerId, details: { month: q.month } }],
+    async handle(q, { caller, stores }) {
+      const customerId = customerAsked(caller, q.customerId)
+      return engine(q.engine).monthlySummary({ customerId, month: q.month, months: q.months ?? 6 }, stores)
+    },
+  })
+
+  const getMerchantSummary = defineQuery({
+    domain: 'cards',
+    name: 'get-merchant-summary',
+    summary: "A merchant's payments and declines by day or month, every customer's (agents and admins)",
+    input: GetMerchantSummaryInput,
+    output: MerchantSummary,
+    access: signedIn('agent', 'admin'),
+    readModels,
+    examples: [{ merchantId: 'cafe-seoul-042', from: '2031-03-01', to: '2031-03-30', bucket: 'day' }],
+    cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(q.merchantId)] },
+    async handle(q, { stores }) {
+      return engine(q.engine).merchantSummary({ merchantId: q.merchantId, ...dayRange(q) }, stores)
+    },
+  })
+
+  const getSpendingByDate = defineQuery({
+    domain: 'cards',
+    name: 'get-spending-by-date',
+    summary:
+      "Spending by day or month: one customer's (customers: their own), or every customer's (agents and admins)",
+    input: GetSpendingByDateInput,
+    output: SpendingByDate,
+    access: readers,
+    readModels,
+    examples: [{ customerId: 'demo-customer', from: '2031-03-01', to: '2031-03-31', bucket: 'day' }],
+    cache: {
+      ttlMs: 30_000,
+      tags: (_q, answer) => [
+        answer.customerId === null ? allSpendingTag : customerSpendingTag(answer.customerId),
+      ],
+    },
+    audit: (q, answer) =>
+      answer.customerId === null
+        ? []
+        : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
+    async handle(q, { caller, stores }) {
+      const customerId = customerOrAll(caller, q.customerId)
+      return engine(q.engine).spendingByDate({ customerId, ...dayRange(q) }, stores)
+    },
+  })
+
+  const getSpendingByProduct = defineQuery({
+    domain: 'cards',
+    name: 'get-spending-by-product',
+    summary:
+      "Spending by card product (classic, gold, platinum) per month: one customer's (customers: their own), or every customer's (agents and admins)",
+    input: GetSpendingByProductInput,
+    output: SpendingByProduct,
+    access: readers,
+    readModels,
+    examples: [{ from: '2031-01', to: '2031-03' }],
+    cache: {
+      ttlMs: 30_000,
+      tags: (_q, answer) => [
+        answer.customerId === null ? allSpendingTag : customerSpendingTag(answer.customerId),
+      ],
+    },
+    audit: (q, answer) =>
+      answer.customerId === null
+        ? []
+        : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
+    async handle(q, { caller, stores }) {
+      const customerId = customerOrAll(caller, q.customerId)
+      return engine(q.engine).spendingByProduct({ customerId, ...monthRange(q) }, stores)
+    },
+  })
+
+  return { getMonthlySpendingSummary, getMerchantSummary, getSpendingByDate, getSpendingByProduct }
+}
