@@ -83,9 +83,9 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
 
   it('drops cached answers in the query process when the projector applies an event', async () => {
     const eventId = await newEvent(writer)
-    expect(await reader.projections.waitFor(['event-details'], await register(writer, eventId), patience)).toBe(
-      true,
-    )
+    expect(
+      await reader.projections.waitFor(['event-details'], await register(writer, eventId), patience),
+    ).toBe(true)
     expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
     expect(await confirmed(reader, eventId)).toEqual({ count: 1, cacheHit: true })
     // Waiting for the position (not asking with it) leaves the cache in charge: only the tags
