@@ -132,5 +132,24 @@ export async function demoExamples(): Promise<DemoExample[]> {
       },
       as: 'card-customer',
     },
+    {
+      title: 'A casino payment (a risky merchant category): the anomaly processor raises an alert on it',
+      method: 'POST',
+      path: path('authorize-transaction'),
+      body: {
+        ...payment,
+        merchantId: 'seoul-casino',
+        merchantName: 'Seoul Casino',
+        mcc: '7995',
+        amount: 50_000,
+      },
+      as: 'card-network',
+    },
+    {
+      title: 'The open anomaly alerts, newest first, as an agent sees them (/stream sends each new one live)',
+      method: 'GET',
+      path: '/api/queries/cards/get-anomaly-alerts?status=open&limit=5',
+      as: 'card-agent',
+    },
   ]
 }
