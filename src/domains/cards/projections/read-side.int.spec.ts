@@ -24,7 +24,6 @@ import {
 } from './testing.js'
 
 const kim = customer('kim')
-const lee = customer('lee')
 const k1 = card(1, 'kim')
 const k2 = card(2, 'kim', 'classic')
 const l3 = card(3, 'lee')
@@ -39,7 +38,10 @@ const txn = (n: number, minutes: number, amount = 10_000, merchantId = 'shop-1')
 const refused = (done: Promise<unknown>) =>
   done.then(
     () => 'answered',
-    (e: { status: number; code: string }) => `${e.status} ${e.code}`,
+    (e: unknown) => {
+      const { status, code } = e as { status: number; code: string }
+      return `${status} ${code}`
+    },
   )
 
 describe.each(modes)('cards read side (%s)', (mode) => {

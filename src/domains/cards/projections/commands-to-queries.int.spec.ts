@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Caller, QueryDefinition } from '../../../kernel/index.js'
+import { modes, startTestTandem, type TestTandem } from '../../../kernel/testing.js'
+import type { CardsEvent } from '../messages.js'
+import { cardAfter } from '../rules.js'
+import {
+  agent,
+  cardsTestDomain,
+  commands as c,
+  customer,
+  hour,
+  issue,
+  network,
+  payment,
+  run,
+} from '../testing/cards.js'
+import { getAccessLog } from './access-log.js'
+import { getCardHistory } from './history.js'
+import { spending } from './index.js'
+import { getRecentTransactions } from './recent-queries.js'
+
+/**
+ * From commands to answers on a running Tandem: a transaction is listed at once with X-Min-Position
+ * (the command's position); the card's history as of moments before and after each change, checked
+ * against the write side's own fold; agents' reads of a customer's data on the access log.
+ */
+
+const admin: Caller = { id: 'admin-1', roles: ['admin'] }
+type Decision = { transactionId: string; decision: string }
+
+describe.each(modes)('cards: commands to queries (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    t = await startTestTandem(mode, { domains: [cardsTestDomain] })
+  })
+  afterAll(async () => {
+    t.shiftClock(0)
+    await t.dispose()
+  })
+
+  async function ask<O>(query: QueryDefinition, input: unknown, caller: Caller, minPosition?: string) {
+    const answer = await t.queries.ask(query, input, {
+      caller,
+      ...(minPosition ? { minPosition: BigInt(minPosition) } : {}),
+    })
+    if (answer.status === 'failed') throw new Error(`${answer.error.status} ${answer.error.code}`)
+    return answer.data as O
+  }
+
+  it('lists a transaction at once, and its capture, when the query waits for the command’s position', async () => {
+    const cardId = await issue(t, { customerId: 'nam' })
+    for (let i = 0; i < 5; i++) {
+      const done = await t.commands.execute(c.authorizeTransaction, payment(cardId, 1000 + i), {
+        caller: network,
+      })
+      if (done.status === 'failed' || !done.position) throw new Error('not authorized')
+      const { transactionId } = done.result as Decision
+      const page = await ask<{ items: { transactionId: string; status: string }[] }>(
+        getRecentTransactions,
+        { cardId },
+        customer('nam'),
+        done.position,
+      )
+      expect(page.items[0]).toMatchObject({ transactionId, status: 'authorized' })
+      const capture = await t.commands.execute(
+        c.updateTransaction,
+        { transactionId, action: 'capture' },
+        { caller: network },
+      )
+      if (capture.status === 'failed' || !capture.position) throw new Error('not captured')
+      const after = await ask<{ items: { transactionId: string; status: string }[] }>(
+        getRecentTransactions,
+        {},
+        customer('nam'),
+        capture.position,
+      )
+      expect(after.items[0]).toMatchObject({ transactionId, status: 'captured' })
+      const month = new Date(Date.now()).toISOString().slice(0, 7)
+      const summary = await ask<{ totals: { amount: number; posted: number }[] }>(
+        spending.getMonthlySpendingSummary,
+        { month },
+        customer('nam'),
+        capture.position,
+      )
+      expect(summary.totals[0]?.posted).toBe(
+        Array.from({ length: i + 1 }, (_, k) => 1000 + k).reduce((a, b) => a + b),
+      )
+    }
+  })
+
+  it('shows the card as of a moment before and after each change, as the write side folds it', async () => {
+    const start = Date.now()
+    t.shiftClock(0)
+    const cardId = await issue(t, { customerId: 'ona', creditLimit: 500_000 })
+    t.shiftClock(hour)
+    const { transactionId } = await run<Decision>(
+      t,
+      c.authorizeTransaction,
+      payment(cardId, 120_000),
+      network,
+    )
+    t.shiftClock(2 * hour)
+    await run(t, c.updateTransaction, { transactionId, action: 'capture', amount: 100_000 }, network)
+    t.shiftClock(3 * hour)
+    await run(t, c.changeCreditLimit, { cardId, creditLimit: 300_000 }, agent)
+    t.shiftClock(4 * hour)
+    const done = await t.commands.execute(c.blockCard, { cardId }, { caller: agent })
+    t.shiftClock(0)
+    if (done.status === 'failed') throw new Error('not blocked')
+    type History = {
+      customerId: string
+      state: {
+        status: string
+        creditLimit: number
+        holds: number
+        posted: number
+        outstanding: number
+      } | null
+      events: { type: string; at: string; data: Record<string, unknown> }[]
+    }
+    const now = await ask<History>(getCardHistory, { cardId }, customer('ona'), done.position ?? undefined)
+    expect(now.events.map((e) => e.type).toReversed()).toEqual([
+      'CardIssued',
+      'TransactionAuthorized',
+      'TransactionCaptured',
+      'CreditLimitChanged',
+      'CardBlocked',
+    ])
+    const moment = (hours: number) => new Date(start + hours * hour + 30 * 60_000).toISOString()
+    const expected = [
+      [-1, null],
+      [0, { status: 'active', creditLimit: 500_000, holds: 0, posted: 0, outstanding: 0 }],
+      [1, { status: 'active', creditLimit: 500_000, holds: 120_000, posted: 0, outstanding: 120_000 }],
+      [2, { status: 'active', creditLimit: 500_000, holds: 0, posted: 100_000, outstanding: 100_000 }],
+      [3, { status: 'active', creditLimit: 300_000, holds: 0, posted: 100_000, outstanding: 100_000 }],
+      [4, { status: 'blocked', creditLimit: 300_000, holds: 0, posted: 100_000, outstanding: 100_000 }],
+    ] as const
+    const all = now.events.toReversed()
+    for (const [hours, state] of expected) {
+      const at = moment(hours)
+      const then = await ask<History>(getCardHistory, { cardId, at }, agent)
+      if (state === null) expect(then.state).toBeNull()
+      else expect(then.state).toMatchObject(state)
+      expect(then.events).toHaveLength(hours + 1)
+      // The write side's fold of the same events agrees.
+      const folded = cardAfter(
+        { status: 'absent', cardId, version: 0 },
+        all.filter((e) => e.at <= at).map((e) => ({ type: e.type, data: e.data }) as CardsEvent),
+      )
+      if (folded.status !== 'absent')
+        expect(then.state).toMatchObject({
+          status: folded.status,
+          creditLimit: folded.creditLimit,
+          holds: folded.holds,
+          posted: folded.posted,
+        })
+    }
+    // Another customer's card is as unknown as one that never was.
+    await expect(ask(getCardHistory, { cardId }, customer('someone-else'))).rejects.toThrow(
+      '404 CARD_NOT_FOUND',
+    )
+  })
+
+  it("puts an agent's reads of a customer's data on the access log, not the customer's own", async () => {
+    const cardId = await issue(t, { customerId: 'pia' })
+    const paid = await t.commands.execute(c.authorizeTransaction, payment(cardId, 5_000), { caller: network })
+    const position = paid.status === 'succeeded' ? (paid.position ?? undefined) : undefined
+    const month = new Date().toISOString().slice(0, 7)
+    const snoop: Caller = { id: 'agent-snoop', roles: ['agent'] }
+    // A card's page names its customer by the transactions it shows: wait for the one made.
+    await ask(getRecentTransactions, { cardId }, snoop, position)
+    await ask(spending.getMonthlySpendingSummary, { customerId: 'pia', month }, snoop)
+    await ask(getCardHistory, { cardId }, snoop)
+    await ask(getRecentTransactions, {}, customer('pia'))
+    await t.audit.flush()
+    type Log = { items: { agentId: string; customerId: string; query: string }[]; nextCursor: string | null }
+    const log = await ask<Log>(getAccessLog, { customerId: 'pia' }, admin)
+    expect(log.items.map((e) => [e.agentId, e.customerId, e.query])).toEqual([
+      ['agent-snoop', 'pia', 'cards/get-card-history'],
+      ['agent-snoop', 'pia', 'cards/get-monthly-spending-summary'],
+      ['agent-snoop', 'pia', 'cards/get-recent-transactions'],
+    ])
+    const byAgent = await ask<Log>(getAccessLog, { agentId: 'agent-snoop', limit: 2 }, admin)
+    expect(byAgent.items).toHaveLength(2)
+    const rest = await ask<Log>(getAccessLog, { agentId: 'agent-snoop', cursor: byAgent.nextCursor }, admin)
+    expect(rest.items.map((e) => e.query)).toEqual(['cards/get-recent-transactions'])
+    await expect(ask(getAccessLog, {}, snoop)).rejects.toThrow('403 FORBIDDEN')
+  })
+})
