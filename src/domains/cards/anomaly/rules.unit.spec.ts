@@ -120,7 +120,7 @@ describe('impossible travel (over 900 km/h, less 500 km of slack)', () => {
     expect(
       travel(attempt({ s: 60, country: 'KR' }), history([attempt({ country: 'KR' })]), s),
     ).toBeUndefined()
-    // France and Belgium's points are ~330 km apart: within the slack, even at once.
+    // France and Belgium's points are ~480 km apart: within the slack, even at once.
     expect(travel(attempt({ s: 0, country: 'BE' }), history([attempt({ country: 'FR' })]), s)).toBeUndefined()
     expect(
       travel(attempt({ s: 60, country: 'ZZ' }), history([attempt({ country: 'KR' })]), s),
