@@ -189,6 +189,13 @@ describe.runIf(servicesAvailable)('group commit on PostgreSQL', () => {
     await scratch.drop()
   })
 
+  it('plans each run of a prepared statement for its values (a generic plan of a range is often a full scan)', async () => {
+    for (let run = 0; run < 7; run++) {
+      const [setting] = await first.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode')
+      expect(setting?.plan_cache_mode).toBe('force_custom_plan')
+    }
+  })
+
   // Each transaction holds its row a little while, so that two groups sent at once overlap.
   const bump = (sql: Sql, id: number) =>
     sql.transaction((tx) =>
