@@ -48,12 +48,27 @@ const monthAfter = (m: string) => {
 }
 const dayAfter = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10)
 const between = `occurred_at >= $1::TIMESTAMP AND occurred_at < $2::TIMESTAMP`
+/**
+ * The facts of one customer (`$3`): alone in its subquery, the equality is answered from the
+ * column's ART index (a customer has a few hundred facts, under DuckDB's index scan limits), and
+ * OFFSET 0 keeps the time range from being merged into that scan, which makes it a full scan again
+ * (on 2,000,000 synthetic facts, a month question took about a quarter of the time this way).
+ */
+const customerFacts = `(SELECT * FROM card_transaction_fact WHERE customer_id = $3 OFFSET 0) AS f`
 
-/** A customer's rows of the months `from` to `to` (both `YYYY-MM`, included), by card and category. */
+/**
+ * A customer's rows of the months `from` to `to` (both `YYYY-MM`, included), by card and category.
+ * The category is mapped after a first grouping by code, so its CASE runs over a few groups, not
+ * over every fact.
+ */
 export function monthRows(read: Read, customerId: string, from: string, to: string): Promise<MonthRow[]> {
   return read<MonthRow>(
-    `SELECT ${month} AS month, card_id AS "cardId", any_value(product) AS product, ${categorySql} AS category, ${sums}
-     FROM card_transaction_fact WHERE ${between} AND customer_id = $3
+    `SELECT month, "cardId", any_value(product) AS product, ${categorySql} AS category, ${sums}
+     FROM (
+       SELECT ${month} AS month, card_id AS "cardId", any_value(product) AS product, mcc, currency,
+              sum(posted) AS posted, sum(pending) AS pending, sum(count) AS count, sum(declined) AS declined
+       FROM ${customerFacts} WHERE ${between}
+       GROUP BY month, "cardId", mcc, currency)
      GROUP BY month, "cardId", category, currency`,
     [monthStart(from), monthAfter(to), customerId],
   )
@@ -66,10 +81,12 @@ export function dayRows(
   from: string,
   to: string,
 ): Promise<DayRow[]> {
-  const filter = of === null ? '' : 'merchantId' in of ? 'AND merchant_id = $3' : 'AND customer_id = $3'
+  // A merchant's facts are many (a popular one takes a share of every day): scanned, pruned by time.
+  const facts = of !== null && 'customerId' in of ? customerFacts : 'card_transaction_fact'
+  const filter = of !== null && 'merchantId' in of ? 'AND merchant_id = $3' : ''
   const key = of === null ? [] : ['merchantId' in of ? of.merchantId : of.customerId]
   return read<DayRow>(
-    `SELECT ${day} AS day, ${sums} FROM card_transaction_fact WHERE ${between} ${filter}
+    `SELECT ${day} AS day, ${sums} FROM ${facts} WHERE ${between} ${filter}
      GROUP BY day, currency ORDER BY day, currency`,
     [from, dayAfter(to), ...key],
   )
@@ -99,8 +116,8 @@ export function productMonthRows(
   to: string,
 ): Promise<ProductMonthRow[]> {
   return read<ProductMonthRow>(
-    `SELECT ${month} AS month, product, ${sums} FROM card_transaction_fact
-     WHERE ${between} AND product IS NOT NULL ${customerId === null ? '' : 'AND customer_id = $3'}
+    `SELECT ${month} AS month, product, ${sums} FROM ${customerId === null ? 'card_transaction_fact' : customerFacts}
+     WHERE ${between} AND product IS NOT NULL
      GROUP BY month, product, currency ORDER BY month, product, currency`,
     [monthStart(from), monthAfter(to), ...(customerId === null ? [] : [customerId])],
   )
