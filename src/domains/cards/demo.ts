@@ -151,5 +151,62 @@ export async function demoExamples(): Promise<DemoExample[]> {
       path: '/api/queries/cards/get-anomaly-alerts?status=open&limit=5',
       as: 'card-agent',
     },
+    ...readExamples(),
+  ]
+}
+
+/** The read side's queries over the demo data, on the dates the banner is printed (UTC). */
+function readExamples(): DemoExample[] {
+  const query = (name: string, params: Record<string, string>) =>
+    `/api/queries/cards/${name}?${new URLSearchParams(params).toString()}`
+  const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 24 * 3600_000).toISOString().slice(0, 10)
+  const month = day(0).slice(0, 7)
+  const first = new Date(`${month}-01T00:00:00.000Z`)
+  const monthsAgo = (n: number) =>
+    new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth() - n, 1)).toISOString().slice(0, 7)
+  const customerId = customer.id
+  return [
+    {
+      title: "The demo customer's recent transactions, newest first, each with its current status",
+      method: 'GET',
+      path: query('get-recent-transactions', { cardId: demoCardId, limit: '5' }),
+      as: 'card-customer',
+    },
+    {
+      title: "This month's spending by category and card, and the trend against the previous months",
+      method: 'GET',
+      path: query('get-monthly-spending-summary', { month }),
+      as: 'card-customer',
+    },
+    {
+      title: "A merchant's payments over the last 30 days, by day (agents and admins)",
+      method: 'GET',
+      path: query('get-merchant-summary', { merchantId: 'e-mart-yongsan', from: day(29), to: day(0) }),
+      as: 'card-agent',
+    },
+    {
+      title: "The demo customer's spending by date, as an agent reads it (on the access log)",
+      method: 'GET',
+      path: query('get-spending-by-date', { customerId, from: day(29), to: day(0) }),
+      as: 'card-agent',
+    },
+    {
+      title: 'Every customer’s spending by card product, month by month',
+      method: 'GET',
+      path: query('get-spending-by-product', { from: monthsAgo(2), to: month }),
+      as: 'card-admin',
+    },
+    {
+      title: "The demo card's events and its state (limit, outstanding, status); add &at=<time> for the past",
+      method: 'GET',
+      path: query('get-card-history', { cardId: demoCardId, limit: '5' }),
+      as: 'card-agent',
+    },
+    {
+      title: "Who read the demo customer's card data, and when (admin)",
+      method: 'GET',
+      path: query('get-access-log', { customerId }),
+      as: 'card-admin',
+    },
   ]
 }

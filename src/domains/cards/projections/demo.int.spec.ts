@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { modes, useTestServer } from '../../../kernel/testing.js'
+import { demoCallers, demoExamples } from '../demo.js'
+import { cardsTestDomain } from '../testing/cards.js'
+
+/** The banner's read examples over the demo data: each answers 200 as printed, twice over. */
+describe.each(modes)('cards demo read examples (%s)', (mode) => {
+  const server = useTestServer(mode, { domains: [cardsTestDomain] })
+
+  it('answers every GET example with data, as its demo caller', async () => {
+    const t = server().tandem
+    await cardsTestDomain.seedDemo?.(t.commands)
+    await server().settle(await server().head())
+    const gets = (await demoExamples()).filter((e) => e.method === 'GET' && !e.path.includes('anomaly'))
+    expect(gets.length).toBeGreaterThanOrEqual(7)
+    for (let round = 0; round < 2; round++) {
+      for (const example of gets) {
+        const caller = demoCallers.find((c) => c.label === example.as)
+        const answer = await server().get(example.path, caller ? { caller } : {})
+        expect(answer.statusCode, `${example.path}: ${answer.body}`).toBe(200)
+      }
+    }
+    const recent = gets[0]
+    const answer = await server().get(recent?.path ?? '', { caller: demoCallers[0] ?? { id: '', roles: [] } })
+    expect(
+      answer
+        .json<{ data: { status: string }[] }>()
+        .data.map((t) => t.status)
+        .toSorted(),
+    ).toEqual(['authorized', 'captured', 'captured', 'captured'])
+  })
+})
