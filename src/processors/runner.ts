@@ -73,7 +73,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     return false
   }
 
-  async function step(signal: AbortSignal): Promise<boolean> {
+  async function step(signal: AbortSignal): Promise<boolean | 'held'> {
     if (!(await claimed())) return true
     if (stored === undefined) {
       stored = (await store.open(id, processor.version, processor.startFrom)).checkpoint
@@ -107,7 +107,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     }
     const complete = batch.events.length < batchSize
     if (complete && whole && compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon
-    return complete
+    return complete && batch.held ? 'held' : complete
   }
 
   const loop = createLoop({

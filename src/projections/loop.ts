@@ -11,9 +11,11 @@ export interface Loop {
 export interface LoopOptions {
   /**
    * Reads and handles one batch. True: it reached the end of the log, so the loop sleeps until woken.
+   * `held`: it reached the end of what it may read, but committed events wait behind a transaction
+   * still running (`Batch.held`), so the loop looks again soon (25 ms, doubling up to the poll).
    * `signal` is aborted by `stop`.
    */
-  step(signal: AbortSignal): Promise<boolean>
+  step(signal: AbortSignal): Promise<boolean | 'held'>
   wake: Wake
   log: Logger
   /** What the log lines are about: `projection`, `processor`. */
@@ -56,6 +58,7 @@ export function createLoop(options: LoopOptions): Loop {
   async function run(signal: AbortSignal) {
     const unsubscribe = options.wake.subscribe(wake)
     let failures = 0
+    let held = 0
     try {
       while (running) {
         try {
@@ -63,7 +66,10 @@ export function createLoop(options: LoopOptions): Loop {
           woken = false
           const complete = await options.step(signal)
           failures = 0
-          if (complete) {
+          held = complete === 'held' ? held + 1 : 0
+          if (held > 0) {
+            await sleep(Math.min(pollMs, 25 * 2 ** Math.min(held - 1, 6)))
+          } else if (complete) {
             await sleep(pollMs)
             // Under a stream of commits, read at most every `lingerMs`: batches grow, reads per command fall.
             const since = Date.now() - started

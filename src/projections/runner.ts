@@ -58,7 +58,7 @@ export function createRunner(options: RunnerOptions): Runner {
     for (const listener of listeners) listener()
   }
 
-  async function step(): Promise<boolean> {
+  async function step(): Promise<boolean | 'held'> {
     if (!loaded) {
       checkpoint = await target.checkpoint()
       seen = '0'
@@ -94,7 +94,7 @@ export function createRunner(options: RunnerOptions): Runner {
       caughtUp = true
     }
     progressed()
-    return complete
+    return complete && batch.held ? 'held' : complete
   }
 
   function remember(position: string) {

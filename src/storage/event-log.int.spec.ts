@@ -83,6 +83,24 @@ describe.runIf(servicesAvailable)(
       expect(after.positions).toEqual([first.position, second.position])
     })
 
+    it('says when committed events wait behind a transaction still running, and no longer once it ends', async () => {
+      const start = await drain(sql, origin)
+      const open = await openAppend('held-open')
+      const committed = await openAppend('held-committed')
+      await committed.commit()
+      const behind = await readAfter(sql, start.at, { limit: 10 })
+      expect(behind).toMatchObject({ events: [], held: true })
+      await open.commit()
+      // Other sessions on the server (another test file, a benchmark) may hold the horizon a while.
+      let after = await readAfter(sql, start.at, { limit: 10 })
+      for (let tries = 0; after.held && tries < 300; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        after = await readAfter(sql, start.at, { limit: 10 })
+      }
+      expect(after).toMatchObject({ held: false })
+      expect(after.events.map((e) => e.position)).toEqual([open.position, committed.position])
+    })
+
     it('gives a reader racing 200 concurrent writers every event exactly once', async () => {
       const start = await drain(sql, origin)
       const seen: string[] = []

@@ -85,6 +85,12 @@ export interface Batch {
    * ended, so once a reader has consumed all events below it, nothing below it can appear later.
    */
   horizon: string
+  /**
+   * Committed events lie at or past the horizon, unread: a transaction that began before them is
+   * still running (anywhere on the server: another database's too). They become readable when it
+   * ends, which wakes nobody, so the reader should look again soon rather than wait for its poll.
+   */
+  held: boolean
 }
 
 /**
@@ -101,9 +107,11 @@ export async function readAfter(
   const filter = options.types ? 'AND type = ANY($4::text[])' : ''
   const params: unknown[] = [after.txId, after.position, options.limit]
   if (options.types) params.push(options.types)
-  const rows = await sql.query<Nullable<EventRow> & { horizon: string }>(
+  const rows = await sql.query<Nullable<EventRow> & { horizon: string; held: boolean }>(
     `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-     SELECT h.xmin::text AS horizon, e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
+     SELECT h.xmin::text AS horizon,
+            EXISTS (SELECT 1 FROM tandem.event_log WHERE tx_id >= h.xmin) AS held,
+            e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, e.recorded_at
      FROM h LEFT JOIN LATERAL (
        SELECT * FROM tandem.event_log
@@ -115,9 +123,9 @@ export async function readAfter(
   )
   const horizon = rows[0]?.horizon ?? after.txId
   const events = rows
-    .filter((r): r is EventRow & { horizon: string } => r.position !== null)
+    .filter((r): r is EventRow & { horizon: string; held: boolean } => r.position !== null)
     .map(toStoredEvent)
-  return { events, horizon }
+  return { events, horizon, held: rows[0]?.held === true }
 }
 
 /**
