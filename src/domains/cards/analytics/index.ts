@@ -4,12 +4,7 @@
  * for where it lives and how fresh it is, spending-engine.ts for `engine=duckdb`.
  */
 export { openCardAnalytics, type CardAnalytics, type CardAnalyticsOptions } from './engine.js'
-export {
-  duckdbSpendingEngine,
-  type DuckdbSpendingEngine,
-  type Questions,
-  type Shaping,
-} from './spending-engine.js'
+export { duckdbSpendingEngine } from './spending-engine.js'
 export { measuresOf } from './facts.js'
 export type { Checkpoint } from './log-reader.js'
 export type { DayRow, MonthRow, ProductMonthRow, Sums } from './queries.js'

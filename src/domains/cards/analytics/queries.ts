@@ -83,7 +83,9 @@ export function dayRows(
 ): Promise<DayRow[]> {
   // A merchant's facts are many (a popular one takes a share of every day): scanned, pruned by time.
   const facts = of !== null && 'customerId' in of ? customerFacts : 'card_transaction_fact'
-  const filter = of !== null && 'merchantId' in of ? 'AND merchant_id = $3' : ''
+  // Everyone's days are the sum of every customer's: a decline for an unknown card has no customer.
+  const filter =
+    of === null ? 'AND customer_id IS NOT NULL' : 'merchantId' in of ? 'AND merchant_id = $3' : ''
   const key = of === null ? [] : ['merchantId' in of ? of.merchantId : of.customerId]
   return read<DayRow>(
     `SELECT ${day} AS day, ${sums} FROM ${facts} WHERE ${between} ${filter}

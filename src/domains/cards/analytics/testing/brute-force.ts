@@ -74,8 +74,12 @@ export const bruteDayRows = (
       (f) =>
         day(f) >= from &&
         day(f) <= to &&
-        (of === null ||
-          ('merchantId' in of ? f.merchantId === of.merchantId : f.customerId === of.customerId)),
+        // Everyone's days are every customer's: a decline for an unknown card has no customer.
+        (of === null
+          ? f.customerId !== null
+          : 'merchantId' in of
+            ? f.merchantId === of.merchantId
+            : f.customerId === of.customerId),
     ),
     (f) => ({ day: day(f) }),
   )
