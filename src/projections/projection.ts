@@ -44,7 +44,8 @@ export interface SqlProjection extends ProjectionBase {
   readonly tables: readonly string[]
   /** DDL that creates the tables (and indexes) of one generation; `table(name)` qualifies a name. */
   setup(table: (name: string) => string): string
-  apply(event: StoredEvent, tx: SqlProjectionTx, table: (name: string) => string): Promise<void>
+  /** Applies a batch of events, in log order, in the transaction that moves the checkpoint past them. */
+  apply(events: readonly StoredEvent[], tx: SqlProjectionTx, table: (name: string) => string): Promise<void>
 }
 
 export type Projection = KvProjection | SqlProjection
@@ -66,9 +67,25 @@ export type KvProjectionSpec<D extends readonly AnyEventDefinition[]> = Spec<KvP
   apply(event: EventOf<D[number]>, kv: KvBatch): Promise<void>
 }
 
-export type SqlProjectionSpec<D extends readonly AnyEventDefinition[]> = Spec<SqlProjection, D> & {
-  apply(event: EventOf<D[number]>, tx: SqlProjectionTx, table: (name: string) => string): Promise<void>
-}
+/**
+ * A SQL projection applies each event (`apply`), or each batch the runner read (`applyBatch`: e.g. to
+ * add up a batch's moves of one row and write it once, a statement per table instead of per event).
+ */
+export type SqlProjectionSpec<D extends readonly AnyEventDefinition[]> = Spec<SqlProjection, D> &
+  (
+    | {
+        apply(event: EventOf<D[number]>, tx: SqlProjectionTx, table: (name: string) => string): Promise<void>
+        applyBatch?: never
+      }
+    | {
+        applyBatch(
+          events: readonly EventOf<D[number]>[],
+          tx: SqlProjectionTx,
+          table: (name: string) => string,
+        ): Promise<void>
+        apply?: never
+      }
+  )
 
 /*
  * The runner reads only the event types a projection names, so every event it hands over is one
@@ -95,11 +112,17 @@ export function defineKvProjection<const D extends readonly AnyEventDefinition[]
 export function defineSqlProjection<const D extends readonly AnyEventDefinition[]>(
   spec: SqlProjectionSpec<D>,
 ): SqlProjection {
+  const { applyBatch, apply, ...rest } = spec
+  const typed = (events: readonly StoredEvent[]) => events.map((e) => narrow(e, spec.events))
   return {
-    ...spec,
+    ...rest,
     store: 'sql',
     events: spec.events.map((e) => e.type),
     tags: (event) => spec.tags(narrow(event, spec.events)),
-    apply: (event, tx, table) => spec.apply(narrow(event, spec.events), tx, table),
+    apply: applyBatch
+      ? (events, tx, table) => applyBatch(typed(events), tx, table)
+      : async (events, tx, table) => {
+          for (const event of typed(events)) await apply(event, tx, table)
+        },
   }
 }

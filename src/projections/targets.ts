@@ -126,10 +126,8 @@ export function sqlTarget(sql: Sql, projection: SqlProjection, generation: numbe
         const write = (...statements: Statement[]) => writes.push(...statements)
         const tags = new Set<string>()
         const touch = (...more: string[]) => more.forEach((tag) => tags.add(tag))
-        for (const event of events) {
-          for (const tag of projection.tags(event)) tags.add(tag)
-          await projection.apply(event, { query: tx.query, write, touch }, table)
-        }
+        for (const event of events) for (const tag of projection.tags(event)) tags.add(tag)
+        await projection.apply(events, { query: tx.query, write, touch }, table)
         await tx.commit(writes)
         return new Set(domainTags(projection.domain, tags))
       })

@@ -16,7 +16,8 @@ import { categoryOf } from './categories.js'
  * primary-key range, never scanning transactions. Each transaction event moves its rows by a delta
  * computed from the event alone (`moveOf`), so the rows are sums: the order events are applied in does
  * not matter and nothing is read to apply one (the runner applies each event once, its writes
- * committed with its checkpoint). One statement per event upserts every table it moves.
+ * committed with its checkpoint). A batch's moves are added up per row first: one upsert per table
+ * per batch, not per event.
  *
  * Rows are keyed by the transaction's `occurredAt` (UTC day or month), and by currency: amounts in
  * two currencies are never summed.
@@ -113,59 +114,88 @@ export const spendingProjection = defineSqlProjection({
     allSpendingTag,
     ...(data.customerId === null ? [] : [customerSpendingTag(data.customerId)]),
   ],
-  async apply(event, tx, t) {
-    tx.write(statementOf(event, t))
+  async applyBatch(events, tx, t) {
+    for (const statement of statementsOf(events, t)) tx.write(statement)
   },
 })
 
-/** One statement: an upsert per table the event moves, as data-modifying CTEs. */
-export function statementOf(event: TransactionEvent, t: (name: string) => string): Statement {
-  const d = event.data
-  const m = moveOf(event)
-  // $1..$4: the move; then the keys.
-  const params: unknown[] = [m.posted, m.pending, m.count, m.declined]
-  const p = (value: unknown) => {
-    params.push(value)
-    return `$${params.length}`
+/** A rollup table's columns: its key, what the newest event sets (`also`), with their SQL types. */
+const rollups = {
+  merchant_day: {
+    key: { merchant_id: 'text', day: 'text', currency: 'text' },
+    also: { merchant_name: 'text' },
+  },
+  customer_month: {
+    key: { customer_id: 'text', month: 'text', card_id: 'uuid', category: 'text', currency: 'text' },
+    also: { product: 'text' },
+  },
+  customer_day: { key: { customer_id: 'text', day: 'text', currency: 'text' }, also: {} },
+  product_day: { key: { day: 'text', product: 'text', currency: 'text' }, also: {} },
+} as const
+type Rollup = keyof typeof rollups
+type Row = Record<string, string | number>
+
+/**
+ * A batch's moves added up per row, then one upsert per table the batch moves (its rows as a JSON
+ * array): a statement per table instead of one per event. Within the batch, a row's `also` columns
+ * take the last event's values, as event-by-event upserts would.
+ */
+export function statementsOf(events: readonly TransactionEvent[], t: (name: string) => string): Statement[] {
+  const rows = new Map<Rollup, Map<string, Row>>()
+  const add = (table: Rollup, key: Record<string, string>, also: Record<string, string>, m: Move) => {
+    let byKey = rows.get(table)
+    if (!byKey) rows.set(table, (byKey = new Map<string, Row>()))
+    const id = Object.values(key).join('\u0000')
+    const row = byKey.get(id) ?? { ...key, posted: 0, pending: 0, count: 0, declined: 0 }
+    Object.assign(row, also)
+    row.posted = Number(row.posted) + m.posted
+    row.pending = Number(row.pending) + m.pending
+    row.count = Number(row.count) + m.count
+    row.declined = Number(row.declined) + m.declined
+    byKey.set(id, row)
   }
-  const day = d.occurredAt.slice(0, 10)
-  const upsert = (table: string, keys: Record<string, string>, more: Record<string, string> = {}) => {
-    const columns = [...Object.keys(keys), ...Object.keys(more)]
-    const values = [...Object.values(keys), ...Object.values(more)]
-    const also = Object.keys(more).map((c) => `, ${c} = excluded.${c}`)
-    return `INSERT INTO ${t(table)} AS r (${columns.join(', ')}, posted, pending, count, declined)
-      VALUES (${values.join(', ')}, $1::bigint, $2::bigint, $3::int, $4::int)
-      ON CONFLICT (${Object.keys(keys).join(', ')}) DO UPDATE SET posted = r.posted + excluded.posted,
-        pending = r.pending + excluded.pending, count = r.count + excluded.count,
-        declined = r.declined + excluded.declined${also.join('')}`
-  }
-  const currency = p(d.currency)
-  const upserts = [
-    upsert(
-      'merchant_day',
-      { merchant_id: p(d.merchantId), day: p(day), currency },
-      { merchant_name: p(d.merchantName) },
-    ),
-  ]
-  if (d.customerId !== null && d.product !== null) {
-    const customer = p(d.customerId)
-    upserts.push(
-      upsert(
-        'customer_month',
-        {
-          customer_id: customer,
-          month: p(day.slice(0, 7)),
-          card_id: `${p(d.cardId)}::uuid`,
-          category: p(categoryOf(d.mcc)),
-          currency,
-        },
-        { product: p(d.product) },
-      ),
-      upsert('customer_day', { customer_id: customer, day: p(day), currency }),
-      upsert('product_day', { day: p(day), product: p(d.product), currency }),
+  for (const event of events) {
+    const d = event.data
+    const m = moveOf(event)
+    const day = d.occurredAt.slice(0, 10)
+    const currency = d.currency
+    add('merchant_day', { merchant_id: d.merchantId, day, currency }, { merchant_name: d.merchantName }, m)
+    if (d.customerId === null || d.product === null) continue
+    const month = day.slice(0, 7)
+    const category = categoryOf(d.mcc)
+    const customer = d.customerId
+    add(
+      'customer_month',
+      { customer_id: customer, month, card_id: d.cardId, category, currency },
+      { product: d.product },
+      m,
     )
+    add('customer_day', { customer_id: customer, day, currency }, {}, m)
+    add('product_day', { day, product: d.product, currency }, {}, m)
   }
-  const [last, ...before] = upserts.toReversed()
-  const ctes = before.toReversed().map((text, i) => `u${i} AS (${text})`)
-  return { text: `${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}${last ?? ''}`, params }
+  return [...rows].map(([table, byKey]) => {
+    const { key, also } = rollups[table]
+    const columns = {
+      ...key,
+      ...also,
+      posted: 'bigint',
+      pending: 'bigint',
+      count: 'integer',
+      declined: 'integer',
+    }
+    const names = Object.keys(columns)
+    const updates = [
+      ...['posted', 'pending', 'count', 'declined'].map((c) => `${c} = r.${c} + excluded.${c}`),
+      ...Object.keys(also).map((c) => `${c} = excluded.${c}`),
+    ]
+    return {
+      text: `INSERT INTO ${t(table)} AS r (${names.join(', ')})
+        SELECT ${names.join(', ')} FROM jsonb_to_recordset($1::jsonb)
+          AS x(${Object.entries(columns)
+            .map(([c, type]) => `${c} ${type}`)
+            .join(', ')})
+        ON CONFLICT (${Object.keys(key).join(', ')}) DO UPDATE SET ${updates.join(', ')}`,
+      params: [JSON.stringify([...byKey.values()])],
+    }
+  })
 }
