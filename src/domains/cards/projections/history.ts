@@ -74,36 +74,55 @@ export const cardHistoryProjection = defineSqlProjection({
       actor text NOT NULL, transaction_id uuid, status text, credit_limit bigint, holds bigint, posted bigint,
       data jsonb NOT NULL, PRIMARY KEY (card_id, position))`,
   tags: ({ data }) => [historyTag(data.cardId)],
-  async apply(event, tx, t) {
-    const d = event.data
-    if (event.type === 'CardIssued') {
-      const c = event.data
-      tx.write({
-        text: `INSERT INTO ${t('cards')} (card_id, customer_id, product, currency, expires_at, issued_at)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (card_id) DO NOTHING`,
-        params: [c.cardId, c.customerId, c.product, c.currency, c.expiresAt, c.at],
+  // A batch in two statements (its cards, its events), rows as JSON arrays, not one per event.
+  async applyBatch(events, tx, t) {
+    const cards = []
+    const rows = []
+    for (const event of events) {
+      const d = event.data
+      if (event.type === 'CardIssued') {
+        const c = event.data
+        cards.push({
+          card_id: c.cardId,
+          customer_id: c.customerId,
+          product: c.product,
+          currency: c.currency,
+          expires_at: c.expiresAt,
+          issued_at: c.at,
+        })
+      }
+      const balance = 'balance' in d ? d.balance : null
+      rows.push({
+        card_id: d.cardId,
+        position: event.position,
+        type: event.type,
+        at: d.at,
+        actor: d.actor,
+        transaction_id: 'transactionId' in d ? d.transactionId : null,
+        status: event.type in statusSet ? statusSet[event.type as keyof typeof statusSet] : null,
+        credit_limit: balance?.creditLimit ?? null,
+        holds: balance?.holds ?? null,
+        posted: balance?.posted ?? null,
+        data: d,
       })
     }
-    const balance = 'balance' in d ? d.balance : null
-    const status = event.type in statusSet ? statusSet[event.type as keyof typeof statusSet] : null
+    if (cards.length > 0) {
+      tx.write({
+        text: `INSERT INTO ${t('cards')} (card_id, customer_id, product, currency, expires_at, issued_at)
+               SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(card_id uuid, customer_id text,
+                 product text, currency text, expires_at text, issued_at text)
+               ON CONFLICT (card_id) DO NOTHING`,
+        params: [JSON.stringify(cards)],
+      })
+    }
     tx.write({
       text: `INSERT INTO ${t('card_events')} (card_id, position, type, at, actor, transaction_id, status,
                credit_limit, holds, posted, data)
-             VALUES ($1, $2::bigint, $3, $4, $5, $6::uuid, $7, $8::bigint, $9::bigint, $10::bigint, $11::jsonb)
+             SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(card_id uuid, position bigint, type text,
+               at text, actor text, transaction_id uuid, status text, credit_limit bigint, holds bigint,
+               posted bigint, data jsonb)
              ON CONFLICT (card_id, position) DO NOTHING`,
-      params: [
-        d.cardId,
-        event.position,
-        event.type,
-        d.at,
-        d.actor,
-        'transactionId' in d ? d.transactionId : null,
-        status,
-        balance?.creditLimit ?? null,
-        balance?.holds ?? null,
-        balance?.posted ?? null,
-        JSON.stringify(d),
-      ],
+      params: [JSON.stringify(rows)],
     })
   },
 })
