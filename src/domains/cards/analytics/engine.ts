@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api'
 import type { SqlClient } from '../../../kernel/index.js'
 import { appendBatch, factsSchema, readCheckpoint } from './facts.js'
 import {
@@ -157,12 +157,20 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
   }
 }
 
+/** Each connection's prepared statements, by text: a question's SQL is planned once per connection. */
+const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>()
+
 async function rows<R>(
   c: DuckDBConnection,
   text: string,
   params: readonly (string | number)[],
 ): Promise<R[]> {
-  const reader = await c.runAndReadAll(text, [...params])
+  let statements = prepared.get(c)
+  if (!statements) prepared.set(c, (statements = new Map<string, DuckDBPreparedStatement>()))
+  let statement = statements.get(text)
+  if (!statement) statements.set(text, (statement = await c.prepare(text)))
+  statement.bind([...params])
+  const reader = await statement.runAndReadAll()
   return reader.getRowObjectsJS() as unknown as R[]
 }
 
