@@ -1,7 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openCardAnalytics, type CardAnalytics } from '../../src/domains/cards/analytics/index.js'
+import type { ReadStores } from '../../src/core/read-stores.js'
+import {
+  duckdbSpendingEngine,
+  openCardAnalytics,
+  type CardAnalytics,
+} from '../../src/domains/cards/analytics/index.js'
 import { createPostgres } from '../../src/storage/postgres.js'
 import type { BenchContext } from '../lib/context.js'
 import type { Span } from '../lib/load.js'
@@ -134,9 +139,45 @@ export async function duckFreshness(
   return { p50Ms, p99Ms, maxMs }
 }
 
+/** The read side's engine questions, drawn over the plan's data: the same draws for both engines. */
+export function questions(plan: CardsPlan) {
+  const lastDay = plan.base + plan.transactions * plan.spacingMs
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+  const month = (ms: number) => day(ms).slice(0, 7)
+  const pick = (n: number) => Math.floor(Math.random() * n)
+  return {
+    monthly: () => ({
+      customerId: customerOf(plan, pick(plan.cards)),
+      month: month(lastDay - pick(90) * 86_400_000),
+      months: 6,
+    }),
+    merchant: () => {
+      // Popular merchants as often as the plan pays them: the square of a uniform draw.
+      const to = lastDay - pick(60) * 86_400_000
+      return {
+        merchantId: merchantIdOf(plan, Math.floor(Math.random() ** 2 * plan.merchants)),
+        from: day(to - 29 * 86_400_000),
+        to: day(to),
+        bucket: Math.random() < 0.5 ? ('day' as const) : ('month' as const),
+      }
+    },
+    byDate: () => ({
+      customerId: null,
+      from: day(lastDay - 29 * 86_400_000),
+      to: day(lastDay),
+      bucket: 'day' as const,
+    }),
+    byProduct: () => ({ customerId: null, from: month(lastDay - 62 * 86_400_000), to: month(lastDay) }),
+  }
+}
+
+// DuckDB is this process's own replica: the engine does not read the stores the queries pass.
+const noStores = {} as ReadStores
+
 /**
- * The analytics questions asked of DuckDB in process at 50 callers over its 4 read connections: the
- * rows each answer is shaped from (the read side shapes them in JS, the same for both engines).
+ * The analytics questions asked of DuckDB in process at 50 callers over its 4 read connections,
+ * answered whole (rows aggregated at read time, shaped by the read side's functions): the same work
+ * as the queries' handlers with engine=duckdb, without HTTP.
  */
 export async function measureDuck(
   ctx: BenchContext,
@@ -144,55 +185,34 @@ export async function measureDuck(
   plan: CardsPlan,
   figures: Outcome['figures'],
 ): Promise<Measurement[]> {
-  const lastDay = plan.base + plan.transactions * plan.spacingMs
-  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
-  const month = (ms: number) => day(ms).slice(0, 7)
-  const shift = (ms: number, months: number) => {
-    const d = new Date(ms)
-    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1)
-  }
-  const pick = (n: number) => Math.floor(Math.random() * n)
+  const duckdb = duckdbSpendingEngine(engine)
+  const q = questions(plan)
   const asks: [string, string, () => Promise<unknown>][] = [
     [
       'monthly',
-      'DuckDB: monthly spending rows (a customer, 6 months of trend)',
-      () => {
-        const at = lastDay - pick(90) * 86_400_000
-        return engine.monthRows(customerOf(plan, pick(plan.cards)), month(shift(at, -6)), month(at))
-      },
+      'DuckDB: monthly spending summary (6 months of trend)',
+      () => duckdb.monthlySummary(q.monthly(), noStores),
     ],
     [
       'merchant',
-      'DuckDB: merchant day rows over 30 days, and its name',
-      () => {
-        const m = merchantIdOf(plan, Math.floor(Math.random() ** 2 * plan.merchants))
-        const to = lastDay - pick(60) * 86_400_000
-        const [from, until] = [day(to - 29 * 86_400_000), day(to)]
-        return Promise.all([
-          engine.dayRows({ merchantId: m }, from, until),
-          engine.merchantName(m, from, until),
-        ])
-      },
+      'DuckDB: merchant summary over 30 days',
+      () => duckdb.merchantSummary(q.merchant(), noStores),
     ],
     [
       'byDate',
       'DuckDB: spending by date, every customer, 30 days',
-      () => engine.dayRows(null, day(lastDay - 29 * 86_400_000), day(lastDay)),
+      () => duckdb.spendingByDate(q.byDate(), noStores),
     ],
     [
       'byProduct',
       'DuckDB: spending by product, every customer, 3 months',
-      () => engine.productMonthRows(null, month(shift(lastDay, -2)), month(lastDay)),
+      () => duckdb.spendingByProduct(q.byProduct(), noStores),
     ],
   ]
   const measured: Measurement[] = []
+  const callers = ctx.scale(50, 4)
   for (const [key, label, op] of asks) {
-    const m = await inProcessLoad(
-      `${label} (${ctx.scale(50, 4)} callers, in process)`,
-      ctx.scale(50, 4),
-      ctx.span,
-      op,
-    )
+    const m = await inProcessLoad(`${label} (${callers} callers, in process)`, callers, ctx.span, op)
     ctx.log(describeMeasurement(m))
     measured.push(m)
     figures[`duckdb.${key}.p50Ms`] = m.p50Ms

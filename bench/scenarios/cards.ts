@@ -5,11 +5,14 @@ import type { Measurement } from '../lib/results.js'
 import { Latencies, round } from '../lib/stats.js'
 import { startTandemServer, type TandemServer } from '../lib/tandem-server.js'
 import type { Target } from '../lib/targets.js'
-import { measureDuck, openDuckSide, type DuckSide } from './cards-duckdb.js'
+import type { ReadStores } from '../../src/core/read-stores.js'
+import { duckdbSpendingEngine } from '../../src/domains/cards/analytics/index.js'
+import type { Check } from '../lib/results.js'
+import { measureDuck, openDuckSide, questions, type DuckSide } from './cards-duckdb.js'
 import { authorizeLoad, authorizeOnce, callers, readAsks, serves } from './cards-http.js'
 import { loadCards } from './cards-load.js'
 import { cardIdOf, cardsPlan, customerOf, type CardsPlan } from './cards-plan.js'
-import { describeMeasurement, noErrors, type Outcome, type Scenario } from './scenario.js'
+import { cpuPerRequest, describeMeasurement, noErrors, type Outcome, type Scenario } from './scenario.js'
 
 /**
  * Issue 13's performance section, server mode: N transactions (10,000,000 at full size,
@@ -48,7 +51,9 @@ export const cardsScenario: Scenario = {
       ctx.log(`  read models built from the log in ${round(ingest, 1)} s (process start included)`)
       await storage(ctx, tandem, figures)
       duck = await openDuckSide(ctx, owner.databaseUrl ?? '', figures)
-      return await measure(ctx, { plan, tandem, duck, bare, figures })
+      const same = await sameAnswers(tandem, plan, duck)
+      const outcome = await measure(ctx, { plan, tandem, duck, bare, figures })
+      return { ...outcome, checks: [same, ...outcome.checks] }
     } finally {
       await duck?.close()
       await tandem?.close()
@@ -220,6 +225,8 @@ async function measure(ctx: BenchContext, run: Run): Promise<Outcome> {
     figures[`authorize.${key}.p99Ms`] = a.measurement.p99Ms
     figures[`authorize.${key}.approved`] = a.approved
     figures[`authorize.${key}.declined`] = a.declined
+    // Where a decision's time goes: CPU per answered request by process (meaningful on a quiet machine).
+    Object.assign(figures, cpuPerRequest(a.measurement, `authorize.${key}.cpu`))
   }
   const sm = spread.measurement
   targets.push(
@@ -282,4 +289,61 @@ async function readYourWrites(tandem: TandemServer, plan: CardsPlan, samples: nu
     latencies.add(performance.now() - started)
   }
   return latencies.summary()
+}
+
+/**
+ * The same questions asked of both engines on the same log, before any load writes to it: the SQL
+ * rollups over HTTP (as an admin), DuckDB in process through the read side's shaping. Equal answers.
+ */
+async function sameAnswers(tandem: TandemServer, plan: CardsPlan, duck: DuckSide): Promise<Check> {
+  const duckdb = duckdbSpendingEngine(duck.engine)
+  const stores = {} as ReadStores
+  const q = questions(plan)
+  const { admin } = callers(tandem, plan)
+  const http = async (name: string, input: Record<string, string | number | null>) => {
+    const params = new URLSearchParams()
+    for (const [k, v] of Object.entries(input)) if (v !== null) params.set(k, String(v))
+    const response = await fetch(`${tandem.server.url}/api/queries/cards/${name}?${params.toString()}`, {
+      headers: { authorization: admin },
+    })
+    const body = (await response.json()) as { data?: unknown }
+    if (!response.ok) throw new Error(`${name}: ${response.status} ${JSON.stringify(body).slice(0, 300)}`)
+    return body.data
+  }
+  const pairs: [string, () => Promise<[unknown, unknown]>][] = []
+  for (let k = 0; k < 5; k++) {
+    const m = q.monthly()
+    pairs.push([
+      `monthly ${m.customerId} ${m.month}`,
+      async () => [await http('get-monthly-spending-summary', m), await duckdb.monthlySummary(m, stores)],
+    ])
+    const r = q.merchant()
+    pairs.push([
+      `merchant ${r.merchantId} ${r.from}`,
+      async () => [await http('get-merchant-summary', r), await duckdb.merchantSummary(r, stores)],
+    ])
+  }
+  const d = q.byDate()
+  pairs.push([
+    'by date',
+    async () => [await http('get-spending-by-date', d), await duckdb.spendingByDate(d, stores)],
+  ])
+  const p = q.byProduct()
+  pairs.push([
+    'by product',
+    async () => [await http('get-spending-by-product', p), await duckdb.spendingByProduct(p, stores)],
+  ])
+  const wrong: string[] = []
+  for (const [name, ask] of pairs) {
+    const [rollups, duckAnswer] = await ask()
+    if (JSON.stringify(rollups) !== JSON.stringify(duckAnswer))
+      wrong.push(
+        `${name}: ${JSON.stringify(rollups).slice(0, 200)} vs ${JSON.stringify(duckAnswer).slice(0, 200)}`,
+      )
+  }
+  return {
+    name: 'the SQL rollups and DuckDB answer the same analytics questions on the same log',
+    pass: wrong.length === 0,
+    detail: wrong.length === 0 ? `${pairs.length} questions, equal answers` : wrong.join('; '),
+  }
 }
