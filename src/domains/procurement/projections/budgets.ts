@@ -32,41 +32,79 @@ export const budgetsProjection = defineSqlProjection({
     `budgets:dept:${data.department}`,
     'budgets:all',
   ],
-  async apply(event, tx, t) {
-    const d = event.data
-    const upsert = (set: string, values: [number, number, number, number]) =>
-      tx.write({
-        text: `INSERT INTO ${t('budgets')} AS b (department, fiscal_year, currency, budget, reserved, committed,
-                 spent, last_position) VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint)
-               ON CONFLICT (department, fiscal_year) DO UPDATE SET ${set},
-                 last_position = greatest(b.last_position, excluded.last_position)`,
-        params: [d.department, d.fiscalYear, d.currency, ...values, event.position],
-      })
-    switch (event.type) {
-      case 'DepartmentBudgetSet':
-        upsert('budget = excluded.budget, currency = excluded.currency', [event.data.amount, 0, 0, 0])
-        return
-      case 'RequestCreated':
-      case 'RequestUpdated':
-      case 'StepApproved':
-      case 'RequestApproved':
-      case 'RequestRejected':
-      case 'RequestCancelled':
-      case 'RequestPaid': {
-        const { reserved, committed, spent } = event.data.budget
-        if (reserved === 0 && committed === 0 && spent === 0) return
-        upsert(
-          `reserved = b.reserved + excluded.reserved, committed = b.committed + excluded.committed,
-           spent = b.spent + excluded.spent`,
-          [0, reserved, committed, spent],
-        )
-        return
+  // A batch's moves added up per budget row (the last budget set in it wins), one statement for all.
+  async applyBatch(events, tx, t) {
+    const rows = new Map<string, BudgetRow>()
+    for (const event of events) {
+      const d = event.data
+      const key = `${d.department}\u0000${d.fiscalYear}`
+      const row = rows.get(key) ?? {
+        department: d.department,
+        fiscal_year: d.fiscalYear,
+        currency: d.currency,
+        budget: null,
+        reserved: 0,
+        committed: 0,
+        spent: 0,
+        last_position: event.position,
       }
-      default:
-        unreachable(event)
+      rows.set(key, row)
+      row.last_position = event.position
+      switch (event.type) {
+        case 'DepartmentBudgetSet':
+          row.budget = event.data.amount
+          row.currency = event.data.currency
+          break
+        case 'RequestCreated':
+        case 'RequestUpdated':
+        case 'StepApproved':
+        case 'RequestApproved':
+        case 'RequestRejected':
+        case 'RequestCancelled':
+        case 'RequestPaid':
+          row.reserved += event.data.budget.reserved
+          row.committed += event.data.budget.committed
+          row.spent += event.data.budget.spent
+          break
+        default:
+          unreachable(event)
+      }
     }
+    const all = [...rows.values()]
+    tx.write({
+      text: `INSERT INTO ${t('budgets')} AS b (department, fiscal_year, currency, reserved, committed, spent,
+               last_position)
+             SELECT department, fiscal_year, currency, reserved, committed, spent, last_position
+             FROM jsonb_to_recordset($1::jsonb) AS x(department text, fiscal_year integer, currency text,
+               reserved bigint, committed bigint, spent bigint, last_position bigint)
+             ON CONFLICT (department, fiscal_year) DO UPDATE SET
+               reserved = b.reserved + excluded.reserved, committed = b.committed + excluded.committed,
+               spent = b.spent + excluded.spent, last_position = greatest(b.last_position, excluded.last_position)`,
+      params: [JSON.stringify(all)],
+    })
+    const set = all.filter((row) => row.budget !== null)
+    if (set.length === 0) return
+    tx.write({
+      text: `UPDATE ${t('budgets')} AS b SET budget = x.budget, currency = x.currency
+             FROM jsonb_to_recordset($1::jsonb) AS x(department text, fiscal_year integer, currency text,
+               budget bigint)
+             WHERE b.department = x.department AND b.fiscal_year = x.fiscal_year`,
+      params: [JSON.stringify(set)],
+    })
   },
 })
+
+interface BudgetRow {
+  department: string
+  fiscal_year: number
+  currency: string
+  /** Set in the batch: the last amount set; else null (the row's budget stays). */
+  budget: number | null
+  reserved: number
+  committed: number
+  spent: number
+  last_position: string
+}
 
 const Money = Type.Integer({ description: 'Minor units' })
 export const BudgetSummary = Type.Object({

@@ -37,23 +37,26 @@ export const historyProjection = defineSqlProjection({
       actor_id text NOT NULL, status text NOT NULL, requester_id text NOT NULL, department text NOT NULL,
       data jsonb NOT NULL, PRIMARY KEY (request_id, position))`,
   tags: ({ data }) => [`history:${data.requestId}`],
-  async apply(event, tx, t) {
-    const d = event.data
+  // A batch in one statement, its rows as a JSON array.
+  async applyBatch(events, tx, t) {
+    const rows = events.map(({ data: d, type, position }) => ({
+      request_id: d.requestId,
+      position,
+      type,
+      at: d.at,
+      actor_id: d.actorId,
+      status: d.status,
+      requester_id: d.requesterId,
+      department: d.department,
+      data: d,
+    }))
     tx.write({
       text: `INSERT INTO ${t('request_events')} (request_id, position, type, at, actor_id, status, requester_id,
-               department, data) VALUES ($1, $2::bigint, $3, $4, $5, $6, $7, $8, $9::jsonb)
+               department, data)
+             SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(request_id uuid, position bigint, type text,
+               at text, actor_id text, status text, requester_id text, department text, data jsonb)
              ON CONFLICT (request_id, position) DO NOTHING`,
-      params: [
-        d.requestId,
-        event.position,
-        event.type,
-        d.at,
-        d.actorId,
-        d.status,
-        d.requesterId,
-        d.department,
-        JSON.stringify(d),
-      ],
+      params: [JSON.stringify(rows)],
     })
   },
 })
