@@ -19,7 +19,7 @@ export interface ProcessorStatus {
   startFrom: Processor['startFrom']
   /** The stored checkpoint's position; null until the processor first runs. */
   position: string | null
-  /** Events of its types recorded after its checkpoint (counted up to 10,000); null until it first runs. */
+  /** Events of its types among the next 100,000 of the log after its checkpoint; null until it first runs. */
   behind: number | null
   /** This process holds the processor's claim and runs it. */
   runningHere: boolean
@@ -104,15 +104,22 @@ export function createProcessorManager(options: ProcessorManagerOptions): Proces
    * (once, every projector counted each backlog from its checkpoint: with a long log and rare event
    * types, a scan of the whole log per processor per second), dead letters by every projector.
    */
-  async function measure() {
-    try {
-      for (const s of await status('here')) {
-        if (s.behind !== null) metrics.processorBehind(s.name, s.behind)
-        metrics.processorDeadLetters(s.name, s.deadLetters)
+  let measuring: Promise<void> | undefined
+  function measure(): Promise<void> {
+    // One at a time: a count slower than the interval must not pile up behind itself.
+    measuring ??= (async () => {
+      try {
+        for (const s of await status('here')) {
+          if (s.behind !== null) metrics.processorBehind(s.name, s.behind)
+          metrics.processorDeadLetters(s.name, s.deadLetters)
+        }
+      } catch {
+        // The database is away; the runners report it.
+      } finally {
+        measuring = undefined
       }
-    } catch {
-      // The database is away; the runners report it.
-    }
+    })()
+    return measuring
   }
 
   /** The event a dead letter names: the one right after (its transaction, position - 1) in log order. */

@@ -131,14 +131,18 @@ export function processorStore(sql: SqlClient) {
           ))
     },
 
-    /** The events of `types` after `from`: what a processor has still to handle, counted up to `cap`. */
-    async pending(from: Checkpoint, types: readonly string[], cap = 10_000): Promise<number> {
+    /**
+     * The events of `types` after `from`: what a processor has still to handle, counted among the
+     * next `window` events of the log (a bound on the scan: a processor of rare types far behind on
+     * a long log would otherwise have the count walk all of it, once a second).
+     */
+    async pending(from: Checkpoint, types: readonly string[], window = 100_000): Promise<number> {
       const [row] = await sql.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM (
-           SELECT 1 FROM tandem.event_log
-           WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND type = ANY($3::text[]) LIMIT $4
+        `SELECT count(*) FILTER (WHERE type = ANY($3::text[]))::int AS n FROM (
+           SELECT type FROM tandem.event_log
+           WHERE (tx_id, position) > ($1::xid8, $2::bigint) ORDER BY tx_id, position LIMIT $4
          ) e`,
-        [from.txId, from.position, types, cap],
+        [from.txId, from.position, types, window],
       )
       return row?.n ?? 0
     },
