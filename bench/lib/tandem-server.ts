@@ -46,6 +46,8 @@ export interface TandemServerOptions {
   joins?: TandemServer
   /** How the feed domain builds home feeds (FEED_MODE, FEED_PULL_ABOVE); default: the domain's. */
   feed?: { mode: 'push' | 'pull' | 'hybrid'; pullAbove?: number }
+  /** Streams whose state the process keeps (STREAM_MEMORY_STREAMS); default Tandem's. */
+  streamMemory?: number
 }
 
 export function storesOf(mode: Mode): string {
@@ -61,7 +63,7 @@ export async function startTandemServer(
   mode: Mode,
   options: TandemServerOptions = {},
 ): Promise<TandemServer> {
-  const { joins, roles, feed } = options
+  const { joins, roles, feed, streamMemory } = options
   if (mode === 'embedded' && (joins || roles)) throw new Error('Only server mode splits roles')
   const scratch =
     mode === 'server' && !joins ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
@@ -77,6 +79,7 @@ export async function startTandemServer(
         ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
         ...(feed ? { FEED_MODE: feed.mode } : {}),
         ...(feed?.pullAbove !== undefined ? { FEED_PULL_ABOVE: String(feed.pullAbove) } : {}),
+        ...(streamMemory !== undefined ? { BENCH_STREAM_MEMORY_STREAMS: String(streamMemory) } : {}),
       },
       { quickStart: ctx.smoke },
     )

@@ -43,7 +43,9 @@ export const cardsScenario: Scenario = {
     try {
       const figures = await load(ctx, plan, owner)
       const began = performance.now()
-      tandem = await startTandemServer(ctx, 'server', { joins: owner })
+      // A deployment keeps every active card's state (STREAM_MEMORY_STREAMS), with room for the
+      // alerts' and auto-payments' streams: an authorization then decides without reading its card.
+      tandem = await startTandemServer(ctx, 'server', { joins: owner, streamMemory: 4 * plan.cards })
       // The process starts (and its projections begin) before it answers: a fixed cost, apart.
       figures['ingest.sql.processStartSeconds'] = round((performance.now() - began) / 1000, 1)
       await waitCaughtUp(tandem)

@@ -45,6 +45,7 @@ async function startServer(): Promise<{ app: FastifyInstance; tandem: Tandem }> 
       authSecret: env.BENCH_AUTH_SECRET,
       logLevel: env.BENCH_LOG_LEVEL ?? 'warn',
       databasePoolSize: Number(env.BENCH_POOL_SIZE ?? 10),
+      streamMemoryStreams: Number(env.BENCH_STREAM_MEMORY_STREAMS ?? 10_000),
       roles: env.BENCH_ROLES ? parseRoles(env.BENCH_ROLES, 'BENCH_ROLES') : undefined,
     },
     inMemory: !env.BENCH_DATABASE_URL,

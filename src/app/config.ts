@@ -15,6 +15,8 @@ export interface Config {
   logLevel: string
   /** Connections per PostgreSQL pool. */
   databasePoolSize: number
+  /** Streams whose last state a process keeps, so their next command decides without reading. */
+  streamMemoryStreams: number
   /** Default: every role. Only server mode can split them over processes. */
   roles?: readonly Role[]
 }
@@ -29,6 +31,11 @@ export const environment = [
   ['AUTH_SECRET', 'HS256 secret for bearer tokens (unset: generated and kept in DATA_DIR)', ''],
   ['LOG_LEVEL', 'fatal, error, warn, info, debug, trace or silent', 'info'],
   ['DATABASE_POOL_SIZE', 'Connections per PostgreSQL pool', '10'],
+  [
+    'STREAM_MEMORY_STREAMS',
+    'Streams whose state a process keeps, so their next command needs no read (oldest dropped first)',
+    '10000',
+  ],
   ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
   ['HTTP_HEADERS_TIMEOUT_MS', "Longest wait for a request's headers, then 408", '10000'],
   ['HTTP_BODY_TIMEOUT_MS', 'Longest silence while a body arrives, then 408', '10000'],
@@ -85,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authSecret: secret,
     logLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    streamMemoryStreams: integer('STREAM_MEMORY_STREAMS', 10_000, 0, 10_000_000),
     roles: parseRoles(text('ROLES') ?? allRoles.join(','), 'ROLES'),
   }
 }

@@ -12,6 +12,7 @@ describe('configuration from the environment', () => {
       redisUrl: undefined,
       logLevel: 'info',
       databasePoolSize: 10,
+      streamMemoryStreams: 10_000,
       roles: ['command', 'query', 'projector'],
     })
   })

@@ -122,7 +122,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       queries: domains.flatMap((d) => d.queries),
     })
     const cache = createQueryCache()
-    const streamMemory = createStreamMemory()
+    const streamMemory = createStreamMemory(config.streamMemoryStreams)
     const projections = createProjectionManager({
       projections: domains.flatMap((d) => d.projections),
       source: sql,

@@ -68,6 +68,7 @@ export async function startTestProcesses(
         authSecret: testSecret,
         logLevel: 'silent',
         databasePoolSize: 20,
+        streamMemoryStreams: 10_000,
         ...overrides,
       }
       let shift = 0
