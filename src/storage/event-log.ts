@@ -110,7 +110,7 @@ export async function readAfter(
   const rows = await sql.query<Nullable<EventRow> & { horizon: string; held: boolean }>(
     `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
      SELECT h.xmin::text AS horizon,
-            EXISTS (SELECT 1 FROM tandem.event_log WHERE tx_id >= h.xmin) AS held,
+            (SELECT max(tx_id) FROM tandem.event_log) >= h.xmin AS held,
             e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, e.recorded_at
      FROM h LEFT JOIN LATERAL (
