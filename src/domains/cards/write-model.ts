@@ -84,6 +84,14 @@ export const migrations: readonly Migration[] = [
       );
       CREATE INDEX auto_payment_card ON cards.auto_payment (card_id)`,
   },
+  {
+    // Anomaly detection reads a card's attempts within a time window, newest first: by card alone
+    // it read and sorted every row of the card (a busy card's grow by the hour).
+    id: 'cards/002-transactions-by-card-and-time',
+    sql: `
+      CREATE INDEX card_transaction_card_time ON cards.card_transaction (card_id, occurred_at);
+      DROP INDEX cards.card_transaction_card`,
+  },
 ]
 
 export const cardStream = (cardId: string) => `card-${cardId}`
