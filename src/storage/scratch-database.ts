@@ -24,6 +24,18 @@ export async function createScratchDatabase(
       const client = new pg.Client({ connectionString: url })
       await client.connect()
       try {
+        // Connections just closed by their pools may still be saying goodbye: a FORCE that cuts one
+        // then reaches its client as an error nobody listens to any more. Give them a moment first.
+        for (let waited = 0; waited < 2000; waited += 20) {
+          const [row] = (
+            await client.query<{ n: number }>(
+              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+              [name],
+            )
+          ).rows
+          if ((row?.n ?? 0) === 0) break
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
       } finally {
         await client.end()
