@@ -1,5 +1,4 @@
-import type { Product } from '../messages.js'
-import type { Category } from '../projections/categories.js'
+import type { DayRow, MonthRow, ProductMonthRow, Sums } from '../projections/engine.js'
 import { categorySql } from './categories.js'
 
 /**
@@ -15,26 +14,7 @@ import { categorySql } from './categories.js'
 /** Runs a read on one of the engine's connections; rows come back as plain JS values. */
 export type Read = <R>(text: string, params: readonly (string | number)[]) => Promise<R[]>
 
-export interface Sums {
-  currency: string
-  posted: number
-  pending: number
-  count: number
-  declined: number
-}
-export interface MonthRow extends Sums {
-  month: string
-  cardId: string
-  product: Product
-  category: Category
-}
-export interface DayRow extends Sums {
-  day: string
-}
-export interface ProductMonthRow extends Sums {
-  month: string
-  product: Product
-}
+export type { DayRow, MonthRow, ProductMonthRow, Sums }
 
 const sums = `currency, sum(posted)::DOUBLE AS posted, sum(pending)::DOUBLE AS pending,
   sum(count)::INTEGER AS count, sum(declined)::INTEGER AS declined`
