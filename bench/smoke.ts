@@ -1,4 +1,3 @@
-import { setFlagsFromString } from 'node:v8'
 import { afterAll, beforeAll, describe, it } from 'vitest'
 import { postgresUrl, redisUrl, servicesAvailable, type Mode } from '../src/testing/services.js'
 import { createContext } from './lib/context.js'
@@ -8,10 +7,6 @@ import { scenarios } from './scenarios/index.js'
 
 // The smoke run checks the harness on the sources as they are, built or not (bench/lib/product.ts).
 process.env.BENCH_FROM_SRC = '1'
-// This file's process (vitest forks one per file) compiles PGlite's WebAssembly, for the in-process
-// scenarios, with V8's baseline compiler only, as the smoke servers do (bench/lib/server-process.ts):
-// the optimizing compiler costs seconds of CPU that a few hundred operations never pay back.
-setFlagsFromString('--liftoff-only')
 
 /**
  * What is wrong with a smoke entry: empty when the scenario completed with zero errors, its own

@@ -15,3 +15,13 @@ describe('uuidv7', () => {
     expect(new Set(Array.from({ length: 10_000 }, () => uuidv7())).size).toBe(10_000)
   })
 })
+
+describe('uuidv7 within one millisecond', () => {
+  it('sorts in the order made, so a newest-first list of one millisecond is stable', () => {
+    const at = Date.UTC(2032, 5, 6, 7, 8, 9, 10)
+    const ids = Array.from({ length: 2000 }, () => uuidv7(at))
+    expect([...ids].sort()).toEqual(ids)
+    expect(new Set(ids).size).toBe(2000)
+    for (const id of ids) expect(parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(at)
+  })
+})
