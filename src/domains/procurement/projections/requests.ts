@@ -14,7 +14,10 @@ import { Currency, FiscalYear, requestEvents, RequestStatus, Step, type Step as 
  * - (requester_id, created_at, request_id): list-my-requests.
  * - (department, created_at, request_id) INCLUDE (status, total): department lists by time, and the
  *   statistics, which group a department's rows by time bucket from this index alone.
- * - (department, status, created_at, request_id): a department's requests of one status.
+ * - (department, status, created_at, request_id): a department's requests of one status by time.
+ * - (department, status, total, request_id): of one status by amount, or within an amount range by
+ *   time, found by the range and then sorted: walking the time index instead fetched every row of
+ *   the status to test its amount (EXPLAIN at 1,000,000 requests: 9,294 rows read for 21 kept).
  * - (department, total, request_id): a department's requests by amount.
  * - (created_at, request_id), (total, request_id): finance and admin across departments.
  * - pending only: (step_department, waiting_since, request_id) for managers, (step_role, waiting_since,
@@ -26,7 +29,7 @@ export const requestsModel = 'procurement-requests'
 export const requestsProjection = defineSqlProjection({
   domain: 'procurement',
   name: requestsModel,
-  version: 1,
+  version: 2,
   events: requestEvents,
   tables: ['requests'],
   setup: (t) => {
@@ -44,6 +47,7 @@ export const requestsProjection = defineSqlProjection({
     ${index('mine', '(requester_id, created_at, request_id)')};
     ${index('dept_created', '(department, created_at, request_id) INCLUDE (status, total)')};
     ${index('dept_status', '(department, status, created_at, request_id)')};
+    ${index('dept_status_amount', '(department, status, total, request_id)')};
     ${index('dept_amount', '(department, total, request_id)')};
     ${index('created', '(created_at, request_id)')};
     ${index('amount', '(total, request_id)')};
