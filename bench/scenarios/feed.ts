@@ -108,7 +108,7 @@ function createRun(ctx: BenchContext, mode: Mode, plan: FeedPlan, bare: Measurem
     }
     checks.push(await feedsAgree(ctx, server, plan, feed))
     const connections = ctx.scale(100, 4)
-    const rate = ctx.scale(100, 20)
+    const rate = ctx.scale(100, 50)
     const main = await readsUnderWrites(ctx, server, plan, {
       label: `${feed}: get-my-feed first page, ${figures['plan.mainFollowees']} followees`,
       asks: mainAsks(ctx, server, plan, false),
@@ -271,7 +271,7 @@ function notes(ctx: BenchContext, mode: Mode, plan: FeedPlan, pullAbove: number)
         'of its own that loads the same plan (same ids and times) and builds its read models as the load goes ' +
         '(catchUp.* counts from the end of the load).',
     `First pages: ${ctx.scale(100, 4)} connections (autocannon) over the main readers while create-post runs ` +
-      `paced at ${ctx.scale(100, 20)}/s by random authors they follow (query cache on: read.*.cacheHitRate). ` +
+      `paced at ${ctx.scale(100, 50)}/s by random authors they follow (query cache on: read.*.cacheHitRate). ` +
       `Deep pages start at entry ${deepIndex(ctx, plan)}, below the 800-entry timeline. The sweep (sweep.<mode>.f100 ` +
       '…) reads first pages with no writes, each request past the cache (an `until` of its own).',
     `Hybrid pulls authors with more than ${pullAbove} followers (FEED_PULL_ABOVE). The celebrity's post: push ` +
