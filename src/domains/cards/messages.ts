@@ -412,13 +412,8 @@ export const AlertResolved = defineEvent(
   }),
 )
 
-/** The card's own events: what its write model and deciders know (CardsEvent). */
-export const cardEvents = [
-  CardIssued,
-  CardReportedLost,
-  CardBlocked,
-  CardUnblocked,
-  CreditLimitChanged,
+/** A transaction's events, from its decision on: what the read side's transaction models follow. */
+export const transactionEvents = [
   TransactionAuthorized,
   TransactionDeclined,
   TransactionCaptured,
@@ -426,10 +421,20 @@ export const cardEvents = [
   TransactionAdjusted,
   TransactionFailed,
   HoldExpired,
+] as const
+
+/** The card's own events: what its write model and deciders know (CardsEvent). */
+export const cardEvents = [
+  CardIssued,
+  CardReportedLost,
+  CardBlocked,
+  CardUnblocked,
+  CreditLimitChanged,
+  ...transactionEvents,
   AutoPaymentRegistered,
   AutoPaymentCancelled,
   AutoPaymentSubmitted,
-]
+] as const
 
 /** Every event the domain declares: the card's, and anomaly detection's alerts. */
 export const allEvents = [...cardEvents, AnomalyDetected, AlertResolved]

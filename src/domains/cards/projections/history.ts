@@ -1,21 +1,5 @@
 import { defineQuery, defineSqlProjection, NotFoundError } from '../../../kernel/index.js'
-import {
-  AutoPaymentCancelled,
-  AutoPaymentRegistered,
-  AutoPaymentSubmitted,
-  CardBlocked,
-  CardIssued,
-  CardReportedLost,
-  CardUnblocked,
-  CreditLimitChanged,
-  HoldExpired,
-  TransactionAdjusted,
-  TransactionAuthorized,
-  TransactionCaptured,
-  TransactionDeclined,
-  TransactionFailed,
-  TransactionReversed,
-} from '../messages.js'
+import { cardEvents } from '../messages.js'
 import { cursorOf, cursorParts, readers, seesEveryone, storedTime } from './access.js'
 import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } from './schemas.js'
 
@@ -31,24 +15,6 @@ import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } fr
  */
 
 export const historyModel = 'cards-history'
-
-const cardEvents = [
-  CardIssued,
-  CardReportedLost,
-  CardBlocked,
-  CardUnblocked,
-  CreditLimitChanged,
-  TransactionAuthorized,
-  TransactionDeclined,
-  TransactionCaptured,
-  TransactionReversed,
-  TransactionAdjusted,
-  TransactionFailed,
-  HoldExpired,
-  AutoPaymentRegistered,
-  AutoPaymentCancelled,
-  AutoPaymentSubmitted,
-] as const
 
 const statusSet = {
   CardIssued: 'active',

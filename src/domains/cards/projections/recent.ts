@@ -1,14 +1,5 @@
 import { defineKvProjection, unreachable, type KvBatch } from '../../../kernel/index.js'
-import {
-  CardIssued,
-  HoldExpired,
-  TransactionAdjusted,
-  TransactionAuthorized,
-  TransactionCaptured,
-  TransactionDeclined,
-  TransactionFailed,
-  TransactionReversed,
-} from '../messages.js'
+import { CardIssued, transactionEvents } from '../messages.js'
 import { categoryOf } from './categories.js'
 import type { RecentTransaction } from './schemas.js'
 
@@ -51,16 +42,6 @@ export interface CardDoc {
   product: string
   currency: string
 }
-
-const transactionEvents = [
-  TransactionAuthorized,
-  TransactionDeclined,
-  TransactionCaptured,
-  TransactionReversed,
-  TransactionAdjusted,
-  TransactionFailed,
-  HoldExpired,
-] as const
 
 type Change = Partial<Pick<RecentTransaction, 'status' | 'amount' | 'capturedAmount' | 'failureReason'>>
 

@@ -1,14 +1,5 @@
 import { defineSqlProjection, indexName, unreachable, type Statement } from '../../../kernel/index.js'
-import {
-  HoldExpired,
-  TransactionAdjusted,
-  TransactionAuthorized,
-  TransactionCaptured,
-  TransactionDeclined,
-  TransactionFailed,
-  TransactionReversed,
-  type TransactionEvent,
-} from '../messages.js'
+import { transactionEvents, type TransactionEvent } from '../messages.js'
 import { categoryOf } from './categories.js'
 
 /**
@@ -70,16 +61,6 @@ export function moveOf(event: TransactionEvent): Move {
   }
 }
 
-export const spendingEvents = [
-  TransactionAuthorized,
-  TransactionDeclined,
-  TransactionCaptured,
-  TransactionReversed,
-  TransactionAdjusted,
-  TransactionFailed,
-  HoldExpired,
-] as const
-
 /** Cache tags: a customer's spending, a merchant's, everyone's. */
 export const customerSpendingTag = (customerId: string) => `spending:customer:${customerId}`
 export const merchantSpendingTag = (merchantId: string) => `spending:merchant:${merchantId}`
@@ -91,7 +72,7 @@ export const spendingProjection = defineSqlProjection({
   domain: 'cards',
   name: spendingModel,
   version: 1,
-  events: spendingEvents,
+  events: transactionEvents,
   tables: ['customer_month', 'customer_day', 'merchant_day', 'product_day'],
   setup: (t) => `
     CREATE TABLE IF NOT EXISTS ${t('customer_month')} (
