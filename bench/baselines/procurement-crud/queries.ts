@@ -71,8 +71,9 @@ async function page(
   }
   params.push(limit + 1)
   const { rows } = await pool.query<Row>(
-    `SELECT ${columns} FROM ${s}.requests WHERE ${where.join(' AND ') || 'true'}
-     ORDER BY ${column} ${desc ? 'DESC' : 'ASC'}, request_id ${desc ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+    // The table's columns (r.), not the output's float8 `total`, which no index is ordered by.
+    `SELECT ${columns} FROM ${s}.requests AS r WHERE ${where.join(' AND ') || 'true'}
+     ORDER BY r.${column} ${desc ? 'DESC' : 'ASC'}, r.request_id ${desc ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
     params,
   )
   const last = rows[limit - 1]

@@ -148,9 +148,11 @@ export const listDepartmentRequests = defineQuery({
     params.push(limit + 1)
     const { sql, table } = stores.sql(requestsModel)
     const rows = await sql.query<SummaryRow>(
-      `SELECT ${summaryColumns} FROM ${table('requests')}
+      // Sorted by the table's columns (r.), not the output's: `total` is also the name of the answer's
+      // float8 copy, which no index is ordered by (every matching row was fetched and sorted).
+      `SELECT ${summaryColumns} FROM ${table('requests')} AS r
        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY ${sort.column} ${sort.direction}, request_id ${sort.direction} LIMIT $${params.length}`,
+       ORDER BY r.${sort.column} ${sort.direction}, r.request_id ${sort.direction} LIMIT $${params.length}`,
       params,
     )
     return pageAfter(rows.map(summaryOf), limit, (r) =>
