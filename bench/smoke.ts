@@ -55,7 +55,7 @@ export function smokeMode(mode: Mode): void {
     })
     afterAll(() => ctx.close())
 
-    // 40-50 s here (2 cores shared with other work): a machine three times slower, three times over,
+    // 45-60 s here (2 cores, beside other test files): a machine three times slower, three times over,
     // stays inside.
     it(
       'every scenario completes with zero errors and sane results',
