@@ -2,8 +2,9 @@ import { pino, type Logger } from 'pino'
 import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
-import { createCommandBus, type CommandBus } from '../core/command-bus.js'
-import type { Caller } from '../core/messages.js'
+import { createCommandBus, type CommandBus, type SendOptions } from '../core/command-bus.js'
+import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
+import type { AskOptions, QueryBus } from '../core/query-bus.js'
 import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import type { Sql } from '../core/sql.js'
@@ -55,6 +56,8 @@ export async function startTestProcesses(
 ): Promise<TestTandem[]> {
   const scratch = mode === 'server' ? await createScratchDatabase(postgresUrl, 'test') : undefined
   let open = 0
+  // The last position a command through any of these processes committed: their reads wait for it.
+  let written: bigint | undefined
   const started: TestTandem[] = []
   try {
     for (const overrides of configs) {
@@ -84,6 +87,12 @@ export async function startTestProcesses(
       let disposed = false
       started.push({
         ...tandem,
+        ...readingOwnWrites(tandem, {
+          wrote(position) {
+            if (written === undefined || position > written) written = position
+          },
+          written: () => written,
+        }),
         async dispose() {
           if (disposed) return
           disposed = true
@@ -106,6 +115,41 @@ export async function startTestProcesses(
     await scratch?.drop()
     throw error
   }
+}
+
+/** How long a test's read waits for the test's own writes before it fails as lagging. */
+const ownWritesWaitMs = 10_000
+
+/**
+ * The Tandem's buses, reading their own writes as a client following the API does: a query that
+ * names no `minPosition` waits for the last position a command of the test committed. Projections
+ * lag more when other test files hold transactions open on the same PostgreSQL server (the read
+ * horizon is the server's), so a test that read without it failed at random.
+ */
+function readingOwnWrites(
+  tandem: Tandem,
+  track: { wrote(position: bigint): void; written(): bigint | undefined },
+): Pick<Tandem, 'commands' | 'queries'> {
+  const commands: CommandBus = {
+    registry: tandem.commands.registry,
+    async execute(command: string | AnyCommand, input: unknown, options?: SendOptions) {
+      const done = await tandem.commands.execute(command as string, input, options)
+      if (done.status === 'succeeded' && done.position !== null) track.wrote(BigInt(done.position))
+      return done
+    },
+  } as CommandBus
+  const queries: QueryBus = {
+    registry: tandem.queries.registry,
+    ask(query: string | AnyQuery, input: unknown, options: AskOptions = {}) {
+      const written = track.written()
+      const own =
+        options.minPosition === undefined && written !== undefined
+          ? { ...options, minPosition: written, maxWaitMs: ownWritesWaitMs }
+          : options
+      return tandem.queries.ask(query as string, input, own)
+    },
+  } as QueryBus
+  return { commands, queries }
 }
 
 /**
