@@ -21,8 +21,9 @@ const strict = { additionalProperties: false } as const
 export function requestersShown(items: readonly RequestSummary[]): AuditedRead[] {
   const byRequester = new Map<string, string[]>()
   for (const item of items) {
-    const ids = byRequester.get(item.requesterId) ?? []
-    byRequester.set(item.requesterId, [...ids, item.requestId])
+    const ids = byRequester.get(item.requesterId)
+    if (ids) ids.push(item.requestId)
+    else byRequester.set(item.requesterId, [item.requestId])
   }
   return [...byRequester].map(([subjectId, requestIds]) => ({ subjectId, details: { requestIds } }))
 }

@@ -175,15 +175,28 @@ export interface SummaryRow extends Omit<RequestSummary, 'currentStep'> {
   stepDepartment: string | null
 }
 
+/** Field by field, not by rest and spread: a list maps every row, and spread objects are slower to make and to serialize. */
 export function summaryOf(row: SummaryRow): RequestSummary {
-  const { stepIndex, stepRole, stepDepartment, ...rest } = row
+  const { stepIndex, stepRole, stepDepartment } = row
   const currentStep =
     stepIndex === null || stepRole === null
       ? null
-      : {
-          index: stepIndex,
-          role: stepRole,
-          ...(stepDepartment === null ? {} : { department: stepDepartment }),
-        }
-  return { ...rest, currentStep }
+      : stepDepartment === null
+        ? { index: stepIndex, role: stepRole }
+        : { index: stepIndex, role: stepRole, department: stepDepartment }
+  return {
+    requestId: row.requestId,
+    requesterId: row.requesterId,
+    department: row.department,
+    fiscalYear: row.fiscalYear,
+    currency: row.currency,
+    title: row.title,
+    total: row.total,
+    itemCount: row.itemCount,
+    status: row.status,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    currentStep,
+    paidAmount: row.paidAmount,
+  }
 }
