@@ -82,6 +82,11 @@ export interface AuditSink {
   write(entries: readonly AuditEntry[]): Promise<void>
   /** Buffers one, written in a batch soon after; never awaited by the caller. */
   record(entry: AuditEntry): void
+  /**
+   * Resolves when the buffer has room; while it is full (reads audited faster than the database
+   * takes their entries) waits up to `timeoutMs` for it to drain, then fails with a 503.
+   */
+  admit(timeoutMs: number): Promise<void>
 }
 
 export interface AuditFilter {
@@ -171,6 +176,9 @@ function outcomeOf(error: unknown): Outcome {
   return { outcome: error.status < 500 ? 'refused' : 'failed', status: error.status, code: error.code }
 }
 
+/** How long an audited read waits for room in a full audit buffer before it is answered 503. */
+const admitWaitMs = 5_000
+
 /**
  * Records each answer of a query declaring `audit` (a cache hit too: the read happened) for every
  * person it shows who is not the caller. After validation, so the ids are in their canonical form.
@@ -184,6 +192,8 @@ export function auditReads(options: {
   return async (call, next) => {
     const report = call.definition.audit
     if (!report) return next(call)
+    // No answer that cannot be recorded: a read waits while the audit log is behind.
+    await sink.admit(admitWaitMs)
     const answer = await next(call)
     const caller = call.caller
     if (!caller) return answer

@@ -67,6 +67,64 @@ describe('the audit writer', () => {
     expect(inserts).toEqual([10, 10, 5])
     expect(writer.pending).toBe(0)
   })
+  it('writes every entry once and in order, a backlog too, when an insert in the middle fails', async () => {
+    const written: string[] = []
+    let calls = 0
+    const sql: SqlClient = {
+      async query(_text, params) {
+        if (++calls === 2) throw new Error('database away')
+        written.push(...(JSON.parse(String(params?.[0])) as { id: string }[]).map((e) => e.id))
+        return []
+      },
+    }
+    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 10, delayMs: 10_000 })
+    for (let n = 0; n < 25; n++) writer.record(entry(n))
+    await writer.flush()
+    for (let n = 25; n < 1000; n++) writer.record(entry(n))
+    await writer.close()
+    expect(written).toEqual(Array.from({ length: 1000 }, (_, n) => entry(n).id))
+    expect(calls).toBeGreaterThanOrEqual(101) // 100 inserts at least, and the one that failed
+  })
+  it('holds new reads back while its buffer is full, lets them on as the database takes entries, and answers 503 past the wait', async () => {
+    const { sql, inserts, state } = fakeSql()
+    let release = () => {}
+    const slow: SqlClient = {
+      async query(text, params) {
+        await new Promise<void>((resolve) => (release = resolve))
+        return sql.query(text, params)
+      },
+    }
+    const writer = createAuditWriter({
+      sql: slow,
+      log: silentLogger,
+      batchSize: 10,
+      maxPending: 20,
+      delayMs: 10_000,
+    })
+    await writer.admit(1000)
+    for (let n = 0; n < 25; n++) writer.record(entry(n))
+    let admitted = false
+    const waiting = writer.admit(10_000).then(() => (admitted = true))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(admitted).toBe(false)
+    release()
+    await waiting
+    expect(inserts).toEqual([10])
+    expect(writer.pending).toBeLessThan(20)
+    // The database away: the buffer stays full, and a read waits no longer than it was told.
+    state.down = true
+    for (let n = 25; n < 40; n++) writer.record(entry(n))
+    release()
+    await expect(writer.admit(50)).rejects.toMatchObject({ status: 503, code: 'UNAVAILABLE' })
+    state.down = false
+    const closing = writer.close()
+    for (let i = 0; i < 10; i++) {
+      release()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await closing
+    expect(writer.pending).toBe(0)
+  })
 })
 
 describe('summarize', () => {
