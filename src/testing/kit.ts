@@ -15,7 +15,7 @@ export {
   type StateStoredRules,
   type Then,
 } from './kit/decider.js'
-export { projectionSpec, type KvView, type ReadModel } from './kit/projection.js'
+export { projectionSpec, type KvView, type PlanNode, type ReadModel } from './kit/projection.js'
 export {
   processorSpec,
   type ParkedEvent,

@@ -40,12 +40,26 @@ export interface ReadModel {
   /** A SQL projection's table, qualified, for a query of your own through `query`. */
   table(projection: string, table: string): string
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<R[]>
+  /**
+   * The plan PostgreSQL chooses for a statement (`EXPLAIN (FORMAT JSON)`'s top node), with planner
+   * settings of the spec's own for that one statement (e.g. `{ enable_sort: 'off' }`: a spec's way to
+   * check that an index serves an order at any table size, where the small test tables would
+   * otherwise be sorted as the cheapest plan).
+   */
+  plan(text: string, params?: readonly unknown[], settings?: Record<string, string>): Promise<PlanNode>
   /** Low level: records an event (the next position) without applying it. */
   record<E extends NewEvent>(event: E): StoredEvent<E['type'], E['data']>
   /** Low level: applies recorded events from `from` (default: where the last batch left off); whether each projection took them. */
   applyBatch(events: readonly StoredEvent[], from?: Checkpoint): Promise<boolean[]>
   /** A projection's stored checkpoint. */
   checkpoint(projection: string): Promise<Checkpoint>
+}
+
+/** A node of a plan, as `EXPLAIN (FORMAT JSON)` gives it. */
+export interface PlanNode {
+  'Node Type': string
+  Plans?: PlanNode[]
+  [field: string]: unknown
 }
 
 function fail(message: string): never {
@@ -183,6 +197,16 @@ async function readModel(
     },
     table: (name, table) => readStores.sql(name).table(table),
     query: (text, params) => sql().query(text, params),
+    plan: (text, params, settings = {}) =>
+      sql().transaction(async (tx) => {
+        for (const [name, value] of Object.entries(settings))
+          await tx.query('SELECT set_config($1, $2, true)', [name, value])
+        const [row] = await tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params)
+        // The json column: parsed by node-postgres, text from PGlite's session.
+        const json = row?.['QUERY PLAN']
+        const explained = (typeof json === 'string' ? JSON.parse(json) : json) as { Plan: PlanNode }[]
+        return explained[0]?.Plan ?? fail(`No plan for ${text}`)
+      }),
     rows: (name, table, orderBy = '1') =>
       sql().query(`SELECT * FROM ${readStores.sql(name).table(table)} ORDER BY ${orderBy}`),
   }
