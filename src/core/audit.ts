@@ -13,9 +13,9 @@ import type { Statement } from './sql.js'
  *   an entry says "succeeded" iff the command committed; a refusal the idempotency record keeps
  *   commits its entry with that record. A refusal that rolls back is written by its own insert,
  *   awaited before the answer (a refusal is rare and small; it is on record when the caller hears it).
- * - `read`: a query declaring `audit` names the people whose data its answer shows (`subjectId`);
- *   every answer, cached or not, to a caller who is not that person is recorded, buffered and
- *   written in batches (storage/audit-log.ts): the query never waits for it.
+ * - `read`: a query declaring `audit` names the people whose data its answer shows; every answer,
+ *   cached or not, that shows anyone but the caller is recorded, one entry per answer listing them
+ *   (`subjectIds`), buffered and written in batches (storage/audit-log.ts).
  *
  * The entries live in one table of the write database (tandem.audit_log), not in the event log: a
  * read is no domain fact for projections to replay, reads outnumber commands by far, and a command's
@@ -36,8 +36,10 @@ export interface AuditEntry {
   /** A refusal's or failure's HTTP status and code. */
   status: number | null
   code: string | null
-  /** Whose data a read showed. */
+  /** Whose data a read showed: the one person, or null when it showed several (see `subjectIds`). */
   subjectId: string | null
+  /** Everyone whose data a read showed (one entry per read, however many people it showed); empty for a command. */
+  subjectIds: readonly string[]
   commandId: string | null
   correlationId: string | null
   /** The answer was the one kept for an idempotency key, given again. */
@@ -47,7 +49,11 @@ export interface AuditEntry {
 }
 
 /** An entry as the log answers it (JSON): its time in ISO 8601. */
-export type AuditRecord = Omit<AuditEntry, 'at' | 'actorRoles'> & { at: string; actorRoles: string[] }
+export type AuditRecord = Omit<AuditEntry, 'at' | 'actorRoles' | 'subjectIds'> & {
+  at: string
+  actorRoles: string[]
+  subjectIds: string[]
+}
 
 /** The schema of an `AuditRecord`, for the output of a query that answers audit entries. */
 export const AuditRecordSchema = Type.Object({
@@ -61,7 +67,10 @@ export const AuditRecordSchema = Type.Object({
   outcome: Type.Enum(['succeeded', 'refused', 'failed', 'read']),
   status: Type.Union([Type.Integer(), Type.Null()]),
   code: Type.Union([Type.String(), Type.Null()]),
-  subjectId: Type.Union([Type.String(), Type.Null()], { description: 'Whose data a read showed' }),
+  subjectId: Type.Union([Type.String(), Type.Null()], {
+    description: 'Whose data a read showed, when it showed one person (else null: see subjectIds)',
+  }),
+  subjectIds: Type.Array(Type.String(), { description: 'Everyone whose data a read showed' }),
   commandId: Type.Union([Type.String(), Type.Null()]),
   correlationId: Type.Union([Type.String(), Type.Null()]),
   replayed: Type.Boolean(),
@@ -137,6 +146,7 @@ export function auditCommands(options: CommandAuditOptions): {
     commandId: call.meta.commandId,
     correlationId: call.meta.correlationId,
     subjectId: null,
+    subjectIds: [],
     replayed,
     details: summarize(call.input),
     ...outcome,
@@ -180,8 +190,9 @@ function outcomeOf(error: unknown): Outcome {
 const admitWaitMs = 5_000
 
 /**
- * Records each answer of a query declaring `audit` (a cache hit too: the read happened) for every
- * person it shows who is not the caller. After validation, so the ids are in their canonical form.
+ * Records each answer of a query declaring `audit` (a cache hit too: the read happened) that shows
+ * anyone but the caller: one entry naming them all, with each one's details (under `subjects` when
+ * there are several). After validation, so the ids are in their canonical form.
  */
 export function auditReads(options: {
   sink: AuditSink
@@ -197,27 +208,33 @@ export function auditReads(options: {
     const answer = await next(call)
     const caller = call.caller
     if (!caller) return answer
-    const at = clock()
+    // One entry per answer, however many people it shows: a list page of twenty requesters was
+    // twenty inserts, more than PostgreSQL took at the rate the pages were read.
+    const shown = new Map<string, Record<string, unknown>>()
     for (const read of report(call.input, answer.value, caller)) {
-      if (read.subjectId === caller.id) continue
-      sink.record({
-        id: newId(),
-        at,
-        kind: 'read',
-        domain: call.definition.domain,
-        action: call.address,
-        actorId: caller.id,
-        actorRoles: caller.roles,
-        outcome: 'read',
-        status: null,
-        code: null,
-        subjectId: read.subjectId,
-        commandId: null,
-        correlationId: null,
-        replayed: false,
-        details: summarize(read.details ?? {}),
-      })
+      if (read.subjectId !== caller.id && !shown.has(read.subjectId))
+        shown.set(read.subjectId, summarize(read.details ?? {}))
     }
+    const [only, ...others] = shown.keys()
+    if (only === undefined) return answer
+    sink.record({
+      id: newId(),
+      at: clock(),
+      kind: 'read',
+      domain: call.definition.domain,
+      action: call.address,
+      actorId: caller.id,
+      actorRoles: caller.roles,
+      outcome: 'read',
+      status: null,
+      code: null,
+      subjectId: others.length === 0 ? only : null,
+      subjectIds: [...shown.keys()],
+      commandId: null,
+      correlationId: null,
+      replayed: false,
+      details: others.length === 0 ? (shown.get(only) ?? {}) : { subjects: Object.fromEntries(shown) },
+    })
     return answer
   }
 }

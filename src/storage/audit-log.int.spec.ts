@@ -7,6 +7,9 @@ import type { Domain } from '../kernel/domain.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { auditLogReader } from './audit-log.js'
+import { migrate } from './migrations.js'
+import { createPglite } from './pglite.js'
+import { writeMigrations } from './schema.js'
 
 /** A small audited domain: a command that commits, refuses, fails, or conflicts; a query that shows a person. */
 const Noted = defineEvent('AuditNoted', Type.Object({ n: Type.Integer() }))
@@ -45,12 +48,24 @@ const profile = defineQuery({
   audit: (q) => [{ subjectId: q.userId, details: { shown: 'profile' } }],
   handle: async (q) => ({ userId: q.userId }),
 })
+/** Several people's profiles on one page: one read of each of them. */
+const profiles = defineQuery({
+  domain: 'ledger',
+  name: 'profiles',
+  summary: 'Several profiles at once',
+  input: Type.Object({ userIds: Type.Array(Type.String({ maxLength: 40 }), { maxItems: 50 }) }),
+  output: Type.Object({ items: Type.Array(Type.String()) }),
+  access: signedIn(),
+  readModels: [],
+  audit: (q) => q.userIds.map((userId) => ({ subjectId: userId, details: { shown: [userId] } })),
+  handle: async (q) => ({ items: q.userIds }),
+})
 const ledger: Domain = {
   name: 'ledger',
   audit: true,
   events: [Noted],
   commands: [note],
-  queries: [profile],
+  queries: [profile, profiles],
   projections: [],
   migrations: [],
 }
@@ -187,6 +202,29 @@ describe.each(modes)('the audit log (%s)', (mode) => {
     })
   })
 
+  it('records a read of several people once, naming each of them, and finds it by any of them', async () => {
+    const shown = ['ann', 'wes', 'bo', 'ann', 'rae', ...Array.from({ length: 40 }, (_, n) => `p${n}`)]
+    expect((await t.queries.ask(profiles, { userIds: shown }, { caller: rae })).status).toBe('succeeded')
+    const [row, ...more] = await entries()
+    expect(more).toEqual([])
+    // Everyone shown but the reader, once each, in the order shown.
+    const others = [...new Set(shown)].filter((id) => id !== 'rae')
+    expect(row).toMatchObject({ kind: 'read', action: 'ledger/profiles', actorId: 'rae', subjectId: null })
+    expect(row?.subjectIds).toEqual(others)
+    expect(row?.details).toEqual({
+      subjects: Object.fromEntries(others.map((id) => [id, { shown: [id] }])),
+    })
+    const reader = auditLogReader(t.sql)
+    for (const subjectId of ['ann', 'p39'])
+      expect((await reader.read({ domain: 'ledger', subjectId, limit: 10 })).map((r) => r.id)).toEqual([
+        row?.id,
+      ])
+    expect(await reader.read({ domain: 'ledger', subjectId: 'rae', limit: 10 })).toEqual([])
+    // Oneself alone: nothing to record.
+    await t.queries.ask(profiles, { userIds: ['rae'] }, { caller: rae })
+    expect(await entries()).toHaveLength(1)
+  })
+
   it('reads newest first, by actor, subject, kind and time, in keyset pages', async () => {
     const start = new Date()
     for (let n = 0; n < 5; n++) {
@@ -225,5 +263,27 @@ describe.each(modes)('the audit log (%s)', (mode) => {
       before = { time: last.at, id: last.id }
     }
     expect(walked).toEqual(all)
+  })
+})
+
+describe('the audit log’s migration to one entry per read', () => {
+  it('gives each entry written before it its person, so a search by person still finds them', async () => {
+    const sql = await createPglite()
+    const upTo = writeMigrations.findIndex((m) => m.id === 'core/008-audit-log-subjects')
+    await migrate(sql, writeMigrations.slice(0, upTo))
+    await sql.query(
+      `INSERT INTO tandem.audit_log (id, at, kind, domain, action, actor_id, actor_roles, outcome, subject_id, details)
+       VALUES ('00000000-0000-7000-8000-000000000001', now(), 'read', 'ledger', 'ledger/profile', 'rae', '[]', 'read', 'wes', '{}'),
+              ('00000000-0000-7000-8000-000000000002', now(), 'command', 'ledger', 'ledger/note', 'wes', '[]', 'succeeded', NULL, '{}')`,
+    )
+    await migrate(sql, writeMigrations)
+    const reader = auditLogReader(sql)
+    expect(await reader.read({ domain: 'ledger', subjectId: 'wes', limit: 10 })).toMatchObject([
+      { subjectId: 'wes', subjectIds: ['wes'] },
+    ])
+    expect(await reader.read({ domain: 'ledger', kind: 'command', limit: 10 })).toMatchObject([
+      { subjectIds: [] },
+    ])
+    await sql.close()
   })
 })

@@ -30,7 +30,7 @@ export interface AuditWriterOptions {
 }
 
 const columns = `id, at, kind, domain, action, actor_id, actor_roles, outcome, status, code, subject_id,
-  command_id, correlation_id, replayed, details`
+  subject_ids, command_id, correlation_id, replayed, details`
 
 /** One INSERT of any number of entries: a JSON array unpacked by PostgreSQL. */
 export function auditInsert(entries: readonly AuditEntry[]): Statement {
@@ -38,7 +38,8 @@ export function auditInsert(entries: readonly AuditEntry[]): Statement {
     text: `INSERT INTO tandem.audit_log (${columns})
            SELECT ${columns} FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, at timestamptz, kind text,
              domain text, action text, actor_id text, actor_roles jsonb, outcome text, status integer,
-             code text, subject_id text, command_id uuid, correlation_id text, replayed boolean, details jsonb)`,
+             code text, subject_id text, subject_ids text[], command_id uuid, correlation_id text,
+             replayed boolean, details jsonb)`,
     params: [JSON.stringify(entries.map(row))],
   }
 }
@@ -56,6 +57,7 @@ function row(e: AuditEntry) {
     status: e.status,
     code: e.code,
     subject_id: e.subjectId,
+    subject_ids: e.subjectIds,
     command_id: e.commandId,
     correlation_id: e.correlationId,
     replayed: e.replayed,
@@ -184,7 +186,7 @@ export function auditLogReader(sql: SqlClient): AuditLog {
       }
       if (filter.kind) add((p) => `kind = ${p}`, filter.kind)
       if (filter.actorId !== undefined) add((p) => `actor_id = ${p}`, filter.actorId)
-      if (filter.subjectId !== undefined) add((p) => `subject_id = ${p}`, filter.subjectId)
+      if (filter.subjectId !== undefined) add((p) => `subject_ids @> ARRAY[${p}::text]`, filter.subjectId)
       if (filter.from) add((p) => `at >= ${p}::timestamptz`, filter.from)
       if (filter.to) add((p) => `at < ${p}::timestamptz`, filter.to)
       if (filter.before) {
@@ -196,7 +198,7 @@ export function auditLogReader(sql: SqlClient): AuditLog {
       return sql.query<AuditRecord>(
         `SELECT id::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, kind, domain,
            action, actor_id AS "actorId", actor_roles AS "actorRoles", outcome, status, code,
-           subject_id AS "subjectId", command_id::text AS "commandId", correlation_id AS "correlationId",
+           subject_id AS "subjectId", subject_ids AS "subjectIds", command_id::text AS "commandId", correlation_id AS "correlationId",
            replayed, details
          FROM tandem.audit_log WHERE ${where.join(' AND ')}
          ORDER BY at DESC, id DESC LIMIT $${params.length}`,

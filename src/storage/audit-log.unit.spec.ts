@@ -16,6 +16,7 @@ const entry = (n: number): AuditEntry => ({
   status: null,
   code: null,
   subjectId: 's',
+  subjectIds: ['s'],
   commandId: null,
   correlationId: null,
   replayed: false,

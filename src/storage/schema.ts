@@ -119,6 +119,16 @@ export const writeMigrations: readonly Migration[] = [
       CREATE INDEX audit_log_actor ON tandem.audit_log (domain, actor_id, at, id);
       CREATE INDEX audit_log_subject ON tandem.audit_log (domain, subject_id, at, id) WHERE subject_id IS NOT NULL`,
   },
+  {
+    id: 'core/008-audit-log-subjects',
+    sql: `
+      -- One entry per read, however many people it showed (they were an entry each: twenty inserts
+      -- for a list page). subject_id stays the one person of a read that showed one.
+      ALTER TABLE tandem.audit_log ADD COLUMN subject_ids text[] NOT NULL DEFAULT '{}';
+      UPDATE tandem.audit_log SET subject_ids = ARRAY[subject_id] WHERE subject_id IS NOT NULL;
+      CREATE INDEX audit_log_subjects ON tandem.audit_log USING gin (subject_ids);
+      DROP INDEX tandem.audit_log_subject`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {

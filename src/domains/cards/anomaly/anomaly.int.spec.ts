@@ -11,6 +11,8 @@ import {
   run,
   system,
 } from '../testing/cards.js'
+import { getAccessLog } from '../projections/access-log.js'
+import type { AccessRecord } from '../projections/schemas.js'
 import { alertStream } from './alert.js'
 import { detectorCaller } from './commands.js'
 import { alertIdOf } from './rules.js'
@@ -300,6 +302,33 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
         [customerId],
       )
       expect(reads).toEqual([{ actor_id: 'agent-1', subject_id: customerId }])
+    })
+
+    it('lists an agent’s read of several customers’ alerts once, under each of them, with what it showed of each', async () => {
+      const [one, two] = [await cardOf(), await cardOf()]
+      for (const { cardId } of [one, two]) await authorize(cardId, 10_000, { mcc: '7995' })
+      const [ownOne, ownTwo] = [await alertsOn(one.customerId), await alertsOn(two.customerId)]
+      const snoop = { id: `agent-${Math.random().toString(36).slice(2)}`, roles: ['agent'] }
+      const page = await alertsOf(t, { rule: 'risky-mcc', limit: 100 }, snoop)
+      if (typeof page === 'string') throw new Error(page)
+      await t.audit.flush()
+      const admin = { id: 'admin-1', roles: ['admin'] }
+      for (const [who, own] of [
+        [one.customerId, ownOne],
+        [two.customerId, ownTwo],
+      ] as const) {
+        const log = await t.queries.ask(
+          getAccessLog,
+          { customerId: who, agentId: snoop.id },
+          { caller: admin },
+        )
+        if (log.status === 'failed') throw new Error(log.error.code)
+        const items = (log.data as { items: AccessRecord[] }).items
+        expect(items).toHaveLength(1)
+        expect(items[0]).toMatchObject({ customerId: who, query: 'cards/get-anomaly-alerts' })
+        expect(items[0]?.customerIds).toEqual(expect.arrayContaining([one.customerId, two.customerId]))
+        expect(items[0]?.details).toEqual({ alertIds: own.map((a) => a.alertId) })
+      }
     })
   })
 })

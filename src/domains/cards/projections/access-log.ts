@@ -7,8 +7,8 @@ import { AccessRecord, GetAccessLogInput } from './schemas.js'
  * mechanism. Every query of this read side that shows a customer's data declares `audit` with that
  * customer as the subject; the kernel records each answer (a cached one too) to a caller who is not
  * that customer, buffered and written in batches off the query's path (storage/audit-log.ts). This
- * reads the `read` entries of the cards domain by subject (`customerId`) and reader (`agentId`)
- * through the log's (domain, subject_id, at, id) and (domain, actor_id, at, id) indexes, newest first.
+ * reads the `read` entries of the cards domain by subject (`customerId`, any of the people a read
+ * showed) and reader (`agentId`) through the log's indexes, newest first.
  * Not cached, and no read model to wait for: entries are not events. An entry is there once its
  * batch is written (50 ms after the read by default), so a read just made may not be listed yet.
  */
@@ -41,15 +41,22 @@ export const getAccessLog = defineQuery({
       ...(to === undefined ? {} : { to }),
       ...(after ? { before: { time: after[0] ?? '', id: after[1] ?? '' } } : {}),
     })
-    const items = rows.slice(0, limit).map((r) => ({
-      id: r.id,
-      at: r.at,
-      agentId: r.actorId,
-      agentRoles: r.actorRoles,
-      customerId: r.subjectId ?? '',
-      query: r.action,
-      details: r.details,
-    }))
+    // A read that showed several customers (a list of alerts) is one entry naming them all: asked
+    // for one of them, it is listed as a read of that one, with what it showed of them.
+    const items = rows.slice(0, limit).map((r) => {
+      const customerId = q.customerId ?? r.subjectId ?? r.subjectIds[0] ?? ''
+      const subjects = r.details.subjects as Record<string, Record<string, unknown>> | undefined
+      return {
+        id: r.id,
+        at: r.at,
+        agentId: r.actorId,
+        agentRoles: r.actorRoles,
+        customerId,
+        customerIds: r.subjectIds,
+        query: r.action,
+        details: r.subjectId === null ? (subjects?.[customerId] ?? r.details) : r.details,
+      }
+    })
     const last = items.at(-1)
     return { items, nextCursor: rows.length > limit && last ? cursorOf('access', last.at, last.id) : null }
   },

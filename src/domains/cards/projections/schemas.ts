@@ -307,8 +307,10 @@ export const AccessRecord = Type.Object({
   /** Who read (an agent, an admin). */
   agentId: Nullable(Type.String()),
   agentRoles: Type.Array(Type.String()),
-  /** Whose data. */
+  /** Whose data: the customer asked for, else the one (or first) the read showed. */
   customerId: Type.String(),
+  /** Every customer the read showed (a list of alerts can show several). */
+  customerIds: Type.Array(Type.String()),
   /** The query: `cards/get-recent-transactions`. */
   query: Type.String(),
   /** What the answer showed (ids, the month, …). */
