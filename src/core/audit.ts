@@ -274,6 +274,10 @@ function short(value: unknown, depth: number): unknown {
 }
 
 function text(value: string): string {
-  const cut = value.length > maxText ? `${value.slice(0, maxText)}…` : value
-  return cut.replace(unstorable, '\uFFFD')
+  return storable(value.length > maxText ? `${value.slice(0, maxText)}…` : value)
+}
+
+/** Text PostgreSQL can store: U+0000 and lone surrogates replaced by U+FFFD. */
+export function storable(value: string): string {
+  return value.replace(unstorable, '\uFFFD')
 }

@@ -225,6 +225,35 @@ describe.each(modes)('the audit log (%s)', (mode) => {
     expect(await entries()).toHaveLength(1)
   })
 
+  it('writes an entry whose ids PostgreSQL cannot store as they are, and the entries after it', async () => {
+    const odd = (n: number) => ({
+      id: `00000000-0000-7000-8000-${String(n).padStart(12, '0')}`,
+      at: new Date(),
+      kind: 'read' as const,
+      domain: 'ledger',
+      action: 'ledger/profile',
+      actorId: `agent\u0000${n}`,
+      actorRoles: ['agent\uD800'],
+      outcome: 'read' as const,
+      status: null,
+      code: null,
+      subjectId: `cus\uDC00${n}`,
+      subjectIds: [`cus\uDC00${n}`],
+      commandId: null,
+      correlationId: null,
+      replayed: false,
+      details: {},
+    })
+    t.audit.record(odd(1))
+    t.audit.record(odd(2))
+    const rows = await entries()
+    expect(rows.map((r) => [r.actorId, r.actorRoles, r.subjectIds])).toEqual([
+      ['agent\uFFFD2', ['agent\uFFFD'], ['cus\uFFFD2']],
+      ['agent\uFFFD1', ['agent\uFFFD'], ['cus\uFFFD1']],
+    ])
+    expect(t.audit.pending).toBe(0)
+  })
+
   it('reads newest first, by actor, subject, kind and time, in keyset pages', async () => {
     const start = new Date()
     for (let n = 0; n < 5; n++) {

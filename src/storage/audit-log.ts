@@ -1,4 +1,11 @@
-import type { AuditEntry, AuditFilter, AuditLog, AuditRecord, AuditSink } from '../core/audit.js'
+import {
+  storable,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditLog,
+  type AuditRecord,
+  type AuditSink,
+} from '../core/audit.js'
 import { UnavailableError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { SqlClient, Statement } from '../core/sql.js'
@@ -44,22 +51,28 @@ export function auditInsert(entries: readonly AuditEntry[]): Statement {
   }
 }
 
+/**
+ * An entry as its row. The ids and names come from tokens and read models, not from checked input:
+ * one that PostgreSQL cannot store would fail its whole batch on every retry, and a full buffer then
+ * holds every audited read back. They are made storable here.
+ */
 function row(e: AuditEntry) {
+  const orNull = (value: string | null) => (value === null ? null : storable(value))
   return {
     id: e.id,
     at: e.at.toISOString(),
     kind: e.kind,
     domain: e.domain,
-    action: e.action,
-    actor_id: e.actorId,
-    actor_roles: e.actorRoles,
+    action: storable(e.action),
+    actor_id: orNull(e.actorId),
+    actor_roles: e.actorRoles.map(storable),
     outcome: e.outcome,
     status: e.status,
-    code: e.code,
-    subject_id: e.subjectId,
-    subject_ids: e.subjectIds,
+    code: orNull(e.code),
+    subject_id: orNull(e.subjectId),
+    subject_ids: e.subjectIds.map(storable),
     command_id: e.commandId,
-    correlation_id: e.correlationId,
+    correlation_id: orNull(e.correlationId),
     replayed: e.replayed,
     details: e.details,
   }
