@@ -101,20 +101,13 @@ async function freshInMemory(): Promise<PGlite> {
 
 let savedCluster: Promise<Uint8Array | undefined> | undefined
 
-/** A copy of a fresh cluster without its template databases, checkpointed. `db` stays as it was. */
+/** The fresh cluster without its template databases, checkpointed, as a copy to save. */
 async function slimmed(db: PGlite): Promise<Uint8Array> {
-  const copy = await PGlite.create('memory://', {
-    loadDataDir: await db.dumpDataDir('none'),
-  })
-  try {
-    await copy.exec(`UPDATE pg_database SET datistemplate = false WHERE datname LIKE 'template_'`)
-    // One at a time: DROP DATABASE runs in no transaction, and a script is one.
-    for (const statement of ['DROP DATABASE template0', 'DROP DATABASE template1', 'CHECKPOINT'])
-      await copy.exec(statement)
-    return new Uint8Array(await (await copy.dumpDataDir('none')).arrayBuffer())
-  } finally {
-    await copy.close()
-  }
+  await db.exec(`UPDATE pg_database SET datistemplate = false WHERE datname LIKE 'template_'`)
+  // One at a time: DROP DATABASE runs in no transaction, and a script is one.
+  for (const statement of ['DROP DATABASE template0', 'DROP DATABASE template1', 'CHECKPOINT'])
+    await db.exec(statement)
+  return new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer())
 }
 
 /**
