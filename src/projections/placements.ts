@@ -60,13 +60,27 @@ export interface Placements {
   /** The placed projection, or a thrown error naming one that is not. */
   required(name: string): Placed
   all(): Placed[]
-  /** Serves `generation` of `projection` from now on: applies it here (run) or follows it. */
-  serve(projection: Projection, generation: number, placement: Placement): Promise<Placed>
+  /**
+   * Serves `generation` of `projection` from now on: applies it here (run) or follows it. `caughtUp`:
+   * it has caught up with the log already (a rebuild switched to), so its status never says otherwise.
+   */
+  serve(
+    projection: Projection,
+    generation: number,
+    placement: Placement,
+    options?: { caughtUp?: boolean },
+  ): Promise<Placed>
   /**
    * A runner of one generation. A serving one's applied tags drop cached answers here and, when its
    * store is shared, in the other processes; a rebuilding one's touch nothing queries read.
    */
-  runner(projection: Projection, generation: number, target: Target, serving: boolean): Runner
+  runner(
+    projection: Projection,
+    generation: number,
+    target: Target,
+    serving: boolean,
+    caughtUp?: boolean,
+  ): Runner
   targets(projection: Projection, generation: number): { target: Target; catalog: Catalog }
   /** Whether this process tells the others about the projection (its store is shared, and a feed exists). */
   publishes(projection: Projection): boolean
@@ -79,11 +93,18 @@ export function createPlacements(options: PlacementsOptions): Placements {
   const targets = (projection: Projection, generation: number) =>
     targetFor(projection, generation, { kv, sql: readSql })
 
-  function runner(projection: Projection, generation: number, target: Target, serving: boolean): Runner {
+  function runner(
+    projection: Projection,
+    generation: number,
+    target: Target,
+    serving: boolean,
+    caughtUp?: boolean,
+  ): Runner {
     const publish = serving && publishes(projection)
     const created = createRunner({
       projection,
       generation,
+      caughtUp,
       target,
       source: options.source,
       wake: options.wake,
@@ -127,13 +148,13 @@ export function createPlacements(options: PlacementsOptions): Placements {
     runner,
     targets,
     publishes,
-    async serve(projection, generation, placement) {
+    async serve(projection, generation, placement, options = {}) {
       const { target, catalog } = targets(projection, generation)
       const reader =
         projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
       let entry: Placed
       if (placement === 'run') {
-        const applying = runner(projection, generation, target, true)
+        const applying = runner(projection, generation, target, true, options.caughtUp)
         entry = { projection, progress: applying, runner: applying, target, catalog, reader }
         applying.start()
       } else {

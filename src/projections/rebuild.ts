@@ -45,10 +45,11 @@ export async function rebuildProjection(
         }
       })
     })
-    // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint.
+    // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint
+    // (caught up: the status never shows a rebuilt projection behind for the moment before its first read).
     await runner.stop()
     await catalog.setLive(name, { generation, version: projection.version })
-    await placements.serve(projection, generation, 'run')
+    await placements.serve(projection, generation, 'run', { caughtUp: true })
     cache.clear()
     if (placements.publishes(projection)) feed?.switched(name, generation)
     await current.runner.stop()

@@ -35,6 +35,8 @@ export interface RunnerOptions {
   pollMs?: number
   /** The shortest time between two reads of the log (a bound on the lag it adds). */
   lingerMs?: number
+  /** The generation has caught up with the log already (a rebuild's, switched to): it says so from the start. */
+  caughtUp?: boolean
 }
 
 const recentLimit = 4096
@@ -50,7 +52,7 @@ export function createRunner(options: RunnerOptions): Runner {
   let horizon = '0'
   /** The horizon of the last complete read since the checkpoint was loaded: where reading goes on from. */
   let seen = '0'
-  let caughtUp = false
+  let caughtUp = options.caughtUp ?? false
   let loaded = false
   const recent = new Set<string>()
   const listeners = new Set<() => void>()
