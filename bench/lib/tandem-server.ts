@@ -1,7 +1,7 @@
 import { createClient } from 'redis'
 import type { Role } from '../../src/app/config.js'
 import { createAuth, type Auth } from '../../src/app/auth.js'
-import { createScratchDatabase } from '../../src/storage/scratch-database.js'
+import { createScratchDatabase, type ScratchOptions } from '../../src/storage/scratch-database.js'
 import type { Statement } from '../../src/core/sql.js'
 import type { Audit, StudyAudit, StudySubject } from '../server/protocol.js'
 import type { BenchContext } from './context.js'
@@ -66,7 +66,9 @@ export async function startTandemServer(
   const { joins, roles, feed, streamMemory } = options
   if (mode === 'embedded' && (joins || roles)) throw new Error('Only server mode splits roles')
   const scratch =
-    mode === 'server' && !joins ? await createScratchDatabase(ctx.postgresUrl, 'bench') : undefined
+    mode === 'server' && !joins
+      ? await createScratchDatabase(ctx.postgresUrl, 'bench', await migrated(ctx))
+      : undefined
   const url = scratch?.url ?? joins?.databaseUrl
   let server: ServerProcess
   try {
@@ -134,4 +136,15 @@ async function dropRedisKeys(url: string, prefix: string): Promise<void> {
 /** The bare Fastify server: one trivial GET, started the same way as Tandem's. */
 export async function startBareServer(): Promise<ServerProcess> {
   return startServerProcess('bare', {})
+}
+
+/**
+ * A smoke run, which starts a dozen servers on the sources, starts each on a copy of a migrated
+ * database (src/storage/scratch-database.ts). A real run migrates as a user's server does: its
+ * servers run the build, whose migrations may differ from the sources'.
+ */
+async function migrated(ctx: BenchContext): Promise<ScratchOptions> {
+  if (!ctx.smoke) return {}
+  const { write, read } = (await import('../../src/app/tandem.js')).migrationsOf()
+  return { migrations: [...write, ...read] }
 }

@@ -25,7 +25,7 @@ import { createProcessorManager, type ProcessorManager } from '../processors/man
 import { readMigrations } from '../projections/targets.js'
 import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/audit-log.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
-import { migrate } from '../storage/migrations.js'
+import { migrate, type Migration } from '../storage/migrations.js'
 import { readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
@@ -308,8 +308,17 @@ async function migrateDatabases(options: {
   log: Logger
 }) {
   const { sql, readSql, domains, log } = options
-  await migrate(sql, [...writeMigrations, ...domains.flatMap((d) => d.migrations)], log)
-  await migrate(readSql, readMigrations, log)
+  const { write, read } = migrationsOf(domains)
+  await migrate(sql, write, log)
+  await migrate(readSql, read, log)
+}
+
+/** What a Tandem serving `domains` migrates: its write database, and its read database (the same one unless READ_DATABASE_URL). */
+export function migrationsOf(domains: readonly Domain[] = allDomains): {
+  write: readonly Migration[]
+  read: readonly Migration[]
+} {
+  return { write: [...writeMigrations, ...domains.flatMap((d) => d.migrations)], read: readMigrations }
 }
 
 /** `tandem migrate`: opens the databases, applies what is missing, closes them; nothing else starts. */

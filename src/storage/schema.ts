@@ -1,6 +1,9 @@
 import type { SqlClient } from '../core/sql.js'
 import type { Migration } from './migrations.js'
 
+/** The migration that gives a new event log its identity. */
+export const logIdentityMigration = 'core/003-log-identity'
+
 /** The platform's own tables in the write database: the event log, idempotency records, timers, the audit log. */
 export const writeMigrations: readonly Migration[] = [
   {
@@ -36,7 +39,7 @@ export const writeMigrations: readonly Migration[] = [
       CREATE INDEX idempotency_created ON tandem.idempotency (created_at)`,
   },
   {
-    id: 'core/003-log-identity',
+    id: logIdentityMigration,
     sql: `
       -- Names this event log: read stores kept elsewhere (Redis) key their data by it, so a fresh
       -- database never meets read models built from another one.
@@ -135,4 +138,12 @@ export async function logIdentity(sql: SqlClient): Promise<string> {
   const [row] = await sql.query<{ id: string }>('SELECT id::text FROM tandem.log_identity')
   if (!row) throw new Error('The event log has no identity: run the migrations')
   return row.id
+}
+
+/**
+ * Gives a copy of a migrated database (a scratch database made from a template) an identity of its
+ * own: with its source's, it would share read models in Redis with every other copy.
+ */
+export async function renewLogIdentity(sql: SqlClient): Promise<void> {
+  await sql.query('UPDATE tandem.log_identity SET id = gen_random_uuid()')
 }

@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino'
 import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
-import { startTandem, type Tandem } from '../app/tandem.js'
+import { migrationsOf, startTandem, type Tandem } from '../app/tandem.js'
 import { createCommandBus, type CommandBus, type SendOptions } from '../core/command-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import type { AskOptions, QueryBus } from '../core/query-bus.js'
@@ -54,7 +54,12 @@ export async function startTestProcesses(
   configs: readonly Partial<Config>[],
   options: TestTandemOptions = {},
 ): Promise<TestTandem[]> {
-  const scratch = mode === 'server' ? await createScratchDatabase(postgresUrl, 'test') : undefined
+  // Copied from a template that has every migration applied (src/storage/scratch-database.ts).
+  const { write, read } = migrationsOf(options.domains)
+  const sameDatabase = configs.every((c) => !c.readDatabaseUrl)
+  const migrations = [...write, ...(sameDatabase ? read : [])]
+  const scratch =
+    mode === 'server' ? await createScratchDatabase(postgresUrl, 'test', { migrations }) : undefined
   let open = 0
   // The last position a command through any of these processes committed: their reads wait for it.
   let written: bigint | undefined

@@ -22,7 +22,10 @@ export function specStores(mode: Mode) {
   const log = pino({ level: 'silent' })
 
   async function openSql() {
-    const scratch = mode === 'server' ? await createScratchDatabase(postgresUrl, 'kit') : undefined
+    const scratch =
+      mode === 'server'
+        ? await createScratchDatabase(postgresUrl, 'kit', { migrations: readMigrations })
+        : undefined
     const opened = scratch ? createPostgres({ url: scratch.url, max: 4 }) : await createPglite()
     await migrate(opened, readMigrations)
     return { sql: opened, drop: async () => scratch?.drop() }
