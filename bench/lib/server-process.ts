@@ -1,9 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Ready, Reply, Request, ServerKind } from '../server/protocol.js'
-import { compileSources } from './sources.js'
+import { compiledSources } from './sources.js'
 
 /** A server running in a child process, reachable over HTTP and controlled over IPC. */
 export interface ServerProcess {
@@ -19,7 +18,6 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Each kind's program: the Tandem server, the bare Fastify one (which loads nothing of Tandem), the CRUD baseline. */
 const programs: Record<ServerKind, string> = { tandem: 'child', bare: 'bare', crud: 'crud' }
-let compiled: Promise<string> | undefined
 
 /** How to run a kind's program: through tsx, or compiled once per run when on the sources. */
 async function launch(kind: ServerKind): Promise<{ file: string; execArgv: string[] }> {
@@ -28,15 +26,8 @@ async function launch(kind: ServerKind): Promise<{ file: string; execArgv: strin
     const file = fileURLToPath(new URL(`../server/${programs[kind]}.ts`, import.meta.url))
     return { file, execArgv: ['--import', 'tsx'] }
   }
-  const dir = await (compiled ??= compileSources())
+  const dir = await compiledSources()
   return { file: join(dir, 'bench', 'server', `${programs[kind]}.js`), execArgv: [] }
-}
-
-/** Removes the compiled copy, if this process made one, once its servers are closed. */
-export async function removeCompiledSources(): Promise<void> {
-  const dir = await compiled?.catch(() => undefined)
-  compiled = undefined
-  if (dir) rmSync(dir, { recursive: true, force: true })
 }
 
 export interface ServerProcessOptions {

@@ -16,7 +16,7 @@ const alone = ['bench/lib/product.ts']
  * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules; the
  * context removes it when it closes, or else the process when it exits.
  */
-export async function compileSources(): Promise<string> {
+async function compileSources(): Promise<string> {
   const { build } = await import('esbuild')
   mkdirSync(join(root, '.scratch'), { recursive: true })
   const out = mkdtempSync(join(root, '.scratch', 'bench-sources-'))
@@ -40,4 +40,18 @@ export async function compileSources(): Promise<string> {
   })
   writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
   return out
+}
+
+let compiled: Promise<string> | undefined
+
+/** The compiled copy of this process, made on first use. */
+export function compiledSources(): Promise<string> {
+  return (compiled ??= compileSources())
+}
+
+/** Removes the compiled copy, if this process made one, once what runs from it has ended. */
+export async function removeCompiledSources(): Promise<void> {
+  const dir = await compiled?.catch(() => undefined)
+  compiled = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
 }

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { BusBenchResult } from '../../src/cli/bench.js'
 import type { BenchContext } from '../lib/context.js'
 import type { Measurement, Mode } from '../lib/results.js'
+import { compiledSources } from '../lib/sources.js'
 import { round } from '../lib/stats.js'
 import { toMeasurement } from './bus.js'
 import { describeMeasurement, inPercent } from './scenario.js'
@@ -102,8 +104,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
  * ceiling's load left a heap that halved the figure) weighs on it.
  */
 async function tandemBench(operations: number, postgresUrl: string | undefined): Promise<BusBenchResult> {
+  // On the sources (the smoke run), their compiled copy: under tsx the imports cost seconds more.
   const cli =
-    process.env.BENCH_FROM_SRC === '1' ? ['--import', 'tsx', 'src/cli/main.ts'] : ['dist/cli/main.js']
+    process.env.BENCH_FROM_SRC === '1'
+      ? [join(await compiledSources(), 'src/cli/main.js')]
+      : ['dist/cli/main.js']
   const args = ['bench', String(operations), '--domain', 'study', '--json']
   if (postgresUrl) args.push('--postgres', postgresUrl)
   const { stdout } = await promisify(execFile)(process.execPath, [...cli, ...args], {
