@@ -26,6 +26,7 @@ import { readMigrations } from '../projections/targets.js'
 import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/audit-log.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate, type Migration } from '../storage/migrations.js'
+import type { PgliteSettings } from '../storage/pglite-session.js'
 import { readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
@@ -73,6 +74,8 @@ export interface TandemOptions {
   log?: Pino
   /** Embedded only: keep the database in memory instead of DATA_DIR (tests, benchmarks). */
   inMemory?: boolean
+  /** Embedded only: PostgreSQL settings PGlite starts with (tests: small shared buffers). */
+  pgliteSettings?: PgliteSettings
   /** Seconds between polls of the log when no wake-up comes. */
   pollMs?: number
   /** The time commands are decided at and tokens checked at (tests move it; default: the system clock). */
@@ -279,7 +282,7 @@ async function openRedisKv(url: string, sql: Sql, log: Pino): Promise<KvStore> {
 
 /** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */
 async function openDatabases(
-  options: Pick<TandemOptions, 'config' | 'inMemory'>,
+  options: Pick<TandemOptions, 'config' | 'inMemory' | 'pgliteSettings'>,
   closers: (() => Promise<void> | void)[],
   metrics?: Metrics,
 ): Promise<{ sql: Sql; readSql: Sql }> {
@@ -288,7 +291,10 @@ async function openDatabases(
   const onCommitGroup = metrics?.commitGroup
   const sql = config.databaseUrl
     ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize, onCommitGroup })
-    : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'), { onCommitGroup })
+    : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'), {
+        onCommitGroup,
+        settings: options.pgliteSettings,
+      })
   closers.push(() => sql.close())
   const readSql = config.readDatabaseUrl
     ? createPostgres({

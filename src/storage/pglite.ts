@@ -1,6 +1,6 @@
 import { sqlState, type Row, type Sql, type SqlTx, type Statement } from '../core/sql.js'
 import { groupCommits } from './group-commit.js'
-import { openPgliteSession } from './pglite-session.js'
+import { openPgliteSession, type PgliteSettings } from './pglite-session.js'
 
 /**
  * The SQL port over PGlite, PostgreSQL compiled to WebAssembly, in this process (`dataDir`
@@ -16,9 +16,11 @@ export async function createPglite(
   options: {
     /** Told the size of each group of transactions that read nothing sent (metrics). */
     onCommitGroup?: (size: number) => void
+    /** PostgreSQL settings to start with (pglite-session.ts). */
+    settings?: PgliteSettings
   } = {},
 ): Promise<Sql> {
-  const session = await openPgliteSession(dataDir)
+  const session = await openPgliteSession(dataDir, options.settings)
   const lock = mutex()
   const one = async (text: string, params?: readonly unknown[]) =>
     (await session.pipeline([{ text, params }]))[0] ?? []

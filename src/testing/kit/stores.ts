@@ -9,6 +9,7 @@ import { migrate } from '../../storage/migrations.js'
 import { createPglite } from '../../storage/pglite.js'
 import { createPostgres } from '../../storage/postgres.js'
 import { createScratchDatabase } from '../../storage/scratch-database.js'
+import { testPgliteSettings } from '../harness.js'
 import { postgresUrl, redisUrl, type Mode } from '../services.js'
 
 /**
@@ -26,7 +27,9 @@ export function specStores(mode: Mode) {
       mode === 'server'
         ? await createScratchDatabase(postgresUrl, 'kit', { migrations: readMigrations })
         : undefined
-    const opened = scratch ? createPostgres({ url: scratch.url, max: 4 }) : await createPglite()
+    const opened = scratch
+      ? createPostgres({ url: scratch.url, max: 4 })
+      : await createPglite(undefined, { settings: testPgliteSettings })
     await migrate(opened, readMigrations)
     return { sql: opened, drop: async () => scratch?.drop() }
   }
