@@ -54,11 +54,19 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       const commands = commandsOf(text)
       expect(commands.some((c) => c.includes('register-participant'))).toBe(true)
       for (const command of commands) {
-        const { stdout } = await run('bash', ['-c', `${command} --silent --show-error --fail-with-body`])
+        // A request that never answers fails here, naming the command, not at the test's timeout.
+        const { stdout } = await run('bash', [
+          '-c',
+          `${command} --silent --show-error --fail-with-body --max-time 20`,
+        ])
         const answer = JSON.parse(stdout) as { status?: string; code?: string }
         expect(answer.code, `${command}\n${stdout}`).toBeUndefined()
       }
-      await t.projections.caughtUp()
+      // Bounded below the test's timeout, and saying which read model stayed behind if one does.
+      const caughtUp = await t.projections.caughtUp(20_000)
+      const status = await t.projections.status()
+      const behind = status.filter((p) => !p.caughtUp || p.behind > 0)
+      expect(caughtUp, JSON.stringify(behind)).toBe(true)
     }
   })
 })
