@@ -3,10 +3,13 @@ import type { CommandBus } from '../core/command-bus.js'
 import { isAppError, type AppError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { StoredEvent } from '../core/envelope.js'
+import type { SqlClient } from '../core/sql.js'
 import { processorId, type Processor, type ProcessorContext } from './processor.js'
 
 export interface Delivery {
   commands: CommandBus
+  /** The write database, which handlers may read (ProcessorContext.read). */
+  sql: SqlClient
   log: Logger
 }
 
@@ -53,6 +56,7 @@ export async function handleOnce(
   const log = options.log.child({ position: event.position, eventType: event.type })
   let unnamed = 0
   const ctx: ProcessorContext = {
+    read: options.sql,
     attempt: options.attempt,
     signal: options.signal,
     key: (suffix) => (suffix === undefined ? base : `${base}:${suffix}`),

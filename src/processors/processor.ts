@@ -1,3 +1,4 @@
+import type { SqlClient } from '../core/sql.js'
 import type { Static, TSchema } from 'typebox'
 import type { CommandResult } from '../core/command-bus.js'
 import type { CommandDefinition, Caller } from '../core/messages.js'
@@ -20,6 +21,13 @@ export interface ProcessorContext {
     input: unknown,
     options?: { caller?: Caller; key?: string },
   ): Promise<CommandResult<Static<O>>>
+  /**
+   * Reads of the write database, outside any transaction and with no lock: for a handler to see
+   * whether it has anything to send (cards' anomaly detector runs its rules on a read and sends a
+   * command only when one fires). What it decides is decided again by the command, in its own
+   * transaction.
+   */
+  read: SqlClient
   /** An idempotency key for this event (and `suffix`), for an adapter that takes one (mail, payments). */
   key(suffix?: string): string
   /** Aborted when the process stops: a handler waiting on something slow should give up. */

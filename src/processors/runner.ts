@@ -25,7 +25,7 @@ export interface ProcessorRunner {
 
 export interface ProcessorRunnerOptions extends Delivery {
   processor: Processor
-  /** Where the event log and the processor's checkpoint are. */
+  /** Where the event log and the processor's checkpoint are (and what handlers read). */
   sql: SqlClient
   store: ProcessorStore
   claims: Claims

@@ -247,4 +247,28 @@ describe('processorSpec', () => {
     expect(run.sent.map((s) => s.input)).toEqual([{ n: 1 }])
     expect(run.deadLetters[0]?.error).toMatch(/IDEMPOTENCY_KEY_REUSED/)
   })
+
+  it("gives the handler's reads what `read` answers, and parks what reads with no database given", async () => {
+    const reading = defineProcessor({
+      domain: 'ticks',
+      name: 'reading',
+      version: 1,
+      events: [Tick],
+      startFrom: 'beginning',
+      retry: { attempts: 1, backoffMs: 0 },
+      caller: { id: 'ticker', roles: ['system'] },
+      async handle(event, ctx) {
+        const rows = await ctx.read.query<{ n: number }>('SELECT n FROM ticks WHERE n = $1', [event.data.n])
+        if (rows.length > 0) await ctx.send(record, { n: event.data.n })
+      },
+    })
+    const read = {
+      query: <R>(_text: string, params?: readonly unknown[]) =>
+        Promise.resolve((params?.[0] === 2 ? [{ n: 2 }] : []) as R[]),
+    }
+    const run = await processorSpec(reading, { read })(Tick.create({ n: 1 }), Tick.create({ n: 2 }))
+    expect(run.sent.map((s) => s.input)).toEqual([{ n: 2 }])
+    const blind = await processorSpec(reading)(Tick.create({ n: 1 }))
+    expect(blind.deadLetters[0]?.error).toMatch(/no database/)
+  })
 })

@@ -1,4 +1,5 @@
 import { silentLogger } from '../../core/logger.js'
+import type { SqlClient } from '../../core/sql.js'
 import type { NewEvent } from '../../core/messages.js'
 import { deliver } from '../../processors/deliver.js'
 import type { Processor } from '../../processors/processor.js'
@@ -37,6 +38,13 @@ export interface ProcessorSpecOptions extends Recording {
    * answer and the processor moves on; a 503 or a 400 fails the attempt). Default: `{}`.
    */
   answer?: (sent: SentCommand) => unknown
+  /** What the handler's `ctx.read` reads (default: none; a read fails the attempt). */
+  read?: SqlClient
+}
+
+const noDatabase: SqlClient = {
+  query: () =>
+    Promise.reject(new Error('processorSpec: this spec gives the processor no database (options.read)')),
 }
 
 /**
@@ -67,7 +75,8 @@ export function processorSpec(
       const deadLetters: ParkedEvent[] = []
       for (const event of events) {
         const signal = new AbortController().signal
-        const outcome = await deliver(patient, event, { commands, log: silentLogger, signal })
+        const sql = options.read ?? noDatabase
+        const outcome = await deliver(patient, event, { commands, sql, log: silentLogger, signal })
         const { position, type: eventType } = event
         if (outcome.handled) handled.push({ position, eventType, attempts: outcome.attempts })
         else deadLetters.push({ position, eventType, error: outcome.error, attempts: outcome.attempts })
