@@ -1,19 +1,8 @@
-import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { migrationsOf } from '../app/tandem.js'
 import { postgresUrl, servicesAvailable } from '../testing/services.js'
 import type { Migration } from './migrations.js'
-import { createScratchDatabase, templateName } from './scratch-database.js'
-
-async function inDatabase<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
-}
+import { createScratchDatabase, templateName, withClient } from './scratch-database.js'
 
 describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated template', () => {
   const dropped: (() => Promise<void>)[] = []
@@ -30,7 +19,7 @@ describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated te
     dropped.push(...copies.map((c) => () => c.drop()))
     const seen = await Promise.all(
       copies.map((copy, n) =>
-        inDatabase(copy.url, async (client) => {
+        withClient(copy.url, async (client) => {
           const applied = await client.query<{ id: string }>('SELECT id FROM tandem.migrations ORDER BY id')
           const [identity] = (await client.query<{ id: string }>('SELECT id::text FROM tandem.log_identity'))
             .rows
@@ -47,7 +36,7 @@ describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated te
     expect(new Set(seen.map((s) => s.identity)).size).toBe(3)
     const streams = await Promise.all(
       copies.map((copy) =>
-        inDatabase(
+        withClient(
           copy.url,
           async (c) => (await c.query<{ stream_id: string }>('SELECT stream_id FROM tandem.event_log')).rows,
         ),
@@ -67,7 +56,7 @@ describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated te
     ]
     const template = templateName(migrations)
     const dropTemplate = () =>
-      inDatabase(postgresUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${template}`).then(() => undefined))
+      withClient(postgresUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${template}`).then(() => undefined))
     dropped.push(dropTemplate)
     const round = async () => {
       const copies = await Promise.all(
@@ -76,7 +65,7 @@ describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated te
       dropped.push(...copies.map((c) => () => c.drop()))
       return Promise.all(
         copies.map((copy) =>
-          inDatabase(copy.url, async (c) => ({
+          withClient(copy.url, async (c) => ({
             applied: (await c.query('SELECT id FROM tandem.migrations')).rows,
             probe: (await c.query("SELECT to_regclass('probe')::text AS t")).rows,
           })),
@@ -85,7 +74,7 @@ describe.skipIf(!servicesAvailable)('scratch databases copied from a migrated te
     }
     const whole = { applied: [{ id: migrations[0]?.id }], probe: [{ t: 'probe' }] }
     expect(await round()).toEqual(Array(6).fill(whole))
-    const builds = await inDatabase(
+    const builds = await withClient(
       postgresUrl,
       async (c) =>
         (

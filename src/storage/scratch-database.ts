@@ -26,7 +26,7 @@ export async function createScratchDatabase(
 ): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `tandem_${label}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   const { migrations } = options
-  await withAdmin(url, async (admin) => {
+  await withClient(url, async (admin) => {
     if (migrations) await copyOfTemplate(admin, url, name, migrations)
     else await admin.query(`CREATE DATABASE ${name}`)
   })
@@ -43,7 +43,7 @@ export async function createScratchDatabase(
   return {
     url: scratch.toString(),
     async drop() {
-      await withAdmin(url, async (client) => {
+      await withClient(url, async (client) => {
         // Connections just closed by their pools may still be saying goodbye: a FORCE that cuts one
         // then reaches its client as an error nobody listens to any more. Give them a moment first.
         for (let waited = 0; waited < 2000; waited += 20) {
@@ -149,13 +149,14 @@ async function whileInUse(step: () => Promise<unknown>): Promise<void> {
   }
 }
 
-async function withAdmin<T>(url: string, use: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
+/** Runs `use` on a connection of its own to `url`, closed after. */
+export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
   try {
-    return await use(admin)
+    return await use(client)
   } finally {
-    await admin.end()
+    await client.end()
   }
 }
 
