@@ -1,3 +1,4 @@
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
@@ -44,6 +45,19 @@ function withLastEventId(input: TSchema) {
   return Type.Object({ ...properties, lastEventId: Type.Optional(lastEventId) })
 }
 
+/**
+ * Fastify compiles the serializer of every response schema of every route as it starts: with five
+ * domains, most of a server's start after loading modules. Here each is compiled when its route first
+ * answers with that status (most routes' error statuses never do).
+ */
+const lazySerializers: ReturnType<typeof SerializerSelector> = (externalSchemas, options) => {
+  const build = SerializerSelector()(externalSchemas, options)
+  return (route) => {
+    let serialize: ((data: unknown) => string) | undefined
+    return (data) => (serialize ??= build(route))(data)
+  }
+}
+
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
 async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<FastifyInstance> {
   const app = Fastify({
@@ -53,6 +67,7 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()
