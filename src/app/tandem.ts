@@ -161,7 +161,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       unitOfWork: createUnitOfWork({
         sql,
         memory: streamMemory,
-        onCommitted: (position) => wake.committed(position),
+        onCommitted: (position, types) => wake.committed(position, types),
         onRecall: (result) => metrics.recall(result),
         onScheduled: (at) => timers.scheduled(at),
         eventOwners: new Map(domains.flatMap((d) => d.events.map((e): [string, string] => [e.type, d.name]))),

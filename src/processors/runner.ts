@@ -113,6 +113,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
   const loop = createLoop({
     step,
     wake: options.wake,
+    types: processor.events,
     log,
     kind: 'processor',
     name: id,

@@ -12,6 +12,11 @@ export interface Progressing {
   hasApplied(position: string, txId: string | undefined): boolean
   /** Calls `listener` each time the progress moves. */
   onProgress(listener: () => void): () => void
+  /**
+   * Asks for a read of the log now (a runner here; another process's cannot be asked): one that
+   * commits of other types did not wake has not moved its horizon past them.
+   */
+  nudge?(): void
 }
 
 /** Whether an event (position, transaction) is behind a checkpoint or below a caught-up horizon. */

@@ -6,6 +6,8 @@ export interface Loop {
   start(): void
   /** Aborts the step's signal, wakes the sleeper and resolves once the step in progress has ended. */
   stop(): Promise<void>
+  /** Reads again now, as a commit of its types would make it (a reader waiting for a position asks). */
+  nudge(): void
 }
 
 export interface LoopOptions {
@@ -17,6 +19,8 @@ export interface LoopOptions {
    */
   step(signal: AbortSignal): Promise<boolean | 'held'>
   wake: Wake
+  /** The event types it reads, so that commits of other types do not wake it (undefined: all). */
+  types?: readonly string[]
   log: Logger
   /** What the log lines are about: `projection`, `processor`. */
   kind: string
@@ -56,7 +60,7 @@ export function createLoop(options: LoopOptions): Loop {
   }
 
   async function run(signal: AbortSignal) {
-    const unsubscribe = options.wake.subscribe(wake)
+    const unsubscribe = options.wake.subscribe(wake, options.types)
     let failures = 0
     let held = 0
     try {
@@ -104,5 +108,6 @@ export function createLoop(options: LoopOptions): Loop {
       sleeper?.()
       await loop
     },
+    nudge: wake,
   }
 }

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Domain } from '../app/domain.js'
 import type { Caller } from '../core/messages.js'
-import { createEvent, registerParticipant } from '../domains/events/commands.js'
+import { createEvent, deleteEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails, listUpcomingEvents } from '../domains/events/projections/event-details.js'
-import { allEvents } from '../domains/events/messages.js'
+import { allEvents, EventDeleted } from '../domains/events/messages.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { defineSqlProjection } from './projection.js'
@@ -179,5 +179,62 @@ describe.each(modes)('projections (%s)', (mode) => {
     )
     if (r.status === 'failed') throw r.error
     expect(r.data.confirmedCount).toBe(4)
+  })
+})
+
+/** A read model of one rare event type: commits of other types do not wake its runner. */
+const deletions = defineSqlProjection({
+  domain: 'events',
+  name: 'event-deletions',
+  version: 1,
+  events: [EventDeleted],
+  tables: ['deleted'],
+  setup: (t) => `CREATE TABLE IF NOT EXISTS ${t('deleted')} (event_id text PRIMARY KEY)`,
+  tags: () => ['event-deletions'],
+  apply(event, tx, t) {
+    tx.write({ text: `INSERT INTO ${t('deleted')} (event_id) VALUES ($1)`, params: [event.data.eventId] })
+    return Promise.resolve()
+  },
+})
+
+describe.each(modes)('projections woken by the types they read (%s)', (mode) => {
+  let t: TestTandem
+  beforeAll(async () => {
+    // No poll within the test: only a commit of its types, or a reader waiting on it, makes it read.
+    t = await startTestTandem(mode, {
+      domains: [{ ...eventsDomain, projections: [...eventsDomain.projections, deletions] }],
+      pollMs: 600_000,
+    })
+  })
+  afterAll(async () => t.dispose())
+
+  const create = async () => {
+    const done = await t.commands.execute(
+      createEvent,
+      { title: 'Woken', startsAt: '2033-02-01T10:00:00Z', endsAt: '2033-02-01T12:00:00Z', capacity: 5 },
+      { caller: organizer },
+    )
+    if (done.status === 'failed') throw done.error
+    return done
+  }
+
+  it('applies a commit of its types at once, without a poll', async () => {
+    const { result } = await create()
+    const deleted = await t.commands.execute(deleteEvent, { eventId: result.eventId }, { caller: organizer })
+    if (deleted.status === 'failed') throw deleted.error
+    // Status reads the runner without asking it to read: only the commit's wake-up can have moved it.
+    const applied = async () =>
+      (await t.projections.status()).find((p) => p.name === 'event-deletions')?.position === deleted.position
+    const deadline = Date.now() + 20_000
+    while (!(await applied()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(await applied()).toBe(true)
+  })
+
+  it('answers read-your-writes on a position of other types: the waiting reader asks it to read', async () => {
+    const created = await create()
+    // EventCreated does not wake event-deletions; without being asked it would read at its next poll.
+    expect(await t.projections.waitFor(['event-deletions'], BigInt(created.position ?? '0'), 20_000)).toBe(
+      true,
+    )
   })
 })

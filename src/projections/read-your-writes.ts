@@ -27,6 +27,9 @@ export function positionWaiter(source: Sql): {
   return {
     async waitFor(progress, position, deadline) {
       if (position === '0') return true
+      if (progress().hasApplied(position, undefined)) return true
+      // The position may be of types this projection does not read: their commit did not wake it.
+      progress().nudge?.()
       let tx: string | undefined
       let looked = 0
       for (;;) {

@@ -107,6 +107,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const loop = createLoop({
     step,
     wake: options.wake,
+    types: projection.events,
     log,
     kind: 'projection',
     name: projection.name,
@@ -132,6 +133,7 @@ export function createRunner(options: RunnerOptions): Runner {
       loop.start()
     },
     stop: loop.stop,
+    nudge: loop.nudge,
     hasApplied(position, txId) {
       return recent.has(position) || covers(checkpoint, horizon, position, txId)
     },

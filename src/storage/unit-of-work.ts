@@ -16,8 +16,11 @@ const retryable = new Set([
 
 export interface UnitOfWorkOptions {
   sql: Sql
-  /** Called after each commit that wrote events, with the last position (wakes the projections). */
-  onCommitted?: (position: string) => void
+  /**
+   * Called after each commit that wrote events, with the last position and the events' types
+   * (wakes the projections that read them).
+   */
+  onCommitted?: (position: string, types: ReadonlySet<string>) => void
   maxAttempts?: number
   /** What commands keep of their streams between them (default: a memory of 10,000 streams). */
   memory?: StreamMemory
@@ -50,6 +53,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
     work: (tx: CommandTx) => Promise<Executed>,
     retry: boolean,
     held: Turn | undefined,
+    types: Set<string>,
   ): Promise<Executed> {
     /** The stream turn this attempt works under, and whether it took it itself (and ends it). */
     let turn: Turn | undefined
@@ -80,6 +84,7 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             if (options?.locked) locks.push(lockStream(stream.id))
             appends.push(appendStatement(stream, events, metadata))
             appended.push(stream.id)
+            for (const event of events) types.add(event.type)
           },
           observe: (streamId) => observed.add(streamId),
           async recall(streamId) {
@@ -144,9 +149,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
       deciding++
       try {
         for (let n = 1; ; n++) {
+          const types = new Set<string>()
           try {
-            const executed = await attempt(call, work, n > 1, held)
-            if (executed.position && !executed.replayed) onCommitted?.(executed.position)
+            const executed = await attempt(call, work, n > 1, held, types)
+            if (executed.position && !executed.replayed) onCommitted?.(executed.position, types)
             return executed
           } catch (error) {
             const state = sqlState(error)

@@ -4,9 +4,16 @@ import type { Sql } from '../core/sql.js'
 
 /** Tells readers of the event log that something was committed, so they need not wait for a poll. */
 export interface Wake {
-  /** Called after a commit in this process. */
-  committed(position: string): void
-  subscribe(listener: () => void): () => void
+  /**
+   * Called after a commit in this process, with the types of the events it wrote (undefined: not
+   * known, which wakes every listener).
+   */
+  committed(position: string, types?: Iterable<string>): void
+  /**
+   * `types`: the listener reads only these, so a commit known to hold none of them does not wake it
+   * (its poll, a commit of unknown types, or one from another process still do).
+   */
+  subscribe(listener: () => void, types?: readonly string[]): () => void
   close(): Promise<void>
 }
 
@@ -14,13 +21,17 @@ const channel = 'tandem_events'
 
 /** In-process wake-ups only (embedded mode: one process holds the database). */
 export function localWake(): Wake {
-  const listeners = new Set<() => void>()
+  /** Each listener, and the types it reads (undefined: every type). */
+  const listeners = new Map<() => void, ReadonlySet<string> | undefined>()
   return {
-    committed: () => {
-      for (const listener of listeners) listener()
+    committed: (_position, types) => {
+      const written = types === undefined ? undefined : [...types]
+      for (const [listener, reads] of listeners) {
+        if (!reads || !written || written.some((type) => reads.has(type))) listener()
+      }
     },
-    subscribe: (listener) => {
-      listeners.add(listener)
+    subscribe: (listener, types) => {
+      listeners.set(listener, types && new Set(types))
       return () => listeners.delete(listener)
     },
     close: async () => undefined,
@@ -129,7 +140,8 @@ export function postgresWake(options: {
   const notify = notifier(options.sql, options.sender, options.log)
   let pending: NodeJS.Timeout | undefined
   let latest = '0'
-  // Our own commits woke our runners already, in process.
+  // Our own commits woke our runners already, in process. Another process's wake every listener:
+  // the notification does not say what was written.
   options.listener.on(channel, (payload) => {
     if (!payload.startsWith(own)) local.committed('0')
   })
@@ -137,8 +149,8 @@ export function postgresWake(options: {
   options.listener.onReconnect(() => local.committed('0'))
 
   return {
-    committed(position) {
-      local.committed(position)
+    committed(position, types) {
+      local.committed(position, types)
       latest = position
       pending ??= setTimeout(() => {
         pending = undefined
