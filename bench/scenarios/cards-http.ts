@@ -10,14 +10,23 @@ const authorizePath = '/api/commands/cards/authorize-transaction'
 const query = (name: string) => `/api/queries/cards/${name}`
 const any = <T>(list: readonly T[]) => list[Math.floor(Math.random() * list.length)] as T
 
-/** Tokens of the scenario's callers, signed with the server's secret. */
+/**
+ * Tokens of the scenario's callers, signed with the server's secret: one per caller, kept, as a
+ * client keeps its token (a token signed anew for every request would be checked anew by the server).
+ */
 export function callers(tandem: TandemServer, plan: CardsPlan) {
   const token = (caller: Caller) =>
     `Bearer ${tandem.auth.sign({ sub: caller.id, roles: caller.roles }, { expiresInSeconds: 7200 })}`
+  const customers = new Map<string, string>()
   return {
     network: token(networkOf(plan)),
     admin: token({ id: `cadm-${plan.tag}`, roles: ['admin'] }),
-    customer: (c: number) => token({ id: customerOf(plan, c), roles: ['customer'] }),
+    customer(c: number) {
+      const id = customerOf(plan, c)
+      let kept = customers.get(id)
+      if (kept === undefined) customers.set(id, (kept = token({ id, roles: ['customer'] })))
+      return kept
+    },
   }
 }
 
@@ -43,25 +52,34 @@ export function authorization(plan: CardsPlan, cardIndex: number, network: strin
 
 /**
  * `authorize-transaction` at `connections`, spread over the first 10,000 cards (`spread`, fewer in a
- * smoke run) or all on card 0 (the hot card). Every answer is a decision; an approval is counted.
+ * smoke run) or all on card 0 (the hot card), for the run's span; or, with `pass`, once on each card
+ * of the spread in turn (the first `connections` of them warm the connections up). Every answer is a
+ * decision; an approval is counted.
  */
 export async function authorizeLoad(
   ctx: BenchContext,
   tandem: TandemServer,
   plan: CardsPlan,
-  options: { label: string; connections: number; spread: number },
+  options: { label: string; connections: number; spread: number; pass?: boolean },
 ): Promise<{ measurement: Measurement; approved: number; declined: number }> {
   const { network } = callers(tandem, plan)
   let approved = 0
   let declined = 0
+  let turn = 0
+  const warmRequests = Math.min(options.connections, options.spread - 1)
   const measurement = await runLoad({
     label: options.label,
     url: tandem.server.url,
     serverPid: tandem.server.pid,
     connections: options.connections,
-    span: ctx.span,
+    span: options.pass ? { requests: options.spread - warmRequests, warmRequests } : ctx.span,
     unit: 'decisions/s',
-    next: () => authorization(plan, Math.floor(Math.random() * options.spread), network),
+    next: () =>
+      authorization(
+        plan,
+        options.pass ? turn++ % options.spread : Math.floor(Math.random() * options.spread),
+        network,
+      ),
     onBody: (status, body) => {
       if (status !== 200) return
       if (body.includes('"approved"')) approved++
