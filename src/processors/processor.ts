@@ -68,6 +68,12 @@ export interface Processor {
   /** The caller its commands are sent as, unless a send names another. */
   readonly caller: Caller
   handle(event: StoredEvent, ctx: ProcessorContext): Promise<void>
+  /**
+   * Called with each batch the runner read, before its events are handled one by one: a processor
+   * that reads something for each event can read it for the whole batch at once here, and keep it
+   * for `handle`. A failure is logged; `handle` then reads for itself.
+   */
+  prefetch?(events: readonly StoredEvent[], read: SqlClient): Promise<void>
 }
 
 /** An event definition (`defineEvent`: the handler sees its data typed) or an event type. */
@@ -85,6 +91,8 @@ export interface ProcessorSpec<E extends readonly EventRef[]> {
   /** Default: `{ id: 'processor:<domain>/<name>', roles: ['system'] }` (for `signedIn('system')`). */
   caller?: Caller
   handle(event: EventOfRef<E[number]>, ctx: ProcessorContext): Promise<void>
+  /** See `Processor.prefetch`. */
+  prefetch?(events: readonly EventOfRef<E[number]>[], read: SqlClient): Promise<void>
 }
 
 export function defineProcessor<const E extends readonly EventRef[]>(spec: ProcessorSpec<E>): Processor {
@@ -99,6 +107,7 @@ export function defineProcessor<const E extends readonly EventRef[]>(spec: Proce
     caller: spec.caller ?? { id: `processor:${id}`, roles: ['system'] },
     // The runner fetches only the declared types, so the event is one of them.
     handle: spec.handle,
+    ...(spec.prefetch ? { prefetch: spec.prefetch } : {}),
   }
 }
 

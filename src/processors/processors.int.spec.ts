@@ -135,6 +135,49 @@ describe.each(modes)('processors (%s)', (mode) => {
     for (const order of orders) expect((await notices(t, order)).raced).toBe(1)
   })
 
+  it('hands each batch to prefetch before its events are handled, and handles them without it when it fails', async () => {
+    const orders = Array.from({ length: 6 }, (_, i) => id(`prefetch-${i}`))
+    for (const order of orders) await place(t, order)
+    const ready = new Set<string>()
+    const seen: { orderId: string; ready: boolean }[] = []
+    let failing = false
+    const reader = (name: string) =>
+      defineProcessor({
+        domain: 'orders',
+        name,
+        version: 1,
+        events: [OrderPlaced],
+        startFrom: 'beginning',
+        async prefetch(events, read) {
+          if (failing) throw new Error('prefetch failed (injected)')
+          await read.query('SELECT 1')
+          for (const event of events) ready.add(event.data.orderId)
+        },
+        handle(event) {
+          const { orderId } = event.data
+          if (orders.includes(orderId)) seen.push({ orderId, ready: ready.has(orderId) })
+          return Promise.resolve()
+        },
+      })
+    const first = await startManager([reader('prefetching')])
+    try {
+      await until(() => Promise.resolve(seen.length >= orders.length))
+    } finally {
+      await first.stop()
+    }
+    expect(seen).toEqual(orders.map((orderId) => ({ orderId, ready: true })))
+    seen.length = 0
+    ready.clear()
+    failing = true
+    const second = await startManager([reader('prefetch-failing')])
+    try {
+      await until(() => Promise.resolve(seen.length >= orders.length))
+    } finally {
+      await second.stop()
+    }
+    expect(seen).toEqual(orders.map((orderId) => ({ orderId, ready: false })))
+  })
+
   it('starts from now when it says so, and from its checkpoint once it has one', async () => {
     const before = id('history')
     await place(t, before)

@@ -84,6 +84,13 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     let done = from
     let saved = from
     let whole = true
+    if (processor.prefetch && batch.events.length > 0) {
+      try {
+        await processor.prefetch(batch.events, sql)
+      } catch (error) {
+        log.warn({ err: error }, 'prefetch failed; the events are handled without it')
+      }
+    }
     for (const event of batch.events) {
       if (signal.aborted || !claims.holds(id)) {
         whole = false

@@ -16,6 +16,8 @@ import type { AccessRecord } from '../projections/schemas.js'
 import { alertStream } from './alert.js'
 import { detectorCaller } from './commands.js'
 import { alertIdOf } from './rules.js'
+import { loadHistories, loadHistory } from './history.js'
+import { defaultAnomalyPolicy } from './settings.js'
 import { ago, alertsOf, anomalyTestDomain, detection, settled } from './testing/detection.js'
 
 type Decision = { transactionId: string; decision: string; reason?: string }
@@ -48,6 +50,49 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
         'AnomalyDetected',
       ])
     ).length
+
+  it("reads a batch's histories at once, each as it reads it alone (the processor's prefetch)", async () => {
+    const a = await cardOf()
+    const b = await cardOf()
+    const second = await issue(t, { customerId: a.customerId })
+    for (let i = 0; i < 4; i++) {
+      await authorize(a.cardId, 10_000 + i, { occurredAt: ago(50 - i * 5), country: i % 2 ? 'KR' : 'JP' })
+      await authorize(second, 30_000 + i, { occurredAt: ago(48 - i * 5) })
+      await authorize(b.cardId, 5_000_000 + i, { occurredAt: ago(40 - i * 5) }) // declined: over the limit
+    }
+    const rows = await t.sql.query<{
+      transactionId: string
+      cardId: string
+      customerId: string
+      decision: string
+      amount: number
+      currency: string
+      mcc: string
+      country: string
+      occurredAt: Date | string
+      decidedAt: Date | string
+    }>(
+      `SELECT t.transaction_id::text AS "transactionId", t.card_id::text AS "cardId", c.customer_id AS "customerId",
+              CASE WHEN t.status = 'declined' THEN 'declined' ELSE 'approved' END AS decision,
+              t.amount::float8 AS amount, t.currency, t.mcc, t.country, t.occurred_at AS "occurredAt",
+              t.created_at AS "decidedAt"
+       FROM cards.card_transaction t JOIN cards.card c ON c.card_id = t.card_id
+       WHERE c.customer_id = ANY($1::text[]) ORDER BY t.created_at`,
+      [[a.customerId, b.customerId]],
+    )
+    const triggers = rows.map((r) => ({
+      ...r,
+      decision: r.decision as 'approved' | 'declined',
+      occurredAt: new Date(r.occurredAt).toISOString(),
+      decidedAt: new Date(r.decidedAt).toISOString(),
+    }))
+    expect(triggers).toHaveLength(12)
+    const alone = await Promise.all(triggers.map((tr) => loadHistory(t.sql, tr, defaultAnomalyPolicy)))
+    expect(await loadHistories(t.sql, triggers, defaultAnomalyPolicy)).toEqual(alone)
+    // Not empty: the later attempts see the earlier ones, and customer a's baseline spans both cards.
+    expect(alone.at(-1)?.card.length).toBeGreaterThan(0)
+    expect(Math.max(...alone.map((h) => h.baseline.count))).toBeGreaterThanOrEqual(6)
+  })
 
   it('velocity: the fifth attempt within 10 minutes raises one alert with the burst; the sixth none', async () => {
     const { customerId, cardId } = await cardOf()

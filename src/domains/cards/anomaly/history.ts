@@ -18,40 +18,82 @@ export async function loadHistory(
   trigger: DetectAnomalies,
   policy: AnomalyPolicy,
 ): Promise<History> {
-  const occurred = Date.parse(trigger.occurredAt)
-  const since = new Date(occurred - historyWindowMs(policy)).toISOString()
-  const lookback = new Date(occurred - policy.amount.lookbackDays * 86_400_000).toISOString()
-  const [card, [baseline]] = await Promise.all([
-    tx.query<Attempt & { occurredAt: Date | string }>(
-      `SELECT transaction_id::text AS "transactionId", amount::float8 AS amount, status <> 'declined' AS approved,
-              mcc, country, occurred_at AS "occurredAt"
-       FROM cards.card_transaction
-       WHERE card_id = $1 AND transaction_id <> $2 AND source = 'network' AND created_at <= $3
-         AND occurred_at <= $4 AND occurred_at > $5
-       ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT 1000`,
-      [trigger.cardId, trigger.transactionId, trigger.decidedAt, trigger.occurredAt, since],
+  const [history] = await loadHistories(tx, [trigger], policy)
+  return history ?? { card: [], baseline: { count: 0, median: null } }
+}
+
+/**
+ * The histories of several triggers (a processor's batch), in the triggers' order, in two statements
+ * whatever their number: each trigger's rows are read by a LATERAL subquery of its own, on its own
+ * card, customer and times, so each history is what `loadHistory` gives it alone.
+ */
+export async function loadHistories(
+  tx: SqlClient,
+  triggers: readonly DetectAnomalies[],
+  policy: AnomalyPolicy,
+): Promise<History[]> {
+  if (triggers.length === 0) return []
+  const window = historyWindowMs(policy)
+  const at = (ms: number) => new Date(ms).toISOString()
+  const column = <T>(pick: (t: DetectAnomalies) => T) => triggers.map(pick)
+  const [cards, baselines] = await Promise.all([
+    tx.query<Attempt & { occurredAt: Date | string; i: string | number }>(
+      `SELECT q.i, h."transactionId", h.amount, h.approved, h.mcc, h.country, h."occurredAt"
+       FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+              WITH ORDINALITY AS q(card_id, own, decided, occurred, since, i)
+       CROSS JOIN LATERAL (
+         SELECT transaction_id::text AS "transactionId", amount::float8 AS amount,
+                status <> 'declined' AS approved, mcc, country, occurred_at AS "occurredAt",
+                created_at, transaction_id
+         FROM cards.card_transaction
+         WHERE card_id = q.card_id AND transaction_id <> q.own AND source = 'network'
+           AND created_at <= q.decided AND occurred_at <= q.occurred AND occurred_at > q.since
+         ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT 1000) h
+       ORDER BY q.i, h."occurredAt" DESC, h.created_at DESC, h.transaction_id DESC`,
+      [
+        column((t) => t.cardId),
+        column((t) => t.transactionId),
+        column((t) => t.decidedAt),
+        column((t) => t.occurredAt),
+        column((t) => at(Date.parse(t.occurredAt) - window)),
+      ],
     ),
     policy.amount.on
-      ? tx.query<{ count: number; median: number | null }>(
-          `SELECT count(*)::int AS count, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount)::float8 AS median
-           FROM (SELECT t.amount FROM cards.card_transaction t JOIN cards.card c ON c.card_id = t.card_id
-                 WHERE c.customer_id = $1 AND t.transaction_id <> $2 AND t.source = 'network'
-                   AND t.status <> 'declined' AND t.currency = $3 AND t.created_at <= $4
-                   AND t.occurred_at <= $5 AND t.occurred_at > $6
-                 ORDER BY t.occurred_at DESC LIMIT 100) recent`,
+      ? tx.query<{ i: string | number; count: number; median: number | null }>(
+          `SELECT q.i, b.count, b.median
+           FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                       $6::timestamptz[]) WITH ORDINALITY AS q(customer_id, own, currency, decided, occurred, since, i)
+           CROSS JOIN LATERAL (
+             SELECT count(*)::int AS count,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY amount)::float8 AS median
+             FROM (SELECT t.amount FROM cards.card_transaction t JOIN cards.card c ON c.card_id = t.card_id
+                   WHERE c.customer_id = q.customer_id AND t.transaction_id <> q.own AND t.source = 'network'
+                     AND t.status <> 'declined' AND t.currency = q.currency AND t.created_at <= q.decided
+                     AND t.occurred_at <= q.occurred AND t.occurred_at > q.since
+                   ORDER BY t.occurred_at DESC LIMIT 100) recent) b`,
           [
-            trigger.customerId,
-            trigger.transactionId,
-            trigger.currency,
-            trigger.decidedAt,
-            trigger.occurredAt,
-            lookback,
+            column((t) => t.customerId),
+            column((t) => t.transactionId),
+            column((t) => t.currency),
+            column((t) => t.decidedAt),
+            column((t) => t.occurredAt),
+            column((t) => at(Date.parse(t.occurredAt) - policy.amount.lookbackDays * 86_400_000)),
           ],
         )
-      : Promise.resolve([{ count: 0, median: null }]),
+      : Promise.resolve([]),
   ])
-  return {
-    card: card.map((a) => ({ ...a, occurredAt: new Date(a.occurredAt).toISOString() })),
-    baseline: baseline ?? { count: 0, median: null },
+  const attempts: Attempt[][] = triggers.map(() => [])
+  for (const { i, ...a } of cards) {
+    attempts[Number(i) - 1]?.push({
+      transactionId: a.transactionId,
+      amount: a.amount,
+      approved: a.approved,
+      mcc: a.mcc,
+      country: a.country,
+      occurredAt: new Date(a.occurredAt).toISOString(),
+    })
   }
+  const sums = new Map(baselines.map((b) => [Number(b.i) - 1, { count: b.count, median: b.median }]))
+  const histories = attempts.map((card, k) => ({ card, baseline: sums.get(k) ?? { count: 0, median: null } }))
+  return histories
 }
