@@ -79,6 +79,23 @@ export async function handleOnce(
   await processor.handle(event, ctx)
 }
 
+/**
+ * Hands a batch to the processor's `prefetch`, if it has one, before its events are delivered. A
+ * failure is logged, not thrown: the handlers then read for themselves.
+ */
+export async function prefetchBatch(
+  processor: Processor,
+  events: readonly StoredEvent[],
+  options: Pick<Delivery, 'sql' | 'log'>,
+): Promise<void> {
+  if (!processor.prefetch || events.length === 0) return
+  try {
+    await processor.prefetch(events, options.sql)
+  } catch (error) {
+    options.log.warn({ err: error }, 'prefetch failed; the events are handled without it')
+  }
+}
+
 /** What became of an event: handled (perhaps after failures), or failed every attempt (to be parked). */
 export type Outcome =
   { handled: true; attempts: number } | { handled: false; attempts: number; error: string }

@@ -4,7 +4,7 @@ import { compareDecimal, readAfter, readFrom, type Checkpoint } from '../storage
 import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
 import type { Claims } from './claims.js'
-import { deliver, type Delivery } from './deliver.js'
+import { deliver, prefetchBatch, type Delivery } from './deliver.js'
 import { processorId, type Processor } from './processor.js'
 import type { ProcessorStore } from './store.js'
 
@@ -84,13 +84,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     let done = from
     let saved = from
     let whole = true
-    if (processor.prefetch && batch.events.length > 0) {
-      try {
-        await processor.prefetch(batch.events, sql)
-      } catch (error) {
-        log.warn({ err: error }, 'prefetch failed; the events are handled without it')
-      }
-    }
+    await prefetchBatch(processor, batch.events, { sql, log })
     for (const event of batch.events) {
       if (signal.aborted || !claims.holds(id)) {
         whole = false

@@ -271,4 +271,33 @@ describe('processorSpec', () => {
     const blind = await processorSpec(reading)(Tick.create({ n: 1 }))
     expect(blind.deadLetters[0]?.error).toMatch(/no database/)
   })
+
+  it('hands the given events to prefetch as one batch first, and handles them without it when it fails', async () => {
+    const batches: number[][] = []
+    const kept = new Set<number>()
+    const prefetching = defineProcessor({
+      domain: 'ticks',
+      name: 'prefetching',
+      version: 1,
+      events: [Tick],
+      startFrom: 'beginning',
+      caller: { id: 'ticker', roles: ['system'] },
+      async prefetch(events, read) {
+        await read.query('SELECT 1')
+        batches.push(events.map((e) => e.data.n))
+        for (const e of events) kept.add(e.data.n)
+      },
+      async handle(event, ctx) {
+        if (kept.delete(event.data.n)) await ctx.send(record, { n: event.data.n })
+      },
+    })
+    const read = { query: <R>() => Promise.resolve([] as R[]) }
+    const run = await processorSpec(prefetching, { read })(Tick.create({ n: 1 }), Tick.create({ n: 2 }))
+    expect(batches).toEqual([[1, 2]])
+    expect(run.sent.map((s) => s.input)).toEqual([{ n: 1 }, { n: 2 }])
+    // No database: prefetch fails, is not a failure of the events, and the handler goes on without it.
+    const blind = await processorSpec(prefetching)(Tick.create({ n: 3 }))
+    expect(blind.handled).toHaveLength(1)
+    expect(blind.sent).toEqual([])
+  })
 })

@@ -1,7 +1,7 @@
 import { silentLogger } from '../../core/logger.js'
 import type { SqlClient } from '../../core/sql.js'
 import type { NewEvent } from '../../core/messages.js'
-import { deliver } from '../../processors/deliver.js'
+import { deliver, prefetchBatch } from '../../processors/deliver.js'
 import type { Processor } from '../../processors/processor.js'
 import { recordingBus, type SendLog, type SentCommand } from './bus.js'
 import { eventRecorder, type Recording } from './stored.js'
@@ -73,9 +73,11 @@ export function processorSpec(
       const from = { sends: log.sends.length, sent: log.sent.length }
       const handled: ProcessorRun['handled'] = []
       const deadLetters: ParkedEvent[] = []
+      const sql = options.read ?? noDatabase
+      // The given events are one batch, as the runner reads them: `prefetch` first, if any.
+      await prefetchBatch(processor, events, { sql, log: silentLogger })
       for (const event of events) {
         const signal = new AbortController().signal
-        const sql = options.read ?? noDatabase
         const outcome = await deliver(patient, event, { commands, sql, log: silentLogger, signal })
         const { position, type: eventType } = event
         if (outcome.handled) handled.push({ position, eventType, attempts: outcome.attempts })
