@@ -80,7 +80,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
   })
   const behind = new Gauge({
     name: 'tandem_projection_lag_events',
-    help: 'Events recorded that a projection has not applied yet',
+    help: 'Log positions after what a projection has applied or read past (0 once it has read past the head)',
     labelNames: ['projection'] as const,
     registers: [registry],
   })

@@ -237,4 +237,12 @@ describe.each(modes)('projections woken by the types they read (%s)', (mode) => 
       true,
     )
   })
+
+  it('is not behind once it has read past the head, though its checkpoint is at its last own event', async () => {
+    const created = await create()
+    await t.projections.waitFor(['event-deletions'], BigInt(created.position ?? '0'), 20_000)
+    const status = (await t.projections.status()).find((p) => p.name === 'event-deletions')
+    expect(BigInt(status?.position ?? '0')).toBeLessThan(BigInt(created.position ?? '0'))
+    expect(status?.behind).toBe(0)
+  })
 })

@@ -1,6 +1,7 @@
 import type { Metrics } from '../core/metrics.js'
 import type { Sql } from '../core/sql.js'
-import { headPosition } from '../storage/event-log.js'
+import { logHead } from '../storage/event-log.js'
+import type { Progressing } from './follower.js'
 import type { Placements } from './placements.js'
 
 export interface ProjectionStatus {
@@ -16,9 +17,19 @@ export interface ProjectionStatus {
   rebuilding?: { generation: number; position: string }
 }
 
+/**
+ * How many positions a projection is behind the log's head: none once it has applied the head or
+ * read past its transaction (a projection of rare types keeps its checkpoint at the last event it
+ * applied, however many events of other types follow); else the positions after its checkpoint.
+ */
+function behind(progress: Progressing, head: { position: string; txId: string | undefined }): number {
+  if (progress.hasApplied(head.position, head.txId)) return 0
+  return Math.max(0, Number(head.position) - Number(progress.checkpoint.position))
+}
+
 /** Where each placed projection stands against the log's head. */
 export async function projectionStatus(source: Sql, placements: Placements): Promise<ProjectionStatus[]> {
-  const head = await headPosition(source)
+  const head = await logHead(source)
   return placements.all().map(({ projection, progress, runner, rebuilding }) => ({
     name: projection.name,
     store: projection.store,
@@ -26,7 +37,7 @@ export async function projectionStatus(source: Sql, placements: Placements): Pro
     generation: progress.generation,
     position: progress.checkpoint.position,
     caughtUp: progress.caughtUp,
-    behind: Math.max(0, Number(head) - Number(progress.checkpoint.position)),
+    behind: behind(progress, head),
     appliedHere: runner !== undefined,
     ...(rebuilding
       ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
@@ -34,14 +45,13 @@ export async function projectionStatus(source: Sql, placements: Placements): Pro
   }))
 }
 
-/** Sets each placed projection's lag gauge (events behind the head) once a second, until stopped. */
+/** Sets each placed projection's lag gauge (`behind`, above) once a second, until stopped. */
 export function measureLag(source: Sql, placements: Placements, metrics: Metrics): { stop(): void } {
   const timer = setInterval(() => {
-    headPosition(source).then(
-      (text) => {
-        const head = Number(text)
+    logHead(source).then(
+      (head) => {
         for (const { projection, progress } of placements.all()) {
-          metrics.projectionBehind(projection.name, Math.max(0, head - Number(progress.checkpoint.position)))
+          metrics.projectionBehind(projection.name, behind(progress, head))
         }
       },
       // The database is away; the runners report it.

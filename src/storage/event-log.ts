@@ -161,6 +161,14 @@ export async function transactionOf(sql: SqlClient, position: string): Promise<s
   return row?.tx_id
 }
 
+/** The last event written so far (by position) and its transaction; position '0' when the log is empty. */
+export async function logHead(sql: SqlClient): Promise<{ position: string; txId: string | undefined }> {
+  const [row] = await sql.query<{ position: string; tx_id: string }>(
+    'SELECT position::text, tx_id::text FROM tandem.event_log ORDER BY position DESC LIMIT 1',
+  )
+  return row ? { position: row.position, txId: row.tx_id } : { position: '0', txId: undefined }
+}
+
 /** The highest position written so far. */
 export async function headPosition(sql: SqlClient): Promise<string> {
   const [row] = await sql.query<{ head: string | null }>(

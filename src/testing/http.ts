@@ -51,6 +51,19 @@ export const bob: Caller = { id: 'bob', roles: [] }
 /** How long `settle` waits for the projections before it fails the test. */
 const settleTimeoutMs = 10_000
 
+/**
+ * Until every projection this process applies has read the log once (what `/ready` waits for): a
+ * server is handed to a test as a readiness probe would let traffic in, not while its runners start.
+ */
+async function untilReady(tandem: TestTandem): Promise<void> {
+  const deadline = Date.now() + settleTimeoutMs
+  while (!(await tandem.projections.status()).every((p) => !p.appliedHere || p.caughtUp)) {
+    if (Date.now() > deadline)
+      throw new Error('The projections did not read the log within 10 s of the start')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 export async function startTestServer(mode: Mode, options: TestServerOptions = {}): Promise<TestServer> {
   const tandem = await startTestTandem(mode, options)
   const serverErrors: string[] = []
@@ -63,6 +76,7 @@ export async function startTestServer(mode: Mode, options: TestServerOptions = {
       }
     })
     await app.ready()
+    await untilReady(tandem)
   } catch (error) {
     await tandem.dispose()
     throw error
