@@ -2,7 +2,15 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sql } from '../core/sql.js'
 import { postgresUrl, servicesAvailable } from '../testing/services.js'
-import { appendStatement, origin, readAfter, readFrom, type Checkpoint } from './event-log.js'
+import {
+  appendStatement,
+  headPosition,
+  logHead,
+  origin,
+  readAfter,
+  readFrom,
+  type Checkpoint,
+} from './event-log.js'
 import { migrate } from './migrations.js'
 import { createPglite } from './pglite.js'
 import { createPostgres } from './postgres.js'
@@ -163,6 +171,10 @@ describe('the event log on PGlite', () => {
       appended.push(row?.position ?? '')
     }
     expect((await drain(sql, origin)).positions).toEqual(appended)
+    // The head is the highest position as a number: 10 after 9, not the text '9' after '10'.
+    expect(appended.at(-1)).toBe('10')
+    expect(await headPosition(sql)).toBe('10')
+    expect((await logHead(sql)).txId).toMatch(/^\d+$/)
     await sql.close()
   })
   it('reads a few types on from the horizon of a complete read, and still sees every later event of them', async () => {

@@ -163,18 +163,16 @@ export async function transactionOf(sql: SqlClient, position: string): Promise<s
 
 /** The last event written so far (by position) and its transaction; position '0' when the log is empty. */
 export async function logHead(sql: SqlClient): Promise<{ position: string; txId: string | undefined }> {
-  const [row] = await sql.query<{ position: string; tx_id: string }>(
-    'SELECT position::text, tx_id::text FROM tandem.event_log ORDER BY position DESC LIMIT 1',
+  // Named apart from the columns: `ORDER BY position` would otherwise sort the text output ('9' > '45').
+  const [row] = await sql.query<{ head: string; tx: string }>(
+    'SELECT position::text AS head, tx_id::text AS tx FROM tandem.event_log ORDER BY position DESC LIMIT 1',
   )
-  return row ? { position: row.position, txId: row.tx_id } : { position: '0', txId: undefined }
+  return row ? { position: row.head, txId: row.tx } : { position: '0', txId: undefined }
 }
 
 /** The highest position written so far. */
 export async function headPosition(sql: SqlClient): Promise<string> {
-  const [row] = await sql.query<{ head: string | null }>(
-    'SELECT max(position)::text AS head FROM tandem.event_log',
-  )
-  return row?.head ?? '0'
+  return (await logHead(sql)).position
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
