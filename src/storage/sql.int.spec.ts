@@ -265,3 +265,62 @@ describe.runIf(servicesAvailable)('group commit on PostgreSQL', () => {
     }
   })
 })
+
+describe.runIf(servicesAvailable)('statements outside a transaction on PostgreSQL', () => {
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>>
+  let sql: Sql
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(postgresUrl, 'shared')
+    sql = createPostgres({ url: scratch.url, max: 8, applicationName: 'shared' })
+  })
+  afterAll(async () => {
+    await sql.close()
+    await scratch.drop()
+  })
+
+  const echo = (n: number) =>
+    sql.query<{ n: number; pid: number }>('SELECT $1::int AS n, pg_backend_pid() AS pid', [n])
+
+  it('share a few connections, pipelined: each gets its own answer, a failing one fails alone, transactions keep theirs', async () => {
+    const reads = Array.from({ length: 300 }, (_, i) =>
+      i % 50 === 7 ? sql.query('SELECT 1 / $1::int AS n', [0]) : echo(i),
+    )
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      sql.transaction(async (tx) => {
+        const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+        await tx.commit([])
+        return { i, pid: row?.pid }
+      }),
+    )
+    const outcomes = await Promise.allSettled(reads)
+    outcomes.forEach((o, i) => {
+      if (i % 50 === 7) expect(o.status === 'rejected' && sqlState(o.reason)).toBe('22012')
+      else expect(o.status === 'fulfilled' && o.value[0]?.n).toBe(i)
+    })
+    const pids = new Set(outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value[0]?.pid] : [])))
+    expect(pids.size).toBeLessThanOrEqual(4) // half the pool
+    expect((await Promise.all(writes)).map((w) => w.i)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+  })
+
+  it('replace a shared connection that was cut: statements sent after it are answered', async () => {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => echo(i)))
+    const watcher = createPostgres({ url: scratch.url, max: 1 })
+    try {
+      const cut = await watcher.query<{ ok: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'shared'`,
+      )
+      expect(cut.length).toBeGreaterThan(0)
+    } finally {
+      await watcher.close()
+    }
+    // Those sent while the cut is noticed may fail with it; then every statement is answered.
+    const deadline = Date.now() + 10_000
+    let answered = 0
+    while (answered < 50 && Date.now() < deadline) {
+      const outcomes = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => echo(i)))
+      answered = outcomes.every((o) => o.status === 'fulfilled') ? answered + 10 : 0
+    }
+    expect(answered).toBe(50)
+  })
+})
