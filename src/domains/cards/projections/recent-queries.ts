@@ -5,6 +5,7 @@ import {
   ValidationError,
   type Caller,
   type KvReader,
+  type LexBound,
 } from '../../../kernel/index.js'
 import { compareEntries, customerAsked, cursorOf, cursorParts, readers, seesEveryone } from './access.js'
 import {
@@ -21,22 +22,29 @@ import { GetRecentTransactionsInput, RecentTransaction } from './schemas.js'
 
 const cardNotFound = () => new NotFoundError('CARD_NOT_FOUND', 'Card not found')
 
-/** The cards a question lists and whose they are: a card the caller may not see is absent (404). */
-async function cardsAsked(
+/**
+ * The cards a question lists, whose they are, and each card's newest entries past `max`: a card the
+ * caller may not see is absent (404). A card's list is read beside its document (one round trip), and
+ * answered only once the document says the caller may see it.
+ */
+async function listsAsked(
   kv: KvReader,
   caller: Caller | undefined,
   q: { cardId?: string | undefined; customerId?: string | undefined },
-): Promise<{ customerId: string; cardIds: string[] }> {
+  range: { max: LexBound; count: number },
+): Promise<string[][]> {
   if (q.cardId !== undefined && q.customerId !== undefined)
     throw new ValidationError([{ path: '/customerId', message: 'must not be given with cardId' }])
+  const list = (cardId: string) =>
+    kv.zrangeByLex(cardTxnsKey(cardId), { min: '-', max: range.max, count: range.count, reverse: true })
   if (q.cardId === undefined) {
-    const customerId = customerAsked(caller, q.customerId)
-    return { customerId, cardIds: await kv.smembers(customerCardsKey(customerId)) }
+    const cardIds = await kv.smembers(customerCardsKey(customerAsked(caller, q.customerId)))
+    return Promise.all(cardIds.map(list))
   }
-  const doc = await kv.get(cardDocKey(q.cardId))
+  const [doc, entries] = await Promise.all([kv.get(cardDocKey(q.cardId)), list(q.cardId)])
   const card = doc === null ? undefined : (JSON.parse(doc) as CardDoc)
   if (!card || !(seesEveryone(caller) || card.customerId === caller?.id)) throw cardNotFound()
-  return { customerId: card.customerId, cardIds: [q.cardId] }
+  return [entries]
 }
 
 export const getRecentTransactions = defineQuery({
@@ -75,14 +83,9 @@ export const getRecentTransactions = defineQuery({
     const kv = stores.kv(recentModel)
     const limit = q.limit ?? 20
     const after = cursorParts(q.cursor, 'recent', ['time', 'uuid'])
-    const { cardIds } = await cardsAsked(kv, caller, q)
-    const max = after ? (`(${after.join('|')}` as const) : ('+' as const)
+    const max: LexBound = after ? `(${after.join('|')}` : '+'
     // Each card's newest entries past the cursor, merged: a customer has a few cards.
-    const lists = await Promise.all(
-      cardIds.map((cardId) =>
-        kv.zrangeByLex(cardTxnsKey(cardId), { min: '-', max, count: limit + 1, reverse: true }),
-      ),
-    )
+    const lists = await listsAsked(kv, caller, q, { max, count: limit + 1 })
     const entries = lists
       .flat()
       .toSorted(compareEntries)
