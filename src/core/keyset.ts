@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js'
-import { cursorAfter, decodeCursor } from './paging.js'
+import { cursorAfter, decodeCursor, encodeCursor } from './paging.js'
 
 /**
  * Keyset paging over (time, id), newest first, for SQL read models: a cursor is the opaque form of
@@ -12,12 +12,63 @@ export interface TimeKey {
 }
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+/** Years 0001 to 9999: what ISO text of four-digit years and PostgreSQL's timestamptz both hold. */
+const earliest = Date.parse('0001-01-01T00:00:00.000Z')
+const latest = Date.parse('9999-12-31T23:59:59.999Z')
+const maxPosition = 2n ** 63n - 1n
+
+/**
+ * A time as read models store it: UTC ISO text with milliseconds, which sorts as text. One the
+ * schema lets through that JavaScript cannot place (a leap second, `23:59:60`), or outside the years
+ * 0001 to 9999 (year 0000 is no year to PostgreSQL), is a 400 at `path`.
+ */
+export function storedTime(value: string, path: string): string {
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms) || ms < earliest || ms > latest)
+    throw new ValidationError([{ path, message: 'is not a time between the years 0001 and 9999' }])
+  return new Date(ms).toISOString()
+}
+
+/** Whether `text` is a time exactly as `storedTime` writes it (a cursor's, say): 2031-02-30 is not. */
+export function isStoredTime(text: string): boolean {
+  if (!isoTime.test(text)) return false
+  const ms = Date.parse(text)
+  return ms >= earliest && ms <= latest && new Date(ms).toISOString() === text
+}
+
+/** Whether `text` is a position in the event log: 1 to 2^63-1, no leading zero. */
+export function isLogPosition(text: string): boolean {
+  return /^[1-9]\d{0,18}$/.test(text) && BigInt(text) <= maxPosition
+}
+
+/** A keyset cursor that names its query: `<query>|<parts…>`, base64url. */
+export const cursorOf = (query: string, ...parts: string[]) => encodeCursor([query, ...parts].join('|'))
+
+const fits = { time: isStoredTime, uuid: (text: string) => uuid.test(text), position: isLogPosition }
+
+/** The parts of a cursor of `query` (`cursorOf`), each checked; one of another query or shape is a 400. */
+export function cursorParts(
+  cursor: string | undefined,
+  query: string,
+  kinds: readonly (keyof typeof fits)[],
+): string[] | undefined {
+  if (cursor === undefined) return undefined
+  const [from, ...parts] = decodeCursor(cursor).split('|')
+  if (
+    from !== query ||
+    parts.length !== kinds.length ||
+    !kinds.every((kind, i) => fits[kind](parts[i] ?? ''))
+  )
+    throw new ValidationError([{ path: '/cursor', message: 'is not a cursor of this query' }])
+  return parts
+}
 
 /** The key a cursor names (undefined: the first page); a cursor that is not one is a 400. */
 export function keyAfter(cursor: string | undefined): TimeKey | undefined {
   if (cursor === undefined) return undefined
   const [time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
-  if (rest.length > 0 || Number.isNaN(Date.parse(time)) || !uuid.test(id)) {
+  if (rest.length > 0 || !isStoredTime(time) || !uuid.test(id)) {
     throw new ValidationError([{ path: '/cursor', message: 'is not a valid cursor' }])
   }
   return { time, id }

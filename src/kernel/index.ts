@@ -31,7 +31,17 @@ export {
 export type { EventMetadata, StoredEvent } from '../core/envelope.js'
 export { Id, Name, Text } from '../core/schemas.js'
 export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
-export { indexName, keyAfter, pageOf, type TimeKey } from '../core/keyset.js'
+export {
+  cursorOf,
+  cursorParts,
+  indexName,
+  isLogPosition,
+  isStoredTime,
+  keyAfter,
+  pageOf,
+  storedTime,
+  type TimeKey,
+} from '../core/keyset.js'
 
 // Deciding: pure rules in an I/O shell.
 export {

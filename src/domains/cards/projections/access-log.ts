@@ -1,5 +1,13 @@
-import { defineQuery, Page, signedIn, type FieldError } from '../../../kernel/index.js'
-import { cursorOf, cursorParts, refuse, storedTime } from './access.js'
+import {
+  cursorOf,
+  cursorParts,
+  defineQuery,
+  Page,
+  signedIn,
+  storedTime,
+  type FieldError,
+} from '../../../kernel/index.js'
+import { refuse } from './access.js'
 import { AccessRecord, GetAccessLogInput } from './schemas.js'
 
 /**

@@ -1,6 +1,4 @@
 import {
-  decodeCursor,
-  encodeCursor,
   ForbiddenError,
   signedIn,
   ValidationError,
@@ -38,38 +36,6 @@ export function customerAsked(caller: Caller | undefined, asked: string | undefi
 export function customerOrAll(caller: Caller | undefined, asked: string | undefined): string | null {
   if (seesEveryone(caller)) return asked ?? null
   return customerAsked(caller, asked)
-}
-
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
-/** A keyset cursor that names its query: `<query>|<parts…>`, base64url. */
-export const cursorOf = (query: string, ...parts: string[]) => encodeCursor([query, ...parts].join('|'))
-
-/** The parts of a cursor of `query`, each checked; one of another query or shape is a 400. */
-export function cursorParts(
-  cursor: string | undefined,
-  query: string,
-  kinds: readonly ('time' | 'uuid' | 'position')[],
-): string[] | undefined {
-  if (cursor === undefined) return undefined
-  const [from, ...parts] = decodeCursor(cursor).split('|')
-  const fits = (part: string, kind: 'time' | 'uuid' | 'position') =>
-    kind === 'time' ? isoTime.test(part) : kind === 'uuid' ? uuid.test(part) : /^[1-9]\d{0,18}$/.test(part)
-  if (
-    from !== query ||
-    parts.length !== kinds.length ||
-    !kinds.every((kind, i) => fits(parts[i] ?? '', kind))
-  )
-    throw new ValidationError([{ path: '/cursor', message: 'is not a cursor of this query' }])
-  return parts
-}
-
-/** A time as the read models store it (UTC, milliseconds: they compare as text); 400 at `path` if none. */
-export function storedTime(value: string, path: string): string {
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new ValidationError([{ path, message: 'is not a time that can be compared' }])
-  return new Date(ms).toISOString()
 }
 
 const dayMs = 24 * 3600_000

@@ -1,6 +1,13 @@
-import { defineQuery, defineSqlProjection, NotFoundError } from '../../../kernel/index.js'
+import {
+  cursorOf,
+  cursorParts,
+  defineQuery,
+  defineSqlProjection,
+  NotFoundError,
+  storedTime,
+} from '../../../kernel/index.js'
 import { cardEvents } from '../messages.js'
-import { cursorOf, cursorParts, readers, seesEveryone, storedTime } from './access.js'
+import { readers, seesEveryone } from './access.js'
 import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } from './schemas.js'
 
 /**

@@ -102,6 +102,27 @@ describe.each(modes)('cards read side over HTTP (%s)', (mode) => {
       }),
       '/from',
     )
+    // What PostgreSQL cannot take: year 0000, a day no calendar has, a position past 2^63-1.
+    const cursor = (key: string) => Buffer.from(key).toString('base64url')
+    const { cardId } = await setup('bora')
+    for (const key of ['history|9223372036854775808', 'history|9999999999999999999'])
+      expectInvalid(
+        await server().get(q('get-card-history', { cardId, cursor: cursor(key) }), {
+          caller: customer('bora'),
+        }),
+        '/cursor',
+      )
+    const uuid = '0190b0c0-0000-7000-8000-000000000001'
+    for (const key of [`access|0000-01-01T00:00:00.000Z|${uuid}`, `access|2031-02-30T00:00:00.000Z|${uuid}`])
+      expectInvalid(
+        await server().get(q('get-access-log', { cursor: cursor(key) }), { caller: admin }),
+        '/cursor',
+      )
+    for (const field of ['from', 'to'])
+      expectInvalid(
+        await server().get(q('get-access-log', { [field]: '0000-01-01T00:00:00Z' }), { caller: admin }),
+        `/${field}`,
+      )
   })
 
   it("never shows another customer's data: their card 404 as an unknown one, their id 403", async () => {

@@ -1,4 +1,6 @@
 import {
+  cursorOf,
+  cursorParts,
   defineQuery,
   NotFoundError,
   Page,
@@ -7,7 +9,7 @@ import {
   type KvReader,
   type LexBound,
 } from '../../../kernel/index.js'
-import { compareEntries, customerAsked, cursorOf, cursorParts, readers, seesEveryone } from './access.js'
+import { compareEntries, customerAsked, readers, seesEveryone } from './access.js'
 import {
   cardDocKey,
   cardTag,

@@ -148,6 +148,14 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
       '/from',
     )
     expectInvalid(await ask('get-audit-log', { cursor }, ada), '/cursor')
+    // Times PostgreSQL's timestamptz cannot take, where the audit log compares them as times.
+    for (const field of ['from', 'to'])
+      expectInvalid(await ask('get-audit-log', { [field]: '0000-12-31T23:59:59Z' }, ada), `/${field}`)
+    const id = '01a24081-e50c-7602-ad1e-55e138e3ef6f'
+    for (const time of ['2026-02-30T00:00:00.000Z', '0000-01-01T00:00:00.000Z']) {
+      const audit = Buffer.from(`audit|${time}|${id}`).toString('base64url')
+      expectInvalid(await ask('get-audit-log', { cursor: audit }, ada), '/cursor')
+    }
     const far = await q({ from: '0001-01-01T00:00:00Z', to: '9999-12-31T23:59:59Z', q: '%_\\' })
     expect(far.statusCode).toBe(200)
     const stats = await ask('get-request-statistics', { bucket: 'hour', from: '0001-01-01T00:00:00Z' }, fay)

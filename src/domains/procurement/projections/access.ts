@@ -2,6 +2,7 @@ import {
   decodeCursor,
   encodeCursor,
   ForbiddenError,
+  isStoredTime,
   ValidationError,
   type Caller,
   type FieldError,
@@ -55,7 +56,6 @@ export const Time = Type.String({ format: 'date-time', description: 'ISO 8601 ti
 export const Amount = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT, description: 'Minor units' })
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const amount = /^(0|[1-9]\d{0,15})$/
 
 /** A cursor's key: a time (ISO, as stored) or an amount, and the request id that breaks ties. */
@@ -78,7 +78,7 @@ export function keyOf(cursor: string | undefined, query: string, sort: string, k
   const [from = '', by = '', key = '', id = '', ...rest] = decodeCursor(cursor).split('|')
   if (rest.length > 0 || !uuid.test(id)) throw bad('is not a valid cursor')
   if (from !== query || by !== sort) throw bad('belongs to another query or sort')
-  const fits = kind === 'time' ? isoTime.test(key) : amount.test(key) && Number(key) <= MAX_AMOUNT
+  const fits = kind === 'time' ? isStoredTime(key) : amount.test(key) && Number(key) <= MAX_AMOUNT
   if (!fits) throw bad('is not a valid cursor')
   return { key, id }
 }
@@ -88,16 +88,6 @@ export function pageAfter<R>(rows: readonly R[], limit: number, cursor: (row: R)
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   return { items, nextCursor: rows.length > limit && last !== undefined ? cursor(last) : null }
-}
-
-/**
- * A time as the read models store it (UTC, milliseconds: they sort as text). A time the schema
- * lets through that JavaScript cannot place (a leap second, `23:59:60`) is a 400 at `path`.
- */
-export function storedTime(value: string, path: string): string {
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new ValidationError([{ path, message: 'is not a time that can be compared' }])
-  return new Date(ms).toISOString()
 }
 
 /** `from` after `to` (or min above max) is a 400 naming both fields. */

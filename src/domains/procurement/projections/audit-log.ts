@@ -1,15 +1,15 @@
 import {
   AuditRecordSchema,
-  decodeCursor,
+  cursorOf,
+  cursorParts,
   defineQuery,
-  encodeCursor,
   Limit,
   Page,
   signedIn,
-  ValidationError,
+  storedTime,
 } from '../../../kernel/index.js'
 import Type from 'typebox'
-import { checkRange, Cursor, refuse, storedTime, Time } from './access.js'
+import { checkRange, Cursor, refuse, Time } from './access.js'
 
 /**
  * The procurement domain's audit log (core/audit.ts): every command with who sent it, when, its input
@@ -18,17 +18,6 @@ import { checkRange, Cursor, refuse, storedTime, Time } from './access.js'
  * the write database, not a projection: a command's entry commits with the command. Newest first,
  * keyset pages over (time, id). Not cached: entries are not events, so no tag would drop an answer.
  */
-
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
-
-function entryAfter(cursor: string | undefined) {
-  if (cursor === undefined) return undefined
-  const [kind = '', time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
-  if (kind !== 'audit' || rest.length > 0 || !isoTime.test(time) || !uuid.test(id))
-    throw new ValidationError([{ path: '/cursor', message: 'is not a cursor of this query' }])
-  return { time, id }
-}
 
 export const getAuditLog = defineQuery({
   domain: 'procurement',
@@ -57,18 +46,18 @@ export const getAuditLog = defineQuery({
     checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
     refuse(problems)
     const limit = q.limit ?? 20
-    const before = entryAfter(q.cursor)
+    const [time, id] = cursorParts(q.cursor, 'audit', ['time', 'uuid']) ?? []
     const rows = await auditLog.read({
       domain: 'procurement',
       limit: limit + 1,
       ...(q.actorId === undefined ? {} : { actorId: q.actorId }),
       ...(q.from ? { from: storedTime(q.from, '/from') } : {}),
       ...(q.to ? { to: storedTime(q.to, '/to') } : {}),
-      ...(before ? { before } : {}),
+      ...(time !== undefined && id !== undefined ? { before: { time, id } } : {}),
     })
     const items = rows.slice(0, limit)
     const last = items.at(-1)
-    const nextCursor = rows.length > limit && last ? encodeCursor(`audit|${last.at}|${last.id}`) : null
+    const nextCursor = rows.length > limit && last ? cursorOf('audit', last.at, last.id) : null
     return { items, nextCursor }
   },
 })

@@ -1,4 +1,12 @@
-import { defineQuery, defineSqlProjection, fold, Id, NotFoundError, signedIn } from '../../../kernel/index.js'
+import {
+  defineQuery,
+  defineSqlProjection,
+  fold,
+  Id,
+  NotFoundError,
+  signedIn,
+  storedTime,
+} from '../../../kernel/index.js'
 import Type from 'typebox'
 import {
   Currency,
@@ -12,7 +20,7 @@ import {
 } from '../messages.js'
 import { requestView } from '../queries.js'
 import { evolve, initial, type RequestState } from '../rules.js'
-import { sees, storedTime, Time } from './access.js'
+import { sees, Time } from './access.js'
 
 /**
  * The history read model: every event of every request, in log order, with who acted and when

@@ -1,4 +1,4 @@
-import { defineQuery, Limit, Page, signedIn, type AuditedRead } from '../../../kernel/index.js'
+import { defineQuery, Limit, Page, signedIn, storedTime, type AuditedRead } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Department, RequestStatus } from '../messages.js'
 import {
@@ -10,7 +10,6 @@ import {
   keyOf,
   pageAfter,
   refuse,
-  storedTime,
   Time,
 } from './access.js'
 import { requestsModel, RequestSummary, summaryColumns, summaryOf, type SummaryRow } from './requests.js'

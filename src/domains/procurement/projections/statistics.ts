@@ -1,7 +1,7 @@
-import { defineQuery, signedIn } from '../../../kernel/index.js'
+import { defineQuery, signedIn, storedTime } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Department, type RequestStatus } from '../messages.js'
-import { checkRange, departmentAsked, refuse, scopeOf, storedTime, Time } from './access.js'
+import { checkRange, departmentAsked, refuse, scopeOf, Time } from './access.js'
 import { requestsModel } from './requests.js'
 
 /**

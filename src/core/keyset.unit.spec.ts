@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { cursorOf, cursorParts, isLogPosition, isStoredTime, storedTime } from './keyset.js'
+
+describe('keyset keys', () => {
+  it('take a stored time only as stored: UTC with milliseconds, a calendar day, years 0001 to 9999', () => {
+    expect(isStoredTime('2031-02-28T23:59:59.999Z')).toBe(true)
+    expect(isStoredTime('0001-01-01T00:00:00.000Z')).toBe(true)
+    for (const text of [
+      '2031-02-30T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '2031-02-28T23:59:60.000Z',
+      '2031-02-28T23:59:59Z',
+      '2031-02-28T23:59:59.999+00:00',
+    ])
+      expect(isStoredTime(text), text).toBe(false)
+    expect(storedTime('2031-03-01T09:00:00+09:00', '/at')).toBe('2031-03-01T00:00:00.000Z')
+    for (const text of ['0000-12-31T23:59:59Z', '+010000-01-01T00:00:00Z', 'yesterday'])
+      expect(() => storedTime(text, '/at'), text).toThrow(
+        expect.objectContaining({ status: 400, errors: [expect.objectContaining({ path: '/at' })] }),
+      )
+  })
+
+  it('take a log position from 1 to 2^63-1', () => {
+    expect(isLogPosition('9223372036854775807')).toBe(true)
+    for (const text of ['0', '01', '-1', '9223372036854775808', '9999999999999999999', '1e3'])
+      expect(isLogPosition(text), text).toBe(false)
+  })
+
+  it("read back a cursor's parts, and refuse one of another query or shape", () => {
+    const id = '0190b0c0-0000-7000-8000-000000000001'
+    const cursor = cursorOf('recent', '2031-03-01T00:00:00.000Z', id)
+    expect(cursorParts(cursor, 'recent', ['time', 'uuid'])).toEqual(['2031-03-01T00:00:00.000Z', id])
+    expect(cursorParts(undefined, 'recent', ['time'])).toBeUndefined()
+    for (const [query, kinds] of [
+      ['other', ['time', 'uuid']],
+      ['recent', ['time']],
+      ['recent', ['uuid', 'uuid']],
+      ['recent', ['position', 'uuid']],
+    ] as const)
+      expect(() => cursorParts(cursor, query, kinds)).toThrow(
+        expect.objectContaining({ status: 400, errors: [expect.objectContaining({ path: '/cursor' })] }),
+      )
+  })
+})
