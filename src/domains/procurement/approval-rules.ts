@@ -11,7 +11,7 @@ import {
   type Role,
   type Step,
 } from './messages.js'
-import { canonicalDepartment, currentStep, hasRole, type Request, type RequestState } from './rules.js'
+import { canonicalDepartment, currentStep, hasRole, sees, type Request, type RequestState } from './rules.js'
 import { actorOf, notFound } from './request-rules.js'
 
 /**
@@ -34,10 +34,13 @@ export function actsAs(caller: Caller | undefined, step: Step, department: strin
   return undefined
 }
 
-/** The pending request and its waiting step, if the caller may act on it. */
+/**
+ * The pending request and its waiting step, if the caller may act on it. One the caller may not see
+ * is 404, as an unknown id: neither its status nor the step it waits at is told.
+ */
 function decision(state: RequestState, meta: CommandMeta): { request: Request; step: Step; actedAs: Role } {
   const actorId = actorOf(meta)
-  if (state.status === 'absent') throw notFound()
+  if (state.status === 'absent' || !meta.caller || !sees(meta.caller, state)) throw notFound()
   const step = currentStep(state)
   if (state.status !== 'pending' || !step)
     throw new ConflictError('REQUEST_NOT_PENDING', 'Request not pending', `It is ${state.status}`)

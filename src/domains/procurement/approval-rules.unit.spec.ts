@@ -95,9 +95,11 @@ describe('approve-request', () => {
         .when({ requestId }, { caller: adm })
         .then(approvedBy('ada', managerStep, 'admin'))
     })
-    it('refuses a manager of another department, finance on the manager step, an employee: 403 NOT_APPROVER', () => {
-      for (const caller of [otherManager, fin, { id: 'x', roles: ['employee'], dept: 'sales' }])
-        given([twoSteps()]).when({ requestId }, { caller }).thenRefused('NOT_APPROVER', { status: 403 })
+    it('refuses finance on the manager step: 403 NOT_APPROVER; one who may not see the request: 404, as unknown', () => {
+      given([twoSteps()]).when({ requestId }, { caller: fin }).thenRefused('NOT_APPROVER', { status: 403 })
+      // Neither its status nor the step it waits at is told to a manager of another department or an employee.
+      for (const caller of [otherManager, { id: 'x', roles: ['employee'], dept: 'sales' }])
+        given([twoSteps()]).when({ requestId }, { caller }).thenRefused('REQUEST_NOT_FOUND', { status: 404 })
       given([twoSteps(), approvedBy('meg', managerStep, 'manager')])
         .when({ requestId }, { caller: salesManager })
         .thenRefused('NOT_APPROVER')

@@ -22,6 +22,7 @@ import {
   canonicalDepartment,
   defaultPolicy,
   hasRole,
+  sees,
   stepsFor,
   type Request,
   type RequestState,
@@ -125,10 +126,10 @@ export function decideCreate(
   ]
 }
 
-/** The request, if the caller is its requester. */
+/** The request, unless the caller may not see it (404, as an unknown id), if the caller is its requester. */
 function ownRequest(state: RequestState, meta: CommandMeta): Request {
   const actorId = actorOf(meta)
-  if (state.status === 'absent') throw notFound()
+  if (state.status === 'absent' || !meta.caller || !sees(meta.caller, state)) throw notFound()
   if (state.requesterId !== actorId)
     throw new AppError(403, 'NOT_REQUESTER', 'Not the requester', 'Only its requester may do this')
   return state

@@ -181,10 +181,13 @@ describe('update-request', () => {
       .when({ requestId, items: [item(1, 1_000_001)] })
       .thenRefused('BUDGET_EXCEEDED')
   })
-  it('refuses an unknown request (404), another person (403 NOT_REQUESTER), an approved step (409)', () => {
+  it('refuses an unknown request or one the caller may not see (404), another who sees it (403 NOT_REQUESTER), an approved step (409)', () => {
     given([], rows()).when({ requestId, title: 'x' }).thenRefused('REQUEST_NOT_FOUND', { status: 404 })
     given([created(10)], rows())
       .when({ requestId, title: 'x' }, { caller: bob })
+      .thenRefused('REQUEST_NOT_FOUND', { status: 404 })
+    given([created(10)], rows())
+      .when({ requestId, title: 'x' }, { caller: salesManager })
       .thenRefused('NOT_REQUESTER', { status: 403 })
     given([created(2_000_000, stepsOf('manager', 'finance')), ...approvedStep(0)], rows())
       .when({ requestId, title: 'x' })

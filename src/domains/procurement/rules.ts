@@ -119,6 +119,29 @@ export function canonicalDepartment(value: string | undefined): string | undefin
 
 export const hasRole = (caller: Caller | undefined, role: string) => caller?.roles.includes(role) === true
 
+/**
+ * The requests a caller sees besides their own: all of them (finance, admin), their department's
+ * (a manager whose token names a department), or none (everyone else: an employee).
+ */
+export type Scope = { kind: 'all' } | { kind: 'department'; department: string } | { kind: 'own' }
+
+export function scopeOf(caller: Caller): Scope {
+  if (hasRole(caller, 'finance') || hasRole(caller, 'admin')) return { kind: 'all' }
+  const department = canonicalDepartment(caller.dept)
+  if (hasRole(caller, 'manager') && department) return { kind: 'department', department }
+  return { kind: 'own' }
+}
+
+/**
+ * Whether a request of this requester and department is the caller's to see: queries list it,
+ * and commands on one that is not are 404 like an unknown id (no status or step is told).
+ */
+export function sees(caller: Caller, request: { requesterId: string; department: string }): boolean {
+  const scope = scopeOf(caller)
+  if (scope.kind === 'all' || request.requesterId === caller.id) return true
+  return scope.kind === 'department' && scope.department === request.department
+}
+
 /** The default approval policy: the department's manager; then finance above 1,000,000; then admin above 10,000,000. */
 export const defaultPolicy: readonly PolicyTier[] = [
   { upTo: 1_000_000, steps: ['manager'] },

@@ -9,32 +9,12 @@ import {
 } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { MAX_AMOUNT } from '../messages.js'
-import { canonicalDepartment, hasRole } from '../rules.js'
+import { scopeOf } from '../rules.js'
 
 /**
  * What the read side's queries share: who sees what (the scope a token gives), cursors that know
  * their query and sort, and times in the one form the read models store them in.
  */
-
-/**
- * The requests a caller sees besides their own: all of them (finance, admin), their department's
- * (a manager whose token names a department), or none (everyone else: an employee).
- */
-export type Scope = { kind: 'all' } | { kind: 'department'; department: string } | { kind: 'own' }
-
-export function scopeOf(caller: Caller): Scope {
-  if (hasRole(caller, 'finance') || hasRole(caller, 'admin')) return { kind: 'all' }
-  const department = canonicalDepartment(caller.dept)
-  if (hasRole(caller, 'manager') && department) return { kind: 'department', department }
-  return { kind: 'own' }
-}
-
-/** Whether a request of this requester and department is the caller's to see. */
-export function sees(caller: Caller, request: { requesterId: string; department: string }): boolean {
-  const scope = scopeOf(caller)
-  if (scope.kind === 'all' || request.requesterId === caller.id) return true
-  return scope.kind === 'department' && scope.department === request.department
-}
 
 /**
  * The department a department-wide question is about: the one asked (finance, admin: any; none

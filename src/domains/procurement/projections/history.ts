@@ -19,8 +19,8 @@ import {
   type RequestEvent,
 } from '../messages.js'
 import { requestView } from '../queries.js'
-import { evolve, initial, type RequestState } from '../rules.js'
-import { sees, Time } from './access.js'
+import { evolve, initial, sees, type RequestState } from '../rules.js'
+import { Time } from './access.js'
 
 /**
  * The history read model: every event of every request, in log order, with who acted and when

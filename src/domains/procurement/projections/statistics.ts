@@ -1,7 +1,8 @@
 import { defineQuery, signedIn, storedTime } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Department, type RequestStatus } from '../messages.js'
-import { checkRange, departmentAsked, refuse, scopeOf, Time } from './access.js'
+import { scopeOf } from '../rules.js'
+import { checkRange, departmentAsked, refuse, Time } from './access.js'
 import { requestsModel } from './requests.js'
 
 /**
