@@ -118,7 +118,8 @@ export function decideReject(cmd: RejectRequest, state: RequestState, meta: Comm
 /**
  * Payment of an approved request: the committed total becomes spent as `paidAmount`. Paying less
  * releases the difference to the budget; paying more than was approved is refused
- * (PAYMENT_EXCEEDS_APPROVED): a larger amount needs a new request and its approvals.
+ * (PAYMENT_EXCEEDS_APPROVED): a larger amount needs a new request and its approvals. Paying nothing
+ * for a request of some amount is refused too (NOTHING_PAID): that request is cancelled instead.
  */
 export function decidePay(cmd: MarkAsPaid, state: RequestState, meta: CommandMeta): RequestEvent[] {
   const actorId = actorOf(meta)
@@ -128,6 +129,12 @@ export function decidePay(cmd: MarkAsPaid, state: RequestState, meta: CommandMet
     throw new ConflictError('REQUEST_NOT_APPROVED', 'Request not approved', `It is ${state.status}`)
   if (state.requesterId === actorId)
     throw new AppError(403, 'SELF_PAYMENT', 'Own request', 'Nobody marks their own request as paid')
+  if (cmd.paidAmount === 0 && state.total > 0)
+    throw new ConflictError(
+      'NOTHING_PAID',
+      'Nothing paid',
+      `A payment of 0 on ${state.total} ${state.currency} approved: cancel-request releases it`,
+    )
   if (cmd.paidAmount > state.total)
     throw new ConflictError(
       'PAYMENT_EXCEEDS_APPROVED',

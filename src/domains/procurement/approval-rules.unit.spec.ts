@@ -193,9 +193,10 @@ describe('mark-as-paid', () => {
       spent: 250,
     })
   })
-  it('refuses more than approved (409 PAYMENT_EXCEEDS_APPROVED), twice (ALREADY_PAID), unapproved, own', () => {
+  it('refuses more than approved (409 PAYMENT_EXCEEDS_APPROVED), nothing (NOTHING_PAID), twice (ALREADY_PAID), unapproved, own', () => {
     const pay = (paidAmount: number) => ({ requestId, paidAmount, paymentReference: 'INV-1' })
     given(approvedOne).when(pay(301)).thenRefused('PAYMENT_EXCEEDS_APPROVED', { status: 409 })
+    given(approvedOne).when(pay(0)).thenRefused('NOTHING_PAID', { status: 409 })
     given([...approvedOne, paid(300)])
       .when(pay(300))
       .thenRefused('ALREADY_PAID', { status: 409 })

@@ -218,6 +218,7 @@ export const markAsPaid = defineCommand({
     'ALREADY_PAID',
     'SELF_PAYMENT',
     'PAYMENT_EXCEEDS_APPROVED',
+    'NOTHING_PAID',
   ],
   examples: [{ requestId: paidId, paidAmount: 140_000, paymentReference: 'INV-2031-0042' }],
   exampleCallers: [approver],
