@@ -176,6 +176,32 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
       expect(await cardRow(t, cardId)).toMatchObject({ holds: 400 })
     })
 
+    it("takes the network's transaction id with a decline of an unknown card too, also against one sent at once on a card", async () => {
+      const cardId = await issue(t, { creditLimit: 1_000 })
+      const transactionId = randomUUID()
+      expect(await authorize(payment(randomUUID(), 10, { transactionId }))).toMatchObject({
+        decision: 'declined',
+        reason: 'CARD_NOT_FOUND',
+      })
+      expect(await refusal(t, c.authorizeTransaction, payment(cardId, 10, { transactionId }), network)).toBe(
+        '409 TRANSACTION_ID_TAKEN',
+      )
+      // One id sent at once on unknown cards and on the card: one decision, whichever came first.
+      const raced = randomUUID()
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          authorize(payment(i % 2 === 0 ? cardId : randomUUID(), 10, { transactionId: raced })),
+        ),
+      )
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1)
+      const [row] = await t.sql.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM cards.card_transaction WHERE transaction_id = $1',
+        [raced],
+      )
+      expect(row?.n).toBe(1)
+      expect((await cardRow(t, cardId))?.holds).toBeLessThanOrEqual(10)
+    })
+
     it('is for the network alone', async () => {
       const cardId = await issue(t)
       for (const caller of [agent, customer('x'), system]) {

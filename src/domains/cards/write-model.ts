@@ -92,6 +92,16 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX card_transaction_card_time ON cards.card_transaction (card_id, occurred_at);
       DROP INDEX cards.card_transaction_card`,
   },
+  {
+    // A decline of an unknown card (CARD_NOT_FOUND) has its row too, with no card: the network's
+    // transaction id is then taken by it like by any other decision (the key refuses a second use,
+    // also one sent at the same moment on another card).
+    id: 'cards/003-declines-of-unknown-cards',
+    sql: `
+      ALTER TABLE cards.card_transaction ALTER COLUMN card_id DROP NOT NULL;
+      ALTER TABLE cards.card_transaction ADD CONSTRAINT card_transaction_of_a_card
+        CHECK (card_id IS NOT NULL OR decline_reason = 'CARD_NOT_FOUND')`,
+  },
 ]
 
 export const cardStream = (cardId: string) => `card-${cardId}`
@@ -267,7 +277,6 @@ function rowsOf(event: CardsEvent): Statement[] {
     case 'TransactionAuthorized':
     case 'TransactionDeclined': {
       const d = event.data
-      if (d.balance === null) return [] // an unknown card: nothing to attach a row to
       const approved = event.type === 'TransactionAuthorized'
       return [
         {
@@ -277,7 +286,7 @@ function rowsOf(event: CardsEvent): Statement[] {
                  VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)`,
           params: [
             d.transactionId,
-            d.cardId,
+            d.balance === null ? null : d.cardId, // an unknown card's decline is of no card
             approved ? 'authorized' : 'declined',
             d.amount,
             approved ? d.amount : 0,
