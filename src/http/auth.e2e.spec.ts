@@ -45,6 +45,10 @@ const badTokens: [string, () => string][] = [
     () => createSigner({ key: testSecret, noTimestamp: true })({ sub: writer.id, roles: writer.roles }),
   ],
   ['a token without sub', () => createSigner({ key: testSecret })({ roles: writer.roles, exp: inAnHour() })],
+  ...[' ann', 'ann ', 'a\nb', '\u200bann', ''].map((sub): [string, () => string] => [
+    `a token whose sub is ${JSON.stringify(sub)} (no user id: blank at an end, a line break, empty)`,
+    () => createSigner({ key: testSecret })({ ...writerClaims(), sub }),
+  ]),
   [
     'a token whose roles is not a list',
     () => createSigner({ key: testSecret })({ ...writerClaims(), roles: 'admin' }),

@@ -1,4 +1,4 @@
-import { defineEvent, Id, Name, Text } from '../../kernel/index.js'
+import { defineEvent, Id, Name, Text, UserId } from '../../kernel/index.js'
 import Type, { type Static, type TSchema } from 'typebox'
 
 /**
@@ -25,7 +25,8 @@ export const MerchantId = Name(64, 'A merchant id (letters, digits, hyphens; any
 const MerchantName = Text(200)
 const City = Text(100)
 /** A user id (the JWT `sub`). */
-const UserId = Text(200, 'A user id (the JWT `sub`)')
+/** A user id as events and the processor carry it (issued cards' customers: `UserId` at issue). */
+const CustomerOf = Text(200, 'A user id (the JWT `sub`)')
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 
 export const products = ['classic', 'gold', 'platinum'] as const
@@ -66,7 +67,7 @@ export type TransactionSource = Static<typeof TransactionSource>
 export const IssueCardInput = Type.Object(
   {
     cardId: Type.Optional(Id()),
-    customerId: UserId,
+    customerId: UserId(),
     product: Product,
     creditLimit: Type.Integer({ minimum: 0, maximum: MAX_CREDIT_LIMIT, description: 'Minor units' }),
     currency: Currency,
@@ -354,7 +355,7 @@ export const DetectAnomaliesInput = Type.Object(
   {
     transactionId: Id(),
     cardId: Id(),
-    customerId: UserId,
+    customerId: CustomerOf,
     decision: Type.Enum(['approved', 'declined']),
     amount: Amount,
     currency: Currency,

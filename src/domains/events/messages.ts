@@ -1,9 +1,9 @@
-import { defineEvent, Id, Text } from '../../kernel/index.js'
+import { defineEvent, Id, Text, UserId } from '../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 
 /** Schemas of the events domain's commands, results and events: one definition each. */
 
-const ParticipantId = Text(200, 'A user id (the JWT `sub`)')
+const ParticipantId = UserId()
 const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
 const Title = Text(200)
 const Description = Type.String({ maxLength: 5000 })

@@ -92,6 +92,12 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
       await server().post(url('issue-card'), { ...issue, creditLimit: -1 }, { caller: agent }),
       '/creditLimit',
     )
+    // A customer is a token's sub: one with a blank at an end is nobody's (no token carries it).
+    for (const customerId of ['x ', ' x', 'x\ny'])
+      expectInvalid(
+        await server().post(url('issue-card'), { ...issue, creditLimit: 1, customerId }, { caller: agent }),
+        '/customerId',
+      )
     expectInvalid(
       await server().post(
         url('issue-card'),
