@@ -90,6 +90,12 @@ const commandCases: Case[] = [
     status: 400,
     code: 'VALIDATION_FAILED',
   },
+  {
+    name: 'create-note: a constructor key holding a prototype',
+    send: raw('application/json', '{"constructor":{"prototype":{"admin":true}},"title":"x"}'),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+  },
   ...[
     'text/plain',
     'text/plain; charset=utf-8',
@@ -186,6 +192,8 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
       const response = await c.send(s, noteId)
       expectProblem(response, c.status, c.code)
       if (c.status === 400) expectInvalid(response, ...(c.paths ?? []))
+      if (c.message)
+        expect(response.json<{ errors: { message: string }[] }>().errors[0]?.message).toBe(c.message)
       expect(await s.head()).toBe(head)
     })
   }
