@@ -15,8 +15,8 @@ export interface PostgresOptions {
   /** Told the size of each group of such transactions sent (metrics). */
   onCommitGroup?: (size: number) => void
   /**
-   * Connections of the pool that statements outside a transaction share, pipelined (default: half
-   * the pool, at most 4; 0 sends each statement on a connection of its own). See `sharedConnections`.
+   * Connections of the pool that statements outside a transaction share, pipelined (default 2, or 1
+   * in a pool of 2 or 3; 0 sends each statement on a connection of its own). See `sharedConnections`.
    */
   shared?: number
 }
@@ -53,7 +53,7 @@ export function createPostgres(options: PostgresOptions): Sql {
     client
       .query({ name: named(text), text, values: params as unknown[] | undefined })
       .then((r) => r.rows as Row[])
-  const shared = sharedConnections(pool, options.shared ?? Math.min(4, Math.floor(max / 2)))
+  const shared = sharedConnections(pool, options.shared ?? Math.min(2, Math.floor(max / 2)))
 
   /** BEGIN (unless `begun` was sent), the statements and COMMIT, in one write: each statement's rows. */
   async function commitOn(client: pg.PoolClient, statements: readonly Statement[], begun?: Promise<unknown>) {
@@ -175,7 +175,9 @@ export function createPostgres(options: PostgresOptions): Sql {
  * statements cost one. Measured with 50 callers of a one-row SELECT by primary key: about 2.5 times
  * the statements per second, and a third of node's CPU per statement (docs/architecture.md). The
  * price: a statement waits behind those sent before it on its connection; a long one (a rebuild's
- * read) holds up the few behind it, which is why there are several.
+ * read) holds up the few behind it, which is why there are two. Not more: with four, the reads of
+ * 100 readers kept four PostgreSQL processes busy on two cores and the transactions beside them got
+ * less (procurement's creates with 100 readers: 63/s with four, 85 with two).
  */
 function sharedConnections(pool: pg.Pool, size: number) {
   interface Shared {
