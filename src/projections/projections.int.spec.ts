@@ -5,9 +5,15 @@ import { createEvent, deleteEvent, registerParticipant } from '../domains/events
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails, listUpcomingEvents } from '../domains/events/projections/event-details.js'
 import { allEvents, EventDeleted } from '../domains/events/messages.js'
+import { silentLogger } from '../core/logger.js'
+import { createMetrics } from '../core/metrics.js'
+import type { StoredEvent } from '../core/envelope.js'
+import { compareCheckpoints, origin, type Checkpoint } from '../storage/event-log.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
+import { localWake } from '../transport/wake.js'
 import { defineSqlProjection } from './projection.js'
+import { createRunner } from './runner.js'
 
 const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
 
@@ -90,6 +96,50 @@ describe.each(modes)('projections (%s)', (mode) => {
     expect(await t.projections.caughtUp(20_000)).toBe(true)
     expect(failOnce).toBe(false)
     expect(await counts()).toEqual(await logCounts())
+  })
+
+  it('catches up a backlog of many batches, each read while the one before is applied: every event once, in order, a failed apply too', async () => {
+    await seed(3, 60)
+    const [head] = await t.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM tandem.event_log')
+    const applied: string[] = []
+    let stored: Checkpoint = origin
+    let failures = 2
+    const runner = createRunner({
+      projection: eventCounts,
+      generation: 1,
+      source: t.sql,
+      wake: localWake(),
+      log: silentLogger,
+      metrics: createMetrics(),
+      batchSize: 7,
+      target: {
+        checkpoint: async () => stored,
+        async apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint) {
+          if (compareCheckpoints(from, stored) !== 0) return undefined
+          // Slower than a read, so that the next read is back first; twice it fails, nothing applied.
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          if (applied.length > 20 && failures-- > 0) throw new Error('apply failed (injected)')
+          applied.push(...events.map((e) => e.position))
+          stored = to
+          return new Set<string>()
+        },
+        setup: async () => undefined,
+        drop: async () => undefined,
+      },
+    })
+    runner.start()
+    try {
+      const deadline = Date.now() + 20_000
+      while (applied.length < (head?.n ?? 0) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+    } finally {
+      await runner.stop()
+    }
+    const positions = await t.sql.query<{ p: string }>(
+      'SELECT position::text AS p FROM tandem.event_log ORDER BY tx_id, position',
+    )
+    expect(failures).toBeLessThanOrEqual(0)
+    expect(applied).toEqual(positions.map((r) => r.p))
   })
 
   it('answers a read-your-writes query only once the write is applied, and drops stale cache entries', async () => {

@@ -1,7 +1,15 @@
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { compareDecimal, origin, readAfter, readFrom, type Checkpoint } from '../storage/event-log.js'
+import {
+  compareCheckpoints,
+  compareDecimal,
+  origin,
+  readAfter,
+  readFrom,
+  type Batch,
+  type Checkpoint,
+} from '../storage/event-log.js'
 import type { Wake } from '../transport/wake.js'
 import { covers, type Progressing } from './follower.js'
 import { createLoop } from './loop.js'
@@ -59,6 +67,13 @@ export function createRunner(options: RunnerOptions): Runner {
   const progressed = () => {
     for (const listener of listeners) listener()
   }
+  const read = (from: Checkpoint) => readAfter(source, from, { limit: batchSize, types: projection.events })
+  /**
+   * The read after a full batch, sent while that batch is applied: catching up (a backlog, a
+   * rebuild), reading the log and writing the read model overlap instead of taking turns. Used only
+   * if the next read starts where it did (the batch was applied); else dropped.
+   */
+  let ahead: { from: Checkpoint; batch: Promise<Batch> } | undefined
 
   async function step(): Promise<boolean | 'held'> {
     if (!loaded) {
@@ -66,13 +81,19 @@ export function createRunner(options: RunnerOptions): Runner {
       seen = '0'
       loaded = true
     }
-    const batch = await readAfter(source, readFrom(checkpoint, seen), {
-      limit: batchSize,
-      types: projection.events,
-    })
+    const from = readFrom(checkpoint, seen)
+    const kept = ahead && compareCheckpoints(ahead.from, from) === 0 ? ahead.batch : undefined
+    ahead = undefined
+    const batch = await (kept ?? read(from))
     const last = batch.events.at(-1)
     if (last) {
       const next = { txId: last.txId, position: last.position }
+      if (batch.events.length === batchSize) {
+        const after = readFrom(next, seen)
+        const reading = read(after)
+        reading.catch(() => undefined) // a failed read-ahead is read again, by the next step
+        ahead = { from: after, batch: reading }
+      }
       const tags = await target.apply(batch.events, checkpoint, next)
       if (!tags) {
         log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
