@@ -168,12 +168,13 @@ export function createPostgres(options: PostgresOptions): Sql {
 }
 
 /**
- * Statements outside a transaction (the queries' reads, the log reads, checkpoints) share a few
+ * Statements outside a transaction (the queries' reads, the log reads, checkpoints) share `size`
  * connections of the pool, pipelined: each goes to the shared connection with the fewest statements
  * in flight, and what a turn of the event loop sends on one leaves in one write. A statement on a
  * connection of its own costs a write and a wake-up of its server process each; shared, a turn's
- * statements cost one. Measured with 50 callers of a one-row SELECT by primary key: about 2.5 times
- * the statements per second, and a third of node's CPU per statement (docs/architecture.md). The
+ * statements cost one. Measured with 50 callers of a one-row SELECT by primary key: three times the
+ * statements per second, a quarter of node's CPU and half of PostgreSQL's per statement
+ * (`bench/sql-reads.ts`, docs/architecture.md). The
  * price: a statement waits behind those sent before it on its connection; a long one (a rebuild's
  * read) holds up the few behind it, which is why there are two. Not more: with four, the reads of
  * 100 readers kept four PostgreSQL processes busy on two cores and the transactions beside them got
