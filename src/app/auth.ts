@@ -1,7 +1,7 @@
 import { createSigner, createVerifier } from 'fast-jwt'
 import { UnauthenticatedError } from '../core/errors.js'
 import type { Caller } from '../core/messages.js'
-import { userIdPattern } from '../core/schemas.js'
+import { isUserId } from '../core/schemas.js'
 
 export interface TokenClaims {
   sub: string
@@ -74,12 +74,10 @@ export function createAuth(secret: string, clock: () => Date = () => new Date())
   }
 }
 
-const userId = new RegExp(userIdPattern, 'u')
-
 function callerOf(claims: Record<string, unknown>): Caller {
   const { sub, roles = [], dept } = claims
   const validRoles = Array.isArray(roles) && roles.every((r) => typeof r === 'string' && r.length <= 100)
-  if (typeof sub !== 'string' || !userId.test(sub) || !validRoles || roles.length > 50) {
+  if (typeof sub !== 'string' || !isUserId(sub) || !validRoles || roles.length > 50) {
     throw new UnauthenticatedError('The token claims are not valid')
   }
   if (dept !== undefined && typeof dept !== 'string')

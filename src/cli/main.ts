@@ -7,7 +7,7 @@ import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
 import { domains } from '../app/domains.js'
 import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
-import { userIdPattern } from '../core/schemas.js'
+import { isUserId } from '../core/schemas.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
 import { formatOutcomes, runExamples, startThrowawayTandem } from './examples.js'
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
-      if (!new RegExp(userIdPattern, 'u').test(values.sub))
+      if (!isUserId(values.sub))
         throw new UsageError('--sub is 1-200 characters, no line break, no blank at either end')
       const config = loadConfig()
       const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))

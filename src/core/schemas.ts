@@ -51,6 +51,9 @@ export function Text(maxLength: number, description?: string) {
  */
 export const userIdPattern = '^[^\\s\\p{Cf}](?:[^\\n\\r]{0,198}[^\\s\\p{Cf}])?$'
 
+const userIdForm = new RegExp(userIdPattern, 'u')
+export const isUserId = (text: string) => userIdForm.test(text)
+
 export function UserId(description = 'A user id (the JWT `sub`)') {
   return Type.String({ minLength: 1, maxLength: 200, pattern: userIdPattern, description })
 }

@@ -24,7 +24,6 @@ export const Mcc = Type.String({ pattern: '^[0-9]{4}$', description: 'Merchant c
 export const MerchantId = Name(64, 'A merchant id (letters, digits, hyphens; any case, lower-cased)')
 const MerchantName = Text(200)
 const City = Text(100)
-/** A user id (the JWT `sub`). */
 /** A user id as events and the processor carry it (issued cards' customers: `UserId` at issue). */
 const CustomerOf = Text(200, 'A user id (the JWT `sub`)')
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
