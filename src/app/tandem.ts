@@ -10,6 +10,8 @@ import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import { authorize, logCalls, measure, validate } from '../core/middleware.js'
 import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '../core/query-bus.js'
 import { createRegistry, type Registry } from '../core/registry.js'
+import { domainTags } from '../core/cache.js'
+import { noReplicas, openReplicas } from '../core/replicas.js'
 import type { Logger } from '../core/logger.js'
 import type { Sql } from '../core/sql.js'
 import { checkDomains } from '../kernel/check.js'
@@ -143,6 +145,18 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     await projections.start()
     closers.push(() => projections.stop())
 
+    // The domains' own read models, where queries are answered: closed before the projections stop.
+    const replicas = roles.has('query')
+      ? await openReplicas(domains, (domain, name) => ({
+          sql,
+          log: log.child({ replica: `${domain}/${name}` }),
+          pollMs: options.pollMs ?? defaultReplicaPollMs,
+          onCommitted: (listener, types) => wake.subscribe(listener, types),
+          invalidate: (tags) => cache.invalidate(domainTags(domain, tags)),
+        }))
+      : noReplicas
+    closers.push(() => replicas.close())
+
     // The audit log (core/audit.ts): commands of the domains that opt in, reads that queries report.
     const audit = createAuditWriter({ sql, log })
     closers.push(() => audit.close())
@@ -182,13 +196,14 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       history: { stream: (streamId, options) => readStream(sql, streamId, options) },
       auditLog: auditLogReader(sql),
       progress: projections,
+      replicas,
       middleware: [
         logCalls(),
         measure(metrics),
         authorize(),
         validate(),
         ...(readsAudited ? [auditReads({ sink: audit, clock, newId: () => uuidv7() })] : []),
-        waitForPosition(projections),
+        waitForPosition(projections, replicas),
         cacheAnswers(cache, metrics),
       ],
     })
@@ -265,6 +280,9 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
  * A projection in a shared store (Redis, SQL) is applied by projector processes and followed by
  * query processes; one in process memory is applied by every process that answers queries from it.
  */
+/** A replica reads the log this often when no commit wakes it (wake-ups can be lost: a dropped connection). */
+const defaultReplicaPollMs = 1000
+
 function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | undefined {
   if (!shared) return roles.has('query') ? 'run' : undefined
   if (roles.has('projector')) return 'run'

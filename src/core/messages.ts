@@ -3,6 +3,7 @@ import type { Statement, SqlClient } from './sql.js'
 import type { ReadStores } from './read-stores.js'
 import type { StoredEvent } from './envelope.js'
 import type { AuditedRead, AuditLog } from './audit.js'
+import type { Replica } from './replicas.js'
 
 /** The signed-in user a message is sent by. */
 export interface Caller {
@@ -105,6 +106,12 @@ export interface QueryContext {
   history: History
   /** The audit log (core/audit.ts), read from the write database like `history`. */
   auditLog: AuditLog
+  /**
+   * The query's domain's replica of that name (core/replicas.ts); undefined where this process did
+   * not open it (its type is the domain's to state: it opened it). `X-Min-Position` waits for the
+   * replicas the query's `replicas` names.
+   */
+  replica(name: string): Replica | undefined
 }
 
 /**
@@ -172,6 +179,11 @@ export interface QueryDefinition<
   readonly kind: 'query'
   /** Projections the query reads: what `X-Min-Position` waits for. */
   readonly readModels: readonly string[]
+  /**
+   * The domain's replicas (core/replicas.ts) the answer to this input reads: `X-Min-Position` waits
+   * for them too, before the cache is asked (those this process has not opened are not waited for).
+   */
+  readonly replicas?: (input: Static<I>) => readonly string[]
   readonly cache?: QueryCachePolicy<Static<I>, Static<O>>
   /** A paged list: the output is `{ items, nextCursor }`. */
   readonly paged: boolean

@@ -7,6 +7,7 @@ import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
 import { domainTags, type QueryCache } from './cache.js'
 import type { ReadStores } from './read-stores.js'
+import { noReplicas, type Replicas } from './replicas.js'
 import type { Registry } from './registry.js'
 
 export interface QueryCall extends Call {
@@ -74,6 +75,8 @@ export interface QueryBusOptions {
   /** The audit log (default: none, and a query that reads it fails). */
   auditLog?: AuditLog
   progress: ReadProgress
+  /** The domains' own read models, opened in this process (default: none). */
+  replicas?: Replicas
   /** Outermost first: logging, metrics, auth, validation, consistency, cache. */
   middleware: readonly Middleware<QueryCall, Answered>[]
 }
@@ -91,9 +94,16 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
   const { stores, progress } = options
   const history = options.history ?? noHistory
   const auditLog = options.auditLog ?? noAuditLog
+  const replicas = options.replicas ?? noReplicas
   const handle: Step<QueryCall, Answered> = async (call) => {
     const readPosition = progress.position(call.definition.readModels)
-    const ctx = { caller: call.caller, stores, history, auditLog }
+    const ctx = {
+      caller: call.caller,
+      stores,
+      history,
+      auditLog,
+      replica: (name: string) => replicas.get(call.definition.domain, name),
+    }
     const value = await call.definition.handle(call.input, ctx)
     return { value, cacheHit: false, readPosition }
   }
@@ -142,18 +152,33 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
   return { registry: options.registry, ask }
 }
 
-/** Read-your-writes: hold the query until its read models have applied the caller's position. */
-export function waitForPosition(progress: ReadProgress): Middleware<QueryCall, Answered> {
+function lagging(call: QueryCall) {
+  return new UnavailableError(
+    'READ_MODEL_LAGGING',
+    'Read model lagging',
+    `The read model has not applied position ${call.minPosition} within ${call.maxWaitMs} ms`,
+  )
+}
+
+/**
+ * Read-your-writes: hold the query until its read models, and the replicas its input reads, have
+ * applied the caller's position.
+ */
+export function waitForPosition(
+  progress: ReadProgress,
+  replicas: Replicas = noReplicas,
+): Middleware<QueryCall, Answered> {
   return async (call, next) => {
-    if (call.minPosition !== undefined && call.definition.readModels.length > 0) {
-      const caughtUp = await progress.waitFor(call.definition.readModels, call.minPosition, call.maxWaitMs)
-      if (!caughtUp) {
-        throw new UnavailableError(
-          'READ_MODEL_LAGGING',
-          'Read model lagging',
-          `The read model has not applied position ${call.minPosition} within ${call.maxWaitMs} ms`,
-        )
-      }
+    const { minPosition, definition } = call
+    if (minPosition === undefined) return next(call)
+    const deadline = Date.now() + call.maxWaitMs
+    if (definition.readModels.length > 0) {
+      const caughtUp = await progress.waitFor(definition.readModels, minPosition, call.maxWaitMs)
+      if (!caughtUp) throw lagging(call)
+    }
+    for (const name of definition.replicas?.(call.input) ?? []) {
+      const replica = replicas.get(definition.domain, name)
+      if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)
     }
     return next(call)
   }

@@ -2,6 +2,7 @@ import type { TSchema } from 'typebox'
 import type { CommandBus, CommandResult } from '../core/command-bus.js'
 import type { QueryBus, QueryResult } from '../core/query-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
+import type { ReplicaDefinition } from '../core/replicas.js'
 import type { AnyEventDefinition } from '../projections/projection.js'
 import type { Processor } from '../processors/processor.js'
 import type { Projection } from '../projections/projection.js'
@@ -23,6 +24,11 @@ export interface Domain {
   commands: readonly AnyCommand[]
   queries: readonly AnyQuery[]
   projections: readonly Projection[]
+  /**
+   * Read models it keeps itself beside the kernel's stores (an embedded analytical engine), opened
+   * in each process with the query role (core/replicas.ts); its queries reach them by name.
+   */
+  replicas?: readonly ReplicaDefinition[]
   migrations: readonly Migration[]
   /**
    * Every command of the domain is recorded in the audit log (core/audit.ts): who, what, when, the

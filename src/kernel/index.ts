@@ -65,6 +65,7 @@ export {
   type FieldError,
 } from '../core/errors.js'
 export type { SqlClient, Statement } from '../core/sql.js'
+export type { Replica, ReplicaContext, ReplicaDefinition } from '../core/replicas.js'
 
 // The audit log: commands of domains with `audit: true`, reads that queries report (`audit`).
 export {

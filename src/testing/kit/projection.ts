@@ -177,6 +177,8 @@ async function readModel(
         stores: readStores,
         history: noHistory,
         auditLog: noAuditLog,
+        // The kit applies the kernel's projections only: no replica is open.
+        replica: () => undefined,
       })
       const problems = validatorFor(query.output)(answer)
       if (problems) {
