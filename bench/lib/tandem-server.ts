@@ -48,6 +48,11 @@ export interface TandemServerOptions {
   feed?: { mode: 'push' | 'pull' | 'hybrid'; pullAbove?: number }
   /** Streams whose state the process keeps (STREAM_MEMORY_STREAMS); default Tandem's. */
   streamMemory?: number
+  /**
+   * Keep the cards' DuckDB replica in memory (CARDS_DUCKDB=memory), as Tandem does by default; off
+   * otherwise, so that a scenario measures only what it names (the replica reads the whole log).
+   */
+  duckdb?: boolean
 }
 
 export function storesOf(mode: Mode): string {
@@ -63,7 +68,7 @@ export async function startTandemServer(
   mode: Mode,
   options: TandemServerOptions = {},
 ): Promise<TandemServer> {
-  const { joins, roles, feed, streamMemory } = options
+  const { joins, roles, feed, streamMemory, duckdb } = options
   if (mode === 'embedded' && (joins || roles)) throw new Error('Only server mode splits roles')
   const scratch =
     mode === 'server' && !joins
@@ -77,6 +82,7 @@ export async function startTandemServer(
       {
         BENCH_AUTH_SECRET: benchSecret,
         BENCH_LOG_LEVEL: ctx.logLevel,
+        CARDS_DUCKDB: duckdb ? 'memory' : 'off',
         ...(url ? { BENCH_DATABASE_URL: url, BENCH_REDIS_URL: ctx.redisUrl } : {}),
         ...(roles ? { BENCH_ROLES: roles.join(',') } : {}),
         ...(feed ? { FEED_MODE: feed.mode } : {}),

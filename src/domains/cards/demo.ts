@@ -197,6 +197,12 @@ function readExamples(): DemoExample[] {
       as: 'card-admin',
     },
     {
+      title: 'The same answered by DuckDB, summed from the transactions at read time (engine=duckdb)',
+      method: 'GET',
+      path: query('get-spending-by-product', { from: monthsAgo(2), to: month, engine: 'duckdb' }),
+      as: 'card-admin',
+    },
+    {
       title: "The demo card's events and its state (limit, outstanding, status); add &at=<time> for the past",
       method: 'GET',
       path: query('get-card-history', { cardId: demoCardId, limit: '5' }),

@@ -6,6 +6,12 @@ import {
   anomalyQueries,
   anomalySettings,
 } from './anomaly/index.js'
+import {
+  analyticsReplica,
+  analyticsSetting,
+  analyticsSettingsFrom,
+  type AnalyticsSettings,
+} from './analytics/replica.js'
 import { defineCardCommands, type CardCommands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents, MAX_AMOUNT, products } from './messages.js'
@@ -17,13 +23,17 @@ import { migrations } from './write-model.js'
  * Card transactions: cards with a credit limit, real-time authorization (always a decision, recorded),
  * captures, reversals, adjustments, holds that expire by timer, monthly auto-payments.
  */
-export function createCardsDomain(commands: CardCommands): Domain {
+export function createCardsDomain(
+  commands: CardCommands,
+  analytics: AnalyticsSettings = { store: 'memory' },
+): Domain {
   return {
     name: 'cards',
     events: allEvents,
     commands: [...Object.values(commands), ...anomalyCommands],
     queries: [...cardQueries, ...anomalyQueries],
     projections: [...cardProjections, ...anomalyProjections],
+    replicas: [analyticsReplica(analytics)],
     processors: anomalyProcessors,
     migrations,
     demoCallers,
@@ -70,9 +80,10 @@ const settings: DomainSetting[] = [
     integer: { min: 1, max: MAX_AMOUNT },
   })),
   ...anomalySettings,
+  analyticsSetting,
 ]
 
 export const cardsDomain: Domain = {
-  ...createCardsDomain(defineCardCommands(cardPolicyFrom(process.env))),
+  ...createCardsDomain(defineCardCommands(cardPolicyFrom(process.env)), analyticsSettingsFrom(process.env)),
   settings,
 }

@@ -1,13 +1,15 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api'
-import type { SqlClient } from '../../../kernel/index.js'
+import type { Replica, SqlClient } from '../../../kernel/index.js'
 import { appendBatch, factsSchema, readCheckpoint } from './facts.js'
 import {
   compareCheckpoints,
+  compareDecimal,
   readFrom,
   readTransactionEvents,
   transactionOf,
   type Checkpoint,
   type LogBatch,
+  type LoggedTransactionEvent,
 } from './log-reader.js'
 import * as q from './queries.js'
 
@@ -38,14 +40,21 @@ export interface CardAnalyticsOptions {
   source?: (after: Checkpoint, limit: number) => Promise<LogBatch>
   /** Called between a batch's append and its commit: specs fail batches there (a crash mid-batch). */
   beforeCommit?: () => void
+  /** Called after each batch is committed, with its events (what changed: the cache's tags). */
+  onApplied?: (events: readonly LoggedTransactionEvent[]) => void
 }
 
 /** The cards analytics on an embedded columnar engine, fed from the event log. */
-export interface CardAnalytics {
+export interface CardAnalytics extends Replica {
   /** Applies every batch the log has now; resolves to the number of events applied. */
   catchUp(): Promise<number>
-  /** Applies batches in the background, `pollMs` apart when the log has nothing new, until `close`. */
-  follow(pollMs?: number): void
+  /**
+   * Applies batches in the background, `pollMs` apart when the log has nothing new, until `close`.
+   * A batch that fails (the database away) is read again at the next poll, after `onError`.
+   */
+  follow(pollMs?: number, onError?: (error: unknown) => void): void
+  /** Has the follower read the log now rather than at its next poll (a commit it reads happened). */
+  nudge(): void
   /** Whether the event at `position` (and everything before it in log order) is in the facts. */
   hasApplied(position: string): Promise<boolean>
   checkpoint(): Promise<Checkpoint>
@@ -90,6 +99,8 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
     if (compareCheckpoints(to, checkpoint) === 0) return 0
     await appendBatch(writer, batch.events, to, options.beforeCommit)
     checkpoint = to
+    if (batch.events.length > 0) options.onApplied?.(batch.events)
+    for (const listener of [...progressed]) listener()
     return batch.events.length
   }
   const stepInTurn = () => {
@@ -106,25 +117,71 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
     }
   }
   let following: Promise<void> | undefined
+  // A nudge while a read is under way is kept for after it: that read may have begun before the commit.
+  let nudged = false
   let wake: (() => void) | undefined
+  const nudge = () => {
+    nudged = true
+    wake?.()
+  }
+  const takeNudge = () => {
+    const was = nudged
+    nudged = false
+    return was
+  }
+  /** Called after each batch applied (read-your-writes waits on it). */
+  const progressed = new Set<() => void>()
+  const applied = (txId: string | undefined, position: string) =>
+    txId === undefined
+      ? // No committed event has this position: once the facts are past it, there is nothing to wait for.
+        compareDecimal(position, checkpoint.position) <= 0
+      : compareCheckpoints({ txId, position }, checkpoint) <= 0
 
   const read: q.Read = (text, params) => pool.use((c) => rows(c, text, params))
   return {
     catchUp,
-    follow(pollMs = 100) {
+    follow(pollMs = 100, onError) {
       following ??= (async () => {
         const open = () => !closed
         while (open()) {
-          // A failed batch (the database away) changed nothing: the next poll reads it again.
-          const applied = await catchUp().catch(() => 0)
-          if (applied === 0 && open())
-            await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, pollMs)))
+          takeNudge()
+          // A failed batch changed nothing: the next poll reads it again.
+          const count = await catchUp().catch((error: unknown) => (onError?.(error), 0))
+          if (count === 0 && !takeNudge() && open())
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(done, pollMs)
+              wake = done
+              function done() {
+                clearTimeout(timer)
+                wake = undefined
+                resolve()
+              }
+            })
         }
       })()
     },
+    nudge,
     async hasApplied(position) {
       const txId = await transactionOf(options.sql, position)
-      return txId !== undefined && compareCheckpoints({ txId, position }, checkpoint) <= 0
+      return txId !== undefined && applied(txId, position)
+    },
+    async waitFor(position, deadline) {
+      const txId = await transactionOf(options.sql, position)
+      while (!applied(txId, position)) {
+        const left = deadline - Date.now()
+        if (left <= 0) return false
+        nudge()
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.min(50, left))
+          progressed.add(done)
+          function done() {
+            clearTimeout(timer)
+            progressed.delete(done)
+            resolve()
+          }
+        })
+      }
+      return true
     },
     checkpoint: async () => checkpoint,
     monthRows: (customerId, from, to) => q.monthRows(read, customerId, from, to),

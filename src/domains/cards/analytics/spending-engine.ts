@@ -1,5 +1,13 @@
+import type { QueryContext } from '../../../kernel/index.js'
 import { bucketsOf, byProductOf, monthlySummaryOf, type SpendingEngine } from '../projections/engine.js'
 import type { CardAnalytics } from './engine.js'
+import { analyticsReplicaName } from './replica.js'
+
+/** DuckDB for this query: the process's replica; undefined where it has none. */
+export function analyticsEngine(ctx: QueryContext): SpendingEngine | undefined {
+  const analytics = ctx.replica(analyticsReplicaName) as CardAnalytics | undefined
+  return analytics && duckdbSpendingEngine(analytics)
+}
 
 /**
  * DuckDB as an engine of the analytics queries (`engine=duckdb`): the read side's engine questions

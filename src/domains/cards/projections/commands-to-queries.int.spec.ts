@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller, QueryDefinition } from '../../../kernel/index.js'
 import { modes, startTestTandem, type TestTandem } from '../../../kernel/testing.js'
 import type { CardsEvent } from '../messages.js'
+import { createCardsDomain } from '../index.js'
 import { cardAfter } from '../rules.js'
 import {
   agent,
@@ -85,6 +86,45 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
       expect(summary.totals[0]?.posted).toBe(
         Array.from({ length: i + 1 }, (_, k) => 1000 + k).reduce((a, b) => a + b),
       )
+    }
+  })
+
+  it('answers the analytics on DuckDB (engine=duckdb) as on the rollups, at once after each command', async () => {
+    const cardId = await issue(t, { customerId: 'duck' })
+    const day = new Date().toISOString().slice(0, 10)
+    const month = day.slice(0, 7)
+    const questions: [QueryDefinition, Record<string, unknown>, Caller][] = [
+      [spending.getMonthlySpendingSummary, { month }, customer('duck')],
+      [spending.getMerchantSummary, { merchantId: 'shop-1', from: day, to: day }, agent],
+      [spending.getSpendingByDate, { from: day, to: day }, customer('duck')],
+      [spending.getSpendingByProduct, { from: month, to: month }, customer('duck')],
+    ]
+    const both = async (position: string) => {
+      for (const [query, input, caller] of questions) {
+        const duckdb = await ask(query, { ...input, engine: 'duckdb' }, caller, position)
+        expect(duckdb).toEqual(await ask(query, input, caller, position))
+      }
+    }
+    for (const amount of [7_000, 8_000]) {
+      const paid = await t.commands.execute(c.authorizeTransaction, payment(cardId, amount), {
+        caller: network,
+      })
+      if (paid.status === 'failed' || !paid.position) throw new Error('not authorized')
+      await both(paid.position)
+      const { transactionId } = paid.result as Decision
+      const captured = await t.commands.execute(
+        c.updateTransaction,
+        { transactionId, action: 'capture', amount: amount - 1_000 },
+        { caller: network },
+      )
+      if (captured.status === 'failed' || !captured.position) throw new Error('not captured')
+      await both(captured.position)
+      const summary = await ask<{ totals: { posted: number }[] }>(
+        spending.getMonthlySpendingSummary,
+        { month, engine: 'duckdb' },
+        customer('duck'),
+      )
+      expect(summary.totals[0]?.posted).toBe(amount === 7_000 ? 6_000 : 13_000)
     }
   })
 
@@ -185,5 +225,32 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
     const rest = await ask<Log>(getAccessLog, { agentId: 'agent-snoop', cursor: byAgent.nextCursor }, admin)
     expect(rest.items.map((e) => e.query)).toEqual(['cards/get-recent-transactions'])
     await expect(ask(getAccessLog, {}, snoop)).rejects.toThrow('403 FORBIDDEN')
+  })
+})
+
+describe('cards: engine=duckdb where the process keeps no replica (CARDS_DUCKDB=off)', () => {
+  it('is a 400 at /engine; the rollups answer', async () => {
+    const t = await startTestTandem('embedded', {
+      domains: [createCardsDomain(c, { store: 'off' })],
+    })
+    try {
+      const input = { customerId: 'nobody', month: '2031-03' }
+      const refused = await t.queries.ask(
+        spending.getMonthlySpendingSummary,
+        { ...input, engine: 'duckdb' },
+        {
+          caller: agent,
+        },
+      )
+      expect(refused.status === 'failed' && [refused.error.status, refused.error.code]).toEqual([
+        400,
+        'VALIDATION_FAILED',
+      ])
+      expect(refused.status === 'failed' && JSON.stringify(refused.error)).toContain('/engine')
+      const answered = await t.queries.ask(spending.getMonthlySpendingSummary, input, { caller: agent })
+      expect(answered.status).toBe('succeeded')
+    } finally {
+      await t.dispose()
+    }
   })
 })

@@ -3,16 +3,15 @@ import { getAccessLog } from './access-log.js'
 import { cardHistoryProjection, getCardHistory } from './history.js'
 import { recentTransactionsProjection } from './recent.js'
 import { getRecentTransactions } from './recent-queries.js'
-import { rollupEngine } from './rollup-engine.js'
 import { spendingProjection } from './spending.js'
 import { spendingQueries } from './spending-queries.js'
 
 /**
  * The read side of cards: recent transactions in the KV store, spending rollups and card history in
  * the SQL store (docs/cards-read-models.md), and the queries that read them. The analytics queries
- * take an `engine`: the rollups here; another engine is passed in beside them.
+ * take an `engine`: the rollups (the default), or DuckDB, this process's replica (analytics/).
  */
-export const spending = spendingQueries({ engines: { rollups: rollupEngine } })
+export const spending = spendingQueries()
 
 export const cardProjections: readonly Projection[] = [
   recentTransactionsProjection,

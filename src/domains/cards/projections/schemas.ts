@@ -5,7 +5,7 @@ import { Category } from './categories.js'
 
 /**
  * The read side's query inputs and answers: one definition each, shared by the queries and by every
- * engine that answers the analytics (the SQL rollups here; an analytical engine later, `engine=`).
+ * engine that answers the analytics (the SQL rollups, or DuckDB: `engine=`).
  *
  * What "spending" counts (docs/cards-read-models.md): approved authorizations, net of what was
  * released. A transaction counts its hold while authorized (adjusted up or down), its captured
@@ -42,12 +42,13 @@ export type Bucket = Static<typeof Bucket>
 
 /**
  * The engines that may answer the analytics queries. `rollups` (the default) is the SQL store's
- * pre-aggregated rows; `duckdb` the analytical engine of src/domains/cards/analytics/, where the
- * process has it (otherwise a 400 at /engine).
+ * pre-aggregated rows; `duckdb` the analytical engine of src/domains/cards/analytics/, this
+ * process's replica (CARDS_DUCKDB; where it keeps none, a 400 at /engine).
  */
 export const engineNames = ['rollups', 'duckdb'] as const
 export const EngineName = Type.Enum(engineNames, {
-  description: 'Which read model answers (default rollups)',
+  description:
+    'Which read model answers: rollups (the default: sums kept per customer-month, merchant-day, product-day) or duckdb (summed from the transactions at read time, by the DuckDB replica this process keeps; 400 where it keeps none)',
 })
 export type EngineName = Static<typeof EngineName>
 

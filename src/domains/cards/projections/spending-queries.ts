@@ -1,6 +1,15 @@
-import { defineQuery, signedIn, ValidationError, type FieldError } from '../../../kernel/index.js'
+import {
+  defineQuery,
+  signedIn,
+  ValidationError,
+  type FieldError,
+  type QueryContext,
+} from '../../../kernel/index.js'
 import { customerAsked, customerOrAll, dayNumber, monthNumber, readers, refuse } from './access.js'
+import { analyticsReplicaName } from '../analytics/replica.js'
+import { analyticsEngine } from '../analytics/spending-engine.js'
 import type { SpendingEngine } from './engine.js'
+import { rollupEngine } from './rollup-engine.js'
 import {
   GetMerchantSummaryInput,
   GetMonthlySpendingSummaryInput,
@@ -27,10 +36,13 @@ export const maxDays: Record<Bucket, number> = { day: 366, month: 1830 }
 /** The longest range of get-spending-by-product, in months. */
 export const maxProductMonths = 24
 
-export interface SpendingQueryOptions {
-  engines: Partial<Record<EngineName, SpendingEngine>> & { rollups: SpendingEngine }
-  /** Read models `X-Min-Position` waits for besides the rollups (another engine's). */
-  readModels?: readonly string[]
+/**
+ * The engines: the replica each one is (core's replicas: what `X-Min-Position` waits for besides
+ * the rollups), and the engine a query finds in this process (undefined: none here).
+ */
+const engines: Record<EngineName, { replica?: string; of(ctx: QueryContext): SpendingEngine | undefined }> = {
+  rollups: { of: () => rollupEngine },
+  duckdb: { replica: analyticsReplicaName, of: analyticsEngine },
 }
 
 /** A range of days checked: both calendar days, in order, within the bucket's cap. */
@@ -57,10 +69,14 @@ function monthRange(q: { from: string; to: string }) {
   return { from: q.from, to: q.to }
 }
 
-export function spendingQueries(options: SpendingQueryOptions) {
-  const readModels = [spendingModel, ...(options.readModels ?? [])]
-  const engine = (name: EngineName | undefined) => {
-    const found = options.engines[name ?? 'rollups']
+export function spendingQueries() {
+  const readModels = [spendingModel]
+  const replicas = (q: { engine?: EngineName | undefined }) => {
+    const replica = engines[q.engine ?? 'rollups'].replica
+    return replica ? [replica] : []
+  }
+  const engine = (name: EngineName | undefined, ctx: QueryContext) => {
+    const found = engines[name ?? 'rollups'].of(ctx)
     if (!found) throw new ValidationError([{ path: '/engine', message: 'is not available in this process' }])
     return found
   }
@@ -74,12 +90,14 @@ export function spendingQueries(options: SpendingQueryOptions) {
     output: MonthlySpendingSummary,
     access: readers,
     readModels,
+    replicas,
     examples: [{ customerId: 'demo-customer', month: '2031-03' }],
     cache: { ttlMs: 30_000, tags: (_q, answer) => [customerSpendingTag(answer.customerId)] },
     audit: (q, answer) => [{ subjectId: answer.customerId, details: { month: q.month } }],
-    async handle(q, { caller, stores }) {
-      const customerId = customerAsked(caller, q.customerId)
-      return engine(q.engine).monthlySummary({ customerId, month: q.month, months: q.months ?? 6 }, stores)
+    async handle(q, ctx) {
+      const customerId = customerAsked(ctx.caller, q.customerId)
+      const question = { customerId, month: q.month, months: q.months ?? 6 }
+      return engine(q.engine, ctx).monthlySummary(question, ctx.stores)
     },
   })
 
@@ -91,10 +109,12 @@ export function spendingQueries(options: SpendingQueryOptions) {
     output: MerchantSummary,
     access: signedIn('agent', 'admin'),
     readModels,
+    replicas,
     examples: [{ merchantId: 'cafe-seoul-042', from: '2031-03-01', to: '2031-03-30', bucket: 'day' }],
     cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(q.merchantId)] },
-    async handle(q, { stores }) {
-      return engine(q.engine).merchantSummary({ merchantId: q.merchantId, ...dayRange(q) }, stores)
+    async handle(q, ctx) {
+      const question = { merchantId: q.merchantId, ...dayRange(q) }
+      return engine(q.engine, ctx).merchantSummary(question, ctx.stores)
     },
   })
 
@@ -107,6 +127,7 @@ export function spendingQueries(options: SpendingQueryOptions) {
     output: SpendingByDate,
     access: readers,
     readModels,
+    replicas,
     examples: [{ customerId: 'demo-customer', from: '2031-03-01', to: '2031-03-31', bucket: 'day' }],
     cache: {
       ttlMs: 30_000,
@@ -118,9 +139,9 @@ export function spendingQueries(options: SpendingQueryOptions) {
       answer.customerId === null
         ? []
         : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
-    async handle(q, { caller, stores }) {
-      const customerId = customerOrAll(caller, q.customerId)
-      return engine(q.engine).spendingByDate({ customerId, ...dayRange(q) }, stores)
+    async handle(q, ctx) {
+      const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...dayRange(q) }
+      return engine(q.engine, ctx).spendingByDate(question, ctx.stores)
     },
   })
 
@@ -133,6 +154,7 @@ export function spendingQueries(options: SpendingQueryOptions) {
     output: SpendingByProduct,
     access: readers,
     readModels,
+    replicas,
     examples: [{ from: '2031-01', to: '2031-03' }],
     cache: {
       ttlMs: 30_000,
@@ -144,9 +166,9 @@ export function spendingQueries(options: SpendingQueryOptions) {
       answer.customerId === null
         ? []
         : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
-    async handle(q, { caller, stores }) {
-      const customerId = customerOrAll(caller, q.customerId)
-      return engine(q.engine).spendingByProduct({ customerId, ...monthRange(q) }, stores)
+    async handle(q, ctx) {
+      const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...monthRange(q) }
+      return engine(q.engine, ctx).spendingByProduct(question, ctx.stores)
     },
   })
 

@@ -1,0 +1,59 @@
+import type { DomainSetting, ReplicaDefinition } from '../../../kernel/index.js'
+import { allSpendingTag, customerSpendingTag, merchantSpendingTag } from '../projections/spending.js'
+import { openCardAnalytics } from './engine.js'
+import { transactionEventTypes } from './log-reader.js'
+
+/**
+ * The analytics engine as this process's replica (`engine=duckdb` of the analytics queries): opened
+ * in each process with the query role, fed from the log by its own follower, woken by commits of
+ * transaction events. Where it lives is a setting: in memory (rebuilt from the log at each start),
+ * in a file of this process's own (resumes at its checkpoint), or nowhere (`engine=duckdb` is a 400).
+ */
+export interface AnalyticsSettings {
+  /** `memory`, `off`, or the path of a DuckDB file (one process per file). */
+  store: string
+}
+
+export const analyticsReplicaName = 'analytics'
+
+export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition {
+  return {
+    name: analyticsReplicaName,
+    async open(context) {
+      if (settings.store === 'off') return undefined
+      const analytics = await openCardAnalytics({
+        sql: context.sql,
+        ...(settings.store === 'memory' ? {} : { path: settings.store }),
+        onApplied(events) {
+          const tags = new Set<string>([allSpendingTag])
+          for (const e of events) {
+            tags.add(merchantSpendingTag(e.merchantId))
+            if (e.customerId !== null) tags.add(customerSpendingTag(e.customerId))
+          }
+          context.invalidate(tags)
+        },
+      })
+      const unsubscribe = context.onCommitted(analytics.nudge, transactionEventTypes)
+      analytics.follow(context.pollMs, (error) =>
+        context.log.warn({ err: error }, 'the DuckDB replica failed to apply a batch; it reads it again'),
+      )
+      return {
+        ...analytics,
+        async close() {
+          unsubscribe()
+          await analytics.close()
+        },
+      }
+    },
+  }
+}
+
+export function analyticsSettingsFrom(env: NodeJS.ProcessEnv): AnalyticsSettings {
+  return { store: env.CARDS_DUCKDB?.trim() || 'memory' }
+}
+
+export const analyticsSetting: DomainSetting = {
+  name: 'CARDS_DUCKDB',
+  text: 'Where each query process keeps its DuckDB replica of the card transactions (engine=duckdb): memory (rebuilt from the log at start), off, or the path of a file of its own (resumes where it stopped)',
+  default: 'memory',
+}
