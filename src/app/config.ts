@@ -48,7 +48,9 @@ export function checkSettings(domains: readonly Domain[], env: NodeJS.ProcessEnv
     const value = env[setting.name]?.trim()
     if (value && setting.values && !setting.values.includes(value))
       throw new ConfigError(`${setting.name} must be one of ${setting.values.join(', ')}, not "${value}"`)
-    const { integer } = setting
+    const { integer, pattern } = setting
+    if (value && pattern && !pattern.regex.test(value))
+      throw new ConfigError(`${setting.name} must be ${pattern.takes}, not "${value}"`)
     if (value && integer && !isWholeWithin(value, integer.min, integer.max))
       throw new ConfigError(
         `${setting.name} must be a whole number from ${integer.min} to ${integer.max}, not "${value}"`,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { analyticsSetting } from '../domains/cards/analytics/replica.js'
 import { checkSettings, ConfigError, loadConfig } from './config.js'
 import type { Domain } from './domain.js'
 
@@ -58,6 +59,15 @@ describe('configuration from the environment', () => {
     }
     for (const good of ['0', '100', ' 42 ']) {
       expect(() => checkSettings([domain], { FEED_PULL_ABOVE: good })).not.toThrow()
+    }
+  })
+  it('refuses at start a setting its pattern does not match (CARDS_DUCKDB: memory, off or a .duckdb file)', () => {
+    const domain = { name: 'cards', settings: [analyticsSetting] } as unknown as Domain
+    for (const bad of ['OFF', 'on', 'facts.db', './data/', 'x.duckdb.bak']) {
+      expect(() => checkSettings([domain], { CARDS_DUCKDB: bad })).toThrow('CARDS_DUCKDB must be memory, off')
+    }
+    for (const good of ['memory', ' off ', '/var/lib/tandem/facts.duckdb', 'a b.duckdb']) {
+      expect(() => checkSettings([domain], { CARDS_DUCKDB: good })).not.toThrow()
     }
   })
 })

@@ -21,9 +21,10 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
     name: analyticsReplicaName,
     async open(context) {
       if (settings.store === 'off') return undefined
+      const path = settings.store === 'memory' ? undefined : settings.store
       const analytics = await openCardAnalytics({
         sql: context.sql,
-        ...(settings.store === 'memory' ? {} : { path: settings.store }),
+        ...(path ? { path } : {}),
         onApplied(events) {
           const tags = new Set<string>([allSpendingTag])
           for (const e of events) {
@@ -32,6 +33,11 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
           }
           context.invalidate(tags)
         },
+      }).catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error)
+        throw new Error(
+          `CARDS_DUCKDB: the DuckDB replica cannot be opened${path ? ` in ${path}` : ''}: ${reason}`,
+        )
       })
       const unsubscribe = context.onCommitted(analytics.nudge, transactionEventTypes)
       analytics.follow(context.pollMs, (error) =>
@@ -56,4 +62,8 @@ export const analyticsSetting: DomainSetting = {
   name: 'CARDS_DUCKDB',
   text: 'Where each query process keeps its DuckDB replica of the card transactions (engine=duckdb): memory (rebuilt from the log at start), off, or the path of a file of its own (resumes where it stopped)',
   default: 'memory',
+  pattern: {
+    regex: /^(memory|off|[^\0]*\.duckdb)$/,
+    takes: 'memory, off, or the path of a file ending in .duckdb',
+  },
 }
