@@ -85,7 +85,12 @@ export function createContext(options: ContextOptions): BenchContext {
     postgresUrl: options.postgresUrl,
     redisUrl: options.redisUrl,
     command(scenario) {
-      const env = seconds === 10 || smoke ? '' : `BENCH_SECONDS=${seconds} `
+      // The settings that change what a run measures, as they were set (a scale, the pool).
+      const knobs = ['BENCH_CARDS_SCALE', 'BENCH_FEED_SCALE', 'BENCH_PROCUREMENT_SCALE', 'BENCH_POOL_SIZE']
+        .filter((name) => process.env[name] !== undefined && process.env[name] !== '')
+        .map((name) => `${name}=${process.env[name] ?? ''} `)
+        .join('')
+      const env = (seconds === 10 || smoke ? '' : `BENCH_SECONDS=${seconds} `) + knobs
       const args = [
         ...(options.selected?.length ? [scenario] : []),
         ...(options.mode ? ['--mode', options.mode] : []),
