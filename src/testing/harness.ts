@@ -133,7 +133,9 @@ const ownWritesWaitMs = 10_000
  * The Tandem's buses, reading their own writes as a client following the API does: a query that
  * names no `minPosition` waits for the last position a command of the test committed. Projections
  * lag more when other test files hold transactions open on the same PostgreSQL server (the read
- * horizon is the server's), so a test that read without it failed at random.
+ * horizon is the server's), so a test that read without it failed at random. It waits for that
+ * position's event only: commands sent side by side can be read from the log in another order than
+ * their positions, so a test that needs each of them applied waits for each one's position.
  */
 function readingOwnWrites(
   tandem: Tandem,
