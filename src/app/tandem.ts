@@ -276,13 +276,13 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
   }
 }
 
+/** A replica reads the log this often when no commit wakes it (wake-ups can be lost: a dropped connection). */
+const defaultReplicaPollMs = 1000
+
 /**
  * A projection in a shared store (Redis, SQL) is applied by projector processes and followed by
  * query processes; one in process memory is applied by every process that answers queries from it.
  */
-/** A replica reads the log this often when no commit wakes it (wake-ups can be lost: a dropped connection). */
-const defaultReplicaPollMs = 1000
-
 function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | undefined {
   if (!shared) return roles.has('query') ? 'run' : undefined
   if (roles.has('projector')) return 'run'
