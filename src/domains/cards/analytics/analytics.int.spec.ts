@@ -226,4 +226,15 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
       await engine.close()
     }
   })
+  it('closes once the reads asked for before are answered; a read after the close is refused', async () => {
+    const engine = await openCardAnalytics({ sql: t.sql, readers: 2 })
+    await engine.catchUp()
+    const customerId = customers[0] as string
+    // Two connections: most of these wait for one when the close comes.
+    const reads = Array.from({ length: 20 }, () => engine.monthRows(customerId, '2000-01', '2099-12'))
+    await engine.close()
+    const settled = await Promise.allSettled(reads)
+    expect(settled.filter((r) => r.status === 'rejected')).toEqual([])
+    await expect(engine.monthRows(customerId, '2000-01', '2099-12')).rejects.toThrow('closed')
+  })
 })

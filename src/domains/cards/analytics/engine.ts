@@ -137,7 +137,10 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
         compareDecimal(position, checkpoint.position) <= 0
       : compareCheckpoints({ txId, position }, checkpoint) <= 0
 
-  const read: q.Read = (text, params) => pool.use((c) => rows(c, text, params))
+  const read: q.Read = (text, params) => {
+    if (closed) return Promise.reject(new Error('The DuckDB analytics are closed'))
+    return pool.use((c) => rows(c, text, params))
+  }
   return {
     catchUp,
     follow(pollMs = 100, onError) {
@@ -208,6 +211,8 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
       wake?.()
       await following
       await turn
+      // Reads asked for before the close are answered: a connection closed under one fails natively.
+      await pool.drained()
       for (const c of [writer, ...readers]) c.closeSync()
       instance.closeSync()
     },
@@ -250,12 +255,19 @@ function parseBytes(text: string): number {
 function connectionPool(connections: readonly DuckDBConnection[]) {
   const idle = [...connections]
   const waiting: ((c: DuckDBConnection) => void)[] = []
+  const whenIdle: (() => void)[] = []
   const release = (c: DuckDBConnection) => {
     const next = waiting.shift()
-    if (next) next(c)
-    else idle.push(c)
+    if (next) return next(c)
+    idle.push(c)
+    if (idle.length === connections.length) for (const done of whenIdle.splice(0)) done()
   }
   return {
+    /** Resolves once no read is running or waiting. */
+    drained: () =>
+      idle.length === connections.length
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => whenIdle.push(resolve)),
     async use<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
       const c = idle.pop() ?? (await new Promise<DuckDBConnection>((resolve) => waiting.push(resolve)))
       try {
