@@ -286,6 +286,8 @@ async function measure(ctx: BenchContext, run: Run): Promise<Outcome> {
       applies: false,
     },
   )
+  // Freshness from an idle read side: the loads above leave the projections a backlog to apply.
+  await tandem.caughtUp()
   const fresh = await run.duck.freshness(
     () => authorizeOnce(tandem, plan, Math.floor(Math.random() * plan.cards)),
     ctx.scale(50, 5),
