@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller, QueryDefinition } from '../../../kernel/index.js'
 import { modes, startTestTandem, type TestTandem } from '../../../kernel/testing.js'
 import type { CardsEvent } from '../messages.js'
-import { createCardsDomain } from '../index.js'
 import { cardAfter } from '../rules.js'
 import {
   agent,
   cardsTestDomain,
+  cardsWithDuckDb,
   commands as c,
   customer,
   hour,
@@ -32,7 +32,7 @@ type Decision = { transactionId: string; decision: string }
 describe.each(modes)('cards: commands to queries (%s)', (mode) => {
   let t: TestTandem
   beforeAll(async () => {
-    t = await startTestTandem(mode, { domains: [cardsTestDomain] })
+    t = await startTestTandem(mode, { domains: [cardsWithDuckDb] })
   })
   afterAll(async () => {
     t.shiftClock(0)
@@ -228,10 +228,10 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
   })
 })
 
-describe('cards: engine=duckdb where the process keeps no replica (CARDS_DUCKDB=off)', () => {
+describe('cards: engine=duckdb where the process keeps no replica (CARDS_DUCKDB=off, as the specs run)', () => {
   it('is a 400 at /engine; the rollups answer', async () => {
     const t = await startTestTandem('embedded', {
-      domains: [createCardsDomain(c, { store: 'off' })],
+      domains: [cardsTestDomain],
     })
     try {
       const input = { customerId: 'nobody', month: '2031-03' }

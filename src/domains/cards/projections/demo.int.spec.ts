@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { modes, useTestServer } from '../../../kernel/testing.js'
 import { demoCallers, demoExamples } from '../demo.js'
-import { cardsTestDomain } from '../testing/cards.js'
+import { cardsWithDuckDb } from '../testing/cards.js'
 
 /** The banner's read examples over the demo data: each answers 200 as printed, twice over. */
 describe.each(modes)('cards demo read examples (%s)', (mode) => {
-  const server = useTestServer(mode, { domains: [cardsTestDomain] })
+  const server = useTestServer(mode, { domains: [cardsWithDuckDb] })
 
   it('answers every GET example with data, as its demo caller', async () => {
     const t = server().tandem
-    await cardsTestDomain.seedDemo?.(t.commands)
+    await cardsWithDuckDb.seedDemo?.(t.commands)
     await server().settle(await server().head())
     const gets = (await demoExamples()).filter((e) => e.method === 'GET' && !e.path.includes('anomaly'))
     expect(gets.length).toBeGreaterThanOrEqual(7)
