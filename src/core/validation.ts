@@ -40,7 +40,17 @@ export function coerce(schema: TSchema, value: unknown): unknown {
   const out: Record<string, unknown> = {}
   for (const [key, raw] of Object.entries(value)) {
     const property = properties[key]
-    out[key] = typeof raw === 'string' && property ? scalar(property, raw) : raw
+    const coerced: unknown = typeof raw === 'string' && property ? scalar(property, raw) : raw
+    // Assigned, `__proto__` would set the prototype and vanish: kept as a parameter, it is refused
+    // as any unknown one is.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, {
+        value: coerced,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    else out[key] = coerced
   }
   return out
 }

@@ -75,6 +75,17 @@ describe('validation error mapping', () => {
     })
   })
 
+  it('keeps a `__proto__` parameter, so that it is refused as any unknown one (assigned, it vanished)', () => {
+    // As the query-string parser makes it: an object without a prototype, where `__proto__` is a key.
+    const query = Object.create(null) as Record<string, unknown>
+    Object.assign(query, { title: 'T', capacity: '2' })
+    query['__proto__'] = 'x'
+    const coerced = coerce(Input, query) as Record<string, unknown>
+    expect(Object.keys(coerced)).toEqual(['title', 'capacity', '__proto__'])
+    expect(Object.getPrototypeOf(coerced)).toBe(Object.prototype)
+    expect(() => validInput(Input, coerced)).toThrow(expect.objectContaining({ status: 400 }))
+  })
+
   it.each([
     ['a lone high surrogate', 'bad \ud800 x'],
     ['a lone low surrogate', 'bad \udc00 x'],
