@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS ${crudSchema}.requests (
   status text NOT NULL,
   created_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
+  -- Each change adds one, as each event adds one to the CQRS request's stream (expectedVersion).
+  version integer NOT NULL DEFAULT 1,
   approved_at timestamptz,
   closed_by text,
   close_reason text,

@@ -24,6 +24,7 @@ interface RequestRow {
   status: string
   created_at: Date
   updated_at: Date
+  version: number
   approved_at: Date | null
   closed_by: string | null
   close_reason: string | null
@@ -87,6 +88,7 @@ export async function loadRequest(db: PoolClient, requestId: string): Promise<Re
     approvals,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+    version: row.version,
   }
   switch (row.status) {
     case 'pending':
@@ -207,7 +209,7 @@ export async function write(db: PoolClient, event: RequestEvent): Promise<void> 
     case 'RequestUpdated': {
       const e = event.data
       await db.query(
-        `UPDATE ${s}.requests SET title = $2, justification = $3, needed_by = $4, total = $5, updated_at = $6
+        `UPDATE ${s}.requests SET version = version + 1, title = $2, justification = $3, needed_by = $4, total = $5, updated_at = $6
          WHERE request_id = $1`,
         [e.requestId, e.title, e.justification, e.neededBy, e.total, e.at],
       )
@@ -222,31 +224,34 @@ export async function write(db: PoolClient, event: RequestEvent): Promise<void> 
          WHERE request_id = $1 AND step_index = $2`,
         [e.requestId, e.step.index, e.actorId, e.actedAs, e.comment, e.at],
       )
-      await db.query(`UPDATE ${s}.requests SET updated_at = $2 WHERE request_id = $1`, [e.requestId, e.at])
+      await db.query(
+        `UPDATE ${s}.requests SET version = version + 1, updated_at = $2 WHERE request_id = $1`,
+        [e.requestId, e.at],
+      )
       return
     }
     case 'RequestApproved':
       await db.query(
-        `UPDATE ${s}.requests SET status = 'approved', approved_at = $2, updated_at = $2 WHERE request_id = $1`,
+        `UPDATE ${s}.requests SET version = version + 1, status = 'approved', approved_at = $2, updated_at = $2 WHERE request_id = $1`,
         [d.requestId, d.at],
       )
       return
     case 'RequestRejected':
       await db.query(
-        `UPDATE ${s}.requests SET status = 'rejected', closed_by = $2, close_reason = $3, updated_at = $4 WHERE request_id = $1`,
+        `UPDATE ${s}.requests SET version = version + 1, status = 'rejected', closed_by = $2, close_reason = $3, updated_at = $4 WHERE request_id = $1`,
         [d.requestId, d.actorId, event.data.reason, d.at],
       )
       return
     case 'RequestCancelled':
       await db.query(
-        `UPDATE ${s}.requests SET status = 'cancelled', closed_by = $2, close_reason = $3, previous_status = $4,
+        `UPDATE ${s}.requests SET version = version + 1, status = 'cancelled', closed_by = $2, close_reason = $3, previous_status = $4,
            updated_at = $5 WHERE request_id = $1`,
         [d.requestId, d.actorId, event.data.reason, event.data.previousStatus, d.at],
       )
       return
     case 'RequestPaid':
       await db.query(
-        `UPDATE ${s}.requests SET status = 'paid', paid_amount = $2, payment_reference = $3, updated_at = $4
+        `UPDATE ${s}.requests SET version = version + 1, status = 'paid', paid_amount = $2, payment_reference = $3, updated_at = $4
          WHERE request_id = $1`,
         [d.requestId, event.data.paidAmount, event.data.paymentReference, d.at],
       )

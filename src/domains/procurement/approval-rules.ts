@@ -38,9 +38,20 @@ export function actsAs(caller: Caller | undefined, step: Step, department: strin
  * The pending request and its waiting step, if the caller may act on it. One the caller may not see
  * is 404, as an unknown id: neither its status nor the step it waits at is told.
  */
-function decision(state: RequestState, meta: CommandMeta): { request: Request; step: Step; actedAs: Role } {
+function decision(
+  state: RequestState,
+  meta: CommandMeta,
+  expectedVersion: number | undefined,
+): { request: Request; step: Step; actedAs: Role } {
   const actorId = actorOf(meta)
   if (state.status === 'absent' || !meta.caller || !sees(meta.caller, state)) throw notFound()
+  // Before any other rule: what the caller decided on is not what is there.
+  if (expectedVersion !== undefined && expectedVersion !== state.version)
+    throw new ConflictError(
+      'REQUEST_CHANGED',
+      'Request changed',
+      `It is at version ${state.version}, not ${expectedVersion}: read it again`,
+    )
   const step = currentStep(state)
   if (state.status !== 'pending' || !step)
     throw new ConflictError('REQUEST_NOT_PENDING', 'Request not pending', `It is ${state.status}`)
@@ -75,7 +86,7 @@ const refOf = (r: Request, meta: CommandMeta) => ({
 })
 
 export function decideApprove(cmd: ApproveRequest, state: RequestState, meta: CommandMeta): RequestEvent[] {
-  const { request, step, actedAs } = decision(state, meta)
+  const { request, step, actedAs } = decision(state, meta, cmd.expectedVersion)
   const nextStep = request.steps[step.index + 1] ?? null
   const approved = StepApproved.create({
     ...refOf(request, meta),
@@ -101,7 +112,7 @@ export function decideApprove(cmd: ApproveRequest, state: RequestState, meta: Co
 }
 
 export function decideReject(cmd: RejectRequest, state: RequestState, meta: CommandMeta): RequestEvent[] {
-  const { request, step, actedAs } = decision(state, meta)
+  const { request, step, actedAs } = decision(state, meta, cmd.expectedVersion)
   return [
     RequestRejected.create({
       ...refOf(request, meta),

@@ -116,6 +116,26 @@ describe('approve-request', () => {
     })
   })
 
+  describe('with the version the approver read (expectedVersion)', () => {
+    it('approves at that version; refuses another with 409 REQUEST_CHANGED, before any other rule', () => {
+      // Created is version 1, the manager's approval version 2.
+      given([twoSteps()])
+        .when({ requestId, expectedVersion: 1 })
+        .then(approvedBy('meg', managerStep, 'manager'))
+      given([twoSteps(), approvedBy('meg', managerStep, 'manager')])
+        .when({ requestId, expectedVersion: 1 }, { caller: fin })
+        .thenRefused('REQUEST_CHANGED', { status: 409 })
+      // Even where another rule would refuse too: what was read is not what is there.
+      given([twoSteps(), approvedBy('meg', managerStep, 'manager')])
+        .when({ requestId, expectedVersion: 3 }, { caller: salesManager })
+        .thenRefused('REQUEST_CHANGED')
+      // One who may not see the request learns nothing of its version.
+      given([twoSteps()])
+        .when({ requestId, expectedVersion: 9 }, { caller: otherManager })
+        .thenRefused('REQUEST_NOT_FOUND', { status: 404 })
+    })
+  })
+
   describe('when the request is closed or unknown', () => {
     it('refuses with 409 REQUEST_NOT_PENDING, or 404 REQUEST_NOT_FOUND', () => {
       const approvedOne: RequestEvent[] = [
@@ -163,6 +183,24 @@ describe('reject-request', () => {
       ...decideReject({ requestId, reason: 'x' }, waitingForFinance.reduce(evolve, initial), meta(fin)),
     ]
     given(rejected).when({ requestId, reason: 'again' }, { caller: fin2 }).thenRefused('REQUEST_NOT_PENDING')
+  })
+  it('refuses a version the request has left: 409 REQUEST_CHANGED', () => {
+    given(waitingForFinance)
+      .when({ requestId, reason: 'no', expectedVersion: 1 })
+      .thenRefused('REQUEST_CHANGED', { status: 409 })
+    given(waitingForFinance)
+      .when({ requestId, reason: 'Too dear', expectedVersion: 2 })
+      .then(
+        RequestRejected.create({
+          ...ref('fay'),
+          status: 'rejected',
+          budget: { reserved: -2_000_000, committed: 0, spent: 0 },
+          step: financeStep,
+          actedAs: 'finance',
+          reason: 'Too dear',
+          releasedAmount: 2_000_000,
+        }),
+      )
   })
 })
 

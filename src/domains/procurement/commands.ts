@@ -176,6 +176,7 @@ export const approveRequest = defineCommand({
   access: signedIn(),
   refusals: [
     'REQUEST_NOT_FOUND',
+    'REQUEST_CHANGED',
     'REQUEST_NOT_PENDING',
     'SELF_APPROVAL',
     'NOT_APPROVER',
@@ -195,6 +196,7 @@ export const rejectRequest = defineCommand({
   access: signedIn(),
   refusals: [
     'REQUEST_NOT_FOUND',
+    'REQUEST_CHANGED',
     'REQUEST_NOT_PENDING',
     'SELF_APPROVAL',
     'NOT_APPROVER',

@@ -85,11 +85,21 @@ export const UpdateRequestInput = Type.Object(
   strict,
 )
 export const CancelRequestInput = Type.Object({ requestId: Id(), reason: Type.Optional(Text(2000)) }, strict)
+/** What the approver saw: if the request has changed since, nothing is decided. */
+const ExpectedVersion = Type.Integer({
+  minimum: 1,
+  maximum: 2_147_483_647,
+  description:
+    "The request's version as the caller read it (get-request's `version`): if it has changed since, 409 REQUEST_CHANGED and nothing is decided",
+})
 export const ApproveRequestInput = Type.Object(
-  { requestId: Id(), comment: Type.Optional(Text(2000)) },
+  { requestId: Id(), comment: Type.Optional(Text(2000)), expectedVersion: Type.Optional(ExpectedVersion) },
   strict,
 )
-export const RejectRequestInput = Type.Object({ requestId: Id(), reason: Text(2000) }, strict)
+export const RejectRequestInput = Type.Object(
+  { requestId: Id(), reason: Text(2000), expectedVersion: Type.Optional(ExpectedVersion) },
+  strict,
+)
 export const MarkAsPaidInput = Type.Object(
   { requestId: Id(), paidAmount: Amount, paymentReference: Text(200) },
   strict,

@@ -11,6 +11,7 @@ import {
   updateRequest,
 } from './commands.js'
 import { procurementDomain } from './index.js'
+import { getRequest } from './queries.js'
 import { evolve, held, initial } from './rules.js'
 
 const finance: Caller = { id: 'fin-1', roles: ['finance'] }
@@ -114,6 +115,52 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
       "SELECT count(*)::int AS n FROM tandem.event_log WHERE stream_id LIKE 'procurement-request-%'",
     )
     expect(count?.n).toBe(5)
+  })
+
+  it('approves only the version its approver read: an update racing the approval makes it 409 REQUEST_CHANGED', async () => {
+    await send(setDepartmentBudget, { department: 'seen', amount: 1_000_000, currency: 'KRW' }, finance)
+    const ann = employee('seen', 1)
+    const meg = manager('seen', 1)
+    const items = (unitPrice: number) => [{ description: 'Desk', quantity: 1, unitPrice }]
+    const outcomes = new Set<string>()
+    for (let round = 0; round < 12; round++) {
+      const created = await send(
+        createPurchaseRequest,
+        { title: 'Desk', items: items(100), currency: 'KRW' },
+        ann,
+      )
+      if (typeof created === 'string') throw new Error(created)
+      const read = await t.queries.ask(getRequest, { requestId: created.requestId }, { caller: meg })
+      if (read.status === 'failed') throw new Error(read.error.code)
+      const { version, total } = read.data
+      const [updated, approved] = await Promise.all([
+        send(updateRequest, { requestId: created.requestId, items: items(200 + round) }, ann),
+        send(approveRequest, { requestId: created.requestId, expectedVersion: version }, meg),
+      ])
+      // One of them, never both: the approval commits what its approver read, or nothing.
+      if (typeof approved === 'string') {
+        expect(approved).toBe('REQUEST_CHANGED')
+        expect(updated).toMatchObject({ total: 200 + round, status: 'pending' })
+      } else {
+        expect(approved).toMatchObject({ status: 'approved', total })
+        expect(updated).toBe('REQUEST_NOT_PENDING')
+      }
+      outcomes.add(typeof approved === 'string' ? approved : approved.status)
+      // Read again, the approval goes through at the version now shown.
+      const again = await t.queries.ask(getRequest, { requestId: created.requestId }, { caller: meg })
+      if (again.status === 'failed') throw new Error(again.error.code)
+      if (again.data.status === 'pending')
+        expect(
+          await send(
+            approveRequest,
+            { requestId: created.requestId, expectedVersion: again.data.version },
+            meg,
+          ),
+        ).toMatchObject({ status: 'approved', total: again.data.total })
+    }
+    expect(outcomes.size).toBeGreaterThan(0)
+    const h = await heldByRequests('seen')
+    expect(await budgetRow('seen')).toMatchObject({ reserved: h.reserved, committed: h.committed })
   })
 
   // Hundreds of commands on one department from two processes: the budget row is the one lock they

@@ -30,6 +30,8 @@ export interface RequestInfo {
   approvals: Approval[]
   createdAt: string
   updatedAt: string
+  /** How many events the request has: its stream's version, which get-request shows. */
+  version: number
 }
 
 export type RequestState =
@@ -48,9 +50,13 @@ export const initial: RequestState = { status: 'absent' }
 export function evolve(state: RequestState, event: RequestEvent): RequestState {
   if (event.type === 'RequestCreated') {
     const { actorId: _a, at, status: _s, budget: _b, ...data } = event.data
-    return { ...data, status: 'pending', approvals: [], createdAt: at, updatedAt: at }
+    return { ...data, status: 'pending', approvals: [], createdAt: at, updatedAt: at, version: 1 }
   }
   if (state.status === 'absent') return state // a stream begins with RequestCreated
+  return { ...next(state, event), version: state.version + 1 }
+}
+
+function next(state: Request, event: Exclude<RequestEvent, { type: 'RequestCreated' }>): Request {
   const at = event.data.at
   switch (event.type) {
     case 'RequestUpdated': {
