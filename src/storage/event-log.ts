@@ -104,22 +104,16 @@ export async function readAfter(
   after: Checkpoint,
   options: { limit: number; types?: readonly string[] },
 ): Promise<Batch> {
-  const filter = options.types ? 'AND type = ANY($4::text[])' : ''
-  const params: unknown[] = [after.txId, after.position, options.limit]
-  if (options.types) params.push(options.types)
+  // tandem.events_after walks the log's (tx_id, position) index in order (migration core/009).
   const rows = await sql.query<Nullable<EventRow> & { horizon: string; held: boolean }>(
     `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
      SELECT h.xmin::text AS horizon,
             (SELECT max(tx_id) FROM tandem.event_log) >= h.xmin AS held,
             e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, ${recordedMs}
-     FROM h LEFT JOIN LATERAL (
-       SELECT * FROM tandem.event_log
-       WHERE tx_id < h.xmin AND (tx_id, position) > ($1::xid8, $2::bigint) ${filter}
-       ORDER BY tx_id, position
-       LIMIT $3
-     ) e ON true`,
-    params,
+     FROM h LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e
+       ON true`,
+    [after.txId, after.position, options.limit, options.types ?? null],
   )
   const horizon = rows[0]?.horizon ?? after.txId
   const events = rows

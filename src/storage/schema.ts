@@ -132,6 +132,28 @@ export const writeMigrations: readonly Migration[] = [
       CREATE INDEX audit_log_subjects ON tandem.audit_log USING gin (subject_ids);
       DROP INDEX tandem.audit_log_subject`,
   },
+  {
+    id: 'core/009-ordered-log-reads',
+    sql: `
+      -- A reader's next batch: the events after its checkpoint, of its types, in log order, walking
+      -- the (tx_id, position) index and stopping at the limit. The planner, left alone, can take a
+      -- bitmap scan of everything after the checkpoint and a sort instead when it expects few rows of
+      -- those types (a log bulk-loaded and not analyzed yet): 1.5 s a read on 200,000 events, each time.
+      CREATE FUNCTION tandem.events_after(below xid8, after_tx xid8, after_position bigint,
+                                          types text[], max_rows integer)
+      RETURNS SETOF tandem.event_log
+      LANGUAGE sql STABLE
+      SET enable_bitmapscan = off
+      SET enable_seqscan = off
+      SET enable_sort = off
+      AS $fn$
+        SELECT * FROM tandem.event_log
+        WHERE tx_id < below AND (tx_id, position) > (after_tx, after_position)
+          AND (types IS NULL OR type = ANY (types))
+        ORDER BY tx_id, position
+        LIMIT max_rows
+      $fn$`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {

@@ -5,10 +5,10 @@ import type { SqlClient } from '../../../kernel/index.js'
  * with only the fields the fact table keeps (extracted by PostgreSQL, so a batch of thousands of
  * events crosses the wire as a few columns, not as whole JSON documents).
  *
- * The read is the kernel's (`readAfter` in src/storage/event-log.ts): only events of transactions
- * below the snapshot's xmin, in (transaction id, position) order, which cannot change once visible.
- * A domain reaches the kernel through its door, which does not export that reader; this is the same
- * statement until it does (see the report: export `readAfter` and `Checkpoint` from kernel/index.ts).
+ * The read is the kernel's (`readAfter` in src/storage/event-log.ts, over the log's
+ * `tandem.events_after`): only events of transactions below the snapshot's xmin, in (transaction id,
+ * position) order, which cannot change once visible. A domain reaches the kernel through its door,
+ * which does not export that reader; this is the same statement, with only the columns it keeps.
  */
 
 /** Where a reader stands: the (transaction id, position) of the last event it consumed. */
@@ -96,12 +96,8 @@ export async function readTransactionEvents(
             e.data->>'occurredAt' AS "occurredAt", e.data->>'amount' AS amount,
             e.data->>'authorizedAmount' AS "authorizedAmount", e.data->>'previousAmount' AS "previousAmount",
             e.data->>'capturedAmount' AS "capturedAmount", e.data->>'releasedAmount' AS "releasedAmount"
-     FROM h LEFT JOIN LATERAL (
-       SELECT tx_id, position, type, data FROM tandem.event_log
-       WHERE tx_id < h.xmin AND (tx_id, position) > ($1::xid8, $2::bigint) AND type = ANY($4::text[])
-       ORDER BY tx_id, position
-       LIMIT $3
-     ) e ON true`,
+     FROM h LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e
+       ON true`,
     [after.txId, after.position, limit, transactionEventTypes],
   )
   const horizon = rows[0]?.horizon ?? after.txId
