@@ -1,6 +1,5 @@
 import type { DomainSetting, ReplicaDefinition } from '../../../kernel/index.js'
 import { allSpendingTag, customerSpendingTag, merchantSpendingTag } from '../projections/spending.js'
-import { openCardAnalytics } from './engine.js'
 import { transactionEventTypes } from './log-reader.js'
 
 /**
@@ -22,6 +21,8 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
     async open(context) {
       if (settings.store === 'off') return undefined
       const path = settings.store === 'memory' ? undefined : settings.store
+      // DuckDB's native module is loaded only by a process that keeps the replica (not the CLI).
+      const { openCardAnalytics } = await import('./engine.js')
       const analytics = await openCardAnalytics({
         sql: context.sql,
         ...(path ? { path } : {}),
