@@ -157,21 +157,18 @@ describe('reject-request', () => {
     { command: rejectRequest, now, caller: fin },
   )
   const waitingForFinance = [twoSteps(), approvedBy('meg', managerStep, 'manager')]
+  const rejectedByFinance = RequestRejected.create({
+    ...ref('fay'),
+    status: 'rejected',
+    budget: { reserved: -2_000_000, committed: 0, spent: 0 },
+    step: financeStep,
+    actedAs: 'finance',
+    reason: 'Too dear',
+    releasedAmount: 2_000_000,
+  })
 
   it('releases the reservation at the step that waits for the caller', () => {
-    given(waitingForFinance)
-      .when({ requestId, reason: 'Too dear' })
-      .then(
-        RequestRejected.create({
-          ...ref('fay'),
-          status: 'rejected',
-          budget: { reserved: -2_000_000, committed: 0, spent: 0 },
-          step: financeStep,
-          actedAs: 'finance',
-          reason: 'Too dear',
-          releasedAmount: 2_000_000,
-        }),
-      )
+    given(waitingForFinance).when({ requestId, reason: 'Too dear' }).then(rejectedByFinance)
   })
   it('refuses as approve does: NOT_APPROVER, SELF_APPROVAL, REQUEST_NOT_PENDING', () => {
     given([twoSteps()]).when({ requestId, reason: 'no' }).thenRefused('NOT_APPROVER')
@@ -190,17 +187,7 @@ describe('reject-request', () => {
       .thenRefused('REQUEST_CHANGED', { status: 409 })
     given(waitingForFinance)
       .when({ requestId, reason: 'Too dear', expectedVersion: 2 })
-      .then(
-        RequestRejected.create({
-          ...ref('fay'),
-          status: 'rejected',
-          budget: { reserved: -2_000_000, committed: 0, spent: 0 },
-          step: financeStep,
-          actedAs: 'finance',
-          reason: 'Too dear',
-          releasedAmount: 2_000_000,
-        }),
-      )
+      .then(rejectedByFinance)
   })
 })
 
