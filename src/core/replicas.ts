@@ -5,11 +5,12 @@ import type { SqlClient } from './sql.js'
  * A read model a domain keeps itself, outside the kernel's stores: an embedded engine (the cards
  * analytics on DuckDB) that follows the event log on its own and keeps its own checkpoint. One is
  * opened in each process that answers queries, after the projections start, and closed before they
- * stop. A query reaches it through `ctx.replica(name)`, which holds the query until the replica has
- * the caller's `X-Min-Position`, as the middleware does for the kernel's read models.
+ * stop. A query reaches it through `ctx.replica(name)`, and names the replicas its input reads in
+ * its definition's `replicas`: the consistency middleware holds it until they have the caller's
+ * `X-Min-Position`, as it does for the kernel's read models.
  */
 export interface ReplicaDefinition {
-  /** Unique in its domain. */
+  /** Unique in its domain (checkDomains). */
   readonly name: string
   /**
    * Opens it in this process, or answers undefined where the domain's settings leave it out. It

@@ -3,8 +3,8 @@ import type { Domain } from './domain.js'
 /**
  * Refuses, at start, domains that would step on each other: everything a domain registers is its
  * own. A domain's name is kebab case and unique; its messages carry its name; its migrations' ids
- * start with it; its event types, projection names and processor names are not another's; its
- * projections read only the events it declares; its processors say they are its.
+ * start with it; its event types, projection, replica and processor names are not another's (nor
+ * twice its own); its projections read only the events it declares; its processors say they are its.
  */
 export function checkDomains(domains: readonly Domain[]): void {
   const problems: string[] = []
@@ -41,6 +41,7 @@ export function checkDomains(domains: readonly Domain[]): void {
       if (!(listed as readonly unknown[]).includes(r.message))
         problems.push(`route ${r.method} ${r.path} of ${d.name} sends a message the domain does not list`)
     }
+    for (const r of d.replicas ?? []) claim('replica', `${d.name}/${r.name}`, d.name)
     for (const p of d.processors ?? []) {
       claim('processor', `${p.domain}/${p.name}`, d.name)
       if (p.domain !== d.name) problems.push(`processor ${p.domain}/${p.name} is listed by domain ${d.name}`)

@@ -84,6 +84,14 @@ describe('checkDomains: what a domain registers is its own', () => {
     ).toMatch(/domain "Things" is not kebab case/)
   })
 
+  it('refuses two replicas of one name in a domain', () => {
+    const replica = { name: 'facts', open: () => Promise.resolve(undefined) }
+    expect(refusal([{ ...thingsDomain, replicas: [replica, replica] }])).toMatch(
+      /replica things\/facts is registered by things and things/,
+    )
+    expect(refusal([{ ...thingsDomain, replicas: [replica] }])).toBe('')
+  })
+
   it('refuses a domain registered twice', () => {
     expect(refusal([thingsDomain, thingsDomain])).toMatch(/domain things is registered by things and things/)
   })
