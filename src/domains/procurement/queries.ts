@@ -66,7 +66,7 @@ export const getRequest = defineQuery({
     // Out of scope is answered as absent: a request's existence is not told to those who may not see it.
     if (state.status === 'absent' || !maySee(state, caller))
       throw new NotFoundError('REQUEST_NOT_FOUND', 'Purchase request not found')
-    return { ...requestView(state), version: events.at(-1)?.version ?? 0 }
+    return { ...requestView(state), version: state.version }
   },
 })
 
