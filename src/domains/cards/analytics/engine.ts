@@ -15,15 +15,14 @@ import * as q from './queries.js'
 
 /**
  * Where it lives. A DuckDB file has one writer process, so the engine is a replica per process that
- * answers analytics queries, fed from the log like any projection, never shared:
- * - embedded mode: in memory (`path` unset) in the one process, rebuilt from the log at start, like
- *   the memory KV store; or a file under DATA_DIR to skip the rebuild (it resumes at its checkpoint);
- * - server mode: in each process with the `query` role, a file under a configured directory, one per
- *   process (or in memory): query processes scale out, each replica kept by its own follower. The log
- *   in PostgreSQL stays the one source of truth; a lost file is rebuilt from it.
- * Freshness: a follower polls the log (`follow(pollMs)`), so a payment shows after at most a poll
- * plus one batch's append; `hasApplied(position)` serves X-Min-Position (read-your-writes) as the
- * kernel's read models do.
+ * answers analytics queries, fed from the log like any projection, never shared: one
+ * in each process with the `query` role (replica.ts, CARDS_DUCKDB), in memory (`path` unset),
+ * rebuilt from the log at start like the memory KV store, or a file of the process's own that
+ * resumes at its checkpoint. Query processes scale out, each replica kept by its own follower; the
+ * log in PostgreSQL stays the one source of truth, and a lost file is rebuilt from it.
+ * Freshness: a follower reads the log when nudged (a commit of its types) or every `pollMs`, so a
+ * payment shows after one batch's append; `waitFor(position, deadline)` serves X-Min-Position
+ * (read-your-writes) as the kernel's read models do.
  */
 export interface CardAnalyticsOptions {
   /** The database holding the event log (the process's own: PostgreSQL or PGlite). */
