@@ -8,6 +8,7 @@ import { celebrityPost, model, regularPost, type FeedMode } from './feed-fanout.
 import { loadPlan } from './feed-load.js'
 import { feedPlan, type FeedPlan } from './feed-plan.js'
 import { deepIndex, mainAsks, readsUnderWrites, sweep } from './feed-reads.js'
+import { measure as measureLoad } from './http.js'
 import { inPercent, noErrors, ratio, type Outcome, type Scenario } from './scenario.js'
 
 type Figures = Outcome['figures']
@@ -133,6 +134,11 @@ function createRun(ctx: BenchContext, mode: Mode, plan: FeedPlan, bare: Measurem
     figures[`write.${feed}.p99Ms`] = main.writes.p99Ms
     if (feed === 'hybrid') {
       judgeMain(main.reads)
+      const { m: sized, bytes } = await pageSizedCeiling(server)
+      measurements.push(sized)
+      figures['ceiling.pageBytes'] = bytes
+      figures['ceiling.pageRate'] = sized.throughput
+      figures[`read.${feed}.shareOfPageCeiling`] = ratio(main.reads.throughput, sized.throughput)
       const deep = await readsUnderWrites(ctx, server, plan, {
         label: `${feed}: get-my-feed page from entry ${deepIndex(ctx, plan)} (pull, below the cap)`,
         asks: mainAsks(ctx, server, plan, true),
@@ -154,6 +160,36 @@ function createRun(ctx: BenchContext, mode: Mode, plan: FeedPlan, bare: Measurem
       figures[`memory.${feed}.mainTimelineBytes`] = memory.mainBytes
       figures[`memory.${feed}.fanTimelineBytes`] = memory.fanBytes
     }
+  }
+
+  /**
+   * The bare server answering a body as large as a first page (one read from a main reader's feed)
+   * at the ceiling's connections: what the answer's size alone costs the machine, each response
+   * being one socket write of it. The target stays against the plain ceiling, as the issue sets it.
+   */
+  async function pageSizedCeiling(server: TandemServer): Promise<{ m: Measurement; bytes: number }> {
+    const [ask] = mainAsks(ctx, server, plan, false)
+    if (!ask) throw new Error('No main reader to read a page of')
+    const page = await fetch(`${server.server.url}${ask.path}`, {
+      headers: { authorization: ask.authorization },
+    })
+    if (!page.ok) throw new Error(`A first page answered ${page.status}`)
+    const bare = await ctx.bare()
+    const put = await fetch(`${bare.url}/bare/body`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: await page.text(),
+    })
+    const { bytes } = (await put.json()) as { bytes: number }
+    const m = await measureLoad(ctx, {
+      label: `bare Fastify GET of a first page's body (${bytes.toLocaleString('en-US')} bytes)`,
+      kind: 'baseline',
+      url: bare.url,
+      serverPid: bare.pid,
+      connections: ctx.scale(100, 4),
+      next: () => ({ method: 'GET', path: '/bare/body' }),
+    })
+    return { m, bytes }
   }
 
   async function fanOut(server: TandemServer, feed: FeedMode) {

@@ -3,12 +3,22 @@ import type { Ready, Reply, Request } from './protocol.js'
 
 /**
  * The bare Fastify server, forked like the Tandem one (bench/server/child.ts) but loading nothing of
- * Tandem: one trivial GET returning a small JSON object, the machine's ceiling.
+ * Tandem: one trivial GET returning a small JSON object, the machine's ceiling. `PUT /bare/body`
+ * keeps a JSON text that `GET /bare/body` then answers as is: the ceiling for answers of that size.
  */
 
 const send = (message: Ready | Reply) => process.send?.(message)
-const app = Fastify({ logger: false })
+const app = Fastify({ logger: false, bodyLimit: 1 << 20 })
 app.get('/bare', async () => ({ status: 'ok', service: 'bare-fastify' }))
+let body = '{}'
+app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) =>
+  done(null, text),
+)
+app.put('/bare/body', async (request) => {
+  body = String(request.body)
+  return { bytes: Buffer.byteLength(body) }
+})
+app.get('/bare/body', async (_request, reply) => reply.type('application/json').send(body))
 await app.listen({ port: 0, host: '127.0.0.1' })
 const address = app.server.address()
 
