@@ -49,7 +49,10 @@ export function measure<C extends Call, O>(metrics: Metrics): Middleware<C, O> {
   }
 }
 
-/** One structured line per message: commands at info, queries at debug; failures always. */
+/**
+ * One structured line per message: commands at info, queries at debug; refusals at info, a read
+ * model's wait running out at warn, failures at error.
+ */
 export function logCalls<C extends Call, O>(): Middleware<C, O> {
   return async (call, next) => {
     const start = performance.now()
@@ -66,6 +69,9 @@ export function logCalls<C extends Call, O>(): Middleware<C, O> {
       const line = { [call.kind]: call.address, userId: call.caller?.id, ms: elapsed(start) }
       if (isAppError(error) && error.status < 500) {
         call.log.info({ ...line, code: error.code }, `${call.kind} refused`)
+      } else if (isAppError(error) && error.code === 'READ_MODEL_LAGGING') {
+        // The caller's own wait ran out (X-Max-Wait-Ms): worth seeing when frequent, not a fault.
+        call.log.warn({ ...line, code: error.code }, `${call.kind} not answered in time`)
       } else call.log.error({ ...line, err: error }, `${call.kind} failed`)
       throw error
     }

@@ -2,6 +2,7 @@ import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
 import { createQueryCache } from './cache.js'
 import { NotFoundError } from './errors.js'
+import type { Logger } from './logger.js'
 import { createMetrics } from './metrics.js'
 import { anyone, defineQuery, signedIn, type Caller } from './messages.js'
 import { authorize, logCalls, measure, validate } from './middleware.js'
@@ -176,6 +177,28 @@ describe('query bus', () => {
         status: 503,
       })
       expect(runs.public).toBe(0)
+    })
+
+    it('logs a wait that ran out as a warning, a failure as an error', async () => {
+      const { bus, getThing } = queryBus({ caughtUp: false })
+      const lines: { level: string; line: object }[] = []
+      const at =
+        (level: string) =>
+        (line: object): void => {
+          lines.push({ level, line })
+        }
+      const log: Logger = {
+        debug: at('debug'),
+        info: at('info'),
+        warn: at('warn'),
+        error: at('error'),
+        child: () => log,
+      }
+      await bus.ask(getThing, { id: 'a' }, { minPosition: 99n, maxWaitMs: 10, log })
+      const healthy = queryBus()
+      await expect(healthy.bus.ask(healthy.getThing, { id: 'bug' }, { log })).rejects.toThrow(RangeError)
+      expect(lines.map((l) => l.level)).toEqual(['warn', 'error'])
+      expect(lines[0]?.line).toMatchObject({ code: 'READ_MODEL_LAGGING' })
     })
   })
 
