@@ -23,6 +23,7 @@ interface Counter extends Replica {
   /** While true, commits are not read (a replica behind the log). */
   held: boolean
   readonly closed: boolean
+  readonly context: ReplicaContext
 }
 
 /** Counts the log's notes: reads the log when a note is created, and says how far it has read. */
@@ -47,6 +48,7 @@ function counting(opened: Counter[], options: { off?: boolean } = {}): ReplicaDe
       const counter: Counter = {
         count: 0,
         held: false,
+        context,
         get closed() {
           return closed
         },
@@ -135,6 +137,21 @@ describe.each(modes)('replicas (%s)', (mode) => {
     const waiting = count({ minPosition: position, maxWaitMs: 5000 })
     counter.held = false
     expect(await waiting).toBe(before + 1)
+  })
+
+  it('is told which transaction committed a position, and that none committed one made up', async () => {
+    const { context } = only(opened)
+    const done = await t.commands.execute(createNote, note, { caller: writer })
+    if (done.status === 'failed') throw new Error(done.error.code)
+    const position = done.position ?? '0'
+    const [row] = await t.sql.query<{ tx: string }>(
+      'SELECT tx_id::text AS tx FROM tandem.event_log WHERE position = $1',
+      [position],
+    )
+    expect(row?.tx).toMatch(/^\d+$/)
+    expect(await context.transactionOf(position)).toBe(row?.tx)
+    expect(await context.transactionOf(position)).toBe(row?.tx)
+    expect(await context.transactionOf(String(BigInt(position) + 1000n))).toBeUndefined()
   })
 })
 

@@ -24,6 +24,7 @@ import { createProjectionManager, type Placement, type ProjectionManager } from 
 import type { Projection } from '../projections/projection.js'
 import { localClaims, postgresClaims } from '../processors/claims.js'
 import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
+import { transactionLookup } from '../projections/read-your-writes.js'
 import { readMigrations } from '../projections/targets.js'
 import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/audit-log.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
@@ -146,6 +147,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     closers.push(() => projections.stop())
 
     // The domains' own read models, where queries are answered: closed before the projections stop.
+    const transactions = transactionLookup(sql)
     const replicas = roles.has('query')
       ? await openReplicas(domains, (domain, name) => ({
           sql,
@@ -153,6 +155,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
           pollMs: options.pollMs ?? defaultReplicaPollMs,
           onCommitted: (listener, types) => wake.subscribe(listener, types),
           invalidate: (tags) => cache.invalidate(domainTags(domain, tags)),
+          transactionOf: transactions,
         }))
       : noReplicas
     closers.push(() => replicas.close())

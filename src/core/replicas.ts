@@ -35,6 +35,11 @@ export interface ReplicaContext {
    * projections do: an answer the replica gave before holding them is not served from the cache after.
    */
   invalidate(tags: Iterable<string>): void
+  /**
+   * The transaction that committed the event at `position` (undefined where none did), remembered
+   * once looked up: what a replica compares with its checkpoint in `waitFor`.
+   */
+  transactionOf(position: string): Promise<string | undefined>
 }
 
 export interface Replica {

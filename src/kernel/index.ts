@@ -90,6 +90,7 @@ export {
   type SqlProjectionTx,
 } from '../projections/projection.js'
 export type { KvBatch } from '../projections/kv.js'
+export { transactionLookup } from '../projections/read-your-writes.js'
 
 // Reactions to events: commands sent once in effect, failures parked as dead letters.
 export {

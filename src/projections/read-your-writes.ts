@@ -1,19 +1,15 @@
-import type { Sql } from '../core/sql.js'
+import type { SqlClient } from '../core/sql.js'
 import { compareDecimal, transactionOf } from '../storage/event-log.js'
 import type { Progressing } from './follower.js'
 
 /**
- * Read-your-writes: waiting until a projection has applied the event at a position a command
- * answered with. Which transaction wrote a position is looked up once and remembered (the last
- * 10,000), so a projection caught up by horizon can say so without the event itself.
+ * The transaction that committed the event at a position, or undefined where no committed event
+ * has it: looked up once and remembered (the last 10,000), for read-your-writes. A read model that
+ * has read past that transaction holds the position, whether or not it read the event itself.
  */
-export function positionWaiter(source: Sql): {
-  /** True once `progress()` (read anew each time: a rebuild may swap it) has applied `position`; false at the deadline. */
-  waitFor(progress: () => Progressing, position: string, deadline: number): Promise<boolean>
-} {
+export function transactionLookup(source: SqlClient): (position: string) => Promise<string | undefined> {
   const transactions = new Map<string, string>()
-
-  async function txOf(position: string): Promise<string | undefined> {
+  return async (position) => {
     let tx = transactions.get(position)
     if (tx === undefined) {
       tx = await transactionOf(source, position)
@@ -23,6 +19,18 @@ export function positionWaiter(source: Sql): {
     }
     return tx
   }
+}
+
+/**
+ * Read-your-writes: waiting until a projection has applied the event at a position a command
+ * answered with, by the position's transaction (`transactionLookup`), so a projection caught up by
+ * horizon can say so without the event itself.
+ */
+export function positionWaiter(source: SqlClient): {
+  /** True once `progress()` (read anew each time: a rebuild may swap it) has applied `position`; false at the deadline. */
+  waitFor(progress: () => Progressing, position: string, deadline: number): Promise<boolean>
+} {
+  const txOf = transactionLookup(source)
 
   return {
     async waitFor(progress, position, deadline) {

@@ -1,12 +1,11 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api'
-import type { Replica, SqlClient } from '../../../kernel/index.js'
+import { transactionLookup, type Replica, type SqlClient } from '../../../kernel/index.js'
 import { appendBatch, factsSchema, readCheckpoint } from './facts.js'
 import {
   compareCheckpoints,
   compareDecimal,
   readFrom,
   readTransactionEvents,
-  transactionOf,
   type Checkpoint,
   type LogBatch,
   type LoggedTransactionEvent,
@@ -41,6 +40,8 @@ export interface CardAnalyticsOptions {
   beforeCommit?: () => void
   /** Called after each batch is committed, with its events (what changed: the cache's tags). */
   onApplied?: (events: readonly LoggedTransactionEvent[]) => void
+  /** Which transaction committed a position (default: the kernel's remembered lookup over `sql`). */
+  transactionOf?: (position: string) => Promise<string | undefined>
 }
 
 /** The cards analytics on an embedded columnar engine, fed from the event log. */
@@ -83,6 +84,7 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
   await writer.run(factsSchema)
   const readers = await Promise.all(Array.from({ length: options.readers ?? 4 }, () => instance.connect()))
   const source = options.source ?? ((after, limit) => readTransactionEvents(options.sql, after, limit))
+  const transactionOf = options.transactionOf ?? transactionLookup(options.sql)
   const pool = connectionPool(readers)
 
   let checkpoint = await readCheckpoint(writer)
@@ -164,11 +166,11 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
     },
     nudge,
     async hasApplied(position) {
-      const txId = await transactionOf(options.sql, position)
+      const txId = await transactionOf(position)
       return txId !== undefined && applied(txId, position)
     },
     async waitFor(position, deadline) {
-      const txId = await transactionOf(options.sql, position)
+      const txId = await transactionOf(position)
       while (!applied(txId, position)) {
         const left = deadline - Date.now()
         if (left <= 0) return false

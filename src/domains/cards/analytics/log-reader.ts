@@ -104,12 +104,3 @@ export async function readTransactionEvents(
   const events = rows.filter((r): r is LoggedTransactionEvent & { horizon: string } => r.position != null)
   return { events, horizon }
 }
-
-/** The transaction that wrote the event at `position`, for read-your-writes; undefined if none. */
-export async function transactionOf(sql: SqlClient, position: string): Promise<string | undefined> {
-  const [row] = await sql.query<{ txId: string }>(
-    'SELECT tx_id::text AS "txId" FROM tandem.event_log WHERE position = $1',
-    [position],
-  )
-  return row?.txId
-}

@@ -25,6 +25,7 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
       const { openCardAnalytics } = await import('./engine.js')
       const analytics = await openCardAnalytics({
         sql: context.sql,
+        transactionOf: context.transactionOf,
         ...(path ? { path } : {}),
         onApplied(events) {
           const tags = new Set<string>([allSpendingTag])
