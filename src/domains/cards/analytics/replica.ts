@@ -28,10 +28,10 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
         transactionOf: context.transactionOf,
         ...(path ? { path } : {}),
         onApplied(events) {
-          const tags = new Set<string>([allSpendingTag])
+          const tags = new Set<string>([allSpendingTag('duckdb')])
           for (const e of events) {
-            tags.add(merchantSpendingTag(e.merchantId))
-            if (e.customerId !== null) tags.add(customerSpendingTag(e.customerId))
+            tags.add(merchantSpendingTag('duckdb', e.merchantId))
+            if (e.customerId !== null) tags.add(customerSpendingTag('duckdb', e.customerId))
           }
           context.invalidate(tags)
         },

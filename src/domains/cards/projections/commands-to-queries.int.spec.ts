@@ -128,6 +128,44 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
     }
   })
 
+  it('drops each engine’s cached answers when that engine applies the events, not the other’s', async () => {
+    const cardId = await issue(t, { customerId: 'solo' })
+    const dropped: (readonly string[])[] = []
+    const off = t.cache.onInvalidate((tags) => {
+      if (tags !== 'all') dropped.push(tags.filter((tag) => tag.includes('spending')))
+    })
+    try {
+      const paid = await t.commands.execute(c.authorizeTransaction, payment(cardId, 5_000), {
+        caller: network,
+      })
+      if (paid.status === 'failed' || !paid.position) throw new Error('not authorized')
+      const month = new Date().toISOString().slice(0, 7)
+      const tagsOf = async (engine: 'rollups' | 'duckdb') => {
+        const answer = await t.queries.ask(
+          spending.getMonthlySpendingSummary,
+          { month, engine },
+          { caller: customer('solo'), minPosition: BigInt(paid.position ?? '0') },
+        )
+        if (answer.status === 'failed') throw new Error(answer.error.code)
+        return answer.tags
+      }
+      const rollups = await tagsOf('rollups')
+      const duckdb = await tagsOf('duckdb')
+      expect(rollups.length).toBeGreaterThan(0)
+      expect(duckdb.filter((tag) => rollups.includes(tag))).toEqual([])
+      // Both engines applied the payment (the answers waited for it): each dropped its own tags only.
+      const own = (mine: readonly string[], other: readonly string[]) =>
+        dropped
+          .filter((tags) => tags.some((tag) => mine.includes(tag)))
+          .every((tags) => !tags.some((tag) => other.includes(tag)))
+      expect(dropped.some((tags) => tags.some((tag) => rollups.includes(tag)))).toBe(true)
+      expect(dropped.some((tags) => tags.some((tag) => duckdb.includes(tag)))).toBe(true)
+      expect(own(rollups, duckdb) && own(duckdb, rollups)).toBe(true)
+    } finally {
+      off()
+    }
+  })
+
   it('shows the card as of a moment before and after each change, as the write side folds it', async () => {
     const start = Date.now()
     t.shiftClock(0)

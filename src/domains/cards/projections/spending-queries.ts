@@ -92,7 +92,10 @@ export function spendingQueries() {
     readModels,
     replicas,
     examples: [{ customerId: 'demo-customer', month: '2031-03' }],
-    cache: { ttlMs: 30_000, tags: (_q, answer) => [customerSpendingTag(answer.customerId)] },
+    cache: {
+      ttlMs: 30_000,
+      tags: (q, answer) => [customerSpendingTag(q.engine ?? 'rollups', answer.customerId)],
+    },
     audit: (q, answer) => [{ subjectId: answer.customerId, details: { month: q.month } }],
     async handle(q, ctx) {
       const customerId = customerAsked(ctx.caller, q.customerId)
@@ -111,7 +114,7 @@ export function spendingQueries() {
     readModels,
     replicas,
     examples: [{ merchantId: 'cafe-seoul-042', from: '2031-03-01', to: '2031-03-30', bucket: 'day' }],
-    cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(q.merchantId)] },
+    cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(q.engine ?? 'rollups', q.merchantId)] },
     async handle(q, ctx) {
       const question = { merchantId: q.merchantId, ...dayRange(q) }
       return engine(q.engine, ctx).merchantSummary(question, ctx.stores)
@@ -131,8 +134,10 @@ export function spendingQueries() {
     examples: [{ customerId: 'demo-customer', from: '2031-03-01', to: '2031-03-31', bucket: 'day' }],
     cache: {
       ttlMs: 30_000,
-      tags: (_q, answer) => [
-        answer.customerId === null ? allSpendingTag : customerSpendingTag(answer.customerId),
+      tags: (q, answer) => [
+        answer.customerId === null
+          ? allSpendingTag(q.engine ?? 'rollups')
+          : customerSpendingTag(q.engine ?? 'rollups', answer.customerId),
       ],
     },
     audit: (q, answer) =>
@@ -158,8 +163,10 @@ export function spendingQueries() {
     examples: [{ from: '2031-01', to: '2031-03' }],
     cache: {
       ttlMs: 30_000,
-      tags: (_q, answer) => [
-        answer.customerId === null ? allSpendingTag : customerSpendingTag(answer.customerId),
+      tags: (q, answer) => [
+        answer.customerId === null
+          ? allSpendingTag(q.engine ?? 'rollups')
+          : customerSpendingTag(q.engine ?? 'rollups', answer.customerId),
       ],
     },
     audit: (q, answer) =>

@@ -1,6 +1,7 @@
 import { defineSqlProjection, indexName, unreachable, type Statement } from '../../../kernel/index.js'
 import { transactionEvents, type TransactionEvent } from '../messages.js'
 import { categoryOf } from './categories.js'
+import type { EngineName } from './schemas.js'
 
 /**
  * The spending rollups, in the SQL store: pre-aggregated rows that the analytics queries read by
@@ -61,10 +62,15 @@ export function moveOf(event: TransactionEvent): Move {
   }
 }
 
-/** Cache tags: a customer's spending, a merchant's, everyone's. */
-export const customerSpendingTag = (customerId: string) => `spending:customer:${customerId}`
-export const merchantSpendingTag = (merchantId: string) => `spending:merchant:${merchantId}`
-export const allSpendingTag = 'spending:all'
+/**
+ * Cache tags: a customer's spending, a merchant's, everyone's, as one engine answers them. Each
+ * engine applies the events in its own time, and drops only its own answers.
+ */
+export const customerSpendingTag = (engine: EngineName, customerId: string) =>
+  `spending:${engine}:customer:${customerId}`
+export const merchantSpendingTag = (engine: EngineName, merchantId: string) =>
+  `spending:${engine}:merchant:${merchantId}`
+export const allSpendingTag = (engine: EngineName) => `spending:${engine}:all`
 
 const sums = `posted bigint NOT NULL, pending bigint NOT NULL, count integer NOT NULL, declined integer NOT NULL`
 
@@ -91,9 +97,9 @@ export const spendingProjection = defineSqlProjection({
     -- The primary keys are the only ways in; this one names the merchant's newest day for its name.
     CREATE INDEX IF NOT EXISTS ${indexName(t('merchant_day'), 'newest')} ON ${t('merchant_day')} (merchant_id, day DESC)`,
   tags: ({ data }) => [
-    merchantSpendingTag(data.merchantId),
-    allSpendingTag,
-    ...(data.customerId === null ? [] : [customerSpendingTag(data.customerId)]),
+    merchantSpendingTag('rollups', data.merchantId),
+    allSpendingTag('rollups'),
+    ...(data.customerId === null ? [] : [customerSpendingTag('rollups', data.customerId)]),
   ],
   async applyBatch(events, tx, t) {
     for (const statement of statementsOf(events, t)) tx.write(statement)
