@@ -45,11 +45,14 @@ export function Text(maxLength: number, description?: string) {
 }
 
 /**
- * A user id as tokens carry it (the JWT `sub`): 1 to 200 characters, none of them a line break, and
- * neither first nor last a blank or an invisible one. A token whose `sub` is not one is refused
+ * A user id as tokens carry it (the JWT `sub`): 1 to 200 characters, none of them a control
+ * character (U+0000 and line breaks among them), a line or paragraph separator or half of a
+ * surrogate pair (text PostgreSQL cannot store: it became another user's id, U+FFFD, on the way),
+ * and neither first nor last a blank or an invisible one. A token whose `sub` is not one is refused
  * (app/auth.ts), so `ann ` names nobody and is a 400 rather than a second, unreachable `ann`.
  */
-export const userIdPattern = '^[^\\s\\p{Cf}](?:[^\\n\\r]{0,198}[^\\s\\p{Cf}])?$'
+export const userIdPattern =
+  '^[^\\s\\p{Cf}\\p{Cc}\\p{Cs}](?:[^\\p{Cc}\\p{Cs}\\p{Zl}\\p{Zp}]{0,198}[^\\s\\p{Cf}\\p{Cc}\\p{Cs}])?$'
 
 const userIdForm = new RegExp(userIdPattern, 'u')
 export const isUserId = (text: string) => userIdForm.test(text)

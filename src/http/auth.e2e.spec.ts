@@ -45,8 +45,19 @@ const badTokens: [string, () => string][] = [
     () => createSigner({ key: testSecret, noTimestamp: true })({ sub: writer.id, roles: writer.roles }),
   ],
   ['a token without sub', () => createSigner({ key: testSecret })({ roles: writer.roles, exp: inAnHour() })],
-  ...[' ann', 'ann ', 'a\nb', '\u200bann', ''].map((sub): [string, () => string] => [
-    `a token whose sub is ${JSON.stringify(sub)} (no user id: blank at an end, a line break, empty)`,
+  ...[
+    ' ann',
+    'ann ',
+    'a\nb',
+    '\u200bann',
+    '',
+    'a\u0000b',
+    'a\u0001b',
+    'a\u2028b',
+    'a\ud800b',
+    'ab\udc00',
+  ].map((sub): [string, () => string] => [
+    `a token whose sub is ${JSON.stringify(sub)} (no user id: blank at an end, a control character, a line separator, half a surrogate pair, empty)`,
     () => createSigner({ key: testSecret })({ ...writerClaims(), sub }),
   ]),
   [
