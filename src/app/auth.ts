@@ -80,7 +80,8 @@ function callerOf(claims: Record<string, unknown>): Caller {
   if (typeof sub !== 'string' || !isUserId(sub) || !validRoles || roles.length > 50) {
     throw new UnauthenticatedError('The token claims are not valid')
   }
-  if (dept !== undefined && typeof dept !== 'string')
+  // A department is named as a user is: text PostgreSQL can store, nothing invisible at the ends.
+  if (dept !== undefined && (typeof dept !== 'string' || !isUserId(dept)))
     throw new UnauthenticatedError('The token claims are not valid')
   return dept === undefined
     ? { id: sub, roles: roles as string[] }

@@ -60,6 +60,10 @@ const badTokens: [string, () => string][] = [
     `a token whose sub is ${JSON.stringify(sub)} (no user id: blank at an end, a control character, a line separator, half a surrogate pair, empty)`,
     () => createSigner({ key: testSecret })({ ...writerClaims(), sub }),
   ]),
+  ...['a\u0000b', 'a\ud800', ' sales', ''].map((dept): [string, () => string] => [
+    `a token whose dept is ${JSON.stringify(dept)}`,
+    () => createSigner({ key: testSecret })({ ...writerClaims(), dept }),
+  ]),
   [
     'a token whose roles is not a list',
     () => createSigner({ key: testSecret })({ ...writerClaims(), roles: 'admin' }),
