@@ -25,7 +25,9 @@ const maxPosition = 2n ** 63n - 1n
  */
 export function storedTime(value: string, path: string): string {
   const ms = Date.parse(value)
-  if (Number.isNaN(ms) || ms < earliest || ms > latest)
+  if (Number.isNaN(ms))
+    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
+  if (ms < earliest || ms > latest)
     throw new ValidationError([{ path, message: 'is not a time between the years 0001 and 9999' }])
   return new Date(ms).toISOString()
 }

@@ -132,6 +132,10 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
     expectInvalid(await get({ q: 'x'.repeat(101) }), '/q')
     expectInvalid(await get({ since: 'yesterday' }), '/since')
     expectInvalid(await get({ until: '2031-02-30T25:00:00Z' }), '/until')
+    // Year 9999 here, 10000 in UTC: outside what the timelines' keys hold (it sorted before 2026).
+    expectInvalid(await get({ since: '9999-12-31T23:59:59-14:00' }), '/since')
+    expectInvalid(await get({ until: '9999-12-31T23:59:59-14:00' }), '/until')
+    expectInvalid(await get({ until: '2031-06-30T23:59:60Z' }), '/until')
     expectInvalid(await get({ cursor: 'garbage' }), '/cursor')
     expectInvalid(await get({ cursor: 'x'.repeat(201) }), '/cursor')
     expectInvalid(await get({ authorId: 'nobody' }), '/authorId')

@@ -9,8 +9,8 @@ import {
   Limit,
   Page,
   signedIn,
+  storedTime,
   Text,
-  ValidationError,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import {
@@ -221,13 +221,8 @@ async function sourceOf(r: Reading, q: GetMyFeed, ahead: Ahead): Promise<Source>
 /** Upper bound from the cursor and `until`; lower bound from `since`. */
 function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
   const after = keyAfter(q.cursor)
-  const iso = (field: 'since' | 'until', text: string) => {
-    const time = new Date(text)
-    if (Number.isNaN(time.getTime())) {
-      throw new ValidationError([{ path: `/${field}`, message: 'is not a valid time' }])
-    }
-    return time.toISOString()
-  }
+  // As the timelines' keys hold it: UTC text of four-digit years, which sorts as text.
+  const iso = (field: 'since' | 'until', text: string) => storedTime(text, `/${field}`)
   // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
   const until: LexBound = q.until === undefined ? '+' : `[${iso('until', q.until)}|~`
   const cursor: LexBound = after ? `(${after.time}|${after.id}` : '+'
