@@ -103,8 +103,9 @@ export function processorStore(sql: SqlClient) {
         attempts: number
         parked_at: Date
       }>(
-        `SELECT position::text, tx_id::text, event_type, error, attempts, parked_at
-         FROM tandem.processor_dead_letters WHERE processor = $1 ORDER BY tx_id, position`,
+        // Qualified: a bare name in ORDER BY is the text output column (1002 before 998).
+        `SELECT d.position::text, d.tx_id::text, event_type, error, attempts, parked_at
+         FROM tandem.processor_dead_letters d WHERE processor = $1 ORDER BY d.tx_id, d.position`,
         [id],
       )
       return rows.map((r) => ({

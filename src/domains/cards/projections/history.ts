@@ -139,8 +139,9 @@ export const getCardHistory = defineQuery({
     const until = `card_id = $1 AND ($2::text IS NULL OR at <= $2::text)`
     const [rows, [status], [figures]] = await Promise.all([
       sql.query<CardHistoryT['events'][number]>(
-        `SELECT position::text, type, at, actor, transaction_id::text AS "transactionId", data FROM ${events}
-         WHERE ${until} AND ($3::bigint IS NULL OR position < $3::bigint) ORDER BY position DESC LIMIT $4`,
+        // `e.position`: a bare `position` in ORDER BY is the text output column (1002 before 998).
+        `SELECT e.position::text, type, at, actor, transaction_id::text AS "transactionId", data FROM ${events} e
+         WHERE ${until} AND ($3::bigint IS NULL OR e.position < $3::bigint) ORDER BY e.position DESC LIMIT $4`,
         [q.cardId, asOf, before, limit + 1],
       ),
       sql.query<{ status: 'active' | 'blocked' | 'lost' }>(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { modes, projectionSpec } from '../../../kernel/testing.js'
+import { cardHistoryProjection, getCardHistory } from './history.js'
 import { spending } from './index.js'
 import { recentPerCard, recentTransactionsProjection } from './recent.js'
 import { getRecentTransactions } from './recent-queries.js'
@@ -215,5 +216,35 @@ describe.each(modes)('cards read side (%s)', (mode) => {
         { currency: 'KRW', amount: 60_000, previousAverage: 15_000, change: 45_000, changePercent: 300 },
       ])
     })
+  })
+})
+
+describe.each(modes)('cards history read side (%s)', (mode) => {
+  const given = projectionSpec(mode, [cardHistoryProjection])
+
+  it('lists a card’s events newest first by position as a number, and its cursor walks them all', async () => {
+    const m = await given()
+    const events = [issued(k1), authorized(k1, txn(1, 10)), authorized(k1, txn(2, 20))].map(m.record)
+    // Positions 9, 10 and 11: as text, '9' sorts after '11' (the issue above the payments).
+    const batch = events.map((e, i) => ({
+      ...(e as NonNullable<typeof e>),
+      position: String(9 + i),
+      txId: String(9000 + i),
+    }))
+    await m.applyBatch(batch)
+    const first = await m.ask(getCardHistory, { cardId: k1.cardId }, agent)
+    expect(first.events.map((e) => e.position)).toEqual(['11', '10', '9'])
+    const walked: string[] = []
+    let cursor: string | null | undefined
+    do {
+      const page = await m.ask(
+        getCardHistory,
+        { cardId: k1.cardId, limit: 1, ...(cursor ? { cursor } : {}) },
+        agent,
+      )
+      walked.push(...page.events.map((e) => e.position))
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(walked).toEqual(['11', '10', '9'])
   })
 })

@@ -146,8 +146,9 @@ export const getRequestHistory = defineQuery({
       department: string
       data: Record<string, unknown>
     }>(
-      `SELECT position::text, type, at, actor_id AS "actorId", status, requester_id AS "requesterId", department, data
-       FROM ${table('request_events')} WHERE request_id = $1 ORDER BY position`,
+      // `e.position`: a bare `position` in ORDER BY is the text output column (1002 before 998).
+      `SELECT e.position::text, type, at, actor_id AS "actorId", status, requester_id AS "requesterId", department, data
+       FROM ${table('request_events')} e WHERE request_id = $1 ORDER BY e.position`,
       [q.requestId],
     )
     const first = rows[0]

@@ -160,6 +160,22 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
     expect(future.state?.status).toBe('rejected')
   })
 
+  it('folds a request’s events in the order of their positions as numbers, past a power of ten', async () => {
+    const r = req(1)
+    const m = await given()
+    const events = [created(r, at(1)), ...approved(r, 0, 'meg', at(2))].map(m.record)
+    // Positions 9 and 10: as text, '10' sorts before '9' (the approval before the creation).
+    const batch = events.map((e, i) => ({
+      ...(e as NonNullable<typeof e>),
+      position: String(9 + i),
+      txId: String(9000 + i),
+    }))
+    await m.applyBatch(batch)
+    const history = await m.ask(getRequestHistory, { requestId: r.requestId }, ann)
+    expect(history.events.map((e) => [e.type, e.position])).toEqual(batch.map((e) => [e.type, e.position]))
+    expect(history.state).toMatchObject({ requestId: r.requestId, approvals: [{ approverId: 'meg' }] })
+  })
+
   it('counts requests and amounts by status per hour, day and month of creation, within [from, to)', async () => {
     const rs = [1, 2, 3, 4].map((n) => req(n))
     const [a, b, c, d] = rs as [
