@@ -56,7 +56,13 @@ export interface OpenGoal {
   targetMinutes: number | null
   targetDate: string | null
   minutesDone: number
+  /** When it was set (UTC ISO): minutes studied before then do not count towards it. */
+  createdAt: string
 }
+
+/** Whether minutes studied at `studiedAt` count towards `goal`: studied once it was set. */
+export const countsTowards = (goal: Pick<OpenGoal, 'createdAt'>, studiedAt: string) =>
+  studiedAt >= goal.createdAt
 
 export type SummaryState =
   | { status: 'absent' }
@@ -264,6 +270,7 @@ export function decideUpdateProgress(
     recordedAt,
   })
   const met = state.goals.flatMap((goal) => {
+    if (!countsTowards(goal, studiedAt)) return []
     const minutesDone = goal.minutesDone + cmd.minutesStudied
     if (!goalMet(goal, minutesDone, cmd.progressPercent, dayOf(recordedAt))) return []
     const { goalId, subjectId } = goal
@@ -425,9 +432,9 @@ export function evolveLearner(learner: LearnerState, events: readonly StudyEvent
         const row = subjects[subjectId]
         if (row) subjects[subjectId] = evolveSubject(row, event)
         if (event.type === 'StudyProgressUpdated') {
-          const minutes = event.data.minutesStudied
+          const { minutesStudied: minutes, studiedAt } = event.data
           goals = goals.map((g) =>
-            g.subjectId === subjectId || g.subjectId === null
+            (g.subjectId === subjectId || g.subjectId === null) && countsTowards(g, studiedAt)
               ? { ...g, minutesDone: g.minutesDone + minutes }
               : g,
           )
@@ -435,9 +442,9 @@ export function evolveLearner(learner: LearnerState, events: readonly StudyEvent
         break
       }
       case 'StudyGoalCreated': {
-        const { goalId, subjectId, targetMinutes, targetDate } = event.data
-        goals = [...goals, { goalId, subjectId, targetMinutes, targetDate, minutesDone: 0 }].sort((a, b) =>
-          a.goalId < b.goalId ? -1 : a.goalId > b.goalId ? 1 : 0,
+        const { goalId, subjectId, targetMinutes, targetDate, createdAt } = event.data
+        goals = [...goals, { goalId, subjectId, targetMinutes, targetDate, minutesDone: 0, createdAt }].sort(
+          (a, b) => (a.goalId < b.goalId ? -1 : a.goalId > b.goalId ? 1 : 0),
         )
         break
       }

@@ -132,6 +132,7 @@ describe('update-study-progress', () => {
     targetMinutes: 120,
     targetDate: null,
     minutesDone: 100,
+    createdAt: '2031-03-01T08:00:00.000Z',
     ...overrides,
   })
   it('when progress rises: minutes add up and topics merge, each once', () => {
@@ -159,6 +160,31 @@ describe('update-study-progress', () => {
       .when({ subjectId, minutesStudied: 30, progressPercent: 50, completedTopics: ['loops'] })
       .then([
         progress(),
+        StudyGoalMet.create({ goalId, learnerId: 'minji', subjectId, minutesDone: 130, metAt: now }),
+      ])
+  })
+  it('when the minutes were studied before the goal was set: they count for the subject, not the goal', () => {
+    const earlier = '2031-03-01T07:59:59.999Z'
+    given({ subject: subject(), goals: [goal()] })
+      .when({
+        subjectId,
+        minutesStudied: 30,
+        progressPercent: 50,
+        completedTopics: ['loops'],
+        studiedAt: earlier,
+      })
+      .then([progress({ studiedAt: earlier })])
+    // Studied the moment it was set: they count.
+    given({ subject: subject(), goals: [goal()] })
+      .when({
+        subjectId,
+        minutesStudied: 30,
+        progressPercent: 50,
+        completedTopics: ['loops'],
+        studiedAt: '2031-03-01T08:00:00.000Z',
+      })
+      .then([
+        progress({ studiedAt: '2031-03-01T08:00:00.000Z' }),
         StudyGoalMet.create({ goalId, learnerId: 'minji', subjectId, minutesDone: 130, metAt: now }),
       ])
   })
@@ -195,7 +221,14 @@ describe('update-study-progress', () => {
 })
 
 describe('a goal is met', () => {
-  const goal: OpenGoal = { goalId, subjectId, targetMinutes: 60, targetDate: '2031-03-01', minutesDone: 0 }
+  const goal: OpenGoal = {
+    goalId,
+    subjectId,
+    targetMinutes: 60,
+    targetDate: '2031-03-01',
+    minutesDone: 0,
+    createdAt: '2031-02-01T00:00:00.000Z',
+  }
   it('by its minutes, by the end of its date', () => {
     expect(goalMet(goal, 60, 0, '2031-03-01')).toBe(true)
     expect(goalMet(goal, 59, 0, '2031-03-01')).toBe(false)

@@ -280,17 +280,58 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     expect(await status()).toEqual({ status: 'failed', reason: 'timed out: no summary within 10 minutes' })
   })
 
+  it('counts towards a goal only the minutes studied once it was set, in the write model and the read model', async () => {
+    const learner: Caller = { id: `${mode}-late-goal`, roles: [] }
+    const subjectId = await subjectFor(learner, { name: 'Go' })
+    const goal = await send<{ goalId: string }>(
+      t.commands.execute(
+        createStudyGoal,
+        { subjectId, title: '50 minutes', targetMinutes: 50 },
+        { caller: learner },
+      ),
+    )
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString()
+    const early = await send<{ goalsMet: string[] }>(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 60, progressPercent: 10, studiedAt: yesterday },
+        { caller: learner },
+      ),
+    )
+    expect(early.result.goalsMet).toEqual([])
+    const [row] = await t.sql.query<{ minutes: number }>(
+      'SELECT minutes_done::int AS minutes FROM study.goal WHERE goal_id = $1',
+      [goal.result.goalId],
+    )
+    expect(row?.minutes).toBe(0)
+    const late = await send<{ goalsMet: string[] }>(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 50, progressPercent: 20 },
+        { caller: learner },
+      ),
+    )
+    expect(late.result.goalsMet).toEqual([goal.result.goalId])
+    const detail = await ask(getSubjectDetail, { subjectId }, learner, late.position)
+    expect(detail.status === 'succeeded' && detail.data).toMatchObject({
+      totalMinutes: 110,
+      goals: [{ goalId: goal.result.goalId, status: 'met', minutesDone: 50 }],
+    })
+  })
+
   it('counts minutes per day and subject, goals met, and streaks between from and to', async () => {
     const learner: Caller = { id: `${mode}-analytics`, roles: [] }
     const python = await subjectFor(learner, { name: 'Python' })
     const english = await subjectFor(learner, { name: 'English' })
+    // Set a week ago: the minutes studied since count towards it.
+    t.shiftClock(-7 * 86_400_000)
     await send(
       t.commands.execute(
         createStudyGoal,
         { title: 'Any 100 minutes', targetMinutes: 100 },
         { caller: learner },
       ),
-    )
+    ).finally(() => t.shiftClock(0))
     const today = new Date().toISOString().slice(0, 10)
     const day = (n: number) => new Date(Date.parse(`${today}T12:00:00Z`) - n * 86_400_000).toISOString()
     let position: string | null = null

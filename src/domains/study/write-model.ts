@@ -133,7 +133,8 @@ export async function loadLearner(tx: SqlClient, learnerId: string): Promise<Lea
     ),
     tx.query<OpenGoal>(
       `SELECT goal_id::text AS "goalId", subject_id::text AS "subjectId", target_minutes AS "targetMinutes",
-              to_char(target_date, 'YYYY-MM-DD') AS "targetDate", minutes_done::int AS "minutesDone"
+              to_char(target_date, 'YYYY-MM-DD') AS "targetDate", minutes_done::int AS "minutesDone",
+              to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt"
        FROM study.goal WHERE learner_id = $1 AND status = 'open' ORDER BY goal_id FOR UPDATE`,
       [learnerId],
     ),
@@ -263,9 +264,11 @@ export function rowsOf(event: StudyEvent): Statement[] {
               },
             ]),
         {
+          // Minutes studied before a goal was set do not count towards it (rules.ts, countsTowards).
           text: `UPDATE study.goal SET minutes_done = minutes_done + $3
-                 WHERE learner_id = $1 AND status = 'open' AND (subject_id = $2 OR subject_id IS NULL)`,
-          params: [d.learnerId, d.subjectId, d.minutesStudied],
+                 WHERE learner_id = $1 AND status = 'open' AND (subject_id = $2 OR subject_id IS NULL)
+                   AND created_at <= $4::timestamptz`,
+          params: [d.learnerId, d.subjectId, d.minutesStudied, d.studiedAt],
         },
       ]
     }

@@ -2,6 +2,7 @@ import { defineKvProjection, unreachable, type KvBatch } from '../../../kernel/i
 import type { Static } from 'typebox'
 import Type from 'typebox'
 import { allEvents, DifficultyLevel, type Difficulty } from '../messages.js'
+import { countsTowards } from '../rules.js'
 
 /**
  * The subjects read model: one document per subject (with its progress, minutes, topics and summary
@@ -149,6 +150,7 @@ export const subjectsProjection = defineKvProjection({
         for (const goalId of await kv.smembers(openGoals(e.learnerId))) {
           const goal = await kv.getJson<GoalDoc>(goalKey(goalId))
           if (!goal || (goal.subjectId !== null && goal.subjectId !== e.subjectId)) continue
+          if (!countsTowards(goal, e.studiedAt)) continue
           kv.setJson(goalKey(goalId), { ...goal, minutesDone: goal.minutesDone + e.minutesStudied })
         }
         return
