@@ -62,6 +62,25 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(answer.body).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' })
   })
 
+  it('answers 400 BAD_URL as problem+json for a path with a malformed %-escape, and changes nothing', async () => {
+    const head = await s.head()
+    for (const url of [
+      '/api/queries/notes/get-note%ZZ?noteId=1',
+      '/api/commands/notes/create-note%E0%A4%A',
+    ]) {
+      const method = url.includes('commands') ? 'POST' : 'GET'
+      const answer = await s.app.inject({
+        method,
+        url,
+        payload: method === 'POST' ? { title: 'x' } : undefined,
+      })
+      expect(answer.statusCode).toBe(400)
+      expect(answer.headers['content-type']).toContain('application/problem+json')
+      expect(answer.json()).toMatchObject({ status: 400, code: 'BAD_URL' })
+    }
+    expect(await s.head()).toBe(head)
+  })
+
   it('still answers well-formed requests on new connections', async () => {
     const answer = await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
     expect(answer).toMatch(/^HTTP\/1.1 200 OK/)

@@ -57,6 +57,8 @@ function translate(error: unknown): AppError {
       return new ValidationError([{ path: '', message: 'is empty; send a JSON object' }])
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ValidationError([{ path: '', message: 'is not valid JSON' }])
+    case 'FST_ERR_BAD_URL':
+      return new AppError(400, 'BAD_URL', 'Bad URL', 'The path holds a malformed %-escape')
   }
   if (error instanceof SyntaxError || (e.statusCode === 400 && String(e.message).includes('JSON'))) {
     return new ValidationError([{ path: '', message: 'is not valid JSON' }])

@@ -1,7 +1,7 @@
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
 import { isAppError } from '../core/errors.js'
@@ -67,6 +67,11 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     clientErrorHandler,
+    // A path Fastify cannot decode (a malformed %-escape) is answered before any route or hook.
+    frameworkErrors: (error, _request, reply) => {
+      const body = problemOf(error)
+      void (reply as unknown as FastifyReply).code(body.status).type('application/problem+json').send(body)
+    },
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
