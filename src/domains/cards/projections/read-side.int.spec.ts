@@ -227,7 +227,7 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
     const events = [issued(k1), authorized(k1, txn(1, 10)), authorized(k1, txn(2, 20))].map(m.record)
     // Positions 9, 10 and 11: as text, '9' sorts after '11' (the issue above the payments).
     const batch = events.map((e, i) => ({
-      ...(e as NonNullable<typeof e>),
+      ...e,
       position: String(9 + i),
       txId: String(9000 + i),
     }))

@@ -166,7 +166,7 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
     const events = [created(r, at(1)), ...approved(r, 0, 'meg', at(2))].map(m.record)
     // Positions 9 and 10: as text, '10' sorts before '9' (the approval before the creation).
     const batch = events.map((e, i) => ({
-      ...(e as NonNullable<typeof e>),
+      ...e,
       position: String(9 + i),
       txId: String(9000 + i),
     }))
