@@ -54,6 +54,10 @@ export function Text(maxLength: number, description?: string) {
 export const userIdPattern =
   '^[^\\s\\p{Cf}\\p{Cc}\\p{Cs}](?:[^\\p{Cc}\\p{Cs}\\p{Zl}\\p{Zp}]{0,198}[^\\s\\p{Cf}\\p{Cc}\\p{Cs}])?$'
 
+/** What a validation error says of a value that is not a user id. */
+export const userIdRule =
+  'is not a user id: 1 to 200 characters, no control character, line separator or half of a surrogate pair, nothing blank at either end'
+
 const userIdForm = new RegExp(userIdPattern, 'u')
 export const isUserId = (text: string) => userIdForm.test(text)
 

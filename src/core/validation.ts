@@ -2,7 +2,7 @@ import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { canonicalFor } from './canonical.js'
 import { ValidationError, type FieldError } from './errors.js'
-import { visiblePattern } from './schemas.js'
+import { userIdPattern, userIdRule, visiblePattern } from './schemas.js'
 
 type Check = (value: unknown) => readonly FieldError[] | undefined
 
@@ -119,6 +119,8 @@ function describe(raw: Iterable<RawError>): FieldError[] {
       continue
     } else if (e.keyword === 'pattern' && e.params.pattern === visiblePattern) {
       errors.push({ path, message: 'must not be blank' })
+    } else if (e.keyword === 'pattern' && e.params.pattern === userIdPattern) {
+      errors.push({ path, message: userIdRule })
     } else if (e.keyword === 'anyOf' || !unions.has(path)) {
       errors.push({ path, message: e.keyword === 'anyOf' ? 'does not match any allowed form' : e.message })
     }

@@ -6,7 +6,7 @@ import {
   type LexBound,
   defineKvProjection,
   cursorAfter,
-  decodeCursor,
+  keyAfter,
   Limit,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
@@ -149,7 +149,9 @@ export const listUpcomingEvents = defineQuery({
       from !== undefined && from > now
         ? { key: from, inclusive: true }
         : { key: `${now}|~`, inclusive: false }
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+    // A cursor names a member: `<time>|<id>`, checked (a made-up one is a 400, not a page from nowhere).
+    const key = keyAfter(q.cursor)
+    const after = key === undefined ? undefined : `${key.time}|${key.id}`
     const min: LexBound =
       after !== undefined && after >= floor.key
         ? `(${after}`

@@ -5,7 +5,7 @@ import {
   Page,
   signedIn,
   cursorAfter,
-  decodeCursor,
+  keyAfter,
   Limit,
   type KvBatch,
   defineKvProjection,
@@ -171,7 +171,9 @@ export const listMyRegistrations = defineQuery({
     }
     const kv = stores.kv(name)
     const limit = q.limit ?? 20
-    const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
+    // A cursor names a member: `<time>|<id>`, checked (a made-up one is a 400, not the whole list).
+    const key = keyAfter(q.cursor)
+    const max = key === undefined ? ('+' as const) : (`(${key.time}|${key.id}` as const)
     const members = await kv.zrangeByLex(byParticipant(participantId, q.status ?? 'all'), {
       min: '-',
       max,
