@@ -31,8 +31,12 @@ export function Name(
 /** The keyword that marks a string schema whose values are lower-cased as they are accepted. */
 export const lowerCased = 'x-lower-case'
 
-/** Some character that shows: not only spaces, nor only invisible format characters. */
-export const visiblePattern = '[^\\s\\p{Cf}]'
+/**
+ * Some character that shows: not only spaces, invisible format characters, marks that combine with
+ * nothing (U+0301 alone, variation selectors), Hangul fillers (U+115F, U+1160, U+3164, U+FFA0) or
+ * the blank braille pattern (U+2800), each of which renders as nothing.
+ */
+export const visiblePattern = '[^\\s\\p{Cf}\\p{Mn}\\p{Me}\\u115F\\u1160\\u3164\\uFFA0\\u2800]'
 
 /** Text a person reads (a title, a name): at least one visible character, at most `maxLength`. */
 export function Text(maxLength: number, description?: string) {

@@ -118,7 +118,8 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
     const userId = await profile(caller)
     const s = server()
     expectInvalid(await send(s, 'create-post', { text: 'x'.repeat(501) }, caller), '/text')
-    expectInvalid(await send(s, 'create-post', { text: ' \u200b ' }, caller), '/text')
+    for (const blank of [' \u200b ', '\u3164', '\u115f\u1160', '\u2800\u2800', '\u034f', '\u0301', '\ufe0f'])
+      expectInvalid(await send(s, 'create-post', { text: blank }, caller), '/text')
     expectInvalid(await send(s, 'create-post', { text: 'nul \u0000 here' }, caller), '/text')
     expectInvalid(await send(s, 'create-post', { text: 'half \ud800 of a pair' }, caller), '/text')
     expectInvalid(await send(s, 'follow-user', { userId: 'not-a-uuid' }, caller), '/userId')
@@ -145,6 +146,8 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
     // At the limits it is accepted.
     // (The test server's GET waits for its last command's position: the profile and the post are read.)
     expectSucceeded(await send(s, 'create-post', { text: 'x'.repeat(500) }, caller))
+    // A letter with its marks shows.
+    expectSucceeded(await send(s, 'create-post', { text: 'e\u0301\ufe0f' }, caller))
     expect((await get({ limit: 100, q: 'x'.repeat(100) })).statusCode).toBe(200)
     expect((await get({ since: '0001-01-01T00:00:00Z', until: '9999-12-31T23:59:59.999Z' })).statusCode).toBe(
       200,
