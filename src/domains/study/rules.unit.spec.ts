@@ -164,29 +164,22 @@ describe('update-study-progress', () => {
       ])
   })
   it('when the minutes were studied before the goal was set: they count for the subject, not the goal', () => {
+    const studied = (studiedAt: string) =>
+      given({ subject: subject(), goals: [goal()] }).when({
+        subjectId,
+        minutesStudied: 30,
+        progressPercent: 50,
+        completedTopics: ['loops'],
+        studiedAt,
+      })
     const earlier = '2031-03-01T07:59:59.999Z'
-    given({ subject: subject(), goals: [goal()] })
-      .when({
-        subjectId,
-        minutesStudied: 30,
-        progressPercent: 50,
-        completedTopics: ['loops'],
-        studiedAt: earlier,
-      })
-      .then([progress({ studiedAt: earlier })])
+    studied(earlier).then([progress({ studiedAt: earlier })])
     // Studied the moment it was set: they count.
-    given({ subject: subject(), goals: [goal()] })
-      .when({
-        subjectId,
-        minutesStudied: 30,
-        progressPercent: 50,
-        completedTopics: ['loops'],
-        studiedAt: '2031-03-01T08:00:00.000Z',
-      })
-      .then([
-        progress({ studiedAt: '2031-03-01T08:00:00.000Z' }),
-        StudyGoalMet.create({ goalId, learnerId: 'minji', subjectId, minutesDone: 130, metAt: now }),
-      ])
+    const set = '2031-03-01T08:00:00.000Z'
+    studied(set).then([
+      progress({ studiedAt: set }),
+      StudyGoalMet.create({ goalId, learnerId: 'minji', subjectId, minutesDone: 130, metAt: now }),
+    ])
   })
   it('when studiedAt is in the future or before 2000: invalid', () => {
     given({ subject: subject(), goals: [] })
