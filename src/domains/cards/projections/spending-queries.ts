@@ -69,14 +69,21 @@ function monthRange(q: { from: string; to: string }) {
   return { from: q.from, to: q.to }
 }
 
+type Asked = { engine?: EngineName | undefined }
+/** The engine a question names: the SQL rollups unless it says otherwise. */
+const engineOf = (q: Asked): EngineName => q.engine ?? 'rollups'
+/** The cache tag of an answer about one customer, or about everyone, from the engine asked. */
+const customerOrAllTag = (q: Asked, customerId: string | null) =>
+  customerId === null ? allSpendingTag(engineOf(q)) : customerSpendingTag(engineOf(q), customerId)
+
 export function spendingQueries() {
   const readModels = [spendingModel]
-  const replicas = (q: { engine?: EngineName | undefined }) => {
-    const replica = engines[q.engine ?? 'rollups'].replica
+  const replicas = (q: Asked) => {
+    const replica = engines[engineOf(q)].replica
     return replica ? [replica] : []
   }
-  const engine = (name: EngineName | undefined, ctx: QueryContext) => {
-    const found = engines[name ?? 'rollups'].of(ctx)
+  const engine = (q: Asked, ctx: QueryContext) => {
+    const found = engines[engineOf(q)].of(ctx)
     if (!found) throw new ValidationError([{ path: '/engine', message: 'is not available in this process' }])
     return found
   }
@@ -94,13 +101,13 @@ export function spendingQueries() {
     examples: [{ customerId: 'demo-customer', month: '2031-03' }],
     cache: {
       ttlMs: 30_000,
-      tags: (q, answer) => [customerSpendingTag(q.engine ?? 'rollups', answer.customerId)],
+      tags: (q, answer) => [customerSpendingTag(engineOf(q), answer.customerId)],
     },
     audit: (q, answer) => [{ subjectId: answer.customerId, details: { month: q.month } }],
     async handle(q, ctx) {
       const customerId = customerAsked(ctx.caller, q.customerId)
       const question = { customerId, month: q.month, months: q.months ?? 6 }
-      return engine(q.engine, ctx).monthlySummary(question, ctx.stores)
+      return engine(q, ctx).monthlySummary(question, ctx.stores)
     },
   })
 
@@ -114,10 +121,10 @@ export function spendingQueries() {
     readModels,
     replicas,
     examples: [{ merchantId: 'cafe-seoul-042', from: '2031-03-01', to: '2031-03-30', bucket: 'day' }],
-    cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(q.engine ?? 'rollups', q.merchantId)] },
+    cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(engineOf(q), q.merchantId)] },
     async handle(q, ctx) {
       const question = { merchantId: q.merchantId, ...dayRange(q) }
-      return engine(q.engine, ctx).merchantSummary(question, ctx.stores)
+      return engine(q, ctx).merchantSummary(question, ctx.stores)
     },
   })
 
@@ -134,11 +141,7 @@ export function spendingQueries() {
     examples: [{ customerId: 'demo-customer', from: '2031-03-01', to: '2031-03-31', bucket: 'day' }],
     cache: {
       ttlMs: 30_000,
-      tags: (q, answer) => [
-        answer.customerId === null
-          ? allSpendingTag(q.engine ?? 'rollups')
-          : customerSpendingTag(q.engine ?? 'rollups', answer.customerId),
-      ],
+      tags: (q, answer) => [customerOrAllTag(q, answer.customerId)],
     },
     audit: (q, answer) =>
       answer.customerId === null
@@ -146,7 +149,7 @@ export function spendingQueries() {
         : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
     async handle(q, ctx) {
       const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...dayRange(q) }
-      return engine(q.engine, ctx).spendingByDate(question, ctx.stores)
+      return engine(q, ctx).spendingByDate(question, ctx.stores)
     },
   })
 
@@ -163,11 +166,7 @@ export function spendingQueries() {
     examples: [{ from: '2031-01', to: '2031-03' }],
     cache: {
       ttlMs: 30_000,
-      tags: (q, answer) => [
-        answer.customerId === null
-          ? allSpendingTag(q.engine ?? 'rollups')
-          : customerSpendingTag(q.engine ?? 'rollups', answer.customerId),
-      ],
+      tags: (q, answer) => [customerOrAllTag(q, answer.customerId)],
     },
     audit: (q, answer) =>
       answer.customerId === null
@@ -175,7 +174,7 @@ export function spendingQueries() {
         : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
     async handle(q, ctx) {
       const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...monthRange(q) }
-      return engine(q.engine, ctx).spendingByProduct(question, ctx.stores)
+      return engine(q, ctx).spendingByProduct(question, ctx.stores)
     },
   })
 
