@@ -120,69 +120,90 @@ const rollups = {
   product_day: { key: { day: 'text', product: 'text', currency: 'text' }, also: {} },
 } as const
 type Rollup = keyof typeof rollups
-type Row = Record<string, string | number>
+type Row = Record<string, string | number> & Move
+
+/**
+ * The row of `id` moved by `m`: made from `key` at its first move in the batch. (Object.assign, not
+ * `{ ...key(), posted: 0 }`: V8 built that spread ten times slower, a tenth of the ingest's time.)
+ */
+function moved(byKey: Map<string, Row>, id: string, key: () => Record<string, string>, m: Move): Row {
+  let row = byKey.get(id)
+  if (row === undefined)
+    byKey.set(id, (row = Object.assign(key(), { posted: 0, pending: 0, count: 0, declined: 0 })))
+  row.posted += m.posted
+  row.pending += m.pending
+  row.count += m.count
+  row.declined += m.declined
+  return row
+}
 
 /**
  * A batch's moves added up per row, then one upsert per table the batch moves (its rows as a JSON
  * array): a statement per table instead of one per event. Within the batch, a row's `also` columns
- * take the last event's values, as event-by-event upserts would.
+ * take the last event's values, as event-by-event upserts would. A row's id in the batch is its key's
+ * values joined by U+0000, which no key value holds.
  */
 export function statementsOf(events: readonly TransactionEvent[], t: (name: string) => string): Statement[] {
-  const rows = new Map<Rollup, Map<string, Row>>()
-  const add = (table: Rollup, key: Record<string, string>, also: Record<string, string>, m: Move) => {
-    let byKey = rows.get(table)
-    if (!byKey) rows.set(table, (byKey = new Map<string, Row>()))
-    const id = Object.values(key).join('\u0000')
-    const row = byKey.get(id) ?? { ...key, posted: 0, pending: 0, count: 0, declined: 0 }
-    Object.assign(row, also)
-    row.posted = Number(row.posted) + m.posted
-    row.pending = Number(row.pending) + m.pending
-    row.count = Number(row.count) + m.count
-    row.declined = Number(row.declined) + m.declined
-    byKey.set(id, row)
+  const rows: Record<Rollup, Map<string, Row>> = {
+    merchant_day: new Map(),
+    customer_month: new Map(),
+    customer_day: new Map(),
+    product_day: new Map(),
   }
   for (const event of events) {
     const d = event.data
     const m = moveOf(event)
     const day = d.occurredAt.slice(0, 10)
-    const currency = d.currency
-    add('merchant_day', { merchant_id: d.merchantId, day, currency }, { merchant_name: d.merchantName }, m)
-    if (d.customerId === null || d.product === null) continue
-    const month = day.slice(0, 7)
-    const category = categoryOf(d.mcc)
-    const customer = d.customerId
-    add(
-      'customer_month',
-      { customer_id: customer, month, card_id: d.cardId, category, currency },
-      { product: d.product },
+    const { currency, merchantId } = d
+    const merchant = moved(
+      rows.merchant_day,
+      `${merchantId}\0${day}\0${currency}`,
+      () => ({ merchant_id: merchantId, day, currency }),
       m,
     )
-    add('customer_day', { customer_id: customer, day, currency }, {}, m)
-    add('product_day', { day, product: d.product, currency }, {}, m)
+    merchant.merchant_name = d.merchantName
+    const { customerId, product } = d
+    if (customerId === null || product === null) continue
+    const month = day.slice(0, 7)
+    const category = categoryOf(d.mcc)
+    const card = d.cardId
+    const id = `${customerId}\0${month}\0${card}\0${category}\0${currency}`
+    const key = () => ({ customer_id: customerId, month, card_id: card, category, currency })
+    moved(rows.customer_month, id, key, m).product = product
+    moved(
+      rows.customer_day,
+      `${customerId}\0${day}\0${currency}`,
+      () => ({ customer_id: customerId, day, currency }),
+      m,
+    )
+    moved(rows.product_day, `${day}\0${product}\0${currency}`, () => ({ day, product, currency }), m)
   }
-  return [...rows].map(([table, byKey]) => {
-    const { key, also } = rollups[table]
-    const columns = {
-      ...key,
-      ...also,
-      posted: 'bigint',
-      pending: 'bigint',
-      count: 'integer',
-      declined: 'integer',
-    }
-    const names = Object.keys(columns)
-    const updates = [
-      ...['posted', 'pending', 'count', 'declined'].map((c) => `${c} = r.${c} + excluded.${c}`),
-      ...Object.keys(also).map((c) => `${c} = excluded.${c}`),
-    ]
-    return {
-      text: `INSERT INTO ${t(table)} AS r (${names.join(', ')})
+  const moves = Object.entries(rows) as [Rollup, Map<string, Row>][]
+  return moves
+    .filter(([, byKey]) => byKey.size > 0)
+    .map(([table, byKey]) => {
+      const { key, also } = rollups[table]
+      const columns = {
+        ...key,
+        ...also,
+        posted: 'bigint',
+        pending: 'bigint',
+        count: 'integer',
+        declined: 'integer',
+      }
+      const names = Object.keys(columns)
+      const updates = [
+        ...['posted', 'pending', 'count', 'declined'].map((c) => `${c} = r.${c} + excluded.${c}`),
+        ...Object.keys(also).map((c) => `${c} = excluded.${c}`),
+      ]
+      return {
+        text: `INSERT INTO ${t(table)} AS r (${names.join(', ')})
         SELECT ${names.join(', ')} FROM jsonb_to_recordset($1::jsonb)
           AS x(${Object.entries(columns)
             .map(([c, type]) => `${c} ${type}`)
             .join(', ')})
         ON CONFLICT (${Object.keys(key).join(', ')}) DO UPDATE SET ${updates.join(', ')}`,
-      params: [JSON.stringify([...byKey.values()])],
-    }
-  })
+        params: [JSON.stringify([...byKey.values()])],
+      }
+    })
 }
