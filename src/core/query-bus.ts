@@ -202,7 +202,7 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
       { value: answer.value, readPosition: answer.readPosition },
       { tags, ttlMs: policy.ttlMs, stamp },
     )
-    return { ...answer, tags }
+    return { value: answer.value, cacheHit: answer.cacheHit, readPosition: answer.readPosition, tags }
   }
 }
 
