@@ -2,6 +2,7 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import { UnauthenticatedError } from '../core/errors.js'
 import type { Caller } from '../core/messages.js'
 import { isUserId } from '../core/schemas.js'
+import { trimOldest } from '../core/bounded.js'
 
 export interface TokenClaims {
   sub: string
@@ -38,8 +39,8 @@ export function createAuth(secret: string, clock: () => Date = () => new Date())
     let claims = checked.get(token)
     if (claims === undefined) {
       claims = verifier(token) as Record<string, unknown>
-      if (checked.size >= checkedLimit) checked.delete(checked.keys().next().value as string)
       checked.set(token, claims)
+      trimOldest(checked, checkedLimit)
     }
     return claims
   }

@@ -1,3 +1,5 @@
+import { trimOldest } from './bounded.js'
+
 /**
  * What the last command on each stream left behind, kept in this process so that the next command
  * on the stream can decide without reading it again. A hint, never the truth: a decision taken on
@@ -66,7 +68,7 @@ export function createStreamMemory(capacity = 10_000): StreamMemory {
     keep(streamId, state) {
       kept.delete(streamId)
       kept.set(streamId, state)
-      if (kept.size > capacity) kept.delete(kept.keys().next().value as string)
+      trimOldest(kept, capacity)
     },
     forget: (streamId) => void kept.delete(streamId),
     get size() {

@@ -1,6 +1,7 @@
 import type { SqlClient } from '../core/sql.js'
 import { compareDecimal, transactionOf } from '../storage/event-log.js'
 import type { Progressing } from './follower.js'
+import { trimOldest } from '../core/bounded.js'
 
 /**
  * The transaction that committed the event at a position, or undefined where no committed event
@@ -15,7 +16,7 @@ export function transactionLookup(source: SqlClient): (position: string) => Prom
       tx = await transactionOf(source, position)
       if (tx === undefined) return undefined
       transactions.set(position, tx)
-      if (transactions.size > 10_000) transactions.delete(transactions.keys().next().value as string)
+      trimOldest(transactions, 10_000)
     }
     return tx
   }

@@ -15,6 +15,7 @@ import { covers, type Progressing } from './follower.js'
 import { createLoop } from './loop.js'
 import type { Projection } from './projection.js'
 import type { Target } from './targets.js'
+import { trimOldest } from '../core/bounded.js'
 
 /** Applies a projection generation here; its listeners hear after each batch and each caught-up read. */
 export interface Runner extends Progressing {
@@ -122,7 +123,7 @@ export function createRunner(options: RunnerOptions): Runner {
 
   function remember(position: string) {
     recent.add(position)
-    if (recent.size > recentLimit) recent.delete(recent.values().next().value as string)
+    trimOldest(recent, recentLimit)
   }
 
   const loop = createLoop({
