@@ -1,4 +1,5 @@
 import { createClient } from 'redis'
+import { cursorParts } from '../../src/core/keyset.js'
 import type { BenchContext } from '../lib/context.js'
 import type { Check } from '../lib/results.js'
 import type { TandemServer } from '../lib/tandem-server.js'
@@ -21,8 +22,6 @@ const bruteForce = `
          OR (p.created_at = $2::timestamptz AND p.post_id::text COLLATE "C" < $3))
   ORDER BY p.created_at DESC, p.post_id::text COLLATE "C" DESC
   LIMIT 20`
-
-const decode = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8').split('|')
 
 /**
  * A sample of feeds (readers of each group, two of the celebrity's fans) read through get-my-feed
@@ -48,7 +47,7 @@ export async function feedsAgree(
   const wrong: string[] = []
   let items = 0
   for (const { account, cursor } of pages) {
-    const [time = null, id = null] = cursor ? decode(cursor) : []
+    const [time = null, id = null] = cursorParts(cursor, 'get-my-feed', ['time', 'uuid']) ?? []
     const expected = (await tandem.sqlQuery<{ id: string }>(bruteForce, [account, time, id])).map((r) => r.id)
     const input = { limit: 20, ...(cursor ? { cursor } : {}) }
     const page = await tandem.ask<Page>('feed/get-my-feed', input, account)

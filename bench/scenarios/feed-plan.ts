@@ -1,4 +1,4 @@
-import { encodeCursor } from '../../src/core/paging.js'
+import { cursorOf } from '../../src/core/keyset.js'
 import type { BenchContext } from '../lib/context.js'
 
 /**
@@ -109,5 +109,5 @@ export function pageAt(
   for (let i = index; i < Math.min(total, index + limit); i++) postIds.push(postId(plan, nth(i)))
   if (index === 0) return { cursor: undefined, postIds }
   const before = nth(index - 1)
-  return { cursor: encodeCursor(`${postTime(plan, before)}|${postId(plan, before)}`), postIds }
+  return { cursor: cursorOf('get-my-feed', postTime(plan, before), postId(plan, before)), postIds }
 }

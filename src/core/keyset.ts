@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js'
-import { cursorAfter, decodeCursor, encodeCursor } from './paging.js'
+import { decodeCursor, encodeCursor } from './paging.js'
 
 /**
  * Keyset paging over (time, id), newest first, for SQL read models: a cursor is the opaque form of
@@ -66,20 +66,23 @@ export function cursorParts(
   return parts
 }
 
-/** The key a cursor names (undefined: the first page); a cursor that is not one is a 400. */
-export function keyAfter(cursor: string | undefined): TimeKey | undefined {
-  if (cursor === undefined) return undefined
-  const [time = '', id = '', ...rest] = decodeCursor(cursor).split('|')
-  if (rest.length > 0 || !isStoredTime(time) || !uuid.test(id)) {
-    throw new ValidationError([{ path: '/cursor', message: 'is not a valid cursor' }])
-  }
-  return { time, id }
+/** The key a cursor of `query` names (undefined: the first page); one of another query or shape is a 400. */
+export function keyAfter(cursor: string | undefined, query: string): TimeKey | undefined {
+  const parts = cursorParts(cursor, query, ['time', 'uuid'])
+  return parts && { time: parts[0] ?? '', id: parts[1] ?? '' }
 }
 
-/** The page and the cursor after it, from rows fetched with one extra. */
-export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => TimeKey) {
-  const keys = rows.map((row) => `${key(row).time}|${key(row).id}`)
-  return { items: rows.slice(0, limit), nextCursor: cursorAfter(keys, limit) }
+/** A sorted-set member `<time>|<id>` as the key it holds. */
+export function memberKey(member: string): TimeKey {
+  const bar = member.indexOf('|')
+  return { time: member.slice(0, bar), id: member.slice(bar + 1) }
+}
+
+/** The page and the cursor of `query` after it, from rows fetched with one extra. */
+export function pageOf<R>(rows: readonly R[], limit: number, key: (row: R) => TimeKey, query: string) {
+  const last = rows.length > limit ? rows[limit - 1] : undefined
+  const next = last === undefined ? undefined : key(last)
+  return { items: rows.slice(0, limit), nextCursor: next ? cursorOf(query, next.time, next.id) : null }
 }
 
 /** An index name for a projection's table: the table's own name (without its schema), and a suffix. */

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { cursorOf, cursorParts, isLogPosition, isStoredTime, storedTime } from './keyset.js'
+import {
+  cursorOf,
+  cursorParts,
+  isLogPosition,
+  isStoredTime,
+  keyAfter,
+  memberKey,
+  pageOf,
+  storedTime,
+} from './keyset.js'
 
 describe('keyset keys', () => {
   it('take a stored time only as stored: UTC with milliseconds, a calendar day, years 0001 to 9999', () => {
@@ -40,5 +49,19 @@ describe('keyset keys', () => {
       expect(() => cursorParts(cursor, query, kinds)).toThrow(
         expect.objectContaining({ status: 400, errors: [expect.objectContaining({ path: '/cursor' })] }),
       )
+  })
+
+  it('page by time and id: the cursor after a full page names its query and the last key shown', () => {
+    const rows = ['2031-03-01T00:00:03.000Z', '2031-03-01T00:00:02.000Z', '2031-03-01T00:00:01.000Z'].map(
+      (time, i) => `${time}|0190b0c0-0000-7000-8000-00000000000${i}`,
+    )
+    const page = pageOf(rows, 2, memberKey, 'list-things')
+    expect(page.items).toEqual(rows.slice(0, 2))
+    expect(keyAfter(page.nextCursor ?? undefined, 'list-things')).toEqual(memberKey(rows[1] ?? ''))
+    expect(() => keyAfter(page.nextCursor ?? undefined, 'list-others')).toThrow(
+      expect.objectContaining({ status: 400, errors: [expect.objectContaining({ path: '/cursor' })] }),
+    )
+    expect(pageOf(rows, 3, memberKey, 'list-things').nextCursor).toBeNull()
+    expect(keyAfter(undefined, 'list-things')).toBeUndefined()
   })
 })

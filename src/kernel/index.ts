@@ -38,6 +38,7 @@ export {
   isLogPosition,
   isStoredTime,
   keyAfter,
+  memberKey,
   pageOf,
   storedTime,
   type TimeKey,

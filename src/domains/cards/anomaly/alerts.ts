@@ -171,7 +171,7 @@ export const getAnomalyAlerts = defineQuery({
   audit: (_q, answer) => customersShown(answer.items),
   async handle(q, { caller, stores }) {
     const customer = customerAsked(caller, q.customerId)
-    const after = keyAfter(q.cursor)
+    const after = keyAfter(q.cursor, 'get-anomaly-alerts')
     const limit = q.limit ?? 20
     const { sql, table } = stores.sql(alertsModel)
     const rows = await sql.query<Alert>(
@@ -182,6 +182,6 @@ export const getAnomalyAlerts = defineQuery({
        ORDER BY detected_at DESC, alert_id DESC LIMIT $6`,
       [customer ?? null, q.status ?? null, q.rule ?? null, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.detectedAt, id: r.alertId }))
+    return pageOf(rows, limit, (r) => ({ time: r.detectedAt, id: r.alertId }), 'get-anomaly-alerts')
   },
 })

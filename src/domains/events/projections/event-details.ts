@@ -5,9 +5,10 @@ import {
   Page,
   type LexBound,
   defineKvProjection,
-  cursorAfter,
   keyAfter,
   Limit,
+  memberKey,
+  pageOf,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { allEvents, type EventsEvent } from '../messages.js'
@@ -150,7 +151,7 @@ export const listUpcomingEvents = defineQuery({
         ? { key: from, inclusive: true }
         : { key: `${now}|~`, inclusive: false }
     // A cursor names a member: `<time>|<id>`, checked (a made-up one is a 400, not a page from nowhere).
-    const key = keyAfter(q.cursor)
+    const key = keyAfter(q.cursor, 'list-upcoming-events')
     const after = key === undefined ? undefined : `${key.time}|${key.id}`
     const min: LexBound =
       after !== undefined && after >= floor.key
@@ -163,6 +164,6 @@ export const listUpcomingEvents = defineQuery({
     const page = members.slice(0, limit)
     const docs = await kv.mget(page.map((m) => doc(m.slice(m.indexOf('|') + 1))))
     const items = docs.filter((d): d is string => d !== null).map((d) => JSON.parse(d) as Details)
-    return { items, nextCursor: cursorAfter(members, limit) }
+    return { items, nextCursor: pageOf(members, limit, memberKey, 'list-upcoming-events').nextCursor }
   },
 })

@@ -4,11 +4,12 @@ import {
   defineQuery,
   Page,
   signedIn,
-  cursorAfter,
   keyAfter,
   Limit,
   type KvBatch,
   defineKvProjection,
+  memberKey,
+  pageOf,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { allEvents } from '../messages.js'
@@ -172,7 +173,7 @@ export const listMyRegistrations = defineQuery({
     const kv = stores.kv(name)
     const limit = q.limit ?? 20
     // A cursor names a member: `<time>|<id>`, checked (a made-up one is a 400, not the whole list).
-    const key = keyAfter(q.cursor)
+    const key = keyAfter(q.cursor, 'list-my-registrations')
     const max = key === undefined ? ('+' as const) : (`(${key.time}|${key.id}` as const)
     const members = await kv.zrangeByLex(byParticipant(participantId, q.status ?? 'all'), {
       min: '-',
@@ -199,6 +200,6 @@ export const listMyRegistrations = defineQuery({
         return rank === null ? item : { ...item, waitlistPosition: rank + 1 }
       }),
     )
-    return { items, nextCursor: cursorAfter(members, limit) }
+    return { items, nextCursor: pageOf(members, limit, memberKey, 'list-my-registrations').nextCursor }
   },
 })

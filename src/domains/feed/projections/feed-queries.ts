@@ -1,7 +1,7 @@
 import {
   ConflictError,
   defineQuery,
-  encodeCursor,
+  cursorOf,
   Id,
   keyAfter,
   type KvReader,
@@ -220,7 +220,7 @@ async function sourceOf(r: Reading, q: GetMyFeed, ahead: Ahead): Promise<Source>
 
 /** Upper bound from the cursor and `until`; lower bound from `since`. */
 function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
-  const after = keyAfter(q.cursor)
+  const after = keyAfter(q.cursor, 'get-my-feed')
   // As the timelines' keys hold it: UTC text of four-digit years, which sorts as text.
   const iso = (field: 'since' | 'until', text: string) => storedTime(text, `/${field}`)
   // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
@@ -276,7 +276,8 @@ function itemOf(post: PostDoc, docs: Docs): FeedItem {
   }
 }
 
-const cursorOf = (entry: string) => encodeCursor(entry.slice(0, entry.lastIndexOf('|')))
+/** The cursor after a timeline entry, `<createdAt>|<postId>|<authorId>`. */
+const cursorAt = (entry: string) => cursorOf('get-my-feed', entry.slice(0, entry.indexOf('|')), postOf(entry))
 
 /** Reads one page of the caller's feed. */
 export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: string, q: GetMyFeed) {
@@ -333,10 +334,10 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
   }
   if (items.length > limit) {
     const end = items[limit - 1] as FeedItem
-    return { items: items.slice(0, limit), nextCursor: encodeCursor(`${end.createdAt}|${end.postId}`) }
+    return { items: items.slice(0, limit), nextCursor: cursorOf('get-my-feed', end.createdAt, end.postId) }
   }
   // A scan cut short before the page filled: the cursor goes on from the last entry walked.
-  return { items, nextCursor: last === undefined ? null : cursorOf(last) }
+  return { items, nextCursor: last === undefined ? null : cursorAt(last) }
 }
 
 /** The home feed query, read by the given settings' mode. */

@@ -64,14 +64,14 @@ export const getUserPosts = defineQuery({
   async handle(q, { stores }) {
     const { sql, table } = stores.sql(postsModel)
     const limit = q.limit ?? 20
-    const after = keyAfter(q.cursor)
+    const after = keyAfter(q.cursor, 'get-user-posts')
     const rows = await sql.query<PostView>(
       `SELECT ${postColumns} FROM ${table('posts')} p JOIN ${table('authors')} a ON a.user_id = p.author_id
        WHERE p.author_id = $1 AND ($2::text IS NULL OR (p.created_at, p.post_id) < ($2::text, $3::uuid))
        ORDER BY p.created_at DESC, p.post_id DESC LIMIT $4`,
       [q.userId, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.createdAt, id: r.postId }))
+    return pageOf(rows, limit, (r) => ({ time: r.createdAt, id: r.postId }), 'get-user-posts')
   },
 })
 
@@ -123,7 +123,7 @@ export const getPostComments = defineQuery({
     if (!(await livePost(stores, q.postId))) throw postNotFound()
     const { sql, table } = stores.sql(postsModel)
     const limit = q.limit ?? 20
-    const after = keyAfter(q.cursor)
+    const after = keyAfter(q.cursor, 'get-post-comments')
     const rows = await sql.query<CommentView>(
       `SELECT c.comment_id::text AS "commentId", c.post_id::text AS "postId", c.author_id::text AS "authorId",
          a.handle AS "authorHandle", a.display_name AS "authorDisplayName", c.text, c.commented_at AS "commentedAt"
@@ -132,6 +132,6 @@ export const getPostComments = defineQuery({
        ORDER BY c.commented_at DESC, c.comment_id DESC LIMIT $4`,
       [q.postId, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.commentedAt, id: r.commentId }))
+    return pageOf(rows, limit, (r) => ({ time: r.commentedAt, id: r.commentId }), 'get-post-comments')
   },
 })

@@ -79,7 +79,7 @@ function followList(name: 'get-followers' | 'get-following') {
     async handle(q, { stores }) {
       const { sql, table } = stores.sql(profilesModel)
       const limit = q.limit ?? 20
-      const after = keyAfter(q.cursor)
+      const after = keyAfter(q.cursor, name)
       const rows = await sql.query<FollowEdge>(
         `SELECT f.${other}::text AS "userId", u.handle, u.display_name AS "displayName", f.followed_at AS "followedAt"
          FROM ${table('follows')} f JOIN ${table('users')} u ON u.user_id = f.${other}
@@ -87,7 +87,7 @@ function followList(name: 'get-followers' | 'get-following') {
          ORDER BY f.followed_at DESC, f.${other} DESC LIMIT $4`,
         [q.userId, after?.time ?? null, after?.id ?? null, limit + 1],
       )
-      return pageOf(rows, limit, (r) => ({ time: r.followedAt, id: r.userId }))
+      return pageOf(rows, limit, (r) => ({ time: r.followedAt, id: r.userId }), name)
     },
   })
 }

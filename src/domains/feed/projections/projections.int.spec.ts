@@ -161,9 +161,15 @@ describe.each(modes)('the feed’s read models (%s)', (mode) => {
       expect(await m.rows(postsModel, 'comments')).toEqual([])
     })
 
-    it('refuses a cursor that is not one of its own with 400', async () => {
+    it('refuses a cursor that is not one of its own with 400: made up, or of another query', async () => {
       const m = await withPosts()
+      const page = await m.ask(getUserPosts, { userId: ann, limit: 1 })
+      const cursor = page.nextCursor ?? undefined
+      expect((await m.ask(getUserPosts, { userId: ann, cursor })).items.map((p) => p.postId)).toEqual([p1])
       await expect(m.ask(getUserPosts, { userId: ann, cursor: 'bm90LWEta2V5' })).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+      })
+      await expect(m.ask(getPostComments, { postId: p1, cursor })).rejects.toMatchObject({
         code: 'VALIDATION_FAILED',
       })
     })

@@ -108,7 +108,7 @@ export const getQuizAttempts = defineQuery({
   async handle(q, { caller, stores }) {
     const { sql, table } = stores.sql(attemptsModel)
     const limit = q.limit ?? 20
-    const before = keyAfter(q.cursor)
+    const before = keyAfter(q.cursor, 'get-quiz-attempts')
     const rows = await sql.query<Attempt>(
       `SELECT attempt_id::text AS "attemptId", quiz_id::text AS "quizId", session_id::text AS "sessionId", answers,
          correct, score, max_score AS "maxScore", attempted_at AS "attemptedAt"
@@ -120,7 +120,7 @@ export const getQuizAttempts = defineQuery({
     // Their own attempts stay theirs if the quiz turned private since; with none, a quiz they cannot see is not found.
     if (rows.length === 0 && before === undefined && !(await visibleQuiz(stores, q.quizId, caller)))
       throw quizNotFound()
-    return pageOf(rows, limit, (r) => ({ time: r.attemptedAt, id: r.attemptId }))
+    return pageOf(rows, limit, (r) => ({ time: r.attemptedAt, id: r.attemptId }), 'get-quiz-attempts')
   },
 })
 

@@ -150,7 +150,7 @@ export const getQuizzes = defineQuery({
   async handle(q, { caller, stores }) {
     const { sql, table } = stores.sql(quizzesModel)
     const limit = q.limit ?? 20
-    const after = keyAfter(q.cursor)
+    const after = keyAfter(q.cursor, 'get-quizzes')
     const rows = await sql.query<QuizSummary>(
       `SELECT ${summaryColumns} FROM ${table('quizzes')}
        WHERE (public OR author_id = $1) AND ($2::uuid IS NULL OR subject_id = $2::uuid)
@@ -158,7 +158,7 @@ export const getQuizzes = defineQuery({
        ORDER BY created_at DESC, quiz_id DESC LIMIT $5`,
       [caller?.id ?? '', q.subjectId ?? null, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.createdAt, id: r.quizId }))
+    return pageOf(rows, limit, (r) => ({ time: r.createdAt, id: r.quizId }), 'get-quizzes')
   },
 })
 

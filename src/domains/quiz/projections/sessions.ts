@@ -127,7 +127,7 @@ export const getQuizSessions = defineQuery({
   async handle(q, { caller, stores }) {
     const { sql, table } = stores.sql(sessionsModel)
     const limit = q.limit ?? 20
-    const before = keyAfter(q.cursor)
+    const before = keyAfter(q.cursor, 'get-quiz-sessions')
     const rows = await sql.query<Session>(
       `SELECT session_id::text AS "sessionId", quiz_ids AS "quizIds", time_limit_minutes AS "timeLimitMinutes",
          started_at AS "startedAt", ends_at AS "endsAt", status, closed_at AS "closedAt", late, score,
@@ -137,6 +137,6 @@ export const getQuizSessions = defineQuery({
        ORDER BY started_at DESC, session_id DESC LIMIT $5`,
       [caller?.id ?? '', q.status ?? null, before?.time ?? null, before?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.startedAt, id: r.sessionId }))
+    return pageOf(rows, limit, (r) => ({ time: r.startedAt, id: r.sessionId }), 'get-quiz-sessions')
   },
 })
