@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor } from './paging.js'
 
 /**
  * Keyset paging over (time, id), newest first, for SQL read models: a cursor is the opaque form of
- * `<time>|<id>` of the last row of a page. Times are ISO text in UTC (columns COLLATE "C"), so they
+ * `<query>|<time>|<id>` of the last row of a page, taken back only by that query. Times are ISO text in UTC (columns COLLATE "C"), so they
  * sort as text; a row added or deleted between pages moves no other row across a page edge.
  */
 export interface TimeKey {
