@@ -47,6 +47,7 @@ function fakeUnitOfWork(trace: string[] = []) {
         append: (_stream, events) => appended.push(...events),
         observe: () => undefined,
         recall: async () => undefined,
+        lock: async () => undefined,
         keep: () => undefined,
         readStream: async () => ({ events: [], version: 0 }),
         schedule: () => undefined,

@@ -62,6 +62,13 @@ function queueTimers(tx: CommandTx, intents: readonly TimerIntent[] | undefined)
  * are its history. Only `load` and the commit do I/O; `decide` and `persist` are pure.
  */
 export interface StateStoredDecider<I, S, E extends NewEvent, R, M = unknown> {
+  /**
+   * The stream the command goes to, from its input alone, when it can be told before `load` (else
+   * `memory.streamId`). Its turn is taken before `load` locks a row (`CommandTx.lock`: without it,
+   * events of commands that waited for one row can reach the read models out of stream order), and
+   * this process's commands on it take turns. It must be the one `stream` names when it appends.
+   */
+  turn?(input: I, meta: CommandMeta): string
   /** Reads (and locks) the rows the decision depends on. */
   load(tx: SqlClient, input: I, meta: CommandMeta): Promise<S>
   /** The business rules: the events the command causes, or a thrown refusal. */
@@ -99,6 +106,7 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
   decider: StateStoredDecider<I, S, E, R, M>,
 ) {
   const { memory } = decider
+  const turn = decider.turn ?? memory?.streamId
   type Decided = { state: S; events: readonly E[] }
   const recalled = async (input: I, tx: CommandTx, meta: CommandMeta): Promise<Decided | undefined> => {
     if (!memory) return undefined
@@ -111,23 +119,21 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
   return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     let decided = await recalled(input, tx, meta)
     if (!decided) {
+      if (turn) await tx.lock(turn(input, meta))
       const state: S = await decider.load(tx, input, meta)
       decided = { state, events: decider.decide(input, state, meta) }
     }
     const { state, events } = decided
     const stream = decider.stream(input, state, meta)
     if (events.length > 0) {
+      if (turn && turn(input, meta) !== stream.id) throw new Error(`Turn of the wrong stream: ${stream.id}`)
       tx.write(...decider.persist(events, state, meta))
       tx.append(stream, events)
       queueTimers(tx, decider.timers?.(events, input, state, meta))
-      if (memory) {
-        if (memory.streamId(input, meta) !== stream.id)
-          throw new Error(`Memory of the wrong stream: ${stream.id}`)
-        tx.keep(stream.id, memory.keep(state, events))
-      }
+      if (memory) tx.keep(stream.id, memory.keep(state, events))
     } else tx.observe(stream.id)
     return decider.result(events, input, state, meta)
-  }, memory?.streamId)
+  }, turn)
 }
 
 /**

@@ -66,6 +66,15 @@ export interface CommandTx extends SqlClient {
    */
   readStream(streamId: string): Promise<StreamHistory>
   /**
+   * Takes the stream's turn (its lock, as `readStream` does) until the commit, before anything that
+   * locks or writes a row. Why it matters: PostgreSQL numbers a transaction when it first locks or
+   * writes a row, before it waits for that row, and the log is read in that number's order. Commands
+   * that wait for one row could get their numbers in one order and the row in the other, and their
+   * events would reach the read models out of stream order; waiting for the turn first numbers them
+   * in the order they take it.
+   */
+  lock(streamId: string): Promise<void>
+  /**
    * Queues a timer with the commit: `timer.command` runs once at or after `timer.at`, even if the
    * process was down then (storage/timers.ts). A timer of the same key is replaced; a refused or
    * failed command schedules nothing.

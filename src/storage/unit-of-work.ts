@@ -109,6 +109,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             if (!earliest || timer.at < earliest) earliest = timer.at
           },
           cancelSchedule: (key) => void writes.push(cancelStatement(key)),
+          async lock(streamId) {
+            const lock = lockStream(streamId)
+            await tx.query(lock.text, lock.params)
+          },
           async readStream(streamId) {
             // Sent together: the read starts once the lock is held, and sees every commit before it.
             const lock = lockStream(streamId)

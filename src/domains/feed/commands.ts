@@ -46,7 +46,9 @@ const userStream = (user: UserRow | undefined): StreamRef => ({
 const postStream = (state: PostActionState): StreamRef =>
   state.post.status === 'absent'
     ? { id: 'post-none', expectedVersion: 0 }
-    : { id: `post-${state.post.postId}`, expectedVersion: state.post.version }
+    : { id: postTurn(state.post.postId), expectedVersion: state.post.version }
+/** A post's stream from its id: the turn a command on the post takes before it locks the post. */
+const postTurn = (postId: string) => `post-${postId}`
 const persistEvents = (events: readonly FeedEvent[]) => persist(events)
 
 export const createUser = defineCommand({
@@ -132,6 +134,7 @@ export const unfollowUser = defineCommand({
 
 const likeHandler = (decide: typeof decideLike) =>
   stateStored({
+    turn: (cmd: { postId: string }) => postTurn(cmd.postId),
     load: (tx, cmd: { postId: string }, meta) => loadForPost(tx, account(meta), cmd.postId),
     decide,
     stream: (_cmd, state: PostActionState) => postStream(state),
@@ -176,6 +179,7 @@ export const commentOnPost = defineCommand({
   refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
   examples: [{ postId: examplePostId, text: 'Nice post!' }],
   handle: stateStored({
+    turn: (cmd) => postTurn(cmd.postId),
     load: (tx, cmd, meta) => loadForPost(tx, account(meta), cmd.postId),
     decide: decideComment,
     stream: (_cmd, state) => postStream(state),
@@ -194,6 +198,7 @@ export const deletePost = defineCommand({
   refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
   examples: [{ postId: doomedPostId }],
   handle: stateStored({
+    turn: (cmd) => postTurn(cmd.postId),
     load: (tx, cmd, meta) => loadForPost(tx, account(meta), cmd.postId),
     decide: decideDeletePost,
     stream: (_cmd, state) => postStream(state),

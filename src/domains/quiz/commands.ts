@@ -38,12 +38,15 @@ export const exampleQuizId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01'
 export const examplePrivateQuizId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e02'
 export const exampleSessionId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e10'
 
+/** The stream of a quiz, of a session: the turn a command on it takes before it locks its row. */
+const quizTurn = (quizId: string) => `quiz-${quizId}`
+const sessionTurn = (sessionId: string) => `quiz-session-${sessionId}`
 const quizStream = (quizId: string, state: QuizState) => ({
-  id: `quiz-${quizId}`,
+  id: quizTurn(quizId),
   expectedVersion: state.status === 'absent' ? 0 : state.version,
 })
 const sessionStream = (sessionId: string, version: number) => ({
-  id: `quiz-session-${sessionId}`,
+  id: sessionTurn(sessionId),
   expectedVersion: version,
 })
 const newQuizId = (cmd: { quizId?: string }, meta: CommandMeta) => cmd.quizId ?? meta.newId
@@ -102,6 +105,7 @@ export const updateQuiz = defineCommand({
   refusals: ['QUIZ_NOT_FOUND', 'QUIZ_LOCKED'],
   examples: [{ quizId: exampleQuizId, title: 'CQRS basics, revised', questions: cqrsQuestions.slice(0, 2) }],
   handle: stateStored({
+    turn: (cmd) => quizTurn(cmd.quizId),
     load: (tx, cmd) => loadQuiz(tx, cmd.quizId, 'NO KEY UPDATE'),
     decide: decideUpdate,
     stream: (cmd, state) => quizStream(cmd.quizId, state),
@@ -212,6 +216,7 @@ function closed(events: readonly SessionEvent[], state: CloseState): SessionClos
 }
 
 const closing = {
+  turn: (cmd: { sessionId: string }) => sessionTurn(cmd.sessionId),
   load: (tx: Parameters<typeof loadForClosing>[0], cmd: { sessionId: string }) =>
     loadForClosing(tx, cmd.sessionId),
   stream: (cmd: { sessionId: string }, state: CloseState) =>
