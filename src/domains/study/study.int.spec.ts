@@ -113,6 +113,14 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     )
     expect(page2.status === 'succeeded' && page2.data.items.map((s) => s.subjectId)).toEqual([ids[0]])
     expect(page2.status === 'succeeded' && page2.data.nextCursor).toBe(null)
+    // A cursor names its list: made up, or another list's, it is a 400, not a page from nowhere.
+    for (const [query, cursor] of [
+      [getSubjects, 'aGVsbG8'],
+      [getStudySummaries, page1.data.nextCursor],
+    ] as const) {
+      const refused = await ask(query, { cursor }, learner)
+      expect(refused.status === 'failed' && refused.error.code).toBe('VALIDATION_FAILED')
+    }
     const language = await ask<{ items: { subjectId: string }[] }>(
       getSubjects,
       { category: 'language' },

@@ -1,6 +1,4 @@
 import {
-  cursorAfter,
-  decodeCursor,
   defineQuery,
   Id,
   Limit,
@@ -8,6 +6,9 @@ import {
   signedIn,
   type Caller,
   type KvReader,
+  keyAfter,
+  memberKey,
+  pageOf,
 } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { exampleSubjectId } from '../commands.js'
@@ -62,7 +63,8 @@ export const getSubjects = defineQuery({
   async handle(q, { caller, stores }) {
     const kv = stores.kv(subjectsModel)
     const limit = q.limit ?? 20
-    const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
+    const after = keyAfter(q.cursor, 'get-subjects')
+    const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
     const members = await kv.zrangeByLex(listKey(learnerOf(caller), q), {
       min: '-',
       max,
@@ -71,7 +73,7 @@ export const getSubjects = defineQuery({
     })
     const docs = await kv.mget(members.slice(0, limit).map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
     const items = docs.flatMap((d) => (d === null ? [] : [publicSubject(JSON.parse(d) as SubjectDoc)]))
-    return { items, nextCursor: cursorAfter(members, limit) }
+    return { items, nextCursor: pageOf(members, limit, memberKey, 'get-subjects').nextCursor }
   },
 })
 

@@ -1,6 +1,4 @@
 import {
-  cursorAfter,
-  decodeCursor,
   defineKvProjection,
   defineQuery,
   Id,
@@ -8,6 +6,9 @@ import {
   Page,
   signedIn,
   unreachable,
+  keyAfter,
+  memberKey,
+  pageOf,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { exampleSubjectId } from '../commands.js'
@@ -115,7 +116,8 @@ export const getStudySummaries = defineQuery({
   async handle(q, { caller, stores }) {
     const kv = stores.kv(summariesModel)
     const limit = q.limit ?? 20
-    const max = q.cursor === undefined ? ('+' as const) : (`(${decodeCursor(q.cursor)}` as const)
+    const after = keyAfter(q.cursor, 'get-study-summaries')
+    const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
     // Keyed by the caller: another learner's subject is an empty list here.
     const members = await kv.zrangeByLex(list(caller?.id ?? '', q.subjectId), {
       min: '-',
@@ -129,6 +131,6 @@ export const getStudySummaries = defineQuery({
       const { learnerId: _, ...summary } = JSON.parse(d) as SummaryDoc
       return [summary]
     })
-    return { items, nextCursor: cursorAfter(members, limit) }
+    return { items, nextCursor: pageOf(members, limit, memberKey, 'get-study-summaries').nextCursor }
   },
 })
