@@ -63,10 +63,10 @@ function queueTimers(tx: CommandTx, intents: readonly TimerIntent[] | undefined)
  */
 export interface StateStoredDecider<I, S, E extends NewEvent, R, M = unknown> {
   /**
-   * The stream the command goes to, from its input alone, when it can be told before `load` (else
-   * `memory.streamId`). Its turn is taken before `load` locks a row (`CommandTx.lock`: without it,
-   * events of commands that waited for one row can reach the read models out of stream order), and
-   * this process's commands on it take turns. It must be the one `stream` names when it appends.
+   * What the command takes its turn on, from its input alone (else `memory.streamId`): the id of the
+   * stream it goes to, or a key that every command appending to that stream takes. The turn is held
+   * before `load` locks a row (`CommandTx.lock`: without it, events of commands that waited for one
+   * row can reach the read models out of stream order), and this process's commands take it in turn.
    */
   turn?(input: I, meta: CommandMeta): string
   /** Reads (and locks) the rows the decision depends on. */
@@ -126,11 +126,14 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
     const { state, events } = decided
     const stream = decider.stream(input, state, meta)
     if (events.length > 0) {
-      if (turn && turn(input, meta) !== stream.id) throw new Error(`Turn of the wrong stream: ${stream.id}`)
       tx.write(...decider.persist(events, state, meta))
       tx.append(stream, events)
       queueTimers(tx, decider.timers?.(events, input, state, meta))
-      if (memory) tx.keep(stream.id, memory.keep(state, events))
+      if (memory) {
+        if (memory.streamId(input, meta) !== stream.id)
+          throw new Error(`Memory of the wrong stream: ${stream.id}`)
+        tx.keep(stream.id, memory.keep(state, events))
+      }
     } else tx.observe(stream.id)
     return decider.result(events, input, state, meta)
   }, turn)

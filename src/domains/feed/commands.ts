@@ -98,6 +98,9 @@ export const createPost = defineCommand({
 
 const followHandler = (decide: typeof decideFollow) =>
   stateStored({
+    // The follower's stream is named by their profile, read by `load`: every command on it is the
+    // account's own, so the account's turn serves.
+    turn: (_cmd: { userId: string }, meta) => `feed-account-${account(meta)}`,
     load: (tx, cmd: { userId: string }, meta) => loadForFollow(tx, account(meta), cmd.userId),
     decide,
     stream: (_cmd, state: FollowState) => userStream(state.actor),

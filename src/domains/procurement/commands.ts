@@ -251,6 +251,7 @@ export const setDepartmentBudget = defineCommand({
   refusals: ['BUDGET_BELOW_COMMITMENTS', 'CURRENCY_MISMATCH'],
   examples: [{ department: 'sales', amount: 50_000_000, currency: 'KRW' }],
   handle: stateStored({
+    turn: (cmd, meta) => budgetStream(cmd.department, yearOf(cmd, meta)),
     load: (tx, cmd, meta) => loadBudget(tx, cmd.department, yearOf(cmd, meta)),
     decide: decideSetBudget,
     stream: (cmd, budget, meta) => ({
@@ -278,6 +279,7 @@ export const setApprovalPolicy = defineCommand({
   access: signedIn('admin'),
   examples: [{ tiers: defaultPolicy.map((t) => ({ upTo: t.upTo, steps: [...t.steps] })) }],
   handle: stateStored({
+    turn: () => policyStream,
     load: (tx) => loadPolicy(tx, { lock: true }),
     decide: decideSetPolicy,
     stream: (_cmd, policy: { version: number }) => ({ id: policyStream, expectedVersion: policy.version }),

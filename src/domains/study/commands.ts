@@ -53,8 +53,10 @@ export const exampleSubjectId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c01'
 export const exampleSummaryId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c02'
 export const exampleGoalId = '0190b0d0-5d6e-7a1b-8c2d-3e4f5a6b7c03'
 
+/** A summary's stream: the turn a command on it takes before it locks its row. */
+const summaryTurn = (summaryId: string) => `study-summary-${summaryId}`
 const summaryStream = (summaryId: string, state: SummaryState) => ({
-  id: `study-summary-${summaryId}`,
+  id: summaryTurn(summaryId),
   expectedVersion: state.status === 'absent' ? 0 : 1,
 })
 const learnerOf = (meta: CommandMeta) => meta.caller?.id ?? ''
@@ -301,6 +303,7 @@ export const recordSummary = defineCommand({
     },
   ],
   handle: stateStored({
+    turn: (cmd) => summaryTurn(cmd.summaryId),
     load: (tx, cmd) => loadSummary(tx, cmd.summaryId),
     decide: decideRecordSummary,
     stream: (cmd, state) => summaryStream(cmd.summaryId, state),
@@ -320,6 +323,7 @@ export const expireSummary = defineCommand({
   refusals: ['SUMMARY_NOT_FOUND'],
   examples: [{ summaryId: exampleSummaryId }],
   handle: stateStored({
+    turn: (cmd) => summaryTurn(cmd.summaryId),
     load: (tx, cmd) => loadSummary(tx, cmd.summaryId),
     decide: decideExpireSummary,
     stream: (cmd, state) => summaryStream(cmd.summaryId, state),
