@@ -37,6 +37,30 @@ const commitSha = createHash('sha1').update(commitScript).digest('hex')
 /** A commit that has not answered in this long fails, and the runner retries it. */
 const commitTimeoutMs = 30_000
 
+/** Connects, or fails naming the server: node-redis alone retries a server that never answers forever. */
+async function firstConnection(
+  client: { connect(): Promise<unknown>; destroy(): void },
+  url: string,
+  startTimeoutMs: number,
+) {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const where = URL.canParse(url) ? new URL(url).host : 'REDIS_URL'
+      const message = `Redis at ${where} did not answer within ${startTimeoutMs / 1000} s (REDIS_URL)`
+      reject(Object.assign(new Error(message), { code: 'REDIS_UNREACHABLE' }))
+    }, startTimeoutMs)
+  })
+  try {
+    await Promise.race([client.connect(), late])
+  } catch (error) {
+    client.destroy()
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** `keyPrefix` goes before every key: several logs (or test runs) can share one Redis. */
 export async function createRedisKv(options: {
   url: string
@@ -44,6 +68,8 @@ export async function createRedisKv(options: {
   log: Logger
   /** The connection's name in Redis's CLIENT LIST. */
   clientName?: string
+  /** How long to wait for Redis to answer at the start (later, the client reconnects as long as it takes). */
+  startTimeoutMs?: number
 }): Promise<KvStore> {
   const p = (key: string) => options.keyPrefix + key
   // No timeout per read: node-redis's default (5 s) arms an AbortSignal timer for every command,
@@ -56,7 +82,7 @@ export async function createRedisKv(options: {
     commandOptions: { timeout: 0 },
   })
   client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
-  await client.connect()
+  await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
 
   const runCommit = async (args: { keys: string[]; arguments: string[] }) => {

@@ -178,3 +178,16 @@ describe.each(stores)('the KV store contract (%s)', (_name, open) => {
     expect(await kv.mget(['p:1', 'p:2', 'q:1'])).toEqual([null, null, 'other'])
   })
 })
+
+it('refuses to start on a Redis that does not answer, naming it, instead of waiting for ever', async () => {
+  const opening = createRedisKv({
+    url: 'redis://127.0.0.1:1',
+    keyPrefix: 'never:',
+    log: pino({ level: 'silent' }),
+    startTimeoutMs: 300,
+  })
+  await expect(opening).rejects.toMatchObject({
+    code: 'REDIS_UNREACHABLE',
+    message: expect.stringContaining('127.0.0.1:1'),
+  })
+})
