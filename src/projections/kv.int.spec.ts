@@ -186,8 +186,6 @@ it('refuses to start on a Redis that does not answer, naming it, instead of wait
     log: pino({ level: 'silent' }),
     startTimeoutMs: 300,
   })
-  await expect(opening).rejects.toMatchObject({
-    code: 'REDIS_UNREACHABLE',
-    message: expect.stringContaining('127.0.0.1:1'),
-  })
+  await expect(opening).rejects.toMatchObject({ code: 'REDIS_UNREACHABLE' })
+  await expect(opening).rejects.toThrow('Redis at 127.0.0.1:1 did not answer')
 })
