@@ -8,6 +8,7 @@ import { domains } from '../app/domains.js'
 import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
 import { isUserId } from '../core/schemas.js'
+import { headPosition } from '../storage/event-log.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
 import { formatOutcomes, runExamples, startThrowawayTandem } from './examples.js'
@@ -127,9 +128,19 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'seed-demo': {
       const tandem = await startTandem({ config: { ...loadConfig(), roles: undefined } })
-      await seedDemo(tandem)
-      console.log('Demo data written.')
-      return tandem.close()
+      try {
+        // The demo's people and examples have fixed ids: written twice, the second set would stop
+        // halfway (a profile exists), leaving some domains doubled. Refused before anything is written.
+        if ((await headPosition(tandem.sql)) !== '0')
+          throw new ConfigError(
+            'The database already holds events: seed-demo writes the demo into an empty one (a new DATA_DIR or database)',
+          )
+        await seedDemo(tandem)
+        console.log('Demo data written.')
+      } finally {
+        await tandem.close()
+      }
+      return
     }
     case 'bench':
       {
