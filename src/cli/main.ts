@@ -83,6 +83,8 @@ async function main(argv: string[]): Promise<void> {
       if (!values.sub) throw new UsageError('token needs --sub')
       if (!isUserId(values.sub))
         throw new UsageError('--sub is 1-200 characters, no line break, no blank at either end')
+      if (values.dept !== undefined && !isUserId(values.dept))
+        throw new UsageError('--dept is 1-200 characters, no line break, no blank at either end')
       const config = loadConfig()
       const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
       const roles = values.roles
