@@ -1,4 +1,5 @@
 import {
+  UserId,
   defineQuery,
   defineSqlProjection,
   ForbiddenError,
@@ -131,13 +132,7 @@ const columns = `alert_id::text AS "alertId", card_id::text AS "cardId", custome
 
 export const GetAnomalyAlertsInput = Type.Object(
   {
-    customerId: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 200,
-        description: "The customer (agents); default: the caller's own",
-      }),
-    ),
+    customerId: Type.Optional(UserId("The customer (agents); default: the caller's own")),
     status: Type.Optional(Type.Enum(['open', 'resolved'])),
     rule: Type.Optional(AnomalyRule),
     limit: Type.Optional(Limit),

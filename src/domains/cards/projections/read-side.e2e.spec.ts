@@ -51,6 +51,17 @@ describe.each(modes)('cards read side over HTTP (%s)', (mode) => {
 
   it('refuses bad input with 400 VALIDATION_FAILED naming the field', async () => {
     const kim = { caller: customer('kim') }
+    // A customer id is a user id as tokens have it: one no token can hold is no one's (nor logged as read).
+    for (const bad of ['cust1\n', ' cust1', 'cust1\u200b', '\u2028x']) {
+      expectInvalid(
+        await server().get(q('get-recent-transactions', { customerId: bad }), { caller: agent }),
+        '/customerId',
+      )
+      expectInvalid(
+        await server().get(q('get-access-log', { customerId: bad }), { caller: admin }),
+        '/customerId',
+      )
+    }
     const month = (m: string) => q('get-monthly-spending-summary', { month: m })
     for (const bad of ['2031-13', '2031-00', '2031-3', '31-03', 'march'])
       expectInvalid(await server().get(month(bad), kim), '/month')

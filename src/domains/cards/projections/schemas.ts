@@ -1,4 +1,4 @@
-import { Id, Limit } from '../../../kernel/index.js'
+import { Id, Limit, UserId } from '../../../kernel/index.js'
 import Type, { type Static, type TSchema } from 'typebox'
 import { Country, Currency, DeclineReason, Mcc, MerchantId, Product, TransactionSource } from '../messages.js'
 import { Category } from './categories.js'
@@ -22,11 +22,7 @@ const Count = Type.Integer({ minimum: 0 })
 const Money = Type.Integer({ description: 'Minor units of `currency`' })
 
 /** A customer id: the JWT `sub` of a customer (a customer asking for their own may leave it out). */
-export const CustomerId = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  description: 'A customer id (JWT sub)',
-})
+export const CustomerId = UserId('A customer id (JWT sub)')
 export const Cursor = Type.String({ maxLength: 200, description: 'Opaque: the nextCursor of a page' })
 export const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time (UTC)' })
 /** A calendar month, UTC: `2031-03`. */
@@ -291,7 +287,7 @@ export type CardHistory = Static<typeof CardHistory>
 export const GetAccessLogInput = Type.Object(
   {
     customerId: Type.Optional(CustomerId),
-    agentId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Who read' })),
+    agentId: Type.Optional(UserId('Who read')),
     from: Type.Optional(Time),
     to: Type.Optional(Time),
     limit: Type.Optional(Limit),

@@ -1,4 +1,5 @@
 import {
+  UserId,
   unreachable,
   ForbiddenError,
   defineQuery,
@@ -146,7 +147,7 @@ export const listMyRegistrations = defineQuery({
   summary: "The caller's registrations, newest first (another participant's only for an admin)",
   input: Type.Object(
     {
-      participantId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+      participantId: Type.Optional(UserId('Whose registrations (admins); default: the caller')),
       status: Type.Optional(Status),
       limit: Type.Optional(Limit),
       cursor: Type.Optional(Type.String({ maxLength: 200 })),

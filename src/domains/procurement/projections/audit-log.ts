@@ -1,4 +1,5 @@
 import {
+  UserId,
   AuditRecordSchema,
   cursorOf,
   cursorParts,
@@ -26,7 +27,7 @@ export const getAuditLog = defineQuery({
     "Who did what and when in procurement: every command (outcome and refusals included) and every read of another person's data, newest first (admin)",
   input: Type.Object(
     {
-      actorId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+      actorId: Type.Optional(UserId('Whose commands and reads')),
       from: Type.Optional(Time),
       to: Type.Optional(Time),
       limit: Type.Optional(Limit),

@@ -1,4 +1,12 @@
-import { defineQuery, Limit, Page, signedIn, storedTime, type AuditedRead } from '../../../kernel/index.js'
+import {
+  defineQuery,
+  Limit,
+  Page,
+  signedIn,
+  storedTime,
+  UserId,
+  type AuditedRead,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Department, RequestStatus } from '../messages.js'
 import {
@@ -74,7 +82,7 @@ export const ListDepartmentRequestsInput = Type.Object(
     maxAmount: Type.Optional(Amount),
     from: Type.Optional(Time),
     to: Type.Optional(Time),
-    requesterId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    requesterId: Type.Optional(UserId('Only the requests of this requester')),
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Words of the title' })),
     sort: Type.Optional(
       Type.Enum(['created', '-created', 'amount', '-amount'], {
