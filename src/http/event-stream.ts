@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { AppError } from '../core/errors.js'
+import { AppError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 
 /** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
@@ -66,7 +66,47 @@ export interface Follower {
  * while one runs fold into a single next one. It listens from the moment it is made, so that a change
  * committed while the first answer is read is not missed.
  */
-export function follow(tandem: Tandem, refresh: () => Promise<void>, log: FastifyBaseLogger): Follower {
+/** Live streams one holder (a caller, else a client address) may keep open at once in a process. */
+export const streamsPerHolder = 20
+
+/** Open streams by holder, per Tandem (a process may serve several in tests). */
+const seatsOf = new WeakMap<Tandem, Map<string, number>>()
+
+/** A seat for one more live stream of `holder`, or 429; the function gives it back (once). */
+function takeSeat(tandem: Tandem, holder: string): () => void {
+  let seats = seatsOf.get(tandem)
+  if (!seats) seatsOf.set(tandem, (seats = new Map<string, number>()))
+  const held = seats.get(holder) ?? 0
+  if (held >= streamsPerHolder) {
+    throw new AppError(
+      429,
+      'TOO_MANY_STREAMS',
+      'Too many live streams',
+      `At most ${streamsPerHolder} live streams at once per caller; close one first`,
+    )
+  }
+  seats.set(holder, held + 1)
+  let given = false
+  return () => {
+    if (given) return
+    given = true
+    const left = (seats.get(holder) ?? 1) - 1
+    if (left > 0) seats.set(holder, left)
+    else seats.delete(holder)
+  }
+}
+
+/**
+ * Follows the cache's invalidations for a live stream of `holder` (each stream re-reads its query on
+ * every change it follows: a holder may keep `streamsPerHolder` open, then 429 TOO_MANY_STREAMS).
+ */
+export function follow(
+  tandem: Tandem,
+  refresh: () => Promise<void>,
+  log: FastifyBaseLogger,
+  holder: string,
+): Follower {
+  const giveBack = takeSeat(tandem, holder)
   let tags: ReadonlySet<string> | undefined
   const early = new Set<string>()
   let overflowed = false
@@ -102,6 +142,9 @@ export function follow(tandem: Tandem, refresh: () => Promise<void>, log: Fastif
     retag(next) {
       tags = new Set(next)
     },
-    stop: off,
+    stop() {
+      off()
+      giveBack()
+    },
   }
 }

@@ -6,6 +6,7 @@ import { expectSucceeded, startTestServer, type TestServer } from '../testing/ht
 import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
 import { createNoteVia, noteCommand } from '../testing/notes-domain/http.js'
 import { modes } from '../testing/services.js'
+import { streamsPerHolder } from './event-stream.js'
 import { maxItemPages } from './live-items.js'
 import { openStream, type Stream } from '../testing/sse.js'
 
@@ -101,6 +102,30 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const stream = await streamOf(noteId, { authorization: s.bearer(reader) })
     expect(stream.response.status).toBe(200)
     expect((await stream.next()).data).toMatchObject({ noteId })
+  })
+
+  it('keeps a caller to a bound of open live streams: past it 429, another caller unaffected, a seat back on close', async () => {
+    const noteId = await settledNote()
+    const many = { authorization: s.bearer({ ...reader, id: `many-${randomUUID()}` }) }
+    const held: Stream[] = []
+    for (let i = 0; i < streamsPerHolder; i++) {
+      const stream = await streamOf(noteId, many)
+      expect(stream.response.status).toBe(200)
+      held.push(stream)
+    }
+    const refused = await streamOf(noteId, many)
+    expect(refused.response.status).toBe(429)
+    expect(await refused.response.json()).toMatchObject({ code: 'TOO_MANY_STREAMS' })
+    expect((await streamOf(noteId, { authorization: s.bearer(reader) })).response.status).toBe(200)
+    held[0]?.close()
+    let again = 429
+    for (let tries = 0; again === 429 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const stream = await streamOf(noteId, many)
+      again = stream.response.status
+      if (again === 429) await stream.response.body?.cancel()
+    }
+    expect(again).toBe(200)
   })
 
   describe('an item stream (recent-notes, newest first, keyed by note id)', () => {
