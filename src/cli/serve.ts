@@ -61,7 +61,16 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     const examples: DemoExample[] = []
     for (const domain of tandem.domains)
       examples.push(...((await domain.demoExamples?.(tandem.queries)) ?? []))
-    if (examples.length > 0) lines.push('', '  Try (each works as printed):')
+    // As printed only where this process made the tokens and the demo data (embedded mode): elsewhere
+    // the operator issues tokens, and a database has the demo only if `seed-demo` wrote it there.
+    const asPrinted = tokens.size > 0 && tandem.mode === 'embedded'
+    if (examples.length > 0)
+      lines.push(
+        '',
+        asPrinted
+          ? '  Try (each works as printed):'
+          : '  Examples (on the demo data, which `tandem seed-demo` writes into an empty database; tokens from `tandem token`):',
+      )
     for (const example of examples)
       lines.push(`    # ${example.title}`, ...curl(url, example, tokens).map((l) => `    ${l}`))
   }
