@@ -66,14 +66,18 @@ export interface Follower {
  * while one runs fold into a single next one. It listens from the moment it is made, so that a change
  * committed while the first answer is read is not missed.
  */
-/** Live streams one holder (a caller, else a client address) may keep open at once in a process. */
+/**
+ * Live streams one signed-in caller may keep open at once in a process. Callers without a token are
+ * not counted: behind a proxy they share its address, and one count would shut them all out.
+ */
 export const streamsPerHolder = 20
 
 /** Open streams by holder, per Tandem (a process may serve several in tests). */
 const seatsOf = new WeakMap<Tandem, Map<string, number>>()
 
-/** A seat for one more live stream of `holder`, or 429; the function gives it back (once). */
-function takeSeat(tandem: Tandem, holder: string): () => void {
+/** A seat for one more live stream of `holder` (none: not counted), or 429; the function gives it back (once). */
+function takeSeat(tandem: Tandem, holder: string | undefined): () => void {
+  if (holder === undefined) return () => undefined
   let seats = seatsOf.get(tandem)
   if (!seats) seatsOf.set(tandem, (seats = new Map<string, number>()))
   const held = seats.get(holder) ?? 0
@@ -97,14 +101,15 @@ function takeSeat(tandem: Tandem, holder: string): () => void {
 }
 
 /**
- * Follows the cache's invalidations for a live stream of `holder` (each stream re-reads its query on
- * every change it follows: a holder may keep `streamsPerHolder` open, then 429 TOO_MANY_STREAMS).
+ * Follows the cache's invalidations for a live stream of `holder`, the caller's id (each stream
+ * re-reads its query on every change it follows: a caller may keep `streamsPerHolder` open, then 429
+ * TOO_MANY_STREAMS).
  */
 export function follow(
   tandem: Tandem,
   refresh: () => Promise<void>,
   log: FastifyBaseLogger,
-  holder: string,
+  holder: string | undefined,
 ): Follower {
   const giveBack = takeSeat(tandem, holder)
   let tags: ReadonlySet<string> | undefined

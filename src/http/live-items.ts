@@ -92,7 +92,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       return { seen, tags, ended: false }
     }
 
-    const follower = follow(tandem, () => refresh(), request.log, caller?.id ?? request.ip)
+    const follower = follow(tandem, () => refresh(), request.log, caller?.id)
     const fresh = (key: string) => after === undefined || key > after
     const first = await read(after === undefined ? 1 : maxItemPages, fresh).catch((error: unknown) => {
       follower.stop()

@@ -37,7 +37,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
         }
       },
       request.log,
-      caller?.id ?? request.ip,
+      caller?.id,
     )
     const first = await ask().catch((error: unknown) => {
       follower.stop()
