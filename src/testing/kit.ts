@@ -23,5 +23,5 @@ export {
   type ProcessorSpecOptions,
   type SentCommand,
 } from './kit/processor.js'
-export { eventRecorder, type Recording } from './kit/stored.js'
+export { eventRecorder, renumbered, type Recording } from './kit/stored.js'
 export { origin, type Checkpoint } from '../storage/event-log.js'

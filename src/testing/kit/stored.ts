@@ -30,3 +30,11 @@ export function eventRecorder(recording: Recording = {}) {
     }
   }
 }
+
+/**
+ * The events again at positions from `first` on, each its own transaction: positions across a power
+ * of ten (9, 10, 11) catch what orders them as text.
+ */
+export function renumbered<E extends StoredEvent>(events: readonly E[], first: number): E[] {
+  return events.map((event, i) => ({ ...event, position: String(first + i), txId: String(first + i) }))
+}

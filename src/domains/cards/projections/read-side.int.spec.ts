@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { modes, projectionSpec } from '../../../kernel/testing.js'
+import { modes, projectionSpec, renumbered } from '../../../kernel/testing.js'
 import { cardHistoryProjection, getCardHistory } from './history.js'
 import { spending } from './index.js'
 import { recentPerCard, recentTransactionsProjection } from './recent.js'
@@ -226,11 +226,7 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
     const m = await given()
     const events = [issued(k1), authorized(k1, txn(1, 10)), authorized(k1, txn(2, 20))].map(m.record)
     // Positions 9, 10 and 11: as text, '9' sorts after '11' (the issue above the payments).
-    const batch = events.map((e, i) => ({
-      ...e,
-      position: String(9 + i),
-      txId: String(9000 + i),
-    }))
+    const batch = renumbered(events, 9)
     await m.applyBatch(batch)
     const first = await m.ask(getCardHistory, { cardId: k1.cardId }, agent)
     expect(first.events.map((e) => e.position)).toEqual(['11', '10', '9'])

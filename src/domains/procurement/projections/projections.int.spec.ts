@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { encodeCursor } from '../../../kernel/index.js'
-import { modes, projectionSpec } from '../../../kernel/testing.js'
+import { modes, projectionSpec, renumbered } from '../../../kernel/testing.js'
 import {
   admin,
   approved,
@@ -165,11 +165,7 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
     const m = await given()
     const events = [created(r, at(1)), ...approved(r, 0, 'meg', at(2))].map(m.record)
     // Positions 9 and 10: as text, '10' sorts before '9' (the approval before the creation).
-    const batch = events.map((e, i) => ({
-      ...e,
-      position: String(9 + i),
-      txId: String(9000 + i),
-    }))
+    const batch = renumbered(events, 9)
     await m.applyBatch(batch)
     const history = await m.ask(getRequestHistory, { requestId: r.requestId }, ann)
     expect(history.events.map((e) => [e.type, e.position])).toEqual(batch.map((e) => [e.type, e.position]))
