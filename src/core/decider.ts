@@ -119,8 +119,8 @@ export function stateStored<I, S, E extends NewEvent, R, M = unknown>(
   return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
     let decided = await recalled(input, tx, meta)
     if (!decided) {
-      if (turn) await tx.lock(turn(input, meta))
-      const state: S = await decider.load(tx, input, meta)
+      // Sent together, as `readStream` does: the load's first statement runs once the turn is held.
+      const [, state] = await Promise.all([turn && tx.lock(turn(input, meta)), decider.load(tx, input, meta)])
       decided = { state, events: decider.decide(input, state, meta) }
     }
     const { state, events } = decided
