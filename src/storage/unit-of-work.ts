@@ -75,6 +75,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
           command: call.address,
           ...(call.caller ? { userId: call.caller.id } : {}),
         }
+        const takeTurn = async (streamId: string) => {
+          const lock = lockStream(streamId)
+          await tx.query(lock.text, lock.params)
+        }
         const commandTx: CommandTx = {
           query: (text, params) => tx.query(text, params),
           write: (...statements) => writes.push(...statements),
@@ -109,14 +113,10 @@ export function createUnitOfWork(options: UnitOfWorkOptions): UnitOfWork {
             if (!earliest || timer.at < earliest) earliest = timer.at
           },
           cancelSchedule: (key) => void writes.push(cancelStatement(key)),
-          async lock(streamId) {
-            const lock = lockStream(streamId)
-            await tx.query(lock.text, lock.params)
-          },
+          lock: (streamId) => takeTurn(streamId),
           async readStream(streamId) {
             // Sent together: the read starts once the lock is held, and sees every commit before it.
-            const lock = lockStream(streamId)
-            const [, events] = await Promise.all([tx.query(lock.text, lock.params), readStream(tx, streamId)])
+            const [, events] = await Promise.all([takeTurn(streamId), readStream(tx, streamId)])
             return { events, version: events.at(-1)?.version ?? 0 }
           },
         }
