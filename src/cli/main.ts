@@ -7,7 +7,7 @@ import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
 import { domains } from '../app/domains.js'
 import { migrateOnly, startTandem } from '../app/tandem.js'
 import { createAuth } from '../app/auth.js'
-import { isUserId } from '../core/schemas.js'
+import { isUserId, userIdRule } from '../core/schemas.js'
 import { headPosition } from '../storage/event-log.js'
 import { buildServer, openapiDocument } from '../http/server.js'
 import { benchBus } from './bench.js'
@@ -81,10 +81,12 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
-      if (!isUserId(values.sub))
-        throw new UsageError('--sub is 1-200 characters, no line break, no blank at either end')
-      if (values.dept !== undefined && !isUserId(values.dept))
-        throw new UsageError('--dept is 1-200 characters, no line break, no blank at either end')
+      // Claims the server would refuse (401) are refused here, in the server's words.
+      for (const [flag, value] of [
+        ['--sub', values.sub],
+        ['--dept', values.dept],
+      ] as const)
+        if (value !== undefined && !isUserId(value)) throw new UsageError(`${flag} ${userIdRule}`)
       const config = loadConfig()
       const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
       const roles = values.roles
