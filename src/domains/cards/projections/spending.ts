@@ -124,7 +124,8 @@ type Row = Record<string, string | number> & Move
 
 /**
  * The row of `id` moved by `m`: made from `key` at its first move in the batch. (Object.assign, not
- * `{ ...key(), posted: 0 }`: V8 built that spread ten times slower, a tenth of the ingest's time.)
+ * `{ ...key(), posted: 0 }`: V8 in Node 20 adds each key to a spread's copy through its slow path,
+ * about 1 µs a key; docs/benchmarks/analysis.md.)
  */
 function moved(byKey: Map<string, Row>, id: string, key: () => Record<string, string>, m: Move): Row {
   let row = byKey.get(id)
