@@ -86,7 +86,14 @@ export function createContext(options: ContextOptions): BenchContext {
     redisUrl: options.redisUrl,
     command(scenario) {
       // The settings that change what a run measures, as they were set (a scale, the pool).
-      const knobs = ['BENCH_CARDS_SCALE', 'BENCH_FEED_SCALE', 'BENCH_PROCUREMENT_SCALE', 'BENCH_POOL_SIZE']
+      const knobs = [
+        'BENCH_CARDS_SCALE',
+        'BENCH_FEED_SCALE',
+        'BENCH_FEED_MODES',
+        'BENCH_PROCUREMENT_SCALE',
+        'BENCH_POOL_SIZE',
+        'BENCH_NODE_ARGS',
+      ]
         .filter((name) => process.env[name] !== undefined && process.env[name] !== '')
         .map((name) => `${name}=${process.env[name] ?? ''} `)
         .join('')

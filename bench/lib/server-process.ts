@@ -50,6 +50,7 @@ export async function startServerProcess(
       ...execArgv,
       ...(options.quickStart ? ['--liftoff-only'] : []),
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

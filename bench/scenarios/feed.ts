@@ -72,6 +72,10 @@ export const feedScenario: Scenario = {
  * over its two files: a process per mode was a third of the feed scenario's time in each.
  */
 function feedModes(ctx: BenchContext, mode: Mode): readonly FeedMode[] {
+  const chosen = process.env.BENCH_FEED_MODES?.split(',').filter((m): m is FeedMode =>
+    ['hybrid', 'push', 'pull'].includes(m),
+  )
+  if (chosen?.length) return chosen
   if (!ctx.smoke) return ['hybrid', 'push', 'pull']
   return mode === 'server' ? ['hybrid', 'push'] : ['pull']
 }
