@@ -14,6 +14,9 @@ export interface AnomalyPolicy {
   riskyMcc: { on: boolean; mccs: readonly string[] }
 }
 
+/** `4829, 7995`: 4-digit codes, at least one. */
+const mccListPattern = /^\s*[0-9]{4}\s*(,\s*[0-9]{4}\s*)*$/
+
 /**
  * Merchant categories where stolen cards are cashed out: money transfer (4829), pawn shops (5933),
  * inbound teleservices (5967), quasi-cash and crypto (6051), stored-value loads (6540), dating and
@@ -133,16 +136,14 @@ export const anomalySettings: DomainSetting[] = [
     name: 'CARDS_ANOMALY_RISKY_MCCS',
     text: 'Risky merchant categories, comma-separated 4-digit MCCs',
     default: defaultRiskyMccs.join(','),
+    pattern: { regex: mccListPattern, takes: '4-digit codes separated by commas' },
   },
 ]
 
-/** A bad value of a setting the kernel cannot check (a list): refused when the domain is loaded. */
-export class AnomalySettingError extends Error {}
-
 /**
- * The policy the environment chooses. Integers and on/off out of bounds fall back here and are
- * refused at start by the kernel (`checkSettings`); the MCC list, which the kernel cannot check,
- * throws here.
+ * The policy the environment chooses. A value out of bounds or of the wrong form falls back here and
+ * is refused at start by the kernel (`checkSettings`): loading the domain (every CLI command does)
+ * never throws.
  */
 export function anomalyPolicyFrom(env: NodeJS.ProcessEnv): AnomalyPolicy {
   const setting = (name: string) => anomalySettings.find((s) => s.name === name)
@@ -181,15 +182,8 @@ export function anomalyPolicyFrom(env: NodeJS.ProcessEnv): AnomalyPolicy {
   }
 }
 
-/** `4829, 7995`: 4-digit codes, at least one; unset or blank is the default list. */
+/** The codes of an MCC list; unset, blank or not a list of codes (refused at start) is the default list. */
 export function mccList(text: string | undefined): readonly string[] {
-  if (text === undefined || text.trim() === '') return defaultRiskyMccs
-  const codes = text.split(',').map((code) => code.trim())
-  const bad = codes.filter((code) => !/^[0-9]{4}$/.test(code))
-  if (bad.length > 0) {
-    throw new AnomalySettingError(
-      `CARDS_ANOMALY_RISKY_MCCS must be 4-digit codes separated by commas, not "${bad.join('", "')}"`,
-    )
-  }
-  return [...new Set(codes)]
+  if (text === undefined || !mccListPattern.test(text)) return defaultRiskyMccs
+  return [...new Set(text.split(',').map((code) => code.trim()))]
 }
