@@ -1,5 +1,7 @@
 import type { Caller, CommandBus, DemoExample } from '../../kernel/index.js'
 import type { CardCommands } from './commands.js'
+import { MAX_AMOUNT } from './messages.js'
+import type { CardPolicy } from './rules.js'
 
 const customer: Caller = { id: 'demo-card-customer', roles: ['customer'] }
 const agent: Caller = { id: 'demo-card-agent', roles: ['agent'] }
@@ -11,6 +13,16 @@ export const demoCallers: readonly (Caller & { label: string })[] = [
   { label: 'card-network', ...network },
   { label: 'card-admin', id: 'demo-card-admin', roles: ['admin'] },
 ]
+
+/**
+ * The demo's amounts against the product limits the environment chose (CARDS_AMOUNT_LIMIT_*): an
+ * auto-payment over the limit is refused, which would stop the demo's seeding and an example.
+ */
+const withinLimit = (policy: CardPolicy, product: 'gold', amount: number) =>
+  Math.min(amount, policy.amountLimits[product])
+/** One over the limit (declined with AMOUNT_LIMIT), unless the limit is the largest amount there is. */
+const overLimit = (policy: CardPolicy, product: 'gold' | 'classic') =>
+  Math.min(policy.amountLimits[product] + 1, MAX_AMOUNT)
 
 /** The demo customer's card: fixed, so the banner's examples name it without reading anything. */
 export const demoCardId = '0190b0c0-0000-7000-8000-00000000de01'
@@ -36,7 +48,7 @@ const shops = [
 ] as const
 
 /** Two cards, a few payments on the demo customer's (captured, one still a hold, one declined), an auto-payment. */
-export function seedDemo(commands: CardCommands) {
+export function seedDemo(commands: CardCommands, policy: CardPolicy) {
   return async (bus: CommandBus): Promise<void> => {
     const run = async <R>(
       done: Promise<{ status: 'succeeded'; result: R } | { status: 'failed'; error: Error }>,
@@ -74,7 +86,13 @@ export function seedDemo(commands: CardCommands) {
         )
       }
     }
-    const over = { cardId: otherCardId, currency: 'KRW', country: 'KR', ...shops[3], amount: 2_500_000 }
+    const over = {
+      cardId: otherCardId,
+      currency: 'KRW',
+      country: 'KR',
+      ...shops[3],
+      amount: overLimit(policy, 'classic'),
+    }
     await run(bus.execute(commands.authorizeTransaction, over, { caller: network })) // declined: AMOUNT_LIMIT
     await run(
       bus.execute(
@@ -83,7 +101,7 @@ export function seedDemo(commands: CardCommands) {
           cardId: demoCardId,
           merchantId: 'stream-tv',
           merchantName: 'StreamTV',
-          amount: 13_900,
+          amount: withinLimit(policy, 'gold', 13_900),
           dayOfMonth: 15,
         },
         { caller: customer },
@@ -93,7 +111,7 @@ export function seedDemo(commands: CardCommands) {
 }
 
 /** The banner's examples: each works as printed, again and again (a decline is an answer too). */
-export async function demoExamples(): Promise<DemoExample[]> {
+export async function demoExamples(policy: CardPolicy): Promise<DemoExample[]> {
   const path = (name: string) => `/api/commands/cards/${name}`
   const payment = {
     cardId: demoCardId,
@@ -116,7 +134,7 @@ export async function demoExamples(): Promise<DemoExample[]> {
       title: 'One over the gold card’s single-payment limit: declined with AMOUNT_LIMIT, recorded',
       method: 'POST',
       path: path('authorize-transaction'),
-      body: { ...payment, amount: 20_000_000 },
+      body: { ...payment, amount: overLimit(policy, 'gold') },
       as: 'card-network',
     },
     {
@@ -127,7 +145,7 @@ export async function demoExamples(): Promise<DemoExample[]> {
         cardId: demoCardId,
         merchantId: 'music-plus',
         merchantName: 'Music Plus',
-        amount: 10_900,
+        amount: withinLimit(policy, 'gold', 10_900),
         dayOfMonth: 3,
       },
       as: 'card-customer',

@@ -26,6 +26,8 @@ import { migrations } from './write-model.js'
 export function createCardsDomain(
   commands: CardCommands,
   analytics: AnalyticsSettings = { store: 'memory' },
+  /** The policy `commands` were made with: the demo keeps its amounts within its limits. */
+  policy: CardPolicy = defaultCardPolicy,
 ): Domain {
   return {
     name: 'cards',
@@ -37,8 +39,8 @@ export function createCardsDomain(
     processors: anomalyProcessors,
     migrations,
     demoCallers,
-    seedDemo: seedDemo(commands),
-    demoExamples,
+    seedDemo: seedDemo(commands, policy),
+    demoExamples: () => demoExamples(policy),
   }
 }
 
@@ -83,7 +85,8 @@ const settings: DomainSetting[] = [
   analyticsSetting,
 ]
 
+const policy = cardPolicyFrom(process.env)
 export const cardsDomain: Domain = {
-  ...createCardsDomain(defineCardCommands(cardPolicyFrom(process.env)), analyticsSettingsFrom(process.env)),
+  ...createCardsDomain(defineCardCommands(policy), analyticsSettingsFrom(process.env), policy),
   settings,
 }
