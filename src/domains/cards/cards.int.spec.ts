@@ -368,4 +368,15 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
       expect(await submitted()).toHaveLength(1)
     })
   })
+
+  it('prepares its bench mix, whose commands and queries succeed', async () => {
+    const mix = await cardsTestDomain.benchMix?.prepare(
+      { commands: t.commands, queries: t.queries },
+      new Date(),
+    )
+    for (let i = 0; i < 10; i++) {
+      expect((await mix?.command(i, i / 10))?.status).toBe('succeeded')
+      expect((await mix?.query(i, i / 10))?.status).toBe('succeeded')
+    }
+  })
 })

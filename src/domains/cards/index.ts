@@ -12,6 +12,7 @@ import {
   analyticsSettingsFrom,
   type AnalyticsSettings,
 } from './analytics/replica.js'
+import { benchMix } from './bench.js'
 import { defineCardCommands, type CardCommands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents, MAX_AMOUNT, products } from './messages.js'
@@ -41,6 +42,7 @@ export function createCardsDomain(
     demoCallers,
     seedDemo: seedDemo(commands, policy),
     demoExamples: () => demoExamples(policy),
+    benchMix: benchMix(commands),
   }
 }
 

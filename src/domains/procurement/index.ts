@@ -1,4 +1,5 @@
 import { type Domain } from '../../kernel/index.js'
+import { benchMix } from './bench.js'
 import { commands } from './commands.js'
 import { demoCallers, demoExamples, seedDemo } from './demo.js'
 import { allEvents } from './messages.js'
@@ -23,4 +24,5 @@ export const procurementDomain: Domain = {
   demoCallers,
   seedDemo,
   demoExamples,
+  benchMix,
 }

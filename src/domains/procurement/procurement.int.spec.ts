@@ -267,6 +267,17 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     },
   )
 
+  it('prepares its bench mix, whose commands and queries succeed', async () => {
+    const mix = await procurementDomain.benchMix?.prepare(
+      { commands: t.commands, queries: t.queries },
+      new Date(),
+    )
+    for (let i = 0; i < 10; i++) {
+      expect((await mix?.command(i, i / 10))?.status).toBe('succeeded')
+      expect((await mix?.query(i, i / 10))?.status).toBe('succeeded')
+    }
+  })
+
   async function stateOf(requestId: string) {
     const events = await t.sql.query<{ type: string; data: unknown }>(
       'SELECT type, data FROM tandem.event_log WHERE stream_id = $1 ORDER BY stream_version',
