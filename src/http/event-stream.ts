@@ -5,6 +5,12 @@ import type { Tandem } from '../app/tandem.js'
 /** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
 
 const heartbeatMs = 15_000
+/**
+ * Bytes a stream may hold unsent, past what the socket took: a client that stopped reading is cut
+ * off there (it may reconnect, with Last-Event-ID for an item stream) instead of holding the process's
+ * memory for as long as it stays connected.
+ */
+export const maxUnsentBytes = 256 * 1024
 /** Tags remembered from invalidations that come before the first answer's tags are known. */
 const earlyTagLimit = 1000
 
@@ -31,19 +37,27 @@ export function openEventStream(
   // Headers now: an item stream may have no event to send for a long while.
   res.flushHeaders()
   let open = true
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs)
   const close = () => {
     if (!open) return
     open = false
     clearInterval(heartbeat)
     onClose()
   }
+  const write = (text: string) => {
+    if (!open) return
+    res.write(text)
+    if (res.writableLength <= maxUnsentBytes) return
+    request.log.info({ unsentBytes: res.writableLength }, 'event stream closed: the client does not read')
+    res.destroy()
+    close()
+  }
+  const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs)
   request.raw.on('close', close)
   // A client gone while the first answer was read: 'close' has been and gone.
   if (request.raw.destroyed) close()
   return {
     send(event, id, data) {
-      if (open) res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)
+      write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)
     },
   }
 }
