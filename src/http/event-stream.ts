@@ -6,11 +6,13 @@ import type { Tandem } from '../app/tandem.js'
 
 const heartbeatMs = 15_000
 /**
- * Bytes a stream may hold unsent, past what the socket took: a client that stopped reading is cut
- * off there (it may reconnect, with Last-Event-ID for an item stream) instead of holding the process's
- * memory for as long as it stays connected.
+ * Bytes a stream may hold unsent, past what the socket took, for longer than `drainGraceMs`: a client
+ * that stopped reading is cut off then (it may reconnect, with Last-Event-ID for an item stream)
+ * instead of holding the process's memory for as long as it stays connected. A burst above it (a
+ * resume sends up to ten pages of items at once) has the grace to drain, even to a slow client.
  */
-export const maxUnsentBytes = 256 * 1024
+export const maxUnsentBytes = 1024 * 1024
+export const drainGraceMs = 10_000
 /** Tags remembered from invalidations that come before the first answer's tags are known. */
 const earlyTagLimit = 1000
 
@@ -37,19 +39,25 @@ export function openEventStream(
   // Headers now: an item stream may have no event to send for a long while.
   res.flushHeaders()
   let open = true
+  let draining: NodeJS.Timeout | undefined
   const close = () => {
     if (!open) return
     open = false
     clearInterval(heartbeat)
+    clearTimeout(draining)
     onClose()
   }
   const write = (text: string) => {
     if (!open) return
     res.write(text)
-    if (res.writableLength <= maxUnsentBytes) return
-    request.log.info({ unsentBytes: res.writableLength }, 'event stream closed: the client does not read')
-    res.destroy()
-    close()
+    if (draining || res.writableLength <= maxUnsentBytes) return
+    draining = setTimeout(() => {
+      draining = undefined
+      if (!open || res.writableLength <= maxUnsentBytes) return
+      request.log.info({ unsentBytes: res.writableLength }, 'event stream closed: the client does not read')
+      res.destroy()
+      close()
+    }, drainGraceMs)
   }
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs)
   request.raw.on('close', close)

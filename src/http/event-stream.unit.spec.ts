@@ -1,18 +1,22 @@
 import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { describe, expect, it } from 'vitest'
-import { maxUnsentBytes, openEventStream } from './event-stream.js'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { drainGraceMs, maxUnsentBytes, openEventStream } from './event-stream.js'
 
-/** A response whose client reads nothing: every byte written stays unsent. */
-function unreadResponse() {
-  const res = new Writable({ write: () => undefined, highWaterMark: 1024 }) as Writable & {
-    writeHead(): void
-    flushHeaders(): void
-  }
+/** A response whose client takes each write only when `drain()` is called (never, for one that stopped). */
+function clientResponse() {
+  const taken: (() => void)[] = []
+  const res = new Writable({
+    highWaterMark: 1024,
+    write: (_chunk, _encoding, done) => void taken.push(done),
+  }) as Writable & { writeHead(): void; flushHeaders(): void }
   res.writeHead = () => undefined
   res.flushHeaders = () => undefined
-  return res
+  const drain = () => {
+    while (taken.length > 0) taken.shift()?.()
+  }
+  return { res, drain }
 }
 
 function open(res: Writable) {
@@ -24,35 +28,39 @@ function open(res: Writable) {
   return { stream, closed: () => closed, raw }
 }
 
-describe('an event stream whose client stopped reading', () => {
-  it('is cut off once more than maxUnsentBytes wait, and told so once', () => {
-    const res = unreadResponse()
+/** Sends events of 1,000 characters until twice the bound waits unsent. */
+function burst(stream: { send(event: string, id: string, data: string): void }, res: Writable) {
+  const data = 'x'.repeat(1000)
+  for (let i = 0; i < 5000 && res.writableLength <= 2 * maxUnsentBytes; i++)
+    stream.send('item', String(i), data)
+}
+
+describe('an event stream past maxUnsentBytes unsent', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('is cut off when its client still has not taken it after the grace, and closed once', () => {
+    const { res } = clientResponse()
     const { stream, closed } = open(res)
-    const data = JSON.stringify({ text: 'x'.repeat(1000) })
-    let sent = 0
-    while (!res.destroyed && sent < maxUnsentBytes * 2) {
-      stream.send('answer', String(sent), data)
-      sent += data.length
-    }
+    burst(stream, res)
+    expect(res.destroyed).toBe(false)
+    vi.advanceTimersByTime(drainGraceMs - 1)
+    expect(res.destroyed).toBe(false)
+    vi.advanceTimersByTime(1)
     expect(res.destroyed).toBe(true)
-    // `sent` counts the data alone: each event's id and event lines come on top.
-    expect(sent).toBeGreaterThan(maxUnsentBytes * 0.9)
-    expect(sent).toBeLessThan(maxUnsentBytes + 2 * data.length)
     expect(closed()).toBe(1)
-    // Nothing more is written to it.
-    stream.send('answer', 'late', data)
+    stream.send('item', 'late', '{}')
+    vi.advanceTimersByTime(drainGraceMs)
     expect(closed()).toBe(1)
   })
 
-  it('keeps a stream whose client reads', () => {
-    const res = new Writable({ write: (_chunk, _encoding, done) => done() }) as Writable & {
-      writeHead(): void
-      flushHeaders(): void
-    }
-    res.writeHead = () => undefined
-    res.flushHeaders = () => undefined
+  it('stays open when its client takes the burst within the grace (a resume of ten pages)', () => {
+    const { res, drain } = clientResponse()
     const { stream, closed, raw } = open(res)
-    for (let i = 0; i < 1000; i++) stream.send('answer', String(i), 'x'.repeat(1000))
+    burst(stream, res)
+    vi.advanceTimersByTime(drainGraceMs / 2)
+    drain()
+    vi.advanceTimersByTime(drainGraceMs)
     expect(res.destroyed).toBe(false)
     expect(closed()).toBe(0)
     raw.emit('close')
