@@ -30,7 +30,12 @@ interface Case {
 }
 
 const raw =
-  (contentType: string | undefined, payload: string, name = 'create-note') =>
+  (
+    contentType: string | undefined,
+    payload: string | Buffer,
+    name = 'create-note',
+    headers: Record<string, string> = {},
+  ) =>
   (s: TestServer) =>
     s.app.inject({
       method: 'POST',
@@ -38,6 +43,7 @@ const raw =
       headers: {
         authorization: s.bearer(writer),
         ...(contentType ? { 'content-type': contentType } : {}),
+        ...headers,
       },
       payload,
     })
@@ -84,6 +90,22 @@ const commandCases: Case[] = [
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
+  {
+    name: 'create-note: bytes that are not UTF-8 (read as they were, they would be stored as U+FFFD)',
+    send: raw(
+      'application/json',
+      Buffer.concat([Buffer.from('{"title":"A'), Buffer.from([0xff, 0xfe]), Buffer.from('B"}')]),
+    ),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: [''],
+  },
+  ...['gzip', 'deflate', 'br'].map((coding): Case => ({
+    name: `create-note: a body with Content-Encoding: ${coding}`,
+    send: raw('application/json', JSON.stringify(valid), 'create-note', { 'content-encoding': coding }),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  })),
   {
     name: 'create-note: a __proto__ key',
     send: raw('application/json', JSON.stringify(valid).replace('{', '{"__proto__":{"admin":true},')),
@@ -235,6 +257,20 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
     })
     expectProblem(response, 413, 'PAYLOAD_TOO_LARGE')
     expect(await s.head()).toBe(head)
+  })
+
+  it('accepts Content-Encoding: identity, and text outside ASCII sent as UTF-8', async () => {
+    const response = await s.app.inject({
+      method: 'POST',
+      url: noteCommand('create-note'),
+      headers: {
+        authorization: s.bearer(writer),
+        'content-type': 'application/json',
+        'content-encoding': 'identity',
+      },
+      payload: Buffer.from(JSON.stringify({ ...valid, title: '노트 ✓ 𝄞' })),
+    })
+    expectSucceeded(response)
   })
 
   it.each(['application/json; charset=utf-8', 'Application/JSON'])(

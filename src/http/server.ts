@@ -2,9 +2,10 @@ import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
+import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
-import { isAppError } from '../core/errors.js'
+import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
@@ -81,6 +82,7 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
   app.setValidatorCompiler(() => () => true)
   // A command's body is JSON and nothing else: text/plain would reach the bus as a string.
   app.removeContentTypeParser('text/plain')
+  parseJsonStrictly(app)
   app.addSchema(Problem)
   await app.register(swagger, {
     openapi: {
@@ -94,6 +96,31 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
     },
   })
   return app
+}
+
+/**
+ * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
+ * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
+ * compressed body (Content-Encoding) is not read at all: 415, as for another media type.
+ */
+function parseJsonStrictly(app: FastifyInstance) {
+  const parse = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const coding = request.headers['content-encoding']
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
+      done(
+        new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'Send the body uncompressed'),
+      )
+      return
+    }
+    const bytes = body as Buffer
+    if (!isUtf8(bytes)) {
+      done(new ValidationError([{ path: '', message: 'is not valid UTF-8' }]))
+      return
+    }
+    parse(request, bytes.toString('utf8'), done)
+  })
 }
 
 export interface ServerOptions {
