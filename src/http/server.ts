@@ -119,7 +119,7 @@ function parseJsonStrictly(app: FastifyInstance) {
       done(new ValidationError([{ path: '', message: 'is not valid UTF-8' }]))
       return
     }
-    parse(request, bytes.toString('utf8'), done)
+    void parse(request, bytes.toString('utf8'), done)
   })
 }
 
