@@ -63,7 +63,7 @@ describe.each(modes)('cards read side over HTTP (%s)', (mode) => {
       )
     }
     const month = (m: string) => q('get-monthly-spending-summary', { month: m })
-    for (const bad of ['2031-13', '2031-00', '2031-3', '31-03', 'march'])
+    for (const bad of ['2031-13', '2031-00', '2031-3', '31-03', 'march', '0000-01'])
       expectInvalid(await server().get(month(bad), kim), '/month')
     expectInvalid(await server().get(q('get-monthly-spending-summary', {}), kim), '/month')
     expectInvalid(
@@ -88,6 +88,7 @@ describe.each(modes)('cards read side over HTTP (%s)', (mode) => {
     const byDate = (p: Record<string, string>) =>
       server().get(q('get-spending-by-date', { from: '2031-03-01', to: '2031-03-31', ...p }), kim)
     expectInvalid(await byDate({ from: '2031-04-01' }), '/from')
+    expectInvalid(await byDate({ from: '0000-12-31' }), '/from')
     expectInvalid(await byDate({ bucket: 'year' }), '/bucket')
     expectInvalid(
       await server().get(q('get-spending-by-product', { from: '2031-05', to: '2031-01' }), kim),

@@ -25,12 +25,15 @@ const Money = Type.Integer({ description: 'Minor units of `currency`' })
 export const CustomerId = UserId('A customer id (JWT sub)')
 export const Cursor = Type.String({ maxLength: 200, description: 'Opaque: the nextCursor of a page' })
 export const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time (UTC)' })
-/** A calendar month, UTC: `2031-03`. */
-export const Month = Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM (UTC)' })
-/** A calendar day, UTC: `2031-03-01`. Ranges of days include both ends. */
+/** A calendar month, UTC: `2031-03`; years 0001 to 9999, as times are (year 0000 is none to PostgreSQL). */
+export const Month = Type.String({
+  pattern: '^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])$',
+  description: 'YYYY-MM (UTC)',
+})
+/** A calendar day, UTC: `2031-03-01`, years 0001 to 9999. Ranges of days include both ends. */
 export const Day = Type.String({
   format: 'date',
-  pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$',
+  pattern: '^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$',
   description: 'YYYY-MM-DD (UTC); a range includes both ends',
 })
 export const Bucket = Type.Enum(['day', 'month'], { description: 'Default day' })
