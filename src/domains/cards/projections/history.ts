@@ -136,7 +136,12 @@ export const getCardHistory = defineQuery({
     if (!card || !(seesEveryone(caller) || card.customerId === caller?.id))
       throw new NotFoundError('CARD_NOT_FOUND', 'Card not found')
     const events = table('card_events')
-    const until = `card_id = $1 AND ($2::text IS NULL OR at <= $2::text)`
+    // From the card's issue on: declines of its id before (CARD_NOT_FOUND, on the same stream) were
+    // no one's card, and are not its customer's to read. The issue is the card's first event to set a
+    // status: the walk up the (card, position) key stops there, past those declines only.
+    const issued = `(SELECT i.position FROM ${events} i WHERE i.card_id = $1 AND i.status IS NOT NULL
+                     ORDER BY i.position LIMIT 1)`
+    const until = `card_id = $1 AND ($2::text IS NULL OR at <= $2::text) AND position >= ${issued}`
     const [rows, [status], [figures]] = await Promise.all([
       sql.query<CardHistoryT['events'][number]>(
         // `e.position`: a bare `position` in ORDER BY is the text output column (1002 before 998).

@@ -243,4 +243,16 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
     } while (cursor)
     expect(walked).toEqual(['11', '10', '9'])
   })
+
+  it('starts at the issue: declines of the card id before it (CARD_NOT_FOUND) are no one’s to read', async () => {
+    const m = await given()
+    await m.apply(declinedUnknown(k1.cardId, txn(1, 1)), declinedUnknown(k1.cardId, txn(2, 2)))
+    await m.apply(issued(k1), authorized(k1, txn(3, 10)))
+    for (const caller of [kim, agent]) {
+      const history = await m.ask(getCardHistory, { cardId: k1.cardId }, caller)
+      expect(history.events.map((e) => e.type)).toEqual(['TransactionAuthorized', 'CardIssued'])
+      const asOfThen = await m.ask(getCardHistory, { cardId: k1.cardId, at: at(5) }, caller)
+      expect(asOfThen.events.map((e) => e.type)).toEqual(['CardIssued'])
+    }
+  })
 })
