@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import type { SqlClient } from '../core/sql.js'
+import type { Progressing } from './follower.js'
+import { positionWaiter } from './read-your-writes.js'
+
+/** A log whose head is at 100, positions 1 to 100 committed by transaction 7: each query counted. */
+function countingLog() {
+  const queries: string[] = []
+  const sql: SqlClient = {
+    query: <R extends object>(text: string, params?: readonly unknown[]) => {
+      queries.push(text)
+      if (text.includes('ORDER BY position DESC')) return Promise.resolve([{ head: '100', tx: '7' }] as R[])
+      const position = Number(params?.[0])
+      return Promise.resolve((position <= 100 ? [{ tx_id: '7' }] : []) as R[])
+    },
+  }
+  return { sql, queries }
+}
+
+/** A read model that has applied everything up to position 50 and moves no further. */
+const stuckAt50: Progressing = {
+  generation: 1,
+  checkpoint: { txId: '6', position: '50' },
+  horizon: '6',
+  caughtUp: true,
+  hasApplied: (position) => Number(position) <= 50,
+  onProgress: () => () => undefined,
+}
+
+describe('read-your-writes waiting', () => {
+  it('waits for positions past the log head without a lookup each: one head read per 50 ms for all', async () => {
+    const { sql, queries } = countingLog()
+    const waiter = positionWaiter(sql)
+    const deadline = Date.now() + 300
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => waiter.waitFor(() => stuckAt50, String(10_000 + i), deadline)),
+    )
+    expect(answers.every((a) => !a)).toBe(true)
+    // 300 ms at one read per 50 ms (and one at a time): a handful, not 200 waiters × 6.
+    expect(queries.length).toBeLessThanOrEqual(12)
+    expect(queries.every((q) => q.includes('ORDER BY position DESC'))).toBe(true)
+  })
+
+  it('looks up a position at or below the head, and answers at once when the read model has it', async () => {
+    const { sql, queries } = countingLog()
+    const waiter = positionWaiter(sql)
+    expect(await waiter.waitFor(() => stuckAt50, '40', Date.now() + 300)).toBe(true)
+    expect(queries).toEqual([])
+    expect(await waiter.waitFor(() => stuckAt50, '80', Date.now() + 120)).toBe(false)
+    expect(queries.some((q) => q.includes('WHERE position = $1'))).toBe(true)
+  })
+})
