@@ -27,7 +27,7 @@ const lookEveryMs = 50
 
 /**
  * The log's head (its last position), read at most once per `lookEveryMs` however many wait, one
- * read at a time: what every waiter checks before a lookup of its own.
+ * read at a time: what a waiter checks before looking its position up again.
  */
 function sharedHead(source: SqlClient): () => Promise<string> {
   let head = '0'
@@ -72,10 +72,15 @@ export function positionWaiter(source: SqlClient): {
         if (progress().hasApplied(position, tx)) return true
         const now = Date.now()
         if (now >= deadline) return false
-        // A position past the log's head has no committed event yet: it waits without a lookup of
-        // its own (each waiter's every 50 ms, for positions made up far ahead by many callers at
-        // once, were as many queries: 2,000 such reads slowed every other answer for seconds).
-        if (tx === undefined && now - looked > lookEveryMs && compareDecimal(position, await head()) <= 0) {
+        // Looked up once at once; again only once the log's head has reached it: a position past the
+        // head has no committed event yet (a lookup per waiter every 50 ms, for positions made up far
+        // ahead by many callers at once, were as many queries: 2,000 such reads slowed every answer).
+        const again = looked > 0
+        if (
+          tx === undefined &&
+          now - looked > lookEveryMs &&
+          (!again || compareDecimal(position, await head()) <= 0)
+        ) {
           looked = now
           tx = await txOf(position)
           if (progress().hasApplied(position, tx)) return true
