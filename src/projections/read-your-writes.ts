@@ -72,9 +72,10 @@ export function positionWaiter(source: SqlClient): {
         if (progress().hasApplied(position, tx)) return true
         const now = Date.now()
         if (now >= deadline) return false
-        // Looked up once at once; again only once the log's head has reached it: a position past the
-        // head has no committed event yet (a lookup per waiter every 50 ms, for positions made up far
-        // ahead by many callers at once, were as many queries: 2,000 such reads slowed every answer).
+        // The first lookup comes at once; the next only once the log's head has reached the position:
+        // past the head, no committed event has it yet (a lookup per waiter every 50 ms, for positions
+        // made up far ahead by many callers at once, were as many queries: 2,000 such reads slowed
+        // every answer).
         const again = looked > 0
         if (
           tx === undefined &&
