@@ -1,5 +1,6 @@
 import { type BenchMix, type Caller } from '../../kernel/index.js'
 import type { CardCommands } from './commands.js'
+import { shops } from './demo.js'
 import { spending } from './projections/index.js'
 import { getRecentTransactions } from './projections/recent-queries.js'
 
@@ -8,23 +9,11 @@ const products = ['classic', 'gold', 'platinum'] as const
 const agent: Caller = { id: 'bench-card-agent', roles: ['agent'] }
 const network: Caller = { id: 'bench-card-network', roles: ['network'] }
 const customer = (n: number): Caller => ({ id: `bench-customer-${n}`, roles: ['customer'] })
-const shops = [
-  { merchantId: 'cafe-seoul-042', merchantName: 'Cafe Seoul', mcc: '5814', city: 'Seoul', amount: 6_500 },
-  {
-    merchantId: 'e-mart-yongsan',
-    merchantName: 'E-Mart Yongsan',
-    mcc: '5411',
-    city: 'Seoul',
-    amount: 84_300,
-  },
-  { merchantId: 'korail', merchantName: 'Korail', mcc: '4112', city: 'Busan', amount: 59_800 },
-  { merchantId: 'olive-young', merchantName: 'Olive Young', mcc: '5977', city: 'Seoul', amount: 32_000 },
-]
 const day = 24 * 3600_000
 
 /**
  * The cards domain in the guide's benchmark: 500 customers with a card each (credit for any run),
- * paying at 4 shops in Korea. Writes: an authorization 80%, the capture of an approved one 20%. Reads:
+ * paying at the demo's 4 shops in Korea. Writes: an authorization 80%, the capture of an approved one 20%. Reads:
  * a customer's recent transactions 50%, their month's spending 25%, their last 30 days by date 15%,
  * a shop's last 30 days (an agent) 10%.
  */

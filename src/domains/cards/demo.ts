@@ -28,7 +28,8 @@ const overLimit = (policy: CardPolicy, product: 'gold' | 'classic') =>
 export const demoCardId = '0190b0c0-0000-7000-8000-00000000de01'
 const otherCardId = '0190b0c0-0000-7000-8000-00000000de02'
 
-const shops = [
+/** Shops in Korea the demo pays at, each with one payment's amount (all under every product's default limit). */
+export const shops = [
   { merchantId: 'cafe-seoul-042', merchantName: 'Cafe Seoul', mcc: '5814', city: 'Seoul', amount: 6_500 },
   {
     merchantId: 'e-mart-yongsan',
