@@ -213,7 +213,7 @@ export function auditReads(options: {
     const shown = new Map<string, Record<string, unknown>>()
     for (const read of report(call.input, answer.value, caller)) {
       if (read.subjectId !== caller.id && !shown.has(read.subjectId))
-        shown.set(read.subjectId, summarize(read.details ?? {}))
+        shown.set(read.subjectId, summarize(read.details ?? {}, maxShownItems))
     }
     const [only, ...others] = shown.keys()
     if (only === undefined) return answer
@@ -253,32 +253,43 @@ function byId<T>(entries: ReadonlyMap<string, T>): Record<string, T> {
 
 const maxText = 200
 const maxKeys = 30
+/** A command's input is the caller's: lists longer than this are recorded as their length. */
+const maxInputItems = 10
+/**
+ * What a read showed is the query's own report (ids of what its answer held), so its lists are kept
+ * whole up to this: a page holds at most 100 items (core/paging.ts), and `[12 items]` in place of the
+ * ids of twelve requests one person made would not say which the reader saw.
+ */
+const maxShownItems = 1_000
 // U+0000 and lone surrogates: what PostgreSQL's jsonb cannot store.
 // eslint-disable-next-line no-control-regex -- U+0000 is one of the characters it finds
 const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 /**
  * A message's input in short, safe to store whatever it holds (it may have failed validation): the
- * first 30 fields, text cut at 200 characters, a list as its length, a nested object as `{…}` one
- * level down; U+0000 and lone surrogates replaced. The command's id leads to its events for the rest.
+ * first 30 fields, text cut at 200 characters, a list of up to `maxItems` scalars as it is and any
+ * other as its length, a nested object as `{…}` one level down; U+0000 and lone surrogates replaced.
+ * The command's id leads to its events for the rest.
  */
-export function summarize(input: unknown): Record<string, unknown> {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { value: short(input, 1) }
+export function summarize(input: unknown, maxItems = maxInputItems): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return { value: short(input, 1, maxItems) }
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(input).slice(0, maxKeys)) out[text(key)] = short(value, 1)
+  for (const [key, value] of Object.entries(input).slice(0, maxKeys))
+    out[text(key)] = short(value, 1, maxItems)
   return out
 }
 
-function short(value: unknown, depth: number): unknown {
+function short(value: unknown, depth: number, maxItems: number): unknown {
   if (typeof value === 'string') return text(value)
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value
   if (Array.isArray(value)) {
-    const scalars = value.length <= 10 && value.every((v) => typeof v !== 'object' || v === null)
-    return scalars ? value.map((v) => short(v, depth + 1)) : `[${value.length} items]`
+    const scalars = value.length <= maxItems && value.every((v) => typeof v !== 'object' || v === null)
+    return scalars ? value.map((v) => short(v, depth + 1, maxItems)) : `[${value.length} items]`
   }
   if (typeof value === 'object' && depth < 2) {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value).slice(0, maxKeys)) out[text(k)] = short(v, depth + 1)
+    for (const [k, v] of Object.entries(value).slice(0, maxKeys)) out[text(k)] = short(v, depth + 1, maxItems)
     return out
   }
   if (typeof value === 'bigint') return value.toString()

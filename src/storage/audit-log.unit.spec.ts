@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { summarize, type AuditEntry } from '../core/audit.js'
+import { auditReads, summarize, type AuditEntry, type AuditSink } from '../core/audit.js'
 import { silentLogger } from '../core/logger.js'
+import type { QueryCall } from '../core/query-bus.js'
 import type { SqlClient } from '../core/sql.js'
 import { createAuditWriter } from './audit-log.js'
 
@@ -157,5 +158,30 @@ describe('summarize', () => {
     expect(
       Object.keys(summarize(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i])))),
     ).toHaveLength(30)
+  })
+})
+
+describe('the audit of reads', () => {
+  it('keeps every id a read showed, where a long list in a command’s input is recorded as its length', async () => {
+    const recorded: AuditEntry[] = []
+    const sink: AuditSink = {
+      statement: () => ({ text: '' }),
+      write: async () => {},
+      record: (e) => void recorded.push(e),
+      admit: async () => {},
+    }
+    const audit = auditReads({ sink, clock: () => new Date(0), newId: () => entry(1).id })
+    // One requester with fifteen requests on a manager's page.
+    const requestIds = Array.from({ length: 15 }, (_, i) => `r${i}`)
+    const call = {
+      kind: 'query',
+      address: 'procurement/list',
+      definition: { domain: 'procurement', audit: () => [{ subjectId: 'ann', details: { requestIds } }] },
+      input: {},
+      caller: { id: 'meg', roles: ['manager'] },
+    } as unknown as QueryCall
+    await audit(call, async () => ({ value: {}, cacheHit: false, readPosition: '0' }))
+    expect(recorded.map((e) => [e.subjectId, e.details])).toEqual([['ann', { requestIds }]])
+    expect(summarize({ requestIds })).toEqual({ requestIds: '[15 items]' })
   })
 })
