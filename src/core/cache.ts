@@ -29,6 +29,7 @@ export interface QueryCache {
 }
 
 interface Entry extends CachedAnswer {
+  key: string
   tags: readonly string[]
   expiresAt: number
   /** When the entry last moved to the young end of the LRU order. */
@@ -48,7 +49,17 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
   // per insert cost ~7 µs at 10,000 entries (most of a cache set); a sweep per tenth pays that once.
   const keptEntries = maxEntries - Math.floor(maxEntries / 10)
   const entries = new Map<string, Entry>()
-  const byTag = new Map<string, Set<string>>()
+  /**
+   * The entries stored with each tag, the ones since dropped included: an entry leaves these lists
+   * when its tag is invalidated or the lists are rebuilt, and invalidation drops only the entries
+   * still stored (the same object under their key). A set of keys per tag, kept exact, cost about
+   * 1 µs per tag to add and to remove: storing an answer with a feed page's 21 tags took 27.5 µs,
+   * 9.9 µs with lists (a node loop of 100,000 stores over `dist/`, 10,000 entries kept).
+   */
+  const byTag = new Map<string, Entry[]>()
+  /** Entries in the lists, and tags of the entries stored: the lists are rebuilt past twice these. */
+  let listed = 0
+  let stored = 0
   const invalidatedAt = new Map<string, number>()
   const listeners = new Set<(tags: readonly string[] | 'all') => void>()
   let epoch = 0
@@ -56,11 +67,26 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
 
   function remove(key: string, entry: Entry) {
     entries.delete(key)
+    stored -= entry.tags.length
+  }
+
+  function list(entry: Entry) {
     for (const tag of entry.tags) {
-      const keys = byTag.get(tag)
-      keys?.delete(key)
-      if (keys?.size === 0) byTag.delete(tag)
+      const tagged = byTag.get(tag)
+      if (tagged) tagged.push(entry)
+      else byTag.set(tag, [entry])
     }
+    listed += entry.tags.length
+  }
+
+  /**
+   * The lists again from the entries stored, once they hold twice those and 10,000 more: a rebuild
+   * lists each tag of each entry stored, after at least as many were listed since the last one.
+   */
+  function relist() {
+    byTag.clear()
+    listed = 0
+    for (const entry of entries.values()) list(entry)
   }
 
   function mark(tag: string) {
@@ -98,40 +124,38 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
       if (previous) remove(key, previous)
       const now = Date.now()
       // Built field by field: V8 (Node 20) adds a key to a spread's copy through its slow path, ~1 µs each.
-      const entry = {
+      const entry: Entry = {
         value: answer.value,
         readPosition: answer.readPosition,
+        key,
         tags,
         expiresAt: now + ttlMs,
         touchedAt: now,
       }
       entries.set(key, entry)
-      for (const tag of tags) {
-        let keys = byTag.get(tag)
-        if (!keys) byTag.set(tag, (keys = new Set()))
-        keys.add(key)
-      }
+      stored += tags.length
+      list(entry)
       if (entries.size > maxEntries) {
         for (const [oldKey, oldEntry] of entries) {
           remove(oldKey, oldEntry)
           if (entries.size <= keptEntries) break
         }
       }
+      if (listed > 2 * stored + 10_000) relist()
     },
     invalidate(tags) {
-      const list = [...tags]
-      if (list.length === 0) return
+      const dropped = [...tags]
+      if (dropped.length === 0) return
       epoch++
-      for (const tag of list) {
+      for (const tag of dropped) {
         mark(tag)
-        const keys = byTag.get(tag)
-        if (!keys) continue
-        for (const key of [...keys]) {
-          const entry = entries.get(key)
-          if (entry) remove(key, entry)
-        }
+        const tagged = byTag.get(tag)
+        if (!tagged) continue
+        byTag.delete(tag)
+        listed -= tagged.length
+        for (const entry of tagged) if (entries.get(entry.key) === entry) remove(entry.key, entry)
       }
-      for (const listener of listeners) listener(list)
+      for (const listener of listeners) listener(dropped)
     },
     clear() {
       epoch++
@@ -139,6 +163,8 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
       invalidatedAt.clear()
       entries.clear()
       byTag.clear()
+      listed = 0
+      stored = 0
       for (const listener of listeners) listener('all')
     },
     onInvalidate(listener) {

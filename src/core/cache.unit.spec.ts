@@ -147,6 +147,35 @@ describe('query cache', () => {
     })
   })
 
+  describe('over many answers stored again, evicted and invalidated', () => {
+    it('drops exactly the answers stored with an invalidated tag, as a plain model of it does', () => {
+      // Enough stores of a few keys that the lists of entries per tag are rebuilt many times.
+      const cache = createQueryCache({ maxEntries: 40 })
+      const model = new Map<string, readonly string[]>()
+      let seed = 7
+      const random = (n: number) => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+        return Math.floor(seed / 65_536) % n
+      }
+      for (let step = 0; step < 30_000; step++) {
+        const key = `k${random(30)}`
+        if (random(10) === 0) {
+          // Two tags only: the lists of the others fill with answers stored again, until rebuilt.
+          const tag = `t${random(2)}`
+          cache.invalidate([tag])
+          for (const [k, tags] of model) if (tags.includes(tag)) model.delete(k)
+        } else {
+          const tags = [...new Set(Array.from({ length: 1 + random(4) }, () => `t${random(8)}`))]
+          put(cache, key, tags)
+          model.set(key, tags)
+        }
+        if (step % 1000 === 999)
+          for (let k = 0; k < 30; k++) expect(cache.get(`k${k}`) !== undefined).toBe(model.has(`k${k}`))
+      }
+      expect(cache.size).toBe(model.size)
+    })
+  })
+
   describe('when it is cleared', () => {
     it('drops every answer, and refuses answers computed before the clear', () => {
       const cache = createQueryCache()
