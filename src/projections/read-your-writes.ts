@@ -49,6 +49,43 @@ function sharedHead(source: SqlClient): () => Promise<string> {
 }
 
 /**
+ * Waiters for positions past the log's head, parked together: one timer for all of them, which every
+ * `lookEveryMs` reads the shared head and wakes those it has reached or whose deadline is near. Such a
+ * position has no committed event yet, so no projection can apply it: a waiter of its own, woken by
+ * every projection's progress and its own timer, cost 2,000 such waits half a core.
+ */
+function parking(head: () => Promise<string>) {
+  const parked = new Set<{ position: string; deadline: number; wake: () => void }>()
+  let timer: NodeJS.Timeout | undefined
+  function check() {
+    timer = undefined
+    void head()
+      .then((reached) => {
+        // Those whose deadline comes before the next check wait on their own, to the millisecond.
+        const soon = Date.now() + lookEveryMs
+        for (const waiter of parked)
+          if (soon >= waiter.deadline || compareDecimal(waiter.position, reached) <= 0) {
+            parked.delete(waiter)
+            waiter.wake()
+          }
+      })
+      .catch(() => {
+        // The head could not be read: each waiter looks again itself.
+        for (const waiter of parked) waiter.wake()
+        parked.clear()
+      })
+      .finally(() => {
+        if (parked.size > 0) timer ??= setTimeout(check, lookEveryMs)
+      })
+  }
+  return (position: string, deadline: number) =>
+    new Promise<void>((wake) => {
+      parked.add({ position, deadline, wake })
+      timer ??= setTimeout(check, lookEveryMs)
+    })
+}
+
+/**
  * Read-your-writes: waiting until a projection has applied the event at a position a command
  * answered with, by the position's transaction (`transactionLookup`), so a projection caught up by
  * horizon can say so without the event itself.
@@ -59,6 +96,7 @@ export function positionWaiter(source: SqlClient): {
 } {
   const txOf = transactionLookup(source)
   const head = sharedHead(source)
+  const park = parking(head)
 
   return {
     async waitFor(progress, position, deadline) {
@@ -72,22 +110,25 @@ export function positionWaiter(source: SqlClient): {
         if (progress().hasApplied(position, tx)) return true
         const now = Date.now()
         if (now >= deadline) return false
-        // The first lookup comes at once; the next only once the log's head has reached the position:
-        // past the head, no committed event has it yet (a lookup per waiter every 50 ms, for positions
-        // made up far ahead by many callers at once, were as many queries: 2,000 such reads slowed
-        // every answer).
-        const again = looked > 0
-        if (
-          tx === undefined &&
-          now - looked > lookEveryMs &&
-          (!again || compareDecimal(position, await head()) <= 0)
-        ) {
-          looked = now
-          tx = await txOf(position)
-          if (progress().hasApplied(position, tx)) return true
-          // No committed event has this position (rolled back, or made up): a caller could only have
-          // got it from a commit, so once the read model is past it there is nothing to wait for.
-          if (tx === undefined && compareDecimal(position, progress().checkpoint.position) <= 0) return true
+        if (tx === undefined) {
+          // The first lookup comes at once. After one that found nothing, a position past the log's
+          // head is not looked up again until the head reaches it, and waits parked (positions made
+          // up far ahead by many callers at once were a lookup each every 50 ms, and 2,000 such
+          // reads slowed every answer).
+          const past = looked > 0 && compareDecimal(position, await head()) > 0
+          if (past && deadline - now > lookEveryMs) {
+            await park(position, deadline)
+            continue
+          }
+          if (!past && now - looked > lookEveryMs) {
+            looked = now
+            tx = await txOf(position)
+            if (progress().hasApplied(position, tx)) return true
+            // No committed event has this position (rolled back, or made up): a caller could only
+            // have got it from a commit, so once the read model is past it there is nothing to wait for.
+            if (tx === undefined && compareDecimal(position, progress().checkpoint.position) <= 0) return true
+            if (tx === undefined) continue
+          }
         }
         await new Promise<void>((resolve) => {
           const off = progress().onProgress(done)

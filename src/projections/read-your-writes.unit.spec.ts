@@ -51,4 +51,41 @@ describe('read-your-writes waiting', () => {
     expect(await waiter.waitFor(() => stuckAt50, '80', Date.now() + 120)).toBe(false)
     expect(queries.some((q) => q.includes('WHERE position = $1'))).toBe(true)
   })
+
+  it('parks waiters past the head without waking them on progress, and answers them once the head and the read model reach them', async () => {
+    const log = { head: 100 }
+    const sql: SqlClient = {
+      query: <R extends object>(text: string, params?: readonly unknown[]) => {
+        if (text.includes('ORDER BY position DESC'))
+          return Promise.resolve([{ head: String(log.head), tx: '7' }] as R[])
+        return Promise.resolve((Number(params?.[0]) <= log.head ? [{ tx_id: '7' }] : []) as R[])
+      },
+    }
+    let applied = 50
+    let subscribed = 0
+    const listeners = new Set<() => void>()
+    const model: Progressing = {
+      ...stuckAt50,
+      checkpoint: { txId: '6', position: '50' },
+      hasApplied: (position) => Number(position) <= applied,
+      onProgress: (listener) => {
+        subscribed++
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      },
+    }
+    const waiter = positionWaiter(sql)
+    const deadline = Date.now() + 5_000
+    const answers = Promise.all(
+      Array.from({ length: 200 }, (_, i) => waiter.waitFor(() => model, String(10_000 + i), deadline)),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    // Parked: none listens to the read model's progress, which cannot reach a position past the head.
+    expect(subscribed).toBe(0)
+    for (const listener of listeners) listener()
+    log.head = 20_000
+    applied = 20_000
+    expect((await answers).every(Boolean)).toBe(true)
+    expect(Date.now()).toBeLessThan(deadline - 4_000)
+  })
 })
