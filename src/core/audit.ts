@@ -200,6 +200,11 @@ export function auditReads(options: {
   newId(): string
 }): Middleware<QueryCall, Answered> {
   const { sink, clock, newId } = options
+  /**
+   * What an answer showed, worked out once per answer and caller: a cached answer is one object,
+   * given again on each hit (with the same input: the cache keys answers by it).
+   */
+  const shownBy = new WeakMap<object, Shown & { by: string }>()
   return async (call, next) => {
     const report = call.definition.audit
     if (!report) return next(call)
@@ -208,15 +213,15 @@ export function auditReads(options: {
     const answer = await next(call)
     const caller = call.caller
     if (!caller) return answer
-    // One entry per answer, however many people it shows: a list page of twenty requesters was
-    // twenty inserts, more than PostgreSQL took at the rate the pages were read.
-    const shown = new Map<string, Record<string, unknown>>()
-    for (const read of report(call.input, answer.value, caller)) {
-      if (read.subjectId !== caller.id && !shown.has(read.subjectId))
-        shown.set(read.subjectId, summarize(read.details ?? {}, maxShownItems))
+    const value = answer.value
+    const by = `${caller.id}\u0000${caller.roles.join(',')}`
+    const kept = typeof value === 'object' && value !== null ? shownBy.get(value) : undefined
+    let shown: Shown | undefined = kept?.by === by ? kept : undefined
+    if (!shown) {
+      shown = whatWasShown(report(call.input, value, caller), caller.id)
+      if (typeof value === 'object' && value !== null) shownBy.set(value, { ...shown, by })
     }
-    const [only, ...others] = shown.keys()
-    if (only === undefined) return answer
+    if (shown.subjectIds.length === 0) return answer
     sink.record({
       id: newId(),
       at: clock(),
@@ -228,15 +233,39 @@ export function auditReads(options: {
       outcome: 'read',
       status: null,
       code: null,
-      subjectId: others.length === 0 ? only : null,
-      subjectIds: [...shown.keys()],
+      subjectId: shown.subjectId,
+      subjectIds: shown.subjectIds,
       commandId: null,
       correlationId: null,
       replayed: false,
-      details: others.length === 0 ? (shown.get(only) ?? {}) : { subjects: byId(shown) },
+      details: shown.details,
     })
     return answer
   }
+}
+
+interface Shown {
+  subjectIds: readonly string[]
+  subjectId: string | null
+  details: Record<string, unknown>
+}
+
+/**
+ * One entry per answer, however many people it shows (a list page of twenty requesters was twenty
+ * inserts, more than PostgreSQL took at the rate the pages were read): everyone but the caller, and
+ * each one's details, under `subjects` when there are several.
+ */
+function whatWasShown(reads: readonly AuditedRead[], callerId: string): Shown {
+  const shown = new Map<string, Record<string, unknown>>()
+  for (const read of reads) {
+    if (read.subjectId !== callerId && !shown.has(read.subjectId))
+      shown.set(read.subjectId, summarize(read.details ?? {}, maxShownItems))
+  }
+  const [only, ...others] = shown.keys()
+  if (only === undefined) return { subjectIds: [], subjectId: null, details: {} }
+  return others.length === 0
+    ? { subjectIds: [only], subjectId: only, details: shown.get(only) ?? {} }
+    : { subjectIds: [...shown.keys()], subjectId: null, details: { subjects: byId(shown) } }
 }
 
 /**

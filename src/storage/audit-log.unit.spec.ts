@@ -184,4 +184,44 @@ describe('the audit of reads', () => {
     expect(recorded.map((e) => [e.subjectId, e.details])).toEqual([['ann', { requestIds }]])
     expect(summarize({ requestIds })).toEqual({ requestIds: '[15 items]' })
   })
+
+  it('works out what a cached answer showed once per caller, and records every read of it', async () => {
+    const recorded: AuditEntry[] = []
+    const sink: AuditSink = {
+      statement: () => ({ text: '' }),
+      write: async () => {},
+      record: (e) => void recorded.push(e),
+      admit: async () => {},
+    }
+    let reports = 0
+    const audit = auditReads({ sink, clock: () => new Date(0), newId: () => entry(1).id })
+    const page = { items: [{ requesterId: 'ann' }, { requesterId: 'bob' }] }
+    const read = (caller: { id: string; roles: string[] }) =>
+      audit(
+        {
+          kind: 'query',
+          address: 'procurement/list',
+          definition: {
+            domain: 'procurement',
+            audit: (_q: unknown, answer: typeof page) => {
+              reports++
+              return answer.items.map((i) => ({ subjectId: i.requesterId }))
+            },
+          },
+          input: {},
+          caller,
+        } as unknown as QueryCall,
+        // The same answer object each time, as the cache gives it on a hit.
+        async () => ({ value: page, cacheHit: true, readPosition: '0' }),
+      )
+    await read({ id: 'meg', roles: ['manager'] })
+    await read({ id: 'meg', roles: ['manager'] })
+    await read({ id: 'ann', roles: ['manager'] })
+    expect(reports).toBe(2)
+    expect(recorded.map((e) => [e.actorId, e.subjectIds])).toEqual([
+      ['meg', ['ann', 'bob']],
+      ['meg', ['ann', 'bob']],
+      ['ann', ['bob']],
+    ])
+  })
 })
