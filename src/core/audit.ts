@@ -204,7 +204,7 @@ export function auditReads(options: {
    * What an answer showed, worked out once per answer and caller: a cached answer is one object,
    * given again on each hit (with the same input: the cache keys answers by it).
    */
-  const shownBy = new WeakMap<object, Shown & { by: string }>()
+  const shownBy = new WeakMap<object, { by: string; shown: Shown }>()
   return async (call, next) => {
     const report = call.definition.audit
     if (!report) return next(call)
@@ -216,10 +216,10 @@ export function auditReads(options: {
     const value = answer.value
     const by = `${caller.id}\u0000${caller.roles.join(',')}`
     const kept = typeof value === 'object' && value !== null ? shownBy.get(value) : undefined
-    let shown: Shown | undefined = kept?.by === by ? kept : undefined
+    let shown = kept?.by === by ? kept.shown : undefined
     if (!shown) {
       shown = whatWasShown(report(call.input, value, caller), caller.id)
-      if (typeof value === 'object' && value !== null) shownBy.set(value, { ...shown, by })
+      if (typeof value === 'object' && value !== null) shownBy.set(value, { by, shown })
     }
     if (shown.subjectIds.length === 0) return answer
     sink.record({
