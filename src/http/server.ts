@@ -136,8 +136,10 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook: an async one costs every request a promise.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
+    done()
   })
   app.setErrorHandler(async (error, request, reply) => {
     const body = problemOf(error)
