@@ -15,6 +15,7 @@ export {
   type StateStoredRules,
   type Then,
 } from './kit/decider.js'
+export { benchMixStatuses } from './kit/bench-mix.js'
 export { projectionSpec, type KvView, type PlanNode, type ReadModel } from './kit/projection.js'
 export {
   processorSpec,

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fold, type AnyCommand, type Caller, type CommandBus } from '../../kernel/index.js'
-import { commandProcess, modes, startTestTandem, type TestTandem } from '../../kernel/testing.js'
+import {
+  benchMixStatuses,
+  commandProcess,
+  modes,
+  startTestTandem,
+  type TestTandem,
+} from '../../kernel/testing.js'
 import {
   approveRequest,
   cancelRequest,
@@ -268,14 +274,7 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
   )
 
   it('prepares its bench mix, whose commands and queries succeed', async () => {
-    const mix = await procurementDomain.benchMix?.prepare(
-      { commands: t.commands, queries: t.queries },
-      new Date(),
-    )
-    for (let i = 0; i < 10; i++) {
-      expect((await mix?.command(i, i / 10))?.status).toBe('succeeded')
-      expect((await mix?.query(i, i / 10))?.status).toBe('succeeded')
-    }
+    expect(await benchMixStatuses(procurementDomain, t, 10)).toEqual(Array(20).fill('succeeded'))
   })
 
   async function stateOf(requestId: string) {
