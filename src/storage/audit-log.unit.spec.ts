@@ -161,15 +161,21 @@ describe('summarize', () => {
   })
 })
 
+/** A sink that keeps the entries recorded, for the read middleware. */
+function recordingSink() {
+  const recorded: AuditEntry[] = []
+  const sink: AuditSink = {
+    statement: () => ({ text: '' }),
+    write: async () => {},
+    record: (e) => void recorded.push(e),
+    admit: async () => {},
+  }
+  return { sink, recorded }
+}
+
 describe('the audit of reads', () => {
   it('keeps every id a read showed, where a long list in a command’s input is recorded as its length', async () => {
-    const recorded: AuditEntry[] = []
-    const sink: AuditSink = {
-      statement: () => ({ text: '' }),
-      write: async () => {},
-      record: (e) => void recorded.push(e),
-      admit: async () => {},
-    }
+    const { sink, recorded } = recordingSink()
     const audit = auditReads({ sink, clock: () => new Date(0), newId: () => entry(1).id })
     // One requester with fifteen requests on a manager's page.
     const requestIds = Array.from({ length: 15 }, (_, i) => `r${i}`)
@@ -186,13 +192,7 @@ describe('the audit of reads', () => {
   })
 
   it('works out what a cached answer showed once per caller, and records every read of it', async () => {
-    const recorded: AuditEntry[] = []
-    const sink: AuditSink = {
-      statement: () => ({ text: '' }),
-      write: async () => {},
-      record: (e) => void recorded.push(e),
-      admit: async () => {},
-    }
+    const { sink, recorded } = recordingSink()
     let reports = 0
     const audit = auditReads({ sink, clock: () => new Date(0), newId: () => entry(1).id })
     const page = { items: [{ requesterId: 'ann' }, { requesterId: 'bob' }] }
