@@ -46,13 +46,17 @@ export function problemOf(error: unknown): ProblemBody {
   return body
 }
 
+/** 415: a body of another media type, or one this server does not read (compressed). */
+export const unsupportedMediaType = (detail: string) =>
+  new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', detail)
+
 function translate(error: unknown): AppError {
   const e = error as { code?: unknown; statusCode?: unknown; message?: unknown }
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PayloadTooLargeError(bodyLimit)
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'Send application/json')
+      return unsupportedMediaType('Send application/json')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ValidationError([{ path: '', message: 'is empty; send a JSON object' }])
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

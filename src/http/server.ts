@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 
 import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
-import { AppError, isAppError, ValidationError } from '../core/errors.js'
+import { isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
@@ -15,7 +15,7 @@ import { liveHandler } from './live.js'
 import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
-import { bodyLimit, Problem, problemOf } from './problem.js'
+import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
 import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes } from './routes.js'
 
@@ -109,9 +109,7 @@ function parseJsonStrictly(app: FastifyInstance) {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const coding = request.headers['content-encoding']
     if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
-      done(
-        new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'Send the body uncompressed'),
-      )
+      done(unsupportedMediaType('Send the body uncompressed'))
       return
     }
     const bytes = body as Buffer
