@@ -3,21 +3,36 @@
  * an event touching one of their tags. TTL is only a backstop.
  *
  * A query that read the store before an invalidation must not put its (older) answer in afterwards:
- * `stamp()` is taken before the query runs and `set()` refuses if any tag was invalidated since.
+ * `stamp()` is taken before the query runs and `set()` refuses if any tag was invalidated since
+ * (`fill` does both around a computation). An invalidation marks its tags for the queries stamped
+ * and not yet set; while there are none (a projector's process, a quiet moment) it marks nothing.
  */
 export interface CachedAnswer {
   value: unknown
   readPosition: string
 }
 
+/** What `fill` stores: the answer, with its tags and time to live. */
+export interface Filling {
+  answer: CachedAnswer
+  tags: readonly string[]
+  ttlMs: number
+}
+
 export interface QueryCache {
   get(key: string): (CachedAnswer & { tags: readonly string[] }) | undefined
+  /** Begins an answer: its stamp, for `set`, which ends it. */
   stamp(): number
   set(
     key: string,
     answer: CachedAnswer,
     options: { tags: readonly string[]; ttlMs: number; stamp: number },
   ): void
+  /**
+   * Computes an answer and stores it under `key`, unless a tag of it was invalidated meanwhile; gives
+   * back what `compute` made either way (and its failure, storing nothing).
+   */
+  fill<T extends Filling>(key: string, compute: () => Promise<T>): Promise<T>
   invalidate(tags: Iterable<string>): void
   clear(): void
   /**
@@ -64,6 +79,8 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
   const listeners = new Set<(tags: readonly string[] | 'all') => void>()
   let epoch = 0
   let forgottenBefore = 0
+  /** Answers stamped and not set yet: only these need an invalidation's marks. */
+  let open = 0
 
   function remove(key: string, entry: Entry) {
     entries.delete(key)
@@ -100,6 +117,39 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
     }
   }
 
+  const stamp = () => {
+    open++
+    return epoch
+  }
+
+  const set: QueryCache['set'] = (key, answer, { tags, ttlMs, stamp }) => {
+    if (open > 0) open--
+    if (stamp < forgottenBefore) return
+    for (const tag of tags) if ((invalidatedAt.get(tag) ?? -1) > stamp) return
+    const previous = entries.get(key)
+    if (previous) remove(key, previous)
+    const now = Date.now()
+    // Built field by field: V8 (Node 20) adds a key to a spread's copy through its slow path, ~1 µs each.
+    const entry: Entry = {
+      value: answer.value,
+      readPosition: answer.readPosition,
+      key,
+      tags,
+      expiresAt: now + ttlMs,
+      touchedAt: now,
+    }
+    entries.set(key, entry)
+    stored += tags.length
+    list(entry)
+    if (entries.size > maxEntries) {
+      for (const [oldKey, oldEntry] of entries) {
+        remove(oldKey, oldEntry)
+        if (entries.size <= keptEntries) break
+      }
+    }
+    if (listed > 2 * stored + 10_000) relist()
+  }
+
   return {
     get(key) {
       const entry = entries.get(key)
@@ -116,39 +166,32 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
       }
       return entry
     },
-    stamp: () => epoch,
-    set(key, answer, { tags, ttlMs, stamp }) {
-      if (stamp < forgottenBefore) return
-      for (const tag of tags) if ((invalidatedAt.get(tag) ?? -1) > stamp) return
-      const previous = entries.get(key)
-      if (previous) remove(key, previous)
-      const now = Date.now()
-      // Built field by field: V8 (Node 20) adds a key to a spread's copy through its slow path, ~1 µs each.
-      const entry: Entry = {
-        value: answer.value,
-        readPosition: answer.readPosition,
-        key,
-        tags,
-        expiresAt: now + ttlMs,
-        touchedAt: now,
+    stamp,
+    set,
+    async fill(key, compute) {
+      const stamped = stamp()
+      let made
+      try {
+        made = await compute()
+      } catch (error) {
+        if (open > 0) open--
+        throw error
       }
-      entries.set(key, entry)
-      stored += tags.length
-      list(entry)
-      if (entries.size > maxEntries) {
-        for (const [oldKey, oldEntry] of entries) {
-          remove(oldKey, oldEntry)
-          if (entries.size <= keptEntries) break
-        }
-      }
-      if (listed > 2 * stored + 10_000) relist()
+      set(key, made.answer, { tags: made.tags, ttlMs: made.ttlMs, stamp: stamped })
+      return made
     },
     invalidate(tags) {
       const dropped = [...tags]
       if (dropped.length === 0) return
       epoch++
+      // With no answer being made, no mark is needed: one made later is stamped after this.
+      const marking = open > 0
+      if (!marking) {
+        forgottenBefore = epoch
+        if (invalidatedAt.size > 0) invalidatedAt.clear()
+      }
       for (const tag of dropped) {
-        mark(tag)
+        if (marking) mark(tag)
         const tagged = byTag.get(tag)
         if (!tagged) continue
         byTag.delete(tag)

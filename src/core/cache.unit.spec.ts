@@ -147,6 +147,75 @@ describe('query cache', () => {
     })
   })
 
+  describe('filling an answer', () => {
+    /** A fill whose computation ends when `finish` is called (or fails, with `fail`). */
+    function filling(cache: QueryCache, key: string, tags: readonly string[]) {
+      let finish = () => {}
+      let fail = () => {}
+      const done = cache.fill(
+        key,
+        () =>
+          new Promise<{ answer: ReturnType<typeof answer>; tags: readonly string[]; ttlMs: number }>(
+            (resolve, reject) => {
+              finish = () => resolve({ answer: answer(key), tags, ttlMs: 60_000 })
+              fail = () => reject(new Error('the read failed'))
+            },
+          ),
+      )
+      return { done, finish: () => finish(), fail: () => fail() }
+    }
+
+    it('stores what it computed, and gives it back', async () => {
+      const cache = createQueryCache()
+      const fill = filling(cache, 'details:1', ['event:1'])
+      fill.finish()
+      expect((await fill.done).answer.value).toBe('details:1')
+      expect(cache.get('details:1')?.tags).toEqual(['event:1'])
+    })
+
+    it('does not store what it computed across an invalidation of its tag', async () => {
+      const cache = createQueryCache()
+      const fill = filling(cache, 'details:1', ['event:1'])
+      cache.invalidate(['event:1'])
+      fill.finish()
+      expect((await fill.done).answer.value).toBe('details:1')
+      expect(cache.get('details:1')).toBeUndefined()
+    })
+
+    it('stores an answer computing through invalidations of other tags, whatever the others did', async () => {
+      const cache = createQueryCache()
+      const slow = filling(cache, 'slow', ['event:1'])
+      const done = filling(cache, 'done', ['event:2'])
+      const failed = filling(cache, 'failed', ['event:3'])
+      done.finish()
+      failed.fail()
+      await done.done
+      await expect(failed.done).rejects.toThrow('the read failed')
+      expect(cache.get('failed')).toBeUndefined()
+      // Counted as still computing, `slow` has these marked, not every older answer refused.
+      cache.invalidate(['event:2', 'event:3'])
+      slow.finish()
+      await slow.done
+      expect(cache.get('slow')).toBeDefined()
+      expect(cache.get('done')).toBeUndefined()
+    })
+
+    it('stores answers begun after invalidations made while none was computing, and refuses an older stamp', async () => {
+      const cache = createQueryCache()
+      const old = cache.stamp()
+      cache.set('first', answer('first'), { tags: ['event:1'], ttlMs: 60_000, stamp: old })
+      // Nothing is being answered now: these mark nothing.
+      for (let i = 0; i < 10; i++) cache.invalidate(['event:1', `other:${i}`])
+      const fill = filling(cache, 'details:1', ['event:1'])
+      fill.finish()
+      await fill.done
+      expect(cache.get('details:1')).toBeDefined()
+      // A stamp from before them, used again, is refused all the same.
+      cache.set('late', answer('stale'), { tags: ['event:1'], ttlMs: 60_000, stamp: old })
+      expect(cache.get('late')).toBeUndefined()
+    })
+  })
+
   describe('over many answers stored again, evicted and invalidated', () => {
     it('drops exactly the answers stored with an invalidated tag, as a plain model of it does', () => {
       // Enough stores of a few keys that the lists of entries per tag are rebuilt many times.

@@ -194,15 +194,17 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     metrics?.cache(call.address, hit !== undefined)
     // A hit answers the tags it was stored with: the same input, caller and answer give the same tags.
     if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true, tags: hit.tags }
-    const stamp = cache.stamp()
-    const answer = await next(call)
-    const tags = answerTags(call, answer.value)
-    cache.set(
-      key,
-      { value: answer.value, readPosition: answer.readPosition },
-      { tags, ttlMs: policy.ttlMs, stamp },
-    )
-    return { value: answer.value, cacheHit: answer.cacheHit, readPosition: answer.readPosition, tags }
+    const made = await cache.fill(key, async () => {
+      const answer = await next(call)
+      return {
+        answer: { value: answer.value, readPosition: answer.readPosition },
+        tags: answerTags(call, answer.value),
+        ttlMs: policy.ttlMs,
+        cacheHit: answer.cacheHit,
+      }
+    })
+    const { value, readPosition } = made.answer
+    return { value, readPosition, cacheHit: made.cacheHit, tags: made.tags }
   }
 }
 
