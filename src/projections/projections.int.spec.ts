@@ -13,6 +13,7 @@ import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { localWake } from '../transport/wake.js'
 import { defineSqlProjection } from './projection.js'
+import { positionWaiter } from './read-your-writes.js'
 import { createRunner } from './runner.js'
 
 const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
@@ -140,6 +141,12 @@ describe.each(modes)('projections (%s)', (mode) => {
     )
     expect(failures).toBeLessThanOrEqual(0)
     expect(applied).toEqual(positions.map((r) => r.p))
+    // The first catch-up's positions are not kept one by one: a wait finds them by their transaction.
+    const [first] = await t.sql.query<{ p: string; tx: string }>(
+      'SELECT position::text AS p, tx_id::text AS tx FROM tandem.event_log ORDER BY tx_id, position LIMIT 1',
+    )
+    expect(runner.hasApplied(first?.p ?? '', first?.tx)).toBe(true)
+    expect(await positionWaiter(t.sql).waitFor(() => runner, first?.p ?? '', Date.now() + 5_000)).toBe(true)
   })
 
   it('answers a read-your-writes query only once the write is applied, and drops stale cache entries', async () => {

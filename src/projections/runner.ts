@@ -106,7 +106,8 @@ export function createRunner(options: RunnerOptions): Runner {
       checkpoint = next
       const now = Date.now()
       for (const event of batch.events) {
-        remember(event.position)
+        // Catching up from the start, nobody waits on these yet (a wait looks their transaction up).
+        if (caughtUp) remember(event.position)
         metrics.projectionApplied(projection.name, Math.max(0, now - event.recordedAt.getTime()) / 1000)
       }
       options.onApplied?.(tags)
