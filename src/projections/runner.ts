@@ -106,7 +106,7 @@ export function createRunner(options: RunnerOptions): Runner {
       checkpoint = next
       const now = Date.now()
       for (const event of batch.events) {
-        // Catching up from the start, nobody waits on these yet (a wait looks their transaction up).
+        // Catching up from the start, positions are not kept one by one: a wait finds them by transaction.
         if (caughtUp) remember(event.position)
         metrics.projectionApplied(projection.name, Math.max(0, now - event.recordedAt.getTime()) / 1000)
       }
