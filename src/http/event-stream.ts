@@ -84,11 +84,6 @@ export interface Follower {
 }
 
 /**
- * Runs `refresh` each time an invalidation touches a followed tag: one at a time, and invalidations
- * while one runs fold into a single next one. It listens from the moment it is made, so that a change
- * committed while the first answer is read is not missed.
- */
-/**
  * Live streams one signed-in caller may keep open at once in a process. Callers without a token are
  * not counted: behind a proxy they share its address, and one count would shut them all out.
  */
@@ -123,9 +118,11 @@ function takeSeat(tandem: Tandem, holder: string | undefined): () => void {
 }
 
 /**
- * Follows the cache's invalidations for a live stream of `holder`, the caller's id (each stream
- * re-reads its query on every change it follows: a caller may keep `streamsPerHolder` open, then 429
- * TOO_MANY_STREAMS).
+ * Follows the cache's invalidations for a live stream of `holder`, the caller's id: runs `refresh`
+ * each time one touches a followed tag, one at a time, invalidations while one runs folded into a
+ * single next one. It listens from the moment it is made, so that a change committed while the first
+ * answer is read is not missed. Each stream re-reads its query on every change it follows: a caller
+ * may keep `streamsPerHolder` open, then 429 TOO_MANY_STREAMS.
  */
 export function follow(
   tandem: Tandem,
