@@ -44,6 +44,8 @@ export interface LoadOptions {
    * loads that mix requests and must tell whose answer it is.
    */
   onBody?: (status: number, body: string) => void
+  /** Seconds before a request counts as unanswered (default 10). */
+  timeoutSeconds?: number
 }
 
 const json = { 'content-type': 'application/json' }
@@ -81,7 +83,7 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
         ...(timed
           ? { duration: span.warmSeconds + span.seconds }
           : { amount: span.warmRequests + span.requests, sampleInt: 20 }),
-        timeout: 10,
+        timeout: options.timeoutSeconds ?? 10,
         requests: [
           {
             setupRequest: (request) => build(request, options.next()),
