@@ -92,6 +92,15 @@ describe.runIf(servicesAvailable)(
       }
     }
 
+    it('compiles nothing to read the log: JIT is off on its connections, and in the read function for any caller', async () => {
+      const [setting] = await sql.query<{ jit: string }>('SHOW jit')
+      expect(setting?.jit).toBe('off')
+      const { rows } = await raw.query<{ config: string[] }>(
+        `SELECT proconfig AS config FROM pg_proc WHERE oid = 'tandem.events_after'::regproc`,
+      )
+      expect(rows[0]?.config).toContain('jit=off')
+    })
+
     it('does not hand out a later event while an earlier transaction is still open, and skips nothing once it commits', async () => {
       const start = await drainCommitted(sql, origin)
       const first = await openAppend('gap-first')
