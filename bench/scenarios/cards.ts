@@ -9,6 +9,7 @@ import type { ReadStores } from '../../src/core/read-stores.js'
 import { duckdbSpendingEngine } from '../../src/domains/cards/analytics/index.js'
 import type { Check } from '../lib/results.js'
 import { measureDuck, openDuckSide, questions, type DuckSide } from './cards-duckdb.js'
+import { answersSoFar, hitRateBetween } from './http.js'
 import { authorizeLoad, authorizeOnce, callers, readAsks, serves } from './cards-http.js'
 import { loadCards } from './cards-load.js'
 import { cardIdOf, cardsPlan, customerOf, type CardsPlan } from './cards-plan.js'
@@ -191,8 +192,14 @@ async function measure(ctx: BenchContext, run: Run): Promise<Outcome> {
       ['get-merchant-summary over 30 days', () => asks.merchant(), 20],
     ] as const
     for (const [name, next, p99] of reads) {
+      const query = `cards/${name.split(' ')[0] ?? name}`
+      const before = await answersSoFar(tandem.server.url, query)
       const m = await http(`${name} (${ctx.scale(50, 4)} connections)`, next)
+      const hitRate = hitRateBetween(before, await answersSoFar(tandem.server.url, query))
       figures[`read.${name.split(' ')[0] ?? name}.p99Ms`] = m.p99Ms
+      // Answers from the query cache, warm-up included: the questions are drawn uniformly from all.
+      figures[`read.${name.split(' ')[0] ?? name}.cacheHitRate`] = hitRate
+      ctx.log(`  ${query}: ${Math.round(hitRate * 1000) / 10}% of the answers from the query cache`)
       targets.push({
         name: `${name} p99 at 50 connections`,
         reference: p99,

@@ -5,7 +5,7 @@ import { runPaced } from '../lib/pacer.js'
 import type { Measurement } from '../lib/results.js'
 import type { TandemServer } from '../lib/tandem-server.js'
 import { accountId, pageAt, readersOf, type FeedPlan } from './feed-plan.js'
-import { getJson } from './http.js'
+import { answersSoFar, hitRateBetween } from './http.js'
 import { describeMeasurement } from './scenario.js'
 
 export const feedPath = '/api/queries/feed/get-my-feed'
@@ -42,16 +42,8 @@ export function mainAsks(ctx: BenchContext, tandem: TandemServer, plan: FeedPlan
   })
 }
 
-interface Stats {
-  queries: Record<string, { count: number; cacheHitRate?: number } | undefined>
-}
-
 /** get-my-feed answers so far, and how many of them came from the query cache. */
-async function feedLookups(tandem: TandemServer): Promise<{ count: number; hits: number }> {
-  const stats = await getJson<Stats>(`${tandem.server.url}/api/cqrs/stats`)
-  const q = stats.queries['feed/get-my-feed']
-  return { count: q?.count ?? 0, hits: (q?.count ?? 0) * (q?.cacheHitRate ?? 0) }
-}
+const feedLookups = (tandem: TandemServer) => answersSoFar(tandem.server.url, 'feed/get-my-feed')
 
 export interface UnderWrites {
   reads: Measurement
@@ -107,12 +99,7 @@ export async function readsUnderWrites(
   const after = await feedLookups(tandem)
   ctx.log(describeMeasurement(reads))
   ctx.log(describeMeasurement(writes))
-  const count = after.count - before.count
-  return {
-    reads,
-    writes,
-    cacheHitRate: count > 0 ? Math.round(((after.hits - before.hits) / count) * 1000) / 1000 : 0,
-  }
+  return { reads, writes, cacheHitRate: hitRateBetween(before, after) }
 }
 
 /** Nominal followee counts of the sweep, and the reader group of each. */
