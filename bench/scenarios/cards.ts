@@ -192,14 +192,14 @@ async function measure(ctx: BenchContext, run: Run): Promise<Outcome> {
       ['get-merchant-summary over 30 days', () => asks.merchant(), 20],
     ] as const
     for (const [name, next, p99] of reads) {
-      const query = `cards/${name.split(' ')[0] ?? name}`
-      const before = await answersSoFar(tandem.server.url, query)
+      const query = name.split(' ')[0] ?? name
+      const before = await answersSoFar(tandem.server.url, `cards/${query}`)
       const m = await http(`${name} (${ctx.scale(50, 4)} connections)`, next)
-      const hitRate = hitRateBetween(before, await answersSoFar(tandem.server.url, query))
-      figures[`read.${name.split(' ')[0] ?? name}.p99Ms`] = m.p99Ms
+      const hitRate = hitRateBetween(before, await answersSoFar(tandem.server.url, `cards/${query}`))
+      figures[`read.${query}.p99Ms`] = m.p99Ms
       // Answers from the query cache, warm-up included: the questions are drawn uniformly from all.
-      figures[`read.${name.split(' ')[0] ?? name}.cacheHitRate`] = hitRate
-      ctx.log(`  ${query}: ${Math.round(hitRate * 1000) / 10}% of the answers from the query cache`)
+      figures[`read.${query}.cacheHitRate`] = hitRate
+      ctx.log(`  cards/${query}: ${Math.round(hitRate * 1000) / 10}% of the answers from the query cache`)
       targets.push({
         name: `${name} p99 at 50 connections`,
         reference: p99,
