@@ -224,9 +224,9 @@ async function measure(ctx: BenchContext, run: Run): Promise<Outcome> {
         ['get-monthly-spending-summary engine=duckdb', () => asks.monthly('duckdb')],
         ['get-merchant-summary engine=duckdb', () => asks.merchant('duckdb')],
       ] as const) {
-        // An analytical engine answers one question at a time in tenths of a second to seconds on a
-        // full-size log: 50 connections would queue past any timeout and time nothing. Eight keep
-        // it busy, and an answer may take up to a minute.
+        // On a full-size log the engine takes tens of milliseconds (a customer's month) to a second
+        // (a merchant's 30 days) per answer: 50 connections would queue past autocannon's 10 s
+        // timeout and time nothing. Eight keep it busy, and an answer may take up to a minute.
         const label = `${name} (${duckConnections} connections, a query process with the replica)`
         const m = await http(label, next, duckConnections, duckServer, 60)
         figures[`read.duckdbHttp.${name.split(' ')[0] ?? name}.p99Ms`] = m.p99Ms
