@@ -90,6 +90,7 @@ export function createContext(options: ContextOptions): BenchContext {
         'BENCH_CARDS_SCALE',
         'BENCH_FEED_SCALE',
         'BENCH_FEED_MODES',
+        'BENCH_FEED_POST_RATE',
         'BENCH_PROCUREMENT_SCALE',
         'BENCH_POOL_SIZE',
         'BENCH_NODE_ARGS',

@@ -121,6 +121,7 @@ export async function renderReadme(
       'one mode: `--mode embedded|server`; `BENCH_SECONDS=N` sets the seconds per measurement, default 10; ' +
       "`BENCH_POOL_SIZE=N` the server's PostgreSQL pool; `BENCH_CPU_PROF=dir` writes a CPU profile of each server process there; " +
       "`BENCH_NODE_ARGS='--trace-gc'` adds Node flags to every server process; `BENCH_FEED_MODES=hybrid,push` measures only those feed modes; " +
+      '`BENCH_FEED_POST_RATE=N` sends N posts/s beside the first pages instead of 100; ' +
       '`--smoke` runs tiny loads to check the harness and writes nothing). The servers and the bus run the compiled ' +
       'product (`dist/`, built first); the append scenario runs the sources through tsx. Each entry names the command, date and ' +
       'Tandem commit that produced it; results.json holds every figure, and this page is made from it.' +

@@ -5,7 +5,7 @@ import { runPaced } from '../lib/pacer.js'
 import type { Measurement } from '../lib/results.js'
 import type { TandemServer } from '../lib/tandem-server.js'
 import { accountId, pageAt, readersOf, type FeedPlan } from './feed-plan.js'
-import { answersSoFar, hitRateBetween } from './http.js'
+import { answersSoFar, hitRateBetween, missMsBetween } from './http.js'
 import { describeMeasurement } from './scenario.js'
 
 export const feedPath = '/api/queries/feed/get-my-feed'
@@ -50,6 +50,8 @@ export interface UnderWrites {
   writes: Measurement
   /** Share of the get-my-feed answers (warm-up included) served from the query cache. */
   cacheHitRate: number
+  /** The server's own time per answer that missed the cache, in ms (`missMsBetween`). */
+  missMs: number
 }
 
 /**
@@ -99,7 +101,7 @@ export async function readsUnderWrites(
   const after = await feedLookups(tandem)
   ctx.log(describeMeasurement(reads))
   ctx.log(describeMeasurement(writes))
-  return { reads, writes, cacheHitRate: hitRateBetween(before, after) }
+  return { reads, writes, cacheHitRate: hitRateBetween(before, after), missMs: missMsBetween(before, after) }
 }
 
 /** Nominal followee counts of the sweep, and the reader group of each. */

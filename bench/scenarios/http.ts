@@ -17,12 +17,20 @@ export async function getJson<T>(url: string): Promise<T> {
 }
 
 /** How many answers of a query looked in the query cache so far (`/api/cqrs/stats`), and how many it had. */
-export async function answersSoFar(url: string, query: string): Promise<{ count: number; hits: number }> {
+export async function answersSoFar(
+  url: string,
+  query: string,
+): Promise<{ count: number; hits: number; misses: number; totalMs: number }> {
   const stats = await getJson<{
-    queries: Record<string, { cacheHits?: number; cacheMisses?: number } | undefined>
+    queries: Record<
+      string,
+      { count?: number; avgMs?: number; cacheHits?: number; cacheMisses?: number } | undefined
+    >
   }>(`${url}/api/cqrs/stats`)
-  const hits = stats.queries[query]?.cacheHits ?? 0
-  return { count: hits + (stats.queries[query]?.cacheMisses ?? 0), hits }
+  const of = stats.queries[query]
+  const hits = of?.cacheHits ?? 0
+  const misses = of?.cacheMisses ?? 0
+  return { count: hits + misses, hits, misses, totalMs: (of?.avgMs ?? 0) * (of?.count ?? 0) }
 }
 
 /** The share of the answers between two `answersSoFar` that came from the cache (0 if none). */
@@ -32,6 +40,19 @@ export function hitRateBetween(
 ) {
   const count = after.count - before.count
   return count > 0 ? Math.round(((after.hits - before.hits) / count) * 1000) / 1000 : 0
+}
+
+/**
+ * The handler's own time per cache miss between two `answersSoFar`, in ms: the server's time in the
+ * query's pipeline (from its statistics) over the answers that missed. A hit takes microseconds, so
+ * nearly all of it is the misses'; the HTTP queueing before and after is not in it.
+ */
+export function missMsBetween(
+  before: { misses: number; totalMs: number },
+  after: { misses: number; totalMs: number },
+) {
+  const misses = after.misses - before.misses
+  return misses > 0 ? Math.round(((after.totalMs - before.totalMs) / misses) * 100) / 100 : 0
 }
 
 export async function getText(url: string): Promise<string> {
