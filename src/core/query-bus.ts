@@ -184,8 +184,16 @@ export function waitForPosition(
   }
 }
 
-/** Serves and stores answers in the query cache, keyed by query, input and (unless public) caller. */
+/**
+ * Serves and stores answers in the query cache, keyed by query, input and (unless public) caller.
+ *
+ * A miss while the same answer is being made joins it instead of making it again (a hot page whose
+ * tag was just dropped is asked many times before the first asker has it): the joiner gets what the
+ * first computes (a refusal too), read at a position it reports. A joiner that asked for a position
+ * (`X-Min-Position`) makes its own unless the joined answer was read at it or later.
+ */
 export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<QueryCall, Answered> {
+  const making = new Map<string, Promise<Answered>>()
   return async (call, next) => {
     const policy = call.definition.cache
     if (!policy || !call.useCache) return next(call)
@@ -194,17 +202,31 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     metrics?.cache(call.address, hit !== undefined)
     // A hit answers the tags it was stored with: the same input, caller and answer give the same tags.
     if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true, tags: hit.tags }
-    const made = await cache.fill(key, async () => {
-      const answer = await next(call)
-      return {
-        answer: { value: answer.value, readPosition: answer.readPosition },
-        tags: answerTags(call, answer.value),
-        ttlMs: policy.ttlMs,
-        cacheHit: answer.cacheHit,
-      }
-    })
-    const { value, readPosition } = made.answer
-    return { value, readPosition, cacheHit: made.cacheHit, tags: made.tags }
+    const joined = making.get(key)
+    if (joined) {
+      const { minPosition } = call
+      // What the first asker gets, refusals included; one bound to a position only an answer read there.
+      if (minPosition === undefined) return joined
+      const answer = await joined.catch(() => undefined)
+      if (answer && BigInt(answer.readPosition) >= minPosition) return answer
+    }
+    const made = cache
+      .fill(key, async () => {
+        const answer = await next(call)
+        return {
+          answer: { value: answer.value, readPosition: answer.readPosition },
+          tags: answerTags(call, answer.value),
+          ttlMs: policy.ttlMs,
+          cacheHit: answer.cacheHit,
+        }
+      })
+      .then(({ answer, tags, cacheHit }) => ({ ...answer, cacheHit, tags }))
+    making.set(key, made)
+    try {
+      return await made
+    } finally {
+      if (making.get(key) === made) making.delete(key)
+    }
   }
 }
 

@@ -257,6 +257,103 @@ describe('query bus', () => {
       expect(runs.public).toBe(3)
     })
 
+    describe('a miss while the same answer is being made', () => {
+      /** A per-caller query whose runs wait for `release`, read at `at.position`. */
+      function slowBus() {
+        const at = { position: 10n }
+        const opened = () => {
+          let open = () => {}
+          const promise = new Promise<void>((resolve) => (open = resolve))
+          return { promise, open }
+        }
+        let gate = opened()
+        const runs: string[] = []
+        const slow = defineQuery({
+          domain: 'things',
+          name: 'slow',
+          summary: 'Slow',
+          input: Type.Object({ id: Type.String() }, { additionalProperties: false }),
+          output: Type.Object({ id: Type.String(), run: Type.Integer() }),
+          access: signedIn(),
+          readModels: ['things'],
+          cache: { ttlMs: 60_000, tags: (q) => [`thing:${q.id}`] },
+          async handle(q, { caller }) {
+            runs.push(`${caller?.id ?? ''}:${q.id}`)
+            const run = runs.length
+            await gate.promise
+            if (q.id === 'missing') throw new NotFoundError('THING_NOT_FOUND', 'Thing not found')
+            return { id: q.id, run }
+          },
+        })
+        const progress: ReadProgress = {
+          waitFor: async (_models, position) => at.position >= position,
+          position: () => at.position.toString(),
+        }
+        const bus = createQueryBus({
+          registry: createRegistry({ commands: [], queries: [slow] }),
+          stores: noStores,
+          progress,
+          middleware: [waitForPosition(progress), cacheAnswers(createQueryCache())],
+        })
+        const release = () => {
+          gate.open()
+          gate = opened()
+        }
+        return { bus, slow, at, runs, release }
+      }
+
+      it('waits for it instead of making it again, per caller and input', async () => {
+        const { bus, slow, runs, release } = slowBus()
+        const asks = [
+          bus.ask(slow, { id: 'a' }, { caller: ann }),
+          bus.ask(slow, { id: 'a' }, { caller: ann }),
+          bus.ask(slow, { id: 'a' }, { caller: bob }),
+          bus.ask(slow, { id: 'b' }, { caller: ann }),
+        ]
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        const [first, joined, bobs, other] = await Promise.all(asks)
+        expect(runs).toEqual(['ann:a', 'bob:a', 'ann:b'])
+        expect(first).toMatchObject({ data: { id: 'a', run: 1 }, cacheHit: false, readPosition: '10' })
+        expect(joined).toMatchObject({ data: { id: 'a', run: 1 }, cacheHit: false, readPosition: '10' })
+        expect(bobs).toMatchObject({ data: { id: 'a', run: 2 } })
+        expect(other).toMatchObject({ data: { id: 'b', run: 3 } })
+        // Stored once made: the next ask is a hit.
+        expect(await bus.ask(slow, { id: 'a' }, { caller: ann })).toMatchObject({ cacheHit: true })
+      })
+
+      it('gets its refusal too', async () => {
+        const { bus, slow, runs, release } = slowBus()
+        const asks = [0, 1].map(() => bus.ask(slow, { id: 'missing' }, { caller: ann }))
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        const answers = await Promise.all(asks)
+        expect(answers.map((a) => a.status === 'failed' && a.error.code)).toEqual([
+          'THING_NOT_FOUND',
+          'THING_NOT_FOUND',
+        ])
+        expect(runs).toHaveLength(1)
+      })
+
+      it('makes its own when it asked for a position the answer being made was read before', async () => {
+        const { bus, slow, at, runs, release } = slowBus()
+        const first = bus.ask(slow, { id: 'a' }, { caller: ann })
+        await new Promise((resolve) => setImmediate(resolve))
+        // The read models apply position 11 while the first answer is made (read at 10).
+        at.position = 11n
+        const bound = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 11n })
+        const reached = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 10n })
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        expect(await first).toMatchObject({ data: { run: 1 }, readPosition: '10' })
+        expect(await reached).toMatchObject({ data: { run: 1 }, readPosition: '10' })
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        expect(await bound).toMatchObject({ data: { run: 2 }, readPosition: '11' })
+        expect(runs).toHaveLength(2)
+      })
+    })
+
     it('does not cache a refusal', async () => {
       const { bus, getThing } = queryBus()
       await bus.ask(getThing, { id: 'missing' })
