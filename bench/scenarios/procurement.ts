@@ -6,6 +6,7 @@ import { startServerProcess, type ServerProcess } from '../lib/server-process.js
 import { round } from '../lib/stats.js'
 import { benchSecret, startTandemServer, type TandemServer } from '../lib/tandem-server.js'
 import type { Target } from '../lib/targets.js'
+import { answersSoFar, hitRateBetween, missMsBetween } from './http.js'
 import { loadBoth, type Commit } from './procurement-load.js'
 import {
   budgetsOf,
@@ -237,7 +238,16 @@ async function measureSides(
       measurements.push(m)
       return m
     }
+    const answers = () => answersSoFar(url, 'procurement/list-department-requests')
+    const before = side === 'cqrs' ? await answers() : undefined
     const first = await load('list first page, filters', make.firstPage)
+    if (before) {
+      // The server's own time per answer that missed the query cache (its pipeline: the audit's
+      // admission, the read), against the page's time as the client saw it.
+      const after = await answers()
+      figures['cqrs.first.cacheHitRate'] = hitRateBetween(before, after)
+      figures['cqrs.first.missMs'] = missMsBetween(before, after)
+    }
     const deep = (await deepCursors(url, make.managers, depth)).map(
       (line) => line.split('\n') as [string, string],
     )
