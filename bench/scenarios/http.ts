@@ -16,7 +16,10 @@ export async function getJson<T>(url: string): Promise<T> {
   return (await response.json()) as T
 }
 
-/** How many answers of a query looked in the query cache so far (`/api/cqrs/stats`), and how many it had. */
+/**
+ * A query's statistics so far (`/api/cqrs/stats`): the answers that looked in the query cache
+ * (`count`), how many it had and had not, and the server's time over all its answers (`totalMs`).
+ */
 export async function answersSoFar(
   url: string,
   query: string,
