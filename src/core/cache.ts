@@ -41,6 +41,11 @@ export interface QueryCache {
    */
   onInvalidate(listener: (tags: readonly string[] | 'all') => void): () => void
   readonly size: number
+  /**
+   * Invalidations and clears so far. Read by a listener, the count its invalidation made: an answer
+   * begun (stamped) at that count or later was begun after it.
+   */
+  readonly epoch: number
 }
 
 interface Entry extends CachedAnswer {
@@ -216,6 +221,9 @@ export function createQueryCache(options: { maxEntries?: number } = {}): QueryCa
     },
     get size() {
       return entries.size
+    },
+    get epoch() {
+      return epoch
     },
   }
 }

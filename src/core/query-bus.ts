@@ -17,6 +17,8 @@ export interface QueryCall extends Call {
   readonly minPosition: bigint | undefined
   readonly maxWaitMs: number
   readonly useCache: boolean
+  /** An answer begun after this invalidation (`QueryCache.epoch`) only: a live stream's refresh. */
+  readonly freshAfter: number | undefined
 }
 
 export interface Answered {
@@ -54,6 +56,8 @@ export interface AskOptions {
   minPosition?: bigint
   maxWaitMs?: number
   useCache?: boolean
+  /** Ask for an answer begun after this invalidation (`QueryCache.epoch`): never one made before it. */
+  freshAfter?: number
   log?: Logger
 }
 
@@ -132,6 +136,7 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
         minPosition: send.minPosition,
         maxWaitMs: send.maxWaitMs ?? defaultMaxWaitMs,
         useCache: send.useCache ?? true,
+        freshAfter: send.freshAfter,
       }
       const answer = await pipeline(call)
       return {
@@ -190,10 +195,13 @@ export function waitForPosition(
  * A miss while the same answer is being made joins it instead of making it again (a hot page whose
  * tag was just dropped is asked many times before the first asker has it): the joiner gets what the
  * first computes (a refusal too), read at a position it reports. A joiner that asked for a position
- * (`X-Min-Position`) makes its own unless the joined answer was read at it or later.
+ * (`X-Min-Position`) makes its own unless the joined answer was read at it or later. One that asked
+ * for an answer begun after an invalidation (a live stream refreshing because of it) makes its own
+ * unless the joined answer was begun after it: one begun before may not show what was invalidated.
  */
 export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<QueryCall, Answered> {
-  const making = new Map<string, Promise<Answered>>()
+  /** Answers being made, each with the cache's epoch when it was begun. */
+  const making = new Map<string, { answer: Promise<Answered>; begun: number }>()
   return async (call, next) => {
     const policy = call.definition.cache
     if (!policy || !call.useCache) return next(call)
@@ -203,13 +211,15 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     // A hit answers the tags it was stored with: the same input, caller and answer give the same tags.
     if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true, tags: hit.tags }
     const joined = making.get(key)
-    if (joined) {
+    if (joined && (call.freshAfter === undefined || joined.begun >= call.freshAfter)) {
       const { minPosition } = call
       // What the first asker gets, refusals included; one bound to a position only an answer read there.
-      if (minPosition === undefined) return joined
-      const answer = await joined.catch(() => undefined)
+      if (minPosition === undefined) return joined.answer
+      const answer = await joined.answer.catch(() => undefined)
       if (answer && BigInt(answer.readPosition) >= minPosition) return answer
     }
+    // `fill` stamps the answer with this epoch as it begins.
+    const begun = cache.epoch
     const made = cache
       .fill(key, async () => {
         const answer = await next(call)
@@ -221,11 +231,11 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
         }
       })
       .then(({ answer, tags, cacheHit }) => ({ ...answer, cacheHit, tags }))
-    making.set(key, made)
+    making.set(key, { answer: made, begun })
     try {
       return await made
     } finally {
-      if (making.get(key) === made) making.delete(key)
+      if (making.get(key)?.answer === made) making.delete(key)
     }
   }
 }

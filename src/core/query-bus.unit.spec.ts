@@ -289,17 +289,18 @@ describe('query bus', () => {
           waitFor: async (_models, position) => at.position >= position,
           position: () => at.position.toString(),
         }
+        const cache = createQueryCache()
         const bus = createQueryBus({
           registry: createRegistry({ commands: [], queries: [slow] }),
           stores: noStores,
           progress,
-          middleware: [waitForPosition(progress), cacheAnswers(createQueryCache())],
+          middleware: [waitForPosition(progress), cacheAnswers(cache)],
         })
         const release = () => {
           gate.open()
           gate = opened()
         }
-        return { bus, slow, at, runs, release }
+        return { bus, slow, at, runs, release, cache }
       }
 
       it('waits for it instead of making it again, per caller and input', async () => {
@@ -350,6 +351,25 @@ describe('query bus', () => {
         await new Promise((resolve) => setImmediate(resolve))
         release()
         expect(await bound).toMatchObject({ data: { run: 2 }, readPosition: '11' })
+        expect(runs).toHaveLength(2)
+      })
+      it('makes its own when asked for one begun after an invalidation, and the one being made began before', async () => {
+        const { bus, slow, runs, release, cache } = slowBus()
+        const tick = () => new Promise((resolve) => setImmediate(resolve))
+        const before = bus.ask(slow, { id: 'a' }, { caller: ann })
+        await tick()
+        // An event touches the answer while it is made; a live stream refreshes because of it.
+        cache.invalidate(['things/thing:a'])
+        const freshAfter = cache.epoch
+        const refreshed = bus.ask(slow, { id: 'a' }, { caller: ann, freshAfter })
+        await tick()
+        // Another refresh for the same invalidation may join the one begun after it.
+        const again = bus.ask(slow, { id: 'a' }, { caller: ann, freshAfter })
+        await tick()
+        release()
+        expect(await before).toMatchObject({ data: { run: 1 } })
+        expect(await refreshed).toMatchObject({ data: { run: 2 } })
+        expect(await again).toMatchObject({ data: { run: 2 } })
         expect(runs).toHaveLength(2)
       })
     })

@@ -120,13 +120,14 @@ function takeSeat(tandem: Tandem, holder: string | undefined): () => void {
 /**
  * Follows the cache's invalidations for a live stream of `holder`, the caller's id: runs `refresh`
  * each time one touches a followed tag, one at a time, invalidations while one runs folded into a
- * single next one. It listens from the moment it is made, so that a change committed while the first
+ * single next one. `refresh` gets the cache's epoch at the latest such invalidation, for its asks
+ * (`freshAfter`): an answer begun before it, still being made, may not show the change. It listens from the moment it is made, so that a change committed while the first
  * answer is read is not missed. Each stream re-reads its query on every change it follows: a caller
  * may keep `streamsPerHolder` open, then 429 TOO_MANY_STREAMS.
  */
 export function follow(
   tandem: Tandem,
-  refresh: () => Promise<void>,
+  refresh: (freshAfter: number) => Promise<void>,
   log: FastifyBaseLogger,
   holder: string | undefined,
 ): Follower {
@@ -136,24 +137,24 @@ export function follow(
   let overflowed = false
   let chain = Promise.resolve()
   let queued = false
+  /** The epoch of the latest invalidation that touched (or, before `start`, may have touched) the tags. */
+  let touchedAt = 0
   const run = () => {
     if (queued) return
     queued = true
     chain = chain
       .then(async () => {
         queued = false
-        await refresh()
+        await refresh(touchedAt)
       })
       .catch((error: unknown) => log.error({ err: error }, 'a live query failed to refresh'))
   }
   const off = tandem.cache.onInvalidate((touched) => {
     const followed = tags
-    if (touched === 'all') {
-      if (followed) run()
-      else overflowed = true
-    } else if (followed) {
-      if (touched.some((tag) => followed.has(tag))) run()
-    } else if (early.size + touched.length > earlyTagLimit) overflowed = true
+    if (followed && touched !== 'all' && !touched.some((tag) => followed.has(tag))) return
+    touchedAt = tandem.cache.epoch
+    if (followed) run()
+    else if (touched === 'all' || early.size + touched.length > earlyTagLimit) overflowed = true
     else for (const tag of touched) early.add(tag)
   })
   return {

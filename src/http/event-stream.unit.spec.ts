@@ -2,7 +2,10 @@ import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { drainGraceMs, maxUnsentBytes, openEventStream } from './event-stream.js'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Tandem } from '../app/tandem.js'
+import { createQueryCache } from '../core/cache.js'
+import { drainGraceMs, follow, maxUnsentBytes, openEventStream } from './event-stream.js'
 
 /** A response whose client takes each write only when `drain()` is called (never, for one that stopped). */
 function clientResponse() {
@@ -65,5 +68,32 @@ describe('an event stream past maxUnsentBytes unsent', () => {
     expect(closed()).toBe(0)
     raw.emit('close')
     expect(closed()).toBe(1)
+  })
+})
+
+describe('following the cache for a live stream', () => {
+  it('refreshes for the invalidations that touch its tags, with the epoch of the latest', async () => {
+    const cache = createQueryCache()
+    const refreshes: number[] = []
+    const log = { error: () => undefined } as unknown as FastifyBaseLogger
+    const follower = follow(
+      { cache } as unknown as Tandem,
+      async (at) => void refreshes.push(at),
+      log,
+      undefined,
+    )
+    cache.invalidate(['other']) // while the first answer is read: not one of its tags
+    follower.start(['t'])
+    cache.invalidate(['u'])
+    cache.invalidate(['t', 'u'])
+    const touched = cache.epoch
+    await new Promise((resolve) => setImmediate(resolve))
+    cache.invalidate(['v'])
+    cache.clear()
+    await new Promise((resolve) => setImmediate(resolve))
+    follower.stop()
+    cache.invalidate(['t'])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(refreshes).toEqual([touched, cache.epoch - 1])
   })
 })

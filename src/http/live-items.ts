@@ -72,14 +72,19 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     /**
      * Pages on from the first page while every item of a page is `fresh`, `pages` at most: the items
      * read (newest first), the first page's tags, and whether the reads reached the end of the list.
+     * A refresh reads answers begun after the invalidation it follows (`freshAfter`).
      */
-    const read = async (pages: number, fresh: (key: string) => boolean) => {
+    const read = async (pages: number, fresh: (key: string) => boolean, freshAfter?: number) => {
       const seen: Keyed[] = []
       let tags: readonly string[] = []
       let cursor: string | undefined
       for (let page = 0; page < pages; page++) {
         const pageInput = cursor === undefined ? input : { ...input, cursor }
-        const answer = await tandem.queries.ask(definition, pageInput, { caller, log: request.log })
+        const answer = await tandem.queries.ask(definition, pageInput, {
+          caller,
+          log: request.log,
+          ...(freshAfter === undefined ? {} : { freshAfter }),
+        })
         if (answer.status === 'failed') throw answer.error
         const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }
         if (page === 0) tags = answer.tags
@@ -92,7 +97,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       return { seen, tags, ended: false }
     }
 
-    const follower = follow(tandem, () => refresh(), request.log, caller?.id)
+    const follower = follow(tandem, (freshAfter) => refresh(freshAfter), request.log, caller?.id)
     const fresh = (key: string) => after === undefined || key > after
     const first = await read(after === undefined ? 1 : maxItemPages, fresh).catch((error: unknown) => {
       follower.stop()
@@ -108,9 +113,9 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         sent.add(key)
       }
     }
-    const refresh = async () => {
+    const refresh = async (freshAfter: number) => {
       try {
-        const next = await read(maxItemPages, (key) => !sent.has(key))
+        const next = await read(maxItemPages, (key) => !sent.has(key), freshAfter)
         follower.retag(next.tags)
         sendNew(next.seen, (key) => !sent.has(key))
       } catch (error) {

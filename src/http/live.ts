@@ -18,7 +18,12 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
     const input = coerce(definition.input, request.query ?? {})
-    const ask = () => tandem.queries.ask(definition, input, { caller, log: request.log })
+    const ask = (freshAfter?: number) =>
+      tandem.queries.ask(definition, input, {
+        caller,
+        log: request.log,
+        ...(freshAfter === undefined ? {} : { freshAfter }),
+      })
     let last = ''
     const send = (id: string, data: unknown) => {
       const text = JSON.stringify(data)
@@ -28,8 +33,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
     }
     const follower = follow(
       tandem,
-      async () => {
-        const next = await ask()
+      async (freshAfter) => {
+        const next = await ask(freshAfter)
         if (next.status === 'failed') stream.send('problem', '0', problemText(next.error))
         else {
           follower.retag(next.tags)
