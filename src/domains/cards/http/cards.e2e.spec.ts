@@ -68,6 +68,7 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
       [payment(cardId, 1.5), '/amount'],
       [payment(cardId, 1, { currency: 'krw' }), '/currency'],
       [payment(cardId, 1, { country: 'KOR' }), '/country'],
+      [payment(cardId, 1, { country: 'ZZ' }), '/country'], // two capitals, but no country's code
       [payment(cardId, 1, { mcc: '541' }), '/mcc'],
       [payment(cardId, 1, { merchantName: '   ' }), '/merchantName'],
       [payment(cardId, 1, { merchantName: 'a\u0000b' }), '/merchantName'],
@@ -113,6 +114,14 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
         { caller: agent },
       ),
       '/dayOfMonth',
+    )
+    expectInvalid(
+      await server().post(
+        url('register-auto-payment'),
+        { cardId, merchantId: 'm', amount: 1, dayOfMonth: 1, country: 'XX' },
+        { caller: agent },
+      ),
+      '/country',
     )
     expect(await cardRow(server().tandem, cardId)).toMatchObject({ holds: 0, posted: 0, version: 1 })
   })
