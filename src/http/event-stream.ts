@@ -121,9 +121,10 @@ function takeSeat(tandem: Tandem, holder: string | undefined): () => void {
  * Follows the cache's invalidations for a live stream of `holder`, the caller's id: runs `refresh`
  * each time one touches a followed tag, one at a time, invalidations while one runs folded into a
  * single next one. `refresh` gets the cache's epoch at the latest such invalidation, for its asks
- * (`freshAfter`): an answer begun before it, still being made, may not show the change. It listens from the moment it is made, so that a change committed while the first
- * answer is read is not missed. Each stream re-reads its query on every change it follows: a caller
- * may keep `streamsPerHolder` open, then 429 TOO_MANY_STREAMS.
+ * (`freshAfter`): an answer begun before it, still being made, may not show the change. It listens
+ * from the moment it is made, so that a change committed while the first answer is read is not
+ * missed. Each stream re-reads its query on every change it follows: a caller may keep
+ * `streamsPerHolder` open, then 429 TOO_MANY_STREAMS.
  */
 export function follow(
   tandem: Tandem,
