@@ -55,8 +55,14 @@ const paramValues: readonly string[] = [
   '%7B%7D',
 ]
 
-/** Variants of an example: each field replaced by each value, in another case, padded, and left out. */
-function variants(example: Record<string, unknown>): Record<string, unknown>[] {
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Variants of an example: each field replaced by each value, in another case, padded, and left out;
+ * within an object, or the first object of a list (a request's items), the same one level down.
+ */
+function variants(example: Record<string, unknown>, depth = 0): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = []
   for (const [field, value] of Object.entries(example)) {
     for (const hostile of jsonValues) out.push({ ...example, [field]: hostile })
@@ -65,6 +71,12 @@ function variants(example: Record<string, unknown>): Record<string, unknown>[] {
     }
     const { [field]: _left, ...rest } = example
     out.push(rest)
+    if (depth > 0) continue
+    if (isRecord(value)) for (const inner of variants(value, 1)) out.push({ ...example, [field]: inner })
+    const [first, ...others] = Array.isArray(value) ? value : []
+    if (isRecord(first)) {
+      for (const inner of variants(first, 1)) out.push({ ...example, [field]: [inner, ...others] })
+    }
   }
   return out
 }
