@@ -73,7 +73,7 @@ function variants(example: Record<string, unknown>, depth = 0): Record<string, u
     out.push(rest)
     if (depth > 0) continue
     if (isRecord(value)) for (const inner of variants(value, 1)) out.push({ ...example, [field]: inner })
-    const [first, ...others] = Array.isArray(value) ? value : []
+    const [first, ...others]: unknown[] = Array.isArray(value) ? (value as unknown[]) : []
     if (isRecord(first)) {
       for (const inner of variants(first, 1)) out.push({ ...example, [field]: [inner, ...others] })
     }
