@@ -88,7 +88,8 @@ function outcomeOf(
   }
 }
 
-function rolesOf(domains: readonly Domain[]): string[] {
+/** Every role the domains' commands and queries name. */
+export function rolesOf(domains: readonly Domain[]): string[] {
   const roles = new Set<string>()
   for (const d of domains) {
     for (const m of [...d.commands, ...d.queries]) {

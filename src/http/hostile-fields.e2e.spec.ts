@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { domains } from '../app/domains.js'
+import { rolesOf } from '../cli/examples.js'
 import type { Caller } from '../core/messages.js'
 import { commandUrl, useTestServer } from '../testing/http.js'
 import { modes } from '../testing/services.js'
@@ -10,14 +11,7 @@ import { modes } from '../testing/services.js'
  * The caller holds every role the domains name, so input gets past access to validation and rules.
  */
 
-const roles = [
-  ...new Set(
-    domains.flatMap((d) =>
-      [...d.commands, ...d.queries].flatMap((m) => (m.access.kind === 'user' ? (m.access.roles ?? []) : [])),
-    ),
-  ),
-]
-const caller: Caller = { id: 'hostile-caller', roles, dept: 'hostile-dept' }
+const caller: Caller = { id: 'hostile-caller', roles: rolesOf(domains), dept: 'hostile-dept' }
 
 /** What a JSON field gets instead of its example's value. */
 const jsonValues: readonly unknown[] = [

@@ -83,7 +83,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         const answer = await tandem.queries.ask(definition, pageInput, {
           caller,
           log: request.log,
-          ...(freshAfter === undefined ? {} : { freshAfter }),
+          freshAfter,
         })
         if (answer.status === 'failed') throw answer.error
         const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }

@@ -19,11 +19,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
     const caller = callerOf(tandem, request)
     const input = coerce(definition.input, request.query ?? {})
     const ask = (freshAfter?: number) =>
-      tandem.queries.ask(definition, input, {
-        caller,
-        log: request.log,
-        ...(freshAfter === undefined ? {} : { freshAfter }),
-      })
+      tandem.queries.ask(definition, input, { caller, log: request.log, freshAfter })
     let last = ''
     const send = (id: string, data: unknown) => {
       const text = JSON.stringify(data)
