@@ -209,6 +209,28 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
     }
   })
 
+  it('answers for the calendar’s last day and month as the rollups do', { timeout: 30_000 }, async () => {
+    const engine = await openCardAnalytics({ sql: t.sql })
+    try {
+      await engine.catchUp()
+      const duckdb = duckdbSpendingEngine(engine)
+      const stores = t.projections.stores
+      const [last, month] = ['9999-12-31', '9999-12']
+      const customerId = customers[0] as string
+      const answers = (e: SpendingEngine) =>
+        Promise.all([
+          e.monthlySummary({ customerId, month, months: 2 }, stores),
+          e.merchantSummary({ merchantId: 'cafe-1', from: last, to: last, bucket: 'day' }, stores),
+          e.merchantSummary({ merchantId: 'cafe-1', from: '9999-01-01', to: last, bucket: 'month' }, stores),
+          e.spendingByDate({ customerId, from: last, to: last, bucket: 'day' }, stores),
+          e.spendingByProduct({ customerId: null, from: '9999-11', to: month }, stores),
+        ])
+      expect(await answers(duckdb)).toEqual(await answers(rollupEngine))
+    } finally {
+      await engine.close()
+    }
+  })
+
   it('follows the log: a new payment shows within the poll', { timeout: 30_000 }, async () => {
     const engine = await openCardAnalytics({ sql: t.sql })
     try {

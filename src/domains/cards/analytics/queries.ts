@@ -20,14 +20,15 @@ const sums = `currency, sum(posted)::DOUBLE AS posted, sum(pending)::DOUBLE AS p
   sum(count)::INTEGER AS count, sum(declined)::INTEGER AS declined`
 const month = `strftime(occurred_at, '%Y-%m')`
 const day = `strftime(occurred_at, '%Y-%m-%d')`
-/** `YYYY-MM` to its first moment; `YYYY-MM-DD` (a range's last day) to the next day's first. */
+/** `YYYY-MM` to its first day. */
 const monthStart = (m: string) => `${m}-01`
-const monthAfter = (m: string) => {
-  const [y, n] = m.split('-').map(Number) as [number, number]
-  return new Date(Date.UTC(y, n, 1)).toISOString().slice(0, 10)
-}
-const dayAfter = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10)
-const between = `occurred_at >= $1::TIMESTAMP AND occurred_at < $2::TIMESTAMP`
+/**
+ * From the first day `$1` to the end of the day or month that begins on `$2`, both `YYYY-MM-DD`: the
+ * end is reckoned in SQL, where the day after 9999-12-31 is a timestamp still (in JavaScript it is
+ * `+010000-01-01`, which DuckDB does not read).
+ */
+const within = (unit: 'DAY' | 'MONTH') =>
+  `occurred_at >= $1::TIMESTAMP AND occurred_at < $2::TIMESTAMP + INTERVAL 1 ${unit}`
 /**
  * The facts of one customer (`$3`): alone in its subquery, the equality is answered from the
  * column's ART index (a customer has a few hundred facts, under DuckDB's index scan limits), and
@@ -47,10 +48,10 @@ export function monthRows(read: Read, customerId: string, from: string, to: stri
      FROM (
        SELECT ${month} AS month, card_id AS "cardId", any_value(product) AS product, mcc, currency,
               sum(posted) AS posted, sum(pending) AS pending, sum(count) AS count, sum(declined) AS declined
-       FROM ${customerFacts} WHERE ${between}
+       FROM ${customerFacts} WHERE ${within('MONTH')}
        GROUP BY month, "cardId", mcc, currency)
      GROUP BY month, "cardId", category, currency`,
-    [monthStart(from), monthAfter(to), customerId],
+    [monthStart(from), monthStart(to), customerId],
   )
 }
 
@@ -68,9 +69,9 @@ export function dayRows(
     of === null ? 'AND customer_id IS NOT NULL' : 'merchantId' in of ? 'AND merchant_id = $3' : ''
   const key = of === null ? [] : ['merchantId' in of ? of.merchantId : of.customerId]
   return read<DayRow>(
-    `SELECT ${day} AS day, ${sums} FROM ${facts} WHERE ${between} ${filter}
+    `SELECT ${day} AS day, ${sums} FROM ${facts} WHERE ${within('DAY')} ${filter}
      GROUP BY day, currency ORDER BY day, currency`,
-    [from, dayAfter(to), ...key],
+    [from, to, ...key],
   )
 }
 
@@ -82,10 +83,10 @@ export async function merchantName(
   to: string,
 ): Promise<string | null> {
   const [row] = await read<{ inRange: string | null; newest: string | null }>(
-    `SELECT arg_max(merchant_name, position) FILTER (WHERE ${between}) AS "inRange",
+    `SELECT arg_max(merchant_name, position) FILTER (WHERE ${within('DAY')}) AS "inRange",
             arg_max(merchant_name, position) AS newest
      FROM card_transaction_fact WHERE merchant_id = $3`,
-    [from, dayAfter(to), merchantId],
+    [from, to, merchantId],
   )
   return row?.inRange ?? row?.newest ?? null
 }
@@ -99,8 +100,8 @@ export function productMonthRows(
 ): Promise<ProductMonthRow[]> {
   return read<ProductMonthRow>(
     `SELECT ${month} AS month, product, ${sums} FROM ${customerId === null ? 'card_transaction_fact' : customerFacts}
-     WHERE ${between} AND product IS NOT NULL
+     WHERE ${within('MONTH')} AND product IS NOT NULL
      GROUP BY month, product, currency ORDER BY month, product, currency`,
-    [monthStart(from), monthAfter(to), ...(customerId === null ? [] : [customerId])],
+    [monthStart(from), monthStart(to), ...(customerId === null ? [] : [customerId])],
   )
 }
