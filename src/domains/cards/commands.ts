@@ -314,7 +314,7 @@ export function defineCardCommands(policy: CardPolicy) {
     summary: 'Capture (all or part, the rest released), reverse or adjust an authorized hold',
     input: UpdateTransactionInput,
     output: TransactionResult,
-    access: signedIn('network', 'agent'),
+    access: signedIn('network', ...agents),
     refusals: [
       'TRANSACTION_NOT_FOUND',
       'INVALID_TRANSITION',
@@ -335,7 +335,7 @@ export function defineCardCommands(policy: CardPolicy) {
     summary: 'Mark an authorized or captured transaction failed: what it held is released',
     input: MarkTransactionFailedInput,
     output: TransactionResult,
-    access: signedIn('network', 'agent'),
+    access: signedIn('network', ...agents),
     refusals: ['TRANSACTION_NOT_FOUND', 'INVALID_TRANSITION'],
     examples: ex.markTransactionFailed,
     handle: onTransaction(decideFail, true),

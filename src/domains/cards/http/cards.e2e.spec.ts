@@ -67,6 +67,7 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
       [payment(cardId, MAX_AMOUNT + 1), '/amount'],
       [payment(cardId, 1.5), '/amount'],
       [payment(cardId, 1, { currency: 'krw' }), '/currency'],
+      [payment(cardId, 1, { currency: 'XXX' }), '/currency'], // three capitals, but no currency's code
       [payment(cardId, 1, { country: 'KOR' }), '/country'],
       [payment(cardId, 1, { country: 'ZZ' }), '/country'], // two capitals, but no country's code
       [payment(cardId, 1, { mcc: '541' }), '/mcc'],
@@ -93,6 +94,11 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
       await server().post(url('issue-card'), { ...issue, creditLimit: -1 }, { caller: agent }),
       '/creditLimit',
     )
+    for (const currency of ['ABC', 'XTS', 'HRK'])
+      expectInvalid(
+        await server().post(url('issue-card'), { ...issue, creditLimit: 1, currency }, { caller: agent }),
+        '/currency',
+      )
     // A customer is a token's sub: one with a blank at an end is nobody's (no token carries it).
     for (const customerId of ['x ', ' x', 'x\ny'])
       expectInvalid(
@@ -183,6 +189,26 @@ describe.each(modes)('cards over HTTP (%s)', (mode) => {
       cardId,
       status: 'lost',
     })
+  })
+
+  it('lets an admin capture and fail transactions, as an agent may', async () => {
+    const admin = { id: 'admin-1', roles: ['admin'] }
+    const cardId = await issueVia()
+    const decided = async () => expectSucceeded<Decision>(await authorize(payment(cardId, 1_000))).result
+    const { transactionId } = await decided()
+    const captured = await server().post(
+      url('update-transaction'),
+      { transactionId, action: 'capture' },
+      { caller: admin },
+    )
+    expect(expectSucceeded(captured).result).toMatchObject({ status: 'captured', posted: 1_000 })
+    const failed = await server().post(
+      url('mark-transaction-failed'),
+      { transactionId: (await decided()).transactionId, reason: 'settlement failed' },
+      { caller: admin },
+    )
+    expect(expectSucceeded(failed).result).toMatchObject({ status: 'failed', hold: 0 })
+    expect(await cardRow(server().tandem, cardId)).toMatchObject({ holds: 0, posted: 1_000 })
   })
 
   it('replays a retried authorization and never charges twice, also when the retries race', async () => {
