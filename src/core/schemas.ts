@@ -68,3 +68,22 @@ export const isUserId = (text: string) => userIdForm.test(text)
 export function UserId(description = 'A user id (the JWT `sub`)') {
   return Type.String({ minLength: 1, maxLength: 200, pattern: userIdPattern, description })
 }
+
+/**
+ * The currencies in circulation that ISO 4217 lists: its funds, precious metals, the SDR and its test
+ * and no-currency codes (`XTS`, `XXX`) are no money a payment or a budget is in, and neither are codes
+ * withdrawn (HRK, CUC, SLL, ZWL, ANG). Any three capitals was accepted before: events keep the looser
+ * form, so those recorded then read as they were.
+ */
+export const currencyCodes = [
+  'AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD',
+  'CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP',
+  'GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD',
+  'KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN',
+  'NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP',
+  'SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES',
+  'VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG',
+].flatMap((line) => line.split(' '))
+
+/** A currency a command accepts: one of `currencyCodes` (ISO 4217, upper case). */
+export const CurrencyCode = Type.Enum(currencyCodes, { description: 'ISO 4217 code, e.g. KRW' })

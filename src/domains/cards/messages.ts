@@ -1,4 +1,4 @@
-import { defineEvent, Id, Name, Text, UserId } from '../../kernel/index.js'
+import { CurrencyCode, defineEvent, Id, Name, Text, UserId } from '../../kernel/index.js'
 import Type, { type Static, type TSchema } from 'typebox'
 
 /**
@@ -86,7 +86,7 @@ export const IssueCardInput = Type.Object(
     customerId: UserId(),
     product: Product,
     creditLimit: Type.Integer({ minimum: 0, maximum: MAX_CREDIT_LIMIT, description: 'Minor units' }),
-    currency: Currency,
+    currency: CurrencyCode,
     expiresAt: Time,
   },
   strict,
@@ -106,7 +106,7 @@ export const AuthorizeTransactionInput = Type.Object(
     transactionId: Type.Optional(Id()),
     cardId: Id(),
     amount: Amount,
-    currency: Currency,
+    currency: CurrencyCode,
     merchantId: MerchantId,
     merchantName: MerchantName,
     mcc: Mcc,

@@ -1,4 +1,4 @@
-import { defineEvent, Id, Name, Text } from '../../kernel/index.js'
+import { CurrencyCode, defineEvent, Id, Name, Text } from '../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 
 /**
@@ -68,7 +68,7 @@ export const CreatePurchaseRequestInput = Type.Object(
     title: Title,
     department: Type.Optional(Department),
     items: Items,
-    currency: Currency,
+    currency: CurrencyCode,
     justification: Type.Optional(Justification),
     neededBy: Type.Optional(NeededBy),
   },
@@ -110,7 +110,7 @@ export const SetDepartmentBudgetInput = Type.Object(
     /** Default: the calendar year (UTC) now, the year new requests are counted in. */
     fiscalYear: Type.Optional(FiscalYear),
     amount: Amount,
-    currency: Currency,
+    currency: CurrencyCode,
   },
   strict,
 )
