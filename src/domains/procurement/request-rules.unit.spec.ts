@@ -12,7 +12,7 @@ import {
   type RequestEvent,
 } from './messages.js'
 import { decideCancel, decideCreate, decideUpdate, type RequestRows } from './request-rules.js'
-import { evolve, held, initial } from './rules.js'
+import { canonicalDepartment, evolve, held, initial } from './rules.js'
 import {
   adm,
   ann,
@@ -290,3 +290,14 @@ function approvedStep(index: number, last = false): RequestEvent[] {
     RequestApproved.create({ ...ref, status: 'approved', budget, total, committedAmount: total }),
   ]
 }
+
+describe("a token's department claim", () => {
+  it('is read in its one form, lower case, and a claim of another shape is no department', () => {
+    expect(canonicalDepartment('Sales')).toBe('sales')
+    expect(canonicalDepartment('r-and-d')).toBe('r-and-d')
+    expect(canonicalDepartment('x'.repeat(40))).toBe('x'.repeat(40))
+    // The Kelvin sign lower-cases to an ASCII `k`: in a body it is a 400, in a claim no department.
+    for (const claim of ['\u212Aorea', 'sales ', '-sales', 'x'.repeat(41), '', 'sa les', 'ſales', undefined])
+      expect(canonicalDepartment(claim)).toBeUndefined()
+  })
+})

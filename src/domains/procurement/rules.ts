@@ -112,15 +112,18 @@ export function currentStep(state: RequestState): Step | undefined {
   return state.status === 'pending' ? state.steps[state.approvals.length] : undefined
 }
 
-const departmentForm = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/
+const departmentForm = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/
 
 /**
  * A department in its one form: lower case, letters, digits and inner hyphens, at most 40. A token's
  * `dept` claim is read through it (`Sales` is `sales`); a claim of another shape is no department.
+ * The shape is checked before lower-casing: some letters lower-case to ASCII (the Kelvin sign U+212A
+ * to `k`), and a body with one is a 400, so a claim with one names no department either.
  */
 export function canonicalDepartment(value: string | undefined): string | undefined {
-  const lower = value?.toLowerCase()
-  return lower !== undefined && lower.length <= 40 && departmentForm.test(lower) ? lower : undefined
+  return value !== undefined && value.length <= 40 && departmentForm.test(value)
+    ? value.toLowerCase()
+    : undefined
 }
 
 export const hasRole = (caller: Caller | undefined, role: string) => caller?.roles.includes(role) === true
