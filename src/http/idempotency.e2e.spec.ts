@@ -149,6 +149,20 @@ describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
     expect(await commentsOn(noteId, await s.head())).toBe(1)
   })
 
+  it('replays to every copy of a retry sent at once after the first answer committed', async () => {
+    const s = server()
+    const key = randomUUID()
+    const create = () => send('create-note', { title: 'Once' }, writer, key)
+    const first = expectSucceeded<{ noteId: string }>(await create())
+    const head = await s.head()
+    const retries = await Promise.all(Array.from({ length: 8 }, create))
+    for (const retry of retries) {
+      expect(retry.headers['idempotent-replayed']).toBe('true')
+      expect(expectSucceeded<{ noteId: string }>(retry).result.noteId).toBe(first.result.noteId)
+    }
+    expect(await s.head()).toBe(head)
+  })
+
   it.each([
     ['a key of 256 characters', 'k'.repeat(256)],
     ['an empty key', ''],

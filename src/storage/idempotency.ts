@@ -17,7 +17,8 @@ type Refusal = Pick<AppError, 'status' | 'code' | 'title' | 'detail' | 'errors'>
 /**
  * `Idempotency-Key`: the same key from the same user with the same body gets the first answer
  * again for 24 hours, whether it was a result or a refusal (EVENT_FULL stays the answer even once a
- * seat is free); another body is refused (422); a second copy while the first runs gets 409.
+ * seat is free); another body is refused (422); a second copy while the first runs gets 409, and
+ * copies sent at once after it committed all get its answer.
  * The record is written in the command's own transaction, so an answer exists iff the command
  * committed (a refusal commits the record alone): a retry never runs a committed command twice,
  * and a rolled-back one leaves no record. Not kept, as they decided nothing: a malformed input
@@ -44,7 +45,8 @@ export function idempotency(): TxMiddleware {
         [userId, key],
       ),
     ])
-    if (!lock?.locked) {
+    // A copy that holds the lock may be a replay too: with an answer committed there is nothing to wait for.
+    if (!lock?.locked && !prior) {
       throw new ConflictError(
         'IDEMPOTENCY_IN_PROGRESS',
         'Request in progress',
