@@ -62,6 +62,8 @@ export type CommandResult<R = unknown> =
 
 export interface SendOptions {
   caller?: Caller
+  /** The request's token, refused: the command is answered with it (see `Call.refusedToken`). */
+  refusedToken?: AppError
   correlationId?: string
   idempotencyKey?: string
   log?: Logger
@@ -139,6 +141,7 @@ export function createCommandBus(options: CommandBusOptions): CommandBus {
         definition,
         input,
         caller: send.caller,
+        refusedToken: send.refusedToken,
         log,
         meta,
         idempotencyKey: send.idempotencyKey,

@@ -4,9 +4,13 @@ import type { Call, Middleware } from './pipeline.js'
 import { validInput } from './validation.js'
 import type { TSchema } from 'typebox'
 
-/** The caller must be allowed by the message's access rule: 401 without a caller, 403 without a role. */
+/**
+ * The caller must be allowed by the message's access rule: 401 without a caller or with a refused
+ * token, 403 without a role.
+ */
 export function authorize<C extends Call, O>(): Middleware<C, O> {
   return (call, next) => {
+    if (call.refusedToken) throw call.refusedToken
     const { access } = call.definition
     if (access.kind === 'user') {
       if (!call.caller) throw new UnauthenticatedError()

@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js'
+import type { AppError } from './errors.js'
 import type { Access, Caller } from './messages.js'
 import type { MessageKind } from './metrics.js'
 
@@ -9,6 +10,12 @@ export interface Call {
   readonly definition: { access: Access; input: unknown }
   input: unknown
   readonly caller: Caller | undefined
+  /**
+   * The credentials the request came with, refused (a bad or expired token): `authorize` answers
+   * with this 401 whatever the message's access, after the middleware outside it (logging, metrics,
+   * the audit) saw the call.
+   */
+  readonly refusedToken?: AppError | undefined
   readonly log: Logger
 }
 

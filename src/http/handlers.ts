@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ValidationError } from '../core/errors.js'
+import { UnauthenticatedError, ValidationError, type AppError } from '../core/errors.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import { defaultMaxWaitMs } from '../core/query-bus.js'
 import { coerce } from '../core/validation.js'
@@ -22,7 +22,15 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 export function commandHandler(tandem: Tandem, definition: AnyCommand) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const caller = callerOf(tandem, request)
+    // A refused token is the command's answer, given by the bus, so the audit records it.
+    let caller: Caller | undefined
+    let refusedToken: AppError | undefined
+    try {
+      caller = callerOf(tandem, request)
+    } catch (error) {
+      if (!(error instanceof UnauthenticatedError)) throw error
+      refusedToken = error
+    }
     const idempotencyKey = header(request, 'idempotency-key')
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
       throw new ValidationError([
@@ -31,6 +39,7 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
     }
     const outcome = await tandem.commands.execute(definition, request.body ?? {}, {
       caller,
+      refusedToken,
       idempotencyKey,
       correlationId: request.id,
       log: request.log,

@@ -97,6 +97,7 @@ describe.each(modes)('procurement over HTTP (%s)', (mode) => {
     expectInvalid(await post(request({ items: [item(1.5)] })))
     expectInvalid(await post(request({ items: [item(1, 1, 'x'.repeat(501))] })))
     expectInvalid(await post(request({ currency: 'krw' })), '/currency')
+    expectInvalid(await post(request({ currency: 'ABC' })), '/currency') // no currency's code
     expectInvalid(await post(request({ department: 'sales team' })), '/department')
     expectInvalid(await post(request({ justification: 'x'.repeat(2001) })), '/justification')
     expectInvalid(await post(request({ neededBy: '2031-02-30' })), '/neededBy')
@@ -188,6 +189,29 @@ describe.each(modes)('procurement over HTTP (%s)', (mode) => {
     )
   })
 
+  it('records a command refused for its token in the audit log, whatever is wrong with the token', async () => {
+    const requestId = randomUUID()
+    const refusals = async () =>
+      s.tandem.sql.query<{ actor: string | null; code: string }>(
+        `SELECT actor_id AS actor, code FROM tandem.audit_log
+         WHERE action = 'procurement/cancel-request' AND details->>'requestId' = $1`,
+        [requestId],
+      )
+    const valid = s.bearer(ann)
+    const tokens = [
+      undefined,
+      'Bearer garbage',
+      `${valid.slice(0, -3)}${valid.endsWith('AAA') ? 'BBB' : 'AAA'}`,
+      s.bearer(ann, -60),
+      'Basic YW5uOnNlY3JldA==',
+    ]
+    for (const authorization of tokens) {
+      const headers: Record<string, string> = authorization === undefined ? {} : { authorization }
+      expectProblem(await s.post(url('cancel-request'), { requestId }, { headers }), 401, 'UNAUTHENTICATED')
+    }
+    expect(await refusals()).toEqual(tokens.map(() => ({ actor: null, code: 'UNAUTHENTICATED' })))
+  })
+
   it('replays a retried command with the same Idempotency-Key: approved and paid once', async () => {
     const id = await create({ items: [item(1, 5_000)] })
     const headers = { 'idempotency-key': `approve-${id}` }
@@ -247,6 +271,14 @@ describe.each(modes)('procurement over HTTP (%s)', (mode) => {
         { caller: finance },
       ),
       '/amount',
+    )
+    expectInvalid(
+      await s.post(
+        url('set-department-budget'),
+        { department: 'x', amount: 1, currency: 'XXX' },
+        { caller: finance },
+      ),
+      '/currency',
     )
     const id = await create({ items: [item(1, 123)] })
     expectSucceeded(await s.post(url('approve-request'), { requestId: id }, { caller: meg }))
