@@ -191,6 +191,26 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(after.json()).toEqual(before.json())
     })
 
+    it('begins one of rebuilds asked at once; the others are 409 REBUILD_IN_PROGRESS', async () => {
+      const live = async () => (await stats()).projections.find((p) => p.name === 'note-details')
+      const generation = (await live())?.generation ?? 0
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () => rebuild('note-details', { authorization: s.bearer(admin) })),
+      )
+      expect(answers.filter((a) => a.statusCode === 202)).toHaveLength(1)
+      for (const refused of answers.filter((a) => a.statusCode !== 202))
+        expectProblem(refused, 409, 'REBUILD_IN_PROGRESS')
+      await expect
+        .poll(async () => {
+          const now = await live()
+          return now?.rebuilding === undefined ? now?.generation : undefined
+        })
+        .toBe(generation + 1)
+      // Once it has switched, the next one begins.
+      expect((await rebuild('note-details', { authorization: s.bearer(admin) })).statusCode).toBe(202)
+      await expect.poll(async () => (await live())?.generation).toBe(generation + 2)
+    })
+
     it('answers 404 PROJECTION_NOT_FOUND for an unknown projection', async () => {
       expectProblem(
         await rebuild('no-such-projection', { authorization: s.bearer(admin) }),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
-import { notAppliedHere } from '../projections/manager.js'
+import { notAppliedHere, rebuildInProgress } from '../projections/manager.js'
 import { callerOf } from './handlers.js'
 import { problem } from './routes.js'
 
@@ -121,7 +121,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
           ...adminErrors,
           404: problem('PROJECTION_NOT_FOUND: no projection by that name'),
           409: problem(
-            'PROJECTION_NOT_APPLIED_HERE: this process does not apply it (send it to a projector)',
+            'PROJECTION_NOT_APPLIED_HERE: this process does not apply it (send it to a projector); ' +
+              'REBUILD_IN_PROGRESS: it is being rebuilt (see /api/cqrs/stats)',
           ),
         },
       },
@@ -139,6 +140,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       const current = (await tandem.projections.status()).find((p) => p.name === name)
       // The rebuild runs on after this answer; what refuses it must be known now.
       if (!current?.appliedHere) throw notAppliedHere(name)
+      // Nothing waits between this and the rebuild's claim: of two asked at once, one begins.
+      if (tandem.projections.rebuilding(name)) throw rebuildInProgress(name)
       void tandem.projections
         .rebuild(name)
         .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))

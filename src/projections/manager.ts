@@ -4,12 +4,12 @@ import { compareDecimal, headPosition } from '../storage/event-log.js'
 import { createPlacements, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
-import { rebuildProjection } from './rebuild.js'
+import { rebuildBegun, rebuildProjection } from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 
 export type { Placement } from './placements.js'
-export { notAppliedHere } from './rebuild.js'
+export { notAppliedHere, rebuildInProgress } from './rebuild.js'
 export type { ProjectionStatus } from './status.js'
 
 export interface ProjectionManager extends ReadProgress {
@@ -18,8 +18,13 @@ export interface ProjectionManager extends ReadProgress {
   stop(): Promise<void>
   /** Resolves true once every live projection has applied the log as it is now; false after the timeout. */
   caughtUp(timeoutMs?: number): Promise<boolean>
-  /** Builds a new generation beside the live one and switches to it when caught up. */
+  /**
+   * Builds a new generation beside the live one and switches to it when caught up. A second one
+   * while the first runs is refused (REBUILD_IN_PROGRESS), and `rebuilding` tells so at once.
+   */
   rebuild(name: string): Promise<{ generation: number }>
+  /** Whether a rebuild of the projection has begun here and not ended. */
+  rebuilding(name: string): boolean
   status(): Promise<ProjectionStatus[]>
   names(): string[]
   /** Drops every cached answer here and, through the feed, in every other process. */
@@ -109,6 +114,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       )
     },
     rebuild,
+    rebuilding(name) {
+      const entry = placements.get(name)
+      return entry !== undefined && rebuildBegun(entry)
+    },
     async waitFor(readModels, position, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       const text = position.toString()

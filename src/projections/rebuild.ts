@@ -2,7 +2,8 @@ import type { QueryCache } from '../core/cache.js'
 import { ConflictError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { ProgressFeed } from '../transport/progress.js'
-import type { Placements } from './placements.js'
+import type { Placed, Placements } from './placements.js'
+import type { Runner } from './runner.js'
 
 /** A rebuild asked of a process that only follows the projection (a query process). */
 export function notAppliedHere(name: string): ConflictError {
@@ -13,6 +14,21 @@ export function notAppliedHere(name: string): ConflictError {
   )
 }
 
+/** A rebuild asked while one of the same projection runs. */
+export function rebuildInProgress(name: string): ConflictError {
+  return new ConflictError(
+    'REBUILD_IN_PROGRESS',
+    'Rebuild in progress',
+    `${name} is being rebuilt: /api/cqrs/stats shows how far, and the switch`,
+  )
+}
+
+/** Projections whose rebuild has begun (claimed before its first wait, so two cannot both begin). */
+const begun = new WeakSet<object>()
+
+/** Whether a rebuild of the projection placed as `entry` has begun and not ended. */
+export const rebuildBegun = (entry: object) => begun.has(entry)
+
 /**
  * Builds a new generation of a projection beside the live one, from the log's beginning, and
  * switches queries to it once it has caught up; then the old generation is dropped. Other
@@ -22,13 +38,32 @@ export async function rebuildProjection(
   name: string,
   deps: { placements: Placements; cache: QueryCache; log: Logger; feed?: ProgressFeed },
 ): Promise<{ generation: number }> {
-  const { placements, cache, log, feed } = deps
+  const { placements } = deps
   const current = placements.get(name)
   if (!current) throw new Error(`No projection is named ${name}`)
-  const { projection } = current
   if (!current.runner) throw notAppliedHere(name)
-  if (current.rebuilding) throw new Error(`${name} is already being rebuilt`)
-  const generation = current.runner.generation + 1
+  if (begun.has(current)) throw rebuildInProgress(name)
+  begun.add(current)
+  try {
+    return await rebuild(current, current.runner, deps)
+  } finally {
+    begun.delete(current)
+  }
+}
+
+async function rebuild(
+  current: Placed,
+  live: Runner,
+  {
+    placements,
+    cache,
+    log,
+    feed,
+  }: { placements: Placements; cache: QueryCache; log: Logger; feed?: ProgressFeed },
+): Promise<{ generation: number }> {
+  const { projection } = current
+  const name = projection.name
+  const generation = live.generation + 1
   const { target, catalog } = placements.targets(projection, generation)
   await target.drop()
   await target.setup()
@@ -52,7 +87,7 @@ export async function rebuildProjection(
     await placements.serve(projection, generation, 'run', { caughtUp: true })
     cache.clear()
     if (placements.publishes(projection)) feed?.switched(name, generation)
-    await current.runner.stop()
+    await live.stop()
     await current.target.drop()
     log.info({ projection: name, generation }, 'rebuild switched')
     return { generation }
