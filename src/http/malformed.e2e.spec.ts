@@ -81,6 +81,26 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(await s.head()).toBe(head)
   })
 
+  it('answers 400 MALFORMED_REQUEST as problem+json for an HTTP/1.1 request without Host', async () => {
+    const answer = problemOf(await exchange(port, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n'))
+    expect(answer.status).toBe('HTTP/1.1 400 Bad Request')
+    expect(answer.headers).toContain('content-type: application/problem+json; charset=utf-8')
+    expect(answer.body).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' })
+    // HTTP/1.0 has no Host to name.
+    expect(await exchange(port, 'GET /health HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1.1 200 OK/)
+  })
+
+  it('answers a path out of the docs’ folder 403 FORBIDDEN, its code and title saying so', async () => {
+    const answer = problemOf(
+      await exchange(
+        port,
+        'GET /docs/static/../../../package.json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+      ),
+    )
+    expect(answer.status).toBe('HTTP/1.1 403 Forbidden')
+    expect(answer.body).toMatchObject({ status: 403, code: 'FORBIDDEN', title: 'Forbidden' })
+  })
+
   it('still answers well-formed requests on new connections', async () => {
     const answer = await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
     expect(answer).toMatch(/^HTTP\/1.1 200 OK/)

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import Type from 'typebox'
 import {
   AppError,
@@ -67,13 +68,12 @@ function translate(error: unknown): AppError {
   if (error instanceof SyntaxError || (e.statusCode === 400 && String(e.message).includes('JSON'))) {
     return new ValidationError([{ path: '', message: 'is not valid JSON' }])
   }
+  // Another 4xx of a plugin (the docs' static files: a path out of their folder is a 403): its
+  // status named, code and title alike (403 FORBIDDEN, "Forbidden").
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new AppError(
-      e.statusCode,
-      'BAD_REQUEST',
-      'Bad request',
-      typeof e.message === 'string' ? e.message : undefined,
-    )
+    const title = STATUS_CODES[e.statusCode] ?? 'Bad Request'
+    const code = title.toUpperCase().replace(/[^A-Z]+/g, '_')
+    return new AppError(e.statusCode, code, title, typeof e.message === 'string' ? e.message : undefined)
   }
   if (isUnavailable(error))
     return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')

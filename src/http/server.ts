@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 
 import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
-import { isAppError, ValidationError } from '../core/errors.js'
+import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { clientErrorHandler, guardBodies } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
@@ -20,6 +20,12 @@ import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
+const missingHost = new AppError(
+  400,
+  'MALFORMED_REQUEST',
+  'Malformed request',
+  'An HTTP/1.1 request names its Host',
+)
 
 export const openapiInfo = {
   title: 'Tandem',
@@ -61,9 +67,12 @@ const lazySerializers: ReturnType<typeof SerializerSelector> = (externalSchemas,
 
 /** Fastify with the OpenAPI plumbing, before any route. Validation is the buses' job, not Fastify's. */
 async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<FastifyInstance> {
+  const timeouts = serverTimeouts(limits)
   const app = Fastify({
     loggerInstance: logger,
-    ...serverTimeouts(limits),
+    ...timeouts,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own: refused below instead.
+    http: { ...timeouts.http, requireHostHeader: false },
     // The buses log each command and query; a line per request on top would double the logging cost.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
@@ -137,7 +146,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   // A callback hook: an async one costs every request a promise.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
-    done()
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') done(missingHost)
+    else done()
   })
   app.setErrorHandler(async (error, request, reply) => {
     const body = problemOf(error)
