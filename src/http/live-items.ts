@@ -24,9 +24,17 @@ interface Keyed {
   item: unknown
 }
 
-/** The id a client gives back (header, else parameter); an unusable one counts as none (documented). */
+/** A UUID, in any case. */
+const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
+
+/**
+ * The id a client gives back (header, else parameter); an unusable one counts as none (documented).
+ * Ids are lower case in every answer (core/canonical.ts), so keys hold them so: one the client sends
+ * in capitals is the same item, and compares as it.
+ */
 function usable(given: unknown): string | undefined {
-  return typeof given === 'string' && usableId.test(given) ? given : undefined
+  if (typeof given !== 'string' || !usableId.test(given)) return undefined
+  return given.replace(uuid, (id) => id.toLowerCase())
 }
 
 /**

@@ -197,6 +197,11 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       // As EventSource polyfills send it: a parameter.
       const polyfill = await itemStream(caller, { limit: '2', lastEventId: missed[0] ?? '' })
       expect(await nextItems(polyfill, 3)).toEqual([...missed.slice(1), ...later])
+
+      // An id in capitals is the same item: what came after it, not it again.
+      const upper = { 'last-event-id': (missed[0] ?? '').toUpperCase() }
+      const shouted = await itemStream(caller, { limit: '2' }, upper)
+      expect(await nextItems(shouted, 3)).toEqual([...missed.slice(1), ...later])
     })
 
     it(`reads at most ${maxItemPages} pages back, and sends what they held`, async () => {

@@ -39,9 +39,10 @@ export const openapiInfo = {
 
 const itemStreamDescription =
   "An item stream: each item of the page as its own `item` event (`id` is the item's key), oldest first, " +
-  'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends only ' +
-  `the items after it, reading at most ${maxItemPages} pages back; an id that is empty, over 200 characters ` +
-  'or holds control characters counts as none (the page again). A failure later is a `problem` event.'
+  'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
+  `only the items after it, reading at most ${maxItemPages} pages back (a UUID in it may be in any ` +
+  'case); an id that is empty, over 200 characters or holds control characters counts as none (the ' +
+  'page again). A failure later is a `problem` event.'
 const lastEventIdHeader = Type.Object({
   'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
 })
