@@ -388,6 +388,23 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     })
     const tooLong = await ask(getStudyAnalytics, { from: '2020-01-01', to: '2025-01-01' }, learner)
     expect(tooLong.status === 'failed' && tooLong.error.code).toBe('VALIDATION_FAILED')
+    // 366 days at most, counted as days: up to the calendar's last day too.
+    const range = async (from: string | undefined, to: string) => {
+      const answer = await ask<{ from: string; minutesPerDay: unknown[] }>(
+        getStudyAnalytics,
+        from === undefined ? { to } : { from, to },
+        learner,
+      )
+      return answer.status === 'succeeded'
+        ? [answer.data.from, answer.data.minutesPerDay.length]
+        : answer.error.code
+    }
+    expect(await range('9999-12-30', '9999-12-31')).toEqual(['9999-12-30', 2])
+    expect(await range('9999-01-01', '9999-12-31')).toEqual(['9999-01-01', 365])
+    expect(await range('2024-01-01', '2024-12-31')).toEqual(['2024-01-01', 366])
+    expect(await range('2024-01-01', '2025-01-01')).toBe('VALIDATION_FAILED')
+    // The last 30 days by default, none before the first day a range may name.
+    expect(await range(undefined, '2000-01-05')).toEqual(['2000-01-01', 5])
     const future = await t.commands.execute(
       updateStudyProgress,
       { subjectId: python, minutesStudied: 5, progressPercent: 10, studiedAt: '2999-01-01T00:00:00Z' },

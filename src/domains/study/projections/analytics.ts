@@ -45,25 +45,38 @@ export const analyticsProjection = defineKvProjection({
 const dayMs = 24 * 3600_000
 /** The longest range the analytics cover at once. */
 export const maxRangeDays = 366
-const shift = (day: string, days: number) =>
-  new Date(Date.parse(`${day}T00:00:00Z`) + days * dayMs).toISOString().slice(0, 10)
+/** The first calendar day a query takes (rules.ts `calendarDay`). */
+const firstDay = '2000-01-01'
+/**
+ * Days as numbers (since 1970-01-01) and back: counted as numbers, a range ending 9999-12-31 ends
+ * (as text, the day after it is `+010000-01`, which sorts before every day).
+ */
+const dayNumber = (day: string) => Date.parse(`${day}T00:00:00Z`) / dayMs
+const dayText = (n: number) => new Date(n * dayMs).toISOString().slice(0, 10)
+/** Every day of [from, to], in order. */
+function daysOf(from: string, to: string): string[] {
+  const days: string[] = []
+  for (let n = dayNumber(from), last = dayNumber(to); n <= last; n++) days.push(dayText(n))
+  return days
+}
 
 /**
  * Streaks of study days within [from, to]: the longest, and the current one: the run ending on
  * `to`, or on the day before when `to` has no study yet (today's streak lasts until the day ends).
  */
 export function streaks(studied: ReadonlySet<string>, from: string, to: string) {
+  const days = daysOf(from, to)
   let longest = 0
   let run = 0
-  for (let day = from; day <= to; day = shift(day, 1)) {
+  for (const day of days) {
     run = studied.has(day) ? run + 1 : 0
     longest = Math.max(longest, run)
   }
   let current = 0
-  let day = studied.has(to) ? to : shift(to, -1)
-  while (day >= from && studied.has(day)) {
+  let i = studied.has(to) ? days.length - 1 : days.length - 2
+  while (i >= 0 && studied.has(days[i] as string)) {
     current++
-    day = shift(day, -1)
+    i--
   }
   return { currentStreak: current, longestStreak: longest }
 }
@@ -103,9 +116,11 @@ export const getStudyAnalytics = defineQuery({
   async handle(q, { caller, stores }) {
     const learner = caller?.id ?? ''
     const to = q.to === undefined ? new Date().toISOString().slice(0, 10) : calendarDay(q.to, '/to')
-    const from = q.from === undefined ? shift(to, -29) : calendarDay(q.from, '/from')
+    // By default the last 30 days, but none before the first day a range may name.
+    const recent = dayText(dayNumber(to) - 29)
+    const from = q.from !== undefined ? calendarDay(q.from, '/from') : recent < firstDay ? firstDay : recent
     if (from > to) throw new ValidationError([{ path: '/from', message: 'must not be after to' }])
-    if (shift(from, maxRangeDays - 1) < to) {
+    if (dayNumber(to) - dayNumber(from) + 1 > maxRangeDays) {
       throw new ValidationError([{ path: '/to', message: `must be at most ${maxRangeDays} days after from` }])
     }
     const kv = stores.kv(analyticsModel)
@@ -119,8 +134,7 @@ export const getStudyAnalytics = defineQuery({
     )
     const perDay = new Map(days.map((d, i) => [d, docs[i]?.minutes ?? 0]))
     const minutesPerDay: { date: string; minutes: number }[] = []
-    for (let day = from; day <= to; day = shift(day, 1))
-      minutesPerDay.push({ date: day, minutes: perDay.get(day) ?? 0 })
+    for (const day of daysOf(from, to)) minutesPerDay.push({ date: day, minutes: perDay.get(day) ?? 0 })
     const perSubject = new Map<string, number>()
     for (const d of docs)
       for (const [id, m] of Object.entries(d.subjects)) perSubject.set(id, (perSubject.get(id) ?? 0) + m)
