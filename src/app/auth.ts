@@ -13,6 +13,8 @@ export interface TokenClaims {
 export interface Auth {
   /** The caller a bearer token names; throws 401 for a bad, expired or non-HS256 token. */
   verify(token: string): Caller
+  /** How long a token `verify` took has left, in ms (by the clock it is read against). */
+  lifeLeftMs(token: string): number
   sign(claims: TokenClaims, options?: { expiresInSeconds?: number }): string
 }
 
@@ -62,6 +64,10 @@ export function createAuth(secret: string, clock: () => Date = () => new Date())
       if (nbf !== undefined && nbf > now) throw new UnauthenticatedError('The token is not valid yet')
       return callerOf(claims)
     },
+    lifeLeftMs(token) {
+      const { exp } = claimsOf(token)
+      return typeof exp === 'number' ? exp * 1000 - clock().getTime() : 0
+    },
     sign(claims, options = {}) {
       const iat = Math.floor(clock().getTime() / 1000)
       return sign({
@@ -91,8 +97,19 @@ function callerOf(claims: Record<string, unknown>): Caller {
 
 /** The caller of a request: undefined without an Authorization header, 401 with a bad one. */
 export function callerFromHeader(auth: Auth, header: string | undefined): Caller | undefined {
+  const token = tokenOf(header)
+  return token === undefined ? undefined : auth.verify(token)
+}
+
+/** How long the token of a request `callerFromHeader` took has left (ms); undefined without one. */
+export function lifeLeftOfHeader(auth: Auth, header: string | undefined): number | undefined {
+  const token = tokenOf(header)
+  return token === undefined ? undefined : auth.lifeLeftMs(token)
+}
+
+function tokenOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
   if (!match?.[1]) throw new UnauthenticatedError('Use "Authorization: Bearer <token>"')
-  return auth.verify(match[1])
+  return match[1]
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from '../core/errors.js'
+import { AppError, UnauthenticatedError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 
 /** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
@@ -21,11 +21,19 @@ export interface EventStream {
   send(event: string, id: string | undefined, data: string): void
 }
 
-/** Takes the reply over and answers 200 with an event stream, kept alive until the client goes. */
+/** The longest a timer waits (Node's): a token with longer left ends its stream then, reconnected. */
+const longestTimerMs = 2 ** 31 - 1
+
+/**
+ * Takes the reply over and answers 200 with an event stream, kept alive until the client goes, or
+ * until the token it was opened with expires (`tokenLeftMs`): then a `problem` event (401
+ * UNAUTHENTICATED) ends it, and the client reconnects with a new token.
+ */
 export function openEventStream(
   request: FastifyRequest,
   reply: FastifyReply,
   onClose: () => void,
+  tokenLeftMs?: number,
 ): EventStream {
   void reply.hijack()
   const res = reply.raw
@@ -45,6 +53,7 @@ export function openEventStream(
     open = false
     clearInterval(heartbeat)
     clearTimeout(draining)
+    clearTimeout(expiring)
     onClose()
   }
   const write = (text: string) => {
@@ -60,6 +69,19 @@ export function openEventStream(
     }, drainGraceMs)
   }
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs)
+  const expiring =
+    tokenLeftMs === undefined
+      ? undefined
+      : setTimeout(
+          () => {
+            write(
+              `event: problem\ndata: ${problemText(new UnauthenticatedError('The token has expired'))}\n\n`,
+            )
+            res.end()
+            close()
+          },
+          Math.max(0, Math.min(tokenLeftMs, longestTimerMs)),
+        )
   request.raw.on('close', close)
   // A client gone while the first answer was read: 'close' has been and gone.
   if (request.raw.destroyed) close()

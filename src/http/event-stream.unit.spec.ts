@@ -22,12 +22,12 @@ function clientResponse() {
   return { res, drain }
 }
 
-function open(res: Writable) {
+function open(res: Writable, tokenLeftMs?: number) {
   const raw = Object.assign(new EventEmitter(), { destroyed: false })
   const request = { id: 'r1', raw, log: { info: () => undefined } } as unknown as FastifyRequest
   const reply = { hijack: () => undefined, raw: res } as unknown as FastifyReply
   let closed = 0
-  const stream = openEventStream(request, reply, () => closed++)
+  const stream = openEventStream(request, reply, () => closed++, tokenLeftMs)
   return { stream, closed: () => closed, raw }
 }
 
@@ -68,6 +68,49 @@ describe('an event stream past maxUnsentBytes unsent', () => {
     expect(closed()).toBe(0)
     raw.emit('close')
     expect(closed()).toBe(1)
+  })
+})
+
+/** A response whose client takes every write at once: what it was sent, as text. */
+function readingResponse() {
+  const sent = { text: '' }
+  const res = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      sent.text += chunk.toString()
+      done()
+    },
+  }) as Writable & { writeHead(): void; flushHeaders(): void }
+  res.writeHead = () => undefined
+  res.flushHeaders = () => undefined
+  return { res, sent }
+}
+
+describe('an event stream opened with a token', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('ends when the token expires: a problem event (401), the response ended, closed once', () => {
+    const { res, sent } = readingResponse()
+    const { stream, closed } = open(res, 60_000)
+    stream.send('item', 'a', '{}')
+    vi.advanceTimersByTime(59_999)
+    expect(res.writableEnded).toBe(false)
+    vi.advanceTimersByTime(1)
+    expect(res.writableEnded).toBe(true)
+    expect(closed()).toBe(1)
+    expect(sent.text.split('\n\n').filter((e) => e.startsWith('event: problem'))).toEqual([
+      'event: problem\ndata: {"code":"UNAUTHENTICATED","title":"Authentication required","status":401}',
+    ])
+    stream.send('item', 'late', '{}')
+    expect(sent.text).not.toContain('late')
+  })
+
+  it('stays open past any time without one', () => {
+    const { res } = readingResponse()
+    const { closed } = open(res)
+    vi.advanceTimersByTime(40 * 24 * 3600_000)
+    expect(res.writableEnded).toBe(false)
+    expect(closed()).toBe(0)
   })
 })
 

@@ -4,7 +4,7 @@ import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import { defaultMaxWaitMs } from '../core/query-bus.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { callerFromHeader } from '../app/auth.js'
+import { callerFromHeader, lifeLeftOfHeader } from '../app/auth.js'
 
 const maxWaitLimitMs = 10_000
 /** Positions are PostgreSQL bigints. */
@@ -12,6 +12,11 @@ const maxPosition = 2n ** 63n - 1n
 
 export function callerOf(tandem: Tandem, request: FastifyRequest): Caller | undefined {
   return callerFromHeader(tandem.auth, request.headers.authorization)
+}
+
+/** How long the token of a request whose caller `callerOf` gave has left (ms); undefined without one. */
+export function tokenLeftMs(tandem: Tandem, request: FastifyRequest): number | undefined {
+  return lifeLeftOfHeader(tandem.auth, request.headers.authorization)
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

@@ -4,7 +4,7 @@ import type { AnyQuery, LiveItems } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { follow, openEventStream, problemText } from './event-stream.js'
-import { callerOf } from './handlers.js'
+import { callerOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
@@ -113,7 +113,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     })
     // Older than what was read is not this stream's to send, unless the reads reached the end.
     const sent = sentKeys(first.ended ? '' : (first.seen.at(-1)?.key ?? ''))
-    const stream = openEventStream(request, reply, follower.stop)
+    const stream = openEventStream(request, reply, follower.stop, tokenLeftMs(tandem, request))
     const sendNew = (seen: readonly Keyed[], isNew: (key: string) => boolean) => {
       for (const { key, item } of [...seen].reverse()) {
         if (!isNew(key)) continue

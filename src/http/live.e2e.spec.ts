@@ -38,6 +38,17 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
   const comment = async (noteId: string, caller = reader) =>
     expectSucceeded(await s.post(noteCommand('add-comment'), { noteId, text: 'Hi' }, { caller }))
 
+  it('ends a stream when the token it was opened with expires: a problem event, then the end', async () => {
+    const noteId = await settledNote()
+    const stream = await streamOf(noteId, { authorization: s.bearer(reader, 2) })
+    expect((await stream.next()).event).toBe('answer')
+    expect(await stream.next(5000)).toMatchObject({
+      event: 'problem',
+      data: { code: 'UNAUTHENTICATED', status: 401 },
+    })
+    await expect(stream.next(5000)).rejects.toThrow('The stream ended')
+  })
+
   it('sends an answer at once, then a new one after each change to the note', async () => {
     const noteId = await settledNote()
     const stream = await streamOf(noteId)

@@ -3,7 +3,7 @@ import type { AnyQuery } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { follow, openEventStream, problemText } from './event-stream.js'
-import { callerOf } from './handlers.js'
+import { callerOf, tokenLeftMs } from './handlers.js'
 import { itemStreamHandler } from './live-items.js'
 
 /**
@@ -48,7 +48,7 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       follower.stop()
       throw first.error
     }
-    const stream = openEventStream(request, reply, follower.stop)
+    const stream = openEventStream(request, reply, follower.stop, tokenLeftMs(tandem, request))
     send(first.readPosition, first.data)
     // The bus's own tags for the answer: from the input as it accepted it (ids lower-cased).
     follower.start(first.tags)

@@ -42,7 +42,7 @@ const itemStreamDescription =
   'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
   `only the items after it, reading at most ${maxItemPages} pages back (a UUID in it may be in any ` +
   'case); an id that is empty, over 200 characters or holds control characters counts as none (the ' +
-  'page again). A failure later is a `problem` event.'
+  'page again). A failure later is a `problem` event; so is the token expiring (401), which ends the stream.'
 const lastEventIdHeader = Type.Object({
   'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
 })
@@ -180,7 +180,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               summary: `${route.definition.summary} (live, Server-Sent Events)`,
               description: items
                 ? itemStreamDescription
-                : 'An `answer` event now, then one each time the answer changes.',
+                : 'An `answer` event now, then one each time the answer changes. The token expiring ends ' +
+                  'the stream with a `problem` event (401).',
               querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
               ...(items ? { headers: lastEventIdHeader } : {}),
               ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
