@@ -177,6 +177,11 @@ export type CommandHandler<I, O> = ((input: I, ctx: CommandContext) => Promise<O
 
 export interface QueryCachePolicy<I, O> {
   ttlMs: number
+  /**
+   * When the answer stops being true by time alone, with no event to say so (epoch ms; an upcoming
+   * event that starts): it is kept no later, however long `ttlMs`.
+   */
+  until?(input: I, answer: O): number | undefined
   /** Tags the answer depends on; an applied event that touches one of them drops the entry. */
   tags(input: I, answer: O, caller: Caller | undefined): readonly string[]
 }

@@ -2,7 +2,7 @@ import type { Static, TSchema } from 'typebox'
 import { NotFoundError, UnavailableError, isAppError, type AppError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
 import type { AuditLog } from './audit.js'
-import type { AnyQuery, Caller, History, QueryDefinition } from './messages.js'
+import type { AnyQuery, Caller, History, QueryCachePolicy, QueryDefinition } from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
 import { domainTags, type QueryCache } from './cache.js'
@@ -226,7 +226,7 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
         return {
           answer: { value: answer.value, readPosition: answer.readPosition },
           tags: answerTags(call, answer.value),
-          ttlMs: policy.ttlMs,
+          ttlMs: ttlOf(policy, call.input, answer.value),
           cacheHit: answer.cacheHit,
         }
       })
@@ -262,6 +262,12 @@ export function stableJson(value: unknown): string {
 }
 
 /** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
+/** How long an answer is kept: its policy's `ttlMs`, cut short where the answer's `until` comes first. */
+function ttlOf(policy: QueryCachePolicy<unknown, unknown>, input: unknown, answer: unknown): number {
+  const until = policy.until?.(input, answer)
+  return until === undefined ? policy.ttlMs : Math.max(0, Math.min(policy.ttlMs, until - Date.now()))
+}
+
 function answerTags(call: QueryCall, answer: unknown): string[] {
   const policy = call.definition.cache
   return policy ? domainTags(call.definition.domain, policy.tags(call.input, answer, call.caller)) : []

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createQueryCache } from './cache.js'
 import { NotFoundError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -255,6 +255,42 @@ describe('query bus', () => {
       cache.invalidate(['things/thing:a'])
       expect(await bus.ask(getThing, { id: 'a' })).toMatchObject({ data: { run: 3 }, cacheHit: false })
       expect(runs.public).toBe(3)
+    })
+
+    it('keeps an answer no later than its `until`, however long its ttl', async () => {
+      vi.useFakeTimers()
+      try {
+        const { getThing } = queries()
+        const cache = createQueryCache()
+        // A thing of size n stops being true n ms from now; one without a size by its ttl alone.
+        const timed = defineQuery({
+          ...getThing,
+          name: 'get-timed-thing',
+          cache: {
+            ttlMs: 60_000,
+            tags: (q) => [`thing:${q.id}`],
+            until: (q) => (q.size === undefined ? undefined : Date.now() + q.size),
+          },
+        })
+        const bus = createQueryBus({
+          registry: createRegistry({ commands: [], queries: [timed] }),
+          stores: noStores,
+          progress: fakeProgress(true).progress,
+          middleware: [cacheAnswers(cache)],
+        })
+        const hit = async (input: { id: string; size?: number }) => {
+          const answer = await bus.ask(timed, input)
+          return answer.status === 'succeeded' && answer.cacheHit
+        }
+        await bus.ask(timed, { id: 'a', size: 100 })
+        await bus.ask(timed, { id: 'b' })
+        vi.advanceTimersByTime(99)
+        expect([await hit({ id: 'a', size: 100 }), await hit({ id: 'b' })]).toEqual([true, true])
+        vi.advanceTimersByTime(1)
+        expect([await hit({ id: 'a', size: 100 }), await hit({ id: 'b' })]).toEqual([false, true])
+      } finally {
+        vi.useRealTimers()
+      }
     })
 
     describe('a miss while the same answer is being made', () => {

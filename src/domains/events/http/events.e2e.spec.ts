@@ -628,6 +628,19 @@ describe.each(modes)('the events domain over HTTP (%s)', (mode) => {
       expect(ids).not.toContain(started.eventId)
     })
 
+    it('leaves out an event once it starts, from a cached page too', async () => {
+      const startsAt = new Date(Date.now() + 1_500).toISOString()
+      const soon = await createEventVia(s, { startsAt, endsAt: new Date(Date.now() + hour).toISOString() })
+      last = soon.position
+      const params = { from: startsAt, to: startsAt }
+      const ids = async () => (await list(params)).json<Page<Details>>().data.map((e) => e.eventId)
+      expect(await ids()).toEqual([soon.eventId])
+      const cached = await list(params)
+      expect(cached.headers['x-cache']).toBe('hit')
+      await new Promise((resolve) => setTimeout(resolve, Date.parse(startsAt) - Date.now() + 20))
+      expect(await ids()).toEqual([])
+    })
+
     it('works without a token', async () => {
       const response = await s.get(eventQuery('list-upcoming-events'))
       expect(response.statusCode).toBe(200)

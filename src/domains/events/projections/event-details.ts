@@ -138,7 +138,12 @@ export const listUpcomingEvents = defineQuery({
   readModels: [name],
   paged: true,
   examples: [{ limit: 10 }, { from: '2099-01-01T00:00:00Z', to: '2099-12-31T23:59:59Z', limit: 5 }],
-  cache: { ttlMs: 5_000, tags: () => ['events:upcoming'] },
+  cache: {
+    ttlMs: 5_000,
+    tags: () => ['events:upcoming'],
+    // Kept no longer than until the first event listed starts: then it is no longer upcoming.
+    until: (_q, page) => (page.items[0] ? Date.parse(page.items[0].startsAt) : undefined),
+  },
   async handle(q, { stores }) {
     const kv = stores.kv(name)
     const limit = q.limit ?? 20

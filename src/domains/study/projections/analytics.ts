@@ -112,6 +112,8 @@ export const getStudyAnalytics = defineQuery({
   cache: {
     ttlMs: 30_000,
     tags: (_q, _a, caller) => [`analytics:${caller?.id ?? ''}`, `learner:${caller?.id ?? ''}`],
+    // Without `to` the range ends today: a new day is another range.
+    until: (q) => (q.to === undefined ? (Math.floor(Date.now() / dayMs) + 1) * dayMs : undefined),
   },
   async handle(q, { caller, stores }) {
     const learner = caller?.id ?? ''
