@@ -84,6 +84,24 @@ function cardMemory<I extends { cardId: string }, S>(
   }
 }
 
+/**
+ * A decision at its card's turn: its moment never before the card's last change. Commands on a card
+ * take turns (its row's lock, or this process's memory of it), but each read the clock as it
+ * arrived: one that waited for another would stamp its events before those of the one it waited
+ * for, and the card's history as of a moment between the two would show the later change.
+ */
+function turnOf(meta: CommandMeta, card: CardState): CommandMeta {
+  const last = card.status === 'absent' ? undefined : new Date(card.updatedAt)
+  return last && last > meta.now ? { ...meta, now: last } : meta
+}
+
+/** `decide` at its card's turn (`turnOf`), for a command whose state holds its card. */
+function inTurn<I, S extends { card: CardState }>(
+  decide: (cmd: I, state: S, meta: CommandMeta) => CardsEvent[],
+): (cmd: I, state: S, meta: CommandMeta) => CardsEvent[] {
+  return (cmd, state, meta) => decide(cmd, state, turnOf(meta, state.card))
+}
+
 /** The shell of a command on a card named by its input: load and lock it, decide, persist, answer. */
 function onCard<I extends { cardId: string }, R>(
   decide: (cmd: I, state: CardState, meta: CommandMeta) => readonly CardsEvent[],
@@ -91,7 +109,7 @@ function onCard<I extends { cardId: string }, R>(
 ): CommandHandler<I, R> {
   return stateStored({
     load: (tx, cmd: I) => loadCard(tx, cmd.cardId),
-    decide,
+    decide: (cmd: I, state: CardState, meta: CommandMeta) => decide(cmd, state, turnOf(meta, state)),
     stream: (_cmd, state) => streamOf(state),
     persist: (events, state) => persist(events, state),
     result: (events, _cmd, state) => {
@@ -177,9 +195,10 @@ function onTransaction<I extends { transactionId: string }>(
   decide: (cmd: I, state: TransactionCommandState, meta: CommandMeta) => CardsEvent[],
   withHoldTimers: boolean,
 ): CommandHandler<I, ReturnType<typeof transactionResult>> {
+  const decideInTurn = inTurn(decide)
   return stateStored({
     load: (tx, cmd: I) => loadForTransaction(tx, cmd.transactionId),
-    decide,
+    decide: decideInTurn,
     stream: (_cmd, state) => transactionStream(state),
     persist: (events, state) => persist(events, state.card),
     result: (events, cmd, state) => transactionResult(events, state, cmd.transactionId),
@@ -189,6 +208,12 @@ function onTransaction<I extends { transactionId: string }>(
 
 /** The commands of the cards domain, with the rules' settings (index.ts reads them from the environment). */
 export function defineCardCommands(policy: CardPolicy) {
+  const inTurns = {
+    authorize: inTurn(decideAuthorize(policy)),
+    register: inTurn(decideRegisterAutoPayment(policy)),
+    cancel: inTurn(decideCancelAutoPayment),
+    submit: inTurn(decideSubmitAutoPayment(policy)),
+  }
   const issueCard = defineCommand({
     domain,
     name: 'issue-card',
@@ -284,7 +309,7 @@ export function defineCardCommands(policy: CardPolicy) {
         })
         return { card, transactionIdTaken: taken }
       },
-      decide: decideAuthorize(policy),
+      decide: inTurns.authorize,
       stream: (_cmd, state) => streamOf(state.card),
       persist: (events, state) => persist(events, state.card),
       result: (events) => {
@@ -370,7 +395,7 @@ export function defineCardCommands(policy: CardPolicy) {
         })
         return { card, autoPaymentIdTaken: taken }
       },
-      decide: decideRegisterAutoPayment(policy),
+      decide: inTurns.register,
       stream: (_cmd, state) => streamOf(state.card),
       persist: (events, state) => persist(events, state.card),
       result: (events, cmd, _state, meta) => {
@@ -398,7 +423,7 @@ export function defineCardCommands(policy: CardPolicy) {
     examples: ex.cancelAutoPayment,
     handle: stateStored({
       load: (tx, cmd) => loadForAutoPayment(tx, cmd.autoPaymentId),
-      decide: decideCancelAutoPayment,
+      decide: inTurns.cancel,
       stream: (_cmd, state) => streamOf(state.card),
       persist: (events, state) => persist(events, state.card),
       result: (_events, cmd) => ({
@@ -421,7 +446,7 @@ export function defineCardCommands(policy: CardPolicy) {
     examples: ex.submitAutoPayment,
     handle: stateStored({
       load: (tx, cmd) => loadForAutoPayment(tx, cmd.autoPaymentId),
-      decide: decideSubmitAutoPayment(policy),
+      decide: inTurns.submit,
       stream: (_cmd, state) => streamOf(state.card),
       persist: (events, state) => persist(events, state.card),
       result: (events, cmd) => {

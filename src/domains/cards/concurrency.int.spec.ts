@@ -108,6 +108,10 @@ describe.each(modes)('cards under concurrency (%s)', (mode) => {
     for (const e of events) {
       if ('balance' in e.data && e.data.balance) expect(e.data.balance.available).toBeGreaterThanOrEqual(0)
     }
+    // Stamped in turn: each event's moment no earlier than the one before it on the card's stream,
+    // so the card's history as of any moment is a state it was in.
+    const times = events.map((e) => e.data.at)
+    expect(times).toEqual(times.toSorted())
     expect(events.filter((e) => e.type === 'TransactionAuthorized')).toHaveLength(
       outcomes.filter((o) => o === 'approved').length,
     )
