@@ -1,14 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import {
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  closeSync,
-  readdirSync,
-  existsSync,
-} from 'node:fs'
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 
 export class DataDirInUseError extends Error {}
@@ -61,10 +52,4 @@ export function dataDirSecret(dir: string): string {
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' })
     return readFileSync(file, 'utf8').trim()
   }
-}
-
-/** Whether the embedded database in DATA_DIR has never been created. */
-export function isFreshDataDir(dir: string): boolean {
-  const db = join(dir, 'pgdata')
-  return !existsSync(db) || readdirSync(db).length === 0
 }

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { buildServer } from '../http/server.js'
-import { banner, seedDemo } from './serve.js'
+import { banner, seedIfEmpty } from './serve.js'
+import { headPosition } from '../storage/event-log.js'
 import type { FastifyInstance } from 'fastify'
 
 const run = promisify(execFile)
@@ -39,7 +40,7 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     // As `npm start` runs it: the secret is the data dir's, so the banner prints demo tokens.
     dataDir = await mkdtemp(join(tmpdir(), 'tandem-banner-'))
     t = await startTestTandem(mode, { config: { authSecret: undefined, dataDir } })
-    await seedDemo(t)
+    expect(await seedIfEmpty(t)).toBe(true)
     app = await buildServer(t)
     url = await app.listen({ port: 0, host: '127.0.0.1' })
   })
@@ -47,6 +48,14 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     await app.close()
     await t.dispose()
     await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('writes the demo once: a log that holds events is left as it is', async () => {
+    const head = () => headPosition(t.sql)
+    const before = await head()
+    expect(before).not.toBe('0')
+    expect(await seedIfEmpty(t)).toBe(false)
+    expect(await head()).toBe(before)
   })
 
   it('prints commands that work as printed, twice over: a registration it offers is one still open', async () => {

@@ -1,17 +1,21 @@
 import { ConfigError, loadConfig, type Role } from '../app/config.js'
-import { isFreshDataDir } from '../app/data-dir.js'
 import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import { buildServer } from '../http/server.js'
+import { headPosition } from '../storage/event-log.js'
 
-/** `tandem serve`: the stores, projections and HTTP API. Embedded mode seeds demo data into a new DATA_DIR. */
+/**
+ * `tandem serve`: the stores, projections and HTTP API. The demo data goes into an empty log only,
+ * in embedded mode always (a first start stopped before it wrote the demo writes it at the next),
+ * elsewhere with `--seed`: its people and examples have fixed ids, and a second set would stop
+ * halfway (a profile exists), leaving some domains doubled.
+ */
 export async function serve(options: { port?: number; seed?: boolean; roles?: Role[] }): Promise<void> {
   const config = { ...loadConfig(), ...(options.roles ? { roles: options.roles } : {}) }
-  const fresh = !config.databaseUrl && isFreshDataDir(config.dataDir)
   if (options.seed && config.roles && !config.roles.includes('command'))
     throw new ConfigError('--seed needs the command role')
   const tandem = await startTandem({ config })
-  if (options.seed ?? fresh) await seedDemo(tandem)
+  if (options.seed || tandem.mode === 'embedded') await seedIfEmpty(tandem)
   const app = await buildServer(tandem)
   const address = await app.listen({ port: options.port ?? config.port, host: config.host })
   let stopping = false
@@ -26,6 +30,16 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
   console.log(await banner(tandem, address.replace('127.0.0.1', 'localhost')))
+}
+
+/** Writes the demo into an empty log; true if it did. A log with events is left as it is. */
+export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
+  if ((await headPosition(tandem.sql)) !== '0') {
+    tandem.log.info('the log holds events: the demo data is not written again')
+    return false
+  }
+  await seedDemo(tandem)
+  return true
 }
 
 export async function seedDemo(tandem: Tandem): Promise<void> {
