@@ -1,11 +1,12 @@
 import type { TSchema } from 'typebox'
 import Type from 'typebox'
-import type {
-  AnyCommand,
-  AnyQuery,
-  ResourceOutcome,
-  ResourceRequest,
-  ResourceRoute,
+import {
+  ValidationError,
+  type AnyCommand,
+  type AnyQuery,
+  type ResourceOutcome,
+  type ResourceRequest,
+  type ResourceRoute,
 } from '../../kernel/index.js'
 import { createSubject, generateSummary, updateStudyProgress, updateSubject } from './commands.js'
 import { getStudyAnalytics } from './projections/analytics.js'
@@ -36,9 +37,29 @@ export function snakeKeys(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), snakeKeys(v)]))
 }
 
-/** A body or query string with its top-level keys in camelCase, as the messages name them. */
-const camelKeys = (value: Readonly<Record<string, unknown>>) =>
-  Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v]))
+const snakeName = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/
+
+/**
+ * A body or query string with its top-level keys in camelCase, as the messages name them. Only the
+ * guide's names are taken: a key in another form (`minutesStudied` beside `minutes_studied`, which
+ * would win or lose by its place) or one the path gives is refused, naming it as sent.
+ */
+function camelKeys(value: Readonly<Record<string, unknown>>, params: Record<string, string>) {
+  const fromPath = new Set(Object.values(params))
+  const refused = Object.keys(value).filter((k) => !snakeName.test(k) || fromPath.has(camel(k)))
+  if (refused.length > 0) {
+    // At the root: a field path would be renamed as a message's field is.
+    throw new ValidationError(
+      refused.map((k) => ({
+        path: '',
+        message: fromPath.has(camel(k))
+          ? `has ${JSON.stringify(k)}, which the path gives`
+          : `has ${JSON.stringify(k)}, not a field of this path (its fields are snake_case)`,
+      })),
+    )
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), v]))
+}
 
 /** The JSON schema of `snakeKeys` of a value of `schema`; `drop` leaves top-level properties out. */
 export function snakeSchema(schema: TSchema, drop: readonly string[] = []): TSchema {
@@ -97,7 +118,7 @@ function queryRoute(
     message,
     errorPath: guidePath(params),
     input: ({ params: given, query }: ResourceRequest) => ({
-      ...camelKeys(query),
+      ...camelKeys(query, params),
       ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),
     }),
     answer: ({ data, cacheHit, executionTimeMs }: ResourceOutcome) => ({
@@ -134,7 +155,7 @@ function commandRoute(
     status: options.status ?? 200,
     errorPath: guidePath(params),
     input: ({ params: given, body }: ResourceRequest) => ({
-      ...camelKeys(body as Record<string, unknown>),
+      ...camelKeys(body as Record<string, unknown>, params),
       ...Object.fromEntries(Object.entries(params).map(([from, to]) => [to, given[from]])),
     }),
     answer: ({ data, executionTimeMs, position, commandId }: ResourceOutcome) => ({

@@ -230,6 +230,26 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       405,
       'METHOD_NOT_ALLOWED',
     )
+    // Only the guide's names: the messages' own (camelCase) beside them would win or lose by their
+    // place, and a field the path gives is the path's.
+    const progress = { subject_id: id, minutes_studied: 3, progress_percent: 10 }
+    const results = async () =>
+      (await s.get('/api/cqrs/study-progress/', { caller: minji })).json<{ results: unknown }>().results
+    const before = await results()
+    for (const body of [
+      { ...progress, minutesStudied: 1000 },
+      { subjectId: id, ...progress },
+      { ...progress, MINUTES_STUDIED: 1 },
+    ]) {
+      const answer = await s.post('/api/cqrs/study-progress/update_progress/', body, { caller: minji })
+      expectInvalid(answer, '')
+    }
+    expectInvalid(await put(s, `/api/cqrs/subjects/${id}/`, { name: 'Mine', subject_id: id }, minji), '')
+    expectInvalid(
+      await s.get(`/api/cqrs/study-summaries/?subject_id=${id}&subjectId=${id}`, { caller: minji }),
+      '',
+    )
+    expect(await results()).toEqual(before)
   })
 
   it('keeps every minute of parallel updates on one subject', async () => {
