@@ -9,6 +9,7 @@ import { buildServer } from '../http/server.js'
 import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
 import { postgresUrl, servicesAvailable } from '../testing/services.js'
 import { ConfigError } from './config.js'
+import { kvCatalog } from '../projections/targets.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
 const admin: Caller = { id: 'root', roles: ['admin'] }
@@ -204,6 +205,21 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
   afterAll(async () => {
     await second.dispose()
     await first.dispose()
+  })
+
+  it('follow the catalog back to an older generation: the store lost it, a projector began again', async () => {
+    const eventId = await newEvent(first)
+    const position = await register(first, eventId)
+    const generationOf = async (t: TestTandem) =>
+      (await t.projections.status()).find((p) => p.name === 'event-details')?.generation
+    const now = (await generationOf(first)) ?? 0
+    await first.projections.rebuild('event-details')
+    await eventually(async () => (await generationOf(second)) === now + 1)
+    // As a projector started on an emptied Redis writes it: an earlier generation is live.
+    const { version } = (await kvCatalog(first.kv).live('event-details')) ?? { version: 1 }
+    await kvCatalog(first.kv).setLive('event-details', { generation: now, version })
+    await eventually(async () => (await generationOf(first)) === now && (await generationOf(second)) === now)
+    for (const t of [first, second]) expect(await confirmed(t, eventId, position)).toMatchObject({ count: 1 })
   })
 
   it("never serves a cached answer older than the other process's writes", async () => {

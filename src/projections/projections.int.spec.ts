@@ -221,6 +221,20 @@ describe.each(modes)('projections (%s)', (mode) => {
     expect(await counts()).toEqual(await logCounts())
   })
 
+  it('applies the log again when its store loses what was applied (Redis started again empty)', async () => {
+    const [eventId] = (await seed(1, 2)) as [string]
+    const confirmed = async () => {
+      const r = await t.queries.ask(getEventDetails, { eventId }, { useCache: false })
+      return r.status === 'succeeded' ? r.data.confirmedCount : r.error.code
+    }
+    await expect.poll(confirmed, { timeout: 10_000 }).toBe(2)
+    // Every key of the KV read models, checkpoints included, gone while the process runs.
+    await t.kv.deletePrefix('')
+    expect(await confirmed()).toBe('EVENT_NOT_FOUND')
+    // Nothing new is written: the runners find out by comparing their checkpoints with the store's.
+    await expect.poll(confirmed, { timeout: 10_000 }).toBe(2)
+  })
+
   it('keeps applying new events after a rebuild', async () => {
     const [eventId] = (await seed(1, 3)) as [string]
     const registered = await t.commands.execute(

@@ -49,6 +49,8 @@ export interface RunnerOptions {
 }
 
 const recentLimit = 4096
+/** How often, while nothing new comes, the stored checkpoint is compared with the one applied here. */
+const verifyMs = 1000
 
 /**
  * Applies one projection generation: reads the log gap-safe after its checkpoint, applies each batch
@@ -63,6 +65,7 @@ export function createRunner(options: RunnerOptions): Runner {
   let seen = '0'
   let caughtUp = options.caughtUp ?? false
   let loaded = false
+  let verifiedAt = 0
   const recent = new Set<string>()
   const listeners = new Set<() => void>()
   const progressed = () => {
@@ -87,6 +90,7 @@ export function createRunner(options: RunnerOptions): Runner {
     ahead = undefined
     const batch = await (kept ?? read(from))
     const last = batch.events.at(-1)
+    if (!last && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
     if (last) {
       const next = { txId: last.txId, position: last.position }
       if (batch.events.length === batchSize) {
@@ -120,6 +124,34 @@ export function createRunner(options: RunnerOptions): Runner {
     }
     progressed()
     return complete && batch.held ? 'held' : complete
+  }
+
+  /**
+   * Whether the store's checkpoint is no longer the one applied here, checked while nothing new
+   * comes (with events, the next apply finds out). Behind it, the store lost what was applied (Redis
+   * restarted without its data, a table emptied): nothing applied here counts as applied any more,
+   * and the log is applied again from where the store stands. Ahead, another projector moved it.
+   */
+  async function lost(): Promise<boolean> {
+    verifiedAt = Date.now()
+    const stored = await target.checkpoint()
+    const moved = compareCheckpoints(stored, checkpoint)
+    if (moved === 0) return false
+    log.warn(
+      { projection: projection.name, stored, applied: checkpoint },
+      moved < 0
+        ? 'the store lost what was applied; applying the log again'
+        : 'checkpoint moved by someone else; reloading it',
+    )
+    if (moved < 0) {
+      horizon = '0'
+      recent.clear()
+      caughtUp = false
+    }
+    checkpoint = stored
+    seen = '0'
+    progressed()
+    return true
   }
 
   function remember(position: string) {

@@ -25,7 +25,7 @@ export function shareProgress(options: {
 }): Sharing {
   const { feed, placements, cache, log } = options
 
-  /** Another process switched generations: serve the new one, drop what was cached. */
+  /** Another process switched generations: serve that one, drop what was cached. */
   function switchTo(entry: Placed, generation: number): Promise<void> {
     entry.switching ??= (async () => {
       try {
@@ -64,16 +64,19 @@ export function shareProgress(options: {
   }
 
   /**
-   * The backstop: a generation switched while its message was lost, or a followed projection's
-   * stored checkpoint ahead of every report for a whole interval (a lost report: its tags are
-   * unknown, so the cache is cleared). `lost`: the feed itself was down, so everything is suspect.
+   * The backstop: a generation switched while its message was lost (or another live after the store
+   * lost its catalog), or a followed projection's stored checkpoint ahead of every report for a
+   * whole interval (a lost report: its tags are unknown, so the cache is cleared). `lost`: the feed
+   * itself was down, so everything is suspect.
    */
   async function sync(lost: boolean) {
     if (lost) cache.clear()
     for (const entry of placements.all()) {
       try {
         const known = await entry.catalog.live(entry.projection.name)
-        if (known && known.generation > entry.progress.generation) {
+        // Another generation is live: a newer one (a rebuild), or an older one (the store lost its
+        // catalog and a projector started again from the first).
+        if (known && known.generation !== entry.progress.generation) {
           await switchTo(entry, known.generation)
           continue
         }
