@@ -206,7 +206,10 @@ export interface QueryDefinition<
    * whole answer each time; `{ itemKey }` (paged queries) sends each item once (http/live-items.ts).
    */
   readonly live: LiveOption<Static<O>>
+  /** The 404 the query can answer with: its code and when (documentation). */
   readonly notFound?: string
+  /** The 409 the query can answer with: its code and when (documentation). */
+  readonly conflict?: string
   /**
    * The people whose data an answer shows: each one who is not the caller is recorded in the audit
    * log as read by the caller (core/audit.ts), for every answer, a cached one too, without waiting.

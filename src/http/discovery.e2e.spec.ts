@@ -107,12 +107,22 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       )
     })
 
-    it('documents what the rebuild and cache-clear operations answer', () => {
+    it('documents what the operations answer, and what a live stream refuses before it starts', () => {
+      const statuses = (path: string, method: 'get' | 'post') =>
+        Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
+      const body = ['400', '401', '403', '413', '415']
       const rebuild = doc.paths['/api/cqrs/projections/{name}/rebuild']?.post
-      expect(Object.keys(rebuild?.responses ?? {}).sort()).toEqual(['202', '401', '403', '404', '409'])
-      const clear = doc.paths['/api/cqrs/cache/clear']?.post
-      expect(Object.keys(clear?.responses ?? {}).sort()).toEqual(['200', '401', '403'])
+      expect(statuses('/api/cqrs/projections/{name}/rebuild', 'post')).toEqual(
+        ['202', '404', '409', ...body].sort(),
+      )
+      expect(statuses('/api/cqrs/cache/clear', 'post')).toEqual(['200', ...body].sort())
+      expect(statuses('/api/cqrs/processors/{domain}/{name}/retry', 'post')).toEqual(
+        ['200', '404', ...body].sort(),
+      )
       expect(lockBeforeAuthorizing(rebuild?.security)).toBe('open')
+      expect(statuses('/api/queries/notes/get-note/stream', 'get')).toEqual(
+        ['200', '400', '401', '403', '404', '429'].sort(),
+      )
     })
 
     it("shows every command's examples as request examples, and a query's as its parameters'", () => {

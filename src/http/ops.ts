@@ -12,8 +12,12 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   const ops = { tags: ['operations'] }
   const admin = { ...ops, security: [{ bearer: [] }] }
   const adminErrors = {
+    // A body is not needed; one sent is read as a command's is.
+    400: problem('VALIDATION_FAILED: a body that is not JSON'),
     401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
     403: problem('FORBIDDEN: the token lacks the admin role'),
+    413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
+    415: problem('UNSUPPORTED_MEDIA_TYPE: a body that is not application/json'),
   }
 
   app.get('/health', { schema: { ...ops, summary: 'The process is up' } }, async () => ({ status: 'ok' }))
@@ -164,6 +168,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
             handled: Type.Integer({ description: 'Handled now, and removed' }),
             parked: Type.Integer({ description: 'Failed again: still parked' }),
           }),
+          ...adminErrors,
+          404: problem('PROCESSOR_NOT_FOUND: no processor by that name'),
         },
       },
     },

@@ -43,12 +43,15 @@ const commandHeaders = Type.Object({
 
 const queryHeaders = Type.Object({
   'x-min-position': Type.Optional(
-    Type.String({ pattern: '^[0-9]{1,19}$', description: 'Answer only once this log position is applied' }),
+    Type.String({
+      pattern: '^[0-9]{1,19}$',
+      description: 'Answer only once this log position is applied (0 to 2^63-1)',
+    }),
   ),
   'x-max-wait-ms': Type.Optional(
     Type.String({
-      pattern: '^[0-9]{1,5}$',
-      description: 'How long to wait for X-Min-Position (default 3000, at most 10000)',
+      pattern: '^(?:10000|[0-9]{1,4})$',
+      description: 'How long to wait for X-Min-Position, in ms (default 3000, at most 10000)',
     }),
   ),
 })
@@ -113,6 +116,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       querystring: withParameterExamples(definition),
     }
     const notFound = definition.notFound ? { 404: problem(definition.notFound) } : {}
+    const conflict = definition.conflict ? { 409: problem(definition.conflict) } : {}
     routes.push({
       kind: 'query',
       method: 'GET',
@@ -123,7 +127,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         summary: definition.summary,
         description: describeAccess(definition.access),
         operationId: `${definition.domain}.${definition.name}`,
-        response: { 200: queryAnswer(definition), ...queryErrors, ...notFound },
+        response: { 200: queryAnswer(definition), ...queryErrors, ...notFound, ...conflict },
       },
     })
   }

@@ -12,12 +12,13 @@ import { commandHandler, queryHandler } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
+import { streamsPerHolder } from './event-stream.js'
 import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
 import { registerResourceRoutes } from './resource-routes.js'
-import { describeRoutes } from './routes.js'
+import { describeRoutes, problem } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
 const missingHost = new AppError(
@@ -46,6 +47,19 @@ const itemStreamDescription =
 const lastEventIdHeader = Type.Object({
   'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
 })
+/** A live route's answers: the stream, or what its query refuses with before it starts, or 429. */
+function streamResponses(queryResponses: unknown): Record<string, unknown> {
+  const { 200: _answer, 503: _lagging, ...refusals } = queryResponses as Record<string, unknown>
+  return {
+    200: {
+      description: 'The event stream',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    },
+    ...refusals,
+    429: problem(`TOO_MANY_STREAMS: the caller has ${streamsPerHolder} open already`),
+  }
+}
+
 /** The query's parameters and `lastEventId`, for EventSource clients that cannot set headers. */
 function withLastEventId(input: TSchema) {
   const lastEventId = Type.String({ description: 'As the `Last-Event-ID` header (which wins)' })
@@ -185,6 +199,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
               ...(items ? { headers: lastEventIdHeader } : {}),
               ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
+              response: streamResponses(route.schema.response),
             },
           },
           liveHandler(tandem, route.definition),

@@ -349,6 +349,7 @@ export function defineGetMyFeed(settings: FeedSettings) {
     input: GetMyFeedInput,
     output: Page(FeedItem),
     access: signedIn(),
+    conflict: 'PROFILE_REQUIRED: the caller has no profile yet (create-user)',
     readModels: [timelinesModel(settings.mode)],
     paged: true,
     // `/stream`: each new item as it arrives, its key sorting as the feed does; resumable by Last-Event-ID.
