@@ -21,15 +21,24 @@ const maxPosition = 2n ** 63n - 1n
 /**
  * A time as read models store it: UTC ISO text with milliseconds, which sorts as text. One the
  * schema lets through that JavaScript cannot place (a leap second, `23:59:60`), or outside the years
- * 0001 to 9999 (year 0000 is no year to PostgreSQL), is a 400 at `path`.
+ * 0001 to 9999 (year 0000 is no year to PostgreSQL), is a 400 at `path`. Digits past the
+ * millisecond are cut, as JavaScript reads them; `bound: 'ceil'` rounds them up instead, for a
+ * bound that is the first time in (`>= from`) or the first out (`< to`): cut, `.0265` would take in
+ * what was stored at `.026`.
  */
-export function storedTime(value: string, path: string): string {
+export function storedTime(value: string, path: string, bound?: 'ceil'): string {
   const ms = Date.parse(value)
   if (Number.isNaN(ms))
     throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
-  if (ms < earliest || ms > latest)
+  const at = bound === 'ceil' ? ceilMs(value, ms) : ms
+  if (at < earliest || at > latest)
     throw new ValidationError([{ path, message: 'is not a time between the years 0001 and 9999' }])
-  return new Date(ms).toISOString()
+  return new Date(at).toISOString()
+}
+
+/** `ms`, the milliseconds JavaScript reads from ISO `value`, plus one if `value` has more past them. */
+export function ceilMs(value: string, ms: number): number {
+  return /\.\d{3}\d*[1-9]/.test(value) ? ms + 1 : ms
 }
 
 /** Whether `text` is a time exactly as `storedTime` writes it (a cursor's, say): 2031-02-30 is not. */

@@ -29,6 +29,20 @@ describe('keyset keys', () => {
       )
   })
 
+  it('cut digits past the millisecond, or round them up for a bound that is the first time in', () => {
+    const cases: [string, string, string][] = [
+      ['2031-03-01T00:00:00.0265Z', '2031-03-01T00:00:00.026Z', '2031-03-01T00:00:00.027Z'],
+      ['2031-03-01T00:00:00.026000Z', '2031-03-01T00:00:00.026Z', '2031-03-01T00:00:00.026Z'],
+      ['2031-03-01T00:00:00.026Z', '2031-03-01T00:00:00.026Z', '2031-03-01T00:00:00.026Z'],
+      ['2031-03-01T09:00:00.9999999+09:00', '2031-03-01T00:00:00.999Z', '2031-03-01T00:00:01.000Z'],
+      ['2031-03-01T00:00:00Z', '2031-03-01T00:00:00.000Z', '2031-03-01T00:00:00.000Z'],
+    ]
+    for (const [text, cut, ceil] of cases) {
+      expect(storedTime(text, '/from'), text).toBe(cut)
+      expect(storedTime(text, '/from', 'ceil'), text).toBe(ceil)
+    }
+  })
+
   it('take a log position from 1 to 2^63-1', () => {
     expect(isLogPosition('9223372036854775807')).toBe(true)
     for (const text of ['0', '01', '-1', '9223372036854775808', '9999999999999999999', '1e3'])

@@ -33,6 +33,7 @@ export { CurrencyCode, Id, Name, Text, UserId } from '../core/schemas.js'
 export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
 export {
   cursorOf,
+  ceilMs,
   cursorParts,
   indexName,
   isLogPosition,

@@ -158,8 +158,10 @@ export function balanceOf(card: Pick<CardRow, 'creditLimit' | 'holds' | 'posted'
 /** An ISO time normalized to UTC with milliseconds, so stored times compare as text. */
 export function utc(time: string, path: string): string {
   const date = new Date(time)
+  if (Number.isNaN(date.getTime()))
+    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
   const year = date.getUTCFullYear()
-  if (Number.isNaN(date.getTime()) || year < 1970 || year > 9999) {
+  if (year < 1970 || year > 9999) {
     throw new ValidationError([{ path, message: 'must be a time between 1970 and 9999' }])
   }
   return date.toISOString()

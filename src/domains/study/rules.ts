@@ -86,8 +86,10 @@ export function ownSubject(state: SubjectState, meta: CommandMeta): SubjectRow {
 /** An ISO time normalized to UTC with milliseconds; years outside 2000..9999 are refused. */
 export function utc(time: string, path: string): string {
   const date = new Date(time)
+  if (Number.isNaN(date.getTime()))
+    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
   const year = date.getUTCFullYear()
-  if (Number.isNaN(date.getTime()) || year < 2000 || year > 9999) {
+  if (year < 2000 || year > 9999) {
     throw new ValidationError([{ path, message: 'must be a time between 2000 and 9999' }])
   }
   return date.toISOString()

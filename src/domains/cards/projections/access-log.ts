@@ -32,8 +32,8 @@ export const getAccessLog = defineQuery({
   examples: [{ customerId: 'demo-customer', limit: 20 }],
   async handle(q, { auditLog }) {
     const problems: FieldError[] = []
-    const from = q.from === undefined ? undefined : storedTime(q.from, '/from')
-    const to = q.to === undefined ? undefined : storedTime(q.to, '/to')
+    const from = q.from === undefined ? undefined : storedTime(q.from, '/from', 'ceil')
+    const to = q.to === undefined ? undefined : storedTime(q.to, '/to', 'ceil')
     if (from !== undefined && to !== undefined && from > to)
       problems.push({ path: '/from', message: 'must not be after to' })
     refuse(problems)

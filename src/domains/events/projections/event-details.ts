@@ -148,7 +148,7 @@ export const listUpcomingEvents = defineQuery({
     const kv = stores.kv(name)
     const limit = q.limit ?? 20
     const now = new Date().toISOString()
-    const from = q.from === undefined ? undefined : utc(q.from, '/from')
+    const from = q.from === undefined ? undefined : utc(q.from, '/from', 'ceil')
     // Not yet started: members sort as `<startsAt>|<eventId>`, and everything starting at `now` or
     // earlier sorts below `<now>|~`. `from` and `to` are both inclusive.
     const floor =

@@ -222,7 +222,9 @@ async function sourceOf(r: Reading, q: GetMyFeed, ahead: Ahead): Promise<Source>
 function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
   const after = keyAfter(q.cursor, 'get-my-feed')
   // As the timelines' keys hold it: UTC text of four-digit years, which sorts as text.
-  const iso = (field: 'since' | 'until', text: string) => storedTime(text, `/${field}`)
+  // `since` is the first time in: digits past the millisecond round up; `until` the last, cut.
+  const iso = (field: 'since' | 'until', text: string) =>
+    storedTime(text, `/${field}`, field === 'since' ? 'ceil' : undefined)
   // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
   const until: LexBound = q.until === undefined ? '+' : `[${iso('until', q.until)}|~`
   const cursor: LexBound = after ? `(${after.time}|${after.id}` : '+'

@@ -52,8 +52,8 @@ export const getAuditLog = defineQuery({
       domain: 'procurement',
       limit: limit + 1,
       ...(q.actorId === undefined ? {} : { actorId: q.actorId }),
-      ...(q.from ? { from: storedTime(q.from, '/from') } : {}),
-      ...(q.to ? { to: storedTime(q.to, '/to') } : {}),
+      ...(q.from ? { from: storedTime(q.from, '/from', 'ceil') } : {}),
+      ...(q.to ? { to: storedTime(q.to, '/to', 'ceil') } : {}),
       ...(time !== undefined && id !== undefined ? { before: { time, id } } : {}),
     })
     const items = rows.slice(0, limit)

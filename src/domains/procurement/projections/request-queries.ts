@@ -162,8 +162,8 @@ export function departmentListStatement(q: ListInput, department: string | undef
   if (q.status) add((p) => `status = ${p}`, q.status)
   if (q.minAmount !== undefined) add((p) => `total >= ${p}::bigint`, q.minAmount)
   if (q.maxAmount !== undefined) add((p) => `total <= ${p}::bigint`, q.maxAmount)
-  if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from'))
-  if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to'))
+  if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
+  if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
   if (q.requesterId !== undefined) add((p) => `requester_id = ${p}`, q.requesterId)
   if (q.q !== undefined) add((p) => `title ILIKE ${p}`, `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
   if (after) {

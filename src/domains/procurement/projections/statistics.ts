@@ -81,8 +81,8 @@ export const getRequestStatistics = defineQuery({
       const department = departmentAsked(caller, q.department)
       if (department !== undefined) add((p) => `department = ${p}`, department)
     }
-    if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from'))
-    if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to'))
+    if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
+    if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
     const { sql, table } = stores.sql(requestsModel)
     const rows = await sql.query<{ start: string; status: RequestStatus; count: number; amount: string }>(
       `SELECT to_char(date_trunc($1, created_at::timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
