@@ -41,6 +41,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The token secret a server keeps in DATA_DIR, if it has made one (nothing is written). */
+export function existingDataDirSecret(dir: string): string | undefined {
+  try {
+    return readFileSync(join(dir, 'auth-secret'), 'utf8').trim()
+  } catch {
+    return undefined
+  }
+}
+
 /** The token secret kept in DATA_DIR when AUTH_SECRET is unset: made once, readable by its owner only. */
 export function dataDirSecret(dir: string): string {
   mkdirSync(dir, { recursive: true })

@@ -1,13 +1,22 @@
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
 
 const run = promisify(execFile)
 
 /** The CLI from the sources, its exit code and what it wrote to stderr. */
-async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
   try {
-    await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: 110_000 })
+    await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      timeout: 110_000,
+      env: { ...process.env, ...env },
+    })
     return { code: 0, stderr: '' }
   } catch (error) {
     const failed = error as { code: number; stderr: string }
@@ -15,19 +24,44 @@ async function cli(...args: string[]): Promise<{ code: number; stderr: string }>
   }
 }
 
-// Each run loads the CLI's sources through tsx (about 8 s here): the two run side by side, with room
-// for a machine three times slower.
+// Each run loads the CLI's sources through tsx (about 8 s here): those of a test run side by side,
+// with room for a machine three times slower.
 it(
   'answers an unknown option or command with one line and the usage, no stack, exit 1',
   { timeout: 120_000 },
   async () => {
     const cases = [['token', '--sub', 'kim', '--bogus'], ['no-such-command']]
-    const answers = await Promise.all(cases.map((args) => cli(...args)))
+    const answers = await Promise.all(cases.map((args) => cli(args)))
     for (const [i, { code, stderr }] of answers.entries()) {
       expect(code, cases[i]?.join(' ')).toBe(1)
       expect(stderr).toMatch(/Unknown (option '--bogus'|command "no-such-command")/)
       expect(stderr).toContain('Usage: tandem <command>')
       expect(stderr).not.toMatch(/^\s+at /m)
     }
+  },
+)
+
+it(
+  'says what is wrong with the secret of a command sent to a server, not that no server answers; writes nothing',
+  { timeout: 120_000 },
+  async () => {
+    const dataDir = join(tmpdir(), `tandem-cli-${process.pid}-${Date.now()}`)
+    const url = ['--url', 'http://127.0.0.1:1']
+    const [short, none, stats] = await Promise.all([
+      cli(['clear-cache', ...url], { AUTH_SECRET: 'short' }),
+      cli(['clear-cache', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
+      cli(['stats', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
+    ])
+    expect(short).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('AUTH_SECRET must be at least 16'),
+    })
+    expect(none).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('No secret to sign an admin token'),
+    })
+    // Stats are public: no token, so no secret is made in a DATA_DIR that is no server's.
+    expect(stats).toMatchObject({ code: 1, stderr: expect.stringContaining('No Tandem server answers') })
+    expect(existsSync(dataDir)).toBe(false)
   },
 )

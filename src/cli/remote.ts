@@ -1,5 +1,5 @@
 import { loadConfig } from '../app/config.js'
-import { dataDirSecret } from '../app/data-dir.js'
+import { existingDataDirSecret } from '../app/data-dir.js'
 import { createAuth } from '../app/auth.js'
 
 /** Management commands that act on a running server (its cache and projections live in its memory). */
@@ -14,21 +14,28 @@ export function serverUrl(given: string | undefined): string {
   return `http://${host}:${config.port}`
 }
 
+/**
+ * An admin token signed with the server's secret: AUTH_SECRET, or the one a server made in DATA_DIR
+ * (read, never made here: a new one would be no server's).
+ */
 function adminToken(): string {
   const config = loadConfig()
-  return createAuth(config.authSecret ?? dataDirSecret(config.dataDir)).sign(
-    { sub: 'tandem-cli', roles: ['admin'] },
-    { expiresInSeconds: 300 },
-  )
+  const secret = config.authSecret ?? existingDataDirSecret(config.dataDir)
+  if (secret === undefined) {
+    throw new RemoteError(
+      `No secret to sign an admin token with: set AUTH_SECRET to the server's, or run where its DATA_DIR (${config.dataDir}) is`,
+    )
+  }
+  return createAuth(secret).sign({ sub: 'tandem-cli', roles: ['admin'] }, { expiresInSeconds: 300 })
 }
 
+/** A GET of a public route (stats) or a POST of an admin one, signed as an admin. */
 export async function call(url: string, path: string, method: 'GET' | 'POST' = 'GET'): Promise<unknown> {
+  // Made before the request: a bad secret is the caller's to hear, not "no server answers".
+  const headers: Record<string, string> = method === 'POST' ? { authorization: `Bearer ${adminToken()}` } : {}
   let response: Response
   try {
-    response = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminToken()}` },
-    })
+    response = await fetch(`${url}${path}`, { method, headers })
   } catch {
     throw new RemoteError(`No Tandem server answers at ${url}. Start one with "npm start", or pass --url.`)
   }
