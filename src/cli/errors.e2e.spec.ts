@@ -52,16 +52,11 @@ it(
       cli(['clear-cache', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
       cli(['stats', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
     ])
-    expect(short).toMatchObject({
-      code: 1,
-      stderr: expect.stringContaining('AUTH_SECRET must be at least 16'),
-    })
-    expect(none).toMatchObject({
-      code: 1,
-      stderr: expect.stringContaining('No secret to sign an admin token'),
-    })
+    expect([short.code, none.code, stats.code]).toEqual([1, 1, 1])
+    expect(short.stderr).toContain('AUTH_SECRET must be at least 16')
+    expect(none.stderr).toContain('No secret to sign an admin token')
     // Stats are public: no token, so no secret is made in a DATA_DIR that is no server's.
-    expect(stats).toMatchObject({ code: 1, stderr: expect.stringContaining('No Tandem server answers') })
+    expect(stats.stderr).toContain('No Tandem server answers')
     expect(existsSync(dataDir)).toBe(false)
   },
 )
