@@ -65,6 +65,8 @@ const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 
 export class ConfigError extends Error {}
 
+const postgresSchemes = ['postgres', 'postgresql']
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const text = (name: string) => {
     const value = env[name]?.trim()
@@ -73,11 +75,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const integer = (name: string, fallback: number, min: number, max: number) => {
     const value = text(name)
     if (value === undefined) return fallback
-    const n = Number(value)
+    // Digits only: Number() also reads `0x1196` and `1e3`.
+    const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : Number.NaN
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${value}"`)
     }
     return n
+  }
+  /** A URL of one of `schemes`, checked here: a malformed one failed later as a host named by its pieces. */
+  const url = (name: string, schemes: readonly string[]) => {
+    const value = text(name)
+    if (value === undefined) return undefined
+    const scheme = URL.canParse(value) ? new URL(value).protocol.slice(0, -1) : undefined
+    if (scheme === undefined || !schemes.includes(scheme))
+      throw new ConfigError(`${name} must be a URL (${schemes.map((s) => `${s}://…`).join(' or ')})`)
+    return value
   }
   const logLevel = text('LOG_LEVEL') ?? 'info'
   if (!levels.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...levels].join(', ')}`)
@@ -88,9 +100,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: integer('PORT', 3000, 0, 65535),
     host: text('HOST') ?? '127.0.0.1',
     dataDir: text('DATA_DIR') ?? './data',
-    databaseUrl: text('DATABASE_URL'),
-    readDatabaseUrl: text('READ_DATABASE_URL'),
-    redisUrl: text('REDIS_URL'),
+    databaseUrl: url('DATABASE_URL', postgresSchemes),
+    readDatabaseUrl: url('READ_DATABASE_URL', postgresSchemes),
+    redisUrl: url('REDIS_URL', ['redis', 'rediss']),
     authSecret: secret,
     logLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),

@@ -31,6 +31,12 @@ describe('configuration from the environment', () => {
     ['DATABASE_POOL_SIZE', '0'],
     ['LOG_LEVEL', 'loud'],
     ['AUTH_SECRET', 'short'],
+    ['PORT', '0x1196'],
+    ['PORT', '1e3'],
+    ['DATABASE_URL', 'notaurl'],
+    ['DATABASE_URL', 'mysql://127.0.0.1/x'],
+    ['READ_DATABASE_URL', 'http://127.0.0.1/x'],
+    ['REDIS_URL', 'notaurl'],
   ])('refuses %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)

@@ -8,7 +8,8 @@ import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { buildServer } from '../http/server.js'
 import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
 import { postgresUrl, servicesAvailable } from '../testing/services.js'
-import { ConfigError } from './config.js'
+import { ConfigError, loadConfig } from './config.js'
+import { startTandem } from './tandem.js'
 import { kvCatalog } from '../projections/targets.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
@@ -232,6 +233,13 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
       }
     }
   })
+})
+
+it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {
+  const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' })
+  await expect(startTandem({ config, log: pino({ level: 'silent' }) })).rejects.toThrow(
+    /^DATABASE_URL \(127\.0\.0\.1:1\/nowhere\) does not answer/,
+  )
 })
 
 describe('roles in embedded mode', () => {

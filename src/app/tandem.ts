@@ -325,7 +325,21 @@ async function openDatabases(
       })
     : sql
   if (readSql !== sql) closers.push(() => readSql.close())
+  if (config.databaseUrl) await answers(sql, 'DATABASE_URL', config.databaseUrl)
+  if (readSql !== sql && config.readDatabaseUrl)
+    await answers(readSql, 'READ_DATABASE_URL', config.readDatabaseUrl)
   return { sql, readSql }
+}
+
+/** A PostgreSQL that does not answer at start stops the process, naming the variable that named it. */
+async function answers(sql: Sql, variable: string, url: string): Promise<void> {
+  try {
+    await sql.query('SELECT 1')
+  } catch (error) {
+    const { host, pathname } = new URL(url)
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new ConfigError(`${variable} (${host}${pathname}) does not answer: ${reason}`)
+  }
 }
 
 async function migrateDatabases(options: {
