@@ -50,6 +50,15 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     await rm(dataDir, { recursive: true, force: true })
   })
 
+  it("with the operator's secret, names the demo's people and how to make each one's token", async () => {
+    const operated = { ...t, config: { ...t.config, authSecret: 'an-operators-secret-0123' } }
+    const text = await banner(operated, url)
+    expect(text).not.toContain('Tokens to try it')
+    expect(text).toMatch(/npm run -s tandem -- token --sub demo-\S+ --roles \S+ --dept \S+/)
+    for (const caller of t.domains.flatMap((d) => d.demoCallers ?? []))
+      expect(text).toContain(`token --sub ${caller.id}`)
+  })
+
   it('writes the demo once: a log that holds events is left as it is', async () => {
     const head = () => headPosition(t.sql)
     const before = await head()

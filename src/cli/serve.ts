@@ -70,6 +70,18 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     lines.push('', '  Tokens to try it (valid 7 days):')
     const width = Math.max(0, ...[...tokens.keys()].map((label) => label.length))
     for (const [label, token] of tokens) lines.push(`    ${label.padEnd(width)} ${token}`)
+  } else {
+    // The operator's secret: the demo's people, and how to make a token for each with it.
+    const callers = tandem.domains.flatMap((domain) => domain.demoCallers ?? [])
+    if (callers.length > 0) lines.push('', "  The demo's people (make a token with AUTH_SECRET set as here):")
+    const width = Math.max(0, ...callers.map((caller) => caller.label.length))
+    for (const caller of callers) {
+      const roles = caller.roles.length > 0 ? ` --roles ${caller.roles.join(',')}` : ''
+      const dept = caller.dept ? ` --dept ${caller.dept}` : ''
+      lines.push(
+        `    ${caller.label.padEnd(width)} npm run -s tandem -- token --sub ${caller.id}${roles}${dept}`,
+      )
+    }
   }
   if (tandem.roles.has('query') && tandem.roles.has('command')) {
     const examples: DemoExample[] = []
