@@ -51,6 +51,7 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
           'GET /api/queries/notes/get-note/stream',
         ]),
       )
+      expect(home.domains['operations (admin)']).toContain('POST /api/cqrs/projections/:name/rebuild')
       for (const link of Object.values(home.links)) {
         const target = await s.get(link, { caller: admin })
         expect(target.statusCode, link).toBeLessThan(400)

@@ -209,6 +209,13 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   }
   registerResourceRoutes(app, tandem, serve)
   registerOps(app, tandem)
+  // The operations a link cannot reach (POST, admin): listed as the domains' routes are.
+  for (const line of [
+    'POST /api/cqrs/cache/clear',
+    'POST /api/cqrs/projections/:name/rebuild',
+    'POST /api/cqrs/processors/:domain/:name/retry',
+  ])
+    serve('operations (admin)', line)
   registerHome(app, () => ({ title: openapiInfo.title, links: serviceLinks, domains: served }))
   return app
 }
