@@ -53,7 +53,11 @@ function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown>
     description: `Sends the ${message.kind} \`${addressOf(message)}\`: ${message.summary}.`,
     operationId: `${domain}.${route.method.toLowerCase()}:${route.path}`,
     ...(message.access.kind === 'public' ? {} : { security: [{ bearer: [] }] }),
-    ...(names.length > 0 ? { params: Type.Object(params) } : {}),
+    ...(route.schema?.params
+      ? { params: route.schema.params }
+      : names.length > 0
+        ? { params: Type.Object(params) }
+        : {}),
     ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
     ...(route.schema?.body ? { body: route.schema.body } : {}),
     response: { [route.status ?? 200]: route.schema?.answer ?? {}, ...errors },

@@ -94,8 +94,8 @@ export interface ResourceRoute {
    * client is told of the fields it sent (default: the message's names).
    */
   errorPath?(path: string): string
-  /** For the OpenAPI document: the shapes of the body, the query string and the answer. */
-  schema?: { body?: TSchema; querystring?: TSchema; answer?: TSchema }
+  /** For the OpenAPI document: the shapes of the path's parameters, the body, the query string and the answer. */
+  schema?: { params?: TSchema; body?: TSchema; querystring?: TSchema; answer?: TSchema }
 }
 
 export interface ResourceRequest {

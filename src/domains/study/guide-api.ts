@@ -82,6 +82,35 @@ export function snakeSchema(schema: TSchema, drop: readonly string[] = []): TSch
 
 const seconds = (ms: number) => Math.round(ms * 1000) / 1_000_000
 
+/**
+ * The path's parameters as the message's fields they give (`id` is `subjectId`: a UUID), with the
+ * first example's value, so a client generator types them and Swagger UI fills them in.
+ */
+function paramsSchema(message: AnyCommand | AnyQuery, params: Record<string, string>): TSchema | undefined {
+  if (Object.keys(params).length === 0) return undefined
+  const fields = (message.input as { properties?: Record<string, TSchema> }).properties ?? {}
+  const example = (message.examples as readonly Record<string, unknown>[] | undefined)?.[0] ?? {}
+  return Type.Object(
+    Object.fromEntries(
+      Object.entries(params).map(([param, field]) => {
+        const schema = fields[field] ?? Type.String()
+        return [param, example[field] === undefined ? schema : { ...schema, examples: [example[field]] }]
+      }),
+    ),
+  )
+}
+
+const optional = <K extends string, V>(key: K, value: V | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>
+
+/** The message's examples in the guide's names, without what the path gives: a body's examples. */
+function bodyExamples(message: AnyCommand, params: Record<string, string>): unknown[] | undefined {
+  const fromPath = new Set(Object.values(params))
+  return (message.examples as readonly Record<string, unknown>[] | undefined)?.map((example) =>
+    snakeKeys(Object.fromEntries(Object.entries(example).filter(([k]) => !fromPath.has(k)))),
+  )
+}
+
 type Page = { items: unknown[]; nextCursor: string | null }
 
 function queryRoute(
@@ -127,6 +156,7 @@ function queryRoute(
       execution_time: seconds(executionTimeMs),
     }),
     schema: {
+      ...optional('params', paramsSchema(message, params)),
       querystring: snakeSchema(message.input, fromParams),
       answer: snakeSchema(
         Type.Object({
@@ -166,7 +196,11 @@ function commandRoute(
       position,
     }),
     schema: {
-      body: snakeSchema(message.input, Object.values(params)),
+      ...optional('params', paramsSchema(message, params)),
+      body: {
+        ...snakeSchema(message.input, Object.values(params)),
+        ...optional('examples', bodyExamples(message, params)),
+      },
       answer: Type.Object({
         status: Type.Literal('success'),
         result: snakeSchema(message.output),
