@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { analyticsSetting } from '../domains/cards/analytics/replica.js'
 import { checkSettings, ConfigError, loadConfig } from './config.js'
+import { limitsFromEnv } from '../http/limits.js'
 import type { Domain } from './domain.js'
 
 describe('configuration from the environment', () => {
@@ -75,5 +76,13 @@ describe('configuration from the environment', () => {
     for (const good of ['memory', ' off ', '/var/lib/tandem/facts.duckdb', 'a b.duckdb']) {
       expect(() => checkSettings([domain], { CARDS_DUCKDB: good })).not.toThrow()
     }
+  })
+})
+
+describe('the HTTP timeouts', () => {
+  it('take digits only, from 100 to 3600000 ms', () => {
+    expect(limitsFromEnv({ HTTP_HEADERS_TIMEOUT_MS: '20000' }).headersTimeoutMs).toBe(20_000)
+    for (const value of ['0x2710', '1e4', '99', '3600001', '1.5e4', '10000.0'])
+      expect(() => limitsFromEnv({ HTTP_BODY_TIMEOUT_MS: value }), value).toThrow(/HTTP_BODY_TIMEOUT_MS/)
   })
 })

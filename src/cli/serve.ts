@@ -72,7 +72,9 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     for (const [label, token] of tokens) lines.push(`    ${label.padEnd(width)} ${token}`)
   } else {
     // The operator's secret: the demo's people, and how to make a token for each with it.
-    const callers = tandem.domains.flatMap((domain) => domain.demoCallers ?? [])
+    // By label, as the tokens above are: study and quiz share their learner.
+    const byLabel = new Map(tandem.domains.flatMap((d) => d.demoCallers ?? []).map((c) => [c.label, c]))
+    const callers = [...byLabel.values()]
     if (callers.length > 0) lines.push('', "  The demo's people (make a token with AUTH_SECRET set as here):")
     const width = Math.max(0, ...callers.map((caller) => caller.label.length))
     for (const caller of callers) {

@@ -34,7 +34,8 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpLimits 
   for (const [name, key] of Object.entries(limitVariables)) {
     const text = env[name]?.trim()
     if (text === undefined || text === '') continue
-    const value = Number(text)
+    // Digits only: Number() also reads `0x2710` and `1e4`.
+    const value = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN
     if (!Number.isInteger(value) || value < 100 || value > 3_600_000)
       throw new ConfigError(`${name} must be an integer from 100 to 3600000 (ms), not "${text}"`)
     limits[key] = value

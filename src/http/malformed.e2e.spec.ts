@@ -88,6 +88,14 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(answer.body).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' })
     // HTTP/1.0 has no Host to name.
     expect(await exchange(port, 'GET /health HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1.1 200 OK/)
+    // Two are one too many, whatever the version.
+    for (const version of ['1.1', '1.0']) {
+      const twice = `GET /health HTTP/${version}\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n`
+      expect(problemOf(await exchange(port, twice)).body).toMatchObject({
+        status: 400,
+        code: 'MALFORMED_REQUEST',
+      })
+    }
   })
 
   it('answers a path out of the docs’ folder 403 FORBIDDEN, its code and title saying so', async () => {
@@ -99,6 +107,10 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     )
     expect(answer.status).toBe('HTTP/1.1 403 Forbidden')
     expect(answer.body).toMatchObject({ status: 403, code: 'FORBIDDEN', title: 'Forbidden' })
+    // A file the docs do not have: 404, not "takes GET, not GET".
+    const missing = await s.app.inject({ method: 'GET', url: '/docs/static/no-such-file.js' })
+    expect(missing.statusCode).toBe(404)
+    expect(missing.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND' })
   })
 
   it('still answers well-formed requests on new connections', async () => {

@@ -16,7 +16,8 @@ export function answerUnrouted(app: FastifyInstance) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? ''
     const methods = allowed(path)
-    if (methods.length > 0) {
+    // A route that takes the method and found nothing (a file the docs do not have) is a 404.
+    if (methods.length > 0 && !methods.includes(request.method)) {
       return reply
         .code(405)
         .header('allow', methods.join(', '))

@@ -21,12 +21,21 @@ import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
-const missingHost = new AppError(
+/** RFC 9112: an HTTP/1.1 request names one Host, and no request two (Node keeps the first of two). */
+const badHost = new AppError(
   400,
   'MALFORMED_REQUEST',
   'Malformed request',
-  'An HTTP/1.1 request names its Host',
+  'A request names one Host (an HTTP/1.1 request must)',
 )
+function hostHeaders(raw: readonly string[]): number {
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] ?? ''
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+  }
+  return hosts
+}
 
 export const openapiInfo = {
   title: 'Tandem',
@@ -161,7 +170,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   // A callback hook: an async one costs every request a promise.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
-    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') done(missingHost)
+    const hosts = hostHeaders(request.raw.rawHeaders)
+    if (hosts > 1 || (hosts === 0 && request.raw.httpVersion === '1.1')) done(badHost)
     else done()
   })
   app.setErrorHandler(async (error, request, reply) => {
