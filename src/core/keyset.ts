@@ -27,18 +27,28 @@ const maxPosition = 2n ** 63n - 1n
  * what was stored at `.026`.
  */
 export function storedTime(value: string, path: string, bound?: 'ceil'): string {
+  return timeWithin(value, path, bound, earliest, 'is not a time between the years 0001 and 9999')
+}
+
+/**
+ * `storedTime` for a domain whose times begin in `firstYear` (events and cards 1970, study 2000):
+ * an earlier one is a 400 too.
+ */
+export function timeFrom(firstYear: number) {
+  const first = Date.UTC(firstYear, 0, 1)
+  const outside = `must be a time between ${firstYear} and 9999`
+  return (value: string, path: string, bound?: 'ceil'): string =>
+    timeWithin(value, path, bound, first, outside)
+}
+
+function timeWithin(value: string, path: string, bound: 'ceil' | undefined, from: number, outside: string) {
   const ms = Date.parse(value)
   if (Number.isNaN(ms))
     throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
-  const at = bound === 'ceil' ? ceilMs(value, ms) : ms
-  if (at < earliest || at > latest)
-    throw new ValidationError([{ path, message: 'is not a time between the years 0001 and 9999' }])
+  // Past the millisecond: JavaScript reads `.0265` as `.026`.
+  const at = bound === 'ceil' && /\.\d{3}\d*[1-9]/.test(value) ? ms + 1 : ms
+  if (at < from || at > latest) throw new ValidationError([{ path, message: outside }])
   return new Date(at).toISOString()
-}
-
-/** `ms`, the milliseconds JavaScript reads from ISO `value`, plus one if `value` has more past them. */
-export function ceilMs(value: string, ms: number): number {
-  return /\.\d{3}\d*[1-9]/.test(value) ? ms + 1 : ms
 }
 
 /** Whether `text` is a time exactly as `storedTime` writes it (a cursor's, say): 2031-02-30 is not. */

@@ -261,13 +261,13 @@ export function stableJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(record[k])}`).join(',')}}`
 }
 
-/** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
 /** How long an answer is kept: its policy's `ttlMs`, cut short where the answer's `until` comes first. */
 function ttlOf(policy: QueryCachePolicy<unknown, unknown>, input: unknown, answer: unknown): number {
   const until = policy.until?.(input, answer)
   return until === undefined ? policy.ttlMs : Math.max(0, Math.min(policy.ttlMs, until - Date.now()))
 }
 
+/** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
 function answerTags(call: QueryCall, answer: unknown): string[] {
   const policy = call.definition.cache
   return policy ? domainTags(call.definition.domain, policy.tags(call.input, answer, call.caller)) : []

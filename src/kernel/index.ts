@@ -33,7 +33,6 @@ export { CurrencyCode, Id, Name, Text, UserId } from '../core/schemas.js'
 export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
 export {
   cursorOf,
-  ceilMs,
   cursorParts,
   indexName,
   isLogPosition,
@@ -42,6 +41,7 @@ export {
   memberKey,
   pageOf,
   storedTime,
+  timeFrom,
   type TimeKey,
 } from '../core/keyset.js'
 

@@ -36,8 +36,9 @@ export interface RunnerOptions {
   /** Called with the cache tags of each applied batch, after its commit. */
   onApplied?: (tags: Set<string>) => void
   /**
-   * Called when another process moved the checkpoint (several projectors on one projection): the
-   * events it applied are skipped here, their cache tags unknown.
+   * Called when the stored checkpoint is not the one applied here: another process moved it (several
+   * projectors on one projection), and the events it applied are skipped here, their cache tags
+   * unknown; or the store lost what was applied, and answers cached from it are dropped.
    */
   onSkipped?: () => void
   batchSize?: number
@@ -102,9 +103,7 @@ export function createRunner(options: RunnerOptions): Runner {
       const tags = await target.apply(batch.events, checkpoint, next)
       if (!tags) {
         log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
-        checkpoint = await target.checkpoint()
-        seen = '0'
-        options.onSkipped?.()
+        adopt(await target.checkpoint())
         return false
       }
       checkpoint = next
@@ -148,10 +147,16 @@ export function createRunner(options: RunnerOptions): Runner {
       recent.clear()
       caughtUp = false
     }
-    checkpoint = stored
-    seen = '0'
+    adopt(stored)
     progressed()
     return true
+  }
+
+  /** Goes on from the store's checkpoint; what was cached from the events in between is dropped. */
+  function adopt(stored: Checkpoint) {
+    checkpoint = stored
+    seen = '0'
+    options.onSkipped?.()
   }
 
   function remember(position: string) {

@@ -1,4 +1,5 @@
 import {
+  timeFrom,
   ConflictError,
   NotFoundError,
   unreachable,
@@ -155,17 +156,8 @@ export function balanceOf(card: Pick<CardRow, 'creditLimit' | 'holds' | 'posted'
   return { creditLimit: card.creditLimit, holds: card.holds, posted: card.posted, available: available(card) }
 }
 
-/** An ISO time normalized to UTC with milliseconds, so stored times compare as text. */
-export function utc(time: string, path: string): string {
-  const date = new Date(time)
-  if (Number.isNaN(date.getTime()))
-    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
-  const year = date.getUTCFullYear()
-  if (year < 1970 || year > 9999) {
-    throw new ValidationError([{ path, message: 'must be a time between 1970 and 9999' }])
-  }
-  return date.toISOString()
-}
+/** An ISO time in UTC with milliseconds, so stored times sort as text (core/keyset.ts `timeFrom`). */
+export const utc = timeFrom(1970)
 
 /** What the card's state and the caller's role refuse before any rule of the command's own. */
 function cardRef(card: Card, meta: CommandMeta) {

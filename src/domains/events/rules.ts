@@ -1,5 +1,5 @@
 import {
-  ceilMs,
+  timeFrom,
   unreachable,
   ConflictError,
   ForbiddenError,
@@ -66,21 +66,8 @@ function scheduled(state: EventState): EventRow {
   return state
 }
 
-/**
- * An ISO time normalized to UTC with milliseconds, so stored times sort as text. Digits past the
- * millisecond are cut, or with `bound: 'ceil'` rounded up (a range's first time in: core/keyset.ts).
- */
-export function utc(time: string, path: string, bound?: 'ceil'): string {
-  const ms = Date.parse(time)
-  if (Number.isNaN(ms))
-    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
-  const date = new Date(bound === 'ceil' ? ceilMs(time, ms) : ms)
-  const year = date.getUTCFullYear()
-  if (year < 1970 || year > 9999) {
-    throw new ValidationError([{ path, message: 'must be a time between 1970 and 9999' }])
-  }
-  return date.toISOString()
-}
+/** An ISO time in UTC with milliseconds, so stored times sort as text (core/keyset.ts `timeFrom`). */
+export const utc = timeFrom(1970)
 
 function checkPeriod(startsAt: string, endsAt: string): void {
   if (endsAt <= startsAt) throw new ValidationError([{ path: '/endsAt', message: 'must be after startsAt' }])

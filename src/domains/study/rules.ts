@@ -1,4 +1,5 @@
 import {
+  timeFrom,
   unreachable,
   ConflictError,
   NotFoundError,
@@ -83,17 +84,8 @@ export function ownSubject(state: SubjectState, meta: CommandMeta): SubjectRow {
   return state
 }
 
-/** An ISO time normalized to UTC with milliseconds; years outside 2000..9999 are refused. */
-export function utc(time: string, path: string): string {
-  const date = new Date(time)
-  if (Number.isNaN(date.getTime()))
-    throw new ValidationError([{ path, message: 'is not a time (a leap second is not kept)' }])
-  const year = date.getUTCFullYear()
-  if (year < 2000 || year > 9999) {
-    throw new ValidationError([{ path, message: 'must be a time between 2000 and 9999' }])
-  }
-  return date.toISOString()
-}
+/** An ISO time in UTC with milliseconds, so stored times sort as text (core/keyset.ts `timeFrom`). */
+export const utc = timeFrom(2000)
 
 /** A real calendar day, YYYY-MM-DD, in 2000..9999 (2031-02-30 is refused). */
 export function calendarDay(day: string, path: string): string {
