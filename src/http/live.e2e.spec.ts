@@ -40,9 +40,10 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
 
   it('ends a stream when the token it was opened with expires: a problem event, then the end', async () => {
     const noteId = await settledNote()
-    const stream = await streamOf(noteId, { authorization: s.bearer(reader, 2) })
+    // 2 to 3 s of life (whole seconds): room to open the stream on a slow machine, then its end.
+    const stream = await streamOf(noteId, { authorization: s.bearer(reader, 3) })
     expect((await stream.next()).event).toBe('answer')
-    expect(await stream.next(5000)).toMatchObject({
+    expect(await stream.next(8000)).toMatchObject({
       event: 'problem',
       data: { code: 'UNAUTHENTICATED', status: 401 },
     })
