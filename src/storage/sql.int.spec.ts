@@ -196,6 +196,28 @@ describe.runIf(servicesAvailable)('group commit on PostgreSQL', () => {
     }
   })
 
+  it("lets a transaction's writes keep a generic plan, and plans its reads for their values", async () => {
+    const one = createPostgres({ url: scratch.url, max: 1 }) // one connection: its session's plans
+    try {
+      const write = { text: 'UPDATE counter SET n = n + 1 WHERE id = $1', params: [1] }
+      for (let run = 0; run < 8; run++) await one.transaction((tx) => tx.commit([write]))
+      const seen = await one.transaction(async (tx) => {
+        const [read] = await tx.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode")
+        const [rows] = await tx.commit([{ text: "SELECT current_setting('plan_cache_mode') AS mode" }])
+        return { read: read?.mode, written: (rows?.[0] as { mode?: string } | undefined)?.mode }
+      })
+      expect(seen).toEqual({ read: 'force_custom_plan', written: 'auto' })
+      const [plans] = await one.query<{ generic: number }>(
+        "SELECT generic_plans::int AS generic FROM pg_prepared_statements WHERE statement LIKE 'UPDATE counter%'",
+      )
+      expect(plans?.generic).toBeGreaterThan(0)
+      const [after] = await one.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode')
+      expect(after?.plan_cache_mode).toBe('force_custom_plan')
+    } finally {
+      await one.close()
+    }
+  })
+
   // Each transaction holds its row a little while, so that two groups sent at once overlap.
   const bump = (sql: Sql, id: number) =>
     sql.transaction((tx) =>
