@@ -34,9 +34,10 @@ export interface PostgresOptions {
  * again costs tens of microseconds; parsing stays cached.
  *
  * A transaction's writes, sent with its COMMIT, may keep a generic plan (`plan_cache_mode = auto`
- * for them alone): each is a keyed write, an upsert or an insert, whose plan no value changes, and
- * planning it again each time was a tenth of PostgreSQL's time per authorization (the card's UPDATE
- * took 26 µs to plan and 48 to run).
+ * for them alone): each is a keyed write, an upsert or an insert, whose plan no value changes.
+ * Planned each time, an authorization's four writes took 56 µs to plan (the card's UPDATE 26 µs,
+ * and 48 to run), and PostgreSQL used 466 µs of CPU per authorization; 345 µs with this
+ * (`BENCH_CARDS_SCALE=0.01 npm run bench -- cards --mode server`, pg_stat_statements).
  *
  * JIT compilation is off (`jit`): PostgreSQL compiles a statement whose estimated cost passes a
  * threshold, and estimates grow with the table while the work of a keyed or limited statement does
