@@ -10,6 +10,7 @@ import { createFollower, type Follower, type Progressing } from './follower.js'
 import { scopedReader, type KvStore } from './kv.js'
 import type { Projection } from './projection.js'
 import { createRunner, type Runner } from './runner.js'
+import { sharedReads } from './shared-reads.js'
 import { kvPrefix, sqlTableName, targetFor, type Catalog, type Target } from './targets.js'
 
 /**
@@ -92,6 +93,8 @@ export function createPlacements(options: PlacementsOptions): Placements {
   const publishes = (projection: Projection) => feed !== undefined && (options.shared?.(projection) ?? false)
   const targets = (projection: Projection, generation: number) =>
     targetFor(projection, generation, { kv, sql: readSql })
+  // A domain's projections read the log together (shared-reads.ts).
+  const reader = sharedReads(options.source)
 
   function runner(
     projection: Projection,
@@ -107,6 +110,7 @@ export function createPlacements(options: PlacementsOptions): Placements {
       caughtUp,
       target,
       source: options.source,
+      read: reader(projection.domain, projection.events),
       wake: options.wake,
       log: options.log,
       metrics: options.metrics,

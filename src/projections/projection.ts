@@ -52,7 +52,8 @@ export type Projection = KvProjection | SqlProjection
 
 /**
  * A projection as its domain writes it: it names the event definitions it reads, and its `apply`,
- * `tags` and `prefetch` are typed over exactly those events (no casts of `event.data`).
+ * `tags` and `prefetch` are typed over exactly those events (no casts of `event.data`). It never
+ * changes an event: the projections of a domain are given the same objects (shared-reads.ts).
  */
 type Spec<P extends Projection, D extends readonly AnyEventDefinition[]> = Omit<
   P,

@@ -14,6 +14,7 @@ import type { Wake } from '../transport/wake.js'
 import { covers, type Progressing } from './follower.js'
 import { createLoop } from './loop.js'
 import type { Projection } from './projection.js'
+import type { LogRead } from './shared-reads.js'
 import type { Target } from './targets.js'
 import { trimOldest } from '../core/bounded.js'
 
@@ -47,6 +48,8 @@ export interface RunnerOptions {
   lingerMs?: number
   /** The generation has caught up with the log already (a rebuild's, switched to): it says so from the start. */
   caughtUp?: boolean
+  /** How it reads the log (shared-reads.ts); by default a read of its own types from `source`. */
+  read?: LogRead
 }
 
 const recentLimit = 4096
@@ -72,32 +75,39 @@ export function createRunner(options: RunnerOptions): Runner {
   const progressed = () => {
     for (const listener of listeners) listener()
   }
-  const read = (from: Checkpoint) => readAfter(source, from, { limit: batchSize, types: projection.events })
+  const readLog: LogRead =
+    options.read ?? ((from, limit) => readAfter(source, from, { limit, types: projection.events }))
   /**
    * The read after a full batch, sent while that batch is applied: catching up (a backlog, a
    * rebuild), reading the log and writing the read model overlap instead of taking turns. Used only
-   * if the next read starts where it did (the batch was applied); else dropped.
+   * if the next read starts where it did (the batch was applied), and only if full: one that
+   * stopped short was sent before the step that takes it, and may miss the commit that woke it.
    */
   let ahead: { from: Checkpoint; batch: Promise<Batch> } | undefined
 
   async function step(): Promise<boolean | 'held'> {
+    const since = performance.now()
     if (!loaded) {
       checkpoint = await target.checkpoint()
       seen = '0'
       loaded = true
     }
     const from = readFrom(checkpoint, seen)
-    const kept = ahead && compareCheckpoints(ahead.from, from) === 0 ? ahead.batch : undefined
+    const kept =
+      ahead && compareCheckpoints(ahead.from, from) === 0
+        ? await ahead.batch.catch(() => undefined)
+        : undefined
     ahead = undefined
-    const batch = await (kept ?? read(from))
-    const last = batch.events.at(-1)
-    if (!last && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
-    if (last) {
-      const next = { txId: last.txId, position: last.position }
-      if (batch.events.length === batchSize) {
+    const batch = kept?.full ? kept : await readLog(from, batchSize, since)
+    // A shared read may end past this projection's last event; one that found none of its events
+    // and stopped short moves nothing: the horizon covers it (`readFrom`).
+    const next = batch.events.length > 0 || batch.full ? batch.through : undefined
+    if (!next && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
+    if (next) {
+      if (batch.full) {
         const after = readFrom(next, seen)
-        const reading = read(after)
-        reading.catch(() => undefined) // a failed read-ahead is read again, by the next step
+        const reading = readLog(after, batchSize, since)
+        reading.catch(() => undefined) // a failed read-ahead is read again
         ahead = { from: after, batch: reading }
       }
       const tags = await target.apply(batch.events, checkpoint, next)
@@ -115,7 +125,7 @@ export function createRunner(options: RunnerOptions): Runner {
       }
       options.onApplied?.(tags)
     }
-    const complete = batch.events.length < batchSize
+    const complete = !batch.full
     if (complete) {
       if (compareDecimal(batch.horizon, horizon) > 0) horizon = batch.horizon
       if (compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon

@@ -91,6 +91,14 @@ export interface Batch {
    * ends, which wakes nobody, so the reader should look again soon rather than wait for its poll.
    */
   held: boolean
+  /** The read stopped at its limit: more events may follow at once. */
+  full: boolean
+  /**
+   * The last event the read took, of whatever type: where its reader's checkpoint goes once the
+   * batch is applied. Past the last of `events` when a shared read (projections/shared-reads.ts)
+   * gave this reader only the events of its types; undefined when the read took none.
+   */
+  through?: Checkpoint
 }
 
 /**
@@ -119,7 +127,14 @@ export async function readAfter(
   const events = rows
     .filter((r): r is EventRow & { horizon: string; held: boolean } => r.position !== null)
     .map(toStoredEvent)
-  return { events, horizon, held: rows[0]?.held === true }
+  const last = events.at(-1)
+  return {
+    events,
+    horizon,
+    held: rows[0]?.held === true,
+    full: events.length === options.limit,
+    ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+  }
 }
 
 /**
