@@ -15,6 +15,7 @@ interface Entry {
   /** When it was sent (`performance.now()`). */
   sentAt: number
   batch: Promise<Batch>
+  settled?: Batch
 }
 
 /** Full batches kept per group for the runners behind the one that read them. */
@@ -34,7 +35,10 @@ interface Member {
   /** Where its last read started (`positionOf`). */
   at: number
   askedAt: number
+  /** Its last batch was full: it is catching up. */
   catching: boolean
+  /** It has had a batch. */
+  read: boolean
 }
 
 /**
@@ -63,7 +67,7 @@ export function sharedReads(source: SqlClient) {
     let shared = groups.get(group)
     if (!shared) groups.set(group, (shared = { types: new Set(), entries: new Map(), members: new Set() }))
     const { entries, members } = shared
-    const me: Member = { at: 0, askedAt: 0, catching: false }
+    const me: Member = { at: 0, askedAt: 0, catching: false, read: false }
     for (const type of types) shared.types.add(type)
     const mine = new Set(types)
     const only = (batch: Batch): Batch => {
@@ -75,8 +79,11 @@ export function sharedReads(source: SqlClient) {
     const kept = async (key: string, since: number) => {
       const found = entries.get(key)
       if (!found || !covers(found)) return undefined
-      const batch = await found.batch.catch(() => undefined)
-      return batch && (batch.full || found.sentAt >= since) ? batch : undefined
+      const usable = (batch: Batch | undefined) => (batch?.full || found.sentAt >= since ? batch : undefined)
+      if (found.settled) return usable(found.settled)
+      // Caught up, a read sent before this step is most likely short, and then of no use: not waited for.
+      if (found.sentAt < since && !me.catching && me.read) return undefined
+      return usable(await found.batch.catch(() => undefined))
     }
     /** Whether another runner catching up is further behind this one than the kept batches reach. */
     const lagging = (limit: number) => {
@@ -98,6 +105,7 @@ export function sharedReads(source: SqlClient) {
       const hit = entries.has(key) ? await kept(key, since) : undefined
       if (hit) {
         me.catching = hit.full
+        me.read = true
         return only(hit)
       }
       if (me.catching) {
@@ -107,6 +115,7 @@ export function sharedReads(source: SqlClient) {
           const later = entries.has(key) ? await kept(key, since) : undefined
           if (later) {
             me.catching = later.full
+            me.read = true
             return only(later)
           }
         }
@@ -125,6 +134,7 @@ export function sharedReads(source: SqlClient) {
         if (entries.get(key) === entry) entries.delete(key)
       }
       entry.batch.then((batch) => {
+        entry.settled = batch
         if (!batch.full) forget()
       }, forget)
       // The batch furthest behind goes first: the runners have read past it.
@@ -135,6 +145,7 @@ export function sharedReads(source: SqlClient) {
       }
       const batch = await entry.batch
       me.catching = batch.full
+      me.read = true
       return only(batch)
     }
   }
