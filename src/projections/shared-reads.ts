@@ -53,11 +53,11 @@ interface Member {
  * always (the first N events past a point, below the horizon, are the same for every later reader;
  * events that commit later sort after them), one that stopped short of its limit only if it was sent
  * after the asker's step began: sent before, it may not hold the commit that woke the asker. The
- * last full batches are kept for runners behind; a runner catching up further ahead of the slowest
- * other one catching up than they reach waits for it, up to `paceMs` a read, so that the batches
- * it reads are still kept when the slowest comes. A runner that asked nothing for `activeMs`
- * (failing, stopped) holds nobody. The events are the same objects for every runner of the group:
- * a projection never changes the events it is given.
+ * last full batches are kept for the runners behind, until none is catching up; a runner catching
+ * up further ahead of the slowest other one catching up than they reach waits for it, up to
+ * `paceMs` a read, so that the batches it reads are still kept when the slowest comes. A runner
+ * that asked nothing for `activeMs` (failing, stopped) holds nobody. The events are the same
+ * objects for every runner of the group: a projection never changes the events it is given.
  */
 export function sharedReads(source: SqlClient) {
   const groups = new Map<string, { types: Set<string>; entries: Map<string, Entry>; members: Set<Member> }>()
@@ -96,6 +96,22 @@ export function sharedReads(source: SqlClient) {
       return slowest !== undefined && me.at - slowest > (keptBatches / 2) * limit
     }
 
+    /** This runner's batch, as it goes on: once no runner of the group catches up, none is kept. */
+    const took = (batch: Batch): Batch => {
+      me.catching = batch.full
+      me.read = true
+      if (!batch.full) {
+        const now = performance.now()
+        let catching = false
+        for (const m of members) {
+          if (now - m.askedAt >= activeMs) members.delete(m)
+          else catching ||= m.catching
+        }
+        if (!catching) for (const [key, entry] of entries) if (entry.settled?.full) entries.delete(key)
+      }
+      return only(batch)
+    }
+
     return async (from, limit, since) => {
       const key = `${limit}/${from.txId}/${from.position}`
       me.at = positionOf(from)
@@ -103,21 +119,13 @@ export function sharedReads(source: SqlClient) {
       members.add(me)
       // Checked before any await: runners asking in one turn join the read the first one sends.
       const hit = entries.has(key) ? await kept(key, since) : undefined
-      if (hit) {
-        me.catching = hit.full
-        me.read = true
-        return only(hit)
-      }
+      if (hit) return took(hit)
       if (me.catching) {
         const until = performance.now() + paceMs
         while (performance.now() < until && lagging(limit)) {
           await new Promise((resolve) => setTimeout(resolve, 2))
           const later = entries.has(key) ? await kept(key, since) : undefined
-          if (later) {
-            me.catching = later.full
-            me.read = true
-            return only(later)
-          }
+          if (later) return took(later)
         }
       }
       const asked = [...shared.types]
@@ -143,10 +151,7 @@ export function sharedReads(source: SqlClient) {
         for (const kept of entries) if (!oldest || kept[1].at < oldest[1].at) oldest = kept
         if (oldest) entries.delete(oldest[0])
       }
-      const batch = await entry.batch
-      me.catching = batch.full
-      me.read = true
-      return only(batch)
+      return took(await entry.batch)
     }
   }
 }
