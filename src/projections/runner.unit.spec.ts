@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest'
+import type { StoredEvent } from '../core/envelope.js'
+import { silentLogger } from '../core/logger.js'
+import { createMetrics } from '../core/metrics.js'
+import type { SqlClient } from '../core/sql.js'
+import { compareCheckpoints, origin, type Batch, type Checkpoint } from '../storage/event-log.js'
+import { localWake } from '../transport/wake.js'
+import type { KvProjection } from './projection.js'
+import { createRunner } from './runner.js'
+import type { LogRead } from './shared-reads.js'
+import type { Target } from './targets.js'
+
+const event = (n: number): StoredEvent => ({
+  position: String(n),
+  txId: String(n),
+  streamId: 's',
+  version: n,
+  type: 'Noted',
+  data: { n },
+  metadata: { commandId: 'c', correlationId: 'c', command: 'test/note' },
+  recordedAt: new Date(),
+})
+
+describe('a projection runner', () => {
+  it('does not take a short read made ahead before the commit that woke it: it reads again', async () => {
+    const log = [event(1), event(2)]
+    /** A read sees the log as it stands when it is sent, and answers a little later. */
+    const read: LogRead = (from: Checkpoint, limit: number) => {
+      const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
+      const last = after.at(-1)
+      const batch: Batch = {
+        events: after,
+        horizon: '0',
+        held: false,
+        full: after.length === limit,
+        ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+      }
+      return new Promise((resolve) => setTimeout(() => resolve(batch), 1))
+    }
+    const wake = localWake()
+    const applied: number[] = []
+    let stored: Checkpoint = origin
+    const target: Target = {
+      checkpoint: async () => stored,
+      async apply(events, _from, to) {
+        // While the first batch is applied (its read-ahead already sent), an event commits.
+        if (applied.length === 0) {
+          log.push(event(3))
+          wake.committed('3', ['Noted'])
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        applied.push(...events.map((e) => (e.data as { n: number }).n))
+        stored = to
+        return new Set()
+      },
+      setup: async () => undefined,
+      drop: async () => undefined,
+    }
+    const projection: KvProjection = {
+      store: 'kv',
+      domain: 'test',
+      name: 'notes',
+      version: 1,
+      events: ['Noted'],
+      tags: () => [],
+      apply: async () => undefined,
+    }
+    const runner = createRunner({
+      projection,
+      generation: 1,
+      target,
+      source: {} as SqlClient,
+      read,
+      wake,
+      log: silentLogger,
+      metrics: createMetrics(),
+      batchSize: 2,
+      pollMs: 60_000, // a missed wake-up would wait for this
+      lingerMs: 0,
+    })
+    runner.start()
+    try {
+      const deadline = Date.now() + 2_000
+      while (applied.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      expect(applied).toEqual([1, 2, 3])
+    } finally {
+      await runner.stop()
+    }
+  })
+})
