@@ -9,6 +9,9 @@ import { sharedReads, type LogRead } from './shared-reads.js'
 const metadata = { commandId: 'c', correlationId: 'c', command: 'test/append' }
 const types = ['A', 'B', 'C'] as const
 
+// On PGlite only: what is shared sits above `readAfter`, whose reads are checked on both adapters
+// (storage/event-log.int.spec.ts); on a PostgreSQL server another test's open transaction holds
+// the horizon, and a drain to the end would have to wait for it.
 describe('reads of the log shared by a group of runners', () => {
   let sql: Sql
   /** The log's reads sent to the database. */
