@@ -106,7 +106,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
       if (!(await store.save(id, saved, done))) return moved()
       stored = done
     }
-    const complete = batch.events.length < batchSize
+    const complete = !batch.full
     if (complete && whole && compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon
     return complete && batch.held ? 'held' : complete
   }

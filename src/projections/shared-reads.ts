@@ -85,14 +85,17 @@ export function sharedReads(source: SqlClient) {
       if (found.sentAt < since && !me.catching && me.read) return undefined
       return usable(await found.batch.catch(() => undefined))
     }
+    /** The group's runners that asked within `activeMs`; the others are forgotten. */
+    const active = () => {
+      const now = performance.now()
+      for (const m of members) if (now - m.askedAt >= activeMs) members.delete(m)
+      return members
+    }
     /** Whether another runner catching up is further behind this one than the kept batches reach. */
     const lagging = (limit: number) => {
-      const now = performance.now()
       let slowest: number | undefined
-      for (const m of members) {
-        if (now - m.askedAt >= activeMs) members.delete(m)
-        else if (m !== me && m.catching && (slowest === undefined || m.at < slowest)) slowest = m.at
-      }
+      for (const m of active())
+        if (m !== me && m.catching && (slowest === undefined || m.at < slowest)) slowest = m.at
       return slowest !== undefined && me.at - slowest > (keptBatches / 2) * limit
     }
 
@@ -100,15 +103,8 @@ export function sharedReads(source: SqlClient) {
     const took = (batch: Batch): Batch => {
       me.catching = batch.full
       me.read = true
-      if (!batch.full) {
-        const now = performance.now()
-        let catching = false
-        for (const m of members) {
-          if (now - m.askedAt >= activeMs) members.delete(m)
-          else catching ||= m.catching
-        }
-        if (!catching) for (const [key, entry] of entries) if (entry.settled?.full) entries.delete(key)
-      }
+      if (!batch.full && ![...active()].some((m) => m.catching))
+        for (const [key, entry] of entries) if (entry.settled?.full) entries.delete(key)
       return only(batch)
     }
 

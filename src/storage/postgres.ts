@@ -74,7 +74,7 @@ export function createPostgres(options: PostgresOptions): Sql {
       () =>
         [
           begun ?? client.query('BEGIN'),
-          client.query(keyedWrites),
+          statements.length > 0 ? client.query(keyedWrites) : undefined,
           statements.map((s) => run(client, s.text, s.params)),
           client.query('COMMIT'),
         ] as const,
