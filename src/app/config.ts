@@ -17,6 +17,8 @@ export interface Config {
   databasePoolSize: number
   /** Streams whose last state a process keeps, so their next command decides without reading. */
   streamMemoryStreams: number
+  /** Memory the query cache may hold, in MiB (default 256; 0: nothing is cached). */
+  queryCacheMb?: number
   /** Default: every role. Only server mode can split them over processes. */
   roles?: readonly Role[]
 }
@@ -35,6 +37,11 @@ export const environment = [
     'STREAM_MEMORY_STREAMS',
     'Streams whose state a process keeps, so their next command needs no read (oldest dropped first)',
     '10000',
+  ],
+  [
+    'QUERY_CACHE_MB',
+    'Memory the query cache may hold, in MiB (least recently used dropped first; 0: off)',
+    '256',
   ],
   ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
   ['HTTP_HEADERS_TIMEOUT_MS', "Longest wait for a request's headers, then 408", '10000'],
@@ -107,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
     streamMemoryStreams: integer('STREAM_MEMORY_STREAMS', 10_000, 0, 10_000_000),
+    queryCacheMb: integer('QUERY_CACHE_MB', 256, 0, 1_048_576),
     roles: parseRoles(text('ROLES') ?? allRoles.join(','), 'ROLES'),
   }
 }

@@ -15,6 +15,7 @@ describe('configuration from the environment', () => {
       logLevel: 'info',
       databasePoolSize: 10,
       streamMemoryStreams: 10_000,
+      queryCacheMb: 256,
       roles: ['command', 'query', 'projector'],
     })
   })

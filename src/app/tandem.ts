@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pino, type Logger as Pino } from 'pino'
 import { auditCommands, auditReads } from '../core/audit.js'
-import { createQueryCache, type QueryCache } from '../core/cache.js'
+import { createQueryCache, defaultCacheBytes, type QueryCache } from '../core/cache.js'
 import { createCommandBus, type CommandBus } from '../core/command-bus.js'
 import { uuidv7 } from '../core/ids.js'
 import { createMetrics, type Metrics } from '../core/metrics.js'
@@ -127,7 +127,9 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       commands: domains.flatMap((d) => d.commands),
       queries: domains.flatMap((d) => d.queries),
     })
-    const cache = createQueryCache()
+    const cache = createQueryCache({
+      maxBytes: config.queryCacheMb === undefined ? defaultCacheBytes : config.queryCacheMb * 2 ** 20,
+    })
     const streamMemory = createStreamMemory(config.streamMemoryStreams)
     const projections = createProjectionManager({
       projections: domains.flatMap((d) => d.projections),

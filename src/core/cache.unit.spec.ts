@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createQueryCache, type QueryCache } from './cache.js'
+import { createQueryCache, weigh, type QueryCache } from './cache.js'
 
 const answer = (value: unknown, readPosition = '7') => ({ value, readPosition })
 
@@ -73,6 +73,46 @@ describe('query cache', () => {
       expect([0, 1, 2].map((i) => cache.get(`q${i}`))).toEqual([undefined, undefined, undefined])
       expect(cache.get('q3')?.value).toBe('q3')
       expect(cache.get('q20')?.value).toBe('q20')
+    })
+
+    it('evicts the least recently used answers once what they weigh passes its bound, down to nine tenths', () => {
+      const page = (n: number) => ({
+        items: Array.from({ length: 20 }, (_, i) => ({
+          id: `${String(n).padStart(2, '0')}-${String(i).padStart(2, '0')}`,
+          title: 'x'.repeat(40),
+        })),
+      })
+      const each = weigh(page(0)) + 2 * 'p00'.length + 64
+      const cache = createQueryCache({ maxBytes: each * 20 })
+      for (let i = 0; i < 20; i++)
+        cache.set(`p${String(i).padStart(2, '0')}`, answer(page(i)), {
+          tags: [],
+          ttlMs: 60_000,
+          stamp: cache.stamp(),
+        })
+      expect(cache.size).toBe(20)
+      expect(cache.bytes).toBe(each * 20)
+      cache.set('p20', answer(page(20)), { tags: [], ttlMs: 60_000, stamp: cache.stamp() })
+      expect(cache.size).toBe(18)
+      expect(cache.bytes).toBe(each * 18)
+      expect([0, 1, 2].map((i) => cache.get(`p0${i}`))).toEqual([undefined, undefined, undefined])
+      expect(cache.get('p20')).toBeDefined()
+    })
+
+    it('keeps no answer that weighs more than a tenth of its bound, and drops the one it replaces', () => {
+      const cache = createQueryCache({ maxBytes: 10_000 })
+      put(cache, 'q')
+      cache.set('q', answer('x'.repeat(500)), { tags: [], ttlMs: 60_000, stamp: cache.stamp() })
+      expect(cache.get('q')).toBeUndefined()
+      expect(cache.bytes).toBe(0)
+      put(cache, 'small')
+      expect(cache.get('small')).toBeDefined()
+    })
+
+    it('keeps nothing with a bound of 0', () => {
+      const cache = createQueryCache({ maxBytes: 0 })
+      put(cache, 'q')
+      expect(cache.size).toBe(0)
     })
 
     it('evicts in insertion order among answers used within the same second', () => {
@@ -259,5 +299,46 @@ describe('query cache', () => {
       put(cache, 'd', ['t'])
       expect(cache.get('d')?.value).toBe('d')
     })
+  })
+})
+
+describe('what an answer weighs', () => {
+  it('counts text by its length, and every field and item of objects and arrays', () => {
+    expect(weigh('')).toBe(32)
+    expect(weigh('x'.repeat(100)) - weigh('')).toBe(200)
+    expect(weigh({ a: 1, b: 'x' })).toBe(48 + 16 + 16 + 16 + weigh('x'))
+    expect(weigh([1, 2])).toBe(48 + 2 * (16 + 16))
+    expect(weigh(null)).toBe(16)
+  })
+
+  it('stops six levels down, so a deep or circular value still has a weight', () => {
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    expect(weigh(circular)).toBeGreaterThan(1024)
+    expect(weigh(circular)).toBeLessThan(2048)
+  })
+
+  it('weighs a page of twenty procurement requests at about 18 KB', () => {
+    const summary = {
+      requestId: '0190b000-0000-7000-8000-000000000001',
+      requesterId: 'pr-1234567-12-3',
+      department: 'dept-05',
+      fiscalYear: 2026,
+      currency: 'KRW',
+      title: 'Benchmark purchase 12',
+      total: 123_456,
+      itemCount: 2,
+      status: 'approved',
+      createdAt: '2026-03-04T05:06:07.123Z',
+      updatedAt: '2026-03-04T05:06:07.123Z',
+      currentStep: null,
+      paidAmount: null,
+    }
+    const bytes = weigh({
+      items: Array.from({ length: 20 }, () => ({ ...summary })),
+      nextCursor: 'x'.repeat(60),
+    })
+    expect(bytes).toBeGreaterThan(15_000)
+    expect(bytes).toBeLessThan(21_000)
   })
 })

@@ -57,7 +57,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         commands: handlers.command,
         queries: handlers.query,
-        cache: { entries: tandem.cache.size },
+        cache: { entries: tandem.cache.size, bytes: tandem.cache.bytes },
         streamMemory: { streams: tandem.streamMemory.size, ...(await tandem.metrics.recallStats()) },
         groupCommit: await tandem.metrics.groupStats(),
         timers: await tandem.timers.counts(),
