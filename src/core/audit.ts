@@ -258,8 +258,10 @@ interface Shown {
 function whatWasShown(reads: readonly AuditedRead[], callerId: string): Shown {
   const shown = new Map<string, Record<string, unknown>>()
   for (const read of reads) {
-    if (read.subjectId !== callerId && !shown.has(read.subjectId))
-      shown.set(read.subjectId, summarize(read.details ?? {}, maxShownItems))
+    // Storable here, not only where the entry is written: with several people, the ids key the details.
+    const id = storable(read.subjectId)
+    if (read.subjectId !== callerId && !shown.has(id))
+      shown.set(id, summarize(read.details ?? {}, maxShownItems))
   }
   const [only, ...others] = shown.keys()
   if (only === undefined) return { subjectIds: [], subjectId: null, details: {} }

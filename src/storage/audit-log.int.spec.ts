@@ -60,12 +60,20 @@ const profiles = defineQuery({
   audit: (q) => q.userIds.map((userId) => ({ subjectId: userId, details: { shown: [userId] } })),
   handle: async (q) => ({ items: q.userIds }),
 })
+/** Profiles whose people a read model named in a way PostgreSQL cannot store (input cannot). */
+const strangers = defineQuery({
+  ...profiles,
+  name: 'strangers',
+  summary: 'Several profiles, their ids made unstorable',
+  audit: (q) =>
+    q.userIds.map((userId, n) => ({ subjectId: `${userId}${n % 2 === 0 ? '\u0000' : '\uD800'}` })),
+})
 const ledger: Domain = {
   name: 'ledger',
   audit: true,
   events: [Noted],
   commands: [note],
-  queries: [profile, profiles],
+  queries: [profile, profiles, strangers],
   projections: [],
   migrations: [],
 }
@@ -251,6 +259,18 @@ describe.each(modes)('the audit log (%s)', (mode) => {
       ['agent\uFFFD2', ['agent\uFFFD'], ['cus\uFFFD2']],
       ['agent\uFFFD1', ['agent\uFFFD'], ['cus\uFFFD1']],
     ])
+    expect(t.audit.pending).toBe(0)
+  })
+
+  it('writes a read of several people whose ids PostgreSQL cannot store as they are, given again', async () => {
+    for (let n = 0; n < 2; n++) {
+      const asked = await t.queries.ask(strangers, { userIds: ['ann', 'wes', 'bo'] }, { caller: rae })
+      expect(asked.status).toBe('succeeded')
+    }
+    const rows = await entries()
+    const stored = ['ann\uFFFD', 'wes\uFFFD', 'bo\uFFFD']
+    expect(rows.map((r) => r.subjectIds)).toEqual([stored, stored])
+    expect(Object.keys(rows[0]?.details.subjects as object).sort()).toEqual([...stored].sort())
     expect(t.audit.pending).toBe(0)
   })
 
