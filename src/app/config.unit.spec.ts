@@ -39,9 +39,17 @@ describe('configuration from the environment', () => {
     ['DATABASE_URL', 'mysql://127.0.0.1/x'],
     ['READ_DATABASE_URL', 'http://127.0.0.1/x'],
     ['REDIS_URL', 'notaurl'],
+    ['QUERY_CACHE_MB', '-1'],
+    ['QUERY_CACHE_MB', '256MB'],
+    ['QUERY_CACHE_MB', '1048577'],
   ])('refuses %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('reads QUERY_CACHE_MB, 0 (nothing cached) included', () => {
+    expect(loadConfig({ QUERY_CACHE_MB: '0' }).queryCacheMb).toBe(0)
+    expect(loadConfig({ QUERY_CACHE_MB: ' 1024 ' }).queryCacheMb).toBe(1024)
   })
 
   it('refuses a domain setting set to a value the domain does not take, and takes the others', () => {

@@ -37,7 +37,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
     const response = await s.get('/api/cqrs/stats')
     expect(response.statusCode).toBe(200)
     return response.json<
-      { projections: ProjectionStatus[]; cache: { entries: number } } & Record<string, unknown>
+      { projections: ProjectionStatus[]; cache: { entries: number; bytes: number } } & Record<string, unknown>
     >()
   }
 
@@ -77,7 +77,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(body).toMatchObject({
         mode,
         uptimeSeconds: expect.any(Number) as unknown,
-        cache: { entries: expect.any(Number) as unknown },
+        cache: { entries: expect.any(Number) as unknown, bytes: expect.any(Number) as unknown },
         // The set-up commented twice on one note: the second comment recalled the stream.
         streamMemory: { streams: expect.any(Number) as unknown, recalled: 1, refused: 0 },
       })
@@ -108,8 +108,9 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
     it('lets an admin drop every cached answer', async () => {
       await s.get(noteQuery('get-note', { noteId }))
       expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('hit')
-      const entries = (await stats()).cache.entries
+      const { entries, bytes } = (await stats()).cache
       expect(entries).toBeGreaterThan(0)
+      expect(bytes).toBeGreaterThan(0)
       const response = await s.app.inject({
         method: 'POST',
         url: '/api/cqrs/cache/clear',
@@ -117,7 +118,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       })
       expect(response.statusCode).toBe(200)
       expect(response.json<{ cleared: number }>().cleared).toBeGreaterThan(0)
-      expect((await stats()).cache.entries).toBe(0)
+      expect((await stats()).cache).toEqual({ entries: 0, bytes: 0 })
       expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('miss')
     })
 
