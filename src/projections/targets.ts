@@ -105,8 +105,8 @@ export function sqlTableName(projection: string, generation: number, table: stri
 /**
  * A SQL read model's tables are analyzed as they grow, as autovacuum would do it where it runs (it is
  * off on some servers, these machines' among them): once `analyzeAfter` events are applied, then
- * each time those applied since the last analysis reach those before it (a build of N events
- * analyzes log2(N / analyzeAfter) times). Unanalyzed, a model of 1,000,000 requests built from the
+ * each time those applied since the last analysis reach those before it (a build of N events is
+ * analyzed about log2(N / analyzeAfter) times). Unanalyzed, a model of 1,000,000 requests built from the
  * log was planned as if empty: a list page read 3,795 rows by amount and sorted them (30.8 ms), and
  * the benchmark's filtered first pages ran 258-522 req/s against 2,905-3,402 analyzed.
  */
