@@ -274,6 +274,8 @@ export function weigh(value: unknown, depth = 0): number {
   if (typeof value === 'string') return 2 * (16 + value.length)
   if (typeof value !== 'object' || value === null) return 16
   if (depth > 6) return 1024
+  // Bytes are counted, not walked: for...in would visit a Buffer's every index.
+  if (ArrayBuffer.isView(value)) return 48 + value.byteLength
   let total = 48
   if (Array.isArray(value)) {
     for (const item of value as unknown[]) total += 16 + weigh(item, depth + 1)

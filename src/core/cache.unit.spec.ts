@@ -311,6 +311,11 @@ describe('what an answer weighs', () => {
     expect(weigh(null)).toBe(16)
   })
 
+  it('counts the bytes of binary data without visiting each of them', () => {
+    expect(weigh(Buffer.alloc(1_000_000))).toBe(48 + 1_000_000)
+    expect(weigh({ blob: new Uint8Array(100) })).toBe(48 + 16 + 48 + 100)
+  })
+
   it('stops six levels down, so a deep or circular value still has a weight', () => {
     const circular: Record<string, unknown> = {}
     circular.self = circular
