@@ -231,6 +231,36 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
     }
   })
 
+  it('reads once when the log holds none of its events, however far the horizon moves', async () => {
+    // Every transaction the database runs moves the horizon: a reader that read again while it moved
+    // never stopped while other domains wrote.
+    let reads = 0
+    let horizon = 1_000
+    const path = join(dir, 'horizon.duckdb')
+    const source = () => {
+      reads++
+      horizon += 5
+      return Promise.resolve({ events: [], horizon: String(horizon) })
+    }
+    const engine = await openCardAnalytics({ sql: t.sql, path, source })
+    try {
+      expect(await engine.catchUp()).toBe(0)
+      expect(reads).toBe(1)
+      expect(await engine.catchUp()).toBe(0)
+      expect(reads).toBe(2)
+      expect((await engine.checkpoint()).txId).toBe('1009')
+    } finally {
+      await engine.close()
+    }
+    // The move kept in memory is written at the close: the next process starts past those events.
+    const reopened = await openCardAnalytics({ sql: t.sql, path, source })
+    try {
+      expect((await reopened.checkpoint()).txId).toBe('1009')
+    } finally {
+      await reopened.close()
+    }
+  })
+
   it('follows the log: a new payment shows within the poll', { timeout: 30_000 }, async () => {
     const engine = await openCardAnalytics({ sql: t.sql })
     try {

@@ -74,6 +74,9 @@ export interface CardAnalytics extends Replica {
   close(): Promise<void>
 }
 
+/** How often a checkpoint moved by the horizon alone is written (ms). */
+const horizonSaveMs = 60_000
+
 export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<CardAnalytics> {
   const batchSize = options.batchSize ?? 20_000
   const instance = await DuckDBInstance.create(
@@ -89,32 +92,46 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
 
   let checkpoint = await readCheckpoint(writer)
   let closed = false
+  /** The checkpoint as the file holds it: ahead of it in memory are only stretches of other events. */
+  let saved = checkpoint
+  let savedAt = Date.now()
   // One batch at a time, whoever asks (catchUp, the follower): a batch's checkpoint is the next's start.
   let turn: Promise<unknown> = Promise.resolve()
-  const step = async (): Promise<number> => {
+  /** Applies the next batch: the number of its events, and whether the log may hold more now. */
+  const step = async (): Promise<{ applied: number; more: boolean }> => {
     const batch = await source(checkpoint, batchSize)
+    const full = batch.events.length === batchSize
     const last = batch.events.at(-1)
     let to = last ? { txId: last.txId, position: last.position } : checkpoint
     // A complete read has seen every event below the horizon: the next read starts past them.
-    if (batch.events.length < batchSize) to = readFrom(to, batch.horizon)
-    if (compareCheckpoints(to, checkpoint) === 0) return 0
-    await appendBatch(writer, batch.events, to, options.beforeCommit)
+    if (!full) to = readFrom(to, batch.horizon)
+    if (compareCheckpoints(to, checkpoint) === 0) return { applied: 0, more: false }
+    // The horizon moves with every transaction the database runs (other domains' commits, the audit's
+    // inserts): a move past other events alone is kept in memory and written now and then. On a
+    // restart the reader walks those events again and finds none of its own.
+    if (batch.events.length > 0 || Date.now() - savedAt >= horizonSaveMs) {
+      await appendBatch(writer, batch.events, to, options.beforeCommit)
+      saved = to
+      savedAt = Date.now()
+    }
     checkpoint = to
     if (batch.events.length > 0) options.onApplied?.(batch.events)
     for (const listener of [...progressed]) listener()
-    return batch.events.length
+    return { applied: batch.events.length, more: full }
   }
   const stepInTurn = () => {
     const next = turn.then(step)
     turn = next.catch(() => undefined)
     return next
   }
+  // Until a read comes back short: one that did has seen all the log held when it began. (Looping
+  // until the checkpoint stopped moving never ended while the database ran other transactions.)
   const catchUp = async () => {
     let applied = 0
     for (;;) {
-      const before = checkpoint
-      applied += await stepInTurn()
-      if (compareCheckpoints(before, checkpoint) === 0) return applied
+      const { applied: n, more } = await stepInTurn()
+      applied += n
+      if (!more) return applied
     }
   }
   let following: Promise<void> | undefined
@@ -212,6 +229,8 @@ export async function openCardAnalytics(options: CardAnalyticsOptions): Promise<
       wake?.()
       await following
       await turn
+      if (compareCheckpoints(checkpoint, saved) !== 0)
+        await appendBatch(writer, [], checkpoint).catch(() => undefined)
       // Reads asked for before the close are answered: a connection closed under one fails natively.
       await pool.drained()
       for (const c of [writer, ...readers]) c.closeSync()
