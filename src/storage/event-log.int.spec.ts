@@ -135,6 +135,44 @@ describe.runIf(servicesAvailable)(
       expect(after.events.map((e) => e.position)).toEqual([open.position, committed.position])
     })
 
+    it("refuses, as a serialization failure, an append after a newer transaction's event in the stream", async () => {
+      const start = await drainCommitted(sql, origin)
+      const append = (client: pg.PoolClient, version: number) => {
+        const s = appendStatement(
+          { id: 'late-stream', expectedVersion: version - 1 },
+          [{ type: 'Tested', data: { version } }],
+          metadata,
+        )
+        return client.query<{ position: string }>(s.text, s.params as unknown[])
+      }
+      const older = await raw.connect()
+      const newer = await raw.connect()
+      try {
+        // The older transaction takes its id first (as one waiting for a row another updated does).
+        await older.query('BEGIN')
+        await older.query('SELECT pg_current_xact_id()')
+        await newer.query('BEGIN')
+        await append(newer, 1)
+        await newer.query('COMMIT')
+        // Readers take the log in transaction order: this version 2 would come before version 1.
+        await expect(append(older, 2)).rejects.toMatchObject({ code: '40001' })
+        await older.query('ROLLBACK')
+        // Tried again in a new transaction, it goes through, and readers see the stream in order.
+        await older.query('BEGIN')
+        await append(older, 2)
+        await older.query('COMMIT')
+      } finally {
+        older.release()
+        newer.release()
+      }
+      const read = await drainCommitted(sql, start.at)
+      const { rows } = await raw.query<{ position: string }>(
+        `SELECT position::text FROM tandem.event_log WHERE stream_id = 'late-stream' ORDER BY stream_version`,
+      )
+      expect(read.positions).toEqual(rows.map((r) => r.position))
+      expect(rows).toHaveLength(2)
+    })
+
     it('gives a reader racing 200 concurrent writers every event exactly once', async () => {
       const start = await drainCommitted(sql, origin)
       const seen: string[] = []

@@ -49,7 +49,12 @@ export function compareDecimal(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
 }
 
-/** The statement that appends `events` to a stream after `expectedVersion`, returning their positions. */
+/**
+ * The statement that appends `events` to a stream after `expectedVersion`, returning their positions.
+ * It fails as a serialization failure (40001, tried again) if the stream's previous event was written
+ * by a newer transaction: readers, who read in transaction order, would take the two in the wrong
+ * order (migration core/011).
+ */
 export function appendStatement(
   stream: StreamRef,
   events: readonly NewEvent[],
@@ -60,13 +65,15 @@ export function appendStatement(
     const [event] = events as [NewEvent]
     return {
       text: `INSERT INTO tandem.event_log (stream_id, stream_version, type, data, metadata)
-             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb) RETURNING position`,
+             SELECT $1, $2, $3, $4::jsonb, $5::jsonb WHERE tandem.follows_stream_head($1, $2)
+             RETURNING position`,
       params: [stream.id, stream.expectedVersion + 1, event.type, JSON.stringify(event.data), meta],
     }
   }
   return {
     text: `INSERT INTO tandem.event_log (stream_id, stream_version, type, data, metadata)
            SELECT $1, v, t, d::jsonb, $5::jsonb FROM unnest($2::int[], $3::text[], $4::text[]) AS e(v, t, d)
+           WHERE tandem.follows_stream_head($1, v)
            RETURNING position`,
     params: [
       stream.id,
@@ -91,6 +98,11 @@ export interface Batch {
    * ends, which wakes nobody, so the reader should look again soon rather than wait for its poll.
    */
   held: boolean
+  /**
+   * The newest transaction holding events, as the read saw the log (null: none). A horizon that moves
+   * while this stays below where it was passes no event: it can show no waiter anything new.
+   */
+  top: string | null
   /** The read stopped at its limit: more events may follow at once. */
   full: boolean
   /**
@@ -113,25 +125,28 @@ export async function readAfter(
   options: { limit: number; types?: readonly string[] },
 ): Promise<Batch> {
   // tandem.events_after walks the log's (tx_id, position) index in order (migration core/009).
-  const rows = await sql.query<Nullable<EventRow> & { horizon: string; held: boolean }>(
-    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-     SELECT h.xmin::text AS horizon,
-            (SELECT max(tx_id) FROM tandem.event_log) >= h.xmin AS held,
+  const rows = await sql.query<Nullable<EventRow> & { horizon: string; top: string | null; held: boolean }>(
+    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+          m AS (SELECT max(tx_id) AS top FROM tandem.event_log)
+     SELECT h.xmin::text AS horizon, m.top::text AS top, m.top >= h.xmin AS held,
             e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, ${recordedMs}
-     FROM h LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e
-       ON true`,
+     FROM h CROSS JOIN m
+       LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e ON true`,
     [after.txId, after.position, options.limit, options.types ?? null],
   )
   const horizon = rows[0]?.horizon ?? after.txId
   const events = rows
-    .filter((r): r is EventRow & { horizon: string; held: boolean } => r.position !== null)
+    .filter(
+      (r): r is EventRow & { horizon: string; top: string | null; held: boolean } => r.position !== null,
+    )
     .map(toStoredEvent)
   const last = events.at(-1)
   return {
     events,
     horizon,
     held: rows[0]?.held === true,
+    top: rows[0]?.top ?? null,
     full: events.length === options.limit,
     ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
   }

@@ -163,6 +163,28 @@ export const writeMigrations: readonly Migration[] = [
       -- keeps any other caller of the function from paying it.
       ALTER FUNCTION tandem.events_after(xid8, xid8, bigint, text[], integer) SET jit = off`,
   },
+  {
+    id: 'core/011-appends-in-stream-order',
+    sql: `
+      -- Readers take the log in transaction order, and a transaction gets its id at its first write,
+      -- or as it starts to wait for a row another transaction updated: it can wait there while newer
+      -- transactions append to the same stream, then append after them. Readers would then see the
+      -- stream's later event first. An append checks that the stream's previous event is not a newer
+      -- transaction's; if it is, the command fails as a serialization failure, and is tried again in
+      -- a new transaction, whose id is newer than every one before it.
+      CREATE FUNCTION tandem.follows_stream_head(stream text, version integer) RETURNS boolean
+      LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM tandem.event_log
+                   WHERE stream_id = stream AND stream_version = version - 1
+                     AND tx_id > pg_current_xact_id()) THEN
+          RAISE EXCEPTION 'stream % has a newer transaction''s event before version %', stream, version
+            USING ERRCODE = 'serialization_failure';
+        END IF;
+        RETURN true;
+      END
+      $fn$`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {

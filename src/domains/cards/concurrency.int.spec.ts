@@ -105,6 +105,13 @@ describe.each(modes)('cards under concurrency (%s)', (mode) => {
     expect(replay(events)).toEqual({ holds: card.holds, posted: card.posted })
     expect(log.map((e) => e.v)).toEqual(log.map((_, i) => i + 1))
     expect(card.version).toBe(log.length)
+    // Projections read the log in transaction order: it is the stream's order too, though commands
+    // waiting for the card's row took their transaction ids before others that went first.
+    const read = await t.sql.query<{ v: number }>(
+      'SELECT stream_version AS v FROM tandem.event_log WHERE stream_id = $1 ORDER BY tx_id, position',
+      [`card-${cardId}`],
+    )
+    expect(read.map((e) => e.v)).toEqual(log.map((e) => e.v))
     for (const e of events) {
       if ('balance' in e.data && e.data.balance) expect(e.data.balance.available).toBeGreaterThanOrEqual(0)
     }
