@@ -233,6 +233,39 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
       }
     }
   })
+
+  it('tell each other nothing while nothing is written, though every poll finds the horizon moved', async () => {
+    const [{ name } = { name: '' }] = await first.sql.query<{ name: string }>(
+      'SELECT current_database() AS name',
+    )
+    const url = new URL(postgresUrl)
+    url.pathname = `/${name}`
+    const listener = new pg.Client({ connectionString: url.toString() })
+    await listener.connect()
+    let heard = 0
+    listener.on('notification', (n) => {
+      if (n.payload?.includes('["p",')) heard++
+    })
+    await listener.query('LISTEN tandem_progress')
+    try {
+      const eventId = await newEvent(first)
+      const position = await register(second, eventId)
+      for (const t of [first, second])
+        expect(await t.projections.waitFor(['event-details'], position, patience)).toBe(true)
+      // The move past that event is told once by each projection; then a quiet stretch of polls
+      // (200 ms each). Each progress message is a transaction that moves the horizon, so before,
+      // every poll found it moved and told the others so: the deployment never went quiet.
+      const quiet = async (ms: number) => {
+        const before = heard
+        await new Promise((resolve) => setTimeout(resolve, ms))
+        return heard === before
+      }
+      await eventually(() => quiet(1000))
+      expect(await quiet(2000)).toBe(true)
+    } finally {
+      await listener.end()
+    }
+  })
 })
 
 it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {

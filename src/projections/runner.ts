@@ -57,6 +57,15 @@ const recentLimit = 4096
 const verifyMs = 1000
 
 /**
+ * Whether moving the horizon from `horizon` to the batch's passes a transaction holding events. Every
+ * transaction below the batch's horizon had ended when it was read, so the log's newest one then
+ * (`top`) bounds them all: below `horizon`, the move passes none.
+ */
+function passesEvents(batch: Batch, horizon: string): boolean {
+  return batch.top !== null && compareDecimal(batch.top, horizon) >= 0
+}
+
+/**
  * Applies one projection generation: reads the log gap-safe after its checkpoint, applies each batch
  * atomically with the checkpoint, then sleeps until a commit wakes it (or the poll interval ends).
  */
@@ -127,7 +136,10 @@ export function createRunner(options: RunnerOptions): Runner {
     }
     const complete = !batch.full
     if (complete) {
-      if (compareDecimal(batch.horizon, horizon) > 0) horizon = batch.horizon
+      // Its horizon moves with every transaction the server runs, the other processes' progress
+      // messages among them (a NOTIFY takes a transaction id). Passing no event, it shows no waiter
+      // anything new: kept, it would be published, and an idle deployment would tell itself so forever.
+      if (compareDecimal(batch.horizon, horizon) > 0 && passesEvents(batch, horizon)) horizon = batch.horizon
       if (compareDecimal(batch.horizon, seen) > 0) seen = batch.horizon
       caughtUp = true
     }

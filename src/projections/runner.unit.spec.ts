@@ -31,6 +31,7 @@ describe('a projection runner', () => {
       const batch: Batch = {
         events: after,
         horizon: '0',
+        top: log.at(-1)?.txId ?? null,
         held: false,
         full: after.length === limit,
         ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
