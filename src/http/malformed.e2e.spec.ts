@@ -81,6 +81,30 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(await s.head()).toBe(head)
   })
 
+  it('answers 400 BAD_URL for a query string whose %-escapes are not UTF-8, as for such a body', async () => {
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const ask = (query: string) =>
+      s.app.inject({
+        method: 'GET',
+        url: `/api/queries/notes/list-notes?${query}`,
+        headers: { authorization: bearer },
+      })
+    // A byte that starts no character, a lone surrogate's bytes, an overlong NUL, a cut sequence, no hex.
+    for (const query of [
+      'ownerId=%FF',
+      'ownerId=%ED%A0%80',
+      'ownerId=%C0%80',
+      'ownerId=a%E2%82',
+      'ownerId=%zz',
+    ]) {
+      const answer = await ask(query)
+      expect(answer.statusCode, query).toBe(400)
+      expect(answer.json()).toMatchObject({ status: 400, code: 'BAD_URL' })
+    }
+    // Escapes of UTF-8 are decoded as ever: %77riter is the caller's own id.
+    expect((await ask('ownerId=%77riter&limit=1')).statusCode).toBe(200)
+  })
+
   it('answers 400 MALFORMED_REQUEST as problem+json for an HTTP/1.1 request without Host', async () => {
     const answer = problemOf(await exchange(port, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n'))
     expect(answer.status).toBe('HTTP/1.1 400 Bad Request')

@@ -37,6 +37,23 @@ function hostHeaders(raw: readonly string[]): number {
   return hosts
 }
 
+/**
+ * The query string's %-escapes, decoded, are UTF-8. Fastify's parser keeps a value whose escapes are
+ * not (`%FF`, `%ED%A0%80`, a lone surrogate's bytes, `%C0%80`) as its raw text, so `q=%FF` searched
+ * for the text `%FF`, where a body with those bytes is a 400.
+ */
+const badQuery = new AppError(400, 'BAD_URL', 'Bad URL', 'The query string holds a malformed %-escape')
+function decodableQuery(url: string | undefined): boolean {
+  const at = url?.indexOf('?') ?? -1
+  if (at < 0 || url?.indexOf('%', at) === -1) return true
+  try {
+    decodeURIComponent(url?.slice(at + 1) ?? '')
+    return true
+  } catch {
+    return false
+  }
+}
+
 export const openapiInfo = {
   title: 'Tandem',
   version: '0.1.0',
@@ -172,6 +189,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     void reply.header('x-request-id', request.id)
     const hosts = hostHeaders(request.raw.rawHeaders)
     if (hosts > 1 || (hosts === 0 && request.raw.httpVersion === '1.1')) done(badHost)
+    else if (!decodableQuery(request.raw.url)) done(badQuery)
     else done()
   })
   app.setErrorHandler(async (error, request, reply) => {
