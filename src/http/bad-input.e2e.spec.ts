@@ -162,6 +162,20 @@ const commandCases: Case[] = [
     code: 'PAYLOAD_TOO_LARGE',
   },
   {
+    name: 'create-note: a key named twice (JSON.parse keeps the last, another reader the first)',
+    send: raw('application/json', '{"title":"seen by a proxy","body":"b","title":"run"}'),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: ['/title'],
+  },
+  {
+    name: 'create-note: a key named twice, once escaped',
+    send: raw('application/json', '{"title":"a","body":"b","\\u0074itle":"c"}'),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: ['/title'],
+  },
+  {
     name: 'add-comment: bad JSON',
     send: raw('application/json', '{noteId}', 'add-comment'),
     status: 400,

@@ -17,6 +17,7 @@ import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
+import { duplicateKey } from './json-keys.js'
 import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
@@ -151,7 +152,8 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
 /**
  * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
  * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
- * compressed body (Content-Encoding) is not read at all: 415, as for another media type.
+ * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
+ * naming a key twice is a 400 (`duplicateKey`).
  */
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
@@ -167,7 +169,13 @@ function parseJsonStrictly(app: FastifyInstance) {
       done(new ValidationError([{ path: '', message: 'is not valid UTF-8' }]))
       return
     }
-    void parse(request, bytes.toString('utf8'), done)
+    const text = bytes.toString('utf8')
+    void parse(request, text, (error, value) => {
+      const twice = error ? undefined : duplicateKey(text)
+      if (twice !== undefined)
+        done(new ValidationError([{ path: twice, message: 'is named twice in its object' }]))
+      else done(error, value)
+    })
   })
 }
 
