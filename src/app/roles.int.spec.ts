@@ -252,7 +252,7 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
       const position = await register(second, eventId)
       for (const t of [first, second])
         expect(await t.projections.waitFor(['event-details'], position, patience)).toBe(true)
-      // The move past that event is told once by each projection; then a quiet stretch of polls
+      // The move past that event is told once by each projection; then a quiet stretch of six polls
       // (200 ms each). Each progress message is a transaction that moves the horizon, so before,
       // every poll found it moved and told the others so: the deployment never went quiet.
       const quiet = async (ms: number) => {
@@ -260,8 +260,8 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
         await new Promise((resolve) => setTimeout(resolve, ms))
         return heard === before
       }
-      await eventually(() => quiet(1000))
-      expect(await quiet(2000)).toBe(true)
+      await eventually(() => quiet(600))
+      expect(await quiet(1200)).toBe(true)
     } finally {
       await listener.end()
     }
