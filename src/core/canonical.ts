@@ -1,6 +1,6 @@
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { lowerCased } from './schemas.js'
+import { labelled, lowerCased } from './schemas.js'
 
 /** Gives a valid value in its one canonical form; the same value when nothing in it changes. */
 export type Canonical = (value: unknown) => unknown
@@ -13,8 +13,8 @@ const cache = new WeakMap<TSchema, Canonical>()
  * PostgreSQL's `uuid` type takes as one (upper case, lower case, mixed), but a stream id, a cache
  * tag or a read-model key built from the raw text would take them as many. So every UUID in a
  * message is lower-cased as it is accepted, before anything is built from it: nothing downstream
- * ever sees another spelling. A case-insensitive name (`Name()`, marked `x-lower-case`) is too.
- * Run on values that passed validation.
+ * ever sees another spelling. A case-insensitive name (`Name()`, marked `x-lower-case`) is too, and
+ * a label (`Label()`, marked `x-label`) is taken in NFC, trimmed. Run on values that passed validation.
  */
 export function canonicalFor(schema: TSchema): Canonical {
   let canonical = cache.get(schema)
@@ -28,6 +28,7 @@ export function canonicalFor(schema: TSchema): Canonical {
 interface Shape {
   format?: unknown
   [lowerCased]?: unknown
+  [labelled]?: unknown
   properties?: Record<string, TSchema>
   items?: unknown
   anyOf?: TSchema[]
@@ -38,6 +39,8 @@ function build(schema: TSchema): Canonical | undefined {
   const shape = schema as Shape
   if (shape.format === 'uuid' || shape[lowerCased] === true)
     return (value) => (typeof value === 'string' ? value.toLowerCase() : value)
+  if (shape[labelled] === true)
+    return (value) => (typeof value === 'string' ? value.normalize('NFC').trim() : value)
   if (shape.properties) return objectOf(shape.properties)
   if (shape.items && typeof shape.items === 'object' && !Array.isArray(shape.items)) {
     const item = build(shape.items)

@@ -1,4 +1,4 @@
-import { defineEvent, Id, Text } from '../../kernel/index.js'
+import { defineEvent, Id, Label, Text } from '../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 
 /** Schemas of the study domain's commands, results and events: one definition each. */
@@ -7,7 +7,7 @@ const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
 const Day = Type.String({ format: 'date', description: 'A day, YYYY-MM-DD (UTC)' })
 const Name = Text(100)
 const Description = Type.String({ maxLength: 2000 })
-const Category = Text(50)
+export const Category = Label(50)
 export const DifficultyLevel = Type.Enum(['beginner', 'intermediate', 'advanced'])
 export const SummaryStyle = Type.Enum(['brief', 'detailed'])
 export const SummaryStatus = Type.Enum(['pending', 'ready', 'failed'])

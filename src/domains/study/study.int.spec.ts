@@ -136,6 +136,22 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
       learner,
     )
     expect(both.status === 'succeeded' && both.data.items.map((s) => s.subjectId)).toEqual([ids[2]])
+    // A category is one label in any of its spellings: composed or with a combining accent, padded.
+    const cafe = await subjectFor(learner, {
+      name: 'C',
+      category: ' Cafe\u0301 ',
+      difficultyLevel: 'beginner',
+    })
+    for (const category of ['Caf\u00e9', 'Cafe\u0301', '  Caf\u00e9']) {
+      const found = await ask<{ items: { subjectId: string; category: string }[] }>(
+        getSubjects,
+        { category },
+        learner,
+      )
+      expect(found.status === 'succeeded' && found.data.items).toEqual([
+        expect.objectContaining({ subjectId: cafe, category: 'Caf\u00e9' }),
+      ])
+    }
     const others = await ask<{ items: unknown[] }>(getSubjects, {}, { id: `${mode}-nobody`, roles: [] })
     expect(others.status === 'succeeded' && others.data.items).toEqual([])
   })

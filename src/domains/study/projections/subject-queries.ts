@@ -12,7 +12,7 @@ import {
 } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { exampleSubjectId } from '../commands.js'
-import { DifficultyLevel } from '../messages.js'
+import { Category, DifficultyLevel } from '../messages.js'
 import { subjectNotFound } from '../rules.js'
 import {
   Goal,
@@ -47,7 +47,7 @@ export const getSubjects = defineQuery({
   summary: "The caller's subjects, newest first, by category and difficulty if given",
   input: Type.Object(
     {
-      category: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+      category: Type.Optional(Category),
       difficultyLevel: Type.Optional(DifficultyLevel),
       limit: Type.Optional(Limit),
       cursor: Type.Optional(Type.String({ maxLength: 200 })),
