@@ -228,7 +228,17 @@ export interface LiveItems<T> {
    * as the query's pages run newest first.
    */
   readonly itemKey: (item: T) => string
+  /**
+   * The form every key has (`timeIdKey` for `<ISO time>|<UUID>`): a `Last-Event-ID` of another form
+   * counts as none, so a made-up one is not compared as a key (`garbage` sorts after every time, and
+   * the stream skipped everything but what came after it).
+   */
+  readonly keyPattern?: RegExp
 }
+
+/** The form of an item key `<ISO time>|<UUID>` (`LiveItems.keyPattern`), the UUID in lower case. */
+export const timeIdKey =
+  /^[+-]?\d{4,6}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** The item type of a page (`{ items, nextCursor }`); never for any other answer. */
 export type ItemOf<O> = O extends { items: readonly (infer T)[]; nextCursor: string | null } ? T : never

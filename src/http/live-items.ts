@@ -74,7 +74,8 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     const caller = callerOf(tandem, request)
     // `lastEventId` is how EventSource polyfills that cannot set headers send it: not the query's input.
     const { lastEventId, ...query } = (request.query ?? {}) as Record<string, unknown>
-    const after = usable(request.headers['last-event-id'] ?? lastEventId)
+    const given = usable(request.headers['last-event-id'] ?? lastEventId)
+    const after = given !== undefined && live.keyPattern?.test(given) === false ? undefined : given
     const input = coerce(definition.input, query) as Record<string, unknown>
 
     /**

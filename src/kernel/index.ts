@@ -12,6 +12,7 @@ export {
   defineQuery,
   Page,
   signedIn,
+  timeIdKey,
   type Access,
   type AnyCommand,
   type AnyQuery,

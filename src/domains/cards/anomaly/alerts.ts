@@ -13,6 +13,7 @@ import {
   unreachable,
   type AuditedRead,
   type Caller,
+  timeIdKey,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { AlertEvidence, AlertResolution, AlertResolved, AnomalyDetected, AnomalyRule } from '../messages.js'
@@ -154,7 +155,7 @@ export const getAnomalyAlerts = defineQuery({
   access: signedIn('customer', ...agents),
   readModels: [alertsModel],
   paged: true,
-  live: { itemKey: (item) => `${item.detectedAt}|${item.alertId}` },
+  live: { itemKey: (item) => `${item.detectedAt}|${item.alertId}`, keyPattern: timeIdKey },
   examples: [{ status: 'open', limit: 20 }],
   cache: {
     ttlMs: 30_000,

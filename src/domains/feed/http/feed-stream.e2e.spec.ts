@@ -101,6 +101,22 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
     const ids = events.map((e) => e.id)
     expect(ids).toEqual([...ids].sort())
     await expect(resumed.next(300)).rejects.toThrow(/No event/)
+    resumed.close()
+
+    // An id not of the stream's form is none: the first page again, not nothing (`garbage` sorts
+    // after every time).
+    const firstPage = async (headers: Record<string, string>) => {
+      const fresh = await open(reader, headers)
+      const page = (await texts(fresh, 5)).map((e) => (e.data as Item).text)
+      fresh.close()
+      return page
+    }
+    const newest = await firstPage({})
+    for (const id of ['garbage', '9999', `${seen?.id ?? ''}x`])
+      expect(await firstPage({ 'last-event-id': id })).toEqual(newest)
+    // Its post id in capitals is the same key: the items after it, as before.
+    const upper = (seen?.id ?? '').replace(/\|.*/, (id) => id.toUpperCase())
+    expect(await firstPage({ 'last-event-id': upper })).toEqual(sent.slice(0, 5))
   })
 
   it('answers a caller with no token, or no profile, with a problem, not a stream', async () => {

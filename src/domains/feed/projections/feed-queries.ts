@@ -11,6 +11,7 @@ import {
   signedIn,
   storedTime,
   Text,
+  timeIdKey,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import {
@@ -355,7 +356,7 @@ export function defineGetMyFeed(settings: FeedSettings) {
     readModels: [timelinesModel(settings.mode)],
     paged: true,
     // `/stream`: each new item as it arrives, its key sorting as the feed does; resumable by Last-Event-ID.
-    live: { itemKey: (item) => `${item.createdAt}|${item.postId}` },
+    live: { itemKey: (item) => `${item.createdAt}|${item.postId}`, keyPattern: timeIdKey },
     examples: [{ limit: 10 }],
     // A post, a delete, a follow or an unfollow touches each feed it changes; a like or a comment its post.
     cache: {

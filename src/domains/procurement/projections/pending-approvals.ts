@@ -1,4 +1,4 @@
-import { defineQuery, Limit, Page, signedIn, type Caller } from '../../../kernel/index.js'
+import { defineQuery, Limit, Page, signedIn, timeIdKey, type Caller } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { canonicalDepartment, hasRole } from '../rules.js'
 import { Cursor, cursorOf, keyOf, pageAfter } from './access.js'
@@ -45,7 +45,7 @@ export const getPendingApprovals = defineQuery({
   access: signedIn(),
   readModels: [requestsModel],
   paged: true,
-  live: { itemKey: (item) => `${item.waitingSince}|${item.requestId}` },
+  live: { itemKey: (item) => `${item.waitingSince}|${item.requestId}`, keyPattern: timeIdKey },
   examples: [{ limit: 10 }],
   cache: {
     ttlMs: 30_000,
