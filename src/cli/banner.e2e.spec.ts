@@ -92,4 +92,22 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       expect(caughtUp, JSON.stringify(behind)).toBe(true)
     }
   })
+
+  it('quotes data as text: a title holding escape sequences or a line break prints neither', async () => {
+    const title = "Q'\u001b[2J\u001b]0;pwned\u0007\nINJECTED LINE\u202e"
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/commands/quiz/create-quiz',
+      headers: { authorization: `Bearer ${t.token({ id: 'banner-teacher', roles: [] })}` },
+      payload: { title, public: true, questions: [{ text: 'q', choices: ['a', 'b'], answer: 0, points: 1 }] },
+    })
+    expect(created.statusCode, created.body).toBe(200)
+    expect(await t.projections.caughtUp(20_000)).toBe(true)
+    const text = await banner(t, url)
+    expect(text).toContain(
+      'Q\'\\u001b[2J\\u001b]0;pwned\\u0007\\u000aINJECTED LINE\\u202e" without its answers',
+    )
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f\u202e]/)
+    expect(text.split('\n').filter((line) => line.startsWith('INJECTED'))).toEqual([])
+  })
 })

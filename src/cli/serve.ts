@@ -100,14 +100,38 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
           : '  Examples (on the demo data, which `tandem seed-demo` writes into an empty database; tokens from `tandem token`):',
       )
     for (const example of examples)
-      lines.push(`    # ${example.title}`, ...curl(url, example, tokens).map((l) => `    ${l}`))
+      lines.push(`    # ${printable(example.title)}`, ...curl(url, example, tokens).map((l) => `    ${l}`))
   }
   return `${lines.join('\n')}\n`
 }
 
+/** `\uXXXX` for each UTF-16 unit of `c` (two for a character past U+FFFF), as JSON writes them. */
+const escaped = (c: string) =>
+  Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')
+
+/**
+ * What a terminal shows as written: control and format characters (an escape sequence, a line break,
+ * a right-to-left override) and line separators as `\u` escapes. The examples' titles quote data
+ * anyone may have written (an event's or a quiz's title): one holding ESC cleared the operator's
+ * screen, one holding a line break printed a line of its own in the block of commands to copy.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, escaped)
+}
+
+/**
+ * A JSON body for a shell's single quotes: what can only stand in its strings (a quote that would end
+ * the shell's, characters `printable` escapes) as JSON's own `\u` escapes, so it is the same JSON.
+ */
+function shellJson(value: unknown): string {
+  return JSON.stringify(value).replace(/['\p{Cf}\u2028\u2029]/gu, escaped)
+}
+
 /** A curl command line for `example`, split where a shell continues it. */
 function curl(url: string, example: DemoExample, tokens: ReadonlyMap<string, string>): string[] {
-  const target = `'${url}${example.path}'`
+  // A quote or a control character in a path is sent %-encoded, as curl would send it anyway.
+  const path = example.path.replace(/['\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => encodeURIComponent(c))
+  const target = `'${url}${path}'`
   const auth =
     example.as === undefined
       ? undefined
@@ -116,6 +140,6 @@ function curl(url: string, example: DemoExample, tokens: ReadonlyMap<string, str
   return [
     `curl -X POST ${target} \\`,
     `  ${auth ? `${auth} ` : ''}-H "Content-Type: application/json" \\`,
-    `  -d '${JSON.stringify(example.body ?? {})}'`,
+    `  -d '${shellJson(example.body ?? {})}'`,
   ]
 }
