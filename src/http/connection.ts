@@ -77,7 +77,7 @@ const clientErrors: Record<string, RawAnswer> = {
     reason: 'Request Header Fields Too Large',
     code: 'HEADERS_TOO_LARGE',
     title: 'Headers too large',
-    detail: 'Not a valid HTTP/1.1 request',
+    detail: 'The request line and headers take more than 16 KiB',
   },
 }
 

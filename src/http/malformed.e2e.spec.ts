@@ -59,7 +59,11 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
       await exchange(port, `GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`),
     )
     expect(answer.status).toBe('HTTP/1.1 431 Request Header Fields Too Large')
-    expect(answer.body).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' })
+    expect(answer.body).toMatchObject({
+      status: 431,
+      code: 'HEADERS_TOO_LARGE',
+      detail: 'The request line and headers take more than 16 KiB',
+    })
   })
 
   it('answers 400 BAD_URL as problem+json for a path with a malformed %-escape, and changes nothing', async () => {
