@@ -98,6 +98,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`${name} must be a URL (${schemes.map((s) => `${s}://…`).join(' or ')})`)
     return value
   }
+  /** Redis's URL names a database by number or none (`/abc` made node-redis throw a TypeError). */
+  const redisDatabase = (value: string | undefined) => {
+    if (value !== undefined && !/^\/?(\d{1,5})?$/.test(new URL(value).pathname))
+      throw new ConfigError('REDIS_URL names its database by number: redis://host:6379/0')
+    return value
+  }
   const logLevel = text('LOG_LEVEL') ?? 'info'
   if (!levels.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...levels].join(', ')}`)
   const secret = text('AUTH_SECRET')
@@ -109,7 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: text('DATA_DIR') ?? './data',
     databaseUrl: url('DATABASE_URL', postgresSchemes),
     readDatabaseUrl: url('READ_DATABASE_URL', postgresSchemes),
-    redisUrl: url('REDIS_URL', ['redis', 'rediss']),
+    redisUrl: redisDatabase(url('REDIS_URL', ['redis', 'rediss'])),
     authSecret: secret,
     logLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),

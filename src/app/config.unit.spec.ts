@@ -39,12 +39,19 @@ describe('configuration from the environment', () => {
     ['DATABASE_URL', 'mysql://127.0.0.1/x'],
     ['READ_DATABASE_URL', 'http://127.0.0.1/x'],
     ['REDIS_URL', 'notaurl'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/abc'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/0/1'],
     ['QUERY_CACHE_MB', '-1'],
     ['QUERY_CACHE_MB', '256MB'],
     ['QUERY_CACHE_MB', '1048577'],
   ])('refuses %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('takes a Redis URL with a database number or none', () => {
+    for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'rediss://h:6380/15'])
+      expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url)
   })
 
   it('reads QUERY_CACHE_MB, 0 (nothing cached) included', () => {

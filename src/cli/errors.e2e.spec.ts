@@ -30,11 +30,19 @@ it(
   'answers an unknown option or command with one line and the usage, no stack, exit 1',
   { timeout: 120_000 },
   async () => {
-    const cases = [['token', '--sub', 'kim', '--bogus'], ['no-such-command']]
-    const answers = await Promise.all(cases.map((args) => cli(args)))
+    const cases: [string[], RegExp][] = [
+      [['token', '--sub', 'kim', '--bogus'], /Unknown option '--bogus'/],
+      [['no-such-command'], /Unknown command "no-such-command"/],
+      // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.
+      [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
+      [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
+      [['serve', '--port', 'abc'], /--port must be a port number/],
+    ]
+    const answers = await Promise.all(cases.map(([args]) => cli(args)))
     for (const [i, { code, stderr }] of answers.entries()) {
-      expect(code, cases[i]?.join(' ')).toBe(1)
-      expect(stderr).toMatch(/Unknown (option '--bogus'|command "no-such-command")/)
+      const [args, said] = cases[i] ?? [[], /$^/]
+      expect(code, args.join(' ')).toBe(1)
+      expect(stderr).toMatch(said)
       expect(stderr).toContain('Usage: tandem <command>')
       expect(stderr).not.toMatch(/^\s+at /m)
     }

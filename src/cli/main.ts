@@ -15,6 +15,9 @@ import { formatOutcomes, runExamples, startThrowawayTandem } from './examples.js
 import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
 import { seedDemo, serve } from './serve.js'
 
+/** The longest a token made by `tandem token` lasts: ten years. */
+const maxTokenSeconds = 10 * 365 * 24 * 3600
+
 const usage = `Usage: tandem <command> [options]
 
   serve [--port N] [--seed] [--role command,query,projector]
@@ -71,7 +74,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve({
-        port: values.port ? Number(values.port) : undefined,
+        port: values.port === undefined ? undefined : portOf(values.port),
         seed: values.seed,
         roles: values.role === undefined ? undefined : parseRoles(values.role, '--role'),
       })
@@ -96,7 +99,9 @@ async function main(argv: string[]): Promise<void> {
             .filter(Boolean)
         : []
       const ttl = values.ttl ? Number(values.ttl) : 24 * 3600
-      if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError('--ttl is a number of seconds')
+      // A token of `--ttl 1e30` never expired: ten years at most.
+      if (!Number.isInteger(ttl) || ttl <= 0 || ttl > maxTokenSeconds)
+        throw new UsageError(`--ttl is a number of seconds, 1 to ${maxTokenSeconds} (ten years)`)
       console.log(
         auth.sign(
           { sub: values.sub, roles, ...(values.dept ? { dept: values.dept } : {}) },
@@ -149,9 +154,10 @@ async function main(argv: string[]): Promise<void> {
     case 'bench':
       {
         const result = await benchBus({
-          operations: count('N', positionals[0], 1000),
+          operations: count('N', positionals[0], 1000, 10_000_000),
           postgresUrl: values.postgres,
-          concurrency: count('--concurrency', values.concurrency, 8),
+          // One worker each: `--concurrency 100000000` filled the memory before the first command.
+          concurrency: count('--concurrency', values.concurrency, 8, 1000),
           domains: values.domain?.split(','),
           quiet: values.json,
         })
@@ -204,10 +210,19 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   process.exit(1)
 })
 
-/** A whole number of at least 1 given on the command line, or `fallback` when none is given. */
-function count(name: string, text: string | undefined, fallback: number): number {
+/** A whole number from 1 to `max` given on the command line, or `fallback` when none is given. */
+function count(name: string, text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback
   const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${name} must be a whole number of at least 1`)
+  if (!Number.isSafeInteger(n) || n < 1 || n > max)
+    throw new UsageError(`${name} must be a whole number from 1 to ${max.toLocaleString('en-US')}`)
   return n
+}
+
+/** `--port`: a port number, as PORT is (`abc` reached Node's listen as NaN). */
+function portOf(text: string): number {
+  const port = Number(text)
+  if (!/^\d{1,5}$/.test(text) || port > 65535)
+    throw new UsageError('--port must be a port number, 0 to 65535')
+  return port
 }

@@ -37,19 +37,39 @@ const commitSha = createHash('sha1').update(commitScript).digest('hex')
 /** A commit that has not answered in this long fails, and the runner retries it. */
 const commitTimeoutMs = 30_000
 
-/** Connects, or fails naming the server: node-redis alone retries a server that never answers forever. */
+/** What Redis answers that no retry changes: a database it does not have, a refused password. */
+const refusal = /DB index is out of range|WRONGPASS|NOAUTH|invalid (username-)?password/i
+
+/**
+ * Connects, or fails naming the server: node-redis alone retries a server that never answers forever,
+ * and one that refuses what the URL asks for (database 99 of 16) as long, logging each refusal.
+ */
 async function firstConnection(
-  client: { connect(): Promise<unknown>; destroy(): void },
+  client: {
+    connect(): Promise<unknown>
+    destroy(): void
+    on(event: 'error', listener: (error: unknown) => void): unknown
+    off(event: 'error', listener: (error: unknown) => void): unknown
+  },
   url: string,
   startTimeoutMs: number,
 ) {
+  const where = URL.canParse(url) ? new URL(url).host : 'REDIS_URL'
   let timer: NodeJS.Timeout | undefined
+  let refused: ((error: unknown) => void) | undefined
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
-      const where = URL.canParse(url) ? new URL(url).host : 'REDIS_URL'
       const message = `Redis at ${where} did not answer within ${startTimeoutMs / 1000} s (REDIS_URL)`
       reject(Object.assign(new Error(message), { code: 'REDIS_UNREACHABLE' }))
     }, startTimeoutMs)
+    refused = (error) => {
+      const said = error instanceof Error ? error.message : String(error)
+      if (!refusal.test(said)) return
+      reject(
+        Object.assign(new Error(`Redis at ${where} refused REDIS_URL: ${said}`), { code: 'REDIS_REFUSED' }),
+      )
+    }
+    client.on('error', refused)
   })
   try {
     await Promise.race([client.connect(), late])
@@ -58,6 +78,7 @@ async function firstConnection(
     throw error
   } finally {
     clearTimeout(timer)
+    if (refused) client.off('error', refused)
   }
 }
 

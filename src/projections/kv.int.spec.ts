@@ -189,3 +189,21 @@ it('refuses to start on a Redis that does not answer, naming it, instead of wait
   await expect(opening).rejects.toMatchObject({ code: 'REDIS_UNREACHABLE' })
   await expect(opening).rejects.toThrow('Redis at 127.0.0.1:1 did not answer')
 })
+
+it.runIf(servicesAvailable)(
+  'refuses to start at once on a Redis that refuses what its URL asks for, saying what it said',
+  async () => {
+    const url = new URL(redisUrl)
+    url.pathname = '/99999'
+    const opening = createRedisKv({
+      url: url.toString(),
+      keyPrefix: 'never:',
+      log: pino({ level: 'silent' }),
+    })
+    // Not after the 10 s a silent server gets: the refusal is the answer.
+    const started = Date.now()
+    await expect(opening).rejects.toMatchObject({ code: 'REDIS_REFUSED' })
+    await expect(opening).rejects.toThrow(/refused REDIS_URL: .*DB index is out of range/)
+    expect(Date.now() - started).toBeLessThan(9_000)
+  },
+)
