@@ -245,9 +245,13 @@ function summarize(samples: Sample[], cacheSamples: Sample[]) {
   return out
 }
 
-/** Estimates a percentile from cumulative histogram buckets by linear interpolation inside a bucket. */
+/**
+ * Estimates a percentile from cumulative histogram buckets by linear interpolation inside a bucket.
+ * One sample is its own every percentile: read off its bucket, a single 47 ms command showed p50 37.5.
+ */
 function percentile(t: Tally, q: number): number {
   if (t.count === 0) return 0
+  if (t.count === 1) return round(t.sum * 1000)
   const bounds = [...t.buckets.keys()].sort((a, b) => a - b)
   const rank = q * t.count
   let lower = 0

@@ -33,7 +33,18 @@ describe('handler stats', () => {
   it('reports a time past the last bucket as the last bound', async () => {
     const metrics = createMetrics()
     metrics.observe('command', 'c/slow', 'ok', 30)
+    metrics.observe('command', 'c/slow', 'ok', 30)
     expect((await metrics.handlerStats()).command['c/slow']).toMatchObject({ p50Ms: 10_000, p99Ms: 10_000 })
+  })
+
+  it('gives one sample as its every percentile, not a point of its bucket', async () => {
+    const metrics = createMetrics()
+    metrics.observe('command', 'c/once', 'ok', 0.047231)
+    expect((await metrics.handlerStats()).command['c/once']).toMatchObject({
+      avgMs: 47.231,
+      p50Ms: 47.231,
+      p99Ms: 47.231,
+    })
   })
 
   it('adds cache hits and misses to the query they belong to', async () => {
