@@ -19,9 +19,14 @@ export interface Config {
   streamMemoryStreams: number
   /** Memory the query cache may hold, in MiB (default 256; 0: nothing is cached). */
   queryCacheMb?: number
+  /** Live streams open at once without a token, in a process (default 1,000; 0: none). */
+  anonymousStreams?: number
   /** Default: every role. Only server mode can split them over processes. */
   roles?: readonly Role[]
 }
+
+/** Live streams open at once without a token, in a process, unless LIVE_STREAMS_ANONYMOUS says. */
+export const defaultAnonymousStreams = 1000
 
 export const environment = [
   ['PORT', 'HTTP port', '3000'],
@@ -42,6 +47,11 @@ export const environment = [
     'QUERY_CACHE_MB',
     'Memory the query cache may hold, in MiB (least recently used dropped first; 0: off)',
     '256',
+  ],
+  [
+    'LIVE_STREAMS_ANONYMOUS',
+    'Live streams (SSE) open at once without a token, in a process; past it 429 (0: none)',
+    '1000',
   ],
   ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
   ['HTTP_HEADERS_TIMEOUT_MS', "Longest wait for a request's headers, then 408", '10000'],
@@ -121,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
     streamMemoryStreams: integer('STREAM_MEMORY_STREAMS', 10_000, 0, 10_000_000),
     queryCacheMb: integer('QUERY_CACHE_MB', 256, 0, 1_048_576),
+    anonymousStreams: integer('LIVE_STREAMS_ANONYMOUS', defaultAnonymousStreams, 0, 1_000_000),
     roles: parseRoles(text('ROLES') ?? allRoles.join(','), 'ROLES'),
   }
 }

@@ -44,9 +44,16 @@ describe('configuration from the environment', () => {
     ['QUERY_CACHE_MB', '-1'],
     ['QUERY_CACHE_MB', '256MB'],
     ['QUERY_CACHE_MB', '1048577'],
+    ['LIVE_STREAMS_ANONYMOUS', '-1'],
+    ['LIVE_STREAMS_ANONYMOUS', 'many'],
   ])('refuses %s=%s with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('reads LIVE_STREAMS_ANONYMOUS, 0 (no live stream without a token) included', () => {
+    expect(loadConfig({}).anonymousStreams).toBe(1000)
+    expect(loadConfig({ LIVE_STREAMS_ANONYMOUS: '0' }).anonymousStreams).toBe(0)
   })
 
   it('takes a Redis URL with a database number or none', () => {

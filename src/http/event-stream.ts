@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, UnauthenticatedError } from '../core/errors.js'
+import { defaultAnonymousStreams } from '../app/config.js'
 import type { Tandem } from '../app/tandem.js'
 
 /** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
@@ -106,26 +107,35 @@ export interface Follower {
 }
 
 /**
- * Live streams one signed-in caller may keep open at once in a process. Callers without a token are
- * not counted: behind a proxy they share its address, and one count would shut them all out.
+ * Live streams one signed-in caller may keep open at once in a process. Callers without a token
+ * share one bound, the process's (`LIVE_STREAMS_ANONYMOUS`, default 1,000): behind a proxy they share
+ * its address, so a bound per address would shut them all out, and none at all let anyone hold every
+ * socket the process may open.
  */
 export const streamsPerHolder = 20
+
+/** The seat count of callers without a token: no user id is empty. */
+const anonymous = ''
 
 /** Open streams by holder, per Tandem (a process may serve several in tests). */
 const seatsOf = new WeakMap<Tandem, Map<string, number>>()
 
-/** A seat for one more live stream of `holder` (none: not counted), or 429; the function gives it back (once). */
-function takeSeat(tandem: Tandem, holder: string | undefined): () => void {
-  if (holder === undefined) return () => undefined
+/** A seat for one more live stream of `holder` (none: the anonymous ones'), or 429; the function gives it back (once). */
+function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
+  const holder = caller ?? anonymous
+  const bound =
+    caller === undefined ? (tandem.config.anonymousStreams ?? defaultAnonymousStreams) : streamsPerHolder
   let seats = seatsOf.get(tandem)
   if (!seats) seatsOf.set(tandem, (seats = new Map<string, number>()))
   const held = seats.get(holder) ?? 0
-  if (held >= streamsPerHolder) {
+  if (held >= bound) {
     throw new AppError(
       429,
       'TOO_MANY_STREAMS',
       'Too many live streams',
-      `At most ${streamsPerHolder} live streams at once per caller; close one first`,
+      caller === undefined
+        ? `At most ${bound} live streams at once without a token; sign in, or close one first`
+        : `At most ${bound} live streams at once per caller; close one first`,
     )
   }
   seats.set(holder, held + 1)

@@ -129,7 +129,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     expect(refused.response.status).toBe(429)
     expect(await refused.response.json()).toMatchObject({ code: 'TOO_MANY_STREAMS' })
     expect((await streamOf(noteId, { authorization: s.bearer(reader) })).response.status).toBe(200)
-    // Without a token, nobody is counted (behind a proxy, everyone shares its address).
+    // Without a token, callers share the process's bound (1,000 by default), not a caller's.
     for (let i = 0; i <= streamsPerHolder; i++) expect((await streamOf(noteId)).response.status).toBe(200)
     held[0]?.close()
     let again = 429
@@ -292,5 +292,51 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
         expect(await stream.response.json()).toMatchObject({ code, status })
       }
     })
+  })
+})
+
+describe.each(modes)('live streams without a token (%s)', (mode) => {
+  let s: TestServer
+  let base: string
+  beforeAll(async () => {
+    s = await startTestServer(mode, { domains: [notesDomain], config: { anonymousStreams: 3 } })
+    await s.app.listen({ port: 0, host: '127.0.0.1' })
+    base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
+  })
+  afterAll(() => s.close())
+
+  it('share the bound LIVE_STREAMS_ANONYMOUS sets: past it 429, signed-in callers unaffected, a seat back on close', async () => {
+    const created = await createNoteVia(s)
+    await s.settle(created.position)
+    const url = `${base}/api/queries/notes/get-note/stream?noteId=${created.noteId}`
+    const held: Stream[] = []
+    try {
+      for (let i = 0; i < 3; i++) {
+        held.push(await openStream(url))
+        expect(held.at(-1)?.response.status).toBe(200)
+      }
+      const refused = await openStream(url)
+      expect(refused.response.status).toBe(429)
+      expect(await refused.response.json()).toMatchObject({
+        code: 'TOO_MANY_STREAMS',
+        detail: 'At most 3 live streams at once without a token; sign in, or close one first',
+      })
+      const signed = await openStream(url, { authorization: s.bearer(reader) })
+      held.push(signed)
+      expect(signed.response.status).toBe(200)
+      held.shift()?.close()
+      let again = 429
+      for (let tries = 0; again === 429 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const stream = await openStream(url)
+        again = stream.response.status
+        if (again === 429) await stream.response.body?.cancel()
+        else held.push(stream)
+      }
+      expect(again).toBe(200)
+    } finally {
+      for (const stream of held) stream.close()
+    }
+    expect(s.serverErrors).toEqual([])
   })
 })
