@@ -37,6 +37,9 @@ it(
       [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
       [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
       [['serve', '--port', 'abc'], /--port must be a port number/],
+      // What a command does not take is refused, not ignored; a processor's name is checked here.
+      [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],
+      [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
     ]
     const answers = await Promise.all(cases.map(([args]) => cli(args)))
     for (const [i, { code, stderr }] of answers.entries()) {

@@ -71,6 +71,13 @@ async function main(argv: string[]): Promise<void> {
       json: { type: 'boolean' },
     },
   })
+  const allowed = command === undefined ? undefined : takes[command]
+  if (allowed) {
+    for (const name of Object.keys(values))
+      if (!allowed.options.includes(name)) throw new UsageError(`${command} takes no --${name}`)
+    const extra = positionals[allowed.words]
+    if (extra !== undefined) throw new UsageError(`${command}: "${extra}" is one argument too many`)
+  }
   switch (command) {
     case 'serve':
       return serve({
@@ -128,10 +135,15 @@ async function main(argv: string[]): Promise<void> {
     case 'rebuild':
       if (!positionals[0]) throw new UsageError('rebuild needs a projection name (see "tandem handlers")')
       return rebuild(serverUrl(values.url), positionals[0])
-    case 'processors':
-      if (positionals[0] !== 'retry' || !positionals[1])
+    case 'processors': {
+      const name = positionals[1]
+      if (positionals[0] !== 'retry' || !name)
         throw new UsageError('processors retry needs a processor name, domain/name (see "tandem handlers")')
-      return retryProcessor(serverUrl(values.url), positionals[1])
+      const known = domains.flatMap((d) => (d.processors ?? []).map((p) => `${p.domain}/${p.name}`))
+      if (!known.includes(name))
+        throw new UsageError(`No processor is named "${name}": ${known.join(', ')} (see "tandem handlers")`)
+      return retryProcessor(serverUrl(values.url), name)
+    }
     case 'clear-cache':
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
       return
@@ -194,6 +206,23 @@ async function main(argv: string[]): Promise<void> {
 }
 
 class UsageError extends Error {}
+
+/** What each command takes: its options, and how many words may follow it. */
+const takes: Readonly<Record<string, { options: readonly string[]; words: number }>> = {
+  serve: { options: ['port', 'seed', 'role'], words: 0 },
+  migrate: { options: [], words: 0 },
+  token: { options: ['sub', 'roles', 'dept', 'ttl'], words: 0 },
+  stats: { options: ['url'], words: 0 },
+  handlers: { options: [], words: 0 },
+  rebuild: { options: ['url'], words: 1 },
+  processors: { options: ['url'], words: 2 },
+  'clear-cache': { options: ['url'], words: 0 },
+  'seed-demo': { options: [], words: 0 },
+  bench: { options: ['postgres', 'concurrency', 'domain', 'json'], words: 1 },
+  'test-commands': { options: [], words: 0 },
+  'test-queries': { options: [], words: 0 },
+  'export-openapi': { options: ['out'], words: 0 },
+}
 
 /** An error of the system or a server (a port taken, a host unknown, a database refusing): it has a code. */
 const coded = (error: unknown): error is Error & { code: string } =>
