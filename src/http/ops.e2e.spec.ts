@@ -152,6 +152,25 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       })
       expectProblem(response, 401, 'UNAUTHENTICATED')
     })
+
+    it('checks the token before the body: without one, a broken or a large body is still a 401', async () => {
+      for (const payload of ['{', 'x'.repeat(2 * 1024 * 1024)]) {
+        const response = await s.app.inject({
+          method: 'POST',
+          url: '/api/cqrs/cache/clear',
+          headers: { 'content-type': 'application/json' },
+          payload,
+        })
+        expectProblem(response, 401, 'UNAUTHENTICATED')
+      }
+      const other = await s.app.inject({
+        method: 'POST',
+        url: '/api/cqrs/projections/note-list/rebuild',
+        headers: { 'content-type': 'application/json', authorization: s.bearer(reader) },
+        payload: '{',
+      })
+      expectProblem(other, 403, 'FORBIDDEN')
+    })
   })
 
   describe('POST /api/cqrs/projections/:name/rebuild', () => {

@@ -77,15 +77,25 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     }),
   )
 
-  const requireAdmin = (request: Parameters<typeof callerOf>[1]) => {
+  /**
+   * The admin's token, checked as the request arrives: before its body is read, so that a caller
+   * without one learns that (401), not what is wrong with a body nobody would have looked at.
+   */
+  const requireAdmin = (
+    request: Parameters<typeof callerOf>[1],
+    _reply: unknown,
+    done: (error?: Error) => void,
+  ) => {
     const caller = callerOf(tandem, request)
-    if (!caller) throw new UnauthenticatedError('Needs an admin token')
-    if (!caller.roles.includes('admin')) throw new ForbiddenError('Needs the admin role')
+    if (!caller) done(new UnauthenticatedError('Needs an admin token'))
+    else if (!caller.roles.includes('admin')) done(new ForbiddenError('Needs the admin role'))
+    else done()
   }
 
   app.post(
     '/api/cqrs/cache/clear',
     {
+      onRequest: requireAdmin,
       schema: {
         ...admin,
         summary: 'Drop every cached query answer (admin)',
@@ -98,8 +108,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         },
       },
     },
-    async (request) => {
-      requireAdmin(request)
+    async () => {
       const entries = tandem.cache.size
       tandem.projections.clearCaches()
       return { cleared: entries }
@@ -109,6 +118,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   app.post(
     '/api/cqrs/projections/:name/rebuild',
     {
+      onRequest: requireAdmin,
       schema: {
         ...admin,
         summary: 'Rebuild a projection beside the live one and switch when caught up (admin)',
@@ -132,7 +142,6 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       },
     },
     async (request, reply) => {
-      requireAdmin(request)
       const { name } = request.params as { name: string }
       if (!tandem.projections.names().includes(name)) {
         throw new NotFoundError(
@@ -157,6 +166,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   app.post(
     '/api/cqrs/processors/:domain/:name/retry',
     {
+      onRequest: requireAdmin,
       schema: {
         ...admin,
         summary: "Handle a processor's dead letters again, in log order; those handled are removed (admin)",
@@ -174,7 +184,6 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       },
     },
     async (request) => {
-      requireAdmin(request)
       const { domain, name } = request.params as { domain: string; name: string }
       return tandem.processors.retry(`${domain}/${name}`)
     },
