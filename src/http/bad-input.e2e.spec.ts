@@ -232,6 +232,21 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
     })
   }
 
+  it('says why a body holding __proto__ is refused, rather than that it is not JSON', async () => {
+    for (const body of [
+      JSON.stringify(valid).replace('{', '{"__proto__":{"admin":true},'),
+      '{"constructor":{"prototype":{"admin":true}},"title":"x"}',
+    ]) {
+      const response = await s.app.inject({
+        method: 'POST',
+        url: '/api/commands/notes/create-note',
+        headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
+        payload: body,
+      })
+      expect(expectInvalid(response).errors?.[0]?.message).toMatch(/^holds a __proto__ key/)
+    }
+  })
+
   it('answers 400 for a cursor changed by one character', async () => {
     // A writer of its own, so the listing holds this test's notes only.
     const author = { id: 'cursor-author', roles: ['writer'] }

@@ -155,6 +155,19 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
  * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
  * naming a key twice is a 400 (`duplicateKey`).
  */
+/** What a body holding `__proto__` is told (secure-json-parse's refusal, which said "is not valid JSON"). */
+const prototypeKey =
+  'holds a __proto__ key, or a constructor key holding a prototype: refused, as either could change what an object inherits'
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
@@ -171,6 +184,11 @@ function parseJsonStrictly(app: FastifyInstance) {
     }
     const text = bytes.toString('utf8')
     void parse(request, text, (error, value) => {
+      // Refused though it is JSON: its parser found a prototype key (the error does not say).
+      if (error && (error as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(text)) {
+        done(new ValidationError([{ path: '', message: prototypeKey }]))
+        return
+      }
       const twice = error ? undefined : duplicateKey(text)
       if (twice !== undefined)
         done(new ValidationError([{ path: twice, message: 'is named twice in its object' }]))
