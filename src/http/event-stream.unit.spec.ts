@@ -120,7 +120,7 @@ describe('following the cache for a live stream', () => {
     const refreshes: number[] = []
     const log = { error: () => undefined } as unknown as FastifyBaseLogger
     const follower = follow(
-      { cache } as unknown as Tandem,
+      { cache, config: {} } as unknown as Tandem,
       async (at) => void refreshes.push(at),
       log,
       undefined,
