@@ -120,7 +120,7 @@ const anonymous = ''
 /** Open streams by holder, per Tandem (a process may serve several in tests). */
 const seatsOf = new WeakMap<Tandem, Map<string, number>>()
 
-/** A seat for one more live stream of `holder` (none: the anonymous ones'), or 429; the function gives it back (once). */
+/** A seat for one more live stream of `caller` (undefined: one of the anonymous ones), or 429; the function gives it back (once). */
 function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
   const holder = caller ?? anonymous
   const bound =
