@@ -105,6 +105,9 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
   return `${lines.join('\n')}\n`
 }
 
+/** What a terminal does not show as written: control and format characters, line separators. */
+const unseen = '\\p{Cc}\\p{Cf}\\u2028\\u2029'
+
 /** `\uXXXX` for each UTF-16 unit of `c` (two for a character past U+FFFF), as JSON writes them. */
 const escaped = (c: string) =>
   Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')
@@ -116,7 +119,7 @@ const escaped = (c: string) =>
  * screen, one holding a line break printed a line of its own in the block of commands to copy.
  */
 export function printable(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, escaped)
+  return text.replace(new RegExp(`[${unseen}]`, 'gu'), escaped)
 }
 
 /**
@@ -124,13 +127,14 @@ export function printable(text: string): string {
  * the shell's, characters `printable` escapes) as JSON's own `\u` escapes, so it is the same JSON.
  */
 function shellJson(value: unknown): string {
-  return JSON.stringify(value).replace(/['\p{Cf}\u2028\u2029]/gu, escaped)
+  // JSON escapes C0 controls itself, but not DEL or the C1 ones (U+009B starts a terminal's sequence).
+  return JSON.stringify(value).replace(new RegExp(`['${unseen}]`, 'gu'), escaped)
 }
 
 /** A curl command line for `example`, split where a shell continues it. */
 function curl(url: string, example: DemoExample, tokens: ReadonlyMap<string, string>): string[] {
   // A quote or a control character in a path is sent %-encoded, as curl would send it anyway.
-  const path = example.path.replace(/['\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => encodeURIComponent(c))
+  const path = example.path.replace(new RegExp(`['${unseen}]`, 'gu'), (c) => encodeURIComponent(c))
   const target = `'${url}${path}'`
   const auth =
     example.as === undefined

@@ -46,9 +46,9 @@ function hostHeaders(raw: readonly string[]): number {
 const badQuery = new AppError(400, 'BAD_URL', 'Bad URL', 'The query string holds a malformed %-escape')
 function decodableQuery(url: string | undefined): boolean {
   const at = url?.indexOf('?') ?? -1
-  if (at < 0 || url?.indexOf('%', at) === -1) return true
+  if (url === undefined || at < 0 || !url.includes('%', at)) return true
   try {
-    decodeURIComponent(url?.slice(at + 1) ?? '')
+    decodeURIComponent(url.slice(at + 1))
     return true
   } catch {
     return false
@@ -149,12 +149,6 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
   return app
 }
 
-/**
- * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
- * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
- * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
- * naming a key twice is a 400 (`duplicateKey`).
- */
 /** What a body holding `__proto__` is told (secure-json-parse's refusal, which said "is not valid JSON"). */
 const prototypeKey =
   'holds a __proto__ key, or a constructor key holding a prototype: refused, as either could change what an object inherits'
@@ -168,6 +162,12 @@ function isJson(text: string): boolean {
   }
 }
 
+/**
+ * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
+ * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
+ * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
+ * naming a key twice is a 400 (`duplicateKey`).
+ */
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
