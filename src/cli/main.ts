@@ -4,21 +4,18 @@ import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, environment, loadConfig, parseRoles } from '../app/config.js'
 import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
-import { domains } from '../app/domains.js'
-import { migrateOnly, startTandem } from '../app/tandem.js'
-import { createAuth } from '../app/auth.js'
-import { isUserId, userIdRule } from '../core/schemas.js'
-import { headPosition } from '../storage/event-log.js'
-import { buildServer, openapiDocument } from '../http/server.js'
-import { benchBus } from './bench.js'
-import { formatOutcomes, runExamples, startThrowawayTandem } from './examples.js'
 import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
-import { seedDemo, serve } from './serve.js'
+
+// Each command imports what it runs when it runs: a mistyped option, `token` or `stats` answer
+// without loading the application, its store drivers and its server.
+const domainsOf = async () => (await import('../app/domains.js')).domains
 
 /** The longest a token made by `tandem token` lasts: ten years. */
 const maxTokenSeconds = 10 * 365 * 24 * 3600
 
-const usage = `Usage: tandem <command> [options]
+async function usage(): Promise<string> {
+  const domains = await domainsOf()
+  return `Usage: tandem <command> [options]
 
   serve [--port N] [--seed] [--role command,query,projector]
                                    Run the API (embedded mode unless DATABASE_URL is set); in
@@ -49,6 +46,7 @@ ${[
   .map(([name, text, value]) => `  ${name.padEnd(24)} ${text}${value ? ` (default ${value})` : ''}`)
   .join('\n')}
 `
+}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
@@ -79,18 +77,24 @@ async function main(argv: string[]): Promise<void> {
     if (extra !== undefined) throw new UsageError(`${command}: "${extra}" is one argument too many`)
   }
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      const { serve } = await import('./serve.js')
       return serve({
         port: values.port === undefined ? undefined : portOf(values.port),
         seed: values.seed,
         roles: values.role === undefined ? undefined : parseRoles(values.role, '--role'),
       })
-    case 'migrate':
+    }
+    case 'migrate': {
+      const { migrateOnly } = await import('../app/tandem.js')
       await migrateOnly({ config: loadConfig() })
       console.log('Migrations applied.')
       return
+    }
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
+      const { isUserId, userIdRule } = await import('../core/schemas.js')
+      const { createAuth } = await import('../app/auth.js')
       // Claims the server would refuse (401) are refused here, in the server's words.
       for (const [flag, value] of [
         ['--sub', values.sub],
@@ -121,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/stats'), null, 2))
       return
     case 'handlers':
-      for (const d of domains) {
+      for (const d of await domainsOf()) {
         console.log(d.name)
         for (const c of d.commands)
           console.log(`  command  POST /api/commands/${c.domain}/${c.name}  ${c.summary}`)
@@ -139,7 +143,9 @@ async function main(argv: string[]): Promise<void> {
       const name = positionals[1]
       if (positionals[0] !== 'retry' || !name)
         throw new UsageError('processors retry needs a processor name, domain/name (see "tandem handlers")')
-      const known = domains.flatMap((d) => (d.processors ?? []).map((p) => `${p.domain}/${p.name}`))
+      const known = (await domainsOf()).flatMap((d) =>
+        (d.processors ?? []).map((p) => `${p.domain}/${p.name}`),
+      )
       if (!known.includes(name))
         throw new UsageError(`No processor is named "${name}": ${known.join(', ')} (see "tandem handlers")`)
       return retryProcessor(serverUrl(values.url), name)
@@ -148,6 +154,11 @@ async function main(argv: string[]): Promise<void> {
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
       return
     case 'seed-demo': {
+      const [{ startTandem }, { headPosition }, { seedDemo }] = await Promise.all([
+        import('../app/tandem.js'),
+        import('../storage/event-log.js'),
+        import('./serve.js'),
+      ])
       const tandem = await startTandem({ config: { ...loadConfig(), roles: undefined } })
       try {
         // The demo's people and examples have fixed ids: written twice, the second set would stop
@@ -165,6 +176,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'bench':
       {
+        const { benchBus } = await import('./bench.js')
         const result = await benchBus({
           operations: count('N', positionals[0], 1000, 10_000_000),
           postgresUrl: values.postgres,
@@ -178,6 +190,7 @@ async function main(argv: string[]): Promise<void> {
       return
     case 'test-commands':
     case 'test-queries': {
+      const { formatOutcomes, runExamples } = await import('./examples.js')
       const outcomes = await runExamples([command === 'test-commands' ? 'command' : 'query'])
       console.log(formatOutcomes(outcomes))
       if (outcomes.some((o) => o.outcome === 'failed')) process.exitCode = 1
@@ -185,6 +198,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
+      const [{ startThrowawayTandem }, { buildServer, openapiDocument }] = await Promise.all([
+        import('./examples.js'),
+        import('../http/server.js'),
+      ])
       const tandem = await startThrowawayTandem()
       const app = await buildServer(tandem)
       const document = await openapiDocument(app)
@@ -198,7 +215,7 @@ async function main(argv: string[]): Promise<void> {
     case undefined:
     case 'help':
     case '--help':
-      console.log(usage)
+      console.log(await usage())
       return
     default:
       throw new UsageError(`Unknown command "${command}"`)
@@ -228,10 +245,10 @@ const takes: Readonly<Record<string, { options: readonly string[]; words: number
 const coded = (error: unknown): error is Error & { code: string } =>
   error instanceof Error && typeof (error as { code?: unknown }).code === 'string'
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError) console.error(`${error.message}\n\n${usage}`)
+main(process.argv.slice(2)).catch(async (error: unknown) => {
+  if (error instanceof UsageError) console.error(`${error.message}\n\n${await usage()}`)
   else if (coded(error) && error.code.startsWith('ERR_PARSE_ARGS'))
-    console.error(`${error.message}\n\n${usage}`)
+    console.error(`${error.message}\n\n${await usage()}`)
   else if (error instanceof ConfigError || error instanceof DataDirInUseError || error instanceof RemoteError)
     console.error(error.message)
   else if (coded(error)) console.error(`${error.message} (${error.code})`)
