@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createQueryCache, weigh, type QueryCache } from './cache.js'
 
@@ -282,6 +284,32 @@ describe('query cache', () => {
           for (let k = 0; k < 30; k++) expect(cache.get(`k${k}`) !== undefined).toBe(model.has(`k${k}`))
       }
       expect(cache.size).toBe(model.size)
+    })
+
+    it('lets go of the answers it dropped: what it holds stays near its bound', async () => {
+      // A page of 50 KB answered for 2,000 different parameters through a cache of 1 MiB, each page
+      // with the query's tag and one of its own: before, every dropped page stayed in the tag's list.
+      setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      const cache = createQueryCache({ maxBytes: 2 ** 20 })
+      const pages: WeakRef<object>[] = []
+      for (let i = 0; i < 2000; i++) {
+        const page = { items: ['x'.repeat(25_000 - 16)] }
+        pages.push(new WeakRef(page))
+        cache.set(`q?from=${i}`, answer(page), {
+          tags: ['events', `page:${i}`],
+          ttlMs: 60_000,
+          stamp: cache.stamp(),
+        })
+      }
+      expect(cache.bytes).toBeLessThanOrEqual(2 ** 20)
+      // A WeakRef keeps its value until the job that made it ends.
+      await new Promise((resolve) => setImmediate(resolve))
+      gc()
+      const alive = pages.filter((page) => page.deref() !== undefined).length
+      // At most the bound's worth stored (20 pages) and half of it dropped but listed, and a page over.
+      expect(alive).toBeLessThanOrEqual(31)
+      expect(alive).toBeGreaterThanOrEqual(cache.size)
     })
   })
 
