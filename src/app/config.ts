@@ -55,8 +55,17 @@ export const environment = [
   ],
   ['ROLES', 'What this process does, comma-separated: command, query, projector (server mode)', 'all three'],
   ['HTTP_HEADERS_TIMEOUT_MS', "Longest wait for a request's headers, then 408", '10000'],
-  ['HTTP_BODY_TIMEOUT_MS', 'Longest silence while a body arrives, then 408', '10000'],
+  [
+    'HTTP_BODY_TIMEOUT_MS',
+    'Longest silence while a body arrives (then 408) or an answer goes unread (then closed)',
+    '10000',
+  ],
   ['HTTP_REQUEST_TIMEOUT_MS', 'Longest time to receive a whole request, then 408', '60000'],
+  [
+    'HTTP_MAX_CONNECTIONS',
+    'Connections open at once in a process; the next are closed as they come',
+    '10000',
+  ],
 ] as const
 
 /** Refuses, at start, a domain setting (Domain.settings) set to a value it does not take. */

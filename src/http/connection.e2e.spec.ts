@@ -17,6 +17,7 @@ const limits: HttpLimits = {
   requestTimeoutMs: 1000,
   checkIntervalMs: 50,
   drainBytes: 8 * 1024 * 1024,
+  maxConnections: 10_000,
 }
 /**
  * The bounds for large bodies: they are about the size, not the time, and a 6 MiB body takes more
@@ -171,8 +172,9 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
   let token: string
   /** No client input yields a 500. */
   const serverErrors: string[] = []
-  async function listen(bounds: HttpLimits) {
+  async function listen(bounds: HttpLimits, routes?: (server: FastifyInstance) => void) {
     const server = await buildServer(tandem, { limits: bounds })
+    routes?.(server)
     server.addHook('onResponse', async (request, reply) => {
       if (reply.statusCode >= 500)
         serverErrors.push(`${request.method} ${request.url} -> ${reply.statusCode}`)
@@ -393,6 +395,84 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       expect(received).toMatch(/^HTTP\/1.1 200/)
       expect(received).toContain('Still live')
       socket.destroy()
+    })
+  })
+
+  describe('a client that holds connections', () => {
+    /** A server of its own, so that no other test's connection is counted. */
+    async function alone(bounds: HttpLimits, routes?: (server: FastifyInstance) => void) {
+      const own = await listen(bounds, routes)
+      const open = () =>
+        new Promise<number>((resolve, reject) =>
+          own.app.server.getConnections((error, n) => (error ? reject(error) : resolve(n))),
+        )
+      return { ...own, open }
+    }
+    const opened = async (p: number) => {
+      const socket = connect({ port: p, host: '127.0.0.1' })
+      await new Promise((resolve) => socket.once('connect', resolve))
+      return socket
+    }
+
+    it('closes a connection whose answers go unread past the body bound, not one read slowly', async () => {
+      // Answers of 4 MiB, sixteen pipelined: more than the sockets' buffers take (32 MiB may be).
+      const big = 'x'.repeat(4 * MiB)
+      const own = await alone(limits, (server) => server.get('/big', async () => big))
+      try {
+        const stalled = await opened(own.port)
+        stalled.pause()
+        stalled.write('GET /big HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(16))
+        // This one reads a chunk every 5 ms: slowly, never silent for the bound.
+        const slow = await opened(own.port)
+        let read = 0
+        slow.on('data', (chunk: Buffer) => {
+          read += chunk.length
+          slow.pause()
+          setTimeout(() => slow.resume(), 5)
+        })
+        slow.write('GET /big HTTP/1.1\r\nHost: t\r\n\r\n')
+        for (let waited = 0; (await own.open()) > 1 && waited < patienceMs; waited += 100) await sleep(100)
+        expect(await own.open()).toBe(1)
+        expect(slow.destroyed).toBe(false)
+        // Reading on, the slow client gets its answer whole.
+        for (let waited = 0; read < big.length && waited < 4 * patienceMs; waited += 100) await sleep(100)
+        expect(read).toBeGreaterThan(big.length)
+        stalled.destroy()
+        slow.destroy()
+      } finally {
+        await own.app.close()
+      }
+    })
+
+    it('keeps HTTP_MAX_CONNECTIONS open and closes the next as they come', async () => {
+      const own = await alone({ ...limits, maxConnections: 10 })
+      try {
+        const sockets = await Promise.all(Array.from({ length: 12 }, () => opened(own.port)))
+        const answers = await Promise.all(
+          sockets.map(
+            (socket) =>
+              new Promise<string>((resolve) => {
+                let text = ''
+                socket.setEncoding('utf8')
+                socket.on('data', (chunk: string) => {
+                  text += chunk
+                  if (text.includes('{"status":"ok"}')) resolve(text)
+                })
+                socket.on('close', () => resolve(text))
+                socket.on('error', () => undefined)
+                socket.write('GET /health HTTP/1.1\r\nHost: t\r\n\r\n')
+              }),
+          ),
+        )
+        expect(answers.filter((a) => a.startsWith('HTTP/1.1 200')).length).toBe(10)
+        expect(answers.filter((a) => a === '').length).toBe(2)
+        for (const socket of sockets) socket.destroy()
+        for (let waited = 0; (await own.open()) > 0 && waited < patienceMs; waited += 50) await sleep(50)
+        const next = await fetch(`http://127.0.0.1:${own.port}/health`)
+        expect(next.status).toBe(200)
+      } finally {
+        await own.app.close()
+      }
     })
   })
 })

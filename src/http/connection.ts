@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { IncomingMessage } from 'node:http'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { IncomingMessage, Server } from 'node:http'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { AppError } from '../core/errors.js'
 import type { HttpLimits } from './limits.js'
 
 /** Sockets whose request is answered while its body still arrives: nothing more may be written to them. */
@@ -20,6 +21,11 @@ const bodyDue = (raw: IncomingMessage) =>
 export function guardBodies(app: FastifyInstance, limits: HttpLimits): void {
   // Callback hooks: async ones cost every request a promise each, most of them (a GET) for nothing.
   app.addHook('onRequest', (request, reply, done) => {
+    if (!(request.raw.socket instanceof Socket)) return done()
+    if (!queue(request.raw.socket, reply)) {
+      void reply.header('connection', 'close')
+      return done(tooManyPipelined)
+    }
     if (bodyDue(request.raw)) watchBody(request, reply, limits)
     done()
   })
@@ -31,8 +37,38 @@ export function guardBodies(app: FastifyInstance, limits: HttpLimits): void {
   app.addHook('onSend', (request, reply, payload, done) => {
     if (bodyDue(request.raw) && !request.raw.complete && !request.raw.destroyed)
       drainAfterAnswer(request, reply, limits)
+    // An answer the client stops reading closes its connection after the body bound's silence:
+    // held unsent, it held the process's memory for as long as the client stayed connected. Node
+    // gives the socket its keep-alive timeout once the answer is out.
+    else if (request.raw.socket instanceof Socket) request.raw.socket.setTimeout(limits.bodyIdleTimeoutMs)
     done(null, payload)
   })
+}
+
+/**
+ * Requests a connection may have unanswered at once. Node reads pipelined requests as they come and
+ * queues their answers behind the first: a client that sent 2,000 requests for a 135 KB document and
+ * never read made one process hold 1.1 GB of answers.
+ */
+export const maxPipelined = 16
+
+const tooManyPipelined = new AppError(
+  429,
+  'TOO_MANY_PIPELINED',
+  'Too many pipelined requests',
+  `A connection has at most ${maxPipelined} requests unanswered; this one closes after this answer`,
+)
+
+/** Unanswered requests per connection. */
+const unanswered = new WeakMap<Socket, number>()
+
+/** Counts the request in its connection's queue until its answer is done (or cut); false past the bound. */
+function queue(socket: Socket, reply: FastifyReply): boolean {
+  const count = (unanswered.get(socket) ?? 0) + 1
+  if (count > maxPipelined) return false
+  unanswered.set(socket, count)
+  reply.raw.once('close', () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1))
+  return true
 }
 
 /** A body's silences bounded: one that stalls is answered 408 and its connection closed. */
@@ -101,6 +137,41 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
         detail: 'Not a valid HTTP/1.1 request',
       },
     )
+}
+
+/**
+ * What Node's server answers by itself, answered as problem+json, and its connections bounded: past
+ * the file descriptors a process may open, new clients were refused without a word in the log, and
+ * the database's new connections with them.
+ */
+export function guardServer(server: Server, limits: HttpLimits, log: FastifyBaseLogger): void {
+  server.maxConnections = limits.maxConnections
+  let warnedAt = 0
+  server.on('drop', () => {
+    if (Date.now() - warnedAt < 60_000) return
+    warnedAt = Date.now()
+    log.warn({ maxConnections: limits.maxConnections }, 'connections refused: HTTP_MAX_CONNECTIONS are open')
+  })
+  // Node answers an `Expect` other than 100-continue with a bare 417.
+  server.on('checkExpectation', (request: IncomingMessage) => answerRaw(request.socket, unmetExpectation))
+  // CONNECT asks for a tunnel: Node drops the connection without a word.
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => answerRaw(socket, noTunnel))
+}
+
+const unmetExpectation: RawAnswer = {
+  status: 417,
+  reason: 'Expectation Failed',
+  code: 'EXPECTATION_FAILED',
+  title: 'Expectation failed',
+  detail: 'The only expectation served is "Expect: 100-continue"',
+}
+
+const noTunnel: RawAnswer = {
+  status: 405,
+  reason: 'Method Not Allowed',
+  code: 'METHOD_NOT_ALLOWED',
+  title: 'Method not allowed',
+  detail: 'CONNECT opens no tunnel here',
 }
 
 /** Writes a problem+json answer straight to the socket, past Node's response, and closes it. */

@@ -45,6 +45,13 @@ export function openEventStream(
     'x-accel-buffering': 'no',
     'x-request-id': request.id,
   })
+  // HEAD asks for the headers GET would send: a stream's would never end, holding a seat and the
+  // requests pipelined behind it.
+  if (request.method === 'HEAD') {
+    res.end()
+    onClose()
+    return { send: () => undefined }
+  }
   // Headers now: an item stream may have no event to send for a long while.
   res.flushHeaders()
   let open = true

@@ -12,6 +12,8 @@ export interface HttpLimits {
   checkIntervalMs: number
   /** Body bytes still read and dropped after an early answer (413, 415, 404...), so the client reads it. */
   drainBytes: number
+  /** Connections open at once; the next are closed as they come (Node's `maxConnections`). */
+  maxConnections: number
 }
 
 export const defaultLimits: HttpLimits = {
@@ -20,6 +22,7 @@ export const defaultLimits: HttpLimits = {
   requestTimeoutMs: 60_000,
   checkIntervalMs: 1_000,
   drainBytes: 8 * 1024 * 1024,
+  maxConnections: 10_000,
 }
 
 /** The timeouts an operator may change, by environment variable. */
@@ -39,6 +42,12 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): HttpLimits 
     if (!Number.isInteger(value) || value < 100 || value > 3_600_000)
       throw new ConfigError(`${name} must be an integer from 100 to 3600000 (ms), not "${text}"`)
     limits[key] = value
+  }
+  const connections = env.HTTP_MAX_CONNECTIONS?.trim()
+  if (connections !== undefined && connections !== '') {
+    if (!/^[0-9]{1,7}$/.test(connections) || Number(connections) < 1 || Number(connections) > 1_000_000)
+      throw new ConfigError(`HTTP_MAX_CONNECTIONS must be an integer from 1 to 1000000, not "${connections}"`)
+    limits.maxConnections = Number(connections)
   }
   if (limits.headersTimeoutMs > limits.requestTimeoutMs)
     throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS')

@@ -142,6 +142,28 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     expect(again).toBe(200)
   })
 
+  it('answers HEAD with the headers of a stream, then ends, holding no seat', async () => {
+    const noteId = await settledNote()
+    const many = { authorization: s.bearer({ ...reader, id: `heads-${randomUUID()}` }) }
+    for (let i = 0; i <= streamsPerHolder; i++) {
+      const head = await fetch(`${base}/api/queries/notes/get-note/stream?noteId=${noteId}`, {
+        method: 'HEAD',
+        headers: many,
+        signal: AbortSignal.timeout(10_000),
+      })
+      expect(head.status).toBe(200)
+      expect(head.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+      expect(await head.text()).toBe('')
+    }
+    expect((await streamOf(noteId, many)).response.status).toBe(200)
+    // As GET would: an unknown note is a problem, not a stream.
+    const unknown = await fetch(`${base}/api/queries/notes/get-note/stream?noteId=${randomUUID()}`, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(10_000),
+    })
+    expect(unknown.status).toBe(404)
+  })
+
   describe('an item stream (recent-notes, newest first, keyed by note id)', () => {
     // Each test writes as a writer of its own, and streams that writer's notes only.
     const newWriter = (): Caller => ({ id: `writer-${randomUUID()}`, roles: ['writer'] })

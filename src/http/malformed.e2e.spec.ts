@@ -126,6 +126,77 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     }
   })
 
+  it('answers 400 MALFORMED_REQUEST for a header read as one value named twice, and writes nothing', async () => {
+    const head = await s.head()
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const post = (headers: string) =>
+      exchange(
+        port,
+        `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\n${headers}` +
+          'Connection: close\r\nContent-Length: 13\r\n\r\n{"title":"x"}',
+      )
+    const json = 'Content-Type: application/json\r\n'
+    for (const [name, headers] of [
+      ['authorization', `Authorization: ${bearer}\r\nAuthorization: Bearer nonsense\r\n${json}`],
+      ['content-type', `Authorization: ${bearer}\r\n${json}Content-Type: text/plain\r\n`],
+      [
+        'idempotency-key',
+        `Authorization: ${bearer}\r\n${json}Idempotency-Key: a1\r\nidempotency-key: a2\r\n`,
+      ],
+    ]) {
+      const answer = problemOf(await post(headers ?? ''))
+      expect(answer.status, name).toBe('HTTP/1.1 400 Bad Request')
+      expect(answer.body).toMatchObject({
+        code: 'MALFORMED_REQUEST',
+        detail: `The request names ${name} twice`,
+      })
+    }
+    expect(await s.head()).toBe(head)
+    // Once each, the same request is served.
+    expect(await post(`Authorization: ${bearer}\r\n${json}Idempotency-Key: a1\r\n`)).toMatch(
+      /^HTTP\/1.1 200 OK/,
+    )
+  })
+
+  it('serves HTTP/1.0 and 1.1, and answers another version 505 as problem+json', async () => {
+    const answer = problemOf(
+      await exchange(port, 'GET /health HTTP/2.0\r\nHost: t\r\nConnection: close\r\n\r\n'),
+    )
+    expect(answer.status).toBe('HTTP/1.1 505 HTTP Version Not Supported')
+    expect(answer.body).toMatchObject({ status: 505, code: 'HTTP_VERSION_NOT_SUPPORTED' })
+    // A request line without a version (HTTP/0.9) is not served either.
+    expect(problemOf(await exchange(port, 'GET /health\r\n\r\n')).body).toMatchObject({
+      code: 'HTTP_VERSION_NOT_SUPPORTED',
+    })
+  })
+
+  it('answers an expectation other than 100-continue 417, and CONNECT 405, as problem+json', async () => {
+    const expectation = problemOf(
+      await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n'),
+    )
+    expect(expectation.status).toBe('HTTP/1.1 417 Expectation Failed')
+    expect(expectation.body).toMatchObject({ status: 417, code: 'EXPECTATION_FAILED' })
+    const tunnel = problemOf(
+      await exchange(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n'),
+    )
+    expect(tunnel.status).toBe('HTTP/1.1 405 Method Not Allowed')
+    expect(tunnel.body).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED' })
+  })
+
+  it('answers the requests a connection pipelines past 16 unanswered 429, then closes it', async () => {
+    const answer = await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(40))
+    const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])
+    expect(statuses).toEqual([...Array<string>(16).fill('200'), '429'])
+    expect(answer).toContain('"code":"TOO_MANY_PIPELINED"')
+    // Sixteen are served, on one connection or on several.
+    const sixteen = await exchange(
+      port,
+      'GET /health HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(15) +
+        'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+    )
+    expect([...sixteen.matchAll(/HTTP\/1.1 200 /g)]).toHaveLength(16)
+  })
+
   it('answers a path out of the docs’ folder 403 FORBIDDEN, its code and title saying so', async () => {
     const answer = problemOf(
       await exchange(

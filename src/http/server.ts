@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
-import { clientErrorHandler, guardBodies } from './connection.js'
+import { clientErrorHandler, guardBodies, guardServer } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
@@ -22,21 +22,39 @@ import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
-/** RFC 9112: an HTTP/1.1 request names one Host, and no request two (Node keeps the first of two). */
-const badHost = new AppError(
+/** RFC 9112: an HTTP/1.1 request names one Host (Node answers none with a bare 400 of its own). */
+const noHost = new AppError(
   400,
   'MALFORMED_REQUEST',
   'Malformed request',
-  'A request names one Host (an HTTP/1.1 request must)',
+  'An HTTP/1.1 request names its Host',
 )
-function hostHeaders(raw: readonly string[]): number {
-  let hosts = 0
+
+/**
+ * Headers read as one value, that a request may name once: Node keeps the first Host, Authorization
+ * or Content-Type of two, where a proxy may keep the last, and joins two Idempotency-Keys into one.
+ */
+const namedOnce = new Set(['host', 'authorization', 'content-type', 'idempotency-key'])
+function repeatedHeader(raw: readonly string[]): string | undefined {
+  let seen: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] ?? ''
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+    const name = (raw[i] ?? '').toLowerCase()
+    if (!namedOnce.has(name)) continue
+    if (seen?.includes(name)) return name
+    ;(seen ??= []).push(name)
   }
-  return hosts
+  return undefined
 }
+const repeated = (name: string) =>
+  new AppError(400, 'MALFORMED_REQUEST', 'Malformed request', `The request names ${name} twice`)
+
+/** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
+const otherVersion = new AppError(
+  505,
+  'HTTP_VERSION_NOT_SUPPORTED',
+  'HTTP version not supported',
+  'This server speaks HTTP/1.1 (and 1.0)',
+)
 
 /**
  * The query string's %-escapes, decoded, are UTF-8. Fastify's parser keeps a value whose escapes are
@@ -206,6 +224,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   const limits = { ...limitsFromEnv(), ...options.limits }
   const app = await baseApp(tandem.log, limits)
   guardBodies(app, limits)
+  guardServer(app.server, limits, tandem.log)
   app.setNotFoundHandler(answerUnrouted(app))
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
@@ -213,9 +232,12 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   // A callback hook: an async one costs every request a promise.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
-    const hosts = hostHeaders(request.raw.rawHeaders)
-    if (hosts > 1 || (hosts === 0 && request.raw.httpVersion === '1.1')) done(badHost)
-    else if (!decodableQuery(request.raw.url)) done(badQuery)
+    const raw = request.raw
+    const twice = repeatedHeader(raw.rawHeaders)
+    if (raw.httpVersionMajor !== 1) done(otherVersion)
+    else if (twice !== undefined) done(repeated(twice))
+    else if (raw.headers.host === undefined && raw.httpVersionMinor === 1) done(noHost)
+    else if (!decodableQuery(raw.url)) done(badQuery)
     else done()
   })
   app.setErrorHandler(async (error, request, reply) => {
