@@ -17,6 +17,14 @@ export const drainGraceMs = 10_000
 /** Tags remembered from invalidations that come before the first answer's tags are known. */
 const earlyTagLimit = 1000
 
+/** The streams open on each HTTP server, so that closing it ends them: else its close waits for every client to leave. */
+const openStreams = new WeakMap<object, Set<() => void>>()
+
+/** Ends every stream open on `server` (a Node HTTP server); their clients reconnect elsewhere. */
+export function endEventStreams(server: object): void {
+  for (const end of openStreams.get(server) ?? []) end()
+}
+
 export interface EventStream {
   /** Writes one event (`data` is JSON text); without `id` the client's last event id stays as it was. */
   send(event: string, id: string | undefined, data: string): void
@@ -56,9 +64,18 @@ export function openEventStream(
   res.flushHeaders()
   let open = true
   let draining: NodeJS.Timeout | undefined
+  const server = request.server.server
+  let ends = openStreams.get(server)
+  if (!ends) openStreams.set(server, (ends = new Set()))
+  const end = () => {
+    res.end()
+    close()
+  }
+  ends.add(end)
   const close = () => {
     if (!open) return
     open = false
+    ends.delete(end)
     clearInterval(heartbeat)
     clearTimeout(draining)
     clearTimeout(expiring)

@@ -362,3 +362,24 @@ describe.each(modes)('live streams without a token (%s)', (mode) => {
     expect(s.serverErrors).toEqual([])
   })
 })
+
+describe.each(modes)('live streams of a server closing (%s)', (mode) => {
+  it('ends its streams, so that its close does not wait for their clients to leave', async () => {
+    const s = await startTestServer(mode, { domains: [notesDomain] })
+    let stream: Stream | undefined
+    try {
+      await s.app.listen({ port: 0, host: '127.0.0.1' })
+      const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
+      const created = await createNoteVia(s)
+      await s.settle(created.position)
+      stream = await openStream(`${base}/api/queries/notes/get-note/stream?noteId=${created.noteId}`)
+      expect((await stream.next()).data).toMatchObject({ noteId: created.noteId })
+      const closed = s.app.close()
+      await expect(stream.next(10_000)).rejects.toThrow('The stream ended')
+      await closed
+    } finally {
+      stream?.close()
+      await s.close()
+    }
+  })
+})

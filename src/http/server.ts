@@ -12,7 +12,7 @@ import { commandHandler, queryHandler } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
-import { streamsPerHolder } from './event-stream.js'
+import { endEventStreams, streamsPerHolder } from './event-stream.js'
 import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
@@ -47,6 +47,8 @@ function repeatedHeader(raw: readonly string[]): string | undefined {
 }
 const repeated = (name: string) =>
   new AppError(400, 'MALFORMED_REQUEST', 'Malformed request', `The request names ${name} twice`)
+
+const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
 const otherVersion = new AppError(
@@ -137,6 +139,8 @@ async function baseApp(logger: Tandem['log'], limits: HttpLimits): Promise<Fasti
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     clientErrorHandler,
+    // Answered by the onRequest hook below, as problem+json: Fastify's own 503 has no code.
+    return503OnClosing: false,
     // A path Fastify cannot decode (a malformed %-escape) is answered before any route or hook.
     frameworkErrors: (error, _request, reply) => {
       const body = problemOf(error)
@@ -229,12 +233,21 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  // Closing, the server answers what still comes on open connections 503 and ends its live streams:
+  // its close waited for every stream's client to leave (a deploy, for the orchestrator's SIGKILL).
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    endEventStreams(app.server)
+    done()
+  })
   // A callback hook: an async one costs every request a promise.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
     const raw = request.raw
     const twice = repeatedHeader(raw.rawHeaders)
-    if (raw.httpVersionMajor !== 1) done(otherVersion)
+    if (closing) done(shuttingDown)
+    else if (raw.httpVersionMajor !== 1) done(otherVersion)
     else if (twice !== undefined) done(repeated(twice))
     else if (raw.headers.host === undefined && raw.httpVersionMinor === 1) done(noHost)
     else if (!decodableQuery(raw.url)) done(badQuery)
