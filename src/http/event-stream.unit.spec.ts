@@ -24,7 +24,12 @@ function clientResponse() {
 
 function open(res: Writable, tokenLeftMs?: number) {
   const raw = Object.assign(new EventEmitter(), { destroyed: false })
-  const request = { id: 'r1', raw, log: { info: () => undefined } } as unknown as FastifyRequest
+  const request = {
+    id: 'r1',
+    raw,
+    server: { server: {} },
+    log: { info: () => undefined },
+  } as unknown as FastifyRequest
   const reply = { hijack: () => undefined, raw: res } as unknown as FastifyReply
   let closed = 0
   const stream = openEventStream(request, reply, () => closed++, tokenLeftMs)
