@@ -6,11 +6,12 @@ import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { buildServer } from '../http/server.js'
-import { startTestProcesses, startTestTandem, type TestTandem } from '../testing/harness.js'
-import { postgresUrl, servicesAvailable } from '../testing/services.js'
+import { startTestProcesses, startTestTandem, testSecret, type TestTandem } from '../testing/harness.js'
+import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js'
 import { ConfigError, loadConfig } from './config.js'
-import { startTandem } from './tandem.js'
+import { startTandem, type Tandem } from './tandem.js'
 import { kvCatalog } from '../projections/targets.js'
+import { createScratchDatabase } from '../storage/scratch-database.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
 const admin: Caller = { id: 'root', roles: ['admin'] }
@@ -264,6 +265,36 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
       expect(await quiet(1200)).toBe(true)
     } finally {
       await listener.end()
+    }
+  })
+})
+
+describe.skipIf(!servicesAvailable)('processes started at once on a new database (server mode)', () => {
+  it('all start, and place each projection once', async () => {
+    // As `docker compose up` starts them: three roles, every domain, nothing migrated yet.
+    const scratch = await createScratchDatabase(postgresUrl, 'start')
+    const config = {
+      ...loadConfig({}),
+      databaseUrl: scratch.url,
+      redisUrl,
+      authSecret: testSecret,
+      logLevel: 'silent',
+    }
+    const started = await Promise.allSettled(
+      (['command', 'query', 'projector'] as const).map((role) =>
+        startTandem({ config: { ...config, roles: [role] }, log: pino({ level: 'silent' }) }),
+      ),
+    )
+    const running = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+    try {
+      expect(started.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []))).toEqual([])
+      const [sqlPlaced] = await (running[0] as Tandem).sql.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM read.projections WHERE live GROUP BY name HAVING count(*) > 1',
+      )
+      expect(sqlPlaced).toBeUndefined()
+    } finally {
+      for (const tandem of running) await tandem.close()
+      await scratch.drop()
     }
   })
 })

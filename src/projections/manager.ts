@@ -7,6 +7,7 @@ import { positionWaiter } from './read-your-writes.js'
 import { rebuildBegun, rebuildProjection } from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
+import type { Catalog, Generation, Target } from './targets.js'
 
 export type { Placement } from './placements.js'
 export { notAppliedHere, rebuildInProgress } from './rebuild.js'
@@ -55,16 +56,28 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
 
   const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed })
 
-  async function place(projection: Projection, placement: Placement) {
-    const { catalog } = placements.targets(projection, 1)
-    const known = await catalog.live(projection.name)
-    const generation = known?.generation ?? 1
-    if (!known) {
-      await placements.targets(projection, generation).target.setup()
-      await catalog.setLive(projection.name, { generation, version: projection.version })
+  /**
+   * Sets a new projection's first generation live; or, when another process set one first (processes
+   * started at once on a new store all find nothing), takes what it set. Setup is safe side by side.
+   */
+  async function placeFirst(projection: Projection, catalog: Catalog, target: Target): Promise<Generation> {
+    const first = { generation: 1, version: projection.version }
+    await target.setup()
+    try {
+      await catalog.setLive(projection.name, first)
+      return first
+    } catch (error) {
+      const set = await catalog.live(projection.name)
+      if (set) return set
+      throw error
     }
-    await placements.serve(projection, generation, placement)
-    if (!known || known.version === projection.version) return
+  }
+
+  async function place(projection: Projection, placement: Placement) {
+    const { catalog, target } = placements.targets(projection, 1)
+    const known = (await catalog.live(projection.name)) ?? (await placeFirst(projection, catalog, target))
+    await placements.serve(projection, known.generation, placement)
+    if (known.version === projection.version) return
     if (placement === 'follow') {
       log.warn(
         { projection: projection.name, live: known.version, here: projection.version },

@@ -158,7 +158,12 @@ export function sqlTarget(
       return tags
     },
     async setup() {
-      await sql.exec(projection.setup(table))
+      // One process at a time: CREATE ... IF NOT EXISTS run side by side can still collide in
+      // PostgreSQL's catalog (23505 on pg_type, 42P07), and processes started at once all run it.
+      const key = `'${`read-setup:${projection.name}:${generation}`.replaceAll("'", "''")}'`
+      await sql.exec(
+        `BEGIN; SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)); ${projection.setup(table)}; COMMIT;`,
+      )
       await sql.query(
         `INSERT INTO read.projections (name, generation, version) VALUES ($1, $2, $3)
          ON CONFLICT (name, generation) DO NOTHING`,
