@@ -269,6 +269,40 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
   })
 })
 
+describe.skipIf(!servicesAvailable)(
+  'a query process whose KV store loses what was applied (server mode)',
+  () => {
+    it('counts nothing applied until it is applied again: a read for a position waits, never answers from the emptied store', async () => {
+      const [writer, reader] = (await startTestProcesses(
+        'server',
+        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+        { pollMs: 200, domains: [eventsDomain] },
+      )) as [TestTandem, TestTandem]
+      try {
+        const eventId = await newEvent(writer)
+        const position = await register(writer, eventId)
+        expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+        // Nothing applies the log again here: what the reader counts as applied is what it was told.
+        await writer.projections.stop()
+        // As Redis restarted without its data: every key of this deployment gone.
+        await writer.kv.deletePrefix('')
+        const details = async () =>
+          (await reader.projections.status()).find((p) => p.name === 'event-details')
+        await eventually(async () => (await details())?.caughtUp === false)
+        const asked = await reader.queries.ask(
+          getEventDetails,
+          { eventId },
+          { minPosition: position, maxWaitMs: 300 },
+        )
+        expect(asked.status === 'failed' && asked.error.code).toBe('READ_MODEL_LAGGING')
+      } finally {
+        await reader.dispose()
+        await writer.dispose()
+      }
+    })
+  },
+)
+
 describe.skipIf(!servicesAvailable)('processes started at once on a new database (server mode)', () => {
   it('all start, and place each projection once', async () => {
     // As `docker compose up` starts them: three roles, every domain, nothing migrated yet.

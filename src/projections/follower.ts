@@ -29,6 +29,8 @@ export function covers(checkpoint: Checkpoint, horizon: string, position: string
 export interface Follower extends Progressing {
   /** Moves forward only: an older report (late, or from a slower projector) changes nothing. */
   advance(to: { checkpoint: Checkpoint; horizon?: string; caughtUp?: boolean }): void
+  /** The store lost what was applied (Redis restarted empty): back to its checkpoint, nothing else counted. */
+  restart(at: Checkpoint): void
 }
 
 export function createFollower(generation: number, start: Checkpoint): Follower {
@@ -67,6 +69,12 @@ export function createFollower(generation: number, start: Checkpoint): Follower 
         moved = true
       }
       if (moved) for (const listener of listeners) listener()
+    },
+    restart(at) {
+      checkpoint = at
+      horizon = '0'
+      caughtUp = false
+      for (const listener of listeners) listener()
     },
   }
 }

@@ -82,8 +82,18 @@ export function shareProgress(options: {
         }
         const follower = entry.follower
         if (!follower) continue
+        // Taken before the read: a report that comes meanwhile is of a checkpoint already stored.
+        const reported = follower.checkpoint
         const stored = await entry.target.checkpoint()
-        if (compareCheckpoints(stored, follower.checkpoint) <= 0) {
+        if (compareCheckpoints(stored, reported) < 0) {
+          // Behind what its projector reported: the store lost what was applied (Redis restarted
+          // without its data). Until applied again, nothing counts as applied for X-Min-Position, and
+          // nothing cached from it is served.
+          log.warn({ projection: entry.projection.name, stored, reported }, 'the store lost what was applied')
+          cache.clear()
+          follower.restart(stored)
+          entry.unreported = undefined
+        } else if (compareCheckpoints(stored, follower.checkpoint) <= 0) {
           entry.unreported = undefined
         } else if (
           lost ||
