@@ -86,7 +86,7 @@ export function isUnavailable(error: unknown): boolean {
   if (state && (state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300'))
     return true
   const message = error instanceof Error ? error.message : ''
-  return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed/i.test(
+  return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed|The client is offline|Socket closed unexpectedly/i.test(
     message,
   )
 }

@@ -1,4 +1,6 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isUnavailable } from '../http/problem.js'
 import { pino } from 'pino'
 import { redisUrl, servicesAvailable } from '../testing/services.js'
 import { createKvBatch, type KvStore } from './kv.js'
@@ -207,3 +209,53 @@ it.runIf(servicesAvailable)(
     expect(Date.now() - started).toBeLessThan(9_000)
   },
 )
+
+describe.skipIf(!servicesAvailable)('the Redis KV store while Redis is away', () => {
+  it('fails a read at once, as a store not reachable, and reads again once Redis is back', async () => {
+    // Redis reached through a proxy this test can take away and give back on the same port.
+    const target = new URL(redisUrl)
+    const sockets = new Set<Socket>()
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 6379), target.hostname)
+      for (const s of [client, upstream]) {
+        sockets.add(s)
+        s.on('error', () => undefined)
+        s.on('close', () => sockets.delete(s))
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    const { port } = proxy.address() as AddressInfo
+    const kv = await createRedisKv({
+      url: `redis://127.0.0.1:${port}${target.pathname}`,
+      keyPrefix: `test:away:${Date.now()}:${Math.random()}:`,
+      log: pino({ level: 'silent' }),
+    })
+    try {
+      expect(await kv.get('k')).toBeNull()
+      const closed = new Promise((resolve) => proxy.close(resolve))
+      for (const s of sockets) s.destroy()
+      await closed
+      // The client sees the connection go, then cannot reconnect.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const started = Date.now()
+      const failure = await kv.get('k').then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(isUnavailable(failure), String(failure)).toBe(true)
+      expect(Date.now() - started).toBeLessThan(5_000)
+      await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve))
+      let back: string | null | undefined
+      for (let tries = 0; back === undefined && tries < 100; tries++) {
+        back = await kv.get('k').catch(() => undefined)
+        if (back === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(back).toBeNull()
+    } finally {
+      await kv.close()
+      proxy.close()
+      for (const s of sockets) s.destroy()
+    }
+  })
+})
