@@ -38,7 +38,10 @@ const namedOnce = new Set(['host', 'authorization', 'content-type', 'idempotency
 function repeatedHeader(raw: readonly string[]): string | undefined {
   let seen: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] ?? '').toLowerCase()
+    const sent = raw[i] ?? ''
+    // Lower-cased only at the lengths of those names (4, 12, 13, 15): most headers are not.
+    if (sent.length !== 4 && (sent.length < 12 || sent.length > 15 || sent.length === 14)) continue
+    const name = sent.toLowerCase()
     if (!namedOnce.has(name)) continue
     if (seen?.includes(name)) return name
     ;(seen ??= []).push(name)
