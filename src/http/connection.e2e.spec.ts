@@ -444,6 +444,36 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       }
     })
 
+    it('answers a request that comes while the server closes 503 UNAVAILABLE as problem+json', async () => {
+      const own = await alone(limits)
+      let closing: Promise<undefined> | undefined
+      try {
+        const socket = await opened(own.port)
+        let answer = ''
+        socket.setEncoding('utf8')
+        socket.on('data', (chunk: string) => (answer += chunk))
+        const ended = new Promise((resolve) => socket.once('close', resolve))
+        // A command whose body is on its way keeps the connection busy while the server closes.
+        const body = '{"title":"x"}'
+        socket.write(`${commandHead(body.length)}${body.slice(0, 4)}`)
+        await sleep(100)
+        closing = own.app.close()
+        // It stops listening once its preClose hooks have run: the server is closing by then.
+        for (let waited = 0; own.app.server.listening && waited < patienceMs; waited += 20) await sleep(20)
+        socket.write(`${body.slice(4)}GET /health HTTP/1.1\r\nHost: t\r\n\r\n`)
+        await Promise.race([ended, sleep(patienceMs)])
+        const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])
+        expect(statuses).toEqual(['200', '503'])
+        const last = answer.slice(answer.lastIndexOf('HTTP/1.1 503'))
+        expect(last.toLowerCase()).toContain('content-type: application/problem+json')
+        expect(last).toContain('"code":"UNAVAILABLE"')
+        // Counted by this file's check of statuses over 499: this one is the answer asked for.
+        expect(serverErrors.splice(0)).toEqual(['GET /health -> 503'])
+      } finally {
+        await (closing ?? own.app.close())
+      }
+    })
+
     it('keeps HTTP_MAX_CONNECTIONS open and closes the next as they come', async () => {
       const own = await alone({ ...limits, maxConnections: 10 })
       try {
