@@ -3,8 +3,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 import { defineConfig } from 'vitest/config'
 
 /**
- * The files that took longest (a run on 2026-12-05: 50, 38, 32, 22, 21, 21, 19 and 17 s), started
- * first so that the two workers finish together. Vitest orders files by the durations it cached on
+ * The files that took longest (`npm test` with a clean cache, 2026-12-05: 50, 38, 32, 22, 21, 21,
+ * 19 and 17 s), started first so that the two workers finish together. Vitest orders files by the durations it cached on
  * an earlier run, and a clean clone has none: by size, these small files came last, and the server
  * smoke run went on alone for 19 s at the end.
  */

@@ -101,7 +101,8 @@ export function createQueryCache(options: QueryCacheOptions = {}): QueryCache {
    * when its tag is invalidated or the lists are rebuilt, and invalidation drops only the entries
    * still stored (the same object under their key). A dropped entry listed still holds its answer,
    * so the lists are also rebuilt once the entries dropped since the last rebuild weigh half the
-   * bound: 4,000 list pages of 0.5 MB, each evicted by the next, were 4 GB held by a 256 MiB cache. A set of keys per tag, kept exact, cost about
+   * bound: 4,000 list pages of 0.5 MB, each evicted by the next, were 4 GB held by a 256 MiB cache.
+   * A set of keys per tag, kept exact, cost about
    * 1 µs per tag to add and to remove: storing an answer with a feed page's 21 tags took 27.5 µs,
    * 9.9 µs with lists (a node loop of 100,000 stores over `dist/`, 10,000 entries kept).
    */

@@ -14,11 +14,15 @@ const bodyDue = (raw: IncomingMessage) =>
   (raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0)
 
 /**
- * Bounds the body's silences (Node bounds only the headers and the whole request) and, when the
- * answer goes before the body is read, reads the rest so the client can read the answer: closing on
- * unread data makes the client's TCP stack reset the connection, often before the answer is read.
+ * What a request and its answer may hold of the process:
+ * - the body's silences are bounded (Node bounds only the headers and the whole request) and, when
+ *   the answer goes before the body is read, the rest is read so the client can read the answer:
+ *   closing on unread data makes the client's TCP stack reset the connection, often before the
+ *   answer is read;
+ * - a connection has at most `maxPipelined` requests unanswered;
+ * - an answer its client stops reading closes the connection after the body bound's silence.
  */
-export function guardBodies(app: FastifyInstance, limits: HttpLimits): void {
+export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
   // Callback hooks: async ones cost every request a promise each, most of them (a GET) for nothing.
   app.addHook('onRequest', (request, reply, done) => {
     if (!(request.raw.socket instanceof Socket)) return done()
@@ -40,7 +44,7 @@ export function guardBodies(app: FastifyInstance, limits: HttpLimits): void {
     // An answer the client stops reading closes its connection after the body bound's silence:
     // held unsent, it held the process's memory for as long as the client stayed connected. Node
     // gives the socket its keep-alive timeout once the answer is out. An answer the socket's buffer
-    // takes at once (16 KiB, its least) cannot be held here: such answers skip the timer's 1.5 µs.
+    // takes at once (16 KiB, its least) cannot be held here: such answers arm no timer.
     else if (request.raw.socket instanceof Socket && !fitsSocketBuffer(payload))
       request.raw.socket.setTimeout(limits.bodyIdleTimeoutMs)
     done(null, payload)

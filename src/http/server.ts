@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
-import { clientErrorHandler, guardBodies, guardServer } from './connection.js'
+import { clientErrorHandler, guardRequests, guardServer } from './connection.js'
 import { commandHandler, queryHandler } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
@@ -230,7 +230,7 @@ export interface ServerOptions {
 export async function buildServer(tandem: Tandem, options: ServerOptions = {}): Promise<FastifyInstance> {
   const limits = { ...limitsFromEnv(), ...options.limits }
   const app = await baseApp(tandem.log, limits)
-  guardBodies(app, limits)
+  guardRequests(app, limits)
   guardServer(app.server, limits, tandem.log)
   app.setNotFoundHandler(answerUnrouted(app))
   await app.register(swaggerUi, { routePrefix: '/docs' })
