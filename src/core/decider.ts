@@ -58,6 +58,18 @@ function queueTimers(tx: CommandTx, intents: readonly TimerIntent[] | undefined)
 }
 
 /**
+ * The command's moment at its stream's turn: never before the stream's last change (`changedAt`, an
+ * ISO time). Commands on a stream take turns, but each read the clock as it arrived: one that waited
+ * for another would stamp its events before those of the one it waited for, and the stream's history
+ * as of a moment between the two would show the later change without the earlier.
+ */
+export function atTurn(meta: CommandMeta, changedAt: string | undefined): CommandMeta {
+  if (changedAt === undefined) return meta
+  const last = new Date(changedAt)
+  return last > meta.now ? { ...meta, now: last } : meta
+}
+
+/**
  * A command over a state-stored aggregate: the normalized write model is the state, the events
  * are its history. Only `load` and the commit do I/O; `decide` and `persist` are pure.
  */
@@ -150,6 +162,11 @@ export interface EventSourcedDecider<I, S, E extends NewEvent, R> {
   initial: S
   /** The state after one more event. */
   evolve(state: S, event: E): S
+  /**
+   * Optional: when the state last changed (the time its last event carries). The command is then
+   * decided `atTurn`: its moment, for every part of the decider, is never before that.
+   */
+  changedAt?(state: S): string | undefined
   /** The business rules: the events the command causes, or a thrown refusal. */
   decide(input: I, state: S, meta: CommandMeta): readonly E[]
   result(events: readonly E[], input: I, state: S, meta: CommandMeta): R
@@ -183,6 +200,8 @@ export interface EventSourcedWithRows<I, S, E extends NewEvent, R, X> {
   streamId(input: I, meta: CommandMeta): string
   initial: S
   evolve(state: S, event: E): S
+  /** Optional: when the state last changed, as on `EventSourcedDecider`. */
+  changedAt?(state: S): string | undefined
   /** Reads (and locks) the rows the decision depends on, given the stream's folded state. */
   load(tx: SqlClient, input: I, state: S, meta: CommandMeta): Promise<X>
   /** The business rules, on the stream's state and the rows `load` read (`extra`). */
@@ -214,14 +233,17 @@ export function eventSourced<I, S, E extends NewEvent, R, X>(
   decider: EventSourcedDecider<I, S, E, R> | EventSourcedWithRows<I, S, E, R, X>,
 ): CommandHandler<I, R> {
   if ('load' in decider) return withRows(decider)
-  return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
-    const id = decider.streamId(input, meta)
+  const inTurn = (meta: CommandMeta, state: S) => atTurn(meta, decider.changedAt?.(state))
+  return namesItsStream(async (input: I, { meta: arrived, tx }: CommandContext): Promise<R> => {
+    const id = decider.streamId(input, arrived)
     const kept = (await tx.recall(id)) as Folded<S> | undefined
     let folded = kept
+    let meta = kept ? inTurn(arrived, kept.state) : arrived
     let events = kept && appendingDecision(() => decider.decide(input, kept.state, meta))
     if (!folded || !events) {
       const history = await tx.readStream(id)
       folded = { state: fold(decider, history.events), version: history.version }
+      meta = inTurn(arrived, folded.state)
       events = decider.decide(input, folded.state, meta)
     }
     if (events.length > 0) {
@@ -239,10 +261,11 @@ export function eventSourced<I, S, E extends NewEvent, R, X>(
 
 /** The shell of an event-sourced decider with rows: read and lock the stream, load, decide, commit. */
 function withRows<I, S, E extends NewEvent, R, X>(decider: EventSourcedWithRows<I, S, E, R, X>) {
-  return namesItsStream(async (input: I, { meta, tx }: CommandContext): Promise<R> => {
-    const id = decider.streamId(input, meta)
+  return namesItsStream(async (input: I, { meta: arrived, tx }: CommandContext): Promise<R> => {
+    const id = decider.streamId(input, arrived)
     const history = await tx.readStream(id)
     const state = fold(decider, history.events)
+    const meta = atTurn(arrived, decider.changedAt?.(state))
     const extra = await decider.load(tx, input, state, meta)
     const events = decider.decide(input, state, meta, extra)
     if (events.length > 0) {

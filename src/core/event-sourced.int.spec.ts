@@ -71,6 +71,27 @@ const stray = defineCommand({
   }),
 })
 
+/** An aggregate whose events carry the moment they were decided at, decided at its turn. */
+const Stamped = defineEvent('Stamped', Type.Object({ at: Type.String() }))
+const stamp = defineCommand({
+  domain: 'wallets',
+  name: 'stamp',
+  summary: 'Stamp',
+  input: Type.Object({ walletId: Type.String() }),
+  output: Type.Object({ at: Type.String() }),
+  access: signedIn(),
+  handle: eventSourced({
+    streamId: (input: { walletId: string }) => `stamps-${input.walletId}`,
+    initial: { at: undefined as string | undefined },
+    evolve: (_state: { at: string | undefined }, event: ReturnType<typeof Stamped.create>) => ({
+      at: event.data.at,
+    }),
+    changedAt: (state) => state.at,
+    decide: (_input, _state, meta) => [Stamped.create({ at: meta.now.toISOString() })],
+    result: (_events, _input, _state, meta) => ({ at: meta.now.toISOString() }),
+  }),
+})
+
 /** The balance now or at a past moment, folded from the log (no read model). */
 const balance = defineQuery({
   domain: 'wallets',
@@ -109,18 +130,24 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
   afterAll(async () => t.dispose())
 
   /** A command bus with a memory of its own (a process), counting the stream reads it makes. */
-  function process() {
+  function process(clock?: () => Date) {
     const { sql, counted } = countingReads(t.sql, 'FROM tandem.event_log WHERE stream_id')
     const bus = createCommandBus({
-      registry: createRegistry({ commands: [deposit, withdraw], queries: [] }),
+      registry: createRegistry({ commands: [deposit, withdraw, stamp], queries: [] }),
       unitOfWork: createUnitOfWork({ sql, memory: createStreamMemory() }),
       middleware: [],
+      ...(clock ? { clock } : {}),
     })
     const send = async (command: 'deposit' | 'withdraw', walletId: string, amount: number) => {
       const done = await bus.execute(`wallets/${command}`, { walletId, amount }, { caller: owner })
       return done.status === 'succeeded' ? (done.result as { balance: number }).balance : done.error.code
     }
-    return { send, counted }
+    const stampAt = async (walletId: string) => {
+      const done = await bus.execute('wallets/stamp', { walletId }, { caller: owner })
+      if (done.status === 'failed') throw done.error
+      return (done.result as { at: string }).at
+    }
+    return { send, stampAt, counted }
   }
 
   const balanceOf = async (walletId: string, asOf?: Date) =>
@@ -162,6 +189,20 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
     expect(await balanceOf('w3')).toBe(1)
     const versions = (await readStream(t.sql, 'wallet-w3')).map((e) => e.version)
     expect(versions).toEqual(Array.from({ length: 52 }, (_, i) => i + 1))
+  })
+
+  it("decides a command at its stream's turn: never before the change it decides on (changedAt)", async () => {
+    const later = process(() => new Date(Date.now() + 10_000))
+    const behind = process(() => new Date(Date.now() + 5_000))
+    const first = await later.stampAt('s1')
+    // The process behind reads the stream (it kept nothing of it), then recalls what it appended.
+    expect(await behind.stampAt('s1')).toBe(first)
+    expect(await behind.stampAt('s1')).toBe(first)
+    const at = (await readStream(t.sql, 'stamps-s1')).map((e) => (e.data as { at: string }).at)
+    expect(at).toEqual([first, first, first])
+    // A stream that changed before the clock is decided at the clock.
+    const ahead = process(() => new Date(Date.now() + 20_000))
+    expect(Date.parse(await ahead.stampAt('s1'))).toBeGreaterThan(Date.parse(first) + 5_000)
   })
 
   // PGlite runs one transaction at a time: no other process to hold the lock meanwhile.

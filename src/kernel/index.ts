@@ -48,6 +48,7 @@ export {
 
 // Deciding: pure rules in an I/O shell.
 export {
+  atTurn,
   eventSourced,
   fold,
   stateStored,

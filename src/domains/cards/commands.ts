@@ -1,4 +1,5 @@
 import {
+  atTurn,
   defineCommand,
   signedIn,
   stateStored,
@@ -84,15 +85,9 @@ function cardMemory<I extends { cardId: string }, S>(
   }
 }
 
-/**
- * A decision at its card's turn: its moment never before the card's last change. Commands on a card
- * take turns (its row's lock, or this process's memory of it), but each read the clock as it
- * arrived: one that waited for another would stamp its events before those of the one it waited
- * for, and the card's history as of a moment between the two would show the later change.
- */
+/** A decision at its card's turn (the kernel's `atTurn`): its moment never before the card's last change. */
 function turnOf(meta: CommandMeta, card: CardState): CommandMeta {
-  const last = card.status === 'absent' ? undefined : new Date(card.updatedAt)
-  return last && last > meta.now ? { ...meta, now: last } : meta
+  return atTurn(meta, card.status === 'absent' ? undefined : card.updatedAt)
 }
 
 /** `decide` at its card's turn (`turnOf`), for a command whose state holds its card. */

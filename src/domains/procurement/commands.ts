@@ -52,6 +52,8 @@ const approver = 'tandem-examples-approver'
 const request = {
   initial,
   evolve: (state: RequestState, event: RequestEvent) => evolve(state, event),
+  // Its events' times follow its stream (the kernel's `atTurn`): get-request-history reads it as of them.
+  changedAt: (state: RequestState) => (state.status === 'absent' ? undefined : state.updatedAt),
 }
 
 /** The request's answer after the command: its id, total and status. */

@@ -18,6 +18,7 @@ import {
 } from './commands.js'
 import { procurementDomain } from './index.js'
 import { getRequest } from './queries.js'
+import { getRequestHistory } from './projections/history.js'
 import { evolve, held, initial } from './rules.js'
 
 const finance: Caller = { id: 'fin-1', roles: ['finance'] }
@@ -167,6 +168,59 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     expect(outcomes.size).toBeGreaterThan(0)
     const h = await heldByRequests('seen')
     expect(await budgetRow('seen')).toMatchObject({ reserved: h.reserved, committed: h.committed })
+  })
+
+  it("stamps a command that waited for the request's turn no earlier than the change it waited for", async () => {
+    await send(setDepartmentBudget, { department: 'turns', amount: 1_000_000, currency: 'KRW' }, finance)
+    const ann = employee('turns', 1)
+    const lamp = {
+      title: 'Lamp',
+      items: [{ description: 'Lamp', quantity: 1, unitPrice: 100 }],
+      currency: 'KRW',
+    }
+    const created = await send(createPurchaseRequest, lamp, ann)
+    if (typeof created === 'string') throw new Error(created)
+    const { requestId } = created
+    let position: string | null = null
+    try {
+      // Approved at +10 s; the cancel read the clock at +5 s: it came first and waited for its turn.
+      t.shiftClock(10_000)
+      expect(await send(approveRequest, { requestId }, manager('turns', 1))).toMatchObject({
+        status: 'approved',
+      })
+      t.shiftClock(5_000)
+      const cancelled = await t.commands.execute(cancelRequest, { requestId }, { caller: ann })
+      if (cancelled.status === 'failed') throw cancelled.error
+      position = cancelled.position
+    } finally {
+      t.shiftClock(0)
+    }
+    const rows = await t.sql.query<{ type: string; at: string }>(
+      "SELECT type, data->>'at' AS at FROM tandem.event_log WHERE stream_id = $1 ORDER BY stream_version",
+      [`procurement-request-${requestId}`],
+    )
+    expect(rows.map((r) => r.type)).toEqual([
+      'RequestCreated',
+      'StepApproved',
+      'RequestApproved',
+      'RequestCancelled',
+    ])
+    const times = rows.map((r) => r.at)
+    expect(times).toEqual([...times].sort())
+    // As of just before the approval the request was pending: before, it showed cancelled, unapproved.
+    const approvedAt = Date.parse(rows[2]?.at ?? '')
+    const asOf = async (ms: number) => {
+      const at = new Date(ms).toISOString()
+      const read = await t.queries.ask(
+        getRequestHistory,
+        { requestId, at },
+        { caller: ann, minPosition: BigInt(position ?? '0') },
+      )
+      if (read.status === 'failed') throw read.error
+      return read.data.state?.status
+    }
+    expect(await asOf(approvedAt - 1)).toBe('pending')
+    expect(await asOf(approvedAt)).toBe('cancelled')
   })
 
   // Hundreds of commands on one department from two processes: the budget row is the one lock they
