@@ -58,15 +58,16 @@ function queueTimers(tx: CommandTx, intents: readonly TimerIntent[] | undefined)
 }
 
 /**
- * The command's moment at its stream's turn: never before the stream's last change (`changedAt`, an
- * ISO time). Commands on a stream take turns, but each read the clock as it arrived: one that waited
- * for another would stamp its events before those of the one it waited for, and the stream's history
- * as of a moment between the two would show the later change without the earlier.
+ * The command's moment at its stream's turn: after the stream's last change (`changedAt`, an ISO
+ * time), a millisecond after it if the clock is not past it. Commands on a stream take turns, but each
+ * read the clock as it arrived: one that waited for another would stamp its events before those of
+ * the one it waited for, and the stream's history as of a moment between the two would show the later
+ * change without the earlier. So the times of a stream's decisions strictly follow their order.
  */
 export function atTurn(meta: CommandMeta, changedAt: string | undefined): CommandMeta {
   if (changedAt === undefined) return meta
-  const last = new Date(changedAt)
-  return last > meta.now ? { ...meta, now: last } : meta
+  const last = Date.parse(changedAt)
+  return meta.now.getTime() > last ? meta : { ...meta, now: new Date(last + 1) }
 }
 
 /**
@@ -164,7 +165,7 @@ export interface EventSourcedDecider<I, S, E extends NewEvent, R> {
   evolve(state: S, event: E): S
   /**
    * Optional: when the state last changed (the time its last event carries). The command is then
-   * decided `atTurn`: its moment, for every part of the decider, is never before that.
+   * decided `atTurn`: its moment, for every part of the decider, is after that.
    */
   changedAt?(state: S): string | undefined
   /** The business rules: the events the command causes, or a thrown refusal. */

@@ -191,15 +191,17 @@ describe.each(modes)('event-sourced aggregates (%s)', (mode) => {
     expect(versions).toEqual(Array.from({ length: 52 }, (_, i) => i + 1))
   })
 
-  it("decides a command at its stream's turn: never before the change it decides on (changedAt)", async () => {
+  it("decides a command at its stream's turn: after the change it decides on (changedAt)", async () => {
     const later = process(() => new Date(Date.now() + 10_000))
     const behind = process(() => new Date(Date.now() + 5_000))
     const first = await later.stampAt('s1')
-    // The process behind reads the stream (it kept nothing of it), then recalls what it appended.
-    expect(await behind.stampAt('s1')).toBe(first)
-    expect(await behind.stampAt('s1')).toBe(first)
+    const plus = (ms: number) => new Date(Date.parse(first) + ms).toISOString()
+    // The process behind reads the stream (it kept nothing of it), then recalls what it appended:
+    // each is stamped a millisecond after the change before it.
+    expect(await behind.stampAt('s1')).toBe(plus(1))
+    expect(await behind.stampAt('s1')).toBe(plus(2))
     const at = (await readStream(t.sql, 'stamps-s1')).map((e) => (e.data as { at: string }).at)
-    expect(at).toEqual([first, first, first])
+    expect(at).toEqual([first, plus(1), plus(2)])
     // A stream that changed before the clock is decided at the clock.
     const ahead = process(() => new Date(Date.now() + 20_000))
     expect(Date.parse(await ahead.stampAt('s1'))).toBeGreaterThan(Date.parse(first) + 5_000)

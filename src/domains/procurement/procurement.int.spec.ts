@@ -170,7 +170,7 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     expect(await budgetRow('seen')).toMatchObject({ reserved: h.reserved, committed: h.committed })
   })
 
-  it("stamps a command that waited for the request's turn no earlier than the change it waited for", async () => {
+  it("stamps a command that waited for the request's turn after the change it waited for", async () => {
     await send(setDepartmentBudget, { department: 'turns', amount: 1_000_000, currency: 'KRW' }, finance)
     const ann = employee('turns', 1)
     const lamp = {
@@ -207,8 +207,9 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     ])
     const times = rows.map((r) => r.at)
     expect(times).toEqual([...times].sort())
-    // As of just before the approval the request was pending: before, it showed cancelled, unapproved.
+    // Stamped a millisecond after the approval it waited for.
     const approvedAt = Date.parse(rows[2]?.at ?? '')
+    expect(rows[3]?.at).toBe(new Date(approvedAt + 1).toISOString())
     const asOf = async (ms: number) => {
       const at = new Date(ms).toISOString()
       const read = await t.queries.ask(
@@ -219,8 +220,10 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
       if (read.status === 'failed') throw read.error
       return read.data.state?.status
     }
+    // As of just before the approval the request was pending: before, it showed cancelled, unapproved.
     expect(await asOf(approvedAt - 1)).toBe('pending')
-    expect(await asOf(approvedAt)).toBe('cancelled')
+    expect(await asOf(approvedAt)).toBe('approved')
+    expect(await asOf(approvedAt + 1)).toBe('cancelled')
   })
 
   // Hundreds of commands on one department from two processes: the budget row is the one lock they

@@ -106,6 +106,36 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
     expect(alerts[0]).toMatchObject({ cardId, customerId, score: 50 })
   })
 
+  it('reads attempts reported late: newest first, each rule raises once; a late one in a burst raises none', async () => {
+    // Velocity, newest first: six attempts 5 s apart. The fifth decided completes the burst.
+    const v = await cardOf()
+    const burst = []
+    for (let i = 0; i < 6; i++)
+      burst.push((await authorize(v.cardId, 10_000, { occurredAt: ago(40, 5 * i) })).transactionId)
+    // A seventh reported inside that burst's time: nothing new.
+    await authorize(v.cardId, 10_000, { occurredAt: ago(40, 7) })
+    // Travel, the later payment first: France, then Korea reported 50 s before it.
+    const tr = await cardOf()
+    const paris = await authorize(tr.cardId, 10_000, { occurredAt: ago(20), country: 'FR' })
+    const seoul = await authorize(tr.cardId, 10_000, { occurredAt: ago(20, 50), country: 'KR' })
+    // Card testing, the large attempt first, then three probes before it in time.
+    const ct = await cardOf()
+    const large = await authorize(ct.cardId, 400_000, { occurredAt: ago(5) })
+    const probes = []
+    for (const s of [10, 20, 30]) probes.push(await authorize(ct.cardId, 100, { occurredAt: ago(5, s) }))
+    const [velocity, travel, testing] = await Promise.all([v, tr, ct].map((c) => alertsOn(c.customerId)))
+    expect(velocity?.map((a) => [a.rule, a.transactionId])).toEqual([['velocity', burst[4]]])
+    expect(velocity?.[0]?.evidence.transactionIds).toEqual(burst.slice(0, 5).toReversed())
+    expect(travel?.map((a) => [a.rule, a.transactionId])).toEqual([['travel', seoul.transactionId]])
+    expect(travel?.[0]?.evidence.transactionIds).toEqual([seoul.transactionId, paris.transactionId])
+    expect(testing?.map((a) => [a.rule, a.transactionId])).toEqual([
+      ['card-testing', probes[2]?.transactionId],
+    ])
+    expect(testing?.[0]?.evidence.transactionIds).toEqual(
+      [...probes.toReversed(), large].map((a) => a.transactionId),
+    )
+  })
+
   it("amount: a payment over five times the customer's median raises an alert with the baseline", async () => {
     const { customerId, cardId } = await cardOf()
     for (let i = 0; i < 5; i++) await authorize(cardId, 20_000, { occurredAt: ago(600 - i * 60) })

@@ -7,8 +7,10 @@ import type { AnomalyPolicy } from './settings.js'
  * The history the rules need, read from the write model (`cards.card_transaction`, `cards.card`):
  * the rows commit with the events that record each decision, so every attempt decided before the
  * trigger is there when the detection runs, however late or how often it runs. What the rules see
- * is fixed by the trigger alone: attempts decided no later than it (`created_at` ≤ its `at`) that
- * occurred no later than it, so a later attempt on the card never changes a redelivery's answer.
+ * is fixed by the trigger alone: attempts decided before it (`created_at` ≤ its `at`: a card's
+ * decisions are stamped one after another, `atTurn`) that occurred within the rules' window of it,
+ * before or after it (the network reports some late), so a later attempt on the card never changes
+ * a redelivery's answer.
  * Only network attempts count: an auto-payment is the customer's own standing order, sent by our
  * timer, and shows neither where the card is nor who holds it. Plain reads, no locks: detection
  * never waits for an authorization, nor makes one wait.
@@ -22,10 +24,18 @@ export async function loadHistory(
   return history ?? { card: [], baseline: { count: 0, median: null } }
 }
 
+/** An attempt as the rules take it, with what orders attempts of one moment. */
+const attempt = `transaction_id::text AS "transactionId", amount::float8 AS amount,
+  status <> 'declined' AS approved, mcc, country, occurred_at AS "occurredAt", created_at, transaction_id`
+/** The trigger's card's other network attempts decided before it. */
+const decidedBefore = `card_id = q.card_id AND transaction_id <> q.own AND source = 'network'
+  AND created_at <= q.decided`
+
 /**
  * The histories of several triggers (a processor's batch), in the triggers' order, in two statements
  * whatever their number: each trigger's rows are read by a LATERAL subquery of its own, on its own
- * card, customer and times, so each history is what `loadHistory` gives it alone.
+ * card, customer and times (the nearest 1,000 attempts before it in time and 1,000 after it), so
+ * each history is what `loadHistory` gives it alone.
  */
 export async function loadHistories(
   tx: SqlClient,
@@ -39,16 +49,16 @@ export async function loadHistories(
   const [cards, baselines] = await Promise.all([
     tx.query<Attempt & { occurredAt: Date | string; i: string | number }>(
       `SELECT q.i, h."transactionId", h.amount, h.approved, h.mcc, h.country, h."occurredAt"
-       FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
-              WITH ORDINALITY AS q(card_id, own, decided, occurred, since, i)
+       FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[],
+                   $6::timestamptz[]) WITH ORDINALITY AS q(card_id, own, decided, occurred, since, until, i)
        CROSS JOIN LATERAL (
-         SELECT transaction_id::text AS "transactionId", amount::float8 AS amount,
-                status <> 'declined' AS approved, mcc, country, occurred_at AS "occurredAt",
-                created_at, transaction_id
-         FROM cards.card_transaction
-         WHERE card_id = q.card_id AND transaction_id <> q.own AND source = 'network'
-           AND created_at <= q.decided AND occurred_at <= q.occurred AND occurred_at > q.since
-         ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT 1000) h
+         (SELECT ${attempt} FROM cards.card_transaction
+          WHERE ${decidedBefore} AND occurred_at <= q.occurred AND occurred_at > q.since
+          ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT 1000)
+         UNION ALL
+         (SELECT ${attempt} FROM cards.card_transaction
+          WHERE ${decidedBefore} AND occurred_at > q.occurred AND occurred_at < q.until
+          ORDER BY occurred_at, created_at, transaction_id LIMIT 1000)) h
        ORDER BY q.i, h."occurredAt" DESC, h.created_at DESC, h.transaction_id DESC`,
       [
         column((t) => t.cardId),
@@ -56,6 +66,7 @@ export async function loadHistories(
         column((t) => t.decidedAt),
         column((t) => t.occurredAt),
         column((t) => at(Date.parse(t.occurredAt) - window)),
+        column((t) => at(Date.parse(t.occurredAt) + window)),
       ],
     ),
     policy.amount.on

@@ -3,9 +3,12 @@ import { distanceKm, farthestKm } from './countries.js'
 import type { AnomalyPolicy, RuleName } from './settings.js'
 
 /**
- * The anomaly rules: pure functions of the transaction that triggers them and the history before it.
- * Each gives a finding (rule, score, evidence) or nothing. Times are the network's `occurredAt`
- * (when the cardholder paid), so a payment that arrives late is placed where it happened.
+ * The anomaly rules: pure functions of the transaction that triggers them and the card's attempts
+ * decided before it. Each gives a finding (rule, score, evidence) or nothing. Times are the network's
+ * `occurredAt` (when the cardholder paid), so a payment that arrives late is placed where it happened:
+ * the rules look at the attempts around the trigger in time, before and after it, and fire when the
+ * trigger completes a pattern that the attempts decided before it did not already show (so a burst
+ * raises one alert, whatever order its attempts arrive in).
  */
 
 /** An attempt on the card: approved or declined (a declined one moved no money, but someone tried). */
@@ -21,8 +24,8 @@ export interface Attempt {
 /** What the rules know before the trigger, as history.ts reads it from the write model. */
 export interface History {
   /**
-   * The card's network attempts decided before the trigger that occurred no later than it, newest
-   * first, as far back as `historyWindowMs` says.
+   * The card's network attempts decided before the trigger that occurred within `historyWindowMs`
+   * of it (before or after it), newest first.
    */
   card: readonly Attempt[]
   /** The customer's approved network payments in the trigger's currency within the lookback (the last 100). */
@@ -32,7 +35,7 @@ export interface History {
 export interface Evidence {
   /** One line an agent reads. */
   summary: string
-  /** The transactions that make the evidence, oldest first; the trigger is the last. */
+  /** The transactions that make the evidence, oldest first (the trigger among them). */
   transactionIds: string[]
   /** The figures the rule compared with its thresholds. */
   figures: Record<string, number | string>
@@ -53,36 +56,78 @@ type Rule<K extends keyof AnomalyPolicy> = (
 
 const ms = (time: string) => Date.parse(time)
 const score = (value: number) => Math.max(1, Math.min(100, Math.round(value)))
-const ids = (older: readonly Attempt[], trigger: Attempt) => [
-  ...older.map((a) => a.transactionId).reverse(),
-  trigger.transactionId,
-]
-
-/** Attempts in the `windowMs` ending at `end` (an attempt exactly `windowMs` before is outside). */
-const within = (attempts: readonly Attempt[], end: number, windowMs: number) =>
-  attempts.filter((a) => end - ms(a.occurredAt) < windowMs && ms(a.occurredAt) <= end)
+const idsOf = (attempts: readonly Attempt[]) => attempts.map((a) => a.transactionId)
 
 /**
- * Velocity: `count` attempts or more (the trigger included, declines too) within the window. It
- * fires once per burst: when the window ending at the trigger reaches the count and the window
- * ending at the attempt before it had not, so a burst of twenty raises one alert, not sixteen.
+ * The attempts in time order, oldest first: the history (read newest first) reversed, and with the
+ * trigger, placed after those that occurred at or before it (it was decided after all of them).
+ */
+function timeline(card: readonly Attempt[], trigger?: Attempt): Attempt[] {
+  const sorted = card.toReversed()
+  if (!trigger) return sorted
+  const at = ms(trigger.occurredAt)
+  const after = sorted.findIndex((a) => ms(a.occurredAt) > at)
+  sorted.splice(after === -1 ? sorted.length : after, 0, trigger)
+  return sorted
+}
+
+/**
+ * For each attempt of a timeline, the span of attempts in the window ending at it: those that
+ * occurred less than `windowMs` before it or at the same moment (an attempt exactly `windowMs`
+ * before is outside), as indexes `[from, to]`.
+ */
+function windowsOf(list: readonly Attempt[], windowMs: number): [number, number][] {
+  const times = list.map((a) => ms(a.occurredAt))
+  const spans: [number, number][] = []
+  let from = 0
+  let to = 0
+  for (let i = 0; i < times.length; i++) {
+    const end = times[i] ?? 0
+    while ((times[from] ?? end) <= end - windowMs) from++
+    to = Math.max(to, i)
+    while (to + 1 < times.length && times[to + 1] === end) to++
+    spans.push([from, to])
+  }
+  return spans
+}
+
+/**
+ * Velocity: `count` attempts or more (declines too) within the window. An attempt whose window (the
+ * one ending at it) holds `count` is dense; a run of dense attempts one after another is a burst, and
+ * it fires once: on the attempt that makes a burst none of whose attempts was dense before it came.
+ * In time order that is the attempt that reaches the count (a burst of twenty raises one alert, not
+ * sixteen); an attempt that arrives late and lands inside a burst already raised raises nothing.
  */
 export const velocity: Rule<'velocity'> = (trigger, { card }, s) => {
   const windowMs = s.windowSeconds * 1000
-  const burst = within(card, ms(trigger.occurredAt), windowMs)
-  const count = burst.length + 1
-  if (count < s.count) return undefined
-  const [previous] = card
-  if (previous && within(card, ms(previous.occurredAt), windowMs).length >= s.count) return undefined
-  return {
-    rule: 'velocity',
-    score: score(50 + (50 * (count - s.count)) / s.count),
-    evidence: {
-      summary: `${count} attempts on the card within ${s.windowSeconds} s (threshold ${s.count})`,
-      transactionIds: ids(burst, trigger),
-      figures: { count, threshold: s.count, windowSeconds: s.windowSeconds },
-    },
+  const dense = (list: readonly Attempt[]) =>
+    windowsOf(list, windowMs).map(([from, to]) => to - from + 1 >= s.count)
+  const before = timeline(card)
+  const denseBefore = dense(before)
+  const wasDense = new Set(idsOf(before.filter((_, i) => denseBefore[i])))
+  const list = timeline(card, trigger)
+  const spans = windowsOf(list, windowMs)
+  const isDense = spans.map(([from, to]) => to - from + 1 >= s.count)
+  for (let start = 0; start < list.length; start++) {
+    if (!isDense[start] || isDense[start - 1]) continue
+    let end = start
+    while (isDense[end + 1]) end++
+    const burst = list.slice(start, end + 1)
+    if (burst.some((a) => wasDense.has(a.transactionId))) continue
+    const [from, to] = spans[start] ?? [start, start]
+    const window = list.slice(from, to + 1)
+    const count = window.length
+    return {
+      rule: 'velocity',
+      score: score(50 + (50 * (count - s.count)) / s.count),
+      evidence: {
+        summary: `${count} attempts on the card within ${s.windowSeconds} s (threshold ${s.count})`,
+        transactionIds: idsOf(window),
+        figures: { count, threshold: s.count, windowSeconds: s.windowSeconds },
+      },
+    }
   }
+  return undefined
 }
 
 /**
@@ -113,18 +158,27 @@ export const amount: Rule<'amount'> = (trigger, { baseline }, s) => {
 }
 
 /**
- * Impossible travel: the attempt before this one was in another country, and getting from there in
- * the time between would take more than `maxKmh` over the distance between the two countries'
- * points less `slackKm` (countries.ts). Declines count: they show where the card was presented.
+ * Impossible travel: the attempt before this one in time, or the one after it, was in another
+ * country, and getting between the two in the time between would take more than `maxKmh` over the
+ * distance between the two countries' points less `slackKm` (countries.ts). Declines count: they show
+ * where the card was presented.
  */
 export const travel: Rule<'travel'> = (trigger, { card }, s) => {
-  const [previous] = card
-  if (!previous || previous.country === trigger.country) return undefined
-  const km = distanceKm(previous.country, trigger.country)
+  const list = timeline(card, trigger)
+  const i = list.indexOf(trigger)
+  const previous = list[i - 1]
+  const next = list[i + 1]
+  return (previous && journey(previous, trigger, s)) ?? (next ? journey(trigger, next, s) : undefined)
+}
+
+/** The travel finding on two attempts, `from` the earlier, or nothing if the journey is possible. */
+function journey(from: Attempt, to: Attempt, s: AnomalyPolicy['travel']): Finding | undefined {
+  if (from.country === to.country) return undefined
+  const km = distanceKm(from.country, to.country)
   if (km === undefined) return undefined
   const effectiveKm = km - s.slackKm
   if (effectiveKm <= 0) return undefined
-  const hours = (ms(trigger.occurredAt) - ms(previous.occurredAt)) / 3_600_000
+  const hours = (ms(to.occurredAt) - ms(from.occurredAt)) / 3_600_000
   const kmh = hours > 0 ? effectiveKm / hours : Infinity
   if (kmh <= s.maxKmh) return undefined
   const shownKmh = Number.isFinite(kmh) ? Math.round(kmh) : 'instant'
@@ -132,11 +186,11 @@ export const travel: Rule<'travel'> = (trigger, { card }, s) => {
     rule: 'travel',
     score: score(Number.isFinite(kmh) ? (50 * kmh) / s.maxKmh : 100),
     evidence: {
-      summary: `${previous.country} to ${trigger.country} (${Math.round(km)} km) in ${hours.toFixed(2)} h: ${shownKmh} km/h (limit ${s.maxKmh})`,
-      transactionIds: [previous.transactionId, trigger.transactionId],
+      summary: `${from.country} to ${to.country} (${Math.round(km)} km) in ${hours.toFixed(2)} h: ${shownKmh} km/h (limit ${s.maxKmh})`,
+      transactionIds: [from.transactionId, to.transactionId],
       figures: {
-        from: previous.country,
-        to: trigger.country,
+        from: from.country,
+        to: to.country,
         distanceKm: Math.round(km),
         hours: Number(hours.toFixed(3)),
         kmh: shownKmh,
@@ -149,27 +203,54 @@ export const travel: Rule<'travel'> = (trigger, { card }, s) => {
 
 /**
  * Card testing: a large attempt (`largeMin` or more) right after `count` small ones in a row (at
- * most `smallMax` each), all within the window; approved or declined, as a tester's probes often
- * are. Only the run just before the large one counts, so a second large attempt after it does not
- * fire again on the same probes.
+ * most `smallMax` each), all within the window before it; approved or declined, as a tester's probes
+ * often are. The trigger completes it as the large attempt or as one of the probes (arriving late).
+ * Probes are raised once: not again when a second large attempt follows them, nor when the run they
+ * belong to was raised already (with the attempts decided before the trigger).
  */
 export const cardTesting: Rule<'cardTesting'> = (trigger, { card }, s) => {
-  if (trigger.amount < s.largeMin) return undefined
-  const recent = within(card, ms(trigger.occurredAt), s.windowSeconds * 1000)
-  const end = recent.findIndex((a) => a.amount > s.smallMax)
-  const probes = end === -1 ? recent : recent.slice(0, end)
-  if (probes.length < s.count) return undefined
+  const windowMs = s.windowSeconds * 1000
+  const small = (a: Attempt | undefined) => a !== undefined && a.amount <= s.smallMax
+  /** The small attempts in a row just before `list[j]`, within the window before it, oldest first. */
+  const probesBefore = (list: readonly Attempt[], j: number) => {
+    const end = ms(list[j]?.occurredAt ?? '')
+    let k = j
+    while (small(list[k - 1]) && end - ms(list[k - 1]?.occurredAt ?? '') < windowMs) k--
+    return list.slice(k, j)
+  }
+  /** The first attempt from `i` on that is not small: the large one probes before it lead to. */
+  const firstNotSmall = (list: readonly Attempt[], i: number) => {
+    let j = i
+    while (small(list[j])) j++
+    return j
+  }
+  const list = timeline(card, trigger)
+  const j = firstNotSmall(list, list.indexOf(trigger))
+  const large = list[j]
+  if (!large || large.amount < s.largeMin) return undefined
+  const probes = probesBefore(list, j)
+  if (probes.length < s.count || (large !== trigger && !probes.includes(trigger))) return undefined
+  // Raised already: before the trigger, these probes (some of them) led to a large attempt too.
+  const known = probes.filter((p) => p !== trigger)
+  const before = timeline(card)
+  const last = known.at(-1)
+  if (last) {
+    const k = firstNotSmall(before, before.indexOf(last) + 1)
+    const owner = before[k]
+    const raised = owner && owner.amount >= s.largeMin ? probesBefore(before, k) : []
+    if (raised.length >= s.count && raised.some((p) => known.includes(p))) return undefined
+  }
   return {
     rule: 'card-testing',
     score: score(60 + (40 * (probes.length - s.count)) / s.count),
     evidence: {
-      summary: `${probes.length} attempts of at most ${s.smallMax}, then ${trigger.amount} (threshold ${s.count} then ${s.largeMin})`,
-      transactionIds: ids(probes, trigger),
+      summary: `${probes.length} attempts of at most ${s.smallMax}, then ${large.amount} (threshold ${s.count} then ${s.largeMin})`,
+      transactionIds: idsOf([...probes, large]),
       figures: {
         probes: probes.length,
         threshold: s.count,
         smallMax: s.smallMax,
-        amount: trigger.amount,
+        amount: large.amount,
         largeMin: s.largeMin,
       },
     },
@@ -206,7 +287,10 @@ export function detect(trigger: Attempt, history: History, policy: AnomalyPolicy
 export const anyRuleOn = (p: AnomalyPolicy) =>
   p.velocity.on || p.amount.on || p.travel.on || p.cardTesting.on || p.riskyMcc.on
 
-/** How far back the card's history must go for the enabled rules (velocity looks at two windows). */
+/**
+ * How far from the trigger, back and forward in time, the card's history must go for the enabled
+ * rules (velocity looks at two windows: a burst may begin a window before the trigger's).
+ */
 export function historyWindowMs(p: AnomalyPolicy): number {
   const travelHours = Math.max(0, farthestKm - p.travel.slackKm) / p.travel.maxKmh
   return Math.max(

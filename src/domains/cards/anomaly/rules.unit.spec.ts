@@ -10,6 +10,7 @@ import {
   travel,
   velocity,
   type Attempt,
+  type Finding,
   type History,
 } from './rules.js'
 import {
@@ -170,6 +171,103 @@ describe('card testing (3 attempts of at most 1,000, then 100,000 or more, withi
         s,
       ),
     ).toBeUndefined()
+  })
+})
+
+/**
+ * The attempts decided one after another in `order` (indexes into `attempts`, which are in time
+ * order): each rule run on each as its trigger, with what was decided before it as its history, as
+ * history.ts reads it (newest first in time). The findings, in the order they were raised.
+ */
+function arriving<S>(
+  rule: (trigger: Attempt, history: History, settings: S) => Finding | undefined,
+  attempts: Attempt[],
+  order: number[],
+  settings: S,
+): Finding[] {
+  const findings: Finding[] = []
+  const decided: Attempt[] = []
+  for (const i of order) {
+    const trigger = attempts[i] as Attempt
+    const known = decided.toSorted((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt))
+    const finding = rule(trigger, history(known), settings)
+    if (finding) findings.push(finding)
+    decided.push(trigger)
+  }
+  return findings
+}
+
+/** A seeded shuffle of 0..n-1 (xorshift), so a failing order can be run again. */
+function shuffled(n: number, seed: number): number[] {
+  let x = seed || 1
+  const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) / 2 ** 32)
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1))
+    ;[order[i], order[j]] = [order[j] as number, order[i] as number]
+  }
+  return order
+}
+
+describe('attempts that arrive out of time order (occurredAt is the network’s)', () => {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+  it('velocity: a late attempt inside a burst already raised raises nothing', () => {
+    const burst = [-500, -400, -300, -200, -100].map((s) => attempt({ s }))
+    const late = attempt({ s: -150 })
+    const all = [...burst.slice(0, 4), late, burst[4] as Attempt]
+    const found = arriving(velocity, all, [0, 1, 2, 3, 5, 4], policy.velocity)
+    expect(found).toHaveLength(1)
+    expect(found[0]?.evidence.transactionIds).toEqual(burst.map((a) => a.transactionId))
+  })
+
+  it('velocity: twenty attempts within 95 s raise one alert in any order (newest first too)', () => {
+    const burst = range(20).map((i) => attempt({ s: i * 5 }))
+    const orders = [range(20), range(20).toReversed(), ...range(30).map((k) => shuffled(20, k + 1))]
+    for (const order of orders) {
+      const found = arriving(velocity, burst, order, policy.velocity)
+      expect(found, `order ${order.join(',')}`).toHaveLength(1)
+      // Raised by the fifth attempt decided, whatever its place in time; the evidence holds it.
+      const fifth = burst[order[4] as number]?.transactionId
+      expect(found[0]?.evidence.transactionIds).toContain(fifth)
+    }
+  })
+
+  it('velocity: two bursts an hour apart raise two alerts in any order', () => {
+    const bursts = [
+      ...range(6).map((i) => attempt({ s: i * 10 })),
+      ...range(6).map((i) => attempt({ s: 3600 + i * 10 })),
+    ]
+    for (const seed of range(20)) {
+      expect(arriving(velocity, bursts, shuffled(12, seed + 7), policy.velocity)).toHaveLength(2)
+    }
+  })
+
+  it('travel: the attempt after the trigger in time counts too', () => {
+    const paris = attempt({ s: -10, country: 'FR' })
+    const seoul = attempt({ s: -60, country: 'KR' })
+    const found = arriving(travel, [seoul, paris], [1, 0], policy.travel)
+    expect(found).toHaveLength(1)
+    expect(found[0]?.evidence.transactionIds).toEqual([seoul.transactionId, paris.transactionId])
+    expect(found[0]?.evidence.figures).toMatchObject({ from: 'KR', to: 'FR' })
+  })
+
+  it('card testing: raised once in any order, by the large attempt or by the probe that completes the run', () => {
+    const probes = [-40, -30, -20].map((s) => attempt({ s, amount: 100 }))
+    const large = attempt({ s: -10, amount: 500_000 })
+    const all = [...probes, large]
+    for (const order of [range(4), range(4).toReversed(), ...range(24).map((k) => shuffled(4, k + 3))]) {
+      const found = arriving(cardTesting, all, order, policy.cardTesting)
+      expect(found, `order ${order.join(',')}`).toHaveLength(1)
+      expect(found[0]?.evidence.transactionIds).toEqual(all.map((a) => a.transactionId))
+    }
+  })
+
+  it('card testing: a second large attempt that lands between the probes and the first one raises nothing', () => {
+    const probes = [-600, -590, -580].map((s) => attempt({ s, amount: 100 }))
+    const first = attempt({ s: -60, amount: 200_000 })
+    const second = attempt({ s: -300, amount: 300_000 })
+    const all = [...probes, second, first]
+    expect(arriving(cardTesting, all, [0, 1, 2, 4, 3], policy.cardTesting)).toHaveLength(1)
   })
 })
 
