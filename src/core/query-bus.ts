@@ -45,7 +45,10 @@ export type QueryResult<R = unknown> =
 
 /** How far the read models have got: implemented by the projection runners. */
 export interface ReadProgress {
-  /** Resolves true once every one of `readModels` has applied `position`, false after `timeoutMs`. */
+  /**
+   * Resolves true once every one of `readModels` has applied `position` (none: once the log holds
+   * it), false after `timeoutMs`.
+   */
   waitFor(readModels: readonly string[], position: bigint, timeoutMs: number): Promise<boolean>
   /** The position the read models have applied (the lowest among them), as a decimal string. */
   position(readModels: readonly string[]): string
@@ -143,7 +146,7 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
         status: 'succeeded' as const,
         data: answer.value,
         cacheHit: answer.cacheHit,
-        readPosition: answer.readPosition,
+        readPosition: atLeast(answer.readPosition, call.minPosition),
         executionTimeMs: took(),
         // From the input as validation left it (canonical), as the cache keys the answer.
         tags: answer.tags ?? answerTags(call, answer.value),
@@ -155,6 +158,17 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
   }
 
   return { registry: options.registry, ask }
+}
+
+/**
+ * The position an answer is read at. One asked for a position (`X-Min-Position`) was read at it or
+ * later: the read models tell a position applied by its transaction, and report the last event they
+ * applied, which may come before it (an answer cached earlier holds what was read then, unchanged since).
+ */
+function atLeast(readPosition: string, minPosition: bigint | undefined): string {
+  return minPosition !== undefined && BigInt(readPosition) < minPosition
+    ? minPosition.toString()
+    : readPosition
 }
 
 function lagging(call: QueryCall) {
@@ -177,10 +191,9 @@ export function waitForPosition(
     const { minPosition, definition } = call
     if (minPosition === undefined) return next(call)
     const deadline = Date.now() + call.maxWaitMs
-    if (definition.readModels.length > 0) {
-      const caughtUp = await progress.waitFor(definition.readModels, minPosition, call.maxWaitMs)
-      if (!caughtUp) throw lagging(call)
-    }
+    // A query that reads no read model waits for the position to be committed.
+    const caughtUp = await progress.waitFor(definition.readModels, minPosition, call.maxWaitMs)
+    if (!caughtUp) throw lagging(call)
     for (const name of definition.replicas?.(call.input) ?? []) {
       const replica = replicas.get(definition.domain, name)
       if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)

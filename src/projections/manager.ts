@@ -134,6 +134,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     async waitFor(readModels, position, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       const text = position.toString()
+      if (readModels.length === 0) return waiter.committed(text, deadline)
       for (const name of readModels) {
         if (!(await waiter.waitFor(() => placements.required(name).progress, text, deadline))) return false
       }

@@ -93,12 +93,27 @@ function parking(head: () => Promise<string>) {
 export function positionWaiter(source: SqlClient): {
   /** True once `progress()` (read anew each time: a rebuild may swap it) has applied `position`; false at the deadline. */
   waitFor(progress: () => Progressing, position: string, deadline: number): Promise<boolean>
+  /**
+   * True once the log's head has reached `position`, false at the deadline: for a query that reads
+   * no read model (the write model, the log, the audit log), whatever was committed by then.
+   */
+  committed(position: string, deadline: number): Promise<boolean>
 } {
   const txOf = transactionLookup(source)
   const head = sharedHead(source)
   const park = parking(head)
 
   return {
+    async committed(position, deadline) {
+      // The shared head may be up to `lookEveryMs` old: one behind the position is read again.
+      if (compareDecimal(position, await head()) <= 0) return true
+      if (compareDecimal(position, await headPosition(source)) <= 0) return true
+      for (;;) {
+        if (Date.now() >= deadline) return false
+        await park(position, deadline)
+        if (compareDecimal(position, await head()) <= 0) return true
+      }
+    },
     async waitFor(progress, position, deadline) {
       if (position === '0') return true
       if (progress().hasApplied(position, undefined)) return true
@@ -109,7 +124,9 @@ export function positionWaiter(source: SqlClient): {
       for (;;) {
         if (progress().hasApplied(position, tx)) return true
         const now = Date.now()
-        if (now >= deadline) return false
+        // Past the deadline only once the position was looked up: a wait of 0 still answers a
+        // position applied already (a projection tells most of them only by their transaction).
+        if (now >= deadline && looked > 0) return false
         if (tx === undefined) {
           // The first lookup comes at once. After one that found nothing, a position past the log's
           // head is not looked up again until the head reaches it, and waits parked (positions made

@@ -52,6 +52,20 @@ describe('read-your-writes waiting', () => {
     expect(queries.some((q) => q.includes('WHERE position = $1'))).toBe(true)
   })
 
+  it('answers a position applied already with no wait at all, when only its transaction tells it', async () => {
+    const { sql, queries } = countingLog()
+    const waiter = positionWaiter(sql)
+    // A follower (a query process) or a runner after a restart knows what it applied by transaction.
+    const byTransaction: Progressing = {
+      ...stuckAt50,
+      hasApplied: (_position, txId) => txId !== undefined && Number(txId) <= 7,
+    }
+    expect(await waiter.waitFor(() => byTransaction, '80', Date.now())).toBe(true)
+    expect(queries.filter((q) => q.includes('WHERE position = $1'))).toHaveLength(1)
+    // One not applied is still refused at once.
+    expect(await waiter.waitFor(() => stuckAt50, '80', Date.now())).toBe(false)
+  })
+
   it('parks waiters past the head without waking them on progress, and answers them once the head and the read model reach them', async () => {
     const log = { head: 100 }
     const sql: SqlClient = {

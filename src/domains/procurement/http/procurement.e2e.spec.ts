@@ -81,6 +81,26 @@ describe.each(modes)('procurement over HTTP (%s)', (mode) => {
     expect(rows[0]?.n).toBe(1)
   })
 
+  it('reads the write side (get-request) for X-Min-Position once the log holds it; 503 for one it never reached', async () => {
+    const answer = expectSucceeded(await s.post(url('create-purchase-request'), request(), { caller: ann }))
+    const requestId = (answer.result as { requestId: string }).requestId
+    const at = (position: string, wait = '0') => ({
+      caller: ann,
+      headers: { 'x-min-position': position, 'x-max-wait-ms': wait },
+    })
+    const read = await s.get(queryUrl('procurement', 'get-request', { requestId }), at(answer.position))
+    expect(read.statusCode).toBe(200)
+    expect(read.headers['x-read-position']).toBe(answer.position)
+    const ahead = (BigInt(await s.head()) + 1_000_000n).toString()
+    const started = Date.now()
+    expectProblem(
+      await s.get(queryUrl('procurement', 'get-request', { requestId }), at(ahead, '150')),
+      503,
+      'READ_MODEL_LAGGING',
+    )
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140)
+  })
+
   it('refuses unknown fields, sizes past every limit, NUL and lone surrogates; takes every limit itself', async () => {
     const post = (body: unknown) => s.post(url('create-purchase-request'), body, { caller: ann })
     expectInvalid(await post(request({ extra: 1 })))
