@@ -37,9 +37,13 @@ export function idempotency(): TxMiddleware {
       tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7)) AS locked', [
         JSON.stringify([userId, key]),
       ]),
+      // The position of the first answer's last event; one that wrote none (it changed nothing) had
+      // answered its stream's head: the log's head now is at or past it, so it still reads the effect.
       tx.query<Record>(
         `SELECT request_hash, command_id::text, result, refusal,
-                (SELECT max(e.position)::text FROM tandem.event_log e WHERE e.tx_id = i.tx_id) AS position
+                CASE WHEN refusal IS NULL THEN coalesce(
+                  (SELECT max(e.position)::text FROM tandem.event_log e WHERE e.tx_id = i.tx_id),
+                  (SELECT max(e.position)::text FROM tandem.event_log e)) END AS position
          FROM tandem.idempotency i
          WHERE user_id = $1 AND key = $2 AND created_at > now() - interval '24 hours'`,
         [userId, key],

@@ -92,6 +92,22 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
     expect((await feedOf(writer, liked.position)).data).toEqual([])
   })
 
+  it('replays a keyed follow that changed nothing with a position to read it at, not null', async () => {
+    const [reader, writer] = [someone(), someone()]
+    await profile(reader)
+    const writerId = await profile(writer)
+    const followed = expectSucceeded(await send(server(), 'follow-user', { userId: writerId }, reader))
+    const key = { 'idempotency-key': randomUUID() }
+    const first = expectSucceeded(await send(server(), 'follow-user', { userId: writerId }, reader, key))
+    const again = await send(server(), 'follow-user', { userId: writerId }, reader, key)
+    expect(again.headers['idempotent-replayed']).toBe('true')
+    const replayed = expectSucceeded(again)
+    expect(replayed.commandId).toBe(first.commandId)
+    // The log's head when replayed: at or past the first answer's, so it reads the follow.
+    expect(BigInt(replayed.position)).toBeGreaterThanOrEqual(BigInt(first.position))
+    expect(BigInt(first.position)).toBeGreaterThanOrEqual(BigInt(followed.position))
+  })
+
   it('treats a user id or post id in capitals as the same one, in commands and in filters', async () => {
     const [reader, writer] = [someone(), someone()]
     await profile(reader)
