@@ -264,6 +264,19 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
     expect(rest.items.map((e) => e.query)).toEqual(['cards/get-recent-transactions'])
     await expect(ask(getAccessLog, {}, snoop)).rejects.toThrow('403 FORBIDDEN')
   })
+
+  it("logs an agent's read of a customer's card with nothing on it: the card is theirs, and shown empty", async () => {
+    const cardId = await issue(t, { customerId: 'quinn' })
+    const snoop: Caller = { id: 'agent-empty', roles: ['agent'] }
+    const page = await ask<{ items: unknown[] }>(getRecentTransactions, { cardId }, snoop)
+    expect(page.items).toEqual([])
+    await t.audit.flush()
+    type Log = { items: { agentId: string; customerId: string; query: string }[] }
+    const log = await ask<Log>(getAccessLog, { customerId: 'quinn' }, admin)
+    expect(log.items.map((e) => [e.agentId, e.customerId, e.query])).toEqual([
+      ['agent-empty', 'quinn', 'cards/get-recent-transactions'],
+    ])
+  })
 })
 
 describe('cards: engine=duckdb where the process keeps no replica (CARDS_DUCKDB=off, as the specs run)', () => {

@@ -1,3 +1,4 @@
+import Type from 'typebox'
 import {
   cursorOf,
   cursorParts,
@@ -25,6 +26,12 @@ import { GetRecentTransactionsInput, RecentTransaction } from './schemas.js'
 const cardNotFound = () => new NotFoundError('CARD_NOT_FOUND', 'Card not found')
 
 /**
+ * A page, and whose card it is when one card was asked for: the audit records a read of a card with
+ * nothing on the page as a read of its customer's data too. Only `items` and `nextCursor` are sent.
+ */
+const RecentPage = Type.Object({ ...Page(RecentTransaction).properties, owner: Type.Optional(Type.String()) })
+
+/**
  * The cards a question lists, whose they are, and each card's newest entries past `max`: a card the
  * caller may not see is absent (404). A card's list is read beside its document (one round trip), and
  * answered only once the document says the caller may see it.
@@ -34,19 +41,19 @@ async function listsAsked(
   caller: Caller | undefined,
   q: { cardId?: string | undefined; customerId?: string | undefined },
   range: { max: LexBound; count: number },
-): Promise<string[][]> {
+): Promise<{ lists: string[][]; owner?: string }> {
   if (q.cardId !== undefined && q.customerId !== undefined)
     throw new ValidationError([{ path: '/customerId', message: 'must not be given with cardId' }])
   const list = (cardId: string) =>
     kv.zrangeByLex(cardTxnsKey(cardId), { min: '-', max: range.max, count: range.count, reverse: true })
   if (q.cardId === undefined) {
     const cardIds = await kv.smembers(customerCardsKey(customerAsked(caller, q.customerId)))
-    return Promise.all(cardIds.map(list))
+    return { lists: await Promise.all(cardIds.map(list)) }
   }
   const [doc, entries] = await Promise.all([kv.get(cardDocKey(q.cardId)), list(q.cardId)])
   const card = doc === null ? undefined : (JSON.parse(doc) as CardDoc)
   if (!card || !(seesEveryone(caller) || card.customerId === caller?.id)) throw cardNotFound()
-  return [entries]
+  return { lists: [entries], owner: card.customerId }
 }
 
 export const getRecentTransactions = defineQuery({
@@ -58,7 +65,7 @@ export const getRecentTransactions = defineQuery({
     'Give `cardId` or `customerId` (a customer may give neither: their own cards). Keyset pages by ' +
     '(occurredAt, transactionId). Send `X-Min-Position` with a command’s position to see its transaction at once.',
   input: GetRecentTransactionsInput,
-  output: Page(RecentTransaction),
+  output: RecentPage,
   access: readers,
   readModels: [recentModel],
   paged: true,
@@ -73,6 +80,7 @@ export const getRecentTransactions = defineQuery({
   audit: (q, answer) => {
     const shown = new Set(answer.items.map((t) => t.customerId))
     if (q.customerId !== undefined) shown.add(q.customerId)
+    if (answer.owner !== undefined) shown.add(answer.owner)
     return [...shown].map((subjectId) => ({
       subjectId,
       details: {
@@ -87,7 +95,7 @@ export const getRecentTransactions = defineQuery({
     const after = cursorParts(q.cursor, 'recent', ['time', 'uuid'])
     const max: LexBound = after ? `(${after.join('|')}` : '+'
     // Each card's newest entries past the cursor, merged: a customer has a few cards.
-    const lists = await listsAsked(kv, caller, q, { max, count: limit + 1 })
+    const { lists, owner } = await listsAsked(kv, caller, q, { max, count: limit + 1 })
     const entries = lists
       .flat()
       .toSorted(compareEntries)
@@ -101,6 +109,7 @@ export const getRecentTransactions = defineQuery({
       items: page,
       nextCursor:
         items.length > limit && last ? cursorOf('recent', last.occurredAt, last.transactionId) : null,
+      ...(owner === undefined ? {} : { owner }),
     }
   },
 })
