@@ -40,8 +40,10 @@ export class ForbiddenError extends AppError {
 }
 
 export class NotFoundError extends AppError {
+  /** Without a detail, "Card not found" says "No card has the id given, or the caller may not see it". */
   constructor(code: `${string}_NOT_FOUND`, title: string, detail?: string) {
-    super(404, code, title, detail)
+    const thing = / not found$/i.test(title) ? title.slice(0, -' not found'.length).toLowerCase() : undefined
+    super(404, code, title, detail ?? (thing && `No ${thing} has the id given, or the caller may not see it`))
   }
 }
 

@@ -112,7 +112,7 @@ export interface FollowState {
 function followee(cmd: UserCommand, state: FollowState): { actor: UserRow; target: UserRow } {
   const actor = actorOf(state.actor)
   if (cmd.userId === actor.userId) {
-    throw new ConflictError('CANNOT_FOLLOW_SELF', 'Cannot follow yourself')
+    throw new ConflictError('CANNOT_FOLLOW_SELF', 'Cannot follow yourself', 'A user follows other users only')
   }
   if (!state.target) throw userNotFound()
   return { actor, target: state.target }
