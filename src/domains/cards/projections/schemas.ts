@@ -77,7 +77,11 @@ export const GetRecentTransactionsInput = Type.Object(
     /** One card's transactions; or */
     cardId: Type.Optional(Id()),
     /** every card of one customer (a customer: their own, the default). */
-    customerId: Type.Optional(CustomerId),
+    customerId: Type.Optional(
+      UserId(
+        "Every card of this customer: a customer's own by default; an agent or admin gives it or cardId",
+      ),
+    ),
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Cursor),
   },
@@ -114,7 +118,9 @@ export type RecentTransaction = Static<typeof RecentTransaction>
 
 export const GetMonthlySpendingSummaryInput = Type.Object(
   {
-    customerId: Type.Optional(CustomerId),
+    customerId: Type.Optional(
+      UserId("The customer: a customer's own by default; an agent or admin gives it"),
+    ),
     month: Month,
     /** How many months before `month` the trend compares with (default 6). */
     months: Type.Optional(Type.Integer({ minimum: 1, maximum: 24, description: 'Default 6' })),
