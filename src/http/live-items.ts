@@ -79,11 +79,11 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     const input = coerce(definition.input, query) as Record<string, unknown>
 
     /**
-     * Pages on from the first page while every item of a page is `fresh`, `pages` at most: the items
-     * read (newest first), the first page's tags, and whether the reads reached the end of the list.
-     * A refresh reads answers begun after the invalidation it follows (`freshAfter`).
+     * Pages on from the first page while `more` says a page may have more to send below it, `pages`
+     * at most: the items read (newest first), the first page's tags, and whether the reads reached the
+     * end of the list. A refresh reads answers begun after the invalidation it follows (`freshAfter`).
      */
-    const read = async (pages: number, fresh: (key: string) => boolean, freshAfter?: number) => {
+    const read = async (pages: number, more: (page: readonly Keyed[]) => boolean, freshAfter?: number) => {
       const seen: Keyed[] = []
       let tags: readonly string[] = []
       let cursor: string | undefined
@@ -100,7 +100,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         const onPage = items.map(keyed)
         seen.push(...onPage)
         if (nextCursor === null) return { seen, tags, ended: true }
-        if (!onPage.every(({ key }) => fresh(key))) break
+        if (!more(onPage)) break
         cursor = nextCursor
       }
       return { seen, tags, ended: false }
@@ -108,7 +108,8 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
 
     const follower = follow(tandem, (freshAfter) => refresh(freshAfter), request.log, caller?.id)
     const fresh = (key: string) => after === undefined || key > after
-    const first = await read(after === undefined ? 1 : maxItemPages, fresh).catch((error: unknown) => {
+    const allFresh = (page: readonly Keyed[]) => page.every(({ key }) => fresh(key))
+    const first = await read(after === undefined ? 1 : maxItemPages, allFresh).catch((error: unknown) => {
       follower.stop()
       throw error
     })
@@ -122,9 +123,19 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         sent.add(key)
       }
     }
+    /**
+     * Whether a refresh pages on: the page is all new, or a new item lies below one sent (items that
+     * committed out of key order, or older ones that joined the list, as a follow's backfill: what
+     * is new may go on below). A page whose new items are all above the sent ones (the usual new post
+     * on top) ends the walk.
+     */
+    const mayHaveMore = (page: readonly Keyed[]) => {
+      const firstSent = page.findIndex(({ key }) => sent.has(key))
+      return firstSent === -1 || page.slice(firstSent).some(({ key }) => !sent.has(key))
+    }
     const refresh = async (freshAfter: number) => {
       try {
-        const next = await read(maxItemPages, (key) => !sent.has(key), freshAfter)
+        const next = await read(maxItemPages, mayHaveMore, freshAfter)
         follower.retag(next.tags)
         sendNew(next.seen, (key) => !sent.has(key))
       } catch (error) {

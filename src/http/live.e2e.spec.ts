@@ -95,6 +95,8 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const problem = await stream.next()
     expect(problem.event).toBe('problem')
     expect(problem.data).toMatchObject({ code: 'NOTE_NOT_FOUND', status: 404 })
+    // No id: the client's Last-Event-ID stays the last answer's.
+    expect(problem.id).toBe('')
   })
 
   it('answers problem+json instead of a stream for an unknown note or a bad token', async () => {

@@ -31,7 +31,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       tandem,
       async (freshAfter) => {
         const next = await ask(freshAfter)
-        if (next.status === 'failed') stream.send('problem', '0', problemText(next.error))
+        // No id: a problem must not move the client's Last-Event-ID (as on item streams).
+        if (next.status === 'failed') stream.send('problem', undefined, problemText(next.error))
         else {
           follower.retag(next.tags)
           send(next.readPosition, next.data)

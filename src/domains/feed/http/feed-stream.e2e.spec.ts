@@ -55,6 +55,26 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
     return events
   }
 
+  it('sends the posts a follow brings in between items already sent, not only those above them', async () => {
+    const [reader, a, x] = [someone(), someone(), someone()]
+    await profile(reader)
+    const aId = await profile(a)
+    const xId = await profile(x)
+    // A and X post in turns: a0, x0, a1, x1, … a7, x7.
+    for (let i = 0; i < 8; i++) {
+      await post(a, `a${i}`)
+      await post(x, `x${i}`)
+    }
+    const followed = await send('follow-user', { userId: aId }, reader)
+    await s.settle(followed.position)
+    const stream = await open(reader) // limit=5: a3…a7
+    expect((await texts(stream, 5)).map((e) => (e.data as Item).text)).toEqual(['a3', 'a4', 'a5', 'a6', 'a7'])
+    // Following X brings x0…x7 into the feed: x3…x7 lie between items sent, on several pages.
+    await send('follow-user', { userId: xId }, reader)
+    const got = (await texts(stream, 5)).map((e) => (e.data as Item).text)
+    expect(got.sort()).toEqual(['x3', 'x4', 'x5', 'x6', 'x7'])
+  })
+
   it('sends the feed’s items oldest first, then each new post of a followee as it arrives', async () => {
     const [reader, writer, stranger] = [someone(), someone(), someone()]
     await profile(reader)
