@@ -26,7 +26,8 @@ export async function loadHistory(
 
 /** An attempt as the rules take it, with what orders attempts of one moment. */
 const attempt = `transaction_id::text AS "transactionId", amount::float8 AS amount,
-  status <> 'declined' AS approved, mcc, country, occurred_at AS "occurredAt", created_at, transaction_id`
+  status <> 'declined' AS approved, mcc, country, occurred_at AS "occurredAt", created_at AS "decidedAt",
+  created_at, transaction_id`
 /** The trigger's card's other network attempts decided before it. */
 const decidedBefore = `card_id = q.card_id AND transaction_id <> q.own AND source = 'network'
   AND created_at <= q.decided`
@@ -47,8 +48,8 @@ export async function loadHistories(
   const at = (ms: number) => new Date(ms).toISOString()
   const column = <T>(pick: (t: DetectAnomalies) => T) => triggers.map(pick)
   const [cards, baselines] = await Promise.all([
-    tx.query<Attempt & { occurredAt: Date | string; i: string | number }>(
-      `SELECT q.i, h."transactionId", h.amount, h.approved, h.mcc, h.country, h."occurredAt"
+    tx.query<Attempt & { occurredAt: Date | string; decidedAt: Date | string; i: string | number }>(
+      `SELECT q.i, h."transactionId", h.amount, h.approved, h.mcc, h.country, h."occurredAt", h."decidedAt"
        FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[],
                    $6::timestamptz[]) WITH ORDINALITY AS q(card_id, own, decided, occurred, since, until, i)
        CROSS JOIN LATERAL (
@@ -102,6 +103,7 @@ export async function loadHistories(
       mcc: a.mcc,
       country: a.country,
       occurredAt: new Date(a.occurredAt).toISOString(),
+      decidedAt: new Date(a.decidedAt).toISOString(),
     })
   }
   const sums = new Map(baselines.map((b) => [Number(b.i) - 1, { count: b.count, median: b.median }]))

@@ -19,6 +19,11 @@ export interface Attempt {
   mcc: string
   country: string
   occurredAt: string
+  /**
+   * When it was decided (the write model's `created_at`; a card's decisions are stamped in their
+   * order): the order its detection ran in. Without it, time order is taken.
+   */
+  decidedAt?: string
 }
 
 /** What the rules know before the trigger, as history.ts reads it from the write model. */
@@ -108,26 +113,29 @@ export const velocity: Rule<'velocity'> = (trigger, { card }, s) => {
   const list = timeline(card, trigger)
   const spans = windowsOf(list, windowMs)
   const isDense = spans.map(([from, to]) => to - from + 1 >= s.count)
+  // Each new burst's first window; one trigger may join two (a late attempt between them).
+  const windows: Attempt[][] = []
   for (let start = 0; start < list.length; start++) {
     if (!isDense[start] || isDense[start - 1]) continue
     let end = start
     while (isDense[end + 1]) end++
-    const burst = list.slice(start, end + 1)
-    if (burst.some((a) => wasDense.has(a.transactionId))) continue
+    if (list.slice(start, end + 1).some((a) => wasDense.has(a.transactionId))) continue
     const [from, to] = spans[start] ?? [start, start]
-    const window = list.slice(from, to + 1)
-    const count = window.length
-    return {
-      rule: 'velocity',
-      score: score(50 + (50 * (count - s.count)) / s.count),
-      evidence: {
-        summary: `${count} attempts on the card within ${s.windowSeconds} s (threshold ${s.count})`,
-        transactionIds: idsOf(window),
-        figures: { count, threshold: s.count, windowSeconds: s.windowSeconds },
-      },
-    }
+    windows.push(list.slice(from, to + 1))
   }
-  return undefined
+  const [window] = windows
+  if (!window) return undefined
+  const count = window.length
+  const shown = new Set(windows.flat())
+  return {
+    rule: 'velocity',
+    score: score(50 + (50 * (count - s.count)) / s.count),
+    evidence: {
+      summary: `${count} attempts on the card within ${s.windowSeconds} s (threshold ${s.count})${windows.length > 1 ? `, in ${windows.length} bursts` : ''}`,
+      transactionIds: idsOf(list.filter((a) => shown.has(a))),
+      figures: { count, threshold: s.count, windowSeconds: s.windowSeconds },
+    },
+  }
 }
 
 /**
@@ -158,17 +166,34 @@ export const amount: Rule<'amount'> = (trigger, { baseline }, s) => {
 }
 
 /**
- * Impossible travel: the attempt before this one in time, or the one after it, was in another
- * country, and getting between the two in the time between would take more than `maxKmh` over the
- * distance between the two countries' points less `slackKm` (countries.ts). Declines count: they show
- * where the card was presented.
+ * Impossible travel: between the trigger and the attempt before it in time, or after it, the card
+ * moved to another country faster than `maxKmh` over the distance between the two countries' points
+ * less `slackKm` (countries.ts). Declines count: they show where the card was presented. A trigger
+ * that lands between two attempts (one reported late) in the country of either only re-tells their
+ * jump: if that jump was impossible it was raised already, and the trigger raises nothing. Both of
+ * its legs impossible (a third country between two) is one alert naming the three.
  */
 export const travel: Rule<'travel'> = (trigger, { card }, s) => {
-  const list = timeline(card, trigger)
-  const i = list.indexOf(trigger)
-  const previous = list[i - 1]
-  const next = list[i + 1]
-  return (previous && journey(previous, trigger, s)) ?? (next ? journey(trigger, next, s) : undefined)
+  const before = timeline(card)
+  const at = ms(trigger.occurredAt)
+  const k = before.findIndex((a) => ms(a.occurredAt) > at)
+  const previous = k === -1 ? before.at(-1) : before[k - 1]
+  const next = k === -1 ? undefined : before[k]
+  const raised = previous && next ? journey(previous, next, s) !== undefined : false
+  const into =
+    previous && !(raised && trigger.country === next?.country) ? journey(previous, trigger, s) : undefined
+  const onward =
+    next && !(raised && trigger.country === previous?.country) ? journey(trigger, next, s) : undefined
+  if (!into || !onward || !previous || !next) return into ?? onward
+  return {
+    rule: 'travel',
+    score: Math.max(into.score, onward.score),
+    evidence: {
+      summary: `${into.evidence.summary}; then ${onward.evidence.summary}`,
+      transactionIds: [previous.transactionId, trigger.transactionId, next.transactionId],
+      figures: { ...into.evidence.figures, then: next.country, thenKmh: onward.evidence.figures.kmh ?? '' },
+    },
+  }
 }
 
 /** The travel finding on two attempts, `from` the earlier, or nothing if the journey is possible. */
@@ -204,42 +229,33 @@ function journey(from: Attempt, to: Attempt, s: AnomalyPolicy['travel']): Findin
 /**
  * Card testing: a large attempt (`largeMin` or more) right after `count` small ones in a row (at
  * most `smallMax` each), all within the window before it; approved or declined, as a tester's probes
- * often are. The trigger completes it as the large attempt or as one of the probes (arriving late).
- * Probes are raised once: not again when a second large attempt follows them, nor when the run they
- * belong to was raised already (with the attempts decided before the trigger).
+ * often are. The trigger completes it as the large attempt or as one of the probes (arriving late;
+ * at one moment, probes come before the large one). Probes are raised once: the detections of the
+ * attempts decided before the trigger are run again in their order (only when the trigger completes
+ * a pattern), and a pattern sharing an attempt with one they raised is not raised again: not on a
+ * second large attempt after the same probes, nor when a late attempt splits a run already raised.
  */
 export const cardTesting: Rule<'cardTesting'> = (trigger, { card }, s) => {
+  const sorted = [...card].sort((a, b) => testingOrder(a, b) || byDecision(a, b))
+  const found = patternAt(inserted(sorted, trigger), trigger, s)
+  if (!found) return undefined
+  // Patterns that could share an attempt with this one lie within two windows of it: their
+  // detections, run again in decision order on a list that grows as they were decided.
   const windowMs = s.windowSeconds * 1000
-  const small = (a: Attempt | undefined) => a !== undefined && a.amount <= s.smallMax
-  /** The small attempts in a row just before `list[j]`, within the window before it, oldest first. */
-  const probesBefore = (list: readonly Attempt[], j: number) => {
-    const end = ms(list[j]?.occurredAt ?? '')
-    let k = j
-    while (small(list[k - 1]) && end - ms(list[k - 1]?.occurredAt ?? '') < windowMs) k--
-    return list.slice(k, j)
+  const from = ms(found.probes[0]?.occurredAt ?? found.large.occurredAt) - 2 * windowMs
+  const to = ms(found.large.occurredAt) + windowMs
+  const near = card.filter((a) => ms(a.occurredAt) >= from && ms(a.occurredAt) <= to).sort(byDecision)
+  const raised = new Set<string>()
+  let decided: Attempt[] = []
+  for (const attempt of near) {
+    decided = inserted(decided, attempt)
+    const earlier = patternAt(decided, attempt, s)
+    if (!earlier) continue
+    const ids = idsOf([...earlier.probes, earlier.large])
+    if (!ids.some((id) => raised.has(id))) for (const id of ids) raised.add(id)
   }
-  /** The first attempt from `i` on that is not small: the large one probes before it lead to. */
-  const firstNotSmall = (list: readonly Attempt[], i: number) => {
-    let j = i
-    while (small(list[j])) j++
-    return j
-  }
-  const list = timeline(card, trigger)
-  const j = firstNotSmall(list, list.indexOf(trigger))
-  const large = list[j]
-  if (!large || large.amount < s.largeMin) return undefined
-  const probes = probesBefore(list, j)
-  if (probes.length < s.count || (large !== trigger && !probes.includes(trigger))) return undefined
-  // Raised already: before the trigger, these probes (some of them) led to a large attempt too.
-  const known = probes.filter((p) => p !== trigger)
-  const before = timeline(card)
-  const last = known.at(-1)
-  if (last) {
-    const k = firstNotSmall(before, before.indexOf(last) + 1)
-    const owner = before[k]
-    const raised = owner && owner.amount >= s.largeMin ? probesBefore(before, k) : []
-    if (raised.length >= s.count && raised.some((p) => known.includes(p))) return undefined
-  }
+  const { probes, large } = found
+  if ([...probes, large].some((a) => raised.has(a.transactionId))) return undefined
   return {
     rule: 'card-testing',
     score: score(60 + (40 * (probes.length - s.count)) / s.count),
@@ -255,6 +271,45 @@ export const cardTesting: Rule<'cardTesting'> = (trigger, { card }, s) => {
       },
     },
   }
+}
+
+/** Decision order: `decidedAt`, else time order. */
+const byDecision = (a: Attempt, b: Attempt) =>
+  ms(a.decidedAt ?? a.occurredAt) - ms(b.decidedAt ?? b.occurredAt) || ms(a.occurredAt) - ms(b.occurredAt)
+
+/** Card testing's time order: at one moment, smaller first (the probes before the large one). */
+const testingOrder = (a: Attempt, b: Attempt) => ms(a.occurredAt) - ms(b.occurredAt) || a.amount - b.amount
+
+/** `list` (in `testingOrder`) with `attempt` put in its place, after any it ties with: it came later. */
+function inserted(list: Attempt[], attempt: Attempt): Attempt[] {
+  let low = 0
+  let high = list.length
+  while (low < high) {
+    const mid = (low + high) >> 1
+    if (testingOrder(list[mid] as Attempt, attempt) <= 0) low = mid + 1
+    else high = mid
+  }
+  list.splice(low, 0, attempt)
+  return list
+}
+
+/** The card-testing pattern `trigger` completes in `list` (in `testingOrder`): its probes and large attempt. */
+function patternAt(
+  list: readonly Attempt[],
+  trigger: Attempt,
+  s: AnomalyPolicy['cardTesting'],
+): { probes: Attempt[]; large: Attempt } | undefined {
+  const small = (a: Attempt | undefined) => a !== undefined && a.amount <= s.smallMax
+  let j = list.indexOf(trigger)
+  while (small(list[j])) j++
+  const large = list[j]
+  if (!large || large.amount < s.largeMin) return undefined
+  const end = ms(large.occurredAt)
+  let k = j
+  while (small(list[k - 1]) && end - ms(list[k - 1]?.occurredAt ?? '') < s.windowSeconds * 1000) k--
+  const probes = list.slice(k, j)
+  if (probes.length < s.count || (large !== trigger && !probes.includes(trigger))) return undefined
+  return { probes, large }
 }
 
 /** A risky merchant category: an approved payment at one of the listed MCCs. */

@@ -187,8 +187,11 @@ function arriving<S>(
 ): Finding[] {
   const findings: Finding[] = []
   const decided: Attempt[] = []
-  for (const i of order) {
-    const trigger = attempts[i] as Attempt
+  for (const [n, i] of order.entries()) {
+    const trigger = {
+      ...(attempts[i] as Attempt),
+      decidedAt: new Date(t0 + 86_400_000 + n * 1000).toISOString(),
+    }
     const known = decided.toSorted((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt))
     const finding = rule(trigger, history(known), settings)
     if (finding) findings.push(finding)
@@ -210,6 +213,7 @@ function shuffled(n: number, seed: number): number[] {
 }
 
 describe('attempts that arrive out of time order (occurredAt is the network’s)', () => {
+  const idsOf = (attempts: Attempt[]) => attempts.map((a) => a.transactionId)
   const range = (n: number) => Array.from({ length: n }, (_, i) => i)
   it('velocity: a late attempt inside a burst already raised raises nothing', () => {
     const burst = [-500, -400, -300, -200, -100].map((s) => attempt({ s }))
@@ -260,6 +264,71 @@ describe('attempts that arrive out of time order (occurredAt is the network’s)
       expect(found, `order ${order.join(',')}`).toHaveLength(1)
       expect(found[0]?.evidence.transactionIds).toEqual(all.map((a) => a.transactionId))
     }
+  })
+
+  it('travel: a journey is raised once, however many late payments land on its side of it', () => {
+    const fr = attempt({ s: 7200, country: 'FR' })
+    const kr = [0, 600, 1200, 1800, 2400].map((s) => attempt({ s, country: 'KR' }))
+    expect(arriving(travel, [...kr, fr], [5, 0, 1, 2, 3, 4], policy.travel)).toHaveLength(1)
+    const [fr0, fr1800, jp] = [
+      attempt({ s: 0, country: 'FR' }),
+      attempt({ s: 1800, country: 'FR' }),
+      attempt({ s: 3600, country: 'JP' }),
+    ]
+    expect(arriving(travel, [fr0, fr1800, jp], [2, 0, 1], policy.travel)).toHaveLength(1)
+  })
+
+  it('travel: a trip out and back reported last raises one alert naming the three payments', () => {
+    const out = attempt({ s: 0, country: 'FR' })
+    const tokyo = attempt({ s: 3600, country: 'JP' })
+    const back = attempt({ s: 7200, country: 'FR' })
+    const found = arriving(travel, [out, tokyo, back], [0, 2, 1], policy.travel)
+    expect(found.map((f) => f.evidence.transactionIds)).toEqual([idsOf([out, tokyo, back])])
+  })
+
+  it('card testing: a run split by a late attempt is not raised again on the probes it shares', () => {
+    const [p1, m, p2, p3, p4] = [
+      attempt({ s: 0, amount: 500 }),
+      attempt({ s: 90, amount: 50_000 }),
+      attempt({ s: 100, amount: 500 }),
+      attempt({ s: 120, amount: 500 }),
+      attempt({ s: 150, amount: 500 }),
+    ]
+    const large = attempt({ s: 180, amount: 200_000 })
+    const all = [p1, m, p2, p3, p4, large] as Attempt[]
+    expect(arriving(cardTesting, all, [0, 2, 3, 5, 1, 4], policy.cardTesting)).toHaveLength(1)
+  })
+
+  it('card testing: never raises two alerts that share an attempt, in any order', () => {
+    const times = [0, 60, 120, 150, 180, 240, 300, 360]
+    const amounts = [500, 500, 500, 200_000, 500, 500, 500, 300_000]
+    const all = times.map((s, i) => attempt({ s, amount: amounts[i] ?? 0 }))
+    for (const seed of range(40)) {
+      const found = arriving(cardTesting, all, shuffled(8, seed + 11), policy.cardTesting)
+      const ids = found.flatMap((f) => f.evidence.transactionIds)
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(found.length).toBeGreaterThanOrEqual(1)
+    }
+  })
+
+  it('card testing: a probe at the same moment as the large attempt, decided after it, completes the run', () => {
+    const all = [
+      attempt({ s: 0, amount: 500 }),
+      attempt({ s: 60, amount: 500 }),
+      attempt({ s: 120, amount: 200_000 }),
+      attempt({ s: 120, amount: 500 }),
+    ]
+    expect(arriving(cardTesting, all, [0, 1, 2, 3], policy.cardTesting)).toHaveLength(1)
+  })
+
+  it('velocity: an attempt that completes two bursts at once raises one alert naming both', () => {
+    const before = [-550, -500, -450, -400].map((s) => attempt({ s }))
+    const between = attempt({ s: 0 })
+    const after = [200, 300, 400, 500].map((s) => attempt({ s }))
+    const all = [...before, between, ...after]
+    const found = arriving(velocity, all, [0, 1, 2, 3, 5, 6, 7, 8, 4], policy.velocity)
+    expect(found).toHaveLength(1)
+    expect(found[0]?.evidence.transactionIds).toEqual(idsOf(all))
   })
 
   it('card testing: a second large attempt that lands between the probes and the first one raises nothing', () => {
