@@ -28,6 +28,8 @@ export function endEventStreams(server: object): void {
 export interface EventStream {
   /** Writes one event (`data` is JSON text); without `id` the client's last event id stays as it was. */
   send(event: string, id: string | undefined, data: string): void
+  /** Ends the stream (what was written is sent first). */
+  end(): void
 }
 
 /** The longest a timer waits (Node's): a token with longer left ends its stream then, reconnected. */
@@ -58,7 +60,7 @@ export function openEventStream(
   if (request.method === 'HEAD') {
     res.end()
     onClose()
-    return { send: () => undefined }
+    return { send: () => undefined, end: () => undefined }
   }
   // Headers now: an item stream may have no event to send for a long while.
   res.flushHeaders()
@@ -113,6 +115,9 @@ export function openEventStream(
   return {
     send(event, id, data) {
       write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)
+    },
+    end: () => {
+      if (open) end()
     },
   }
 }

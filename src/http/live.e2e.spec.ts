@@ -95,8 +95,9 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const problem = await stream.next()
     expect(problem.event).toBe('problem')
     expect(problem.data).toMatchObject({ code: 'NOTE_NOT_FOUND', status: 404 })
-    // No id: the client's Last-Event-ID stays the last answer's.
+    // No id: the client's Last-Event-ID stays the last answer's. Then the stream ends.
     expect(problem.id).toBe('')
+    await expect(stream.next(5000)).rejects.toThrow('The stream ended')
   })
 
   it('answers problem+json instead of a stream for an unknown note or a bad token', async () => {

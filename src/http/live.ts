@@ -31,9 +31,12 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       tandem,
       async (freshAfter) => {
         const next = await ask(freshAfter)
-        // No id: a problem must not move the client's Last-Event-ID (as on item streams).
-        if (next.status === 'failed') stream.send('problem', undefined, problemText(next.error))
-        else {
+        // No id: a problem must not move the client's Last-Event-ID (as on item streams). What the
+        // stream follows gone (404) ends it: every later change would repeat the problem.
+        if (next.status === 'failed') {
+          stream.send('problem', undefined, problemText(next.error))
+          if (next.error.status === 404) stream.end()
+        } else {
           follower.retag(next.tags)
           send(next.readPosition, next.data)
         }

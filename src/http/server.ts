@@ -287,7 +287,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               description: items
                 ? itemStreamDescription
                 : 'An `answer` event now, then one each time the answer changes. The token expiring ends ' +
-                  'the stream with a `problem` event (401).',
+                  'the stream with a `problem` event (401), and so does what it follows being deleted (404).',
               querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
               ...(items ? { headers: lastEventIdHeader } : {}),
               ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
