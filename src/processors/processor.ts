@@ -67,6 +67,12 @@ export interface Processor {
   readonly retry: RetryPolicy
   /** The caller its commands are sent as, unless a send names another. */
   readonly caller: Caller
+  /**
+   * How many events of a batch it handles at once (1: one after another, in log order). More only
+   * for a processor whose handlings do not depend on each other's effects; the checkpoint still moves
+   * in log order, once every event before it is handled (or parked).
+   */
+  readonly concurrency: number
   handle(event: StoredEvent, ctx: ProcessorContext): Promise<void>
   /**
    * Called with each batch the runner read, before its events are handled one by one: a processor
@@ -90,6 +96,8 @@ export interface ProcessorSpec<E extends readonly EventRef[]> {
   retry?: Partial<RetryPolicy>
   /** Default: `{ id: 'processor:<domain>/<name>', roles: ['system'] }` (for `signedIn('system')`). */
   caller?: Caller
+  /** See `Processor.concurrency` (default 1). */
+  concurrency?: number
   handle(event: EventOfRef<E[number]>, ctx: ProcessorContext): Promise<void>
   /** See `Processor.prefetch`. */
   prefetch?(events: readonly EventOfRef<E[number]>[], read: SqlClient): Promise<void>
@@ -105,6 +113,7 @@ export function defineProcessor<const E extends readonly EventRef[]>(spec: Proce
     startFrom: spec.startFrom,
     retry: { attempts: Math.max(1, spec.retry?.attempts ?? 5), backoffMs: spec.retry?.backoffMs ?? 200 },
     caller: spec.caller ?? { id: `processor:${id}`, roles: ['system'] },
+    concurrency: Math.max(1, Math.floor(spec.concurrency ?? 1)),
     // The runner fetches only the declared types, so the event is one of them.
     handle: spec.handle,
     ...(spec.prefetch ? { prefetch: spec.prefetch } : {}),

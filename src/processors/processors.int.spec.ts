@@ -176,6 +176,44 @@ describe.each(modes)('processors (%s)', (mode) => {
     expect(await handleAll('prefetch-failing')).toEqual(orders.map((orderId) => ({ orderId, ready: false })))
   })
 
+  it('handles `concurrency` events of a batch at once, and moves its checkpoint past them all', async () => {
+    const orders = Array.from({ length: 4 }, (_, i) => id(`together-${i}`))
+    for (const order of orders) await place(t, order)
+    // Each handling of these orders waits until a second one has begun: one at a time, none ends.
+    let begun = 0
+    let second!: () => void
+    const both = new Promise<void>((resolve) => (second = resolve))
+    const done: string[] = []
+    const together = defineProcessor({
+      domain: 'orders',
+      name: 'together',
+      version: 1,
+      events: [OrderPlaced],
+      startFrom: 'beginning',
+      concurrency: 2,
+      async handle(event) {
+        const { orderId } = event.data
+        if (!orders.includes(orderId)) return
+        if (++begun === 2) second()
+        await both
+        done.push(orderId)
+      },
+    })
+    const manager = await startManager([together])
+    try {
+      await until(() => Promise.resolve(done.length === orders.length))
+      const checkpoint = async () =>
+        (await manager.status()).find((p) => p.name === 'orders/together')?.position
+      const [last] = await t.sql.query<{ position: string }>(
+        "SELECT max(position)::text AS position FROM tandem.event_log WHERE type = 'OrderPlaced'",
+      )
+      await until(async () => (await checkpoint()) === last?.position)
+    } finally {
+      await manager.stop()
+    }
+    expect(done.toSorted()).toEqual(orders.toSorted())
+  })
+
   it('starts from now when it says so, and from its checkpoint once it has one', async () => {
     const before = id('history')
     await place(t, before)

@@ -85,12 +85,21 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
     let saved = from
     let whole = true
     await prefetchBatch(processor, batch.events, { sql, log })
-    for (const event of batch.events) {
-      if (signal.aborted || !claims.holds(id)) {
-        whole = false
-        break
+    // `concurrency` events handled at once; their outcomes are taken in log order.
+    let handling: Promise<Awaited<ReturnType<typeof deliver>>>[] = []
+    for (const [i, event] of batch.events.entries()) {
+      if (i % processor.concurrency === 0) {
+        if (signal.aborted || !claims.holds(id)) {
+          whole = false
+          break
+        }
+        handling = batch.events
+          .slice(i, i + processor.concurrency)
+          .map((e) => deliver(processor, e, { ...options, signal }))
+        // Stopping aborts them all; the step ends at the first, and the rest are not left unheard.
+        for (const pending of handling) pending.catch(() => undefined)
       }
-      const outcome = await deliver(processor, event, { ...options, signal })
+      const outcome = await (handling[i % processor.concurrency] as (typeof handling)[number])
       const at = { txId: event.txId, position: event.position }
       if (!outcome.handled) {
         log.error({ position: event.position, eventType: event.type, error: outcome.error }, 'event parked')
