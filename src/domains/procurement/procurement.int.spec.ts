@@ -13,6 +13,7 @@ import {
   createPurchaseRequest,
   markAsPaid,
   rejectRequest,
+  requestStream,
   setDepartmentBudget,
   updateRequest,
 } from './commands.js'
@@ -197,7 +198,7 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     }
     const rows = await t.sql.query<{ type: string; at: string }>(
       "SELECT type, data->>'at' AS at FROM tandem.event_log WHERE stream_id = $1 ORDER BY stream_version",
-      [`procurement-request-${requestId}`],
+      [requestStream(requestId)],
     )
     expect(rows.map((r) => r.type)).toEqual([
       'RequestCreated',
