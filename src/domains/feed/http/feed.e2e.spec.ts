@@ -197,6 +197,33 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
     expect(page.data.map((i) => [i.postId, i.likedByMe])).toEqual([[postId, true]])
   })
 
+  it('answers the lists of a user nobody created 404, like get-user, and an empty page once they exist', async () => {
+    const [reader, newcomer] = [someone(), someone()]
+    await profile(reader)
+    const userId = randomUUID()
+    const lists = ['get-user-posts', 'get-followers', 'get-following']
+    for (const name of ['get-user', ...lists])
+      expectProblem(await server().get(query(name, { userId }), { caller: reader }), 404, 'USER_NOT_FOUND')
+    const created = expectSucceeded<{ userId: string }>(
+      await send(
+        server(),
+        'create-user',
+        { userId, handle: handleOf(newcomer), displayName: 'New' },
+        newcomer,
+      ),
+    )
+    expect(created.result.userId).toBe(userId)
+    // The 404s were not kept: once the profile is read, each list is an empty page.
+    for (const name of lists) {
+      const answer = await server().get(query(name, { userId: userId.toUpperCase() }), {
+        caller: reader,
+        headers: { 'x-min-position': created.position },
+      })
+      expect(answer.statusCode, answer.body).toBe(200)
+      expect(answer.json<Page<unknown>>()).toEqual({ data: [], nextCursor: null })
+    }
+  })
+
   it('replays a retried create-post with the same Idempotency-Key: one post, the same id', async () => {
     const caller = someone()
     const userId = await profile(caller)

@@ -11,6 +11,7 @@ import {
 import Type, { type Static } from 'typebox'
 import { postNotFound } from '../rules.js'
 import { postsModel } from './posts.js'
+import { mustExist } from './profile-queries.js'
 
 const Time = Type.String({ format: 'date-time' })
 const Cursor = Type.String({ maxLength: 200 })
@@ -55,6 +56,7 @@ export const getUserPosts = defineQuery({
   access: anyone,
   readModels: [postsModel],
   paged: true,
+  notFound: 'USER_NOT_FOUND',
   examples: [{ userId: exampleUserId, limit: 10 }],
   // New and deleted posts touch the author's list; likes and comments touch the posts on the page.
   cache: {
@@ -71,6 +73,7 @@ export const getUserPosts = defineQuery({
        ORDER BY p.created_at DESC, p.post_id DESC LIMIT $4`,
       [q.userId, after?.time ?? null, after?.id ?? null, limit + 1],
     )
+    if (rows.length === 0) await mustExist(sql, table('authors'), q.userId)
     return pageOf(rows, limit, (r) => ({ time: r.createdAt, id: r.postId }), 'get-user-posts')
   },
 })

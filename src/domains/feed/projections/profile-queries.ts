@@ -1,4 +1,14 @@
-import { anyone, defineQuery, Id, keyAfter, Limit, Page, pageOf, signedIn } from '../../../kernel/index.js'
+import {
+  anyone,
+  defineQuery,
+  Id,
+  keyAfter,
+  Limit,
+  Page,
+  pageOf,
+  signedIn,
+  type SqlClient,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { userNotFound } from '../rules.js'
 import { profilesModel } from './profiles.js'
@@ -73,6 +83,7 @@ function followList(name: 'get-followers' | 'get-following') {
     access: signedIn(),
     readModels: [profilesModel],
     paged: true,
+    notFound: 'USER_NOT_FOUND',
     examples: [{ userId: exampleUserId, limit: 10 }],
     // Handles and display names never change, so the list depends on its edges only.
     cache: { ttlMs: 30_000, tags: (q) => [`${tag}:${q.userId}`] },
@@ -87,9 +98,20 @@ function followList(name: 'get-followers' | 'get-following') {
          ORDER BY f.followed_at DESC, f.${other} DESC LIMIT $4`,
         [q.userId, after?.time ?? null, after?.id ?? null, limit + 1],
       )
+      if (rows.length === 0) await mustExist(sql, table('users'), q.userId)
       return pageOf(rows, limit, (r) => ({ time: r.followedAt, id: r.userId }), name)
     },
   })
+}
+
+/**
+ * An empty list of someone nobody created is a 404, as `get-user` answers for them, not a page of
+ * nothing: a client told apart "no such user" from "follows nobody" by asking twice. Looked up only
+ * when the page is empty.
+ */
+export async function mustExist(sql: SqlClient, users: string, userId: string): Promise<void> {
+  const [known] = await sql.query(`SELECT 1 FROM ${users} WHERE user_id = $1`, [userId])
+  if (!known) throw userNotFound()
 }
 
 export const getFollowers = followList('get-followers')
