@@ -262,6 +262,33 @@ describe.each(modes)('the audit log (%s)', (mode) => {
     expect(t.audit.pending).toBe(0)
   })
 
+  it('keeps ids with quotes, backslashes, commas, braces or the word NULL as they are', async () => {
+    const ids = ['a"b', 'c\\d', 'e,f', '{g}', ' h ', 'NULL', '', "i'j", '\\"']
+    t.audit.record({
+      id: '00000000-0000-7000-8000-000000000009',
+      at: new Date(),
+      kind: 'read',
+      domain: 'ledger',
+      action: 'ledger/profiles',
+      actorId: 'rae',
+      actorRoles: ['a"\\,{}'],
+      outcome: 'read',
+      status: null,
+      code: null,
+      subjectId: null,
+      subjectIds: ids,
+      commandId: null,
+      correlationId: 'NULL',
+      replayed: false,
+      details: { subjects: Object.fromEntries(ids.map((id) => [id, {}])) },
+    })
+    const [row] = await entries()
+    expect(row?.subjectIds).toEqual(ids)
+    expect(row?.actorRoles).toEqual(['a"\\,{}'])
+    expect(row?.correlationId).toBe('NULL')
+    expect(Object.keys(row?.details.subjects as object).sort()).toEqual([...ids].sort())
+  })
+
   it('writes a read of several people whose ids PostgreSQL cannot store as they are, given again', async () => {
     for (let n = 0; n < 2; n++) {
       const asked = await t.queries.ask(strangers, { userIds: ['ann', 'wes', 'bo'] }, { caller: rae })
