@@ -56,6 +56,8 @@ export interface ProcessorManagerOptions {
   /** Whether this process runs processors (the `projector` role); any process can report and retry. */
   run: boolean
   batchSize?: number
+  /** How far past a checkpoint the log goes before a runner that found nothing moves it (`farBelow`). */
+  persistAfter?: number
   pollMs?: number
 }
 

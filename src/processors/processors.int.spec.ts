@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomUUID } from 'node:crypto'
+import Type from 'typebox'
 import { silentLogger } from '../core/logger.js'
+import { defineEvent } from '../core/messages.js'
+import { appendStatement } from '../storage/event-log.js'
 import { createMetrics } from '../core/metrics.js'
 import { localWake } from '../transport/wake.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
@@ -34,8 +38,9 @@ describe.each(modes)('processors (%s)', (mode) => {
   }
 
   /** A manager of its own (a process of its own, as far as the processors know), polling every 20 ms. */
-  async function startManager(processors: readonly Processor[]) {
+  async function startManager(processors: readonly Processor[], persistAfter?: number) {
     const manager = createProcessorManager({
+      ...(persistAfter === undefined ? {} : { persistAfter }),
       processors,
       sql: t.sql,
       commands: t.commands,
@@ -212,6 +217,58 @@ describe.each(modes)('processors (%s)', (mode) => {
       await manager.stop()
     }
     expect(done.toSorted()).toEqual(orders.toSorted())
+  })
+
+  it('moves the checkpoint of a processor whose events do not come once the log is far past it, and still handles them when they do', async () => {
+    const Audited = defineEvent('OrderAudited', Type.Object({ orderId: Type.String() }))
+    const seen: string[] = []
+    const auditor = defineProcessor({
+      domain: 'orders',
+      name: `auditor-${mode}`,
+      version: 1,
+      events: [Audited],
+      startFrom: 'beginning',
+      async handle(event) {
+        seen.push(event.data.orderId)
+      },
+    })
+    const checkpoint = async () => {
+      const [row] = await t.sql.query<{ position: string }>(
+        'SELECT position::text FROM tandem.processor_checkpoints WHERE processor = $1',
+        [`orders/auditor-${mode}`],
+      )
+      return row?.position
+    }
+    for (let i = 0; i < 6; i++) await place(t, id(`quiet-${i}`))
+    // Nearer than its bound, the checkpoint stays at the log's start.
+    let manager = await startManager([auditor], 1_000_000)
+    await until(async () => (await checkpoint()) !== undefined)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await checkpoint()).toBe('0')
+    await manager.stop()
+    // Past it, the checkpoint moves on to the log's last event below the horizon.
+    manager = await startManager([auditor], 5)
+    await until(async () => BigInt((await checkpoint()) ?? '0') > 0n)
+    await manager.stop()
+    expect(seen).toEqual([])
+    const orderId = id('audited')
+    await t.sql.transaction(async (tx) => {
+      await tx.commit([
+        appendStatement(
+          { id: `audit-${orderId}`, expectedVersion: 0 },
+          [{ type: Audited.type, data: { orderId } }],
+          {
+            commandId: randomUUID(),
+            correlationId: randomUUID(),
+            command: 'test/audit',
+          },
+        ),
+      ])
+    })
+    manager = await startManager([auditor], 5)
+    await until(() => seen.length > 0)
+    await manager.stop()
+    expect(seen).toEqual([orderId])
   })
 
   it('starts from now when it says so, and from its checkpoint once it has one', async () => {

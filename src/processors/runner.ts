@@ -1,6 +1,14 @@
 import type { Metrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { compareDecimal, readAfter, readFrom, type Checkpoint } from '../storage/event-log.js'
+import {
+  compareDecimal,
+  defaultPersistAfter,
+  farBelow,
+  readAfter,
+  readFrom,
+  type Checkpoint,
+} from '../storage/event-log.js'
+
 import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
 import type { Claims } from './claims.js'
@@ -34,6 +42,8 @@ export interface ProcessorRunnerOptions extends Delivery {
   /** Called after an event was parked. */
   onParked?: () => void
   batchSize?: number
+  /** How far past its checkpoint the log goes before one that found nothing moves it (`farBelow`). */
+  persistAfter?: number
   pollMs?: number
   lingerMs?: number
 }
@@ -48,6 +58,7 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
   const { processor, sql, store, claims, metrics, log } = options
   const id = processorId(processor)
   const batchSize = options.batchSize ?? 100
+  const persistAfter = options.persistAfter ?? defaultPersistAfter
   const pollMs = options.pollMs ?? 1000
   let stored: Checkpoint | undefined
   /** The horizon of the last complete read since `stored` was opened: where reading goes on from. */
@@ -111,6 +122,10 @@ export function createProcessorRunner(options: ProcessorRunnerOptions): Processo
       done = at
       metrics.processorHandled(id, Math.max(0, Date.now() - event.recordedAt.getTime()) / 1000)
     }
+    // Nothing of its types in a read that stopped short, far past the checkpoint: kept, so a start
+    // does not walk that stretch of the log again.
+    const far = whole ? farBelow(batch, from, persistAfter) : undefined
+    if (far) done = far
     if (done !== saved) {
       if (!(await store.save(id, saved, done))) return moved()
       stored = done

@@ -309,6 +309,80 @@ describe.each(modes)('projections woken by the types they read (%s)', (mode) => 
     )
   })
 
+  it('moves the checkpoint of a projection whose events do not come once the log is far past it, and still applies them when they do', async () => {
+    // A log of its own, with no deletion in it yet.
+    const own = await startTestTandem(mode, { domains: [eventsDomain] })
+    try {
+      const created = await own.commands.execute(
+        createEvent,
+        { title: 'Kept', startsAt: '2033-02-01T10:00:00Z', endsAt: '2033-02-02T00:00:00Z', capacity: 100 },
+        { caller: organizer },
+      )
+      if (created.status === 'failed') throw created.error
+      const { eventId } = created.result
+      for (let i = 0; i < 8; i++)
+        await own.commands.execute(registerParticipant, { eventId }, { caller: { id: `m${i}`, roles: [] } })
+      const [last] = await own.sql.query<Checkpoint>(
+        'SELECT tx_id::text AS "txId", position::text AS position FROM tandem.event_log ORDER BY tx_id DESC, position DESC LIMIT 1',
+      )
+      const applied: string[] = []
+      let stored: Checkpoint = origin
+      let writes = 0
+      const target = {
+        checkpoint: async () => stored,
+        async apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint) {
+          if (compareCheckpoints(from, stored) !== 0) return undefined
+          writes++
+          applied.push(...events.map((e) => e.position))
+          stored = to
+          return new Set<string>()
+        },
+        setup: async () => undefined,
+        drop: async () => undefined,
+      }
+      const deletions = { ...eventCounts, name: 'deletions', events: [EventDeleted.type] }
+      const start = (persistAfter: number) => {
+        const runner = createRunner({
+          projection: deletions,
+          generation: 1,
+          target,
+          source: own.sql,
+          wake: localWake(),
+          log: silentLogger,
+          metrics: createMetrics(),
+          persistAfter,
+          lingerMs: 0,
+        })
+        runner.start()
+        return runner
+      }
+      const until = async (done: () => boolean) => {
+        const deadline = Date.now() + 10_000
+        while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      // Nearer than its bound, the log leaves the stored checkpoint where it was: no write per commit.
+      let runner = start(1_000_000)
+      await until(() => runner.caughtUp)
+      await runner.stop()
+      expect([stored, writes]).toEqual([origin, 0])
+      // Past it, the checkpoint moves to the log's last event: a start reads on from there.
+      runner = start(5)
+      await until(() => compareCheckpoints(stored, origin) > 0)
+      await runner.stop()
+      expect(stored).toEqual(last)
+      expect(applied).toEqual([])
+      // Its events still apply, once, after a start from the moved checkpoint.
+      const deleted = await own.commands.execute(deleteEvent, { eventId }, { caller: organizer })
+      if (deleted.status === 'failed') throw deleted.error
+      runner = start(5)
+      await until(() => applied.length > 0)
+      await runner.stop()
+      expect(applied).toEqual([deleted.position])
+    } finally {
+      await own.dispose()
+    }
+  })
+
   it('is not behind once it has read past the head, though its checkpoint is at its last own event', async () => {
     const created = await create()
     await t.projections.waitFor(['event-deletions'], BigInt(created.position ?? '0'), 20_000)

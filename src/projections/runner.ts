@@ -4,6 +4,8 @@ import type { SqlClient } from '../core/sql.js'
 import {
   compareCheckpoints,
   compareDecimal,
+  defaultPersistAfter,
+  farBelow,
   origin,
   readAfter,
   readFrom,
@@ -43,6 +45,8 @@ export interface RunnerOptions {
    */
   onSkipped?: () => void
   batchSize?: number
+  /** How far past its checkpoint the log goes before one that found nothing moves it (`farBelow`). */
+  persistAfter?: number
   pollMs?: number
   /** The shortest time between two reads of the log (a bound on the lag it adds). */
   lingerMs?: number
@@ -72,6 +76,7 @@ function passesEvents(batch: Batch, horizon: string): boolean {
 export function createRunner(options: RunnerOptions): Runner {
   const { projection, target, source, log, metrics } = options
   const batchSize = options.batchSize ?? 500
+  const persistAfter = options.persistAfter ?? defaultPersistAfter
   let checkpoint: Checkpoint = origin
   let horizon = '0'
   /** The horizon of the last complete read since the checkpoint was loaded: where reading goes on from. */
@@ -109,8 +114,10 @@ export function createRunner(options: RunnerOptions): Runner {
     ahead = undefined
     const batch = kept?.full ? kept : await readLog(from, batchSize, since)
     // A shared read may end past this projection's last event; one that found none of its events
-    // and stopped short moves nothing: the horizon covers it (`readFrom`).
-    const next = batch.events.length > 0 || batch.full ? batch.through : undefined
+    // and stopped short moves nothing (the horizon covers it: `readFrom`), unless the log has gone
+    // far past the checkpoint: kept in memory only, that stretch was walked again at every start.
+    const next =
+      batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, checkpoint, persistAfter)
     if (!next && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
     if (next) {
       if (batch.full) {

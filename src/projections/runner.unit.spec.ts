@@ -3,7 +3,7 @@ import type { StoredEvent } from '../core/envelope.js'
 import { silentLogger } from '../core/logger.js'
 import { createMetrics } from '../core/metrics.js'
 import type { SqlClient } from '../core/sql.js'
-import { compareCheckpoints, origin, type Batch, type Checkpoint } from '../storage/event-log.js'
+import { compareCheckpoints, farBelow, origin, type Batch, type Checkpoint } from '../storage/event-log.js'
 import { localWake } from '../transport/wake.js'
 import type { KvProjection } from './projection.js'
 import { createRunner } from './runner.js'
@@ -87,5 +87,33 @@ describe('a projection runner', () => {
     } finally {
       await runner.stop()
     }
+  })
+})
+
+describe('where a read that found none of its events moves a checkpoint (farBelow)', () => {
+  const at = (txId: number, position: number): Checkpoint => ({
+    txId: String(txId),
+    position: String(position),
+  })
+  const short = (below?: Checkpoint, events: StoredEvent[] = []): Batch => ({
+    events,
+    horizon: '500',
+    top: '499',
+    held: false,
+    full: false,
+    ...(below ? { below } : {}),
+  })
+
+  it('moves it to the last event below the horizon once that is `after` positions past it, not before', () => {
+    expect(farBelow(short(at(400, 1_000)), at(10, 900), 100)).toEqual(at(400, 1_000))
+    expect(farBelow(short(at(400, 999)), at(10, 900), 100)).toBeUndefined()
+  })
+
+  it('moves nothing after a full read, a read with events, an empty log, or a last event behind it', () => {
+    expect(farBelow({ ...short(at(400, 1_000)), full: true }, origin, 1)).toBeUndefined()
+    expect(farBelow(short(at(400, 1_000), [event(7)]), origin, 1)).toBeUndefined()
+    expect(farBelow(short(), origin, 1)).toBeUndefined()
+    // Positions commit out of order: a checkpoint of a later transaction with a lower position stays.
+    expect(farBelow(short(at(400, 1_000)), at(450, 10), 1)).toBeUndefined()
   })
 })

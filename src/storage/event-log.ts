@@ -33,6 +33,24 @@ export function readFrom(checkpoint: Checkpoint, horizon: string): Checkpoint {
 }
 
 /**
+ * Where a read that stopped short and found none of a reader's events moves its stored checkpoint:
+ * to the log's last event below the horizon, once that is `after` positions or more past it (a
+ * restart then walks at most that much of the log for types that did not come). Nearer, nothing,
+ * so that a quiet reader writes nothing on every commit of other types.
+ */
+export function farBelow(batch: Batch, checkpoint: Checkpoint, after: number): Checkpoint | undefined {
+  const { below } = batch
+  if (batch.full || batch.events.length > 0 || !below) return undefined
+  return BigInt(below.position) - BigInt(checkpoint.position) >= BigInt(after) &&
+    compareCheckpoints(below, checkpoint) > 0
+    ? below
+    : undefined
+}
+
+/** How far past its checkpoint the log goes before a reader that found none of its events moves it. */
+export const defaultPersistAfter = 100_000
+
+/**
  * The version a stream is at, as the transaction sees it (0: no events). For a state-stored
  * aggregate whose rows do not hold its stream's version; the append still checks it.
  */
@@ -106,6 +124,12 @@ export interface Batch {
   /** The read stopped at its limit: more events may follow at once. */
   full: boolean
   /**
+   * The log's last event below the horizon, of whatever type (undefined: none). A read that stopped
+   * short has seen every event of its types up to it: a reader that found none can keep it as its
+   * checkpoint, and a process starting from there does not walk those events again.
+   */
+  below?: Checkpoint
+  /**
    * The last event the read took, of whatever type: where its reader's checkpoint goes once the
    * batch is applied. Past the last of `events` when a shared read (projections/shared-reads.ts)
    * gave this reader only the events of its types; undefined when the read took none.
@@ -125,30 +149,41 @@ export async function readAfter(
   options: { limit: number; types?: readonly string[] },
 ): Promise<Batch> {
   // tandem.events_after walks the log's (tx_id, position) index in order (migration core/009).
-  const rows = await sql.query<Nullable<EventRow> & { horizon: string; top: string | null; held: boolean }>(
+  type Row = Nullable<EventRow> & {
+    horizon: string
+    top: string | null
+    held: boolean
+    below_tx: string | null
+    below_position: string | null
+  }
+  const rows = await sql.query<Row>(
     `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
-          m AS (SELECT max(tx_id) AS top FROM tandem.event_log)
+          m AS (SELECT max(tx_id) AS top FROM tandem.event_log),
+          b AS (SELECT l.tx_id, l.position FROM h CROSS JOIN LATERAL (
+                  SELECT tx_id, position FROM tandem.event_log WHERE tx_id < h.xmin
+                  ORDER BY tx_id DESC, position DESC LIMIT 1) l)
      SELECT h.xmin::text AS horizon, m.top::text AS top, m.top >= h.xmin AS held,
+            b.tx_id::text AS below_tx, b.position::text AS below_position,
             e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, ${recordedMs}
-     FROM h CROSS JOIN m
+     FROM h CROSS JOIN m LEFT JOIN b ON true
        LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e ON true`,
     [after.txId, after.position, options.limit, options.types ?? null],
   )
-  const horizon = rows[0]?.horizon ?? after.txId
-  const events = rows
-    .filter(
-      (r): r is EventRow & { horizon: string; top: string | null; held: boolean } => r.position !== null,
-    )
-    .map(toStoredEvent)
+  const first = rows[0]
+  const horizon = first?.horizon ?? after.txId
+  const events = rows.filter((r): r is Row & EventRow => r.position !== null).map(toStoredEvent)
   const last = events.at(-1)
   return {
     events,
     horizon,
-    held: rows[0]?.held === true,
-    top: rows[0]?.top ?? null,
+    held: first?.held === true,
+    top: first?.top ?? null,
     full: events.length === options.limit,
     ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+    ...(first?.below_tx && first.below_position
+      ? { below: { txId: first.below_tx, position: first.below_position } }
+      : {}),
   }
 }
 
