@@ -8,7 +8,6 @@ import {
   readFrom,
   type Checkpoint,
 } from '../storage/event-log.js'
-
 import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
 import type { Claims } from './claims.js'
