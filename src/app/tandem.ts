@@ -299,8 +299,13 @@ function placementOf(shared: boolean, roles: ReadonlySet<Role>): Placement | und
  * meets read models built from another one.
  */
 async function openRedisKv(url: string, sql: Sql, log: Pino): Promise<KvStore> {
-  const name = `tandem:${(await logIdentity(sql)).slice(0, 13)}`
-  return createRedisKv({ url, keyPrefix: `${name}:`, clientName: name, log })
+  const prefix = await redisPrefixOf(sql)
+  return createRedisKv({ url, keyPrefix: prefix, clientName: prefix.slice(0, -1), log })
+}
+
+/** Where a log's read models live in Redis: every key begins `tandem:<its identity's first 13 characters>:`. */
+export async function redisPrefixOf(sql: Sql): Promise<string> {
+  return `tandem:${(await logIdentity(sql)).slice(0, 13)}:`
 }
 
 /** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */

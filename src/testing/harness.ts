@@ -1,13 +1,14 @@
 import { pino, type Logger } from 'pino'
 import type { Config } from '../app/config.js'
 import type { Domain } from '../app/domain.js'
-import { migrationsOf, startTandem, type Tandem } from '../app/tandem.js'
+import { migrationsOf, redisPrefixOf, startTandem, type Tandem } from '../app/tandem.js'
 import { createCommandBus, type CommandBus, type SendOptions } from '../core/command-bus.js'
 import type { AnyCommand, AnyQuery, Caller } from '../core/messages.js'
 import type { AskOptions, QueryBus } from '../core/query-bus.js'
 import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import type { Sql } from '../core/sql.js'
+import { createRedisKv } from '../projections/kv-redis.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { postgresUrl, redisUrl, type Mode } from './services.js'
@@ -64,6 +65,19 @@ export async function startTestProcesses(
   const scratch =
     mode === 'server' ? await createScratchDatabase(postgresUrl, 'test', { migrations }) : undefined
   let open = 0
+  /** Server mode: the Redis key prefix of the scratch log's read models, dropped with the database. */
+  let redisPrefix: string | undefined
+  /** What the last one closed drops: the scratch database, and the read models it left in Redis. */
+  const dropStores = async () => {
+    await scratch?.drop()
+    if (redisPrefix === undefined) return
+    const kv = await createRedisKv({ url: redisUrl, keyPrefix: redisPrefix, log: pino({ level: 'silent' }) })
+    try {
+      await kv.deletePrefix('')
+    } finally {
+      await kv.close()
+    }
+  }
   // The last position a command through any of these processes committed: their reads wait for it.
   let written: bigint | undefined
   const started: TestTandem[] = []
@@ -93,6 +107,7 @@ export async function startTestProcesses(
         clock: () => new Date(Date.now() + shift),
       })
       open++
+      if (mode === 'server' && redisPrefix === undefined) redisPrefix = await redisPrefixOf(tandem.sql)
       let disposed = false
       started.push({
         ...tandem,
@@ -106,7 +121,7 @@ export async function startTestProcesses(
           if (disposed) return
           disposed = true
           await tandem.close()
-          if (--open === 0) await scratch?.drop()
+          if (--open === 0) await dropStores()
         },
         shiftClock: (ms) => {
           shift = ms
@@ -121,7 +136,7 @@ export async function startTestProcesses(
     return started
   } catch (error) {
     for (const tandem of started) await tandem.close()
-    await scratch?.drop()
+    await dropStores()
     throw error
   }
 }
