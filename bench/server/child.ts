@@ -12,7 +12,8 @@ import type { Audit, Ready, Reply, Request, StudyAudit, StudySubject } from './p
  */
 
 const { parseRoles } = await product<typeof import('../../src/app/config.js')>('app/config.js')
-const { startTandem } = await product<typeof import('../../src/app/tandem.js')>('app/tandem.js')
+const { redisPrefixOf, startTandem } =
+  await product<typeof import('../../src/app/tandem.js')>('app/tandem.js')
 const { createEvent } = await product<typeof import('../../src/domains/events/commands.js')>(
   'domains/events/commands.js',
 )
@@ -25,7 +26,6 @@ const { getSubjectDetail } = await product<
 const { buildServer } = await product<typeof import('../../src/http/server.js')>('http/server.js')
 const { headPosition } =
   await product<typeof import('../../src/storage/event-log.js')>('storage/event-log.js')
-const { logIdentity } = await product<typeof import('../../src/storage/schema.js')>('storage/schema.js')
 const { kvPrefix } =
   await product<typeof import('../../src/projections/targets.js')>('projections/targets.js')
 
@@ -183,9 +183,7 @@ async function main(): Promise<void> {
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   const redisPrefix =
-    tandem.mode === 'server' && tandem.config.redisUrl
-      ? `tandem:${(await logIdentity(tandem.sql)).slice(0, 13)}:`
-      : undefined
+    tandem.mode === 'server' && tandem.config.redisUrl ? await redisPrefixOf(tandem.sql) : undefined
   let closing: Promise<void> | undefined
   const close = () =>
     (closing ??= (async () => {
