@@ -13,6 +13,14 @@ import type { FastifyInstance } from 'fastify'
 
 const run = promisify(execFile)
 
+/** A parameter of the OpenAPI document, as far as the examples go. */
+interface Parameter {
+  in: string
+  name: string
+  example?: string | number | boolean
+  examples?: Record<string, { value: string | number | boolean }>
+}
+
 /** The banner's `Try` commands, each joined from its continued lines, ready for a shell. */
 function commandsOf(text: string): string[] {
   // Embedded: "Try (each works as printed)"; server mode: "Examples (on the demo data, …)", seeded here.
@@ -91,6 +99,31 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       const behind = status.filter((p) => !p.caughtUp || p.behind > 0)
       expect(caughtUp, JSON.stringify(behind)).toBe(true)
     }
+  })
+
+  it('prints a token with which every query example of /docs answers on the demo data', async () => {
+    const token = /^ {4}examples +(\S+)$/m.exec(await banner(t, url))?.[1]
+    expect(token).toBeDefined()
+    const document = (await app.inject({ url: '/openapi.json' })).json<{
+      paths: Record<string, { get?: { parameters?: Parameter[] } }>
+    }>()
+    const asked: string[] = []
+    for (const [path, item] of Object.entries(document.paths)) {
+      if (!path.startsWith('/api/queries/') || path.endsWith('/stream') || !item.get) continue
+      // As Swagger UI fills the form: each parameter's example, or the first of its examples.
+      const query = new URLSearchParams()
+      for (const p of item.get.parameters ?? []) {
+        const value = p.example ?? Object.values(p.examples ?? {})[0]?.value
+        if (p.in === 'query' && value !== undefined) query.set(p.name, String(value))
+      }
+      const answer = await app.inject({
+        url: `${path}?${query.toString()}`,
+        headers: { authorization: `Bearer ${token}` },
+      })
+      expect(answer.statusCode, `${path}?${query.toString()}\n${answer.body}`).toBe(200)
+      asked.push(path)
+    }
+    expect(asked.length).toBe(t.domains.flatMap((d) => d.queries).length)
   })
 
   it('quotes data as text: a title holding escape sequences or a line break prints neither', async () => {

@@ -46,7 +46,7 @@ export async function sendExamples(
   tandem: Tandem,
   kinds: readonly ('command' | 'query')[],
 ): Promise<ExampleOutcome[]> {
-  const caller: Caller = { id: 'tandem-examples', roles: rolesOf(tandem.domains) }
+  const caller = examplesCaller(tandem.domains)
   const outcomes: ExampleOutcome[] = []
   // Commands run even when only queries are asked for: they write what the queries read.
   for (const domain of tandem.domains) {
@@ -86,6 +86,15 @@ function outcomeOf(
     ...(done.error ? { code: done.error.code } : {}),
     ms: done.executionTimeMs,
   }
+}
+
+/**
+ * Who the examples run as: one caller holding every role the domains name. The demo runs them too
+ * (cli/serve.ts), and the start banner prints this caller's token, so each example in /docs answers
+ * on the demo data as it does in `test-queries`.
+ */
+export function examplesCaller(domains: readonly Domain[]): Caller {
+  return { id: 'tandem-examples', roles: rolesOf(domains) }
 }
 
 /** Every role the domains' commands and queries name. */

@@ -3,6 +3,7 @@ import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
 import { buildServer } from '../http/server.js'
 import { headPosition } from '../storage/event-log.js'
+import { examplesCaller, sendExamples } from './examples.js'
 
 /**
  * `tandem serve`: the stores, projections and HTTP API. The demo data goes into an empty log only,
@@ -42,8 +43,16 @@ export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
   return true
 }
 
+/**
+ * Each domain's demo, then every command example of the OpenAPI document (as `test-commands` runs
+ * them), so the query examples in /docs answer on the demo data for the examples' caller, whose token
+ * the banner prints.
+ */
 export async function seedDemo(tandem: Tandem): Promise<void> {
   for (const domain of tandem.domains) await domain.seedDemo?.(tandem.commands)
+  for (const example of await sendExamples(tandem, ['command'])) {
+    if (example.outcome === 'failed') tandem.log.warn({ example }, 'an example did not run on the demo data')
+  }
   await tandem.projections.caughtUp()
   tandem.log.info('demo data seeded')
 }
@@ -54,18 +63,20 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     '',
     `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
     `  API       ${url}`,
-    `  Docs      ${url}/docs`,
+    `  Docs      ${url}/docs (authorize with the examples token: each example there runs on the demo data)`,
     `  OpenAPI   ${url}/openapi.json`,
     `  Stats     ${url}/api/cqrs/stats`,
   ]
   // Demo tokens only where this process made the secret: with AUTH_SECRET set, the operator issues them.
   const tokens = new Map<string, string>()
+  const people = [
+    ...tandem.domains.flatMap((d) => d.demoCallers ?? []),
+    { ...examplesCaller(tandem.domains), label: 'examples' },
+  ]
   if (!tandem.config.authSecret) {
-    for (const domain of tandem.domains) {
-      for (const caller of domain.demoCallers ?? []) {
-        const claims = { sub: caller.id, roles: caller.roles, ...(caller.dept ? { dept: caller.dept } : {}) }
-        tokens.set(caller.label, tandem.auth.sign(claims, { expiresInSeconds: 7 * 24 * 3600 }))
-      }
+    for (const caller of people) {
+      const claims = { sub: caller.id, roles: caller.roles, ...(caller.dept ? { dept: caller.dept } : {}) }
+      tokens.set(caller.label, tandem.auth.sign(claims, { expiresInSeconds: 7 * 24 * 3600 }))
     }
     lines.push('', '  Tokens to try it (valid 7 days):')
     const width = Math.max(0, ...[...tokens.keys()].map((label) => label.length))
@@ -73,7 +84,7 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
   } else {
     // The operator's secret: the demo's people, and how to make a token for each with it.
     // By label, as the tokens above are: study and quiz share their learner.
-    const byLabel = new Map(tandem.domains.flatMap((d) => d.demoCallers ?? []).map((c) => [c.label, c]))
+    const byLabel = new Map(people.map((c) => [c.label, c]))
     const callers = [...byLabel.values()]
     if (callers.length > 0) lines.push('', "  The demo's people (make a token with AUTH_SECRET set as here):")
     const width = Math.max(0, ...callers.map((caller) => caller.label.length))
