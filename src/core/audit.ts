@@ -11,8 +11,10 @@ import type { Statement } from './sql.js'
  * - `command`: every command of a domain that opts in (`Domain.audit`), refusals included. A command
  *   that commits writes its entry in its own transaction (a statement queued with the commit), so
  *   an entry says "succeeded" iff the command committed; a refusal the idempotency record keeps
- *   commits its entry with that record. A refusal that rolls back is written by its own insert,
- *   awaited before the answer (a refusal is rare and small; it is on record when the caller hears it).
+ *   commits its entry with that record. A refusal that rolls back is on record when the caller
+ *   hears it: its entry joins the buffer below and the answer waits for the insert that holds it,
+ *   which starts at once when none is under way. Refusals that arrive together share one insert,
+ *   so a flood of them (anonymous, say) costs a statement per batch, not a round trip each.
  * - `read`: a query declaring `audit` names the people whose data its answer shows; every answer,
  *   cached or not, that shows anyone but the caller is recorded, one entry per answer listing them
  *   (`subjectIds`), buffered and written in batches (storage/audit-log.ts).
@@ -87,8 +89,12 @@ export interface AuditedRead {
 export interface AuditSink {
   /** The insert of these entries, to queue in a transaction. */
   statement(entries: readonly AuditEntry[]): Statement
-  /** Inserts them now. */
-  write(entries: readonly AuditEntry[]): Promise<void>
+  /**
+   * Buffers one and resolves once an insert has written it: at once when no insert is under way,
+   * else with the next, beside what arrived meanwhile. It never rejects: an insert that fails is
+   * logged, and its entries wait in the buffer for the next attempt.
+   */
+  written(entry: AuditEntry): Promise<void>
   /** Buffers one, written in a batch soon after; never awaited by the caller. */
   record(entry: AuditEntry): void
   /**
@@ -167,11 +173,8 @@ export function auditCommands(options: CommandAuditOptions): {
       } catch (error) {
         if (typeof error === 'object' && error !== null && committed.has(error)) throw error
         const failed = entry(call, outcomeOf(error), false)
-        if (failed.outcome === 'refused') {
-          await sink
-            .write([failed])
-            .catch((e: unknown) => call.log.error({ err: e }, 'audit entry not written'))
-        } else sink.record(failed)
+        if (failed.outcome === 'refused') await sink.written(failed)
+        else sink.record(failed)
         throw error
       }
     },

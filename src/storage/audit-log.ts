@@ -12,8 +12,9 @@ import type { SqlClient, Statement } from '../core/sql.js'
 
 /**
  * tandem.audit_log (core/audit.ts), written and read. Reads of another person's data are buffered
- * and inserted in batches, one statement each, off the query's path; a batch that fails goes back
- * to the buffer and is tried again (the buffer is bounded: past it the oldest are dropped, logged).
+ * and inserted in batches, one statement each, off the query's path; refused commands join the same
+ * batches and wait for theirs (`written`). A batch that fails goes back to the buffer and is tried
+ * again (the buffer is bounded: past it the oldest are dropped, logged).
  * A full buffer holds new audited reads back (`admit`), so reads cannot outrun the database's
  * inserts and grow the process's memory without end.
  */
@@ -99,6 +100,15 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const batchSize = options.batchSize ?? 500
   const maxPending = options.maxPending ?? 100_000
   let buffer: AuditEntry[] = []
+  /** Entries whose callers wait for their insert (`written`), and how each is told. */
+  const awaited = new Map<AuditEntry, () => void>()
+  const release = (entries: readonly AuditEntry[]) => {
+    if (awaited.size === 0) return
+    for (const entry of entries) {
+      awaited.get(entry)?.()
+      awaited.delete(entry)
+    }
+  }
   /** Entries taken from the buffer by the drain and not inserted yet. */
   let draining = 0
   /** Reads waiting for room (`admit`). */
@@ -127,12 +137,16 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       buffer = []
       for (let at = 0; at < taken.length; at += batchSize) {
         draining = taken.length - at
-        const statement = auditInsert(taken.slice(at, at + batchSize))
+        const batch = taken.slice(at, at + batchSize)
+        const statement = auditInsert(batch)
         try {
           await sql.query(statement.text, statement.params)
+          release(batch)
         } catch (error) {
           draining = 0
+          // Not written: kept for the next attempt, and the callers waiting on any answered now.
           buffer = taken.slice(at).concat(buffer)
+          release(buffer)
           const dropped = buffer.length - maxPending
           if (dropped > 0) buffer = buffer.slice(dropped)
           log.error(
@@ -157,9 +171,13 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
 
   return {
     statement: auditInsert,
-    async write(entries) {
-      const statement = auditInsert(entries)
-      await sql.query(statement.text, statement.params)
+    written(entry) {
+      return new Promise<void>((resolve) => {
+        awaited.set(entry, resolve)
+        buffer.push(entry)
+        // A drain under way takes it in its next round; else this one starts now.
+        void flush()
+      })
     },
     record(entry) {
       buffer.push(entry)

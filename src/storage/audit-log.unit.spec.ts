@@ -69,6 +69,31 @@ describe('the audit writer', () => {
     expect(inserts).toEqual([10, 10, 5])
     expect(writer.pending).toBe(0)
   })
+  it('answers an entry awaited once its insert is done: the first at once, those arriving meanwhile together', async () => {
+    const { sql, inserts } = fakeSql()
+    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 500, delayMs: 10_000 })
+    // Not the reads' delay: the first insert starts at once.
+    await writer.written(entry(0))
+    expect(inserts).toEqual([1])
+    // A hundred that arrive together share one insert.
+    await Promise.all(Array.from({ length: 100 }, (_, n) => writer.written(entry(n + 1))))
+    expect(inserts).toEqual([1, 100])
+    expect(writer.pending).toBe(0)
+    await writer.close()
+  })
+
+  it('answers the entries awaited when their insert fails, and writes them once the database answers', async () => {
+    const { sql, inserts, state } = fakeSql()
+    const writer = createAuditWriter({ sql, log: silentLogger, delayMs: 10_000 })
+    state.down = true
+    await Promise.all([writer.written(entry(1)), writer.written(entry(2))])
+    expect(writer.pending).toBe(2)
+    state.down = false
+    await writer.flush()
+    expect(inserts).toEqual([2])
+    await writer.close()
+  })
+
   it('writes every entry once and in order, a backlog too, when an insert in the middle fails', async () => {
     const written: string[] = []
     let calls = 0
@@ -166,7 +191,7 @@ function recordingSink() {
   const recorded: AuditEntry[] = []
   const sink: AuditSink = {
     statement: () => ({ text: '' }),
-    write: async () => {},
+    written: async () => {},
     record: (e) => void recorded.push(e),
     admit: async () => {},
   }
