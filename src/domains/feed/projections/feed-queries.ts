@@ -63,7 +63,12 @@ export const GetMyFeedInput = Type.Object(
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Cursor),
     authorId: Type.Optional(Id('Only posts by this followee')),
-    q: Type.Optional(Text(100, 'Only posts whose text contains this, ignoring case')),
+    q: Type.Optional(
+      Text(
+        100,
+        'Only posts whose text contains this, ignoring case and how accents were typed (compared in NFC)',
+      ),
+    ),
     since: Type.Optional({ ...Time, description: 'Only posts created at or after this time' }),
     until: Type.Optional({ ...Time, description: 'Only posts created at or before this time' }),
   },
@@ -287,7 +292,9 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
   const reader = readerOf(accountId)
   const limit = q.limit ?? 20
   const { min, max: top } = boundsOf(q)
-  const needle = q.q?.toLowerCase()
+  // Compared in one form: `café` typed with a combining accent finds a post typed with `é`, and back.
+  const folded = (text: string) => text.normalize('NFC').toLowerCase()
+  const needle = q.q === undefined ? undefined : folded(q.q)
   const chunk = (found: number) => (needle === undefined ? limit + 1 - found : 200)
   // The profile, the floor, the pulled followees and the timeline's first entries: one round trip.
   const timelineFirst = settings.mode !== 'pull' && q.authorId === undefined
@@ -322,7 +329,7 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
     const docs = await docsOf(kv, reader, entries)
     for (const entry of entries) {
       const post = docs.posts.get(postOf(entry))
-      if (post && (needle === undefined || post.text.toLowerCase().includes(needle))) {
+      if (post && (needle === undefined || folded(post.text).includes(needle))) {
         items.push(itemOf(post, docs))
       }
       last = entry

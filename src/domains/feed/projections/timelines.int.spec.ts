@@ -235,6 +235,14 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
     await expect(m.ask(getMyFeed, { until: 'not a time' }, as(bob))).rejects.toMatchObject({ status: 400 })
   })
 
+  it('finds text typed with a combining accent by the precomposed letter, and back', async () => {
+    const text = (n: number, body: string) =>
+      PostCreated.create({ postId: uuid(1000 + n), authorId: ann, text: body, createdAt: at(n) })
+    const m = await given(...users(), follow(bob, ann), text(1, 'Cafe\u0301 LATTE'), text(2, 'café au lait'))
+    expect(await feed(m, bob, { q: 'café' })).toEqual([2, 1])
+    expect(await feed(m, bob, { q: 'CAFE\u0301' })).toEqual([2, 1])
+  })
+
   it('pages newest first with no duplicates or holes, ties broken by post id, across writes between pages', async () => {
     // 45 posts by three authors, several at the same second.
     const authors = [ann, cat, dan]

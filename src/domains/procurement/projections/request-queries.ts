@@ -83,7 +83,13 @@ export const ListDepartmentRequestsInput = Type.Object(
     from: Type.Optional(Time),
     to: Type.Optional(Time),
     requesterId: Type.Optional(UserId('Only the requests of this requester')),
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Words of the title' })),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'Text the title contains, ignoring case and how accents were typed (compared in NFC)',
+      }),
+    ),
     sort: Type.Optional(
       Type.Enum(['created', '-created', 'amount', '-amount'], {
         description: 'By creation time or amount; `-` for descending (default -created)',
@@ -165,7 +171,11 @@ export function departmentListStatement(q: ListInput, department: string | undef
   if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
   if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
   if (q.requesterId !== undefined) add((p) => `requester_id = ${p}`, q.requesterId)
-  if (q.q !== undefined) add((p) => `title ILIKE ${p}`, `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+  // Both sides in NFC: `café` typed with a combining accent finds a title typed with `é`, and back.
+  if (q.q !== undefined) {
+    const words = q.q.normalize('NFC').replace(/[\\%_]/g, (c) => `\\${c}`)
+    add((p) => `normalize(title, NFC) ILIKE ${p}`, `%${words}%`)
+  }
   if (after) {
     const cast = sort.kind === 'time' ? 'text' : 'bigint'
     const op = sort.direction === 'DESC' ? '<' : '>'
