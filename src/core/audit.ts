@@ -12,9 +12,10 @@ import type { Statement } from './sql.js'
  *   that commits writes its entry in its own transaction (a statement queued with the commit), so
  *   an entry says "succeeded" iff the command committed; a refusal the idempotency record keeps
  *   commits its entry with that record. A refusal that rolls back is on record when the caller
- *   hears it: its entry joins the buffer below and the answer waits for the insert that holds it,
- *   which starts at once when none is under way. Refusals that arrive together share one insert,
- *   so a flood of them (anonymous, say) costs a statement per batch, not a round trip each.
+ *   hears it: its entry goes into the reads' batches below, ahead of any backlog of them, and the
+ *   answer waits for the insert that holds it, which starts at once when none is under way.
+ *   Refusals that arrive together share one insert, so a flood of them (anonymous, say) costs a
+ *   statement per batch, not a round trip each.
  * - `read`: a query declaring `audit` names the people whose data its answer shows; every answer,
  *   cached or not, that shows anyone but the caller is recorded, one entry per answer listing them
  *   (`subjectIds`), buffered and written in batches (storage/audit-log.ts).

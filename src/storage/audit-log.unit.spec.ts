@@ -82,6 +82,23 @@ describe('the audit writer', () => {
     await writer.close()
   })
 
+  it('writes an entry awaited in the first insert, ahead of a backlog of reads', async () => {
+    const inserts: string[][] = []
+    const sql: SqlClient = {
+      async query(_text, params) {
+        inserts.push((JSON.parse(String(params?.[0])) as { id: string }[]).map((e) => e.id))
+        return []
+      },
+    }
+    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 500, delayMs: 10_000 })
+    for (let n = 0; n < 1200; n++) writer.record(entry(n))
+    await writer.written(entry(9999))
+    await writer.flush()
+    expect(inserts.map((ids) => ids.length)).toEqual([500, 500, 201])
+    expect(inserts[0]?.[0]).toBe(entry(9999).id)
+    await writer.close()
+  })
+
   it('answers the entries awaited when their insert fails, and writes them once the database answers', async () => {
     const { sql, inserts, state } = fakeSql()
     const writer = createAuditWriter({ sql, log: silentLogger, delayMs: 10_000 })
