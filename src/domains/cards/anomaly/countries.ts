@@ -68,6 +68,27 @@ const centroids: Readonly<Record<string, readonly [number, number]>> = {
   ZA: [-29.0, 25.1],
 }
 
+/**
+ * Countries of the table that share a land border or a fixed link (the Øresund bridge, the Johor
+ * causeway): a card can cross from one to the other in minutes, wherever their points are, so the
+ * rule never fires between them. Each pair once, in either order.
+ */
+export const borders: readonly string[] = [
+  'AE-SA AR-BR AR-CL AT-CH AT-CZ AT-DE AT-HU AT-IT BE-DE BE-FR BE-NL BG-GR BG-RO BG-TR',
+  'BR-CO BR-PE CA-US CH-DE CH-FR CH-IT CL-PE CN-HK CN-IN CN-KZ CN-PK CN-RU CN-VN CO-PE',
+  'CZ-DE CZ-PL DE-DK DE-FR DE-NL DE-PL DK-SE EG-IL ES-FR ES-MA ES-PT FI-NO FI-RU FI-SE',
+  'FR-IT GB-IE GR-TR HU-RO HU-UA ID-MY IN-PK KZ-RU MX-US MY-SG MY-TH NO-RU NO-SE PL-RU',
+  'PL-UA QA-SA RO-UA RU-UA',
+]
+  .join(' ')
+  .split(' ')
+const bordering = new Set(borders)
+
+/** Whether two countries of the table share a land border or a fixed link (`borders`). */
+export function neighbours(a: string, b: string): boolean {
+  return bordering.has(a < b ? `${a}-${b}` : `${b}-${a}`)
+}
+
 const earthRadiusKm = 6371
 
 /** The great-circle distance between two countries' points in km, or undefined for one unknown here. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { distanceKm, farthestKm } from './countries.js'
+import { distanceKm, farthestKm, neighbours } from './countries.js'
 import type { AnomalyPolicy, RuleName } from './settings.js'
 
 /**
@@ -198,7 +198,7 @@ export const travel: Rule<'travel'> = (trigger, { card }, s) => {
 
 /** The travel finding on two attempts, `from` the earlier, or nothing if the journey is possible. */
 function journey(from: Attempt, to: Attempt, s: AnomalyPolicy['travel']): Finding | undefined {
-  if (from.country === to.country) return undefined
+  if (from.country === to.country || neighbours(from.country, to.country)) return undefined
   const km = distanceKm(from.country, to.country)
   if (km === undefined) return undefined
   const effectiveKm = km - s.slackKm

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { distanceKm } from './countries.js'
+import { borders, distanceKm, neighbours } from './countries.js'
 import {
   alertIdOf,
   amount,
@@ -123,9 +123,29 @@ describe('impossible travel (over 900 km/h, less 500 km of slack)', () => {
     ).toBeUndefined()
     // France and Belgium's points are ~480 km apart: within the slack, even at once.
     expect(travel(attempt({ s: 0, country: 'BE' }), history([attempt({ country: 'FR' })]), s)).toBeUndefined()
+    // France and Germany's are ~780 km apart, but Strasbourg and Kehl share a bridge: never, either way.
+    expect(
+      travel(attempt({ s: 60, country: 'DE' }), history([attempt({ country: 'FR' })]), s),
+    ).toBeUndefined()
+    expect(
+      travel(attempt({ s: 60, country: 'FR' }), history([attempt({ country: 'DE' })]), s),
+    ).toBeUndefined()
+    // Spain and Germany share none: ~1,630 km less the slack in a minute still fires.
+    expect(travel(attempt({ s: 60, country: 'DE' }), history([attempt({ country: 'ES' })]), s)).toBeDefined()
     expect(
       travel(attempt({ s: 60, country: 'ZZ' }), history([attempt({ country: 'KR' })]), s),
     ).toBeUndefined()
+  })
+
+  it('knows each border once, in order, between countries it has points for', () => {
+    expect(new Set(borders).size).toBe(borders.length)
+    for (const pair of borders) {
+      const [a = '', b = ''] = pair.split('-')
+      expect(a < b, pair).toBe(true)
+      expect(distanceKm(a, b), pair).toBeDefined()
+      expect(neighbours(b, a), pair).toBe(true)
+    }
+    expect(neighbours('KR', 'JP')).toBe(false)
   })
 
   it('fires at once for two far countries at the same moment', () => {
