@@ -99,7 +99,10 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const delayMs = options.delayMs ?? 50
   const batchSize = options.batchSize ?? 500
   const maxPending = options.maxPending ?? 100_000
+  const retryMs = 1000
   let buffer: AuditEntry[] = []
+  /** When an insert last failed: until `retryMs` after it, no new attempt is made for a refusal. */
+  let failedAt = -Infinity
   /** Entries whose callers wait for their insert (`written`), and how each is told. */
   let urgent: AuditEntry[] = []
   const awaited = new Map<AuditEntry, () => void>()
@@ -159,7 +162,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
             { err: error, pending: buffer.length, dropped: Math.max(dropped, 0) },
             'audit log not written',
           )
-          if (!closed) schedule(1000)
+          failedAt = Date.now()
+          if (!closed) schedule(retryMs)
           return
         }
         draining = taken.length - at
@@ -178,11 +182,18 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   return {
     statement: auditInsert,
     written(entry) {
+      if (Date.now() - failedAt < retryMs) {
+        // An insert failed just now: kept for the retry, and answered without another attempt (a
+        // flood of refusals while the database is away would otherwise send one each).
+        urgent.push(entry)
+        return Promise.resolve()
+      }
       return new Promise<void>((resolve) => {
         awaited.set(entry, resolve)
         urgent.push(entry)
-        // A drain under way takes it in its next round; else this one starts now.
-        void flush()
+        // A drain under way takes it in its next round; else one starts now, unless the one before
+        // it just failed (then the retry takes it).
+        running = running.then(() => (Date.now() - failedAt < retryMs ? undefined : drain()))
       })
     },
     record(entry) {
