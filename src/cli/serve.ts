@@ -44,15 +44,15 @@ export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
 }
 
 /**
- * Each domain's demo, then every command example of the OpenAPI document (as `test-commands` runs
- * them), so the query examples in /docs answer on the demo data for the examples' caller, whose token
- * the banner prints.
+ * Every command example of the OpenAPI document (as `test-commands` runs them), so the query examples
+ * in /docs answer for the examples' caller, whose token the banner prints; then each domain's demo,
+ * whose settings (a department's budget, say) stand where an example set the same.
  */
 export async function seedDemo(tandem: Tandem): Promise<void> {
-  for (const domain of tandem.domains) await domain.seedDemo?.(tandem.commands)
   for (const example of await sendExamples(tandem, ['command'])) {
-    if (example.outcome === 'failed') tandem.log.warn({ example }, 'an example did not run on the demo data')
+    if (example.outcome === 'failed') tandem.log.warn({ example }, 'an example did not run')
   }
+  for (const domain of tandem.domains) await domain.seedDemo?.(tandem.commands)
   await tandem.projections.caughtUp()
   tandem.log.info('demo data seeded')
 }
