@@ -6,10 +6,16 @@ import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { buildServer } from '../http/server.js'
-import { startTestProcesses, startTestTandem, testSecret, type TestTandem } from '../testing/harness.js'
+import {
+  dropRedisReadModels,
+  startTestProcesses,
+  startTestTandem,
+  testSecret,
+  type TestTandem,
+} from '../testing/harness.js'
 import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js'
 import { ConfigError, loadConfig } from './config.js'
-import { startTandem, type Tandem } from './tandem.js'
+import { redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { kvCatalog } from '../projections/targets.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 
@@ -327,8 +333,10 @@ describe.skipIf(!servicesAvailable)('processes started at once on a new database
       )
       expect(sqlPlaced).toBeUndefined()
     } finally {
+      const prefix = running[0] && (await redisPrefixOf(running[0].sql))
       for (const tandem of running) await tandem.close()
       await scratch.drop()
+      if (prefix) await dropRedisReadModels(prefix)
     }
   })
 })

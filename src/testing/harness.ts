@@ -15,6 +15,16 @@ import { postgresUrl, redisUrl, type Mode } from './services.js'
 
 export const testSecret = 'test-secret-0123456789abcdef'
 
+/** Deletes the read models a server-mode Tandem kept in Redis under `prefix` (`redisPrefixOf` its log). */
+export async function dropRedisReadModels(prefix: string): Promise<void> {
+  const kv = await createRedisKv({ url: redisUrl, keyPrefix: prefix, log: pino({ level: 'silent' }) })
+  try {
+    await kv.deletePrefix('')
+  } finally {
+    await kv.close()
+  }
+}
+
 /** A test's in-memory PGlite holds little: small shared buffers start it in two thirds of the CPU. */
 export const testPgliteSettings = { shared_buffers: '16MB' } as const
 
@@ -70,13 +80,7 @@ export async function startTestProcesses(
   /** What the last one closed drops: the scratch database, and the read models it left in Redis. */
   const dropStores = async () => {
     await scratch?.drop()
-    if (redisPrefix === undefined) return
-    const kv = await createRedisKv({ url: redisUrl, keyPrefix: redisPrefix, log: pino({ level: 'silent' }) })
-    try {
-      await kv.deletePrefix('')
-    } finally {
-      await kv.close()
-    }
+    if (redisPrefix !== undefined) await dropRedisReadModels(redisPrefix)
   }
   // The last position a command through any of these processes committed: their reads wait for it.
   let written: bigint | undefined
