@@ -71,7 +71,7 @@ const centroids: Readonly<Record<string, readonly [number, number]>> = {
 /**
  * Countries of the table that share a land border or a fixed link (the Øresund bridge, the Johor
  * causeway): a card can cross from one to the other in minutes, wherever their points are, so the
- * rule never fires between them. Each pair once, in either order.
+ * rule never fires between them. Each pair once, its two countries in alphabetical order.
  */
 export const borders: readonly string[] = [
   'AE-SA AR-BR AR-CL AT-CH AT-CZ AT-DE AT-HU AT-IT BE-DE BE-FR BE-NL BG-GR BG-RO BG-TR',
