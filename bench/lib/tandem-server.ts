@@ -1,6 +1,7 @@
-import { createClient } from 'redis'
+import { pino } from 'pino'
 import type { Role } from '../../src/app/config.js'
 import { createAuth, type Auth } from '../../src/app/auth.js'
+import { dropRedisPrefix } from '../../src/projections/kv-redis.js'
 import { createScratchDatabase, type ScratchOptions } from '../../src/storage/scratch-database.js'
 import type { Statement } from '../../src/core/sql.js'
 import type { Audit, StudyAudit, StudySubject } from '../server/protocol.js'
@@ -121,21 +122,9 @@ export async function startTandemServer(
       await server.close()
       if (!scratch) return
       await scratch.drop()
-      if (server.redisPrefix) await dropRedisKeys(ctx.redisUrl, server.redisPrefix)
+      if (server.redisPrefix)
+        await dropRedisPrefix(ctx.redisUrl, server.redisPrefix, pino({ level: 'silent' }))
     },
-  }
-}
-
-/** Removes the read models a server-mode run left in Redis (its keys share the log's prefix). */
-async function dropRedisKeys(url: string, prefix: string): Promise<void> {
-  const client = createClient({ url })
-  await client.connect()
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys)
-    }
-  } finally {
-    client.destroy()
   }
 }
 

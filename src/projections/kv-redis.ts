@@ -152,6 +152,19 @@ export async function createRedisKv(options: {
   }
 }
 
+/**
+ * Deletes every key under `keyPrefix` (a log's read models, `redisPrefixOf` in app/tandem.ts): how
+ * the tests and the benchmark drop a scratch store's Redis side with its database.
+ */
+export async function dropRedisPrefix(url: string, keyPrefix: string, log: Logger): Promise<void> {
+  const kv = await createRedisKv({ url, keyPrefix, log })
+  try {
+    await kv.deletePrefix('')
+  } finally {
+    await kv.close()
+  }
+}
+
 function toRedisCommand(op: KvOp, p: (key: string) => string): string[] {
   switch (op[0]) {
     case 'set':

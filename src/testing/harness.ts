@@ -8,7 +8,7 @@ import type { AskOptions, QueryBus } from '../core/query-bus.js'
 import type { Recall } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import type { Sql } from '../core/sql.js'
-import { createRedisKv } from '../projections/kv-redis.js'
+import { dropRedisPrefix } from '../projections/kv-redis.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { postgresUrl, redisUrl, type Mode } from './services.js'
@@ -16,14 +16,8 @@ import { postgresUrl, redisUrl, type Mode } from './services.js'
 export const testSecret = 'test-secret-0123456789abcdef'
 
 /** Deletes the read models a server-mode Tandem kept in Redis under `prefix` (`redisPrefixOf` its log). */
-export async function dropRedisReadModels(prefix: string): Promise<void> {
-  const kv = await createRedisKv({ url: redisUrl, keyPrefix: prefix, log: pino({ level: 'silent' }) })
-  try {
-    await kv.deletePrefix('')
-  } finally {
-    await kv.close()
-  }
-}
+export const dropRedisReadModels = (prefix: string) =>
+  dropRedisPrefix(redisUrl, prefix, pino({ level: 'silent' }))
 
 /** A test's in-memory PGlite holds little: small shared buffers start it in two thirds of the CPU. */
 export const testPgliteSettings = { shared_buffers: '16MB' } as const
