@@ -90,11 +90,12 @@ export async function loadRequest(db: PoolClient, requestId: string): Promise<Re
     updatedAt: row.updated_at.toISOString(),
     version: row.version,
   }
+  const approvedAt = row.approved_at?.toISOString()
   switch (row.status) {
     case 'pending':
       return { ...info, status: 'pending' }
     case 'approved':
-      return { ...info, status: 'approved', approvedAt: row.approved_at?.toISOString() ?? info.updatedAt }
+      return { ...info, status: 'approved', approvedAt: approvedAt ?? info.updatedAt }
     case 'rejected':
       return { ...info, status: 'rejected', rejectedBy: row.closed_by ?? '', reason: row.close_reason ?? '' }
     case 'cancelled':
@@ -102,11 +103,13 @@ export async function loadRequest(db: PoolClient, requestId: string): Promise<Re
         ...info,
         status: 'cancelled',
         previousStatus: row.previous_status === 'approved' ? 'approved' : 'pending',
+        ...(approvedAt === undefined ? {} : { approvedAt }),
       }
     default:
       return {
         ...info,
         status: 'paid',
+        approvedAt: approvedAt ?? info.updatedAt,
         paidAmount: Number(row.paid_amount ?? 0),
         paymentReference: row.payment_reference ?? '',
         paidAt: info.updatedAt,

@@ -113,8 +113,19 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
     })
     expect(await budgetRow('ops')).toEqual({ amount: 1000, reserved: 0, committed: 500, spent: 0 })
     const pay = { requestId: created.requestId, paidAmount: 450, paymentReference: 'INV-1' }
-    expect(await send(markAsPaid, pay, finance)).toMatchObject({ status: 'paid' })
+    const paid = await t.commands.execute(markAsPaid, pay, { caller: finance })
+    if (paid.status === 'failed') throw paid.error
+    expect(paid.result).toMatchObject({ status: 'paid' })
     expect(await send(markAsPaid, pay, finance)).toBe('ALREADY_PAID')
+    // Paid, its history's state still says when it was approved, and how many events it has.
+    const history = await t.queries.ask(
+      getRequestHistory,
+      { requestId: created.requestId },
+      { caller: ann, minPosition: BigInt(paid.position ?? '0') },
+    )
+    if (history.status === 'failed') throw history.error
+    const approval = history.data.events.find((e) => e.type === 'RequestApproved')
+    expect(history.data.state).toMatchObject({ status: 'paid', version: 5, approvedAt: approval?.at })
     expect(await budgetRow('ops')).toEqual({ amount: 1000, reserved: 0, committed: 0, spent: 450 })
     const h = await heldByRequests('ops')
     expect(h).toMatchObject({ reserved: 0, committed: 0, spent: 450, requests: 1 })
@@ -219,12 +230,19 @@ describe.each(modes)('procurement write side (%s)', (mode) => {
         { caller: ann, minPosition: BigInt(position ?? '0') },
       )
       if (read.status === 'failed') throw read.error
-      return read.data.state?.status
+      const { status, version, approvedAt: approved } = read.data.state ?? {}
+      return { status, version, approvedAt: approved }
     }
     // As of just before the approval the request was pending: before, it showed cancelled, unapproved.
-    expect(await asOf(approvedAt - 1)).toBe('pending')
-    expect(await asOf(approvedAt)).toBe('approved')
-    expect(await asOf(approvedAt + 1)).toBe('cancelled')
+    // Once cancelled it still says when it was approved (it said null).
+    const approvedAtText = rows[2]?.at
+    expect(await asOf(approvedAt - 1)).toEqual({ status: 'pending', version: 1, approvedAt: null })
+    expect(await asOf(approvedAt)).toEqual({ status: 'approved', version: 3, approvedAt: approvedAtText })
+    expect(await asOf(approvedAt + 1)).toEqual({
+      status: 'cancelled',
+      version: 4,
+      approvedAt: approvedAtText,
+    })
   })
 
   // Hundreds of commands on one department from two processes: the budget row is the one lock they

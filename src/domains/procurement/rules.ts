@@ -39,8 +39,14 @@ export type RequestState =
   | (RequestInfo & { status: 'pending' })
   | (RequestInfo & { status: 'approved'; approvedAt: string })
   | (RequestInfo & { status: 'rejected'; rejectedBy: string; reason: string })
-  | (RequestInfo & { status: 'cancelled'; previousStatus: 'pending' | 'approved' })
-  | (RequestInfo & { status: 'paid'; paidAmount: number; paymentReference: string; paidAt: string })
+  | (RequestInfo & { status: 'cancelled'; previousStatus: 'pending' | 'approved'; approvedAt?: string })
+  | (RequestInfo & {
+      status: 'paid'
+      approvedAt: string
+      paidAmount: number
+      paymentReference: string
+      paidAt: string
+    })
 
 export type Request = Exclude<RequestState, { status: 'absent' }>
 
@@ -82,11 +88,18 @@ function next(state: Request, event: Exclude<RequestEvent, { type: 'RequestCreat
       return { ...state, status: 'cancelled', previousStatus: event.data.previousStatus, updatedAt: at }
     case 'RequestPaid': {
       const { paidAmount, paymentReference } = event.data
-      return { ...state, status: 'paid', paidAmount, paymentReference, paidAt: at, updatedAt: at }
+      // Paid only once approved: the approval's time stays part of the state.
+      const approvedAt = approvedAtOf(state) ?? at
+      return { ...state, status: 'paid', approvedAt, paidAmount, paymentReference, paidAt: at, updatedAt: at }
     }
     default:
       return unreachable(event)
   }
+}
+
+/** When the request was approved, if it was: kept once it is paid or cancelled. */
+export function approvedAtOf(state: RequestState): string | undefined {
+  return 'approvedAt' in state ? state.approvedAt : undefined
 }
 
 /** What a request holds of its department-year budget in its state: what its events moved, summed. */

@@ -19,7 +19,7 @@ import {
   type RequestEvent,
 } from '../messages.js'
 import { requestView } from '../queries.js'
-import { evolve, initial, sees, type RequestState } from '../rules.js'
+import { approvedAtOf, evolve, initial, sees, type RequestState } from '../rules.js'
 import { Time } from './access.js'
 
 /**
@@ -103,6 +103,7 @@ export const RequestStateView = Type.Object({
   paidAt: Nullable(Type.String()),
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  version: Type.Integer({ description: 'How many events the request had then (as get-request shows it)' }),
 })
 
 const HistoryEvent = Type.Object({
@@ -174,7 +175,8 @@ function viewOf(state: RequestState) {
   if (state.status === 'absent') return null
   return {
     ...requestView(state),
-    approvedAt: state.status === 'approved' ? state.approvedAt : null,
+    version: state.version,
+    approvedAt: approvedAtOf(state) ?? null,
     rejectedBy: state.status === 'rejected' ? state.rejectedBy : null,
     paidAt: state.status === 'paid' ? state.paidAt : null,
   }
