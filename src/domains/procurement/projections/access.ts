@@ -9,7 +9,7 @@ import {
 } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { MAX_AMOUNT } from '../messages.js'
-import { scopeOf } from '../rules.js'
+import { hasRole, scopeOf } from '../rules.js'
 
 /**
  * What the read side's queries share: who sees what (the scope a token gives), cursors that know
@@ -28,6 +28,11 @@ export function departmentAsked(caller: Caller, asked: string | undefined): stri
     if (asked === undefined || asked === scope.department) return scope.department
     throw new ForbiddenError(`A manager sees the requests of their own department (${scope.department})`)
   }
+  // A manager whose token names no department (or one that is not a department's name) manages none.
+  if (hasRole(caller, 'manager'))
+    throw new ForbiddenError(
+      'Your token names no department you manage: its `dept` claim is missing or not a department name (up to 40 letters and digits, hyphens between them)',
+    )
   throw new ForbiddenError('Department-wide answers are for managers, finance and admin')
 }
 

@@ -89,6 +89,15 @@ describe.each(modes)('procurement scope by role (%s)', (mode) => {
     for (const caller of [ann, bob, eve, lost]) {
       await expect(m.ask(listDepartmentRequests, {}, caller)).rejects.toMatchObject(forbidden)
     }
+    // A manager is told that their token names no department, not that managers may not ask.
+    const spaced: Caller = { id: 'sam', roles: ['manager'], dept: 'sa les' }
+    for (const caller of [lost, spaced])
+      await expect(m.ask(listDepartmentRequests, {}, caller)).rejects.toThrow(
+        /`dept` claim is missing or not a department name/,
+      )
+    await expect(m.ask(listDepartmentRequests, {}, ann)).rejects.toMatchObject({
+      detail: 'Department-wide answers are for managers, finance and admin',
+    })
     expect(listDepartmentRequests.access).toEqual({ kind: 'user', roles: ['manager', 'finance', 'admin'] })
   })
 
