@@ -231,6 +231,61 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
     }
   })
 
+  it(
+    'names a merchant as the rollups do: the newest day’s last reported payment',
+    { timeout: 30_000 },
+    async () => {
+      const { cardId } = cards[0] ?? { cardId: '' }
+      const now = Date.now()
+      const at = (ms: number) => new Date(ms).toISOString()
+      const renamed = `renamed-${randomUUID().slice(0, 8)}`
+      const late = `late-${randomUUID().slice(0, 8)}`
+      const pay = (merchantId: string, merchantName: string, occurredAt: string, currency = 'KRW') =>
+        run(
+          t,
+          c.authorizeTransaction,
+          payment(cardId, 1_000, { merchantId, merchantName, mcc: '5411', occurredAt, currency }),
+          network,
+        )
+      // Renamed today; a payment from two days ago reported after it keeps the old name on its own day.
+      await pay(renamed, 'New Name', at(now - 60_000))
+      await pay(renamed, 'Old Name', at(now - 2 * day))
+      // Two currencies on the newest day: the payment reported last names it (a decline counts too).
+      await pay(late, 'First', at(now - 30_000))
+      await pay(late, 'Reported last', at(now - 30_000), 'USD')
+      await logSettled()
+      await expect.poll(() => t.projections.caughtUp(), { timeout: 20_000 }).toBe(true)
+      const engine = await openCardAnalytics({ sql: t.sql })
+      try {
+        await engine.catchUp()
+        const duckdb = duckdbSpendingEngine(engine)
+        const stores = t.projections.stores
+        const today = at(now).slice(0, 10)
+        const names = (e: SpendingEngine) =>
+          Promise.all(
+            [
+              { merchantId: renamed, from: at(now - 30 * day).slice(0, 10), to: today },
+              {
+                merchantId: renamed,
+                from: at(now - 3 * day).slice(0, 10),
+                to: at(now - 2 * day).slice(0, 10),
+              },
+              { merchantId: late, from: at(now - 30 * day).slice(0, 10), to: today },
+              // No payment in the range: the newest at all.
+              { merchantId: late, from: '2000-01-01', to: '2000-01-31' },
+            ].map(
+              async (range) => (await e.merchantSummary({ ...range, bucket: 'day' }, stores)).merchantName,
+            ),
+          )
+        const expected = ['New Name', 'Old Name', 'Reported last', 'Reported last']
+        expect(await names(rollupEngine)).toEqual(expected)
+        expect(await names(duckdb)).toEqual(expected)
+      } finally {
+        await engine.close()
+      }
+    },
+  )
+
   it('reads once when the log holds none of its events, however far the horizon moves', async () => {
     // Every transaction the database runs moves the horizon: a reader that read again while it moved
     // never stopped while other domains wrote.

@@ -20,6 +20,8 @@ const sums = `currency, sum(posted)::DOUBLE AS posted, sum(pending)::DOUBLE AS p
   sum(count)::INTEGER AS count, sum(declined)::INTEGER AS declined`
 const month = `strftime(occurred_at, '%Y-%m')`
 const day = `strftime(occurred_at, '%Y-%m-%d')`
+/** Orders events by day, then by log position (zero-padded to compare as text). */
+const newest = `${day} || lpad(CAST(position AS VARCHAR), 20, '0')`
 /** `YYYY-MM` to its first day. */
 const monthStart = (m: string) => `${m}-01`
 /**
@@ -75,7 +77,11 @@ export function dayRows(
   )
 }
 
-/** The name a merchant's newest payment in the range gave (in log order), else its newest at all. */
+/**
+ * The name the merchant's newest payment gave: of the newest day in the range, the event with the
+ * greatest log position; else the same over every day. As the rollups keep it (spending.ts), so both
+ * engines name a merchant alike.
+ */
 export async function merchantName(
   read: Read,
   merchantId: string,
@@ -83,8 +89,8 @@ export async function merchantName(
   to: string,
 ): Promise<string | null> {
   const [row] = await read<{ inRange: string | null; newest: string | null }>(
-    `SELECT arg_max(merchant_name, position) FILTER (WHERE ${within('DAY')}) AS "inRange",
-            arg_max(merchant_name, position) AS newest
+    `SELECT arg_max(merchant_name, ${newest}) FILTER (WHERE ${within('DAY')}) AS "inRange",
+            arg_max(merchant_name, ${newest}) AS newest
      FROM card_transaction_fact WHERE merchant_id = $3`,
     [from, to, merchantId],
   )

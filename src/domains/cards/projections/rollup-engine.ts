@@ -20,6 +20,25 @@ const sums = `currency, posted::float8 AS posted, pending::float8 AS pending, co
 const summed = `currency, sum(posted)::float8 AS posted, sum(pending)::float8 AS pending,
   sum(count)::int AS count, sum(declined)::int AS declined`
 
+interface Named {
+  merchant_name: string
+  name_position: string
+}
+
+/** The name on the day rows that the newest event gave: the greatest day, then the greatest position. */
+function newestName(rows: readonly (Named & { day: string })[]): string | null {
+  let best: (Named & { day: string }) | undefined
+  for (const row of rows) {
+    if (
+      best === undefined ||
+      row.day > best.day ||
+      (row.day === best.day && BigInt(row.name_position) > BigInt(best.name_position))
+    )
+      best = row
+  }
+  return best?.merchant_name ?? null
+}
+
 export const rollupEngine: SpendingEngine = {
   async monthlySummary(q, stores) {
     const { sql, table } = stores.sql(spendingModel)
@@ -33,18 +52,20 @@ export const rollupEngine: SpendingEngine = {
 
   async merchantSummary(q, stores) {
     const { sql, table } = stores.sql(spendingModel)
-    const rows = await sql.query<DayRow & { merchantName: string }>(
-      `SELECT day, merchant_name AS "merchantName", ${sums} FROM ${table('merchant_day')}
+    const rows = await sql.query<DayRow & Named>(
+      `SELECT day, merchant_name, name_position::text AS name_position, ${sums} FROM ${table('merchant_day')}
        WHERE merchant_id = $1 AND day >= $2::text AND day <= $3::text ORDER BY day`,
       [q.merchantId, q.from, q.to],
     )
-    let merchantName = rows.at(-1)?.merchantName ?? null
+    // The name the newest payment of the newest day in the range gave, else of the newest day at all.
+    let merchantName = newestName(rows)
     if (merchantName === null) {
-      const [newest] = await sql.query<{ name: string }>(
-        `SELECT merchant_name AS name FROM ${table('merchant_day')} WHERE merchant_id = $1 ORDER BY day DESC LIMIT 1`,
+      const newest = await sql.query<Named & { day: string }>(
+        `SELECT day, merchant_name, name_position::text AS name_position FROM ${table('merchant_day')}
+         WHERE merchant_id = $1 ORDER BY day DESC, name_position DESC LIMIT 1`,
         [q.merchantId],
       )
-      merchantName = newest?.name ?? null
+      merchantName = newestName(newest)
     }
     return {
       merchantId: q.merchantId,

@@ -77,7 +77,7 @@ const sums = `posted bigint NOT NULL, pending bigint NOT NULL, count integer NOT
 export const spendingProjection = defineSqlProjection({
   domain: 'cards',
   name: spendingModel,
-  version: 1,
+  version: 2,
   events: transactionEvents,
   tables: ['customer_month', 'customer_day', 'merchant_day', 'product_day'],
   setup: (t) => `
@@ -90,7 +90,8 @@ export const spendingProjection = defineSqlProjection({
       PRIMARY KEY (customer_id, day, currency));
     CREATE TABLE IF NOT EXISTS ${t('merchant_day')} (
       merchant_id text NOT NULL, day text COLLATE "C" NOT NULL, currency text NOT NULL,
-      merchant_name text NOT NULL, ${sums}, PRIMARY KEY (merchant_id, day, currency));
+      merchant_name text NOT NULL, name_position bigint NOT NULL, ${sums},
+      PRIMARY KEY (merchant_id, day, currency));
     CREATE TABLE IF NOT EXISTS ${t('product_day')} (
       day text COLLATE "C" NOT NULL, product text NOT NULL, currency text NOT NULL, ${sums},
       PRIMARY KEY (day, product, currency));
@@ -106,11 +107,21 @@ export const spendingProjection = defineSqlProjection({
   },
 })
 
-/** A rollup table's columns: its key, what the newest event sets (`also`), with their SQL types. */
+/**
+ * A rollup table's columns: its key, what the newest event sets (`also`), with their SQL types.
+ * `newest`: the column that says which event is the newest, the one with the greatest value (the log
+ * position): a batch applied in commit order may hold a later position before an earlier one.
+ */
+interface RollupSpec {
+  key: Record<string, string>
+  also: Record<string, string>
+  newest?: string
+}
 const rollups = {
   merchant_day: {
     key: { merchant_id: 'text', day: 'text', currency: 'text' },
-    also: { merchant_name: 'text' },
+    also: { merchant_name: 'text', name_position: 'bigint' },
+    newest: 'name_position',
   },
   customer_month: {
     key: { customer_id: 'text', month: 'text', card_id: 'uuid', category: 'text', currency: 'text' },
@@ -121,6 +132,13 @@ const rollups = {
 } as const
 type Rollup = keyof typeof rollups
 type Row = Record<string, string | number> & Move
+/** A merchant's name as one event gave it, and that event's log position (a decimal string). */
+interface Named {
+  merchant_name: string
+  name_position: string
+}
+/** Whether a position (decimal strings without leading zeros) is past another. */
+const past = (a: string, b: string) => a.length > b.length || (a.length === b.length && a > b)
 
 /**
  * The row of `id` moved by `m`: made from `key` at its first move in the batch. (Object.assign, not
@@ -141,10 +159,14 @@ function moved(byKey: Map<string, Row>, id: string, key: () => Record<string, st
 /**
  * A batch's moves added up per row, then one upsert per table the batch moves (its rows as a JSON
  * array): a statement per table instead of one per event. Within the batch, a row's `also` columns
- * take the last event's values, as event-by-event upserts would. A row's id in the batch is its key's
+ * take the last event's values, as event-by-event upserts would; a merchant's name, the values of
+ * the event with the greatest position, in the batch and in the row. A row's id in the batch is its key's
  * values joined by U+0000, which no key value holds.
  */
-export function statementsOf(events: readonly TransactionEvent[], t: (name: string) => string): Statement[] {
+export function statementsOf(
+  events: readonly (TransactionEvent & { position: string })[],
+  t: (name: string) => string,
+): Statement[] {
   const rows: Record<Rollup, Map<string, Row>> = {
     merchant_day: new Map(),
     customer_month: new Map(),
@@ -162,7 +184,11 @@ export function statementsOf(events: readonly TransactionEvent[], t: (name: stri
       () => ({ merchant_id: merchantId, day, currency }),
       m,
     )
-    merchant.merchant_name = d.merchantName
+    const named = merchant as Row & Partial<Named>
+    if (named.name_position === undefined || past(event.position, named.name_position)) {
+      named.merchant_name = d.merchantName
+      named.name_position = event.position
+    }
     const { customerId, product } = d
     if (customerId === null || product === null) continue
     const month = day.slice(0, 7)
@@ -183,7 +209,7 @@ export function statementsOf(events: readonly TransactionEvent[], t: (name: stri
   return moves
     .filter(([, byKey]) => byKey.size > 0)
     .map(([table, byKey]) => {
-      const { key, also } = rollups[table]
+      const { key, also, newest }: RollupSpec = rollups[table]
       const columns = {
         ...key,
         ...also,
@@ -195,7 +221,11 @@ export function statementsOf(events: readonly TransactionEvent[], t: (name: stri
       const names = Object.keys(columns)
       const updates = [
         ...['posted', 'pending', 'count', 'declined'].map((c) => `${c} = r.${c} + excluded.${c}`),
-        ...Object.keys(also).map((c) => `${c} = excluded.${c}`),
+        ...Object.keys(also).map((c) =>
+          newest === undefined
+            ? `${c} = excluded.${c}`
+            : `${c} = CASE WHEN excluded.${newest} > r.${newest} THEN excluded.${c} ELSE r.${c} END`,
+        ),
       ]
       return {
         text: `INSERT INTO ${t(table)} AS r (${names.join(', ')})
