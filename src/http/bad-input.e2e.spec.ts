@@ -176,6 +176,13 @@ const commandCases: Case[] = [
     paths: ['/title'],
   },
   {
+    name: 'create-note: a number JavaScript reads as a whole one though it is not (1.0000000000000001 is read as 1)',
+    send: raw('application/json', '{"title":"a","body":"b","n":[1, 2.5, 1.0000000000000001]}'),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: ['/n/2'],
+  },
+  {
     name: 'add-comment: bad JSON',
     send: raw('application/json', '{noteId}', 'add-comment'),
     status: 400,

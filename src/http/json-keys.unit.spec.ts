@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { duplicateKey } from './json-keys.js'
+import { bodyProblem, roundedToWhole } from './json-keys.js'
 
-describe('duplicateKey', () => {
+const duplicateKey = (text: string) => {
+  const problem = bodyProblem(text)
+  return problem?.message === 'is named twice in its object' ? problem.path : undefined
+}
+
+describe('bodyProblem: keys named twice', () => {
   it('finds a key named twice in an object, at any depth, by its JSON Pointer', () => {
     expect(duplicateKey('{"title":"a","title":"b"}')).toBe('/title')
     expect(duplicateKey('{"items":[{"q":1},{"q":1,"p":2,"q":3}]}')).toBe('/items/1/q')
@@ -60,5 +65,34 @@ describe('duplicateKey', () => {
       if (dup) duplicates++
     }
     expect(duplicates).toBeGreaterThan(100)
+  })
+})
+
+describe('bodyProblem: numbers JavaScript would round to a whole one', () => {
+  it('finds them by their JSON Pointer, with the value they would be read as', () => {
+    expect(bodyProblem('{"items":[{"unitPrice":1},{"unitPrice":1.0000000000000001}]}')).toEqual({
+      path: '/items/1/unitPrice',
+      message: 'is not a whole number, but would be read as 1',
+    })
+    expect(bodyProblem('{"amount":1e-400}')?.path).toBe('/amount')
+    expect(bodyProblem('[5, -1e-400]')?.path).toBe('/1')
+    expect(bodyProblem('{"a":{"b":123456789012345678.5}}')?.path).toBe('/a/b')
+  })
+
+  it('passes whole numbers in any spelling, and numbers read as what they are', () => {
+    for (const text of [
+      '{"amount":100.0,"b":1E2,"c":0.1e1,"d":-0,"e":0.0e-5,"f":2500e-2,"g":12.5,"h":0.1,"i":1e400}',
+      '{"amount":"1.0000000000000001"}',
+      '[1.5e1, 15000e-3, 9007199254740993]',
+    ])
+      expect(bodyProblem(text), text).toBeUndefined()
+  })
+
+  it('tells a whole number from one that is not by its digits, not by what JavaScript makes of it', () => {
+    const whole = ['0', '7', '-12', '100.0', '1E2', '0.1e1', '2500e-2', '1.000e3', '0e-999', '120e-1']
+    const notWhole = ['0.5', '1.25', '1e-1', '125e-2', '1.0000000000000001', '1e-400', '9.999999999999999999']
+    for (const literal of whole) expect(roundedToWhole(literal), literal).toBe(false)
+    // Of those that are not whole, only the ones JavaScript rounds to a whole number are reported.
+    expect(notWhole.filter(roundedToWhole)).toEqual(['1.0000000000000001', '1e-400', '9.999999999999999999'])
   })
 })
