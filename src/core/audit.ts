@@ -1,6 +1,7 @@
 import Type from 'typebox'
 import type { CommandCall, Executed, TxMiddleware } from './command-bus.js'
 import { isAppError } from './errors.js'
+import { callerKey } from './messages.js'
 import type { Middleware } from './pipeline.js'
 import type { Answered, QueryCall } from './query-bus.js'
 import type { Statement } from './sql.js'
@@ -218,7 +219,7 @@ export function auditReads(options: {
     const caller = call.caller
     if (!caller) return answer
     const value = answer.value
-    const by = `${caller.id}\u0000${caller.roles.join(',')}`
+    const by = callerKey(caller)
     const kept = typeof value === 'object' && value !== null ? shownBy.get(value) : undefined
     let shown = kept?.by === by ? kept.shown : undefined
     if (!shown) {

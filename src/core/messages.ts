@@ -12,6 +12,15 @@ export interface Caller {
   dept?: string
 }
 
+/**
+ * One text per caller that no other caller has: what a cache keys a caller's answers by. JSON, not
+ * the fields joined by a separator: a role or a department may hold any separator (`sub: "x|b"` and
+ * `sub: "x", roles: ["b|"]` joined by `|` were one key, and one read the other's cached feed).
+ */
+export function callerKey(caller: Caller): string {
+  return JSON.stringify([caller.id, caller.roles, caller.dept ?? null])
+}
+
 /** Who may send a message: anyone, or a signed-in user (holding any of `roles`, when given). */
 export type Access = { kind: 'public' } | { kind: 'user'; roles?: readonly string[] }
 

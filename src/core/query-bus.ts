@@ -2,7 +2,14 @@ import type { Static, TSchema } from 'typebox'
 import { NotFoundError, UnavailableError, isAppError, type AppError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
 import type { AuditLog } from './audit.js'
-import type { AnyQuery, Caller, History, QueryCachePolicy, QueryDefinition } from './messages.js'
+import {
+  callerKey,
+  type AnyQuery,
+  type Caller,
+  type History,
+  type QueryCachePolicy,
+  type QueryDefinition,
+} from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
 import { domainTags, type QueryCache } from './cache.js'
@@ -253,13 +260,10 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
   }
 }
 
+/** The address, the caller (none for a public query) and the input; JSON holds no raw U+0000. */
 function cacheKey(call: QueryCall): string {
-  const scope = call.definition.access.kind === 'public' || !call.caller ? '' : scopeOf(call.caller)
+  const scope = call.definition.access.kind === 'public' || !call.caller ? '' : callerKey(call.caller)
   return `${call.address}\u0000${scope}\u0000${stableJson(call.input)}`
-}
-
-function scopeOf(caller: Caller): string {
-  return `${caller.id}|${caller.roles.join(',')}|${caller.dept ?? ''}`
 }
 
 /** JSON with object keys sorted, so `{a,b}` and `{b,a}` share a cache entry. */

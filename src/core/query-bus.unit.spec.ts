@@ -243,6 +243,23 @@ describe('query bus', () => {
       expect(await bus.ask(listMine, {}, { caller: annAsAdmin })).toMatchObject({ cacheHit: false })
     })
 
+    it('keeps apart callers whose fields hold what once separated them', async () => {
+      const { bus, listMine } = queryBus()
+      // Joined by `|` and `,`, these four callers were one cache key: each read the first one's answer.
+      const callers = [
+        { id: 'x|b', roles: [] },
+        { id: 'x', roles: ['b|'] },
+        { id: 'x', roles: ['b', 'c'] },
+        { id: 'x', roles: ['b,c'] },
+        { id: 'x', roles: [], dept: '|b' },
+      ]
+      for (const caller of callers)
+        expect(await bus.ask(listMine, {}, { caller }), JSON.stringify(caller)).toMatchObject({
+          data: { owner: caller.id },
+          cacheHit: false,
+        })
+    })
+
     it('runs the query again once its tag is invalidated, or when asked not to use the cache', async () => {
       const { bus, getThing, cache, runs } = queryBus()
       await bus.ask(getThing, { id: 'a' })
