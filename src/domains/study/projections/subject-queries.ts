@@ -17,7 +17,9 @@ import { subjectNotFound } from '../rules.js'
 import {
   Goal,
   goalKey,
+  learnerTotalsKey,
   listKey,
+  type LearnerTotals,
   Subject,
   subjectGoals,
   subjectKey,
@@ -120,8 +122,17 @@ export const getStudyProgress = defineQuery({
   domain: 'study',
   name: 'get-study-progress',
   summary: "The caller's progress: on one subject, or on each of theirs (newest first, at most 500)",
+  description:
+    'Without `subjectId`, `items` lists the newest 500 subjects; `totalMinutes` counts every subject ' +
+    'and `subjectCount` says how many there are, listed or not.',
   input: Type.Object({ subjectId: Type.Optional(Id()) }, strict),
-  output: Type.Object({ items: Type.Array(Progress), totalMinutes: Type.Integer() }),
+  output: Type.Object({
+    items: Type.Array(Progress),
+    totalMinutes: Type.Integer({ description: 'Over every subject the answer is about, listed or not' }),
+    subjectCount: Type.Integer({
+      description: 'How many subjects the answer is about (items lists 500 at most)',
+    }),
+  }),
   access: signedIn(),
   readModels: [subjectsModel],
   notFound: 'SUBJECT_NOT_FOUND',
@@ -129,26 +140,30 @@ export const getStudyProgress = defineQuery({
   cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
   async handle(q, { caller, stores }) {
     const kv = stores.kv(subjectsModel)
-    let docs: SubjectDoc[]
-    if (q.subjectId !== undefined) docs = [await ownSubjectDoc(kv, q.subjectId, caller)]
-    else {
-      const members = await kv.zrangeByLex(listKey(learnerOf(caller)), {
-        min: '-',
-        max: '+',
-        count: progressLimit,
-        reverse: true,
-      })
-      const texts = await kv.mget(members.map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
-      docs = texts.flatMap((d) => (d === null ? [] : [JSON.parse(d) as SubjectDoc]))
+    if (q.subjectId !== undefined) {
+      const item = progressOf(await ownSubjectDoc(kv, q.subjectId, caller))
+      return { items: [item], totalMinutes: item.totalMinutes, subjectCount: 1 }
     }
-    const items = docs.map((d) => ({
-      subjectId: d.subjectId,
-      name: d.name,
-      progressPercent: d.progressPercent,
-      totalMinutes: d.totalMinutes,
-      completedTopics: d.completedTopics,
-      lastStudiedAt: d.lastStudiedAt,
-    }))
-    return { items, totalMinutes: items.reduce((sum, i) => sum + i.totalMinutes, 0) }
+    const learner = learnerOf(caller)
+    const [members, subjectCount, totals] = await Promise.all([
+      kv.zrangeByLex(listKey(learner), { min: '-', max: '+', count: progressLimit, reverse: true }),
+      kv.zcard(listKey(learner)),
+      kv.get(learnerTotalsKey(learner)),
+    ])
+    const texts = await kv.mget(members.map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
+    const items = texts.flatMap((d) => (d === null ? [] : [progressOf(JSON.parse(d) as SubjectDoc)]))
+    const totalMinutes = totals === null ? 0 : (JSON.parse(totals) as LearnerTotals).totalMinutes
+    return { items, totalMinutes, subjectCount }
   },
 })
+
+function progressOf(d: SubjectDoc) {
+  return {
+    subjectId: d.subjectId,
+    name: d.name,
+    progressPercent: d.progressPercent,
+    totalMinutes: d.totalMinutes,
+    completedTopics: d.completedTopics,
+    lastStudiedAt: d.lastStudiedAt,
+  }
+}

@@ -59,6 +59,14 @@ const enc = encodeURIComponent
 export const subjectKey = (id: string) => `subject:${id}`
 export const goalKey = (id: string) => `goal:${id}`
 export const subjectGoals = (id: string) => `subject:${id}:goals`
+/**
+ * A learner's minutes over all their subjects, however many (`get-study-progress` lists the newest
+ * 500): `{ totalMinutes }`, added to by each progress update, in any order.
+ */
+export const learnerTotalsKey = (learner: string) => `learner:${enc(learner)}:totals`
+export interface LearnerTotals {
+  totalMinutes: number
+}
 /** A learner's open goals: each progress update counts towards those of its subject or of none. */
 const openGoals = (learner: string) => `learner:${enc(learner)}:open-goals`
 /** A learner's subjects, filtered or not: members are `<createdAt>|<subjectId>`, all at score 0. */
@@ -94,16 +102,17 @@ async function changeSubject(kv: KvBatch, subjectId: string, change: (d: Subject
 export const subjectsProjection = defineKvProjection({
   domain: 'study',
   name: subjectsModel,
-  version: 2,
+  version: 3,
   events: allEvents,
   tags: ({ data }) => [
     `learner:${data.learnerId}`,
     ...('subjectId' in data && data.subjectId !== null ? [`subject:${data.subjectId}`] : []),
   ],
   prefetch: (events) =>
-    events.flatMap((e) =>
-      'subjectId' in e.data && e.data.subjectId !== null ? [subjectKey(e.data.subjectId)] : [],
-    ),
+    events.flatMap((e) => [
+      ...('subjectId' in e.data && e.data.subjectId !== null ? [subjectKey(e.data.subjectId)] : []),
+      ...(e.type === 'StudyProgressUpdated' ? [learnerTotalsKey(e.data.learnerId)] : []),
+    ]),
   async apply(event, kv) {
     switch (event.type) {
       case 'SubjectCreated': {
@@ -147,6 +156,10 @@ export const subjectsProjection = defineKvProjection({
           const { progressPercent, completedTopics } = e
           return { ...counted, progressPercent, completedTopics, progressPosition: event.position }
         })
+        const totals = await kv.getJson<LearnerTotals>(learnerTotalsKey(e.learnerId))
+        kv.setJson(learnerTotalsKey(e.learnerId), {
+          totalMinutes: (totals?.totalMinutes ?? 0) + e.minutesStudied,
+        } satisfies LearnerTotals)
         for (const goalId of await kv.smembers(openGoals(e.learnerId))) {
           const goal = await kv.getJson<GoalDoc>(goalKey(goalId))
           if (!goal || (goal.subjectId !== null && goal.subjectId !== e.subjectId)) continue
