@@ -28,12 +28,17 @@ import {
   loadQuiz,
   loadSession,
   loadSessionQuizzes,
+  lockUserSessions,
+  openSessionWith,
   persistQuiz,
   persistSession,
 } from './write-model.js'
 
 const domain = 'quiz'
-/** The ids the examples create: the first quiz is changed and attempted, both go in one session. */
+/**
+ * The ids the examples create: the first quiz is changed and attempted; the second goes in a session
+ * and is attempted in it (a quiz in an open session is attempted only there).
+ */
 export const exampleQuizId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01'
 export const examplePrivateQuizId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e02'
 export const exampleSessionId = '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e10'
@@ -131,20 +136,28 @@ export const attemptQuiz = defineCommand({
     'SESSION_ENDED',
     'QUIZ_NOT_IN_SESSION',
     'ALREADY_ATTEMPTED',
+    'QUIZ_IN_OPEN_SESSION',
   ],
   examples: [
     { quizId: exampleQuizId, answers: [1, 2] },
-    { quizId: exampleQuizId, answers: [1, 0], sessionId: exampleSessionId },
+    { quizId: examplePrivateQuizId, answers: [1], sessionId: exampleSessionId },
   ],
   handle: stateStored({
-    async load(tx, cmd) {
+    async load(tx, cmd, meta) {
       const { sessionId } = cmd
-      const [quiz, session, attempted] = await Promise.all([
+      const userId = meta.caller?.id ?? ''
+      // Outside a session: sent after the user's lock, so the check sees a session started meanwhile.
+      const outside = async () => {
+        await lockUserSessions(tx, userId)
+        return openSessionWith(tx, userId, cmd.quizId, meta.now)
+      }
+      const [quiz, session, attempted, openSession] = await Promise.all([
         loadQuiz(tx, cmd.quizId, 'SHARE'),
         sessionId === undefined ? undefined : loadSession(tx, sessionId, 'SHARE'),
         sessionId === undefined ? false : attemptedInSession(tx, sessionId, cmd.quizId),
+        sessionId === undefined ? outside() : undefined,
       ])
-      return { quiz, session, attemptedInSession: attempted }
+      return { quiz, session, attemptedInSession: attempted, openSession }
     },
     decide: decideAttempt,
     // Each attempt is a stream of its own: attempts of one quiz never wait for each other.
@@ -167,14 +180,16 @@ export const createQuizSession = defineCommand({
   output: SessionCreatedResult,
   access: signedIn(),
   refusals: ['QUIZ_NOT_FOUND', 'SESSION_ALREADY_EXISTS'],
-  examples: [
-    { sessionId: exampleSessionId, quizIds: [exampleQuizId, examplePrivateQuizId], timeLimitMinutes: 30 },
-  ],
+  examples: [{ sessionId: exampleSessionId, quizIds: [examplePrivateQuizId], timeLimitMinutes: 30 }],
   handle: stateStored({
-    load: async (tx, cmd, meta) => ({
-      session: await loadSession(tx, newSessionId(cmd, meta), 'SHARE'),
-      quizzes: await loadSessionQuizzes(tx, cmd.quizIds),
-    }),
+    load: async (tx, cmd, meta) => {
+      // Held to the commit: an attempt outside a session waits for it, then sees the session.
+      await lockUserSessions(tx, meta.caller?.id ?? '')
+      return {
+        session: await loadSession(tx, newSessionId(cmd, meta), 'SHARE'),
+        quizzes: await loadSessionQuizzes(tx, cmd.quizIds),
+      }
+    },
     decide: decideCreateSession,
     stream: (cmd, _state, meta) => sessionStream(newSessionId(cmd, meta), 0),
     persist: persistSession,

@@ -122,4 +122,36 @@ describe.runIf(modes.includes('server'))('quiz commands under concurrency (serve
     )
     expect(row?.n).toBe(1)
   })
+
+  it('lets no attempt outside a session commit after the session that holds its quiz started', async () => {
+    const quizId = await newQuiz()
+    const cy = learner(3)
+    const outside = () => t.commands.execute(attemptQuiz, { quizId, answers: [null, null] }, { caller: cy })
+    // The session starts amid attempts outside it: each either commits before it, or is refused.
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 10 }, outside),
+      t.commands.execute(createQuizSession, { quizIds: [quizId], timeLimitMinutes: 30 }, { caller: cy }),
+      ...Array.from({ length: 10 }, outside),
+    ])
+    const started = outcomes[10]
+    if (started?.status !== 'succeeded') throw new Error('the session did not start')
+    const attempts = [...outcomes.slice(0, 10), ...outcomes.slice(11)]
+    expect(codes(attempts).filter((c) => c !== 'ok' && c !== 'QUIZ_IN_OPEN_SESSION')).toEqual([])
+    const rows = await t.sql.query<{ type: string; position: string }>(
+      `SELECT type, position::text FROM tandem.event_log
+       WHERE (type = 'QuizAttempted' AND data->>'quizId' = $1) OR (type = 'QuizSessionCreated' AND data->>'sessionId' = $2)
+       ORDER BY position`,
+      [quizId, (started.result as { sessionId: string }).sessionId],
+    )
+    const kept = attempts.filter((o) => o.status === 'succeeded').length
+    // Every attempt written comes before the session in the log; none after it.
+    expect(rows.map((r) => r.type)).toEqual([
+      ...Array.from({ length: kept }, () => 'QuizAttempted'),
+      'QuizSessionCreated',
+    ])
+    expect(await t.commands.execute(attemptQuiz, { quizId, answers: [0, 2] }, { caller: cy })).toMatchObject({
+      status: 'failed',
+      error: { code: 'QUIZ_IN_OPEN_SESSION' },
+    })
+  })
 })

@@ -1,6 +1,7 @@
 import { type Caller, type CommandBus, type DemoExample, type QueryBus } from '../../kernel/index.js'
 import { attemptQuiz, createQuiz, createQuizSession } from './commands.js'
 import { getQuizzes } from './projections/quizzes.js'
+import { getQuizSessions } from './projections/sessions.js'
 
 const teacher: Caller = { id: 'demo-teacher', roles: [] }
 const learner: Caller = { id: 'demo-learner', roles: [] }
@@ -85,8 +86,18 @@ export async function demoExamples(queries: QueryBus): Promise<DemoExample[]> {
       as: 'learner',
     },
   ]
-  const listing = await queries.ask(getQuizzes, { limit: 100 }, { caller: learner })
-  const quiz = listing.status === 'succeeded' ? listing.data.items.find((q) => q.public) : undefined
+  const [listing, sessions] = await Promise.all([
+    queries.ask(getQuizzes, { limit: 100 }, { caller: learner }),
+    queries.ask(getQuizSessions, { status: 'open', limit: 100 }, { caller: learner }),
+  ])
+  // Not one in the learner's open session: it is attempted only there while the session is open.
+  const inSession = new Set(
+    sessions.status === 'succeeded' ? sessions.data.items.flatMap((x) => x.quizIds) : [],
+  )
+  const quiz =
+    listing.status === 'succeeded'
+      ? listing.data.items.find((q) => q.public && !inSession.has(q.quizId))
+      : undefined
   if (quiz) {
     examples.push(
       {

@@ -292,6 +292,35 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
       expect(timers).toEqual([])
     })
 
+    it('refuses an attempt outside an open session of the quiz: it would show the answers that score the session', async () => {
+      const quizId = await newQuiz()
+      const { sessionId } = await ok<{ sessionId: string }>(
+        createQuizSession,
+        { quizIds: [quizId], timeLimitMinutes: 10 },
+        ann,
+      )
+      expect(
+        await refused(attemptQuiz, { quizId: quizId.toUpperCase(), answers: [null, null, null] }, ann),
+      ).toBe('409 QUIZ_IN_OPEN_SESSION')
+      // Others may, and so may the learner once the session's time is up, or it is completed.
+      await ok(attemptQuiz, { quizId, answers: [null, null, null] }, bob)
+      t.shiftClock(10 * minute)
+      await ok(attemptQuiz, { quizId, answers: [null, null, null] }, ann)
+      t.shiftClock(0)
+      const other = await newQuiz()
+      const second = await ok<{ sessionId: string }>(
+        createQuizSession,
+        { quizIds: [other], timeLimitMinutes: 10 },
+        ann,
+      )
+      expect(await refused(attemptQuiz, { quizId: other, answers: [0, 2, 0] }, ann)).toBe(
+        '409 QUIZ_IN_OPEN_SESSION',
+      )
+      await ok(completeQuizSession, { sessionId: second.sessionId }, ann)
+      await ok(attemptQuiz, { quizId: other, answers: [0, 2, 0] }, ann)
+      await ok(completeQuizSession, { sessionId }, ann)
+    })
+
     it('expires a session nobody completed when its timer fires, at its end and not before', async () => {
       const quizId = await newQuiz()
       const { sessionId } = await ok<{ sessionId: string }>(

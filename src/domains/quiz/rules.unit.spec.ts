@@ -283,6 +283,15 @@ describe('attempt-quiz', () => {
         .when(inSession)
         .thenRefused('ALREADY_ATTEMPTED')
     })
+    it('refuses an attempt outside a session while one of the caller’s open sessions holds the quiz', () => {
+      const openSession = { sessionId: newId, endsAt: now }
+      given(state({ openSession }))
+        .when({ quizId, answers: [null, null] })
+        .thenRefused('QUIZ_IN_OPEN_SESSION')
+      given(state({ session: session('open'), openSession }))
+        .when(inSession)
+        .then(attempted({ sessionId }))
+    })
   })
 })
 

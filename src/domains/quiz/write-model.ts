@@ -69,6 +69,11 @@ export const migrations: readonly Migration[] = [
       -- A quiz is attempted once within a session, whatever runs concurrently.
       CREATE UNIQUE INDEX attempt_once_per_session ON quiz.attempt (session_id, quiz_id) WHERE session_id IS NOT NULL`,
   },
+  {
+    id: 'quiz/002-open-sessions-by-user',
+    // A user's open sessions, for an attempt outside them (openSessionWith).
+    sql: `CREATE INDEX session_open_by_user ON quiz.session (user_id) WHERE status = 'open'`,
+  },
 ]
 
 /** NO KEY UPDATE to change a row (foreign keys to it still insert), SHARE to build on it unchanged. */
@@ -131,6 +136,34 @@ export async function loadSession(tx: SqlClient, sessionId: string, lock: Lock):
   )
   if (!raw) return { status: 'absent' }
   return { ...raw, startedAt: raw.startedAt.toISOString(), endsAt: raw.endsAt.toISOString() }
+}
+
+/**
+ * Takes the user's turn between starting a session and attempting a quiz outside one, until the
+ * commit: an attempt outside a session that another transaction is starting sees that session once
+ * it waited, and is refused (`openSessionWith`), instead of showing the answers of a quiz in it.
+ */
+export async function lockUserSessions(tx: SqlClient, userId: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 31)) AS locked', [
+    `quiz-sessions:${userId}`,
+  ])
+}
+
+/** The user's open session, not yet at its end, that holds the quiz, with its end; or undefined. */
+export async function openSessionWith(
+  tx: SqlClient,
+  userId: string,
+  quizId: string,
+  now: Date,
+): Promise<{ sessionId: string; endsAt: string } | undefined> {
+  const [row] = await tx.query<{ sessionId: string; endsAt: Date }>(
+    `SELECT s.session_id::text AS "sessionId", s.ends_at AS "endsAt"
+     FROM quiz.session s JOIN quiz.session_quiz sq USING (session_id)
+     WHERE s.user_id = $1 AND s.status = 'open' AND s.ends_at > $3 AND sq.quiz_id = $2
+     ORDER BY s.ends_at LIMIT 1`,
+    [userId, quizId, now],
+  )
+  return row && { sessionId: row.sessionId, endsAt: row.endsAt.toISOString() }
 }
 
 /** Whether the quiz was attempted in the session already (the unique index settles a race). */
