@@ -21,12 +21,15 @@ export function validatorFor(schema: TSchema): Check {
 
 /**
  * Throws a 400 unless `value` fits `schema`; else gives it in canonical form (core/canonical.ts):
- * every id lower-cased, so that two spellings of one id are never two things.
+ * every id lower-cased, so that two spellings of one id are never two things, and every label in
+ * NFC, trimmed. The form is checked, not the text sent: a label's length is its length in NFC once
+ * trimmed (`é` typed with a combining accent is one character, as stored), whatever was typed.
  */
 export function validInput(schema: TSchema, value: unknown): unknown {
-  const errors = validatorFor(schema)(value)
+  const canonical = canonicalFor(schema)(value)
+  const errors = validatorFor(schema)(canonical)
   if (errors) throw new ValidationError(errors)
-  return canonicalFor(schema)(value)
+  return canonical
 }
 
 /**

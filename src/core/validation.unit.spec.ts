@@ -1,6 +1,8 @@
 import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
 import { coerce, validInput, validatorFor } from './validation.js'
+import { ValidationError } from './errors.js'
+import { Label } from './schemas.js'
 
 const Input = Type.Object(
   {
@@ -111,5 +113,14 @@ describe('validation error mapping', () => {
     expect(validInput(WithId, { eventId: 'ABCDEF00-0000-4000-8000-00000000000A' })).toEqual({
       eventId: 'abcdef00-0000-4000-8000-00000000000a',
     })
+  })
+
+  it('checks a label in the form it is kept in: its length in NFC, trimmed', () => {
+    const WithLabel = Type.Object({ category: Label(5) })
+    // Five characters once composed and trimmed: ten code units typed with combining accents.
+    const typed = ` ${'e\u0301'.repeat(5)} `
+    expect(validInput(WithLabel, { category: typed })).toEqual({ category: '\u00e9'.repeat(5) })
+    expect(() => validInput(WithLabel, { category: 'e\u0301'.repeat(6) })).toThrow(ValidationError)
+    expect(() => validInput(WithLabel, { category: '   ' })).toThrow(ValidationError)
   })
 })

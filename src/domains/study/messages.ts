@@ -11,7 +11,8 @@ export const Category = Label(50)
 export const DifficultyLevel = Type.Enum(['beginner', 'intermediate', 'advanced'])
 export const SummaryStyle = Type.Enum(['brief', 'detailed'])
 export const SummaryStatus = Type.Enum(['pending', 'ready', 'failed'])
-const Topic = Text(200)
+/** A topic is kept once: taken in NFC, trimmed (`Café` typed either way, ` x` and `x`, are one). */
+const Topic = Label(200)
 const strict = { additionalProperties: false } as const
 
 export const CreateSubjectInput = Type.Object(

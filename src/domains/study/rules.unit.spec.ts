@@ -145,6 +145,16 @@ describe('update-study-progress', () => {
       })
       .then(progress())
   })
+  it('counts a topic typed another way as the same topic: in NFC, trimmed', () => {
+    given({ subject: subject({ completedTopics: ['Café'] }), goals: [] })
+      .when({
+        subjectId,
+        minutesStudied: 30,
+        progressPercent: 50,
+        completedTopics: ['Cafe\u0301', ' Café ', 'loops', 'loops ', ' loops'],
+      })
+      .then(progress({ completedTopics: ['Café', 'loops'] }))
+  })
   it('when progress would go down: PROGRESS_DECREASE', () => {
     given({ subject: subject(), goals: [] })
       .when({ subjectId, minutesStudied: 30, progressPercent: 39 })
