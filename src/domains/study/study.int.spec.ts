@@ -404,6 +404,11 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     })
     const tooLong = await ask(getStudyAnalytics, { from: '2020-01-01', to: '2025-01-01' }, learner)
     expect(tooLong.status === 'failed' && tooLong.error.code).toBe('VALIDATION_FAILED')
+    // Without `to` (today), the range is too long because of `from`: the error names it, not `to`.
+    const fromOnly = await ask(getStudyAnalytics, { from: '2000-01-01' }, learner)
+    expect(fromOnly.status === 'failed' && fromOnly.error).toMatchObject({
+      errors: [{ path: '/from', message: expect.stringContaining('days before to (today') as unknown }],
+    })
     // 366 days at most, counted as days: up to the calendar's last day too.
     const range = async (from: string | undefined, to: string) => {
       const answer = await ask<{ from: string; minutesPerDay: unknown[] }>(

@@ -123,7 +123,15 @@ export const getStudyAnalytics = defineQuery({
     const from = q.from !== undefined ? calendarDay(q.from, '/from') : recent < firstDay ? firstDay : recent
     if (from > to) throw new ValidationError([{ path: '/from', message: 'must not be after to' }])
     if (dayNumber(to) - dayNumber(from) + 1 > maxRangeDays) {
-      throw new ValidationError([{ path: '/to', message: `must be at most ${maxRangeDays} days after from` }])
+      // Named where the client set the range: `to` if given, else `from` (to is then today).
+      throw new ValidationError([
+        q.to !== undefined
+          ? { path: '/to', message: `must be at most ${maxRangeDays} days after from` }
+          : {
+              path: '/from',
+              message: `must be at most ${maxRangeDays} days before to (today, ${to}, when not given)`,
+            },
+      ])
     }
     const kv = stores.kv(analyticsModel)
     const days = await kv.zrangeByLex(daysKey(learner), {
