@@ -8,8 +8,10 @@ import { callerOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
- * once, oldest first, as `id: <key>`, `event: item`. A client that reconnects with `Last-Event-ID`
+ * once, oldest first, as `event: item` with `id:` the greatest key sent so far (the item's own key,
+ * unless it committed late, below one sent already). A client that reconnects with `Last-Event-ID`
  * gets the items with a greater key; then every item not sent yet, as projections touch the answer.
+ * An id that were the late item's own key would have had the newer items sent again on reconnecting.
  */
 
 /** How many pages a resume (or a refresh after a burst) reads at most; past it, older items are skipped. */
@@ -116,10 +118,13 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     // Older than what was read is not this stream's to send, unless the reads reached the end.
     const sent = sentKeys(first.ended ? '' : (first.seen.at(-1)?.key ?? ''))
     const stream = openEventStream(request, reply, follower.stop, tokenLeftMs(tandem, request))
+    /** The greatest key the client has: each event's id, so that a reconnect resumes past it. */
+    let highest = after ?? ''
     const sendNew = (seen: readonly Keyed[], isNew: (key: string) => boolean) => {
       for (const { key, item } of [...seen].reverse()) {
         if (!isNew(key)) continue
-        stream.send('item', key, JSON.stringify(item))
+        if (key > highest) highest = key
+        stream.send('item', highest, JSON.stringify(item))
         sent.add(key)
       }
     }

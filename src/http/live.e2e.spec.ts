@@ -248,18 +248,24 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       expect(await nextItems(stream, maxItemPages)).toEqual(ids.slice(2))
     })
 
-    it('sends a note that commits out of key order, once', async () => {
+    it('sends a note that commits out of key order, once, with the id a reconnect resumes from', async () => {
       const caller = newWriter()
       const ids = await notesBy(caller, 1)
       const stream = await itemStream(caller)
       expect(await nextItems(stream, 1)).toEqual(ids)
 
-      // A smaller key than the one sent last, as a slower commit racing a faster one would have.
+      // A smaller key than the one sent last, as a slower commit racing a faster one would have. Its
+      // event's id is the greatest key sent, not its own: resumed from its own, the stream sent the
+      // newer note again.
       const late = `00000000-0000-7000-8000-${randomUUID().slice(-12)}`
       expect(await notesBy(caller, 1, { noteId: late })).toEqual([late])
-      expect(await nextItems(stream, 1)).toEqual([late])
+      const event = await stream.next(3000)
+      expect(event).toMatchObject({ event: 'item', id: ids[0], data: { noteId: late } })
+      stream.close()
+
+      const resumed = await itemStream(caller, {}, { 'last-event-id': event.id ?? '' })
       const next = await notesBy(caller, 1)
-      expect(await nextItems(stream, 1)).toEqual(next)
+      expect(await nextItems(resumed, 1)).toEqual(next)
     })
 
     it('does not send an older note that a deletion brings onto the first page', async () => {
@@ -292,8 +298,13 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       await notesBy(caller, 2)
       const stream = await itemStream(caller, {}, { 'last-event-id': 'garbage \u00e9' })
       expect(stream.response.status).toBe(200)
-      const added = await notesBy(caller, 1)
-      expect(await nextItems(stream, 1)).toEqual(added)
+      const [added] = await notesBy(caller, 1)
+      // Its id stays the greatest the client has: the one it gave, above every key.
+      expect(await stream.next(3000)).toMatchObject({
+        event: 'item',
+        id: 'garbage \u00e9',
+        data: { noteId: added },
+      })
     })
 
     it('answers problem+json, not a stream, to a caller who may not read it or asks amiss', async () => {

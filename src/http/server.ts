@@ -89,7 +89,7 @@ export const openapiInfo = {
 }
 
 const itemStreamDescription =
-  "An item stream: each item of the page as its own `item` event (`id` is the item's key), oldest first, " +
+  "An item stream: each item of the page as its own `item` event (`id` is the item's key, or, for an item that committed late, below one sent already, the greatest key sent), oldest first, " +
   'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
   `only the items after it, reading at most ${maxItemPages} pages back (a UUID in it may be in any ` +
   'case); an id that is empty, over 200 characters or holds control characters counts as none (the ' +
