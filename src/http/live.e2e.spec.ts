@@ -263,7 +263,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       expect(event).toMatchObject({ event: 'item', id: ids[0], data: { noteId: late } })
       stream.close()
 
-      const resumed = await itemStream(caller, {}, { 'last-event-id': event.id ?? '' })
+      const resumed = await itemStream(caller, {}, { 'last-event-id': event.id })
       const next = await notesBy(caller, 1)
       expect(await nextItems(resumed, 1)).toEqual(next)
     })
