@@ -8,7 +8,7 @@ import {
   type ProductMonthRow,
   type SpendingEngine,
 } from './engine.js'
-import { spendingModel } from './spending.js'
+import { spendingModel, type Named } from './spending.js'
 
 /**
  * The analytics answered from the SQL rollups (spending.ts): every statement is one primary-key range
@@ -19,11 +19,6 @@ import { spendingModel } from './spending.js'
 const sums = `currency, posted::float8 AS posted, pending::float8 AS pending, count, declined`
 const summed = `currency, sum(posted)::float8 AS posted, sum(pending)::float8 AS pending,
   sum(count)::int AS count, sum(declined)::int AS declined`
-
-interface Named {
-  merchant_name: string
-  name_position: string
-}
 
 /** The name on the day rows that the newest event gave: the greatest day, then the greatest position. */
 function newestName(rows: readonly (Named & { day: string })[]): string | null {

@@ -133,7 +133,7 @@ const rollups = {
 type Rollup = keyof typeof rollups
 type Row = Record<string, string | number> & Move
 /** A merchant's name as one event gave it, and that event's log position (a decimal string). */
-interface Named {
+export interface Named {
   merchant_name: string
   name_position: string
 }
