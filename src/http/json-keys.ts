@@ -8,9 +8,9 @@
  *   read as 1, `1e-400` as 0): an amount or a count checked as an integer would take the rounded
  *   value. Whole numbers written with a fraction or an exponent (`100.0`, `1E2`) are whole numbers,
  *   as JSON Schema counts them.
- * It only walks the structure, and decodes a key only if it escapes. About 1 µs for an
- * authorization's 215 bytes, 26 µs for a purchase request of 100 items (5.7 KB), in a node loop over
- * `dist/` (keys only, when numbers were not read).
+ * It only walks the structure, and decodes a key only if it escapes. About 2 µs for an
+ * authorization's 213 bytes, 60 µs for a purchase request of 100 items (7.4 KB), in a node loop over
+ * `dist/`.
  */
 export function bodyProblem(text: string): { path: string; message: string } | undefined {
   /** Each open object (its keys, the key whose value is read) or array (the index being read). */
@@ -42,17 +42,23 @@ export function bodyProblem(text: string): { path: string; message: string } | u
         top.keys.add(key)
       }
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39) /* 0-9 */) {
+      // A number: only one with a fraction or an exponent can be read as another value.
       const start = i
-      while (i + 1 < text.length && numberPart.test(text[i + 1] ?? '')) i++
-      const literal = text.slice(start, i + 1)
-      if (roundedToWhole(literal))
+      let plain = true
+      for (let d = text.charCodeAt(i + 1); ; d = text.charCodeAt(i + 1)) {
+        if (d >= 0x30 && d <= 0x39) i++
+        else if (d === 0x2e /* . */ || d === 0x65 /* e */ || d === 0x45 /* E */ || d === 0x2b || d === 0x2d) {
+          plain = false
+          i++
+        } else break
+      }
+      const literal = plain ? '' : text.slice(start, i + 1)
+      if (!plain && roundedToWhole(literal))
         return { path: here(), message: `is not a whole number, but would be read as ${Number(literal)}` }
     }
   }
   return undefined
 }
-
-const numberPart = /[0-9.eE+-]/
 
 /** Whether a JSON number that is not a whole number is read by JavaScript as one. */
 export function roundedToWhole(literal: string): boolean {
