@@ -1,6 +1,6 @@
 /**
- * What a JSON text that `JSON.parse` accepted says that its value would not: the first, in text
- * order, of
+ * What a JSON text that `JSON.parse` accepted says that its value would not, in text order, at most
+ * `max` of them:
  * - a key named twice in one object. `JSON.parse` keeps the last value, another parser may keep the
  *   first, so a proxy or a log that reads such a body can see another command than the one that runs
  *   (RFC 8259 leaves it open). Escaped spellings are one key (`"a"` and `"\u0061"`).
@@ -12,11 +12,12 @@
  * authorization's 213 bytes, 60 µs for a purchase request of 100 items (7.4 KB), in a node loop over
  * `dist/`.
  */
-export function bodyProblem(text: string): { path: string; message: string } | undefined {
+export function bodyProblems(text: string, max = 20): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = []
   /** Each open object (its keys, the key whose value is read) or array (the index being read). */
   const open: { keys?: Set<string>; at: string; expectKey: boolean; index: number }[] = []
   const here = () => pointer(open.map((frame) => frame.at))
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < text.length && problems.length < max; i++) {
     const c = text.charCodeAt(i)
     const top = open.at(-1)
     if (c === 0x7b /* { */) open.push({ keys: new Set(), at: '', expectKey: true, index: 0 })
@@ -38,7 +39,7 @@ export function bodyProblem(text: string): { path: string; message: string } | u
         const key = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i)
         top.at = key
         top.expectKey = false
-        if (top.keys.has(key)) return { path: here(), message: 'is named twice in its object' }
+        if (top.keys.has(key)) problems.push({ path: here(), message: 'is named twice in its object' })
         top.keys.add(key)
       }
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39) /* 0-9 */) {
@@ -54,22 +55,39 @@ export function bodyProblem(text: string): { path: string; message: string } | u
       }
       const literal = plain ? '' : text.slice(start, i + 1)
       if (!plain && roundedToWhole(literal))
-        return { path: here(), message: `is not a whole number, but would be read as ${Number(literal)}` }
+        problems.push({
+          path: here(),
+          message: `is not a whole number, but would be read as ${Number(literal)}`,
+        })
     }
   }
-  return undefined
+  return problems
 }
 
-/** Whether a JSON number that is not a whole number is read by JavaScript as one. */
+/**
+ * Whether a JSON number that is not a whole number is read by JavaScript as one. For a literal that
+ * `JSON.parse` accepted; one pass over it, whatever its length (a regex trimming its zeros took
+ * quadratic time: a body of a million zeros held the process for minutes).
+ */
 export function roundedToWhole(literal: string): boolean {
-  const match = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(literal)
-  if (!match || (match[2] === undefined && match[3] === undefined)) return false
-  const fraction = match[2] ?? ''
-  const digits = `${match[1]}${fraction}`.replace(/^0+/, '')
-  // The literal's value is digits × 10^shift; with shift ≥ 0, or nothing but zeros past the point, whole.
-  const shift = Number(match[3] ?? 0) - fraction.length
-  const significant = digits.replace(/0+$/, '')
-  if (significant === '' || digits.length - significant.length >= -shift) return false
+  let e = literal.indexOf('e')
+  if (e < 0) e = literal.indexOf('E')
+  const end = e < 0 ? literal.length : e
+  const dot = literal.indexOf('.')
+  if (dot < 0 && e < 0) return false
+  // The literal's value is its digits × 10^(exponent − digits after the point): whole when its
+  // digits end in at least that many zeros, or are all zeros.
+  const after = dot < 0 ? 0 : end - dot - 1
+  const shift = after - (e < 0 ? 0 : Number(literal.slice(e + 1)))
+  let zeros = 0
+  let i = end - 1
+  for (; i >= 0; i--) {
+    const c = literal.charCodeAt(i)
+    if (c === 0x30 /* 0 */) zeros++
+    else if (c !== 0x2e /* . */) break
+  }
+  const allZeros = i < 0 || literal.charCodeAt(i) === 0x2d /* - */
+  if (allZeros || zeros >= shift) return false
   return Number.isInteger(Number(literal))
 }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { bodyProblem, roundedToWhole } from './json-keys.js'
+import { bodyProblems, roundedToWhole } from './json-keys.js'
+
+const bodyProblem = (text: string) => bodyProblems(text)[0]
 
 const duplicateKey = (text: string) => {
   const problem = bodyProblem(text)
@@ -86,6 +88,23 @@ describe('bodyProblem: numbers JavaScript would round to a whole one', () => {
       '[1.5e1, 15000e-3, 9007199254740993]',
     ])
       expect(bodyProblem(text), text).toBeUndefined()
+  })
+
+  it('names every one, up to twenty, with keys named twice among them, in text order', () => {
+    expect(
+      bodyProblems('{"a":1e-400,"b":{"c":1,"c":2},"d":[0.1,1.0000000000000001]}').map((p) => p.path),
+    ).toEqual(['/a', '/b/c', '/d/1'])
+    expect(bodyProblems(`[${Array(30).fill('1e-400').join(',')}]`)).toHaveLength(20)
+  })
+
+  it('reads a number of a million digits in one pass', () => {
+    // A regex trimming its zeros took quadratic time: such a body held the process for minutes.
+    const zeros = '0'.repeat(1_000_000)
+    expect(bodyProblem(`{"capacity":1.${zeros}1}`)?.path).toBe('/capacity')
+    expect(bodyProblem(`{"capacity":1${zeros}1e-3}`)).toBeUndefined()
+    expect(bodyProblem(`{"capacity":1.${zeros}}`)).toBeUndefined()
+    expect(roundedToWhole(`1${zeros}e-1000000`)).toBe(false)
+    expect(roundedToWhole(`1${zeros}e-1000001`)).toBe(false)
   })
 
   it('tells a whole number from one that is not by its digits, not by what JavaScript makes of it', () => {

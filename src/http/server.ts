@@ -17,7 +17,7 @@ import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
-import { bodyProblem } from './json-keys.js'
+import { bodyProblems } from './json-keys.js'
 import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
@@ -191,7 +191,7 @@ function isJson(text: string): boolean {
  * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
  * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
  * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
- * naming a key twice, or a number JavaScript would round to a whole one, is a 400 (`bodyProblem`).
+ * naming a key twice, or a number JavaScript would round to a whole one, is a 400 (`bodyProblems`).
  */
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
@@ -214,8 +214,8 @@ function parseJsonStrictly(app: FastifyInstance) {
         done(new ValidationError([{ path: '', message: prototypeKey }]))
         return
       }
-      const problem = error ? undefined : bodyProblem(text)
-      if (problem !== undefined) done(new ValidationError([problem]))
+      const problems = error ? [] : bodyProblems(text)
+      if (problems.length > 0) done(new ValidationError(problems))
       else done(error, value)
     })
   })
