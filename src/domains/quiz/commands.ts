@@ -149,7 +149,7 @@ export const attemptQuiz = defineCommand({
       // Outside a session: sent after the user's lock, so the check sees a session started meanwhile.
       const outside = async () => {
         await lockUserSessions(tx, userId)
-        return openSessionWith(tx, userId, cmd.quizId, meta.now)
+        return openSessionWith(tx, userId, [cmd.quizId], meta.now)
       }
       const [quiz, session, attempted, openSession] = await Promise.all([
         loadQuiz(tx, cmd.quizId, 'SHARE'),
@@ -179,15 +179,18 @@ export const createQuizSession = defineCommand({
   input: CreateQuizSessionInput,
   output: SessionCreatedResult,
   access: signedIn(),
-  refusals: ['QUIZ_NOT_FOUND', 'SESSION_ALREADY_EXISTS'],
+  refusals: ['QUIZ_NOT_FOUND', 'SESSION_ALREADY_EXISTS', 'QUIZ_IN_OPEN_SESSION'],
   examples: [{ sessionId: exampleSessionId, quizIds: [examplePrivateQuizId], timeLimitMinutes: 30 }],
   handle: stateStored({
     load: async (tx, cmd, meta) => {
-      // Held to the commit: an attempt outside a session waits for it, then sees the session.
-      await lockUserSessions(tx, meta.caller?.id ?? '')
+      // Held to the commit: an attempt outside a session, or another session's start, waits for it
+      // and then sees this session.
+      const userId = meta.caller?.id ?? ''
+      await lockUserSessions(tx, userId)
       return {
         session: await loadSession(tx, newSessionId(cmd, meta), 'SHARE'),
         quizzes: await loadSessionQuizzes(tx, cmd.quizIds),
+        openSession: await openSessionWith(tx, userId, cmd.quizIds, meta.now),
       }
     },
     decide: decideCreateSession,

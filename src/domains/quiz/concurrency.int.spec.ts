@@ -154,4 +154,15 @@ describe.runIf(modes.includes('server'))('quiz commands under concurrency (serve
       error: { code: 'QUIZ_IN_OPEN_SESSION' },
     })
   })
+
+  it('starts one of 10 parallel sessions of one learner over one quiz', async () => {
+    const quizId = await newQuiz()
+    const dee = learner(4)
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        t.commands.execute(createQuizSession, { quizIds: [quizId], timeLimitMinutes: 30 }, { caller: dee }),
+      ),
+    )
+    expect(codes(outcomes)).toEqual(oneOf(9, 'QUIZ_IN_OPEN_SESSION'))
+  })
 })

@@ -316,8 +316,13 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
       expect(await refused(attemptQuiz, { quizId: other, answers: [0, 2, 0] }, ann)).toBe(
         '409 QUIZ_IN_OPEN_SESSION',
       )
+      // Nor in a second session of theirs: a blank attempt in one would have scored the other in full.
+      expect(
+        await refused(createQuizSession, { quizIds: [other.toUpperCase()], timeLimitMinutes: 10 }, ann),
+      ).toBe('409 QUIZ_IN_OPEN_SESSION')
       await ok(completeQuizSession, { sessionId: second.sessionId }, ann)
       await ok(attemptQuiz, { quizId: other, answers: [0, 2, 0] }, ann)
+      await ok(createQuizSession, { quizIds: [other], timeLimitMinutes: 10 }, ann)
       await ok(completeQuizSession, { sessionId }, ann)
     })
 

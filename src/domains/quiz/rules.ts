@@ -18,7 +18,12 @@ import {
   type QuizEvent,
   type UpdateQuiz,
 } from './messages.js'
-import { checkSessionAttempt, type SessionState } from './session-rules.js'
+import {
+  checkSessionAttempt,
+  refuseInOpenSession,
+  type OpenSession,
+  type SessionState,
+} from './session-rules.js'
 
 /** The business rules of quizzes: pure functions from (command, state) to events. */
 
@@ -129,7 +134,7 @@ export interface AttemptState {
   /** Whether the caller already attempted this quiz within that session. */
   attemptedInSession: boolean
   /** For an attempt outside a session: the caller's open session that holds the quiz, if any. */
-  openSession?: { sessionId: string; endsAt: string }
+  openSession?: OpenSession
 }
 
 /** Scores the answers on the server: a question counts its points when its answer is the right choice. */
@@ -160,15 +165,7 @@ export function decideAttempt(cmd: AttemptQuiz, state: AttemptState, meta: Comma
   checkAnswers(quiz.questions, cmd.answers)
   if (cmd.sessionId !== undefined)
     checkSessionAttempt(quiz.quizId, state.session, state.attemptedInSession, meta)
-  else if (state.openSession !== undefined) {
-    // An attempt shows the answers (get-quiz-detail): outside the session, they would score it.
-    const { sessionId, endsAt } = state.openSession
-    throw new ConflictError(
-      'QUIZ_IN_OPEN_SESSION',
-      'Quiz in an open session',
-      `Quiz ${quiz.quizId} is part of your session ${sessionId}, open until ${endsAt}: attempt it there (with its sessionId), or once the session has ended`,
-    )
-  }
+  else if (state.openSession !== undefined) refuseInOpenSession(state.openSession)
   return [
     QuizAttempted.create({
       attemptId: meta.newId,

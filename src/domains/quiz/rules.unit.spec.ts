@@ -284,7 +284,7 @@ describe('attempt-quiz', () => {
         .thenRefused('ALREADY_ATTEMPTED')
     })
     it('refuses an attempt outside a session while one of the caller’s open sessions holds the quiz', () => {
-      const openSession = { sessionId: newId, endsAt: now }
+      const openSession = { sessionId: newId, quizId, endsAt: now }
       given(state({ openSession }))
         .when({ quizId, answers: [null, null] })
         .thenRefused('QUIZ_IN_OPEN_SESSION')
@@ -299,6 +299,15 @@ describe('create-quiz-session', () => {
   const given = deciderSpec(decideCreateSession, { command: createQuizSession, now, newId, caller: ben })
   const amysQuiz = { quizId, authorId: 'amy', public: true }
   const visible = [amysQuiz]
+  it('refuses a quiz already in another open session of the caller’s: both could not be scored blind', () => {
+    given({
+      session: { status: 'absent' },
+      quizzes: visible,
+      openSession: { sessionId: newId, quizId, endsAt: now },
+    })
+      .when({ quizIds: [quizId], timeLimitMinutes: 10 })
+      .thenRefused('QUIZ_IN_OPEN_SESSION')
+  })
   it('starts a session ending after its time limit', () => {
     given({ session: { status: 'absent' }, quizzes: visible })
       .when({ quizIds: [quizId.toUpperCase()], timeLimitMinutes: 600 })

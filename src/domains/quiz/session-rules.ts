@@ -73,6 +73,27 @@ export interface CreateSessionState {
   session: SessionState
   /** The quizzes it names that exist. */
   quizzes: readonly SessionQuiz[]
+  /** The caller's open session, not yet at its end, that holds one of them, if any. */
+  openSession?: OpenSession
+}
+
+/** An open session of the caller's that holds a quiz a command names. */
+export interface OpenSession {
+  sessionId: string
+  quizId: string
+  endsAt: string
+}
+
+/**
+ * A quiz in an open session is attempted only there, until its end: an attempt shows the answers
+ * (get-quiz-detail), so one elsewhere, outside a session or in a second one, would score it in full.
+ */
+export function refuseInOpenSession(open: OpenSession): never {
+  throw new ConflictError(
+    'QUIZ_IN_OPEN_SESSION',
+    'Quiz in an open session',
+    `Quiz ${open.quizId} is part of your session ${open.sessionId}, open until ${open.endsAt}: attempt it there (with its sessionId), or once the session has ended`,
+  )
 }
 
 export function decideCreateSession(
@@ -97,6 +118,7 @@ export function decideCreateSession(
       throw new NotFoundError('QUIZ_NOT_FOUND', 'Quiz not found', `Quiz ${quizId}`)
     }
   }
+  if (state.openSession) refuseInOpenSession(state.openSession)
   return [
     QuizSessionCreated.create({
       sessionId: cmd.sessionId ?? meta.newId,

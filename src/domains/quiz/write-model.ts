@@ -1,7 +1,7 @@
 import { type Migration, type SqlClient, type Statement } from '../../kernel/index.js'
 import type { Question, QuizEvent, SessionEvent } from './messages.js'
 import { evolve, maxScoreOf, type QuizRow, type QuizState } from './rules.js'
-import { type SessionQuiz, type SessionState, type SessionTally } from './session-rules.js'
+import { type OpenSession, type SessionQuiz, type SessionState, type SessionTally } from './session-rules.js'
 
 /**
  * The normalized write model, in schema `quiz`: quizzes and their questions, attempts, sessions and
@@ -149,21 +149,21 @@ export async function lockUserSessions(tx: SqlClient, userId: string): Promise<v
   ])
 }
 
-/** The user's open session, not yet at its end, that holds the quiz, with its end; or undefined. */
+/** The user's open session, not yet at its end, that holds one of the quizzes; or undefined. */
 export async function openSessionWith(
   tx: SqlClient,
   userId: string,
-  quizId: string,
+  quizIds: readonly string[],
   now: Date,
-): Promise<{ sessionId: string; endsAt: string } | undefined> {
-  const [row] = await tx.query<{ sessionId: string; endsAt: Date }>(
-    `SELECT s.session_id::text AS "sessionId", s.ends_at AS "endsAt"
+): Promise<OpenSession | undefined> {
+  const [row] = await tx.query<{ sessionId: string; quizId: string; endsAt: Date }>(
+    `SELECT s.session_id::text AS "sessionId", sq.quiz_id::text AS "quizId", s.ends_at AS "endsAt"
      FROM quiz.session s JOIN quiz.session_quiz sq USING (session_id)
-     WHERE s.user_id = $1 AND s.status = 'open' AND s.ends_at > $3 AND sq.quiz_id = $2
-     ORDER BY s.ends_at LIMIT 1`,
-    [userId, quizId, now],
+     WHERE s.user_id = $1 AND s.status = 'open' AND s.ends_at > $3 AND sq.quiz_id = ANY($2::uuid[])
+     ORDER BY s.ends_at, sq.position LIMIT 1`,
+    [userId, quizIds, now],
   )
-  return row && { sessionId: row.sessionId, endsAt: row.endsAt.toISOString() }
+  return row && { sessionId: row.sessionId, quizId: row.quizId, endsAt: row.endsAt.toISOString() }
 }
 
 /** Whether the quiz was attempted in the session already (the unique index settles a race). */
