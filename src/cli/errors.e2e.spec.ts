@@ -39,6 +39,8 @@ it(
       [['serve', '--port', 'abc'], /--port must be a port number/],
       // What a command does not take is refused, not ignored; a processor's name is checked here.
       [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],
+      // Given twice, an option is refused: the last one won, unsaid (a token for b, asked for a).
+      [['token', '--sub', 'a', '--sub', 'b'], /--sub is given twice/],
       [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
     ]
     const answers = await Promise.all(cases.map(([args]) => cli(args)))

@@ -50,9 +50,10 @@ ${[
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: rest,
     allowPositionals: true,
+    tokens: true,
     options: {
       port: { type: 'string' },
       seed: { type: 'boolean' },
@@ -69,6 +70,13 @@ async function main(argv: string[]): Promise<void> {
       json: { type: 'boolean' },
     },
   })
+  // parseArgs keeps the last of an option given twice: `--sub a --sub b` made b's token, unsaid.
+  const named = new Set<string>()
+  for (const token of tokens)
+    if (token.kind === 'option') {
+      if (named.has(token.name)) throw new UsageError(`--${token.name} is given twice`)
+      named.add(token.name)
+    }
   const allowed = command === undefined ? undefined : takes[command]
   if (allowed) {
     for (const name of Object.keys(values))
