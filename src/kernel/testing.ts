@@ -7,6 +7,7 @@ export * from '../testing/kit.js'
 export {
   commandProcess,
   countingReads,
+  logSettled,
   startTestProcesses,
   startTestTandem,
   type TestTandem,

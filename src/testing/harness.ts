@@ -218,3 +218,21 @@ export function commandProcess(
   })
   return { bus, memory, counted, recalls }
 }
+
+/**
+ * Waits until every transaction that wrote to the log has ended, as a reader's snapshot sees it:
+ * until then a gap-safe reader (a projection, a processor) reads only below the oldest still running,
+ * and a transaction running anywhere on the PostgreSQL server (another test file's) holds it back
+ * for its duration, by design. A spec that needs events read in one batch waits for this first.
+ */
+export async function logSettled(sql: Pick<Sql, 'query'>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const [row] = await sql.query<{ settled: boolean }>(
+      `SELECT coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(tx_id), true) AS settled FROM tandem.event_log`,
+    )
+    if (row?.settled === true) return
+    if (Date.now() > deadline) throw new Error(`the log did not settle within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { modes, startTestTandem, type TestTandem } from '../../../kernel/testing.js'
+import { logSettled, modes, startTestTandem, type TestTandem } from '../../../kernel/testing.js'
 import { agent, cardsTestDomain, commands as c, issue, network, payment, run } from '../testing/cards.js'
 import { openCardAnalytics, type CardAnalytics } from './index.js'
 import type { SpendingEngine } from '../projections/engine.js'
@@ -86,21 +86,6 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
     })
   }
 
-  /**
-   * Waits until every transaction that wrote to the log has ended, as a reader's snapshot sees it: a
-   * transaction running anywhere on the PostgreSQL server (another test's CREATE DATABASE) holds
-   * every gap-safe reader back for its duration, by design.
-   */
-  async function logSettled() {
-    const settled = async () => {
-      const [row] = await t.sql.query<{ settled: boolean }>(
-        `SELECT coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(tx_id), true) AS settled FROM tandem.event_log`,
-      )
-      return row?.settled
-    }
-    await expect.poll(settled, { timeout: 20_000 }).toBe(true)
-  }
-
   /** Every question the engine answers, against brute force over the write model's rows. */
   async function expectBruteForce(engine: CardAnalytics) {
     const facts = [...(await factsFromWriteModel(t.sql)), ...unknownDeclines]
@@ -131,7 +116,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
 
   it('answers every question as brute force over the write model does', { timeout: 60_000 }, async () => {
     await pay(80)
-    await logSettled()
+    await logSettled(t.sql)
     const engine = await openCardAnalytics({ sql: t.sql, batchSize: 17 })
     try {
       expect(await engine.catchUp()).toBeGreaterThan(80)
@@ -147,7 +132,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
     { timeout: 60_000 },
     async () => {
       const path = join(dir, 'facts.duckdb')
-      await logSettled()
+      await logSettled(t.sql)
       let failures = 1
       const crashing = await openCardAnalytics({
         sql: t.sql,
@@ -162,7 +147,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
       await crashing.catchUp()
       await crashing.close()
       await pay(30)
-      await logSettled()
+      await logSettled(t.sql)
       const reopened = await openCardAnalytics({ sql: t.sql, path, batchSize: 13 })
       try {
         await reopened.catchUp()
@@ -181,7 +166,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
   )
 
   it("answers the read side's questions as the SQL rollups do", { timeout: 30_000 }, async () => {
-    await logSettled()
+    await logSettled(t.sql)
     expect(await t.projections.caughtUp()).toBe(true)
     const engine = await openCardAnalytics({ sql: t.sql })
     try {
@@ -253,7 +238,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
       // Two currencies on the newest day: the payment reported last names it (a decline counts too).
       await pay(late, 'First', at(now - 30_000))
       await pay(late, 'Reported last', at(now - 30_000), 'USD')
-      await logSettled()
+      await logSettled(t.sql)
       await expect.poll(() => t.projections.caughtUp(), { timeout: 20_000 }).toBe(true)
       const engine = await openCardAnalytics({ sql: t.sql })
       try {
@@ -319,7 +304,7 @@ describe.each(modes)('cards analytics on DuckDB (%s)', (mode) => {
   it('follows the log: a new payment shows within the poll', { timeout: 30_000 }, async () => {
     const engine = await openCardAnalytics({ sql: t.sql })
     try {
-      await logSettled()
+      await logSettled(t.sql)
       await engine.catchUp()
       engine.follow(20)
       const customerId = customers[0] as string
