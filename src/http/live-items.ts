@@ -18,6 +18,12 @@ import { callerOf, tokenLeftMs } from './handlers.js'
 export const maxItemPages = 10
 /** How many keys a stream remembers sending; older ones are covered by a floor key. */
 const rememberedKeys = 5000
+/**
+ * How long after a key is sent an item below it may still commit (its command's transaction,
+ * decided at an earlier time, committing after the newer one, and the projection applying it):
+ * past that the key joins the floor, and refreshes read no deeper than the floor.
+ */
+export const settleMs = 10_000
 /** A Last-Event-ID worth comparing: 1 to 200 characters, none a control character. */
 const usableId = /^[^\p{Cc}]{1,200}$/u
 
@@ -42,20 +48,40 @@ function usable(given: unknown): string | undefined {
 /**
  * The keys a stream counts as sent, or as the client's already: every key up to `floor`, and the last
  * `remembered` added above it. Items can commit out of key order, so "greater than the last
- * sent" would lose one that commits late; forgetting a key raises the floor to it instead.
+ * sent" would lose one that commits late; forgetting a key raises the floor to it instead, and so
+ * does a key sent `settleMs` ago (`settle`): by then nothing below it is still to commit.
  */
-export function sentKeys(initialFloor: string, remembered = rememberedKeys) {
+export function sentKeys(
+  initialFloor: string,
+  remembered = rememberedKeys,
+  settleAfterMs = settleMs,
+  now: () => number = Date.now,
+) {
   let floor = initialFloor
-  const recent = new Set<string>()
+  /** Keys above the floor, with when they were added, oldest added first. */
+  const recent = new Map<string, number>()
+  const raise = (key: string) => {
+    recent.delete(key)
+    if (key > floor) floor = key
+  }
   return {
     has: (key: string) => key <= floor || recent.has(key),
     add(key: string) {
-      recent.add(key)
+      if (key <= floor || recent.has(key)) return
+      recent.set(key, now())
       if (recent.size <= remembered) return
-      const [oldest = ''] = recent
-      recent.delete(oldest)
-      if (oldest > floor) floor = oldest
+      const [oldest = ''] = recent.keys()
+      raise(oldest)
     },
+    /** Raises the floor past every key added `settleAfterMs` ago or more. */
+    settle() {
+      const before = now() - settleAfterMs
+      for (const [key, at] of recent) {
+        if (at > before) break
+        raise(key)
+      }
+    },
+    floor: () => floor,
   }
 }
 
@@ -129,16 +155,15 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       }
     }
     /**
-     * Whether a refresh pages on: the page is all new, or a new item lies below one sent (items that
-     * committed out of key order, or older ones that joined the list, as a follow's backfill: what
-     * is new may go on below). A page whose new items are all above the sent ones (the usual new post
-     * on top) ends the walk.
+     * Whether a refresh pages on: while the page reaches above the floor. An item that committed late
+     * (its key below ones sent already) may lie on any page above it, under items sent: a walk that
+     * stopped at a page whose new items were all on top lost it for the life of the stream. Keys
+     * settle into the floor `settleMs` after they are sent, so a walk reads the items of those
+     * seconds, at most `maxItemPages` pages.
      */
-    const mayHaveMore = (page: readonly Keyed[]) => {
-      const firstSent = page.findIndex(({ key }) => sent.has(key))
-      return firstSent === -1 || page.slice(firstSent).some(({ key }) => !sent.has(key))
-    }
+    const mayHaveMore = (page: readonly Keyed[]) => (page.at(-1)?.key ?? '') > sent.floor()
     const refresh = async (freshAfter: number) => {
+      sent.settle()
       try {
         const next = await read(maxItemPages, mayHaveMore, freshAfter)
         follower.retag(next.tags)

@@ -19,6 +19,28 @@ describe("an item stream's memory of the keys it sent", () => {
     expect([sent.has('a'), sent.has('m'), sent.has('n')]).toEqual([true, true, false])
   })
 
+  it('raises its floor past the keys sent long enough ago that nothing below them is still to commit', () => {
+    let now = 0
+    const sent = sentKeys('', 100, 10_000, () => now)
+    sent.add('k5')
+    now = 4_000
+    sent.add('k3')
+    sent.add('k9')
+    now = 10_000
+    sent.settle()
+    // k5 settled: the floor is k5, and k4 below it counts as sent; k3 and k9 are still their own.
+    expect(sent.floor()).toBe('k5')
+    expect([sent.has('k4'), sent.has('k6'), sent.has('k3'), sent.has('k9')]).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ])
+    now = 14_000
+    sent.settle()
+    expect(sent.floor()).toBe('k9')
+  })
+
   describe('when it holds more keys than it remembers', () => {
     it('forgets the oldest added and raises its floor to it, so a forgotten key is never sent again', () => {
       const sent = sentKeys('', 2)

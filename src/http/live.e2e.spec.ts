@@ -268,6 +268,21 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       expect(await nextItems(resumed, 1)).toEqual(next)
     })
 
+    it('sends a note that commits late below several sent, pages down from the first', async () => {
+      const caller = newWriter()
+      // Nothing yet: the stream's reads reach the end, and every note from now on is its to send.
+      const stream = await itemStream(caller, { limit: '1' })
+      const [first] = await notesBy(caller, 1)
+      expect(await nextItems(stream, 1)).toEqual([first])
+      const [second] = await notesBy(caller, 1)
+      expect(await nextItems(stream, 1)).toEqual([second])
+      // Below both: on the third page of one. A refresh whose first page held only a sent note
+      // stopped there, and this note was never sent.
+      const late = `00000000-0000-7000-8000-${randomUUID().slice(-12)}`
+      await notesBy(caller, 1, { noteId: late })
+      expect(await stream.next(3000)).toMatchObject({ event: 'item', id: second, data: { noteId: late } })
+    })
+
     it('does not send an older note that a deletion brings onto the first page', async () => {
       const caller = newWriter()
       const [, newer = ''] = await notesBy(caller, 2)
