@@ -104,6 +104,8 @@ export {
   type RetryPolicy,
   type StartFrom,
 } from '../processors/processor.js'
+/** What `ctx.send` throws for a refusal that is not the business's answer (bad input, a conflict). */
+export { CommandFailedError } from '../processors/deliver.js'
 export type { KvReader, LexBound, LexRange, ReadStores } from '../core/read-stores.js'
 
 // The buses, as demo data, examples and benchmark mixes use them.

@@ -18,7 +18,10 @@ const minji: Caller = { id: 'minji', roles: [] }
 const jun: Caller = { id: 'jun', roles: [] }
 const local = summarizerFor('local')
 
-/** Local summaries, except: `FAIL…` throws; `HOLD…` waits until the test lets it go. */
+/**
+ * Local summaries, except: `FAIL…` throws; `HOLD…` waits until the test lets it go; `BROKEN…` gives
+ * half an emoji, which the summary's record refuses.
+ */
 let release: () => void = () => undefined
 /** Set anew by the test that holds a summary (one per mode). */
 let gate = Promise.resolve()
@@ -26,6 +29,7 @@ const summarizer: Summarizer = {
   name: 'local-textrank',
   async summarize(request) {
     if (request.content.startsWith('FAIL')) throw new Error('the provider is down')
+    if (request.content.startsWith('BROKEN')) return 'Half an emoji: \ud83d'
     if (request.content.startsWith('HOLD')) await gate
     return local.summarize(request)
   },
@@ -267,6 +271,36 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     })
     const detail = await ask<{ summaryCount: number }>(getSubjectDetail, { subjectId }, learner)
     expect(detail.status === 'succeeded' && detail.data.summaryCount).toBe(3)
+  })
+
+  it('records a summary its record refuses as failed, and goes on with the next (it retried, then parked it)', async () => {
+    const learner: Caller = { id: `${mode}-broken`, roles: [] }
+    const subjectId = await subjectFor(learner)
+    const broken = await send<{ summaryId: string }>(
+      t.commands.execute(generateSummary, { subjectId, content: 'BROKEN text.' }, { caller: learner }),
+    )
+    const next = await send<{ summaryId: string }>(
+      t.commands.execute(
+        generateSummary,
+        { subjectId, content: 'A fine text. It has sentences.' },
+        { caller: learner },
+      ),
+    )
+    type Item = { summaryId: string; status: string; reason: string | null }
+    const list = async () => {
+      const answer = await ask<{ items: Item[] }>(getStudySummaries, { subjectId }, learner)
+      return answer.status === 'succeeded' ? answer.data.items : []
+    }
+    await until(async () => {
+      const items = await list()
+      return items.length === 2 && items.every((s) => s.status !== 'pending')
+    })
+    const byId = new Map((await list()).map((s) => [s.summaryId, s]))
+    expect(byId.get(broken.result.summaryId)).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('local-textrank: the summary was refused') as unknown,
+    })
+    expect(byId.get(next.result.summaryId)).toMatchObject({ status: 'ready' })
   })
 
   it('fails a summary still pending at its deadline; the late result changes nothing', async () => {

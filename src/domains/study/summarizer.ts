@@ -144,14 +144,27 @@ function textRank(vectors: readonly Vector[]): number[] {
 }
 
 /**
+ * `text` cut to at most `max` UTF-16 units, never inside a character: cut between the halves of a
+ * surrogate pair (an emoji), a summary held half a character, which PostgreSQL cannot store, and
+ * `record-summary` refused it.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text
+  const last = text.charCodeAt(max - 1)
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)
+}
+
+/** A sentence of at most `maxSentenceChars`, cut with an ellipsis. */
+const shortened = (sentence: string) =>
+  sentence.length <= maxSentenceChars ? sentence : `${cutText(sentence, maxSentenceChars - 1)}…`
+
+/**
  * An extractive summary: sentences weighed by TF-IDF, the most central (similarity to the whole
  * text) taken as candidates, ranked by TextRank, the best kept in their order in the text. Pure and
  * deterministic: ties go to the earlier sentence.
  */
 export function summarizeText(content: string, style: Style): string {
-  const sentences = sentencesOf(content).map((s) =>
-    s.length > maxSentenceChars ? `${s.slice(0, maxSentenceChars - 1)}…` : s,
-  )
+  const sentences = sentencesOf(content).map(shortened)
   if (sentences.length <= 1) return sentences[0] ?? ''
   const vectors = weigh(sentences)
   const centroid: Vector = new Map()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
+import { cutText, lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
 
 const english =
   'CQRS separates commands from queries. Commands change the state of the system. ' +
@@ -37,6 +37,19 @@ describe('the local summarizer', () => {
       expect(order).toEqual([...order].sort((a, b) => a - b))
       expect(sentencesOf(summarizeText(text, 'brief'))).toHaveLength(1)
     }
+  })
+
+  it('cuts a long sentence between characters, never inside one (an emoji is two UTF-16 units)', () => {
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+    for (const lead of ['ab', 'abc']) {
+      // With `ab` the 599th unit is an emoji's first half: the cut fell between its halves.
+      const text = `${lead}${'\u{1F600}'.repeat(400)} gamma delta. Another sentence about gamma. Third about delta.`
+      const summary = summarizeText(text, 'detailed')
+      expect(lone.test(summary), lead).toBe(false)
+      expect(summary).toContain('…')
+    }
+    expect(cutText('a\u{1F600}', 2)).toBe('a')
+    expect(cutText('a\u{1F600}', 3)).toBe('a\u{1F600}')
   })
 
   it('gives the same summary for the same content and style', () => {
