@@ -183,6 +183,16 @@ const commandCases: Case[] = [
     paths: ['/n/2'],
   },
   {
+    name: 'create-note: a body nesting 100,000 levels, refused before it is parsed',
+    send: raw(
+      'application/json',
+      `{"title":"a","body":"b","n":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+    ),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: [''],
+  },
+  {
     name: 'add-comment: bad JSON',
     send: raw('application/json', '{noteId}', 'add-comment'),
     status: 400,

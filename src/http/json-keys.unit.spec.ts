@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bodyProblems, roundedToWhole } from './json-keys.js'
+import { bodyProblems, nestsDeeper, roundedToWhole } from './json-keys.js'
 
 const bodyProblem = (text: string) => bodyProblems(text)[0]
 
@@ -113,5 +113,22 @@ describe('bodyProblem: numbers JavaScript would round to a whole one', () => {
     for (const literal of whole) expect(roundedToWhole(literal), literal).toBe(false)
     // Of those that are not whole, only the ones JavaScript rounds to a whole number are reported.
     expect(notWhole.filter(roundedToWhole)).toEqual(['1.0000000000000001', '1e-400', '9.999999999999999999'])
+  })
+})
+
+describe('nestsDeeper', () => {
+  it('counts the levels of objects and arrays, not brackets inside strings', () => {
+    expect(nestsDeeper('[[[1]]]', 3)).toBe(false)
+    expect(nestsDeeper('[[[[1]]]]', 3)).toBe(true)
+    expect(nestsDeeper('{"a":{"b":[{}]}}', 4)).toBe(false)
+    expect(nestsDeeper('{"a":{"b":[{}]}}', 3)).toBe(true)
+    expect(nestsDeeper('["[[[[[", "\\"]', 1)).toBe(false)
+    expect(nestsDeeper('[1],[2],[3]', 1)).toBe(false)
+  })
+
+  it('reads a body of half a million levels in one pass, and stops at the bound', () => {
+    const deep = `${'['.repeat(524_000)}${']'.repeat(524_000)}`
+    expect(nestsDeeper(deep)).toBe(true)
+    expect(nestsDeeper(`${'['.repeat(64)}${']'.repeat(64)}`)).toBe(false)
   })
 })

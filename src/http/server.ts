@@ -17,7 +17,7 @@ import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
-import { bodyProblems } from './json-keys.js'
+import { bodyProblems, maxDepth, nestsDeeper } from './json-keys.js'
 import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
@@ -191,7 +191,8 @@ function isJson(text: string): boolean {
  * JSON bodies as Fastify parses them (its guards against `__proto__` and `constructor.prototype`
  * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
  * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
- * naming a key twice, or a number JavaScript would round to a whole one, is a 400 (`bodyProblems`).
+ * naming a key twice, or a number JavaScript would round to a whole one, is a 400 (`bodyProblems`);
+ * so is one nesting deeper than 64 levels, found before it is parsed (`nestsDeeper`).
  */
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
@@ -208,6 +209,10 @@ function parseJsonStrictly(app: FastifyInstance) {
       return
     }
     const text = bytes.toString('utf8')
+    if (nestsDeeper(text)) {
+      done(new ValidationError([{ path: '', message: `nests deeper than ${maxDepth} levels` }]))
+      return
+    }
     void parse(request, text, (error, value) => {
       // Refused though it is JSON: its parser found a prototype key (the error does not say).
       if (error && (error as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(text)) {
