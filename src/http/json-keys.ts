@@ -93,23 +93,29 @@ export function roundedToWhole(literal: string): boolean {
 
 /** The deepest a JSON body may nest: no command takes more than a few levels. */
 export const maxDepth = 64
+/** The most values a JSON body may hold: the largest command (a quiz of 100 questions) holds ~1,500. */
+export const maxValues = 10_000
 
 /**
- * Whether a JSON text nests objects and arrays deeper than `max`, read before it is parsed: a body
- * of half a million nested arrays (under the 1 MiB limit) took `JSON.parse` 0.4 s of the event loop,
- * from anyone, token or not. One pass; brackets inside strings do not count.
+ * What makes a JSON text too dear to parse, read before it is parsed: nesting deeper than `maxDepth`
+ * (half a million nested arrays, under the 1 MiB limit, took `JSON.parse` 0.4 s of the event loop,
+ * from anyone, token or not), or more than `maxValues` values (110,000 keys took the parser and the
+ * schema's check 0.3 s). One pass; what is inside strings does not count.
  */
-export function nestsDeeper(text: string, max = maxDepth): boolean {
+export function tooComplex(text: string, depthLimit = maxDepth, valueLimit = maxValues): string | undefined {
   let depth = 0
+  let values = 1
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === 0x22 /* " */) {
       for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (++depth > max) return true
+      if (++depth > depthLimit) return `nests deeper than ${depthLimit} levels`
+      values++
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--
+    else if (c === 0x2c /* , */ && ++values > valueLimit) return `holds more than ${valueLimit} values`
   }
-  return false
+  return undefined
 }
 
 function pointer(path: readonly string[]): string {

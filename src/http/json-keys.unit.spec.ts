@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bodyProblems, nestsDeeper, roundedToWhole } from './json-keys.js'
+import { bodyProblems, roundedToWhole, tooComplex } from './json-keys.js'
 
 const bodyProblem = (text: string) => bodyProblems(text)[0]
 
@@ -116,19 +116,28 @@ describe('bodyProblem: numbers JavaScript would round to a whole one', () => {
   })
 })
 
-describe('nestsDeeper', () => {
+describe('tooComplex', () => {
+  const nestsDeeper = (text: string, max?: number) => tooComplex(text, max)?.startsWith('nests') === true
   it('counts the levels of objects and arrays, not brackets inside strings', () => {
     expect(nestsDeeper('[[[1]]]', 3)).toBe(false)
     expect(nestsDeeper('[[[[1]]]]', 3)).toBe(true)
     expect(nestsDeeper('{"a":{"b":[{}]}}', 4)).toBe(false)
     expect(nestsDeeper('{"a":{"b":[{}]}}', 3)).toBe(true)
-    expect(nestsDeeper('["[[[[[", "\\"]', 1)).toBe(false)
+    expect(nestsDeeper('["[[[[[", "\\\\"]', 1)).toBe(false)
     expect(nestsDeeper('[1],[2],[3]', 1)).toBe(false)
   })
 
   it('reads a body of half a million levels in one pass, and stops at the bound', () => {
     const deep = `${'['.repeat(524_000)}${']'.repeat(524_000)}`
-    expect(nestsDeeper(deep)).toBe(true)
-    expect(nestsDeeper(`${'['.repeat(64)}${']'.repeat(64)}`)).toBe(false)
+    expect(tooComplex(deep)).toBe('nests deeper than 64 levels')
+    expect(tooComplex(`${'['.repeat(64)}${']'.repeat(64)}`)).toBeUndefined()
+  })
+
+  it('counts values, not commas inside strings', () => {
+    expect(tooComplex('[1,2]', 64, 3)).toBeUndefined() // the array and its two numbers
+    expect(tooComplex('[1,2,3]', 64, 3)).toBe('holds more than 3 values')
+    expect(tooComplex('{"a":"x,y,z,w"}', 64, 3)).toBeUndefined()
+    const keys = `{${Array.from({ length: 10_001 }, (_, i) => `"k${i}":1`).join(',')}}`
+    expect(tooComplex(keys)).toBe('holds more than 10000 values')
   })
 })

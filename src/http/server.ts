@@ -17,7 +17,7 @@ import { maxItemPages } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
-import { bodyProblems, maxDepth, nestsDeeper } from './json-keys.js'
+import { bodyProblems, tooComplex } from './json-keys.js'
 import { registerResourceRoutes } from './resource-routes.js'
 import { describeRoutes, problem } from './routes.js'
 
@@ -192,7 +192,8 @@ function isJson(text: string): boolean {
  * kept), but only as UTF-8: read as text, bytes that are not would become U+FFFD and be stored so. A
  * compressed body (Content-Encoding) is not read at all: 415, as for another media type. An object
  * naming a key twice, or a number JavaScript would round to a whole one, is a 400 (`bodyProblems`);
- * so is one nesting deeper than 64 levels, found before it is parsed (`nestsDeeper`).
+ * so is one nesting deeper than 64 levels or holding more than 10,000 values, found before it is
+ * parsed (`tooComplex`).
  */
 function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
@@ -209,8 +210,9 @@ function parseJsonStrictly(app: FastifyInstance) {
       return
     }
     const text = bytes.toString('utf8')
-    if (nestsDeeper(text)) {
-      done(new ValidationError([{ path: '', message: `nests deeper than ${maxDepth} levels` }]))
+    const complex = tooComplex(text)
+    if (complex !== undefined) {
+      done(new ValidationError([{ path: '', message: complex }]))
       return
     }
     void parse(request, text, (error, value) => {
