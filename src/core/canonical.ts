@@ -14,7 +14,9 @@ const cache = new WeakMap<TSchema, Canonical>()
  * tag or a read-model key built from the raw text would take them as many. So every UUID in a
  * message is lower-cased as it is accepted, before anything is built from it: nothing downstream
  * ever sees another spelling. A case-insensitive name (`Name()`, marked `x-lower-case`) is too, and
- * a label (`Label()`, marked `x-label`) is taken in NFC, trimmed. Run on values that passed validation.
+ * a label (`Label()`, marked `x-label`) is taken in NFC, trimmed. Run before validation, which checks
+ * the canonical form (core/validation.ts); on a value of another shape it changes nothing: each step
+ * changes only strings where its schema expects them.
  */
 export function canonicalFor(schema: TSchema): Canonical {
   let canonical = cache.get(schema)
