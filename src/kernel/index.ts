@@ -79,7 +79,8 @@ export {
   type AuditLog,
   type AuditRecord,
 } from '../core/audit.js'
-export { streamVersion } from '../storage/event-log.js'
+/** Compares log positions and transaction ids (decimal strings) without converting them. */
+export { compareDecimal, streamVersion } from '../storage/event-log.js'
 export type { Migration } from '../storage/migrations.js'
 
 // Read models.

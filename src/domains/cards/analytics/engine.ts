@@ -1,9 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api'
-import { transactionLookup, type Replica, type SqlClient } from '../../../kernel/index.js'
+import { compareDecimal, transactionLookup, type Replica, type SqlClient } from '../../../kernel/index.js'
 import { appendBatch, factsSchema, readCheckpoint } from './facts.js'
 import {
   compareCheckpoints,
-  compareDecimal,
   readFrom,
   readTransactionEvents,
   type Checkpoint,

@@ -1,4 +1,4 @@
-import type { SqlClient } from '../../../kernel/index.js'
+import { compareDecimal, type SqlClient } from '../../../kernel/index.js'
 
 /**
  * The analytics engine's view of the event log: the transaction events after a checkpoint, gap-safe,
@@ -57,11 +57,6 @@ export interface LogBatch {
   events: LoggedTransactionEvent[]
   /** The oldest transaction still running when read: nothing below it can appear later. */
   horizon: string
-}
-
-/** Compares non-negative decimal strings without converting them to numbers. */
-export function compareDecimal(a: string, b: string): number {
-  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
 }
 
 export function compareCheckpoints(a: Checkpoint, b: Checkpoint): number {

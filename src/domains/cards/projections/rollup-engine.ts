@@ -1,3 +1,4 @@
+import { compareDecimal } from '../../../kernel/index.js'
 import { lastDayOf, monthNumber, monthOf } from './access.js'
 import {
   bucketsOf,
@@ -27,7 +28,7 @@ function newestName(rows: readonly (Named & { day: string })[]): string | null {
     if (
       best === undefined ||
       row.day > best.day ||
-      (row.day === best.day && BigInt(row.name_position) > BigInt(best.name_position))
+      (row.day === best.day && compareDecimal(row.name_position, best.name_position) > 0)
     )
       best = row
   }

@@ -1,4 +1,10 @@
-import { defineSqlProjection, indexName, unreachable, type Statement } from '../../../kernel/index.js'
+import {
+  compareDecimal,
+  defineSqlProjection,
+  indexName,
+  unreachable,
+  type Statement,
+} from '../../../kernel/index.js'
 import { transactionEvents, type TransactionEvent } from '../messages.js'
 import { categoryOf } from './categories.js'
 import type { EngineName } from './schemas.js'
@@ -137,8 +143,6 @@ export interface Named {
   merchant_name: string
   name_position: string
 }
-/** Whether a position (decimal strings without leading zeros) is past another. */
-const past = (a: string, b: string) => a.length > b.length || (a.length === b.length && a > b)
 
 /**
  * The row of `id` moved by `m`: made from `key` at its first move in the batch. (Object.assign, not
@@ -185,7 +189,7 @@ export function statementsOf(
       m,
     )
     const named = merchant as Row & Partial<Named>
-    if (named.name_position === undefined || past(event.position, named.name_position)) {
+    if (named.name_position === undefined || compareDecimal(event.position, named.name_position) > 0) {
       named.merchant_name = d.merchantName
       named.name_position = event.position
     }
