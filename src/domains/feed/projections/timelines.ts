@@ -35,6 +35,8 @@ export interface FeedSettings {
   mode: FeedMode
   /** Hybrid: an author with more followers than this is pulled, not pushed. */
   pullAbove: number
+  /** Entries a timeline keeps (default `timelineCap`); tests lower it to cross it with fewer posts. */
+  timelineCap?: number
 }
 
 /** Entries per timeline, as Twitter and Mastodon cap theirs. */
@@ -90,12 +92,13 @@ export const timelinesModel = (mode: FeedMode) => `feed-home-${mode}`
 
 export function timelinesProjection(settings: FeedSettings) {
   const { mode } = settings
+  const cap = settings.timelineCap ?? timelineCap
   /** Whether an author's new posts are written into their followers' timelines. */
   const pushes = (author: UserDoc) => mode === 'push' || (mode === 'hybrid' && !author.pulled)
 
   function addToTimeline(kv: KvBatch, reader: string, entries: readonly string[]) {
     for (const e of entries) kv.zadd(timelineKey(reader), 0, e)
-    kv.ztrim(timelineKey(reader), timelineCap, floorKey(reader))
+    kv.ztrim(timelineKey(reader), cap, floorKey(reader))
   }
 
   async function changeCount(kv: KvBatch, postId: string, field: 'likes' | 'comments', by: number) {
@@ -166,7 +169,7 @@ export function timelinesProjection(settings: FeedSettings) {
           const author = await kv.getJson<UserDoc>(userKey(authorId))
           const push = author !== undefined && pushes(author)
           for (const reader of await kv.smembers(followersKey(authorId))) {
-            if (push) kv.zaddCapped(timelineKey(reader), entry, timelineCap, floorKey(reader))
+            if (push) kv.zaddCapped(timelineKey(reader), entry, cap, floorKey(reader))
             kv.touch(timelineTag(reader))
           }
           return
@@ -220,7 +223,7 @@ export function timelinesProjection(settings: FeedSettings) {
             const recent = await kv.zrangeByLex(authorPostsKey(followeeId), {
               min: '-',
               max: '+',
-              count: timelineCap + 1,
+              count: cap + 1,
               reverse: true,
             })
             if (recent.length > 0) addToTimeline(kv, reader, recent)
