@@ -1,4 +1,4 @@
-import { defineQuery, Limit, Page, signedIn, timeIdKey, type Caller } from '../../../kernel/index.js'
+import { defineQuery, Limit, Page, signedIn, type Caller } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { canonicalDepartment, hasRole } from '../rules.js'
 import { Cursor, cursorOf, keyOf, pageAfter } from './access.js'
@@ -10,8 +10,9 @@ import { requestsModel, RequestSummary, summaryColumns, summaryOf, type SummaryR
  * (as approval-rules.ts `actsAs` says: a manager step of their department, a finance step, and for
  * an admin any step), except their own requests and those they approved a step of already (both
  * refused by the write side). Newest wait first: a request enters an approver's list when its step
- * starts waiting (created, updated, or the step before approved), so `waitingSince|requestId` is a
- * key that grows for each new item of the live stream.
+ * starts waiting (created, updated, or the step before approved). The list is a work queue, not a
+ * log: requests leave it (approved, rejected, cancelled, moved on to another's step) as often as they
+ * come, so its live stream sends the page again each time it changes, not each item once.
  */
 
 export const PendingApproval = Type.Object({
@@ -36,7 +37,8 @@ function actionable(caller: Caller, params: unknown[]): string | undefined {
 export const getPendingApprovals = defineQuery({
   domain: 'procurement',
   name: 'get-pending-approvals',
-  summary: "Requests waiting for the caller's approval, newest wait first; /stream sends each as it arrives",
+  summary:
+    "Requests waiting for the caller's approval, newest wait first; /stream sends the page again each time it changes",
   input: Type.Object(
     { limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },
     { additionalProperties: false },
@@ -45,7 +47,7 @@ export const getPendingApprovals = defineQuery({
   access: signedIn(),
   readModels: [requestsModel],
   paged: true,
-  live: { itemKey: (item) => `${item.waitingSince}|${item.requestId}`, keyPattern: timeIdKey },
+  live: true,
   examples: [{ limit: 10 }],
   cache: {
     ttlMs: 30_000,
