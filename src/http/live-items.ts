@@ -4,7 +4,7 @@ import type { AnyQuery, LiveItems } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { follow, openEventStream, problemText } from './event-stream.js'
-import { callerOf, tokenLeftMs } from './handlers.js'
+import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
@@ -105,6 +105,8 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     const given = usable(request.headers['last-event-id'] ?? lastEventId)
     const after = given !== undefined && live.keyPattern?.test(given) === false ? undefined : given
     const input = coerce(definition.input, query) as Record<string, unknown>
+    // X-Min-Position holds the first read until the read models reached it, as for the query.
+    const consistency = consistencyOf(request)
 
     /**
      * Pages on from the first page while `more` says a page may have more to send below it, `pages`
@@ -120,7 +122,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         const answer = await tandem.queries.ask(definition, pageInput, {
           caller,
           log: request.log,
-          freshAfter,
+          ...(freshAfter === undefined ? consistency : { freshAfter }),
         })
         if (answer.status === 'failed') throw answer.error
         const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }

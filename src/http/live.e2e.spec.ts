@@ -112,6 +112,35 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     expect(await badToken.response.json()).toMatchObject({ code: 'UNAUTHENTICATED' })
   })
 
+  it('holds a stream’s first answer for X-Min-Position as the query does: unreached 503, malformed 400', async () => {
+    // Read-your-writes: a note just created is the stream's first answer, not a 404.
+    const created = await createNoteVia(s)
+    const fresh = await streamOf(created.noteId, { 'x-min-position': created.position })
+    expect((await fresh.next()).data).toMatchObject({ noteId: created.noteId })
+    const authorization = s.bearer(reader)
+    const ahead = {
+      authorization,
+      'x-min-position': String(BigInt(created.position) + 1000n),
+      'x-max-wait-ms': '50',
+    }
+    for (const url of [
+      `get-note/stream?noteId=${created.noteId}`,
+      `recent-notes/stream?ownerId=${reader.id}`,
+    ]) {
+      const lagging = await openStream(`${base}/api/queries/notes/${url}`, ahead)
+      streams.push(lagging)
+      expect(lagging.response.status).toBe(503)
+      expect(await lagging.response.json()).toMatchObject({ code: 'READ_MODEL_LAGGING' })
+      const bad = await openStream(`${base}/api/queries/notes/${url}`, {
+        authorization,
+        'x-min-position': '-1',
+      })
+      streams.push(bad)
+      expect(bad.response.status).toBe(400)
+      expect(await bad.response.json()).toMatchObject({ code: 'VALIDATION_FAILED' })
+    }
+  })
+
   it('streams to a signed-in caller too', async () => {
     const noteId = await settledNote()
     const stream = await streamOf(noteId, { authorization: s.bearer(reader) })

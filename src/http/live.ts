@@ -3,7 +3,7 @@ import type { AnyQuery } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { follow, openEventStream, problemText } from './event-stream.js'
-import { callerOf, tokenLeftMs } from './handlers.js'
+import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 import { itemStreamHandler } from './live-items.js'
 
 /**
@@ -18,8 +18,14 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
     const input = coerce(definition.input, request.query ?? {})
+    // X-Min-Position holds the first answer until the read models reached it, as for the query.
+    const consistency = consistencyOf(request)
     const ask = (freshAfter?: number) =>
-      tandem.queries.ask(definition, input, { caller, log: request.log, freshAfter })
+      tandem.queries.ask(definition, input, {
+        caller,
+        log: request.log,
+        ...(freshAfter === undefined ? consistency : { freshAfter }),
+      })
     let last = ''
     const send = (id: string, data: unknown) => {
       const text = JSON.stringify(data)

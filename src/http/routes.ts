@@ -41,7 +41,7 @@ const commandHeaders = Type.Object({
   ),
 })
 
-const queryHeaders = Type.Object({
+export const queryHeaders = Type.Object({
   'x-min-position': Type.Optional(
     Type.String({
       pattern: '^[0-9]{1,19}$',

@@ -19,7 +19,7 @@ import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
 import { bodyProblems, tooComplex } from './json-keys.js'
 import { registerResourceRoutes } from './resource-routes.js'
-import { describeRoutes, problem } from './routes.js'
+import { describeRoutes, problem, queryHeaders } from './routes.js'
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,200}$/
 /** RFC 9112: an HTTP/1.1 request names one Host (Node answers none with a bare 400 of its own). */
@@ -99,7 +99,7 @@ const lastEventIdHeader = Type.Object({
 })
 /** A live route's answers: the stream, or what its query refuses with before it starts, or 429. */
 function streamResponses(queryResponses: unknown): Record<string, unknown> {
-  const { 200: _answer, 503: _lagging, ...refusals } = queryResponses as Record<string, unknown>
+  const { 200: _answer, ...refusals } = queryResponses as Record<string, unknown>
   return {
     200: {
       description: 'The event stream',
@@ -295,7 +295,9 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
                 : 'An `answer` event now, then one each time the answer changes. The token expiring ends ' +
                   'the stream with a `problem` event (401), and so does what it follows being deleted (404).',
               querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
-              ...(items ? { headers: lastEventIdHeader } : {}),
+              headers: items
+                ? Type.Object({ ...queryHeaders.properties, ...lastEventIdHeader.properties })
+                : queryHeaders,
               ...(route.schema.security ? { security: route.schema.security as { bearer: string[] }[] } : {}),
               response: streamResponses(route.schema.response),
             },
