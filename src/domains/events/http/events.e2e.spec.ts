@@ -414,6 +414,32 @@ describe.each(modes)('the events domain over HTTP (%s)', (mode) => {
       expect(promoted).toMatchObject({ status: 'confirmed' })
     })
 
+    it('moves everyone behind up the waitlist when one ahead leaves, in a list read before too', async () => {
+      const { eventId } = await createEventVia(s, { capacity: 1 })
+      const carol: Caller = { id: 'carol', roles: [] }
+      const dave: Caller = { id: 'dave', roles: [] }
+      await register(eventId, alice)
+      await register(eventId, bob, { waitlist: true })
+      await register(eventId, carol, { waitlist: true })
+      const last = expectSucceeded(
+        await s.post(eventCommand('register-participant'), { eventId, waitlist: true }, { caller: dave }),
+      )
+      const rank = async (caller: Caller, position: string) =>
+        (await myRegistrations(caller, position)).find((r) => r.eventId === eventId)?.waitlistPosition
+      // Read (and cached) before the waitlist moves.
+      expect([await rank(carol, last.position), await rank(dave, last.position)]).toEqual([2, 3])
+      const left = expectSucceeded(
+        await s.post(eventCommand('cancel-registration'), { eventId }, { caller: bob }),
+      )
+      expect([await rank(carol, left.position), await rank(dave, left.position)]).toEqual([1, 2])
+      // A seat frees: carol is confirmed, dave is next in line.
+      const freed = expectSucceeded(
+        await s.post(eventCommand('cancel-registration'), { eventId }, { caller: alice }),
+      )
+      expect(await rank(carol, freed.position)).toBeUndefined()
+      expect(await rank(dave, freed.position)).toBe(1)
+    })
+
     it('cancels without promotion when nobody waits', async () => {
       const { eventId } = await createEventVia(s, { capacity: 2 })
       const registered = expectSucceeded<{ registrationId: string }>(

@@ -41,6 +41,8 @@ const reg = (id: string) => `registration:${id}`
 const summary = (eventId: string) => `event:${eventId}`
 const ofEvent = (eventId: string) => `event:${eventId}:registrations`
 const waitlist = (eventId: string) => `event:${eventId}:waitlist`
+/** The ranks on an event's waitlist: touched when one leaves it, which moves those behind up. */
+const waitlistTag = (eventId: string) => `waitlist:${eventId}`
 const byParticipant = (participantId: string, status: Status | 'all') =>
   `participant:${participantId}:${status}`
 /** A participant's registrations sort by time, then id: members are `<registeredAt>|<registrationId>`. */
@@ -60,11 +62,13 @@ export const registrationsProjection = defineKvProjection({
   name,
   version: 1,
   events: allEvents,
-  tags({ data }) {
-    // A participant's lists change with their registrations; every list showing an event, with its title and start.
-    return 'participantId' in data
-      ? [`registrations:${data.participantId}`]
-      : [`event-summary:${data.eventId}`]
+  tags({ type, data }) {
+    // A participant's lists change with their registrations; every list showing an event, with its
+    // title and start; and a registration leaving the waitlist (cancelled or confirmed) moves every
+    // one behind it up, in their lists too.
+    if (!('participantId' in data)) return [`event-summary:${data.eventId}`]
+    const leaves = type === 'RegistrationCancelled' || type === 'WaitlistedParticipantConfirmed'
+    return [`registrations:${data.participantId}`, ...(leaves ? [waitlistTag(data.eventId)] : [])]
   },
   prefetch: (events) =>
     events.flatMap((e) => {
@@ -164,6 +168,7 @@ export const listMyRegistrations = defineQuery({
     tags: (q, page, caller) => [
       `registrations:${q.participantId ?? caller?.id ?? ''}`,
       ...page.items.map((r) => `event-summary:${r.eventId}`),
+      ...page.items.flatMap((r) => (r.status === 'waitlisted' ? [waitlistTag(r.eventId)] : [])),
     ],
   },
   async handle(q, { caller, stores }) {
