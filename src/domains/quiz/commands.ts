@@ -103,7 +103,8 @@ export const createQuiz = defineCommand({
 export const updateQuiz = defineCommand({
   domain,
   name: 'update-quiz',
-  summary: 'Change a quiz (its author only); its questions are locked once it has been attempted',
+  summary:
+    'Change a quiz (its author only); its questions are locked once it is attempted or put in a session',
   input: UpdateQuizInput,
   output: QuizIdResult,
   access: signedIn(),

@@ -165,4 +165,37 @@ describe.runIf(modes.includes('server'))('quiz commands under concurrency (serve
     )
     expect(codes(outcomes)).toEqual(oneOf(9, 'QUIZ_IN_OPEN_SESSION'))
   })
+
+  it('changes no quiz’s questions once a session holds it, when 30 sessions race 30 question changes', async () => {
+    const quizIds = await Promise.all(Array.from({ length: 30 }, () => newQuiz()))
+    const changed = [{ text: 'New?', choices: ['x', 'y'], answer: 1, points: 99 }]
+    const outcomes = await Promise.all(
+      quizIds.flatMap((quizId, i) => [
+        t.commands.execute(
+          createQuizSession,
+          { quizIds: [quizId], timeLimitMinutes: 30 },
+          { caller: learner(i) },
+        ),
+        t.commands.execute(updateQuiz, { quizId, questions: changed }, { caller: author }),
+      ]),
+    )
+    const events = await t.sql.query<{ quizId: string; type: string; position: string }>(
+      `SELECT coalesce(data->>'quizId', data->'quizIds'->>0) AS "quizId", type, position::text
+       FROM tandem.event_log WHERE type IN ('QuizUpdated', 'QuizSessionCreated') AND
+         coalesce(data->>'quizId', data->'quizIds'->>0) = ANY($1::text[])`,
+      [quizIds],
+    )
+    for (const [i, quizId] of quizIds.entries()) {
+      const [session, update] = [outcomes[2 * i], outcomes[2 * i + 1]]
+      expect(session?.status).toBe('succeeded')
+      if (update?.status === 'failed') {
+        expect(update.error.code).toBe('QUIZ_LOCKED')
+        continue
+      }
+      // Changed, so before the session began: the session holds the questions it started with.
+      const at = (type: string) =>
+        BigInt(events.find((e) => e.quizId === quizId && e.type === type)?.position ?? -1)
+      expect(at('QuizUpdated')).toBeLessThan(at('QuizSessionCreated'))
+    }
+  })
 })

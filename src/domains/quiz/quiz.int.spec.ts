@@ -194,6 +194,28 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     expect(row).toEqual({ title: 'Renamed', n: 2 })
   })
 
+  it('locks a quiz’s questions once a session holds it; made private, it stays attemptable in that session', async () => {
+    const cy: Caller = { id: 'cy', roles: [] }
+    const [first, second] = [await newQuiz({ public: true }), await newQuiz({ public: true })]
+    const { sessionId } = await ok<{ sessionId: string }>(
+      createQuizSession,
+      { quizIds: [first, second], timeLimitMinutes: 30 },
+      cy,
+    )
+    const changed = [{ text: 'Other?', choices: ['x', 'y', 'z'], answer: 2, points: 100 }]
+    expect(await refused(updateQuiz, { quizId: second, questions: changed }, author)).toBe('409 QUIZ_LOCKED')
+    await ok(updateQuiz, { quizId: second, public: false }, author)
+    // Outside cy's session the quiz is another's private one; in it, theirs to attempt.
+    expect(await refused(attemptQuiz, { quizId: second, answers: [0, 2, 1] }, bob)).toBe('404 QUIZ_NOT_FOUND')
+    await ok(attemptQuiz, { quizId: first, answers: [0, 2, 1], sessionId }, cy)
+    await ok(attemptQuiz, { quizId: second, answers: [0, 2, 1], sessionId }, cy)
+    expect(await ok(completeQuizSession, { sessionId }, cy)).toMatchObject({
+      score: 120,
+      maxScore: 120,
+      attempted: 2,
+    })
+  })
+
   it('refuses answers that do not fit the quiz, writing nothing', async () => {
     const quizId = await newQuiz()
     const count = async () =>

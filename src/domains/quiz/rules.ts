@@ -40,8 +40,9 @@ export interface QuizRow {
 }
 
 /**
- * A quiz is `open` until its first attempt, then `locked`: its questions can no longer change, so
- * every attempt of a quiz was scored against the same questions (update-quiz answers QUIZ_LOCKED).
+ * A quiz is `open` until its first attempt or its first session, then `locked`: its questions can no
+ * longer change, so every attempt of a quiz was scored against the same questions, and a session's
+ * maximum score is the one it started with (update-quiz answers QUIZ_LOCKED).
  */
 export type QuizState = { status: 'absent' } | ({ status: 'open' | 'locked' } & QuizRow)
 
@@ -110,7 +111,7 @@ export function decideUpdate(cmd: UpdateQuiz, state: QuizState, meta: CommandMet
       throw new ConflictError(
         'QUIZ_LOCKED',
         'Quiz locked',
-        'The quiz has been attempted: its questions can no longer change (create a new quiz instead)',
+        'The quiz has been attempted or put in a session: its questions can no longer change (create a new quiz instead)',
       )
     }
     checkQuestions(cmd.questions)
@@ -161,7 +162,15 @@ function checkAnswers(questions: readonly Question[], answers: readonly (number 
 }
 
 export function decideAttempt(cmd: AttemptQuiz, state: AttemptState, meta: CommandMeta): QuizEvent[] {
-  const quiz = visible(state.quiz, meta.caller)
+  // A quiz in the caller's own session stays theirs to attempt there, though its author made it
+  // private since: it was visible when the session began, and its points count in the session.
+  const { session } = state
+  const held =
+    session !== undefined &&
+    session.status !== 'absent' &&
+    session.userId === meta.caller?.id &&
+    session.quizIds.includes(cmd.quizId)
+  const quiz = held && state.quiz.status !== 'absent' ? state.quiz : visible(state.quiz, meta.caller)
   checkAnswers(quiz.questions, cmd.answers)
   if (cmd.sessionId !== undefined)
     checkSessionAttempt(quiz.quizId, state.session, state.attemptedInSession, meta)

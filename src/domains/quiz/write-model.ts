@@ -74,6 +74,11 @@ export const migrations: readonly Migration[] = [
     // A user's open sessions, for an attempt outside them (openSessionWith).
     sql: `CREATE INDEX session_open_by_user ON quiz.session (user_id) WHERE status = 'open'`,
   },
+  {
+    id: 'quiz/003-sessions-by-quiz',
+    // Whether any session holds a quiz, which locks its questions (loadQuiz).
+    sql: `CREATE INDEX session_quiz_by_quiz ON quiz.session_quiz (quiz_id)`,
+  },
 ]
 
 /** NO KEY UPDATE to change a row (foreign keys to it still insert), SHARE to build on it unchanged. */
@@ -81,9 +86,10 @@ type Lock = 'NO KEY UPDATE' | 'SHARE'
 type RawQuiz = Omit<QuizRow, 'questions' | 'createdAt' | 'updatedAt'> & { createdAt: Date; updatedAt: Date }
 
 /**
- * The quiz, its row locked (FOR NO KEY UPDATE to change it, FOR SHARE to attempt it, so attempts run side by
- * side and an update waits for them), then its questions and whether it was ever attempted: a second
- * statement, sent after the first, so it starts once the lock is held and sees every commit before it.
+ * The quiz, its row locked (FOR NO KEY UPDATE to change it, FOR SHARE to attempt it or put it in a
+ * session, so those run side by side and an update waits for them), then its questions and whether
+ * it was ever attempted or put in a session: a second statement, sent after the first, so it starts
+ * once the lock is held and sees every commit before it.
  */
 export async function loadQuiz(tx: SqlClient, quizId: string, lock: Lock): Promise<QuizState> {
   const [[raw], [rest]] = await Promise.all([
@@ -93,28 +99,33 @@ export async function loadQuiz(tx: SqlClient, quizId: string, lock: Lock): Promi
        FROM quiz.quiz WHERE quiz_id = $1 FOR ${lock}`,
       [quizId],
     ),
-    tx.query<{ questions: Question[]; attempted: boolean }>(
+    tx.query<{ questions: Question[]; used: boolean }>(
       `SELECT coalesce((SELECT json_agg(json_build_object('text', text, 'choices', choices, 'answer', answer,
                   'points', points) ORDER BY position) FROM quiz.question WHERE quiz_id = $1), '[]'::json) AS questions,
-              EXISTS (SELECT 1 FROM quiz.attempt WHERE quiz_id = $1) AS attempted`,
+              EXISTS (SELECT 1 FROM quiz.attempt WHERE quiz_id = $1)
+                OR EXISTS (SELECT 1 FROM quiz.session_quiz WHERE quiz_id = $1) AS used`,
       [quizId],
     ),
   ])
   if (!raw) return { status: 'absent' }
   return {
     ...raw,
-    status: rest?.attempted ? 'locked' : 'open',
+    status: rest?.used ? 'locked' : 'open',
     questions: rest?.questions ?? [],
     createdAt: raw.createdAt.toISOString(),
     updatedAt: raw.updatedAt.toISOString(),
   }
 }
 
-/** Who may put each quiz in a session: its author, or anyone when it is public. */
+/**
+ * Who may put each quiz in a session: its author, or anyone when it is public. The rows are locked
+ * FOR SHARE to the commit, so an update of a quiz's questions waits and then sees it held (locked).
+ */
 export function loadSessionQuizzes(tx: SqlClient, quizIds: readonly string[]): Promise<SessionQuiz[]> {
   return tx.query<SessionQuiz>(
     `SELECT quiz_id::text AS "quizId", author_id AS "authorId", public FROM quiz.quiz
-     WHERE quiz_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`,
+     WHERE quiz_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+     ORDER BY quiz_id FOR SHARE`,
     [JSON.stringify(quizIds)],
   )
 }
