@@ -1,6 +1,6 @@
 import { type Caller, type CommandBus, type DemoExample, type QueryBus } from '../../kernel/index.js'
 import { attemptQuiz, createQuiz, createQuizSession } from './commands.js'
-import { getQuizzes } from './projections/quizzes.js'
+import { getQuizDetail, getQuizzes } from './projections/quizzes.js'
 import { getQuizSessions } from './projections/sessions.js'
 
 const teacher: Caller = { id: 'demo-teacher', roles: [] }
@@ -63,7 +63,10 @@ async function run<R>(
   return outcome.result
 }
 
-/** Three public quizzes by the demo teacher; the demo learner has attempted the first and has a session. */
+/**
+ * Three public quizzes by the demo teacher; the demo learner has attempted the first, has a session
+ * holding the third, and has not seen the second's answers (the banner's example).
+ */
 export async function seedDemo(commands: CommandBus): Promise<void> {
   const ids: string[] = []
   for (const quiz of quizzes) {
@@ -72,7 +75,7 @@ export async function seedDemo(commands: CommandBus): Promise<void> {
   }
   await run(commands.execute(attemptQuiz, { quizId: ids[0] ?? '', answers: [1, 0, 1] }, { caller: learner }))
   await run(
-    commands.execute(createQuizSession, { quizIds: ids.slice(1), timeLimitMinutes: 60 }, { caller: learner }),
+    commands.execute(createQuizSession, { quizIds: ids.slice(2), timeLimitMinutes: 60 }, { caller: learner }),
   )
 }
 
@@ -94,10 +97,18 @@ export async function demoExamples(queries: QueryBus): Promise<DemoExample[]> {
   const inSession = new Set(
     sessions.status === 'succeeded' ? sessions.data.items.flatMap((x) => x.quizIds) : [],
   )
-  const quiz =
+  // Nor one the learner attempted: its answers would show.
+  const candidates =
     listing.status === 'succeeded'
-      ? listing.data.items.find((q) => q.public && !inSession.has(q.quizId))
-      : undefined
+      ? listing.data.items.filter((q) => q.public && !inSession.has(q.quizId))
+      : []
+  const details = await Promise.all(
+    candidates.map((q) => queries.ask(getQuizDetail, { quizId: q.quizId }, { caller: learner })),
+  )
+  const quiz = candidates.find((_, i) => {
+    const detail = details[i]
+    return detail?.status === 'succeeded' && !detail.data.answersShown
+  })
   if (quiz) {
     examples.push(
       {

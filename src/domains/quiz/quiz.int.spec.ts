@@ -94,6 +94,10 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     const attempt = examples.find((e) => e.method === 'POST')
     const learner = quizDomain.demoCallers?.find((c) => c.label === attempt?.as)
     expect(learner).toBeDefined()
+    // "Without its answers", as its title says: a quiz the learner has not attempted.
+    const [, quizId] = examples[1]?.path.match(/quizId=([0-9a-f-]+)/) ?? []
+    const detail = await t.queries.ask(getQuizDetail, { quizId }, { caller: learner })
+    expect(detail.status === 'succeeded' && detail.data).toMatchObject({ answersShown: false })
     const done = await t.commands.execute(attempt?.path.split('/').slice(-2).join('/') ?? '', attempt?.body, {
       caller: learner,
     })

@@ -458,6 +458,11 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     expect(await range('9999-01-01', '9999-12-31')).toEqual(['9999-01-01', 365])
     expect(await range('2024-01-01', '2024-12-31')).toEqual(['2024-01-01', 366])
     expect(await range('2024-01-01', '2025-01-01')).toBe('VALIDATION_FAILED')
+    // The message says what the check counts: 2025-01-01 is 366 days after 2024-01-01, one too many.
+    const past = await ask(getStudyAnalytics, { from: '2024-01-01', to: '2025-01-01' }, learner)
+    expect(past.status === 'failed' && past.error).toMatchObject({
+      errors: [{ path: '/to', message: 'must be at most 365 days after from (366 days listed)' }],
+    })
     // The last 30 days by default, none before the first day a range may name.
     expect(await range(undefined, '2000-01-05')).toEqual(['2000-01-01', 5])
     const future = await t.commands.execute(

@@ -126,10 +126,13 @@ export const getStudyAnalytics = defineQuery({
       // Named where the client set the range: `to` if given, else `from` (to is then today).
       throw new ValidationError([
         q.to !== undefined
-          ? { path: '/to', message: `must be at most ${maxRangeDays} days after from` }
+          ? {
+              path: '/to',
+              message: `must be at most ${maxRangeDays - 1} days after from (${maxRangeDays} days listed)`,
+            }
           : {
               path: '/from',
-              message: `must be at most ${maxRangeDays} days before to (today, ${to}, when not given)`,
+              message: `must be at most ${maxRangeDays - 1} days before to (today, ${to}, when not given; ${maxRangeDays} days listed)`,
             },
       ])
     }
