@@ -135,6 +135,19 @@ function ownRequest(state: RequestState, meta: CommandMeta): Request {
   return state
 }
 
+/** Items compared field by field: folded from the log, their JSON keys come back in jsonb's order. */
+const sameItems = (a: readonly Item[], b: readonly Item[]) =>
+  a.length === b.length &&
+  a.every((x, i) => {
+    const y = b[i]
+    return (
+      y !== undefined &&
+      x.description === y.description &&
+      x.quantity === y.quantity &&
+      x.unitPrice === y.unitPrice
+    )
+  })
+
 export function decideUpdate(
   cmd: UpdateRequest,
   state: RequestState,
@@ -163,7 +176,7 @@ export function decideUpdate(
   if (next.neededBy !== request.neededBy) checkNeededBy(next.neededBy, meta)
   const unchanged =
     next.title === request.title &&
-    JSON.stringify(next.items) === JSON.stringify(request.items) &&
+    sameItems(next.items, request.items) &&
     next.justification === request.justification &&
     next.neededBy === request.neededBy
   if (unchanged) return []

@@ -175,6 +175,13 @@ describe('update-request', () => {
     given([created(500_000)], rows())
       .when({ requestId, title: 'Laptops' })
       .then([])
+    // The same items, their keys in jsonb's order as folded from the log: still nothing changes.
+    const { description, quantity, unitPrice } = item(1, 500_000)
+    const folded = created(500_000)
+    folded.data.items = [{ quantity, unitPrice, description }] as typeof folded.data.items
+    given([folded], rows())
+      .when({ requestId, items: [item(1, 500_000)] })
+      .then([])
   })
   it('refuses an increase past what is available with 409 BUDGET_EXCEEDED', () => {
     given([created(500_000)], rows({ budget: budget({ amount: 1_000_000, reserved: 500_000 }) }))
