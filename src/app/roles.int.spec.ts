@@ -119,6 +119,9 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
     const before = (await reader.projections.status()).find((p) => p.name === 'event-details')
     const { generation } = await writer.projections.rebuild('event-details')
     expect(generation).toBe((before?.generation ?? 0) + 1)
+    // The old generation outlives the switch, for the reader that reads it until it hears of the
+    // switch: dropped at once, its keys were gone under the reader's reads (a wrong 404).
+    expect(await writer.kv.get(`p:event-details:g${before?.generation}:checkpoint`)).not.toBeNull()
     await eventually(async () => {
       const now = (await reader.projections.status()).find((p) => p.name === 'event-details')
       return now?.generation === generation

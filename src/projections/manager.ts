@@ -4,7 +4,7 @@ import { compareDecimal, headPosition } from '../storage/event-log.js'
 import { createPlacements, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
-import { rebuildBegun, rebuildProjection } from './rebuild.js'
+import { rebuildBegun, rebuildProjection, retireAfterMs } from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
@@ -54,7 +54,19 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   let sharing: Sharing | undefined
   let lag: { stop(): void } | undefined
 
-  const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed })
+  /** Old generations waiting out `retireAfterMs`; dropped at once when the process stops. */
+  const retiring = new Map<NodeJS.Timeout, () => Promise<void>>()
+  const dropRetired = (timer: NodeJS.Timeout) => {
+    const drop = retiring.get(timer)
+    retiring.delete(timer)
+    clearTimeout(timer)
+    return drop?.().catch((error: unknown) => log.warn({ err: error }, 'dropping an old generation failed'))
+  }
+  const retire = (drop: () => Promise<void>) => {
+    const timer = setTimeout(() => void dropRetired(timer), retireAfterMs).unref()
+    retiring.set(timer, drop)
+  }
+  const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire })
 
   /**
    * Sets a new projection's first generation live; or, when another process set one first (processes
@@ -112,6 +124,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         await entry.rebuilding?.stop()
         await entry.runner?.stop()
       }
+      for (const timer of [...retiring.keys()]) await dropRetired(timer)
     },
     clearCaches() {
       cache.clear()

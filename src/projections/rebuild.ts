@@ -30,14 +30,29 @@ const begun = new WeakSet<object>()
 export const rebuildBegun = (entry: object) => begun.has(entry)
 
 /**
- * Builds a new generation of a projection beside the live one, from the log's beginning, and
- * switches queries to it once it has caught up; then the old generation is dropped. Other
- * processes learn of the switch from the feed (or, if lost, from the catalog).
+ * How long an old generation outlives the switch when other processes follow the projection: they
+ * read it until the switch reaches them (through the feed within milliseconds, or the poll each
+ * second), and a read begun just before may still be running. Dropped at once, their reads met
+ * missing tables (500) or missing keys (a wrong 404).
  */
-export async function rebuildProjection(
-  name: string,
-  deps: { placements: Placements; cache: QueryCache; log: Logger; feed?: ProgressFeed },
-): Promise<{ generation: number }> {
+export const retireAfterMs = 30_000
+
+interface RebuildDeps {
+  placements: Placements
+  cache: QueryCache
+  log: Logger
+  feed?: ProgressFeed
+  /** Drops an old generation once no other process can still be reading it (`retireAfterMs`). */
+  retire: (drop: () => Promise<void>) => void
+}
+
+/**
+ * Builds a new generation of a projection beside the live one, from the log's beginning, and
+ * switches queries to it once it has caught up; then the old generation is dropped, at once when no
+ * other process follows it, else after `retireAfterMs`. Other processes learn of the switch from the
+ * feed (or, if lost, from the catalog).
+ */
+export async function rebuildProjection(name: string, deps: RebuildDeps): Promise<{ generation: number }> {
   const { placements } = deps
   const current = placements.get(name)
   if (!current) throw new Error(`No projection is named ${name}`)
@@ -54,12 +69,7 @@ export async function rebuildProjection(
 async function rebuild(
   current: Placed,
   live: Runner,
-  {
-    placements,
-    cache,
-    log,
-    feed,
-  }: { placements: Placements; cache: QueryCache; log: Logger; feed?: ProgressFeed },
+  { placements, cache, log, feed, retire }: RebuildDeps,
 ): Promise<{ generation: number }> {
   const { projection } = current
   const name = projection.name
@@ -86,9 +96,12 @@ async function rebuild(
     await catalog.setLive(name, { generation, version: projection.version })
     await placements.serve(projection, generation, 'run', { caughtUp: true })
     cache.clear()
-    if (placements.publishes(projection)) feed?.switched(name, generation)
+    const followed = feed !== undefined && placements.publishes(projection)
+    if (followed) feed.switched(name, generation)
     await live.stop()
-    await current.target.drop()
+    const old = current.target
+    if (followed) retire(() => old.drop())
+    else await old.drop()
     log.info({ projection: name, generation }, 'rebuild switched')
     return { generation }
   } catch (error) {
