@@ -129,6 +129,8 @@ export function createPlacements(options: PlacementsOptions): Placements {
       // An idle poll that found nothing new tells the other processes nothing.
       let told = ''
       created.onProgress(() => {
+        // What another projector applied is its to report, after its tags (Runner.adopted).
+        if (created.adopted) return
         const { checkpoint, horizon, caughtUp } = created
         const now = `${checkpoint.txId}/${checkpoint.position}/${horizon}/${caughtUp}`
         if (now === told) return

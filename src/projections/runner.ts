@@ -23,6 +23,13 @@ import { trimOldest } from '../core/bounded.js'
 /** Applies a projection generation here; its listeners hear after each batch and each caught-up read. */
 export interface Runner extends Progressing {
   readonly projection: Projection
+  /**
+   * Whether its checkpoint was taken from the store after another projector moved it, and no batch
+   * was applied here since: that process publishes the cache tags of what it applied, and a report
+   * from here could reach the other processes before them (one answer cached from before served as
+   * fresh for X-Min-Position), so nothing is reported from here until a batch of its own.
+   */
+  readonly adopted: boolean
   start(): void
   stop(): Promise<void>
 }
@@ -83,6 +90,7 @@ export function createRunner(options: RunnerOptions): Runner {
   let seen = '0'
   let caughtUp = options.caughtUp ?? false
   let loaded = false
+  let adopted = false
   let verifiedAt = 0
   const recent = new Set<string>()
   const listeners = new Set<() => void>()
@@ -133,6 +141,7 @@ export function createRunner(options: RunnerOptions): Runner {
         return false
       }
       checkpoint = next
+      adopted = false
       const now = Date.now()
       for (const event of batch.events) {
         // Catching up from the start, positions are not kept one by one: a wait finds them by transaction.
@@ -184,6 +193,7 @@ export function createRunner(options: RunnerOptions): Runner {
   /** Goes on from the store's checkpoint; what was cached from the events in between is dropped. */
   function adopt(stored: Checkpoint) {
     checkpoint = stored
+    adopted = true
     seen = '0'
     options.onSkipped?.()
   }
@@ -215,6 +225,9 @@ export function createRunner(options: RunnerOptions): Runner {
     },
     get caughtUp() {
       return caughtUp
+    },
+    get adopted() {
+      return adopted
     },
     start() {
       // A runner started again (after a failed switch) reads its checkpoint again.

@@ -90,6 +90,84 @@ describe('a projection runner', () => {
   })
 })
 
+describe('a projection runner beside another projector of the same projection', () => {
+  it('says its checkpoint is adopted while it stands where the other moved it, until a batch of its own', async () => {
+    const log = [event(1), event(2)]
+    const read: LogRead = async (from: Checkpoint, limit: number) => {
+      const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
+      const last = after.at(-1)
+      return {
+        events: after,
+        horizon: '0',
+        top: log.at(-1)?.txId ?? null,
+        held: false,
+        full: after.length === limit,
+        ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+      }
+    }
+    const at = (n: number): Checkpoint => ({ txId: String(n), position: String(n) })
+    let stored: Checkpoint = origin
+    let raced = false
+    const wake = localWake()
+    const target: Target = {
+      checkpoint: async () => stored,
+      async apply(_events, from, to) {
+        // The first batch loses to the other projector, which applied it (and published its tags).
+        if (!raced) {
+          raced = true
+          stored = at(2)
+          return undefined
+        }
+        if (compareCheckpoints(stored, from) !== 0) return undefined
+        stored = to
+        return new Set()
+      },
+      setup: async () => undefined,
+      drop: async () => undefined,
+    }
+    const projection: KvProjection = {
+      store: 'kv',
+      domain: 'test',
+      name: 'notes',
+      version: 1,
+      events: ['Noted'],
+      tags: () => [],
+      apply: async () => undefined,
+    }
+    const runner = createRunner({
+      projection,
+      generation: 1,
+      target,
+      source: {} as SqlClient,
+      read,
+      wake,
+      log: silentLogger,
+      metrics: createMetrics(),
+      batchSize: 3,
+      pollMs: 60_000,
+      lingerMs: 0,
+    })
+    const seen: string[] = []
+    runner.onProgress(() => seen.push(`${runner.checkpoint.position}${runner.adopted ? ' adopted' : ''}`))
+    runner.start()
+    try {
+      const until = async (done: () => boolean) => {
+        const deadline = Date.now() + 2_000
+        while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      }
+      // Nothing more to read where the other left it: the read moves on, standing on its checkpoint.
+      await until(() => seen.length > 0)
+      expect(seen).toEqual(['2 adopted'])
+      log.push(event(3))
+      wake.committed('3', ['Noted'])
+      await until(() => seen.includes('3'))
+      expect(seen.at(-1)).toBe('3')
+    } finally {
+      await runner.stop()
+    }
+  })
+})
+
 describe('where a read that found none of its events moves a checkpoint (farBelow)', () => {
   const at = (txId: number, position: number): Checkpoint => ({
     txId: String(txId),
