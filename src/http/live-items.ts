@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { isAppError } from '../core/errors.js'
+import type { TObject } from 'typebox'
+import { ConflictError, isAppError, ValidationError } from '../core/errors.js'
 import type { AnyQuery, LiveItems } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
@@ -14,8 +15,14 @@ import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
  * An id that were the late item's own key would have had the newer items sent again on reconnecting.
  */
 
-/** How many pages a resume (or a refresh after a burst) reads at most; past it, older items are skipped. */
+/**
+ * How many pages a resume (or a refresh after a burst) reads at most, of `readPageSize` items each
+ * when the query takes a `limit` (the client's `limit` sizes only the first page): past them, older
+ * items are skipped, and a refresh that skipped some says so with a `problem` event (ITEMS_SKIPPED).
+ */
 export const maxItemPages = 10
+/** The page size of a resume's and a refresh's reads, where the query takes `limit` (its largest). */
+export const readPageSize = 100
 /** How many keys a stream remembers sending; older ones are covered by a floor key. */
 const rememberedKeys = 5000
 /**
@@ -82,8 +89,21 @@ export function sentKeys(
       }
     },
     floor: () => floor,
+    /** Counts every key up to `key` as sent: the items below it will not be. */
+    skipTo(key: string) {
+      for (const each of [...recent.keys()]) if (each <= key) recent.delete(each)
+      if (key > floor) floor = key
+    },
   }
 }
+
+/** A refresh that read `maxItemPages` pages and found items still unsent at their bottom. */
+const itemsSkipped = () =>
+  new ConflictError(
+    'ITEMS_SKIPPED',
+    'Items skipped',
+    `More items arrived at once than a refresh reads (${maxItemPages} pages): older ones among them were not sent; read the query's pages to find them`,
+  )
 
 export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: LiveItems<never>) {
   if (!definition.paged) {
@@ -98,13 +118,23 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     }
     return { key, item }
   }
+  // Pages past the first are read at the largest size the query takes (`readPageSize` for `Limit`).
+  const limit = (definition.input as Partial<TObject>).properties?.limit as { maximum?: number } | undefined
+  const pageSize = limit ? (limit.maximum ?? readPageSize) : undefined
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
     // `lastEventId` is how EventSource polyfills that cannot set headers send it: not the query's input.
     const { lastEventId, ...query } = (request.query ?? {}) as Record<string, unknown>
     const given = usable(request.headers['last-event-id'] ?? lastEventId)
     const after = given !== undefined && live.keyPattern?.test(given) === false ? undefined : given
+    if (query.cursor !== undefined) {
+      // Refreshes read from the newest items down: below a cursor, no new item ever comes.
+      throw new ValidationError([
+        { path: '/cursor', message: 'a stream starts at the newest items: resume one with Last-Event-ID' },
+      ])
+    }
     const input = coerce(definition.input, query) as Record<string, unknown>
+    const wide = pageSize === undefined ? input : { ...input, limit: pageSize }
     // X-Min-Position holds the first read until the read models reached it, as for the query.
     const consistency = consistencyOf(request)
 
@@ -118,7 +148,8 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       let tags: readonly string[] = []
       let cursor: string | undefined
       for (let page = 0; page < pages; page++) {
-        const pageInput = cursor === undefined ? input : { ...input, cursor }
+        // The first page as the client sized it (and as its input is validated), the next ones wide.
+        const pageInput = cursor === undefined ? input : { ...wide, cursor }
         const answer = await tandem.queries.ask(definition, pageInput, {
           caller,
           log: request.log,
@@ -129,11 +160,12 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         if (page === 0) tags = answer.tags
         const onPage = items.map(keyed)
         seen.push(...onPage)
-        if (nextCursor === null) return { seen, tags, ended: true }
-        if (!more(onPage)) break
+        if (nextCursor === null) return { seen, tags, ended: true, capped: false }
+        if (!more(onPage)) return { seen, tags, ended: false, capped: false }
         cursor = nextCursor
       }
-      return { seen, tags, ended: false }
+      // Every page read, and the last still reaching down to items that may not have been sent.
+      return { seen, tags, ended: false, capped: true }
     }
 
     const follower = follow(tandem, (freshAfter) => refresh(freshAfter), request.log, caller?.id)
@@ -170,6 +202,12 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         const next = await read(maxItemPages, mayHaveMore, freshAfter)
         follower.retag(next.tags)
         sendNew(next.seen, (key) => !sent.has(key))
+        if (next.capped) {
+          // Items may lie unsent below the pages read: the client is told, once (the floor rises
+          // past them, so the next refresh does not walk the same pages to the same end).
+          sent.skipTo(next.seen.at(-1)?.key ?? '')
+          stream.send('problem', undefined, problemText(itemsSkipped()))
+        }
       } catch (error) {
         if (!isAppError(error)) throw error
         // No id: a problem must not move the client's Last-Event-ID.

@@ -57,6 +57,23 @@ describe("an item stream's memory of the keys it sent", () => {
   })
 })
 
+describe('skipping keys a refresh could not read down to', () => {
+  it('counts every key up to the one given as sent, and raises the floor to it', () => {
+    const sent = sentKeys('')
+    for (const key of ['b', 'd', 'f']) sent.add(key)
+    sent.skipTo('d')
+    expect(sent.floor()).toBe('d')
+    expect(['a', 'c', 'd', 'e', 'f', 'g'].map((key) => sent.has(key))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      true,
+      false,
+    ])
+  })
+})
+
 describe('declaring an item stream', () => {
   it('is refused, at registration, on a query whose answer is not a page', () => {
     const definition = { ...getNote, live: { itemKey: () => 'x' } } as unknown as AnyQuery

@@ -270,11 +270,23 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       expect(await nextItems(shouted, 3)).toEqual([...missed.slice(1), ...later])
     })
 
-    it(`reads at most ${maxItemPages} pages back, and sends what they held`, async () => {
+    it(`reads at most ${maxItemPages} pages back, past the first at the query's largest size, and sends what they held`, async () => {
       const caller = newWriter()
-      const ids = await notesBy(caller, maxItemPages + 2)
+      // The client's page of 1, then 9 of 3 (recent-notes takes at most 3): 28 of the 30 after the id.
+      const held = 1 + (maxItemPages - 1) * 3
+      const ids = await notesBy(caller, held + 3)
       const stream = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[0] ?? '' })
-      expect(await nextItems(stream, maxItemPages)).toEqual(ids.slice(2))
+      expect(await nextItems(stream, held)).toEqual(ids.slice(3))
+    })
+
+    it('refuses a cursor: a stream starts at the newest items', async () => {
+      const caller = newWriter()
+      const stream = await itemStream(caller, { cursor: 'abc' })
+      expect(stream.response.status).toBe(400)
+      expect(await stream.response.json()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ path: '/cursor' }],
+      })
     })
 
     it('sends a note that commits out of key order, once, with the id a reconnect resumes from', async () => {

@@ -13,7 +13,7 @@ import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
 import { endEventStreams, streamsPerHolder } from './event-stream.js'
-import { maxItemPages } from './live-items.js'
+import { maxItemPages, readPageSize } from './live-items.js'
 import { answerUnrouted } from './methods.js'
 import { registerOps } from './ops.js'
 import { bodyLimit, Problem, problemOf, unsupportedMediaType } from './problem.js'
@@ -91,9 +91,10 @@ export const openapiInfo = {
 const itemStreamDescription =
   "An item stream: each item of the page as its own `item` event (`id` is the item's key, or, for an item that committed late, below one sent already, the greatest key sent), oldest first, " +
   'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
-  `only the items after it, reading at most ${maxItemPages} pages back (a UUID in it may be in any ` +
+  `only the items after it, reading at most ${maxItemPages} pages of ${readPageSize} back (a UUID in it may be in any ` +
   'case); an id that is empty, over 200 characters or holds control characters counts as none (the ' +
-  'page again). A failure later is a `problem` event; so is the token expiring (401), which ends the stream.'
+  `page again). More than ${maxItemPages * readPageSize} items arriving between two refreshes: a \`problem\` event ITEMS_SKIPPED (read the pages to find the rest). ` +
+  'A failure later is a `problem` event; so is the token expiring (401), which ends the stream. `cursor` is refused (400).'
 const lastEventIdHeader = Type.Object({
   'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
 })
@@ -110,11 +111,15 @@ function streamResponses(queryResponses: unknown): Record<string, unknown> {
   }
 }
 
-/** The query's parameters and `lastEventId`, for EventSource clients that cannot set headers. */
+/**
+ * The query's parameters but `cursor` (a stream starts at the newest items), and `lastEventId`, for
+ * EventSource clients that cannot set headers.
+ */
 function withLastEventId(input: TSchema) {
   const lastEventId = Type.String({ description: 'As the `Last-Event-ID` header (which wins)' })
   const { properties = {} } = input as Partial<TObject>
-  return Type.Object({ ...properties, lastEventId: Type.Optional(lastEventId) })
+  const { cursor: _cursor, ...rest } = properties
+  return Type.Object({ ...rest, lastEventId: Type.Optional(lastEventId) })
 }
 
 /**

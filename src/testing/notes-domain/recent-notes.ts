@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { cursorAfter, decodeCursor, defineQuery, Limit, Page, signedIn } from '../../kernel/index.js'
+import { cursorAfter, decodeCursor, defineQuery, Page, signedIn } from '../../kernel/index.js'
 import { ListItem, mayList } from './projections.js'
 
 type ListItem = Static<typeof ListItem>
@@ -15,7 +15,8 @@ export const recentNotes = defineQuery({
   input: Type.Object(
     {
       ownerId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-      limit: Type.Optional(Limit),
+      // Small pages: a stream's reads use the largest, and its page bounds show after a few notes.
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 3, description: 'Page size (at most 3)' })),
       cursor: Type.Optional(Type.String({ maxLength: 200 })),
     },
     { additionalProperties: false },
@@ -25,11 +26,11 @@ export const recentNotes = defineQuery({
   readModels: ['note-list'],
   paged: true,
   live: { itemKey: (note) => note.noteId },
-  examples: [{ limit: 10 }],
+  examples: [{ limit: 3 }],
   cache: { ttlMs: 30_000, tags: () => ['notes:list'] },
   async handle(q, { caller, stores }) {
     mayList(q.ownerId, caller)
-    const limit = q.limit ?? 20
+    const limit = q.limit ?? 3
     const before = q.cursor === undefined ? null : decodeCursor(q.cursor)
     const { sql, table } = stores.sql('note-list')
     // Compared as bytes, as `itemKey`'s keys are compared as JS strings.
