@@ -119,7 +119,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     return { key, item }
   }
   // Pages past the first are read at the largest size the query takes (`readPageSize` for `Limit`).
-  const limit = (definition.input as Partial<TObject>).properties?.limit as { maximum?: number } | undefined
+  const limit: { maximum?: number } | undefined = (definition.input as Partial<TObject>).properties?.limit
   const pageSize = limit ? (limit.maximum ?? readPageSize) : undefined
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
