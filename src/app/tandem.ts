@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { pino, type Logger as Pino } from 'pino'
-import { auditCommands, auditReads } from '../core/audit.js'
+import { auditCommands, auditReads, type RefusedBefore } from '../core/audit.js'
 import { createQueryCache, defaultCacheBytes, type QueryCache } from '../core/cache.js'
 import { createCommandBus, type CommandBus } from '../core/command-bus.js'
 import { uuidv7 } from '../core/ids.js'
@@ -67,6 +67,8 @@ export interface Tandem {
   readonly timers: Scheduler
   /** The audit log's writer (core/audit.ts): `flush()` writes the buffered reads now. */
   readonly audit: AuditWriter
+  /** Records a command the HTTP layer refused before the bus (its domain audited): core/audit.ts. */
+  auditRefusal(refusal: RefusedBefore): Promise<void>
   readonly auth: Auth
   close(): Promise<void>
 }
@@ -272,6 +274,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       processors,
       timers,
       audit,
+      auditRefusal: (refusal) => commandAudit.refusedBefore(refusal),
       auth,
       close,
     }

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import type { CommandCall, Executed, TxMiddleware } from './command-bus.js'
 import { isAppError } from './errors.js'
-import { callerKey } from './messages.js'
+import { callerKey, type Caller } from './messages.js'
 import type { Middleware } from './pipeline.js'
 import type { Answered, QueryCall } from './query-bus.js'
 import type { Statement } from './sql.js'
@@ -139,6 +139,11 @@ export interface CommandAuditOptions {
 export function auditCommands(options: CommandAuditOptions): {
   middleware: Middleware<CommandCall, Executed>
   transactional: TxMiddleware
+  /**
+   * Writes the entry of a command refused before it reached the bus (its body unreadable, too
+   * large, of another type): resolves once written, as the middleware's refusals do.
+   */
+  refusedBefore(refusal: RefusedBefore): Promise<void>
 } {
   const { sink, audited, newId } = options
   /** Refusals whose entry committed in their transaction (with an idempotency record). */
@@ -160,6 +165,27 @@ export function auditCommands(options: CommandAuditOptions): {
     ...outcome,
   })
   return {
+    async refusedBefore({ definition, caller, status, code, correlationId }) {
+      if (!audited(definition.domain)) return
+      await sink.written({
+        id: newId(),
+        at: new Date(),
+        kind: 'command',
+        domain: definition.domain,
+        action: `${definition.domain}/${definition.name}`,
+        actorId: caller?.id ?? null,
+        actorRoles: caller?.roles ?? [],
+        outcome: status < 500 ? 'refused' : 'failed',
+        status,
+        code,
+        commandId: null,
+        correlationId,
+        subjectId: null,
+        subjectIds: [],
+        replayed: false,
+        details: {},
+      })
+    },
     async transactional(call, tx, next) {
       if (!audited(call.definition.domain)) return next(call, tx)
       const executed = await next(call, tx)
@@ -184,6 +210,15 @@ export function auditCommands(options: CommandAuditOptions): {
 }
 
 type Outcome = Pick<AuditEntry, 'outcome' | 'status' | 'code'>
+
+/** A command refused before the bus: by the HTTP layer, reading its request. */
+export interface RefusedBefore {
+  definition: { domain: string; name: string }
+  caller: Caller | undefined
+  status: number
+  code: string
+  correlationId: string
+}
 
 function outcomeOf(error: unknown): Outcome {
   if (error === undefined) return { outcome: 'succeeded', status: null, code: null }

@@ -25,6 +25,9 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return value
 }
 
+/** Requests whose command reached the bus, which records its outcome in the audit log itself. */
+export const reachedBus = new WeakSet<FastifyRequest>()
+
 export function commandHandler(tandem: Tandem, definition: AnyCommand) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     // A refused token is the command's answer, given by the bus, so the audit records it.
@@ -42,6 +45,7 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
         { path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' },
       ])
     }
+    reachedBus.add(request)
     const outcome = await tandem.commands.execute(definition, request.body ?? {}, {
       caller,
       refusedToken,

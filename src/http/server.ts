@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto'
 import Type, { type TObject, type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
+import type { AnyCommand, Caller } from '../core/messages.js'
 import { clientErrorHandler, guardRequests, guardServer } from './connection.js'
-import { commandHandler, queryHandler } from './handlers.js'
+import { callerOf, commandHandler, queryHandler, reachedBus } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
 import { liveHandler } from './live.js'
@@ -267,6 +268,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     else if (!decodableQuery(raw.url)) done(badQuery)
     else done()
   })
+  /** Each command route's command: one refused before the bus (its body) is audited here. */
+  const commandRoutes = new Map<string, AnyCommand>()
   app.setErrorHandler(async (error, request, reply) => {
     const body = problemOf(error)
     // A connection cut while its body arrived (a stall answered 408, a client gone): nobody reads this.
@@ -274,6 +277,17 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     if (body.status >= 500 && !isAppError(error)) request.log.error({ err: error }, 'request failed')
     else if (!isAppError(error) && !cut)
       request.log.info({ code: body.code, status: body.status }, 'request refused')
+    const command = commandRoutes.get(request.routeOptions.url ?? '')
+    if (command && !reachedBus.has(request)) {
+      let caller: Caller | undefined
+      try {
+        caller = callerOf(tandem, request)
+      } catch {
+        caller = undefined
+      }
+      const { status, code } = body
+      await tandem.auditRefusal({ definition: command, caller, status, code, correlationId: request.id })
+    }
     return reply.code(body.status).type('application/problem+json').send(body)
   })
 
@@ -283,6 +297,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     if (!tandem.roles.has(route.kind)) continue
     serve(route.definition.domain, `${route.method} ${route.url}`)
     if (route.kind === 'command') {
+      commandRoutes.set(route.url, route.definition)
       app.post(route.url, { schema: route.schema }, commandHandler(tandem, route.definition))
     } else {
       app.get(route.url, { schema: route.schema }, queryHandler(tandem, route.definition))

@@ -213,6 +213,28 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
     expect(walked).toEqual((await log({ limit: 100 })).items.map((e) => e.id))
   })
 
+  it('records commands refused before the bus too: a body cut short, a key twice, another media type', async () => {
+    const url = commandUrl('procurement', 'mark-as-paid')
+    const json = { authorization: s.bearer(fay), 'content-type': 'application/json' }
+    const requestId = created.bob1 ?? ''
+    const sent = [
+      { payload: '{"requestId":', headers: json },
+      { payload: `{"requestId":"${requestId}","requestId":"${requestId}"}`, headers: json },
+      { payload: '{}', headers: { ...json, 'content-type': 'text/plain' } },
+    ]
+    const statuses: number[] = []
+    for (const each of sent) statuses.push((await s.app.inject({ method: 'POST', url, ...each })).statusCode)
+    expect(statuses).toEqual([400, 400, 415])
+    const response = await ask('get-audit-log', { actorId: 'fay', limit: 100 }, ada)
+    const entries = response
+      .json<{ data: AuditRecord[] }>()
+      .data.filter((e) => e.action === 'procurement/mark-as-paid')
+      .slice(0, 3)
+    expect(entries.map((e) => [e.outcome, e.status, e.actorId, e.domain])).toEqual(
+      [...statuses].reverse().map((status) => ['refused', status, 'fay', 'procurement']),
+    )
+  })
+
   it('records a manager’s get-request of an employee’s request, and not the requester’s own', async () => {
     const requestId = created.bob1 ?? ''
     const getRequest = async (caller: Caller) => {
