@@ -75,6 +75,20 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     expect(await head()).toBe(before)
   })
 
+  it('names a demo whose writing was interrupted, instead of calling its examples good', async () => {
+    // As a first start stopped while it wrote the demo leaves it: begun, not finished.
+    await t.sql.query('UPDATE tandem.demo SET finished_at = NULL')
+    try {
+      expect(await seedIfEmpty(t)).toBe(false)
+      const text = await banner(t, url)
+      expect(text).not.toContain('Try (each works as printed)')
+      if (mode === 'embedded') expect(text).toContain('the demo data was interrupted')
+    } finally {
+      await t.sql.query('UPDATE tandem.demo SET finished_at = now()')
+    }
+    expect(await banner(t, url)).toContain(mode === 'embedded' ? 'Try (each works as printed)' : 'Examples (')
+  })
+
   it('prints commands that work as printed, twice over: a registration it offers is one still open', async () => {
     for (let round = 0; round < 2; round++) {
       const text = await banner(t, url)

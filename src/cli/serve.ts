@@ -36,11 +36,23 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
 /** Writes the demo into an empty log; true if it did. A log with events is left as it is. */
 export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
   if ((await headPosition(tandem.sql)) !== '0') {
-    tandem.log.info('the log holds events: the demo data is not written again')
+    if (await demoInterrupted(tandem)) {
+      tandem.log.warn(
+        'the demo data was interrupted while it was written (a first start stopped early): some examples will fail; start on an empty DATA_DIR (or database) to have it whole',
+      )
+    } else tandem.log.info('the log holds events: the demo data is not written again')
     return false
   }
   await seedDemo(tandem)
   return true
+}
+
+/** Whether the demo was begun and not finished. */
+async function demoInterrupted(tandem: Tandem): Promise<boolean> {
+  const rows = await tandem.sql.query<{ finished: boolean }>(
+    'SELECT finished_at IS NOT NULL AS finished FROM tandem.demo',
+  )
+  return rows.some((row) => !row.finished)
 }
 
 /**
@@ -49,11 +61,13 @@ export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
  * whose settings (a department's budget, say) stand where an example set the same.
  */
 export async function seedDemo(tandem: Tandem): Promise<void> {
+  await tandem.sql.query('INSERT INTO tandem.demo (started_at) VALUES (now())')
   for (const example of await sendExamples(tandem, ['command'])) {
     if (example.outcome === 'failed') tandem.log.warn({ example }, 'an example did not run')
   }
   for (const domain of tandem.domains) await domain.seedDemo?.(tandem.commands)
   await tandem.projections.caughtUp()
+  await tandem.sql.query('UPDATE tandem.demo SET finished_at = now() WHERE finished_at IS NULL')
   tandem.log.info('demo data seeded')
 }
 
@@ -103,13 +117,12 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     // As printed only where this process made the tokens and the demo data (embedded mode): elsewhere
     // the operator issues tokens, and a database has the demo only if `seed-demo` wrote it there.
     const asPrinted = tokens.size > 0 && tandem.mode === 'embedded'
-    if (examples.length > 0)
-      lines.push(
-        '',
-        asPrinted
-          ? '  Try (each works as printed):'
-          : '  Examples (on the demo data, which `tandem seed-demo` writes into an empty database; tokens from `tandem token`):',
-      )
+    const heading = !asPrinted
+      ? '  Examples (on the demo data, which `tandem seed-demo` writes into an empty database; tokens from `tandem token`):'
+      : (await demoInterrupted(tandem))
+        ? '  Examples (the demo data was interrupted at a first start stopped early: some fail; start on an empty DATA_DIR to have it whole):'
+        : '  Try (each works as printed):'
+    if (examples.length > 0) lines.push('', heading)
     for (const example of examples)
       lines.push(`    # ${printable(example.title)}`, ...curl(url, example, tokens).map((l) => `    ${l}`))
   }

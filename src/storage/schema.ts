@@ -185,6 +185,12 @@ export const writeMigrations: readonly Migration[] = [
       END
       $fn$`,
   },
+  {
+    id: 'core/012-demo-marker',
+    // When the demo data was begun and finished: a first start stopped while writing it leaves a log
+    // with events and no finish, which a later start names instead of calling its examples good.
+    sql: `CREATE TABLE tandem.demo (started_at timestamptz NOT NULL, finished_at timestamptz)`,
+  },
 ]
 
 export async function logIdentity(sql: SqlClient): Promise<string> {
