@@ -60,12 +60,15 @@ it(
   async () => {
     const dataDir = join(tmpdir(), `tandem-cli-${process.pid}-${Date.now()}`)
     const url = ['--url', 'http://127.0.0.1:1']
-    const [short, none, stats] = await Promise.all([
+    const [short, none, stats, limit] = await Promise.all([
       cli(['clear-cache', ...url], { AUTH_SECRET: 'short' }),
       cli(['clear-cache', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
       cli(['stats', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
+      // An HTTP setting is read with the others: refused before the database is made and seeded.
+      cli(['serve', '--port', '0'], { DATA_DIR: dataDir, HTTP_MAX_CONNECTIONS: '0' }),
     ])
-    expect([short.code, none.code, stats.code]).toEqual([1, 1, 1])
+    expect([short.code, none.code, stats.code, limit.code]).toEqual([1, 1, 1, 1])
+    expect(limit.stderr).toContain('HTTP_MAX_CONNECTIONS must be an integer')
     expect(short.stderr).toContain('AUTH_SECRET must be at least 16')
     expect(none.stderr).toContain('No secret to sign an admin token')
     // Stats are public: no token, so no secret is made in a DATA_DIR that is no server's.

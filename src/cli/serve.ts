@@ -1,23 +1,26 @@
 import { ConfigError, loadConfig, type Role } from '../app/config.js'
 import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
+import { limitsFromEnv } from '../http/limits.js'
 import { buildServer } from '../http/server.js'
 import { headPosition } from '../storage/event-log.js'
 import { examplesCaller, sendExamples } from './examples.js'
 
 /**
  * `tandem serve`: the stores, projections and HTTP API. The demo data goes into an empty log only,
- * in embedded mode always (a first start stopped before it wrote the demo writes it at the next),
+ * in embedded mode always (a first start stopped before it wrote anything writes it at the next),
  * elsewhere with `--seed`: its people and examples have fixed ids, and a second set would stop
  * halfway (a profile exists), leaving some domains doubled.
  */
 export async function serve(options: { port?: number; seed?: boolean; roles?: Role[] }): Promise<void> {
   const config = { ...loadConfig(), ...(options.roles ? { roles: options.roles } : {}) }
+  // Read with the rest of the settings: a wrong one stops the process before anything is written.
+  const limits = limitsFromEnv()
   if (options.seed && config.roles && !config.roles.includes('command'))
     throw new ConfigError('--seed needs the command role')
   const tandem = await startTandem({ config })
   if (options.seed || tandem.mode === 'embedded') await seedIfEmpty(tandem)
-  const app = await buildServer(tandem)
+  const app = await buildServer(tandem, { limits })
   const address = await app.listen({ port: options.port ?? config.port, host: config.host })
   let stopping = false
   const stop = async (signal: string) => {
