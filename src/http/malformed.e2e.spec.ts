@@ -158,6 +158,31 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     )
   })
 
+  it('answers a transfer coding other than chunked alone 501, writing nothing, and closes', async () => {
+    const head = await s.head()
+    const body = '{"title":"coded"}'
+    const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`
+    for (const coding of ['foo, chunked', 'gzip, chunked', 'deflate, chunked']) {
+      const answer = problemOf(
+        await exchange(
+          port,
+          `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n` +
+            `Transfer-Encoding: ${coding}\r\n\r\n${chunked}`,
+        ),
+      )
+      expect(answer.status, coding).toBe('HTTP/1.1 501 Not Implemented')
+      expect(answer.body).toMatchObject({ status: 501, code: 'TRANSFER_CODING_NOT_SUPPORTED' })
+      expect(answer.headers).toContain('connection: close')
+    }
+    expect(await s.head()).toBe(head)
+    // Chunked alone, in any case, is read as ever.
+    const plain = await exchange(
+      port,
+      'GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n0\r\n\r\n',
+    )
+    expect(plain).toMatch(/^HTTP\/1.1 200 OK/)
+  })
+
   it('serves HTTP/1.0 and 1.1, and answers another version 505 as problem+json', async () => {
     const answer = problemOf(
       await exchange(port, 'GET /health HTTP/2.0\r\nHost: t\r\nConnection: close\r\n\r\n'),

@@ -55,6 +55,18 @@ const repeated = (name: string) =>
 const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
+/**
+ * A transfer coding other than chunked alone: Node's parser reads `foo, chunked` (and `gzip, chunked`)
+ * as chunked and hands on the body undecoded, where a proxy in front may have read another body.
+ */
+const otherCoding = new AppError(
+  501,
+  'TRANSFER_CODING_NOT_SUPPORTED',
+  'Transfer coding not supported',
+  'A body is sent as is (Content-Length) or chunked, with no other transfer coding; the connection closes',
+)
+const codedOtherwise = (te: string | undefined) => te !== undefined && te.trim().toLowerCase() !== 'chunked'
+
 const otherVersion = new AppError(
   505,
   'HTTP_VERSION_NOT_SUPPORTED',
@@ -266,7 +278,12 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     else if (twice !== undefined) done(repeated(twice))
     else if (raw.headers.host === undefined && raw.httpVersionMinor === 1) done(noHost)
     else if (!decodableQuery(raw.url)) done(badQuery)
-    else done()
+    else if (codedOtherwise(raw.headers['transfer-encoding'])) {
+      // Where its body ends is not known: nothing more is read from the connection.
+      reply.raw.shouldKeepAlive = false
+      void reply.header('connection', 'close')
+      done(otherCoding)
+    } else done()
   })
   /** Each command route's command: one refused before the bus (its body) is audited here. */
   const commandRoutes = new Map<string, AnyCommand>()
