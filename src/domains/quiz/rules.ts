@@ -58,6 +58,18 @@ function visible(state: QuizState, caller: Caller | undefined): { status: 'open'
   return state
 }
 
+/**
+ * A choice as a reader sees it: compatibility forms folded (NFKC), invisible format characters
+ * (zero-width spaces, soft hyphens) dropped, blanks run together and trimmed. Two choices that look
+ * the same are one: a learner could not tell which is right.
+ */
+const lookOf = (choice: string) =>
+  choice
+    .normalize('NFKC')
+    .replace(/\p{Cf}/gu, '')
+    .replace(/\s+/gu, ' ')
+    .trim()
+
 /** What the schema cannot say: the answer is one of the question's choices, and choices differ. */
 export function checkQuestions(questions: readonly Question[]): void {
   const errors: FieldError[] = []
@@ -68,7 +80,7 @@ export function checkQuestions(questions: readonly Question[]): void {
         message: `must be below ${q.choices.length}, the number of choices`,
       })
     }
-    const normalized = q.choices.map((c) => c.trim().normalize('NFC'))
+    const normalized = q.choices.map(lookOf)
     if (new Set(normalized).size !== normalized.length) {
       errors.push({ path: `/questions/${i}/choices`, message: 'must all differ' })
     }

@@ -120,6 +120,16 @@ describe('create-quiz', () => {
       given(absent)
         .when({ ...input, questions: [one, { ...two, choices: ['a', 'b', ' a'] }] })
         .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/questions/1/choices' }] })
+      // Nor invisible characters, soft hyphens or compatibility forms: the three look alike.
+      for (const choices of [
+        ['Paris', 'Paris\u200b', 'Lyon'],
+        ['Paris', 'Pari\u00ads', 'Lyon'],
+        ['Paris', '\uff30aris', 'Lyon'],
+        ['New  York', 'New York', 'Lyon'],
+      ])
+        given(absent)
+          .when({ ...input, questions: [{ ...two, choices }] })
+          .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/questions/0/choices' }] })
     })
   })
 
