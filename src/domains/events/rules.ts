@@ -70,7 +70,11 @@ function scheduled(state: EventState): EventRow {
 export const utc = timeFrom(1970)
 
 function checkPeriod(startsAt: string, endsAt: string): void {
-  if (endsAt <= startsAt) throw new ValidationError([{ path: '/endsAt', message: 'must be after startsAt' }])
+  // Times count to the millisecond (digits past it are dropped): the message says so.
+  if (endsAt <= startsAt)
+    throw new ValidationError([
+      { path: '/endsAt', message: 'must be at least 1 ms after startsAt (times count to the millisecond)' },
+    ])
 }
 
 /** An event is planned ahead: its start is never set to a moment already gone. */

@@ -136,6 +136,13 @@ describe('decideCreate', () => {
       given(absent)
         .when({ ...create, endsAt: '2031-04-01T19:59:59+02:00' })
         .thenRefused('VALIDATION_FAILED', refusal)
+      // Later only past the millisecond, which times count to: the message says why.
+      given(absent)
+        .when({ ...create, startsAt: '2031-04-01T20:00:00.1234Z', endsAt: '2031-04-01T20:00:00.1235Z' })
+        .thenRefused('VALIDATION_FAILED', {
+          status: 400,
+          errors: [{ path: '/endsAt', message: expect.stringContaining('millisecond') as unknown as string }],
+        })
     })
 
     it('compares the period in UTC, not as the text the client sent', () => {
