@@ -139,6 +139,12 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       }
       const list = doc.paths['/api/queries/notes/list-notes']?.get?.parameters ?? []
       expect(list.find((p) => p.name === 'limit')?.example).toBe(10)
+      // A live stream's parameters carry the query's examples too: Swagger UI's "Try it out" sends them.
+      const stream = doc.paths['/api/queries/notes/get-note/stream']?.get?.parameters ?? []
+      const query = doc.paths['/api/queries/notes/get-note']?.get?.parameters ?? []
+      const example = (ps: typeof query) => ps.find((p) => p.name === 'noteId')?.example
+      expect(example(stream)).toBeDefined()
+      expect(example(stream)).toEqual(example(query))
     })
   })
 })

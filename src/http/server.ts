@@ -320,6 +320,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
       app.get(route.url, { schema: route.schema }, queryHandler(tandem, route.definition))
       if (route.definition.live) {
         const items = typeof route.definition.live === 'object'
+        const parameters = (route.schema as { querystring: TSchema }).querystring
         serve(route.definition.domain, `GET ${route.url}/stream`)
         app.get(
           `${route.url}/stream`,
@@ -331,7 +332,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
                 ? itemStreamDescription
                 : 'An `answer` event now, then one each time the answer changes. The token expiring ends ' +
                   'the stream with a `problem` event (401), and so does what it follows being deleted (404).',
-              querystring: items ? withLastEventId(route.definition.input) : route.definition.input,
+              // The query's parameters with their examples, as Swagger UI fills them in.
+              querystring: items ? withLastEventId(parameters) : parameters,
               headers: items
                 ? Type.Object({ ...queryHeaders.properties, ...lastEventIdHeader.properties })
                 : queryHeaders,
