@@ -292,8 +292,10 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
   const reader = readerOf(accountId)
   const limit = q.limit ?? 20
   const { min, max: top } = boundsOf(q)
-  // Compared in one form: `café` typed with a combining accent finds a post typed with `é`, and back.
-  const folded = (text: string) => text.normalize('NFC').toLowerCase()
+  // Compared in one form: `café` typed with a combining accent finds a post typed with `é`, and back;
+  // case folded in full, as far as JavaScript can: through upper case (`ß` is `ss`, `ﬁ` is `fi`),
+  // and a word's final sigma as any other (`ΟΔΟΣ` lowers to `οδος`, which `σ` would not find).
+  const folded = (text: string) => text.normalize('NFC').toUpperCase().toLowerCase().replaceAll('ς', 'σ')
   const needle = q.q === undefined ? undefined : folded(q.q)
   const chunk = (found: number) => (needle === undefined ? limit + 1 - found : 200)
   // The profile, the floor, the pulled followees and the timeline's first entries: one round trip.

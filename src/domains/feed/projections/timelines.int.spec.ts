@@ -243,6 +243,16 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
     expect(await feed(m, bob, { q: 'CAFE\u0301' })).toEqual([2, 1])
   })
 
+  it('ignores case as Unicode folds it: ß and ss, a final sigma and σ', async () => {
+    const text = (n: number, body: string) =>
+      PostCreated.create({ postId: uuid(1000 + n), authorId: ann, text: body, createdAt: at(n) })
+    const m = await given(...users(), follow(bob, ann), text(1, 'Die Straße'), text(2, 'ΟΔΟΣ'))
+    expect(await feed(m, bob, { q: 'STRASSE' })).toEqual([1])
+    expect(await feed(m, bob, { q: 'straße' })).toEqual([1])
+    expect(await feed(m, bob, { q: 'Σ' })).toEqual([2])
+    expect(await feed(m, bob, { q: 'οδος' })).toEqual([2])
+  })
+
   it('pages newest first with no duplicates or holes, ties broken by post id, across writes between pages', async () => {
     // 45 posts by three authors, several at the same second.
     const authors = [ann, cat, dan]
