@@ -55,7 +55,7 @@ function dayRange(q: { from: string; to: string; bucket?: Bucket | undefined }) 
   else if (problems.length === 0 && to - from + 1 > maxDays[bucket])
     problems.push({
       path: '/to',
-      message: `is more than ${maxDays[bucket]} days after from (bucket ${bucket})`,
+      message: `must be at most ${maxDays[bucket] - 1} days after from (${maxDays[bucket]} days covered; bucket ${bucket})`,
     })
   refuse(problems)
   return { from: q.from, to: q.to, bucket }
@@ -65,7 +65,12 @@ function monthRange(q: { from: string; to: string }) {
   const span = monthNumber(q.to) - monthNumber(q.from) + 1
   if (span < 1) refuse([{ path: '/from', message: 'must not be after to' }])
   if (span > maxProductMonths)
-    refuse([{ path: '/to', message: `is more than ${maxProductMonths} months after from` }])
+    refuse([
+      {
+        path: '/to',
+        message: `must be at most ${maxProductMonths - 1} months after from (${maxProductMonths} months covered)`,
+      },
+    ])
   return { from: q.from, to: q.to }
 }
 
