@@ -201,10 +201,14 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       try {
         const next = await read(maxItemPages, mayHaveMore, freshAfter)
         follower.retag(next.tags)
+        // The pages ran out on a last page holding new items: more new ones may lie below it. (A last
+        // page of items sent already is the settling window's, read again: nothing is skipped.)
+        const bottom = next.seen.slice(-(pageSize ?? 1))
+        const skipped = next.capped && bottom.some(({ key }) => !sent.has(key))
         sendNew(next.seen, (key) => !sent.has(key))
-        if (next.capped) {
-          // Items may lie unsent below the pages read: the client is told, once (the floor rises
-          // past them, so the next refresh does not walk the same pages to the same end).
+        if (skipped) {
+          // The client is told, once: the floor rises past them, so the next refresh does not walk
+          // the same pages to the same end.
           sent.skipTo(next.seen.at(-1)?.key ?? '')
           stream.send('problem', undefined, problemText(itemsSkipped()))
         }

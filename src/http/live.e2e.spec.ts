@@ -279,6 +279,18 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       expect(await nextItems(stream, held)).toEqual(ids.slice(3))
     })
 
+    it('reads its settling window again without calling it skipped: more items sent than 10 pages hold', async () => {
+      const caller = newWriter()
+      const stream = await itemStream(caller, { limit: '1' })
+      // One at a time, each sent before the next: 1 + 9 × 3 = 28 pages' worth, and past it, all
+      // within the 10 s a key takes to settle, so every refresh reads them all again.
+      const held = 1 + (maxItemPages - 1) * 3
+      for (let i = 0; i < held + 4; i++) {
+        const [id] = await notesBy(caller, 1)
+        expect(await nextItems(stream, 1)).toEqual([id])
+      }
+    })
+
     it('refuses a cursor: a stream starts at the newest items', async () => {
       const caller = newWriter()
       const stream = await itemStream(caller, { cursor: 'abc' })
