@@ -153,6 +153,7 @@ export const updateRequest = defineCommand({
     'REQUEST_NOT_PENDING',
     'REQUEST_IN_APPROVAL',
     'NEEDED_BY_IN_PAST',
+    'CURRENCY_MISMATCH',
     'BUDGET_EXCEEDED',
   ],
   examples: [{ requestId: paidId, title: 'Laptops for the new hires (14-inch)' }],
