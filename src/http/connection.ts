@@ -27,6 +27,8 @@ export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
   app.addHook('onRequest', (request, reply, done) => {
     if (!(request.raw.socket instanceof Socket)) return done()
     if (!queue(request.raw.socket)) {
+      // Not kept alive: a refused body is otherwise read to its end for the connection to go on.
+      reply.raw.shouldKeepAlive = false
       void reply.header('connection', 'close')
       return done(tooManyPipelined)
     }

@@ -213,6 +213,15 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])
     expect(statuses).toEqual([...Array<string>(16).fill('200'), '429'])
     expect(answer).toContain('"code":"TOO_MANY_PIPELINED"')
+    // With (empty, chunked) bodies, which a refusal reads to their end, the connection closes too.
+    const bodied = await exchange(
+      port,
+      'GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'.repeat(40),
+    )
+    expect([...bodied.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])).toEqual([
+      ...Array<string>(16).fill('200'),
+      '429',
+    ])
     // Sixteen are served, on one connection or on several.
     const sixteen = await exchange(
       port,
