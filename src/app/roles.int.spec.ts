@@ -211,6 +211,7 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
     ;[first, second] = (await startTestProcesses('server', [{}, {}], {
       pollMs: 200,
       domains: [eventsDomain],
+      retireAfterMs: 300,
     })) as [TestTandem, TestTandem]
   })
   afterAll(async () => {
@@ -231,6 +232,12 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
     await kvCatalog(first.kv).setLive('event-details', { generation: now, version })
     await eventually(async () => (await generationOf(first)) === now && (await generationOf(second)) === now)
     for (const t of [first, second]) expect(await confirmed(t, eventId, position)).toMatchObject({ count: 1 })
+    // Past the time the switch away gave that generation to retire: live again, it is not dropped.
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    for (const t of [first, second]) {
+      const asked = await t.queries.ask(getEventDetails, { eventId }, { useCache: false })
+      expect(asked.status === 'succeeded' && asked.data.confirmedCount).toBe(1)
+    }
   })
 
   it("never serves a cached answer older than the other process's writes", async () => {

@@ -83,6 +83,8 @@ export interface TandemOptions {
   pgliteSettings?: PgliteSettings
   /** Seconds between polls of the log when no wake-up comes. */
   pollMs?: number
+  /** How long a rebuilt projection's old generation outlives the switch (tests shorten it). */
+  retireAfterMs?: number
   /** The time commands are decided at and tokens checked at (tests move it; default: the system clock). */
   clock?: () => Date
 }
@@ -143,6 +145,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       metrics,
       log,
       pollMs: options.pollMs,
+      ...(options.retireAfterMs === undefined ? {} : { retireAfterMs: options.retireAfterMs }),
       feed,
       shared: sharedStore,
       placement: (p) => placementOf(sharedStore(p), roles),

@@ -1,7 +1,7 @@
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
 import { compareDecimal, headPosition } from '../storage/event-log.js'
-import { createPlacements, type Placement, type PlacementsOptions } from './placements.js'
+import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
 import { rebuildBegun, rebuildProjection, retireAfterMs } from './rebuild.js'
@@ -36,6 +36,8 @@ export interface ProjectionManagerOptions extends PlacementsOptions {
   projections: readonly Projection[]
   /** Where each projection is applied; undefined: not at all in this process. Default: all run here. */
   placement?: (projection: Projection) => Placement | undefined
+  /** How long an old generation outlives a switch other processes follow (default `retireAfterMs`). */
+  retireAfterMs?: number
 }
 
 /**
@@ -62,9 +64,19 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     clearTimeout(timer)
     return drop?.().catch((error: unknown) => log.warn({ err: error }, 'dropping an old generation failed'))
   }
-  const retire = (drop: () => Promise<void>) => {
-    const timer = setTimeout(() => void dropRetired(timer), retireAfterMs).unref()
-    retiring.set(timer, drop)
+  /**
+   * Drops the generation `old` served, `retireAfterMs` from now: unless it is live again by then (the
+   * store lost its catalog, and a projector began again from an earlier generation).
+   */
+  const retire = (old: Placed) => {
+    const { name } = old.projection
+    const generation = old.progress.generation
+    const timer = setTimeout(() => void dropRetired(timer), options.retireAfterMs ?? retireAfterMs).unref()
+    retiring.set(timer, async () => {
+      const live = await old.catalog.live(name)
+      if (live?.generation === generation || placements.get(name)?.progress.generation === generation) return
+      await old.target.drop()
+    })
   }
   const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire })
 
@@ -108,7 +120,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     stores: placements.stores,
     names: () => names,
     async start() {
-      if (feed) sharing = shareProgress({ feed, placements, cache, log, pollMs: options.pollMs })
+      if (feed) sharing = shareProgress({ feed, placements, cache, log, retire, pollMs: options.pollMs })
       for (const projection of options.projections) {
         const placement = placementOf(projection)
         if (placement) await place(projection, placement)

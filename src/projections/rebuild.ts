@@ -42,8 +42,8 @@ interface RebuildDeps {
   cache: QueryCache
   log: Logger
   feed?: ProgressFeed
-  /** Drops an old generation once no other process can still be reading it (`retireAfterMs`). */
-  retire: (drop: () => Promise<void>) => void
+  /** Drops the generation an entry served once no other process can still be reading it (`retireAfterMs`). */
+  retire: (old: Placed) => void
 }
 
 /**
@@ -99,9 +99,8 @@ async function rebuild(
     const followed = feed !== undefined && placements.publishes(projection)
     if (followed) feed.switched(name, generation)
     await live.stop()
-    const old = current.target
-    if (followed) retire(() => old.drop())
-    else await old.drop()
+    if (followed) retire(current)
+    else await current.target.drop()
     log.info({ projection: name, generation }, 'rebuild switched')
     return { generation }
   } catch (error) {

@@ -21,9 +21,11 @@ export function shareProgress(options: {
   placements: Placements
   cache: QueryCache
   log: Logger
+  /** Drops the generation an entry served once no other process can still be reading it (rebuild.ts). */
+  retire: (old: Placed) => void
   pollMs?: number
 }): Sharing {
-  const { feed, placements, cache, log } = options
+  const { feed, placements, cache, log, retire } = options
 
   /** Another process switched generations: serve that one, drop what was cached. */
   function switchTo(entry: Placed, generation: number): Promise<void> {
@@ -33,8 +35,9 @@ export function shareProgress(options: {
         await entry.runner?.stop()
         await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
         cache.clear()
-        // A runner of the old generation may have written after the rebuilder dropped it.
-        if (entry.runner) await entry.target.drop()
+        // A runner of the old generation may have written after the rebuilder dropped it: dropped
+        // again, as late, for the query processes that may still be reading it.
+        if (entry.runner) retire(entry)
         log.info({ projection: entry.projection.name, generation }, 'switched to a rebuilt generation')
       } catch (error) {
         log.error({ err: error, projection: entry.projection.name }, 'switching generations failed')

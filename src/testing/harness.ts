@@ -37,6 +37,8 @@ export interface TestTandemOptions {
   /** The domains to serve (default: every domain of this build). */
   domains?: readonly Domain[]
   pollMs?: number
+  /** How long a rebuilt generation outlives its switch (default 30 s). */
+  retireAfterMs?: number
   /** Where the Tandems log (default: nowhere, or at TEST_LOG_LEVEL to stdout). */
   log?: Logger
 }
@@ -102,6 +104,7 @@ export async function startTestProcesses(
         pgliteSettings: testPgliteSettings,
         log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
         pollMs: options.pollMs,
+        ...(options.retireAfterMs === undefined ? {} : { retireAfterMs: options.retireAfterMs }),
         clock: () => new Date(Date.now() + shift),
       })
       open++
