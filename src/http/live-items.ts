@@ -18,7 +18,8 @@ import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 /**
  * How many pages a resume (or a refresh after a burst) reads at most, of `readPageSize` items each
  * when the query takes a `limit` (the client's `limit` sizes only the first page): past them, older
- * items are skipped, and a refresh that skipped some says so with a `problem` event (ITEMS_SKIPPED).
+ * items are skipped, and a resume or refresh that skipped some (the page below them holds items not
+ * sent) says so with a `problem` event (ITEMS_SKIPPED).
  */
 export const maxItemPages = 10
 /** The page size of a resume's and a refresh's reads, where the query takes `limit` (its largest). */
@@ -147,7 +148,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       const seen: Keyed[] = []
       let tags: readonly string[] = []
       let cursor: string | undefined
-      for (let page = 0; page < pages; page++) {
+      const page = async () => {
         // The first page as the client sized it (and as its input is validated), the next ones wide.
         const pageInput = cursor === undefined ? input : { ...wide, cursor }
         const answer = await tandem.queries.ask(definition, pageInput, {
@@ -157,15 +158,19 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         })
         if (answer.status === 'failed') throw answer.error
         const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }
-        if (page === 0) tags = answer.tags
-        const onPage = items.map(keyed)
-        seen.push(...onPage)
-        if (nextCursor === null) return { seen, tags, ended: true, capped: false }
-        if (!more(onPage)) return { seen, tags, ended: false, capped: false }
-        cursor = nextCursor
+        if (cursor === undefined) tags = answer.tags
+        cursor = nextCursor ?? undefined
+        return { onPage: items.map(keyed), last: nextCursor === null }
       }
-      // Every page read, and the last still reaching down to items that may not have been sent.
-      return { seen, tags, ended: false, capped: true }
+      for (let n = 0; n < pages; n++) {
+        const { onPage, last } = await page()
+        seen.push(...onPage)
+        if (last) return { seen, tags, ended: true, beyond: [] }
+        if (!more(onPage)) return { seen, tags, ended: false, beyond: [] }
+      }
+      // Every page read, the last still reaching down: the next one, not sent from, tells whether
+      // items were left unread below them (a first page alone is what the client asked for).
+      return { seen, tags, ended: false, beyond: pages > 1 ? (await page()).onPage : [] }
     }
 
     const follower = follow(tandem, (freshAfter) => refresh(freshAfter), request.log, caller?.id)
@@ -201,10 +206,9 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
       try {
         const next = await read(maxItemPages, mayHaveMore, freshAfter)
         follower.retag(next.tags)
-        // The pages ran out on a last page holding new items: more new ones may lie below it. (A last
-        // page of items sent already is the settling window's, read again: nothing is skipped.)
-        const bottom = next.seen.slice(-(pageSize ?? 1))
-        const skipped = next.capped && bottom.some(({ key }) => !sent.has(key))
+        // The pages ran out with a page below them holding items not sent: those are skipped. (One of
+        // items sent already is the settling window's, read again: nothing is.)
+        const skipped = next.beyond.some(({ key }) => !sent.has(key))
         sendNew(next.seen, (key) => !sent.has(key))
         if (skipped) {
           // The client is told, once: the floor rises past them, so the next refresh does not walk
@@ -222,6 +226,9 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     // What the reads found but the client had (at or before its Last-Event-ID) counts as sent.
     for (const { key } of [...first.seen].reverse()) if (!fresh(key)) sent.add(key)
     sendNew(first.seen, fresh)
+    // Resumed from further back than the pages reach: the client is told, as a refresh tells it.
+    if (first.beyond.some(({ key }) => fresh(key)))
+      stream.send('problem', undefined, problemText(itemsSkipped()))
     follower.start(first.tags)
   }
 }

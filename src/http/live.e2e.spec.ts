@@ -277,6 +277,12 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       const ids = await notesBy(caller, held + 3)
       const stream = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[0] ?? '' })
       expect(await nextItems(stream, held)).toEqual(ids.slice(3))
+      // Two were left below the pages: the client is told to read them from the query.
+      expect(await stream.next(3000)).toMatchObject({ event: 'problem', data: { code: 'ITEMS_SKIPPED' } })
+      // Exactly what the pages hold after the id: nothing skipped, nothing said.
+      const whole = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[2] ?? '' })
+      expect(await nextItems(whole, held)).toEqual(ids.slice(3))
+      await expect(whole.next(500)).rejects.toThrow(/No event/)
     })
 
     it('reads its settling window again without calling it skipped: more items sent than 10 pages hold', async () => {
