@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AnyQuery } from '../core/messages.js'
+import { ValidationError } from '../core/errors.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import { follow, openEventStream, problemText } from './event-stream.js'
@@ -17,6 +18,10 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
   if (typeof definition.live === 'object') return itemStreamHandler(tandem, definition, definition.live)
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
+    if (definition.paged && (request.query as Record<string, unknown> | undefined)?.cursor !== undefined) {
+      // A live page is the first: the one whose changes a client follows.
+      throw new ValidationError([{ path: '/cursor', message: 'a stream shows the first page' }])
+    }
     const input = coerce(definition.input, request.query ?? {})
     // X-Min-Position holds the first answer until the read models reached it, as for the query.
     const consistency = consistencyOf(request)
@@ -28,7 +33,9 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       })
     let last = ''
     const send = (id: string, data: unknown) => {
-      const text = JSON.stringify(data)
+      // A page in the shape the query answers over HTTP: `{ data: [...], nextCursor }`.
+      const page = data as { items: unknown[]; nextCursor: string | null }
+      const text = JSON.stringify(definition.paged ? { data: page.items, nextCursor: page.nextCursor } : data)
       if (text === last) return
       last = text
       stream.send('answer', id, text)

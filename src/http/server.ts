@@ -130,9 +130,13 @@ function streamResponses(queryResponses: unknown): Record<string, unknown> {
  */
 function withLastEventId(input: TSchema) {
   const lastEventId = Type.String({ description: 'As the `Last-Event-ID` header (which wins)' })
-  const { properties = {} } = input as Partial<TObject>
-  const { cursor: _cursor, ...rest } = properties
-  return Type.Object({ ...rest, lastEventId: Type.Optional(lastEventId) })
+  return Type.Object({ ...withoutCursor(input).properties, lastEventId: Type.Optional(lastEventId) })
+}
+
+/** A paged query's parameters but `cursor`: a live stream shows the first page (400 otherwise). */
+function withoutCursor(input: TSchema) {
+  const { cursor: _cursor, ...rest } = (input as Partial<TObject>).properties ?? {}
+  return Type.Object(rest)
 }
 
 /**
@@ -330,10 +334,15 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               summary: `${route.definition.summary} (live, Server-Sent Events)`,
               description: items
                 ? itemStreamDescription
-                : 'An `answer` event now, then one each time the answer changes. The token expiring ends ' +
+                : 'An `answer` event now, then one each time the answer changes (a page as the query answers it, ' +
+                  '`{ data, nextCursor }`, always the first: `cursor` is a 400). The token expiring ends ' +
                   'the stream with a `problem` event (401), and so does what it follows being deleted (404).',
               // The query's parameters with their examples, as Swagger UI fills them in.
-              querystring: items ? withLastEventId(parameters) : parameters,
+              querystring: items
+                ? withLastEventId(parameters)
+                : route.definition.paged
+                  ? withoutCursor(parameters)
+                  : parameters,
               headers: items
                 ? Type.Object({ ...queryHeaders.properties, ...lastEventIdHeader.properties })
                 : queryHeaders,

@@ -267,7 +267,8 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
     const waiting = async () => {
       const event = await stream.next()
       expect(event.event).toBe('answer')
-      return (event.data as { items: RequestSummary[] }).items.map((r) => r.requestId)
+      // The page as the query answers it over HTTP.
+      return (event.data as { data: RequestSummary[] }).data.map((r) => r.requestId)
     }
     expect((await waiting()).toSorted()).toEqual([created.ann1, created.bob1].toSorted())
     const fresh = await request(bob, 'Chair', 50_000)
@@ -275,5 +276,13 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
     // Approved (its one manager step): it waits for nobody now, and leaves the list.
     await send('approve-request', { requestId: fresh }, meg)
     expect(await waiting()).toEqual([created.bob1, created.ann1])
+    // The stream shows the first page: a cursor is refused.
+    const paged = await openStream(
+      `${base}/api/queries/procurement/get-pending-approvals/stream?limit=1&cursor=abc`,
+      { authorization: s.bearer(meg) },
+    )
+    streams.push(paged)
+    expect(paged.response.status).toBe(400)
+    expect(await paged.response.json()).toMatchObject({ errors: [{ path: '/cursor' }] })
   })
 })
