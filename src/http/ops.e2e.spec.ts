@@ -309,5 +309,17 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(problem.detail).toContain(url)
       expect(await s.head()).toBe(head)
     })
+
+    it('answers 404 to a body no route takes, whatever it holds: not JSON, a key twice, too deep', async () => {
+      for (const payload of ['{"x":', '{"a":1,"a":2}', `${'['.repeat(100)}${']'.repeat(100)}`]) {
+        const response = await s.app.inject({
+          method: 'POST',
+          url: '/api/commands/notes/no-such-command',
+          headers: { authorization: s.bearer(admin), 'content-type': 'application/json' },
+          payload,
+        })
+        expectProblem(response, 404, 'ROUTE_NOT_FOUND')
+      }
+    })
   })
 })

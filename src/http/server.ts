@@ -221,6 +221,11 @@ function parseJsonStrictly(app: FastifyInstance) {
   const parse = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    // No route takes it: the answer is the 404, whatever the body holds (read, not parsed).
+    if (request.is404) {
+      done(null, undefined)
+      return
+    }
     const coding = request.headers['content-encoding']
     if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
       done(unsupportedMediaType('Send the body uncompressed'))
