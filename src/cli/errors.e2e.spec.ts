@@ -35,6 +35,11 @@ it(
       [['no-such-command'], /Unknown command "no-such-command"/],
       // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.
       [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
+      // A role nothing names (a typo): the token would grant nothing.
+      [
+        ['token', '--sub', 'kim', '--roles', 'organizer,admn'],
+        /--roles names admn, which no part of Tandem knows/,
+      ],
       [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
       [['serve', '--port', 'abc'], /--port must be a port number/],
       // What a command does not take is refused, not ignored; a processor's name is checked here.

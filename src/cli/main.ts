@@ -117,6 +117,19 @@ async function main(argv: string[]): Promise<void> {
             .map((r) => r.trim())
             .filter(Boolean)
         : []
+      // A role no part of Tandem names is a typo (`admn`): the token would grant nothing, unsaid.
+      const { rolesOf } = await import('./examples.js')
+      const domains = await domainsOf()
+      const known = new Set([
+        ...rolesOf(domains),
+        ...domains.flatMap((d) => (d.demoCallers ?? []).flatMap((c) => c.roles)),
+        'system',
+      ])
+      const unknown = roles.filter((role) => !known.has(role))
+      if (unknown.length > 0)
+        throw new UsageError(
+          `--roles names ${unknown.join(', ')}, which no part of Tandem knows; its roles: ${[...known].sort().join(', ')}`,
+        )
       const ttl = values.ttl ? Number(values.ttl) : 24 * 3600
       // A token of `--ttl 1e30` never expired: ten years at most.
       if (!Number.isInteger(ttl) || ttl <= 0 || ttl > maxTokenSeconds)
