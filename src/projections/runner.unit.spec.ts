@@ -21,23 +21,54 @@ const event = (n: number): StoredEvent => ({
   recordedAt: new Date(),
 })
 
+/** A read of `log` as it stands when the read is sent, answered `delayMs` later. */
+const readOf =
+  (log: StoredEvent[], delayMs = 0): LogRead =>
+  (from: Checkpoint, limit: number) => {
+    const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
+    const last = after.at(-1)
+    const batch: Batch = {
+      events: after,
+      horizon: '0',
+      top: log.at(-1)?.txId ?? null,
+      held: false,
+      full: after.length === limit,
+      ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+    }
+    return new Promise((resolve) => setTimeout(() => resolve(batch), delayMs))
+  }
+
+/** A runner of a KV projection of `Noted` events onto `target`; a missed wake-up would wait a minute. */
+function runnerOf(target: Target, read: LogRead, wake: ReturnType<typeof localWake>, batchSize: number) {
+  const projection: KvProjection = {
+    store: 'kv',
+    domain: 'test',
+    name: 'notes',
+    version: 1,
+    events: ['Noted'],
+    tags: () => [],
+    apply: async () => undefined,
+  }
+  return createRunner({
+    projection,
+    generation: 1,
+    target,
+    source: {} as SqlClient,
+    read,
+    wake,
+    log: silentLogger,
+    metrics: createMetrics(),
+    batchSize,
+    pollMs: 60_000,
+    lingerMs: 0,
+  })
+}
+
 describe('a projection runner', () => {
   it('does not take a short read made ahead before the commit that woke it: it reads again', async () => {
     const log = [event(1), event(2)]
     /** A read sees the log as it stands when it is sent, and answers a little later. */
-    const read: LogRead = (from: Checkpoint, limit: number) => {
-      const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
-      const last = after.at(-1)
-      const batch: Batch = {
-        events: after,
-        horizon: '0',
-        top: log.at(-1)?.txId ?? null,
-        held: false,
-        full: after.length === limit,
-        ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
-      }
-      return new Promise((resolve) => setTimeout(() => resolve(batch), 1))
-    }
+    const read = readOf(log, 1)
     const wake = localWake()
     const applied: number[] = []
     let stored: Checkpoint = origin
@@ -57,28 +88,7 @@ describe('a projection runner', () => {
       setup: async () => undefined,
       drop: async () => undefined,
     }
-    const projection: KvProjection = {
-      store: 'kv',
-      domain: 'test',
-      name: 'notes',
-      version: 1,
-      events: ['Noted'],
-      tags: () => [],
-      apply: async () => undefined,
-    }
-    const runner = createRunner({
-      projection,
-      generation: 1,
-      target,
-      source: {} as SqlClient,
-      read,
-      wake,
-      log: silentLogger,
-      metrics: createMetrics(),
-      batchSize: 2,
-      pollMs: 60_000, // a missed wake-up would wait for this
-      lingerMs: 0,
-    })
+    const runner = runnerOf(target, read, wake, 2)
     runner.start()
     try {
       const deadline = Date.now() + 2_000
@@ -93,18 +103,7 @@ describe('a projection runner', () => {
 describe('a projection runner beside another projector of the same projection', () => {
   it('says its checkpoint is adopted while it stands where the other moved it, until a batch of its own', async () => {
     const log = [event(1), event(2)]
-    const read: LogRead = async (from: Checkpoint, limit: number) => {
-      const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
-      const last = after.at(-1)
-      return {
-        events: after,
-        horizon: '0',
-        top: log.at(-1)?.txId ?? null,
-        held: false,
-        full: after.length === limit,
-        ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
-      }
-    }
+    const read = readOf(log)
     const at = (n: number): Checkpoint => ({ txId: String(n), position: String(n) })
     let stored: Checkpoint = origin
     let raced = false
@@ -125,28 +124,7 @@ describe('a projection runner beside another projector of the same projection', 
       setup: async () => undefined,
       drop: async () => undefined,
     }
-    const projection: KvProjection = {
-      store: 'kv',
-      domain: 'test',
-      name: 'notes',
-      version: 1,
-      events: ['Noted'],
-      tags: () => [],
-      apply: async () => undefined,
-    }
-    const runner = createRunner({
-      projection,
-      generation: 1,
-      target,
-      source: {} as SqlClient,
-      read,
-      wake,
-      log: silentLogger,
-      metrics: createMetrics(),
-      batchSize: 3,
-      pollMs: 60_000,
-      lingerMs: 0,
-    })
+    const runner = runnerOf(target, read, wake, 3)
     const seen: string[] = []
     runner.onProgress(() => seen.push(`${runner.checkpoint.position}${runner.adopted ? ' adopted' : ''}`))
     runner.start()
