@@ -148,43 +148,43 @@ export function auditCommands(options: CommandAuditOptions): {
   const { sink, audited, newId } = options
   /** Refusals whose entry committed in their transaction (with an idempotency record). */
   const committed = new WeakSet<object>()
-  const entry = (call: CommandCall, outcome: Outcome, replayed: boolean): AuditEntry => ({
+  /** A command's entry: the fields every one has, and what this one was. */
+  const commandEntry = (
+    of: Pick<AuditEntry, 'at' | 'domain' | 'action' | 'commandId' | 'correlationId' | 'replayed' | 'details'>,
+    caller: Caller | undefined,
+    outcome: Outcome,
+  ): AuditEntry => ({
     id: newId(),
-    at: call.meta.now,
     kind: 'command',
-    domain: call.definition.domain,
-    action: call.address,
-    actorId: call.caller?.id ?? null,
-    actorRoles: call.caller?.roles ?? [],
-    commandId: call.meta.commandId,
-    correlationId: call.meta.correlationId,
+    actorId: caller?.id ?? null,
+    actorRoles: caller?.roles ?? [],
     subjectId: null,
     subjectIds: [],
-    replayed,
-    details: summarize(call.input),
+    ...of,
     ...outcome,
   })
+  const entry = (call: CommandCall, outcome: Outcome, replayed: boolean): AuditEntry =>
+    commandEntry(
+      {
+        at: call.meta.now,
+        domain: call.definition.domain,
+        action: call.address,
+        commandId: call.meta.commandId,
+        correlationId: call.meta.correlationId,
+        replayed,
+        details: summarize(call.input),
+      },
+      call.caller,
+      outcome,
+    )
   return {
     async refusedBefore({ definition, caller, status, code, correlationId }) {
       if (!audited(definition.domain)) return
-      await sink.written({
-        id: newId(),
-        at: new Date(),
-        kind: 'command',
-        domain: definition.domain,
-        action: `${definition.domain}/${definition.name}`,
-        actorId: caller?.id ?? null,
-        actorRoles: caller?.roles ?? [],
-        outcome: status < 500 ? 'refused' : 'failed',
-        status,
-        code,
-        commandId: null,
-        correlationId,
-        subjectId: null,
-        subjectIds: [],
-        replayed: false,
-        details: {},
-      })
+      const { domain, name } = definition
+      const at = new Date()
+      const outcome = { outcome: status < 500 ? 'refused' : 'failed', status, code } as const
+      const of = { at, domain, action: `${domain}/${name}`, commandId: null, correlationId, replayed: false }
+      await sink.written(commandEntry({ ...of, details: {} }, caller, outcome))
     },
     async transactional(call, tx, next) {
       if (!audited(call.definition.domain)) return next(call, tx)
