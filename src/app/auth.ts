@@ -18,8 +18,12 @@ export interface Auth {
   sign(claims: TokenClaims, options?: { expiresInSeconds?: number }): string
 }
 
-/** How many checked tokens are remembered (the oldest is forgotten first). */
-const checkedLimit = 10_000
+/**
+ * How many checked tokens are remembered (the oldest is forgotten first): about half a KiB each, so
+ * 50 MiB at most. Checking one costs some 20-50 µs; a server whose readers outnumber what it
+ * remembers checks most tokens again (10,000 against the cards benchmark's 66,667 customers: 85%).
+ */
+const checkedLimit = 100_000
 
 /**
  * Tokens signed and checked with `secret`. `exp` and `nbf` are read against `clock` (the Tandem's,
