@@ -61,6 +61,24 @@ export function Label(maxLength: number, description?: string) {
 export const labelled = 'x-label'
 
 /**
+ * The form a text search compares text in, the text searched and the words asked alike: NFC (`café`
+ * typed with a combining accent finds one typed with `é`, and back), case folded in full as far as
+ * JavaScript can, through upper case (`ß` is `ss`, `ﬁ` is `fi`; the capital `ẞ` lowers to `ß`, so
+ * `ß` is then `ss` too), a word's final sigma as any other (`ΟΔΟΣ` lowers to `οδος`, which `σ` would
+ * not find), and the dotted capital I as an i (`İstanbul` lowers to `i̇stanbul`, which `istanbul`
+ * would not find). PostgreSQL's `lower` and `ILIKE` map one character at a time: none of these.
+ */
+export const searchForm = (text: string) =>
+  text
+    .normalize('NFC')
+    .toUpperCase()
+    .toLowerCase()
+    .replaceAll('ß', 'ss')
+    .replaceAll('ς', 'σ')
+    .replaceAll('i\u0307', 'i')
+    .normalize('NFC')
+
+/**
  * A user id as tokens carry it (the JWT `sub`): 1 to 200 characters, none of them a control
  * character (U+0000 and line breaks among them), a line or paragraph separator or half of a
  * surrogate pair (text PostgreSQL cannot store: it became another user's id, U+FFFD, on the way),

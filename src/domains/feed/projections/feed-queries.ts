@@ -8,6 +8,7 @@ import {
   type LexBound,
   Limit,
   Page,
+  searchForm,
   signedIn,
   storedTime,
   Text,
@@ -66,7 +67,7 @@ export const GetMyFeedInput = Type.Object(
     q: Type.Optional(
       Text(
         100,
-        'Only posts whose text contains this, ignoring case and how accents were typed (compared in NFC)',
+        'Only posts whose text contains this, ignoring case (folded in full: `ß` as `ss`, a final `ς` as `σ`) and how accents were typed (compared in NFC)',
       ),
     ),
     since: Type.Optional({ ...Time, description: 'Only posts created at or after this time' }),
@@ -292,11 +293,7 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
   const reader = readerOf(accountId)
   const limit = q.limit ?? 20
   const { min, max: top } = boundsOf(q)
-  // Compared in one form: `café` typed with a combining accent finds a post typed with `é`, and back;
-  // case folded in full, as far as JavaScript can: through upper case (`ß` is `ss`, `ﬁ` is `fi`),
-  // and a word's final sigma as any other (`ΟΔΟΣ` lowers to `οδος`, which `σ` would not find).
-  const folded = (text: string) => text.normalize('NFC').toUpperCase().toLowerCase().replaceAll('ς', 'σ')
-  const needle = q.q === undefined ? undefined : folded(q.q)
+  const needle = q.q === undefined ? undefined : searchForm(q.q)
   const chunk = (found: number) => (needle === undefined ? limit + 1 - found : 200)
   // The profile, the floor, the pulled followees and the timeline's first entries: one round trip.
   const timelineFirst = settings.mode !== 'pull' && q.authorId === undefined
@@ -331,7 +328,7 @@ export async function readFeed(kv: KvReader, settings: FeedSettings, accountId: 
     const docs = await docsOf(kv, reader, entries)
     for (const entry of entries) {
       const post = docs.posts.get(postOf(entry))
-      if (post && (needle === undefined || folded(post.text).includes(needle))) {
+      if (post && (needle === undefined || searchForm(post.text).includes(needle))) {
         items.push(itemOf(post, docs))
       }
       last = entry

@@ -236,6 +236,25 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
     expect(await ids('cafe\u0301')).toEqual([rid(2), rid(1)])
   })
 
+  it('finds title words in any case, folded in full: a final sigma, ß as ss, the dotted capital I; an update searched by its new title', async () => {
+    const renamed = req(4, { title: 'Paper' })
+    const m = await given(
+      created(req(1, { title: 'ΟΔΥΣΣΕΥΣ maps' }), at(1)),
+      created(req(2, { title: 'Straße signs' }), at(2)),
+      created(req(3, { title: 'İstanbul trip' }), at(3)),
+      created(renamed, at(4)),
+      updated({ ...renamed, title: 'STRASSE cones' }, renamed.total, at(5))[1],
+    )
+    const ids = async (q: string) =>
+      (await m.ask(listDepartmentRequests, { q }, finance)).items.map((i) => i.requestId)
+    expect(await ids('οδυσσευς')).toEqual([rid(1)])
+    expect(await ids('Οδυσσευσ')).toEqual([rid(1)])
+    expect(await ids('strasse')).toEqual([rid(4), rid(2)])
+    expect(await ids('STRAẞE')).toEqual([rid(4), rid(2)])
+    expect(await ids('istanbul')).toEqual([rid(3)])
+    expect(await ids('paper')).toEqual([])
+  })
+
   describe('odd inputs', () => {
     it('refuses reversed ranges, bad cursors and cursors of another query or sort with 400 and the field', async () => {
       const m = await given(created(req(1), at(1)), created(req(2), at(2)))

@@ -2,6 +2,7 @@ import {
   defineQuery,
   Limit,
   Page,
+  searchForm,
   signedIn,
   storedTime,
   UserId,
@@ -87,7 +88,8 @@ export const ListDepartmentRequestsInput = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 200,
-        description: 'Text the title contains, ignoring case and how accents were typed (compared in NFC)',
+        description:
+          'Text the title contains, ignoring case (folded in full: `ß` as `ss`, a final `ς` as `σ`) and how accents were typed (compared in NFC)',
       }),
     ),
     sort: Type.Optional(
@@ -171,10 +173,10 @@ export function departmentListStatement(q: ListInput, department: string | undef
   if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
   if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
   if (q.requesterId !== undefined) add((p) => `requester_id = ${p}`, q.requesterId)
-  // Both sides in NFC: `café` typed with a combining accent finds a title typed with `é`, and back.
+  // Both sides in one form (`searchForm`): case folded in full, which ILIKE does not do (`ς`, `ß`).
   if (q.q !== undefined) {
-    const words = q.q.normalize('NFC').replace(/[\\%_]/g, (c) => `\\${c}`)
-    add((p) => `normalize(title, NFC) ILIKE ${p}`, `%${words}%`)
+    const words = searchForm(q.q).replace(/[\\%_]/g, (c) => `\\${c}`)
+    add((p) => `title_search LIKE ${p}`, `%${words}%`)
   }
   if (after) {
     const cast = sort.kind === 'time' ? 'text' : 'bigint'

@@ -1,10 +1,17 @@
-import { defineSqlProjection, Id, indexName, unreachable, type Statement } from '../../../kernel/index.js'
+import {
+  defineSqlProjection,
+  Id,
+  indexName,
+  searchForm,
+  unreachable,
+  type Statement,
+} from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Currency, FiscalYear, requestEvents, RequestStatus, Step, type Step as StepT } from '../messages.js'
 
 /**
  * The requests read model: one row per purchase request, denormalized for every list the read side
- * answers: who asked, department, fiscal year, status, total, title (for `q`), when it was created,
+ * answers: who asked, department, fiscal year, status, total, title (and, for `q`, its `searchForm`), when it was created,
  * and, while pending, the step that waits (its role and department) and since when, with who approved
  * so far (one person approves one step). Every event of a request carries its status, so each one
  * sets it; an event is applied only past the row's last position, so a batch applied again changes
@@ -29,7 +36,7 @@ export const requestsModel = 'procurement-requests'
 export const requestsProjection = defineSqlProjection({
   domain: 'procurement',
   name: requestsModel,
-  version: 2,
+  version: 3,
   events: requestEvents,
   tables: ['requests'],
   setup: (t) => {
@@ -39,7 +46,8 @@ export const requestsProjection = defineSqlProjection({
     return `
     CREATE TABLE IF NOT EXISTS ${r} (
       request_id uuid PRIMARY KEY, requester_id text NOT NULL, department text NOT NULL,
-      fiscal_year integer NOT NULL, currency text NOT NULL, title text NOT NULL, total bigint NOT NULL,
+      fiscal_year integer NOT NULL, currency text NOT NULL, title text NOT NULL, title_search text NOT NULL,
+      total bigint NOT NULL,
       item_count integer NOT NULL, status text NOT NULL, created_at text COLLATE "C" NOT NULL,
       updated_at text COLLATE "C" NOT NULL, step_index integer, step_role text, step_department text,
       waiting_since text COLLATE "C", approver_ids text[] NOT NULL DEFAULT '{}', paid_amount bigint,
@@ -70,9 +78,9 @@ export const requestsProjection = defineSqlProjection({
       const step = waiting(c.steps[0], c.department)
       tx.write({
         text: `INSERT INTO ${t('requests')} (request_id, requester_id, department, fiscal_year, currency, title,
-                 total, item_count, status, created_at, updated_at, step_index, step_role, step_department,
-                 waiting_since, last_position)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15::bigint)
+                 title_search, total, item_count, status, created_at, updated_at, step_index, step_role,
+                 step_department, waiting_since, last_position)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16::bigint)
                ON CONFLICT (request_id) DO NOTHING`,
         params: [
           c.requestId,
@@ -81,6 +89,7 @@ export const requestsProjection = defineSqlProjection({
           c.fiscalYear,
           c.currency,
           c.title,
+          searchForm(c.title),
           c.total,
           c.items.length,
           c.status,
@@ -105,9 +114,15 @@ export const requestsProjection = defineSqlProjection({
         const step = waiting(event.data.steps[0], d.department)
         tx.write(
           update(
-            `, title = $5, total = $6, item_count = $7, step_index = $8, step_role = $9, step_department = $10,
-               waiting_since = CASE WHEN $8::int IS NULL THEN NULL ELSE $3 END`,
-            [event.data.title, event.data.total, event.data.items.length, ...step],
+            `, title = $5, title_search = $6, total = $7, item_count = $8, step_index = $9, step_role = $10,
+               step_department = $11, waiting_since = CASE WHEN $9::int IS NULL THEN NULL ELSE $3 END`,
+            [
+              event.data.title,
+              searchForm(event.data.title),
+              event.data.total,
+              event.data.items.length,
+              ...step,
+            ],
           ),
         )
         return
