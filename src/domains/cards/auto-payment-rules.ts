@@ -10,6 +10,7 @@ import {
 } from './messages.js'
 import {
   authorization,
+  cardAfter,
   isExpired,
   utc,
   visibleCard,
@@ -18,7 +19,9 @@ import {
   type Card,
   type CardPolicy,
   type RegisterAutoPaymentState,
+  type TransactionRow,
 } from './rules.js'
+import { decideExpireHold } from './transaction-rules.js'
 
 /** The rules of auto-payments: a fixed amount to a merchant, submitted on a day of each month. */
 
@@ -137,6 +140,7 @@ export function decideSubmitAutoPayment(policy: CardPolicy) {
     if (!row || card.status === 'absent') throw autoPaymentNotFound()
     const dueAt = utc(cmd.dueAt, '/dueAt')
     if (row.status !== 'active' || row.nextDueAt !== dueAt || meta.now.toISOString() < dueAt) return []
+    const released = releaseOverdueHolds(state.overdueHolds ?? [], card, meta)
     const transactionId = meta.newId
     const decided = authorization(
       {
@@ -152,12 +156,13 @@ export function decideSubmitAutoPayment(policy: CardPolicy) {
         source: 'auto-payment',
         autoPaymentId: row.autoPaymentId,
       },
-      card,
+      released.card,
       policy,
       meta,
     )
     const declined = decided.type === 'TransactionDeclined' ? decided.data.reason : null
     return [
+      ...released.events,
       decided,
       AutoPaymentSubmitted.create({
         ...autoPaymentRef(row, card, meta),
@@ -169,4 +174,27 @@ export function decideSubmitAutoPayment(policy: CardPolicy) {
       }),
     ]
   }
+}
+
+/**
+ * The card's holds past their expiry, released as their timers would have (`HoldExpired`) before a
+ * payment is decided on it: timers due while the processes were down fire, once they are back, in
+ * no set order (several at once, from several processes), and a payment decided before an overdue
+ * hold's expiry was declined for credit the card had.
+ */
+function releaseOverdueHolds(holds: readonly TransactionRow[], card: Card, meta: CommandMeta) {
+  const events: CardsEvent[] = []
+  let after = card
+  for (const transaction of holds) {
+    const { cardId } = after
+    const expired = decideExpireHold(
+      { cardId, transactionId: transaction.transactionId },
+      { transaction, card: after },
+      meta,
+    )
+    const next = cardAfter(after, expired)
+    if (next.status !== 'absent') after = next
+    events.push(...expired)
+  }
+  return { events, card: after }
 }

@@ -367,6 +367,44 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
       await t.timers.runDue()
       expect(await submitted()).toHaveLength(1)
     })
+
+    it("releases the card's overdue holds before it decides an auto-payment, whatever order the late timers fire in", async () => {
+      const cardId = await issue(t, { customerId: 'ida', creditLimit: 3_000 })
+      const { autoPaymentId } = await run<{ autoPaymentId: string }>(
+        t,
+        c.registerAutoPayment,
+        { cardId, merchantId: 'gym', amount: 1_000, dayOfMonth: 28 },
+        customer('ida'),
+      )
+      const [timer] = await t.sql.query<{ due: Date }>(
+        'SELECT due_at AS due FROM tandem.timers WHERE key = $1',
+        [`cards:auto-payment:${autoPaymentId}`],
+      )
+      const due = new Date(timer?.due ?? 0)
+      // A hold of the whole limit, expiring (168 h) before the payment falls due: the processes were
+      // down through both, and the payment's timer fires first.
+      t.shiftClock(due.getTime() - Date.now() - 170 * hour)
+      const held = await authorize(payment(cardId, 3_000))
+      expect(held.decision).toBe('approved')
+      t.shiftClock(due.getTime() - Date.now() + 60_000)
+      const paid = await run<{ decision: string }>(
+        t,
+        c.submitAutoPayment,
+        { autoPaymentId, dueAt: due.toISOString() },
+        system,
+      )
+      expect(paid).toMatchObject({ submitted: true, decision: 'approved' })
+      expect(await cardRow(t, cardId)).toMatchObject({ holds: 1_000 })
+      expect(await transaction(held.transactionId)).toMatchObject({ status: 'expired', hold: 0 })
+      expect(await holdTimer(held.transactionId)).toEqual([])
+      const types = await eventTypes(t, cardId)
+      expect(types.slice(-3)).toEqual(['HoldExpired', 'TransactionAuthorized', 'AutoPaymentSubmitted'])
+      // The hold's own timer, had it been claimed already, changes nothing.
+      await run(t, c.expireHold, { cardId, transactionId: held.transactionId }, system)
+      await t.timers.runDue()
+      expect((await eventTypes(t, cardId)).filter((type) => type === 'HoldExpired')).toHaveLength(1)
+      expect(await cardRow(t, cardId)).toMatchObject({ holds: 1_000 })
+    })
   })
 
   it('prepares its bench mix, whose commands and queries succeed', async () => {

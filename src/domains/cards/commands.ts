@@ -57,6 +57,7 @@ import {
   loadCard,
   loadCardAnd,
   loadForAutoPayment,
+  loadForSubmit,
   loadForTransaction,
   persist,
 } from './write-model.js'
@@ -139,7 +140,13 @@ function holdTimers(events: readonly CardsEvent[]): TimerIntent[] {
         },
       ]
     }
-    const settled = ['TransactionCaptured', 'TransactionReversed', 'TransactionFailed'].includes(e.type)
+    // A hold released by another command (an auto-payment's, past the hold's expiry) needs its timer no more.
+    const settled = [
+      'TransactionCaptured',
+      'TransactionReversed',
+      'TransactionFailed',
+      'HoldExpired',
+    ].includes(e.type)
     return settled && 'transactionId' in e.data ? [{ cancel: holdKey(e.data.transactionId) }] : []
   })
 }
@@ -440,7 +447,7 @@ export function defineCardCommands(policy: CardPolicy) {
     refusals: ['AUTO_PAYMENT_NOT_FOUND'],
     examples: ex.submitAutoPayment,
     handle: stateStored({
-      load: (tx, cmd) => loadForAutoPayment(tx, cmd.autoPaymentId),
+      load: (tx, cmd, meta) => loadForSubmit(tx, cmd.autoPaymentId, meta.now),
       decide: inTurns.submit,
       stream: (_cmd, state) => streamOf(state.card),
       persist: (events, state) => persist(events, state.card),

@@ -121,6 +121,8 @@ export interface AutoPaymentRow {
 export interface AutoPaymentCommandState {
   autoPayment: AutoPaymentRow | undefined
   card: CardState
+  /** For a submission: the card's authorized transactions whose hold is past its expiry, oldest first. */
+  overdueHolds?: readonly TransactionRow[]
 }
 
 // Shared rules.

@@ -212,6 +212,33 @@ export async function loadForAutoPayment(
 }
 
 /**
+ * For a submission: the auto-payment, its card locked, and the card's authorized transactions whose
+ * hold expired by `now`, oldest first (read once the lock is held, as `loadForTransaction` does).
+ */
+export async function loadForSubmit(
+  tx: SqlClient,
+  autoPaymentId: string,
+  now: Date,
+): Promise<AutoPaymentCommandState> {
+  const [state, raw] = await Promise.all([
+    loadForAutoPayment(tx, autoPaymentId),
+    tx.query<RawTransaction>(
+      `SELECT ${transactionColumns} FROM cards.card_transaction
+       WHERE card_id = (SELECT card_id FROM cards.auto_payment WHERE auto_payment_id = $1)
+         AND status = 'authorized' AND hold_expires_at <= $2::timestamptz
+       ORDER BY hold_expires_at, transaction_id`,
+      [autoPaymentId, now.toISOString()],
+    ),
+  ])
+  const overdueHolds = raw.map((t) => ({
+    ...t,
+    occurredAt: iso(t.occurredAt),
+    holdExpiresAt: isoOrNull(t.holdExpiresAt),
+  }))
+  return { ...state, overdueHolds }
+}
+
+/**
  * The rows the events change: the card's row as they leave it, and each transaction or
  * auto-payment they touch. The card's row is updated only at the version it was decided on: a
  * decision on a card this process remembered, that another process has changed since, updates
