@@ -228,8 +228,9 @@ export interface QueryDefinition<
 }
 
 /**
- * A live query that streams items: each item of its pages is sent once, as an SSE event whose id is
- * its key, and a client that reconnects with `Last-Event-ID` gets only the items after it.
+ * A live query that streams items: each item of its pages is sent once, as an SSE event whose id
+ * names the greatest key sent, and a client that reconnects with `Last-Event-ID` gets only the items
+ * it has not had.
  */
 export interface LiveItems<T> {
   /**
@@ -243,6 +244,14 @@ export interface LiveItems<T> {
    * the stream skipped everything but what came after it).
    */
   readonly keyPattern?: RegExp
+  /**
+   * The log position (a decimal) of the event that made the item, where the item has one. With it, a
+   * resume also finds the items that committed late, below the key the client had (events decided in
+   * one order and committed in another): each event's id then carries the position the reads had
+   * reached and the stream's settled floor beside the key, and a reconnect sends every item above
+   * that floor made past that position, besides those above the key.
+   */
+  readonly itemPosition?: (item: T) => string
 }
 
 /** The form of an item key `<ISO time>|<UUID>` (`LiveItems.keyPattern`), the UUID in lower case. */

@@ -9,10 +9,17 @@ import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
- * once, oldest first, as `event: item` with `id:` the greatest key sent so far (the item's own key,
- * unless it committed late, below one sent already). A client that reconnects with `Last-Event-ID`
- * gets the items with a greater key; then every item not sent yet, as projections touch the answer.
- * An id that were the late item's own key would have had the newer items sent again on reconnecting.
+ * once, oldest first, as `event: item` with an `id:` naming the greatest key sent so far (the item's
+ * own key, unless it committed late, below one sent already). A client that reconnects with
+ * `Last-Event-ID` gets the items with a greater key; then every item not sent yet, as projections
+ * touch the answer. An id that were the late item's own key would have had the newer items sent
+ * again on reconnecting.
+ *
+ * An item can commit late while the client is away too, below the key it had. Where items know the
+ * log position of the event that made them (`itemPosition`), the id is `[key, position, floor]`: the
+ * position the reads had reached when the client had every item they showed, and the floor below
+ * which keys are settled (`sentKeys`). A reconnect then also sends the items above that floor made
+ * past that position. Without `itemPosition`, the id is the key alone, and such an item is lost.
  */
 
 /**
@@ -32,12 +39,46 @@ const rememberedKeys = 5000
  * past that the key joins the floor, and refreshes read no deeper than the floor.
  */
 export const settleMs = 10_000
-/** A Last-Event-ID worth comparing: 1 to 200 characters, none a control character. */
-const usableId = /^[^\p{Cc}]{1,200}$/u
+/** A Last-Event-ID worth comparing: 1 to 400 characters, none a control character. */
+const usableId = /^[^\p{Cc}]{1,400}$/u
+/** A log position as ids and items carry it. */
+const decimal = /^\d{1,19}$/
 
 interface Keyed {
   key: string
   item: unknown
+  /** The log position of the event that made it, where the stream knows it. */
+  position: bigint | undefined
+}
+
+/**
+ * Where a reconnecting client stands: the greatest key it had, and, where items carry positions,
+ * the position up to which it had every item above `floor`.
+ */
+interface Resume {
+  key: string
+  position?: bigint
+  floor?: string
+}
+
+/** The id a client gave back, as the stream sent it; one of another form counts as none (documented). */
+function resumeOf(given: string | undefined, live: LiveItems<never>): Resume | undefined {
+  if (given === undefined) return undefined
+  const formed = (key: unknown): key is string =>
+    typeof key === 'string' && key.length > 0 && live.keyPattern?.test(key) !== false
+  if (live.itemPosition === undefined || !given.startsWith('['))
+    return formed(given) ? { key: given } : undefined
+  let parts: unknown
+  try {
+    parts = JSON.parse(given)
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(parts) || parts.length !== 3) return undefined
+  const [key, position, floor] = parts as unknown[]
+  if (!formed(key) || typeof position !== 'string' || !decimal.test(position)) return undefined
+  if (typeof floor !== 'string' || (floor !== '' && !formed(floor)) || floor > key) return undefined
+  return { key, position: BigInt(position), floor }
 }
 
 /** A UUID, in any case. */
@@ -112,13 +153,18 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
   }
   // The definition's types tie `itemKey` to the page's items; here they are the bus's unknowns.
   const itemKey = live.itemKey as (item: unknown) => string
+  const itemPosition = live.itemPosition as ((item: unknown) => string) | undefined
   const keyed = (item: unknown): Keyed => {
     const key = itemKey(item)
     if (key.length === 0 || /[\r\n\0]/.test(key)) {
       throw new Error(`${definition.name}: an item key must be one line of text, not ${JSON.stringify(key)}`)
     }
-    return { key, item }
+    const at = itemPosition?.(item)
+    return { key, item, position: at !== undefined && decimal.test(at) ? BigInt(at) : undefined }
   }
+  /** The id of an item event: the greatest key sent, and where positions are known, what `Resume` reads. */
+  const idOf = (key: string, position: bigint, floor: string) =>
+    itemPosition === undefined ? key : JSON.stringify([key, position.toString(), floor])
   // Pages past the first are read at the largest size the query takes (`readPageSize` for `Limit`).
   const limit: { maximum?: number } | undefined = (definition.input as Partial<TObject>).properties?.limit
   const pageSize = limit ? (limit.maximum ?? readPageSize) : undefined
@@ -126,8 +172,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     const caller = callerOf(tandem, request)
     // `lastEventId` is how EventSource polyfills that cannot set headers send it: not the query's input.
     const { lastEventId, ...query } = (request.query ?? {}) as Record<string, unknown>
-    const given = usable(request.headers['last-event-id'] ?? lastEventId)
-    const after = given !== undefined && live.keyPattern?.test(given) === false ? undefined : given
+    const after = resumeOf(usable(request.headers['last-event-id'] ?? lastEventId), live)
     if (query.cursor !== undefined) {
       // Refreshes read from the newest items down: below a cursor, no new item ever comes.
       throw new ValidationError([
@@ -141,13 +186,15 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
 
     /**
      * Pages on from the first page while `more` says a page may have more to send below it, `pages`
-     * at most: the items read (newest first), the first page's tags, and whether the reads reached the
-     * end of the list. A refresh reads answers begun after the invalidation it follows (`freshAfter`).
+     * at most: the items read (newest first), the first page's tags, whether the reads reached the
+     * end of the list, and the position the read models had reached for all of them (`readAt`). A
+     * refresh reads answers begun after the invalidation it follows (`freshAfter`).
      */
     const read = async (pages: number, more: (page: readonly Keyed[]) => boolean, freshAfter?: number) => {
       const seen: Keyed[] = []
       let tags: readonly string[] = []
       let cursor: string | undefined
+      let readAt: bigint | undefined
       const page = async () => {
         // The first page as the client sized it (and as its input is validated), the next ones wide.
         const pageInput = cursor === undefined ? input : { ...wide, cursor }
@@ -158,25 +205,43 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         })
         if (answer.status === 'failed') throw answer.error
         const { items, nextCursor } = answer.data as { items: unknown[]; nextCursor: string | null }
+        const at = BigInt(answer.readPosition)
+        if (readAt === undefined || at < readAt) readAt = at
         if (cursor === undefined) tags = answer.tags
         cursor = nextCursor ?? undefined
         return { onPage: items.map(keyed), last: nextCursor === null }
       }
+      const done = (ended: boolean, beyond: Keyed[] = []) => ({
+        seen,
+        tags,
+        ended,
+        beyond,
+        readAt: readAt ?? 0n,
+      })
       for (let n = 0; n < pages; n++) {
         const { onPage, last } = await page()
         seen.push(...onPage)
-        if (last) return { seen, tags, ended: true, beyond: [] }
-        if (!more(onPage)) return { seen, tags, ended: false, beyond: [] }
+        if (last) return done(true)
+        if (!more(onPage)) return done(false)
       }
       // Every page read, the last still reaching down: the next one, not sent from, tells whether
       // items were left unread below them (a first page alone is what the client asked for).
-      return { seen, tags, ended: false, beyond: pages > 1 ? (await page()).onPage : [] }
+      return done(false, pages > 1 ? (await page()).onPage : [])
     }
 
     const follower = follow(tandem, (freshAfter) => refresh(freshAfter), request.log, caller?.id)
-    const fresh = (key: string) => after === undefined || key > after
-    const allFresh = (page: readonly Keyed[]) => page.every(({ key }) => fresh(key))
-    const first = await read(after === undefined ? 1 : maxItemPages, allFresh).catch((error: unknown) => {
+    /** Whether the client lacks an item: above its key, or above its floor and made past its position. */
+    const fresh = ({ key, position }: Keyed) =>
+      after === undefined ||
+      key > after.key ||
+      (after.position !== undefined &&
+        position !== undefined &&
+        key > (after.floor ?? '') &&
+        position > after.position)
+    // A resume pages down past the client's key to its floor, where items that committed late lie.
+    const resumeMore = (page: readonly Keyed[]) =>
+      page.every(fresh) || (after?.position !== undefined && (page.at(-1)?.key ?? '') > (after.floor ?? ''))
+    const first = await read(after === undefined ? 1 : maxItemPages, resumeMore).catch((error: unknown) => {
       follower.stop()
       throw error
     })
@@ -184,14 +249,25 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     const sent = sentKeys(first.ended ? '' : (first.seen.at(-1)?.key ?? ''))
     const stream = openEventStream(request, reply, follower.stop, tokenLeftMs(tandem, request))
     /** The greatest key the client has: each event's id, so that a reconnect resumes past it. */
-    let highest = after ?? ''
-    const sendNew = (seen: readonly Keyed[], isNew: (key: string) => boolean) => {
-      for (const { key, item } of [...seen].reverse()) {
-        if (!isNew(key)) continue
+    let highest = after?.key ?? ''
+    /** The position up to which the client has every item above the floor (`Resume`). */
+    let had = after?.position ?? 0n
+    /**
+     * Sends what is new of a read, oldest first. Only its last event's id names the read's position:
+     * a client cut off before it has not had every item the read showed.
+     */
+    const sendNew = (seen: readonly Keyed[], isNew: (item: Keyed) => boolean, readAt: bigint) => {
+      const keys = new Set<string>()
+      const news = [...seen]
+        .reverse()
+        .filter((item) => isNew(item) && !keys.has(item.key) && keys.add(item.key))
+      news.forEach(({ key, item }, i) => {
         if (key > highest) highest = key
-        stream.send('item', highest, JSON.stringify(item))
         sent.add(key)
-      }
+        const position = i === news.length - 1 && readAt > had ? readAt : had
+        stream.send('item', idOf(highest, position, sent.floor()), JSON.stringify(item))
+      })
+      if (readAt > had) had = readAt
     }
     /**
      * Whether a refresh pages on: while the page reaches above the floor. An item that committed late
@@ -209,7 +285,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         // The pages ran out with a page below them holding items not sent: those are skipped. (One of
         // items sent already is the settling window's, read again: nothing is.)
         const skipped = next.beyond.some(({ key }) => !sent.has(key))
-        sendNew(next.seen, (key) => !sent.has(key))
+        sendNew(next.seen, ({ key }) => !sent.has(key), next.readAt)
         if (skipped) {
           // The client is told, once: the floor rises past them, so the next refresh does not walk
           // the same pages to the same end.
@@ -224,11 +300,10 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     }
 
     // What the reads found but the client had (at or before its Last-Event-ID) counts as sent.
-    for (const { key } of [...first.seen].reverse()) if (!fresh(key)) sent.add(key)
-    sendNew(first.seen, fresh)
+    for (const item of [...first.seen].reverse()) if (!fresh(item)) sent.add(item.key)
+    sendNew(first.seen, fresh, first.readAt)
     // Resumed from further back than the pages reach: the client is told, as a refresh tells it.
-    if (first.beyond.some(({ key }) => fresh(key)))
-      stream.send('problem', undefined, problemText(itemsSkipped()))
+    if (first.beyond.some(fresh)) stream.send('problem', undefined, problemText(itemsSkipped()))
     follower.start(first.tags)
   }
 }

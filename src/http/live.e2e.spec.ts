@@ -358,7 +358,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       const ids = await notesBy(caller, 2)
       const unusable = [
         await itemStream(caller, {}, { 'last-event-id': '' }),
-        await itemStream(caller, {}, { 'last-event-id': 'x'.repeat(201) }),
+        await itemStream(caller, {}, { 'last-event-id': 'x'.repeat(401) }),
         await itemStream(caller, { lastEventId: '\u0000\u0001' }),
       ]
       for (const stream of unusable) {

@@ -102,10 +102,10 @@ export const openapiInfo = {
 }
 
 const itemStreamDescription =
-  "An item stream: each item of the page as its own `item` event (`id` is the item's key, or, for an item that committed late, below one sent already, the greatest key sent), oldest first, " +
+  'An item stream: each item of the page as its own `item` event (`id` names the greatest item key sent: the key, or, where items carry a `position`, `[key, position, floor]`), oldest first, ' +
   'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
-  `only the items after it, reading at most ${maxItemPages} pages of ${readPageSize} back (a UUID in it may be in any ` +
-  'case); an id that is empty, over 200 characters or holds control characters counts as none (the ' +
+  `only the items it lacks (after its key; with positions, also those that committed late below it), reading at most ${maxItemPages} pages of ${readPageSize} back (a UUID in it may be in any ` +
+  'case); an id that is empty, over 400 characters or holds control characters counts as none (the ' +
   `page again). More than ${maxItemPages * readPageSize} items arriving between two refreshes: a \`problem\` event ITEMS_SKIPPED (read the pages to find the rest). ` +
   'A failure later is a `problem` event; so is the token expiring (401), which ends the stream. `cursor` is refused (400).'
 const lastEventIdHeader = Type.Object({

@@ -289,7 +289,9 @@ describe.each(cases)('the home feed against a brute force, %s mode (%s)', (feedM
            (SELECT count(*)::int FROM feed.likes l WHERE l.post_id = p.post_id) AS "likeCount",
            (SELECT count(*)::int FROM feed.comments c WHERE c.post_id = p.post_id) AS "commentCount",
            EXISTS (SELECT 1 FROM feed.likes l WHERE l.post_id = p.post_id AND l.user_id = me.user_id)
-             AS "likedByMe"
+             AS "likedByMe",
+           (SELECT e.position::text FROM tandem.event_log e
+            WHERE e.stream_id = 'post-' || p.post_id::text AND e.stream_version = 1) AS position
          FROM feed.users me
          JOIN feed.follows f ON f.follower_id = me.user_id
          JOIN feed.posts p ON p.author_id = f.followee_id AND p.deleted_at IS NULL

@@ -32,7 +32,7 @@ export const alertsModel = 'cards-alerts'
 export const alertsProjection = defineSqlProjection({
   domain: 'cards',
   name: alertsModel,
-  version: 1,
+  version: 2,
   events: [AnomalyDetected, AlertResolved],
   tables: ['alerts'],
   setup: (t) => {
@@ -44,7 +44,7 @@ export const alertsProjection = defineSqlProjection({
       alert_id uuid PRIMARY KEY, customer_id text NOT NULL, card_id uuid NOT NULL, rule text NOT NULL,
       score integer NOT NULL, evidence jsonb NOT NULL, transaction_id uuid NOT NULL,
       detected_at text COLLATE "C" NOT NULL, status text NOT NULL, resolution text, note text,
-      resolved_by text, resolved_at text COLLATE "C");
+      resolved_by text, resolved_at text COLLATE "C", position bigint NOT NULL);
     ${index('customer', '(customer_id, detected_at, alert_id)')};
     ${index('customer_status', '(customer_id, status, detected_at, alert_id)')};
     ${index('status', '(status, detected_at, alert_id)')};
@@ -57,8 +57,8 @@ export const alertsProjection = defineSqlProjection({
         const d = event.data
         tx.write({
           text: `INSERT INTO ${t('alerts')} (alert_id, customer_id, card_id, rule, score, evidence, transaction_id,
-                   detected_at, status)
-                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 'open') ON CONFLICT (alert_id) DO NOTHING`,
+                   detected_at, status, position)
+                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 'open', $9::bigint) ON CONFLICT (alert_id) DO NOTHING`,
           params: [
             d.alertId,
             d.customerId,
@@ -68,6 +68,7 @@ export const alertsProjection = defineSqlProjection({
             JSON.stringify(d.evidence),
             d.transactionId,
             new Date(d.detectedAt).toISOString(),
+            event.position,
           ],
         })
         return
@@ -101,6 +102,9 @@ export const Alert = Type.Object({
   note: Type.Union([Type.String(), Type.Null()]),
   resolvedBy: Type.Union([Type.String(), Type.Null()]),
   resolvedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  position: Type.String({
+    description: "The event log position of its `AnomalyDetected` (X-Read-Position's kind)",
+  }),
 })
 export type Alert = Static<typeof Alert>
 
@@ -129,7 +133,7 @@ function customersShown(items: readonly Alert[]): AuditedRead[] {
 
 const columns = `alert_id::text AS "alertId", card_id::text AS "cardId", customer_id AS "customerId", rule, score,
   evidence, transaction_id::text AS "transactionId", detected_at AS "detectedAt", status, resolution, note,
-  resolved_by AS "resolvedBy", resolved_at AS "resolvedAt"`
+  resolved_by AS "resolvedBy", resolved_at AS "resolvedAt", position::text AS position`
 
 export const GetAnomalyAlertsInput = Type.Object(
   {
@@ -155,7 +159,11 @@ export const getAnomalyAlerts = defineQuery({
   access: signedIn('customer', ...agents),
   readModels: [alertsModel],
   paged: true,
-  live: { itemKey: (item) => `${item.detectedAt}|${item.alertId}`, keyPattern: timeIdKey },
+  live: {
+    itemKey: (item) => `${item.detectedAt}|${item.alertId}`,
+    keyPattern: timeIdKey,
+    itemPosition: (item) => item.position,
+  },
   examples: [{ status: 'open', limit: 20 }],
   cache: {
     ttlMs: 30_000,

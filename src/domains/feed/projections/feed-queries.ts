@@ -56,6 +56,9 @@ export const FeedItem = Type.Object({
   likeCount: Type.Integer({ minimum: 0 }),
   commentCount: Type.Integer({ minimum: 0 }),
   likedByMe: Type.Boolean(),
+  position: Type.String({
+    description: "The event log position of its `PostCreated` (X-Read-Position's kind)",
+  }),
 })
 export type FeedItem = Static<typeof FeedItem>
 
@@ -282,6 +285,7 @@ function itemOf(post: PostDoc, docs: Docs): FeedItem {
     likeCount: post.likes,
     commentCount: post.comments,
     likedByMe: docs.liked.has(post.postId),
+    position: post.position,
   }
 }
 
@@ -362,7 +366,11 @@ export function defineGetMyFeed(settings: FeedSettings) {
     readModels: [timelinesModel(settings.mode)],
     paged: true,
     // `/stream`: each new item as it arrives, its key sorting as the feed does; resumable by Last-Event-ID.
-    live: { itemKey: (item) => `${item.createdAt}|${item.postId}`, keyPattern: timeIdKey },
+    live: {
+      itemKey: (item) => `${item.createdAt}|${item.postId}`,
+      keyPattern: timeIdKey,
+      itemPosition: (item) => item.position,
+    },
     examples: [{ limit: 10 }],
     // A post, a delete, a follow or an unfollow touches each feed it changes; a like or a comment its post.
     cache: {

@@ -49,6 +49,8 @@ export interface PostDoc {
   createdAt: string
   likes: number
   comments: number
+  /** The log position of its `PostCreated`. */
+  position: string
 }
 export interface UserDoc {
   userId: string
@@ -110,7 +112,7 @@ export function timelinesProjection(settings: FeedSettings) {
   return defineKvProjection({
     domain: 'feed',
     name: timelinesModel(mode),
-    version: 2,
+    version: 3,
     events: [
       UserCreated,
       PostCreated,
@@ -161,7 +163,16 @@ export function timelinesProjection(settings: FeedSettings) {
         case 'PostCreated': {
           const { postId, authorId, text, createdAt } = event.data
           if (await kv.get(postKey(postId))) return
-          kv.setJson(postKey(postId), { postId, authorId, text, createdAt, likes: 0, comments: 0 })
+          const doc: PostDoc = {
+            postId,
+            authorId,
+            text,
+            createdAt,
+            likes: 0,
+            comments: 0,
+            position: event.position,
+          }
+          kv.setJson(postKey(postId), doc)
           const entry = entryOf(event.data)
           kv.zadd(authorPostsKey(authorId), 0, entry)
           const latest = await kv.get(latestKey(authorId))
