@@ -1,10 +1,12 @@
 import pg from 'pg'
+import { createClient } from 'redis'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
+import { isUnavailable } from '../http/problem.js'
 import { buildServer } from '../http/server.js'
 import {
   dropRedisReadModels,
@@ -318,6 +320,55 @@ describe.skipIf(!servicesAvailable)(
     })
   },
 )
+
+describe.skipIf(!servicesAvailable)('a KV store back from a restart without its data (server mode)', () => {
+  it('is checked before it is read again: the first read for a position after the reconnection waits, never answers from the emptied store', async () => {
+    // The backstop's check (every pollMs) out of the way: only the reconnection can tell.
+    const [writer, reader] = (await startTestProcesses(
+      'server',
+      [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+      { pollMs: 600_000, domains: [eventsDomain] },
+    )) as [TestTandem, TestTandem]
+    const admin = createClient({ url: redisUrl })
+    await admin.connect()
+    try {
+      const eventId = await newEvent(writer)
+      const position = await register(writer, eventId)
+      expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+      await writer.projections.stop()
+      // As Redis restarted without its data: every key of this deployment gone, every connection cut.
+      await writer.kv.deletePrefix('')
+      const name = (await redisPrefixOf(reader.sql)).slice(0, -1)
+      const clients = (await admin.clientList()).filter((c) => c.name === name)
+      expect(clients.length).toBeGreaterThan(0)
+      for (const client of clients) await admin.clientKill({ filter: 'ID', id: client.id })
+      // Refused (503, or a read cut with its connection) while the connection is down; the first
+      // read of the store after it is back waits. (An answer cached before is still right for that
+      // position: read past the cache.)
+      const ask = () =>
+        reader.queries
+          .ask(getEventDetails, { eventId }, { minPosition: position, maxWaitMs: 300, useCache: false })
+          .catch((error: unknown) => {
+            if (isUnavailable(error)) return undefined
+            throw error
+          })
+      const deadline = Date.now() + patience
+      let answer = await ask()
+      while (
+        (!answer || (answer.status === 'failed' && answer.error.code === 'UNAVAILABLE')) &&
+        Date.now() < deadline
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        answer = await ask()
+      }
+      expect(answer?.status === 'failed' && answer.error.code).toBe('READ_MODEL_LAGGING')
+    } finally {
+      await admin.quit()
+      await reader.dispose()
+      await writer.dispose()
+    }
+  })
+})
 
 describe.skipIf(!servicesAvailable)('processes started at once on a new database (server mode)', () => {
   it('all start, and place each projection once', async () => {

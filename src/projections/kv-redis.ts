@@ -107,6 +107,12 @@ export async function createRedisKv(options: {
     disableOfflineQueue: true,
   })
   client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
+  const reconnected = new Set<() => void>()
+  let connected = false
+  client.on('ready', () => {
+    if (connected) for (const listener of reconnected) listener()
+    connected = true
+  })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
 
@@ -140,6 +146,9 @@ export async function createRedisKv(options: {
         arguments: [checkpoint.expect ?? '', checkpoint.next, JSON.stringify(commands)],
       })
       return reply === 1
+    },
+    onReconnect(listener) {
+      reconnected.add(listener)
     },
     async deletePrefix(prefix) {
       for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(p(prefix))}*`, COUNT: 1000 })) {

@@ -13,7 +13,33 @@ export interface KvStore extends KvReader {
   ): Promise<boolean>
   /** Removes every key that starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>
+  /**
+   * Calls `listener` each time the store is connected again after losing its connection: a server
+   * that restarted may have come back without its data (Redis keeps none on disk here).
+   */
+  onReconnect?(listener: () => void): void
   close(): Promise<void>
+}
+
+/**
+ * `reader` whose reads wait, while `held()` gives a promise, for it to settle first: reads after a
+ * reconnection wait until the projections have checked that the store still holds what they applied.
+ */
+export function heldReader(reader: KvReader, held: () => Promise<unknown> | undefined): KvReader {
+  const after =
+    <A extends unknown[], R>(read: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      const wait = held()
+      return wait === undefined ? read(...args) : wait.then(() => read(...args))
+    }
+  return {
+    get: after((key) => reader.get(key)),
+    mget: after((keys) => reader.mget(keys)),
+    smembers: after((key) => reader.smembers(key)),
+    zrangeByLex: after((key, range) => reader.zrangeByLex(key, range)),
+    zrank: after((key, member) => reader.zrank(key, member)),
+    zcard: after((key) => reader.zcard(key)),
+  }
 }
 
 /** A reader that sees only the keys under `prefix`, as if they had no prefix. */

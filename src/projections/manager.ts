@@ -126,6 +126,17 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         if (placement) await place(projection, placement)
       }
       sharing?.placed()
+      // Redis restarted keeps nothing here: until each KV projection has checked that its store still
+      // holds what it applied (and, where not, counts nothing as applied), its reads wait, so that no
+      // read with X-Min-Position is answered from an emptied store as if it were up to date.
+      options.kv.onReconnect?.(() => {
+        const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
+        placements.holdReads(
+          Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()]).catch(
+            (error: unknown) => log.warn({ err: error }, 'checking the KV store after a reconnection failed'),
+          ),
+        )
+      })
       lag = measureLag(source, placements, metrics)
     },
     async stop() {

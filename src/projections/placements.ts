@@ -7,7 +7,7 @@ import type { Checkpoint } from '../storage/event-log.js'
 import type { ProgressFeed } from '../transport/progress.js'
 import type { Wake } from '../transport/wake.js'
 import { createFollower, type Follower, type Progressing } from './follower.js'
-import { scopedReader, type KvStore } from './kv.js'
+import { heldReader, scopedReader, type KvStore } from './kv.js'
 import type { Projection } from './projection.js'
 import { createRunner, type Runner } from './runner.js'
 import { sharedReads } from './shared-reads.js'
@@ -58,6 +58,8 @@ export interface PlacementsOptions {
 export interface Placements {
   readonly stores: ReadStores
   get(name: string): Placed | undefined
+  /** Holds the KV read models' reads until `until` settles (the store checked after a reconnection). */
+  holdReads(until: Promise<unknown>): void
   /** The placed projection, or a thrown error naming one that is not. */
   required(name: string): Placed
   all(): Placed[]
@@ -90,6 +92,8 @@ export interface Placements {
 export function createPlacements(options: PlacementsOptions): Placements {
   const { kv, readSql, cache, feed } = options
   const placed = new Map<string, Placed>()
+  let held: Promise<unknown> | undefined
+  const heldKv = heldReader(kv, () => held)
   const publishes = (projection: Projection) => feed !== undefined && (options.shared?.(projection) ?? false)
   const targets = (projection: Projection, generation: number) =>
     targetFor(projection, generation, { kv, sql: readSql })
@@ -149,6 +153,14 @@ export function createPlacements(options: PlacementsOptions): Placements {
 
   return {
     get: (name) => placed.get(name),
+    holdReads(until) {
+      const settled: Promise<unknown> = until
+        .catch(() => undefined)
+        .finally(() => {
+          if (held === settled) held = undefined
+        })
+      held = settled
+    },
     required,
     all: () => [...placed.values()],
     runner,
@@ -157,7 +169,7 @@ export function createPlacements(options: PlacementsOptions): Placements {
     async serve(projection, generation, placement, options = {}) {
       const { target, catalog } = targets(projection, generation)
       const reader =
-        projection.store === 'kv' ? scopedReader(kv, kvPrefix(projection.name, generation)) : undefined
+        projection.store === 'kv' ? scopedReader(heldKv, kvPrefix(projection.name, generation)) : undefined
       let entry: Placed
       if (placement === 'run') {
         const applying = runner(projection, generation, target, true, options.caughtUp)

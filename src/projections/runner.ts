@@ -30,6 +30,11 @@ export interface Runner extends Progressing {
    * fresh for X-Min-Position), so nothing is reported from here until a batch of its own.
    */
   readonly adopted: boolean
+  /**
+   * Checks now that the store still holds the checkpoint applied here (`lost`): after the store's
+   * connection came back, before queries read it again. True if it did not.
+   */
+  verify(): Promise<boolean>
   start(): void
   stop(): Promise<void>
 }
@@ -136,8 +141,7 @@ export function createRunner(options: RunnerOptions): Runner {
       }
       const tags = await target.apply(batch.events, checkpoint, next)
       if (!tags) {
-        log.warn({ projection: projection.name }, 'checkpoint moved by someone else; reloading it')
-        adopt(await target.checkpoint())
+        reload(await target.checkpoint())
         return false
       }
       checkpoint = next
@@ -172,22 +176,30 @@ export function createRunner(options: RunnerOptions): Runner {
   async function lost(): Promise<boolean> {
     verifiedAt = Date.now()
     const stored = await target.checkpoint()
-    const moved = compareCheckpoints(stored, checkpoint)
-    if (moved === 0) return false
+    if (compareCheckpoints(stored, checkpoint) === 0) return false
+    reload(stored)
+    progressed()
+    return true
+  }
+
+  /**
+   * Goes on from the store's checkpoint, found moved: ahead, by another projector; behind, the store
+   * lost what was applied here, so none of it counts as applied any more (X-Min-Position waits).
+   */
+  function reload(stored: Checkpoint) {
+    const behind = compareCheckpoints(stored, checkpoint) < 0
     log.warn(
       { projection: projection.name, stored, applied: checkpoint },
-      moved < 0
+      behind
         ? 'the store lost what was applied; applying the log again'
         : 'checkpoint moved by someone else; reloading it',
     )
-    if (moved < 0) {
+    if (behind) {
       horizon = '0'
       recent.clear()
       caughtUp = false
     }
     adopt(stored)
-    progressed()
-    return true
   }
 
   /** Goes on from the store's checkpoint; what was cached from the events in between is dropped. */
@@ -229,6 +241,7 @@ export function createRunner(options: RunnerOptions): Runner {
     get adopted() {
       return adopted
     },
+    verify: lost,
     start() {
       // A runner started again (after a failed switch) reads its checkpoint again.
       loaded = false

@@ -146,6 +146,86 @@ describe('a projection runner beside another projector of the same projection', 
   })
 })
 
+describe('a projection runner whose store lost what it applied (Redis back empty)', () => {
+  const until = async (done: () => boolean) => {
+    const deadline = Date.now() + 2_000
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  }
+  /** A store that applies batches and can be emptied: its checkpoint then is the origin. */
+  const emptiable = () => {
+    let stored: Checkpoint = origin
+    const batches: number[][] = []
+    /** Set: applies wait for it, once they have found the store where they expect it. */
+    let held: Promise<void> | undefined
+    const target: Target = {
+      checkpoint: async () => stored,
+      async apply(events, from, to) {
+        if (compareCheckpoints(stored, from) !== 0) return undefined
+        await held
+        batches.push(events.map((e) => (e.data as { n: number }).n))
+        stored = to
+        return new Set()
+      },
+      setup: async () => undefined,
+      drop: async () => undefined,
+    }
+    let release: () => void = () => undefined
+    const hold = () => {
+      held = new Promise((resolve) => (release = resolve))
+    }
+    return { target, batches, empty: () => (stored = origin), hold, release: () => release() }
+  }
+
+  it('counts nothing applied once an apply finds the store behind, and applies the log again from the start', async () => {
+    const log = [event(1), event(2)]
+    const wake = localWake()
+    const store = emptiable()
+    const runner = runnerOf(store.target, readOf(log), wake, 10)
+    runner.start()
+    try {
+      await until(() => runner.checkpoint.position === '2' && runner.caughtUp)
+      expect(runner.hasApplied('2', '2')).toBe(true)
+      store.empty()
+      store.hold()
+      log.push(event(3))
+      wake.committed('3', ['Noted'])
+      // Event 3's apply finds the store at the origin; the one from there waits.
+      await until(() => !runner.caughtUp)
+      expect([runner.caughtUp, runner.hasApplied('2', '2'), runner.checkpoint.position]).toEqual([
+        false,
+        false,
+        '0',
+      ])
+      store.release()
+      await until(() => store.batches.length === 2)
+      expect(store.batches).toEqual([
+        [1, 2],
+        [1, 2, 3],
+      ])
+      expect(runner.checkpoint.position).toBe('3')
+    } finally {
+      await runner.stop()
+    }
+  })
+
+  it('finds it at once when asked (verify), with no event to apply: nothing counts as applied', async () => {
+    const log = [event(1), event(2)]
+    const store = emptiable()
+    const runner = runnerOf(store.target, readOf(log), localWake(), 10)
+    runner.start()
+    try {
+      await until(() => runner.checkpoint.position === '2' && runner.caughtUp)
+      await runner.stop()
+      expect(await runner.verify()).toBe(false)
+      store.empty()
+      expect(await runner.verify()).toBe(true)
+      expect([runner.checkpoint.position, runner.caughtUp, runner.horizon]).toEqual(['0', false, '0'])
+    } finally {
+      await runner.stop()
+    }
+  })
+})
+
 describe('where a read that found none of its events moves a checkpoint (farBelow)', () => {
   const at = (txId: number, position: number): Checkpoint => ({
     txId: String(txId),

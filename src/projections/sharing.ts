@@ -7,6 +7,8 @@ import type { Placed, Placements } from './placements.js'
 export interface Sharing {
   /** Every projection is placed: asks the projectors to report, and starts the backstop. */
   placed(): void
+  /** The backstop's checks, now: what each followed projection's store holds against its reports. */
+  verify(): Promise<void>
   stop(): void
 }
 
@@ -123,6 +125,7 @@ export function shareProgress(options: {
       timer = setInterval(() => void sync(false), Math.max(options.pollMs ?? 1000, 100))
       timer.unref()
     },
+    verify: () => sync(false),
     stop() {
       clearInterval(timer)
       unsubscribe()
