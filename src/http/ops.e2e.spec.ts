@@ -1,5 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { admin, expectProblem, expectSucceeded, useTestServer, type TestServer } from '../testing/http.js'
+import {
+  admin,
+  expectProblem,
+  expectSucceeded,
+  startTestServer,
+  useTestServer,
+  type TestServer,
+} from '../testing/http.js'
+import { readyWithinMs } from './ops.js'
 import { createNoteVia, noteCommand, noteQuery } from '../testing/notes-domain/http.js'
 import { notesDomain, reader, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
@@ -56,6 +64,42 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(body.projections.map((p) => p.name).sort()).toEqual(projections)
       for (const p of body.projections) expect(p.caughtUp).toBe(true)
     })
+  })
+
+  describe('readiness with a store that stalls', () => {
+    it(`GET /ready answers 503 once a store has not answered within ${readyWithinMs} ms, not when it does`, async () => {
+      const { kv } = s.tandem
+      const get = kv.get.bind(kv)
+      // The connection open, nothing coming back (for the probe's read: the projections' own reads
+      // of this store would hold the process's stop too).
+      kv.get = (key) => (key === 'ready-probe' ? new Promise<string | null>(() => undefined) : get(key))
+      try {
+        const began = Date.now()
+        const response = await s.get('/ready')
+        expect(response.statusCode).toBe(503)
+        expect(response.json()).toMatchObject({ code: 'UNAVAILABLE', detail: 'A store is not reachable' })
+        expect(Date.now() - began).toBeGreaterThanOrEqual(readyWithinMs - 50)
+      } finally {
+        kv.get = get
+      }
+      expect((await s.get('/ready')).statusCode).toBe(200)
+    }, 30_000)
+
+    it.skipIf(mode === 'embedded')(
+      'GET /ready of a process with the command role alone does not ask the read models’ store',
+      async () => {
+        const commandOnly = await startTestServer(mode, {
+          domains: [notesDomain],
+          config: { roles: ['command'] },
+        })
+        try {
+          commandOnly.tandem.kv.get = () => Promise.reject(new Error('The client is closed'))
+          expect((await commandOnly.get('/ready')).statusCode).toBe(200)
+        } finally {
+          await commandOnly.close()
+        }
+      },
+    )
   })
 
   describe('metrics and statistics', () => {

@@ -6,6 +6,21 @@ import { notAppliedHere, rebuildInProgress } from '../projections/manager.js'
 import { callerOf } from './handlers.js'
 import { problem } from './routes.js'
 
+/**
+ * How long /ready waits for the stores: one that holds its connection open and answers nothing (a
+ * stalled server, a network that drops packets) is not ready, rather than a probe that never ends.
+ */
+export const readyWithinMs = 2000
+
+/** `work`, or a rejection once `ms` have passed. */
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
+}
+
 /** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
 export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   const started = Date.now()
@@ -24,16 +39,31 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   app.get(
     '/ready',
-    { schema: { ...ops, summary: 'Stores reachable and projections caught up' } },
+    {
+      schema: {
+        ...ops,
+        summary: 'Stores reachable and projections caught up',
+        response: {
+          503: problem(
+            `UNAVAILABLE: a store not reachable, or not answering within ${readyWithinMs} ms, or a projection still catching up`,
+          ),
+        },
+      },
+    },
     async () => {
-      try {
+      const probe = async () => {
         await tandem.sql.query('SELECT 1')
         if (tandem.readSql !== tandem.sql) await tandem.readSql.query('SELECT 1')
-        await tandem.kv.get('ready-probe')
-      } catch {
-        throw new UnavailableError('UNAVAILABLE', 'Not ready', 'A store is not reachable')
+        // Read models are kept and read by projectors and query processes; a command process takes
+        // its commands whatever becomes of Redis.
+        if (tandem.roles.has('query') || tandem.roles.has('projector')) await tandem.kv.get('ready-probe')
       }
-      const projections = await tandem.projections.status()
+      await within(readyWithinMs, probe()).catch(() => {
+        throw new UnavailableError('UNAVAILABLE', 'Not ready', 'A store is not reachable')
+      })
+      const projections = await within(readyWithinMs, tandem.projections.status()).catch(() => {
+        throw new UnavailableError('UNAVAILABLE', 'Not ready', 'A store is not reachable')
+      })
       const behind = projections.filter((p) => !p.caughtUp).map((p) => p.name)
       if (behind.length > 0)
         throw new UnavailableError('UNAVAILABLE', 'Not ready', `Still catching up: ${behind.join(', ')}`)
