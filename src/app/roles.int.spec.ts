@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { createClient } from 'redis'
+import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
@@ -16,6 +17,7 @@ import {
   type TestTandem,
 } from '../testing/harness.js'
 import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js'
+import { openStream } from '../testing/sse.js'
 import { ConfigError, loadConfig } from './config.js'
 import { redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { kvCatalog } from '../projections/targets.js'
@@ -369,6 +371,55 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
     }
   })
 })
+
+describe.skipIf(!servicesAvailable)(
+  'a live stream of a query process whose KV store came back empty (server mode)',
+  () => {
+    it('stays open while the read model is applied again: not found then is not gone', async () => {
+      const [writer] = (await startTestProcesses('server', [{ roles: ['command', 'projector'] }], {
+        domains: [eventsDomain],
+      })) as [TestTandem]
+      // A query process as a deployment starts it (the test harness's own waits for its writes would
+      // hold the stream's refreshes).
+      const reader = await startTandem({
+        config: { ...writer.config, roles: ['query'] },
+        domains: [eventsDomain],
+        log: pino({ level: 'silent' }),
+      })
+      const queryApp = await buildServer(reader)
+      const admin = createClient({ url: redisUrl })
+      await admin.connect()
+      try {
+        await queryApp.listen({ port: 0, host: '127.0.0.1' })
+        const eventId = await newEvent(writer)
+        const position = await register(writer, eventId)
+        expect(await reader.projections.waitFor(['event-details'], position, patience)).toBe(true)
+        const port = (queryApp.server.address() as AddressInfo).port
+        const stream = await openStream(
+          `http://127.0.0.1:${port}/api/queries/events/get-event-details/stream?eventId=${eventId}`,
+        )
+        try {
+          expect((await stream.next()).event).toBe('answer')
+          // Nothing applies the log again: the store stays empty, its read model not caught up.
+          await writer.projections.stop()
+          await writer.kv.deletePrefix('')
+          const name = (await redisPrefixOf(reader.sql)).slice(0, -1)
+          for (const client of (await admin.clientList()).filter((c) => c.name === name))
+            await admin.clientKill({ filter: 'ID', id: client.id })
+          await eventually(() => !reader.projections.caughtUpNow(['event-details']))
+          await expect(stream.next(2000)).rejects.toThrow(/No event/)
+        } finally {
+          stream.close()
+        }
+      } finally {
+        await admin.quit()
+        await queryApp.close()
+        await reader.close()
+        await writer.dispose()
+      }
+    })
+  },
+)
 
 describe.skipIf(!servicesAvailable)('processes started at once on a new database (server mode)', () => {
   it('all start, and place each projection once', async () => {

@@ -44,6 +44,10 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       tandem,
       async (freshAfter) => {
         const next = await ask(freshAfter)
+        // Not found while the read models apply the log from the start (the store lost its data) is
+        // not gone: the stream waits for the next change, the answer applied again.
+        const gone = next.status === 'failed' && next.error.status === 404
+        if (gone && !tandem.projections.caughtUpNow(definition.readModels)) return
         // No id: a problem must not move the client's Last-Event-ID (as on item streams). What the
         // stream follows gone (404) ends it: every later change would repeat the problem.
         if (next.status === 'failed') {

@@ -20,6 +20,11 @@ export interface ProjectionManager extends ReadProgress {
   /** Resolves true once every live projection has applied the log as it is now; false after the timeout. */
   caughtUp(timeoutMs?: number): Promise<boolean>
   /**
+   * Whether each of `readModels` has caught up with the log as far as this process knows now (not:
+   * applying it from the start, after a store lost its data or a process started).
+   */
+  caughtUpNow(readModels: readonly string[]): boolean
+  /**
    * Builds a new generation beside the live one and switches to it when caught up. A second one
    * while the first runs is refused (REBUILD_IN_PROGRESS), and `rebuilding` tells so at once.
    */
@@ -163,6 +168,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       )
     },
     rebuild,
+    caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
     rebuilding(name) {
       const entry = placements.get(name)
       return entry !== undefined && rebuildBegun(entry)
