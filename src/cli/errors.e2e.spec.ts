@@ -47,6 +47,10 @@ it(
       // Given twice, an option is refused: the last one won, unsaid (a token for b, asked for a).
       [['token', '--sub', 'a', '--sub', 'b'], /--sub is given twice/],
       [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
+      [['processors', 'list'], /processors has no "list": one subcommand, retry NAME/],
+      // Useless tokens are not made: a manager of no department, a lifetime read as hex.
+      [['token', '--sub', 'm', '--roles', 'manager'], /--roles manager needs --dept/],
+      [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
     ]
     const answers = await Promise.all(cases.map(([args]) => cli(args)))
     for (const [i, { code, stderr }] of answers.entries()) {
@@ -65,14 +69,17 @@ it(
   async () => {
     const dataDir = join(tmpdir(), `tandem-cli-${process.pid}-${Date.now()}`)
     const url = ['--url', 'http://127.0.0.1:1']
-    const [short, none, stats, limit] = await Promise.all([
+    const [short, none, token, stats, limit] = await Promise.all([
       cli(['clear-cache', ...url], { AUTH_SECRET: 'short' }),
       cli(['clear-cache', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
+      // A token signed with a secret made here, in a folder that is no server's, would be refused.
+      cli(['token', '--sub', 'kim'], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
       cli(['stats', ...url], { DATA_DIR: dataDir, AUTH_SECRET: '' }),
       // An HTTP setting is read with the others: refused before the database is made and seeded.
       cli(['serve', '--port', '0'], { DATA_DIR: dataDir, HTTP_MAX_CONNECTIONS: '0' }),
     ])
-    expect([short.code, none.code, stats.code, limit.code]).toEqual([1, 1, 1, 1])
+    expect([short.code, none.code, token.code, stats.code, limit.code]).toEqual([1, 1, 1, 1, 1])
+    expect(token.stderr).toContain('No secret to sign with: set AUTH_SECRET')
     expect(limit.stderr).toContain('HTTP_MAX_CONNECTIONS must be an integer')
     expect(short.stderr).toContain('AUTH_SECRET must be at least 16')
     expect(none.stderr).toContain('No secret to sign an admin token')

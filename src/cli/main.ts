@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { writeFile, mkdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, environment, loadConfig, parseRoles } from '../app/config.js'
-import { DataDirInUseError, dataDirSecret } from '../app/data-dir.js'
+import { DataDirInUseError, existingDataDirSecret } from '../app/data-dir.js'
 import { call, rebuild, RemoteError, retryProcessor, serverUrl } from './remote.js'
 
 // Each command imports what it runs when it runs: a mistyped option, `token` or `stats` answer
@@ -109,8 +109,6 @@ async function main(argv: string[]): Promise<void> {
         ['--dept', values.dept],
       ] as const)
         if (value !== undefined && !isUserId(value)) throw new UsageError(`${flag} ${userIdRule}`)
-      const config = loadConfig()
-      const auth = createAuth(config.authSecret ?? dataDirSecret(config.dataDir))
       const roles = values.roles
         ? values.roles
             .split(',')
@@ -130,10 +128,23 @@ async function main(argv: string[]): Promise<void> {
         throw new UsageError(
           `--roles names ${unknown.join(', ')}, which no part of Tandem knows; its roles: ${[...known].sort().join(', ')}`,
         )
-      const ttl = values.ttl ? Number(values.ttl) : 24 * 3600
-      // A token of `--ttl 1e30` never expired: ten years at most.
+      // A manager manages a department (procurement): without one, every department query was 403.
+      if (roles.includes('manager') && values.dept === undefined)
+        throw new UsageError('--roles manager needs --dept, the department the manager manages')
+      // Digits only: `0x10`, `1e3` and ` 60` were taken as 16, 1000 and 60; `1e30` never expired.
+      const ttl =
+        values.ttl === undefined ? 24 * 3600 : /^\d{1,9}$/.test(values.ttl) ? Number(values.ttl) : NaN
       if (!Number.isInteger(ttl) || ttl <= 0 || ttl > maxTokenSeconds)
         throw new UsageError(`--ttl is a number of seconds, 1 to ${maxTokenSeconds} (ten years)`)
+      // Signed with the server's secret, never a new one: a token signed with a secret made here, in
+      // another folder than the server's, was refused by the server (401) with nothing said.
+      const config = loadConfig()
+      const secret = config.authSecret ?? existingDataDirSecret(config.dataDir)
+      if (secret === undefined)
+        throw new UsageError(
+          `No secret to sign with: set AUTH_SECRET as the server has it, or run this where the server keeps its DATA_DIR (${resolve(config.dataDir)} holds no auth-secret; the server makes one when it first starts)`,
+        )
+      const auth = createAuth(secret)
       console.log(
         auth.sign(
           { sub: values.sub, roles, ...(values.dept ? { dept: values.dept } : {}) },
@@ -162,7 +173,11 @@ async function main(argv: string[]): Promise<void> {
       return rebuild(serverUrl(values.url), positionals[0])
     case 'processors': {
       const name = positionals[1]
-      if (positionals[0] !== 'retry' || !name)
+      if (positionals[0] !== 'retry')
+        throw new UsageError(
+          `processors ${positionals[0] === undefined ? 'needs' : `has no "${positionals[0]}":`} one subcommand, retry NAME`,
+        )
+      if (!name)
         throw new UsageError('processors retry needs a processor name, domain/name (see "tandem handlers")')
       const known = (await domainsOf()).flatMap((d) =>
         (d.processors ?? []).map((p) => `${p.domain}/${p.name}`),
