@@ -6,7 +6,7 @@ import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
 import { callerOf, consistencyOf } from './handlers.js'
-import { problem } from './routes.js'
+import { commandHeaders, problem, queryHeaders } from './routes.js'
 
 /**
  * The domains' resource-style routes (`Domain.routes`): each one a thin adapter that builds a
@@ -42,6 +42,11 @@ const errors = {
   422: problem('IDEMPOTENCY_KEY_REUSED'),
   503: problem('READ_MODEL_LAGGING or UNAVAILABLE: retry later'),
 }
+/** What a body is refused with before it is read as the command's (as on the native routes). */
+const bodyErrors = {
+  413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
+  415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
+}
 
 function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown> {
   const { message } = route
@@ -60,7 +65,13 @@ function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown>
         : {}),
     ...(route.schema?.querystring ? { querystring: route.schema.querystring } : {}),
     ...(route.schema?.body ? { body: route.schema.body } : {}),
-    response: { [route.status ?? 200]: route.schema?.answer ?? {}, ...errors },
+    // The headers the native routes take, read here alike (handlerOf).
+    headers: message.kind === 'command' ? commandHeaders : queryHeaders,
+    response: {
+      [route.status ?? 200]: route.schema?.answer ?? {},
+      ...errors,
+      ...(message.kind === 'command' ? bodyErrors : {}),
+    },
   }
 }
 

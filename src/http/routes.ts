@@ -35,7 +35,7 @@ const queryErrors = {
   503: problem('READ_MODEL_LAGGING (X-Min-Position not reached in time) or UNAVAILABLE'),
 }
 
-const commandHeaders = Type.Object({
+export const commandHeaders = Type.Object({
   'idempotency-key': Type.Optional(
     Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first answer for the same body' }),
   ),

@@ -339,9 +339,12 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
               summary: `${route.definition.summary} (live, Server-Sent Events)`,
               description: items
                 ? itemStreamDescription
-                : 'An `answer` event now, then one each time the answer changes (a page as the query answers it, ' +
-                  '`{ data, nextCursor }`, always the first: `cursor` is a 400). The token expiring ends ' +
-                  'the stream with a `problem` event (401), and so does what it follows being deleted (404).',
+                : 'An `answer` event now, then one each time the answer changes, its data the body the query answers (' +
+                  (route.definition.paged
+                    ? 'a page, `{ data, nextCursor }`, always the first: `cursor` is a 400'
+                    : 'the same object as GET without `/stream`') +
+                  '). The token expiring ends the stream with a `problem` event (401), and so does what it ' +
+                  'follows being deleted (404; not while its read model is applied again from the start).',
               // The query's parameters with their examples, as Swagger UI fills them in.
               querystring: items
                 ? withLastEventId(parameters)
