@@ -10,7 +10,7 @@ interface Operation {
   requestBody?: {
     content: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }>
   }
-  parameters?: { name: string; example?: unknown }[]
+  parameters?: { name: string; in?: string; required?: boolean; example?: unknown }[]
 }
 interface OpenApi {
   info: { description: string }
@@ -145,6 +145,18 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       const example = (ps: typeof query) => ps.find((p) => p.name === 'noteId')?.example
       expect(example(stream)).toBeDefined()
       expect(example(stream)).toEqual(example(query))
+      // Required as the query's are: an optional one with examples was listed as required.
+      const streams = Object.keys(doc.paths).filter((path) => path.endsWith('/stream'))
+      expect(streams.length).toBeGreaterThan(1)
+      for (const path of streams) {
+        const required = (ps: typeof query) =>
+          Object.fromEntries(ps.filter((p) => p.in === 'query').map((p) => [p.name, p.required === true]))
+        const { cursor: _cursor, ...asked } = required(
+          doc.paths[path.slice(0, -'/stream'.length)]?.get?.parameters ?? [],
+        )
+        const { lastEventId: _id, ...streamed } = required(doc.paths[path]?.get?.parameters ?? [])
+        expect(streamed, path).toEqual(asked)
+      }
     })
   })
 })

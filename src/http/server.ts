@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify'
 import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
-import Type, { type TObject, type TSchema } from 'typebox'
+import Type, { type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
@@ -130,14 +130,24 @@ function streamResponses(queryResponses: unknown): Record<string, unknown> {
  */
 function withLastEventId(input: TSchema) {
   const lastEventId = Type.String({ description: 'As the `Last-Event-ID` header (which wins)' })
-  return Type.Object({ ...withoutCursor(input).properties, lastEventId: Type.Optional(lastEventId) })
+  const withoutIt = withoutCursor(input)
+  return { ...withoutIt, properties: { ...withoutIt.properties, lastEventId } }
 }
 
-/** A paged query's parameters but `cursor`: a live stream shows the first page (400 otherwise). */
-function withoutCursor(input: TSchema) {
-  const { cursor: _cursor, ...rest } = (input as Partial<TObject>).properties ?? {}
-  return Type.Object(rest)
+/**
+ * A paged query's parameters but `cursor`: a live stream shows the first page (400 otherwise). The
+ * query's own list of required ones kept: its parameters carry their examples (routes.ts), copies
+ * that an object built again from them took for required (`status` and `limit` of the alerts' stream).
+ */
+function withoutCursor(input: TSchema): Parameters {
+  const { properties, required, ...object } = input as Parameters
+  const { cursor: _cursor, ...rest } = properties
+  const left = (required ?? []).filter((name) => name !== 'cursor')
+  return { ...object, properties: rest, ...(left.length > 0 ? { required: left } : {}) }
 }
+
+/** An object schema's parts these copies touch. */
+type Parameters = TSchema & { properties: Record<string, TSchema>; required?: string[] }
 
 /**
  * Fastify compiles the serializer of every response schema of every route as it starts: with five

@@ -121,7 +121,7 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
           commentCount: 0,
           likedByMe: false,
           // Its PostCreated's: what a stream's resume compares (http/live-items.ts).
-          position: expect.stringMatching(/^[1-9]\d*$/),
+          position: expect.stringMatching(/^[1-9]\d*$/) as string,
         },
       ],
       nextCursor: null,
