@@ -34,6 +34,9 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1`
 const commitSha = createHash('sha1').update(commitScript).digest('hex')
 
+/** How long closing waits for Redis to answer QUIT before dropping the connection. */
+const quitWithinMs = 2000
+
 /** A commit that has not answered in this long fails, and the runner retries it. */
 const commitTimeoutMs = 30_000
 
@@ -156,7 +159,15 @@ export async function createRedisKv(options: {
       }
     },
     async close() {
-      await client.quit().catch(() => undefined)
+      // QUIT waits for the connection: while Redis is away (the client reconnecting), for ever, and
+      // a process told to stop held on, its PostgreSQL sessions with it. Not connected, or not
+      // answering within `quitWithinMs`, the client is dropped instead (nothing is left to send).
+      if (!client.isReady) return client.destroy()
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, quitWithinMs)))
+      await Promise.race([client.quit().catch(() => undefined), late])
+      clearTimeout(timer)
+      if (client.isOpen) client.destroy()
     },
   }
 }
