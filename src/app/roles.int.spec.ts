@@ -364,6 +364,20 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
         answer = await ask()
       }
       expect(answer?.status === 'failed' && answer.error.code).toBe('READ_MODEL_LAGGING')
+      // A report its projector sent before it found the loss, heard now: taken only as far as the
+      // store holds (nothing), not as the position applied.
+      const [at] = await writer.sql.query<{ tx: string }>(
+        'SELECT tx_id::text AS tx FROM tandem.event_log WHERE position = $1',
+        [position.toString()],
+      )
+      const stale = ['p', 'event-details', 1, at?.tx ?? '0', position.toString(), '0', 1]
+      await writer.sql.query('SELECT pg_notify($1, $2)', [
+        'tandem_progress',
+        `a-projector-that-has-not-found-out:${JSON.stringify([stale])}`,
+      ])
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const after = await ask()
+      expect(after?.status === 'failed' && after.error.code).toBe('READ_MODEL_LAGGING')
     } finally {
       await admin.quit()
       await reader.dispose()

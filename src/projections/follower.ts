@@ -31,15 +31,24 @@ export interface Follower extends Progressing {
   advance(to: { checkpoint: Checkpoint; horizon?: string; caughtUp?: boolean }): void
   /** The store lost what was applied (Redis restarted empty): back to its checkpoint, nothing else counted. */
   restart(at: Checkpoint): void
+  /**
+   * Since `restart`, until a report checked against the store says the projection caught up: reports
+   * may be ones sent before their projector found the loss, of what the store no longer holds.
+   */
+  readonly restarted: boolean
 }
 
 export function createFollower(generation: number, start: Checkpoint): Follower {
   let checkpoint = start
   let horizon = '0'
   let caughtUp = false
+  let restarted = false
   const listeners = new Set<() => void>()
   return {
     generation,
+    get restarted() {
+      return restarted
+    },
     get checkpoint() {
       return checkpoint
     },
@@ -68,12 +77,14 @@ export function createFollower(generation: number, start: Checkpoint): Follower 
         caughtUp = to.caughtUp
         moved = true
       }
+      if (caughtUp) restarted = false
       if (moved) for (const listener of listeners) listener()
     },
     restart(at) {
       checkpoint = at
       horizon = '0'
       caughtUp = false
+      restarted = true
       for (const listener of listeners) listener()
     },
   }

@@ -63,6 +63,21 @@ export function shareProgress(options: {
       return
     } else if (message.kind === 'applied') {
       cache.invalidate(message.tags)
+    } else if (entry.follower?.restarted) {
+      // After the store lost what was applied, a report may be one its projector sent before it found
+      // out (a projector finds out at its next batch, or within a second idle): it is taken as far as
+      // the store holds, no further. Taken whole, reads for a position went on to an emptied store.
+      const { follower } = entry
+      void entry.target
+        .checkpoint()
+        .then((stored) => {
+          if (entry.follower !== follower) return
+          if (compareCheckpoints(stored, message.checkpoint) >= 0) follower.advance(message)
+          else follower.advance({ checkpoint: stored })
+        })
+        .catch((error: unknown) =>
+          log.warn({ err: error, projection: message.name }, 'checking a report failed'),
+        )
     } else {
       entry.follower?.advance(message)
     }
