@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
+import { ConfigError } from './config.js'
 
 export class DataDirInUseError extends Error {}
 
@@ -43,11 +44,22 @@ function isAlive(pid: number): boolean {
 
 /** The token secret a server keeps in DATA_DIR, if it has made one (nothing is written). */
 export function existingDataDirSecret(dir: string): string | undefined {
+  let secret: string
   try {
-    return readFileSync(join(dir, 'auth-secret'), 'utf8').trim()
+    secret = readFileSync(join(dir, 'auth-secret'), 'utf8').trim()
   } catch {
     return undefined
   }
+  return checked(secret, dir)
+}
+
+/** A secret kept in a file holds to AUTH_SECRET's bound: a short one signed tokens anyone could forge. */
+function checked(secret: string, dir: string): string {
+  if (secret.length < 16)
+    throw new ConfigError(
+      `${join(dir, 'auth-secret')} holds a secret of ${secret.length} characters: at least 16 (delete it to have one made, or set AUTH_SECRET)`,
+    )
+  return secret
 }
 
 /** The token secret kept in DATA_DIR when AUTH_SECRET is unset: made once, readable by its owner only. */
@@ -55,8 +67,9 @@ export function dataDirSecret(dir: string): string {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'auth-secret')
   try {
-    return readFileSync(file, 'utf8').trim()
-  } catch {
+    return checked(readFileSync(file, 'utf8').trim(), dir)
+  } catch (error) {
+    if (error instanceof ConfigError) throw error
     const secret = randomBytes(32).toString('base64url')
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' })
     return readFileSync(file, 'utf8').trim()

@@ -44,6 +44,14 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         ...ops,
         summary: 'Stores reachable and projections caught up',
         response: {
+          200: {
+            description: 'Every store answers and every projection here has caught up',
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['ready'] },
+              projections: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
           503: problem(
             `UNAVAILABLE: a store not reachable, or not answering within ${readyWithinMs} ms, or a projection still catching up`,
           ),

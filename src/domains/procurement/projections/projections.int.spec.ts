@@ -263,6 +263,9 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
       await fails(m.ask(listDepartmentRequests, { from: at(2), to: at(1) }, finance), '/from')
       await fails(m.ask(listDepartmentRequests, { minAmount: 5, maxAmount: 4 }, finance), '/minAmount')
       await fails(m.ask(listDepartmentRequests, { sort: 'title' as 'amount' }, finance), '/sort')
+      // Nothing visible to look for, as for the feed's `q`.
+      for (const q of [' ', '\u0301', '\u202e'])
+        await fails(m.ask(listDepartmentRequests, { q }, finance), '/q')
       await fails(m.ask(listDepartmentRequests, { limit: 1_000_000 }, finance), '/limit')
       await fails(m.ask(getRequestStatistics, { bucket: 'week' as 'day' }, finance), '/bucket')
       await fails(m.ask(getRequestStatistics, { from: at(9), to: at(1) }, finance), '/from')

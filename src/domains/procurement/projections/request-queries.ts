@@ -5,6 +5,7 @@ import {
   searchForm,
   signedIn,
   storedTime,
+  Text,
   UserId,
   type AuditedRead,
 } from '../../../kernel/index.js'
@@ -84,13 +85,12 @@ export const ListDepartmentRequestsInput = Type.Object(
     from: Type.Optional(Time),
     to: Type.Optional(Time),
     requesterId: Type.Optional(UserId('Only the requests of this requester')),
+    // As the feed's `q`: something visible to look for (a blank, a lone accent or a direction mark is a 400).
     q: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 200,
-        description:
-          'Text the title contains, ignoring case (folded in full: `ß` as `ss`, a final `ς` as `σ`) and how accents were typed (compared in NFC)',
-      }),
+      Text(
+        200,
+        'Text the title contains, ignoring case (folded in full: `ß` as `ss`, a final `ς` as `σ`) and how accents were typed (compared in NFC)',
+      ),
     ),
     sort: Type.Optional(
       Type.Enum(['created', '-created', 'amount', '-amount'], {

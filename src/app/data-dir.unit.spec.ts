@@ -1,0 +1,37 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigError } from './config.js'
+import { dataDirSecret, existingDataDirSecret } from './data-dir.js'
+
+describe('the token secret kept in DATA_DIR', () => {
+  const dirs: string[] = []
+  const dir = () => {
+    const made = mkdtempSync(join(tmpdir(), 'tandem-secret-'))
+    dirs.push(made)
+    return made
+  }
+  afterEach(() => {
+    for (const made of dirs.splice(0)) rmSync(made, { recursive: true, force: true })
+  })
+
+  it('is made once, and read as it was made', () => {
+    const d = dir()
+    expect(existingDataDirSecret(d)).toBeUndefined()
+    const secret = dataDirSecret(d)
+    expect(secret.length).toBeGreaterThanOrEqual(16)
+    expect(dataDirSecret(d)).toBe(secret)
+    expect(existingDataDirSecret(d)).toBe(secret)
+  })
+
+  it('holds to AUTH_SECRET’s bound: a short or empty one is refused, naming the file, and left as it is', () => {
+    for (const kept of ['short', '', '  \n']) {
+      const d = dir()
+      writeFileSync(join(d, 'auth-secret'), kept)
+      expect(() => existingDataDirSecret(d)).toThrow(ConfigError)
+      expect(() => dataDirSecret(d)).toThrow(/auth-secret holds a secret of \d+ characters: at least 16/)
+      expect(readFileSync(join(d, 'auth-secret'), 'utf8')).toBe(kept)
+    }
+  })
+})
