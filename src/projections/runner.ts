@@ -119,7 +119,12 @@ export function createRunner(options: RunnerOptions): Runner {
       seen = '0'
       loaded = true
     }
-    const from = readFrom(checkpoint, seen)
+    // The checkpoint this step reads and applies from, as it stands now: `verify` may move the
+    // runner's while this step waits on the log, and a batch read from one place applied from another
+    // moved the store's checkpoint past events never applied (after a Redis restart, with two
+    // projectors: a card's events lost from the read model, its reads 404 until the next rebuild).
+    const base = checkpoint
+    const from = readFrom(base, seen)
     const kept =
       ahead && compareCheckpoints(ahead.from, from) === 0
         ? await ahead.batch.catch(() => undefined)
@@ -130,7 +135,7 @@ export function createRunner(options: RunnerOptions): Runner {
     // and stopped short moves nothing (the horizon covers it: `readFrom`), unless the log has gone
     // far past the checkpoint: kept in memory only, that stretch was walked again at every start.
     const next =
-      batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, checkpoint, persistAfter)
+      batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, base, persistAfter)
     if (!next && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
     if (next) {
       if (batch.full) {
@@ -139,7 +144,7 @@ export function createRunner(options: RunnerOptions): Runner {
         reading.catch(() => undefined) // a failed read-ahead is read again
         ahead = { from: after, batch: reading }
       }
-      const tags = await target.apply(batch.events, checkpoint, next)
+      const tags = await target.apply(batch.events, base, next)
       if (!tags) {
         reload(await target.checkpoint())
         return false

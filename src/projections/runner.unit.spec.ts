@@ -208,6 +208,31 @@ describe('a projection runner whose store lost what it applied (Redis back empty
     }
   })
 
+  it('applies a batch from the checkpoint it read it after, not one `verify` moved it to meanwhile', async () => {
+    const log = [event(1), event(2)]
+    const wake = localWake()
+    const store = emptiable()
+    // Reads answer 30 ms after they are sent: room for a verify between a read and its apply.
+    const runner = runnerOf(store.target, readOf(log, 30), wake, 10)
+    runner.start()
+    try {
+      await until(() => runner.checkpoint.position === '2' && runner.caughtUp)
+      // The store comes back empty and another projector applies event 1 again...
+      store.empty()
+      await store.target.apply([event(1)], origin, { txId: '1', position: '1' })
+      // ...while this runner reads what came after its own checkpoint, and is asked to verify.
+      log.push(event(3))
+      wake.committed('3', ['Noted'])
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      await runner.verify()
+      await until(() => runner.checkpoint.position === '3' && runner.caughtUp)
+      // Every event up to the store's checkpoint was applied after the loss: 2 was not skipped.
+      expect(store.batches.slice(1).flat().sort()).toEqual([1, 2, 3])
+    } finally {
+      await runner.stop()
+    }
+  })
+
   it('finds it at once when asked (verify), with no event to apply: nothing counts as applied', async () => {
     const log = [event(1), event(2)]
     const store = emptiable()
