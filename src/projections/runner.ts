@@ -134,8 +134,7 @@ export function createRunner(options: RunnerOptions): Runner {
     // A shared read may end past this projection's last event; one that found none of its events
     // and stopped short moves nothing (the horizon covers it: `readFrom`), unless the log has gone
     // far past the checkpoint: kept in memory only, that stretch was walked again at every start.
-    const next =
-      batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, base, persistAfter)
+    const next = batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, base, persistAfter)
     if (!next && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
     if (next) {
       if (batch.full) {
