@@ -61,6 +61,24 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = p
   }
 }
 
+/**
+ * As a Redis restarted without its data: every key of the deployment gone, every connection of
+ * its processes (named after its log) cut. Resolves once the connections are cut.
+ */
+async function restartRedisEmpty(writer: TestTandem, processOf: Pick<Tandem, 'sql'>) {
+  await writer.kv.deletePrefix('')
+  const admin = createClient({ url: redisUrl })
+  await admin.connect()
+  try {
+    const name = (await redisPrefixOf(processOf.sql)).slice(0, -1)
+    const clients = (await admin.clientList()).filter((c) => c.name === name)
+    expect(clients.length).toBeGreaterThan(0)
+    for (const client of clients) await admin.clientKill({ filter: 'ID', id: client.id })
+  } finally {
+    await admin.quit()
+  }
+}
+
 describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () => {
   // `writer` takes commands and applies projections into Redis; `reader` only answers queries.
   let writer: TestTandem
@@ -331,19 +349,12 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
       [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
       { pollMs: 600_000, domains: [eventsDomain] },
     )) as [TestTandem, TestTandem]
-    const admin = createClient({ url: redisUrl })
-    await admin.connect()
     try {
       const eventId = await newEvent(writer)
       const position = await register(writer, eventId)
       expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
       await writer.projections.stop()
-      // As Redis restarted without its data: every key of this deployment gone, every connection cut.
-      await writer.kv.deletePrefix('')
-      const name = (await redisPrefixOf(reader.sql)).slice(0, -1)
-      const clients = (await admin.clientList()).filter((c) => c.name === name)
-      expect(clients.length).toBeGreaterThan(0)
-      for (const client of clients) await admin.clientKill({ filter: 'ID', id: client.id })
+      await restartRedisEmpty(writer, reader)
       // Refused (503, or a read cut with its connection) while the connection is down; the first
       // read of the store after it is back waits. (An answer cached before is still right for that
       // position: read past the cache.)
@@ -379,7 +390,6 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
       const after = await ask()
       expect(after?.status === 'failed' && after.error.code).toBe('READ_MODEL_LAGGING')
     } finally {
-      await admin.quit()
       await reader.dispose()
       await writer.dispose()
     }
@@ -401,8 +411,6 @@ describe.skipIf(!servicesAvailable)(
         log: pino({ level: 'silent' }),
       })
       const queryApp = await buildServer(reader)
-      const admin = createClient({ url: redisUrl })
-      await admin.connect()
       try {
         await queryApp.listen({ port: 0, host: '127.0.0.1' })
         const eventId = await newEvent(writer)
@@ -416,17 +424,13 @@ describe.skipIf(!servicesAvailable)(
           expect((await stream.next()).event).toBe('answer')
           // Nothing applies the log again: the store stays empty, its read model not caught up.
           await writer.projections.stop()
-          await writer.kv.deletePrefix('')
-          const name = (await redisPrefixOf(reader.sql)).slice(0, -1)
-          for (const client of (await admin.clientList()).filter((c) => c.name === name))
-            await admin.clientKill({ filter: 'ID', id: client.id })
+          await restartRedisEmpty(writer, reader)
           await eventually(() => !reader.projections.caughtUpNow(['event-details']))
           await expect(stream.next(2000)).rejects.toThrow(/No event/)
         } finally {
           stream.close()
         }
       } finally {
-        await admin.quit()
         await queryApp.close()
         await reader.close()
         await writer.dispose()
