@@ -295,6 +295,20 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
   describe('timers', () => {
     const holdTimer = async (transactionId: string) =>
       t.sql.query('SELECT key FROM tandem.timers WHERE key = $1', [`cards:hold:${transactionId}`])
+    /** A monthly auto-payment of `amount` on day 28 from the customer's card, and when its timer is due. */
+    const autoPayment = async (cardId: string, customerId: string, merchantId: string, amount: number) => {
+      const { autoPaymentId } = await run<{ autoPaymentId: string }>(
+        t,
+        c.registerAutoPayment,
+        { cardId, merchantId, amount, dayOfMonth: 28 },
+        customer(customerId),
+      )
+      const [timer] = await t.sql.query<{ due: Date }>(
+        'SELECT due_at AS due FROM tandem.timers WHERE key = $1',
+        [`cards:auto-payment:${autoPaymentId}`],
+      )
+      return { autoPaymentId, due: new Date(timer?.due ?? 0) }
+    }
 
     it('releases a hold not captured within the expiry (168 h), at it and not before; a captured one keeps its posting', async () => {
       const cardId = await issue(t, { creditLimit: 10_000 })
@@ -328,17 +342,7 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
 
     it('submits an auto-payment on its day each month, once, and stops once it is cancelled', async () => {
       const cardId = await issue(t, { customerId: 'gus', creditLimit: 100_000 })
-      const { autoPaymentId } = await run<{ autoPaymentId: string }>(
-        t,
-        c.registerAutoPayment,
-        { cardId, merchantId: 'Stream-TV', amount: 13_900, dayOfMonth: 28 },
-        customer('gus'),
-      )
-      const [timer] = await t.sql.query<{ due: Date }>(
-        'SELECT due_at AS due FROM tandem.timers WHERE key = $1',
-        [`cards:auto-payment:${autoPaymentId}`],
-      )
-      const due = new Date(timer?.due ?? 0)
+      const { autoPaymentId, due } = await autoPayment(cardId, 'gus', 'Stream-TV', 13_900)
       expect(due.getUTCDate()).toBe(28)
       expect(due.getTime()).toBeGreaterThan(Date.now())
       t.shiftClock(due.getTime() - Date.now() + 1_000)
@@ -370,17 +374,7 @@ describe.each(modes)('cards: the write side (%s)', (mode) => {
 
     it("releases the card's overdue holds before it decides an auto-payment, whatever order the late timers fire in", async () => {
       const cardId = await issue(t, { customerId: 'ida', creditLimit: 3_000 })
-      const { autoPaymentId } = await run<{ autoPaymentId: string }>(
-        t,
-        c.registerAutoPayment,
-        { cardId, merchantId: 'gym', amount: 1_000, dayOfMonth: 28 },
-        customer('ida'),
-      )
-      const [timer] = await t.sql.query<{ due: Date }>(
-        'SELECT due_at AS due FROM tandem.timers WHERE key = $1',
-        [`cards:auto-payment:${autoPaymentId}`],
-      )
-      const due = new Date(timer?.due ?? 0)
+      const { autoPaymentId, due } = await autoPayment(cardId, 'ida', 'gym', 1_000)
       // A hold of the whole limit, expiring (168 h) before the payment falls due: the processes were
       // down through both, and the payment's timer fires first.
       t.shiftClock(due.getTime() - Date.now() - 170 * hour)
