@@ -87,6 +87,11 @@ export interface TandemOptions {
   retireAfterMs?: number
   /** The time commands are decided at and tokens checked at (tests move it; default: the system clock). */
   clock?: () => Date
+  /**
+   * `loop` (default): a command process fires due timers by itself. `manual`: only `timers.runDue()`
+   * fires them, so a test that moves the clock past a timer acts before it fires, at any speed.
+   */
+  timers?: 'loop' | 'manual'
 }
 
 /** Opens the stores, applies migrations, starts the projections and builds the buses. */
@@ -245,7 +250,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       ...(options.clock ? { clock: options.clock } : {}),
     })
     if (roles.has('command')) {
-      timers.start()
+      if (options.timers !== 'manual') timers.start()
       closers.push(() => timers.stop())
       metrics.timerCounts(() => timers.counts())
       const purge = setInterval(

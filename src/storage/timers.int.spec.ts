@@ -242,7 +242,7 @@ describe.each(modes)('timers (%s)', (mode) => {
   let t: TestTandem
   const { send, timer, types } = helpers(() => t)
   beforeAll(async () => {
-    t = await startTestTandem(mode, { domains: [drills] })
+    t = await startTestTandem(mode, { domains: [drills], timers: 'loop' })
   })
   afterAll(async () => t.dispose())
   beforeEach(async () => {
@@ -476,7 +476,7 @@ describe.each(modes)('timers (%s)', (mode) => {
 
 describe.runIf(modes.includes('server'))('timers over several processes (server)', () => {
   it('fires each of 200 timers exactly once from two processes', async () => {
-    const [a, b] = (await startTestProcesses('server', [{}, {}], { domains: [drills] })) as [
+    const [a, b] = (await startTestProcesses('server', [{}, {}], { domains: [drills], timers: 'loop' })) as [
       TestTandem,
       TestTandem,
     ]

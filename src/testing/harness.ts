@@ -41,6 +41,11 @@ export interface TestTandemOptions {
   retireAfterMs?: number
   /** Where the Tandems log (default: nowhere, or at TEST_LOG_LEVEL to stdout). */
   log?: Logger
+  /**
+   * `manual` (default): timers fire only when the test calls `timers.runDue()`, so a test that moves
+   * the clock past one acts before it fires however slow the machine is. `loop`: as in production.
+   */
+  timers?: 'loop' | 'manual'
 }
 
 /**
@@ -106,6 +111,7 @@ export async function startTestProcesses(
         pollMs: options.pollMs,
         ...(options.retireAfterMs === undefined ? {} : { retireAfterMs: options.retireAfterMs }),
         clock: () => new Date(Date.now() + shift),
+        timers: options.timers ?? 'manual',
       })
       open++
       if (mode === 'server' && redisPrefix === undefined) redisPrefix = await redisPrefixOf(tandem.sql)
