@@ -321,7 +321,7 @@ describe.each(modes)('timers (%s)', (mode) => {
     it('wakes up by itself at the next due time', async () => {
       await send('plan', { timers: [{ key: 'w1', command: 'drills/tick', input: { key: 'w1' }, inMs: 50 }] })
       await vi.waitFor(() => expect(tickCount('w1')).toBe(1), { timeout: 4000, interval: 10 })
-      await vi.waitFor(async () => expect(await timer('w1')).toBeUndefined())
+      await vi.waitFor(async () => expect(await timer('w1')).toBeUndefined(), { timeout: 4000 })
     })
 
     it('sleeps until the next due time, or until told of an earlier one, not until the next poll', async () => {
@@ -350,7 +350,7 @@ describe.each(modes)('timers (%s)', (mode) => {
       try {
         await vi.waitFor(() => expect(fired).toEqual(['fired', 'fired']), { timeout: 4000, interval: 10 })
         // Asleep until the next poll, an hour away; then told of a timer as the unit of work tells it.
-        await vi.waitFor(() => expect(looked).toContain(2))
+        await vi.waitFor(() => expect(looked).toContain(2), { timeout: 4000 })
         await new Promise((resolve) => setTimeout(resolve, 20))
         await send('plan', { timers: [tickIn('z3', day + 100)] })
         ahead.scheduled(new Date(Date.now() + day + 100))
