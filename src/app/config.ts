@@ -93,6 +93,11 @@ export class ConfigError extends Error {}
 
 const postgresSchemes = ['postgres', 'postgresql']
 
+/** Whether `value` is a URL of one of `schemes` (a malformed one failed later as a host named by its pieces). */
+export function isUrlOf(value: string, schemes: readonly string[] = postgresSchemes): boolean {
+  return URL.canParse(value) && schemes.includes(new URL(value).protocol.slice(0, -1))
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const text = (name: string) => {
     const value = env[name]?.trim()
@@ -108,12 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return n
   }
-  /** A URL of one of `schemes`, checked here: a malformed one failed later as a host named by its pieces. */
   const url = (name: string, schemes: readonly string[]) => {
     const value = text(name)
     if (value === undefined) return undefined
-    const scheme = URL.canParse(value) ? new URL(value).protocol.slice(0, -1) : undefined
-    if (scheme === undefined || !schemes.includes(scheme))
+    if (!isUrlOf(value, schemes))
       throw new ConfigError(`${name} must be a URL (${schemes.map((s) => `${s}://…`).join(' or ')})`)
     return value
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
+import { main, UsageError } from './run.js'
 
 const run = promisify(execFile)
 
@@ -11,55 +12,75 @@ const run = promisify(execFile)
 async function cli(
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stderr: string }> {
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       timeout: 110_000,
       env: { ...process.env, ...env },
     })
-    return { code: 0, stderr: '' }
+    return { code: 0, stdout, stderr: '' }
   } catch (error) {
-    const failed = error as { code: number; stderr: string }
-    return { code: failed.code, stderr: failed.stderr }
+    const failed = error as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
   }
 }
 
-// Each run loads the CLI's sources through tsx (about 8 s here): those of a test run side by side,
-// with room for a machine three times slower.
+// A mistake in the command line, found by the CLI's own code (in this process: each run of the CLI
+// loads its sources through tsx, a second or more per run).
+it('refuses each mistake in a command line before it runs anything, in words that name it', async () => {
+  const cases: [string[], RegExp][] = [
+    [['token', '--sub', 'kim', '--bogus'], /Unknown option '--bogus'/],
+    [['no-such-command'], /Unknown command "no-such-command"/],
+    // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.
+    [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
+    // A role nothing names (a typo): the token would grant nothing.
+    [
+      ['token', '--sub', 'kim', '--roles', 'organizer,admn'],
+      /--roles names admn, which no part of Tandem knows/,
+    ],
+    [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
+    [['serve', '--port', 'abc'], /--port must be a port number/],
+    // What a command does not take is refused, not ignored; a processor's name is checked here.
+    [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],
+    // Given twice, an option is refused: the last one won, unsaid (a token for b, asked for a).
+    [['token', '--sub', 'a', '--sub', 'b'], /--sub is given twice/],
+    [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
+    [['processors', 'list'], /processors has no "list": one subcommand, retry NAME/],
+    // Useless tokens are not made: a manager of no department, a lifetime read as hex.
+    [['token', '--sub', 'm', '--roles', 'manager'], /--roles manager needs --dept/],
+    [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
+    // Checked as DATABASE_URL is: `notaurl` failed as a host named `base`.
+    [['bench', '10', '--postgres', 'notaurl'], /--postgres must be a URL/],
+  ]
+  for (const [args, said] of cases) {
+    const refused = await main(args).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    expect(refused, args.join(' ')).toBeInstanceOf(Error)
+    expect(
+      refused instanceof UsageError || (refused as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'),
+    ).toBe(true)
+    expect((refused as Error).message).toMatch(said)
+  }
+})
+
+// Each run loads the CLI's sources through tsx (1-8 s here): with room for a machine three times slower.
 it(
-  'answers an unknown option or command with one line and the usage, no stack, exit 1',
+  "answers a mistake with one line and the usage, no stack, exit 1; a command's --help with the usage",
   { timeout: 120_000 },
   async () => {
-    const cases: [string[], RegExp][] = [
-      [['token', '--sub', 'kim', '--bogus'], /Unknown option '--bogus'/],
-      [['no-such-command'], /Unknown command "no-such-command"/],
-      // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.
-      [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
-      // A role nothing names (a typo): the token would grant nothing.
-      [
-        ['token', '--sub', 'kim', '--roles', 'organizer,admn'],
-        /--roles names admn, which no part of Tandem knows/,
-      ],
-      [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
-      [['serve', '--port', 'abc'], /--port must be a port number/],
-      // What a command does not take is refused, not ignored; a processor's name is checked here.
-      [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],
-      // Given twice, an option is refused: the last one won, unsaid (a token for b, asked for a).
-      [['token', '--sub', 'a', '--sub', 'b'], /--sub is given twice/],
-      [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
-      [['processors', 'list'], /processors has no "list": one subcommand, retry NAME/],
-      // Useless tokens are not made: a manager of no department, a lifetime read as hex.
-      [['token', '--sub', 'm', '--roles', 'manager'], /--roles manager needs --dept/],
-      [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
-    ]
-    const answers = await Promise.all(cases.map(([args]) => cli(args)))
-    for (const [i, { code, stderr }] of answers.entries()) {
-      const [args, said] = cases[i] ?? [[], /$^/]
-      expect(code, args.join(' ')).toBe(1)
-      expect(stderr).toMatch(said)
-      expect(stderr).toContain('Usage: tandem <command>')
-      expect(stderr).not.toMatch(/^\s+at /m)
-    }
+    const [help, unknown] = await Promise.all([
+      cli(['export-openapi', '--help']),
+      cli(['token', '--sub', 'kim', '--bogus']),
+    ])
+    // A command's --help is the usage, not an unknown option; nothing is written.
+    expect(help).toMatchObject({ code: 0, stderr: '' })
+    expect(help.stdout).toContain('export-openapi [--out FILE]')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/^Unknown option '--bogus'/)
+    expect(unknown.stderr).toContain('Usage: tandem <command>')
+    expect(unknown.stderr).not.toMatch(/^\s+at /m)
   },
 )
 
