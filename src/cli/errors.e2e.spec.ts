@@ -51,6 +51,7 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
     // Checked as DATABASE_URL is: `notaurl` failed as a host named `base`.
     [['bench', '10', '--postgres', 'notaurl'], /--postgres must be a URL/],
+    [['stats', '--url', 'notaurl'], /--url must be a URL/],
   ]
   for (const [args, said] of cases) {
     const refused = await main(args).then(

@@ -89,6 +89,12 @@ export async function main(argv: string[]): Promise<void> {
     const extra = positionals[allowed.words]
     if (extra !== undefined) throw new UsageError(`${command}: "${extra}" is one argument too many`)
   }
+  // URLs are checked as DATABASE_URL is: `--postgres notaurl` failed as a host named `base`, and
+  // `--url notaurl` was called a server that does not answer.
+  if (values.postgres !== undefined && !isUrlOf(values.postgres))
+    throw new UsageError('--postgres must be a URL (postgres://…)')
+  if (values.url !== undefined && !isUrlOf(values.url, ['http', 'https']))
+    throw new UsageError('--url must be a URL (http://… or https://…)')
   switch (command) {
     case 'serve': {
       const { serve } = await import('./serve.js')
@@ -220,7 +226,7 @@ export async function main(argv: string[]): Promise<void> {
         const { benchBus } = await import('./bench.js')
         const result = await benchBus({
           operations: count('N', positionals[0], 1000, 10_000_000),
-          postgresUrl: postgresOf(values.postgres),
+          postgresUrl: values.postgres,
           // One worker each: `--concurrency 100000000` filled the memory before the first command.
           concurrency: count('--concurrency', values.concurrency, 8, 1000),
           domains: values.domain?.split(','),
@@ -289,12 +295,6 @@ function count(name: string, text: string | undefined, fallback: number, max: nu
   if (!Number.isSafeInteger(n) || n < 1 || n > max)
     throw new UsageError(`${name} must be a whole number from 1 to ${max.toLocaleString('en-US')}`)
   return n
-}
-
-/** `--postgres`: a PostgreSQL URL, as DATABASE_URL is (`notaurl` failed as a host named `base`). */
-function postgresOf(text: string | undefined): string | undefined {
-  if (text !== undefined && !isUrlOf(text)) throw new UsageError('--postgres must be a URL (postgres://…)')
-  return text
 }
 
 /** `--port`: a port number, as PORT is (`abc` reached Node's listen as NaN). */
