@@ -209,8 +209,13 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     const changed = [{ text: 'Other?', choices: ['x', 'y', 'z'], answer: 2, points: 100 }]
     expect(await refused(updateQuiz, { quizId: second, questions: changed }, author)).toBe('409 QUIZ_LOCKED')
     await ok(updateQuiz, { quizId: second, public: false }, author)
-    // Outside cy's session the quiz is another's private one; in it, theirs to attempt.
+    // Outside cy's session the quiz is another's private one; in it, theirs to read (without the
+    // answers) and to attempt, until the session closes.
     expect(await refused(attemptQuiz, { quizId: second, answers: [0, 2, 1] }, bob)).toBe('404 QUIZ_NOT_FOUND')
+    expect(await askRefused(getQuizDetail, { quizId: second }, bob)).toBe('404 QUIZ_NOT_FOUND')
+    const held = await ask<{ questions: { answer?: number }[] }>(getQuizDetail, { quizId: second }, cy)
+    expect(held).toMatchObject({ quizId: second, answersShown: false })
+    expect(held.questions.map((question) => question.answer)).toEqual([undefined, undefined, undefined])
     await ok(attemptQuiz, { quizId: first, answers: [0, 2, 1], sessionId }, cy)
     await ok(attemptQuiz, { quizId: second, answers: [0, 2, 1], sessionId }, cy)
     expect(await ok(completeQuizSession, { sessionId }, cy)).toMatchObject({
@@ -218,6 +223,8 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
       maxScore: 120,
       attempted: 2,
     })
+    // Closed, the session holds it no more: another's private quiz again (cy's attempts stay listed).
+    expect(await askRefused(getQuizDetail, { quizId: second }, cy)).toBe('404 QUIZ_NOT_FOUND')
   })
 
   it('refuses answers that do not fit the quiz, writing nothing', async () => {

@@ -15,8 +15,9 @@ import Type, { type Static } from 'typebox'
 import { QuizCreated, QuizUpdated, type Question } from '../messages.js'
 import { maxScoreOf, quizNotFound } from '../rules.js'
 
-/** The attempts read model's name (projections/attempts.ts, which imports this file). */
+/** The attempts and sessions read models' names (projections/attempts.ts imports this file). */
 const attemptsModel = 'quiz-attempts'
+const sessionsModel = 'quiz-sessions'
 
 /**
  * The quizzes read model: each quiz with its questions (answers included: the queries decide whom
@@ -115,12 +116,28 @@ const summaryColumns = `quiz_id::text AS "quizId", author_id AS "authorId", subj
 
 /** The quiz as `caller` may see it: their own or a public one; another's private quiz is not found. */
 export async function visibleQuiz(stores: ReadStores, quizId: string, caller: Caller | undefined) {
+  const quiz = await quizOf(stores, quizId)
+  return quiz && (quiz.public || quiz.authorId === caller?.id) ? quiz : undefined
+}
+
+async function quizOf(stores: ReadStores, quizId: string): Promise<QuizSummary | undefined> {
   const { sql, table } = stores.sql(quizzesModel)
   const [quiz] = await sql.query<QuizSummary>(
     `SELECT ${summaryColumns} FROM ${table('quizzes')} WHERE quiz_id = $1`,
     [quizId],
   )
-  return quiz && (quiz.public || quiz.authorId === caller?.id) ? quiz : undefined
+  return quiz
+}
+
+/** Whether an open session of the user holds the quiz (made private since, it is theirs to attempt there). */
+async function inOpenSession(stores: ReadStores, quizId: string, userId: string): Promise<boolean> {
+  const { sql, table } = stores.sql(sessionsModel)
+  const [row] = await sql.query<{ found: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM ${table('sessions')}
+       WHERE user_id = $1 AND status = 'open' AND quiz_ids @> jsonb_build_array($2::text)) AS found`,
+    [userId, quizId],
+  )
+  return row?.found === true
 }
 
 export async function questionsOf(stores: ReadStores, quizId: string): Promise<Question[]> {
@@ -180,19 +197,30 @@ export const getQuizDetail = defineQuery({
   name: 'get-quiz-detail',
   summary:
     'A quiz and its questions; the right answers only for its author or once the caller has attempted it',
+  description:
+    "Another's private quiz is 404, unless an open session of the caller holds it (it turned private after the session began).",
   input: Type.Object({ quizId: Id() }, { additionalProperties: false }),
   output: QuizDetail,
   access: signedIn(),
-  readModels: [quizzesModel, attemptsModel],
+  readModels: [quizzesModel, attemptsModel, sessionsModel],
   notFound: 'QUIZ_NOT_FOUND',
   examples: [{ quizId: '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01' }],
   cache: {
     ttlMs: 60_000,
-    tags: (q, _answer, caller) => [`quiz:${q.quizId}`, `attempts:${q.quizId}:${caller?.id ?? ''}`],
+    tags: (q, _answer, caller) => [
+      `quiz:${q.quizId}`,
+      `attempts:${q.quizId}:${caller?.id ?? ''}`,
+      `sessions:${caller?.id ?? ''}`,
+    ],
   },
   async handle(q, { caller, stores }) {
-    const quiz = await visibleQuiz(stores, q.quizId, caller)
-    if (!quiz) throw quizNotFound()
+    const quiz = await quizOf(stores, q.quizId)
+    const shownTo =
+      quiz !== undefined &&
+      (quiz.public ||
+        quiz.authorId === caller?.id ||
+        (await inOpenSession(stores, q.quizId, caller?.id ?? '')))
+    if (!quiz || !shownTo) throw quizNotFound()
     const questions = await questionsOf(stores, q.quizId)
     const shown = quiz.authorId === caller?.id || (await hasAttempted(stores, q.quizId, caller?.id ?? ''))
     return {
