@@ -36,11 +36,18 @@ interface Shape {
   anyOf?: TSchema[]
 }
 
+/**
+ * ASCII text lower-cased; other text as sent, for the schema's ASCII pattern to refuse: lower-cased,
+ * the Kelvin sign (U+212A) became an ASCII `k`, and `\u212Aelvin` was taken as the name `kelvin`.
+ */
+const lowerAscii: Canonical = (value) =>
+  typeof value === 'string' && !nonAscii.test(value) ? value.toLowerCase() : value
+const nonAscii = /[^\x00-\x7f]/
+
 /** Undefined where the schema holds no UUID, so most values are passed through untouched. */
 function build(schema: TSchema): Canonical | undefined {
   const shape = schema as Shape
-  if (shape.format === 'uuid' || shape[lowerCased] === true)
-    return (value) => (typeof value === 'string' ? value.toLowerCase() : value)
+  if (shape.format === 'uuid' || shape[lowerCased] === true) return lowerAscii
   if (shape[labelled] === true)
     return (value) => (typeof value === 'string' ? value.normalize('NFC').trim() : value)
   if (shape.properties) return objectOf(shape.properties)
