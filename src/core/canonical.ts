@@ -42,7 +42,7 @@ interface Shape {
  */
 const lowerAscii: Canonical = (value) =>
   typeof value === 'string' && !nonAscii.test(value) ? value.toLowerCase() : value
-const nonAscii = /[^\x00-\x7f]/
+const nonAscii = /[\u0080-\uffff]/
 
 /** Undefined where the schema holds no UUID, so most values are passed through untouched. */
 function build(schema: TSchema): Canonical | undefined {
