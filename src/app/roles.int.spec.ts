@@ -396,6 +396,46 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
   })
 })
 
+describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server mode)', () => {
+  it('is checked before it is read again: a read for a position after the flush waits, never answers from the emptied store', async () => {
+    // The backstop's check (every pollMs) out of the way, and no reconnection: only the flush can tell.
+    const flushed: string[] = []
+    const log = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => {
+          if (line.includes('the store was flushed')) flushed.push(line)
+        },
+      },
+    )
+    const [writer, reader] = (await startTestProcesses(
+      'server',
+      [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+      { pollMs: 600_000, domains: [eventsDomain], log },
+    )) as [TestTandem, TestTandem]
+    try {
+      const eventId = await newEvent(writer)
+      const position = await register(writer, eventId)
+      expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+      await writer.projections.stop()
+      // As FLUSHDB does to this deployment's keys (a FLUSHDB here would empty other test files'),
+      // and as an eviction would: the connection stays up.
+      await writer.kv.deletePrefix('')
+      // Each process hears of it on its own connection (within the time Redis takes to tell).
+      await eventually(() => flushed.length >= 2)
+      const asked = await reader.queries.ask(
+        getEventDetails,
+        { eventId },
+        { minPosition: position, maxWaitMs: 300, useCache: false },
+      )
+      expect(asked.status === 'failed' && asked.error.code).toBe('READ_MODEL_LAGGING')
+    } finally {
+      await reader.dispose()
+      await writer.dispose()
+    }
+  })
+})
+
 describe.skipIf(!servicesAvailable)(
   'a live stream of a query process whose KV store came back empty (server mode)',
   () => {

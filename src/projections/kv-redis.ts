@@ -37,6 +37,55 @@ const commitSha = createHash('sha1').update(commitScript).digest('hex')
 /** How long closing waits for Redis to answer QUIT before dropping the connection. */
 const quitWithinMs = 2000
 
+/** A key each process sets (if absent) beside the read models: gone, the store lost what it held. */
+const aliveKey = 'tandem-store-alive'
+
+/**
+ * Tells `lost` when Redis drops the store's data while connected (FLUSHALL, FLUSHDB, or the alive
+ * key evicted or deleted): a connection of its own, tracking that key (`CLIENT TRACKING ... BCAST`,
+ * RESP3 invalidation pushes; a flush is a push for every key). A reconnection is seen by the main
+ * client. Where the server refuses tracking (an old or restricted Redis), the loss is found at the
+ * projections' next check (once a second), as before, and said once.
+ */
+async function watchForLoss(
+  options: { url: string; keyPrefix: string; clientName?: string; log: Logger },
+  lost: () => void,
+): Promise<{ close(): Promise<void> }> {
+  const watcher = createClient({
+    url: options.url,
+    name: options.clientName,
+    RESP: 3,
+    emitInvalidate: true,
+    disableOfflineQueue: true,
+  })
+  watcher.on('error', () => undefined)
+  watcher.on('invalidate', () => lost())
+  // Tracking is per connection: the client turns it on (in its default mode) at each connection,
+  // and it is switched to broadcasting the alive key's changes, whoever makes them.
+  const track = async () => {
+    await watcher.sendCommand(['CLIENT', 'TRACKING', 'OFF'])
+    await watcher.sendCommand(['CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', options.keyPrefix + aliveKey])
+  }
+  watcher.on('ready', () => {
+    track().catch((error: unknown) =>
+      options.log.warn({ err: error }, 'redis: no tracking of the store (a flush is found within a second)'),
+    )
+  })
+  try {
+    await watcher.connect()
+  } catch (error) {
+    options.log.warn({ err: error }, 'redis: no tracking of the store (a flush is found within a second)')
+    watcher.destroy()
+    return { close: () => Promise.resolve() }
+  }
+  return {
+    async close() {
+      if (watcher.isReady) await watcher.quit().catch(() => undefined)
+      if (watcher.isOpen) watcher.destroy()
+    },
+  }
+}
+
 /** A commit that has not answered in this long fails, and the runner retries it. */
 const commitTimeoutMs = 30_000
 
@@ -110,14 +159,27 @@ export async function createRedisKv(options: {
     disableOfflineQueue: true,
   })
   client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
-  const reconnected = new Set<() => void>()
+  const doubters = new Set<() => void>()
+  const doubt = () => {
+    for (const listener of doubters) listener()
+  }
   let connected = false
   client.on('ready', () => {
-    if (connected) for (const listener of reconnected) listener()
+    if (connected) doubt()
     connected = true
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
+  const watcher = await watchForLoss(options, () => {
+    options.log.warn(
+      { key: p(aliveKey) },
+      'redis: the store was flushed, or lost a key of its own; checking the read models in it',
+    )
+    doubt()
+    // Set again (unless another process did), so that the next loss is seen too.
+    client.set(p(aliveKey), '1', { NX: true }).catch(() => undefined)
+  })
+  await client.set(p(aliveKey), '1', { NX: true })
 
   const runCommit = async (args: { keys: string[]; arguments: string[] }) => {
     try {
@@ -150,8 +212,8 @@ export async function createRedisKv(options: {
       })
       return reply === 1
     },
-    onReconnect(listener) {
-      reconnected.add(listener)
+    onPossibleLoss(listener) {
+      doubters.add(listener)
     },
     async deletePrefix(prefix) {
       for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(p(prefix))}*`, COUNT: 1000 })) {
@@ -159,6 +221,7 @@ export async function createRedisKv(options: {
       }
     },
     async close() {
+      await watcher.close()
       // QUIT waits for the connection: while Redis is away (the client reconnecting), for ever, and
       // a process told to stop held on, its PostgreSQL sessions with it. Not connected, or not
       // answering within `quitWithinMs`, the client is dropped instead (nothing is left to send).

@@ -14,10 +14,11 @@ export interface KvStore extends KvReader {
   /** Removes every key that starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>
   /**
-   * Calls `listener` each time the store is connected again after losing its connection: a server
-   * that restarted may have come back without its data (Redis keeps none on disk here).
+   * Calls `listener` each time the store may have lost what was written to it: connected again after
+   * losing its connection (a server that restarted may have come back without its data: Redis keeps
+   * none on disk here), or flushed while connected.
    */
-  onReconnect?(listener: () => void): void
+  onPossibleLoss?(listener: () => void): void
   close(): Promise<void>
 }
 

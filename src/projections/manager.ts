@@ -131,14 +131,15 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         if (placement) await place(projection, placement)
       }
       sharing?.placed()
-      // Redis restarted keeps nothing here: until each KV projection has checked that its store still
-      // holds what it applied (and, where not, counts nothing as applied), its reads wait, so that no
-      // read with X-Min-Position is answered from an emptied store as if it were up to date.
-      options.kv.onReconnect?.(() => {
+      // Redis restarted, or flushed, keeps nothing here: until each KV projection has checked that its
+      // store still holds what it applied (and, where not, counts nothing as applied), its reads wait,
+      // so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
+      options.kv.onPossibleLoss?.(() => {
         const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
         placements.holdReads(
           Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()]).catch(
-            (error: unknown) => log.warn({ err: error }, 'checking the KV store after a reconnection failed'),
+            (error: unknown) =>
+              log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
           ),
         )
       })
@@ -177,6 +178,9 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       const deadline = Date.now() + timeoutMs
       const text = position.toString()
       if (readModels.length === 0) return waiter.committed(text, deadline)
+      // The KV store is being checked after a possible loss: what counts as applied is known after
+      // it. Counted before, a position the emptied store no longer held was answered from it.
+      if (readModels.some((name) => placements.get(name)?.projection.store === 'kv')) await placements.held
       for (const name of readModels) {
         if (!(await waiter.waitFor(() => placements.required(name).progress, text, deadline))) return false
       }

@@ -58,8 +58,10 @@ export interface PlacementsOptions {
 export interface Placements {
   readonly stores: ReadStores
   get(name: string): Placed | undefined
-  /** Holds the KV read models' reads until `until` settles (the store checked after a reconnection). */
+  /** Holds the KV read models' reads until `until` settles (the store checked after a possible loss). */
   holdReads(until: Promise<unknown>): void
+  /** While reads are held: the check they wait for (what counts as applied may change by its end). */
+  readonly held: Promise<unknown> | undefined
   /** The placed projection, or a thrown error naming one that is not. */
   required(name: string): Placed
   all(): Placed[]
@@ -160,6 +162,9 @@ export function createPlacements(options: PlacementsOptions): Placements {
           if (held === settled) held = undefined
         })
       held = settled
+    },
+    get held() {
+      return held
     },
     required,
     all: () => [...placed.values()],
