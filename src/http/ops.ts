@@ -45,7 +45,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         summary: 'Stores reachable and projections caught up',
         response: {
           200: {
-            description: 'Every store answers and every projection here has caught up',
+            description:
+              'Every store answers and every projection here has caught up with the log since the process started (`caughtUp`); later lag shows in `behind` and the lag metrics, not here',
             type: 'object',
             properties: {
               status: { type: 'string', enum: ['ready'] },
