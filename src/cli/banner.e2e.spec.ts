@@ -140,20 +140,25 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     expect(asked.length).toBe(t.domains.flatMap((d) => d.queries).length)
   })
 
-  it('quotes data as text: a title holding escape sequences or a line break prints neither', async () => {
-    const title = "Q'\u001b[2J\u001b]0;pwned\u0007\nINJECTED LINE\u202e"
-    const created = await app.inject({
-      method: 'POST',
-      url: '/api/commands/quiz/create-quiz',
-      headers: { authorization: `Bearer ${t.token({ id: 'banner-teacher', roles: [] })}` },
-      payload: { title, public: true, questions: [{ text: 'q', choices: ['a', 'b'], answer: 0, points: 1 }] },
-    })
+  it('quotes data as text: a title holding a line break or a direction override prints neither', async () => {
+    const create = (title: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/commands/quiz/create-quiz',
+        headers: { authorization: `Bearer ${t.token({ id: 'banner-teacher', roles: [] })}` },
+        payload: {
+          title,
+          public: true,
+          questions: [{ text: 'q', choices: ['a', 'b'], answer: 0, points: 1 }],
+        },
+      })
+    // Escape sequences are refused as they come (a control character); a line break is text.
+    expect((await create("Q'\u001b[2J\u001b]0;pwned\u0007")).statusCode).toBe(400)
+    const created = await create("Q'\nINJECTED LINE\u202e")
     expect(created.statusCode, created.body).toBe(200)
     expect(await t.projections.caughtUp(20_000)).toBe(true)
     const text = await banner(t, url)
-    expect(text).toContain(
-      'Q\'\\u001b[2J\\u001b]0;pwned\\u0007\\u000aINJECTED LINE\\u202e" without its answers',
-    )
+    expect(text).toContain('Q\'\\u000aINJECTED LINE\\u202e" without its answers')
     // No control character but line breaks, and no format character.
     expect(text.replace(/\n/g, '')).not.toMatch(/[\p{Cc}\p{Cf}]/u)
     expect(text.split('\n').filter((line) => line.startsWith('INJECTED'))).toEqual([])

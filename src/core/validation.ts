@@ -75,13 +75,22 @@ function scalar(schema: TSchema, text: string): unknown {
 const loneSurrogate = /\p{Cs}/u
 
 /**
+ * A control character other than a tab or a line break (C0, DEL, C1): no text anyone types holds
+ * one, and shown as sent, `ESC [2J` or a BEL in a merchant's name acted on the terminal it was shown in.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+const control = new RegExp('[\\u0001-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]')
+
+/**
  * PostgreSQL text cannot hold U+0000 nor a lone surrogate: refuse them here, in values and in
- * keys, rather than fail in the database.
+ * keys, rather than fail in the database; and control characters but tabs and line breaks.
  */
 function unstorable(value: unknown, path: string): FieldError[] | undefined {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) return [{ path, message: 'must not contain the character U+0000' }]
     if (loneSurrogate.test(value)) return [{ path, message: 'must not contain a lone UTF-16 surrogate' }]
+    if (control.test(value))
+      return [{ path, message: 'must not contain a control character (tabs and line breaks may be)' }]
     return undefined
   }
   if (value === null || typeof value !== 'object') return undefined

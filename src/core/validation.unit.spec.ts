@@ -100,6 +100,22 @@ describe('validation error mapping', () => {
     expect(check({ title: 'T', capacity: 1, venue: text.slice(0, 5) })?.[0]?.path).toBe('/venue')
   })
 
+  it.each([
+    ['BEL', 'a\u0007b'],
+    ['an escape sequence', '\u001b[2J'],
+    ['a form feed', 'a\u000cb'],
+    ['DEL', 'a\u007fb'],
+    ['a C1 control', 'a\u009bb'],
+  ])('refuses a control character: %s', (_name, text) => {
+    expect(check({ title: `T${text}`, capacity: 1 })).toEqual([
+      { path: '/title', message: 'must not contain a control character (tabs and line breaks may be)' },
+    ])
+  })
+
+  it('takes tabs, line breaks and format characters as text', () => {
+    expect(check({ title: 'a\tb\nc\r\nd\u2028e\u202ef\u00a0g', capacity: 1 })).toBeUndefined()
+  })
+
   it('refuses a lone surrogate in a key, and accepts characters beyond the BMP', () => {
     const Any = Type.Object({ tags: Type.Record(Type.String(), Type.String()) })
     expect(validatorFor(Any)({ tags: { 'k\ud800': 'v' } })).toEqual([
