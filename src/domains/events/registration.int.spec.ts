@@ -68,5 +68,11 @@ describe.each(modes)('event registration (%s)', (mode) => {
     if (cancelledAfter.status !== 'succeeded') throw cancelledAfter.error
     expect(cancelledAfter.cacheHit).toBe(false)
     expect(cancelledAfter.data.items.map((r) => [r.eventId, r.status])).toEqual([[eventId, 'cancelled']])
+    // The write model counts what it holds: no one, once every registration is cancelled with it.
+    const [row] = await t.sql.query<{ confirmed: number; waitlisted: number }>(
+      'SELECT confirmed_count AS confirmed, waitlist_count AS waitlisted FROM events.event WHERE event_id = $1',
+      [eventId],
+    )
+    expect(row).toEqual({ confirmed: 0, waitlisted: 0 })
   })
 })

@@ -262,7 +262,8 @@ export function evolve(row: EventRow, event: EventsEvent): EventRow {
     case 'EventUpdated':
       return { ...row, ...event.data.changes, version, updatedAt: event.data.updatedAt }
     case 'EventDeleted':
-      return { ...row, version, updatedAt: event.data.deletedAt }
+      // Its registrations are all cancelled with it (write-model.ts): none is counted any more.
+      return { ...row, confirmedCount: 0, waitlistCount: 0, version, updatedAt: event.data.deletedAt }
     case 'ParticipantRegistered':
       return { ...row, confirmedCount: row.confirmedCount + 1, nextSeq: row.nextSeq + 1, version }
     case 'ParticipantWaitlisted':

@@ -611,7 +611,7 @@ describe('evolve', () => {
     expect(end).toMatchObject({ confirmedCount: 1, waitlistCount: 0, nextSeq: 4, version: 7 })
   })
 
-  it('applies an update’s changes and time, and a deletion’s time, keeping the counts', () => {
+  it('applies an update’s changes and time keeping the counts; a deletion’s time, counting no one (its registrations are cancelled)', () => {
     const before = row({ confirmedCount: 2, waitlistCount: 1, nextSeq: 4, version: 9 })
     const update = updated({ title: 'Renamed', venue: null, capacity: 5 })
     expect(evolve(before, update)).toEqual({
@@ -625,6 +625,8 @@ describe('evolve', () => {
     const deletion = EventDeleted.create({ eventId, deletedAt: '2031-03-02T00:00:00.000Z' })
     expect(evolve(before, deletion)).toEqual({
       ...before,
+      confirmedCount: 0,
+      waitlistCount: 0,
       version: 10,
       updatedAt: '2031-03-02T00:00:00.000Z',
     })
