@@ -40,12 +40,15 @@ const quitWithinMs = 2000
 /** A key each process sets (if absent) beside the read models: gone, the store lost what it held. */
 const aliveKey = 'tandem-store-alive'
 
+/** How long the loss watcher's connection may take (the main one is up): past it, none is kept. */
+const watchStartTimeoutMs = 5000
+
 /**
  * Tells `lost` when Redis drops the store's data while connected (FLUSHALL, FLUSHDB, or the alive
  * key evicted or deleted): a connection of its own, tracking that key (`CLIENT TRACKING ... BCAST`,
  * RESP3 invalidation pushes; a flush is a push for every key). A reconnection is seen by the main
- * client. Where the server refuses tracking (an old or restricted Redis), the loss is found at the
- * projections' next check (once a second), as before, and said once.
+ * client. Where the server refuses tracking (an old or restricted Redis) or a second connection, the
+ * loss is found at the projections' next check (once a second), and the log says so.
  */
 async function watchForLoss(
   options: { url: string; keyPrefix: string; clientName?: string; log: Logger },
@@ -72,10 +75,9 @@ async function watchForLoss(
     )
   })
   try {
-    await watcher.connect()
+    await firstConnection(watcher, options.url, watchStartTimeoutMs)
   } catch (error) {
     options.log.warn({ err: error }, 'redis: no tracking of the store (a flush is found within a second)')
-    watcher.destroy()
     return { close: () => Promise.resolve() }
   }
   return {
@@ -164,8 +166,14 @@ export async function createRedisKv(options: {
     for (const listener of doubters) listener()
   }
   let connected = false
+  // Set (unless another process did) at each connection and after each loss: while it is there, its
+  // removal tells of the next one.
+  const markAlive = () => client.set(p(aliveKey), '1', { NX: true })
   client.on('ready', () => {
-    if (connected) doubt()
+    if (connected) {
+      doubt()
+      markAlive().catch(() => undefined)
+    }
     connected = true
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
@@ -176,10 +184,9 @@ export async function createRedisKv(options: {
       'redis: the store was flushed, or lost a key of its own; checking the read models in it',
     )
     doubt()
-    // Set again (unless another process did), so that the next loss is seen too.
-    client.set(p(aliveKey), '1', { NX: true }).catch(() => undefined)
+    markAlive().catch(() => undefined)
   })
-  await client.set(p(aliveKey), '1', { NX: true })
+  await markAlive()
 
   const runCommit = async (args: { keys: string[]; arguments: string[] }) => {
     try {
