@@ -98,7 +98,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       schema: {
         tags: [definition.domain],
         summary: definition.summary,
-        description: [describeAccess(definition.access), refusals(definition.refusals)].join(' '),
+        description: describe(definition, refusals(definition.refusals)),
         operationId: `${definition.domain}.${definition.name}`,
         ...security(definition.access),
         headers: commandHeaders,
@@ -125,13 +125,18 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       schema: {
         ...base,
         summary: definition.summary,
-        description: describeAccess(definition.access),
+        description: describe(definition),
         operationId: `${definition.domain}.${definition.name}`,
         response: { 200: queryAnswer(definition), ...queryErrors, ...notFound, ...conflict },
       },
     })
   }
   return routes
+}
+
+/** An operation's description: the handler's own (what it does beyond its summary), who may call it, and the rest. */
+function describe(definition: AnyCommand | AnyQuery, ...more: string[]): string {
+  return [definition.description, describeAccess(definition.access), ...more].filter(Boolean).join(' ')
 }
 
 function refusals(codes: readonly string[]): string {
