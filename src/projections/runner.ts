@@ -96,6 +96,8 @@ export function createRunner(options: RunnerOptions): Runner {
   let caughtUp = options.caughtUp ?? false
   let loaded = false
   let adopted = false
+  /** Counts the checkpoints taken from the store (`adopt`): a step that sees it change took none of its read. */
+  let adoptions = 0
   let verifiedAt = 0
   const recent = new Set<string>()
   const listeners = new Set<() => void>()
@@ -124,6 +126,7 @@ export function createRunner(options: RunnerOptions): Runner {
     // moved the store's checkpoint past events never applied (after a Redis restart, with two
     // projectors: a card's events lost from the read model, its reads 404 until the next rebuild).
     const base = checkpoint
+    const adoptionsAtStart = adoptions
     const from = readFrom(base, seen)
     const kept =
       ahead && compareCheckpoints(ahead.from, from) === 0
@@ -131,6 +134,11 @@ export function createRunner(options: RunnerOptions): Runner {
         : undefined
     ahead = undefined
     const batch = kept?.full ? kept : await readLog(from, batchSize, since)
+    // The store's checkpoint was taken meanwhile (`verify` found it lost or moved): this read, from
+    // the old place, tells nothing of the new one. Its horizon taken, an emptied store's runner read
+    // on from past every event it had applied, and said it had applied them (after a Redis restart:
+    // read models empty for good, each saying it was caught up).
+    if (adoptions !== adoptionsAtStart) return false
     // A shared read may end past this projection's last event; one that found none of its events
     // and stopped short moves nothing (the horizon covers it: `readFrom`), unless the log has gone
     // far past the checkpoint: kept in memory only, that stretch was walked again at every start.
@@ -146,6 +154,11 @@ export function createRunner(options: RunnerOptions): Runner {
       const tags = await target.apply(batch.events, base, next)
       if (!tags) {
         reload(await target.checkpoint())
+        return false
+      }
+      if (adoptions !== adoptionsAtStart) {
+        // Applied (the store was at `base`), but the checkpoint taken meanwhile decides where to go on.
+        options.onApplied?.(tags)
         return false
       }
       checkpoint = next
@@ -208,6 +221,7 @@ export function createRunner(options: RunnerOptions): Runner {
 
   /** Goes on from the store's checkpoint; what was cached from the events in between is dropped. */
   function adopt(stored: Checkpoint) {
+    adoptions++
     checkpoint = stored
     adopted = true
     seen = '0'

@@ -21,15 +21,18 @@ const event = (n: number): StoredEvent => ({
   recordedAt: new Date(),
 })
 
-/** A read of `log` as it stands when the read is sent, answered `delayMs` later. */
+/**
+ * A read of `log` as it stands when the read is sent, answered `delayMs` later; with `horizons`, each
+ * read says every transaction up to the log's last is settled (a read past them starts above it).
+ */
 const readOf =
-  (log: StoredEvent[], delayMs = 0): LogRead =>
+  (log: StoredEvent[], delayMs = 0, horizons = false): LogRead =>
   (from: Checkpoint, limit: number) => {
     const after = log.filter((e) => compareCheckpoints(e, from) > 0).slice(0, limit)
     const last = after.at(-1)
     const batch: Batch = {
       events: after,
-      horizon: '0',
+      horizon: horizons ? String(Number(log.at(-1)?.txId ?? '0') + 1) : '0',
       top: log.at(-1)?.txId ?? null,
       held: false,
       full: after.length === limit,
@@ -228,6 +231,28 @@ describe('a projection runner whose store lost what it applied (Redis back empty
       await until(() => runner.checkpoint.position === '3' && runner.caughtUp)
       // Every event up to the store's checkpoint was applied after the loss: 2 was not skipped.
       expect(store.batches.slice(1).flat().sort()).toEqual([1, 2, 3])
+    } finally {
+      await runner.stop()
+    }
+  })
+
+  it('takes nothing from a read sent before `verify` found the store emptied: it applies the log again', async () => {
+    const log = [event(1), event(2)]
+    const store = emptiable()
+    // Reads answer 30 ms after they are sent, and settle every transaction of the log.
+    const runner = runnerOf(store.target, readOf(log, 30, true), localWake(), 10)
+    runner.start()
+    try {
+      await until(() => runner.checkpoint.position === '2' && runner.caughtUp)
+      store.empty()
+      // A step reads (nothing new there) while `verify` finds the loss.
+      runner.nudge?.()
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      expect(await runner.verify()).toBe(true)
+      // The read's answer, sent before, neither settles the log again nor moves the reading past it.
+      await until(() => store.batches.length === 2 && runner.caughtUp)
+      expect(store.batches[1]).toEqual([1, 2])
+      expect(runner.checkpoint.position).toBe('2')
     } finally {
       await runner.stop()
     }
