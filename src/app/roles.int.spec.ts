@@ -3,9 +3,11 @@ import { createClient } from 'redis'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Caller } from '../core/messages.js'
+import type { AnyCommand, Caller } from '../core/messages.js'
 import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
+import { createPost, createUser, followUser } from '../domains/feed/commands.js'
+import { feedDomain } from '../domains/feed/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { isUnavailable } from '../http/problem.js'
 import { buildServer } from '../http/server.js'
@@ -466,6 +468,55 @@ describe.skipIf(!servicesAvailable)(
           await writer.projections.stop()
           await restartRedisEmpty(writer, reader)
           await eventually(() => !reader.projections.caughtUpNow(['event-details']))
+          await expect(stream.next(2000)).rejects.toThrow(/No event/)
+        } finally {
+          stream.close()
+        }
+      } finally {
+        await queryApp.close()
+        await reader.close()
+        await writer.dispose()
+      }
+    })
+
+    it('sends no refusal while the read model is applied again: a reader with a profile is not told to make one', async () => {
+      const [writer] = (await startTestProcesses('server', [{ roles: ['command', 'projector'] }], {
+        domains: [feedDomain],
+      })) as [TestTandem]
+      const reader = await startTandem({
+        config: { ...writer.config, roles: ['query'] },
+        domains: [feedDomain],
+        log: pino({ level: 'silent' }),
+      })
+      const queryApp = await buildServer(reader)
+      try {
+        await queryApp.listen({ port: 0, host: '127.0.0.1' })
+        const [ana, bo] = [
+          { id: 'ana', roles: [] },
+          { id: 'bo', roles: [] },
+        ]
+        const run = async (command: AnyCommand, input: object, caller: Caller) => {
+          const done = await writer.commands.execute(command, input, { caller })
+          if (done.status !== 'succeeded') throw done.error
+          return { position: BigInt(done.position ?? '0'), result: done.result as { userId?: string } }
+        }
+        await run(createUser, { handle: 'ana_r', displayName: 'Ana' }, ana)
+        const { result } = await run(createUser, { handle: 'bo_w', displayName: 'Bo' }, bo)
+        await run(followUser, { userId: result.userId }, ana)
+        const { position } = await run(createPost, { text: 'first' }, bo)
+        const home = feedDomain.queries.find((q) => q.name === 'get-my-feed')?.readModels ?? []
+        expect(await reader.projections.waitFor(home, position, patience)).toBe(true)
+        const port = (queryApp.server.address() as AddressInfo).port
+        const stream = await openStream(`http://127.0.0.1:${port}/api/queries/feed/get-my-feed/stream`, {
+          authorization: `Bearer ${reader.auth.sign({ sub: ana.id, roles: [] })}`,
+        })
+        try {
+          expect((await stream.next()).event).toBe('item')
+          // Nothing applies the log again: ana's profile stays gone from the store, and the loss
+          // makes every stream read again (409 PROFILE_REQUIRED, not an answer).
+          await writer.projections.stop()
+          await restartRedisEmpty(writer, reader)
+          await eventually(() => !reader.projections.caughtUpNow(home))
           await expect(stream.next(2000)).rejects.toThrow(/No event/)
         } finally {
           stream.close()

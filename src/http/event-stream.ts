@@ -179,6 +179,20 @@ function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
 }
 
 /**
+ * A refusal read while a stream's read models apply the log again from the start (the store lost
+ * its data, or the process is still catching up): not the answer, which comes back as they catch
+ * up. The stream sends nothing for it and waits for the next change (a 404 `EVENT_NOT_FOUND` ended
+ * an event's stream; a 409 `PROFILE_REQUIRED` came on a reader's feed after a Redis flush).
+ */
+export function refusedWhileApplying(
+  tandem: Tandem,
+  readModels: readonly string[],
+  error: AppError,
+): boolean {
+  return error.status < 500 && !tandem.projections.caughtUpNow(readModels)
+}
+
+/**
  * Follows the cache's invalidations for a live stream of `holder`, the caller's id: runs `refresh`
  * each time one touches a followed tag, one at a time, invalidations while one runs folded into a
  * single next one. `refresh` gets the cache's epoch at the latest such invalidation, for its asks

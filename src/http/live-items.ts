@@ -4,7 +4,7 @@ import { ConflictError, isAppError, ValidationError } from '../core/errors.js'
 import type { AnyQuery, LiveItems } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { follow, openEventStream, problemText } from './event-stream.js'
+import { follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
 import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
@@ -294,6 +294,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         }
       } catch (error) {
         if (!isAppError(error)) throw error
+        if (refusedWhileApplying(tandem, definition.readModels, error)) return
         // No id: a problem must not move the client's Last-Event-ID.
         stream.send('problem', undefined, problemText(error))
       }

@@ -3,7 +3,7 @@ import type { AnyQuery } from '../core/messages.js'
 import { ValidationError } from '../core/errors.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { follow, openEventStream, problemText } from './event-stream.js'
+import { follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
 import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 import { itemStreamHandler } from './live-items.js'
 
@@ -44,10 +44,8 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       tandem,
       async (freshAfter) => {
         const next = await ask(freshAfter)
-        // Not found while the read models apply the log from the start (the store lost its data) is
-        // not gone: the stream waits for the next change, the answer applied again.
-        const gone = next.status === 'failed' && next.error.status === 404
-        if (gone && !tandem.projections.caughtUpNow(definition.readModels)) return
+        if (next.status === 'failed' && refusedWhileApplying(tandem, definition.readModels, next.error))
+          return
         // No id: a problem must not move the client's Last-Event-ID (as on item streams). What the
         // stream follows gone (404) ends it: every later change would repeat the problem.
         if (next.status === 'failed') {
