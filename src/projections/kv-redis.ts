@@ -88,6 +88,26 @@ async function watchForLoss(
   }
 }
 
+/**
+ * Says so at start when Redis may evict keys: a read model whose keys were evicted keeps its
+ * checkpoint and answers without them, for good (a flush, or the alive key's eviction, is found and
+ * applied again; one key among many is not). Where CONFIG is not allowed (a managed Redis), nothing.
+ */
+async function warnIfEvicting(
+  client: { configGet(name: string): Promise<Record<string, string>> },
+  log: Logger,
+) {
+  const policy = await client
+    .configGet('maxmemory-policy')
+    .then((found) => found['maxmemory-policy'])
+    .catch(() => undefined)
+  if (policy !== undefined && policy !== 'noeviction')
+    log.warn(
+      { policy },
+      'redis: maxmemory-policy is not noeviction: a read model whose keys are evicted answers without them; set it to noeviction',
+    )
+}
+
 /** A commit that has not answered in this long fails, and the runner retries it. */
 const commitTimeoutMs = 30_000
 
@@ -187,6 +207,7 @@ export async function createRedisKv(options: {
     markAlive().catch(() => undefined)
   })
   await markAlive()
+  await warnIfEvicting(client, options.log)
 
   const runCommit = async (args: { keys: string[]; arguments: string[] }) => {
     try {
