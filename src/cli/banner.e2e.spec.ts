@@ -3,10 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { buildServer } from '../http/server.js'
+import { main } from './run.js'
 import { banner, seedIfEmpty } from './serve.js'
 import { headPosition } from '../storage/event-log.js'
 import type { FastifyInstance } from 'fastify'
@@ -65,6 +66,23 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     expect(text).toMatch(/npm run -s tandem -- token --sub demo-\S+ --roles \S+ --dept \S+/)
     for (const caller of t.domains.flatMap((d) => d.demoCallers ?? []))
       expect(text).toContain(`token --sub ${caller.id}`)
+    // Each command works as printed (the `examples` one, a manager beside admin, was refused for
+    // want of --dept): run here, with the operator's secret, each prints a token.
+    const printed = [...text.matchAll(/npm run -s tandem -- (token .*)$/gm)].map((m) =>
+      (m[1] ?? '').split(' '),
+    )
+    expect(printed.length).toBeGreaterThan(5)
+    const secret = process.env.AUTH_SECRET
+    process.env.AUTH_SECRET = operated.config.authSecret
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+    try {
+      for (const args of printed) await expect(main(args), args.join(' ')).resolves.toBeUndefined()
+      expect(log).toHaveBeenCalledTimes(printed.length)
+    } finally {
+      log.mockRestore()
+      if (secret === undefined) delete process.env.AUTH_SECRET
+      else process.env.AUTH_SECRET = secret
+    }
   })
 
   it('writes the demo once: a log that holds events is left as it is', async () => {

@@ -140,7 +140,8 @@ export async function main(argv: string[]): Promise<void> {
           `--roles names ${unknown.join(', ')}, which no part of Tandem knows; its roles: ${[...known].sort().join(', ')}`,
         )
       // A manager manages a department (procurement): without one, every department query was 403.
-      if (roles.includes('manager') && values.dept === undefined)
+      // Beside admin (who reads every department), as the banner's `examples` caller is, it needs none.
+      if (roles.includes('manager') && !roles.includes('admin') && values.dept === undefined)
         throw new UsageError('--roles manager needs --dept, the department the manager manages')
       // Digits only: `0x10`, `1e3` and ` 60` were taken as 16, 1000 and 60; `1e30` never expired.
       const ttl =
