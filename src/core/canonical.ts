@@ -44,12 +44,18 @@ const lowerAscii: Canonical = (value) =>
   typeof value === 'string' && !nonAscii.test(value) ? value.toLowerCase() : value
 const nonAscii = /[\u0080-\uffff]/
 
+/**
+ * Blanks at either end, as `trim` takes them but a vertical tab and a form feed: control characters,
+ * left for validation to refuse (trimmed, `"\fz"` was taken as `z`).
+ */
+const blankEnds = /^[^\S\v\f]+|[^\S\v\f]+$/g
+
 /** Undefined where the schema holds no UUID, so most values are passed through untouched. */
 function build(schema: TSchema): Canonical | undefined {
   const shape = schema as Shape
   if (shape.format === 'uuid' || shape[lowerCased] === true) return lowerAscii
   if (shape[labelled] === true)
-    return (value) => (typeof value === 'string' ? value.normalize('NFC').trim() : value)
+    return (value) => (typeof value === 'string' ? value.normalize('NFC').replace(blankEnds, '') : value)
   if (shape.properties) return objectOf(shape.properties)
   if (shape.items && typeof shape.items === 'object' && !Array.isArray(shape.items)) {
     const item = build(shape.items)
