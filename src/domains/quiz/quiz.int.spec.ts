@@ -216,6 +216,10 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     const held = await ask<{ questions: { answer?: number }[] }>(getQuizDetail, { quizId: second }, cy)
     expect(held).toMatchObject({ quizId: second, answersShown: false })
     expect(held.questions.map((question) => question.answer)).toEqual([undefined, undefined, undefined])
+    // As are its statistics, and the learner's attempts of it (none yet), which others are refused.
+    expect(await ask(getQuizStatistics, { quizId: second }, cy)).toMatchObject({ attempts: 0 })
+    expect(await ask(getQuizAttempts, { quizId: second }, cy)).toMatchObject({ items: [] })
+    expect(await askRefused(getQuizStatistics, { quizId: second }, bob)).toBe('404 QUIZ_NOT_FOUND')
     await ok(attemptQuiz, { quizId: first, answers: [0, 2, 1], sessionId }, cy)
     await ok(attemptQuiz, { quizId: second, answers: [0, 2, 1], sessionId }, cy)
     expect(await ok(completeQuizSession, { sessionId }, cy)).toMatchObject({
@@ -225,6 +229,7 @@ describe.each(modes)('the quiz domain through the buses (%s)', (mode) => {
     })
     // Closed, the session holds it no more: another's private quiz again (cy's attempts stay listed).
     expect(await askRefused(getQuizDetail, { quizId: second }, cy)).toBe('404 QUIZ_NOT_FOUND')
+    expect(await askRefused(getQuizStatistics, { quizId: second }, cy)).toBe('404 QUIZ_NOT_FOUND')
   })
 
   it('refuses answers that do not fit the quiz, writing nothing', async () => {

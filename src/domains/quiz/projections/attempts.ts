@@ -12,7 +12,7 @@ import {
 import Type, { type Static } from 'typebox'
 import { QuizAttempted } from '../messages.js'
 import { quizNotFound } from '../rules.js'
-import { questionsOf, quizzesModel, visibleQuiz } from './quizzes.js'
+import { questionsOf, visibilityModels, visibilityTags, visibleQuiz } from './quizzes.js'
 
 /**
  * The attempts read model: every attempt (each learner reads only their own), and each quiz's
@@ -97,13 +97,16 @@ export const getQuizAttempts = defineQuery({
   ),
   output: Page(Attempt),
   access: signedIn(),
-  readModels: [attemptsModel, quizzesModel],
+  readModels: [attemptsModel, ...visibilityModels],
   paged: true,
   notFound: 'QUIZ_NOT_FOUND',
   examples: [{ quizId: '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01' }],
   cache: {
     ttlMs: 30_000,
-    tags: (q, _answer, caller) => [`attempts:${q.quizId}:${caller?.id ?? ''}`, `quiz:${q.quizId}`],
+    tags: (q, _answer, caller) => [
+      `attempts:${q.quizId}:${caller?.id ?? ''}`,
+      ...visibilityTags(q.quizId, caller),
+    ],
   },
   async handle(q, { caller, stores }) {
     const { sql, table } = stores.sql(attemptsModel)
@@ -149,10 +152,13 @@ export const getQuizStatistics = defineQuery({
   input: Type.Object({ quizId: Id() }, { additionalProperties: false }),
   output: QuizStatistics,
   access: signedIn(),
-  readModels: [attemptsModel, quizzesModel],
+  readModels: [attemptsModel, ...visibilityModels],
   notFound: 'QUIZ_NOT_FOUND',
   examples: [{ quizId: '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01' }],
-  cache: { ttlMs: 30_000, tags: (q) => [`stats:${q.quizId}`, `quiz:${q.quizId}`] },
+  cache: {
+    ttlMs: 30_000,
+    tags: (q, _answer, caller) => [`stats:${q.quizId}`, ...visibilityTags(q.quizId, caller)],
+  },
   async handle(q, { caller, stores }) {
     const quiz = await visibleQuiz(stores, q.quizId, caller)
     if (!quiz) throw quizNotFound()

@@ -115,10 +115,26 @@ const summaryColumns = `quiz_id::text AS "quizId", author_id AS "authorId", subj
   public, question_count AS "questionCount", max_score AS "maxScore", created_at AS "createdAt", updated_at AS "updatedAt"`
 
 /** The quiz as `caller` may see it: their own or a public one; another's private quiz is not found. */
+/**
+ * The quiz if the caller may see it: public, theirs, or held by an open session of theirs (it turned
+ * private after the session began: theirs to read and attempt there). A query calling this reads
+ * `visibilityModels` and is cached under `visibilityTags`.
+ */
 export async function visibleQuiz(stores: ReadStores, quizId: string, caller: Caller | undefined) {
   const quiz = await quizOf(stores, quizId)
-  return quiz && (quiz.public || quiz.authorId === caller?.id) ? quiz : undefined
+  if (!quiz) return undefined
+  if (quiz.public || quiz.authorId === caller?.id) return quiz
+  return (await inOpenSession(stores, quizId, caller?.id ?? '')) ? quiz : undefined
 }
+
+/** The read models `visibleQuiz` reads. */
+export const visibilityModels = [quizzesModel, sessionsModel]
+
+/** What changes what `visibleQuiz` says: the quiz, and the caller's sessions. */
+export const visibilityTags = (quizId: string, caller: Caller | undefined) => [
+  `quiz:${quizId}`,
+  `sessions:${caller?.id ?? ''}`,
+]
 
 async function quizOf(stores: ReadStores, quizId: string): Promise<QuizSummary | undefined> {
   const { sql, table } = stores.sql(quizzesModel)
@@ -202,25 +218,19 @@ export const getQuizDetail = defineQuery({
   input: Type.Object({ quizId: Id() }, { additionalProperties: false }),
   output: QuizDetail,
   access: signedIn(),
-  readModels: [quizzesModel, attemptsModel, sessionsModel],
+  readModels: [...visibilityModels, attemptsModel],
   notFound: 'QUIZ_NOT_FOUND',
   examples: [{ quizId: '0190b0d0-1a2b-7c3d-8e4f-5a6b7c8d9e01' }],
   cache: {
     ttlMs: 60_000,
     tags: (q, _answer, caller) => [
-      `quiz:${q.quizId}`,
+      ...visibilityTags(q.quizId, caller),
       `attempts:${q.quizId}:${caller?.id ?? ''}`,
-      `sessions:${caller?.id ?? ''}`,
     ],
   },
   async handle(q, { caller, stores }) {
-    const quiz = await quizOf(stores, q.quizId)
-    const shownTo =
-      quiz !== undefined &&
-      (quiz.public ||
-        quiz.authorId === caller?.id ||
-        (await inOpenSession(stores, q.quizId, caller?.id ?? '')))
-    if (!quiz || !shownTo) throw quizNotFound()
+    const quiz = await visibleQuiz(stores, q.quizId, caller)
+    if (!quiz) throw quizNotFound()
     const questions = await questionsOf(stores, q.quizId)
     const shown = quiz.authorId === caller?.id || (await hasAttempted(stores, q.quizId, caller?.id ?? ''))
     return {
