@@ -11,7 +11,7 @@ export class DataDirInUseError extends Error {}
  * is taken over.
  */
 export function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true })
+  makeDataDir(dir)
   const file = join(dir, 'tandem.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -64,7 +64,7 @@ function checked(secret: string, dir: string): string {
 
 /** The token secret kept in DATA_DIR when AUTH_SECRET is unset: made once, readable by its owner only. */
 export function dataDirSecret(dir: string): string {
-  mkdirSync(dir, { recursive: true })
+  makeDataDir(dir)
   const file = join(dir, 'auth-secret')
   try {
     return checked(readFileSync(file, 'utf8').trim(), dir)
@@ -73,5 +73,16 @@ export function dataDirSecret(dir: string): string {
     const secret = randomBytes(32).toString('base64url')
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' })
     return readFileSync(file, 'utf8').trim()
+  }
+}
+
+/** DATA_DIR, made if absent; a file of that name is refused naming it (mkdir's EEXIST named no setting). */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new ConfigError(`DATA_DIR ${dir} is not a folder`)
+    throw error
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from './config.js'
-import { dataDirSecret, existingDataDirSecret } from './data-dir.js'
+import { dataDirSecret, existingDataDirSecret, lockDataDir } from './data-dir.js'
 
 describe('the token secret kept in DATA_DIR', () => {
   const dirs: string[] = []
@@ -14,6 +14,13 @@ describe('the token secret kept in DATA_DIR', () => {
   }
   afterEach(() => {
     for (const made of dirs.splice(0)) rmSync(made, { recursive: true, force: true })
+  })
+
+  it('refuses a DATA_DIR that is a file, naming it', () => {
+    const file = join(dir(), 'a-file')
+    writeFileSync(file, '')
+    expect(() => lockDataDir(file)).toThrow(new ConfigError(`DATA_DIR ${file} is not a folder`))
+    expect(() => dataDirSecret(join(file, 'below'))).toThrow(ConfigError)
   })
 
   it('is made once, and read as it was made', () => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { main, UsageError } from './run.js'
 
 const run = promisify(execFile)
@@ -63,6 +63,18 @@ it('refuses each mistake in a command line before it runs anything, in words tha
       refused instanceof UsageError || (refused as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'),
     ).toBe(true)
     expect((refused as Error).message).toMatch(said)
+  }
+})
+
+it('refuses a HOST that names no address before anything is made or written', async () => {
+  const dataDir = join(tmpdir(), `tandem-host-${process.pid}-${Date.now()}`)
+  vi.stubEnv('HOST', 'not a host!')
+  vi.stubEnv('DATA_DIR', dataDir)
+  try {
+    await expect(main(['serve'])).rejects.toThrow('HOST not a host! does not resolve to an address')
+    expect(existsSync(dataDir)).toBe(false)
+  } finally {
+    vi.unstubAllEnvs()
   }
 })
 

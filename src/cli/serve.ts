@@ -1,3 +1,5 @@
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
 import { ConfigError, loadConfig, type Role } from '../app/config.js'
 import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
@@ -5,6 +7,14 @@ import { limitsFromEnv } from '../http/limits.js'
 import { buildServer } from '../http/server.js'
 import { headPosition } from '../storage/event-log.js'
 import { examplesCaller, sendExamples } from './examples.js'
+
+/** HOST names an address: one that does not resolve failed at listen, after the demo was written. */
+async function resolvable(host: string): Promise<void> {
+  if (isIP(host) !== 0) return
+  await lookup(host).catch(() => {
+    throw new ConfigError(`HOST ${host} does not resolve to an address`)
+  })
+}
 
 /**
  * `tandem serve`: the stores, projections and HTTP API. The demo data goes into an empty log only,
@@ -18,6 +28,7 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   const limits = limitsFromEnv()
   if (options.seed && config.roles && !config.roles.includes('command'))
     throw new ConfigError('--seed needs the command role')
+  await resolvable(config.host)
   const tandem = await startTandem({ config })
   if (options.seed || tandem.mode === 'embedded') await seedIfEmpty(tandem)
   const app = await buildServer(tandem, { limits })
