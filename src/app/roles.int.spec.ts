@@ -518,6 +518,17 @@ describe.skipIf(!servicesAvailable)(
           await restartRedisEmpty(writer, reader)
           await eventually(() => !reader.projections.caughtUpNow(home))
           await expect(stream.next(2000)).rejects.toThrow(/No event/)
+          // A stream opened now waits for the answer to return (here it never does, nothing applies
+          // the log: refused once its wait is over, not at once as a reconnecting client was).
+          const began = Date.now()
+          const opened = await fetch(`http://127.0.0.1:${port}/api/queries/feed/get-my-feed/stream`, {
+            headers: {
+              authorization: `Bearer ${reader.auth.sign({ sub: ana.id, roles: [] })}`,
+              'x-max-wait-ms': '400',
+            },
+          })
+          expect(opened.status).toBe(409)
+          expect(Date.now() - began).toBeGreaterThanOrEqual(400)
         } finally {
           stream.close()
         }

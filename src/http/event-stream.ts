@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError, UnauthenticatedError } from '../core/errors.js'
+import { AppError, isAppError, UnauthenticatedError } from '../core/errors.js'
 import { defaultAnonymousStreams } from '../app/config.js'
 import type { Tandem } from '../app/tandem.js'
 
@@ -190,6 +190,33 @@ export function refusedWhileApplying(
   error: AppError,
 ): boolean {
   return error.status < 500 && !tandem.projections.caughtUpNow(readModels)
+}
+
+/**
+ * A stream's first read, made again every 50 ms while it is a refusal read as its read models are
+ * applied again (`refusedWhileApplying`), until `maxWaitMs` (X-Max-Wait-Ms: 3 s by default) has
+ * passed: a client reconnecting just after a Redis flush was refused (409 `PROFILE_REQUIRED`, 404)
+ * and an EventSource does not reconnect after that. `refusalOf` finds a refusal in an answer; one
+ * thrown is one too.
+ */
+export async function firstRead<T>(
+  tandem: Tandem,
+  readModels: readonly string[],
+  maxWaitMs: number,
+  read: () => Promise<T>,
+  refusalOf: (value: T) => AppError | undefined = () => undefined,
+): Promise<T> {
+  const deadline = Date.now() + maxWaitMs
+  const again = (error: AppError | undefined) =>
+    error !== undefined && refusedWhileApplying(tandem, readModels, error) && Date.now() < deadline
+  for (;;) {
+    const value = await read().catch((error: unknown) => {
+      if (isAppError(error) && again(error)) return undefined
+      throw error
+    })
+    if (value !== undefined && !again(refusalOf(value))) return value
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }
 
 /**

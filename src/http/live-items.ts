@@ -4,7 +4,7 @@ import { ConflictError, isAppError, ValidationError } from '../core/errors.js'
 import type { AnyQuery, LiveItems } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
+import { firstRead, follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
 import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
@@ -241,7 +241,9 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     // A resume pages down past the client's key to its floor, where items that committed late lie.
     const resumeMore = (page: readonly Keyed[]) =>
       page.every(fresh) || (after?.position !== undefined && (page.at(-1)?.key ?? '') > (after.floor ?? ''))
-    const first = await read(after === undefined ? 1 : maxItemPages, resumeMore).catch((error: unknown) => {
+    const first = await firstRead(tandem, definition.readModels, consistency.maxWaitMs, () =>
+      read(after === undefined ? 1 : maxItemPages, resumeMore),
+    ).catch((error: unknown) => {
       follower.stop()
       throw error
     })

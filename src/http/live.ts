@@ -3,7 +3,7 @@ import type { AnyQuery } from '../core/messages.js'
 import { ValidationError } from '../core/errors.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
-import { follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
+import { firstRead, follow, openEventStream, problemText, refusedWhileApplying } from './event-stream.js'
 import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 import { itemStreamHandler } from './live-items.js'
 
@@ -59,7 +59,13 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       request.log,
       caller?.id,
     )
-    const first = await ask().catch((error: unknown) => {
+    const first = await firstRead(
+      tandem,
+      definition.readModels,
+      consistency.maxWaitMs,
+      () => ask(),
+      (answer) => (answer.status === 'failed' ? answer.error : undefined),
+    ).catch((error: unknown) => {
       follower.stop()
       throw error
     })
