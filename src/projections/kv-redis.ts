@@ -165,6 +165,11 @@ export async function createRedisKv(options: {
   clientName?: string
   /** How long to wait for Redis to answer at the start (later, the client reconnects as long as it takes). */
   startTimeoutMs?: number
+  /**
+   * Whether to watch for the store's loss (default true). Not for a store opened to be dropped: its
+   * watcher, told of the drop, set its alive key again, and each dropped test store left one behind.
+   */
+  watch?: boolean
 }): Promise<KvStore> {
   const p = (key: string) => options.keyPrefix + key
   // No timeout per read: node-redis's default (5 s) arms an AbortSignal timer for every command,
@@ -188,7 +193,11 @@ export async function createRedisKv(options: {
   let connected = false
   // Set (unless another process did) at each connection and after each loss: while it is there, its
   // removal tells of the next one.
-  const markAlive = () => client.set(p(aliveKey), '1', { NX: true })
+  const watch = options.watch ?? true
+  /** The whole store deleted (`deletePrefix('')`: a drop): its alive key is not set again. */
+  let dropped = false
+  const markAlive = () =>
+    watch && !dropped ? client.set(p(aliveKey), '1', { NX: true }) : Promise.resolve(null)
   client.on('ready', () => {
     if (connected) {
       doubt()
@@ -198,16 +207,21 @@ export async function createRedisKv(options: {
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
-  const watcher = await watchForLoss(options, () => {
-    options.log.warn(
-      { key: p(aliveKey) },
-      'redis: the store was flushed, or lost a key of its own; checking the read models in it',
-    )
-    doubt()
-    markAlive().catch(() => undefined)
-  })
-  await markAlive()
-  await warnIfEvicting(client, options.log)
+  const unwatched = { close: () => Promise.resolve() }
+  const watcher = !watch
+    ? unwatched
+    : await watchForLoss(options, () => {
+        options.log.warn(
+          { key: p(aliveKey) },
+          'redis: the store was flushed, or lost a key of its own; checking the read models in it',
+        )
+        doubt()
+        markAlive().catch(() => undefined)
+      })
+  if (watch) {
+    await markAlive()
+    await warnIfEvicting(client, options.log)
+  }
 
   const runCommit = async (args: { keys: string[]; arguments: string[] }) => {
     try {
@@ -244,6 +258,7 @@ export async function createRedisKv(options: {
       doubters.add(listener)
     },
     async deletePrefix(prefix) {
+      if (prefix === '') dropped = true
       for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(p(prefix))}*`, COUNT: 1000 })) {
         if (keys.length > 0) await client.unlink(keys)
       }
@@ -268,7 +283,7 @@ export async function createRedisKv(options: {
  * the tests and the benchmark drop a scratch store's Redis side with its database.
  */
 export async function dropRedisPrefix(url: string, keyPrefix: string, log: Logger): Promise<void> {
-  const kv = await createRedisKv({ url, keyPrefix, log })
+  const kv = await createRedisKv({ url, keyPrefix, log, watch: false })
   try {
     await kv.deletePrefix('')
   } finally {
