@@ -21,6 +21,7 @@ import {
 import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js'
 import { openStream } from '../testing/sse.js'
 import { ConfigError, loadConfig } from './config.js'
+import type { Domain } from './domain.js'
 import { redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { kvCatalog } from '../projections/targets.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
@@ -438,27 +439,42 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
   })
 })
 
+/**
+ * A command-and-projector process of `domains`, and a query process as a deployment starts it, serving
+ * HTTP (the test harness's own waits for its writes would hold a stream's refreshes); `use` gets both
+ * and the query process's port, and everything is closed after it.
+ */
+async function withQueryServer(
+  domains: Domain[],
+  use: (writer: TestTandem, reader: Tandem, port: number) => Promise<void>,
+): Promise<void> {
+  const [writer] = (await startTestProcesses('server', [{ roles: ['command', 'projector'] }], {
+    domains,
+  })) as [TestTandem]
+  const reader = await startTandem({
+    config: { ...writer.config, roles: ['query'] },
+    domains,
+    log: pino({ level: 'silent' }),
+  })
+  const queryApp = await buildServer(reader)
+  try {
+    await queryApp.listen({ port: 0, host: '127.0.0.1' })
+    await use(writer, reader, (queryApp.server.address() as AddressInfo).port)
+  } finally {
+    await queryApp.close()
+    await reader.close()
+    await writer.dispose()
+  }
+}
+
 describe.skipIf(!servicesAvailable)(
   'a live stream of a query process whose KV store came back empty (server mode)',
   () => {
-    it('stays open while the read model is applied again: not found then is not gone', async () => {
-      const [writer] = (await startTestProcesses('server', [{ roles: ['command', 'projector'] }], {
-        domains: [eventsDomain],
-      })) as [TestTandem]
-      // A query process as a deployment starts it (the test harness's own waits for its writes would
-      // hold the stream's refreshes).
-      const reader = await startTandem({
-        config: { ...writer.config, roles: ['query'] },
-        domains: [eventsDomain],
-        log: pino({ level: 'silent' }),
-      })
-      const queryApp = await buildServer(reader)
-      try {
-        await queryApp.listen({ port: 0, host: '127.0.0.1' })
+    it('stays open while the read model is applied again: not found then is not gone', () =>
+      withQueryServer([eventsDomain], async (writer, reader, port) => {
         const eventId = await newEvent(writer)
         const position = await register(writer, eventId)
         expect(await reader.projections.waitFor(['event-details'], position, patience)).toBe(true)
-        const port = (queryApp.server.address() as AddressInfo).port
         const stream = await openStream(
           `http://127.0.0.1:${port}/api/queries/events/get-event-details/stream?eventId=${eventId}`,
         )
@@ -472,25 +488,10 @@ describe.skipIf(!servicesAvailable)(
         } finally {
           stream.close()
         }
-      } finally {
-        await queryApp.close()
-        await reader.close()
-        await writer.dispose()
-      }
-    })
+      }))
 
-    it('sends no refusal while the read model is applied again: a reader with a profile is not told to make one', async () => {
-      const [writer] = (await startTestProcesses('server', [{ roles: ['command', 'projector'] }], {
-        domains: [feedDomain],
-      })) as [TestTandem]
-      const reader = await startTandem({
-        config: { ...writer.config, roles: ['query'] },
-        domains: [feedDomain],
-        log: pino({ level: 'silent' }),
-      })
-      const queryApp = await buildServer(reader)
-      try {
-        await queryApp.listen({ port: 0, host: '127.0.0.1' })
+    it('sends no refusal while the read model is applied again: a reader with a profile is not told to make one', () =>
+      withQueryServer([feedDomain], async (writer, reader, port) => {
         const [ana, bo] = [
           { id: 'ana', roles: [] },
           { id: 'bo', roles: [] },
@@ -506,7 +507,6 @@ describe.skipIf(!servicesAvailable)(
         const { position } = await run(createPost, { text: 'first' }, bo)
         const home = feedDomain.queries.find((q) => q.name === 'get-my-feed')?.readModels ?? []
         expect(await reader.projections.waitFor(home, position, patience)).toBe(true)
-        const port = (queryApp.server.address() as AddressInfo).port
         const stream = await openStream(`http://127.0.0.1:${port}/api/queries/feed/get-my-feed/stream`, {
           authorization: `Bearer ${reader.auth.sign({ sub: ana.id, roles: [] })}`,
         })
@@ -532,12 +532,7 @@ describe.skipIf(!servicesAvailable)(
         } finally {
           stream.close()
         }
-      } finally {
-        await queryApp.close()
-        await reader.close()
-        await writer.dispose()
-      }
-    })
+      }))
   },
 )
 
