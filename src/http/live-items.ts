@@ -9,15 +9,15 @@ import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
- * once, oldest first, as `event: item` with an `id:` naming the greatest key sent so far (the item's
+ * once, oldest first (`sendNew`), as `event: item` with an `id:` naming the greatest key sent so far (the item's
  * own key, unless it committed late, below one sent already). A client that reconnects with
  * `Last-Event-ID` gets the items with a greater key; then every item not sent yet, as projections
  * touch the answer. An id that were the late item's own key would have had the newer items sent
  * again on reconnecting.
  *
  * An item can commit late while the client is away too, below the key it had. Where items know the
- * log position of the event that made them (`itemPosition`), the id is `[key, position, floor]`: the
- * position the reads had reached when the client had every item they showed, and the floor below
+ * log position of the event that made them (`itemPosition`), the id is `[key, position, floor]`: a
+ * position up to which the client has every item above the floor, and the floor below
  * which keys are settled (`sentKeys`). A reconnect then also sends the items above that floor made
  * past that position. Without `itemPosition`, the id is the key alone, and such an item is lost.
  */
@@ -255,19 +255,30 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
     /** The position up to which the client has every item above the floor (`Resume`). */
     let had = after?.position ?? 0n
     /**
-     * Sends what is new of a read, oldest first. Only its last event's id names the read's position:
-     * a client cut off before it has not had every item the read showed.
+     * Sends what is new of a read, oldest first: in the order their events were written where every
+     * item knows its position, else by key. The last event's id names the read's position; an
+     * earlier one, where items are in the order of their positions, the position just below the next
+     * item's (the client cut off after it has every item written before that one: each such item is
+     * in the read, sent now or before), and otherwise the position the client had before the read.
+     * Naming that one for every earlier item, a client cut off in a burst was sent again on resuming
+     * every item of the burst it had.
      */
     const sendNew = (seen: readonly Keyed[], isNew: (item: Keyed) => boolean, readAt: bigint) => {
       const keys = new Set<string>()
       const news = [...seen]
         .reverse()
         .filter((item) => isNew(item) && !keys.has(item.key) && keys.add(item.key))
+      const inWritingOrder = news.every(({ position }) => position !== undefined)
+      if (inWritingOrder) news.sort((a, b) => Number((a.position ?? 0n) - (b.position ?? 0n)))
       news.forEach(({ key, item }, i) => {
         if (key > highest) highest = key
         sent.add(key)
-        const position = i === news.length - 1 && readAt > had ? readAt : had
-        stream.send('item', idOf(highest, position, sent.floor()), JSON.stringify(item))
+        const next = news[i + 1]
+        let upTo = had
+        if (next === undefined) upTo = readAt
+        else if (inWritingOrder && next.position !== undefined)
+          upTo = next.position - 1n < readAt ? next.position - 1n : readAt
+        stream.send('item', idOf(highest, upTo > had ? upTo : had, sent.floor()), JSON.stringify(item))
       })
       if (readAt > had) had = readAt
     }

@@ -139,6 +139,24 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
     expect(await firstPage({ 'last-event-id': upper })).toEqual(sent.slice(0, 5))
   })
 
+  it('resumes a stream cut off within a burst with the items after the last one it had, none again', async () => {
+    const [reader, writer] = [someone(), someone()]
+    await profile(reader)
+    const writerId = await profile(writer)
+    await send('follow-user', { userId: writerId }, reader)
+    let at = ''
+    for (const text of ['b1', 'b2', 'b3', 'b4']) at = (await post(writer, text)).position
+    await s.settle(at)
+    // One read shows the four: the client is cut off after the second.
+    const stream = await open(reader)
+    const had = await texts(stream, 2)
+    expect(had.map((e) => (e.data as Item).text)).toEqual(['b1', 'b2'])
+    stream.close()
+    const resumed = await open(reader, { 'last-event-id': had.at(-1)?.id ?? '' })
+    expect((await texts(resumed, 2)).map((e) => (e.data as Item).text)).toEqual(['b3', 'b4'])
+    await expect(resumed.next(300)).rejects.toThrow(/No event/)
+  })
+
   it('resumes with a post that committed while the client was away below the last key it had', async () => {
     const [reader, writer] = [someone(), someone()]
     await profile(reader)
