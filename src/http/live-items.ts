@@ -9,8 +9,8 @@ import { callerOf, consistencyOf, tokenLeftMs } from './handlers.js'
 
 /**
  * A live query that streams items (`live: { itemKey }`): each item of its newest-first pages is sent
- * once, oldest first (`sendNew`), as `event: item` with an `id:` naming the greatest key sent so far (the item's
- * own key, unless it committed late, below one sent already). A client that reconnects with
+ * once, oldest first (`sendNew`), as `event: item` with an `id:` naming the greatest key sent so far
+ * (the item's own key, unless it committed late, below one sent already). A client that reconnects with
  * `Last-Event-ID` gets the items with a greater key; then every item not sent yet, as projections
  * touch the answer. An id that were the late item's own key would have had the newer items sent
  * again on reconnecting.
