@@ -72,16 +72,14 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       (m[1] ?? '').split(' '),
     )
     expect(printed.length).toBeGreaterThan(5)
-    const secret = process.env.AUTH_SECRET
-    process.env.AUTH_SECRET = operated.config.authSecret
+    vi.stubEnv('AUTH_SECRET', operated.config.authSecret)
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined)
     try {
       for (const args of printed) await expect(main(args), args.join(' ')).resolves.toBeUndefined()
       expect(log).toHaveBeenCalledTimes(printed.length)
     } finally {
       log.mockRestore()
-      if (secret === undefined) delete process.env.AUTH_SECRET
-      else process.env.AUTH_SECRET = secret
+      vi.unstubAllEnvs()
     }
   })
 

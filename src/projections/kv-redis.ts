@@ -43,6 +43,9 @@ const aliveKey = 'tandem-store-alive'
 /** How long the loss watcher's connection may take (the main one is up): past it, none is kept. */
 const watchStartTimeoutMs = 5000
 
+/** No watcher: tracking refused, or a store opened to be dropped. */
+const notWatching = { close: () => Promise.resolve() }
+
 /**
  * Tells `lost` when Redis drops the store's data while connected (FLUSHALL, FLUSHDB, or the alive
  * key evicted or deleted): a connection of its own, tracking that key (`CLIENT TRACKING ... BCAST`,
@@ -78,7 +81,7 @@ async function watchForLoss(
     await firstConnection(watcher, options.url, watchStartTimeoutMs)
   } catch (error) {
     options.log.warn({ err: error }, 'redis: no tracking of the store (a flush is found within a second)')
-    return { close: () => Promise.resolve() }
+    return notWatching
   }
   return {
     async close() {
@@ -207,9 +210,8 @@ export async function createRedisKv(options: {
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
-  const unwatched = { close: () => Promise.resolve() }
   const watcher = !watch
-    ? unwatched
+    ? notWatching
     : await watchForLoss(options, () => {
         options.log.warn(
           { key: p(aliveKey) },

@@ -40,6 +40,16 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
     (await send('create-user', { handle: caller.id.replace('-', '_'), displayName: caller.id }, caller))
       .result.userId ?? ''
   const post = async (caller: Caller, text: string) => send('create-post', { text }, caller)
+  /** A reader following a writer who has posted `texts`, every post applied. */
+  const readerOfPosts = async (...texts: string[]) => {
+    const [reader, writer] = [someone(), someone()]
+    await profile(reader)
+    await send('follow-user', { userId: await profile(writer) }, reader)
+    let at = ''
+    for (const text of texts) at = (await post(writer, text)).position
+    await s.settle(at)
+    return { reader, writer }
+  }
   const open = async (caller: Caller, headers: Record<string, string> = {}) => {
     const stream = await openStream(`${base}/api/queries/feed/get-my-feed/stream?limit=5`, {
       authorization: s.bearer(caller),
@@ -99,18 +109,13 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
   })
 
   it('resumes from Last-Event-ID with exactly the items after it, none repeated', async () => {
-    const [reader, writer] = [someone(), someone()]
-    await profile(reader)
-    const writerId = await profile(writer)
-    await send('follow-user', { userId: writerId }, reader)
-    const first = await post(writer, 'p1')
-    await s.settle(first.position)
+    const { reader, writer } = await readerOfPosts('p1')
     const stream = await open(reader)
     const [seen] = await texts(stream, 1)
     stream.close()
 
     // Twelve posts while away: more than a page of five.
-    let at = first.position
+    let at = ''
     for (let i = 2; i <= 13; i++) at = (await post(writer, `p${i}`)).position
     await s.settle(at)
     const resumed = await open(reader, { 'last-event-id': seen?.id ?? '' })
@@ -140,13 +145,7 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
   })
 
   it('resumes a stream cut off within a burst with the items after the last one it had, none again', async () => {
-    const [reader, writer] = [someone(), someone()]
-    await profile(reader)
-    const writerId = await profile(writer)
-    await send('follow-user', { userId: writerId }, reader)
-    let at = ''
-    for (const text of ['b1', 'b2', 'b3', 'b4']) at = (await post(writer, text)).position
-    await s.settle(at)
+    const { reader } = await readerOfPosts('b1', 'b2', 'b3', 'b4')
     // One read shows the four: the client is cut off after the second.
     const stream = await open(reader)
     const had = await texts(stream, 2)
@@ -158,13 +157,7 @@ describe.each(modes)('the home feed as a stream of Server-Sent Events (%s)', (mo
   })
 
   it('resumes with a post that committed while the client was away below the last key it had', async () => {
-    const [reader, writer] = [someone(), someone()]
-    await profile(reader)
-    const writerId = await profile(writer)
-    await send('follow-user', { userId: writerId }, reader)
-    let at = ''
-    for (const text of ['q1', 'q2', 'q3']) at = (await post(writer, text)).position
-    await s.settle(at)
+    const { reader, writer } = await readerOfPosts('q1', 'q2', 'q3')
     const stream = await open(reader)
     const had = await texts(stream, 3)
     expect(had.map((e) => (e.data as Item).text)).toEqual(['q1', 'q2', 'q3'])

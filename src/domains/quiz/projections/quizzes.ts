@@ -114,7 +114,6 @@ export type QuizSummary = Static<typeof QuizSummary>
 const summaryColumns = `quiz_id::text AS "quizId", author_id AS "authorId", subject_id::text AS "subjectId", title,
   public, question_count AS "questionCount", max_score AS "maxScore", created_at AS "createdAt", updated_at AS "updatedAt"`
 
-/** The quiz as `caller` may see it: their own or a public one; another's private quiz is not found. */
 /**
  * The quiz if the caller may see it: public, theirs, or held by an open session of theirs (it turned
  * private after the session began: theirs to read and attempt there). A query calling this reads
