@@ -23,6 +23,7 @@ import { openStream } from '../testing/sse.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { Domain } from './domain.js'
 import { redisPrefixOf, startTandem, type Tandem } from './tandem.js'
+import { dropRedisPrefix } from '../projections/kv-redis.js'
 import { kvCatalog } from '../projections/targets.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 
@@ -423,7 +424,7 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
       await writer.projections.stop()
       // As FLUSHDB does to this deployment's keys (a FLUSHDB here would empty other test files'),
       // and as an eviction would: the connection stays up.
-      await writer.kv.deletePrefix('')
+      await dropRedisPrefix(redisUrl, await redisPrefixOf(writer.sql), pino({ level: 'silent' }))
       // Each process hears of it on its own connection (within the time Redis takes to tell).
       await eventually(() => flushed.length >= 2)
       const asked = await reader.queries.ask(

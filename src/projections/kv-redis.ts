@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { createClient } from 'redis'
 import type { Logger } from '../core/logger.js'
 import type { KvOp } from '../core/read-stores.js'
@@ -37,7 +37,12 @@ const commitSha = createHash('sha1').update(commitScript).digest('hex')
 /** How long closing waits for Redis to answer QUIT before dropping the connection. */
 const quitWithinMs = 2000
 
-/** A key each process sets (if absent) beside the read models: gone, the store lost what it held. */
+/**
+ * Beside the read models, each store sets a key of its own under this prefix (`aliveKey:<id>`):
+ * gone, the store lost what it held. Its own, because an invalidation does not say which database
+ * lost what: a flush of any database on the server reaches every tracking client (a push with no
+ * key), and a key shared by several processes may be set again by one before another looks.
+ */
 const aliveKey = 'tandem-store-alive'
 
 /** How long the loss watcher's connection may take (the main one is up): past it, none is kept. */
@@ -47,15 +52,16 @@ const watchStartTimeoutMs = 5000
 const notWatching = { close: () => Promise.resolve() }
 
 /**
- * Tells `lost` when Redis drops the store's data while connected (FLUSHALL, FLUSHDB, or the alive
- * key evicted or deleted): a connection of its own, tracking that key (`CLIENT TRACKING ... BCAST`,
- * RESP3 invalidation pushes; a flush is a push for every key). A reconnection is seen by the main
- * client. Where the server refuses tracking (an old or restricted Redis) or a second connection, the
- * loss is found at the projections' next check (once a second), and the log says so.
+ * Calls `check` when Redis may have dropped the store's data while connected (FLUSHALL, FLUSHDB of
+ * any database, an alive key evicted or deleted): a connection of its own, tracking the alive keys
+ * (`CLIENT TRACKING ... BCAST`, RESP3 invalidation pushes; a flush is a push for every key). A
+ * reconnection is seen by the main client. Where the server refuses tracking (an old or restricted
+ * Redis) or a second connection, the loss is found at the projections' next check (once a second),
+ * and the log says so.
  */
 async function watchForLoss(
   options: { url: string; keyPrefix: string; clientName?: string; log: Logger },
-  lost: () => void,
+  check: () => void,
 ): Promise<{ close(): Promise<void> }> {
   const watcher = createClient({
     url: options.url,
@@ -65,7 +71,7 @@ async function watchForLoss(
     disableOfflineQueue: true,
   })
   watcher.on('error', () => undefined)
-  watcher.on('invalidate', () => lost())
+  watcher.on('invalidate', () => check())
   // Tracking is per connection: the client turns it on (in its default mode) at each connection,
   // and it is switched to broadcasting the alive key's changes, whoever makes them.
   const track = async () => {
@@ -194,13 +200,29 @@ export async function createRedisKv(options: {
     for (const listener of doubters) listener()
   }
   let connected = false
-  // Set (unless another process did) at each connection and after each loss: while it is there, its
-  // removal tells of the next one.
+  // Set at each connection and after each loss: while it is there, its removal tells of the next one.
   const watch = options.watch ?? true
+  const ownKey = p(`${aliveKey}:${randomUUID()}`)
   /** The whole store deleted (`deletePrefix('')`: a drop): its alive key is not set again. */
   let dropped = false
-  const markAlive = () =>
-    watch && !dropped ? client.set(p(aliveKey), '1', { NX: true }) : Promise.resolve(null)
+  const markAlive = () => (watch && !dropped ? client.set(ownKey, '1', { NX: true }) : Promise.resolve(null))
+  /**
+   * Whether the store's own alive key is gone, asked once per push and in their order: a loss makes
+   * the others' stores set theirs again, each a push here, and this one's own must be back by then.
+   */
+  let checking = Promise.resolve()
+  const checkAlive = () => {
+    checking = checking.then(async () => {
+      const present = await client.exists(ownKey).catch(() => 0)
+      if (present === 1) return
+      options.log.warn(
+        { key: ownKey },
+        'redis: the store was flushed, or lost a key of its own; checking the read models in it',
+      )
+      doubt()
+      await markAlive().catch(() => undefined)
+    })
+  }
   client.on('ready', () => {
     if (connected) {
       doubt()
@@ -210,16 +232,7 @@ export async function createRedisKv(options: {
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
-  const watcher = !watch
-    ? notWatching
-    : await watchForLoss(options, () => {
-        options.log.warn(
-          { key: p(aliveKey) },
-          'redis: the store was flushed, or lost a key of its own; checking the read models in it',
-        )
-        doubt()
-        markAlive().catch(() => undefined)
-      })
+  const watcher = !watch ? notWatching : await watchForLoss(options, checkAlive)
   if (watch) {
     await markAlive()
     await warnIfEvicting(client, options.log)
@@ -267,6 +280,8 @@ export async function createRedisKv(options: {
     },
     async close() {
       await watcher.close()
+      await checking
+      if (watch && !dropped && client.isReady) await client.del(ownKey).catch(() => undefined)
       // QUIT waits for the connection: while Redis is away (the client reconnecting), for ever, and
       // a process told to stop held on, its PostgreSQL sessions with it. Not connected, or not
       // answering within `quitWithinMs`, the client is dropped instead (nothing is left to send).

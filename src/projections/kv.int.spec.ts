@@ -2,6 +2,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isUnavailable } from '../http/problem.js'
 import { pino } from 'pino'
+import { createClient } from 'redis'
 import { redisUrl, servicesAvailable } from '../testing/services.js'
 import { createKvBatch, type KvStore } from './kv.js'
 import { createMemoryKv } from './kv-memory.js'
@@ -258,6 +259,78 @@ describe.skipIf(!servicesAvailable)('the Redis KV store while Redis is away', ()
       await kv.close()
       proxy.close()
       for (const s of sockets) s.destroy()
+    }
+  })
+})
+
+describe.skipIf(!servicesAvailable)('the Redis KV store watching for the loss of its data', () => {
+  /** A store that counts the losses it reports, and a plain client on the same database. */
+  async function watched() {
+    const keyPrefix = `test:loss:${Date.now()}:${Math.random()}:`
+    const kv = await createRedisKv({ url: redisUrl, keyPrefix, log: pino({ level: 'silent' }) })
+    let losses = 0
+    kv.onPossibleLoss?.(() => losses++)
+    const raw = createClient({ url: redisUrl })
+    await raw.connect()
+    const aliveKeys = () => raw.keys(`${keyPrefix}tandem-store-alive*`)
+    return { kv, raw, keyPrefix, aliveKeys, losses: () => losses }
+  }
+
+  /**
+   * Deletes the store's alive keys from outside, as FLUSHDB would, and waits until the store has set
+   * its own again: every push before the deletion has been checked by then, in order.
+   */
+  async function loseAndRecover(store: Awaited<ReturnType<typeof watched>>) {
+    const [own] = await store.aliveKeys()
+    expect(own).toBeDefined()
+    await store.raw.del(own as string)
+    for (let tries = 0; tries < 200 && !(await store.raw.exists(own as string)); tries++)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    expect(await store.raw.exists(own as string)).toBe(1)
+  }
+
+  it('reports the loss of its own data once, and not a flush of another database on the server', async () => {
+    const store = await watched()
+    // A database of the same server nobody uses (empty), so that flushing it empties only this key.
+    const other = createClient({ url: redisUrl })
+    await other.connect()
+    let flushed = false
+    try {
+      for (let db = 15; db >= 1 && !flushed; db--) {
+        await other.select(db)
+        if (db === Number(new URL(redisUrl).pathname.slice(1) || 0) || (await other.dbSize()) > 0) continue
+        await other.set('tandem-test-other-database', '1')
+        await other.flushDb()
+        flushed = true
+      }
+      expect(flushed).toBe(true)
+      await loseAndRecover(store)
+      expect(store.losses()).toBe(1)
+    } finally {
+      await other.quit()
+      await store.raw.quit()
+      await store.kv.deletePrefix('')
+      await store.kv.close()
+    }
+  })
+
+  it("is not told of another store's alive key going (a process closing), and removes its own when it closes", async () => {
+    const store = await watched()
+    const neighbour = await createRedisKv({
+      url: redisUrl,
+      keyPrefix: store.keyPrefix,
+      log: pino({ level: 'silent' }),
+    })
+    try {
+      expect(await store.aliveKeys()).toHaveLength(2)
+      await neighbour.close()
+      expect(await store.aliveKeys()).toHaveLength(1)
+      await loseAndRecover(store)
+      expect(store.losses()).toBe(1)
+      await store.kv.close()
+      expect(await store.aliveKeys()).toEqual([])
+    } finally {
+      await store.raw.quit()
     }
   })
 })
