@@ -175,6 +175,9 @@ describe('update-request', () => {
     given([created(500_000)], rows())
       .when({ requestId, title: 'Laptops' })
       .then([])
+    given([created(500_000)], rows())
+      .when({ requestId, justification: null, neededBy: null })
+      .then([])
     // The same items, their keys in jsonb's order as folded from the log: still nothing changes.
     const { description, quantity, unitPrice } = item(1, 500_000)
     const folded = created(500_000)
