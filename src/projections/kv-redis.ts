@@ -45,6 +45,14 @@ const quitWithinMs = 2000
  */
 const aliveKey = 'tandem-store-alive'
 
+/** Waits for `work`, or `ms` at most. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
+  await Promise.race([work, late])
+  clearTimeout(timer)
+}
+
 /** How long the loss watcher's connection may take (the main one is up): past it, none is kept. */
 const watchStartTimeoutMs = 5000
 
@@ -91,7 +99,11 @@ async function watchForLoss(
   }
   return {
     async close() {
-      if (watcher.isReady) await watcher.quit().catch(() => undefined)
+      if (watcher.isReady)
+        await within(
+          quitWithinMs,
+          watcher.quit().catch(() => undefined),
+        )
       if (watcher.isOpen) watcher.destroy()
     },
   }
@@ -280,16 +292,19 @@ export async function createRedisKv(options: {
     },
     async close() {
       await watcher.close()
-      await checking
-      if (watch && !dropped && client.isReady) await client.del(ownKey).catch(() => undefined)
       // QUIT waits for the connection: while Redis is away (the client reconnecting), for ever, and
-      // a process told to stop held on, its PostgreSQL sessions with it. Not connected, or not
-      // answering within `quitWithinMs`, the client is dropped instead (nothing is left to send).
+      // a process told to stop held on, its PostgreSQL sessions with it; so does any command while
+      // Redis stalls. Not connected, or not done within `quitWithinMs`, the client is dropped
+      // instead (its alive key is then left, and nothing else).
       if (!client.isReady) return client.destroy()
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, quitWithinMs)))
-      await Promise.race([client.quit().catch(() => undefined), late])
-      clearTimeout(timer)
+      await within(
+        quitWithinMs,
+        (async () => {
+          await checking
+          if (watch && !dropped) await client.del(ownKey)
+          await client.quit()
+        })().catch(() => undefined),
+      )
       if (client.isOpen) client.destroy()
     },
   }

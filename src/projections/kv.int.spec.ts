@@ -6,7 +6,7 @@ import { createClient } from 'redis'
 import { redisUrl, servicesAvailable } from '../testing/services.js'
 import { createKvBatch, type KvStore } from './kv.js'
 import { createMemoryKv } from './kv-memory.js'
-import { createRedisKv } from './kv-redis.js'
+import { createRedisKv, dropRedisPrefix } from './kv-redis.js'
 
 /** One contract, two stores: what projections rely on must hold in memory and in Redis alike. */
 const stores: [string, () => Promise<KvStore>][] = [['memory', async () => createMemoryKv()]]
@@ -331,6 +331,47 @@ describe.skipIf(!servicesAvailable)('the Redis KV store watching for the loss of
       expect(await store.aliveKeys()).toEqual([])
     } finally {
       await store.raw.quit()
+    }
+  })
+})
+
+describe.skipIf(!servicesAvailable)('the Redis KV store closing', () => {
+  it('closes within seconds while Redis stalls (connected, answering nothing)', async () => {
+    const target = new URL(redisUrl)
+    const sockets = new Set<Socket>()
+    let stalled = false
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 6379), target.hostname)
+      for (const [from, to] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        sockets.add(from)
+        from.on('error', () => undefined)
+        from.on('close', () => sockets.delete(from))
+        from.on('data', (chunk: Buffer) => {
+          if (!stalled) to.write(chunk)
+        })
+      }
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    const { port } = proxy.address() as AddressInfo
+    const keyPrefix = `test:stalled:${Date.now()}:${Math.random()}:`
+    const kv = await createRedisKv({
+      url: `redis://127.0.0.1:${port}${target.pathname}`,
+      keyPrefix,
+      log: pino({ level: 'silent' }),
+    })
+    try {
+      stalled = true
+      const started = Date.now()
+      await kv.close()
+      // Its bound is 2 s; a stalled server held it for ever.
+      expect(Date.now() - started).toBeLessThan(6_000)
+    } finally {
+      proxy.close()
+      for (const s of sockets) s.destroy()
+      await dropRedisPrefix(redisUrl, keyPrefix, pino({ level: 'silent' }))
     }
   })
 })
