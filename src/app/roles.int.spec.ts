@@ -8,6 +8,8 @@ import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { createPost, createUser, followUser } from '../domains/feed/commands.js'
 import { feedDomain } from '../domains/feed/index.js'
+import { createNote } from '../testing/notes-domain/commands.js'
+import { notesDomain, writer as noteWriter } from '../testing/notes-domain/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
 import { isUnavailable } from '../http/problem.js'
 import { buildServer } from '../http/server.js'
@@ -399,6 +401,66 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
     }
   })
 })
+
+describe.skipIf(!servicesAvailable)(
+  'an old generation left by a projector that died waiting to drop it (server mode)',
+  () => {
+    it('is dropped by the next projector to start, in the KV store and the SQL store', async () => {
+      // The first projector waits ten minutes to drop what a rebuild replaced: as if killed meanwhile.
+      const [writer, reader] = (await startTestProcesses(
+        'server',
+        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+        { domains: [eventsDomain, notesDomain], retireAfterMs: 600_000 },
+      )) as [TestTandem, TestTandem]
+      const prefix = await redisPrefixOf(writer.sql)
+      const redis = createClient({ url: redisUrl })
+      await redis.connect()
+      let next: Tandem | undefined
+      try {
+        const eventId = await newEvent(writer)
+        const position = await register(writer, eventId)
+        expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+        const note = await writer.commands.execute(
+          createNote,
+          { title: 'kept', body: 'b' },
+          { caller: noteWriter },
+        )
+        expect(note.status).toBe('succeeded')
+        await writer.projections.caughtUp()
+        expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
+        expect((await writer.projections.rebuild('note-list')).generation).toBe(2)
+        const keysOf = async (generation: number) =>
+          (await redis.keys(`${prefix}p:event-details:g${generation}:*`)).length
+        const rowsOf = async (generation: number) =>
+          (
+            await writer.sql.query(
+              "SELECT 1 FROM read.projections WHERE name = 'note-list' AND generation = $1",
+              [generation],
+            )
+          ).length
+        expect(await keysOf(1)).toBeGreaterThan(0)
+        expect(await rowsOf(1)).toBe(1)
+
+        next = await startTandem({
+          config: { ...writer.config, roles: ['projector'] },
+          domains: [eventsDomain, notesDomain],
+          retireAfterMs: 300,
+          log: pino({ level: 'silent' }),
+        })
+        await eventually(async () => (await keysOf(1)) === 0 && (await rowsOf(1)) === 0)
+        // The live generations stay, and answer.
+        expect(await keysOf(2)).toBeGreaterThan(0)
+        expect(await rowsOf(2)).toBe(1)
+        expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
+      } finally {
+        await next?.close()
+        await redis.quit()
+        await reader.dispose()
+        await writer.dispose()
+      }
+    })
+  },
+)
 
 describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server mode)', () => {
   it('is checked before it is read again: a read for a position after the flush waits, never answers from the emptied store', async () => {

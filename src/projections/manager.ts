@@ -70,18 +70,31 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     return drop?.().catch((error: unknown) => log.warn({ err: error }, 'dropping an old generation failed'))
   }
   /**
-   * Drops the generation `old` served, `retireAfterMs` from now: unless it is live again by then (the
-   * store lost its catalog, and a projector began again from an earlier generation).
+   * Drops a generation of projection `name`, `retireAfterMs` from now: unless it is live again by
+   * then (the store lost its catalog, and a projector began again from an earlier generation).
    */
-  const retire = (old: Placed) => {
-    const { name } = old.projection
-    const generation = old.progress.generation
+  const retireGeneration = (
+    name: string,
+    generation: number,
+    { catalog, target }: { catalog: Catalog; target: Target },
+  ) => {
     const timer = setTimeout(() => void dropRetired(timer), options.retireAfterMs ?? retireAfterMs).unref()
     retiring.set(timer, async () => {
-      const live = await old.catalog.live(name)
+      const live = await catalog.live(name)
       if (live?.generation === generation || placements.get(name)?.progress.generation === generation) return
-      await old.target.drop()
+      await target.drop()
     })
+  }
+  /** Drops the generation `old` served (see `retireGeneration`). */
+  const retire = (old: Placed) => retireGeneration(old.projection.name, old.progress.generation, old)
+  /**
+   * A projector's start: the generation before the live one, left stored by a process that stopped
+   * without dropping it (killed while it waited out `retireAfterMs` after a switch), is retired now.
+   */
+  async function retireLeftBehind(projection: Projection, live: number) {
+    if (live <= 1) return
+    const before = placements.targets(projection, live - 1)
+    if (await before.target.holds()) retireGeneration(projection.name, live - 1, before)
   }
   const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire })
 
@@ -106,6 +119,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     const { catalog, target } = placements.targets(projection, 1)
     const known = (await catalog.live(projection.name)) ?? (await placeFirst(projection, catalog, target))
     await placements.serve(projection, known.generation, placement)
+    if (placement === 'run')
+      void retireLeftBehind(projection, known.generation).catch((error: unknown) =>
+        log.warn({ err: error, projection: projection.name }, 'checking for an old generation failed'),
+      )
     if (known.version === projection.version) return
     if (placement === 'follow') {
       log.warn(

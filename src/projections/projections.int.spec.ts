@@ -124,8 +124,6 @@ describe.each(modes)('projections (%s)', (mode) => {
           stored = to
           return new Set<string>()
         },
-        setup: async () => undefined,
-        drop: async () => undefined,
       },
     })
     runner.start()
@@ -339,8 +337,6 @@ describe.each(modes)('projections woken by the types they read (%s)', (mode) => 
           stored = to
           return new Set<string>()
         },
-        setup: async () => undefined,
-        drop: async () => undefined,
       }
       const deletions = { ...eventCounts, name: 'deletions', events: [EventDeleted.type] }
       const start = (persistAfter: number) => {

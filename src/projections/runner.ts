@@ -20,6 +20,9 @@ import type { LogRead } from './shared-reads.js'
 import type { Target } from './targets.js'
 import { trimOldest } from '../core/bounded.js'
 
+/** What a runner uses of its target: the checkpoint, and batches applied with it. */
+export type RunnerTarget = Pick<Target, 'checkpoint' | 'apply'>
+
 /** Applies a projection generation here; its listeners hear after each batch and each caught-up read. */
 export interface Runner extends Progressing {
   readonly projection: Projection
@@ -42,7 +45,7 @@ export interface Runner extends Progressing {
 export interface RunnerOptions {
   projection: Projection
   generation: number
-  target: Target
+  target: RunnerTarget
   /** Where the event log is. */
   source: SqlClient
   wake: Wake

@@ -6,9 +6,8 @@ import type { SqlClient } from '../core/sql.js'
 import { compareCheckpoints, farBelow, origin, type Batch, type Checkpoint } from '../storage/event-log.js'
 import { localWake } from '../transport/wake.js'
 import type { KvProjection } from './projection.js'
-import { createRunner } from './runner.js'
+import { createRunner, type RunnerTarget } from './runner.js'
 import type { LogRead } from './shared-reads.js'
-import type { Target } from './targets.js'
 
 const event = (n: number): StoredEvent => ({
   position: String(n),
@@ -42,7 +41,12 @@ const readOf =
   }
 
 /** A runner of a KV projection of `Noted` events onto `target`; a missed wake-up would wait a minute. */
-function runnerOf(target: Target, read: LogRead, wake: ReturnType<typeof localWake>, batchSize: number) {
+function runnerOf(
+  target: RunnerTarget,
+  read: LogRead,
+  wake: ReturnType<typeof localWake>,
+  batchSize: number,
+) {
   const projection: KvProjection = {
     store: 'kv',
     domain: 'test',
@@ -75,7 +79,7 @@ describe('a projection runner', () => {
     const wake = localWake()
     const applied: number[] = []
     let stored: Checkpoint = origin
-    const target: Target = {
+    const target: RunnerTarget = {
       checkpoint: async () => stored,
       async apply(events, _from, to) {
         // While the first batch is applied (its read-ahead already sent), an event commits.
@@ -88,8 +92,6 @@ describe('a projection runner', () => {
         stored = to
         return new Set()
       },
-      setup: async () => undefined,
-      drop: async () => undefined,
     }
     const runner = runnerOf(target, read, wake, 2)
     runner.start()
@@ -111,7 +113,7 @@ describe('a projection runner beside another projector of the same projection', 
     let stored: Checkpoint = origin
     let raced = false
     const wake = localWake()
-    const target: Target = {
+    const target: RunnerTarget = {
       checkpoint: async () => stored,
       async apply(_events, from, to) {
         // The first batch loses to the other projector, which applied it (and published its tags).
@@ -124,8 +126,6 @@ describe('a projection runner beside another projector of the same projection', 
         stored = to
         return new Set()
       },
-      setup: async () => undefined,
-      drop: async () => undefined,
     }
     const runner = runnerOf(target, read, wake, 3)
     const seen: string[] = []
@@ -160,7 +160,7 @@ describe('a projection runner whose store lost what it applied (Redis back empty
     const batches: number[][] = []
     /** Set: applies wait for it, once they have found the store where they expect it. */
     let held: Promise<void> | undefined
-    const target: Target = {
+    const target: RunnerTarget = {
       checkpoint: async () => stored,
       async apply(events, from, to) {
         if (compareCheckpoints(stored, from) !== 0) return undefined
@@ -169,8 +169,6 @@ describe('a projection runner whose store lost what it applied (Redis back empty
         stored = to
         return new Set()
       },
-      setup: async () => undefined,
-      drop: async () => undefined,
     }
     let release: () => void = () => undefined
     const hold = () => {

@@ -15,7 +15,10 @@ export interface Target {
   apply(events: readonly StoredEvent[], from: Checkpoint, to: Checkpoint): Promise<Set<string> | undefined>
   /** Creates the generation's storage (idempotent). */
   setup(): Promise<void>
+  /** Deletes the generation's storage, its checkpoint last. */
   drop(): Promise<void>
+  /** Whether anything of the generation is stored: its checkpoint's record, which `drop` takes last. */
+  holds(): Promise<boolean>
 }
 
 export interface Generation {
@@ -78,7 +81,11 @@ export function kvTarget(kv: KvStore, projection: KvProjection, generation: numb
       return committed ? new Set(domainTags(projection.domain, tags)) : undefined
     },
     setup: async () => undefined,
-    drop: () => kv.deletePrefix(generationPrefix(projection.name, generation)),
+    async drop() {
+      await kv.deletePrefix(prefix)
+      await kv.deletePrefix(generationPrefix(projection.name, generation))
+    },
+    holds: async () => (await kv.get(checkpointKey)) !== null,
   }
 }
 
@@ -176,6 +183,13 @@ export function sqlTarget(
         projection.name,
         generation,
       ])
+    },
+    async holds() {
+      const rows = await sql.query('SELECT 1 FROM read.projections WHERE name = $1 AND generation = $2', [
+        projection.name,
+        generation,
+      ])
+      return rows.length > 0
     },
   }
 }
