@@ -403,6 +403,45 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
 })
 
 describe.skipIf(!servicesAvailable)(
+  'the lag a query process shows with its projector stopped (server mode)',
+  () => {
+    it('counts the events since the projector last reported, not since each projection last applied one', async () => {
+      const [writer, reader] = (await startTestProcesses(
+        'server',
+        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+        { domains: [eventsDomain, notesDomain] },
+      )) as [TestTandem, TestTandem]
+      try {
+        const note = await writer.commands.execute(
+          createNote,
+          { title: 'early', body: 'b' },
+          { caller: noteWriter },
+        )
+        expect(note.status).toBe('succeeded')
+        // Then 20 events of other types than the note list's.
+        const eventId = await newEvent(writer)
+        let position = 0n
+        for (let i = 0; i < 19; i++) position = await register(writer, eventId)
+        const behind = async () =>
+          Object.fromEntries((await reader.projections.status()).map((p) => [p.name, p.behind]))
+        await eventually(async () => Object.values(await behind()).every((n) => n === 0))
+        expect(await reader.projections.waitFor(['note-list', 'event-details'], position, patience)).toBe(
+          true,
+        )
+        await writer.projections.stop()
+        for (let i = 0; i < 3; i++) await register(writer, eventId)
+        const now = await behind()
+        expect(now['event-details']).toBe(3)
+        expect(now['note-list']).toBe(3)
+      } finally {
+        await reader.dispose()
+        await writer.dispose()
+      }
+    })
+  },
+)
+
+describe.skipIf(!servicesAvailable)(
   'an old generation left by a projector that died waiting to drop it (server mode)',
   () => {
     it('is dropped by the next projector to start, in the KV store and the SQL store', async () => {

@@ -17,46 +17,71 @@ export interface ProjectionStatus {
   rebuilding?: { generation: number; position: string }
 }
 
+type Head = { position: string; txId: string | undefined }
+
 /**
- * How many positions a projection is behind the log's head: none once it has applied the head or
- * read past its transaction (a projection of rare types keeps its checkpoint at the last event it
- * applied, however many events of other types follow); else the positions after its checkpoint.
+ * How many positions each projection is behind the log's head: none once it has applied the head or
+ * read past its transaction; else the positions after the last it is known to have passed, its
+ * checkpoint or the last event below its horizon, whichever is further. A projection of rare types
+ * keeps its checkpoint at the last event it applied, however many events of other types follow, and
+ * its horizon says how far it has read past them (with its projector stopped: up to its last report).
  */
-function behind(progress: Progressing, head: { position: string; txId: string | undefined }): number {
-  if (progress.hasApplied(head.position, head.txId)) return 0
-  return Math.max(0, Number(head.position) - Number(progress.checkpoint.position))
+function lags(source: Sql, head: Head): (progress: Progressing) => Promise<number> {
+  // Projections read together share a horizon: one lookup each.
+  const passed = new Map<string, Promise<bigint>>()
+  return async (progress) => {
+    if (progress.hasApplied(head.position, head.txId)) return 0
+    let below = passed.get(progress.horizon)
+    if (below === undefined)
+      passed.set(progress.horizon, (below = lastPositionBelow(source, progress.horizon)))
+    const known = BigInt(progress.checkpoint.position)
+    const from = (await below) > known ? await below : known
+    return Math.max(0, Number(BigInt(head.position) - from))
+  }
+}
+
+/** The position of the last event, in log order, of the transactions below `horizon` (0: none). */
+async function lastPositionBelow(source: Sql, horizon: string): Promise<bigint> {
+  if (horizon === '0') return 0n
+  const [row] = await source.query<{ position: string }>(
+    `SELECT position::text AS position FROM tandem.event_log WHERE tx_id < $1::xid8
+     ORDER BY tx_id DESC, position DESC LIMIT 1`,
+    [horizon],
+  )
+  return BigInt(row?.position ?? '0')
 }
 
 /** Where each placed projection stands against the log's head. */
 export async function projectionStatus(source: Sql, placements: Placements): Promise<ProjectionStatus[]> {
-  const head = await logHead(source)
-  return placements.all().map(({ projection, progress, runner, rebuilding }) => ({
-    name: projection.name,
-    store: projection.store,
-    version: projection.version,
-    generation: progress.generation,
-    position: progress.checkpoint.position,
-    caughtUp: progress.caughtUp,
-    behind: behind(progress, head),
-    appliedHere: runner !== undefined,
-    ...(rebuilding
-      ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
-      : {}),
-  }))
+  const behind = lags(source, await logHead(source))
+  return Promise.all(
+    placements.all().map(async ({ projection, progress, runner, rebuilding }) => ({
+      name: projection.name,
+      store: projection.store,
+      version: projection.version,
+      generation: progress.generation,
+      position: progress.checkpoint.position,
+      caughtUp: progress.caughtUp,
+      behind: await behind(progress),
+      appliedHere: runner !== undefined,
+      ...(rebuilding
+        ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
+        : {}),
+    })),
+  )
 }
 
 /** Sets each placed projection's lag gauge (`behind`, above) once a second, until stopped. */
 export function measureLag(source: Sql, placements: Placements, metrics: Metrics): { stop(): void } {
   const timer = setInterval(() => {
-    logHead(source).then(
-      (head) => {
-        for (const { projection, progress } of placements.all()) {
-          metrics.projectionBehind(projection.name, behind(progress, head))
-        }
-      },
+    logHead(source)
+      .then(async (head) => {
+        const behind = lags(source, head)
+        for (const { projection, progress } of placements.all())
+          metrics.projectionBehind(projection.name, await behind(progress))
+      })
       // The database is away; the runners report it.
-      () => undefined,
-    )
+      .catch(() => undefined)
   }, 1000)
   timer.unref()
   return { stop: () => clearInterval(timer) }
