@@ -37,8 +37,12 @@ export function analyticsReplica(settings: AnalyticsSettings): ReplicaDefinition
         },
       }).catch((error: unknown) => {
         const reason = error instanceof Error ? error.message : String(error)
-        throw new Error(
-          `CARDS_DUCKDB: the DuckDB replica cannot be opened${path ? ` in ${path}` : ''}: ${reason}`,
+        // Coded, the command line says it in one line (cli/main.ts), as the other settings' refusals.
+        throw Object.assign(
+          new Error(
+            `CARDS_DUCKDB: the DuckDB replica cannot be opened${path ? ` in ${path}` : ''}: ${reason}`,
+          ),
+          { code: 'REPLICA_NOT_OPENED' },
         )
       })
       const unsubscribe = context.onCommitted(analytics.nudge, transactionEventTypes)
