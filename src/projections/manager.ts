@@ -91,6 +91,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
    * A projector's start: the generation before the live one, left stored by a process that stopped
    * without dropping it (killed while it waited out `retireAfterMs` after a switch), is retired now.
    */
+  const leftBehind: Promise<void>[] = []
   async function retireLeftBehind(projection: Projection, live: number) {
     if (live <= 1) return
     const before = placements.targets(projection, live - 1)
@@ -120,8 +121,10 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     const known = (await catalog.live(projection.name)) ?? (await placeFirst(projection, catalog, target))
     await placements.serve(projection, known.generation, placement)
     if (placement === 'run')
-      void retireLeftBehind(projection, known.generation).catch((error: unknown) =>
-        log.warn({ err: error, projection: projection.name }, 'checking for an old generation failed'),
+      leftBehind.push(
+        retireLeftBehind(projection, known.generation).catch((error: unknown) =>
+          log.warn({ err: error, projection: projection.name }, 'checking for an old generation failed'),
+        ),
       )
     if (known.version === projection.version) return
     if (placement === 'follow') {
@@ -170,6 +173,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         await entry.rebuilding?.stop()
         await entry.runner?.stop()
       }
+      await Promise.all(leftBehind)
       for (const timer of [...retiring.keys()]) await dropRetired(timer)
     },
     clearCaches() {
