@@ -365,7 +365,8 @@ describe.each(modes)('projections woken by the types they read (%s)', (mode) => 
       expect([stored, writes]).toEqual([origin, 0])
       // Past it, the checkpoint moves to the log's last event: a start reads on from there.
       runner = start(5)
-      await until(() => compareCheckpoints(stored, origin) > 0)
+      // (A read that meets a transaction still open stops short of it: the move may come in steps.)
+      await until(() => compareCheckpoints(stored, last as Checkpoint) === 0)
       await runner.stop()
       expect(stored).toEqual(last)
       expect(applied).toEqual([])
