@@ -7,6 +7,7 @@ import { limitsFromEnv } from '../http/limits.js'
 import { buildServer } from '../http/server.js'
 import { headPosition } from '../storage/event-log.js'
 import { examplesCaller, sendExamples } from './examples.js'
+import { stopOnSignal, stopWithinMs } from './shutdown.js'
 
 /** HOST names an address: one that does not resolve failed at listen, after the demo was written. */
 async function resolvable(host: string): Promise<void> {
@@ -33,15 +34,15 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   if (options.seed || tandem.mode === 'embedded') await seedIfEmpty(tandem)
   const app = await buildServer(tandem, { limits })
   const address = await app.listen({ port: options.port ?? config.port, host: config.host })
-  let stopping = false
-  const stop = async (signal: string) => {
-    if (stopping) return
-    stopping = true
-    tandem.log.info({ signal }, 'shutting down')
-    await app.close()
-    await tandem.close()
-    process.exit(0)
-  }
+  const stop = stopOnSignal({
+    async close() {
+      await app.close()
+      await tandem.close()
+    },
+    exit: (code) => process.exit(code),
+    log: tandem.log,
+    withinMs: tandem.mode === 'server' ? stopWithinMs : undefined,
+  })
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
   console.log(await banner(tandem, address.replace('127.0.0.1', 'localhost')))
