@@ -10,7 +10,7 @@ describe('stopping on a signal', () => {
   /** A stop whose close ends when the test says, and the exit codes it asked for. */
   function stopping(withinMs: number | undefined) {
     const exits: number[] = []
-    let finish = () => undefined as void
+    let finish: () => void = () => undefined
     let closes = 0
     const stop = stopOnSignal({
       close: () => {
