@@ -47,8 +47,12 @@ export function farBelow(batch: Batch, checkpoint: Checkpoint, after: number): C
     : undefined
 }
 
-/** How far past its checkpoint the log goes before a reader that found none of its events moves it. */
-export const defaultPersistAfter = 100_000
+/**
+ * How far past its checkpoint the log goes before a reader that found none of its events moves it:
+ * one write per thousand events of other types, and a process started while a projector is stopped
+ * counts the lag of its read models (status.ts) at most this far from what the projector had read.
+ */
+export const defaultPersistAfter = 1_000
 
 /**
  * The version a stream is at, as the transaction sees it (0: no events). For a state-stored
