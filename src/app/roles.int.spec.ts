@@ -19,6 +19,7 @@ import {
   startTestTandem,
   testSecret,
   type TestTandem,
+  type TestTandemOptions,
 } from '../testing/harness.js'
 import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js'
 import { openStream } from '../testing/sse.js'
@@ -64,6 +65,24 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = p
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** A command-and-projector process and a query process on one scratch database, closed after `use`. */
+async function withWriterAndReader(
+  options: TestTandemOptions,
+  use: (writer: TestTandem, reader: TestTandem) => Promise<void>,
+): Promise<void> {
+  const [writer, reader] = (await startTestProcesses(
+    'server',
+    [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
+    options,
+  )) as [TestTandem, TestTandem]
+  try {
+    await use(writer, reader)
+  } finally {
+    await reader.dispose()
+    await writer.dispose()
   }
 }
 
@@ -317,12 +336,7 @@ describe.skipIf(!servicesAvailable)(
   'a query process whose KV store loses what was applied (server mode)',
   () => {
     it('counts nothing applied until it is applied again: a read for a position waits, never answers from the emptied store', async () => {
-      const [writer, reader] = (await startTestProcesses(
-        'server',
-        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
-        { pollMs: 200, domains: [eventsDomain] },
-      )) as [TestTandem, TestTandem]
-      try {
+      await withWriterAndReader({ pollMs: 200, domains: [eventsDomain] }, async (writer, reader) => {
         const eventId = await newEvent(writer)
         const position = await register(writer, eventId)
         expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
@@ -339,10 +353,7 @@ describe.skipIf(!servicesAvailable)(
           { minPosition: position, maxWaitMs: 300 },
         )
         expect(asked.status === 'failed' && asked.error.code).toBe('READ_MODEL_LAGGING')
-      } finally {
-        await reader.dispose()
-        await writer.dispose()
-      }
+      })
     })
   },
 )
@@ -350,12 +361,7 @@ describe.skipIf(!servicesAvailable)(
 describe.skipIf(!servicesAvailable)('a KV store back from a restart without its data (server mode)', () => {
   it('is checked before it is read again: the first read for a position after the reconnection waits, never answers from the emptied store', async () => {
     // The backstop's check (every pollMs) out of the way: only the reconnection can tell.
-    const [writer, reader] = (await startTestProcesses(
-      'server',
-      [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
-      { pollMs: 600_000, domains: [eventsDomain] },
-    )) as [TestTandem, TestTandem]
-    try {
+    await withWriterAndReader({ pollMs: 600_000, domains: [eventsDomain] }, async (writer, reader) => {
       const eventId = await newEvent(writer)
       const position = await register(writer, eventId)
       expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
@@ -395,10 +401,7 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
       await new Promise((resolve) => setTimeout(resolve, 300))
       const after = await ask()
       expect(after?.status === 'failed' && after.error.code).toBe('READ_MODEL_LAGGING')
-    } finally {
-      await reader.dispose()
-      await writer.dispose()
-    }
+    })
   })
 })
 
@@ -406,12 +409,7 @@ describe.skipIf(!servicesAvailable)(
   'the lag a query process shows with its projector stopped (server mode)',
   () => {
     it('counts the events since the projector last reported, not since each projection last applied one', async () => {
-      const [writer, reader] = (await startTestProcesses(
-        'server',
-        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
-        { domains: [eventsDomain, notesDomain] },
-      )) as [TestTandem, TestTandem]
-      try {
+      await withWriterAndReader({ domains: [eventsDomain, notesDomain] }, async (writer, reader) => {
         const note = await writer.commands.execute(
           createNote,
           { title: 'early', body: 'b' },
@@ -433,10 +431,7 @@ describe.skipIf(!servicesAvailable)(
         const now = await behind()
         expect(now['event-details']).toBe(3)
         expect(now['note-list']).toBe(3)
-      } finally {
-        await reader.dispose()
-        await writer.dispose()
-      }
+      })
     })
   },
 )
@@ -446,57 +441,53 @@ describe.skipIf(!servicesAvailable)(
   () => {
     it('is dropped by the next projector to start, in the KV store and the SQL store', async () => {
       // The first projector waits ten minutes to drop what a rebuild replaced: as if killed meanwhile.
-      const [writer, reader] = (await startTestProcesses(
-        'server',
-        [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
-        { domains: [eventsDomain, notesDomain], retireAfterMs: 600_000 },
-      )) as [TestTandem, TestTandem]
-      const prefix = await redisPrefixOf(writer.sql)
-      const redis = createClient({ url: redisUrl })
-      await redis.connect()
-      let next: Tandem | undefined
-      try {
-        const eventId = await newEvent(writer)
-        const position = await register(writer, eventId)
-        expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
-        const note = await writer.commands.execute(
-          createNote,
-          { title: 'kept', body: 'b' },
-          { caller: noteWriter },
-        )
-        expect(note.status).toBe('succeeded')
-        await writer.projections.caughtUp()
-        expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
-        expect((await writer.projections.rebuild('note-list')).generation).toBe(2)
-        const keysOf = async (generation: number) =>
-          (await redis.keys(`${prefix}p:event-details:g${generation}:*`)).length
-        const rowsOf = async (generation: number) =>
-          (
-            await writer.sql.query(
-              "SELECT 1 FROM read.projections WHERE name = 'note-list' AND generation = $1",
-              [generation],
-            )
-          ).length
-        expect(await keysOf(1)).toBeGreaterThan(0)
-        expect(await rowsOf(1)).toBe(1)
+      const options = { domains: [eventsDomain, notesDomain], retireAfterMs: 600_000 }
+      await withWriterAndReader(options, async (writer, reader) => {
+        const prefix = await redisPrefixOf(writer.sql)
+        const redis = createClient({ url: redisUrl })
+        await redis.connect()
+        let next: Tandem | undefined
+        try {
+          const eventId = await newEvent(writer)
+          const position = await register(writer, eventId)
+          expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+          const note = await writer.commands.execute(
+            createNote,
+            { title: 'kept', body: 'b' },
+            { caller: noteWriter },
+          )
+          expect(note.status).toBe('succeeded')
+          await writer.projections.caughtUp()
+          expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
+          expect((await writer.projections.rebuild('note-list')).generation).toBe(2)
+          const keysOf = async (generation: number) =>
+            (await redis.keys(`${prefix}p:event-details:g${generation}:*`)).length
+          const rowsOf = async (generation: number) =>
+            (
+              await writer.sql.query(
+                "SELECT 1 FROM read.projections WHERE name = 'note-list' AND generation = $1",
+                [generation],
+              )
+            ).length
+          expect(await keysOf(1)).toBeGreaterThan(0)
+          expect(await rowsOf(1)).toBe(1)
 
-        next = await startTandem({
-          config: { ...writer.config, roles: ['projector'] },
-          domains: [eventsDomain, notesDomain],
-          retireAfterMs: 300,
-          log: pino({ level: 'silent' }),
-        })
-        await eventually(async () => (await keysOf(1)) === 0 && (await rowsOf(1)) === 0)
-        // The live generations stay, and answer.
-        expect(await keysOf(2)).toBeGreaterThan(0)
-        expect(await rowsOf(2)).toBe(1)
-        expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
-      } finally {
-        await next?.close()
-        await redis.quit()
-        await reader.dispose()
-        await writer.dispose()
-      }
+          next = await startTandem({
+            config: { ...writer.config, roles: ['projector'] },
+            domains: [eventsDomain, notesDomain],
+            retireAfterMs: 300,
+            log: pino({ level: 'silent' }),
+          })
+          await eventually(async () => (await keysOf(1)) === 0 && (await rowsOf(1)) === 0)
+          // The live generations stay, and answer.
+          expect(await keysOf(2)).toBeGreaterThan(0)
+          expect(await rowsOf(2)).toBe(1)
+          expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
+        } finally {
+          await next?.close()
+          await redis.quit()
+        }
+      })
     })
   },
 )
@@ -513,12 +504,7 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
         },
       },
     )
-    const [writer, reader] = (await startTestProcesses(
-      'server',
-      [{ roles: ['command', 'projector'] }, { roles: ['query'] }],
-      { pollMs: 600_000, domains: [eventsDomain], log },
-    )) as [TestTandem, TestTandem]
-    try {
+    await withWriterAndReader({ pollMs: 600_000, domains: [eventsDomain], log }, async (writer, reader) => {
       const eventId = await newEvent(writer)
       const position = await register(writer, eventId)
       expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
@@ -534,10 +520,7 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
         { minPosition: position, maxWaitMs: 300, useCache: false },
       )
       expect(asked.status === 'failed' && asked.error.code).toBe('READ_MODEL_LAGGING')
-    } finally {
-      await reader.dispose()
-      await writer.dispose()
-    }
+    })
   })
 })
 
