@@ -366,8 +366,9 @@ describe.skipIf(!servicesAvailable)('the Redis KV store closing', () => {
       stalled = true
       const started = Date.now()
       await kv.close()
-      // Its bound is 2 s; a stalled server held it for ever.
-      expect(Date.now() - started).toBeLessThan(6_000)
+      // Two bounds of 2 s (the watcher, then the client), about 4 s; a stalled server held it for ever.
+      // Room for a loaded machine: the bounds are timers, not work.
+      expect(Date.now() - started).toBeLessThan(15_000)
     } finally {
       proxy.close()
       for (const s of sockets) s.destroy()
