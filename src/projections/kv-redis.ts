@@ -69,7 +69,7 @@ const notWatching = { close: () => Promise.resolve() }
  */
 async function watchForLoss(
   options: { url: string; keyPrefix: string; clientName?: string; log: Logger },
-  check: () => void,
+  check: (key: string | null) => void,
 ): Promise<{ close(): Promise<void> }> {
   const watcher = createClient({
     url: options.url,
@@ -79,7 +79,8 @@ async function watchForLoss(
     disableOfflineQueue: true,
   })
   watcher.on('error', () => undefined)
-  watcher.on('invalidate', () => check())
+  // A key comes as a Buffer or a string (RESP3 push); a flush of a database as null.
+  watcher.on('invalidate', (key: Buffer | string | null) => check(key === null ? null : key.toString()))
   // Tracking is per connection: the client turns it on (in its default mode) at each connection,
   // and it is switched to broadcasting the alive key's changes, whoever makes them.
   const track = async () => {
@@ -219,11 +220,16 @@ export async function createRedisKv(options: {
   let dropped = false
   const markAlive = () => (watch && !dropped ? client.set(ownKey, '1', { NX: true }) : Promise.resolve(null))
   /**
-   * Whether the store's own alive key is gone, asked once per push and in their order: a loss makes
-   * the others' stores set theirs again, each a push here, and this one's own must be back by then.
+   * Told of a change to its own alive key, or of a flush of some database of the server (`key`
+   * null): the read models are checked at once, their reads held meanwhile, as after any possible
+   * loss (a few reads of checkpoints; held later, a read could meet the emptied store first). Whether
+   * the key is gone, asked once per push and in their order, says whether it was a loss: then it is
+   * logged and the key set again. Another process's alive key changing tells nothing.
    */
   let checking = Promise.resolve()
-  const checkAlive = () => {
+  const checkAlive = (key: string | null) => {
+    if (key !== null && key !== ownKey) return
+    doubt()
     checking = checking.then(async () => {
       const present = await client.exists(ownKey).catch(() => 0)
       if (present === 1) return
@@ -231,7 +237,6 @@ export async function createRedisKv(options: {
         { key: ownKey },
         'redis: the store was flushed, or lost a key of its own; checking the read models in it',
       )
-      doubt()
       await markAlive().catch(() => undefined)
     })
   }

@@ -264,12 +264,19 @@ describe.skipIf(!servicesAvailable)('the Redis KV store while Redis is away', ()
 })
 
 describe.skipIf(!servicesAvailable)('the Redis KV store watching for the loss of its data', () => {
-  /** A store that counts the losses it reports, and a plain client on the same database. */
+  /** A store that counts the losses it reports (logs), and a plain client on the same database. */
   async function watched() {
     const keyPrefix = `test:loss:${Date.now()}:${Math.random()}:`
-    const kv = await createRedisKv({ url: redisUrl, keyPrefix, log: pino({ level: 'silent' }) })
     let losses = 0
-    kv.onPossibleLoss?.(() => losses++)
+    const log = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => {
+          if (line.includes('the store was flushed')) losses++
+        },
+      },
+    )
+    const kv = await createRedisKv({ url: redisUrl, keyPrefix, log })
     const raw = createClient({ url: redisUrl })
     await raw.connect()
     const aliveKeys = () => raw.keys(`${keyPrefix}tandem-store-alive*`)
