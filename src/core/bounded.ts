@@ -12,3 +12,12 @@ export function trimOldest(kept: Map<unknown, unknown> | Set<unknown>, limit: nu
     if (kept.size <= keep) return
   }
 }
+
+/** `work`, or a rejection once `ms` have passed (the work itself goes on; its answer is dropped). */
+export function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
+}

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
+import { within } from '../core/bounded.js'
 import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { notAppliedHere, rebuildInProgress } from '../projections/manager.js'
@@ -11,15 +12,6 @@ import { problem } from './routes.js'
  * stalled server, a network that drops packets) is not ready, rather than a probe that never ends.
  */
 export const readyWithinMs = 2000
-
-/** `work`, or a rejection once `ms` have passed. */
-function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, late]).finally(() => clearTimeout(timer))
-}
 
 /** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
 export function registerOps(app: FastifyInstance, tandem: Tandem): void {

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createClient } from 'redis'
+import { within } from '../core/bounded.js'
 import type { Logger } from '../core/logger.js'
 import type { KvOp } from '../core/read-stores.js'
 import type { KvStore } from './kv.js'
@@ -44,14 +45,6 @@ const quitWithinMs = 2000
  * key), and a key shared by several processes may be set again by one before another looks.
  */
 const aliveKey = 'tandem-store-alive'
-
-/** Waits for `work`, or `ms` at most. */
-async function within(ms: number, work: Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
-  await Promise.race([work, late])
-  clearTimeout(timer)
-}
 
 /** How long the loss watcher's connection may take (the main one is up): past it, none is kept. */
 const watchStartTimeoutMs = 5000
@@ -100,11 +93,7 @@ async function watchForLoss(
   }
   return {
     async close() {
-      if (watcher.isReady)
-        await within(
-          quitWithinMs,
-          watcher.quit().catch(() => undefined),
-        )
+      if (watcher.isReady) await within(quitWithinMs, watcher.quit()).catch(() => undefined)
       if (watcher.isOpen) watcher.destroy()
     },
   }
@@ -302,14 +291,12 @@ export async function createRedisKv(options: {
       // Redis stalls. Not connected, or not done within `quitWithinMs`, the client is dropped
       // instead (its alive key is then left, and nothing else).
       if (!client.isReady) return client.destroy()
-      await within(
-        quitWithinMs,
-        (async () => {
-          await checking
-          if (watch && !dropped) await client.del(ownKey)
-          await client.quit()
-        })().catch(() => undefined),
-      )
+      const leave = async () => {
+        await checking
+        if (watch && !dropped) await client.del(ownKey)
+        await client.quit()
+      }
+      await within(quitWithinMs, leave()).catch(() => undefined)
       if (client.isOpen) client.destroy()
     },
   }
