@@ -167,7 +167,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     },
     async stop() {
       lag?.stop()
-      sharing?.stop()
+      await sharing?.stop()
       for (const entry of placements.all()) {
         await entry.switching
         await entry.rebuilding?.stop()

@@ -9,7 +9,11 @@ export interface Sharing {
   placed(): void
   /** The backstop's checks, now: what each followed projection's store holds against its reports. */
   verify(): Promise<void>
-  stop(): void
+  /**
+   * Stops following, and resolves once no check is under way: the stores can close then (a check
+   * left running went on to read them, closed, and logged a failure for each projection).
+   */
+  stop(): Promise<void>
 }
 
 /**
@@ -92,6 +96,7 @@ export function shareProgress(options: {
   async function sync(lost: boolean) {
     if (lost) cache.clear()
     for (const entry of placements.all()) {
+      if (stopped) return
       try {
         const known = await entry.catalog.live(entry.projection.name)
         // Another generation is live: a newer one (a rebuild), or an older one (the store lost its
@@ -131,19 +136,29 @@ export function shareProgress(options: {
     }
   }
 
+  let stopped = false
+  const checking = new Set<Promise<void>>()
+  function check(lost: boolean): Promise<void> {
+    const run = sync(lost).finally(() => checking.delete(run))
+    checking.add(run)
+    return run
+  }
+
   // Subscribed before anything is placed, so no report sent while placing is missed.
-  const unsubscribe = feed.subscribe(onMessage, () => void sync(true).then(() => feed.hello()))
+  const unsubscribe = feed.subscribe(onMessage, () => void check(true).then(() => feed.hello()))
   let timer: NodeJS.Timeout | undefined
   return {
     placed() {
       if (placements.all().some((entry) => entry.follower)) feed.hello()
-      timer = setInterval(() => void sync(false), Math.max(options.pollMs ?? 1000, 100))
+      timer = setInterval(() => void check(false), Math.max(options.pollMs ?? 1000, 100))
       timer.unref()
     },
-    verify: () => sync(false),
-    stop() {
+    verify: () => check(false),
+    async stop() {
+      stopped = true
       clearInterval(timer)
       unsubscribe()
+      await Promise.all(checking)
     },
   }
 }
