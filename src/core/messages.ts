@@ -21,12 +21,25 @@ export function callerKey(caller: Caller): string {
   return JSON.stringify([caller.id, caller.roles, caller.dept ?? null])
 }
 
-/** Who may send a message: anyone, or a signed-in user (holding any of `roles`, when given). */
-export type Access = { kind: 'public' } | { kind: 'user'; roles?: readonly string[] }
+/**
+ * Who may send a message: anyone, or a signed-in user (holding any of `roles`, when given; and being
+ * one of `callers`, when given: a message only a processor sends).
+ */
+export type Access =
+  { kind: 'public' } | { kind: 'user'; roles?: readonly string[]; callers?: readonly string[] }
 
 export const anyone: Access = { kind: 'public' }
 export function signedIn(...roles: string[]): Access {
   return roles.length > 0 ? { kind: 'user', roles } : { kind: 'user' }
+}
+
+/** Only these callers, each holding one of `roles`: a processor's own command. */
+export function onlyCallers(callers: readonly Caller[]): Access {
+  return {
+    kind: 'user',
+    roles: [...new Set(callers.flatMap((c) => c.roles))],
+    callers: callers.map((c) => c.id),
+  }
 }
 
 /** What the shell hands a decider besides the command: time and ids never come from inside. */

@@ -6,7 +6,8 @@ import type { TSchema } from 'typebox'
 
 /**
  * The caller must be allowed by the message's access rule: 401 without a caller or with a refused
- * token, 403 without a role.
+ * token, 403 without a role or, for a message some callers alone send, as any other caller. Before
+ * the input is checked: a caller that may not send the message learns nothing of its schema.
  */
 export function authorize<C extends Call, O>(): Middleware<C, O> {
   return (call, next) => {
@@ -17,6 +18,9 @@ export function authorize<C extends Call, O>(): Middleware<C, O> {
       const roles = access.roles
       if (roles && !roles.some((role) => call.caller?.roles.includes(role))) {
         throw new ForbiddenError(`This needs one of the roles: ${roles.join(', ')}`)
+      }
+      if (access.callers && !access.callers.includes(call.caller.id)) {
+        throw new ForbiddenError(`Only ${access.callers.join(', ')} sends this`)
       }
     }
     return next(call)

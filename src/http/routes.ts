@@ -84,6 +84,8 @@ const security = (access: { kind: string }) =>
 
 function describeAccess(access: AnyCommand['access']): string {
   if (access.kind === 'public') return 'Public: a token is optional (Swagger UI sends none).'
+  if (access.callers)
+    return `Only ${access.callers.join(', ')} sends this (a token of another caller is 403).`
   return access.roles ? `Needs a token with one of the roles: ${access.roles.join(', ')}.` : 'Needs a token.'
 }
 

@@ -10,6 +10,7 @@ export {
   defineCommand,
   defineEvent,
   defineQuery,
+  onlyCallers,
   Page,
   signedIn,
   timeIdKey,

@@ -1,7 +1,7 @@
 import {
   defineCommand,
   eventSourced,
-  ForbiddenError,
+  onlyCallers,
   signedIn,
   type Caller,
   type CommandContext,
@@ -31,9 +31,6 @@ export const detectorCaller: Caller = { id: 'processor:cards/anomaly-detector', 
  * finds the alert raised.
  */
 async function raiseAlerts(input: DetectAnomalies, { meta, tx }: CommandContext, policy: AnomalyPolicy) {
-  if (meta.caller?.id !== detectorCaller.id) {
-    throw new ForbiddenError('Only the anomaly processor raises alerts')
-  }
   const trigger = { ...input, approved: input.decision === 'approved' }
   const findings = detect(trigger, await loadHistory(tx, input, policy), policy)
   const alerts = []
@@ -65,7 +62,8 @@ export function defineAnomalyCommands(policy: AnomalyPolicy) {
       'any other caller is 403. An alert already raised for the same rule and transaction is not raised again.',
     input: DetectAnomaliesInput,
     output: DetectedResult,
-    access: signedIn('system'),
+    // Checked before the input: another caller is 403 whatever it sends.
+    access: onlyCallers([detectorCaller]),
     refusals: ['FORBIDDEN'],
     examples: [detectExample],
     exampleCallers: [detectorCaller.id],
