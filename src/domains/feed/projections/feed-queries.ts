@@ -13,6 +13,7 @@ import {
   storedTime,
   Text,
   timeIdKey,
+  ValidationError,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import {
@@ -235,6 +236,9 @@ function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
   // `since` is the first time in: digits past the millisecond round up; `until` the last, cut.
   const iso = (field: 'since' | 'until', text: string) =>
     storedTime(text, `/${field}`, field === 'since' ? 'ceil' : undefined)
+  // A window that ends before it begins is a mistake, refused as other ranges are (not an empty page).
+  if (q.since !== undefined && q.until !== undefined && Date.parse(q.since) > Date.parse(q.until))
+    throw new ValidationError([{ path: '/since', message: 'must not be after until' }])
   // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
   const until: LexBound = q.until === undefined ? '+' : `[${iso('until', q.until)}|~`
   const cursor: LexBound = after ? `(${after.time}|${after.id}` : '+'

@@ -235,6 +235,12 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
       29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 2,
     ])
     await expect(m.ask(getMyFeed, { until: 'not a time' }, as(bob))).rejects.toMatchObject({ status: 400 })
+    // The same moment in another zone is no reversed window; one that ends before it begins is refused.
+    expect(await feed(m, bob, { since: '2031-01-01T09:00:27+09:00', until: at(27) })).toEqual([27])
+    await expect(m.ask(getMyFeed, { since: at(27), until: at(25) }, as(bob))).rejects.toMatchObject({
+      status: 400,
+      errors: [{ path: '/since', message: 'must not be after until' }],
+    })
   })
 
   it('finds text typed with a combining accent by the precomposed letter, and back', async () => {
