@@ -174,6 +174,12 @@ describe.skipIf(!servicesAvailable)('processes split by role (server mode)', () 
       return now?.generation === generation
     })
     expect(await confirmed(reader, eventId, position)).toEqual({ count: 1, cacheHit: false })
+    // Caught up with nothing more written: the projector's report of the new generation may come
+    // before the reader's switch (dropped then); the reader asks again. It waited for the next event.
+    await eventually(async () => {
+      const now = (await reader.projections.status()).find((p) => p.name === 'event-details')
+      return now?.caughtUp === true
+    })
   })
 
   it('catches up after its listener connection is cut, dropping what it may have missed', async () => {

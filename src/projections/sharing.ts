@@ -39,8 +39,13 @@ export function shareProgress(options: {
       try {
         if (entry.rebuilding || placements.get(entry.projection.name) !== entry) return
         await entry.runner?.stop()
-        await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
+        const placed = await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
         cache.clear()
+        // The new generation's projector may have reported it caught up before this switch (its
+        // first report follows its `switched` message at once), a report dropped here as of another
+        // generation: asked again, or the follower waited, not caught up and with no horizon, for the
+        // projection's next event (/ready 503, reads with X-Min-Position past it refused).
+        if (placed.follower) feed.hello()
         // A runner of the old generation may have written after the rebuilder dropped it: dropped
         // again, as late, for the query processes that may still be reading it.
         if (entry.runner) retire(entry)

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createQueryCache } from '../core/cache.js'
 import { silentLogger } from '../core/logger.js'
-import type { ProgressFeed } from '../transport/progress.js'
+import type { FeedMessage, Progress, ProgressFeed } from '../transport/progress.js'
+import { createFollower } from './follower.js'
 import type { Placed, Placements } from './placements.js'
 import { shareProgress } from './sharing.js'
 
@@ -51,5 +52,79 @@ describe('following other processes (sharing.ts)', () => {
     await Promise.all([check, stopping])
     expect(second.live).not.toHaveBeenCalled()
     expect(log.warn).not.toHaveBeenCalled()
+  })
+})
+
+describe('switching to a generation another process rebuilt', () => {
+  it("takes the new generation's report sent before the switch was made: asked again, it is caught up", async () => {
+    const projection = { name: 'a' }
+    const target = { checkpoint: async () => ({ txId: '90', position: '90' }) }
+    const placed = (): Placed =>
+      ({
+        projection,
+        progress: undefined,
+        follower: undefined,
+        target,
+        catalog: {},
+        reader: undefined,
+      }) as unknown as Placed
+    const first = placed()
+    first.follower = createFollower(1, { txId: '80', position: '80' })
+    first.progress = first.follower
+    const entries = new Map([['a', first]])
+    let served = () => {}
+    const placements = {
+      all: () => [...entries.values()],
+      get: (name: string) => entries.get(name),
+      // The switch takes a moment (the store's checkpoint is read): reports come meanwhile.
+      async serve(_projection: unknown, generation: number) {
+        await new Promise<void>((resolve) => (served = resolve))
+        const entry = placed()
+        entry.follower = createFollower(generation, await target.checkpoint())
+        entry.progress = entry.follower
+        entries.set('a', entry)
+        return entry
+      },
+    } as unknown as Placements
+    // The projector's feed: its latest report of each projection, sent again to a hello.
+    const caughtUp: Progress = {
+      name: 'a',
+      generation: 2,
+      checkpoint: { txId: '90', position: '90' },
+      horizon: '120',
+      caughtUp: true,
+    }
+    let deliver: (message: FeedMessage) => void = () => {}
+    const feed: ProgressFeed = {
+      applied: () => {},
+      progress: () => {},
+      switched: () => {},
+      clear: () => {},
+      hello: vi.fn(() => deliver({ kind: 'progress', ...caughtUp })),
+      subscribe(handler) {
+        deliver = handler
+        return () => {}
+      },
+      close: async () => {},
+    }
+    const sharing = shareProgress({
+      feed,
+      placements,
+      cache: createQueryCache(),
+      log: silentLogger,
+      retire: () => {},
+    })
+    deliver({ kind: 'switched', name: 'a', generation: 2 })
+    const switching = first.switching
+    deliver({ kind: 'progress', ...caughtUp })
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    served()
+    await switching
+    const now = entries.get('a')?.progress
+    expect(now?.generation).toBe(2)
+    expect(now?.caughtUp).toBe(true)
+    // Below the horizon, an event of another projection's types counts as applied (X-Min-Position).
+    expect(now?.hasApplied('110', '110')).toBe(true)
+    await sharing.stop()
   })
 })
