@@ -10,7 +10,6 @@ import { call, rebuild, retryProcessor, serverUrl } from './remote.js'
 const domainsOf = async () => (await import('../app/domains.js')).domains
 
 /** The longest a token made by `tandem token` lasts: ten years. */
-const maxTokenSeconds = 10 * 365 * 24 * 3600
 
 export async function usage(): Promise<string> {
   const domains = await domainsOf()
@@ -113,7 +112,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
       const { isUserId, userIdRule } = await import('../core/schemas.js')
-      const { createAuth } = await import('../app/auth.js')
+      const { createAuth, maxTokenSeconds } = await import('../app/auth.js')
       // Claims the server would refuse (401) are refused here, in the server's words.
       for (const [flag, value] of [
         ['--sub', values.sub],

@@ -76,6 +76,18 @@ const badTokens: [string, () => string][] = [
     "a good token with base64's padding after its header (one token, two spellings)",
     () => createSigner({ key: testSecret })(writerClaims()).replace('.', '==.'),
   ],
+  [
+    'a good token whose signature is spelled another way (its last character carries two unused bits)',
+    () => {
+      const token = createSigner({ key: testSecret })(writerClaims())
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+      return token.slice(0, -1) + (alphabet[alphabet.indexOf(token.slice(-1)) + 1] ?? '')
+    },
+  ],
+  [
+    'a token that expires more than ten years from now (one that never expires, for any purpose)',
+    () => createSigner({ key: testSecret })({ ...writerClaims(), exp: inAnHour() + 10 * 365 * 24 * 3600 }),
+  ],
   ['three random segments', () => 'abc.def.ghi'],
   ['one segment', () => 'not-a-jwt'],
 ]
