@@ -64,6 +64,14 @@ const commandCases: Case[] = [
     paths: [''],
   },
   {
+    // Not read as an empty object: its fields' problems were listed as if none had been sent.
+    name: 'create-note: a JSON null',
+    send: raw('application/json', 'null'),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: [''],
+  },
+  {
     name: 'create-note: a JSON string',
     send: raw('application/json', '"note"'),
     status: 400,

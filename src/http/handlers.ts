@@ -46,7 +46,9 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
       ])
     }
     reachedBus.add(request)
-    const outcome = await tandem.commands.execute(definition, request.body ?? {}, {
+    // No body is an empty input; a body of `null` is a value, refused as 5 or [1] are (not read as {}).
+    const body = request.body === undefined ? {} : request.body
+    const outcome = await tandem.commands.execute(definition, body, {
       caller,
       refusedToken,
       idempotencyKey,

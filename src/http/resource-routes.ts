@@ -107,7 +107,7 @@ function inRouteNames(
 function handlerOf(tandem: Tandem, route: ResourceRoute) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
-    const body = request.body ?? {}
+    const body = request.body === undefined ? {} : request.body
     if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be a JSON object' }])
     const query = (request.query ?? {}) as Record<string, unknown>
     const params = (request.params ?? {}) as Record<string, string>

@@ -245,6 +245,14 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       expectInvalid(answer, '')
     }
     expectInvalid(await put(s, `/api/cqrs/subjects/${id}/`, { name: 'Mine', subject_id: id }, minji), '')
+    // A body of null is a value, not an empty object: refused whole.
+    const nothing = await s.app.inject({
+      method: 'POST',
+      url: '/api/cqrs/subjects/',
+      headers: { authorization: s.bearer(minji), 'content-type': 'application/json' },
+      payload: 'null',
+    })
+    expectInvalid(nothing, '')
     expectInvalid(
       await s.get(`/api/cqrs/study-summaries/?subject_id=${id}&subjectId=${id}`, { caller: minji }),
       '',
