@@ -91,6 +91,13 @@ const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 
 export class ConfigError extends Error {}
 
+/** A database that does not answer, named by the setting that named it (its host and database, no password). */
+export function notAnswering(setting: string, url: string, error: unknown): ConfigError {
+  const { host, pathname } = new URL(url)
+  const reason = error instanceof Error ? error.message : String(error)
+  return new ConfigError(`${setting} (${host}${pathname}) does not answer: ${reason}`)
+}
+
 const postgresSchemes = ['postgres', 'postgresql']
 
 /** Whether `value` is a URL of one of `schemes` (a malformed one failed later as a host named by its pieces). */

@@ -37,7 +37,7 @@ import { logIdentity, writeMigrations } from '../storage/schema.js'
 import { createScheduler, type Scheduler } from '../storage/scheduler.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { localWake, postgresListener, postgresWake, type Wake } from '../transport/wake.js'
-import { allRoles, checkSettings, ConfigError, type Config, type Role } from './config.js'
+import { allRoles, checkSettings, ConfigError, notAnswering, type Config, type Role } from './config.js'
 import { dataDirSecret, lockDataDir } from './data-dir.js'
 import type { Domain } from './domain.js'
 import { domains as allDomains } from './domains.js'
@@ -354,9 +354,7 @@ async function answers(sql: Sql, variable: string, url: string): Promise<void> {
   try {
     await sql.query('SELECT 1')
   } catch (error) {
-    const { host, pathname } = new URL(url)
-    const reason = error instanceof Error ? error.message : String(error)
-    throw new ConfigError(`${variable} (${host}${pathname}) does not answer: ${reason}`)
+    throw notAnswering(variable, url, error)
   }
 }
 

@@ -1,5 +1,5 @@
 import { pino } from 'pino'
-import { ConfigError, loadConfig } from '../app/config.js'
+import { ConfigError, loadConfig, notAnswering } from '../app/config.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 import { domains as allDomains } from '../app/domains.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
@@ -55,7 +55,7 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
   // Only the domains measured are served: another's projections and processors would read the log
   // after every command too.
   const domains = options.domains ? allDomains.filter((d) => options.domains?.includes(d.name)) : allDomains
-  const scratch = options.postgresUrl ? await createScratchDatabase(options.postgresUrl, 'bench') : undefined
+  const scratch = options.postgresUrl ? await scratchOn(options.postgresUrl) : undefined
   const tandem = await startTandem({
     config: {
       ...base,
@@ -185,3 +185,12 @@ Speed grade:       ${r.grade}`)
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000
+
+/** A scratch database on the server `--postgres` names; one that does not answer is named in the error. */
+async function scratchOn(url: string) {
+  try {
+    return await createScratchDatabase(url, 'bench')
+  } catch (error) {
+    throw notAnswering('--postgres', url, error)
+  }
+}

@@ -64,6 +64,10 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     ).toBe(true)
     expect((refused as Error).message).toMatch(said)
   }
+  // A server that does not answer is named by its option, as DATABASE_URL's is: no usage mistake.
+  await expect(main(['bench', '10', '--postgres', 'postgres://postgres@127.0.0.1:1/x'])).rejects.toThrow(
+    /^--postgres \(127\.0\.0\.1:1\/x\) does not answer: /,
+  )
 })
 
 it('refuses a HOST that names no address before anything is made or written', async () => {
