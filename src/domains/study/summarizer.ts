@@ -47,23 +47,34 @@ const stopwords = new Set(
   ),
 )
 
-/** Sentences: ends of sentence marks (Latin, CJK) and line breaks. */
+/**
+ * Sentences: ends of sentence marks and line breaks. A Latin mark ends one where a space follows it
+ * (`3.5`, `e.g.x`); a full-width CJK mark (。！？) where it stands, as Chinese and Japanese put no
+ * space after it (such a text was one sentence, its summary the whole text), unless another mark or
+ * a closing bracket follows.
+ */
 export function sentencesOf(text: string): string[] {
   return text
-    .split(/(?<=[.!?。！？…])\s+|\n\s*\n|\r?\n(?=\s*[-*•\d])/u)
+    .split(/(?<=[。！？])(?![。！？」』）”])\s*|(?<=[.!?…])\s+|\n\s*\n|\r?\n(?=\s*[-*•\d])/u)
     .map((s) => s.replace(/\s+/gu, ' ').trim())
     .filter((s) => /[\p{L}\p{N}]/u.test(s))
 }
 
+/** Scripts written without spaces between words, or with particles attached: read as bigrams. */
+const bigramScripts = /[\p{Script=Hangul}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u
+const runs =
+  /[\p{Script=Hangul}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]+|[^\p{Script=Hangul}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]+/gu
+
 /**
- * Terms of a sentence: Latin and other words lower-cased (stopwords dropped); Hangul as syllable
- * bigrams, which match a word whatever particle or ending is attached (공부를, 공부는: 공부).
+ * Terms of a sentence: Latin and other words lower-cased (stopwords dropped); Hangul, Chinese and
+ * Japanese as bigrams, which match a word whatever particle or ending is attached (공부를, 공부는:
+ * 공부) and in text with no spaces between words (学习方法, 复习计划).
  */
 export function termsOf(sentence: string): string[] {
   const terms: string[] = []
   for (const word of sentence.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
-    for (const run of word.match(/\p{Script=Hangul}+|[^\p{Script=Hangul}]+/gu) ?? []) {
-      if (/\p{Script=Hangul}/u.test(run)) {
+    for (const run of word.match(runs) ?? []) {
+      if (bigramScripts.test(run)) {
         for (let i = 0; i + 1 < run.length; i++) terms.push(run.slice(i, i + 2))
       } else if (run.length > 1 && !stopwords.has(run)) {
         terms.push(run.length > 4 && run.endsWith('s') ? run.slice(0, -1) : run)
@@ -183,5 +194,12 @@ export function summarizeText(content: string, style: Style): string {
     .slice(0, lengthFor(style, sentences.length))
     .map((c) => c.i)
     .sort((a, b) => a - b)
-  return keep.map((i) => sentences[i]).join(' ')
+  // Joined as the text writes them: a space after a Latin mark, none after a full-width one.
+  return keep
+    .map((i) => sentences[i] ?? '')
+    .reduce(
+      (summary, sentence) =>
+        (summary === '' || /[。！？]$/u.test(summary) ? summary : `${summary} `) + sentence,
+      '',
+    )
 }

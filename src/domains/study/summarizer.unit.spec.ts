@@ -21,6 +21,34 @@ describe('the local summarizer', () => {
     ])
   })
 
+  it('splits Chinese and Japanese on their marks with no space after them, and matches their words as bigrams', () => {
+    expect(sentencesOf('第一句。第二句！第三句？「引用。」最后')).toEqual([
+      '第一句。',
+      '第二句！',
+      '第三句？',
+      '「引用。」最后',
+    ])
+    expect(termsOf('学习方法')).toEqual(['学习', '习方', '方法'])
+    expect(termsOf('復習の計画')).toEqual(expect.arrayContaining(['復習', '計画']))
+  })
+
+  it('summarizes Chinese and Japanese written without spaces: the central sentences, not the whole text', () => {
+    const chinese =
+      'CQRS把命令和查询的责任分开。命令改变系统的状态。今天午饭吃了饺子。查询读取数据而不改变状态。' +
+      '把命令和查询分开，读和写就可以各自扩展。'
+    const japanese =
+      'CQRSはコマンドとクエリの責任を分離します。コマンドはシステムの状態を変更します。今日の昼食はラーメンでした。' +
+      'クエリは状態を変更せずにデータを読みます。コマンドとクエリを分離すると読み書きを別々に拡張できます。'
+    for (const text of [chinese, japanese]) {
+      expect(sentencesOf(text)).toHaveLength(5)
+      const summary = summarizeText(text, 'detailed')
+      expect(sentencesOf(summary)).toHaveLength(lengthFor('detailed', 5))
+      expect(summary).not.toMatch(/饺子|ラーメン/)
+      expect(summary).not.toMatch(/ /)
+      expect(sentencesOf(summarizeText(text, 'brief'))).toHaveLength(1)
+    }
+  })
+
   it('matches Korean words whatever particle follows (syllable bigrams)', () => {
     expect(termsOf('공부를')).toEqual(expect.arrayContaining(['공부']))
     expect(termsOf('공부는')).toEqual(expect.arrayContaining(['공부']))
