@@ -99,6 +99,10 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
         seen[isPublic ? 'public' : 'protected']++
         expect(lockBeforeAuthorizing(operation?.security), d.name).toBe(isPublic ? 'none' : 'open')
         if (!isPublic) expect(operation?.security, d.name).toEqual([{ bearer: [] }])
+        // A public operation refuses no caller (403); a bad token is still refused (401).
+        const responses = Object.keys((operation as { responses?: object } | undefined)?.responses ?? {})
+        expect(responses.includes('403'), d.name).toBe(!isPublic)
+        expect(responses, d.name).toContain('401')
       }
       expect(seen.public).toBeGreaterThan(0)
       expect(seen.protected).toBeGreaterThan(0)
@@ -121,9 +125,9 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
         ['200', '404', ...body].sort(),
       )
       expect(lockBeforeAuthorizing(rebuild?.security)).toBe('open')
-      // 503: X-Min-Position not reached in time, before the stream opens.
+      // 503: X-Min-Position not reached in time, before the stream opens. get-note is public: no 403.
       expect(statuses('/api/queries/notes/get-note/stream', 'get')).toEqual(
-        ['200', '400', '401', '403', '404', '429', '503'].sort(),
+        ['200', '400', '401', '404', '429', '503'].sort(),
       )
     })
 

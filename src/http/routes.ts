@@ -105,7 +105,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         ...security(definition.access),
         headers: commandHeaders,
         body: withExamples(definition),
-        response: { 200: commandAnswer(definition.output), ...commandErrors },
+        response: { 200: commandAnswer(definition.output), ...errorsOf(commandErrors, definition.access) },
       },
     })
   }
@@ -129,11 +129,23 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         summary: definition.summary,
         description: describe(definition),
         operationId: `${definition.domain}.${definition.name}`,
-        response: { 200: queryAnswer(definition), ...queryErrors, ...notFound, ...conflict },
+        response: {
+          200: queryAnswer(definition),
+          ...errorsOf(queryErrors, definition.access),
+          ...notFound,
+          ...conflict,
+        },
       },
     })
   }
   return routes
+}
+
+/** The errors an operation may answer: a public one no 403 (a bad token is still 401). */
+function errorsOf<E extends { 403: unknown }>(errors: E, access: AnyCommand['access']): Omit<E, 403> | E {
+  if (access.kind !== 'public') return errors
+  const { 403: _forbidden, ...rest } = errors
+  return rest
 }
 
 /** An operation's description: the handler's own (what it does beyond its summary), who may call it, and the rest. */
