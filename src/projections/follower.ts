@@ -38,10 +38,10 @@ export interface Follower extends Progressing {
   readonly restarted: boolean
 }
 
-export function createFollower(generation: number, start: Checkpoint): Follower {
+/** `caughtUp`: the generation had caught up with the log when it was switched to (a rebuild's). */
+export function createFollower(generation: number, start: Checkpoint, caughtUp = false): Follower {
   let checkpoint = start
   let horizon = '0'
-  let caughtUp = false
   let restarted = false
   const listeners = new Set<() => void>()
   return {

@@ -181,7 +181,7 @@ export function createPlacements(options: PlacementsOptions): Placements {
         entry = { projection, progress: applying, runner: applying, target, catalog, reader }
         applying.start()
       } else {
-        const follower = createFollower(generation, await target.checkpoint())
+        const follower = createFollower(generation, await target.checkpoint(), options.caughtUp)
         entry = { projection, progress: follower, follower, target, catalog, reader }
       }
       placed.set(projection.name, entry)

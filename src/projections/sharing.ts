@@ -39,7 +39,11 @@ export function shareProgress(options: {
       try {
         if (entry.rebuilding || placements.get(entry.projection.name) !== entry) return
         await entry.runner?.stop()
-        const placed = await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow')
+        // A generation is switched to once it has caught up with the log: so is this process's, and
+        // its status says so (/ready stayed 200 through the switch; it was 503 until a report came).
+        const placed = await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow', {
+          caughtUp: true,
+        })
         cache.clear()
         // The new generation's projector may have reported it caught up before this switch (its
         // first report follows its `switched` message at once), a report dropped here as of another

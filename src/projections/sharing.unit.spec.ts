@@ -56,7 +56,7 @@ describe('following other processes (sharing.ts)', () => {
 })
 
 describe('switching to a generation another process rebuilt', () => {
-  it("takes the new generation's report sent before the switch was made: asked again, it is caught up", async () => {
+  it("is caught up at once, and takes the new generation's report sent before the switch was made: asked again", async () => {
     const projection = { name: 'a' }
     const target = { checkpoint: async () => ({ txId: '90', position: '90' }) }
     const placed = (): Placed =>
@@ -73,15 +73,17 @@ describe('switching to a generation another process rebuilt', () => {
     first.progress = first.follower
     const entries = new Map([['a', first]])
     let served = () => {}
+    let caughtUpWhenServed: boolean | undefined
     const placements = {
       all: () => [...entries.values()],
       get: (name: string) => entries.get(name),
       // The switch takes a moment (the store's checkpoint is read): reports come meanwhile.
-      async serve(_projection: unknown, generation: number) {
+      async serve(_projection: unknown, generation: number, _how: unknown, options?: { caughtUp?: boolean }) {
         await new Promise<void>((resolve) => (served = resolve))
         const entry = placed()
-        entry.follower = createFollower(generation, await target.checkpoint())
+        entry.follower = createFollower(generation, await target.checkpoint(), options?.caughtUp)
         entry.progress = entry.follower
+        caughtUpWhenServed = entry.follower.caughtUp
         entries.set('a', entry)
         return entry
       },
@@ -120,6 +122,9 @@ describe('switching to a generation another process rebuilt', () => {
     await new Promise((resolve) => setTimeout(resolve, 0))
     served()
     await switching
+    // Caught up from the switch on, before any report (a rebuild switches once caught up): /ready
+    // stays 200 through it.
+    expect(caughtUpWhenServed).toBe(true)
     const now = entries.get('a')?.progress
     expect(now?.generation).toBe(2)
     expect(now?.caughtUp).toBe(true)
