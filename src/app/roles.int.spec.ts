@@ -443,9 +443,9 @@ describe.skipIf(!servicesAvailable)(
 )
 
 describe.skipIf(!servicesAvailable)(
-  'an old generation left by a projector that died waiting to drop it (server mode)',
+  'old generations left by a projector that died waiting to drop them (server mode)',
   () => {
-    it('is dropped by the next projector to start, in the KV store and the SQL store', async () => {
+    it('are dropped by the next projector to start, in the KV store and the SQL store, two rebuilds back too', async () => {
       // The first projector waits ten minutes to drop what a rebuild replaced: as if killed meanwhile.
       const options = { domains: [eventsDomain, notesDomain], retireAfterMs: 600_000 }
       await withWriterAndReader(options, async (writer, reader) => {
@@ -464,8 +464,11 @@ describe.skipIf(!servicesAvailable)(
           )
           expect(note.status).toBe('succeeded')
           await writer.projections.caughtUp()
+          // Two rebuilds each within the wait: generations 1 and 2 are both left behind.
           expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
           expect((await writer.projections.rebuild('note-list')).generation).toBe(2)
+          expect((await writer.projections.rebuild('event-details')).generation).toBe(3)
+          expect((await writer.projections.rebuild('note-list')).generation).toBe(3)
           const keysOf = async (generation: number) =>
             (await redis.keys(`${prefix}p:event-details:g${generation}:*`)).length
           const rowsOf = async (generation: number) =>
@@ -475,8 +478,10 @@ describe.skipIf(!servicesAvailable)(
                 [generation],
               )
             ).length
-          expect(await keysOf(1)).toBeGreaterThan(0)
-          expect(await rowsOf(1)).toBe(1)
+          for (const generation of [1, 2]) {
+            expect(await keysOf(generation)).toBeGreaterThan(0)
+            expect(await rowsOf(generation)).toBe(1)
+          }
 
           next = await startTandem({
             config: { ...writer.config, roles: ['projector'] },
@@ -484,10 +489,13 @@ describe.skipIf(!servicesAvailable)(
             retireAfterMs: 300,
             log: pino({ level: 'silent' }),
           })
-          await eventually(async () => (await keysOf(1)) === 0 && (await rowsOf(1)) === 0)
+          await eventually(async () => {
+            const left = await Promise.all([keysOf(1), rowsOf(1), keysOf(2), rowsOf(2)])
+            return left.every((n) => n === 0)
+          })
           // The live generations stay, and answer.
-          expect(await keysOf(2)).toBeGreaterThan(0)
-          expect(await rowsOf(2)).toBe(1)
+          expect(await keysOf(3)).toBeGreaterThan(0)
+          expect(await rowsOf(3)).toBe(1)
           expect(await confirmed(reader, eventId)).toMatchObject({ count: 1 })
         } finally {
           await next?.close()
@@ -526,6 +534,31 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
         { minPosition: position, maxWaitMs: 300, useCache: false },
       )
       expect(asked.status === 'failed' && asked.error.code).toBe('READ_MODEL_LAGGING')
+    })
+  })
+
+  it('sets the catalog entry of a rebuilt generation again, so the next projector goes on with it', async () => {
+    await withWriterAndReader({ domains: [eventsDomain] }, async (writer, reader) => {
+      const eventId = await newEvent(writer)
+      const position = await register(writer, eventId)
+      expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
+      const entry = 'tandem:projection:event-details'
+      expect(await writer.kv.get(entry)).toContain('"generation":2')
+      await dropRedisPrefix(redisUrl, await redisPrefixOf(writer.sql), pino({ level: 'silent' }))
+      // The projector applies the log again into generation 2, and names it live again.
+      await eventually(async () => (await writer.kv.get(entry))?.includes('"generation":2') === true)
+      expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+      const next = await startTandem({
+        config: { ...writer.config, roles: ['projector'] },
+        domains: [eventsDomain],
+        log: pino({ level: 'silent' }),
+      })
+      try {
+        const status = (await next.projections.status()).find((p) => p.name === 'event-details')
+        expect(status?.generation).toBe(2)
+      } finally {
+        await next.close()
+      }
     })
   })
 })

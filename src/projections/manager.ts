@@ -88,16 +88,41 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   /** Drops the generation `old` served (see `retireGeneration`). */
   const retire = (old: Placed) => retireGeneration(old.projection.name, old.progress.generation, old)
   /**
-   * A projector's start: the generation before the live one, left stored by a process that stopped
-   * without dropping it (killed while it waited out `retireAfterMs` after a switch), is retired now.
+   * A projector's start: the generations before the live one, left stored by a process that stopped
+   * without dropping them (killed while it waited out `retireAfterMs` after a switch), are retired now.
    */
   const leftBehind: Promise<void>[] = []
   async function retireLeftBehind(projection: Projection, live: number) {
-    if (live <= 1) return
-    const before = placements.targets(projection, live - 1)
-    if (await before.target.holds()) retireGeneration(projection.name, live - 1, before)
+    // Every one below the live one: two rebuilds within the wait, then a kill, left the older too.
+    for (let generation = live - 1; generation >= 1; generation--) {
+      const before = placements.targets(projection, generation)
+      if (await before.target.holds()) retireGeneration(projection.name, generation, before)
+    }
   }
   const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire })
+
+  /**
+   * After a loss of the KV store: the catalog entries of the generations this process applies are
+   * set again where the loss took them. Their runners apply the log again into the same generation;
+   * without its entry, the next projector to start began a first generation beside it, and every
+   * process switched to that one while it was built (reads went back in time) and left the other.
+   */
+  async function relist(entries: readonly Placed[]) {
+    for (const { runner, catalog, projection } of entries) {
+      if (!runner || (await catalog.live(projection.name))) continue
+      await catalog
+        .setLive(projection.name, { generation: runner.generation, version: projection.version })
+        .then(
+          () =>
+            log.warn(
+              { projection: projection.name, generation: runner.generation },
+              'catalog entry set again',
+            ),
+          // Set meanwhile by another process: its entry stands.
+          () => undefined,
+        )
+    }
+  }
 
   /**
    * Sets a new projection's first generation live; or, when another process set one first (processes
@@ -156,12 +181,13 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       // so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
       options.kv.onPossibleLoss?.(() => {
         const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
+        const checked = Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()])
         placements.holdReads(
-          Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()]).catch(
-            (error: unknown) =>
-              log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
+          checked.catch((error: unknown) =>
+            log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
           ),
         )
+        void checked.then(() => relist(runners)).catch(() => undefined)
       })
       lag = measureLag(source, placements, metrics)
     },
