@@ -187,7 +187,9 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
             log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
           ),
         )
-        void checked.then(() => relist(runners)).catch(() => undefined)
+        void checked
+          .then(() => relist(runners))
+          .catch((error: unknown) => log.warn({ err: error }, 'setting catalog entries again failed'))
       })
       lag = measureLag(source, placements, metrics)
     },
