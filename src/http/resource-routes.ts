@@ -108,7 +108,7 @@ function handlerOf(tandem: Tandem, route: ResourceRoute) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
     const body = request.body === undefined ? {} : request.body
-    if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be a JSON object' }])
+    if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be object' }])
     const query = (request.query ?? {}) as Record<string, unknown>
     const params = (request.params ?? {}) as Record<string, string>
     const input = route.input ? route.input({ params, query, body }) : { ...query, ...body, ...params }

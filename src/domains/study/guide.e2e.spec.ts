@@ -252,7 +252,8 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       headers: { authorization: s.bearer(minji), 'content-type': 'application/json' },
       payload: 'null',
     })
-    expectInvalid(nothing, '')
+    // In the commands' words: one message for one mistake, whichever path it came by.
+    expect(expectInvalid(nothing, '').errors).toEqual([{ path: '', message: 'must be object' }])
     expectInvalid(
       await s.get(`/api/cqrs/study-summaries/?subject_id=${id}&subjectId=${id}`, { caller: minji }),
       '',
