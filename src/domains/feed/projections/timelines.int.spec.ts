@@ -241,6 +241,12 @@ describe.each(cases)('the home feed, %s mode (%s)', (feedMode, mode, settings) =
       status: 400,
       errors: [{ path: '/since', message: 'must not be after until' }],
     })
+    // To the digit, past the millisecond too.
+    const [early, late] = ['2031-01-01T00:00:27.0001Z', '2031-01-01T00:00:27.0009Z']
+    await expect(m.ask(getMyFeed, { since: late, until: early }, as(bob))).rejects.toMatchObject({
+      status: 400,
+    })
+    expect(await feed(m, bob, { since: early, until: early })).toEqual([])
   })
 
   it('finds text typed with a combining accent by the precomposed letter, and back', async () => {
