@@ -30,7 +30,7 @@ import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate, type Migration } from '../storage/migrations.js'
 import type { PgliteSettings } from '../storage/pglite-session.js'
-import { readStream } from '../storage/event-log.js'
+import { readPositions, readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
 import { logIdentity, writeMigrations } from '../storage/schema.js'
@@ -208,7 +208,10 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const queries = createQueryBus({
       registry,
       stores: projections.stores,
-      history: { stream: (streamId, options) => readStream(sql, streamId, options) },
+      history: {
+        stream: (streamId, options) => readStream(sql, streamId, options),
+        at: (positions) => readPositions(sql, positions),
+      },
       auditLog: auditLogReader(sql),
       progress: projections,
       replicas,

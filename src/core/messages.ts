@@ -153,6 +153,11 @@ export interface QueryContext {
 export interface History {
   /** A stream's events in version order; with `asOf`, those recorded by then. */
   stream(streamId: string, options?: { asOf?: Date }): Promise<readonly StoredEvent[]>
+  /**
+   * The events at these positions (the log's key), in position order; a position the log does not
+   * hold is left out. For a read model that keeps where its events are and leaves their data in the log.
+   */
+  at(positions: readonly string[]): Promise<readonly StoredEvent[]>
 }
 
 interface MessageBase<I extends TSchema, O extends TSchema> {

@@ -97,9 +97,8 @@ export interface QueryBusOptions {
 
 export const defaultMaxWaitMs = 3000
 
-const noHistory: History = {
-  stream: () => Promise.reject(new Error('This query bus was given no event log')),
-}
+const noLog = () => Promise.reject(new Error('This query bus was given no event log'))
+const noHistory: History = { stream: noLog, at: noLog }
 const noAuditLog: AuditLog = {
   read: () => Promise.reject(new Error('This query bus was given no audit log')),
 }

@@ -9,6 +9,7 @@ import {
   origin,
   readAfter,
   readFrom,
+  readPositions,
   type Checkpoint,
 } from './event-log.js'
 import { migrate } from './migrations.js'
@@ -99,6 +100,18 @@ describe.runIf(servicesAvailable)(
         `SELECT proconfig AS config FROM pg_proc WHERE oid = 'tandem.events_after'::regproc`,
       )
       expect(rows[0]?.config).toContain('jit=off')
+    })
+
+    it('reads events by position, in order as numbers', async () => {
+      const written = []
+      for (let i = 0; i < 11; i++) written.push(await openAppend(`by-position-${i}`))
+      for (const w of written) await w.commit()
+      const [ninth, tenth] = [written[8]?.position ?? '', written[9]?.position ?? '']
+      const picked = await readPositions(sql, [tenth, ninth, '9223372036854775807'])
+      expect(picked.map((e) => [e.position, e.streamId])).toEqual([
+        [ninth, 'by-position-8'],
+        [tenth, 'by-position-9'],
+      ])
     })
 
     it('does not hand out a later event while an earlier transaction is still open, and skips nothing once it commits', async () => {
@@ -222,6 +235,14 @@ describe('the event log on PGlite', () => {
     expect(appended.at(-1)).toBe('10')
     expect(await headPosition(sql)).toBe('10')
     expect((await logHead(sql)).txId).toMatch(/^\d+$/)
+    // By position, in order as numbers (9 before 10), whatever the order asked; one not written is left out.
+    const picked = await readPositions(sql, ['10', '999', '9', '2', '9'])
+    expect(picked.map((e) => [e.position, e.data])).toEqual([
+      ['2', { i: 1 }],
+      ['9', { i: 8 }],
+      ['10', { i: 9 }],
+    ])
+    expect(await readPositions(sql, [])).toEqual([])
     await sql.close()
   })
   it('reads a few types on from the horizon of a complete read, and still sees every later event of them', async () => {

@@ -209,6 +209,17 @@ export async function readStream(
   return rows.map(toStoredEvent)
 }
 
+/** The events at these positions, in position order (positions the log does not hold are left out). */
+export async function readPositions(sql: SqlClient, positions: readonly string[]): Promise<StoredEvent[]> {
+  if (positions.length === 0) return []
+  const rows = await sql.query<EventRow>(
+    `SELECT position::text, tx_id::text, stream_id, stream_version, type, data, metadata, ${recordedMs}
+     FROM tandem.event_log WHERE position = ANY($1::bigint[]) ORDER BY event_log.position`,
+    [positions],
+  )
+  return rows.map(toStoredEvent)
+}
+
 /** Locks a stream until the transaction ends (for commands that read it whole: see `readStream`). */
 export const lockStream = (streamId: string): Statement => ({
   text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7419)) AS locked',

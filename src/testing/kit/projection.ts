@@ -66,9 +66,6 @@ function fail(message: string): never {
   throw new Error(message)
 }
 
-const noHistory: History = {
-  stream: () => Promise.reject(new Error('A projection spec has no event log: this query reads one')),
-}
 const noAuditLog: AuditLog = {
   read: () => Promise.reject(new Error('A projection spec has no audit log: this query reads it')),
 }
@@ -141,8 +138,22 @@ async function readModel(
   }
   const record = eventRecorder(recording)
   let checkpoint: Checkpoint = origin
+  // The log as the model's queries read it: every event it was given, by position.
+  const logged = new Map<string, StoredEvent>()
+  const byPosition = (a: StoredEvent, b: StoredEvent) => Number(BigInt(a.position) - BigInt(b.position))
+  const history: History = {
+    stream: (streamId, options = {}) =>
+      Promise.resolve(
+        [...logged.values()]
+          .filter((e) => e.streamId === streamId && (!options.asOf || e.recordedAt <= options.asOf))
+          .sort(byPosition),
+      ),
+    at: (positions) =>
+      Promise.resolve([...new Set(positions)].flatMap((p) => logged.get(p) ?? []).sort(byPosition)),
+  }
 
   async function applyBatch(events: readonly StoredEvent[], from: Checkpoint = checkpoint) {
+    for (const e of events) logged.set(e.position, e)
     const last = events.at(-1)
     const to = last ? { txId: last.txId, position: last.position } : from
     const applied = await Promise.all(
@@ -175,7 +186,7 @@ async function readModel(
       const answer = await query.handle(valid, {
         caller,
         stores: readStores,
-        history: noHistory,
+        history,
         auditLog: noAuditLog,
         // The kit applies the kernel's projections only: no replica is open.
         replica: () => undefined,

@@ -12,7 +12,8 @@ import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } fr
 
 /**
  * The card history read model: every event of a card's stream (`card-<cardId>`: the card's own, its
- * transactions', its auto-payments'), in log order, with who acted and when, and beside each the
+ * transactions', its auto-payments'), in log order, with who acted and when (the events' data are not
+ * copied: a page reads them from the log by position), and beside each the
  * card's figures after it where the event carries them (`balance`: limit, holds, posted) and its
  * status where the event sets it (issued, lost, blocked, unblocked). The card as of a moment is then
  * two lookups on the (card, position) key: the last event by then that set the status, the last one
@@ -35,7 +36,8 @@ export const historyTag = (cardId: string) => `history:${cardId}`
 export const cardHistoryProjection = defineSqlProjection({
   domain: 'cards',
   name: historyModel,
-  version: 1,
+  // 2: the events' data are read from the log, no longer copied here.
+  version: 2,
   events: cardEvents,
   tables: ['cards', 'card_events'],
   setup: (t) => `
@@ -45,7 +47,7 @@ export const cardHistoryProjection = defineSqlProjection({
     CREATE TABLE IF NOT EXISTS ${t('card_events')} (
       card_id uuid NOT NULL, position bigint NOT NULL, type text NOT NULL, at text COLLATE "C" NOT NULL,
       actor text NOT NULL, transaction_id uuid, status text, credit_limit bigint, holds bigint, posted bigint,
-      data jsonb NOT NULL, PRIMARY KEY (card_id, position))`,
+      PRIMARY KEY (card_id, position))`,
   tags: ({ data }) => [historyTag(data.cardId)],
   // A batch in two statements (its cards, its events), rows as JSON arrays, not one per event.
   async applyBatch(events, tx, t) {
@@ -76,7 +78,6 @@ export const cardHistoryProjection = defineSqlProjection({
         credit_limit: balance?.creditLimit ?? null,
         holds: balance?.holds ?? null,
         posted: balance?.posted ?? null,
-        data: d,
       })
     }
     if (cards.length > 0) {
@@ -90,10 +91,10 @@ export const cardHistoryProjection = defineSqlProjection({
     }
     tx.write({
       text: `INSERT INTO ${t('card_events')} (card_id, position, type, at, actor, transaction_id, status,
-               credit_limit, holds, posted, data)
+               credit_limit, holds, posted)
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(card_id uuid, position bigint, type text,
                at text, actor text, transaction_id uuid, status text, credit_limit bigint, holds bigint,
-               posted bigint, data jsonb)
+               posted bigint)
              ON CONFLICT (card_id, position) DO NOTHING`,
       params: [JSON.stringify(rows)],
     })
@@ -122,7 +123,7 @@ export const getCardHistory = defineQuery({
   audit: (q, answer) => [
     { subjectId: answer.customerId, details: { cardId: q.cardId, ...(q.at ? { at: q.at } : {}) } },
   ],
-  async handle(q, { caller, stores }): Promise<CardHistoryT> {
+  async handle(q, { caller, stores, history }): Promise<CardHistoryT> {
     const asOf = q.at === undefined ? null : storedTime(q.at, '/at')
     const before = cursorParts(q.cursor, 'history', ['position'])?.[0] ?? null
     const limit = q.limit ?? 20
@@ -143,9 +144,9 @@ export const getCardHistory = defineQuery({
                      ORDER BY i.position LIMIT 1)`
     const until = `card_id = $1 AND ($2::text IS NULL OR at <= $2::text) AND position >= ${issued}`
     const [rows, [status], [figures]] = await Promise.all([
-      sql.query<CardHistoryT['events'][number]>(
+      sql.query<Omit<CardHistoryT['events'][number], 'data'>>(
         // `e.position`: a bare `position` in ORDER BY is the text output column (1002 before 998).
-        `SELECT e.position::text, type, at, actor, transaction_id::text AS "transactionId", data FROM ${events} e
+        `SELECT e.position::text, type, at, actor, transaction_id::text AS "transactionId" FROM ${events} e
          WHERE ${until} AND ($3::bigint IS NULL OR e.position < $3::bigint) ORDER BY e.position DESC LIMIT $4`,
         [q.cardId, asOf, before, limit + 1],
       ),
@@ -159,7 +160,13 @@ export const getCardHistory = defineQuery({
         [q.cardId, asOf],
       ),
     ])
-    const page = rows.slice(0, limit)
+    const listed = rows.slice(0, limit)
+    const logged = new Map((await history.at(listed.map((e) => e.position))).map((e) => [e.position, e]))
+    const page = listed.map((e) => {
+      const event = logged.get(e.position)
+      if (!event) throw new Error(`The log holds no event at ${e.position}, which ${historyModel} lists`)
+      return { ...e, data: event.data as Record<string, unknown> }
+    })
     const last = page.at(-1)
     const state =
       status && figures

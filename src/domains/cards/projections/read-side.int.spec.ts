@@ -230,6 +230,8 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
     await m.applyBatch(batch)
     const first = await m.ask(getCardHistory, { cardId: k1.cardId }, agent)
     expect(first.events.map((e) => e.position)).toEqual(['11', '10', '9'])
+    // Each event's data, read from the log by its position.
+    expect(first.events.map((e) => e.data)).toEqual(batch.toReversed().map((e) => e.data))
     const walked: string[] = []
     let cursor: string | null | undefined
     do {
