@@ -51,6 +51,19 @@ function timeWithin(value: string, path: string, bound: 'ceil' | undefined, from
   return new Date(at).toISOString()
 }
 
+/** Digits of a time past the millisecond, to nine (Date.parse drops them). */
+const pastMs = (time: string) => (/\.\d{3}(\d+)/.exec(time)?.[1] ?? '').padEnd(9, '0')
+
+/**
+ * Whether time `a` is after time `b`, both as given (a valid time each), to the digit: `.0009` is
+ * after `.0001`, which the millisecond alone would call equal. For a range whose start is after its
+ * end: a 400, in every query that takes one.
+ */
+export function laterTime(a: string, b: string): boolean {
+  const [x, y] = [Date.parse(a), Date.parse(b)]
+  return x !== y ? x > y : pastMs(a) > pastMs(b)
+}
+
 /** Whether `text` is a time exactly as `storedTime` writes it (a cursor's, say): 2031-02-30 is not. */
 export function isStoredTime(text: string): boolean {
   if (!isoTime.test(text)) return false

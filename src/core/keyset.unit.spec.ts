@@ -5,6 +5,7 @@ import {
   isLogPosition,
   isStoredTime,
   keyAfter,
+  laterTime,
   memberKey,
   pageOf,
   storedTime,
@@ -77,5 +78,16 @@ describe('keyset keys', () => {
     )
     expect(pageOf(rows, 3, memberKey, 'list-things').nextCursor).toBeNull()
     expect(keyAfter(undefined, 'list-things')).toBeUndefined()
+  })
+})
+
+describe('laterTime', () => {
+  it('orders two times to the digit past the millisecond, whatever their offsets', () => {
+    expect(laterTime('2031-01-02T00:00:00Z', '2031-01-01T00:00:00Z')).toBe(true)
+    expect(laterTime('2031-01-01T00:00:00.0009Z', '2031-01-01T00:00:00.0001Z')).toBe(true)
+    expect(laterTime('2031-01-01T00:00:00.0001Z', '2031-01-01T00:00:00.0009Z')).toBe(false)
+    expect(laterTime('2031-01-01T00:00:00.000Z', '2031-01-01T00:00:00Z')).toBe(false)
+    expect(laterTime('2031-01-01T09:00:00.001+09:00', '2031-01-01T00:00:00Z')).toBe(true)
+    expect(laterTime('2031-01-01T09:00:00+09:00', '2031-01-01T00:00:00.001Z')).toBe(false)
   })
 })

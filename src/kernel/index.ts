@@ -40,6 +40,7 @@ export {
   isLogPosition,
   isStoredTime,
   keyAfter,
+  laterTime,
   memberKey,
   pageOf,
   storedTime,

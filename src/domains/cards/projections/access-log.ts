@@ -2,6 +2,7 @@ import {
   cursorOf,
   cursorParts,
   defineQuery,
+  laterTime,
   Page,
   signedIn,
   storedTime,
@@ -34,7 +35,7 @@ export const getAccessLog = defineQuery({
     const problems: FieldError[] = []
     const from = q.from === undefined ? undefined : storedTime(q.from, '/from', 'ceil')
     const to = q.to === undefined ? undefined : storedTime(q.to, '/to', 'ceil')
-    if (from !== undefined && to !== undefined && from > to)
+    if (q.from !== undefined && q.to !== undefined && laterTime(q.from, q.to))
       problems.push({ path: '/from', message: 'must not be after to' })
     refuse(problems)
     const limit = q.limit ?? 20

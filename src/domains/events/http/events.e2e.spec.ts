@@ -639,6 +639,20 @@ describe.each(modes)('the events domain over HTTP (%s)', (mode) => {
       expect(ids).not.toContain(after.eventId)
     })
 
+    it('refuses a window that ends before it begins, to the digit past the millisecond', async () => {
+      for (const [from, to] of [
+        ['2099-01-02T00:00:00Z', '2099-01-01T00:00:00Z'],
+        ['2099-01-01T00:00:00.0009Z', '2099-01-01T00:00:00.0001Z'],
+      ] as const)
+        expectInvalid(await s.get(eventQuery('list-upcoming-events', { from, to })), '/from')
+      // One instant, or two within one millisecond in order: a window, empty or not.
+      for (const [from, to] of [
+        ['2099-01-01T00:00:00Z', '2099-01-01T00:00:00.000Z'],
+        ['2099-01-01T00:00:00.0001Z', '2099-01-01T00:00:00.0009Z'],
+      ] as const)
+        expect((await s.get(eventQuery('list-upcoming-events', { from, to }))).statusCode).toBe(200)
+    })
+
     it('leaves out events that have started', async () => {
       s.tandem.shiftClock(-2 * hour)
       const started = await createEventVia(s, {

@@ -6,9 +6,11 @@ import {
   type LexBound,
   defineKvProjection,
   keyAfter,
+  laterTime,
   Limit,
   memberKey,
   pageOf,
+  ValidationError,
 } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { allEvents, type EventsEvent } from '../messages.js'
@@ -148,6 +150,9 @@ export const listUpcomingEvents = defineQuery({
     const kv = stores.kv(name)
     const limit = q.limit ?? 20
     const now = new Date().toISOString()
+    // A window that ends before it begins is a mistake, refused as other ranges are (not an empty page).
+    if (q.from !== undefined && q.to !== undefined && laterTime(q.from, q.to))
+      throw new ValidationError([{ path: '/from', message: 'must not be after to' }])
     const from = q.from === undefined ? undefined : utc(q.from, '/from', 'ceil')
     // Not yet started: members sort as `<startsAt>|<eventId>`, and everything starting at `now` or
     // earlier sorts below `<now>|~`. `from` and `to` are both inclusive.

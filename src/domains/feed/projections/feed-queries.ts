@@ -10,6 +10,7 @@ import {
   Page,
   searchForm,
   signedIn,
+  laterTime,
   storedTime,
   Text,
   timeIdKey,
@@ -229,15 +230,6 @@ async function sourceOf(r: Reading, q: GetMyFeed, ahead: Ahead): Promise<Source>
   return ahead.floor === null ? head : chained(head, whole, pull)
 }
 
-/** Digits of a time past the millisecond, to nine (Date.parse drops them). */
-const pastMs = (time: string) => (/\.\d{3}(\d+)/.exec(time)?.[1] ?? '').padEnd(9, '0')
-
-/** Whether time `a` is after time `b`, to the digit (`.0009` after `.0001`). */
-function later(a: string, b: string): boolean {
-  const [x, y] = [Date.parse(a), Date.parse(b)]
-  return x !== y ? x > y : pastMs(a) > pastMs(b)
-}
-
 /** Upper bound from the cursor and `until`; lower bound from `since`. */
 function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
   const after = keyAfter(q.cursor, 'get-my-feed')
@@ -246,7 +238,7 @@ function boundsOf(q: GetMyFeed): { min: LexBound; max: LexBound } {
   const iso = (field: 'since' | 'until', text: string) =>
     storedTime(text, `/${field}`, field === 'since' ? 'ceil' : undefined)
   // A window that ends before it begins is a mistake, refused as other ranges are (not an empty page).
-  if (q.since !== undefined && q.until !== undefined && later(q.since, q.until))
+  if (q.since !== undefined && q.until !== undefined && laterTime(q.since, q.until))
     throw new ValidationError([{ path: '/since', message: 'must not be after until' }])
   // `|~` sorts after every entry of that time: ids are lower-case hexadecimal and dashes.
   const until: LexBound = q.until === undefined ? '+' : `[${iso('until', q.until)}|~`

@@ -129,6 +129,11 @@ describe.each(modes)('procurement queries over HTTP (%s)', (mode) => {
     expectInvalid(await q({ limit: 'lots' }), '/limit')
     expectInvalid(await q({ sort: 'title' }), '/sort')
     expectInvalid(await q({ from: '2031-02-01T00:00:00Z', to: '2031-01-01T00:00:00Z' }), '/from')
+    // To the digit: within one millisecond, a start after the end is refused too, one before it is not.
+    expectInvalid(await q({ from: '2031-01-01T00:00:00.0009Z', to: '2031-01-01T00:00:00.0001Z' }), '/from')
+    expect((await q({ from: '2031-01-01T00:00:00.0001Z', to: '2031-01-01T00:00:00.0009Z' })).statusCode).toBe(
+      200,
+    )
     expectInvalid(await q({ minAmount: 9, maxAmount: 1 }), '/minAmount')
     expectInvalid(await q({ minAmount: -1 }), '/minAmount')
     expectInvalid(await q({ maxAmount: '1e99' }), '/maxAmount')

@@ -3,6 +3,7 @@ import {
   encodeCursor,
   ForbiddenError,
   isStoredTime,
+  laterTime,
   ValidationError,
   type Caller,
   type FieldError,
@@ -82,11 +83,9 @@ export function checkRange(
   high: { path: string; value: number | string | undefined },
 ) {
   if (low.value === undefined || high.value === undefined) return
-  const [a, b] =
-    typeof low.value === 'string'
-      ? [Date.parse(low.value), Date.parse(String(high.value))]
-      : [low.value, Number(high.value)]
-  if (a > b) problems.push({ path: low.path, message: `must not be after ${high.path.slice(1)}` })
+  const after =
+    typeof low.value === 'string' ? laterTime(low.value, String(high.value)) : low.value > Number(high.value)
+  if (after) problems.push({ path: low.path, message: `must not be after ${high.path.slice(1)}` })
 }
 
 export function refuse(problems: readonly FieldError[]) {
