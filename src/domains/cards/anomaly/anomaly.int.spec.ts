@@ -15,7 +15,7 @@ import { getAccessLog } from '../projections/access-log.js'
 import type { AccessRecord } from '../projections/schemas.js'
 import { alertStream } from './alert.js'
 import { detectorCaller } from './commands.js'
-import { alertIdOf } from './rules.js'
+import { alertIdOf, historyLimit } from './rules.js'
 import { loadHistories, loadHistory } from './history.js'
 import { defaultAnomalyPolicy } from './settings.js'
 import { ago, alertsOf, anomalyTestDomain, detection, settled } from './testing/detection.js'
@@ -134,6 +134,43 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
     expect(testing?.[0]?.evidence.transactionIds).toEqual(
       [...probes.toReversed(), large].map((a) => a.transactionId),
     )
+  })
+
+  it('reads no more of a card than the rules need: a burst longer than that raises each rule once all the same', async () => {
+    const limit = historyLimit(defaultAnomalyPolicy)
+    const n = limit + 20
+    // Velocity: n attempts a second apart, then three reported late inside the burst.
+    const v = await cardOf({ creditLimit: 100_000_000 })
+    const burst = []
+    for (let i = 0; i < n; i++)
+      burst.push((await authorize(v.cardId, 10_000, { occurredAt: ago(30, n - i) })).transactionId)
+    for (const s of [n - 3, n / 2, 5]) await authorize(v.cardId, 10_000, { occurredAt: ago(30, s + 0.5) })
+    // Card testing: n probes, then two large attempts; the probes are raised once, with the first.
+    const ct = await cardOf({ creditLimit: 100_000_000 })
+    for (let i = 0; i < n; i++) await authorize(ct.cardId, 100, { occurredAt: ago(30, n + 10 - i) })
+    const large = await authorize(ct.cardId, 400_000, { occurredAt: ago(30, 5) })
+    await authorize(ct.cardId, 300_000, { occurredAt: ago(30, 4) })
+    const velocity = await alertsOn(v.customerId)
+    expect(velocity.map((a) => [a.rule, a.transactionId])).toEqual([['velocity', burst[4]]])
+    expect(velocity[0]?.evidence.transactionIds).toEqual(burst.slice(0, 5))
+    const testing = (await alertsOn(ct.customerId)).filter((a) => a.rule === 'card-testing')
+    expect(testing.map((a) => a.transactionId)).toEqual([large.transactionId])
+    expect(testing[0]?.evidence.transactionIds.at(-1)).toBe(large.transactionId)
+    // What a detection right after the burst reads: the nearest `limit` of its n + 3 attempts.
+    const trigger = {
+      transactionId: '0190b0c0-0000-7000-8000-0000000000ff',
+      cardId: v.cardId,
+      customerId: v.customerId,
+      decision: 'approved' as const,
+      amount: 10_000,
+      currency: 'KRW',
+      mcc: '5814',
+      country: 'KR',
+      occurredAt: ago(30),
+      decidedAt: new Date().toISOString(),
+    }
+    const history = await loadHistory(t.sql, trigger, defaultAnomalyPolicy)
+    expect(history.card).toHaveLength(limit)
   })
 
   it("amount: a payment over five times the customer's median raises an alert with the baseline", async () => {

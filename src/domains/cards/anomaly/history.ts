@@ -1,6 +1,6 @@
 import type { SqlClient } from '../../../kernel/index.js'
 import type { DetectAnomalies } from '../messages.js'
-import { historyWindowMs, type Attempt, type History } from './rules.js'
+import { historyLimit, historyWindowMs, type Attempt, type History } from './rules.js'
 import type { AnomalyPolicy } from './settings.js'
 
 /**
@@ -35,7 +35,7 @@ const decidedBefore = `card_id = q.card_id AND transaction_id <> q.own AND sourc
 /**
  * The histories of several triggers (a processor's batch), in the triggers' order, in two statements
  * whatever their number: each trigger's rows are read by a LATERAL subquery of its own, on its own
- * card, customer and times (the nearest 1,000 attempts before it in time and 1,000 after it), so
+ * card, customer and times (the nearest `historyLimit` attempts before it in time and as many after it), so
  * each history is what `loadHistory` gives it alone.
  */
 export async function loadHistories(
@@ -45,6 +45,7 @@ export async function loadHistories(
 ): Promise<History[]> {
   if (triggers.length === 0) return []
   const window = historyWindowMs(policy)
+  const limit = historyLimit(policy)
   const at = (ms: number) => new Date(ms).toISOString()
   const column = <T>(pick: (t: DetectAnomalies) => T) => triggers.map(pick)
   const [cards, baselines] = await Promise.all([
@@ -55,11 +56,11 @@ export async function loadHistories(
        CROSS JOIN LATERAL (
          (SELECT ${attempt} FROM cards.card_transaction
           WHERE ${decidedBefore} AND occurred_at <= q.occurred AND occurred_at > q.since
-          ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT 1000)
+          ORDER BY occurred_at DESC, created_at DESC, transaction_id DESC LIMIT $7)
          UNION ALL
          (SELECT ${attempt} FROM cards.card_transaction
           WHERE ${decidedBefore} AND occurred_at > q.occurred AND occurred_at < q.until
-          ORDER BY occurred_at, created_at, transaction_id LIMIT 1000)) h
+          ORDER BY occurred_at, created_at, transaction_id LIMIT $7)) h
        ORDER BY q.i, h."occurredAt" DESC, h.created_at DESC, h.transaction_id DESC`,
       [
         column((t) => t.cardId),
@@ -68,6 +69,7 @@ export async function loadHistories(
         column((t) => t.occurredAt),
         column((t) => at(Date.parse(t.occurredAt) - window)),
         column((t) => at(Date.parse(t.occurredAt) + window)),
+        limit,
       ],
     ),
     policy.amount.on

@@ -355,6 +355,25 @@ export function historyWindowMs(p: AnomalyPolicy): number {
   )
 }
 
+/**
+ * How many of the card's attempts, each way from the trigger in time, the rules are given: enough to
+ * see the trigger's velocity window and its neighbours' whole (each holds up to `count` attempts), a
+ * run of probes twice the count, and the nearest attempt for travel; never more than 1,000. A card
+ * tried hundreds of times a minute would otherwise have every detection read and sort thousands of
+ * rows. The rules see a burst longer than this as a burst all the same: its attempts near the
+ * trigger are dense, in the history as with the trigger.
+ */
+export function historyLimit(p: AnomalyPolicy): number {
+  return Math.min(
+    1000,
+    Math.max(
+      50,
+      p.velocity.on ? 2 * p.velocity.count + 2 : 0,
+      p.cardTesting.on ? 4 * p.cardTesting.count + 2 : 0,
+    ),
+  )
+}
+
 const namespace = 'tandem/cards/anomaly-alert'
 
 /**

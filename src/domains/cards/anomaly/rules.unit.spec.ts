@@ -5,6 +5,7 @@ import {
   amount,
   cardTesting,
   detect,
+  historyLimit,
   historyWindowMs,
   riskyMcc,
   travel,
@@ -404,6 +405,15 @@ describe('detection as configured', () => {
     expect(historyWindowMs(policy)).toBeGreaterThan(20 * 3_600_000)
     const noTravel = anomalyPolicyFrom({ CARDS_ANOMALY_TRAVEL: 'off' })
     expect(historyWindowMs(noTravel)).toBe(3_600_000)
+  })
+
+  it('reads as many attempts each way as the counts need: 50 at least, 1,000 at most', () => {
+    expect(historyLimit(policy)).toBe(50)
+    expect(historyLimit(anomalyPolicyFrom({ CARDS_ANOMALY_VELOCITY_COUNT: '100' }))).toBe(202)
+    expect(historyLimit(anomalyPolicyFrom({ CARDS_ANOMALY_CARD_TESTING_COUNT: '40' }))).toBe(162)
+    expect(historyLimit(anomalyPolicyFrom({ CARDS_ANOMALY_VELOCITY_COUNT: '1000' }))).toBe(1000)
+    const countsOff = { CARDS_ANOMALY_VELOCITY: 'off', CARDS_ANOMALY_CARD_TESTING: 'off' }
+    expect(historyLimit(anomalyPolicyFrom({ ...countsOff, CARDS_ANOMALY_VELOCITY_COUNT: '1000' }))).toBe(50)
   })
 
   it('names an alert by its rule and transaction: the same evidence, the same id', () => {
