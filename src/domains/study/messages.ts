@@ -72,9 +72,10 @@ export const RecordSummaryInput = Type.Object(
   {
     summaryId: Id(),
     outcome: Type.Enum(['ready', 'failed']),
-    summary: Type.Optional(Type.String({ maxLength: 100_000 })),
-    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
-    provider: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+    // Text, not blank: a summary of spaces is no summary (the processor records the refusal as a failure).
+    summary: Type.Optional(Text(100_000)),
+    reason: Type.Optional(Text(500)),
+    provider: Type.Optional(Text(50)),
   },
   strict,
 )

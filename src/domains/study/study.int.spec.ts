@@ -20,7 +20,7 @@ const local = summarizerFor('local')
 
 /**
  * Local summaries, except: `FAIL…` throws; `HOLD…` waits until the test lets it go; `BROKEN…` gives
- * half an emoji, which the summary's record refuses.
+ * half an emoji, and `BLANK…` spaces, which the summary's record refuses.
  */
 let release: () => void = () => undefined
 /** Set anew by the test that holds a summary (one per mode). */
@@ -30,6 +30,7 @@ const summarizer: Summarizer = {
   async summarize(request) {
     if (request.content.startsWith('FAIL')) throw new Error('the provider is down')
     if (request.content.startsWith('BROKEN')) return 'Half an emoji: \ud83d'
+    if (request.content.startsWith('BLANK')) return ' \n\u200b '
     if (request.content.startsWith('HOLD')) await gate
     return local.summarize(request)
   },
@@ -279,6 +280,9 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     const broken = await send<{ summaryId: string }>(
       t.commands.execute(generateSummary, { subjectId, content: 'BROKEN text.' }, { caller: learner }),
     )
+    const blank = await send<{ summaryId: string }>(
+      t.commands.execute(generateSummary, { subjectId, content: 'BLANK text.' }, { caller: learner }),
+    )
     const next = await send<{ summaryId: string }>(
       t.commands.execute(
         generateSummary,
@@ -293,12 +297,16 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     }
     await until(async () => {
       const items = await list()
-      return items.length === 2 && items.every((s) => s.status !== 'pending')
+      return items.length === 3 && items.every((s) => s.status !== 'pending')
     })
     const byId = new Map((await list()).map((s) => [s.summaryId, s]))
     expect(byId.get(broken.result.summaryId)).toMatchObject({
       status: 'failed',
       reason: expect.stringContaining('local-textrank: the summary was refused') as unknown,
+    })
+    expect(byId.get(blank.result.summaryId)).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('/summary must not be blank') as unknown,
     })
     expect(byId.get(next.result.summaryId)).toMatchObject({ status: 'ready' })
   })
