@@ -25,6 +25,15 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return value
 }
 
+/**
+ * Refuses a request's query string, for a route that reads none (a command's, which reads its body):
+ * a parameter there would be dropped unread, `?name=x` changing nothing while the client thinks it did.
+ */
+export function refuseQueryString(request: FastifyRequest, message: string): void {
+  const names = Object.keys(request.query ?? {})
+  if (names.length > 0) throw new ValidationError(names.map((name) => ({ path: `/query/${name}`, message })))
+}
+
 /** Requests whose command reached the bus, which records its outcome in the audit log itself. */
 export const reachedBus = new WeakSet<FastifyRequest>()
 
@@ -39,6 +48,7 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
       if (!(error instanceof UnauthenticatedError)) throw error
       refusedToken = error
     }
+    refuseQueryString(request, 'is not read: a command takes its input from the body')
     const idempotencyKey = header(request, 'idempotency-key')
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
       throw new ValidationError([

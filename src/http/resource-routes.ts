@@ -5,7 +5,7 @@ import { addressOf } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
-import { callerOf, consistencyOf } from './handlers.js'
+import { callerOf, consistencyOf, refuseQueryString } from './handlers.js'
 import { commandHeaders, problem, queryHeaders } from './routes.js'
 
 /**
@@ -109,6 +109,8 @@ function handlerOf(tandem: Tandem, route: ResourceRoute) {
     const caller = callerOf(tandem, request)
     const body = request.body === undefined ? {} : request.body
     if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be object' }])
+    // A route that builds its input itself and declares no query string reads none.
+    if (route.input && !route.schema?.querystring) refuseQueryString(request, 'is not read by this route')
     const query = (request.query ?? {}) as Record<string, unknown>
     const params = (request.params ?? {}) as Record<string, string>
     const input = route.input ? route.input({ params, query, body }) : { ...query, ...body, ...params }

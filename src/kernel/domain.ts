@@ -83,7 +83,10 @@ export interface ResourceRoute {
   summary: string
   /** The command or query it sends. */
   message: AnyCommand | AnyQuery
-  /** The message's input, from the request (default: query string, body and path merged). */
+  /**
+   * The message's input, from the request (default: query string, body and path merged). A route
+   * that builds it and declares no `schema.querystring` reads no query string: a parameter is a 400.
+   */
   input?(request: ResourceRequest): unknown
   /** The answer's body (default: the command's result or the query's data). */
   answer?(outcome: ResourceOutcome): unknown

@@ -245,6 +245,12 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
       expectInvalid(answer, '')
     }
     expectInvalid(await put(s, `/api/cqrs/subjects/${id}/`, { name: 'Mine', subject_id: id }, minji), '')
+    // A command's route reads no query string: a field there is refused, not dropped unread.
+    expectInvalid(await put(s, `/api/cqrs/subjects/${id}/?name=q`, {}, minji), '/query/name')
+    expectInvalid(
+      await s.post('/api/cqrs/study-progress/update_progress/?bogus=%00', progress, { caller: minji }),
+      '/query/bogus',
+    )
     // A body of null is a value, not an empty object: refused whole.
     const nothing = await s.app.inject({
       method: 'POST',
