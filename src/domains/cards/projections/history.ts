@@ -5,6 +5,7 @@ import {
   defineSqlProjection,
   NotFoundError,
   storedTime,
+  type SqlProjectionTx,
 } from '../../../kernel/index.js'
 import { cardEvents } from '../messages.js'
 import { readers, seesEveryone } from './access.js'
@@ -33,6 +34,21 @@ const statusSet = {
 
 export const historyTag = (cardId: string) => `history:${cardId}`
 
+/**
+ * Whether a generation's events table is version 1's, which kept each event's data (NOT NULL): at
+ * the start after an upgrade this code applies that generation, live until version 2 is built
+ * beside it and switched to, and its rows must take their data as version 1 wrote them. Asked each
+ * batch (a lookup in the catalog), not remembered by the table's name.
+ */
+async function keepsData(tx: SqlProjectionTx, events: string): Promise<boolean> {
+  const [row] = await tx.query<{ kept: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'
+       AND NOT attisdropped) AS kept`,
+    [events],
+  )
+  return row?.kept === true
+}
+
 export const cardHistoryProjection = defineSqlProjection({
   domain: 'cards',
   name: historyModel,
@@ -51,6 +67,7 @@ export const cardHistoryProjection = defineSqlProjection({
   tags: ({ data }) => [historyTag(data.cardId)],
   // A batch in two statements (its cards, its events), rows as JSON arrays, not one per event.
   async applyBatch(events, tx, t) {
+    const withData = await keepsData(tx, t('card_events'))
     const cards = []
     const rows = []
     for (const event of events) {
@@ -78,6 +95,7 @@ export const cardHistoryProjection = defineSqlProjection({
         credit_limit: balance?.creditLimit ?? null,
         holds: balance?.holds ?? null,
         posted: balance?.posted ?? null,
+        ...(withData ? { data: d } : {}),
       })
     }
     if (cards.length > 0) {
@@ -89,12 +107,13 @@ export const cardHistoryProjection = defineSqlProjection({
         params: [JSON.stringify(cards)],
       })
     }
+    const [data, dataType] = withData ? [', data', ', data jsonb'] : ['', '']
     tx.write({
       text: `INSERT INTO ${t('card_events')} (card_id, position, type, at, actor, transaction_id, status,
-               credit_limit, holds, posted)
+               credit_limit, holds, posted${data})
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(card_id uuid, position bigint, type text,
                at text, actor text, transaction_id uuid, status text, credit_limit bigint, holds bigint,
-               posted bigint)
+               posted bigint${dataType})
              ON CONFLICT (card_id, position) DO NOTHING`,
       params: [JSON.stringify(rows)],
     })
@@ -164,7 +183,14 @@ export const getCardHistory = defineQuery({
     const logged = new Map((await history.at(listed.map((e) => e.position))).map((e) => [e.position, e]))
     const page = listed.map((e) => {
       const event = logged.get(e.position)
-      if (!event) throw new Error(`The log holds no event at ${e.position}, which ${historyModel} lists`)
+      // A read model of another log (READ_DATABASE_URL naming another deployment's, or a write
+      // database restored behind it) lists positions this log holds nothing or something else at:
+      // a fault of the deployment, never another card's data in the answer.
+      const data = event?.data as { cardId?: unknown } | undefined
+      if (!event || event.type !== e.type || data?.cardId !== q.cardId)
+        throw new Error(
+          `The log holds ${event ? `a ${event.type} of card ${String(data?.cardId)}` : 'no event'} at ${e.position}, where ${historyModel} lists a ${e.type} of card ${q.cardId}: the read database is not this log's`,
+        )
       return { ...e, data: event.data as Record<string, unknown> }
     })
     const last = page.at(-1)

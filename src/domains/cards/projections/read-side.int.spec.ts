@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { modes, projectionSpec, renumbered } from '../../../kernel/testing.js'
-import { cardHistoryProjection, getCardHistory } from './history.js'
+import { cardHistoryProjection, getCardHistory, historyModel } from './history.js'
 import { spending } from './index.js'
 import { recentPerCard, recentTransactionsProjection } from './recent.js'
 import { getRecentTransactions } from './recent-queries.js'
@@ -244,6 +244,34 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
       cursor = page.nextCursor
     } while (cursor)
     expect(walked).toEqual(['11', '10', '9'])
+  })
+
+  it('applies a version 1 generation (each event’s data kept, NOT NULL) as version 1 did, until the switch', async () => {
+    const m = await given()
+    const events = m.table(historyModel, 'card_events')
+    // The table as version 1 made it: this code applies it after an upgrade, while version 2 is built.
+    await m.query(`ALTER TABLE ${events} ADD COLUMN data jsonb NOT NULL`)
+    const batch = [issued(k1), authorized(k1, txn(1, 10))].map(m.record)
+    await m.applyBatch(batch)
+    const rows = await m.query<{ data: unknown }>(`SELECT data FROM ${events} ORDER BY position`)
+    expect(rows.map((r) => r.data)).toEqual(batch.map((e) => e.data))
+    const history = await m.ask(getCardHistory, { cardId: k1.cardId }, agent)
+    expect(history.events.map((e) => e.data)).toEqual(batch.toReversed().map((e) => e.data))
+  })
+
+  it('answers no other card’s data where the read model is not the log’s: an error instead', async () => {
+    const m = await given()
+    const batch = [issued(k1), issued(k2)].map(m.record)
+    await m.applyBatch(batch)
+    // A row naming a position where the log holds another card's event (a read database of another log).
+    await m.query(
+      `INSERT INTO ${m.table(historyModel, 'card_events')} (card_id, position, type, at, actor)
+       VALUES ($1, $2, 'CardIssued', '2031-01-01T00:00:00.000Z', 'x')`,
+      [k1.cardId, batch[1]?.position],
+    )
+    await expect(m.ask(getCardHistory, { cardId: k1.cardId }, agent)).rejects.toThrow(
+      /the read database is not this log's/,
+    )
   })
 
   it('starts at the issue: declines of the card id before it (CARD_NOT_FOUND) are no one’s to read', async () => {
