@@ -37,15 +37,18 @@ export const historyTag = (cardId: string) => `history:${cardId}`
 /**
  * Whether a generation's events table is version 1's, which kept each event's data (NOT NULL): at
  * the start after an upgrade this code applies that generation, live until version 2 is built
- * beside it and switched to, and its rows must take their data as version 1 wrote them. Asked each
- * batch (a lookup in the catalog), not remembered by the table's name.
+ * beside it and switched to, and its rows must take their data as version 1 wrote them. A table
+ * found without the column is remembered (this code makes no other); one with it is asked again.
  */
+const withoutData = new Set<string>()
 async function keepsData(tx: SqlProjectionTx, events: string): Promise<boolean> {
+  if (withoutData.has(events)) return false
   const [row] = await tx.query<{ kept: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'
        AND NOT attisdropped) AS kept`,
     [events],
   )
+  if (row?.kept !== true) withoutData.add(events)
   return row?.kept === true
 }
 
