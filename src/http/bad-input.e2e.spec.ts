@@ -55,13 +55,27 @@ const commandCases: Case[] = [
     send: (s) =>
       s.app.inject({
         method: 'POST',
-        url: `${noteCommand('create-note')}?title=Other&x=%00`,
+        url: `${noteCommand('create-note')}?title=Other&x=%00&a%2Fb~c=1`,
         headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
         payload: JSON.stringify(valid),
       }),
     status: 400,
     code: 'VALIDATION_FAILED',
-    paths: ['/query/title', '/query/x'],
+    // Named as JSON pointers are, as a body's fields: `a/b~c` is `a~1b~0c`.
+    paths: ['/query/title', '/query/x', '/query/a~1b~0c'],
+  },
+  {
+    // Without a token the answer is the 401 it is without the query string.
+    name: 'create-note: a query string and no token',
+    send: (s) =>
+      s.app.inject({
+        method: 'POST',
+        url: `${noteCommand('create-note')}?x=1`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(valid),
+      }),
+    status: 401,
+    code: 'UNAUTHENTICATED',
   },
   {
     name: 'create-note: bad JSON',

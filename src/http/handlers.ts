@@ -31,7 +31,10 @@ function header(request: FastifyRequest, name: string): string | undefined {
  */
 export function refuseQueryString(request: FastifyRequest, message: string): void {
   const names = Object.keys(request.query ?? {})
-  if (names.length > 0) throw new ValidationError(names.map((name) => ({ path: `/query/${name}`, message })))
+  // Each name as a JSON pointer's token (`a/b` is `a~1b`), as the body's fields are named.
+  const token = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1')
+  if (names.length > 0)
+    throw new ValidationError(names.map((name) => ({ path: `/query/${token(name)}`, message })))
 }
 
 /** Requests whose command reached the bus, which records its outcome in the audit log itself. */
@@ -48,7 +51,9 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
       if (!(error instanceof UnauthenticatedError)) throw error
       refusedToken = error
     }
-    refuseQueryString(request, 'is not read: a command takes its input from the body')
+    // Refused as input is, after the token: without a (good) one the bus answers 401 first.
+    if (!refusedToken && (caller || definition.access.kind === 'public'))
+      refuseQueryString(request, 'is not read: a command takes its input from the body')
     const idempotencyKey = header(request, 'idempotency-key')
     if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
       throw new ValidationError([

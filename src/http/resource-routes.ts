@@ -110,7 +110,9 @@ function handlerOf(tandem: Tandem, route: ResourceRoute) {
     const body = request.body === undefined ? {} : request.body
     if (!isObject(body)) throw new ValidationError([{ path: '', message: 'must be object' }])
     // A route that builds its input itself and declares no query string reads none.
-    if (route.input && !route.schema?.querystring) refuseQueryString(request, 'is not read by this route')
+    // Without a token, the bus's 401 comes first, as without the query string.
+    if (route.input && !route.schema?.querystring && (caller || route.message.access.kind === 'public'))
+      refuseQueryString(request, 'is not read by this route')
     const query = (request.query ?? {}) as Record<string, unknown>
     const params = (request.params ?? {}) as Record<string, string>
     const input = route.input ? route.input({ params, query, body }) : { ...query, ...body, ...params }

@@ -247,6 +247,14 @@ describe.each(modes)("the guide's /api/cqrs/ paths (%s)", (mode) => {
     expectInvalid(await put(s, `/api/cqrs/subjects/${id}/`, { name: 'Mine', subject_id: id }, minji), '')
     // A command's route reads no query string: a field there is refused, not dropped unread.
     expectInvalid(await put(s, `/api/cqrs/subjects/${id}/?name=q`, {}, minji), '/query/name')
+    // Without a token: 401 first, as without the query string.
+    const anonymous = await s.app.inject({
+      method: 'PUT',
+      url: `/api/cqrs/subjects/${id}/?name=q`,
+      headers: { 'content-type': 'application/json' },
+      payload: '{}',
+    })
+    expectProblem(anonymous, 401, 'UNAUTHENTICATED')
     expectInvalid(
       await s.post('/api/cqrs/study-progress/update_progress/?bogus=%00', progress, { caller: minji }),
       '/query/bogus',

@@ -189,8 +189,16 @@ export const getCardHistory = defineQuery({
       // A read model of another log (READ_DATABASE_URL naming another deployment's, or a write
       // database restored behind it) lists positions this log holds nothing or something else at:
       // a fault of the deployment, never another card's data in the answer.
-      const data = event?.data as { cardId?: unknown } | undefined
-      if (!event || event.type !== e.type || data?.cardId !== q.cardId)
+      // Each of the row's own fields is checked against the event: the same card id may be another
+      // deployment's card (ids can be chosen), at the same position.
+      const data = event?.data as { cardId?: unknown; at?: unknown; transactionId?: unknown } | undefined
+      if (
+        !event ||
+        event.type !== e.type ||
+        data?.cardId !== q.cardId ||
+        data.at !== e.at ||
+        (data.transactionId ?? null) !== e.transactionId
+      )
         throw new Error(
           `The log holds ${event ? `a ${event.type} of card ${String(data?.cardId)}` : 'no event'} at ${e.position}, where ${historyModel} lists a ${e.type} of card ${q.cardId}: the read database is not this log's`,
         )

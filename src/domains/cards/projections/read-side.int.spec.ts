@@ -272,6 +272,25 @@ describe.each(modes)('cards history read side (%s)', (mode) => {
     await expect(m.ask(getCardHistory, { cardId: k1.cardId }, agent)).rejects.toThrow(
       /the read database is not this log's/,
     )
+    // The same card id in another deployment (ids can be chosen), its event at the same position:
+    // the row's own time or transaction tells them apart.
+    const other = await given()
+    const mine = [issued(k1), authorized(k1, txn(1, 10))].map(other.record)
+    await other.applyBatch(mine)
+    const table = other.table(historyModel, 'card_events')
+    await other.query(`UPDATE ${table} SET at = '2031-06-01T00:00:00.000Z' WHERE position = $1`, [
+      mine[1]?.position,
+    ])
+    await expect(other.ask(getCardHistory, { cardId: k1.cardId }, agent)).rejects.toThrow(
+      /the read database is not this log's/,
+    )
+    await other.query(`UPDATE ${table} SET at = $2, transaction_id = gen_random_uuid() WHERE position = $1`, [
+      mine[1]?.position,
+      mine[1]?.data.at,
+    ])
+    await expect(other.ask(getCardHistory, { cardId: k1.cardId }, agent)).rejects.toThrow(
+      /the read database is not this log's/,
+    )
   })
 
   it('starts at the issue: declines of the card id before it (CARD_NOT_FOUND) are no one’s to read', async () => {
