@@ -47,6 +47,9 @@ const stopwords = new Set(
   ),
 )
 
+/** A letter or a digit, not a Hangul filler (letters to Unicode, blank to a reader): a sentence has one. */
+const wordy = /(?![\u115F\u1160\u3164\uFFA0])[\p{L}\p{N}]/u
+
 /**
  * Sentences: ends of sentence marks and line breaks. A Latin mark ends one where a space follows it
  * (`3.5`, `e.g.x`); a full-width CJK mark (。！？) where it stands, as Chinese and Japanese put no
@@ -57,7 +60,7 @@ export function sentencesOf(text: string): string[] {
   return text
     .split(/(?<=[。！？])(?![。！？」』）”])\s*|(?<=[.!?…])\s+|\n\s*\n|\r?\n(?=\s*[-*•\d])/u)
     .map((s) => s.replace(/\s+/gu, ' ').trim())
-    .filter((s) => /[\p{L}\p{N}]/u.test(s))
+    .filter((s) => wordy.test(s))
 }
 
 /** Scripts written without spaces between words, or with particles attached: read as bigrams. */

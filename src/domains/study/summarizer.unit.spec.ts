@@ -12,6 +12,9 @@ const korean =
 
 describe('the local summarizer', () => {
   it('splits sentences on Latin and CJK marks and on blank lines', () => {
+    // A Hangul filler is a letter to Unicode and blank to a reader: no sentence.
+    expect(sentencesOf('\u3164\n\nx.')).toEqual(['x.'])
+    expect(sentencesOf('\u115f\u1160 \uffa0. Real one.')).toEqual(['Real one.'])
     expect(sentencesOf('One. Two! 셋입니다。 Four?\n\nFive')).toEqual([
       'One.',
       'Two!',
