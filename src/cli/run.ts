@@ -9,8 +9,6 @@ import { call, rebuild, retryProcessor, serverUrl } from './remote.js'
 // without loading the application, its store drivers and its server.
 const domainsOf = async () => (await import('../app/domains.js')).domains
 
-/** The longest a token made by `tandem token` lasts: ten years. */
-
 export async function usage(): Promise<string> {
   const domains = await domainsOf()
   return `Usage: tandem <command> [options]

@@ -37,6 +37,14 @@ export function refuseQueryString(request: FastifyRequest, message: string): voi
     throw new ValidationError(names.map((name) => ({ path: `/query/${token(name)}`, message })))
 }
 
+/** The request's Idempotency-Key, checked: 1 to 255 characters, given once. */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = header(request, 'idempotency-key')
+  if (key !== undefined && (key.length === 0 || key.length > 255))
+    throw new ValidationError([{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }])
+  return key
+}
+
 /** Requests whose command reached the bus, which records its outcome in the audit log itself. */
 export const reachedBus = new WeakSet<FastifyRequest>()
 
@@ -54,12 +62,7 @@ export function commandHandler(tandem: Tandem, definition: AnyCommand) {
     // Refused as input is, after the token: without a (good) one the bus answers 401 first.
     if (!refusedToken && (caller || definition.access.kind === 'public'))
       refuseQueryString(request, 'is not read: a command takes its input from the body')
-    const idempotencyKey = header(request, 'idempotency-key')
-    if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
-      throw new ValidationError([
-        { path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' },
-      ])
-    }
+    const idempotencyKey = idempotencyKeyOf(request)
     reachedBus.add(request)
     // No body is an empty input; a body of `null` is a value, refused as 5 or [1] are (not read as {}).
     const body = request.body === undefined ? {} : request.body

@@ -5,7 +5,7 @@ import { addressOf } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
-import { callerOf, consistencyOf, refuseQueryString } from './handlers.js'
+import { callerOf, consistencyOf, idempotencyKeyOf, refuseQueryString } from './handlers.js'
 import { commandHeaders, problem, queryHeaders } from './routes.js'
 
 /**
@@ -75,12 +75,6 @@ function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown>
   }
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name]
-  if (Array.isArray(value)) throw new ValidationError([{ path: `/headers/${name}`, message: 'is repeated' }])
-  return value
-}
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
@@ -119,12 +113,7 @@ function handlerOf(tandem: Tandem, route: ResourceRoute) {
     let outcome: ResourceOutcome
     const { message } = route
     if (message.kind === 'command') {
-      const idempotencyKey = header(request, 'idempotency-key')
-      if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
-        throw new ValidationError([
-          { path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' },
-        ])
-      }
+      const idempotencyKey = idempotencyKeyOf(request)
       const done = await tandem.commands.execute(message, input, {
         caller,
         idempotencyKey,
