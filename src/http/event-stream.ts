@@ -182,14 +182,18 @@ function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
  * A refusal read while a stream's read models apply the log again from the start (the store lost
  * its data, or the process is still catching up): not the answer, which comes back as they catch
  * up. The stream sends nothing for it and waits for the next change (a 404 `EVENT_NOT_FOUND` ended
- * an event's stream; a 409 `PROFILE_REQUIRED` came on a reader's feed after a Redis flush).
+ * an event's stream; a 409 `PROFILE_REQUIRED` came on a reader's feed after a Redis flush). Read
+ * models counted caught up are asked whether their stores still hold what was applied: a read that
+ * met a store just flushed, before the loss was known here, was sent as the answer.
  */
-export function refusedWhileApplying(
+export async function refusedWhileApplying(
   tandem: Tandem,
   readModels: readonly string[],
   error: AppError,
-): boolean {
-  return error.status < 500 && !tandem.projections.caughtUpNow(readModels)
+): Promise<boolean> {
+  if (error.status >= 500) return false
+  if (!tandem.projections.caughtUpNow(readModels)) return true
+  return !(await tandem.projections.stillHeld(readModels))
 }
 
 /**
@@ -207,14 +211,14 @@ export async function firstRead<T>(
   refusalOf: (value: T) => AppError | undefined = () => undefined,
 ): Promise<T> {
   const deadline = Date.now() + maxWaitMs
-  const again = (error: AppError | undefined) =>
-    error !== undefined && refusedWhileApplying(tandem, readModels, error) && Date.now() < deadline
+  const again = async (error: AppError | undefined) =>
+    error !== undefined && Date.now() < deadline && (await refusedWhileApplying(tandem, readModels, error))
   for (;;) {
-    const value = await read().catch((error: unknown) => {
-      if (isAppError(error) && again(error)) return undefined
+    const value = await read().catch(async (error: unknown) => {
+      if (isAppError(error) && (await again(error))) return undefined
       throw error
     })
-    if (value !== undefined && !again(refusalOf(value))) return value
+    if (value !== undefined && !(await again(refusalOf(value)))) return value
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }

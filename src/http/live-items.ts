@@ -307,7 +307,7 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
         }
       } catch (error) {
         if (!isAppError(error)) throw error
-        if (refusedWhileApplying(tandem, definition.readModels, error)) return
+        if (await refusedWhileApplying(tandem, definition.readModels, error)) return
         // No id: a problem must not move the client's Last-Event-ID.
         stream.send('problem', undefined, problemText(error))
       }

@@ -44,7 +44,10 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       tandem,
       async (freshAfter) => {
         const next = await ask(freshAfter)
-        if (next.status === 'failed' && refusedWhileApplying(tandem, definition.readModels, next.error))
+        if (
+          next.status === 'failed' &&
+          (await refusedWhileApplying(tandem, definition.readModels, next.error))
+        )
           return
         // No id: a problem must not move the client's Last-Event-ID (as on item streams). What the
         // stream follows gone (404) ends it: every later change would repeat the problem.

@@ -1,6 +1,6 @@
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
-import { compareDecimal, headPosition } from '../storage/event-log.js'
+import { compareCheckpoints, compareDecimal, headPosition } from '../storage/event-log.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
@@ -24,6 +24,12 @@ export interface ProjectionManager extends ReadProgress {
    * applying it from the start, after a store lost its data or a process started).
    */
   caughtUpNow(readModels: readonly string[]): boolean
+  /**
+   * Whether the stores of `readModels` still hold what this process counts as applied in them. A read
+   * racing a flush of Redis can meet the emptied store before the loss is known here: where one holds
+   * less, it is checked as after any possible loss (and the answer is false).
+   */
+  stillHeld(readModels: readonly string[]): Promise<boolean>
   /**
    * Builds a new generation beside the live one and switches to it when caught up. A second one
    * while the first runs is refused (REBUILD_IN_PROGRESS), and `rebuilding` tells so at once.
@@ -166,6 +172,24 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     }
   }
 
+  /**
+   * Redis restarted, or flushed, keeps nothing here: until each KV projection has checked that its
+   * store still holds what it applied (and, where not, counts nothing as applied), its reads wait,
+   * so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
+   */
+  function checkKv(): Promise<unknown> {
+    const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
+    const checked = Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()])
+    const settled = checked.catch((error: unknown) =>
+      log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
+    )
+    placements.holdReads(settled)
+    void checked
+      .then(() => relist(runners))
+      .catch((error: unknown) => log.warn({ err: error }, 'setting catalog entries again failed'))
+    return settled
+  }
+
   return {
     stores: placements.stores,
     names: () => names,
@@ -176,21 +200,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         if (placement) await place(projection, placement)
       }
       sharing?.placed()
-      // Redis restarted, or flushed, keeps nothing here: until each KV projection has checked that its
-      // store still holds what it applied (and, where not, counts nothing as applied), its reads wait,
-      // so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
-      options.kv.onPossibleLoss?.(() => {
-        const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
-        const checked = Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()])
-        placements.holdReads(
-          checked.catch((error: unknown) =>
-            log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
-          ),
-        )
-        void checked
-          .then(() => relist(runners))
-          .catch((error: unknown) => log.warn({ err: error }, 'setting catalog entries again failed'))
-      })
+      options.kv.onPossibleLoss?.(() => void checkKv())
       lag = measureLag(source, placements, metrics)
     },
     async stop() {
@@ -219,6 +229,19 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     },
     rebuild,
     caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
+    async stillHeld(readModels) {
+      for (const name of readModels) {
+        const entry = placements.get(name)
+        if (entry?.projection.store !== 'kv') continue
+        // Taken before the read: what is applied meanwhile is in the store by the time it is read.
+        const counted = entry.progress.checkpoint
+        if (compareCheckpoints(await entry.target.checkpoint(), counted) < 0) {
+          await checkKv()
+          return false
+        }
+      }
+      return true
+    },
     rebuilding(name) {
       const entry = placements.get(name)
       return entry !== undefined && rebuildBegun(entry)
