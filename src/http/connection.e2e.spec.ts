@@ -18,6 +18,7 @@ const limits: HttpLimits = {
   checkIntervalMs: 50,
   drainBytes: 8 * 1024 * 1024,
   maxConnections: 10_000,
+  heldAnswerBytes: 64 * 1024 * 1024,
 }
 /**
  * The bounds for large bodies: they are about the size, not the time, and a 6 MiB body takes more
@@ -439,6 +440,33 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
         expect(read).toBeGreaterThan(big.length)
         stalled.destroy()
         slow.destroy()
+      } finally {
+        await own.app.close()
+      }
+    })
+
+    it('closes connections whose answers go unread once together they hold more than the bound', async () => {
+      // The body bound (10 s) is past the wait: what closes them here is the process's bound.
+      const big = 'x'.repeat(4 * MiB)
+      const bounds = { ...roomyLimits, heldAnswerBytes: 8 * MiB }
+      const own = await alone(bounds, (server) => server.get('/big', async () => big))
+      try {
+        const stalled = [await opened(own.port), await opened(own.port)]
+        for (const socket of stalled) {
+          socket.pause()
+          socket.write('GET /big HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(16))
+        }
+        const began = Date.now()
+        for (let waited = 0; (await own.open()) > 0 && waited < patienceMs; waited += 100) await sleep(100)
+        expect(await own.open()).toBe(0)
+        expect(Date.now() - began).toBeLessThan(bounds.bodyIdleTimeoutMs)
+        // A connection holding little is served meanwhile and after.
+        const small = await opened(own.port)
+        small.write('GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+        let text = ''
+        for await (const chunk of small) text += String(chunk)
+        expect(text).toMatch(/^HTTP\/1.1 200 /)
+        for (const socket of stalled) socket.destroy()
       } finally {
         await own.app.close()
       }

@@ -20,7 +20,8 @@ const bodyDue = (raw: IncomingMessage) =>
  *   closing on unread data makes the client's TCP stack reset the connection, often before the
  *   answer is read;
  * - a connection has at most `maxPipelined` requests unanswered;
- * - an answer its client stops reading closes the connection after the body bound's silence.
+ * - an answer its client stops reading closes the connection after the body bound's silence;
+ * - the answers all connections hold unflushed are bounded together (`holdAnswer`).
  */
 export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
   // Callback hooks: async ones cost every request a promise each, most of them (a GET) for nothing.
@@ -49,12 +50,74 @@ export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
     // takes at once (16 KiB, its least) cannot be held here: such answers arm no timer.
     else if (request.raw.socket instanceof Socket && !fitsSocketBuffer(payload))
       request.raw.socket.setTimeout(limits.bodyIdleTimeoutMs)
+    holdAnswer(request, reply, payload, limits.heldAnswerBytes)
     done(null, payload)
   })
   app.addHook('onResponse', (request, _reply, done) => {
     unqueue(request.raw.socket)
     done()
   })
+}
+
+/** Unflushed answers past which a connection may be closed to keep the process's bound. */
+const heldPerConnection = 1024 * 1024
+
+/** Answer bytes handed to a connection and not yet flushed to its socket; none once it is closed here. */
+interface Held {
+  bytes: number
+  closed: boolean
+}
+const heldBy = new WeakMap<Socket, Held>()
+/** The connections holding more than `heldPerConnection`, and what all connections hold. */
+const heavy = new Set<Socket>()
+let heldTotal = 0
+
+/**
+ * Counts an answer over 16 KiB as held until it is flushed to the socket (or the response closes).
+ * Past `budget` held by all connections together, the connection holding the most is closed, if it
+ * holds more than `heldPerConnection`. Each connection's own bounds (16 pipelined, the body bound's
+ * silence) left 100 clients that pipelined requests for a large document and never read holding
+ * 600 MB of the process for as long as they stayed connected. Node queues the answers to pipelined
+ * requests behind the one unread, so they are counted here, not in the socket's buffer.
+ */
+function holdAnswer(request: FastifyRequest, reply: FastifyReply, payload: unknown, budget: number) {
+  const socket = request.raw.socket
+  if (!(socket instanceof Socket) || fitsSocketBuffer(payload)) return
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return
+  let held = heldBy.get(socket)
+  if (!held) heldBy.set(socket, (held = { bytes: 0, closed: false }))
+  if (held.closed) return
+  const size = payload.length
+  const record = held
+  move(socket, record, size)
+  let out = false
+  const release = () => {
+    if (out) return
+    out = true
+    if (!record.closed) move(socket, record, -size)
+  }
+  reply.raw.once('finish', release)
+  reply.raw.once('close', release)
+  while (heldTotal > budget && heavy.size > 0) {
+    let most: Socket | undefined
+    for (const candidate of heavy)
+      if (!most || (heldBy.get(candidate)?.bytes ?? 0) > (heldBy.get(most)?.bytes ?? 0)) most = candidate
+    const dropped = heldBy.get(most as Socket) as Held
+    request.log.warn(
+      { unflushed: dropped.bytes, heldAnswerBytes: budget },
+      'connection closed: its answers go unread while the process holds too many',
+    )
+    move(most as Socket, dropped, -dropped.bytes)
+    dropped.closed = true
+    ;(most as Socket).destroy()
+  }
+}
+
+function move(socket: Socket, held: Held, bytes: number) {
+  held.bytes += bytes
+  heldTotal += bytes
+  if (held.bytes > heldPerConnection) heavy.add(socket)
+  else heavy.delete(socket)
 }
 
 const fitsSocketBuffer = (payload: unknown) =>

@@ -14,6 +14,11 @@ export interface HttpLimits {
   drainBytes: number
   /** Connections open at once; the next are closed as they come (Node's `maxConnections`). */
   maxConnections: number
+  /**
+   * Answer bytes the connections of a process may hold unread, together: past it, a connection
+   * holding more than 1 MiB of answers unread is closed as its next answer goes out.
+   */
+  heldAnswerBytes: number
 }
 
 export const defaultLimits: HttpLimits = {
@@ -23,6 +28,7 @@ export const defaultLimits: HttpLimits = {
   checkIntervalMs: 1_000,
   drainBytes: 8 * 1024 * 1024,
   maxConnections: 10_000,
+  heldAnswerBytes: 64 * 1024 * 1024,
 }
 
 /** The timeouts an operator may change, by environment variable. */

@@ -277,7 +277,12 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   guardServer(app.server, limits, tandem.log)
   app.setNotFoundHandler(answerUnrouted(app))
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // Made once: the same bytes for every asker, so answers held unread share them.
+  let openapi: Buffer | undefined
+  app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) => {
+    openapi ??= Buffer.from(JSON.stringify(app.swagger()))
+    return reply.type('application/json; charset=utf-8').send(openapi)
+  })
 
   // Closing, the server answers what still comes on open connections 503 and ends its live streams:
   // its close waited for every stream's client to leave (a deploy, for the orchestrator's SIGKILL).
