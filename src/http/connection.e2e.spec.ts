@@ -184,7 +184,8 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
     return { app: server, port: (server.server.address() as AddressInfo).port }
   }
   beforeAll(async () => {
-    tandem = await startTestTandem(mode, { domains: [notesDomain] })
+    // Audited: a command refused before the bus has its entry, with what the client was told.
+    tandem = await startTestTandem(mode, { domains: [{ ...notesDomain, audit: true }] })
     ;({ app, port } = await listen(limits))
     roomy = await listen(roomyLimits)
     token = tandem.token(writer)
@@ -196,9 +197,16 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
     await tandem.dispose()
   })
 
-  const commandHead = (length: number | 'chunked', contentType = 'application/json') =>
+  const commandHead = (length: number | 'chunked', contentType = 'application/json', requestId?: string) =>
     `POST ${command} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${contentType}\r\n` +
+    (requestId === undefined ? '' : `X-Request-Id: ${requestId}\r\n`) +
     (length === 'chunked' ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${length}\r\n\r\n`)
+  /** The audit log's refusals of the command whose request had this id. */
+  const refusalsOf = (requestId: string) =>
+    tandem.sql.query<{ status: number; code: string }>(
+      'SELECT status, code FROM tandem.audit_log WHERE correlation_id = $1',
+      [requestId],
+    )
 
   describe('a body over 1 MiB', () => {
     it.each([2, 6])(
@@ -329,7 +337,10 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       const [before] = await tandem.sql.query<{ n: string }>(
         'SELECT count(*)::text AS n FROM tandem.event_log',
       )
-      const { answer, answeredMs, closed } = await stall(port, `${commandHead(100_000)}{"title":`)
+      const { answer, answeredMs, closed } = await stall(
+        port,
+        `${commandHead(100_000, 'application/json', 'stalled-body')}{"title":`,
+      )
       expect(expectProblem(answer, 408, 'REQUEST_TIMEOUT').detail).toBe('The body stalled')
       expect(answeredMs).toBeGreaterThanOrEqual(limits.bodyIdleTimeoutMs)
       expect(closed).toBe(true)
@@ -337,6 +348,26 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
         'SELECT count(*)::text AS n FROM tandem.event_log',
       )
       expect(after?.n).toBe(before?.n)
+      expect(await refusalsOf('stalled-body')).toEqual([{ status: 408, code: 'REQUEST_TIMEOUT' }])
+    })
+
+    it('records no refusal of a command whose client left mid-body: it was told nothing', async () => {
+      const socket = await open(port)
+      await write(socket, `${commandHead(100_000, 'application/json', 'left-mid-body')}{"title":`)
+      socket.destroy()
+      // A refusal after it, on another connection, has its entry; by then the one cut has been handled.
+      const after = await open(port)
+      await write(after, `${commandHead(2, 'text/plain', 'after-the-cut')}{}`)
+      for (
+        let waited = 0;
+        (await refusalsOf('after-the-cut')).length === 0 && waited < patienceMs;
+        waited += 50
+      )
+        await sleep(50)
+      after.destroy()
+      expect(await refusalsOf('after-the-cut')).toEqual([{ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' }])
+      await sleep(200)
+      expect(await refusalsOf('left-mid-body')).toEqual([])
     })
 
     it('answers 408 to a body dripped a byte at a time, at the whole-request bound', async () => {

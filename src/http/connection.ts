@@ -156,6 +156,9 @@ function unqueue(socket: Socket) {
   if (count !== undefined) unanswered.set(socket, count - 1)
 }
 
+/** Requests whose body stalled, answered 408 `REQUEST_TIMEOUT` past Fastify (`stalled`). */
+export const stalledRequests = new WeakSet<IncomingMessage>()
+
 /** A body's silences bounded: one that stalls is answered 408 and its connection closed. */
 function watchBody(request: FastifyRequest, reply: FastifyReply, limits: HttpLimits) {
   const socket = request.raw.socket
@@ -167,6 +170,7 @@ function watchBody(request: FastifyRequest, reply: FastifyReply, limits: HttpLim
       return
     }
     request.log.info({ code: stalled.code, status: stalled.status }, 'request refused')
+    stalledRequests.add(request.raw)
     answerRaw(socket, stalled)
   })
 }
@@ -179,7 +183,7 @@ interface RawAnswer {
   detail: string
 }
 
-const stalled: RawAnswer = {
+export const stalled: RawAnswer = {
   status: 408,
   reason: 'Request Timeout',
   code: 'REQUEST_TIMEOUT',

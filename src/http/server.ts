@@ -8,7 +8,7 @@ import Type, { type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
-import { clientErrorHandler, guardRequests, guardServer } from './connection.js'
+import { clientErrorHandler, guardRequests, guardServer, stalled, stalledRequests } from './connection.js'
 import { callerOf, commandHandler, queryHandler, reachedBus } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
@@ -319,14 +319,16 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     else if (!isAppError(error) && !cut)
       request.log.info({ code: body.code, status: body.status }, 'request refused')
     const command = commandRoutes.get(request.routeOptions.url ?? '')
-    if (command && !reachedBus.has(request)) {
+    // What the client was told is recorded: a stall its 408; a client gone mid-body was told nothing.
+    const told = !cut ? body : stalledRequests.has(request.raw) ? stalled : undefined
+    if (command && told && !reachedBus.has(request)) {
       let caller: Caller | undefined
       try {
         caller = callerOf(tandem, request)
       } catch {
         caller = undefined
       }
-      const { status, code } = body
+      const { status, code } = told
       await tandem.auditRefusal({ definition: command, caller, status, code, correlationId: request.id })
     }
     return reply.code(body.status).type('application/problem+json').send(body)
