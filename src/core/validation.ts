@@ -111,15 +111,51 @@ function unstorable(value: unknown, path: string): FieldError[] | undefined {
 interface RawError {
   keyword: string
   instancePath: string
+  schemaPath: string
   message: string
   params: Record<string, unknown>
 }
 
+/**
+ * A union's errors narrowed to what the value could have been: a branch whose only error is the
+ * value's type at the union's own path is not it. One branch left: its errors stand for the union's
+ * (a nullable field's text too long says so, not "does not match any allowed form"). None left: the
+ * types the union takes. Several: the union's own message.
+ */
+function narrowUnions(all: readonly RawError[]): { errors: RawError[]; unions: Set<string> } {
+  const dropped = new Set<RawError>()
+  const unions = new Set<string>()
+  const replaced = new Map<RawError, RawError>()
+  for (const union of all) {
+    if (union.keyword !== 'anyOf') continue
+    const prefix = `${union.schemaPath}/anyOf/`
+    const branches = new Map<string, RawError[]>()
+    for (const e of all) {
+      if (!e.schemaPath.startsWith(prefix)) continue
+      const index = e.schemaPath.slice(prefix.length).split('/')[0] ?? ''
+      branches.set(index, [...(branches.get(index) ?? []), e])
+    }
+    const otherType = (errors: RawError[]) =>
+      errors.length === 1 && errors[0]?.keyword === 'type' && errors[0].instancePath === union.instancePath
+    const left = [...branches.values()].filter((errors) => !otherType(errors))
+    if (left.length === 1) {
+      dropped.add(union)
+      for (const errors of branches.values()) if (errors !== left[0]) for (const e of errors) dropped.add(e)
+    } else if (left.length === 0 && branches.size > 0) {
+      const types = [...branches.values()].map((errors) => String(errors[0]?.params.type))
+      replaced.set(union, { ...union, keyword: 'types', message: `must be ${types.join(' or ')}` })
+      for (const errors of branches.values()) for (const e of errors) dropped.add(e)
+    } else {
+      unions.add(union.instancePath)
+    }
+  }
+  const errors = all.filter((e) => !dropped.has(e)).map((e) => replaced.get(e) ?? e)
+  return { errors, unions }
+}
+
 function describe(raw: Iterable<RawError>): FieldError[] {
   const errors: FieldError[] = []
-  const unions = new Set<string>()
-  const all = [...raw]
-  for (const e of all) if (e.keyword === 'anyOf') unions.add(e.instancePath)
+  const { errors: all, unions } = narrowUnions([...raw])
   for (const e of all) {
     const path = e.instancePath
     if (e.keyword === 'required') {

@@ -42,9 +42,26 @@ describe('validation error mapping', () => {
     ])
   })
 
-  it('reports a union once, not each of its branches', () => {
+  it('reports a nullable field by the form its value has: the text too long, or the types it takes', () => {
     expect(check({ title: 'T', capacity: 3, venue: 'far too long' })).toEqual([
-      { path: '/venue', message: 'does not match any allowed form' },
+      { path: '/venue', message: 'must not have more than 5 characters' },
+    ])
+    expect(check({ title: 'T', capacity: 3, venue: 5 })).toEqual([
+      { path: '/venue', message: 'must be string or null' },
+    ])
+  })
+
+  it('reports a union whose value could be of several branches once, not each of its branches', () => {
+    const Either = Type.Object({
+      size: Type.Union([Type.Literal('small'), Type.Literal('large')]),
+      at: Type.Optional(Type.Union([Type.Object({ x: Type.String({ maxLength: 2 }) }), Type.Null()])),
+    })
+    expect(validatorFor(Either)({ size: 'medium' })).toEqual([
+      { path: '/size', message: 'does not match any allowed form' },
+    ])
+    // A nullable object: the error within it.
+    expect(validatorFor(Either)({ size: 'small', at: { x: 'abc' } })).toEqual([
+      { path: '/at/x', message: 'must not have more than 2 characters' },
     ])
   })
 
