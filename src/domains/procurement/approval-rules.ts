@@ -135,7 +135,12 @@ export function decideReject(cmd: RejectRequest, state: RequestState, meta: Comm
 export function decidePay(cmd: MarkAsPaid, state: RequestState, meta: CommandMeta): RequestEvent[] {
   const actorId = actorOf(meta)
   if (state.status === 'absent') throw notFound()
-  if (state.status === 'paid') throw new ConflictError('ALREADY_PAID', 'Already paid', state.paymentReference)
+  if (state.status === 'paid')
+    throw new ConflictError(
+      'ALREADY_PAID',
+      'Already paid',
+      `It was paid, with reference ${state.paymentReference}`,
+    )
   if (state.status !== 'approved')
     throw new ConflictError('REQUEST_NOT_APPROVED', 'Request not approved', `It is ${state.status}`)
   if (state.requesterId === actorId)

@@ -251,7 +251,9 @@ describe.each(modes)('procurement over HTTP (%s)', (mode) => {
     const payHeaders = { 'idempotency-key': `pay-${id}` }
     expectSucceeded(await s.post(url('mark-as-paid'), pay, { caller: finance, headers: payHeaders }))
     expectSucceeded(await s.post(url('mark-as-paid'), pay, { caller: finance, headers: payHeaders }))
-    expectProblem(await s.post(url('mark-as-paid'), pay, { caller: finance }), 409, 'ALREADY_PAID')
+    expect(
+      expectProblem(await s.post(url('mark-as-paid'), pay, { caller: finance }), 409, 'ALREADY_PAID').detail,
+    ).toBe('It was paid, with reference INV-7')
     const events = await s.tandem.sql.query<{ type: string }>(
       'SELECT type FROM tandem.event_log WHERE stream_id = $1 ORDER BY stream_version',
       [`procurement-request-${id}`],
