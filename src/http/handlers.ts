@@ -37,11 +37,19 @@ export function refuseQueryString(request: FastifyRequest, message: string): voi
     throw new ValidationError(names.map((name) => ({ path: `/query/${token(name)}`, message })))
 }
 
-/** The request's Idempotency-Key, checked: 1 to 255 characters, given once. */
+/** Printable ASCII, as the Idempotency-Key's string is (a structured field's sf-string). */
+const keyPattern = /^[\x20-\x7e]{1,255}$/
+
+/**
+ * The request's Idempotency-Key, checked: 1 to 255 printable ASCII characters, given once. Node reads
+ * a header's bytes as Latin-1, so a key beyond ASCII was counted in bytes and stored garbled.
+ */
 export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   const key = header(request, 'idempotency-key')
-  if (key !== undefined && (key.length === 0 || key.length > 255))
-    throw new ValidationError([{ path: '/headers/idempotency-key', message: 'must be 1 to 255 characters' }])
+  if (key !== undefined && !keyPattern.test(key))
+    throw new ValidationError([
+      { path: '/headers/idempotency-key', message: 'must be 1 to 255 printable ASCII characters' },
+    ])
   return key
 }
 

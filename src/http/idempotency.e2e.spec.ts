@@ -166,6 +166,9 @@ describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
   it.each([
     ['a key of 256 characters', 'k'.repeat(256)],
     ['an empty key', ''],
+    // Node reads a header's bytes as Latin-1: an emoji's four bytes came as four characters.
+    ['a key of bytes outside ASCII', 'key-\u00f0\u009f\u0098\u0080'],
+    ['a key with a tab', 'key\tone'],
   ])('answers 400 for %s, and writes nothing', async (_name, key) => {
     const s = server()
     const { noteId } = await createNoteVia(s)

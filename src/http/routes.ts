@@ -37,7 +37,12 @@ const queryErrors = {
 
 export const commandHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first answer for the same body' }),
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x20-\\x7e]*$',
+      description: 'Replays the first answer for the same body (printable ASCII)',
+    }),
   ),
 })
 
