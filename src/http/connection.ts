@@ -191,6 +191,14 @@ export const stalled: RawAnswer = {
   detail: 'The body stalled',
 }
 
+const otherVersion: RawAnswer = {
+  status: 505,
+  reason: 'HTTP Version Not Supported',
+  code: 'HTTP_VERSION_NOT_SUPPORTED',
+  title: 'HTTP version not supported',
+  detail: 'This server speaks HTTP/1.1 (and 1.0)',
+}
+
 /** Node's parser errors on a request too broken to route, answered in Fastify's place. */
 const clientErrors: Record<string, RawAnswer> = {
   ERR_HTTP_REQUEST_TIMEOUT: {
@@ -218,13 +226,17 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
   else
     answerRaw(
       socket,
-      clientErrors[error.code ?? ''] ?? {
-        status: 400,
-        reason: 'Bad Request',
-        code: 'MALFORMED_REQUEST',
-        title: 'Malformed request',
-        detail: 'Not a valid HTTP/1.1 request',
-      },
+      clientErrors[error.code ?? ''] ??
+        // A version the parser does not know (HTTP/1.2, HTTP/3.0), not one it could not read (HTTP/1.10).
+        (error.code === 'HPE_INVALID_VERSION' && /Invalid HTTP version/.test(error.message)
+          ? otherVersion
+          : undefined) ?? {
+          status: 400,
+          reason: 'Bad Request',
+          code: 'MALFORMED_REQUEST',
+          title: 'Malformed request',
+          detail: 'Not a valid HTTP/1.1 request',
+        },
     )
 }
 

@@ -193,6 +193,16 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(problemOf(await exchange(port, 'GET /health\r\n\r\n')).body).toMatchObject({
       code: 'HTTP_VERSION_NOT_SUPPORTED',
     })
+    // Versions Node's parser refuses by itself: another 1.x, a 3.0.
+    for (const version of ['HTTP/1.2', 'HTTP/3.0']) {
+      const refused = problemOf(await exchange(port, `GET /health ${version}\r\nHost: t\r\n\r\n`))
+      expect(refused.status).toBe('HTTP/1.1 505 HTTP Version Not Supported')
+      expect(refused.body).toMatchObject({ status: 505, code: 'HTTP_VERSION_NOT_SUPPORTED' })
+    }
+    // One it cannot read is malformed.
+    expect(problemOf(await exchange(port, 'GET /health HTTP/1.10\r\nHost: t\r\n\r\n')).body).toMatchObject({
+      code: 'MALFORMED_REQUEST',
+    })
   })
 
   it('answers an expectation other than 100-continue 417, and CONNECT 405, as problem+json', async () => {

@@ -25,6 +25,11 @@ describe.each(modes)('methods (%s)', (mode) => {
       ['GET', '/api/cqrs/cache/clear', 'POST'],
       ['GET', '/api/cqrs/projections/note-list/rebuild', 'POST'],
       ['OPTIONS', '/openapi.json', 'GET, HEAD'],
+      // Escapes as the router decodes them; a plugin's root with its trailing slash.
+      ['POST', '/%68ealth', 'GET, HEAD'],
+      ['POST', '/api/queries/notes/get%2Dnote', 'GET, HEAD'],
+      ['PUT', '/docs/', 'GET, HEAD'],
+      ['PUT', '/docs', 'GET, HEAD'],
     ] as const)('%s %s answers 405 METHOD_NOT_ALLOWED, Allow: %s', async (method, url, allow) => {
       const head = await s.head()
       const response = await s.app.inject({
@@ -37,6 +42,11 @@ describe.each(modes)('methods (%s)', (mode) => {
       if (method === 'HEAD') expect(response.statusCode).toBe(405)
       else expect(expectProblem(response, 405, 'METHOD_NOT_ALLOWED').detail).toContain(url)
       expect(await s.head()).toBe(head)
+    })
+
+    it('answers 404 to a slash escaped inside a segment: it names no route', async () => {
+      const response = await s.app.inject({ method: 'POST', url: '/api/queries/notes%2Fget-note' })
+      expectProblem(response, 404, 'ROUTE_NOT_FOUND')
     })
 
     it('still answers HEAD on a GET route', async () => {
