@@ -188,8 +188,7 @@ describe.each(modes)('cards read side (%s)', (mode) => {
   describe('analytics input', () => {
     it('refuses days that are no calendar days, ranges out of order or past their cap, an engine not here', async () => {
       const m = await given()
-      const ask = (input: Record<string, unknown>) =>
-        refused(m.ask(spending.getSpendingByDate, input as never, admin))
+      const ask = (input: Record<string, unknown>) => refused(m.ask(spending.getSpendingByDate, input, admin))
       expect(await ask({ from: '2031-02-30', to: '2031-03-01' })).toBe('400 VALIDATION_FAILED')
       expect(await ask({ from: '2031-03-02', to: '2031-03-01' })).toBe('400 VALIDATION_FAILED')
       expect(await ask({ from: '2030-01-01', to: '2031-03-01' })).toBe('400 VALIDATION_FAILED')
@@ -200,6 +199,33 @@ describe.each(modes)('cards read side (%s)', (mode) => {
       expect(
         await refused(m.ask(spending.getSpendingByProduct, { from: '2031-03', to: '2031-01' }, admin)),
       ).toBe('400 VALIDATION_FAILED')
+    })
+
+    it('takes a range left out as the last 30 days (3 months), or 30 days (3 months) from or to the end given', async () => {
+      const m = await given()
+      const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+      const now = Date.now()
+      const byDate = (input: object) => m.ask(spending.getSpendingByDate, input, admin)
+      const last30 = await byDate({})
+      // Today is read twice (here and by the query): around midnight UTC, either day.
+      expect([day(now), day(Date.now())]).toContain(last30.to)
+      expect(last30.from).toBe(day(Date.parse(`${last30.to}T00:00:00Z`) - 29 * 86_400_000))
+      expect(await byDate({ from: '2031-02-20' })).toMatchObject({ from: '2031-02-20', to: '2031-03-21' })
+      expect(await byDate({ to: '2031-03-01' })).toMatchObject({ from: '2031-01-31', to: '2031-03-01' })
+      // At the calendar's first day, the range starts there.
+      expect(await byDate({ to: '0001-01-05' })).toMatchObject({ from: '0001-01-01', to: '0001-01-05' })
+      const merchant = await m.ask(
+        spending.getMerchantSummary,
+        { merchantId: 'cafe', to: '2031-03-30' },
+        admin,
+      )
+      expect(merchant).toMatchObject({ from: '2031-03-01', to: '2031-03-30' })
+      const byProduct = (input: object) => m.ask(spending.getSpendingByProduct, input, admin)
+      expect(await byProduct({ to: '2031-03' })).toMatchObject({ from: '2031-01', to: '2031-03' })
+      expect(await byProduct({ from: '2031-11' })).toMatchObject({ from: '2031-11', to: '2032-01' })
+      expect([day(now).slice(0, 7), day(Date.now()).slice(0, 7)]).toContain((await byProduct({})).to)
+      const month = (await m.ask(spending.getMonthlySpendingSummary, {}, kim)).month
+      expect([day(now).slice(0, 7), day(Date.now()).slice(0, 7)]).toContain(month)
     })
 
     it('monthly summary: trend zero-filled over the previous months, compared with their average', async () => {

@@ -36,6 +36,12 @@ export const Day = Type.String({
   pattern: '^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$',
   description: 'YYYY-MM-DD (UTC); a range includes both ends',
 })
+/** A range's ends in a question: left out, the range is 30 days (from `to`, to `from`, or to today). */
+const DayFrom = { ...Day, description: 'YYYY-MM-DD (UTC), included; default: 29 days before to' }
+const DayTo = {
+  ...Day,
+  description: 'YYYY-MM-DD (UTC), included; default: 29 days after from, or today',
+}
 export const Bucket = Type.Enum(['day', 'month'], { description: 'Default day' })
 export type Bucket = Static<typeof Bucket>
 
@@ -121,7 +127,7 @@ export const GetMonthlySpendingSummaryInput = Type.Object(
     customerId: Type.Optional(
       UserId("The customer: a customer's own by default; an agent or admin gives it"),
     ),
-    month: Month,
+    month: Type.Optional({ ...Month, description: 'YYYY-MM (UTC); default: this month' }),
     /** How many months before `month` the trend compares with (default 6). */
     months: Type.Optional(Type.Integer({ minimum: 1, maximum: 24, description: 'Default 6' })),
     engine: Type.Optional(EngineName),
@@ -160,8 +166,8 @@ export type MonthlySpendingSummary = Static<typeof MonthlySpendingSummary>
 export const GetMerchantSummaryInput = Type.Object(
   {
     merchantId: MerchantId,
-    from: Day,
-    to: Day,
+    from: Type.Optional(DayFrom),
+    to: Type.Optional(DayTo),
     bucket: Type.Optional(Bucket),
     engine: Type.Optional(EngineName),
   },
@@ -192,8 +198,8 @@ export const GetSpendingByDateInput = Type.Object(
   {
     /** One customer's (a customer: their own, the default); agents and admins may leave it out: all. */
     customerId: Type.Optional(CustomerId),
-    from: Day,
-    to: Day,
+    from: Type.Optional(DayFrom),
+    to: Type.Optional(DayTo),
     bucket: Type.Optional(Bucket),
     engine: Type.Optional(EngineName),
   },
@@ -220,9 +226,15 @@ export const GetSpendingByProductInput = Type.Object(
   {
     /** One customer's (a customer: their own, the default); agents and admins may leave it out: all. */
     customerId: Type.Optional(CustomerId),
-    from: Month,
+    from: Type.Optional({
+      ...Month,
+      description: 'YYYY-MM (UTC); default: 2 months before to (3 months covered)',
+    }),
     /** Included. */
-    to: Month,
+    to: Type.Optional({
+      ...Month,
+      description: 'YYYY-MM (UTC), included; default: 2 months after from, or this month',
+    }),
     engine: Type.Optional(EngineName),
   },
   strict,

@@ -5,7 +5,7 @@ import {
   type FieldError,
   type QueryContext,
 } from '../../../kernel/index.js'
-import { customerAsked, customerOrAll, dayNumber, monthNumber, readers, refuse } from './access.js'
+import { customerAsked, customerOrAll, dayNumber, monthNumber, monthOf, readers, refuse } from './access.js'
 import { analyticsReplicaName } from '../analytics/replica.js'
 import { analyticsEngine } from '../analytics/spending-engine.js'
 import type { SpendingEngine } from './engine.js'
@@ -46,23 +46,47 @@ const engines: Record<EngineName, { replica?: string; of(ctx: QueryContext): Spe
 }
 
 /** A range of days checked: both calendar days, in order, within the bucket's cap. */
-function dayRange(q: { from: string; to: string; bucket?: Bucket | undefined }) {
+/** Today's date and month, UTC: the ranges' defaults. */
+const today = () => new Date().toISOString().slice(0, 10)
+const thisMonth = () => today().slice(0, 7)
+const firstDay = Date.parse('0001-01-01T00:00:00Z') / 86_400_000
+const lastDay = Date.parse('9999-12-31T00:00:00Z') / 86_400_000
+const dayOf = (n: number) =>
+  new Date(Math.min(Math.max(n, firstDay), lastDay) * 86_400_000).toISOString().slice(0, 10)
+
+/**
+ * A range of days checked: both calendar days, in order, within the bucket's cap. An end left out
+ * makes it 30 days: from `from`, to `to`, or to today.
+ */
+function dayRange(q: { from?: string | undefined; to?: string | undefined; bucket?: Bucket | undefined }) {
   const problems: FieldError[] = []
   const bucket = q.bucket ?? 'day'
-  const from = dayNumber(q.from, '/from', problems)
-  const to = dayNumber(q.to, '/to', problems)
-  if (problems.length === 0 && from > to) problems.push({ path: '/from', message: 'must not be after to' })
-  else if (problems.length === 0 && to - from + 1 > maxDays[bucket])
+  const asked = {
+    from: q.from === undefined ? undefined : dayNumber(q.from, '/from', problems),
+    to: q.to === undefined ? undefined : dayNumber(q.to, '/to', problems),
+  }
+  refuse(problems)
+  const to = asked.to ?? (asked.from === undefined ? dayNumber(today(), '/to', problems) : asked.from + 29)
+  const from = asked.from ?? to - 29
+  if (from > to) problems.push({ path: '/from', message: 'must not be after to' })
+  else if (to - from + 1 > maxDays[bucket])
     problems.push({
       path: '/to',
       message: `must be at most ${maxDays[bucket] - 1} days after from (${maxDays[bucket]} days covered; bucket ${bucket})`,
     })
   refuse(problems)
-  return { from: q.from, to: q.to, bucket }
+  return { from: q.from ?? dayOf(from), to: q.to ?? dayOf(to), bucket }
 }
 
-function monthRange(q: { from: string; to: string }) {
-  const span = monthNumber(q.to) - monthNumber(q.from) + 1
+/** A range of months checked; an end left out makes it 3 months: from `from`, to `to`, or to this month. */
+function monthRange(q: { from?: string | undefined; to?: string | undefined }) {
+  const asked = {
+    from: q.from === undefined ? undefined : monthNumber(q.from),
+    to: q.to === undefined ? undefined : monthNumber(q.to),
+  }
+  const to = asked.to ?? (asked.from === undefined ? monthNumber(thisMonth()) : asked.from + 2)
+  const from = asked.from ?? to - 2
+  const span = to - from + 1
   if (span < 1) refuse([{ path: '/from', message: 'must not be after to' }])
   if (span > maxProductMonths)
     refuse([
@@ -71,7 +95,11 @@ function monthRange(q: { from: string; to: string }) {
         message: `must be at most ${maxProductMonths - 1} months after from (${maxProductMonths} months covered)`,
       },
     ])
-  return { from: q.from, to: q.to }
+  const [first, last] = [monthNumber('0001-01'), monthNumber('9999-12')]
+  return {
+    from: q.from ?? monthOf(Math.min(Math.max(from, first), last)),
+    to: q.to ?? monthOf(Math.min(Math.max(to, first), last)),
+  }
 }
 
 type Asked = { engine?: EngineName | undefined }
@@ -103,15 +131,15 @@ export function spendingQueries() {
     access: readers,
     readModels,
     replicas,
-    examples: [{ customerId: 'demo-customer', month: '2031-03' }],
+    examples: [{ customerId: 'demo-customer' }],
     cache: {
       ttlMs: 30_000,
       tags: (q, answer) => [customerSpendingTag(engineOf(q), answer.customerId)],
     },
-    audit: (q, answer) => [{ subjectId: answer.customerId, details: { month: q.month } }],
+    audit: (_q, answer) => [{ subjectId: answer.customerId, details: { month: answer.month } }],
     async handle(q, ctx) {
       const customerId = customerAsked(ctx.caller, q.customerId)
-      const question = { customerId, month: q.month, months: q.months ?? 6 }
+      const question = { customerId, month: q.month ?? thisMonth(), months: q.months ?? 6 }
       return engine(q, ctx).monthlySummary(question, ctx.stores)
     },
   })
@@ -125,7 +153,7 @@ export function spendingQueries() {
     access: signedIn('agent', 'admin'),
     readModels,
     replicas,
-    examples: [{ merchantId: 'cafe-seoul-042', from: '2031-03-01', to: '2031-03-30', bucket: 'day' }],
+    examples: [{ merchantId: 'cafe-seoul-042', bucket: 'day' }],
     cache: { ttlMs: 30_000, tags: (q) => [merchantSpendingTag(engineOf(q), q.merchantId)] },
     async handle(q, ctx) {
       const question = { merchantId: q.merchantId, ...dayRange(q) }
@@ -143,15 +171,15 @@ export function spendingQueries() {
     access: readers,
     readModels,
     replicas,
-    examples: [{ customerId: 'demo-customer', from: '2031-03-01', to: '2031-03-31', bucket: 'day' }],
+    examples: [{ customerId: 'demo-customer', bucket: 'day' }],
     cache: {
       ttlMs: 30_000,
       tags: (q, answer) => [customerOrAllTag(q, answer.customerId)],
     },
-    audit: (q, answer) =>
+    audit: (_q, answer) =>
       answer.customerId === null
         ? []
-        : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
+        : [{ subjectId: answer.customerId, details: { from: answer.from, to: answer.to } }],
     async handle(q, ctx) {
       const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...dayRange(q) }
       return engine(q, ctx).spendingByDate(question, ctx.stores)
@@ -168,15 +196,15 @@ export function spendingQueries() {
     access: readers,
     readModels,
     replicas,
-    examples: [{ from: '2031-01', to: '2031-03' }],
+    examples: [{}],
     cache: {
       ttlMs: 30_000,
       tags: (q, answer) => [customerOrAllTag(q, answer.customerId)],
     },
-    audit: (q, answer) =>
+    audit: (_q, answer) =>
       answer.customerId === null
         ? []
-        : [{ subjectId: answer.customerId, details: { from: q.from, to: q.to } }],
+        : [{ subjectId: answer.customerId, details: { from: answer.from, to: answer.to } }],
     async handle(q, ctx) {
       const question = { customerId: customerOrAll(ctx.caller, q.customerId), ...monthRange(q) }
       return engine(q, ctx).spendingByProduct(question, ctx.stores)
