@@ -29,14 +29,17 @@ import { loadForCreatePost, loadForCreateUser, loadForFollow, loadForPost, persi
 
 const domain = 'feed'
 /**
- * The examples run in order, all as one caller: the post they like, comment on and delete is created
- * with its id; the user they follow needs a second profile (none yet: the demo seed comes with the
- * read side), so follow-user and unfollow-user answer USER_NOT_FOUND until then.
+ * The examples run in order, as one caller but where `exampleCallers` names another: the post they
+ * like, comment on and delete is created with its id; the user they follow is a second profile, made
+ * by a second caller, who posts once. The unfollow runs before the follow (changing nothing), so that
+ * the queries' examples find a follow, a follower and a feed with a post in it.
  */
 const examplePostId = '0190c0d0-0000-7000-8000-000000000001'
 /** The post the delete example deletes: the other examples' post stays for the queries' examples. */
 const doomedPostId = '0190c0d0-0000-7000-8000-000000000003'
 const exampleUserId = '0190c0d0-0000-7000-8000-000000000002'
+/** The examples' caller's own profile: the follower. */
+const exampleFollowerId = '0190c0d0-0000-7000-8000-000000000004'
 const account = (meta: CommandMeta) => meta.caller?.id ?? ''
 /** A user's stream holds its creation and its follows; a post's its creation, likes, comments, deletion. */
 const userStream = (user: UserRow | undefined): StreamRef => ({
@@ -61,7 +64,7 @@ export const createUser = defineCommand({
   refusals: ['USER_EXISTS', 'HANDLE_TAKEN', 'USER_ID_TAKEN'],
   // The second profile is another caller's: the one the follow examples follow.
   examples: [
-    { handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' },
+    { userId: exampleFollowerId, handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' },
     { userId: exampleUserId, handle: 'lee_jun', displayName: 'Lee Jun' },
   ],
   exampleCallers: [null, 'tandem-examples-followee'],
@@ -86,7 +89,10 @@ export const createPost = defineCommand({
     { postId: examplePostId, text: 'Hello, feed!' },
     { postId: doomedPostId, text: 'A post soon deleted' },
     { text: 'A third post' },
+    { postId: '0190c0d0-0000-7000-8000-000000000005', text: 'Hello from Lee Jun' },
   ],
+  // The last is the followed user's: the follower's feed shows it.
+  exampleCallers: [null, null, null, 'tandem-examples-followee'],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForCreatePost(tx, account(meta), cmd.postId),
     decide: decideCreatePost,
@@ -214,8 +220,8 @@ export const deletePost = defineCommand({
 export const commands = [
   createUser,
   createPost,
-  followUser,
   unfollowUser,
+  followUser,
   likePost,
   unlikePost,
   commentOnPost,

@@ -16,6 +16,8 @@ import { profilesModel } from './profiles.js'
 const Time = Type.String({ format: 'date-time' })
 const Cursor = Type.String({ maxLength: 200 })
 const exampleUserId = '0190c0d0-0000-7000-8000-000000000002'
+/** The profile of the command examples' caller, who follows `exampleUserId` (commands.ts). */
+const exampleFollowerId = '0190c0d0-0000-7000-8000-000000000004'
 
 export const UserProfile = Type.Object({
   userId: Id(),
@@ -84,7 +86,8 @@ function followList(name: 'get-followers' | 'get-following') {
     readModels: [profilesModel],
     paged: true,
     notFound: 'USER_NOT_FOUND',
-    examples: [{ userId: exampleUserId, limit: 10 }],
+    // Lee Jun's follower, and whom Kim Minji follows: each a page of one.
+    examples: [{ userId: name === 'get-followers' ? exampleUserId : exampleFollowerId, limit: 10 }],
     // Handles and display names never change, so the list depends on its edges only.
     cache: { ttlMs: 30_000, tags: (q) => [`${tag}:${q.userId}`] },
     async handle(q, { stores }) {

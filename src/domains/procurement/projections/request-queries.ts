@@ -49,7 +49,7 @@ export const listMyRequests = defineQuery({
   access: signedIn(),
   readModels: [requestsModel],
   paged: true,
-  examples: [{ status: 'pending', limit: 10 }],
+  examples: [{ limit: 10 }],
   cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`requests:requester:${caller?.id ?? ''}`] },
   async handle(q, { caller, stores }) {
     const { sql, table } = stores.sql(requestsModel)
