@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs'
-import { join } from 'node:path'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { ConfigError } from './config.js'
 
 export class DataDirInUseError extends Error {}
@@ -76,13 +85,25 @@ export function dataDirSecret(dir: string): string {
   }
 }
 
-/** DATA_DIR, made if absent; a file of that name is refused naming it (mkdir's EEXIST named no setting). */
+/**
+ * DATA_DIR, made if absent, a folder at a time (Node's recursive mkdir loops for ever under /proc); a
+ * file of that name is refused naming it (mkdir's EEXIST named no setting), and so is a folder that
+ * cannot be made there.
+ */
 function makeDataDir(dir: string): void {
+  const missing: string[] = []
+  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
+    missing.unshift(at)
+    if (dirname(at) === at) break
+  }
   try {
-    mkdirSync(dir, { recursive: true })
+    if (missing.length === 0 && !statSync(dir).isDirectory())
+      throw Object.assign(new Error(), { code: 'EEXIST' })
+    for (const folder of missing) mkdirSync(folder)
   } catch (error) {
     const code = (error as { code?: unknown }).code
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new ConfigError(`DATA_DIR ${dir} is not a folder`)
+    if (typeof code === 'string') throw new ConfigError(`DATA_DIR ${dir} cannot be made (${code})`)
     throw error
   }
 }

@@ -23,6 +23,16 @@ describe('the token secret kept in DATA_DIR', () => {
     expect(() => dataDirSecret(join(file, 'below'))).toThrow(ConfigError)
   })
 
+  it('makes the folders of a new DATA_DIR, and refuses one that cannot be made, naming it', () => {
+    const deep = join(dir(), 'a', 'b', 'c')
+    expect(dataDirSecret(deep).length).toBeGreaterThanOrEqual(16)
+    // Node's recursive mkdir loops for ever under /proc: this one says so at once.
+    if (process.platform === 'linux')
+      expect(() => lockDataDir('/proc/tandem-data/below')).toThrow(
+        new ConfigError('DATA_DIR /proc/tandem-data/below cannot be made (ENOENT)'),
+      )
+  })
+
   it('is made once, and read as it was made', () => {
     const d = dir()
     expect(existingDataDirSecret(d)).toBeUndefined()
