@@ -30,7 +30,7 @@ import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate, type Migration } from '../storage/migrations.js'
 import type { PgliteSettings } from '../storage/pglite-session.js'
-import { readPositions, readStream } from '../storage/event-log.js'
+import { headPosition, readPositions, readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
 import { logIdentity, writeMigrations } from '../storage/schema.js'
@@ -381,13 +381,17 @@ export function migrationsOf(domains: readonly Domain[] = allDomains): {
   return { write: [...writeMigrations, ...domains.flatMap((d) => d.migrations)], read: readMigrations }
 }
 
-/** `tandem migrate`: opens the databases, applies what is missing, closes them; nothing else starts. */
-export async function migrateOnly(options: { config: Config; domains?: readonly Domain[] }): Promise<void> {
+/**
+ * `tandem migrate`: opens the databases, applies what is missing, closes them; nothing else starts.
+ * Gives the log's head position.
+ */
+export async function migrateOnly(options: { config: Config; domains?: readonly Domain[] }): Promise<string> {
   const closers: (() => Promise<void> | void)[] = []
   try {
     const { sql, readSql } = await openDatabases(options, closers)
     const log = pino({ level: options.config.logLevel })
     await migrateDatabases({ sql, readSql, domains: options.domains ?? allDomains, log })
+    return await headPosition(sql)
   } finally {
     for (const closer of closers.reverse()) await closer()
   }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -79,6 +80,58 @@ it('refuses a HOST that names no address before anything is made or written', as
     expect(existsSync(dataDir)).toBe(false)
   } finally {
     vi.unstubAllEnvs()
+  }
+})
+
+it('refuses a PORT taken, or a HOST not of this machine, before anything is made or written', async () => {
+  const dataDir = join(tmpdir(), `tandem-port-${process.pid}-${Date.now()}`)
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  vi.stubEnv('HOST', '127.0.0.1')
+  vi.stubEnv('PORT', String((taken.address() as AddressInfo).port))
+  vi.stubEnv('DATA_DIR', dataDir)
+  try {
+    await expect(main(['serve'])).rejects.toThrow(/^Cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE$/)
+    // TEST-NET-1: an address no machine here has (unless the kernel lets a process bind any).
+    const nonlocal = '/proc/sys/net/ipv4/ip_nonlocal_bind'
+    if (!existsSync(nonlocal) || readFileSync(nonlocal, 'utf8').trim() === '0') {
+      vi.stubEnv('HOST', '192.0.2.1')
+      await expect(main(['serve'])).rejects.toThrow(/^Cannot listen on 192\.0\.2\.1:\d+: EADDRNOTAVAIL$/)
+    }
+    expect(existsSync(dataDir)).toBe(false)
+  } finally {
+    vi.unstubAllEnvs()
+    await new Promise((resolve) => taken.close(resolve))
+  }
+})
+
+it('refuses seed-demo on a log that holds events, before anything starts', { timeout: 60_000 }, async () => {
+  const dataDir = join(tmpdir(), `tandem-seeded-${process.pid}-${Date.now()}`)
+  vi.stubEnv('DATA_DIR', dataDir)
+  vi.stubEnv('LOG_LEVEL', 'silent')
+  try {
+    const [{ startTandem }, { loadConfig }, { feedDomain }, { createUser }] = await Promise.all([
+      import('../app/tandem.js'),
+      import('../app/config.js'),
+      import('../domains/feed/index.js'),
+      import('../domains/feed/commands.js'),
+    ])
+    const tandem = await startTandem({ config: loadConfig(), domains: [feedDomain] })
+    try {
+      const caller = { id: 'kim', roles: [] }
+      const done = await tandem.commands.execute(
+        createUser,
+        { handle: 'kim', displayName: 'Kim' },
+        { caller },
+      )
+      expect(done.status).toBe('succeeded')
+    } finally {
+      await tandem.close()
+    }
+    await expect(main(['seed-demo'])).rejects.toThrow('The database already holds events')
+  } finally {
+    vi.unstubAllEnvs()
+    rmSync(dataDir, { recursive: true, force: true })
   }
 })
 

@@ -199,19 +199,23 @@ export async function main(argv: string[]): Promise<void> {
       console.log(JSON.stringify(await call(serverUrl(values.url), '/api/cqrs/cache/clear', 'POST')))
       return
     case 'seed-demo': {
-      const [{ startTandem }, { headPosition }, { seedDemo }] = await Promise.all([
+      const [{ migrateOnly, startTandem }, { headPosition }, { seedDemo }] = await Promise.all([
         import('../app/tandem.js'),
         import('../storage/event-log.js'),
         import('./serve.js'),
       ])
-      const tandem = await startTandem({ config: { ...loadConfig(), roles: undefined } })
+      // The demo's people and examples have fixed ids: written twice, the second set would stop
+      // halfway (a profile exists), leaving some domains doubled. Refused before anything is written,
+      // and before anything starts (a processor started would go on with the log's work meanwhile).
+      const written = new ConfigError(
+        'The database already holds events: seed-demo writes the demo into an empty one (a new DATA_DIR or database)',
+      )
+      const config = { ...loadConfig(), roles: undefined }
+      if ((await migrateOnly({ config })) !== '0') throw written
+      const tandem = await startTandem({ config })
       try {
-        // The demo's people and examples have fixed ids: written twice, the second set would stop
-        // halfway (a profile exists), leaving some domains doubled. Refused before anything is written.
-        if ((await headPosition(tandem.sql)) !== '0')
-          throw new ConfigError(
-            'The database already holds events: seed-demo writes the demo into an empty one (a new DATA_DIR or database)',
-          )
+        // Another process may have written since.
+        if ((await headPosition(tandem.sql)) !== '0') throw written
         await seedDemo(tandem)
         console.log('Demo data written.')
       } finally {

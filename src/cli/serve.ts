@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises'
-import { isIP } from 'node:net'
+import { createServer, isIP } from 'node:net'
 import { ConfigError, loadConfig, type Role } from '../app/config.js'
 import type { DemoExample } from '../app/domain.js'
 import { startTandem, type Tandem } from '../app/tandem.js'
@@ -18,6 +18,22 @@ async function resolvable(host: string): Promise<void> {
 }
 
 /**
+ * HOST and PORT can be listened on: an address not this machine's (EADDRNOTAVAIL) or a port taken
+ * (EADDRINUSE) failed at listen, after the migrations and the demo were written. Tried and let go at
+ * once; another process may still take the port in between, and listen then says so.
+ */
+async function listenable(host: string, port: number): Promise<void> {
+  if (port === 0) return
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new ConfigError(`Cannot listen on ${host}:${port}: ${error.code ?? error.message}`)),
+    )
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()))
+  })
+}
+
+/**
  * `tandem serve`: the stores, projections and HTTP API. The demo data goes into an empty log only,
  * in embedded mode always (a first start stopped before it wrote anything writes it at the next),
  * elsewhere with `--seed`: its people and examples have fixed ids, and a second set would stop
@@ -30,6 +46,7 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   if (options.seed && config.roles && !config.roles.includes('command'))
     throw new ConfigError('--seed needs the command role')
   await resolvable(config.host)
+  await listenable(config.host, options.port ?? config.port)
   const tandem = await startTandem({ config })
   if (options.seed || tandem.mode === 'embedded') await seedIfEmpty(tandem)
   const app = await buildServer(tandem, { limits })
