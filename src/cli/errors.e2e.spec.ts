@@ -47,6 +47,7 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     [['token', '--sub', 'a', '--sub', 'b'], /--sub is given twice/],
     [['processors', 'retry', 'a/b/c'], /No processor is named "a\/b\/c"/],
     [['processors', 'list'], /processors has no "list": one subcommand, retry NAME/],
+    [['export-openapi', '--out', ''], /--out needs a file name/],
     // Useless tokens are not made: a manager of no department, a lifetime read as hex.
     [['token', '--sub', 'm', '--roles', 'manager'], /--roles manager needs --dept/],
     [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
@@ -103,6 +104,12 @@ it('refuses a PORT taken, or a HOST not of this machine, before anything is made
     vi.unstubAllEnvs()
     await new Promise((resolve) => taken.close(resolve))
   }
+})
+
+it('names --out when the document cannot be written there', { timeout: 60_000 }, async () => {
+  await expect(main(['export-openapi', '--out', tmpdir()])).rejects.toThrow(
+    new UsageError(`--out ${tmpdir()} cannot be written (EISDIR)`),
+  )
 })
 
 it('refuses seed-demo on a log that holds events, before anything starts', { timeout: 60_000 }, async () => {

@@ -247,6 +247,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
+      if (out.trim() === '') throw new UsageError('--out needs a file name')
       const [{ startThrowawayTandem }, { buildServer, openapiDocument }] = await Promise.all([
         import('./examples.js'),
         import('../http/server.js'),
@@ -256,8 +257,15 @@ export async function main(argv: string[]): Promise<void> {
       const document = await openapiDocument(app)
       await app.close()
       await tandem.close()
-      await mkdir(dirname(out), { recursive: true })
-      await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
+      try {
+        await mkdir(dirname(out), { recursive: true })
+        await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
+      } catch (error) {
+        const code = (error as { code?: unknown }).code
+        throw new UsageError(
+          `--out ${out} cannot be written (${typeof code === 'string' ? code : String(error)})`,
+        )
+      }
       console.log(`Wrote ${out}`)
       return
     }
