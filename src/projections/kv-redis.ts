@@ -196,12 +196,18 @@ export async function createRedisKv(options: {
     commandOptions: { timeout: 0 },
     disableOfflineQueue: true,
   })
-  client.on('error', (error: unknown) => options.log.warn({ err: error }, 'redis connection error'))
   const doubters = new Set<() => void>()
   const doubt = () => {
     for (const listener of doubters) listener()
   }
   let connected = false
+  // Before the first connection, what went wrong is the start's own error (REDIS_REFUSED, or no
+  // answer in time), said once: each try's error, with its stack, came first at warn.
+  client.on('error', (error: unknown) =>
+    connected
+      ? options.log.warn({ err: error }, 'redis connection error')
+      : options.log.debug({ err: error }, 'redis: connecting'),
+  )
   // Set at each connection and after each loss: while it is there, its removal tells of the next one.
   const watch = options.watch ?? true
   const ownKey = p(`${aliveKey}:${randomUUID()}`)
