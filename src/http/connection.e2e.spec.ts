@@ -348,6 +348,12 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
         'SELECT count(*)::text AS n FROM tandem.event_log',
       )
       expect(after?.n).toBe(before?.n)
+      for (
+        let waited = 0;
+        (await refusalsOf('stalled-body')).length === 0 && waited < patienceMs;
+        waited += 50
+      )
+        await sleep(50)
       expect(await refusalsOf('stalled-body')).toEqual([{ status: 408, code: 'REQUEST_TIMEOUT' }])
     })
 
@@ -372,10 +378,37 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
 
     it('answers 408 to a body dripped a byte at a time, at the whole-request bound', async () => {
       const drip = Array.from({ length: 400 }, () => ' ')
-      const { answer, answeredMs, closed } = await stall(port, commandHead(100_000), drip, 50)
+      const { answer, answeredMs, closed } = await stall(
+        port,
+        commandHead(100_000, 'application/json', 'dripped-body'),
+        drip,
+        50,
+      )
       expect(expectProblem(answer, 408, 'REQUEST_TIMEOUT').detail).not.toBe('The body stalled')
       expect(answeredMs).toBeGreaterThanOrEqual(limits.requestTimeoutMs)
       expect(closed).toBe(true)
+      for (
+        let waited = 0;
+        (await refusalsOf('dripped-body')).length === 0 && waited < patienceMs;
+        waited += 50
+      )
+        await sleep(50)
+      expect(await refusalsOf('dripped-body')).toEqual([{ status: 408, code: 'REQUEST_TIMEOUT' }])
+    })
+
+    it('records a command its handler refuses, its body read whole, as it was answered', async () => {
+      const socket = await open(port)
+      socket.on('error', () => undefined)
+      const reader = answers(socket)
+      await write(
+        socket,
+        `POST ${command} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token}\r\n` +
+          'Content-Type: application/json\r\nIdempotency-Key: a\tb\r\nX-Request-Id: refused-whole\r\n' +
+          'Content-Length: 2\r\nConnection: close\r\n\r\n{}',
+      )
+      expectProblem(await reader.next(), 400, 'VALIDATION_FAILED')
+      socket.destroy()
+      expect(await refusalsOf('refused-whole')).toEqual([{ status: 400, code: 'VALIDATION_FAILED' }])
     })
 
     it('answers a body that arrives slowly but steadily within the bounds', async () => {

@@ -156,9 +156,6 @@ function unqueue(socket: Socket) {
   if (count !== undefined) unanswered.set(socket, count - 1)
 }
 
-/** Requests whose body stalled, answered 408 `REQUEST_TIMEOUT` past Fastify (`stalled`). */
-export const stalledRequests = new WeakSet<IncomingMessage>()
-
 /** A body's silences bounded: one that stalls is answered 408 and its connection closed. */
 function watchBody(request: FastifyRequest, reply: FastifyReply, limits: HttpLimits) {
   const socket = request.raw.socket
@@ -170,7 +167,6 @@ function watchBody(request: FastifyRequest, reply: FastifyReply, limits: HttpLim
       return
     }
     request.log.info({ code: stalled.code, status: stalled.status }, 'request refused')
-    stalledRequests.add(request.raw)
     answerRaw(socket, stalled)
   })
 }
@@ -183,7 +179,7 @@ interface RawAnswer {
   detail: string
 }
 
-export const stalled: RawAnswer = {
+const stalled: RawAnswer = {
   status: 408,
   reason: 'Request Timeout',
   code: 'REQUEST_TIMEOUT',
@@ -237,6 +233,8 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
           title: 'Malformed request',
           detail: 'Not a valid HTTP/1.1 request',
         },
+      // The client ended its side mid-request: it left, and is most likely told nothing.
+      error.code !== 'HPE_INVALID_EOF_STATE',
     )
 }
 
@@ -275,11 +273,32 @@ const noTunnel: RawAnswer = {
   detail: 'CONNECT opens no tunnel here',
 }
 
-/** Writes a problem+json answer straight to the socket, past Node's response, and closes it. */
-function answerRaw(socket: Duplex, answer: RawAnswer): void {
+/** What the connection was answered past Fastify (a stall, a request too slow), by its socket. */
+const answeredRaw = new WeakMap<Duplex, RawAnswer>()
+
+/**
+ * What the client of `request` was told, if its request ended before Fastify answered it: the answer
+ * written past Fastify (408 for a body that stalled or a request too slow), or undefined for one
+ * told nothing (it left mid-body). Null: the request arrived whole (or is still arriving).
+ */
+export function answeredPastFastify(
+  request: FastifyRequest,
+): { status: number; code: string } | undefined | null {
+  const told = answeredRaw.get(request.raw.socket)
+  if (told) return told
+  const raw = request.raw
+  return !raw.complete && (raw.readableAborted || raw.socket.destroyed) ? undefined : null
+}
+
+/**
+ * Writes a problem+json answer straight to the socket, past Node's response, and closes it; `heard`:
+ * the client is there to read it (`answeredPastFastify`).
+ */
+function answerRaw(socket: Duplex, answer: RawAnswer, heard = true): void {
   const { status, reason, code, title, detail } = answer
   const body = JSON.stringify({ type: 'about:blank', title, status, code, detail })
   if (socket.writable) {
+    if (heard) answeredRaw.set(socket, answer)
     socket.write(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

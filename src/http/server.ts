@@ -8,7 +8,7 @@ import Type, { type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
-import { clientErrorHandler, guardRequests, guardServer, stalled, stalledRequests } from './connection.js'
+import { answeredPastFastify, clientErrorHandler, guardRequests, guardServer } from './connection.js'
 import { callerOf, commandHandler, queryHandler, reachedBus } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
@@ -313,14 +313,16 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   const commandRoutes = new Map<string, AnyCommand>()
   app.setErrorHandler(async (error, request, reply) => {
     const body = problemOf(error)
-    // A connection cut while its body arrived (a stall answered 408, a client gone): nobody reads this.
-    const cut = request.raw.destroyed
+    // A request cut while its body arrived (a stall or a request too slow answered 408 past Fastify,
+    // a client gone): nobody reads this answer.
+    const past = answeredPastFastify(request)
+    const cut = past !== null
     if (body.status >= 500 && !isAppError(error)) request.log.error({ err: error }, 'request failed')
     else if (!isAppError(error) && !cut)
       request.log.info({ code: body.code, status: body.status }, 'request refused')
     const command = commandRoutes.get(request.routeOptions.url ?? '')
     // What the client was told is recorded: a stall its 408; a client gone mid-body was told nothing.
-    const told = !cut ? body : stalledRequests.has(request.raw) ? stalled : undefined
+    const told = past === null ? body : past
     if (command && told && !reachedBus.has(request)) {
       let caller: Caller | undefined
       try {
