@@ -86,20 +86,28 @@ export function dataDirSecret(dir: string): string {
 }
 
 /**
- * DATA_DIR, made if absent, a folder at a time (Node's recursive mkdir loops for ever under /proc); a
- * file of that name is refused naming it (mkdir's EEXIST named no setting), and so is a folder that
- * cannot be made there.
+ * Makes `dir` and the folders above it that are missing, a folder at a time: Node's recursive mkdir
+ * loops for ever under /proc (a start that hung at 90% CPU without a word). Throws mkdir's error
+ * (EEXIST: a file is in the way).
  */
-function makeDataDir(dir: string): void {
+export function makeFolders(dir: string): void {
   const missing: string[] = []
   for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
     missing.unshift(at)
     if (dirname(at) === at) break
   }
+  if (missing.length === 0 && !statSync(dir).isDirectory())
+    throw Object.assign(new Error(`${dir} is not a folder`), { code: 'EEXIST' })
+  for (const folder of missing) mkdirSync(folder)
+}
+
+/**
+ * DATA_DIR, made if absent; a file of that name is refused naming it (mkdir's EEXIST named no
+ * setting), and so is a folder that cannot be made there.
+ */
+function makeDataDir(dir: string): void {
   try {
-    if (missing.length === 0 && !statSync(dir).isDirectory())
-      throw Object.assign(new Error(), { code: 'EEXIST' })
-    for (const folder of missing) mkdirSync(folder)
+    makeFolders(dir)
   } catch (error) {
     const code = (error as { code?: unknown }).code
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new ConfigError(`DATA_DIR ${dir} is not a folder`)

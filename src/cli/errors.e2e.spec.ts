@@ -110,6 +110,11 @@ it('names --out when the document cannot be written there', { timeout: 60_000 },
   await expect(main(['export-openapi', '--out', tmpdir()])).rejects.toThrow(
     new UsageError(`--out ${tmpdir()} cannot be written (EISDIR)`),
   )
+  // Node's recursive mkdir loops for ever under /proc: this one says so at once.
+  if (process.platform === 'linux')
+    await expect(main(['export-openapi', '--out', '/proc/tandem-out/x.json'])).rejects.toThrow(
+      new UsageError('--out /proc/tandem-out/x.json cannot be written (ENOENT)'),
+    )
 })
 
 it('refuses seed-demo on a log that holds events, before anything starts', { timeout: 60_000 }, async () => {

@@ -1,8 +1,8 @@
-import { writeFile, mkdir } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, environment, isUrlOf, loadConfig, parseRoles } from '../app/config.js'
-import { existingDataDirSecret } from '../app/data-dir.js'
+import { existingDataDirSecret, makeFolders } from '../app/data-dir.js'
 import { call, rebuild, retryProcessor, serverUrl } from './remote.js'
 
 // Each command imports what it runs when it runs: a mistyped option, `token` or `stats` answer
@@ -258,7 +258,7 @@ export async function main(argv: string[]): Promise<void> {
       await app.close()
       await tandem.close()
       try {
-        await mkdir(dirname(out), { recursive: true })
+        makeFolders(dirname(out))
         await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
       } catch (error) {
         const code = (error as { code?: unknown }).code
