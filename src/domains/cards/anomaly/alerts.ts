@@ -164,7 +164,7 @@ export const getAnomalyAlerts = defineQuery({
     keyPattern: timeIdKey,
     itemPosition: (item) => item.position,
   },
-  examples: [{ status: 'open', limit: 20 }],
+  examples: [{ limit: 20 }],
   cache: {
     ttlMs: 30_000,
     tags: (q, _a, caller) => {
