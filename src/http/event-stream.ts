@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError, isAppError, UnauthenticatedError } from '../core/errors.js'
+import { AppError, isAppError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import { defaultAnonymousStreams } from '../app/config.js'
 import type { Tandem } from '../app/tandem.js'
 
@@ -200,8 +200,9 @@ export async function refusedWhileApplying(
  * A stream's first read, made again every 50 ms while it is a refusal read as its read models are
  * applied again (`refusedWhileApplying`), until `maxWaitMs` (X-Max-Wait-Ms: 3 s by default) has
  * passed: a client reconnecting just after a Redis flush was refused (409 `PROFILE_REQUIRED`, 404)
- * and an EventSource does not reconnect after that. `refusalOf` finds a refusal in an answer; one
- * thrown is one too.
+ * and an EventSource does not reconnect after that. Still so then, the answer is 503
+ * `READ_MODEL_LAGGING`, not the refusal, which the process knows it cannot trust. `refusalOf` finds
+ * a refusal in an answer; one thrown is one too.
  */
 export async function firstRead<T>(
   tandem: Tandem,
@@ -211,14 +212,22 @@ export async function firstRead<T>(
   refusalOf: (value: T) => AppError | undefined = () => undefined,
 ): Promise<T> {
   const deadline = Date.now() + maxWaitMs
-  const again = async (error: AppError | undefined) =>
-    error !== undefined && Date.now() < deadline && (await refusedWhileApplying(tandem, readModels, error))
+  /** Whether a refusal is one read while applying: again before the deadline, 503 at it. */
+  const applying = async (error: AppError | undefined) => {
+    if (error === undefined || !(await refusedWhileApplying(tandem, readModels, error))) return false
+    if (Date.now() < deadline) return true
+    throw new UnavailableError(
+      'READ_MODEL_LAGGING',
+      'Read model lagging',
+      `The read model is applied again from the start and has not caught up within ${maxWaitMs} ms`,
+    )
+  }
   for (;;) {
     const value = await read().catch(async (error: unknown) => {
-      if (isAppError(error) && (await again(error))) return undefined
+      if (isAppError(error) && (await applying(error))) return undefined
       throw error
     })
-    if (value !== undefined && !(await again(refusalOf(value)))) return value
+    if (value !== undefined && !(await applying(refusalOf(value)))) return value
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
