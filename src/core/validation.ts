@@ -133,7 +133,9 @@ function narrowUnions(all: readonly RawError[]): { errors: RawError[]; unions: S
     for (const e of all) {
       if (!e.schemaPath.startsWith(prefix)) continue
       const index = e.schemaPath.slice(prefix.length).split('/')[0] ?? ''
-      branches.set(index, [...(branches.get(index) ?? []), e])
+      const branch = branches.get(index)
+      if (branch) branch.push(e)
+      else branches.set(index, [e])
     }
     const otherType = (errors: RawError[]) =>
       errors.length === 1 && errors[0]?.keyword === 'type' && errors[0].instancePath === union.instancePath

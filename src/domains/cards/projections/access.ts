@@ -50,6 +50,9 @@ export function dayNumber(day: string, path: string, problems: FieldError[]): nu
   return ms / dayMs
 }
 
+/** The `YYYY-MM-DD` of a number of days from 1970-01-01 (`dayNumber`'s inverse). */
+export const dayOf = (n: number) => new Date(n * dayMs).toISOString().slice(0, 10)
+
 /** Months from 0000-01 of a `YYYY-MM`. */
 export const monthNumber = (month: string) => Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1
 

@@ -5,7 +5,16 @@ import {
   type FieldError,
   type QueryContext,
 } from '../../../kernel/index.js'
-import { customerAsked, customerOrAll, dayNumber, monthNumber, monthOf, readers, refuse } from './access.js'
+import {
+  customerAsked,
+  customerOrAll,
+  dayNumber,
+  dayOf,
+  monthNumber,
+  monthOf,
+  readers,
+  refuse,
+} from './access.js'
 import { analyticsReplicaName } from '../analytics/replica.js'
 import { analyticsEngine } from '../analytics/spending-engine.js'
 import type { SpendingEngine } from './engine.js'
@@ -45,14 +54,13 @@ const engines: Record<EngineName, { replica?: string; of(ctx: QueryContext): Spe
   duckdb: { replica: analyticsReplicaName, of: analyticsEngine },
 }
 
-/** A range of days checked: both calendar days, in order, within the bucket's cap. */
 /** Today's date and month, UTC: the ranges' defaults. */
 const today = () => new Date().toISOString().slice(0, 10)
 const thisMonth = () => today().slice(0, 7)
-const firstDay = Date.parse('0001-01-01T00:00:00Z') / 86_400_000
-const lastDay = Date.parse('9999-12-31T00:00:00Z') / 86_400_000
-const dayOf = (n: number) =>
-  new Date(Math.min(Math.max(n, firstDay), lastDay) * 86_400_000).toISOString().slice(0, 10)
+/** A default range's end kept within the calendar's years, 0001 to 9999 (as times are). */
+const within = (n: number, first: number, last: number) => Math.min(Math.max(n, first), last)
+const days = { first: dayNumber('0001-01-01', '', []), last: dayNumber('9999-12-31', '', []) }
+const months = { first: monthNumber('0001-01'), last: monthNumber('9999-12') }
 
 /**
  * A range of days checked: both calendar days, in order, within the bucket's cap. An end left out
@@ -66,7 +74,7 @@ function dayRange(q: { from?: string | undefined; to?: string | undefined; bucke
     to: q.to === undefined ? undefined : dayNumber(q.to, '/to', problems),
   }
   refuse(problems)
-  const to = asked.to ?? (asked.from === undefined ? dayNumber(today(), '/to', problems) : asked.from + 29)
+  const to = asked.to ?? (asked.from === undefined ? dayNumber(today(), '', []) : asked.from + 29)
   const from = asked.from ?? to - 29
   if (from > to) problems.push({ path: '/from', message: 'must not be after to' })
   else if (to - from + 1 > maxDays[bucket])
@@ -75,7 +83,8 @@ function dayRange(q: { from?: string | undefined; to?: string | undefined; bucke
       message: `must be at most ${maxDays[bucket] - 1} days after from (${maxDays[bucket]} days covered; bucket ${bucket})`,
     })
   refuse(problems)
-  return { from: q.from ?? dayOf(from), to: q.to ?? dayOf(to), bucket }
+  const dayIn = (n: number) => dayOf(within(n, days.first, days.last))
+  return { from: q.from ?? dayIn(from), to: q.to ?? dayIn(to), bucket }
 }
 
 /** A range of months checked; an end left out makes it 3 months: from `from`, to `to`, or to this month. */
@@ -95,11 +104,8 @@ function monthRange(q: { from?: string | undefined; to?: string | undefined }) {
         message: `must be at most ${maxProductMonths - 1} months after from (${maxProductMonths} months covered)`,
       },
     ])
-  const [first, last] = [monthNumber('0001-01'), monthNumber('9999-12')]
-  return {
-    from: q.from ?? monthOf(Math.min(Math.max(from, first), last)),
-    to: q.to ?? monthOf(Math.min(Math.max(to, first), last)),
-  }
+  const monthIn = (n: number) => monthOf(within(n, months.first, months.last))
+  return { from: q.from ?? monthIn(from), to: q.to ?? monthIn(to) }
 }
 
 type Asked = { engine?: EngineName | undefined }
