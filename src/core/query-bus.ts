@@ -59,6 +59,11 @@ export interface ReadProgress {
   waitFor(readModels: readonly string[], position: bigint, timeoutMs: number): Promise<boolean>
   /** The position the read models have applied (the lowest among them), as a decimal string. */
   position(readModels: readonly string[]): string
+  /**
+   * Whether the stores of `readModels` still hold what is counted as applied in them: false when a
+   * read may have met a store emptied before its loss was known (a Redis flush), which is then checked.
+   */
+  stillHeld(readModels: readonly string[]): Promise<boolean>
 }
 
 export interface AskOptions {
@@ -187,7 +192,10 @@ function lagging(call: QueryCall) {
 
 /**
  * Read-your-writes: hold the query until its read models, and the replicas its input reads, have
- * applied the caller's position.
+ * applied the caller's position. The answer is one only if the stores still held what was counted as
+ * applied when it was read: one that met a store just emptied (a Redis flush the process had not yet
+ * heard of) would answer a refusal or an empty page for what the caller had written, so it is read
+ * again once the read models have applied the position anew, or answered 503 at the deadline.
  */
 export function waitForPosition(
   progress: ReadProgress,
@@ -197,14 +205,27 @@ export function waitForPosition(
     const { minPosition, definition } = call
     if (minPosition === undefined) return next(call)
     const deadline = Date.now() + call.maxWaitMs
-    // A query that reads no read model waits for the position to be committed.
-    const caughtUp = await progress.waitFor(definition.readModels, minPosition, call.maxWaitMs)
-    if (!caughtUp) throw lagging(call)
-    for (const name of definition.replicas?.(call.input) ?? []) {
-      const replica = replicas.get(definition.domain, name)
-      if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)
+    for (let waitMs = call.maxWaitMs; ; waitMs = Math.max(0, deadline - Date.now())) {
+      // A query that reads no read model waits for the position to be committed.
+      const caughtUp = await progress.waitFor(definition.readModels, minPosition, waitMs)
+      if (!caughtUp) throw lagging(call)
+      for (const name of definition.replicas?.(call.input) ?? []) {
+        const replica = replicas.get(definition.domain, name)
+        if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)
+      }
+      const read = await next(call).then(
+        (answer) => ({ answer }),
+        (error: unknown) => {
+          if (isAppError(error) && error.status < 500) return { refusal: error }
+          throw error
+        },
+      )
+      if (await progress.stillHeld(definition.readModels)) {
+        if ('refusal' in read) throw read.refusal
+        return read.answer
+      }
+      if (Date.now() >= deadline) throw lagging(call)
     }
-    return next(call)
   }
 }
 

@@ -30,9 +30,9 @@ function queries() {
     notFound: 'THING_NOT_FOUND',
     cache: { ttlMs: 60_000, tags: (q) => [`thing:${q.id}`] },
     async handle(q) {
-      if (q.id === 'missing') throw new NotFoundError('THING_NOT_FOUND', 'Thing not found')
       if (q.id === 'bug') throw new RangeError('Invalid array length')
       runs.public += 1
+      if (q.id === 'missing') throw new NotFoundError('THING_NOT_FOUND', 'Thing not found')
       return { id: q.id, run: runs.public }
     },
   })
@@ -58,8 +58,12 @@ function queries() {
   return { getThing, listMine, adminOnly, runs }
 }
 
-/** Read progress at position 42, catching up (or not) as told. */
-function fakeProgress(caughtUp: boolean) {
+/**
+ * Read progress at position 42, catching up (or not) as told; its stores still hold what was applied
+ * unless `held` says otherwise, one answer per read (the last answer for the rest).
+ */
+function fakeProgress(caughtUp: boolean, held: readonly boolean[] = [true], onLoss = () => {}) {
+  let checks = 0
   const waits: { readModels: readonly string[]; position: bigint; timeoutMs: number }[] = []
   const progress: ReadProgress = {
     async waitFor(readModels, position, timeoutMs) {
@@ -67,6 +71,13 @@ function fakeProgress(caughtUp: boolean) {
       return caughtUp
     },
     position: () => '42',
+    async stillHeld() {
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      const still = held[Math.min(checks++, held.length - 1)] ?? true
+      // As the projections do on a loss: answers cached from the store are dropped.
+      if (!still) onLoss()
+      return still
+    },
   }
   return { progress, waits }
 }
@@ -80,10 +91,10 @@ const noStores: ReadStores = {
   },
 }
 
-function queryBus(options: { caughtUp?: boolean } = {}) {
+function queryBus(options: { caughtUp?: boolean; held?: readonly boolean[] } = {}) {
   const q = queries()
-  const { progress, waits } = fakeProgress(options.caughtUp ?? true)
   const cache = createQueryCache()
+  const { progress, waits } = fakeProgress(options.caughtUp ?? true, options.held, () => cache.clear())
   const metrics = createMetrics()
   const bus = createQueryBus({
     registry: createRegistry({ commands: [], queries: [q.getThing, q.listMine, q.adminOnly] }),
@@ -177,6 +188,34 @@ describe('query bus', () => {
         status: 503,
       })
       expect(runs.public).toBe(0)
+    })
+
+    it('reads again an answer read while a store did not hold what was applied', async () => {
+      const { bus, getThing, runs, waits } = queryBus({ held: [false, true] })
+      const answer = await bus.ask(getThing, { id: 'a' }, { minPosition: 40n, maxWaitMs: 1000 })
+      expect(answer).toMatchObject({ status: 'succeeded', data: { id: 'a', run: 2 } })
+      expect(runs.public).toBe(2)
+      expect(waits).toHaveLength(2)
+      expect(waits[1]?.timeoutMs).toBeLessThanOrEqual(1000)
+    })
+
+    it('answers a refusal only once it was read from stores holding what was applied', async () => {
+      const { bus, getThing, runs } = queryBus({ held: [false, true] })
+      const answer = await bus.ask(getThing, { id: 'missing' }, { minPosition: 40n })
+      expect(answer.status === 'failed' && answer.error).toMatchObject({ code: 'THING_NOT_FOUND' })
+      expect(runs.public).toBe(2)
+      // Without a position asked for, the answer is the read's: no store is asked.
+      const plain = queryBus({ held: [false] })
+      expect(await plain.bus.ask(plain.getThing, { id: 'a' })).toMatchObject({ data: { run: 1 } })
+    })
+
+    it('answers 503 READ_MODEL_LAGGING when the stores have not held what was applied by the deadline', async () => {
+      const { bus, getThing } = queryBus({ held: [false] })
+      const answer = await bus.ask(getThing, { id: 'missing' }, { minPosition: 40n, maxWaitMs: 30 })
+      expect(answer.status === 'failed' && answer.error).toMatchObject({
+        code: 'READ_MODEL_LAGGING',
+        status: 503,
+      })
     })
 
     it('logs a wait that ran out as a warning, a failure as an error', async () => {
@@ -341,6 +380,7 @@ describe('query bus', () => {
         const progress: ReadProgress = {
           waitFor: async (_models, position) => at.position >= position,
           position: () => at.position.toString(),
+          stillHeld: async () => true,
         }
         const cache = createQueryCache()
         const bus = createQueryBus({
