@@ -29,7 +29,7 @@ export function lockDataDir(dir: string): () => void {
       closeSync(fd)
       return () => rmSync(file, { force: true })
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, error, 'written')
       const pid = Number(readFileSync(file, 'utf8').trim())
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw new DataDirInUseError(
@@ -87,31 +87,46 @@ export function dataDirSecret(dir: string): string {
 
 /**
  * Makes `dir` and the folders above it that are missing, a folder at a time: Node's recursive mkdir
- * loops for ever under /proc (a start that hung at 90% CPU without a word). Throws mkdir's error
- * (EEXIST: a file is in the way).
+ * loops for ever under /proc (a start that hung at 90% CPU without a word). Throws mkdir's error, or
+ * ENOTDIR with the `path` of the file in the way (`dir` itself, or a folder above it, being a file).
  */
 export function makeFolders(dir: string): void {
   const missing: string[] = []
-  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
+  let at = resolve(dir)
+  for (; !existsSync(at); at = dirname(at)) {
     missing.unshift(at)
     if (dirname(at) === at) break
   }
-  if (missing.length === 0 && !statSync(dir).isDirectory())
-    throw Object.assign(new Error(`${dir} is not a folder`), { code: 'EEXIST' })
+  if (existsSync(at) && !statSync(at).isDirectory())
+    throw Object.assign(new Error(`${at} is a file, not a folder`), { code: 'ENOTDIR', path: at })
   for (const folder of missing) mkdirSync(folder)
+}
+
+/** The file `makeFolders` found in the way, if that is why it failed. */
+export function fileInTheWay(error: unknown): string | undefined {
+  const { code, path } = error as { code?: unknown; path?: unknown }
+  return code === 'ENOTDIR' && typeof path === 'string' && existsSync(path) && !statSync(path).isDirectory()
+    ? path
+    : undefined
 }
 
 /**
  * DATA_DIR, made if absent; a file of that name is refused naming it (mkdir's EEXIST named no
- * setting), and so is a folder that cannot be made there.
+ * setting), and so is a folder that cannot be made there, naming the file in the way if one is.
  */
 function makeDataDir(dir: string): void {
   try {
     makeFolders(dir)
   } catch (error) {
-    const code = (error as { code?: unknown }).code
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new ConfigError(`DATA_DIR ${dir} is not a folder`)
-    if (typeof code === 'string') throw new ConfigError(`DATA_DIR ${dir} cannot be made (${code})`)
-    throw error
+    const file = fileInTheWay(error)
+    if (file === resolve(dir)) throw new ConfigError(`DATA_DIR ${dir} is not a folder`)
+    if (file !== undefined) throw new ConfigError(`DATA_DIR ${dir} cannot be made: ${file} is a file`)
+    throw unwritable(dir, error, 'made')
   }
+}
+
+/** An OS error making or writing DATA_DIR, as the setting's: the OS's message named no setting. */
+function unwritable(dir: string, error: unknown, what: 'made' | 'written'): unknown {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? new ConfigError(`DATA_DIR ${dir} cannot be ${what} (${code})`) : error
 }

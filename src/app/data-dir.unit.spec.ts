@@ -20,7 +20,16 @@ describe('the token secret kept in DATA_DIR', () => {
     const file = join(dir(), 'a-file')
     writeFileSync(file, '')
     expect(() => lockDataDir(file)).toThrow(new ConfigError(`DATA_DIR ${file} is not a folder`))
-    expect(() => dataDirSecret(join(file, 'below'))).toThrow(ConfigError)
+    // A file above it is named, not the folder that could not be made below it.
+    expect(() => dataDirSecret(join(file, 'below', 'deeper'))).toThrow(
+      new ConfigError(`DATA_DIR ${join(file, 'below', 'deeper')} cannot be made: ${file} is a file`),
+    )
+  })
+
+  it('refuses a DATA_DIR that cannot be written, naming the setting', () => {
+    // sysfs: a folder even root cannot make a file in.
+    if (process.platform === 'linux')
+      expect(() => lockDataDir('/sys')).toThrow(new ConfigError('DATA_DIR /sys cannot be written (EACCES)'))
   })
 
   it('makes the folders of a new DATA_DIR, and refuses one that cannot be made, naming it', () => {

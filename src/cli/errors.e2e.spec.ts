@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -115,6 +115,16 @@ it('names --out when the document cannot be written there', { timeout: 60_000 },
     await expect(main(['export-openapi', '--out', '/proc/tandem-out/x.json'])).rejects.toThrow(
       new UsageError('--out /proc/tandem-out/x.json cannot be written (ENOENT)'),
     )
+  // A file where a folder of the path should be is named.
+  const file = join(tmpdir(), `tandem-out-file-${process.pid}`)
+  writeFileSync(file, '')
+  try {
+    await expect(main(['export-openapi', '--out', join(file, 'docs', 'x.json')])).rejects.toThrow(
+      new UsageError(`--out ${join(file, 'docs', 'x.json')} cannot be written: ${file} is a file`),
+    )
+  } finally {
+    rmSync(file, { force: true })
+  }
 })
 
 it('refuses seed-demo on a log that holds events, before anything starts', { timeout: 60_000 }, async () => {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, environment, isUrlOf, loadConfig, parseRoles } from '../app/config.js'
-import { existingDataDirSecret, makeFolders } from '../app/data-dir.js'
+import { existingDataDirSecret, fileInTheWay, makeFolders } from '../app/data-dir.js'
 import { call, rebuild, retryProcessor, serverUrl } from './remote.js'
 
 // Each command imports what it runs when it runs: a mistyped option, `token` or `stats` answer
@@ -262,9 +262,10 @@ export async function main(argv: string[]): Promise<void> {
         await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
       } catch (error) {
         const code = (error as { code?: unknown }).code
-        throw new UsageError(
-          `--out ${out} cannot be written (${typeof code === 'string' ? code : String(error)})`,
-        )
+        const file = fileInTheWay(error)
+        const why =
+          file !== undefined ? `: ${file} is a file` : ` (${typeof code === 'string' ? code : String(error)})`
+        throw new UsageError(`--out ${out} cannot be written${why}`)
       }
       console.log(`Wrote ${out}`)
       return

@@ -142,13 +142,17 @@ async function firstConnection(
   const where = URL.canParse(url) ? new URL(url).host : 'REDIS_URL'
   let timer: NodeJS.Timeout | undefined
   let refused: ((error: unknown) => void) | undefined
+  /** What the last attempt met (a refused connection, an unknown host): the timeout's cause. */
+  let met: string | undefined
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
-      const message = `Redis at ${where} did not answer within ${startTimeoutMs / 1000} s (REDIS_URL)`
+      const after = met === undefined ? '' : `; the last attempt: ${met}`
+      const message = `Redis at ${where} did not answer within ${startTimeoutMs / 1000} s (REDIS_URL)${after}`
       reject(Object.assign(new Error(message), { code: 'REDIS_UNREACHABLE' }))
     }, startTimeoutMs)
     refused = (error) => {
       const said = error instanceof Error ? error.message : String(error)
+      met = said
       if (!refusal.test(said)) return
       reject(
         Object.assign(new Error(`Redis at ${where} refused REDIS_URL: ${said}`), { code: 'REDIS_REFUSED' }),

@@ -191,6 +191,8 @@ it('refuses to start on a Redis that does not answer, naming it, instead of wait
   })
   await expect(opening).rejects.toMatchObject({ code: 'REDIS_UNREACHABLE' })
   await expect(opening).rejects.toThrow('Redis at 127.0.0.1:1 did not answer')
+  // And why, where the attempts met something: a port nothing listens on refuses the connection.
+  await expect(opening).rejects.toThrow(/the last attempt: .*ECONNREFUSED/)
 })
 
 it.runIf(servicesAvailable)(
