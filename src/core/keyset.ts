@@ -81,7 +81,10 @@ export const cursorOf = (query: string, ...parts: string[]) => encodeCursor([que
 
 const fits = { time: isStoredTime, uuid: (text: string) => uuid.test(text), position: isLogPosition }
 
-/** The parts of a cursor of `query` (`cursorOf`), each checked; one of another query or shape is a 400. */
+/**
+ * The parts of a cursor of `query` (`cursorOf`), each checked: one of another query is a 400 saying
+ * so, one of this query whose parts are not as it writes them (edited by hand) a 400 "not valid".
+ */
 export function cursorParts(
   cursor: string | undefined,
   query: string,
@@ -89,12 +92,10 @@ export function cursorParts(
 ): string[] | undefined {
   if (cursor === undefined) return undefined
   const [from, ...parts] = decodeCursor(cursor).split('|')
-  if (
-    from !== query ||
-    parts.length !== kinds.length ||
-    !kinds.every((kind, i) => fits[kind](parts[i] ?? ''))
-  )
+  if (from !== query)
     throw new ValidationError([{ path: '/cursor', message: 'is not a cursor of this query' }])
+  if (parts.length !== kinds.length || !kinds.every((kind, i) => fits[kind](parts[i] ?? '')))
+    throw new ValidationError([{ path: '/cursor', message: 'is not a valid cursor' }])
   return parts
 }
 
