@@ -87,12 +87,21 @@ export function ownSubject(state: SubjectState, meta: CommandMeta): SubjectRow {
 /** An ISO time in UTC with milliseconds, so stored times sort as text (core/keyset.ts `timeFrom`). */
 export const utc = timeFrom(2000)
 
-/** A real calendar day, YYYY-MM-DD, in 2000..9999 (2031-02-30 is refused). */
-export function calendarDay(day: string, path: string): string {
+/** Whether `day` is a real calendar day, YYYY-MM-DD, in 2000..9999 (2031-02-30 is not). */
+export function isCalendarDay(day: string): boolean {
   const parsed = new Date(`${day}T00:00:00.000Z`)
-  if (Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== day || day < '2000') {
-    throw new ValidationError([{ path, message: 'must be a calendar day (YYYY-MM-DD) from 2000 on' }])
-  }
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === day && day >= '2000'
+}
+
+/** What is wrong with a field that is not a calendar day (`isCalendarDay`). */
+export const notCalendarDay = (path: string) => ({
+  path,
+  message: 'must be a calendar day (YYYY-MM-DD) from 2000 on',
+})
+
+/** `day` if it is a calendar day (`isCalendarDay`); else a 400 naming `path`. */
+export function calendarDay(day: string, path: string): string {
+  if (!isCalendarDay(day)) throw new ValidationError([notCalendarDay(path)])
   return day
 }
 

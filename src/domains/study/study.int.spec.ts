@@ -469,7 +469,20 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
     // The message says what the check counts: 2025-01-01 is 366 days after 2024-01-01, one too many.
     const past = await ask(getStudyAnalytics, { from: '2024-01-01', to: '2025-01-01' }, learner)
     expect(past.status === 'failed' && past.error).toMatchObject({
-      errors: [{ path: '/to', message: 'must be at most 365 days after from (366 days listed)' }],
+      errors: [
+        {
+          path: '/to',
+          message: 'must be at most 365 days after from: a range lists at most 366 days (this one 367)',
+        },
+      ],
+    })
+    // Both ends wrong: both named at once.
+    const both = await ask(getStudyAnalytics, { from: '0001-01-01', to: '0001-01-02' }, learner)
+    expect(both.status === 'failed' && both.error).toMatchObject({
+      errors: [
+        { path: '/from', message: 'must be a calendar day (YYYY-MM-DD) from 2000 on' },
+        { path: '/to', message: 'must be a calendar day (YYYY-MM-DD) from 2000 on' },
+      ],
     })
     // The last 30 days by default, none before the first day a range may name.
     expect(await range(undefined, '2000-01-05')).toEqual(['2000-01-01', 5])

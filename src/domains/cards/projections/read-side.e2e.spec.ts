@@ -101,14 +101,15 @@ describe.each(modes)('cards read side over HTTP (%s)', (mode) => {
       await server().get(q('get-spending-by-product', { from: '2029-01', to: '2031-01' }), kim),
       '/to',
     )
-    // The caps as the messages count them: 24 months after from is 25 covered, one too many.
+    // The caps as the messages count them: 24 months after from is 25 covered, one too many; the
+    // message says what a range may cover and what this one did.
     const months = await server().get(q('get-spending-by-product', { from: '2029-01', to: '2031-01' }), kim)
     expect(months.json<{ errors: { message: string }[] }>().errors[0]?.message).toBe(
-      'must be at most 23 months after from (24 months covered)',
+      'must be at most 23 months after from: a range covers at most 24 months (this one 25)',
     )
     const days = await byDate({ from: '2030-03-01', to: '2031-03-02' })
     expect(days.json<{ errors: { message: string }[] }>().errors[0]?.message).toBe(
-      'must be at most 365 days after from (366 days covered; bucket day)',
+      'must be at most 365 days after from: a range of bucket day covers at most 366 days (this one 367)',
     )
     for (const limit of [0, 101, -1, 'ten']) {
       expectInvalid(await server().get(q('get-recent-transactions', { limit }), kim), '/limit')

@@ -80,7 +80,7 @@ function dayRange(q: { from?: string | undefined; to?: string | undefined; bucke
   else if (to - from + 1 > maxDays[bucket])
     problems.push({
       path: '/to',
-      message: `must be at most ${maxDays[bucket] - 1} days after from (${maxDays[bucket]} days covered; bucket ${bucket})`,
+      message: `must be at most ${maxDays[bucket] - 1} days after from: a range of bucket ${bucket} covers at most ${maxDays[bucket]} days (this one ${to - from + 1})`,
     })
   refuse(problems)
   const dayIn = (n: number) => dayOf(within(n, days.first, days.last))
@@ -101,7 +101,7 @@ function monthRange(q: { from?: string | undefined; to?: string | undefined }) {
     refuse([
       {
         path: '/to',
-        message: `must be at most ${maxProductMonths - 1} months after from (${maxProductMonths} months covered)`,
+        message: `must be at most ${maxProductMonths - 1} months after from: a range covers at most ${maxProductMonths} months (this one ${span})`,
       },
     ])
   const monthIn = (n: number) => monthOf(within(n, months.first, months.last))

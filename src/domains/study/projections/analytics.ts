@@ -1,7 +1,7 @@
 import { defineKvProjection, defineQuery, signedIn, ValidationError } from '../../../kernel/index.js'
 import Type from 'typebox'
 import { StudyGoalMet, StudyProgressUpdated } from '../messages.js'
-import { calendarDay } from '../rules.js'
+import { isCalendarDay, notCalendarDay } from '../rules.js'
 import { subjectKey, subjectsModel, type SubjectDoc } from './subjects.js'
 
 /** The analytics read model: each learner's minutes per day (and per subject within it), and goals met by time. */
@@ -117,22 +117,26 @@ export const getStudyAnalytics = defineQuery({
   },
   async handle(q, { caller, stores }) {
     const learner = caller?.id ?? ''
-    const to = q.to === undefined ? new Date().toISOString().slice(0, 10) : calendarDay(q.to, '/to')
+    // Both ends checked before either is refused: a client sees every field to mend at once.
+    const wrong = (['from', 'to'] as const).filter((end) => q[end] !== undefined && !isCalendarDay(q[end]))
+    if (wrong.length > 0) throw new ValidationError(wrong.map((end) => notCalendarDay(`/${end}`)))
+    const to = q.to ?? new Date().toISOString().slice(0, 10)
     // By default the last 30 days, but none before the first day a range may name.
     const recent = dayText(dayNumber(to) - 29)
-    const from = q.from !== undefined ? calendarDay(q.from, '/from') : recent < firstDay ? firstDay : recent
+    const from = q.from ?? (recent < firstDay ? firstDay : recent)
     if (from > to) throw new ValidationError([{ path: '/from', message: 'must not be after to' }])
-    if (dayNumber(to) - dayNumber(from) + 1 > maxRangeDays) {
+    const listed = dayNumber(to) - dayNumber(from) + 1
+    if (listed > maxRangeDays) {
       // Named where the client set the range: `to` if given, else `from` (to is then today).
       throw new ValidationError([
         q.to !== undefined
           ? {
               path: '/to',
-              message: `must be at most ${maxRangeDays - 1} days after from (${maxRangeDays} days listed)`,
+              message: `must be at most ${maxRangeDays - 1} days after from: a range lists at most ${maxRangeDays} days (this one ${listed})`,
             }
           : {
               path: '/from',
-              message: `must be at most ${maxRangeDays - 1} days before to (today, ${to}, when not given; ${maxRangeDays} days listed)`,
+              message: `must be at most ${maxRangeDays - 1} days before to (today, ${to}, when not given): a range lists at most ${maxRangeDays} days (this one ${listed})`,
             },
       ])
     }
