@@ -55,7 +55,7 @@ describe('keyset keys', () => {
     const cursor = cursorOf('recent', '2031-03-01T00:00:00.000Z', id)
     expect(cursorParts(cursor, 'recent', ['time', 'uuid'])).toEqual(['2031-03-01T00:00:00.000Z', id])
     expect(cursorParts(undefined, 'recent', ['time'])).toBeUndefined()
-    const refused = (message: string) =>
+    const refused = (message: string): unknown =>
       expect.objectContaining({ status: 400, errors: [{ path: '/cursor', message }] })
     expect(() => cursorParts(cursor, 'other', ['time', 'uuid'])).toThrow(
       refused('is not a cursor of this query'),
