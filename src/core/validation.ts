@@ -28,19 +28,35 @@ export function validatorFor(schema: TSchema): Check {
 export function validInput(schema: TSchema, value: unknown): unknown {
   const canonical = canonicalFor(schema)(value)
   const errors = validatorFor(schema)(canonical)
-  if (errors) throw new ValidationError(errors)
+  if (errors) throw new ValidationError(saidOfRepeated(errors, value))
   return canonical
+}
+
+/** A query string's parameter given more than once is refused saying so, not as a list of the wrong type. */
+function saidOfRepeated(errors: readonly FieldError[], value: unknown): FieldError[] {
+  const repeated = typeof value === 'object' && value !== null ? givenTwice.get(value) : undefined
+  if (!repeated) return [...errors]
+  const others = errors.filter((e) => !repeated.has(e.path))
+  return [...[...repeated].map((path) => ({ path, message: 'is given more than once' })), ...others]
 }
 
 /**
  * Turns query-string text into the types an object schema's properties ask for: "20" to 20, "true"
  * to true. Only exact spellings convert ("1.5" is not an integer, "1e1" not a number); anything else
- * stays text for validation to refuse.
+ * stays text for validation to refuse. A parameter given more than once where one value is taken is a
+ * 400 saying so (the parser makes it a list, which validation called "must be string").
  */
+/** The parameters of a coerced query string given more than once, by the object `coerce` made. */
+const givenTwice = new WeakMap<object, ReadonlySet<string>>()
+
 export function coerce(schema: TSchema, value: unknown): unknown {
   const properties = (schema as { properties?: Record<string, TSchema> }).properties
   if (!properties || value === null || typeof value !== 'object') return value
   const out: Record<string, unknown> = {}
+  const repeated = Object.entries(value).flatMap(([key, raw]) =>
+    Array.isArray(raw) && properties[key] && !typesOf(properties[key]).has('array') ? [`/${key}`] : [],
+  )
+  if (repeated.length > 0) givenTwice.set(out, new Set(repeated))
   for (const [key, raw] of Object.entries(value)) {
     const property = properties[key]
     const coerced: unknown = typeof raw === 'string' && property ? scalar(property, raw) : raw

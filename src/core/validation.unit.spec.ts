@@ -94,6 +94,23 @@ describe('validation error mapping', () => {
     })
   })
 
+  it('refuses a parameter given more than once saying so, with the other fields’ problems', () => {
+    const coerced = coerce(Input, { title: ['T', 'U'], capacity: 'x' })
+    expect(() => validInput(Input, coerced)).toThrow(
+      expect.objectContaining({
+        status: 400,
+        errors: [
+          { path: '/title', message: 'is given more than once' },
+          { path: '/capacity', message: 'must be integer' },
+        ],
+      }),
+    )
+    // A list sent as a body's field is the wrong type, as any other value would be.
+    expect(() => validInput(Input, { title: ['T', 'U'], capacity: 1 })).toThrow(
+      expect.objectContaining({ errors: [{ path: '/title', message: 'must be string' }] }),
+    )
+  })
+
   it('keeps a `__proto__` parameter, so that it is refused as any unknown one (assigned, it vanished)', () => {
     // As the query-string parser makes it: an object without a prototype, where `__proto__` is a key.
     const query = Object.create(null) as Record<string, unknown>

@@ -83,6 +83,15 @@ describe.each(modes)('queries over HTTP (%s)', (mode) => {
     it("answers 404 with the query's code for an unknown note", async () => {
       expectProblem(await s.get(noteQuery('get-note', { noteId: randomUUID() })), 404, 'NOTE_NOT_FOUND')
     })
+
+    it('answers 400 naming a parameter given more than once, not "must be string"', async () => {
+      const id = randomUUID()
+      const twice = await s.get(`${noteQuery('get-note', { noteId: id })}&noteId=${id}`)
+      expectProblem(twice, 400, 'VALIDATION_FAILED')
+      expect(twice.json<{ errors: unknown[] }>().errors).toEqual([
+        { path: '/noteId', message: 'is given more than once' },
+      ])
+    })
   })
 
   describe('read-your-writes', () => {
