@@ -31,11 +31,12 @@ function header(request: FastifyRequest, name: string): string | undefined {
  */
 export function refuseQueryString(request: FastifyRequest, message: string): void {
   const names = Object.keys(request.query ?? {})
-  // Each name as a JSON pointer's token (`a/b` is `a~1b`), as the body's fields are named.
-  const token = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1')
   if (names.length > 0)
-    throw new ValidationError(names.map((name) => ({ path: `/query/${token(name)}`, message })))
+    throw new ValidationError(names.map((name) => ({ path: `/query/${pointerToken(name)}`, message })))
 }
+
+/** A name as a JSON pointer's token (`a/b` is `a~1b`), as the body's fields are named. */
+export const pointerToken = (name: string) => name.replaceAll('~', '~0').replaceAll('/', '~1')
 
 /** Printable ASCII, as the Idempotency-Key's string is (a structured field's sf-string). */
 const keyPattern = /^[\x20-\x7e]{1,255}$/

@@ -197,6 +197,34 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expectProblem(response, 401, 'UNAUTHENTICATED')
     })
 
+    it('refuses input it would not read, a 400 naming it, and clears nothing', async () => {
+      await s.get(noteQuery('get-note', { noteId }))
+      const post = (url: string, payload?: string) =>
+        s.app.inject({
+          method: 'POST',
+          url,
+          headers: {
+            authorization: s.bearer(admin),
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(payload === undefined ? {} : { payload }),
+        })
+      const refusals = [
+        [await post('/api/cqrs/cache/clear', '{"tags":["a"]}'), '/tags'],
+        [await post('/api/cqrs/cache/clear?all=1'), '/query/all'],
+        [await post('/api/cqrs/cache/clear', '[1]'), ''],
+        [await post('/api/cqrs/projections/note-list/rebuild', '{"from":0}'), '/from'],
+        [await post('/api/cqrs/processors/notes/none/retry?x=1'), '/query/x'],
+      ] as const
+      for (const [response, path] of refusals) {
+        expectProblem(response, 400, 'VALIDATION_FAILED')
+        expect(response.json<{ errors: { path: string }[] }>().errors[0]?.path).toBe(path)
+      }
+      expect((await s.get(noteQuery('get-note', { noteId }))).headers['x-cache']).toBe('hit')
+      // An empty object is no input, as no body is.
+      expect((await post('/api/cqrs/cache/clear', '{}')).statusCode).toBe(200)
+    })
+
     it('checks the token before the body: without one, a broken or a large body is still a 401', async () => {
       for (const payload of ['{', 'x'.repeat(2 * 1024 * 1024)]) {
         const response = await s.app.inject({

@@ -1,10 +1,16 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import { within } from '../core/bounded.js'
-import { ForbiddenError, NotFoundError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
+import {
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+  UnavailableError,
+  ValidationError,
+} from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import { notAppliedHere, rebuildInProgress } from '../projections/manager.js'
-import { callerOf } from './handlers.js'
+import { callerOf, pointerToken, refuseQueryString } from './handlers.js'
 import { problem } from './routes.js'
 
 /**
@@ -123,6 +129,26 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     else done()
   }
 
+  /**
+   * An admin operation takes no input: a query string or a body with fields is refused (400), not
+   * ignored: `{"tags":["a"]}` answered 200 and cleared everything, the caller none the wiser.
+   */
+  const takesNothing = (request: FastifyRequest) => {
+    refuseQueryString(request, 'is not read: this operation takes no input')
+    const body: unknown = request.body
+    if (body === undefined || body === null) return
+    const fields = typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : undefined
+    if (fields === undefined)
+      throw new ValidationError([{ path: '', message: 'must be empty or {}: this operation takes no input' }])
+    if (fields.length > 0)
+      throw new ValidationError(
+        fields.map((name) => ({
+          path: `/${pointerToken(name)}`,
+          message: 'is not read: this operation takes no input',
+        })),
+      )
+  }
+
   app.post(
     '/api/cqrs/cache/clear',
     {
@@ -139,7 +165,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
         },
       },
     },
-    async () => {
+    async (request) => {
+      takesNothing(request)
       const entries = tandem.cache.size
       tandem.projections.clearCaches()
       return { cleared: entries }
@@ -173,6 +200,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       },
     },
     async (request, reply) => {
+      takesNothing(request)
       const { name } = request.params as { name: string }
       if (!tandem.projections.names().includes(name)) {
         throw new NotFoundError(
@@ -215,6 +243,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       },
     },
     async (request) => {
+      takesNothing(request)
       const { domain, name } = request.params as { domain: string; name: string }
       return tandem.processors.retry(`${domain}/${name}`)
     },
