@@ -36,7 +36,11 @@ export async function call(url: string, path: string, method: 'GET' | 'POST' = '
   let response: Response
   try {
     response = await fetch(`${url}${path}`, { method, headers })
-  } catch {
+  } catch (error) {
+    const code = causeCode(error)
+    // Connected, then cut (the server died or closed it): it did answer, and what it did is not known.
+    if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
+      throw new RemoteError(`The connection to ${url} was lost during ${method} ${path} (${code})`)
     throw new RemoteError(`No Tandem server answers at ${url}. Start one with "npm start", or pass --url.`)
   }
   const body = (await response.json().catch(() => undefined)) as
@@ -50,6 +54,12 @@ export async function call(url: string, path: string, method: 'GET' | 'POST' = '
   return body
 }
 
+/** The code of what made fetch fail (its `cause`: ECONNREFUSED, UND_ERR_SOCKET…). */
+function causeCode(error: unknown): string | undefined {
+  const cause = (error as { cause?: { code?: unknown } }).cause
+  return typeof cause?.code === 'string' ? cause.code : undefined
+}
+
 interface Stats {
   projections: { name: string; generation: number; rebuilding?: unknown }[]
 }
@@ -59,14 +69,26 @@ export async function rebuild(url: string, name: string): Promise<void> {
     fromGeneration: number
   }
   console.log(`Rebuilding ${name} beside generation ${started.fromGeneration}; queries keep answering.`)
+  const unknown =
+    'whether it switched is not known: see /api/cqrs/stats once the server is back, or run it again'
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 250))
-    const stats = (await call(url, '/api/cqrs/stats')) as Stats
+    const stats = (await call(url, '/api/cqrs/stats').catch((error: unknown) => {
+      throw error instanceof RemoteError
+        ? new RemoteError(`Waiting for the rebuild of ${name}: ${error.message}; ${unknown}`)
+        : error
+    })) as Stats
     const p = stats.projections.find((x) => x.name === name)
     if (p && p.generation > started.fromGeneration && !p.rebuilding) {
       console.log(`Switched ${name} to generation ${p.generation}.`)
       return
     }
+    // Neither rebuilding nor switched: the server was started again meanwhile, and the rebuild is gone
+    // with the process it ran in (polling on waited for ever).
+    if (p && !p.rebuilding)
+      throw new RemoteError(
+        `The rebuild of ${name} is no longer running (the server was started again?): generation ${p.generation} still serves; run it again`,
+      )
   }
 }
 

@@ -3,6 +3,7 @@ import type { Sql } from '../core/sql.js'
 import { logHead } from '../storage/event-log.js'
 import type { Progressing } from './follower.js'
 import type { Placements } from './placements.js'
+import { rebuildBegun } from './rebuild.js'
 
 export interface ProjectionStatus {
   name: string
@@ -55,19 +56,25 @@ async function lastPositionBelow(source: Sql, horizon: string): Promise<bigint> 
 export async function projectionStatus(source: Sql, placements: Placements): Promise<ProjectionStatus[]> {
   const behind = lags(source, await logHead(source))
   return Promise.all(
-    placements.all().map(async ({ projection, progress, runner, rebuilding }) => ({
-      name: projection.name,
-      store: projection.store,
-      version: projection.version,
-      generation: progress.generation,
-      position: progress.checkpoint.position,
-      caughtUp: progress.caughtUp,
-      behind: await behind(progress),
-      appliedHere: runner !== undefined,
-      ...(rebuilding
-        ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
-        : {}),
-    })),
+    placements.all().map(async (entry) => {
+      const { projection, progress, runner, rebuilding } = entry
+      return {
+        name: projection.name,
+        store: projection.store,
+        version: projection.version,
+        generation: progress.generation,
+        position: progress.checkpoint.position,
+        caughtUp: progress.caughtUp,
+        behind: await behind(progress),
+        appliedHere: runner !== undefined,
+        // Begun, its new generation's store still being emptied and set up: at the log's start.
+        ...(rebuilding
+          ? { rebuilding: { generation: rebuilding.generation, position: rebuilding.checkpoint.position } }
+          : rebuildBegun(entry)
+            ? { rebuilding: { generation: progress.generation + 1, position: '0' } }
+            : {}),
+      }
+    }),
   )
 }
 
