@@ -99,10 +99,14 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       const text = await banner(t, url)
       expect(text).not.toContain('Try (each works as printed)')
       if (mode === 'embedded') expect(text).toContain('the demo data was interrupted')
+      // Nor are the examples of /docs said to run: they name the demo's ids.
+      expect(text).toContain('the examples there name the demo data, which this database does not hold')
     } finally {
       await t.sql.query('UPDATE tandem.demo SET finished_at = now()')
     }
-    expect(await banner(t, url)).toContain(mode === 'embedded' ? 'Try (each works as printed)' : 'Examples (')
+    const whole = await banner(t, url)
+    expect(whole).toContain(mode === 'embedded' ? 'Try (each works as printed)' : 'Examples (')
+    expect(whole).toContain('each example there runs on the demo data')
   })
 
   it('prints commands that work as printed, twice over: a registration it offers is one still open', async () => {

@@ -81,10 +81,15 @@ export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
 
 /** Whether the demo was begun and not finished. */
 async function demoInterrupted(tandem: Tandem): Promise<boolean> {
+  return (await demoWrites(tandem)).some((finished) => !finished)
+}
+
+/** Each time the demo was begun: whether it was finished. */
+async function demoWrites(tandem: Tandem): Promise<boolean[]> {
   const rows = await tandem.sql.query<{ finished: boolean }>(
     'SELECT finished_at IS NOT NULL AS finished FROM tandem.demo',
   )
-  return rows.some((row) => !row.finished)
+  return rows.map((row) => row.finished)
 }
 
 /**
@@ -105,11 +110,15 @@ export async function seedDemo(tandem: Tandem): Promise<void> {
 
 /** What `serve` prints at start: where things are, demo tokens, and requests that work as printed. */
 export async function banner(tandem: Tandem, url: string): Promise<string> {
+  // The examples in /docs name the demo's ids: they run only where the demo was written.
+  const demo = (await demoWrites(tandem)).includes(true)
+    ? 'each example there runs on the demo data'
+    : 'the examples there name the demo data, which this database does not hold: `serve --seed` writes it into an empty one'
   const lines = [
     '',
     `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
     `  API       ${url}`,
-    `  Docs      ${url}/docs (authorize with the examples token: each example there runs on the demo data)`,
+    `  Docs      ${url}/docs (authorize with the examples token: ${demo})`,
     `  OpenAPI   ${url}/openapi.json`,
     `  Stats     ${url}/api/cqrs/stats`,
   ]
