@@ -1,6 +1,9 @@
 import pg from 'pg'
 import { createClient } from 'redis'
 import type { AddressInfo } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AnyCommand, Caller } from '../core/messages.js'
@@ -25,7 +28,7 @@ import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js
 import { openStream } from '../testing/sse.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { Domain } from './domain.js'
-import { redisPrefixOf, startTandem, type Tandem } from './tandem.js'
+import { migrateOnly, redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { dropRedisPrefix } from '../projections/kv-redis.js'
 import { kvCatalog } from '../projections/targets.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
@@ -702,6 +705,35 @@ it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL',
     /^DATABASE_URL \(127\.0\.0\.1:1\/nowhere\) does not answer/,
   )
 })
+
+it.runIf(servicesAvailable)(
+  'refuses to start on a read database built from another event log, in either mode',
+  { timeout: 60_000 },
+  async () => {
+    const [first, second, reads] = await Promise.all([
+      createScratchDatabase(postgresUrl, 'log_a'),
+      createScratchDatabase(postgresUrl, 'log_b'),
+      createScratchDatabase(postgresUrl, 'reads'),
+    ])
+    const dataDir = await mkdtemp(join(tmpdir(), 'tandem-read-owner-'))
+    try {
+      const on = (env: NodeJS.ProcessEnv) =>
+        migrateOnly({ config: loadConfig({ READ_DATABASE_URL: reads.url, DATA_DIR: dataDir, ...env }) })
+      await on({ DATABASE_URL: first.url })
+      // Again on its own read database: it is this log's.
+      await on({ DATABASE_URL: first.url })
+      const refusal =
+        /^READ_DATABASE_URL holds the read models of another event log \([0-9a-f-]{36}\), not this one's/
+      await expect(on({ DATABASE_URL: second.url })).rejects.toThrow(ConfigError)
+      await expect(on({ DATABASE_URL: second.url })).rejects.toThrow(refusal)
+      // An embedded log (a new DATA_DIR, as after removing ./data) on the same read database.
+      await expect(on({})).rejects.toThrow(refusal)
+    } finally {
+      await Promise.all([first.drop(), second.drop(), reads.drop()])
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  },
+)
 
 describe('roles in embedded mode', () => {
   it('are refused: embedded mode is one process', async () => {

@@ -25,7 +25,7 @@ import type { Projection } from '../projections/projection.js'
 import { localClaims, postgresClaims } from '../processors/claims.js'
 import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
 import { transactionLookup } from '../projections/read-your-writes.js'
-import { readMigrations } from '../projections/targets.js'
+import { claimReadStore, readMigrations } from '../projections/targets.js'
 import { auditLogReader, createAuditWriter, type AuditWriter } from '../storage/audit-log.js'
 import { idempotency, purgeIdempotencyRecords } from '../storage/idempotency.js'
 import { migrate, type Migration } from '../storage/migrations.js'
@@ -371,6 +371,12 @@ async function migrateDatabases(options: {
   const { write, read } = migrationsOf(domains)
   await migrate(sql, write, log)
   await migrate(readSql, read, log)
+  const identity = await logIdentity(sql)
+  const owner = await claimReadStore(readSql, identity)
+  if (owner !== identity)
+    throw new ConfigError(
+      `READ_DATABASE_URL holds the read models of another event log (${owner}), not this one's (${identity}, DATABASE_URL or DATA_DIR): give each log a read database of its own, or drop that database's schema read to have them built anew from this log`,
+    )
 }
 
 /** What a Tandem serving `domains` migrates: its write database, and its read database (the same one unless READ_DATABASE_URL). */

@@ -47,7 +47,23 @@ export const readMigrations: readonly Migration[] = [
         PRIMARY KEY (name, generation)
       )`,
   },
+  {
+    // The event log the read models are built from (its `tandem.log_identity`), claimed by the first
+    // process to start on them: a READ_DATABASE_URL shared by two logs mixed their read models.
+    id: 'read/002-source-log',
+    sql: `CREATE TABLE read.source_log (id uuid NOT NULL, one boolean PRIMARY KEY DEFAULT true CHECK (one))`,
+  },
 ]
+
+/**
+ * Claims the read database for the event log whose identity is `log`, if no log has it yet; gives the
+ * identity of the log it belongs to (another log's: its read models are not this log's).
+ */
+export async function claimReadStore(readSql: Sql, log: string): Promise<string> {
+  await readSql.query('INSERT INTO read.source_log (id) VALUES ($1) ON CONFLICT (one) DO NOTHING', [log])
+  const [row] = await readSql.query<{ id: string }>('SELECT id::text FROM read.source_log')
+  return row?.id ?? log
+}
 
 const encode = (c: Checkpoint) => `${c.txId}/${c.position}`
 function decode(text: string | null): Checkpoint {

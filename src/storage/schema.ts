@@ -205,4 +205,8 @@ export async function logIdentity(sql: SqlClient): Promise<string> {
  */
 export async function renewLogIdentity(sql: SqlClient): Promise<void> {
   await sql.query('UPDATE tandem.log_identity SET id = gen_random_uuid()')
+  // Read models beside it were the old identity's: the next start claims them for the new one.
+  await sql.query(
+    `DO $$ BEGIN IF to_regclass('read.source_log') IS NOT NULL THEN DELETE FROM read.source_log; END IF; END $$`,
+  )
 }
