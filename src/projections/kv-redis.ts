@@ -171,6 +171,34 @@ async function firstConnection(
   }
 }
 
+/**
+ * A password in REDIS_URL that the server does not ask for is refused: node-redis connects anyway
+ * (Redis answers its AUTH "called without any password configured"), and an operator who set one
+ * would believe the read models guarded by it.
+ */
+async function passwordHeld(
+  client: { sendCommand(args: string[]): Promise<unknown>; destroy(): void },
+  url: string,
+): Promise<void> {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined
+  if (!parsed?.password) return
+  const user = decodeURIComponent(parsed.username)
+  const password = decodeURIComponent(parsed.password)
+  try {
+    await client.sendCommand(user ? ['AUTH', user, password] : ['AUTH', password])
+  } catch (error) {
+    const said = error instanceof Error ? error.message : String(error)
+    if (!/without any password configured/i.test(said)) return
+    client.destroy()
+    throw Object.assign(
+      new Error(
+        `Redis at ${parsed.host} refused REDIS_URL: it has no password, and REDIS_URL gives one (${said})`,
+      ),
+      { code: 'REDIS_REFUSED' },
+    )
+  }
+}
+
 /** `keyPrefix` goes before every key: several logs (or test runs) can share one Redis. */
 export async function createRedisKv(options: {
   url: string
@@ -247,6 +275,7 @@ export async function createRedisKv(options: {
     connected = true
   })
   await firstConnection(client, options.url, options.startTimeoutMs ?? 10_000)
+  await passwordHeld(client, options.url)
   const committer = client.withCommandOptions({ timeout: commitTimeoutMs })
   const watcher = !watch ? notWatching : await watchForLoss(options, checkAlive)
   if (watch) {

@@ -213,6 +213,21 @@ it.runIf(servicesAvailable)(
   },
 )
 
+it.runIf(servicesAvailable && !new URL(redisUrl).password)(
+  'refuses a password the Redis does not ask for, saying so (connected anyway, it was taken for guarded)',
+  async () => {
+    const url = new URL(redisUrl)
+    url.password = 'a-password-it-has-not'
+    const opening = createRedisKv({
+      url: url.toString(),
+      keyPrefix: 'never:',
+      log: pino({ level: 'silent' }),
+    })
+    await expect(opening).rejects.toMatchObject({ code: 'REDIS_REFUSED' })
+    await expect(opening).rejects.toThrow(/refused REDIS_URL: it has no password, and REDIS_URL gives one/)
+  },
+)
+
 describe.skipIf(!servicesAvailable)('the Redis KV store while Redis is away', () => {
   it('fails a read at once, as a store not reachable, and reads again once Redis is back', async () => {
     // Redis reached through a proxy this test can take away and give back on the same port.
