@@ -95,7 +95,12 @@ export class ConfigError extends Error {}
 export function notAnswering(setting: string, url: string, error: unknown): ConfigError {
   const { host, pathname } = new URL(url)
   const reason = error instanceof Error ? error.message : String(error)
-  return new ConfigError(`${setting} (${host}${pathname}) does not answer: ${reason}`)
+  // An error message from the server (a database or role that does not exist, a password refused:
+  // it has a severity) is its refusal, not its silence.
+  const answered = typeof (error as { severity?: unknown }).severity === 'string'
+  return new ConfigError(
+    `${setting} (${host}${pathname}) ${answered ? 'refused' : 'does not answer'}: ${reason}`,
+  )
 }
 
 const postgresSchemes = ['postgres', 'postgresql']

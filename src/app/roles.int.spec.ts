@@ -699,6 +699,18 @@ describe.skipIf(!servicesAvailable)('processes started at once on a new database
   })
 })
 
+it.runIf(servicesAvailable)(
+  'says a PostgreSQL that refuses the database refused it, naming DATABASE_URL',
+  async () => {
+    const url = new URL(postgresUrl)
+    url.pathname = '/tandem_no_such_database'
+    const config = loadConfig({ DATABASE_URL: url.toString() })
+    await expect(startTandem({ config, log: pino({ level: 'silent' }) })).rejects.toThrow(
+      /^DATABASE_URL \([^)]+\/tandem_no_such_database\) refused: database "tandem_no_such_database" does not exist/,
+    )
+  },
+)
+
 it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {
   const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' })
   await expect(startTandem({ config, log: pino({ level: 'silent' }) })).rejects.toThrow(
