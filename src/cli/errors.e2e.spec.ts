@@ -50,6 +50,10 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     [['export-openapi', '--out', ''], /--out needs a file name/],
     // Useless tokens are not made: a manager of no department, a lifetime read as hex.
     [['token', '--sub', 'm', '--roles', 'manager'], /--roles manager needs --dept/],
+    [
+      ['token', '--sub', 'm', '--roles', 'manager', '--dept', ' sales'],
+      /^--dept is not a department: 1 to 200/,
+    ],
     [['token', '--sub', 'kim', '--ttl', '0x10'], /--ttl is a number of seconds/],
     // Checked as DATABASE_URL is: `notaurl` failed as a host named `base`.
     [['bench', '10', '--postgres', 'notaurl'], /--postgres must be a URL/],

@@ -109,14 +109,15 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'token': {
       if (!values.sub) throw new UsageError('token needs --sub')
-      const { isUserId, userIdRule } = await import('../core/schemas.js')
+      const { isUserId, userIdForm } = await import('../core/schemas.js')
       const { createAuth, maxTokenSeconds } = await import('../app/auth.js')
       // Claims the server would refuse (401) are refused here, in the server's words.
-      for (const [flag, value] of [
-        ['--sub', values.sub],
-        ['--dept', values.dept],
+      for (const [flag, value, what] of [
+        ['--sub', values.sub, 'a user id'],
+        ['--dept', values.dept, 'a department'],
       ] as const)
-        if (value !== undefined && !isUserId(value)) throw new UsageError(`${flag} ${userIdRule}`)
+        if (value !== undefined && !isUserId(value))
+          throw new UsageError(`${flag} is not ${what}: ${userIdForm}`)
       const roles = values.roles
         ? values.roles
             .split(',')

@@ -88,12 +88,15 @@ export const searchForm = (text: string) =>
 export const userIdPattern =
   '^[^\\s\\p{Cf}\\p{Cc}\\p{Cs}](?:[^\\p{Cc}\\p{Cs}\\p{Zl}\\p{Zp}]{0,198}[^\\s\\p{Cf}\\p{Cc}\\p{Cs}])?$'
 
-/** What a validation error says of a value that is not a user id. */
-export const userIdRule =
-  'is not a user id: 1 to 200 characters, no control character, line separator or half of a surrogate pair, nothing blank at either end'
+/** The form a user id (and a token's department) takes. */
+export const userIdForm =
+  '1 to 200 characters, no control character, line separator or half of a surrogate pair, nothing blank at either end'
 
-const userIdForm = new RegExp(userIdPattern, 'u')
-export const isUserId = (text: string) => userIdForm.test(text)
+/** What a validation error says of a value that is not a user id. */
+export const userIdRule = `is not a user id: ${userIdForm}`
+
+const userIdRegExp = new RegExp(userIdPattern, 'u')
+export const isUserId = (text: string) => userIdRegExp.test(text)
 
 export function UserId(description = 'A user id (the JWT `sub`)') {
   return Type.String({ minLength: 1, maxLength: 200, pattern: userIdPattern, description })

@@ -150,7 +150,7 @@ const anonymous = ''
 const seatsOf = new WeakMap<Tandem, Map<string, number>>()
 
 /** A seat for one more live stream of `caller` (undefined: one of the anonymous ones), or 429; the function gives it back (once). */
-function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
+export function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
   const holder = caller ?? anonymous
   const bound =
     caller === undefined ? (tandem.config.anonymousStreams ?? defaultAnonymousStreams) : streamsPerHolder
@@ -163,7 +163,9 @@ function takeSeat(tandem: Tandem, caller: string | undefined): () => void {
       'TOO_MANY_STREAMS',
       'Too many live streams',
       caller === undefined
-        ? `At most ${bound} live streams at once without a token; sign in, or close one first`
+        ? bound === 0
+          ? 'Live streams without a token are off here (LIVE_STREAMS_ANONYMOUS=0): sign in'
+          : `At most ${bound} live streams at once without a token; sign in, or close one first`
         : `At most ${bound} live streams at once per caller; close one first`,
     )
   }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Tandem } from '../app/tandem.js'
 import { createQueryCache } from '../core/cache.js'
-import { drainGraceMs, follow, maxUnsentBytes, openEventStream } from './event-stream.js'
+import { drainGraceMs, follow, maxUnsentBytes, openEventStream, takeSeat } from './event-stream.js'
 
 /** A response whose client takes each write only when `drain()` is called (never, for one that stopped). */
 function clientResponse() {
@@ -143,5 +143,26 @@ describe('following the cache for a live stream', () => {
     cache.invalidate(['t'])
     await new Promise((resolve) => setImmediate(resolve))
     expect(refreshes).toEqual([touched, cache.epoch - 1])
+  })
+})
+
+describe('live streams without a token', () => {
+  it('are said to be off where LIVE_STREAMS_ANONYMOUS is 0 (there is none to close), else bounded', () => {
+    const tandem = (anonymousStreams: number) => ({ config: { anonymousStreams } }) as unknown as Tandem
+    expect(() => takeSeat(tandem(0), undefined)).toThrow(
+      expect.objectContaining({
+        status: 429,
+        detail: 'Live streams without a token are off here (LIVE_STREAMS_ANONYMOUS=0): sign in',
+      }),
+    )
+    const one = tandem(1)
+    const giveBack = takeSeat(one, undefined)
+    expect(() => takeSeat(one, undefined)).toThrow(
+      expect.objectContaining({
+        detail: 'At most 1 live streams at once without a token; sign in, or close one first',
+      }),
+    )
+    giveBack()
+    expect(() => takeSeat(one, undefined)).not.toThrow()
   })
 })
