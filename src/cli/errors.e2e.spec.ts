@@ -163,7 +163,7 @@ it('refuses seed-demo on a log that holds events, before anything starts', { tim
 
 // Each run loads the CLI's sources through tsx (1-8 s here): with room for a machine three times slower.
 it(
-  "answers a mistake with one line and the usage, no stack, exit 1; a command's --help with the usage",
+  "answers a mistake with one line and its command's usage, no stack, exit 1; a command's --help with the usage",
   { timeout: 120_000 },
   async () => {
     const [help, unknown] = await Promise.all([
@@ -175,7 +175,12 @@ it(
     expect(help.stdout).toContain('export-openapi [--out FILE]')
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toMatch(/^Unknown option '--bogus'/)
+    // The usage of the command it was made in, not every command and variable burying the reason.
     expect(unknown.stderr).toContain('Usage: tandem <command>')
+    expect(unknown.stderr).toContain('token --sub ID')
+    expect(unknown.stderr).not.toContain('export-openapi')
+    expect(unknown.stderr).not.toContain('Environment:')
+    expect(unknown.stderr).toContain('`tandem help` prints every command and environment variable.')
     expect(unknown.stderr).not.toMatch(/^\s+at /m)
   },
 )

@@ -9,11 +9,8 @@ import { call, rebuild, retryProcessor, serverUrl } from './remote.js'
 // without loading the application, its store drivers and its server.
 const domainsOf = async () => (await import('../app/domains.js')).domains
 
-export async function usage(): Promise<string> {
-  const domains = await domainsOf()
-  return `Usage: tandem <command> [options]
-
-  serve [--port N] [--seed] [--role command,query,projector]
+/** The commands and what each takes, one entry each (continuation lines indented). */
+const commands = `  serve [--port N] [--seed] [--role command,query,projector]
                                    Run the API (embedded mode unless DATABASE_URL is set); in
                                    server mode --role (or ROLES) picks what this process does
   migrate                          Apply database migrations and exit
@@ -32,7 +29,13 @@ export async function usage(): Promise<string> {
                                    --json: the figures as JSON)
   test-commands                    Send every command's examples through the buses (a fresh in-memory Tandem)
   test-queries                     The same for every query, after the command examples wrote their data
-  export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)
+  export-openapi [--out FILE]      Write the OpenAPI document (default docs/api/openapi.json)`
+
+export async function usage(): Promise<string> {
+  const domains = await domainsOf()
+  return `Usage: tandem <command> [options]
+
+${commands}
 
 Environment:
 ${[
@@ -42,6 +45,16 @@ ${[
   .map(([name, text, value]) => `  ${name.padEnd(24)} ${text}${value ? ` (default ${value})` : ''}`)
   .join('\n')}
 `
+}
+
+/**
+ * What a mistake on the command line prints after its one-line reason: the usage of the command
+ * given, if it is one, else the list of commands; not the environment (70 lines that buried the reason).
+ */
+export function usageAfterMistake(command: string | undefined): string {
+  const entries = commands.split(/\n(?= {2}\S)/)
+  const own = entries.filter((entry) => command !== undefined && entry.trimStart().split(' ')[0] === command)
+  return `Usage: tandem <command> [options]\n${own.length > 0 ? own.join('\n') : commands}\n\n\`tandem help\` prints every command and environment variable.`
 }
 
 /** Runs one `tandem` command line; a mistake in it is a `UsageError` (or parseArgs' `ERR_PARSE_ARGS_…`). */
