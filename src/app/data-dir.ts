@@ -97,18 +97,21 @@ export function makeFolders(dir: string): void {
     missing.unshift(at)
     if (dirname(at) === at) break
   }
-  if (existsSync(at) && !statSync(at).isDirectory())
-    throw Object.assign(new Error(`${at} is a file, not a folder`), { code: 'ENOTDIR', path: at })
+  if (existsSync(at) && !statSync(at).isDirectory()) throw new FileInTheWay(at)
   for (const folder of missing) mkdirSync(folder)
 }
 
-/** The file `makeFolders` found in the way, if that is why it failed. */
-export function fileInTheWay(error: unknown): string | undefined {
-  const { code, path } = error as { code?: unknown; path?: unknown }
-  return code === 'ENOTDIR' && typeof path === 'string' && existsSync(path) && !statSync(path).isDirectory()
-    ? path
-    : undefined
+/** A file where `makeFolders` needed a folder. */
+class FileInTheWay extends Error {
+  readonly code = 'ENOTDIR'
+  constructor(readonly path: string) {
+    super(`${path} is a file, not a folder`)
+  }
 }
+
+/** The file `makeFolders` found in the way, if that is why it failed. */
+export const fileInTheWay = (error: unknown): string | undefined =>
+  error instanceof FileInTheWay ? error.path : undefined
 
 /**
  * DATA_DIR, made if absent; a file of that name is refused naming it (mkdir's EEXIST named no

@@ -68,7 +68,7 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
 /** Writes the demo into an empty log; true if it did. A log with events is left as it is. */
 export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
   if ((await headPosition(tandem.sql)) !== '0') {
-    if (await demoInterrupted(tandem)) {
+    if ((await demoState(tandem)).interrupted) {
       tandem.log.warn(
         'the demo data was interrupted while it was written (a first start stopped early): some examples will fail; start on an empty DATA_DIR (or database) to have it whole',
       )
@@ -79,17 +79,12 @@ export async function seedIfEmpty(tandem: Tandem): Promise<boolean> {
   return true
 }
 
-/** Whether the demo was begun and not finished. */
-async function demoInterrupted(tandem: Tandem): Promise<boolean> {
-  return (await demoWrites(tandem)).some((finished) => !finished)
-}
-
-/** Each time the demo was begun: whether it was finished. */
-async function demoWrites(tandem: Tandem): Promise<boolean[]> {
+/** Whether the demo was written whole, and whether a writing of it was begun and not finished. */
+async function demoState(tandem: Tandem): Promise<{ written: boolean; interrupted: boolean }> {
   const rows = await tandem.sql.query<{ finished: boolean }>(
     'SELECT finished_at IS NOT NULL AS finished FROM tandem.demo',
   )
-  return rows.map((row) => row.finished)
+  return { written: rows.some((row) => row.finished), interrupted: rows.some((row) => !row.finished) }
 }
 
 /**
@@ -110,8 +105,9 @@ export async function seedDemo(tandem: Tandem): Promise<void> {
 
 /** What `serve` prints at start: where things are, demo tokens, and requests that work as printed. */
 export async function banner(tandem: Tandem, url: string): Promise<string> {
+  const { written, interrupted } = await demoState(tandem)
   // The examples in /docs name the demo's ids: they run only where the demo was written.
-  const demo = (await demoWrites(tandem)).includes(true)
+  const demo = written
     ? 'each example there runs on the demo data'
     : 'the examples there name the demo data, which this database does not hold: `serve --seed` writes it into an empty one'
   const lines = [
@@ -160,7 +156,7 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
     const asPrinted = tokens.size > 0 && tandem.mode === 'embedded'
     const heading = !asPrinted
       ? '  Examples (on the demo data, which `tandem seed-demo` writes into an empty database; tokens from `tandem token`):'
-      : (await demoInterrupted(tandem))
+      : interrupted
         ? '  Examples (the demo data was interrupted at a first start stopped early: some fail; start on an empty DATA_DIR to have it whole):'
         : '  Try (each works as printed):'
     if (examples.length > 0) lines.push('', heading)

@@ -40,15 +40,15 @@ function saidOfRepeated(errors: readonly FieldError[], value: unknown): FieldErr
   return [...[...repeated].map((path) => ({ path, message: 'is given more than once' })), ...others]
 }
 
+/** The parameters of a coerced query string given more than once, by the object `coerce` made. */
+const givenTwice = new WeakMap<object, ReadonlySet<string>>()
+
 /**
  * Turns query-string text into the types an object schema's properties ask for: "20" to 20, "true"
  * to true. Only exact spellings convert ("1.5" is not an integer, "1e1" not a number); anything else
  * stays text for validation to refuse. A parameter given more than once where one value is taken is a
  * 400 saying so (the parser makes it a list, which validation called "must be string").
  */
-/** The parameters of a coerced query string given more than once, by the object `coerce` made. */
-const givenTwice = new WeakMap<object, ReadonlySet<string>>()
-
 export function coerce(schema: TSchema, value: unknown): unknown {
   const properties = (schema as { properties?: Record<string, TSchema> }).properties
   if (!properties || value === null || typeof value !== 'object') return value
