@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Domain } from '../app/domain.js'
 import type { Caller } from '../core/messages.js'
@@ -8,7 +9,7 @@ import { allEvents, EventDeleted } from '../domains/events/messages.js'
 import { silentLogger } from '../core/logger.js'
 import { createMetrics } from '../core/metrics.js'
 import type { StoredEvent } from '../core/envelope.js'
-import { compareCheckpoints, origin, type Checkpoint } from '../storage/event-log.js'
+import { appendStatement, compareCheckpoints, origin, type Checkpoint } from '../storage/event-log.js'
 import { startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
 import { localWake } from '../transport/wake.js'
@@ -17,6 +18,14 @@ import { positionWaiter } from './read-your-writes.js'
 import { createRunner } from './runner.js'
 
 const organizer: Caller = { id: 'organizer', roles: ['organizer'] }
+const metadata = { commandId: 'raw', correlationId: 'raw', command: 'test/append' }
+
+/** A promise opened from outside: one transaction's step waits on another's. */
+function gate(): { opened: Promise<void>; open(): void } {
+  let open: () => void = () => undefined
+  const opened = new Promise<void>((resolve) => (open = resolve))
+  return { opened, open: () => open() }
+}
 
 /** A SQL read model for the tests: how many events of each type. It fails once, mid-batch, on request. */
 let failOnce = false
@@ -381,6 +390,50 @@ describe.each(modes)('projections woken by the types they read (%s)', (mode) => 
       await own.dispose()
     }
   })
+
+  // Two transactions at once: PGlite runs one at a time.
+  it.runIf(mode === 'server')(
+    'is caught up only once it has read the newest transaction, whose event may sit below the highest position',
+    async () => {
+      const deletion = () => {
+        const eventId = randomUUID()
+        const event = { type: EventDeleted.type, data: { eventId, deletedAt: new Date().toISOString() } }
+        return {
+          eventId,
+          append: appendStatement({ id: `raw-${eventId}`, expectedVersion: 0 }, [event], metadata),
+        }
+      }
+      const [older, newer] = [deletion(), deletion()]
+      const [olderHasId, newerAppended, olderCommitted] = [gate(), gate(), gate()]
+      // The older transaction takes its id first and appends last: its event has the highest position.
+      const olderDone = t.sql.transaction(async (tx) => {
+        await tx.query('SELECT pg_current_xact_id()')
+        olderHasId.open()
+        await newerAppended.opened
+        const [row] = await tx.query<{ position: string }>(older.append.text, older.append.params)
+        return row?.position ?? ''
+      })
+      const newerDone = t.sql.transaction(async (tx) => {
+        await olderHasId.opened
+        await tx.query('SELECT pg_current_xact_id()')
+        await tx.query(newer.append.text, newer.append.params)
+        newerAppended.open()
+        await olderCommitted.opened
+      })
+      const highest = await olderDone
+      // Read while the newer transaction runs: the older one's event is applied, the newer one's held.
+      expect(await t.projections.waitFor(['event-deletions'], BigInt(highest), 20_000)).toBe(true)
+      olderCommitted.open()
+      await newerDone
+      expect(await t.projections.caughtUp(20_000)).toBe(true)
+      const store = t.projections.stores.sql('event-deletions')
+      const rows = await store.sql.query<{ event_id: string }>(
+        `SELECT event_id FROM ${store.table('deleted')} WHERE event_id = ANY($1::text[])`,
+        [[older.eventId, newer.eventId]],
+      )
+      expect(rows.map((r) => r.event_id).sort()).toEqual([older.eventId, newer.eventId].sort())
+    },
+  )
 
   it('is not behind once it has read past the head, though its checkpoint is at its last own event', async () => {
     const created = await create()

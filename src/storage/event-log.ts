@@ -244,6 +244,20 @@ export async function logHead(sql: SqlClient): Promise<{ position: string; txId:
   return row ? { position: row.head, txId: row.tx } : { position: '0', txId: undefined }
 }
 
+/**
+ * The log's last event in the order readers take it (transaction, then position); undefined when the
+ * log is empty. Not always the highest position: a transaction takes its id at its first write, so an
+ * older one can append after a newer one did, and commit first. A reader past the highest position
+ * may then not have read the newer transaction's event below it: one past this event has read all.
+ */
+export async function lastInLogOrder(sql: SqlClient): Promise<Checkpoint | undefined> {
+  const [row] = await sql.query<Checkpoint>(
+    `SELECT tx_id::text AS "txId", position::text AS position FROM tandem.event_log
+     ORDER BY tx_id DESC, position DESC LIMIT 1`,
+  )
+  return row
+}
+
 /** The highest position written so far. */
 export async function headPosition(sql: SqlClient): Promise<string> {
   return (await logHead(sql)).position
