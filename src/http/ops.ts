@@ -180,7 +180,12 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       schema: {
         ...admin,
         summary: 'Rebuild a projection beside the live one and switch when caught up (admin)',
-        params: Type.Object({ name: Type.String() }),
+        params: Type.Object({
+          name: Type.String({
+            description: 'A projection, as /api/cqrs/stats names it',
+            examples: tandem.projections.names().slice(0, 1),
+          }),
+        }),
         response: {
           202: Type.Object(
             {
@@ -222,6 +227,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     },
   )
 
+  const processorExample = tandem.processors.names()[0]?.split('/') ?? []
   app.post(
     '/api/cqrs/processors/:domain/:name/retry',
     {
@@ -229,7 +235,13 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       schema: {
         ...admin,
         summary: "Handle a processor's dead letters again, in log order; those handled are removed (admin)",
-        params: Type.Object({ domain: Type.String(), name: Type.String() }),
+        params: Type.Object({
+          domain: Type.String({ examples: processorExample.slice(0, 1) }),
+          name: Type.String({
+            description: 'A processor of the domain, as /api/cqrs/stats names it (domain/name)',
+            examples: processorExample.slice(1),
+          }),
+        }),
         response: {
           200: Type.Object({
             processor: Type.String(),
