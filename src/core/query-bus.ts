@@ -235,7 +235,8 @@ export function waitForPosition(
  * A miss while the same answer is being made joins it instead of making it again (a hot page whose
  * tag was just dropped is asked many times before the first asker has it): the joiner gets what the
  * first computes (a refusal too), read at a position it reports. A joiner that asked for a position
- * (`X-Min-Position`) makes its own unless the joined answer was read at it or later. One that asked
+ * (`X-Min-Position`) makes its own unless the joined answer was stored (no event touching it was
+ * applied while it was made). One that asked
  * for an answer begun after an invalidation (a live stream refreshing because of it) makes its own
  * unless the joined answer was begun after it: one begun before may not show what was invalidated.
  */
@@ -252,11 +253,14 @@ export function cacheAnswers(cache: QueryCache, metrics?: Metrics): Middleware<Q
     if (hit) return { value: hit.value, readPosition: hit.readPosition, cacheHit: true, tags: hit.tags }
     const joined = making.get(key)
     if (joined && (call.freshAfter === undefined || joined.begun >= call.freshAfter)) {
-      const { minPosition } = call
-      // What the first asker gets, refusals included; one bound to a position only an answer read there.
-      if (minPosition === undefined) return joined.answer
+      // What the first asker gets, refusals included.
+      if (call.minPosition === undefined) return joined.answer
+      // One bound to a position (applied by now: the wait comes before the cache) takes it only if it
+      // was stored: it is not where an event touching it was applied while it was made, so it holds
+      // every event applied by now, as a hit does. The position it was read at cannot tell: read models
+      // apply in transaction order, and an event below that position may be applied after it.
       const answer = await joined.answer.catch(() => undefined)
-      if (answer && BigInt(answer.readPosition) >= minPosition) return answer
+      if (answer && cache.get(key)?.value === answer.value) return answer
     }
     // `fill` stamps the answer with this epoch as it begins.
     const begun = cache.epoch

@@ -429,23 +429,55 @@ describe('query bus', () => {
         expect(runs).toHaveLength(1)
       })
 
-      it('makes its own when it asked for a position the answer being made was read before', async () => {
-        const { bus, slow, at, runs, release } = slowBus()
+      it('makes its own when it asked for a position whose event touched the answer being made', async () => {
+        const { bus, slow, at, runs, release, cache } = slowBus()
         const first = bus.ask(slow, { id: 'a' }, { caller: ann })
         await new Promise((resolve) => setImmediate(resolve))
-        // The read models apply position 11 while the first answer is made (read at 10).
+        // The read models apply position 11, which touches the answer, while the first is made (at 10).
+        cache.invalidate(['things/thing:a'])
         at.position = 11n
         const bound = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 11n })
-        const reached = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 10n })
         await new Promise((resolve) => setImmediate(resolve))
         release()
         expect(await first).toMatchObject({ data: { run: 1 }, readPosition: '10' })
-        expect(await reached).toMatchObject({ data: { run: 1 }, readPosition: '10' })
         await new Promise((resolve) => setImmediate(resolve))
         release()
         expect(await bound).toMatchObject({ data: { run: 2 }, readPosition: '11' })
         expect(runs).toHaveLength(2)
       })
+
+      it('joins for a position whose event did not touch the answer being made', async () => {
+        const { bus, slow, at, runs, release } = slowBus()
+        const first = bus.ask(slow, { id: 'a' }, { caller: ann })
+        await new Promise((resolve) => setImmediate(resolve))
+        at.position = 11n
+        const bound = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 11n })
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        expect(await first).toMatchObject({ data: { run: 1 }, readPosition: '10' })
+        expect(await bound).toMatchObject({ data: { run: 1 }, readPosition: '11' })
+        expect(runs).toHaveLength(1)
+      })
+
+      it('makes its own for a position below the one the answer was read at, applied while it was made', async () => {
+        const { bus, slow, at, runs, release, cache } = slowBus()
+        // Read models apply in transaction order: the event at 12 (an older transaction) is applied,
+        // the one at 11 (a newer transaction, still running) is not yet.
+        at.position = 12n
+        const first = bus.ask(slow, { id: 'a' }, { caller: ann })
+        await new Promise((resolve) => setImmediate(resolve))
+        // The newer transaction commits and is applied; its event touches the answer.
+        cache.invalidate(['things/thing:a'])
+        const bound = bus.ask(slow, { id: 'a' }, { caller: ann, minPosition: 11n })
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        expect(await first).toMatchObject({ data: { run: 1 }, readPosition: '12' })
+        await new Promise((resolve) => setImmediate(resolve))
+        release()
+        expect(await bound).toMatchObject({ data: { run: 2 } })
+        expect(runs).toHaveLength(2)
+      })
+
       it('makes its own when asked for one begun after an invalidation, and the one being made began before', async () => {
         const { bus, slow, runs, release, cache } = slowBus()
         const tick = () => new Promise((resolve) => setImmediate(resolve))
