@@ -49,6 +49,13 @@ describe.each(modes)('methods (%s)', (mode) => {
       expectProblem(response, 404, 'ROUTE_NOT_FOUND')
     })
 
+    it("answers 414 to a path parameter past the router's bound, quoting little of it", async () => {
+      const url = `/api/cqrs/projections/${'a'.repeat(5000)}/rebuild`
+      const response = await s.app.inject({ method: 'POST', url })
+      expect(expectProblem(response, 414, 'URI_TOO_LONG').detail?.length).toBeLessThanOrEqual(200)
+      expect(response.body.length).toBeLessThan(600)
+    })
+
     it('still answers HEAD on a GET route', async () => {
       const response = await s.app.inject({ method: 'HEAD', url: '/health' })
       expect(response.statusCode).toBe(200)

@@ -73,7 +73,9 @@ function translate(error: unknown): AppError {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     const title = STATUS_CODES[e.statusCode] ?? 'Bad Request'
     const code = title.toUpperCase().replace(/[^A-Z]+/g, '_')
-    return new AppError(e.statusCode, code, title, typeof e.message === 'string' ? e.message : undefined)
+    // A plugin's message may quote the request (a 414 quoted the whole path): kept short.
+    const detail = typeof e.message === 'string' ? cut(e.message, 200) : undefined
+    return new AppError(e.statusCode, code, title, detail)
   }
   if (isUnavailable(error))
     return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')
@@ -98,4 +100,11 @@ export function isUnavailable(error: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed|The client is offline|Socket closed unexpectedly/i.test(
     message,
   )
+}
+
+/** `text` cut to at most `max` UTF-16 units, never inside a surrogate pair, an ellipsis marking the cut. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 2)) ? max - 2 : max - 1
+  return `${text.slice(0, end)}…`
 }

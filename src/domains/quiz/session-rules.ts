@@ -115,7 +115,11 @@ export function decideCreateSession(
   for (const quizId of cmd.quizIds) {
     const quiz = state.quizzes.find((q) => q.quizId === quizId)
     if (!quiz || !(quiz.public || quiz.authorId === caller)) {
-      throw new NotFoundError('QUIZ_NOT_FOUND', 'Quiz not found', `Quiz ${quizId}`)
+      throw new NotFoundError(
+        'QUIZ_NOT_FOUND',
+        'Quiz not found',
+        `No quiz has the id ${quizId}, or the caller may not see it`,
+      )
     }
   }
   if (state.openSession) refuseInOpenSession(state.openSession)
