@@ -22,7 +22,7 @@ function counter() {
     input: Type.Object({ n: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
     output: Type.Object({ n: Type.Integer() }),
     access: signedIn('writer', 'admin'),
-    refusals: ['TOO_BIG'],
+    refusals: { 409: ['TOO_BIG'] },
     async handle(input, { meta, tx }) {
       seen.push(meta)
       if (input.n > 100) throw new ConflictError('TOO_BIG', 'Too big', `${input.n} is over 100`)

@@ -33,7 +33,7 @@ const draw = defineCommand({
   input: Draw,
   output: Type.Object({ drawn: Type.Integer(), pool: Type.Integer() }),
   access: signedIn(),
-  refusals: ['POOL_EMPTY', 'NO_POOL'],
+  refusals: { 409: ['POOL_EMPTY', 'NO_POOL'] },
   handle: eventSourced({
     ...purse,
     async load(tx, _input, state): Promise<Pool> {

@@ -45,7 +45,7 @@ const withdraw = defineCommand({
   input: Move,
   output: Type.Object({ balance: Type.Integer() }),
   access: signedIn(),
-  refusals: ['INSUFFICIENT_FUNDS'],
+  refusals: { 409: ['INSUFFICIENT_FUNDS'] },
   handle: eventSourced({
     ...wallet,
     decide(input, state) {

@@ -182,13 +182,20 @@ interface MessageBase<I extends TSchema, O extends TSchema> {
   readonly exampleCallers?: readonly (string | null)[]
 }
 
+/** Refusal codes by HTTP status: `{ 404: ['EVENT_NOT_FOUND'], 409: ['EVENT_FULL'] }`. */
+export type Refusals = { readonly [S in 400 | 403 | 404 | 409]?: readonly string[] }
+
 export interface CommandDefinition<
   I extends TSchema = TSchema,
   O extends TSchema = TSchema,
 > extends MessageBase<I, O> {
   readonly kind: 'command'
-  /** Codes of the refusals this command can answer with (documentation). */
-  readonly refusals: readonly string[]
+  /**
+   * The codes of the refusals the command's own rules answer, by HTTP status (the OpenAPI document
+   * names each under its status). Not the platform's, which every command may answer: 400
+   * VALIDATION_FAILED, 403 FORBIDDEN, 409 CONCURRENCY_CONFLICT and IDEMPOTENCY_IN_PROGRESS.
+   */
+  readonly refusals: Refusals
   handle(input: Static<I>, ctx: CommandContext): Promise<Static<O>>
   /**
    * The stream the command works on, named from its input alone before it runs (the deciders'
@@ -296,7 +303,7 @@ type CommandSpec<I extends TSchema, O extends TSchema> = Omit<
   CommandDefinition<I, O>,
   'kind' | 'refusals' | 'handle' | 'stream'
 > & {
-  refusals?: readonly string[]
+  refusals?: Refusals
   handle: CommandHandler<Static<I>, Static<O>>
 }
 type QuerySpec<I extends TSchema, O extends TSchema> = Omit<
@@ -308,7 +315,7 @@ export function defineCommand<I extends TSchema, O extends TSchema>(
   spec: CommandSpec<I, O>,
 ): CommandDefinition<I, O> {
   const { stream } = spec.handle
-  return { kind: 'command', refusals: [], ...spec, ...(stream ? { stream } : {}) }
+  return { kind: 'command', refusals: {}, ...spec, ...(stream ? { stream } : {}) }
 }
 
 export function defineQuery<I extends TSchema, O extends TSchema>(

@@ -16,16 +16,34 @@ export const problem = (description: string) => ({
   content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
 })
 
-const commandErrors = {
-  400: problem('VALIDATION_FAILED: bad JSON, wrong types, unknown fields, values out of range'),
-  401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
-  403: problem('FORBIDDEN: the caller may not do this'),
-  404: problem('The thing the command is about does not exist'),
-  409: problem('A business rule or a concurrent change refused the command'),
-  413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
-  415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
-  422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another body'),
-  503: problem('UNAVAILABLE: retry later; nothing was written'),
+/**
+ * What a command may answer besides its answer: the platform's refusals, which any command may meet,
+ * and its own rules' under their statuses (`refusals`): a 404 only where it names a thing.
+ */
+function commandErrors(definition: AnyCommand) {
+  const { refusals, access } = definition
+  const own = (codes: readonly string[] | undefined) => (codes?.length ? `; ${codes.join(', ')}` : '')
+  const forbidden = access.kind === 'public' ? refusals[403] : ['FORBIDDEN', ...(refusals[403] ?? [])]
+  return {
+    400: problem(
+      `VALIDATION_FAILED: bad JSON, wrong types, unknown fields, values out of range${own(refusals[400])}`,
+    ),
+    401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
+    ...(forbidden?.length ? { 403: problem(`${forbidden.join(', ')}: the caller may not do this`) } : {}),
+    ...(refusals[404]?.length
+      ? { 404: problem(`${refusals[404].join(', ')}: none has the id given, or the caller may not see it`) }
+      : {}),
+    409: problem(
+      (refusals[409]?.length ? `Refused by the rules: ${refusals[409].join(', ')}. ` : '') +
+        'CONCURRENCY_CONFLICT: concurrent commands on the same rows made it fail five times (nothing ' +
+        'was written; retry it). IDEMPOTENCY_IN_PROGRESS: a request with its Idempotency-Key is still ' +
+        'running (retry: it replays that one’s answer)',
+    ),
+    413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
+    415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
+    422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another body'),
+    503: problem('UNAVAILABLE: retry later; nothing was written'),
+  }
 }
 
 const queryErrors = {
@@ -105,12 +123,12 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       schema: {
         tags: [definition.domain],
         summary: definition.summary,
-        description: describe(definition, refusals(definition.refusals)),
+        description: describe(definition),
         operationId: `${definition.domain}.${definition.name}`,
         ...security(definition.access),
         headers: commandHeaders,
         body: withExamples(definition),
-        response: { 200: commandAnswer(definition.output), ...errorsOf(commandErrors, definition.access) },
+        response: { 200: commandAnswer(definition.output), ...commandErrors(definition) },
       },
     })
   }
@@ -156,10 +174,6 @@ function errorsOf<E extends { 403: unknown }>(errors: E, access: AnyCommand['acc
 /** An operation's description: the handler's own (what it does beyond its summary), who may call it, and the rest. */
 function describe(definition: AnyCommand | AnyQuery, ...more: string[]): string {
   return [definition.description, describeAccess(definition.access), ...more].filter(Boolean).join(' ')
-}
-
-function refusals(codes: readonly string[]): string {
-  return codes.length > 0 ? `Refusals: ${codes.join(', ')}.` : ''
 }
 
 /** A command's body schema with its examples: the OpenAPI document shows each as a request example. */

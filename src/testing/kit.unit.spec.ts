@@ -39,6 +39,7 @@ const withdrawCommand = defineCommand({
   input: Move,
   output: Type.Object({}),
   access: signedIn(),
+  refusals: { 409: ['INSUFFICIENT_FUNDS'] },
   handle: () => Promise.resolve({}),
 })
 
@@ -118,6 +119,17 @@ describe('deciderSpec on an event-sourced decider', () => {
     expect(() => checked([]).when({ walletId, amount: 0 }).then([])).toThrow(
       /does not fit wallets\/withdraw: \/amount/,
     )
+  })
+
+  it('fails a refusal its command does not declare under its status (the OpenAPI document names each)', () => {
+    const undeclared = { ...withdrawCommand, refusals: { 404: ['INSUFFICIENT_FUNDS'] } }
+    const checked = deciderSpec(withdraw, { command: undeclared })
+    expect(() => checked([]).when({ walletId, amount: 1 }).thenRefused('INSUFFICIENT_FUNDS')).toThrow(
+      /wallets\/withdraw refuses INSUFFICIENT_FUNDS with 409: declare it/,
+    )
+    deciderSpec(withdraw, { command: withdrawCommand })([])
+      .when({ walletId, amount: 1 })
+      .thenRefused('INSUFFICIENT_FUNDS')
   })
 
   it('says so when a spec is awaited like a promise', async () => {

@@ -223,7 +223,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: IssueCardInput,
     output: CardIdResult,
     access: signedIn(...agents),
-    refusals: ['CARD_ID_TAKEN'],
+    refusals: { 409: ['CARD_ID_TAKEN'] },
     examples: ex.issueCard,
     handle: stateStored({
       load: (tx, cmd, meta) => loadCard(tx, cmd.cardId ?? meta.newId),
@@ -245,7 +245,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: CardIdInput,
     output: CardStatusResult,
     access: signedIn('customer', ...agents),
-    refusals: ['CARD_NOT_FOUND'],
+    refusals: { 404: ['CARD_NOT_FOUND'] },
     examples: ex.reportCardLost,
     handle: onCard(decideReportLost, statusOf),
   })
@@ -257,7 +257,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: BlockCardInput,
     output: CardStatusResult,
     access: signedIn(...agents),
-    refusals: ['CARD_NOT_FOUND', 'CARD_LOST'],
+    refusals: { 404: ['CARD_NOT_FOUND'], 409: ['CARD_LOST'] },
     examples: ex.blockCard,
     handle: onCard(decideBlock, statusOf),
   })
@@ -269,7 +269,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: CardIdInput,
     output: CardStatusResult,
     access: signedIn(...agents),
-    refusals: ['CARD_NOT_FOUND', 'CARD_LOST'],
+    refusals: { 404: ['CARD_NOT_FOUND'], 409: ['CARD_LOST'] },
     examples: ex.unblockCard,
     handle: onCard(decideUnblock, statusOf),
   })
@@ -281,7 +281,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: ChangeCreditLimitInput,
     output: CreditLimitResult,
     access: signedIn(...agents),
-    refusals: ['CARD_NOT_FOUND', 'LIMIT_BELOW_OUTSTANDING'],
+    refusals: { 404: ['CARD_NOT_FOUND'], 409: ['LIMIT_BELOW_OUTSTANDING'] },
     examples: ex.changeCreditLimit,
     handle: onCard(decideChangeLimit, (card) => ({
       cardId: card.cardId,
@@ -301,7 +301,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: AuthorizeTransactionInput,
     output: DecisionResult,
     access: signedIn('network'),
-    refusals: ['TRANSACTION_ID_TAKEN'],
+    refusals: { 409: ['TRANSACTION_ID_TAKEN'] },
     examples: ex.authorizeTransaction,
     handle: stateStored({
       load: async (tx, cmd): Promise<AuthorizeState> => {
@@ -342,16 +342,18 @@ export function defineCardCommands(policy: CardPolicy) {
     input: UpdateTransactionInput,
     output: TransactionResult,
     access: signedIn('network', ...agents),
-    refusals: [
-      'TRANSACTION_NOT_FOUND',
-      'INVALID_TRANSITION',
-      'CAPTURE_EXCEEDS_HOLD',
-      'INSUFFICIENT_CREDIT',
-      'AMOUNT_LIMIT',
-      'CARD_LOST',
-      'CARD_BLOCKED',
-      'CARD_EXPIRED',
-    ],
+    refusals: {
+      404: ['TRANSACTION_NOT_FOUND'],
+      409: [
+        'INVALID_TRANSITION',
+        'CAPTURE_EXCEEDS_HOLD',
+        'INSUFFICIENT_CREDIT',
+        'AMOUNT_LIMIT',
+        'CARD_LOST',
+        'CARD_BLOCKED',
+        'CARD_EXPIRED',
+      ],
+    },
     examples: ex.updateTransaction,
     handle: onTransaction(decideUpdate(policy), true),
   })
@@ -363,7 +365,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: MarkTransactionFailedInput,
     output: TransactionResult,
     access: signedIn('network', ...agents),
-    refusals: ['TRANSACTION_NOT_FOUND', 'INVALID_TRANSITION'],
+    refusals: { 404: ['TRANSACTION_NOT_FOUND'], 409: ['INVALID_TRANSITION'] },
     examples: ex.markTransactionFailed,
     handle: onTransaction(decideFail, true),
   })
@@ -375,7 +377,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: ExpireHoldInput,
     output: TransactionResult,
     access: signedIn('system'),
-    refusals: ['TRANSACTION_NOT_FOUND'],
+    refusals: { 404: ['TRANSACTION_NOT_FOUND'] },
     examples: ex.expireHold,
     handle: onTransaction(decideExpireHold, false),
   })
@@ -387,7 +389,10 @@ export function defineCardCommands(policy: CardPolicy) {
     input: RegisterAutoPaymentInput,
     output: AutoPaymentIdResult,
     access: signedIn('customer', ...agents),
-    refusals: ['CARD_NOT_FOUND', 'CARD_LOST', 'CARD_EXPIRED', 'AMOUNT_LIMIT', 'AUTO_PAYMENT_ID_TAKEN'],
+    refusals: {
+      404: ['CARD_NOT_FOUND'],
+      409: ['CARD_LOST', 'CARD_EXPIRED', 'AMOUNT_LIMIT', 'AUTO_PAYMENT_ID_TAKEN'],
+    },
     examples: ex.registerAutoPayment,
     handle: stateStored({
       load: async (tx, cmd) => {
@@ -421,7 +426,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: CancelAutoPaymentInput,
     output: AutoPaymentResult,
     access: signedIn('customer', ...agents),
-    refusals: ['AUTO_PAYMENT_NOT_FOUND'],
+    refusals: { 404: ['AUTO_PAYMENT_NOT_FOUND'] },
     examples: ex.cancelAutoPayment,
     handle: stateStored({
       load: (tx, cmd) => loadForAutoPayment(tx, cmd.autoPaymentId),
@@ -444,7 +449,7 @@ export function defineCardCommands(policy: CardPolicy) {
     input: SubmitAutoPaymentInput,
     output: SubmittedResult,
     access: signedIn('system'),
-    refusals: ['AUTO_PAYMENT_NOT_FOUND'],
+    refusals: { 404: ['AUTO_PAYMENT_NOT_FOUND'] },
     examples: ex.submitAutoPayment,
     handle: stateStored({
       load: (tx, cmd, meta) => loadForSubmit(tx, cmd.autoPaymentId, meta.now),

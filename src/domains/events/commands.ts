@@ -65,7 +65,7 @@ export const createEvent = defineCommand({
   input: CreateEventInput,
   output: EventIdResult,
   access: signedIn('organizer', 'admin'),
-  refusals: ['EVENT_ALREADY_EXISTS', 'EVENT_STARTS_IN_PAST'],
+  refusals: { 409: ['EVENT_ALREADY_EXISTS', 'EVENT_STARTS_IN_PAST'] },
   examples: [
     {
       eventId: exampleEventId,
@@ -100,7 +100,7 @@ export const updateEvent = defineCommand({
   input: UpdateEventInput,
   output: EventIdResult,
   access: signedIn(),
-  refusals: ['EVENT_NOT_FOUND', 'EVENT_STARTS_IN_PAST', 'CAPACITY_BELOW_REGISTRATIONS'],
+  refusals: { 404: ['EVENT_NOT_FOUND'], 409: ['EVENT_STARTS_IN_PAST', 'CAPACITY_BELOW_REGISTRATIONS'] },
   examples: [{ eventId: exampleEventId, capacity: 60, venue: 'Seoul, Hall B' }],
   handle: stateStored({
     async load(tx, cmd) {
@@ -123,7 +123,7 @@ export const deleteEvent = defineCommand({
   input: DeleteEventInput,
   output: EventIdResult,
   access: signedIn(),
-  refusals: ['EVENT_NOT_FOUND'],
+  refusals: { 404: ['EVENT_NOT_FOUND'] },
   examples: [{ eventId: doomedEventId }],
   handle: stateStored({
     load: (tx, cmd) => loadEvent(tx, cmd.eventId),
@@ -145,7 +145,7 @@ export const registerParticipant = defineCommand({
   input: RegisterParticipantInput,
   output: RegistrationResult,
   access: signedIn(),
-  refusals: ['EVENT_NOT_FOUND', 'EVENT_FULL', 'ALREADY_REGISTERED', 'REGISTRATION_CLOSED'],
+  refusals: { 404: ['EVENT_NOT_FOUND'], 409: ['EVENT_FULL', 'ALREADY_REGISTERED', 'REGISTRATION_CLOSED'] },
   examples: [
     { eventId: exampleEventId, name: 'Kim Minji', email: 'minji@example.com', waitlist: true },
     { eventId: exampleEventId, participantId: 'lee-jun' },
@@ -176,7 +176,7 @@ export const cancelRegistration = defineCommand({
   input: CancelRegistrationInput,
   output: CancellationResult,
   access: signedIn(),
-  refusals: ['REGISTRATION_NOT_FOUND'],
+  refusals: { 404: ['REGISTRATION_NOT_FOUND'] },
   examples: [{ eventId: exampleEventId, participantId: 'lee-jun' }],
   handle: stateStored({
     load: (tx, cmd, meta) => loadForCancellation(tx, cmd.eventId, participantOf(cmd, meta)),

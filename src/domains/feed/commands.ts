@@ -61,7 +61,7 @@ export const createUser = defineCommand({
   input: CreateUserInput,
   output: UserIdResult,
   access: signedIn(),
-  refusals: ['USER_EXISTS', 'HANDLE_TAKEN', 'USER_ID_TAKEN'],
+  refusals: { 409: ['USER_EXISTS', 'HANDLE_TAKEN', 'USER_ID_TAKEN'] },
   // The second profile is another caller's: the one the follow examples follow.
   examples: [
     { userId: exampleFollowerId, handle: 'kim_minji', displayName: 'Kim Minji', bio: 'Writes about CQRS' },
@@ -84,7 +84,7 @@ export const createPost = defineCommand({
   input: CreatePostInput,
   output: PostIdResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'POST_EXISTS'],
+  refusals: { 409: ['PROFILE_REQUIRED', 'POST_EXISTS'] },
   examples: [
     { postId: examplePostId, text: 'Hello, feed!' },
     { postId: doomedPostId, text: 'A post soon deleted' },
@@ -124,7 +124,7 @@ export const followUser = defineCommand({
   input: UserInput,
   output: FollowResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF', 'USER_NOT_FOUND'],
+  refusals: { 404: ['USER_NOT_FOUND'], 409: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF'] },
   examples: [{ userId: exampleUserId }],
   handle: followHandler(decideFollow),
 })
@@ -136,7 +136,7 @@ export const unfollowUser = defineCommand({
   input: UserInput,
   output: FollowResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF', 'USER_NOT_FOUND'],
+  refusals: { 404: ['USER_NOT_FOUND'], 409: ['PROFILE_REQUIRED', 'CANNOT_FOLLOW_SELF'] },
   examples: [{ userId: exampleUserId }],
   handle: followHandler(decideUnfollow),
 })
@@ -161,7 +161,7 @@ export const likePost = defineCommand({
   input: PostInput,
   output: LikeResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  refusals: { 404: ['POST_NOT_FOUND'], 409: ['PROFILE_REQUIRED'] },
   examples: [{ postId: examplePostId }],
   handle: likeHandler(decideLike),
 })
@@ -173,7 +173,7 @@ export const unlikePost = defineCommand({
   input: PostInput,
   output: LikeResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  refusals: { 404: ['POST_NOT_FOUND'], 409: ['PROFILE_REQUIRED'] },
   examples: [{ postId: examplePostId }],
   handle: likeHandler(decideUnlike),
 })
@@ -185,7 +185,7 @@ export const commentOnPost = defineCommand({
   input: CommentOnPostInput,
   output: CommentIdResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  refusals: { 404: ['POST_NOT_FOUND'], 409: ['PROFILE_REQUIRED'] },
   examples: [{ postId: examplePostId, text: 'Nice post!' }],
   handle: stateStored({
     turn: (cmd) => postTurn(cmd.postId),
@@ -204,7 +204,7 @@ export const deletePost = defineCommand({
   input: PostInput,
   output: PostIdResult,
   access: signedIn(),
-  refusals: ['PROFILE_REQUIRED', 'POST_NOT_FOUND'],
+  refusals: { 404: ['POST_NOT_FOUND'], 409: ['PROFILE_REQUIRED'] },
   examples: [{ postId: doomedPostId }],
   handle: stateStored({
     turn: (cmd) => postTurn(cmd.postId),

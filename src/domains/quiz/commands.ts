@@ -82,7 +82,7 @@ export const createQuiz = defineCommand({
   input: CreateQuizInput,
   output: QuizIdResult,
   access: signedIn(),
-  refusals: ['QUIZ_ALREADY_EXISTS'],
+  refusals: { 409: ['QUIZ_ALREADY_EXISTS'] },
   examples: [
     { quizId: exampleQuizId, title: 'CQRS basics', public: true, questions: cqrsQuestions },
     {
@@ -108,7 +108,7 @@ export const updateQuiz = defineCommand({
   input: UpdateQuizInput,
   output: QuizIdResult,
   access: signedIn(),
-  refusals: ['QUIZ_NOT_FOUND', 'QUIZ_LOCKED'],
+  refusals: { 404: ['QUIZ_NOT_FOUND'], 409: ['QUIZ_LOCKED'] },
   examples: [{ quizId: exampleQuizId, title: 'CQRS basics, revised', questions: cqrsQuestions.slice(0, 2) }],
   handle: stateStored({
     turn: (cmd) => quizTurn(cmd.quizId),
@@ -129,16 +129,17 @@ export const attemptQuiz = defineCommand({
   input: AttemptQuizInput,
   output: AttemptResult,
   access: signedIn(),
-  refusals: [
-    'QUIZ_NOT_FOUND',
-    'SESSION_NOT_FOUND',
-    'SESSION_COMPLETED',
-    'SESSION_EXPIRED',
-    'SESSION_ENDED',
-    'QUIZ_NOT_IN_SESSION',
-    'ALREADY_ATTEMPTED',
-    'QUIZ_IN_OPEN_SESSION',
-  ],
+  refusals: {
+    404: ['QUIZ_NOT_FOUND', 'SESSION_NOT_FOUND'],
+    409: [
+      'SESSION_COMPLETED',
+      'SESSION_EXPIRED',
+      'SESSION_ENDED',
+      'QUIZ_NOT_IN_SESSION',
+      'ALREADY_ATTEMPTED',
+      'QUIZ_IN_OPEN_SESSION',
+    ],
+  },
   examples: [
     { quizId: exampleQuizId, answers: [1, 2] },
     { quizId: examplePrivateQuizId, answers: [1], sessionId: exampleSessionId },
@@ -180,7 +181,7 @@ export const createQuizSession = defineCommand({
   input: CreateQuizSessionInput,
   output: SessionCreatedResult,
   access: signedIn(),
-  refusals: ['QUIZ_NOT_FOUND', 'SESSION_ALREADY_EXISTS', 'QUIZ_IN_OPEN_SESSION'],
+  refusals: { 404: ['QUIZ_NOT_FOUND'], 409: ['SESSION_ALREADY_EXISTS', 'QUIZ_IN_OPEN_SESSION'] },
   examples: [{ sessionId: exampleSessionId, quizIds: [examplePrivateQuizId], timeLimitMinutes: 30 }],
   handle: stateStored({
     load: async (tx, cmd, meta) => {
@@ -251,7 +252,7 @@ export const completeQuizSession = defineCommand({
   input: SessionIdInput,
   output: SessionClosedResult,
   access: signedIn(),
-  refusals: ['SESSION_NOT_FOUND', 'SESSION_COMPLETED', 'SESSION_EXPIRED'],
+  refusals: { 404: ['SESSION_NOT_FOUND'], 409: ['SESSION_COMPLETED', 'SESSION_EXPIRED'] },
   examples: [{ sessionId: exampleSessionId }],
   handle: stateStored({
     ...closing,
@@ -268,7 +269,7 @@ export const expireQuizSession = defineCommand({
   input: SessionIdInput,
   output: SessionClosedResult,
   access: signedIn('system'),
-  refusals: ['SESSION_NOT_FOUND'],
+  refusals: { 404: ['SESSION_NOT_FOUND'] },
   examples: [{ sessionId: exampleSessionId }],
   handle: stateStored({ ...closing, decide: decideExpire }),
 })

@@ -98,7 +98,7 @@ export const createSubject = defineCommand({
   input: CreateSubjectInput,
   output: SubjectIdResult,
   access: signedIn(),
-  refusals: ['SUBJECT_ALREADY_EXISTS'],
+  refusals: { 409: ['SUBJECT_ALREADY_EXISTS'] },
   examples: [
     {
       subjectId: exampleSubjectId,
@@ -138,7 +138,7 @@ export const updateSubject = defineCommand({
   input: UpdateSubjectInput,
   output: SubjectIdResult,
   access: signedIn(),
-  refusals: ['SUBJECT_NOT_FOUND'],
+  refusals: { 404: ['SUBJECT_NOT_FOUND'] },
   examples: [{ subjectId: exampleSubjectId, difficultyLevel: 'advanced', description: 'Python, 심화 과정' }],
   handle: stateStored({
     load: async (tx, _cmd, meta) => ({ learner: await loadLearner(tx, learnerOf(meta)) }),
@@ -159,7 +159,7 @@ export const createStudyGoal = defineCommand({
   input: CreateStudyGoalInput,
   output: GoalIdResult,
   access: signedIn(),
-  refusals: ['SUBJECT_NOT_FOUND', 'GOAL_DATE_IN_PAST', 'GOAL_ALREADY_EXISTS'],
+  refusals: { 404: ['SUBJECT_NOT_FOUND'], 409: ['GOAL_DATE_IN_PAST', 'GOAL_ALREADY_EXISTS'] },
   examples: [
     { goalId: exampleGoalId, subjectId: exampleSubjectId, title: '10시간 공부하기', targetMinutes: 600 },
   ],
@@ -196,7 +196,7 @@ export const updateStudyProgress = defineCommand({
   input: UpdateStudyProgressInput,
   output: ProgressResult,
   access: signedIn(),
-  refusals: ['SUBJECT_NOT_FOUND', 'PROGRESS_DECREASE', 'TOO_MANY_TOPICS'],
+  refusals: { 404: ['SUBJECT_NOT_FOUND'], 409: ['PROGRESS_DECREASE', 'TOO_MANY_TOPICS'] },
   examples: [
     {
       subjectId: exampleSubjectId,
@@ -236,7 +236,7 @@ export const generateSummary = defineCommand({
   input: GenerateSummaryInput,
   output: SummaryRequestedResult,
   access: signedIn(),
-  refusals: ['SUBJECT_NOT_FOUND', 'SUMMARY_ALREADY_EXISTS'],
+  refusals: { 404: ['SUBJECT_NOT_FOUND'], 409: ['SUMMARY_ALREADY_EXISTS'] },
   examples: [
     {
       summaryId: exampleSummaryId,
@@ -293,7 +293,7 @@ export const recordSummary = defineCommand({
   input: RecordSummaryInput,
   output: SummaryOutcomeResult,
   access: signedIn('system'),
-  refusals: ['SUMMARY_NOT_FOUND'],
+  refusals: { 404: ['SUMMARY_NOT_FOUND'] },
   examples: [
     {
       summaryId: exampleSummaryId,
@@ -320,7 +320,7 @@ export const expireSummary = defineCommand({
   input: ExpireSummaryInput,
   output: SummaryOutcomeResult,
   access: signedIn('system'),
-  refusals: ['SUMMARY_NOT_FOUND'],
+  refusals: { 404: ['SUMMARY_NOT_FOUND'] },
   examples: [{ summaryId: exampleSummaryId }],
   handle: stateStored({
     turn: (cmd) => summaryTurn(cmd.summaryId),

@@ -41,7 +41,7 @@ export const sendNotice = defineCommand({
   input: Notice,
   output: Type.Object({}),
   access: signedIn('system'),
-  refusals: ['ORDER_BLOCKED'],
+  refusals: { 409: ['ORDER_BLOCKED'] },
   handle: eventSourced({
     streamId: (input: Static<typeof Notice>) => `notice-${input.orderId}-${input.kind}`,
     initial: 0,

@@ -1,7 +1,7 @@
 import type { TSchema } from 'typebox'
 import { expect } from 'vitest'
 import { isAppError, ValidationError, type AppError, type FieldError } from '../../core/errors.js'
-import type { Caller, CommandMeta, NewEvent } from '../../core/messages.js'
+import type { Caller, CommandMeta, NewEvent, Refusals } from '../../core/messages.js'
 import { validInput } from '../../core/validation.js'
 
 /** A decision: the events a command causes on a state, or a thrown refusal. */
@@ -45,7 +45,13 @@ export interface DeciderSpecOptions extends CommandSetting {
    * form (ids lower-cased), as the bus does before deciding. An input that does not fit is a mistake
    * in the test, not a refusal: it fails the test with the schema's complaint.
    */
-  command?: { readonly domain: string; readonly name: string; readonly input: TSchema }
+  command?: {
+    readonly domain: string
+    readonly name: string
+    readonly input: TSchema
+    /** Its declared refusals: a `thenRefused` of a code not declared under its status fails. */
+    readonly refusals?: Refusals
+  }
 }
 
 /** The refusal a `thenRefused` expects besides its code: any of its fields (`errors` matched in part). */
@@ -99,7 +105,10 @@ function decided<E>(decide: () => readonly E[]): Outcome<E> {
 
 const describeRefusal = (e: AppError) => `${e.code} (${e.status}): ${e.message}`
 
-function thens<E>(decide: () => Outcome<E>): Then<E> {
+/** What any command may be refused with, declared by none (`Refusals`). */
+const platformCodes = new Set(['VALIDATION_FAILED', 'FORBIDDEN'])
+
+function thens<E>(decide: () => Outcome<E>, command: DeciderSpecOptions['command']): Then<E> {
   return {
     then(expected) {
       if (typeof expected === 'function') {
@@ -122,6 +131,15 @@ function thens<E>(decide: () => Outcome<E>): Then<E> {
       const { refusal } = outcome
       expect(refusal.code, describeRefusal(refusal)).toBe(code)
       if (Object.keys(expected).length > 0) expect(refusal).toMatchObject(expected)
+      // The OpenAPI document names a command's refusals under their statuses from its declaration.
+      const declared = command?.refusals
+      if (declared && !platformCodes.has(code)) {
+        const status = refusal.status as keyof Refusals
+        expect(
+          declared[status] ?? [],
+          `${command.domain}/${command.name} refuses ${code} with ${status}: declare it in its refusals`,
+        ).toContain(code)
+      }
     },
   }
 }
@@ -182,7 +200,10 @@ export function deciderSpec<I, S, E extends NewEvent, X>(
     when(input, setting = {}) {
       const { command: _, ...defaults } = options
       const meta = commandMeta({ ...defaults, ...setting })
-      return thens(() => decided(() => decide(canonical(options, input), stateOf(given), meta, rows)))
+      return thens(
+        () => decided(() => decide(canonical(options, input), stateOf(given), meta, rows)),
+        options.command,
+      )
     },
   })
 }

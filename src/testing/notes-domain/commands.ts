@@ -63,7 +63,7 @@ export const createNote = defineCommand({
   input: CreateNoteInput,
   output: NoteIdResult,
   access: signedIn('writer', 'admin'),
-  refusals: ['NOTE_ALREADY_EXISTS'],
+  refusals: { 409: ['NOTE_ALREADY_EXISTS'] },
   examples: [{ noteId: exampleNoteId, title: 'First note', body: 'Hello' }],
   handle: stateStored({
     load: (tx, cmd: CreateNote, meta) => loadNote(tx, cmd.noteId ?? meta.newId),
@@ -99,7 +99,7 @@ export const editNote = defineCommand({
   input: EditNoteInput,
   output: NoteIdResult,
   access: signedIn(),
-  refusals: ['NOTE_NOT_FOUND'],
+  refusals: { 404: ['NOTE_NOT_FOUND'] },
   examples: [{ noteId: exampleNoteId, title: 'First note, edited' }],
   handle: stateStored({
     load: (tx, cmd: EditNote) => loadNote(tx, cmd.noteId),
@@ -140,7 +140,7 @@ export const deleteNote = defineCommand({
   input: DeleteNoteInput,
   output: NoteIdResult,
   access: signedIn(),
-  refusals: ['NOTE_NOT_FOUND'],
+  refusals: { 404: ['NOTE_NOT_FOUND'] },
   examples: [{ noteId: exampleNoteId }],
   handle: stateStored({
     load: (tx, cmd: DeleteNote) => loadNote(tx, cmd.noteId),
@@ -172,7 +172,7 @@ export const addComment = defineCommand({
   input: AddCommentInput,
   output: Type.Object({ comments: Type.Integer() }),
   access: signedIn(),
-  refusals: ['TOO_MANY_COMMENTS'],
+  refusals: { 409: ['TOO_MANY_COMMENTS'] },
   examples: [{ noteId: exampleNoteId, text: 'Nice' }],
   handle: eventSourced({
     streamId: (cmd: AddComment) => `note-comments-${cmd.noteId}`,

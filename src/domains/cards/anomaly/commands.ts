@@ -64,7 +64,6 @@ export function defineAnomalyCommands(policy: AnomalyPolicy) {
     output: DetectedResult,
     // Checked before the input: another caller is 403 whatever it sends.
     access: onlyCallers([detectorCaller]),
-    refusals: ['FORBIDDEN'],
     examples: [detectExample],
     exampleCallers: [detectorCaller.id],
     handle: (input, ctx) => raiseAlerts(input, ctx, policy),
@@ -77,7 +76,7 @@ export function defineAnomalyCommands(policy: AnomalyPolicy) {
     input: ResolveAlertInput,
     output: ResolvedResult,
     access: signedIn('agent', 'admin'),
-    refusals: ['ALERT_NOT_FOUND', 'ALERT_ALREADY_RESOLVED'],
+    refusals: { 404: ['ALERT_NOT_FOUND'], 409: ['ALERT_ALREADY_RESOLVED'] },
     examples: [resolveExample],
     handle: eventSourced(resolveDecider),
   })
