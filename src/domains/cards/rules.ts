@@ -176,14 +176,15 @@ function cardRef(card: Card, meta: CommandMeta) {
 // Card lifecycle.
 
 export function decideIssue(cmd: IssueCard, state: CardState, meta: CommandMeta): CardsEvent[] {
-  if (state.status !== 'absent') {
-    throw new ConflictError('CARD_ID_TAKEN', 'Card id taken', `A card ${state.cardId} exists`)
-  }
+  // The input first: a bad expiry is 400 whether or not the id is taken.
   const expiresAt = utc(cmd.expiresAt, '/expiresAt')
   if (expiresAt <= meta.now.toISOString() || expiresAt >= EXPIRY_BEFORE) {
     throw new ValidationError([
       { path: '/expiresAt', message: `must be in the future, before ${EXPIRY_BEFORE}` },
     ])
+  }
+  if (state.status !== 'absent') {
+    throw new ConflictError('CARD_ID_TAKEN', 'Card id taken', `A card ${state.cardId} exists`)
   }
   const card = { creditLimit: cmd.creditLimit, holds: 0, posted: 0 }
   return [
@@ -340,6 +341,8 @@ export function occurredAt(cmd: { occurredAt?: string }, now: Date): string {
 /** `authorize-transaction`: always a decision, recorded as an event, for a known card or not. */
 export function decideAuthorize(policy: CardPolicy) {
   return (cmd: AuthorizeTransaction, state: AuthorizeState, meta: CommandMeta): CardsEvent[] => {
+    // The input first: a time out of bounds is 400 whether or not the id is taken.
+    const at = occurredAt(cmd, meta.now)
     if (state.transactionIdTaken) {
       throw new ConflictError(
         'TRANSACTION_ID_TAKEN',
@@ -347,11 +350,17 @@ export function decideAuthorize(policy: CardPolicy) {
         `Transaction ${cmd.transactionId ?? ''} exists: a retry sends the same Idempotency-Key`,
       )
     }
-    return [authorize(cmd, state.card, policy, meta)]
+    return [authorize(cmd, at, state.card, policy, meta)]
   }
 }
 
-function authorize(cmd: AuthorizeTransaction, card: CardState, policy: CardPolicy, meta: CommandMeta) {
+function authorize(
+  cmd: AuthorizeTransaction,
+  at: string,
+  card: CardState,
+  policy: CardPolicy,
+  meta: CommandMeta,
+) {
   return authorization(
     {
       transactionId: cmd.transactionId ?? meta.newId,
@@ -362,7 +371,7 @@ function authorize(cmd: AuthorizeTransaction, card: CardState, policy: CardPolic
       mcc: cmd.mcc,
       country: cmd.country,
       city: cmd.city ?? null,
-      occurredAt: occurredAt(cmd, meta.now),
+      occurredAt: at,
       source: 'network',
       autoPaymentId: null,
     },

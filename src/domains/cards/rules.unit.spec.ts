@@ -66,8 +66,12 @@ describe('issue-card', () => {
       )
   })
 
-  it('refuses an id that is taken with 409 CARD_ID_TAKEN', () => {
+  it('refuses an id that is taken with 409 CARD_ID_TAKEN, a bad expiry with 400 whether or not it is', () => {
     given(card()).when(input).thenRefused('CARD_ID_TAKEN', { status: 409 })
+    for (const expiresAt of ['2031-06-30T23:59:60Z', '2100-01-01T00:00:00Z'])
+      given(card())
+        .when({ ...input, expiresAt })
+        .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/expiresAt' }] })
   })
 
   it('refuses an expiry now or past, or from 2100 on, with 400', () => {
@@ -266,10 +270,13 @@ describe('authorize-transaction', () => {
       )
   })
 
-  it('refuses a taken network transaction id with 409 TRANSACTION_ID_TAKEN', () => {
+  it('refuses a taken network transaction id with 409 TRANSACTION_ID_TAKEN, a bad time with 400 whether or not it is', () => {
     given(state(card(), true))
       .when({ ...input, transactionId: newId })
       .thenRefused('TRANSACTION_ID_TAKEN', { status: 409 })
+    given(state(card(), true))
+      .when({ ...input, transactionId: newId, occurredAt: '2030-12-31T23:59:60Z' })
+      .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/occurredAt' }] })
   })
 
   it('refuses an occurredAt over 30 days old or more than 5 minutes ahead with 400', () => {

@@ -89,12 +89,13 @@ function checkStartAhead(startsAt: string, meta: CommandMeta): void {
 }
 
 export function decideCreate(cmd: CreateEvent, state: EventState, meta: CommandMeta): EventsEvent[] {
-  if (state.status !== 'absent') {
-    throw new ConflictError('EVENT_ALREADY_EXISTS', 'Event already exists', `Event ${cmd.eventId} exists`)
-  }
+  // The input first: bad times are 400 whether or not the id is taken.
   const startsAt = utc(cmd.startsAt, '/startsAt')
   const endsAt = utc(cmd.endsAt, '/endsAt')
   checkPeriod(startsAt, endsAt)
+  if (state.status !== 'absent') {
+    throw new ConflictError('EVENT_ALREADY_EXISTS', 'Event already exists', `Event ${cmd.eventId} exists`)
+  }
   checkStartAhead(startsAt, meta)
   return [
     EventCreated.create({

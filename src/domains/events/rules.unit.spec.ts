@@ -195,10 +195,13 @@ describe('decideCreate', () => {
   })
 
   describe('when an event with the id exists', () => {
-    it('refuses with 409 EVENT_ALREADY_EXISTS', () => {
+    it('refuses with 409 EVENT_ALREADY_EXISTS, bad times with 400 as for a new id', () => {
       given(scheduled())
         .when({ ...create, eventId })
         .thenRefused('EVENT_ALREADY_EXISTS', { status: 409 })
+      given(scheduled())
+        .when({ ...create, eventId, endsAt: '2031-06-30T23:59:60Z' })
+        .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/endsAt' }] })
     })
   })
 
