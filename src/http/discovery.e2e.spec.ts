@@ -131,6 +131,22 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       )
     })
 
+    it("names each command's refusals under their statuses: a 404 only where it has one, CONCURRENCY_CONFLICT in every 409", () => {
+      let withNotFound = 0
+      for (const command of s.tandem.registry.commands.values()) {
+        const responses = (doc.paths[`/api/commands/${command.domain}/${command.name}`]?.post?.responses ??
+          {}) as Record<string, { description: string } | undefined>
+        const declared = Object.entries(command.refusals) as [string, string[]][]
+        for (const [status, codes] of declared)
+          for (const code of codes)
+            expect(responses[status]?.description, `${command.name} ${code}`).toContain(code)
+        expect('404' in responses, command.name).toBe((command.refusals[404]?.length ?? 0) > 0)
+        if ('404' in responses) withNotFound++
+        expect(responses['409']?.description, command.name).toContain('CONCURRENCY_CONFLICT')
+      }
+      expect(withNotFound).toBeGreaterThan(0)
+    })
+
     it("shows every command's examples as request examples, and a query's as its parameters'", () => {
       for (const command of s.tandem.registry.commands.values()) {
         const body = doc.paths[`/api/commands/${command.domain}/${command.name}`]?.post?.requestBody

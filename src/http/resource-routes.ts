@@ -6,7 +6,7 @@ import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
 import { callerOf, consistencyOf, idempotencyKeyOf, refuseQueryString } from './handlers.js'
-import { commandHeaders, problem, queryHeaders } from './routes.js'
+import { commandErrors, commandHeaders, queryErrorsOf, queryHeaders } from './routes.js'
 
 /**
  * The domains' resource-style routes (`Domain.routes`): each one a thin adapter that builds a
@@ -33,21 +33,6 @@ export function registerResourceRoutes(
   }
 }
 
-const errors = {
-  400: problem('VALIDATION_FAILED: bad parameters or body'),
-  401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
-  403: problem('FORBIDDEN'),
-  404: problem('The thing named does not exist (or is not the caller’s)'),
-  409: problem('A business rule or a concurrent change refused the command'),
-  422: problem('IDEMPOTENCY_KEY_REUSED'),
-  503: problem('READ_MODEL_LAGGING or UNAVAILABLE: retry later'),
-}
-/** What a body is refused with before it is read as the command's (as on the native routes). */
-const bodyErrors = {
-  413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
-  415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
-}
-
 function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown> {
   const { message } = route
   const names = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1] ?? '')
@@ -69,8 +54,8 @@ function schemaOf(domain: string, route: ResourceRoute): Record<string, unknown>
     headers: message.kind === 'command' ? commandHeaders : queryHeaders,
     response: {
       [route.status ?? 200]: route.schema?.answer ?? {},
-      ...errors,
-      ...(message.kind === 'command' ? bodyErrors : {}),
+      // As on the native routes: a command's refusals under their statuses, a query's own.
+      ...(message.kind === 'command' ? commandErrors(message) : queryErrorsOf(message)),
     },
   }
 }

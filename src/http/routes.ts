@@ -20,7 +20,7 @@ export const problem = (description: string) => ({
  * What a command may answer besides its answer: the platform's refusals, which any command may meet,
  * and its own rules' under their statuses (`refusals`): a 404 only where it names a thing.
  */
-function commandErrors(definition: AnyCommand) {
+export function commandErrors(definition: AnyCommand) {
   const { refusals, access } = definition
   const own = (codes: readonly string[] | undefined) => (codes?.length ? `; ${codes.join(', ')}` : '')
   const forbidden = access.kind === 'public' ? refusals[403] : ['FORBIDDEN', ...(refusals[403] ?? [])]
@@ -140,8 +140,6 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
       headers: queryHeaders,
       querystring: withParameterExamples(definition),
     }
-    const notFound = definition.notFound ? { 404: problem(definition.notFound) } : {}
-    const conflict = definition.conflict ? { 409: problem(definition.conflict) } : {}
     routes.push({
       kind: 'query',
       method: 'GET',
@@ -154,14 +152,21 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         operationId: `${definition.domain}.${definition.name}`,
         response: {
           200: queryAnswer(definition),
-          ...errorsOf(queryErrors, definition.access),
-          ...notFound,
-          ...conflict,
+          ...queryErrorsOf(definition),
         },
       },
     })
   }
   return routes
+}
+
+/** What a query may answer besides its answer: a 404 or 409 only where it declares one. */
+export function queryErrorsOf(definition: AnyQuery) {
+  return {
+    ...errorsOf(queryErrors, definition.access),
+    ...(definition.notFound ? { 404: problem(definition.notFound) } : {}),
+    ...(definition.conflict ? { 409: problem(definition.conflict) } : {}),
+  }
 }
 
 /** The errors an operation may answer: a public one no 403 (a bad token is still 401). */

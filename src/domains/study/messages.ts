@@ -51,7 +51,9 @@ export const UpdateStudyProgressInput = Type.Object(
     completedTopics: Type.Optional(Type.Array(Topic, { maxItems: 100 })),
     progressPercent: Type.Integer({ minimum: 0, maximum: 100 }),
     reset: Type.Optional(
-      Type.Boolean({ description: 'Allow a lower progressPercent; completedTopics then replace the list' }),
+      Type.Boolean({
+        description: 'Allow a lower progress percentage; the completed topics given then replace the list',
+      }),
     ),
     studiedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When (default: now)' })),
   },
