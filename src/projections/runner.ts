@@ -208,12 +208,11 @@ export function createRunner(options: RunnerOptions): Runner {
    */
   function reload(stored: Checkpoint) {
     const behind = compareCheckpoints(stored, checkpoint) < 0
-    log.warn(
-      { projection: projection.name, stored, applied: checkpoint },
-      behind
-        ? 'the store lost what was applied; applying the log again'
-        : 'checkpoint moved by someone else; reloading it',
-    )
+    const details = { projection: projection.name, stored, applied: checkpoint }
+    if (behind) log.warn(details, 'the store lost what was applied; applying the log again')
+    // Several projectors on one store (several all-role processes, `seed-demo` beside a server) race
+    // for each batch by design: the loser goes on from the winner's checkpoint.
+    else log.info(details, 'checkpoint moved by another projector; going on from it')
     if (behind) {
       horizon = '0'
       recent.clear()

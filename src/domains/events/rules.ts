@@ -224,7 +224,12 @@ export function decideCancel(
     (event !== undefined && canManage(event, meta.caller))
   if (!allowed) throw new ForbiddenError("Only the participant, the event's organizer or an admin may cancel")
   const active = state.event.status === 'scheduled' ? state.active : undefined
-  if (!active || !event) throw new NotFoundError('REGISTRATION_NOT_FOUND', 'Registration not found')
+  if (!active || !event)
+    throw new NotFoundError(
+      'REGISTRATION_NOT_FOUND',
+      'Registration not found',
+      'The participant holds no registration for this event',
+    )
   const at = meta.now.toISOString()
   const cancelled = RegistrationCancelled.create({
     registrationId: active.registrationId,

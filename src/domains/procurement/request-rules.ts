@@ -75,7 +75,7 @@ function checkBudget(budget: Budget | undefined, currency: string, increase: num
     throw new ConflictError(
       'BUDGET_EXCEEDED',
       'Budget exceeded',
-      `${increase} more is needed; ${available(budget)} ${currency} is available`,
+      `The request commits ${increase} ${currency} more; ${available(budget)} ${currency} is available`,
     )
   return budget
 }
