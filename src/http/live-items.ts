@@ -315,9 +315,11 @@ export function itemStreamHandler(tandem: Tandem, definition: AnyQuery, live: Li
 
     // What the reads found but the client had (at or before its Last-Event-ID) counts as sent.
     for (const item of [...first.seen].reverse()) if (!fresh(item)) sent.add(item.key)
-    sendNew(first.seen, fresh, first.readAt)
-    // Resumed from further back than the pages reach: the client is told, as a refresh tells it.
+    // Resumed from further back than the pages reach: the client is told, as a refresh tells it, and
+    // before the items: each of their ids names a floor above the items skipped, so a client cut off
+    // after any of them and resuming from it is never sent those, nor told again.
     if (first.beyond.some(fresh)) stream.send('problem', undefined, problemText(itemsSkipped()))
+    sendNew(first.seen, fresh, first.readAt)
     follower.start(first.tags)
   }
 }

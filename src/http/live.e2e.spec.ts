@@ -276,9 +276,17 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       const held = 1 + (maxItemPages - 1) * 3
       const ids = await notesBy(caller, held + 3)
       const stream = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[0] ?? '' })
-      expect(await nextItems(stream, held)).toEqual(ids.slice(3))
-      // Two were left below the pages: the client is told to read them from the query.
+      // Two were left below the pages: the client is told to read them from the query, before the
+      // items, whose ids name a floor above those two: cut off after one, it would never hear of them.
       expect(await stream.next(3000)).toMatchObject({ event: 'problem', data: { code: 'ITEMS_SKIPPED' } })
+      // (A note's id is its key: the event's id too.)
+      const [cut] = await nextItems(stream, 1)
+      expect(cut).toBe(ids[3])
+      expect(await nextItems(stream, held - 1)).toEqual(ids.slice(4))
+      // Resumed from the first item's id: the rest, and no word of the two below it.
+      const resumed = await itemStream(caller, { limit: '1' }, { 'last-event-id': cut ?? '' })
+      expect(await nextItems(resumed, held - 1)).toEqual(ids.slice(4))
+      await expect(resumed.next(500)).rejects.toThrow(/No event/)
       // Exactly what the pages hold after the id: nothing skipped, nothing said.
       const whole = await itemStream(caller, { limit: '1' }, { 'last-event-id': ids[2] ?? '' })
       expect(await nextItems(whole, held)).toEqual(ids.slice(3))

@@ -106,7 +106,7 @@ const itemStreamDescription =
   'then each new item once as it arrives. Reconnecting with `Last-Event-ID` (or `lastEventId`) sends ' +
   `only the items it lacks (after its key; with positions, also those that committed late below it), reading at most ${maxItemPages} pages of ${readPageSize} back (a UUID in it may be in any ` +
   'case); an id that is empty, over 400 characters or holds control characters counts as none (the ' +
-  `page again). More than ${maxItemPages * readPageSize} items arriving between two refreshes: a \`problem\` event ITEMS_SKIPPED (read the pages to find the rest). ` +
+  `page again). More than ${maxItemPages * readPageSize} items arriving between two refreshes, or left past those pages on a reconnect: a \`problem\` event ITEMS_SKIPPED (read the pages to find the rest; on a reconnect it comes before the items). ` +
   'A failure later is a `problem` event; so is the token expiring (401), which ends the stream. `cursor` is refused (400).'
 const lastEventIdHeader = Type.Object({
   'last-event-id': Type.Optional(Type.String({ description: 'The id of the last item received' })),
