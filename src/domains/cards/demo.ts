@@ -165,7 +165,9 @@ export async function demoExamples(policy: CardPolicy): Promise<DemoExample[]> {
       as: 'card-network',
     },
     {
-      title: 'The open anomaly alerts, newest first, as an agent sees them (/stream sends each new one live)',
+      title:
+        'The open anomaly alerts, newest first, as an agent sees them (/stream sends each new one live; ' +
+        'the processor raises the casino payment’s a moment after the payment answers)',
       method: 'GET',
       path: '/api/queries/cards/get-anomaly-alerts?status=open&limit=5',
       as: 'card-agent',
