@@ -1,6 +1,6 @@
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
-import { compareCheckpoints, compareDecimal, lastInLogOrder } from '../storage/event-log.js'
+import { compareCheckpoints, compareDecimal, logHead } from '../storage/event-log.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
@@ -219,7 +219,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       feed?.clear()
     },
     async caughtUp(timeoutMs = 60_000) {
-      const last = await lastInLogOrder(source)
+      const { last } = await logHead(source)
       if (!last) return true
       return this.waitFor(
         placements.all().map((entry) => entry.projection.name),

@@ -18,11 +18,11 @@ export interface ProjectionStatus {
   rebuilding?: { generation: number; position: string }
 }
 
-type Head = { position: string; txId: string | undefined }
+type Head = Awaited<ReturnType<typeof logHead>>
 
 /**
- * How many positions each projection is behind the log's head: none once it has applied the head or
- * read past its transaction; else the positions after the last it is known to have passed, its
+ * How many positions each projection is behind the log's head: none once it has applied the log's
+ * last event or read past its transaction; else the positions after the last it is known to have passed, its
  * checkpoint or the last event below its horizon, whichever is further. A projection of rare types
  * keeps its checkpoint at the last event it applied, however many events of other types follow, and
  * its horizon says how far it has read past them (with its projector stopped: up to its last report).
@@ -31,7 +31,8 @@ function lags(source: Sql, head: Head): (progress: Progressing) => Promise<numbe
   // Projections read together share a horizon: one lookup each.
   const passed = new Map<string, Promise<bigint>>()
   return async (progress) => {
-    if (progress.hasApplied(head.position, head.txId)) return 0
+    // Past the last event in the order the log is read (not the highest position): every event.
+    if (!head.last || progress.hasApplied(head.last.position, head.last.txId)) return 0
     let below = passed.get(progress.horizon)
     if (below === undefined)
       passed.set(progress.horizon, (below = lastPositionBelow(source, progress.horizon)))

@@ -130,6 +130,27 @@ describe.runIf(servicesAvailable)(
       expect(after.positions).toEqual([first.position, second.position])
     })
 
+    it("names as the log's last event the newest transaction's, which may sit below the highest position", async () => {
+      // The older transaction takes its id first and appends last: its event has the highest position.
+      const older = await raw.connect()
+      await older.query('BEGIN')
+      await older.query('SELECT pg_current_xact_id()')
+      const newer = await openAppend('head-newer')
+      const s = appendStatement(
+        { id: 'head-older', expectedVersion: 0 },
+        [{ type: 'Tested', data: {} }],
+        metadata,
+      )
+      const [row] = (await older.query<{ position: string }>(s.text, s.params as unknown[])).rows
+      await older.query('COMMIT')
+      older.release()
+      await newer.commit()
+      const head = await logHead(sql)
+      expect(BigInt(row?.position ?? '0')).toBeGreaterThan(BigInt(newer.position))
+      expect(head.position).toBe(row?.position)
+      expect(head.last?.position).toBe(newer.position)
+    })
+
     it('says when committed events wait behind a transaction still running, and no longer once it ends', async () => {
       const start = await drainCommitted(sql, origin)
       const open = await openAppend('held-open')
@@ -234,7 +255,7 @@ describe('the event log on PGlite', () => {
     // The head is the highest position as a number: 10 after 9, not the text '9' after '10'.
     expect(appended.at(-1)).toBe('10')
     expect(await headPosition(sql)).toBe('10')
-    expect((await logHead(sql)).txId).toMatch(/^\d+$/)
+    expect(await logHead(sql)).toMatchObject({ position: '10', last: { position: '10' } })
     // By position, in order as numbers (9 before 10), whatever the order asked; one not written is left out.
     const picked = await readPositions(sql, ['10', '999', '9', '2', '9'])
     expect(picked.map((e) => [e.position, e.data])).toEqual([

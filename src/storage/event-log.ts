@@ -235,27 +235,24 @@ export async function transactionOf(sql: SqlClient, position: string): Promise<s
   return row?.tx_id
 }
 
-/** The last event written so far (by position) and its transaction; position '0' when the log is empty. */
-export async function logHead(sql: SqlClient): Promise<{ position: string; txId: string | undefined }> {
-  // Named apart from the columns: `ORDER BY position` would otherwise sort the text output ('9' > '45').
-  const [row] = await sql.query<{ head: string; tx: string }>(
-    'SELECT position::text AS head, tx_id::text AS tx FROM tandem.event_log ORDER BY position DESC LIMIT 1',
-  )
-  return row ? { position: row.head, txId: row.tx } : { position: '0', txId: undefined }
-}
-
 /**
- * The log's last event in the order readers take it (transaction, then position); undefined when the
- * log is empty. Not always the highest position: a transaction takes its id at its first write, so an
- * older one can append after a newer one did, and commit first. A reader past the highest position
- * may then not have read the newer transaction's event below it: one past this event has read all.
+ * The log's head: its highest position ('0' when empty), and its last event in the order readers take
+ * it (transaction, then position). The two differ where a transaction that took its id first (at its
+ * first write) appended after a newer one and committed first: a reader past the highest position
+ * may not have read the newer one's event below it; one past `last` has read every event.
  */
-export async function lastInLogOrder(sql: SqlClient): Promise<Checkpoint | undefined> {
-  const [row] = await sql.query<Checkpoint>(
-    `SELECT tx_id::text AS "txId", position::text AS position FROM tandem.event_log
-     ORDER BY tx_id DESC, position DESC LIMIT 1`,
+export async function logHead(sql: SqlClient): Promise<{ position: string; last: Checkpoint | undefined }> {
+  // Named apart from the columns: `ORDER BY position` would otherwise sort the text output ('9' > '45').
+  const [row] = await sql.query<{ head: string | null; tx: string | null; last: string | null }>(
+    `SELECT (SELECT position::text AS top FROM tandem.event_log ORDER BY position DESC LIMIT 1) AS head,
+            l.tx_id::text AS tx, l.position::text AS last
+     FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+       SELECT tx_id, position FROM tandem.event_log ORDER BY tx_id DESC, position DESC LIMIT 1) l ON true`,
   )
-  return row
+  return {
+    position: row?.head ?? '0',
+    last: row?.tx && row.last ? { txId: row.tx, position: row.last } : undefined,
+  }
 }
 
 /** The highest position written so far. */
