@@ -202,6 +202,26 @@ describe.each(modes)('procurement read models (%s)', (mode) => {
     expect(ranged).toMatchObject({ bucket: 'day', truncated: false, buckets: [{ count: 1, amount: 2000 }] })
   })
 
+  it('never sums amounts in two currencies: a bucket per currency, in a department and across them', async () => {
+    const m = await given(
+      created(req(1), at(1)),
+      created(req(2, { currency: 'USD' }), at(2)),
+      created(req(3, { department: 'usa', currency: 'USD' }), at(3)),
+    )
+    const tally = (answer: {
+      buckets: { start: string; currency: string; count: number; amount: number }[]
+    }) => answer.buckets.map((x) => [x.start, x.currency, x.count, x.amount])
+    const day = '2031-03-01T00:00:00.000Z'
+    expect(tally(await m.ask(getRequestStatistics, { department: 'sales' }, meg))).toEqual([
+      [day, 'KRW', 1, 1000],
+      [day, 'USD', 1, 2000],
+    ])
+    expect(tally(await m.ask(getRequestStatistics, {}, finance))).toEqual([
+      [day, 'KRW', 1, 1000],
+      [day, 'USD', 2, 5000],
+    ])
+  })
+
   it('filters department lists by status, amount, time, requester and title words, sorted four ways', async () => {
     const m = await given(
       created(req(1, { title: 'Laptops 100%' }), at(1)),

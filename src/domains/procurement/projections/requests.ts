@@ -19,8 +19,8 @@ import { Currency, FiscalYear, requestEvents, RequestStatus, Step, type Step as 
  *
  * Indexes, one per way in (leading columns are the filters, then the keyset order):
  * - (requester_id, created_at, request_id): list-my-requests.
- * - (department, created_at, request_id) INCLUDE (status, total): department lists by time, and the
- *   statistics, which group a department's rows by time bucket from this index alone.
+ * - (department, created_at, request_id) INCLUDE (status, total, currency): department lists by time,
+ *   and the statistics, which group a department's rows by time bucket from this index alone.
  * - (department, status, created_at, request_id): a department's requests of one status by time.
  * - (department, status, total, request_id): of one status by amount, or within an amount range by
  *   time, found by the range and then sorted: walking the time index instead fetched every row of
@@ -36,7 +36,7 @@ export const requestsModel = 'procurement-requests'
 export const requestsProjection = defineSqlProjection({
   domain: 'procurement',
   name: requestsModel,
-  version: 3,
+  version: 4,
   events: requestEvents,
   tables: ['requests'],
   setup: (t) => {
@@ -53,7 +53,7 @@ export const requestsProjection = defineSqlProjection({
       waiting_since text COLLATE "C", approver_ids text[] NOT NULL DEFAULT '{}', paid_amount bigint,
       last_position bigint NOT NULL);
     ${index('mine', '(requester_id, created_at, request_id)')};
-    ${index('dept_created', '(department, created_at, request_id) INCLUDE (status, total)')};
+    ${index('dept_created', '(department, created_at, request_id) INCLUDE (status, total, currency)')};
     ${index('dept_status', '(department, status, created_at, request_id)')};
     ${index('dept_status_amount', '(department, status, total, request_id)')};
     ${index('dept_amount', '(department, total, request_id)')};

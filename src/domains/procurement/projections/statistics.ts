@@ -6,10 +6,11 @@ import { checkRange, departmentAsked, refuse, Time } from './access.js'
 import { requestsModel } from './requests.js'
 
 /**
- * Requests by creation time bucket (hour, day or month, UTC) and status: how many and for how much.
+ * Requests by creation time bucket (hour, day or month, UTC), currency and status: how many and for
+ * how much (a department's budget currency may change while it holds nothing, and departments differ).
  *
  * Computed from the requests table with GROUP BY date_trunc, not from pre-aggregated buckets. The
- * index (department, created_at) INCLUDE (status, total) answers a department's range from the index
+ * index (department, created_at) INCLUDE (status, total, currency) answers a department's range from the index
  * alone, so the cost is the rows in the range (a department of 20,000 requests a year: one index
  * range scan); any bucket size and range works without a table per size; a request's bucket is its
  * creation time and its status is the one it has now, which a rollup would have to move between
@@ -25,6 +26,9 @@ const maxBuckets = 1000
 const Tally = Type.Object({ count: Type.Integer({ minimum: 0 }), amount: Type.Integer({ minimum: 0 }) })
 const Bucket = Type.Object({
   start: Type.String({ format: 'date-time', description: 'The bucket’s first moment (UTC)' }),
+  currency: Type.String({
+    description: 'The requests’ currency: amounts in two currencies are never summed (a bucket per currency)',
+  }),
   count: Type.Integer({ minimum: 0 }),
   amount: Type.Integer({ minimum: 0, description: 'Sum of the totals, minor units' }),
   byStatus: Type.Object(
@@ -49,7 +53,9 @@ export const getRequestStatistics = defineQuery({
   ),
   output: Type.Object({
     bucket: Type.Enum(['hour', 'day', 'month']),
-    buckets: Type.Array(Bucket, { description: 'Oldest first; only buckets with requests' }),
+    buckets: Type.Array(Bucket, {
+      description: 'Oldest first, then by currency; only buckets with requests',
+    }),
     truncated: Type.Boolean({ description: `More than ${maxBuckets} buckets: ask a narrower range` }),
   }),
   access: signedIn(),
@@ -84,20 +90,28 @@ export const getRequestStatistics = defineQuery({
     if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
     if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
     const { sql, table } = stores.sql(requestsModel)
-    const rows = await sql.query<{ start: string; status: RequestStatus; count: number; amount: string }>(
+    type Row = { start: string; currency: string; status: RequestStatus; count: number; amount: string }
+    const rows = await sql.query<Row>(
       `SELECT to_char(date_trunc($1, created_at::timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-                AS start, status, count(*)::int AS count, sum(total)::text AS amount
+                AS start, currency, status, count(*)::int AS count, sum(total)::text AS amount
        FROM ${table('requests')} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-       GROUP BY 1, 2 ORDER BY 1, 2 LIMIT ${maxBuckets * statuses.length + 1}`,
+       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT ${maxBuckets * statuses.length + 1}`,
       params,
     )
     const buckets = new Map<string, Bucket>()
     for (const row of rows) {
-      let b = buckets.get(row.start)
+      const key = `${row.start} ${row.currency}`
+      let b = buckets.get(key)
       if (!b) {
         const byStatus = Object.fromEntries(statuses.map((s) => [s, { count: 0, amount: 0 }]))
-        b = { start: row.start, count: 0, amount: 0, byStatus: byStatus as Bucket['byStatus'] }
-        buckets.set(row.start, b)
+        b = {
+          start: row.start,
+          currency: row.currency,
+          count: 0,
+          amount: 0,
+          byStatus: byStatus as Bucket['byStatus'],
+        }
+        buckets.set(key, b)
       }
       const amount = Number(row.amount)
       b.byStatus[row.status] = { count: row.count, amount }
