@@ -39,7 +39,13 @@ export function departmentAsked(caller: Caller, asked: string | undefined): stri
 
 export const Cursor = Type.String({ maxLength: 200, description: 'Opaque: the nextCursor of a page' })
 export const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
-export const Amount = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT, description: 'Minor units' })
+/** A bound on requests' totals: compared in each request's own minor units, whatever its currency. */
+export const Amount = Type.Integer({
+  minimum: 0,
+  maximum: MAX_AMOUNT,
+  description:
+    'Minor units of each request’s own currency: a range takes in requests of every currency (each names its own)',
+})
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const amount = /^(0|[1-9]\d{0,15})$/
