@@ -8,6 +8,40 @@ import type { HttpLimits } from './limits.js'
 /** Sockets whose request is answered while its body still arrives: nothing more may be written to them. */
 const answered = new WeakSet<Duplex>()
 
+/**
+ * Connections whose request's framing cannot be trusted (where its body ends is not known): nothing
+ * after that request is served, and the connection closes after its answer.
+ */
+const framingLost = new WeakSet<Duplex>()
+/** Requests refused for their framing: a transfer coding other than chunked, or read after one. */
+const unframed = new WeakSet<IncomingMessage>()
+
+/**
+ * A transfer coding other than chunked alone: Node's parser reads `foo, chunked` (and `gzip, chunked`)
+ * as chunked and hands on the body undecoded, where a proxy in front may have read another body.
+ */
+const codedOtherwise = (te: string | undefined) => te !== undefined && te.trim().toLowerCase() !== 'chunked'
+
+/**
+ * Judges each request's framing as Node's parser hands it on, before the parser reads a request
+ * pipelined behind it: one with another transfer coding is refused (501) and so is every request read
+ * after it on its connection (smuggled: the parser read it where a proxy may have read a body); an
+ * HTTP/1.0 one with a Transfer-Encoding is served, its connection closed after (RFC 9112, 6.1).
+ */
+function judgeFraming(request: IncomingMessage): void {
+  const socket = request.socket
+  const te = request.headers['transfer-encoding']
+  if (framingLost.has(socket) || codedOtherwise(te)) {
+    framingLost.add(socket)
+    unframed.add(request)
+  } else if (te !== undefined && request.httpVersionMinor === 0) framingLost.add(socket)
+}
+
+/** Whether `request` is refused for its framing (`judgeFraming`). */
+export const unframedRequest = (request: IncomingMessage): boolean => unframed.has(request)
+/** Whether `request`'s connection closes after its answer, its framing lost (`judgeFraming`). */
+export const closesAfter = (request: IncomingMessage): boolean => framingLost.has(request.socket)
+
 /** A request whose body is due on a real connection (`app.inject` has a stand-in without timers). */
 const bodyDue = (raw: IncomingMessage) =>
   raw.socket instanceof Socket &&
@@ -217,6 +251,10 @@ const clientErrors: Record<string, RawAnswer> = {
  */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
+  // Bytes after a request that closes its connection (`Connection: close`, HTTP/1.0): that request
+  // was whole, and its answer is on its way; the connection closes after it, the bytes unread. A 400
+  // in its place told the client a command it had applied was refused.
+  if (error.code === 'HPE_CLOSED_CONNECTION') return
   // Its answer is out: a second one would be read as the answer to the next request.
   if (answered.has(socket)) socket.destroy()
   else
@@ -245,6 +283,12 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
  */
 export function guardServer(server: Server, limits: HttpLimits, log: FastifyBaseLogger): void {
   server.maxConnections = limits.maxConnections
+  // Node keeps the first 2,000 headers and drops the rest without a word: 2,000 tiny ones fit in the
+  // 16 KiB bound, and an Idempotency-Key, a second Host or a Transfer-Encoding after them went unseen
+  // (the same key applied twice). Every header is kept; the size bound still holds.
+  server.maxHeadersCount = 0
+  // Synchronous, as the parser hands each request on: before it reads the next one pipelined behind.
+  server.prependListener('request', judgeFraming)
   let warnedAt = 0
   server.on('drop', () => {
     if (Date.now() - warnedAt < 60_000) return

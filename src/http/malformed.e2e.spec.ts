@@ -158,6 +158,75 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     )
   })
 
+  it('serves nothing pipelined behind a transfer coding it refuses: a smuggled request is not run', async () => {
+    const head = await s.head()
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const smuggled = '{"title":"smuggled"}'
+    const answer = await exchange(
+      port,
+      'POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n' +
+        'Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n' +
+        `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    )
+    expect(answer.match(/^HTTP\/1.1 \d+/gm)).toEqual(['HTTP/1.1 501'])
+    expect(await s.head()).toBe(head)
+  })
+
+  it('answers a request whole before bytes that follow it on a connection it closes, which are left unread', async () => {
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const body = '{"title":"closing"}'
+    const request = (version: string, connection: string) =>
+      `POST /api/commands/notes/create-note HTTP/${version}\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+      `Content-Type: application/json\r\n${connection}Content-Length: ${body.length}\r\n\r\n${body}X`
+    for (const [version, connection] of [
+      ['1.1', 'Connection: close\r\n'],
+      ['1.0', ''],
+    ]) {
+      const head = BigInt(await s.head())
+      const answer = await exchange(port, request(version ?? '', connection ?? ''))
+      // The command was applied: the client is told so, not 400.
+      expect(answer, version).toMatch(/^HTTP\/1.1 200 OK/)
+      expect(answer.match(/^HTTP\/1.1 \d+/gm)).toHaveLength(1)
+      expect(BigInt(await s.head())).toBe(head + 1n)
+    }
+  })
+
+  it('reads every header however many: one past 2,000 counts (an Idempotency-Key, a second Host)', async () => {
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const body = '{"title":"padded"}'
+    const padding = 'a:b\r\n'.repeat(2000)
+    const post = (after: string) =>
+      exchange(
+        port,
+        `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+          `Content-Type: application/json\r\n${padding}${after}Connection: close\r\n` +
+          `Content-Length: ${body.length}\r\n\r\n${body}`,
+      )
+    const key = `padded-${Date.now()}`
+    const head = BigInt(await s.head())
+    expect(await post(`Idempotency-Key: ${key}\r\n`)).toMatch(/^HTTP\/1.1 200 OK/)
+    expect((await post(`Idempotency-Key: ${key}\r\n`)).toLowerCase()).toContain('idempotent-replayed: true')
+    expect(BigInt(await s.head())).toBe(head + 1n)
+    expect(problemOf(await post('Host: u\r\n')).body).toMatchObject({
+      status: 400,
+      code: 'MALFORMED_REQUEST',
+    })
+    expect(BigInt(await s.head())).toBe(head + 1n)
+  })
+
+  it('serves an HTTP/1.0 request with a Transfer-Encoding, then closes: nothing behind it is read', async () => {
+    const head = BigInt(await s.head())
+    const answer = await exchange(
+      port,
+      'GET /health HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' +
+        'GET /health HTTP/1.1\r\nHost: t\r\n\r\n',
+    )
+    expect(answer.match(/^HTTP\/1.1 \d+/gm)).toEqual(['HTTP/1.1 200'])
+    expect(answer.toLowerCase()).toContain('connection: close')
+    expect(BigInt(await s.head())).toBe(head)
+  })
+
   it('answers a transfer coding other than chunked alone 501, writing nothing, and closes', async () => {
     const head = await s.head()
     const body = '{"title":"coded"}'

@@ -8,7 +8,14 @@ import Type, { type TSchema } from 'typebox'
 import { AppError, isAppError, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
-import { answeredPastFastify, clientErrorHandler, guardRequests, guardServer } from './connection.js'
+import {
+  answeredPastFastify,
+  clientErrorHandler,
+  closesAfter,
+  guardRequests,
+  guardServer,
+  unframedRequest,
+} from './connection.js'
 import { callerOf, commandHandler, queryHandler, reachedBus } from './handlers.js'
 import { registerHome, serviceLinks } from './home.js'
 import { limitsFromEnv, serverTimeouts, type HttpLimits } from './limits.js'
@@ -55,17 +62,13 @@ const repeated = (name: string) =>
 const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
-/**
- * A transfer coding other than chunked alone: Node's parser reads `foo, chunked` (and `gzip, chunked`)
- * as chunked and hands on the body undecoded, where a proxy in front may have read another body.
- */
+/** A request whose framing is not trusted (`judgeFraming`, connection.ts). */
 const otherCoding = new AppError(
   501,
   'TRANSFER_CODING_NOT_SUPPORTED',
   'Transfer coding not supported',
   'A body is sent as is (Content-Length) or chunked, with no other transfer coding; the connection closes',
 )
-const codedOtherwise = (te: string | undefined) => te !== undefined && te.trim().toLowerCase() !== 'chunked'
 
 const otherVersion = new AppError(
   505,
@@ -302,12 +305,18 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     else if (twice !== undefined) done(repeated(twice))
     else if (raw.headers.host === undefined && raw.httpVersionMinor === 1) done(noHost)
     else if (!decodableQuery(raw.url)) done(badQuery)
-    else if (codedOtherwise(raw.headers['transfer-encoding'])) {
-      // Where its body ends is not known: nothing more is read from the connection.
+    else if (unframedRequest(raw)) {
+      // Where its body ends is not known: nothing more is served on the connection.
       reply.raw.shouldKeepAlive = false
       void reply.header('connection', 'close')
       done(otherCoding)
-    } else done()
+    } else {
+      if (closesAfter(raw)) {
+        reply.raw.shouldKeepAlive = false
+        void reply.header('connection', 'close')
+      }
+      done()
+    }
   })
   /** Each command route's command: one refused before the bus (its body) is audited here. */
   const commandRoutes = new Map<string, AnyCommand>()
