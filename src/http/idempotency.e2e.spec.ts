@@ -139,8 +139,10 @@ describe.each(modes)('Idempotency-Key over HTTP (%s)', (mode) => {
       Array.from({ length: 6 }, () => comment({ noteId, text: 'Hi' }, otherWriter, key)),
     )
     for (const answer of answers) {
-      if (answer.statusCode === 409) expectProblem(answer, 409, 'IDEMPOTENCY_IN_PROGRESS')
-      else expect(answer.statusCode).toBe(200)
+      if (answer.statusCode === 409) {
+        expectProblem(answer, 409, 'IDEMPOTENCY_IN_PROGRESS')
+        expect(answer.headers['retry-after']).toBe('1')
+      } else expect(answer.statusCode).toBe(200)
     }
     const succeeded = answers.filter((a) => a.statusCode === 200)
     expect(succeeded.length).toBeGreaterThan(0)

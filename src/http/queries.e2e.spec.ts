@@ -131,6 +131,7 @@ describe.each(modes)('queries over HTTP (%s)', (mode) => {
       })
       const took = Date.now() - started
       expectProblem(response, 503, 'READ_MODEL_LAGGING')
+      expect(response.headers['retry-after']).toBe('1')
       expect(took).toBeGreaterThanOrEqual(140)
       expect(took).toBeLessThan(2500)
     })

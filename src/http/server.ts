@@ -62,6 +62,14 @@ const repeated = (name: string) =>
 const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
+/** Refusals a client may send again as they are, after a pause (`Retry-After`, in seconds). */
+const retryAfterSeconds: Readonly<Record<string, number>> = {
+  IDEMPOTENCY_IN_PROGRESS: 1,
+  CONCURRENCY_CONFLICT: 1,
+  READ_MODEL_LAGGING: 1,
+  UNAVAILABLE: 1,
+}
+
 /** A request whose framing is not trusted (`judgeFraming`, connection.ts). */
 const otherCoding = new AppError(
   501,
@@ -342,6 +350,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
       const { status, code } = told
       await tandem.auditRefusal({ definition: command, caller, status, code, correlationId: request.id })
     }
+    const retryAfter = retryAfterSeconds[body.code]
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter))
     return reply.code(body.status).type('application/problem+json').send(body)
   })
 
