@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { IncomingMessage, Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { AppError } from '../core/errors.js'
+import { bodyLimit } from './problem.js'
 import type { HttpLimits } from './limits.js'
 
 /** Sockets whose request is answered while its body still arrives: nothing more may be written to them. */
@@ -295,10 +296,25 @@ export function guardServer(server: Server, limits: HttpLimits, log: FastifyBase
     warnedAt = Date.now()
     log.warn({ maxConnections: limits.maxConnections }, 'connections refused: HTTP_MAX_CONNECTIONS are open')
   })
+  // A body it would refuse is not asked for: Node sends 100 Continue to every `Expect: 100-continue`,
+  // and the client then sent megabytes to be told 413.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (Number(request.headers['content-length']) > bodyLimit) return answerRaw(request.socket, notContinued)
+    response.writeContinue()
+    server.emit('request', request, response)
+  })
   // Node answers an `Expect` other than 100-continue with a bare 417.
   server.on('checkExpectation', (request: IncomingMessage) => answerRaw(request.socket, unmetExpectation))
   // CONNECT asks for a tunnel: Node drops the connection without a word.
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => answerRaw(socket, noTunnel))
+}
+
+const notContinued: RawAnswer = {
+  status: 413,
+  reason: 'Payload Too Large',
+  code: 'PAYLOAD_TOO_LARGE',
+  title: 'Payload too large',
+  detail: `The body is over ${bodyLimit} bytes: not sent on (no 100 Continue); the connection closes`,
 }
 
 const unmetExpectation: RawAnswer = {

@@ -274,6 +274,24 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     })
   })
 
+  it('asks for a body with 100 Continue only where it would read it: one over 1 MiB is 413 at once', async () => {
+    const head = await s.head()
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const ask = (length: number) =>
+      `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+      `Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`
+    const refused = await exchange(port, ask(1024 * 1024 + 1))
+    expect(refused).toMatch(/^HTTP\/1.1 413 /)
+    expect(problemOf(refused).body).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' })
+    const body = '{"title":"continued"}'
+    const served = await exchange(
+      port,
+      `${ask(body.length).replace('Host: t', 'Host: t\r\nConnection: close')}${body}`,
+    )
+    expect(served).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 OK/)
+    expect(BigInt(await s.head())).toBe(BigInt(head) + 1n)
+  })
+
   it('answers an expectation other than 100-continue 417, and CONNECT 405, as problem+json', async () => {
     const expectation = problemOf(
       await exchange(port, 'GET /health HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n'),
