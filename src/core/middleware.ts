@@ -38,8 +38,15 @@ export function validate<C extends Call, O>(): Middleware<C, O> {
   }
 }
 
+/**
+ * A refusal: the request was answered no (4xx), or asked to read at a position not applied in time
+ * (503 READ_MODEL_LAGGING: anyone may ask for a position far ahead, and a fault would show as lag).
+ * Anything else is an error (a store away, a bug).
+ */
 export function outcomeOf(error: unknown): Outcome {
-  return isAppError(error) && error.status < 500 ? 'refused' : 'error'
+  return isAppError(error) && (error.status < 500 || error.code === 'READ_MODEL_LAGGING')
+    ? 'refused'
+    : 'error'
 }
 
 /** Count, errors and a latency histogram per handler. */

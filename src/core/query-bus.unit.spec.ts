@@ -523,6 +523,15 @@ describe('query bus', () => {
       cacheMisses: 3,
       cacheHitRate: 0.4,
     })
+    // A position not applied in time (made up, far ahead): refused, not an error of the server.
+    const lagging = queryBus({ caughtUp: false })
+    const answer = await lagging.bus.ask(getThing, { id: 'a' }, { minPosition: 10n ** 15n, maxWaitMs: 0 })
+    expect(answer.status === 'failed' && answer.error.code).toBe('READ_MODEL_LAGGING')
+    expect((await lagging.metrics.handlerStats()).query['things/get-thing']).toMatchObject({
+      count: 1,
+      refusals: 1,
+      errors: 0,
+    })
   })
 })
 
