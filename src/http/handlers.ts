@@ -110,6 +110,14 @@ export function consistencyOf(request: FastifyRequest): { minPosition?: bigint; 
   return min === undefined ? { maxWaitMs } : { minPosition: BigInt(min), maxWaitMs }
 }
 
+/**
+ * `Cache-Control: no-cache` reads the read models, not the query cache (the guide's `use_cache=False`);
+ * what is read is not stored either.
+ */
+export function cacheOf(request: FastifyRequest): { useCache: boolean } {
+  return { useCache: !/(?:^|,)\s*no-cache\s*(?:,|$)/i.test(header(request, 'cache-control') ?? '') }
+}
+
 export function queryHandler(tandem: Tandem, definition: AnyQuery) {
   // A cached answer is one object, given again on each hit: its body is serialized once.
   const bodies = new WeakMap<object, string>()
@@ -119,6 +127,7 @@ export function queryHandler(tandem: Tandem, definition: AnyQuery) {
     const outcome = await tandem.queries.ask(definition, coerce(definition.input, request.query ?? {}), {
       caller,
       ...consistencyOf(request),
+      ...cacheOf(request),
       log: request.log,
     })
     if (outcome.status === 'failed') throw outcome.error

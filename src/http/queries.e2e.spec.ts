@@ -66,6 +66,15 @@ describe.each(modes)('queries over HTTP (%s)', (mode) => {
       expect(second.headers['x-cache']).toBe('hit')
       expect(second.json()).toEqual(body)
       expect(second.headers['x-read-position']).toMatch(/^[0-9]+$/)
+      // The guide's use_cache=False: the read models are read, and the cached answer stays as it was.
+      for (const value of ['no-cache', 'max-age=0, No-Cache']) {
+        const fresh = await s.get(url, { headers: { 'cache-control': value } })
+        expect(fresh.headers['x-cache'], value).toBe('miss')
+        expect(fresh.json()).toEqual(body)
+      }
+      expect((await s.get(url, { headers: { 'cache-control': 'no-store-ish' } })).headers['x-cache']).toBe(
+        'hit',
+      )
     })
 
     it('drops the cached answer when a command changes what it read', async () => {

@@ -5,7 +5,7 @@ import { addressOf } from '../core/messages.js'
 import { coerce } from '../core/validation.js'
 import type { Tandem } from '../app/tandem.js'
 import type { ResourceOutcome, ResourceRoute } from '../kernel/domain.js'
-import { callerOf, consistencyOf, idempotencyKeyOf, refuseQueryString } from './handlers.js'
+import { cacheOf, callerOf, consistencyOf, idempotencyKeyOf, refuseQueryString } from './handlers.js'
 import { commandErrors, commandHeaders, queryErrorsOf, queryHeaders } from './routes.js'
 
 /**
@@ -113,6 +113,7 @@ function handlerOf(tandem: Tandem, route: ResourceRoute) {
       const asked = await tandem.queries.ask(message, coerce(message.input, input), {
         caller,
         ...consistencyOf(request),
+        ...cacheOf(request),
         log: request.log,
       })
       if (asked.status === 'failed') throw asked.error

@@ -71,6 +71,11 @@ export const queryHeaders = Type.Object({
       description: 'Answer only once this log position is applied (0 to 2^63-1)',
     }),
   ),
+  'cache-control': Type.Optional(
+    Type.String({
+      description: '`no-cache`: read the read models, not the query cache (nor store what is read)',
+    }),
+  ),
   'x-max-wait-ms': Type.Optional(
     Type.String({
       pattern: '^(?:10000|[0-9]{1,4})$',
