@@ -189,6 +189,47 @@ function queue(socket: Socket): boolean {
 function unqueue(socket: Socket) {
   const count = unanswered.get(socket)
   if (count !== undefined) unanswered.set(socket, count - 1)
+  if (count === 1) owed.get(socket)?.()
+}
+
+/**
+ * Refuses what a request's `Expect` asks, through its response: Node writes it after the answers owed
+ * before it on the connection (a raw one took their place), then closes; nothing read after it runs.
+ */
+function answerExpectation(request: IncomingMessage, response: ServerResponse, answer: RawAnswer): void {
+  // (A pipelined request's response has no socket until its turn.)
+  framingLost.add(request.socket)
+  response.shouldKeepAlive = false
+  const body = problemText(answer)
+  response.writeHead(answer.status, answer.reason, {
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  })
+  response.end(body)
+}
+
+/** A raw answer waiting for the answers owed on its connection before it (`answerInTurn`). */
+const owed = new WeakMap<Duplex, () => void>()
+
+/**
+ * Answers, past Fastify, a request the parser read behind others on the connection (malformed,
+ * headers too large, an expectation refused, CONNECT) once their answers are out, and closes the
+ * connection; nothing read after it is served. Written at once, it took the place of their answers: a
+ * command applied was told 400, 413 or 431, and its client would send it again.
+ */
+function answerInTurn(socket: Duplex, answer: RawAnswer, heard = true): void {
+  framingLost.add(socket)
+  const answerNow = () => {
+    owed.delete(socket)
+    // What the answers before it wrote reaches the client first (a destroyed socket drops it).
+    if (socket.writableLength > 0) socket.once('drain', () => answerRaw(socket, answer, heard))
+    else answerRaw(socket, answer, heard)
+  }
+  if (socket instanceof Socket && (unanswered.get(socket) ?? 0) > 0) {
+    socket.pause()
+    owed.set(socket, answerNow)
+  } else answerNow()
 }
 
 /** A body's silences bounded: one that stalls is answered 408 and its connection closed. */
@@ -259,7 +300,9 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
   // Its answer is out: a second one would be read as the answer to the next request.
   if (answered.has(socket)) socket.destroy()
   else
-    answerRaw(
+    // A request too slow is the one being read, its answer the one owed; a parser's error is of a
+    // request behind those being answered.
+    (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? answerRaw : answerInTurn)(
       socket,
       clientErrors[error.code ?? ''] ??
         // A version the parser does not know (HTTP/1.2, HTTP/3.0), not one it could not read (HTTP/1.10).
@@ -299,14 +342,17 @@ export function guardServer(server: Server, limits: HttpLimits, log: FastifyBase
   // A body it would refuse is not asked for: Node sends 100 Continue to every `Expect: 100-continue`,
   // and the client then sent megabytes to be told 413.
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
-    if (Number(request.headers['content-length']) > bodyLimit) return answerRaw(request.socket, notContinued)
+    if (Number(request.headers['content-length']) > bodyLimit)
+      return answerExpectation(request, response, notContinued)
     response.writeContinue()
     server.emit('request', request, response)
   })
   // Node answers an `Expect` other than 100-continue with a bare 417.
-  server.on('checkExpectation', (request: IncomingMessage) => answerRaw(request.socket, unmetExpectation))
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
+    answerExpectation(request, response, unmetExpectation),
+  )
   // CONNECT asks for a tunnel: Node drops the connection without a word.
-  server.on('connect', (_request: IncomingMessage, socket: Duplex) => answerRaw(socket, noTunnel))
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => answerInTurn(socket, noTunnel))
 }
 
 const notContinued: RawAnswer = {
@@ -354,9 +400,12 @@ export function answeredPastFastify(
  * Writes a problem+json answer straight to the socket, past Node's response, and closes it; `heard`:
  * the client is there to read it (`answeredPastFastify`).
  */
+const problemText = ({ status, code, title, detail }: RawAnswer) =>
+  JSON.stringify({ type: 'about:blank', title, status, code, detail })
+
 function answerRaw(socket: Duplex, answer: RawAnswer, heard = true): void {
-  const { status, reason, code, title, detail } = answer
-  const body = JSON.stringify({ type: 'about:blank', title, status, code, detail })
+  const { status, reason } = answer
+  const body = problemText(answer)
   if (socket.writable) {
     if (heard) answeredRaw.set(socket, answer)
     socket.write(

@@ -192,6 +192,37 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     }
   })
 
+  it('answers a request refused before routing after the answers owed before it, and runs nothing after it', async () => {
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    const body = '{"title":"owed"}'
+    const command =
+      `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+    for (const [refused, status] of [
+      ['JUNK\r\n\r\n', '400'],
+      ['GET /health HTTP/1.2\r\nHost: t\r\n\r\n', '505'],
+      ['POST /health HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n', '413'],
+      ['GET /health HTTP/1.1\r\nHost: t\r\nExpect: later\r\n\r\n', '417'],
+    ]) {
+      const head = BigInt(await s.head())
+      // The command, the refused request, and a command behind it, in one write.
+      const answer = await exchange(port, `${command}${refused ?? ''}${command}`)
+      // (The second answer follows the first's body on the same line.)
+      expect(answer.match(/HTTP\/1\.1 \d{3}/g), status).toEqual(['HTTP/1.1 200', `HTTP/1.1 ${status}`])
+      expect(BigInt(await s.head()), status).toBe(head + 1n)
+    }
+  })
+
+  it('closes the connection of a request of another transfer coding whatever it is refused with', async () => {
+    const answer = await exchange(
+      port,
+      'POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nHost: u\r\nContent-Type: application/json\r\n' +
+        'Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n',
+    )
+    expect(answer.match(/^HTTP\/1.1 \d+/gm)).toHaveLength(1)
+    expect(answer.toLowerCase()).toContain('connection: close')
+  })
+
   it('reads every header however many: one past 2,000 counts (an Idempotency-Key, a second Host)', async () => {
     const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
     const body = '{"title":"padded"}'

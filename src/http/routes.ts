@@ -31,7 +31,11 @@ export function commandErrors(definition: AnyCommand) {
     401: problem('UNAUTHENTICATED: no token, or a bad or expired one'),
     ...(forbidden?.length ? { 403: problem(`${forbidden.join(', ')}: the caller may not do this`) } : {}),
     ...(refusals[404]?.length
-      ? { 404: problem(`${refusals[404].join(', ')}: none has the id given, or the caller may not see it`) }
+      ? {
+          404: problem(
+            `${refusals[404].join(', ')}: what the command names does not exist, or the caller may not see it`,
+          ),
+        }
       : {}),
     409: problem(
       (refusals[409]?.length ? `Refused by the rules: ${refusals[409].join(', ')}. ` : '') +

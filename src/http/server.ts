@@ -307,24 +307,20 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
     const raw = request.raw
+    // Where a request's body ends is not known: nothing more is served on the connection, whatever
+    // this request is answered.
+    if (closesAfter(raw)) {
+      reply.raw.shouldKeepAlive = false
+      void reply.header('connection', 'close')
+    }
     const twice = repeatedHeader(raw.rawHeaders)
     if (closing) done(shuttingDown)
+    else if (unframedRequest(raw)) done(otherCoding)
     else if (raw.httpVersionMajor !== 1) done(otherVersion)
     else if (twice !== undefined) done(repeated(twice))
     else if (raw.headers.host === undefined && raw.httpVersionMinor === 1) done(noHost)
     else if (!decodableQuery(raw.url)) done(badQuery)
-    else if (unframedRequest(raw)) {
-      // Where its body ends is not known: nothing more is served on the connection.
-      reply.raw.shouldKeepAlive = false
-      void reply.header('connection', 'close')
-      done(otherCoding)
-    } else {
-      if (closesAfter(raw)) {
-        reply.raw.shouldKeepAlive = false
-        void reply.header('connection', 'close')
-      }
-      done()
-    }
+    else done()
   })
   /** Each command route's command: one refused before the bus (its body) is audited here. */
   const commandRoutes = new Map<string, AnyCommand>()
