@@ -68,7 +68,10 @@ export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
       void reply.header('connection', 'close')
       return done(tooManyPipelined)
     }
-    if (bodyDue(request.raw)) watchBody(request, reply, limits)
+    if (bodyDue(request.raw)) {
+      readingBody.set(request.raw.socket, request.raw)
+      watchBody(request, reply, limits)
+    }
     done()
   })
   app.addHook('preValidation', (request, _reply, done) => {
@@ -209,6 +212,9 @@ function answerExpectation(request: IncomingMessage, response: ServerResponse, a
   response.end(body)
 }
 
+/** The request whose body a connection reads: its parser's errors until the body ends are that request's. */
+const readingBody = new WeakMap<Duplex, IncomingMessage>()
+
 /** A raw answer waiting for the answers owed on its connection before it (`answerInTurn`). */
 const owed = new WeakMap<Duplex, () => void>()
 
@@ -219,6 +225,9 @@ const owed = new WeakMap<Duplex, () => void>()
  * command applied was told 400, 413 or 431, and its client would send it again.
  */
 function answerInTurn(socket: Duplex, answer: RawAnswer, heard = true): void {
+  // An error in the body being read (a bad chunk) is that request's: answered at once.
+  const reading = readingBody.get(socket)
+  if (reading && !reading.complete) return answerRaw(socket, answer, heard)
   framingLost.add(socket)
   const answerNow = () => {
     owed.delete(socket)

@@ -213,6 +213,20 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     }
   })
 
+  it("answers a body of bad chunks 400 at once, not after the body bound: the error is that request's", async () => {
+    const head = await s.head()
+    const bearer = s.bearer({ id: 'writer', roles: ['writer'] })
+    for (const chunks of ['zz\r\n{}\r\n0\r\n\r\n', '5\r\n{}\r\n0\r\n\r\n', '2\r\n{}0\r\n\r\n']) {
+      const answer = await exchange(
+        port,
+        `POST /api/commands/notes/create-note HTTP/1.1\r\nHost: t\r\nAuthorization: ${bearer}\r\n` +
+          `Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}`,
+      )
+      expect(problemOf(answer).body, chunks).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' })
+    }
+    expect(await s.head()).toBe(head)
+  })
+
   it('closes the connection of a request of another transfer coding whatever it is refused with', async () => {
     const answer = await exchange(
       port,
