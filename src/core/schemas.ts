@@ -120,3 +120,14 @@ export const currencyCodes = [
 
 /** A currency a command accepts: one of `currencyCodes` (ISO 4217, upper case). */
 export const CurrencyCode = Type.Enum(currencyCodes, { description: 'ISO 4217 code, e.g. KRW' })
+
+/**
+ * `text` cut to at most `max` UTF-16 units, never inside a character: cut between the halves of a
+ * surrogate pair (an emoji), a summary held half a character, which PostgreSQL cannot store, and
+ * `record-summary` refused it.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text
+  const last = text.charCodeAt(max - 1)
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)
+}

@@ -7,6 +7,7 @@ import {
   UnavailableError,
   ValidationError,
 } from '../core/errors.js'
+import { cutText } from '../core/schemas.js'
 import { sqlState } from '../core/sql.js'
 
 /** RFC 9457 problem details, as every error answers. */
@@ -74,7 +75,8 @@ function translate(error: unknown): AppError {
     const title = STATUS_CODES[e.statusCode] ?? 'Bad Request'
     const code = title.toUpperCase().replace(/[^A-Z]+/g, '_')
     // A plugin's message may quote the request (a 414 quoted the whole path): kept short.
-    const detail = typeof e.message === 'string' ? cut(e.message, 200) : undefined
+    const said = typeof e.message === 'string' ? e.message : undefined
+    const detail = said && said.length > 200 ? `${cutText(said, 199)}…` : said
     return new AppError(e.statusCode, code, title, detail)
   }
   if (isUnavailable(error))
@@ -100,11 +102,4 @@ export function isUnavailable(error: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed|The client is offline|Socket closed unexpectedly/i.test(
     message,
   )
-}
-
-/** `text` cut to at most `max` UTF-16 units, never inside a surrogate pair, an ellipsis marking the cut. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text
-  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 2)) ? max - 2 : max - 1
-  return `${text.slice(0, end)}…`
 }

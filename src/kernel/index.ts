@@ -31,7 +31,7 @@ export {
   type StreamRef,
 } from '../core/messages.js'
 export type { EventMetadata, StoredEvent } from '../core/envelope.js'
-export { CurrencyCode, Id, Label, Name, searchForm, Text, UserId } from '../core/schemas.js'
+export { CurrencyCode, cutText, Id, Label, Name, searchForm, Text, UserId } from '../core/schemas.js'
 export { cursorAfter, decodeCursor, encodeCursor, Limit } from '../core/paging.js'
 export {
   cursorOf,

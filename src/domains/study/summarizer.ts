@@ -1,3 +1,4 @@
+import { cutText } from '../../kernel/index.js'
 import type { Style } from './messages.js'
 
 /**
@@ -155,17 +156,6 @@ function textRank(vectors: readonly Vector[]): number[] {
     })
   }
   return scores
-}
-
-/**
- * `text` cut to at most `max` UTF-16 units, never inside a character: cut between the halves of a
- * surrogate pair (an emoji), a summary held half a character, which PostgreSQL cannot store, and
- * `record-summary` refused it.
- */
-export function cutText(text: string, max: number): string {
-  if (text.length <= max) return text
-  const last = text.charCodeAt(max - 1)
-  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)
 }
 
 /** A sentence of at most `maxSentenceChars`, cut with an ellipsis. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { cutText, lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
+import { cutText } from '../../kernel/index.js'
+import { lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
 
 const english =
   'CQRS separates commands from queries. Commands change the state of the system. ' +

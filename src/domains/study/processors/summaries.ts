@@ -1,7 +1,7 @@
-import { CommandFailedError, defineProcessor, type Processor } from '../../../kernel/index.js'
+import { CommandFailedError, cutText, defineProcessor, type Processor } from '../../../kernel/index.js'
 import { recordSummary } from '../commands.js'
 import { SummaryRequested } from '../messages.js'
-import { cutText, type Summarizer } from '../summarizer.js'
+import type { Summarizer } from '../summarizer.js'
 
 /**
  * Writes each requested summary: summarizes the text the request carries, then records the outcome
