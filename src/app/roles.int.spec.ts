@@ -31,6 +31,7 @@ import type { Domain } from './domain.js'
 import { migrateOnly, redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { dropRedisPrefix } from '../projections/kv-redis.js'
 import { kvCatalog } from '../projections/targets.js'
+import { postgresClaims } from '../storage/claims.js'
 import { createScratchDatabase } from '../storage/scratch-database.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
@@ -293,6 +294,38 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
     for (const t of [first, second]) {
       const asked = await t.queries.ask(getEventDetails, { eventId }, { useCache: false })
       expect(asked.status === 'succeeded' && asked.data.confirmedCount).toBe(1)
+    }
+  })
+
+  it('rebuild a read model once when both are asked at once: the other is 409 REBUILD_IN_PROGRESS', async () => {
+    const eventId = await newEvent(first)
+    const position = await register(first, eventId)
+    const generationOf = async (t: TestTandem) =>
+      (await t.projections.status()).find((p) => p.name === 'event-details')?.generation ?? 0
+    const now = await generationOf(first)
+    const asked = await Promise.allSettled([first, second].map((t) => t.projections.rebuild('event-details')))
+    expect(asked.filter((a) => a.status === 'fulfilled')).toEqual([
+      { status: 'fulfilled', value: { generation: now + 1 } },
+    ])
+    expect(asked.find((a) => a.status === 'rejected')).toMatchObject({
+      reason: { code: 'REBUILD_IN_PROGRESS' },
+    })
+    await eventually(async () => (await generationOf(second)) === now + 1)
+    for (const t of [first, second]) expect(await confirmed(t, eventId, position)).toMatchObject({ count: 1 })
+  })
+
+  it('refuse a rebuild while another process of the deployment holds its claim', async () => {
+    const other = postgresClaims({ url: first.config.databaseUrl ?? '', log: pino({ level: 'silent' }) })
+    try {
+      expect(await other.claim('rebuild:event-details')).toBe(true)
+      await expect(first.projections.rebuild('event-details')).rejects.toMatchObject({
+        code: 'REBUILD_IN_PROGRESS',
+      })
+      await other.release('rebuild:event-details')
+      const now = (await first.projections.status()).find((p) => p.name === 'event-details')?.generation ?? 0
+      expect(await first.projections.rebuild('event-details')).toEqual({ generation: now + 1 })
+    } finally {
+      await other.close()
     }
   })
 

@@ -22,7 +22,7 @@ import { createRedisKv } from '../projections/kv-redis.js'
 import { postgresFeed } from '../transport/progress.js'
 import { createProjectionManager, type Placement, type ProjectionManager } from '../projections/manager.js'
 import type { Projection } from '../projections/projection.js'
-import { localClaims, postgresClaims } from '../processors/claims.js'
+import { localClaims, postgresClaims } from '../storage/claims.js'
 import { createProcessorManager, type ProcessorManager } from '../processors/manager.js'
 import { transactionLookup } from '../projections/read-your-writes.js'
 import { claimReadStore, readMigrations } from '../projections/targets.js'
@@ -140,8 +140,12 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       maxBytes: config.queryCacheMb === undefined ? defaultCacheBytes : config.queryCacheMb * 2 ** 20,
     })
     const streamMemory = createStreamMemory(config.streamMemoryStreams)
+    // What one process of the deployment does at a time (rebuilds, processors): closed last.
+    const claims = config.databaseUrl ? postgresClaims({ url: config.databaseUrl, log }) : localClaims()
+    closers.push(() => claims.close())
     const projections = createProjectionManager({
       projections: domains.flatMap((d) => d.projections),
+      claims,
       source: sql,
       readSql,
       kv,
@@ -227,7 +231,6 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     })
 
     // After the command bus: processors send commands. Stopped first (closers run in reverse).
-    const claims = config.databaseUrl ? postgresClaims({ url: config.databaseUrl, log }) : localClaims()
     const processors = createProcessorManager({
       processors: domains.flatMap((d) => d.processors ?? []),
       sql,
@@ -240,10 +243,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
       pollMs: options.pollMs,
     })
     await processors.start()
-    closers.push(async () => {
-      await processors.stop()
-      await claims.close()
-    })
+    closers.push(() => processors.stop())
 
     const timers = createScheduler({
       sql,

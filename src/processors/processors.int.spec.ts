@@ -8,7 +8,7 @@ import { createMetrics } from '../core/metrics.js'
 import { localWake } from '../transport/wake.js'
 import { logSettled, startTestTandem, type TestTandem } from '../testing/harness.js'
 import { modes } from '../testing/services.js'
-import { localClaims } from './claims.js'
+import { localClaims } from '../storage/claims.js'
 import { createProcessorManager } from './manager.js'
 import { defineProcessor, type Processor } from './processor.js'
 import {

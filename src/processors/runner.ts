@@ -10,7 +10,7 @@ import {
 } from '../storage/event-log.js'
 import type { Wake } from '../transport/wake.js'
 import { createLoop } from '../projections/loop.js'
-import type { Claims } from './claims.js'
+import type { Claims } from '../storage/claims.js'
 import { deliver, prefetchBatch, type Delivery } from './deliver.js'
 import { processorId, type Processor } from './processor.js'
 import type { ProcessorStore } from './store.js'

@@ -1,6 +1,7 @@
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
 import { compareCheckpoints, compareDecimal, logHead } from '../storage/event-log.js'
+import { localClaims, type Claims } from '../storage/claims.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
@@ -49,6 +50,8 @@ export interface ProjectionManagerOptions extends PlacementsOptions {
   placement?: (projection: Projection) => Placement | undefined
   /** How long an old generation outlives a switch other processes follow (default `retireAfterMs`). */
   retireAfterMs?: number
+  /** What one process of the deployment does at a time: here, a projection's rebuild (default: this process alone). */
+  claims?: Claims
 }
 
 /**
@@ -105,7 +108,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       if (await before.target.holds()) retireGeneration(projection.name, generation, before)
     }
   }
-  const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire })
+  const claims = options.claims ?? localClaims()
+  const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire, claims })
 
   /**
    * After a loss of the KV store: the catalog entries of the generations this process applies are

@@ -1,6 +1,7 @@
 import type { QueryCache } from '../core/cache.js'
 import { ConflictError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
+import type { Claims } from '../storage/claims.js'
 import type { ProgressFeed } from '../transport/progress.js'
 import type { Placed, Placements } from './placements.js'
 import type { Runner } from './runner.js'
@@ -23,7 +24,10 @@ export function rebuildInProgress(name: string): ConflictError {
   )
 }
 
-/** Projections whose rebuild has begun (claimed before its first wait, so two cannot both begin). */
+/**
+ * Projections whose rebuild has begun in this process (marked before its first wait, so two cannot
+ * both begin); across the deployment's processes, the rebuild's claim (`RebuildDeps.claims`).
+ */
 const begun = new WeakSet<object>()
 
 /** Whether a rebuild of the projection placed as `entry` has begun and not ended. */
@@ -44,6 +48,12 @@ interface RebuildDeps {
   feed?: ProgressFeed
   /** Drops the generation an entry served once no other process can still be reading it (`retireAfterMs`). */
   retire: (old: Placed) => void
+  /**
+   * One rebuild of a projection at a time in the deployment: two processes that apply it, asked at
+   * once, each built the same next generation, and each began by dropping it, under the other's
+   * writes or its readers (500s for a missing table, wrong 404s).
+   */
+  claims: Claims
 }
 
 /**
@@ -59,8 +69,19 @@ export async function rebuildProjection(name: string, deps: RebuildDeps): Promis
   if (!current.runner) throw notAppliedHere(name)
   if (begun.has(current)) throw rebuildInProgress(name)
   begun.add(current)
+  const claim = `rebuild:${name}`
   try {
-    return await rebuild(current, current.runner, deps)
+    if (!(await deps.claims.claim(claim))) throw rebuildInProgress(name)
+    try {
+      // Another process may have switched generations just before: not yet known here, the next
+      // generation counted from this process's would be the live one.
+      const { catalog } = placements.targets(current.projection, current.runner.generation)
+      const live = await catalog.live(name)
+      if (live !== undefined && live.generation !== current.runner.generation) throw rebuildInProgress(name)
+      return await rebuild(current, current.runner, deps)
+    } finally {
+      await deps.claims.release(claim)
+    }
   } finally {
     begun.delete(current)
   }

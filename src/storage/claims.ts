@@ -2,20 +2,28 @@ import pg from 'pg'
 import type { Logger } from '../core/logger.js'
 
 /**
- * Which process runs a processor: one at a time, and another takes over when it dies. A lost claim
- * can overlap the new holder for the event in hand; the idempotency keys keep that once in effect.
+ * What one process of a deployment does at a time, and another takes over when it dies: running a
+ * processor (a lost claim can overlap the new holder for the event in hand; the idempotency keys
+ * keep that once in effect), rebuilding a read model.
  */
 export interface Claims {
   /** Takes `name` if no other process holds it; true while this process holds it. */
   claim(name: string): Promise<boolean>
   /** Whether this process still holds `name` (false once its connection was lost). */
   holds(name: string): boolean
+  /** Gives `name` up, for another process to take. */
+  release(name: string): Promise<void>
   close(): Promise<void>
 }
 
 /** One process (embedded mode: PGlite has no other): every claim is granted. */
 export function localClaims(): Claims {
-  return { claim: async () => true, holds: () => true, close: async () => undefined }
+  return {
+    claim: async () => true,
+    holds: () => true,
+    release: async () => undefined,
+    close: async () => undefined,
+  }
 }
 
 /**
@@ -69,11 +77,19 @@ export function postgresClaims(options: { url: string; log: Logger }): Claims {
         )
         if (rows[0]?.ok) held.add(name)
       } catch (error) {
-        options.log.warn({ err: error, processor: name }, 'claiming a processor failed')
+        options.log.warn({ err: error, claim: name }, 'claiming failed')
       }
       return held.has(name)
     },
     holds: (name) => held.has(name),
+    async release(name) {
+      if (!held.delete(name)) return
+      const db = await client?.catch(() => undefined)
+      // A lost connection took the lock with it.
+      await db
+        ?.query('SELECT pg_advisory_unlock(hashtextextended($1, 9176))', [name])
+        .catch((error: unknown) => options.log.warn({ err: error, claim: name }, 'releasing a claim failed'))
+    },
     async close() {
       closed = true
       held.clear()
