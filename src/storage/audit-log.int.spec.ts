@@ -1,4 +1,5 @@
 import Type from 'typebox'
+import pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { AuditRecord } from '../core/audit.js'
 import { ConflictError } from '../core/errors.js'
@@ -230,6 +231,38 @@ describe.each(modes)('the audit log (%s)', (mode) => {
       details: { shown: 'profile' },
     })
   })
+
+  // PGlite runs one statement at a time, whatever the connection: only PostgreSQL shares connections.
+  it.runIf(mode === 'server')(
+    'inserts on a connection of its own: reads do not wait behind an insert held up',
+    async () => {
+      const locker = new pg.Client({ connectionString: t.config.databaseUrl })
+      await locker.connect()
+      try {
+        await locker.query('BEGIN')
+        await locker.query('LOCK TABLE tandem.audit_log IN EXCLUSIVE MODE')
+        await t.queries.ask(profile, { userId: 'wes' }, { caller: rae })
+        const written = t.audit.flush()
+        // Until the insert waits for the lock.
+        const waiting = async () => {
+          const { rows } = await locker.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'tandem.audit_log'::regclass`,
+          )
+          return rows[0]?.n ?? 0
+        }
+        while ((await waiting()) === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+        // Reads sent together spread over the connections that reads share: none may hold the insert.
+        const reads = Promise.all(Array.from({ length: 10 }, () => t.sql.query('SELECT 1 AS one')))
+        const late = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 3_000).unref())
+        expect(await Promise.race([reads.then(() => 'answered'), late])).toBe('answered')
+        await locker.query('COMMIT')
+        await written
+        expect(await auditLogReader(t.sql).read({ domain: 'ledger', limit: 10 })).toHaveLength(1)
+      } finally {
+        await locker.end()
+      }
+    },
+  )
 
   it('records a read of several people once, naming each of them, and finds it by any of them', async () => {
     const shown = ['ann', 'wes', 'bo', 'ann', 'rae', ...Array.from({ length: 40 }, (_, n) => `p${n}`)]

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { auditReads, summarize, type AuditEntry, type AuditSink } from '../core/audit.js'
 import { silentLogger } from '../core/logger.js'
 import type { QueryCall } from '../core/query-bus.js'
-import type { SqlClient } from '../core/sql.js'
+import type { Sql, SqlClient } from '../core/sql.js'
 import { createAuditWriter } from './audit-log.js'
 
 const entry = (n: number): AuditEntry => ({
@@ -24,6 +24,11 @@ const entry = (n: number): AuditEntry => ({
   details: {},
 })
 
+/** The writer's port over a fake database: each insert in a transaction of its own. */
+const inTransactions = (client: SqlClient): Pick<Sql, 'transaction'> => ({
+  transaction: (fn) => fn({ query: (text, params) => client.query(text, params), commit: async () => [] }),
+})
+
 /** A database that records each insert's entry count, failing while `down` is set. */
 function fakeSql() {
   const inserts: number[] = []
@@ -41,7 +46,12 @@ function fakeSql() {
 describe('the audit writer', () => {
   it('writes what it buffers in batches, at most batchSize per insert, and none while nothing waits', async () => {
     const { sql, inserts } = fakeSql()
-    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 500, delayMs: 10_000 })
+    const writer = createAuditWriter({
+      sql: inTransactions(sql),
+      log: silentLogger,
+      batchSize: 500,
+      delayMs: 10_000,
+    })
     for (let n = 0; n < 1200; n++) writer.record(entry(n))
     await writer.flush()
     expect(inserts).toEqual([500, 500, 200])
@@ -54,7 +64,7 @@ describe('the audit writer', () => {
   it('keeps a batch that failed and writes it once the database answers, dropping the oldest past its bound', async () => {
     const { sql, inserts, state } = fakeSql()
     const writer = createAuditWriter({
-      sql,
+      sql: inTransactions(sql),
       log: silentLogger,
       batchSize: 10,
       maxPending: 25,
@@ -71,7 +81,12 @@ describe('the audit writer', () => {
   })
   it('answers an entry awaited once its insert is done: the first at once, those arriving meanwhile together', async () => {
     const { sql, inserts } = fakeSql()
-    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 500, delayMs: 10_000 })
+    const writer = createAuditWriter({
+      sql: inTransactions(sql),
+      log: silentLogger,
+      batchSize: 500,
+      delayMs: 10_000,
+    })
     // Not the reads' delay: the first insert starts at once.
     await writer.written(entry(0))
     expect(inserts).toEqual([1])
@@ -90,7 +105,12 @@ describe('the audit writer', () => {
         return []
       },
     }
-    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 500, delayMs: 10_000 })
+    const writer = createAuditWriter({
+      sql: inTransactions(sql),
+      log: silentLogger,
+      batchSize: 500,
+      delayMs: 10_000,
+    })
     for (let n = 0; n < 1200; n++) writer.record(entry(n))
     await writer.written(entry(9999))
     await writer.flush()
@@ -103,7 +123,7 @@ describe('the audit writer', () => {
     const { sql, inserts, state } = fakeSql()
     let attempts = 0
     const counted: SqlClient = { query: (text, params) => (attempts++, sql.query(text, params)) }
-    const writer = createAuditWriter({ sql: counted, log: silentLogger, delayMs: 10_000 })
+    const writer = createAuditWriter({ sql: inTransactions(counted), log: silentLogger, delayMs: 10_000 })
     state.down = true
     await Promise.all([writer.written(entry(1)), writer.written(entry(2))])
     expect(attempts).toBe(1)
@@ -127,7 +147,12 @@ describe('the audit writer', () => {
         return []
       },
     }
-    const writer = createAuditWriter({ sql, log: silentLogger, batchSize: 10, delayMs: 10_000 })
+    const writer = createAuditWriter({
+      sql: inTransactions(sql),
+      log: silentLogger,
+      batchSize: 10,
+      delayMs: 10_000,
+    })
     for (let n = 0; n < 25; n++) writer.record(entry(n))
     await writer.flush()
     for (let n = 25; n < 1000; n++) writer.record(entry(n))
@@ -145,7 +170,7 @@ describe('the audit writer', () => {
       },
     }
     const writer = createAuditWriter({
-      sql: slow,
+      sql: inTransactions(slow),
       log: silentLogger,
       batchSize: 10,
       maxPending: 20,
