@@ -85,6 +85,7 @@ export interface Placements {
     target: Target,
     serving: boolean,
     caughtUp?: boolean,
+    checkpoint?: Checkpoint,
   ): Runner
   targets(projection: Projection, generation: number): { target: Target; catalog: Catalog }
   /** Whether this process tells the others about the projection (its store is shared, and a feed exists). */
@@ -108,12 +109,14 @@ export function createPlacements(options: PlacementsOptions): Placements {
     target: Target,
     serving: boolean,
     caughtUp?: boolean,
+    checkpoint?: Checkpoint,
   ): Runner {
     const publish = serving && publishes(projection)
     const created = createRunner({
       projection,
       generation,
       caughtUp,
+      ...(checkpoint ? { checkpoint } : {}),
       target,
       source: options.source,
       read: reader(projection.domain, projection.events),
@@ -177,7 +180,9 @@ export function createPlacements(options: PlacementsOptions): Placements {
         projection.store === 'kv' ? scopedReader(heldKv, kvPrefix(projection.name, generation)) : undefined
       let entry: Placed
       if (placement === 'run') {
-        const applying = runner(projection, generation, target, true, options.caughtUp)
+        // Its checkpoint read first, as a follower's is (see `RunnerOptions.checkpoint`).
+        const at = await target.checkpoint()
+        const applying = runner(projection, generation, target, true, options.caughtUp, at)
         entry = { projection, progress: applying, runner: applying, target, catalog, reader }
         applying.start()
       } else {

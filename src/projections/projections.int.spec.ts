@@ -206,15 +206,21 @@ describe.each(modes)('projections (%s)', (mode) => {
     })
     // The new generation is switched to as it caught up: its status never says it is behind, not even
     // before its serving runner's first read.
+    // Nor what it says it has applied (X-Read-Position) below what the generation before had.
+    const applied = () => BigInt(t.projections.position(['event-details']))
+    const appliedBefore = applied()
     const behind: unknown[] = []
     const watcher = (async () => {
       while (rebuilding) {
         const now = (await t.projections.status()).find((p) => p.name === 'event-details')
         if (now && now.generation > generation && !now.caughtUp) behind.push(now)
+        if (applied() < appliedBefore) behind.push(`applied ${applied()}`)
         await new Promise((resolve) => setImmediate(resolve))
       }
     })()
     const rebuilt = await t.projections.rebuild('event-details')
+    // The moment it switched, before the new generation's runner has read anything.
+    if (applied() < appliedBefore) behind.push(`applied ${applied()} at the switch`)
     rebuilding = false
     await Promise.all([...readers, watcher])
     expect(behind).toEqual([])

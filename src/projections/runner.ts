@@ -67,6 +67,12 @@ export interface RunnerOptions {
   lingerMs?: number
   /** The generation has caught up with the log already (a rebuild's, switched to): it says so from the start. */
   caughtUp?: boolean
+  /**
+   * Its store's checkpoint, read before it was placed: what it says it has applied until its first
+   * step loads the checkpoint itself. Without it, a generation just switched to answered reads with
+   * `X-Read-Position: 0` for that moment.
+   */
+  checkpoint?: Checkpoint
   /** How it reads the log (shared-reads.ts); by default a read of its own types from `source`. */
   read?: LogRead
 }
@@ -92,7 +98,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const { projection, target, source, log, metrics } = options
   const batchSize = options.batchSize ?? 500
   const persistAfter = options.persistAfter ?? defaultPersistAfter
-  let checkpoint: Checkpoint = origin
+  let checkpoint: Checkpoint = options.checkpoint ?? origin
   let horizon = '0'
   /** The horizon of the last complete read since the checkpoint was loaded: where reading goes on from. */
   let seen = '0'
