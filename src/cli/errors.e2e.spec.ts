@@ -4,7 +4,10 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import pg from 'pg'
 import { expect, it, vi } from 'vitest'
+import { createScratchDatabase } from '../storage/scratch-database.js'
+import { postgresUrl, servicesAvailable } from '../testing/services.js'
 import { main, UsageError } from './run.js'
 
 const run = promisify(execFile)
@@ -40,6 +43,9 @@ it('refuses each mistake in a command line before it runs anything, in words tha
       /--roles names admn, which no part of Tandem knows/,
     ],
     [['bench', '10', '--concurrency', '100000000'], /--concurrency must be a whole number from 1 to 1,000/],
+    // Digits only: `1e3` ran a thousand operations, where --ttl 1e3 was refused.
+    [['bench', '1e3'], /N must be a whole number from 1 to 10,000,000/],
+    [['bench', '10', '--concurrency', '0x10'], /--concurrency must be a whole number/],
     [['serve', '--port', 'abc'], /--port must be a port number/],
     // What a command does not take is refused, not ignored; a processor's name is checked here.
     [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],
@@ -217,3 +223,27 @@ it('says what is wrong with the secret of a command sent to a server, not that n
   )
   expect(existsSync(dataDir)).toBe(false)
 })
+
+it.runIf(servicesAvailable)(
+  'says which migration PostgreSQL refused and why, in one line, and exits 1',
+  async () => {
+    const scratch = await createScratchDatabase(postgresUrl, 'migration')
+    const admin = new pg.Client({ connectionString: scratch.url })
+    try {
+      const env = { DATABASE_URL: scratch.url }
+      expect((await cli(['migrate'], env)).code).toBe(0)
+      // Its record gone, the first migration of the cards runs again over what it made.
+      await admin.connect()
+      await admin.query(`DELETE FROM tandem.migrations WHERE id = 'cards/001-write-model'`)
+      const failed = await cli(['migrate'], env)
+      expect(failed.code).toBe(1)
+      expect(failed.stderr).toMatch(
+        /^Migration cards\/001-write-model failed: schema "cards" already exists \(SQLSTATE 42P06\)\n$/,
+      )
+    } finally {
+      await admin.end()
+      await scratch.drop()
+    }
+  },
+  120_000,
+)

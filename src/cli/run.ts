@@ -316,7 +316,8 @@ const takes: Readonly<Record<string, { options: readonly string[]; words: number
 /** A whole number from 1 to `max` given on the command line, or `fallback` when none is given. */
 function count(name: string, text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback
-  const n = Number(text)
+  // Digits only, as --ttl and PORT are: Number() also read `1e3` and `0x10`.
+  const n = /^\d{1,9}$/.test(text) ? Number(text) : NaN
   if (!Number.isSafeInteger(n) || n < 1 || n > max)
     throw new UsageError(`${name} must be a whole number from 1 to ${max.toLocaleString('en-US')}`)
   return n

@@ -1,6 +1,9 @@
 import type { Logger } from '../core/logger.js'
 import { sqlState, type Sql } from '../core/sql.js'
 
+/** A migration PostgreSQL refused: its message names the migration and says why, in one line. */
+export class MigrationError extends Error {}
+
 /** A versioned schema change. `id` orders migrations within their module and never changes once shipped. */
 export interface Migration {
   id: string
@@ -39,7 +42,11 @@ export async function migrate(sql: Sql, migrations: readonly Migration[], log?: 
       log?.info({ migration: m.id }, 'migration applied')
     } catch (error) {
       if (sqlState(error) === '23505') continue
-      throw new Error(`Migration ${m.id} failed: ${(error as Error).message}`, { cause: error })
+      const state = sqlState(error)
+      throw new MigrationError(
+        `Migration ${m.id} failed: ${(error as Error).message}${state ? ` (SQLSTATE ${state})` : ''}`,
+        { cause: error },
+      )
     }
   }
   return applied
