@@ -1,9 +1,22 @@
 import Type from 'typebox'
 import { describe, expect, it } from 'vitest'
-import { createCommandBus, type Executed, type TxMiddleware, type UnitOfWork } from './command-bus.js'
+import {
+  createCommandBus,
+  type CommandCall,
+  type Executed,
+  type TxMiddleware,
+  type UnitOfWork,
+} from './command-bus.js'
 import { ConflictError } from './errors.js'
 import { createMetrics } from './metrics.js'
-import { defineCommand, signedIn, type Caller, type CommandMeta, type NewEvent } from './messages.js'
+import {
+  defineCommand,
+  onlyCallers,
+  signedIn,
+  type Caller,
+  type CommandMeta,
+  type NewEvent,
+} from './messages.js'
 import { authorize, logCalls, measure, validate } from './middleware.js'
 import { createRegistry } from './registry.js'
 
@@ -121,6 +134,24 @@ describe('command bus', () => {
     expect(wrongRole.status === 'failed' && wrongRole.error).toMatchObject({ code: 'FORBIDDEN', status: 403 })
     expect(seen).toEqual([])
     expect(committed).toEqual([])
+  })
+
+  it('tells anyone but the callers that alone send a message so, whatever roles they hold', () => {
+    const access = onlyCallers([{ id: 'processor:counter/bumper', roles: ['system'] }])
+    const refusal = (caller: Caller) => {
+      try {
+        void authorize()({ definition: { access }, caller } as unknown as CommandCall, async () => undefined)
+      } catch (error) {
+        return error
+      }
+    }
+    // Not "needs the role system": a token with it is refused too.
+    for (const caller of [writer, { id: 'sys', roles: ['system'] }])
+      expect(refusal(caller)).toMatchObject({
+        code: 'FORBIDDEN',
+        detail: 'Only processor:counter/bumper sends this',
+      })
+    expect(refusal({ id: 'processor:counter/bumper', roles: ['system'] })).toBeUndefined()
   })
 
   it('refuses input that does not fit the schema with 400 and every field error', async () => {

@@ -60,7 +60,7 @@ export class IdempotencyKeyReusedError extends AppError {
       422,
       'IDEMPOTENCY_KEY_REUSED',
       'Idempotency key reused',
-      'This key was used with another request body',
+      'This key was used with another command or request body',
     )
   }
 }

@@ -174,9 +174,17 @@ function narrowUnions(all: readonly RawError[]): { errors: RawError[]; unions: S
 function describe(raw: Iterable<RawError>): FieldError[] {
   const errors: FieldError[] = []
   const { errors: all, unions } = narrowUnions([...raw])
+  // A blank label, trimmed, is also shorter than its least length: "must not be blank" says it.
+  const blank = new Set(
+    all
+      .filter((e) => e.keyword === 'pattern' && e.params.pattern === visiblePattern)
+      .map((e) => e.instancePath),
+  )
   for (const e of all) {
     const path = e.instancePath
-    if (e.keyword === 'required') {
+    if (e.keyword === 'minLength' && blank.has(path)) {
+      continue
+    } else if (e.keyword === 'required') {
       const names = (e.params.requiredProperties as string[] | undefined) ?? []
       for (const name of names) errors.push({ path: `${path}/${name}`, message: 'is required' })
     } else if (e.keyword === 'boolean') {

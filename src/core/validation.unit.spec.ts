@@ -172,6 +172,10 @@ describe('validation error mapping', () => {
     expect(validInput(WithLabel, { category: typed })).toEqual({ category: '\u00e9'.repeat(5) })
     expect(() => validInput(WithLabel, { category: 'e\u0301'.repeat(6) })).toThrow(ValidationError)
     expect(() => validInput(WithLabel, { category: '   ' })).toThrow(ValidationError)
+    // Once: blank, not also shorter than one character (the spaces were three).
+    expect(validatorFor(Type.Object({ topics: Type.Array(Label(5)) }))({ topics: [''] })).toEqual([
+      { path: '/topics/0', message: 'must not be blank' },
+    ])
     // Blanks trimmed are spaces, tabs and line breaks: a vertical tab or a form feed is refused.
     expect(validInput(WithLabel, { category: '\t\u00a0ab\n' })).toEqual({ category: 'ab' })
     for (const category of ['\fz', 'a\u000b'])

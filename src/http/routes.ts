@@ -45,7 +45,7 @@ export function commandErrors(definition: AnyCommand) {
     ),
     413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
     415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
-    422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another body'),
+    422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another command or body'),
     503: problem('UNAVAILABLE: retry later; nothing was written'),
   }
 }

@@ -185,23 +185,36 @@ export function decideRecordSummary(
   state: SummaryState,
   meta: CommandMeta,
 ): StudyEvent[] {
+  // The input first: one that lacks what its outcome needs is a 400 whatever the summary's state.
+  const report = reported(cmd)
   if (state.status === 'absent') throw summaryNotFound()
   if (state.status !== 'pending') return []
   const at = meta.now.toISOString()
   const about = { summaryId: state.summaryId, subjectId: state.subjectId, learnerId: state.learnerId }
+  return report.outcome === 'ready'
+    ? [
+        SummaryGenerated.create({
+          ...about,
+          summary: report.summary,
+          provider: report.provider,
+          generatedAt: at,
+        }),
+      ]
+    : [SummaryFailed.create({ ...about, reason: report.reason, failedAt: at })]
+}
+
+/** What the summarizer reports, checked: a ready summary's text and provider, or a failure's reason. */
+function reported(cmd: RecordSummary) {
   if (cmd.outcome === 'ready') {
-    if (cmd.summary === undefined || cmd.provider === undefined) {
+    if (cmd.summary === undefined || cmd.provider === undefined)
       throw new ValidationError([
         { path: '/summary', message: 'a ready summary gives its text and provider' },
       ])
-    }
-    return [
-      SummaryGenerated.create({ ...about, summary: cmd.summary, provider: cmd.provider, generatedAt: at }),
-    ]
+    return { outcome: 'ready', summary: cmd.summary, provider: cmd.provider } as const
   }
   if (cmd.reason === undefined)
     throw new ValidationError([{ path: '/reason', message: 'a failure gives its reason' }])
-  return [SummaryFailed.create({ ...about, reason: cmd.reason, failedAt: at })]
+  return { outcome: 'failed', reason: cmd.reason } as const
 }
 
 export function decideExpireSummary(

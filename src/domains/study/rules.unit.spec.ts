@@ -338,9 +338,16 @@ describe('summaries', () => {
       .when({ summaryId, outcome: 'failed', reason: 'down' })
       .then(SummaryFailed.create({ ...about, reason: 'down', failedAt: now }))
   })
-  it('when an outcome lacks its text or reason: invalid', () => {
-    recorded(pending).when({ summaryId, outcome: 'ready' }).thenRefused('VALIDATION_FAILED')
-    recorded(pending).when({ summaryId, outcome: 'failed' }).thenRefused('VALIDATION_FAILED')
+  it('when an outcome lacks its text or reason: invalid, whatever the summary’s state', () => {
+    for (const state of [
+      pending,
+      { ...pending, status: 'ready' as const },
+      { ...pending, status: 'failed' as const },
+    ]) {
+      recorded(state).when({ summaryId, outcome: 'ready' }).thenRefused('VALIDATION_FAILED')
+      recorded(state).when({ summaryId, outcome: 'failed' }).thenRefused('VALIDATION_FAILED')
+    }
+    recorded({ status: 'absent' }).when({ summaryId, outcome: 'failed' }).thenRefused('VALIDATION_FAILED')
   })
   it('when already ready or failed: the first outcome stands', () => {
     recorded({ ...pending, status: 'failed' })
