@@ -447,6 +447,54 @@ describe.skipIf(!servicesAvailable)('a KV store back from a restart without its 
   })
 })
 
+describe.skipIf(!servicesAvailable)('a rebuild whose claim is lost (server mode)', () => {
+  it('does not switch: another process may be building that generation by then', async () => {
+    const t = await startTestTandem('server', { domains: [notesDomain] })
+    const db = new pg.Client({ connectionString: t.config.databaseUrl })
+    await db.connect()
+    try {
+      const created = await t.commands.execute(
+        createNote,
+        { title: 'kept', body: 'b' },
+        { caller: noteWriter },
+      )
+      expect(created.status).toBe('succeeded')
+      const generation = (await t.projections.status()).find((p) => p.name === 'note-list')?.generation ?? 0
+      // The rebuild is held in its setup (one process at a time sets a generation up, on a lock)...
+      await db.query('BEGIN')
+      await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `read-setup:note-list:${generation + 1}`,
+      ])
+      const rebuilt = t.projections.rebuild('note-list').then(
+        () => 'switched',
+        (error: { code?: string }) => error.code,
+      )
+      await eventually(async () => {
+        const { rows } = await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+        )
+        return rows[0]?.n === 1
+      })
+      // ... while its claim's connection is cut, as a network fault or an administrator would.
+      await db.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'tandem-claims' AND datname = current_database()`,
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await db.query('COMMIT')
+      expect(await rebuilt).toBe('REBUILD_IN_PROGRESS')
+      const now = (await t.projections.status()).find((p) => p.name === 'note-list')
+      expect(now?.generation).toBe(generation)
+      expect(now?.rebuilding).toBeUndefined()
+      // It claims again on a new connection: the next rebuild switches.
+      expect(await t.projections.rebuild('note-list')).toEqual({ generation: generation + 1 })
+    } finally {
+      await db.end()
+      await t.dispose()
+    }
+  })
+})
+
 describe.skipIf(!servicesAvailable)(
   'the lag a query process shows with its projector stopped (server mode)',
   () => {

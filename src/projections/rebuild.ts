@@ -78,7 +78,7 @@ export async function rebuildProjection(name: string, deps: RebuildDeps): Promis
       const { catalog } = placements.targets(current.projection, current.runner.generation)
       const live = await catalog.live(name)
       if (live !== undefined && live.generation !== current.runner.generation) throw rebuildInProgress(name)
-      return await rebuild(current, current.runner, deps)
+      return await rebuild(current, current.runner, deps, () => deps.claims.holds(claim))
     } finally {
       await deps.claims.release(claim)
     }
@@ -91,6 +91,7 @@ async function rebuild(
   current: Placed,
   live: Runner,
   { placements, cache, log, feed, retire }: RebuildDeps,
+  claimed: () => boolean,
 ): Promise<{ generation: number }> {
   const { projection } = current
   const name = projection.name
@@ -114,6 +115,8 @@ async function rebuild(
     // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint
     // (caught up: the status never shows a rebuilt projection behind for the moment before its first read).
     await runner.stop()
+    // The claim went with its connection: another process may be building this generation now.
+    if (!claimed()) throw rebuildInProgress(name)
     await catalog.setLive(name, { generation, version: projection.version })
     await placements.serve(projection, generation, 'run', { caughtUp: true })
     cache.clear()
