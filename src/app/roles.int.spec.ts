@@ -467,7 +467,7 @@ describe.skipIf(!servicesAvailable)('a rebuild whose claim is lost (server mode)
       ])
       const rebuilt = t.projections.rebuild('note-list').then(
         () => 'switched',
-        (error: { code?: string }) => error.code,
+        (error: unknown) => (error as { code?: string }).code,
       )
       await eventually(async () => {
         const { rows } = await db.query<{ n: number }>(
