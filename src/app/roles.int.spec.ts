@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { createClient } from 'redis'
 import type { AddressInfo } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -297,21 +297,56 @@ describe.skipIf(!servicesAvailable)('two full processes on one database (server 
     }
   })
 
-  it('rebuild a read model once when both are asked at once: the other is 409 REBUILD_IN_PROGRESS', async () => {
+  it('rebuild a read model once when both are asked at once: the other answers 409 REBUILD_IN_PROGRESS', async () => {
     const eventId = await newEvent(first)
     const position = await register(first, eventId)
-    const generationOf = async (t: TestTandem) =>
-      (await t.projections.status()).find((p) => p.name === 'event-details')?.generation ?? 0
-    const now = await generationOf(first)
-    const asked = await Promise.allSettled([first, second].map((t) => t.projections.rebuild('event-details')))
-    expect(asked.filter((a) => a.status === 'fulfilled')).toEqual([
-      { status: 'fulfilled', value: { generation: now + 1 } },
-    ])
-    expect(asked.find((a) => a.status === 'rejected')).toMatchObject({
-      reason: { code: 'REBUILD_IN_PROGRESS' },
-    })
-    await eventually(async () => (await generationOf(second)) === now + 1)
-    for (const t of [first, second]) expect(await confirmed(t, eventId, position)).toMatchObject({ count: 1 })
+    const statusOf = async (t: TestTandem) =>
+      (await t.projections.status()).find((p) => p.name === 'event-details')
+    const now = (await statusOf(first))?.generation ?? 0
+    const applied = BigInt(first.projections.position(['event-details']))
+    const apps = await Promise.all([first, second].map((t) => buildServer(t)))
+    try {
+      const answers = await Promise.all(
+        apps.map((app, i) =>
+          app.inject({
+            method: 'POST',
+            url: '/api/cqrs/projections/event-details/rebuild',
+            headers: { authorization: `Bearer ${[first, second][i]?.token(admin)}` },
+          }),
+        ),
+      )
+      // Refused in the answer, not after it in a log: the claim is taken before the 202.
+      expect(answers.map((a) => a.statusCode).toSorted()).toEqual([202, 409])
+      expect(answers.find((a) => a.statusCode === 409)?.json()).toMatchObject({ code: 'REBUILD_IN_PROGRESS' })
+      for (const t of [first, second])
+        await eventually(async () => {
+          const status = await statusOf(t)
+          return status?.generation === now + 1 && status.rebuilding === undefined
+        })
+      // Switched to where the generation before stood, not to the last event of its own types.
+      for (const t of [first, second])
+        expect(BigInt(t.projections.position(['event-details']))).toBeGreaterThanOrEqual(applied)
+      for (const t of [first, second])
+        expect(await confirmed(t, eventId, position)).toMatchObject({ count: 1 })
+    } finally {
+      for (const app of apps) await app.close()
+    }
+  })
+
+  it('refuse a second rebuild in one process until the first has given its claim up, switched or not', async () => {
+    const began = await first.projections.beginRebuild('event-details')
+    let done = false
+    const refused: string[] = []
+    const switched = began.switched.finally(() => (done = true))
+    while (!done) {
+      await first.projections.beginRebuild('event-details').then(
+        (other) => refused.push(`began ${other.generation}`),
+        (error: unknown) => refused.push((error as { code?: string }).code ?? String(error)),
+      )
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(await switched).toEqual({ generation: began.generation })
+    expect(new Set(refused)).toEqual(new Set(['REBUILD_IN_PROGRESS']))
   })
 
   it('refuse a rebuild while another process of the deployment holds its claim', async () => {
@@ -791,6 +826,22 @@ it.runIf(servicesAvailable)(
     )
   },
 )
+
+it('refuses to start on a DATA_DIR whose database cannot be opened, naming the setting and the folder', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tandem-pgdata-'))
+  try {
+    // A file where the database's folder goes (as good as a folder another user owns).
+    await writeFile(join(dataDir, 'pgdata'), '')
+    const config = loadConfig({ DATA_DIR: dataDir })
+    await expect(startTandem({ config, log: pino({ level: 'silent' }) })).rejects.toThrow(
+      new RegExp(`^DATA_DIR ${dataDir}: the database in its pgdata folder cannot be opened \\(`),
+    )
+    // Refused, it holds the folder no more.
+    await expect(readFile(join(dataDir, 'tandem.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+  } finally {
+    await rm(dataDir, { recursive: true, force: true })
+  }
+})
 
 it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {
   const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' })

@@ -9,7 +9,7 @@ import {
   ValidationError,
 } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
-import { notAppliedHere, rebuildInProgress } from '../projections/manager.js'
+import { notAppliedHere } from '../projections/manager.js'
 import { callerOf, pointerToken, refuseQueryString } from './handlers.js'
 import { problem } from './routes.js'
 
@@ -217,11 +217,9 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       const current = (await tandem.projections.status()).find((p) => p.name === name)
       // The rebuild runs on after this answer; what refuses it must be known now.
       if (!current?.appliedHere) throw notAppliedHere(name)
-      // Nothing waits between this and the rebuild's claim: of two asked at once, one begins.
-      if (tandem.projections.rebuilding(name)) throw rebuildInProgress(name)
-      void tandem.projections
-        .rebuild(name)
-        .catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
+      // Answered once claimed: another rebuild of it, here or in another process, is a 409 now.
+      const { switched } = await tandem.projections.beginRebuild(name)
+      switched.catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)
       return { projection: name, fromGeneration: current.generation, status: 'started' }
     },

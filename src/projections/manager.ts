@@ -1,3 +1,4 @@
+import { isAppError } from '../core/errors.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
 import { compareCheckpoints, compareDecimal, logHead } from '../storage/event-log.js'
@@ -5,7 +6,13 @@ import { localClaims, type Claims } from '../storage/claims.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
-import { rebuildBegun, rebuildProjection, retireAfterMs } from './rebuild.js'
+import {
+  beginRebuild,
+  rebuildProjection,
+  rebuildUnderWay,
+  retireAfterMs,
+  type BegunRebuild,
+} from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
@@ -36,6 +43,11 @@ export interface ProjectionManager extends ReadProgress {
    * while the first runs is refused (REBUILD_IN_PROGRESS), and `rebuilding` tells so at once.
    */
   rebuild(name: string): Promise<{ generation: number }>
+  /**
+   * Begins a rebuild and resolves once it is claimed (or rejects: REBUILD_IN_PROGRESS here or in
+   * another process of the deployment), with its end to come: what an HTTP answer can say at once.
+   */
+  beginRebuild(name: string): Promise<BegunRebuild>
   /** Whether a rebuild of the projection has begun here and not ended. */
   rebuilding(name: string): boolean
   status(): Promise<ProjectionStatus[]>
@@ -109,7 +121,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     }
   }
   const claims = options.claims ?? localClaims()
-  const rebuild = (name: string) => rebuildProjection(name, { placements, cache, log, feed, retire, claims })
+  const deps = { placements, cache, log, feed, retire, claims }
+  const rebuild = (name: string) => rebuildProjection(name, deps)
 
   /**
    * After a loss of the KV store: the catalog entries of the generations this process applies are
@@ -172,7 +185,12 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         { projection: projection.name, from: known.version, to: projection.version },
         'version changed',
       )
-      void rebuild(projection.name).catch((error: unknown) => log.error({ err: error }, 'rebuild failed'))
+      // Projectors started together on the new version each ask: one rebuilds, the others hear of its switch.
+      void rebuild(projection.name).catch((error: unknown) =>
+        isAppError(error) && error.code === 'REBUILD_IN_PROGRESS'
+          ? log.info({ projection: projection.name }, 'rebuilt by another process')
+          : log.error({ err: error }, 'rebuild failed'),
+      )
     }
   }
 
@@ -232,6 +250,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       )
     },
     rebuild,
+    beginRebuild: (name) => beginRebuild(name, deps),
     caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
     async stillHeld(readModels) {
       for (const name of readModels) {
@@ -246,10 +265,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       }
       return true
     },
-    rebuilding(name) {
-      const entry = placements.get(name)
-      return entry !== undefined && rebuildBegun(entry)
-    },
+    rebuilding: rebuildUnderWay,
     async waitFor(readModels, position, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       const text = position.toString()

@@ -25,13 +25,19 @@ export function rebuildInProgress(name: string): ConflictError {
 }
 
 /**
- * Projections whose rebuild has begun in this process (marked before its first wait, so two cannot
- * both begin); across the deployment's processes, the rebuild's claim (`RebuildDeps.claims`).
+ * The projections whose rebuild has begun in this process and not ended, by name: marked before the
+ * first wait, so two asked at once cannot both begin, and kept until the claim is given up. Marked
+ * by the placed entry, a rebuild asked just after the switch (a new entry) began while the first
+ * still held the claim, which it then gave up under the second: a third process took it, and two
+ * built one generation. Across the deployment's processes, the rebuild's claim (`RebuildDeps.claims`).
  */
-const begun = new WeakSet<object>()
+const begun = new Map<string, Placed>()
 
-/** Whether a rebuild of the projection placed as `entry` has begun and not ended. */
-export const rebuildBegun = (entry: object) => begun.has(entry)
+/** Whether a rebuild of the projection placed as `entry` has begun here and not switched or ended. */
+export const rebuildBegun = (entry: Placed) => begun.get(entry.projection.name) === entry
+
+/** Whether a rebuild of the projection has begun in this process and not ended. */
+export const rebuildUnderWay = (name: string) => begun.has(name)
 
 /**
  * How long an old generation outlives the switch when other processes follow the projection: they
@@ -56,35 +62,51 @@ interface RebuildDeps {
   claims: Claims
 }
 
+/** A rebuild begun: the generation it builds, and its end (the switch, or why not). */
+export interface BegunRebuild {
+  generation: number
+  switched: Promise<{ generation: number }>
+}
+
 /**
- * Builds a new generation of a projection beside the live one, from the log's beginning, and
- * switches queries to it once it has caught up; then the old generation is dropped, at once when no
- * other process follows it, else after `retireAfterMs`. Other processes learn of the switch from the
- * feed (or, if lost, from the catalog).
+ * Begins a rebuild: resolves once it is claimed, or rejects with why not (409 REBUILD_IN_PROGRESS,
+ * PROJECTION_NOT_APPLIED_HERE), so that an HTTP answer can say so; the rest runs on (`switched`).
+ *
+ * A rebuild builds a new generation of a projection beside the live one, from the log's beginning,
+ * and switches queries to it once it has caught up; then the old generation is dropped, at once when
+ * no other process follows it, else after `retireAfterMs`. Other processes learn of the switch from
+ * the feed (or, if lost, from the catalog).
  */
-export async function rebuildProjection(name: string, deps: RebuildDeps): Promise<{ generation: number }> {
-  const { placements } = deps
+export async function beginRebuild(name: string, deps: RebuildDeps): Promise<BegunRebuild> {
+  const { placements, claims } = deps
   const current = placements.get(name)
   if (!current) throw new Error(`No projection is named ${name}`)
-  if (!current.runner) throw notAppliedHere(name)
-  if (begun.has(current)) throw rebuildInProgress(name)
-  begun.add(current)
+  const live = current.runner
+  if (!live) throw notAppliedHere(name)
+  if (begun.has(name)) throw rebuildInProgress(name)
+  begun.set(name, current)
   const claim = `rebuild:${name}`
-  try {
-    if (!(await deps.claims.claim(claim))) throw rebuildInProgress(name)
-    try {
-      // Another process may have switched generations just before: not yet known here, the next
-      // generation counted from this process's would be the live one.
-      const { catalog } = placements.targets(current.projection, current.runner.generation)
-      const live = await catalog.live(name)
-      if (live !== undefined && live.generation !== current.runner.generation) throw rebuildInProgress(name)
-      return await rebuild(current, current.runner, deps, () => deps.claims.holds(claim))
-    } finally {
-      await deps.claims.release(claim)
-    }
-  } finally {
-    begun.delete(current)
+  const end = async () => {
+    await claims.release(claim)
+    begun.delete(name)
   }
+  try {
+    if (!(await claims.claim(claim))) throw rebuildInProgress(name)
+    // Another process may have switched generations just before: not yet known here, the next
+    // generation counted from this process's would be the live one.
+    const known = await placements.targets(current.projection, live.generation).catalog.live(name)
+    if (known !== undefined && known.generation !== live.generation) throw rebuildInProgress(name)
+  } catch (error) {
+    await end()
+    throw error
+  }
+  const switched = rebuild(current, live, deps, () => claims.holds(claim)).finally(end)
+  return { generation: live.generation + 1, switched }
+}
+
+/** A rebuild from its beginning to its switch (`beginRebuild`). */
+export async function rebuildProjection(name: string, deps: RebuildDeps): Promise<{ generation: number }> {
+  return (await beginRebuild(name, deps)).switched
 }
 
 async function rebuild(
@@ -115,6 +137,9 @@ async function rebuild(
     // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint
     // (caught up: the status never shows a rebuilt projection behind for the moment before its first read).
     await runner.stop()
+    // Its checkpoint moved to the log's last event: switched to at the last event of its own types
+    // (a quiz catalog's at 92 of 244,134), every process answered X-Read-Position 92 until its first read.
+    await runner.settle()
     // The claim went with its connection: another process may be building this generation now.
     if (!claimed()) throw rebuildInProgress(name)
     await catalog.setLive(name, { generation, version: projection.version })

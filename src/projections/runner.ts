@@ -40,6 +40,12 @@ export interface Runner extends Progressing {
   verify(): Promise<boolean>
   start(): void
   stop(): Promise<void>
+  /**
+   * Stopped, applies what the log holds now and moves the checkpoint to the log's last event, however
+   * near (`persistAfter` aside): a rebuilt generation's, before it is switched to, so that every process
+   * starts it where the generation before it stood, not at the last event of its own types.
+   */
+  settle(): Promise<void>
 }
 
 export interface RunnerOptions {
@@ -78,6 +84,8 @@ export interface RunnerOptions {
 }
 
 const recentLimit = 4096
+/** The most batches `settle` applies in a round (a rebuilt generation has caught up: a few at most). */
+const settleSteps = 100
 /** How often, while nothing new comes, the stored checkpoint is compared with the one applied here. */
 const verifyMs = 1000
 
@@ -123,7 +131,7 @@ export function createRunner(options: RunnerOptions): Runner {
    */
   let ahead: { from: Checkpoint; batch: Promise<Batch> } | undefined
 
-  async function step(): Promise<boolean | 'held'> {
+  async function step(persistPast = persistAfter): Promise<boolean | 'held'> {
     const since = performance.now()
     if (!loaded) {
       checkpoint = await target.checkpoint()
@@ -151,7 +159,7 @@ export function createRunner(options: RunnerOptions): Runner {
     // A shared read may end past this projection's last event; one that found none of its events
     // and stopped short moves nothing (the horizon covers it: `readFrom`), unless the log has gone
     // far past the checkpoint: kept in memory only, that stretch was walked again at every start.
-    const next = batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, base, persistAfter)
+    const next = batch.events.length > 0 || batch.full ? batch.through : farBelow(batch, base, persistPast)
     if (!next && Date.now() - verifiedAt >= verifyMs && (await lost())) return false
     if (next) {
       if (batch.full) {
@@ -242,7 +250,7 @@ export function createRunner(options: RunnerOptions): Runner {
   }
 
   const loop = createLoop({
-    step,
+    step: () => step(),
     wake: options.wake,
     types: projection.events,
     log,
@@ -274,6 +282,11 @@ export function createRunner(options: RunnerOptions): Runner {
       loop.start()
     },
     stop: loop.stop,
+    async settle() {
+      // Twice: what came since it caught up, then the move past the events of other types.
+      for (let round = 0; round < 2; round++)
+        for (let steps = 0; steps < settleSteps && (await step(0)) === false; steps++);
+    },
     nudge: loop.nudge,
     hasApplied(position, txId) {
       return recent.has(position) || covers(checkpoint, horizon, position, txId)

@@ -105,6 +105,46 @@ describe('a projection runner', () => {
   })
 })
 
+describe('a rebuilt generation settled before its switch', () => {
+  it('moves its checkpoint to the log’s last event, past the events of other types, however near', async () => {
+    // Its own events end at 2; the log goes on to 40 with other types', below the persist distance.
+    const log = [event(1), event(2)]
+    const read: LogRead = async (from) => {
+      const events = log.filter((e) => compareCheckpoints(e, from) > 0)
+      const last = events.at(-1)
+      return {
+        events,
+        horizon: '41',
+        top: '40',
+        held: false,
+        full: false,
+        below: { txId: '40', position: '40' },
+        ...(last ? { through: { txId: last.txId, position: last.position } } : {}),
+      }
+    }
+    let stored: Checkpoint = origin
+    const target: RunnerTarget = {
+      checkpoint: async () => stored,
+      async apply(_events, from, to) {
+        if (compareCheckpoints(stored, from) !== 0) return undefined
+        stored = to
+        return new Set()
+      },
+    }
+    const wake = localWake()
+    const runner = runnerOf(target, read, wake, 10)
+    runner.start()
+    const deadline = Date.now() + 2_000
+    while (!runner.caughtUp && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    await runner.stop()
+    // Caught up at its own last event: where a switch to it would have started every process.
+    expect(runner.checkpoint.position).toBe('2')
+    await runner.settle()
+    expect(runner.checkpoint.position).toBe('40')
+    expect(stored.position).toBe('40')
+  })
+})
+
 describe('a projection runner beside another projector of the same projection', () => {
   it('says its checkpoint is adopted while it stands where the other moved it, until a batch of its own', async () => {
     const log = [event(1), event(2)]
