@@ -25,13 +25,13 @@ export function lockDataDir(dir: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx', 0o644)
-      writeFileSync(fd, String(process.pid))
+      writeFileSync(fd, `${process.pid} ${startOf(process.pid) ?? ''}`.trim())
       closeSync(fd)
       return () => rmSync(file, { force: true })
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, error, 'written')
-      const pid = Number(readFileSync(file, 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      const [pid = NaN, start] = readFileSync(file, 'utf8').trim().split(' ').map(Number)
+      if (Number.isInteger(pid) && pid > 0 && holdsLock(pid, start)) {
         throw new DataDirInUseError(
           `DATA_DIR ${dir} is in use by process ${pid}. Stop it, or set DATA_DIR to another folder.`,
         )
@@ -40,6 +40,33 @@ export function lockDataDir(dir: string): () => void {
     }
   }
   throw new DataDirInUseError(`Could not lock DATA_DIR ${dir}`)
+}
+
+/**
+ * Whether the process that wrote a lock still runs. Its PID alone is not enough: after a kill -9, a
+ * server started again in a container is given the same PID, its own (it refused itself until the
+ * lock was removed by hand), and elsewhere another program may have been given it. So the lock also
+ * keeps when its process started (Linux), and a process of that PID started at another time is
+ * another process.
+ */
+function holdsLock(pid: number, start: number | undefined): boolean {
+  if (pid === process.pid || !isAlive(pid)) return false
+  const now = startOf(pid)
+  return start === undefined || Number.isNaN(start) || now === undefined || now === start
+}
+
+/**
+ * When a process started, in clock ticks since the machine booted (field 22 of /proc/PID/stat, after
+ * the command's name, which is in parentheses and may hold spaces); undefined without /proc.
+ */
+function startOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    return Number.isSafeInteger(ticks) ? ticks : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -79,6 +106,11 @@ export function dataDirSecret(dir: string): string {
     return checked(readFileSync(file, 'utf8').trim(), dir)
   } catch (error) {
     if (error instanceof ConfigError) throw error
+    // There and unreadable (another user's): said so, not as the EEXIST of making it again.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConfigError(
+        `DATA_DIR ${dir}: its auth-secret cannot be read (${String((error as NodeJS.ErrnoException).code)})`,
+      )
     const secret = randomBytes(32).toString('base64url')
     writeFileSync(file, secret, { mode: 0o600, flag: 'wx' })
     return readFileSync(file, 'utf8').trim()
@@ -124,6 +156,9 @@ function makeDataDir(dir: string): void {
     const file = fileInTheWay(error)
     if (file === resolve(dir)) throw new ConfigError(`DATA_DIR ${dir} is not a folder`)
     if (file !== undefined) throw new ConfigError(`DATA_DIR ${dir} cannot be made: ${file} is a file`)
+    // A symbolic link to nothing (or to itself): there, yet no folder is found through it.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new ConfigError(`DATA_DIR ${dir} cannot be made: it is a symbolic link that leads to no folder`)
     throw unwritable(dir, error, 'made')
   }
 }

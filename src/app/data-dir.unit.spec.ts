@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -40,6 +40,50 @@ describe('the token secret kept in DATA_DIR', () => {
       expect(() => lockDataDir('/proc/tandem-data/below')).toThrow(
         new ConfigError('DATA_DIR /proc/tandem-data/below cannot be made (ENOENT)'),
       )
+  })
+
+  it('is locked by one process: a lock of a process that runs refuses, one left by an earlier process is taken over', () => {
+    const d = dir()
+    const lock = join(d, 'tandem.lock')
+    const parentStart = () => {
+      const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8')
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    }
+    const taken = (content: string) => {
+      writeFileSync(lock, content)
+      try {
+        lockDataDir(d)()
+        return true
+      } catch (error) {
+        expect(String(error)).toContain(`is in use by process ${content.split(' ')[0]}`)
+        return false
+      }
+    }
+    // Another process that runs (the parent), as an earlier version wrote its lock: the PID alone.
+    expect(taken(String(process.ppid))).toBe(false)
+    // This process's PID, as a server started again in a container after a kill -9 is given.
+    expect(taken(String(process.pid))).toBe(true)
+    if (process.platform === 'linux') {
+      expect(taken(`${process.ppid} ${parentStart()}`)).toBe(false)
+      // The PID given to another process since: it started at another time.
+      expect(taken(`${process.ppid} ${Number(parentStart()) + 1}`)).toBe(true)
+    }
+  })
+
+  it('refuses a DATA_DIR that is a symbolic link to nothing, saying so', () => {
+    const link = join(dir(), 'dangling')
+    symlinkSync(join(dir(), 'nowhere'), link)
+    expect(() => lockDataDir(link)).toThrow(
+      new ConfigError(`DATA_DIR ${link} cannot be made: it is a symbolic link that leads to no folder`),
+    )
+  })
+
+  it('refuses an auth-secret that cannot be read, saying so', () => {
+    const d = dir()
+    mkdirSync(join(d, 'auth-secret'))
+    expect(() => dataDirSecret(d)).toThrow(
+      new ConfigError(`DATA_DIR ${d}: its auth-secret cannot be read (EISDIR)`),
+    )
   })
 
   it('is made once, and read as it was made', () => {

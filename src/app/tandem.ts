@@ -336,6 +336,13 @@ async function openDatabases(
     : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'), {
         onCommitGroup,
         settings: options.pgliteSettings,
+      }).catch((error: unknown) => {
+        // PGlite's own message names neither the setting nor the folder (one another user owns, say).
+        if (options.inMemory) throw error
+        const reason = error instanceof Error ? error.message : String(error)
+        throw new ConfigError(
+          `DATA_DIR ${config.dataDir}: the database in its pgdata folder cannot be opened (${reason})`,
+        )
       })
   closers.push(() => sql.close())
   const readSql = config.readDatabaseUrl
