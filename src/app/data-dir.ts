@@ -1,14 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ConfigError } from './config.js'
 
@@ -17,29 +8,78 @@ export class DataDirInUseError extends Error {}
 /**
  * Holds DATA_DIR for this process. PGlite has no lock across processes, so two processes on one
  * folder would corrupt it: the second one gets a clear error instead. A lock left by a dead process
- * is taken over.
+ * is taken over, by one process at a time: removed and made again by each that found it stale, it
+ * was held by several processes started together (a tester's six, in each of 25 rounds).
  */
 export function lockDataDir(dir: string): () => void {
   makeDataDir(dir)
   const file = join(dir, 'tandem.lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const inUse = (pid: number) =>
+    new DataDirInUseError(
+      `DATA_DIR ${dir} is in use by process ${pid}. Stop it, or set DATA_DIR to another folder.`,
+    )
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (made(file, dir)) return () => rmSync(file, { force: true })
+    const holder = lockHolder(file)
+    if (holder !== undefined) throw inUse(holder)
+    // Stale: taken over under a guard folder only one process can make. Whoever makes it looks
+    // again, and removes the lock only if it is still the stale one; the others wait, and find the
+    // new lock. A guard left by a process killed meanwhile is given up after a few seconds.
+    const guard = `${file}.takeover`
     try {
-      const fd = openSync(file, 'wx', 0o644)
-      writeFileSync(fd, `${process.pid} ${startOf(process.pid) ?? ''}`.trim())
-      closeSync(fd)
-      return () => rmSync(file, { force: true })
+      mkdirSync(guard)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, error, 'written')
-      const [pid = NaN, start] = readFileSync(file, 'utf8').trim().split(' ').map(Number)
-      if (Number.isInteger(pid) && pid > 0 && holdsLock(pid, start)) {
-        throw new DataDirInUseError(
-          `DATA_DIR ${dir} is in use by process ${pid}. Stop it, or set DATA_DIR to another folder.`,
-        )
-      }
+      if (Date.now() - (statSync(guard, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 5_000)
+        rmSync(guard, { recursive: true, force: true })
+      sleep(20)
+      continue
+    }
+    try {
+      const again = lockHolder(file)
+      if (again !== undefined) throw inUse(again)
       rmSync(file, { force: true })
+    } finally {
+      rmSync(guard, { recursive: true, force: true })
     }
   }
   throw new DataDirInUseError(`Could not lock DATA_DIR ${dir}`)
+}
+
+/**
+ * Makes the lock whole or not at all: written aside, then linked in place, which fails if a lock
+ * is there. Opened and then written, it was empty for a moment, and a starter reading it then took
+ * it for a stale one.
+ */
+function made(file: string, dir: string): boolean {
+  const aside = `${file}.${process.pid}`
+  try {
+    writeFileSync(aside, `${process.pid} ${startOf(process.pid) ?? ''}`.trim(), { mode: 0o644 })
+    linkSync(aside, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, error, 'written')
+    return false
+  } finally {
+    rmSync(aside, { force: true })
+  }
+}
+
+/** The process holding the lock, if one does (none: the lock is gone, or stale). */
+function lockHolder(file: string): number | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  const [pid = NaN, start] = text.trim().split(' ').map(Number)
+  return Number.isInteger(pid) && pid > 0 && holdsLock(pid, start) ? pid : undefined
+}
+
+/** Waits on this thread (a start, before anything else runs). */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
 /**

@@ -1,9 +1,13 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from './config.js'
 import { dataDirSecret, existingDataDirSecret, lockDataDir } from './data-dir.js'
+
+const run = promisify(execFile)
 
 describe('the token secret kept in DATA_DIR', () => {
   const dirs: string[] = []
@@ -69,6 +73,30 @@ describe('the token secret kept in DATA_DIR', () => {
       expect(taken(`${process.ppid} ${Number(parentStart()) + 1}`)).toBe(true)
     }
   })
+
+  it('is taken over by one of several processes that find a stale lock at once', async () => {
+    const d = dir()
+    // A lock of a process that ended (no process is 999999's age: the start time is of none).
+    writeFileSync(join(d, 'tandem.lock'), '999999 1')
+    const at = Date.now() + 4_000
+    const script = `
+      import { lockDataDir } from ${JSON.stringify(resolve('src/app/data-dir.ts'))}
+      while (Date.now() < ${at}) {}
+      let said = 'GOT'
+      try { lockDataDir(${JSON.stringify(d)}) } catch (error) { said = String(error) }
+      console.log(said)
+      // Held a while, so that a late starter finds it held.
+      while (Date.now() < ${at + 3_000}) {}`
+    const said = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]).then((r) =>
+          r.stdout.trim(),
+        ),
+      ),
+    )
+    expect(said.filter((line) => line === 'GOT')).toHaveLength(1)
+    for (const line of said.filter((l) => l !== 'GOT')) expect(line).toMatch(/is in use by process \d+/)
+  }, 60_000)
 
   it('refuses a DATA_DIR that is a symbolic link to nothing, saying so', () => {
     const link = join(dir(), 'dangling')

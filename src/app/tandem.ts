@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { pino, type Logger as Pino } from 'pino'
 import { auditCommands, auditReads, type RefusedBefore } from '../core/audit.js'
@@ -339,7 +340,14 @@ async function openDatabases(
       }).catch((error: unknown) => {
         // PGlite's own message names neither the setting nor the folder (one another user owns, say).
         if (options.inMemory) throw error
-        const reason = error instanceof Error ? error.message : String(error)
+        const pgdata = join(config.dataDir, 'pgdata')
+        // PGlite's file system throws a plain object for a file where the folder goes: { errno: 54 }.
+        const reason =
+          existsSync(pgdata) && !statSync(pgdata).isDirectory()
+            ? `${pgdata} is a file`
+            : error instanceof Error
+              ? error.message
+              : JSON.stringify(error)
         throw new ConfigError(
           `DATA_DIR ${config.dataDir}: the database in its pgdata folder cannot be opened (${reason})`,
         )

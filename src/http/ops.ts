@@ -218,10 +218,11 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       // The rebuild runs on after this answer; what refuses it must be known now.
       if (!current?.appliedHere) throw notAppliedHere(name)
       // Answered once claimed: another rebuild of it, here or in another process, is a 409 now.
-      const { switched } = await tandem.projections.beginRebuild(name)
+      const { generation, switched } = await tandem.projections.beginRebuild(name)
       switched.catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)
-      return { projection: name, fromGeneration: current.generation, status: 'started' }
+      // The generation it replaces, as it stands once claimed: one switched meanwhile is not this one's.
+      return { projection: name, fromGeneration: generation - 1, status: 'started' }
     },
   )
 
