@@ -78,7 +78,7 @@ describe('the token secret kept in DATA_DIR', () => {
     const d = dir()
     // A lock of a process that ended (no process is 999999's age: the start time is of none).
     writeFileSync(join(d, 'tandem.lock'), '999999 1')
-    const at = Date.now() + 4_000
+    const at = Date.now() + 2_500
     const script = `
       import { lockDataDir } from ${JSON.stringify(resolve('src/app/data-dir.ts'))}
       while (Date.now() < ${at}) {}
@@ -86,7 +86,7 @@ describe('the token secret kept in DATA_DIR', () => {
       try { lockDataDir(${JSON.stringify(d)}) } catch (error) { said = String(error) }
       console.log(said)
       // Held a while, so that a late starter finds it held.
-      while (Date.now() < ${at + 3_000}) {}`
+      while (Date.now() < ${at + 1_500}) {}`
     const said = await Promise.all(
       Array.from({ length: 4 }, () =>
         run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]).then((r) =>
