@@ -6,13 +6,7 @@ import { localClaims, type Claims } from '../storage/claims.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
-import {
-  beginRebuild,
-  rebuildProjection,
-  rebuildUnderWay,
-  retireAfterMs,
-  type BegunRebuild,
-} from './rebuild.js'
+import { beginRebuild, rebuildProjection, retireAfterMs, type BegunRebuild } from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
@@ -40,7 +34,7 @@ export interface ProjectionManager extends ReadProgress {
   stillHeld(readModels: readonly string[]): Promise<boolean>
   /**
    * Builds a new generation beside the live one and switches to it when caught up. A second one
-   * while the first runs is refused (REBUILD_IN_PROGRESS), and `rebuilding` tells so at once.
+   * while the first runs, here or in another process, is refused (REBUILD_IN_PROGRESS).
    */
   rebuild(name: string): Promise<{ generation: number }>
   /**
@@ -48,8 +42,6 @@ export interface ProjectionManager extends ReadProgress {
    * another process of the deployment), with its end to come: what an HTTP answer can say at once.
    */
   beginRebuild(name: string): Promise<BegunRebuild>
-  /** Whether a rebuild of the projection has begun here and not ended. */
-  rebuilding(name: string): boolean
   status(): Promise<ProjectionStatus[]>
   names(): string[]
   /** Drops every cached answer here and, through the feed, in every other process. */
@@ -265,7 +257,6 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       }
       return true
     },
-    rebuilding: rebuildUnderWay,
     async waitFor(readModels, position, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       const text = position.toString()

@@ -36,9 +36,6 @@ const begun = new Map<string, Placed>()
 /** Whether a rebuild of the projection placed as `entry` has begun here and not switched or ended. */
 export const rebuildBegun = (entry: Placed) => begun.get(entry.projection.name) === entry
 
-/** Whether a rebuild of the projection has begun in this process and not ended. */
-export const rebuildUnderWay = (name: string) => begun.has(name)
-
 /**
  * How long an old generation outlives the switch when other processes follow the projection: they
  * read it until the switch reaches them (through the feed within milliseconds, or the poll each
