@@ -9,7 +9,6 @@ import {
   ValidationError,
 } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
-import { notAppliedHere } from '../projections/manager.js'
 import { callerOf, pointerToken, refuseQueryString } from './handlers.js'
 import { problem } from './routes.js'
 
@@ -214,10 +213,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
           `Known: ${tandem.projections.names().join(', ')}`,
         )
       }
-      const current = (await tandem.projections.status()).find((p) => p.name === name)
-      // The rebuild runs on after this answer; what refuses it must be known now.
-      if (!current?.appliedHere) throw notAppliedHere(name)
-      // Answered once claimed: another rebuild of it, here or in another process, is a 409 now.
+      // The rebuild runs on after this answer; what refuses it is known once it is claimed: applied
+      // elsewhere (409 PROJECTION_NOT_APPLIED_HERE), or rebuilt here or in another process (409).
       const { generation, switched } = await tandem.projections.beginRebuild(name)
       switched.catch((error: unknown) => tandem.log.error({ err: error }, 'rebuild failed'))
       void reply.code(202)

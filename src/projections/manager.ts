@@ -12,7 +12,6 @@ import { measureLag, projectionStatus, type ProjectionStatus } from './status.js
 import type { Catalog, Generation, Target } from './targets.js'
 
 export type { Placement } from './placements.js'
-export { notAppliedHere, rebuildInProgress } from './rebuild.js'
 export type { ProjectionStatus } from './status.js'
 
 export interface ProjectionManager extends ReadProgress {

@@ -77,9 +77,9 @@ export interface BegunRebuild {
 export async function beginRebuild(name: string, deps: RebuildDeps): Promise<BegunRebuild> {
   const { placements, claims } = deps
   const current = placements.get(name)
-  if (!current) throw new Error(`No projection is named ${name}`)
-  const live = current.runner
-  if (!live) throw notAppliedHere(name)
+  const live = current?.runner
+  // Followed here (a query process), or not placed in this process at all.
+  if (!current || !live) throw notAppliedHere(name)
   if (begun.has(name)) throw rebuildInProgress(name)
   begun.set(name, current)
   const claim = `rebuild:${name}`
