@@ -100,6 +100,7 @@ export const Alert = Type.Object({
   status: Type.Enum(['open', 'resolved']),
   resolution: Type.Union([AlertResolution, Type.Null()]),
   note: Type.Union([Type.String(), Type.Null()]),
+  /** The agent's note and id (null to the customer, who sees the resolution and its time). */
   resolvedBy: Type.Union([Type.String(), Type.Null()]),
   resolvedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   position: Type.String({
@@ -186,6 +187,8 @@ export const getAnomalyAlerts = defineQuery({
        ORDER BY detected_at DESC, alert_id DESC LIMIT $6`,
       [customer ?? null, q.status ?? null, q.rule ?? null, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    return pageOf(rows, limit, (r) => ({ time: r.detectedAt, id: r.alertId }), 'get-anomaly-alerts')
+    // The resolving agent's note and id are the bank's own: a customer sees the resolution alone.
+    const shown = isAgent(caller) ? rows : rows.map((r) => Object.assign(r, { note: null, resolvedBy: null }))
+    return pageOf(shown, limit, (r) => ({ time: r.detectedAt, id: r.alertId }), 'get-anomaly-alerts')
   },
 })

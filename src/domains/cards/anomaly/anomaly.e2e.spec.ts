@@ -121,6 +121,12 @@ describe.each(modes)('cards anomaly alerts over HTTP (%s)', (mode) => {
     expect(resolved.json<Page>().data).toEqual([
       expect.objectContaining({ alertId, resolution: 'legitimate', resolvedBy: agent.id }),
     ])
+    // The customer sees the resolution and when, not the agent's note or who the agent was.
+    const own = (await alerts({ status: 'resolved' }, kim)).json<Page>().data
+    expect(own).toEqual([
+      expect.objectContaining({ alertId, resolution: 'legitimate', note: null, resolvedBy: null }),
+    ])
+    expect(own[0]).toHaveProperty('resolvedAt', expect.any(String))
   })
 
   it('keeps detect-anomalies from every caller but the processor, whatever it sends: 403 problem+json', async () => {
