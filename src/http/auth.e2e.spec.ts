@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
@@ -32,6 +33,27 @@ const badTokens: [string, () => string][] = [
       ),
   ],
   ['alg "none"', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(writerClaims())}.`],
+  [
+    'a token, signed with the right secret, that names roles twice (another reader would see the first)',
+    () => {
+      const header = b64({ alg: 'HS256', typ: 'JWT' })
+      const { sub, exp } = writerClaims()
+      const payload = Buffer.from(
+        `{"sub":${JSON.stringify(sub)},"roles":${JSON.stringify(writer.roles)},"roles":["admin"],"exp":${exp}}`,
+      ).toString('base64url')
+      const signature = createHmac('sha256', testSecret).update(`${header}.${payload}`).digest('base64url')
+      return `${header}.${payload}.${signature}`
+    },
+  ],
+  [
+    'a token, signed with the right secret, whose header names alg twice',
+    () => {
+      const header = Buffer.from('{"alg":"none","alg":"HS256","typ":"JWT"}').toString('base64url')
+      const payload = b64(writerClaims())
+      const signature = createHmac('sha256', testSecret).update(`${header}.${payload}`).digest('base64url')
+      return `${header}.${payload}.${signature}`
+    },
+  ],
   [
     'an HS512 token with the right secret',
     () => createSigner({ key: testSecret, algorithm: 'HS512' })(writerClaims()),

@@ -263,6 +263,20 @@ const queryCases: Case[] = [
   invalidQuery(`${q}/list-notes?cursor=!!not*a*cursor!!`, '/cursor'),
   invalidQuery(`${q}/list-notes?cursor=${'A'.repeat(201)}`, '/cursor'),
   invalidQuery(`${q}/list-notes?cursor=%25%25`, '/cursor'),
+  {
+    // Dropped unread, its limit would look applied: a query reads its query string only.
+    name: 'list-notes: a JSON body',
+    send: (s) =>
+      s.app.inject({
+        method: 'GET',
+        url: `${q}/list-notes?limit=2`,
+        headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
+        payload: '{"limit":1}',
+      }),
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    paths: [''],
+  },
 ]
 
 describe.each(modes)('bad input over HTTP (%s)', (mode) => {
@@ -284,6 +298,18 @@ describe.each(modes)('bad input over HTTP (%s)', (mode) => {
       expect(await s.head()).toBe(head)
     })
   }
+
+  it('refuses a HEAD with a body as its GET: 400, no body', async () => {
+    const response = await s.app.inject({
+      method: 'HEAD',
+      url: `${q}/list-notes?limit=2`,
+      headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
+      payload: '{"limit":1}',
+    })
+    expect(response.statusCode).toBe(400)
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(response.body).toBe('')
+  })
 
   it('says why a body holding __proto__ is refused, rather than that it is not JSON', async () => {
     for (const body of [

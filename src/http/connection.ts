@@ -43,10 +43,12 @@ export const unframedRequest = (request: IncomingMessage): boolean => unframed.h
 /** Whether `request`'s connection closes after its answer, its framing lost (`judgeFraming`). */
 export const closesAfter = (request: IncomingMessage): boolean => framingLost.has(request.socket)
 
+/** A request that frames a body: a `Content-Length` above 0, or a `Transfer-Encoding`. */
+export const carriesBody = (raw: IncomingMessage): boolean =>
+  raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0
+
 /** A request whose body is due on a real connection (`app.inject` has a stand-in without timers). */
-const bodyDue = (raw: IncomingMessage) =>
-  raw.socket instanceof Socket &&
-  (raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0)
+const bodyDue = (raw: IncomingMessage) => raw.socket instanceof Socket && carriesBody(raw)
 
 /**
  * What a request and its answer may hold of the process:

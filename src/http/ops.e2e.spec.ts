@@ -137,6 +137,17 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
       expect(body.projections.map((p) => p.name).sort()).toEqual(projections)
     })
 
+    it('refuses a parameter to stats or handlers with 400 naming it; the probes ignore theirs', async () => {
+      for (const url of ['/api/cqrs/stats?x=1', '/api/cqrs/handlers?x=1']) {
+        const response = await s.get(url)
+        expectProblem(response, 400, 'VALIDATION_FAILED')
+        expect(response.json<{ errors: { path: string }[] }>().errors[0]?.path).toBe('/query/x')
+      }
+      // A monitor may add one to defeat a cache.
+      for (const url of ['/health?t=1', '/ready?t=1', '/metrics?t=1'])
+        expect((await s.get(url)).statusCode).toBe(200)
+    })
+
     it('GET /api/cqrs/handlers lists every command, query and projection', async () => {
       const response = await s.get('/api/cqrs/handlers')
       expect(response.statusCode).toBe(200)
@@ -213,6 +224,7 @@ describe.each(modes)('operations over HTTP (%s)', (mode) => {
         [await post('/api/cqrs/cache/clear', '{"tags":["a"]}'), '/tags'],
         [await post('/api/cqrs/cache/clear?all=1'), '/query/all'],
         [await post('/api/cqrs/cache/clear', '[1]'), ''],
+        [await post('/api/cqrs/cache/clear', 'null'), ''],
         [await post('/api/cqrs/projections/note-list/rebuild', '{"from":0}'), '/from'],
         [await post('/api/cqrs/processors/notes/none/retry?x=1'), '/query/x'],
       ] as const

@@ -19,6 +19,12 @@ import { problem } from './routes.js'
 export const readyWithinMs = 2000
 
 /** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
+/**
+ * The management routes take no parameters: one sent is refused, as by a query, not ignored. The
+ * probes (/health, /ready, /metrics) ignore theirs: a monitor may add one to defeat a cache.
+ */
+const takesNoParameters = 'is not read: this operation takes no input'
+
 export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   const started = Date.now()
   const ops = { tags: ['operations'] }
@@ -85,7 +91,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   app.get(
     '/api/cqrs/stats',
     { schema: { ...ops, summary: 'Execution statistics per handler, cache and projections' } },
-    async () => {
+    async (request) => {
+      refuseQueryString(request, takesNoParameters)
       const handlers = await tandem.metrics.handlerStats()
       return {
         mode: tandem.mode,
@@ -106,11 +113,14 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   app.get(
     '/api/cqrs/handlers',
     { schema: { ...ops, summary: 'Registered commands, queries and projections' } },
-    async () => ({
-      commands: [...tandem.registry.commands.keys()],
-      queries: [...tandem.registry.queries.keys()],
-      projections: tandem.projections.names(),
-    }),
+    async (request) => {
+      refuseQueryString(request, takesNoParameters)
+      return {
+        commands: [...tandem.registry.commands.keys()],
+        queries: [...tandem.registry.queries.keys()],
+        projections: tandem.projections.names(),
+      }
+    },
   )
 
   /**
@@ -133,10 +143,12 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
    * ignored: `{"tags":["a"]}` answered 200 and cleared everything, the caller none the wiser.
    */
   const takesNothing = (request: FastifyRequest) => {
-    refuseQueryString(request, 'is not read: this operation takes no input')
+    refuseQueryString(request, takesNoParameters)
+    // No body, or `{}`: `null` is a value, refused as a command refuses it.
     const body: unknown = request.body
-    if (body === undefined || body === null) return
-    const fields = typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : undefined
+    if (body === undefined) return
+    const fields =
+      typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : undefined
     if (fields === undefined)
       throw new ValidationError([{ path: '', message: 'must be empty or {}: this operation takes no input' }])
     if (fields.length > 0)
