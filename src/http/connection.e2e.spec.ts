@@ -357,6 +357,16 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       expect(await refusalsWritten('stalled-body')).toEqual([{ status: 408, code: 'REQUEST_TIMEOUT' }])
     })
 
+    it('answers 408 to a GET whose chunked body stalls, at the body bound, as to any body', async () => {
+      const { answer, answeredMs, closed } = await stall(
+        port,
+        'GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n',
+      )
+      expect(expectProblem(answer, 408, 'REQUEST_TIMEOUT').detail).toBe('The body stalled')
+      expect(answeredMs).toBeGreaterThanOrEqual(limits.bodyIdleTimeoutMs)
+      expect(closed).toBe(true)
+    })
+
     it('records no refusal of a command whose client left mid-body: it was told nothing', async () => {
       const socket = await open(port)
       await write(socket, `${commandHead(100_000, 'application/json', 'left-mid-body')}{"title":`)

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { AppError } from '../core/errors.js'
+import { AppError, ValidationError } from '../core/errors.js'
 import { bodyLimit } from './problem.js'
 import type { HttpLimits } from './limits.js'
 
@@ -44,8 +44,48 @@ export const unframedRequest = (request: IncomingMessage): boolean => unframed.h
 export const closesAfter = (request: IncomingMessage): boolean => framingLost.has(request.socket)
 
 /** A request that frames a body: a `Content-Length` above 0, or a `Transfer-Encoding`. */
-export const carriesBody = (raw: IncomingMessage): boolean =>
+const carriesBody = (raw: IncomingMessage): boolean =>
   raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0
+
+const bodyOnGet = () =>
+  new ValidationError([{ path: '', message: 'is not read: a GET takes its input from the query string' }])
+
+/**
+ * A GET's input is its query string: one sent with a body is refused, as a query string sent to a
+ * command is, not dropped unread (a client whose `{"limit":1}` went unread took 17 items for 1). A
+ * chunked body is refused at its first byte and served once it ends empty (some clients frame an
+ * empty GET so), its silences bounded as any body's; the rest of a refused body is drained as any
+ * refused body's is (`drainAfterAnswer`).
+ */
+function getBody(request: FastifyRequest, done: (error?: Error) => void): boolean {
+  const raw = request.raw
+  if ((request.method !== 'GET' && request.method !== 'HEAD') || !carriesBody(raw) || raw.complete)
+    return false
+  if (raw.headers['transfer-encoding'] === undefined) {
+    done(bodyOnGet())
+    return true
+  }
+  let settled = false
+  const settle = (error?: Error) => {
+    if (settled) return
+    settled = true
+    raw.off('data', onData)
+    raw.off('end', onEnd)
+    raw.off('close', onEnd)
+    raw.pause()
+    if (error === undefined && raw.socket instanceof Socket) raw.socket.setTimeout(0)
+    done(error)
+  }
+  const onData = (chunk: Buffer) => {
+    if (chunk.length > 0) settle(bodyOnGet())
+  }
+  const onEnd = () => settle()
+  raw.on('data', onData)
+  raw.once('end', onEnd)
+  raw.once('close', onEnd)
+  raw.resume()
+  return true
+}
 
 /** A request whose body is due on a real connection (`app.inject` has a stand-in without timers). */
 const bodyDue = (raw: IncomingMessage) => raw.socket instanceof Socket && carriesBody(raw)
@@ -77,6 +117,7 @@ export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
     done()
   })
   app.addHook('preValidation', (request, _reply, done) => {
+    if (getBody(request, done)) return
     // The body is in; what follows (the handler, an SSE stream) is not the client's to hurry.
     if (bodyDue(request.raw)) request.raw.socket.setTimeout(0)
     done()

@@ -272,6 +272,20 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(BigInt(await s.head())).toBe(head)
   })
 
+  it('refuses a GET whose chunked body holds bytes, 400, and serves the next request; an empty one is served', async () => {
+    const body = '{"limit":1}'
+    const answer = await exchange(
+      port,
+      `GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n` +
+        'GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' +
+        'GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+    )
+    // Each answer follows the body before it on its line.
+    expect(answer.match(/HTTP\/1.1 \d{3}/g)).toEqual(['HTTP/1.1 400', 'HTTP/1.1 200', 'HTTP/1.1 200'])
+    expect(answer).toContain('a GET takes its input from the query string')
+  })
+
   it('answers a transfer coding other than chunked alone 501, writing nothing, and closes', async () => {
     const head = await s.head()
     const body = '{"title":"coded"}'

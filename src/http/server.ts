@@ -10,7 +10,6 @@ import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
 import {
   answeredPastFastify,
-  carriesBody,
   clientErrorHandler,
   closesAfter,
   guardRequests,
@@ -287,17 +286,6 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   const app = await baseApp(tandem.log, limits)
   guardRequests(app, limits)
   guardServer(app.server, limits, tandem.log)
-  // A GET's input is its query string: a body sent with one is refused, as a query string sent to a
-  // command is, not dropped unread (a client whose `{"limit":1}` went unread took 17 items for 1).
-  app.addHook('preValidation', (request, _reply, done) => {
-    if ((request.method === 'GET' || request.method === 'HEAD') && carriesBody(request.raw))
-      done(
-        new ValidationError([
-          { path: '', message: 'is not read: a GET takes its input from the query string' },
-        ]),
-      )
-    else done()
-  })
   app.setNotFoundHandler(answerUnrouted(app))
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Made once: the same bytes for every asker, so answers held unread share them.

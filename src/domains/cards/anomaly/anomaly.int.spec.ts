@@ -356,7 +356,7 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
       const unknown = { alertId: alertIdOf('velocity', casino.transactionId), resolution: 'fraud' }
       expect(await refusal(t, detection.resolveAlert, unknown, agent)).toBe('404 ALERT_NOT_FOUND')
       await settled(t)
-      const page = await alertsOf(t, { status: 'resolved' }, customer(customerId))
+      const page = await alertsOf(t, { status: 'resolved', customerId }, agent)
       expect(typeof page !== 'string' && page.items).toEqual([
         expect.objectContaining({
           alertId,
@@ -365,6 +365,11 @@ describe.each(modes)('cards anomaly detection end to end (%s)', (mode) => {
           note: 'Card stolen in Macau',
           resolvedBy: 'agent-1',
         }),
+      ])
+      // The customer sees the resolution, not the agent's note or id.
+      const own = await alertsOf(t, { status: 'resolved' }, customer(customerId))
+      expect(typeof own !== 'string' && own.items).toEqual([
+        expect.objectContaining({ alertId, resolution: 'fraud', note: null, resolvedBy: null }),
       ])
       expect(await alertsOf(t, { status: 'open' }, customer(customerId))).toEqual({
         items: [],
