@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { UnauthenticatedError } from '../core/errors.js'
 import { bodyProblems } from '../core/json-keys.js'
@@ -55,11 +56,14 @@ export function createAuth(secret: string, clock: () => Date = () => new Date())
       if (Buffer.from(signature, 'base64url').toString('base64url') !== signature)
         throw new Error('The signature is not in its one form')
       claims = verifier(token) as Record<string, unknown>
-      // A claim named twice is refused, as in a body: JSON.parse keeps the last, another reader of the
-      // same token (a gateway, a log) may keep the first and see other roles than those that ran.
-      for (const part of token.split('.', 2))
-        if (bodyProblems(Buffer.from(part, 'base64url').toString('utf8'), 1).length > 0)
-          throw new Error('The token names a claim twice')
+      // Header and claims are refused for what a body is (a key named twice, a number read as another,
+      // bytes that are not UTF-8): JSON.parse keeps the last of two keys, another reader of the same
+      // token (a gateway, a log) may keep the first and see other roles than those that ran.
+      for (const part of token.split('.', 2)) {
+        const bytes = Buffer.from(part, 'base64url')
+        if (!isUtf8(bytes) || bodyProblems(bytes.toString('utf8'), 1).length > 0)
+          throw new Error('The token holds JSON a body may not')
+      }
       checked.set(token, claims)
       trimOldest(checked, checkedLimit)
     }

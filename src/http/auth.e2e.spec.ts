@@ -45,6 +45,23 @@ const badTokens: [string, () => string][] = [
       return `${header}.${payload}.${signature}`
     },
   ],
+  ...(
+    [
+      [
+        'whose exp JavaScript reads as another number',
+        (exp: number) => `{"sub":"ann","exp":${exp}.00000000001}`,
+      ],
+      ['whose claims are not UTF-8', (exp: number) => `{"sub":"ann\xff\xfe","exp":${exp}}`],
+    ] as const
+  ).map(([what, claims]): [string, () => string] => [
+    `a token, signed with the right secret, ${what}`,
+    () => {
+      const header = b64({ alg: 'HS256', typ: 'JWT' })
+      const payload = Buffer.from(claims(inAnHour()), 'latin1').toString('base64url')
+      const signature = createHmac('sha256', testSecret).update(`${header}.${payload}`).digest('base64url')
+      return `${header}.${payload}.${signature}`
+    },
+  ]),
   [
     'a token, signed with the right secret, whose header names alg twice',
     () => {

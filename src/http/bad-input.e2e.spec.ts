@@ -277,6 +277,25 @@ const queryCases: Case[] = [
     code: 'VALIDATION_FAILED',
     paths: [''],
   },
+  ...(
+    [
+      ['an unknown route', `${q}/no-such-query`, 404, 'ROUTE_NOT_FOUND', '{"limit":1}'],
+      ["a command's route", noteCommand('create-note'), 405, 'METHOD_NOT_ALLOWED', '{"limit":1}'],
+      // Over the bound, as any body is.
+      ['list-notes', `${q}/list-notes`, 413, 'PAYLOAD_TOO_LARGE', 'x'.repeat(1024 * 1024 + 1)],
+    ] as const
+  ).map(([what, url, status, code, payload]): Case => ({
+    name: `${what}: a GET with a body of ${payload.length} bytes`,
+    send: (s) =>
+      s.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: s.bearer(writer), 'content-type': 'application/json' },
+        payload,
+      }),
+    status,
+    code,
+  })),
 ]
 
 describe.each(modes)('bad input over HTTP (%s)', (mode) => {

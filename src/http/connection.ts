@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { AppError, ValidationError } from '../core/errors.js'
+import { AppError, PayloadTooLargeError, ValidationError } from '../core/errors.js'
 import { bodyLimit } from './problem.js'
 import type { HttpLimits } from './limits.js'
 
@@ -47,6 +47,8 @@ export const closesAfter = (request: IncomingMessage): boolean => framingLost.ha
 const carriesBody = (raw: IncomingMessage): boolean =>
   raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0
 
+const isGet = (raw: IncomingMessage) => raw.method === 'GET' || raw.method === 'HEAD'
+
 const bodyOnGet = () =>
   new ValidationError([{ path: '', message: 'is not read: a GET takes its input from the query string' }])
 
@@ -59,10 +61,13 @@ const bodyOnGet = () =>
  */
 function getBody(request: FastifyRequest, done: (error?: Error) => void): boolean {
   const raw = request.raw
-  if ((request.method !== 'GET' && request.method !== 'HEAD') || !carriesBody(raw) || raw.complete)
-    return false
+  // No route (404) or not with this method (405): that is the answer, whatever the body.
+  if (!isGet(raw) || request.is404 || !carriesBody(raw) || raw.complete) return false
   if (raw.headers['transfer-encoding'] === undefined) {
-    done(bodyOnGet())
+    // Over the bound it is the 413 any such body is.
+    done(
+      Number(raw.headers['content-length']) > bodyLimit ? new PayloadTooLargeError(bodyLimit) : bodyOnGet(),
+    )
     return true
   }
   let settled = false

@@ -38,6 +38,8 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
     415: problem('UNSUPPORTED_MEDIA_TYPE: a body that is not application/json'),
   }
 
+  const noParameters = problem('VALIDATION_FAILED: a query string (this operation takes none)')
+
   app.get('/health', { schema: { ...ops, summary: 'The process is up' } }, async () => ({ status: 'ok' }))
 
   app.get(
@@ -90,7 +92,13 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   app.get(
     '/api/cqrs/stats',
-    { schema: { ...ops, summary: 'Execution statistics per handler, cache and projections' } },
+    {
+      schema: {
+        ...ops,
+        summary: 'Execution statistics per handler, cache and projections',
+        response: { 400: noParameters },
+      },
+    },
     async (request) => {
       refuseQueryString(request, takesNoParameters)
       const handlers = await tandem.metrics.handlerStats()
@@ -112,7 +120,13 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   app.get(
     '/api/cqrs/handlers',
-    { schema: { ...ops, summary: 'Registered commands, queries and projections' } },
+    {
+      schema: {
+        ...ops,
+        summary: 'Registered commands, queries and projections',
+        response: { 400: noParameters },
+      },
+    },
     async (request) => {
       refuseQueryString(request, takesNoParameters)
       return {
