@@ -18,13 +18,13 @@ import { problem } from './routes.js'
  */
 export const readyWithinMs = 2000
 
-/** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
 /**
  * The management routes take no parameters: one sent is refused, as by a query, not ignored. The
  * probes (/health, /ready, /metrics) ignore theirs: a monitor may add one to defeat a cache.
  */
 const takesNoParameters = 'is not read: this operation takes no input'
 
+/** Health, readiness, metrics and the guide's management operations (stats, handlers, cache, rebuild). */
 export function registerOps(app: FastifyInstance, tandem: Tandem): void {
   const started = Date.now()
   const ops = { tags: ['operations'] }

@@ -100,7 +100,7 @@ export const Alert = Type.Object({
   status: Type.Enum(['open', 'resolved']),
   resolution: Type.Union([AlertResolution, Type.Null()]),
   note: Type.Union([Type.String(), Type.Null()]),
-  /** The agent's note and id (null to the customer, who sees the resolution and its time). */
+  /** Who resolved it: null to the customer, as `note` is (they see the resolution and when). */
   resolvedBy: Type.Union([Type.String(), Type.Null()]),
   resolvedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   position: Type.String({
