@@ -354,6 +354,9 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
   // was whole, and its answer is on its way; the connection closes after it, the bytes unread. A 400
   // in its place told the client a command it had applied was refused.
   if (error.code === 'HPE_CLOSED_CONNECTION') return
+  // A request on it was refused for its framing (`judgeFraming`): that answer closes the connection,
+  // and is the only one (a parser's error on the bytes behind it was a second answer to one request).
+  if (framingLost.has(socket)) return
   // Its answer is out: a second one would be read as the answer to the next request.
   if (answered.has(socket)) socket.destroy()
   else

@@ -109,9 +109,12 @@ export function openEventStream(
           },
           Math.max(0, Math.min(tokenLeftMs, longestTimerMs)),
         )
-  request.raw.on('close', close)
+  // The client gone: the answer's 'close'. The request's fires once its body has been read (an empty
+  // chunked GET's, read before the route ran) with the client still there: the stream then sent
+  // nothing and held its connection, its seat given back.
+  res.on('close', close)
   // A client gone while the first answer was read: 'close' has been and gone.
-  if (request.raw.destroyed) close()
+  if (res.destroyed || request.raw.socket?.destroyed === true) close()
   return {
     send(event, id, data) {
       write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)

@@ -71,7 +71,10 @@ describe('an event stream past maxUnsentBytes unsent', () => {
     vi.advanceTimersByTime(drainGraceMs)
     expect(res.destroyed).toBe(false)
     expect(closed()).toBe(0)
+    // The request's body read to its end is not the client gone; the answer's close is.
     raw.emit('close')
+    expect(closed()).toBe(0)
+    res.emit('close')
     expect(closed()).toBe(1)
   })
 })

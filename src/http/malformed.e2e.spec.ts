@@ -286,6 +286,24 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(answer).toContain('a GET takes its input from the query string')
   })
 
+  it('answers a request with another transfer coding once, however the client ends, and closes', async () => {
+    for (const coding of ['identity', 'gzip']) {
+      for (const method of ['GET /health', 'DELETE /health', 'HEAD /health']) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect({ port, host: '127.0.0.1' })
+          let text = ''
+          socket.setEncoding('utf8')
+          socket.on('data', (chunk: string) => (text += chunk))
+          socket.on('close', () => resolve(text))
+          socket.on('error', reject)
+          // The client ends its side after the headers: the parser then errs on the body it awaited.
+          socket.end(`${method} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ${coding}\r\n\r\n`)
+        })
+        expect(answer.match(/HTTP\/1.1 \d{3}/g), `${method} ${coding}`).toHaveLength(1)
+      }
+    }
+  })
+
   it('answers a transfer coding other than chunked alone 501, writing nothing, and closes', async () => {
     const head = await s.head()
     const body = '{"title":"coded"}'
