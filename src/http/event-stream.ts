@@ -114,7 +114,7 @@ export function openEventStream(
   // nothing and held its connection, its seat given back.
   res.on('close', close)
   // A client gone while the first answer was read: 'close' has been and gone.
-  if (res.destroyed || request.raw.socket?.destroyed === true) close()
+  if (res.destroyed || request.raw.socket.destroyed) close()
   return {
     send(event, id, data) {
       write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)

@@ -23,7 +23,7 @@ function clientResponse() {
 }
 
 function open(res: Writable, tokenLeftMs?: number) {
-  const raw = Object.assign(new EventEmitter(), { destroyed: false })
+  const raw = Object.assign(new EventEmitter(), { destroyed: false, socket: { destroyed: false } })
   const request = {
     id: 'r1',
     raw,
