@@ -74,9 +74,11 @@ export function openEventStream(
     close()
   }
   ends.add(end)
+  const socket = request.raw.socket
   const close = () => {
     if (!open) return
     open = false
+    socket.off('close', close)
     ends.delete(end)
     clearInterval(heartbeat)
     clearTimeout(draining)
@@ -109,12 +111,15 @@ export function openEventStream(
           },
           Math.max(0, Math.min(tokenLeftMs, longestTimerMs)),
         )
-  // The client gone: the answer's 'close'. The request's fires once its body has been read (an empty
-  // chunked GET's, read before the route ran) with the client still there: the stream then sent
-  // nothing and held its connection, its seat given back.
+  // The client gone: the connection's 'close', or the answer's. Not the request's, which fires once
+  // its body has been read (an empty chunked GET's, read before the route ran) with the client still
+  // there: the stream sent nothing and held its connection, its seat given back. Nor the answer's
+  // alone: one pipelined behind another stream waits unattached, and hears nothing when the
+  // connection closes (its seat was kept for good).
   res.on('close', close)
+  socket.once('close', close)
   // A client gone while the first answer was read: 'close' has been and gone.
-  if (res.destroyed || request.raw.socket.destroyed) close()
+  if (res.destroyed || socket.destroyed) close()
   return {
     send(event, id, data) {
       write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`)

@@ -23,7 +23,8 @@ function clientResponse() {
 }
 
 function open(res: Writable, tokenLeftMs?: number) {
-  const raw = Object.assign(new EventEmitter(), { destroyed: false, socket: { destroyed: false } })
+  const socket = Object.assign(new EventEmitter(), { destroyed: false })
+  const raw = Object.assign(new EventEmitter(), { destroyed: false, socket })
   const request = {
     id: 'r1',
     raw,
@@ -33,7 +34,7 @@ function open(res: Writable, tokenLeftMs?: number) {
   const reply = { hijack: () => undefined, raw: res } as unknown as FastifyReply
   let closed = 0
   const stream = openEventStream(request, reply, () => closed++, tokenLeftMs)
-  return { stream, closed: () => closed, raw }
+  return { stream, closed: () => closed, raw, socket }
 }
 
 /** Sends events of 1,000 characters until twice the bound waits unsent. */
@@ -74,6 +75,17 @@ describe('an event stream past maxUnsentBytes unsent', () => {
     // The request's body read to its end is not the client gone; the answer's close is.
     raw.emit('close')
     expect(closed()).toBe(0)
+    res.emit('close')
+    expect(closed()).toBe(1)
+  })
+
+  it("closes when its connection closes, though its answer hears nothing (one pipelined behind another's)", () => {
+    const { res } = clientResponse()
+    const { closed, socket } = open(res)
+    expect(socket.listenerCount('close')).toBe(1)
+    socket.emit('close')
+    expect(closed()).toBe(1)
+    expect(socket.listenerCount('close')).toBe(0)
     res.emit('close')
     expect(closed()).toBe(1)
   })
