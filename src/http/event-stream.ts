@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, isAppError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import { defaultAnonymousStreams } from '../app/config.js'
@@ -30,6 +31,27 @@ export interface EventStream {
   send(event: string, id: string | undefined, data: string): void
   /** Ends the stream (what was written is sent first). */
   end(): void
+}
+
+/**
+ * The streams open on each connection, closed when it closes: one listener a connection, however
+ * many streams are pipelined on it (one each made Node warn of a leak past ten). Gives back what
+ * forgets `close`.
+ */
+const streamsOn = new WeakMap<object, Set<() => void>>()
+function onClosed(socket: Pick<Socket, 'once'>, close: () => void): () => void {
+  let closes = streamsOn.get(socket)
+  if (!closes) {
+    const all = new Set<() => void>()
+    streamsOn.set(socket, all)
+    socket.once('close', () => {
+      for (const each of all) each()
+    })
+    closes = all
+  }
+  closes.add(close)
+  const kept = closes
+  return () => kept.delete(close)
 }
 
 /** The longest a timer waits (Node's): a token with longer left ends its stream then, reconnected. */
@@ -78,7 +100,7 @@ export function openEventStream(
   const close = () => {
     if (!open) return
     open = false
-    socket.off('close', close)
+    forget()
     ends.delete(end)
     clearInterval(heartbeat)
     clearTimeout(draining)
@@ -117,7 +139,7 @@ export function openEventStream(
   // alone: one pipelined behind another stream waits unattached, and hears nothing when the
   // connection closes (its seat was kept for good).
   res.on('close', close)
-  socket.once('close', close)
+  const forget = onClosed(socket, close)
   // A client gone while the first answer was read: 'close' has been and gone.
   if (res.destroyed || socket.destroyed) close()
   return {

@@ -22,8 +22,11 @@ function clientResponse() {
   return { res, drain }
 }
 
-function open(res: Writable, tokenLeftMs?: number) {
-  const socket = Object.assign(new EventEmitter(), { destroyed: false })
+function open(
+  res: Writable,
+  tokenLeftMs?: number,
+  socket = Object.assign(new EventEmitter(), { destroyed: false }),
+) {
   const raw = Object.assign(new EventEmitter(), { destroyed: false, socket })
   const request = {
     id: 'r1',
@@ -82,12 +85,18 @@ describe('an event stream past maxUnsentBytes unsent', () => {
   it("closes when its connection closes, though its answer hears nothing (one pipelined behind another's)", () => {
     const { res } = clientResponse()
     const { closed, socket } = open(res)
-    expect(socket.listenerCount('close')).toBe(1)
     socket.emit('close')
     expect(closed()).toBe(1)
-    expect(socket.listenerCount('close')).toBe(0)
     res.emit('close')
     expect(closed()).toBe(1)
+  })
+
+  it('listens once on a connection however many streams are pipelined on it, and closes them all', () => {
+    const first = open(clientResponse().res)
+    const others = Array.from({ length: 15 }, () => open(clientResponse().res, undefined, first.socket))
+    expect(first.socket.listenerCount('close')).toBe(1)
+    first.socket.emit('close')
+    expect([first, ...others].map((s) => s.closed())).toEqual(Array.from({ length: 16 }, () => 1))
   })
 })
 
