@@ -61,8 +61,9 @@ const bodyOnGet = () =>
  */
 function getBody(request: FastifyRequest, done: (error?: Error) => void): boolean {
   const raw = request.raw
-  // No route (404) or not with this method (405): that is the answer, whatever the body.
-  if (!isGet(raw) || request.is404 || !carriesBody(raw) || raw.complete) return false
+  // No route (404) or not with this method (405): that is the answer, whatever the body. A body the
+  // parser has read whole (`complete`) may still wait unread: only one read to its end is no more.
+  if (!isGet(raw) || request.is404 || !carriesBody(raw) || raw.readableEnded) return false
   if (raw.headers['transfer-encoding'] === undefined) {
     // Over the bound it is the 413 any such body is.
     done(
