@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -262,6 +263,22 @@ export async function main(argv: string[]): Promise<void> {
     case 'export-openapi': {
       const out = values.out ?? 'docs/api/openapi.json'
       if (out.trim() === '') throw new UsageError('--out needs a file name')
+      const cannotWrite = (error: unknown) => {
+        const code = (error as { code?: unknown }).code
+        const file = fileInTheWay(error)
+        const why =
+          file !== undefined ? `: ${file} is a file` : ` (${typeof code === 'string' ? code : String(error)})`
+        return new UsageError(`--out ${out} cannot be written${why}`)
+      }
+      // Where it goes is checked first: a mistyped path is told at once, not after a Tandem has started.
+      try {
+        makeFolders(dirname(out))
+        if (statSync(out, { throwIfNoEntry: false })?.isDirectory())
+          throw Object.assign(new Error('a folder'), { code: 'EISDIR' })
+        accessSync(dirname(out), constants.W_OK)
+      } catch (error) {
+        throw cannotWrite(error)
+      }
       const [{ startThrowawayTandem }, { buildServer, openapiDocument }] = await Promise.all([
         import('./examples.js'),
         import('../http/server.js'),
@@ -271,16 +288,9 @@ export async function main(argv: string[]): Promise<void> {
       const document = await openapiDocument(app)
       await app.close()
       await tandem.close()
-      try {
-        makeFolders(dirname(out))
-        await writeFile(out, `${JSON.stringify(document, null, 2)}\n`)
-      } catch (error) {
-        const code = (error as { code?: unknown }).code
-        const file = fileInTheWay(error)
-        const why =
-          file !== undefined ? `: ${file} is a file` : ` (${typeof code === 'string' ? code : String(error)})`
-        throw new UsageError(`--out ${out} cannot be written${why}`)
-      }
+      await writeFile(out, `${JSON.stringify(document, null, 2)}\n`).catch((error: unknown) => {
+        throw cannotWrite(error)
+      })
       console.log(`Wrote ${out}`)
       return
     }
