@@ -40,6 +40,84 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
 
   const noParameters = problem('VALIDATION_FAILED: a query string (this operation takes none)')
 
+  /** What stats and handlers answer, for the OpenAPI document: each object open, so a field added later is sent, not dropped. */
+  const open = (properties: Record<string, unknown>, description?: string) => ({
+    type: 'object',
+    ...(description ? { description } : {}),
+    properties,
+    additionalProperties: true,
+  })
+  const count = { type: 'integer', minimum: 0 }
+  const ms = { type: 'number', minimum: 0 }
+  const position = { type: 'string', description: 'A log position, as a decimal string' }
+  const handlerStats = {
+    type: 'object',
+    description: 'Per handler (`<domain>/<name>`), since this process started',
+    additionalProperties: open({
+      count,
+      errors: { ...count, description: 'Failed with a 5xx' },
+      refusals: { ...count, description: 'Refused with a 4xx' },
+      avgMs: ms,
+      p50Ms: ms,
+      p95Ms: ms,
+      p99Ms: ms,
+      cacheHits: { ...count, description: 'Queries only' },
+      cacheMisses: { ...count, description: 'Queries only' },
+      cacheHitRate: { type: 'number', minimum: 0, maximum: 1, description: 'Queries only' },
+    }),
+  }
+  const statsAnswer = open(
+    {
+      mode: { type: 'string', enum: ['embedded', 'server'] },
+      roles: { type: 'array', items: { type: 'string', enum: ['command', 'query', 'projector'] } },
+      uptimeSeconds: count,
+      commands: handlerStats,
+      queries: handlerStats,
+      cache: open({ entries: count, bytes: count }, "This process's query cache"),
+      streamMemory: open(
+        { streams: count, recalled: count, absent: count, refused: count },
+        'Streams whose state this process holds, and what commands found there since it started',
+      ),
+      groupCommit: open({ groups: count, transactions: count }, 'Commits sent together, since start'),
+      timers: open({ pending: count, overdue: count }),
+      projections: {
+        type: 'array',
+        items: open({
+          name: { type: 'string' },
+          store: { type: 'string', enum: ['kv', 'sql'] },
+          version: count,
+          generation: count,
+          position,
+          caughtUp: { type: 'boolean' },
+          behind: count,
+          appliedHere: { type: 'boolean' },
+          rebuilding: open({ generation: count, position }),
+        }),
+      },
+      processors: {
+        type: 'array',
+        items: open({
+          name: { type: 'string' },
+          version: count,
+          startFrom: { type: 'string', enum: ['beginning', 'now'] },
+          position: { anyOf: [position, { type: 'null' }], description: 'Null until it first runs' },
+          behind: { anyOf: [count, { type: 'null' }], description: 'Null until it first runs' },
+          runningHere: { type: 'boolean' },
+          deadLetters: count,
+        }),
+      },
+    },
+    "This process's execution statistics",
+  )
+  const handlersAnswer = open(
+    {
+      commands: { type: 'array', items: { type: 'string' } },
+      queries: { type: 'array', items: { type: 'string' } },
+      projections: { type: 'array', items: { type: 'string' } },
+    },
+    'The commands and queries registered (`<domain>/<name>`), and the projections',
+  )
+
   app.get('/health', { schema: { ...ops, summary: 'The process is up' } }, async () => ({ status: 'ok' }))
 
   app.get(
@@ -96,7 +174,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       schema: {
         ...ops,
         summary: 'Execution statistics per handler, cache and projections',
-        response: { 400: noParameters },
+        response: { 200: statsAnswer, 400: noParameters },
       },
     },
     async (request) => {
@@ -124,7 +202,7 @@ export function registerOps(app: FastifyInstance, tandem: Tandem): void {
       schema: {
         ...ops,
         summary: 'Registered commands, queries and projections',
-        response: { 400: noParameters },
+        response: { 200: handlersAnswer, 400: noParameters },
       },
     },
     async (request) => {
