@@ -82,7 +82,7 @@ export {
   type AuditRecord,
 } from '../core/audit.js'
 /** Compares log positions and transaction ids (decimal strings) without converting them. */
-export { compareDecimal, streamVersion } from '../storage/event-log.js'
+export { compareDecimal, crashSafeHorizon, streamVersion } from '../storage/event-log.js'
 export type { Migration } from '../storage/migrations.js'
 
 // Read models.

@@ -114,6 +114,25 @@ describe.runIf(servicesAvailable)(
       ])
     })
 
+    it('moves its horizon no further than one past the newest transaction that wrote to the log', async () => {
+      const s = appendStatement(
+        { id: 'crash-safe', expectedVersion: 0 },
+        [{ type: 'Tested', data: {} }],
+        metadata,
+      )
+      await raw.query(s.text, s.params as unknown[])
+      const { rows } = await raw.query<{ top: string }>(
+        'SELECT max(tx_id)::text AS top FROM tandem.event_log',
+      )
+      const top = BigInt(rows[0]?.top ?? '0')
+      // Transactions that take an id and write nothing: after a crash, PostgreSQL may hand their ids
+      // out again (their commits do not wait for the disk), to transactions that then write events.
+      for (let i = 0; i < 5; i++) await raw.query('SELECT pg_current_xact_id()')
+      const { horizon } = await readAfter(sql, origin, { limit: 1 })
+      // Lower when another test file holds a transaction open (the snapshot's xmin is the server's).
+      expect(BigInt(horizon)).toBeLessThanOrEqual(top + 1n)
+    })
+
     it('does not hand out a later event while an earlier transaction is still open, and skips nothing once it commits', async () => {
       const start = await drainCommitted(sql, origin)
       const first = await openAppend('gap-first')
@@ -264,6 +283,29 @@ describe('the event log on PGlite', () => {
       ['10', { i: 9 }],
     ])
     expect(await readPositions(sql, [])).toEqual([])
+    await sql.close()
+  })
+  it('moves its horizon no further than one past the newest transaction that wrote to the log', async () => {
+    const sql = await createPglite()
+    await migrate(sql, writeMigrations)
+    // An empty log: nothing is below the horizon, whatever ids were handed out.
+    expect((await readAfter(sql, origin, { limit: 1 })).horizon).toBe('1')
+    const s = appendStatement(
+      { id: 'crash-safe', expectedVersion: 0 },
+      [{ type: 'Tested', data: {} }],
+      metadata,
+    )
+    await sql.query(s.text, s.params)
+    const [row] = await sql.query<{ tx: string }>('SELECT max(tx_id)::text AS tx FROM tandem.event_log')
+    const top = BigInt(row?.tx ?? '0')
+    // Ids taken by transactions that write nothing may be handed out again after a crash: the
+    // horizon does not pass them (it was the snapshot's xmin, five ids further on).
+    for (let i = 0; i < 5; i++) await sql.query('SELECT pg_current_xact_id()')
+    const [xmin] = await sql.query<{ xmin: string }>(
+      'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+    )
+    expect(BigInt(xmin?.xmin ?? '0')).toBeGreaterThan(top + 1n)
+    expect((await readAfter(sql, origin, { limit: 1 })).horizon).toBe(String(top + 1n))
     await sql.close()
   })
   it('reads a few types on from the horizon of a complete read, and still sees every later event of them', async () => {

@@ -110,8 +110,10 @@ export function appendStatement(
 export interface Batch {
   events: StoredEvent[]
   /**
-   * The oldest transaction still running when the batch was read. Every transaction below it has
-   * ended, so once a reader has consumed all events below it, nothing below it can appear later.
+   * Every transaction below it had ended when the batch was read, so once a reader has consumed all
+   * events below it, nothing below it can appear later. The oldest transaction still running, but no
+   * further than one past the log's newest transaction: an id past that may be handed out again after
+   * the database crashes (see `readAfter`).
    */
   horizon: string
   /**
@@ -146,6 +148,13 @@ export interface Batch {
  * a reader trusting `position > checkpoint` skips an event whose transaction commits after a later
  * one was read. So only events of transactions below the snapshot's xmin (all ended) are read, in
  * (transaction id, position) order, which cannot change once they are visible.
+ *
+ * The horizon stops one past the log's newest transaction (`crashSafeHorizon`): a transaction that
+ * wrote nothing (a NOTIFY, a read that took an id) commits without waiting for its WAL to reach the
+ * disk, and after a crash PostgreSQL hands its id out again. A reader that had moved past such ids
+ * skipped the first events written after the restart (seen: a read model a registration short for
+ * good after `pg_ctl stop -m immediate` under load). A transaction that wrote events waited for the
+ * disk before it committed: no id up to the newest of them is handed out again.
  */
 export async function readAfter(
   sql: SqlClient,
@@ -166,7 +175,7 @@ export async function readAfter(
           b AS (SELECT l.tx_id, l.position FROM h CROSS JOIN LATERAL (
                   SELECT tx_id, position FROM tandem.event_log WHERE tx_id < h.xmin
                   ORDER BY tx_id DESC, position DESC LIMIT 1) l)
-     SELECT h.xmin::text AS horizon, m.top::text AS top, m.top >= h.xmin AS held,
+     SELECT ${crashSafeHorizon('h.xmin', 'm.top')} AS horizon, m.top::text AS top, m.top >= h.xmin AS held,
             b.tx_id::text AS below_tx, b.position::text AS below_position,
             e.position::text, e.tx_id::text, e.stream_id, e.stream_version,
             e.type, e.data, e.metadata, ${recordedMs}
@@ -234,6 +243,14 @@ export async function transactionOf(sql: SqlClient, position: string): Promise<s
   )
   return row?.tx_id
 }
+
+/**
+ * SQL for a read's horizon, as text: the snapshot's `xmin`, but no further than one past `top`, the
+ * log's newest transaction (null: an empty log). Ids past the newest transaction that wrote to the
+ * disk may be handed out again after a crash (`readAfter`).
+ */
+export const crashSafeHorizon = (xmin: string, top: string) =>
+  `least(${xmin}::text::numeric, coalesce(${top}::text::numeric + 1, 1))::text`
 
 /**
  * The log's head: its highest position ('0' when empty), and its last event in the order readers take

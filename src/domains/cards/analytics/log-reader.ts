@@ -1,4 +1,4 @@
-import { compareDecimal, type SqlClient } from '../../../kernel/index.js'
+import { compareDecimal, crashSafeHorizon, type SqlClient } from '../../../kernel/index.js'
 
 /**
  * The analytics engine's view of the event log: the transaction events after a checkpoint, gap-safe,
@@ -82,8 +82,9 @@ export async function readTransactionEvents(
   limit: number,
 ): Promise<LogBatch> {
   const rows = await sql.query<Partial<LoggedTransactionEvent> & { horizon: string }>(
-    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-     SELECT h.xmin::text AS horizon, e.tx_id::text AS "txId", e.position::text AS position, e.type,
+    `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+          m AS (SELECT max(tx_id) AS top FROM tandem.event_log)
+     SELECT ${crashSafeHorizon('h.xmin', 'm.top')} AS horizon, e.tx_id::text AS "txId", e.position::text AS position, e.type,
             e.data->>'transactionId' AS "transactionId", e.data->>'cardId' AS "cardId",
             e.data->>'customerId' AS "customerId", e.data->>'product' AS product,
             e.data->>'currency' AS currency, e.data->>'merchantId' AS "merchantId",
@@ -91,7 +92,7 @@ export async function readTransactionEvents(
             e.data->>'occurredAt' AS "occurredAt", e.data->>'amount' AS amount,
             e.data->>'authorizedAmount' AS "authorizedAmount", e.data->>'previousAmount' AS "previousAmount",
             e.data->>'capturedAmount' AS "capturedAmount", e.data->>'releasedAmount' AS "releasedAmount"
-     FROM h LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e
+     FROM h CROSS JOIN m LEFT JOIN LATERAL tandem.events_after(h.xmin, $1::xid8, $2::bigint, $4::text[], $3::integer) e
        ON true`,
     [after.txId, after.position, limit, transactionEventTypes],
   )
