@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { cutText } from '../../kernel/index.js'
-import { lengthFor, sentencesOf, summarizeText, summarizerFor, termsOf } from './summarizer.js'
+import {
+  heaviest,
+  lengthFor,
+  maxGraphTerms,
+  sentencesOf,
+  summarizeText,
+  summarizerFor,
+  termsOf,
+} from './summarizer.js'
 
 const english =
   'CQRS separates commands from queries. Commands change the state of the system. ' +
@@ -12,6 +20,28 @@ const korean =
   '명령과 조회를 분리하면 읽기와 쓰기를 따로 확장할 수 있습니다.'
 
 describe('the local summarizer', () => {
+  it('compares sentences by their heaviest terms only, so that unrelated long sentences cost what short ones do', () => {
+    // Sentences of hundreds of unrelated Chinese characters (a bigram each) made every pair of the 300
+    // candidates hundreds of lookups: over half a second of the event loop for 100,000 characters.
+    const weights = new Map(Array.from({ length: 200 }, (_, i) => [`t${i}`, i % 7] as [string, number]))
+    const kept = heaviest(weights)
+    expect(kept.size).toBe(maxGraphTerms)
+    // The heaviest (6s, then 5s…), ties in the order the sentence gave them.
+    expect([...kept.keys()].slice(0, 3)).toEqual(['t6', 't13', 't20'])
+    expect(Math.min(...kept.values())).toBeGreaterThanOrEqual(
+      Math.max(...[...weights].filter(([t]) => !kept.has(t)).map(([, w]) => w)),
+    )
+    const few = new Map([['a', 1]])
+    expect(heaviest(few)).toBe(few)
+    // Such a text is still summarized: whole sentences, the brief style's three.
+    let seed = 1
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    const sentence = () =>
+      `${Array.from({ length: 330 }, () => String.fromCharCode(0x4e00 + Math.floor(next() * 0x5000))).join('')}。`
+    const text = Array.from({ length: 300 }, sentence).join('')
+    expect(sentencesOf(summarizeText(text, 'brief'))).toHaveLength(3)
+  })
+
   it('splits sentences on Latin and CJK marks and on blank lines', () => {
     // A Hangul filler is a letter to Unicode and blank to a reader: no sentence.
     expect(sentencesOf('\u3164\n\nx.')).toEqual(['x.'])
