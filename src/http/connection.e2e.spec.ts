@@ -545,7 +545,7 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
       }
     })
 
-    it('answers a request that comes while the server closes 503 UNAVAILABLE as problem+json', async () => {
+    it('answers what is in flight while the server closes, and closes each connection with its answer', async () => {
       const own = await alone(limits)
       let closing: Promise<undefined> | undefined
       try {
@@ -561,15 +561,18 @@ describe.each(modes)('connections: bodies too large, requests too slow (%s)', (m
         closing = own.app.close()
         // It stops listening once its preClose hooks have run: the server is closing by then.
         for (let waited = 0; own.app.server.listening && waited < patienceMs; waited += 20) await sleep(20)
-        socket.write(`${body.slice(4)}GET /health HTTP/1.1\r\nHost: t\r\n\r\n`)
+        socket.write(body.slice(4))
+        // The client keeps its end open, as a pool or a proxy does: the server ends the connection
+        // (it waited for the keep-alive timeout, 72 s, and the process with it).
+        const closed = await Promise.race([
+          closing.then(() => 'closed'),
+          sleep(patienceMs).then(() => 'waiting'),
+        ])
+        expect(closed).toBe('closed')
         await Promise.race([ended, sleep(patienceMs)])
-        const statuses = [...answer.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])
-        expect(statuses).toEqual(['200', '503'])
-        const last = answer.slice(answer.lastIndexOf('HTTP/1.1 503'))
-        expect(last.toLowerCase()).toContain('content-type: application/problem+json')
-        expect(last).toContain('"code":"UNAVAILABLE"')
-        // Counted by this file's check of statuses over 499: this one is the answer asked for.
-        expect(serverErrors.splice(0)).toEqual(['GET /health -> 503'])
+        expect([...answer.matchAll(/HTTP\/1.1 (\d{3}) /g)].map((m) => m[1])).toEqual(['200'])
+        expect(answer.toLowerCase()).toContain('connection: close')
+        expect(socket.destroyed || socket.readableEnded).toBe(true)
       } finally {
         await (closing ?? own.app.close())
       }

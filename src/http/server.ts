@@ -303,6 +303,16 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     endEventStreams(app.server)
     done()
   })
+  // And closes each connection with its answer: the close waits for every connection to end, and a
+  // client keeping its connection (a pool, a proxy) held a stopping process up to the keep-alive
+  // timeout (76 s seen), or past the 10-s bound on shutdown, blamed on the stores.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) {
+      reply.raw.shouldKeepAlive = false
+      void reply.header('connection', 'close')
+    }
+    done(null, payload)
+  })
   // A callback hook: an async one costs every request a promise.
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id)
