@@ -59,15 +59,16 @@ function visible(state: QuizState, caller: Caller | undefined): { status: 'open'
 }
 
 /**
- * A choice as a reader sees it: compatibility forms folded (NFKC), invisible format characters
- * (zero-width spaces, soft hyphens) dropped, blanks run together and trimmed. Two choices that look
- * the same are one: a learner could not tell which is right.
+ * A choice as a reader sees it: compatibility forms folded (NFKC), characters shown as nothing
+ * dropped (format characters such as zero-width spaces and soft hyphens, and the other default
+ * ignorables: Hangul fillers, variation selectors), blanks (the braille blank among them) run
+ * together and trimmed. Two choices that look the same are one: a learner could not tell which is right.
  */
 const lookOf = (choice: string) =>
   choice
     .normalize('NFKC')
-    .replace(/\p{Cf}/gu, '')
-    .replace(/\s+/gu, ' ')
+    .replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '')
+    .replace(/[\s\u2800]+/gu, ' ')
     .trim()
 
 /** What the schema cannot say: the answer is one of the question's choices, and choices differ. */

@@ -126,6 +126,10 @@ describe('create-quiz', () => {
         ['Paris', 'Pari\u00ads', 'Lyon'],
         ['Paris', '\uff30aris', 'Lyon'],
         ['New  York', 'New York', 'Lyon'],
+        // Shown as nothing (a Hangul filler, a variation selector), or as a blank (the braille blank).
+        ['Paris', 'Paris\u3164', 'Lyon'],
+        ['Paris', 'Paris\ufe0f', 'Lyon'],
+        ['New York', 'New\u2800York', 'Lyon'],
       ])
         given(absent)
           .when({ ...input, questions: [{ ...two, choices }] })
