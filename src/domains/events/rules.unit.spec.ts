@@ -498,6 +498,17 @@ describe('decideCancel', () => {
         .then([cancelled(bobs), promoted(wil)])
     })
 
+    it('cancels after the start too, and the freed seat goes to the first waitlisted: one who comes late may still come', () => {
+      const bobs = confirmedReg('bob')
+      const later = '2031-04-01T19:00:00.000Z'
+      given(event(full(), bobs, wil))
+        .when({ eventId }, { now: later })
+        .then([
+          RegistrationCancelled.create({ ...cancelled(bobs).data, cancelledAt: later }),
+          WaitlistedParticipantConfirmed.create({ ...promoted(wil).data, confirmedAt: later }),
+        ])
+    })
+
     it('promotes nobody when a waitlisted registration is cancelled', () => {
       given(event(full(), wim, wil))
         .when({ eventId }, { caller: { id: 'wim', roles: [] } })
