@@ -16,6 +16,11 @@ export interface BusBenchOptions {
   warmUp?: number
   /** Only these domains' mixes (default: every registered domain that offers one). */
   domains?: readonly string[]
+  /**
+   * On SIGINT or SIGTERM, drop the scratch database and exit (the CLI's run: Ctrl-C left a
+   * `tandem_bench_*` database on the server for good).
+   */
+  exitOnSignal?: boolean
 }
 
 export interface BusBenchResult {
@@ -55,26 +60,53 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
   // Only the domains measured are served: another's projections and processors would read the log
   // after every command too.
   const domains = options.domains ? allDomains.filter((d) => options.domains?.includes(d.name)) : allDomains
-  const scratch = options.postgresUrl ? await scratchOn(options.postgresUrl) : undefined
-  const tandem = await startTandem({
-    config: {
-      ...base,
-      databaseUrl: scratch?.url,
-      readDatabaseUrl: undefined,
-      redisUrl: undefined,
-      authSecret: 'benchmark-secret-not-for-serving',
-    },
-    inMemory: !options.postgresUrl,
-    domains,
-    log: pino({ level: 'warn' }),
-  })
+  // Each part is closed once, whether the run ends or a signal stops it, and only once it is made.
+  const made = {
+    scratch: undefined as Promise<Scratch> | undefined,
+    tandem: undefined as Promise<Tandem> | undefined,
+  }
+  let closed: Promise<void> | undefined
+  const close = () =>
+    (closed ??= (async () => {
+      await (await made.tandem?.catch(() => undefined))?.close()
+      await (await made.scratch?.catch(() => undefined))?.drop()
+    })())
+  const stopped = { bySignal: false }
+  const abandon = (signal: NodeJS.Signals) => {
+    stopped.bySignal = true
+    void close()
+      .catch(() => undefined)
+      .then(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  }
+  const signals = options.postgresUrl && options.exitOnSignal ? (['SIGINT', 'SIGTERM'] as const) : []
+  for (const signal of signals) process.once(signal, abandon)
   try {
-    return await run(tandem, options)
+    made.scratch = options.postgresUrl ? scratchOn(options.postgresUrl) : undefined
+    const scratch = await made.scratch
+    made.tandem = startTandem({
+      config: {
+        ...base,
+        databaseUrl: scratch?.url,
+        readDatabaseUrl: undefined,
+        redisUrl: undefined,
+        authSecret: 'benchmark-secret-not-for-serving',
+      },
+      inMemory: !options.postgresUrl,
+      domains,
+      log: pino({ level: 'warn' }),
+    })
+    return await run(await made.tandem, options)
+  } catch (error) {
+    // Stopped: the operations cut by the close fail, and the process exits once the database is gone.
+    if (stopped.bySignal) await new Promise(() => undefined)
+    throw error
   } finally {
-    await tandem.close()
-    await scratch?.drop()
+    for (const signal of signals) process.off(signal, abandon)
+    if (!stopped.bySignal) await close()
   }
 }
+
+type Scratch = Awaited<ReturnType<typeof createScratchDatabase>>
 
 async function run(tandem: Tandem, options: BusBenchOptions): Promise<BusBenchResult> {
   const buses = { commands: tandem.commands, queries: tandem.queries }

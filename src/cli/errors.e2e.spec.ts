@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -252,4 +252,39 @@ it.runIf(servicesAvailable)(
     }
   },
   120_000,
+)
+
+it.runIf(servicesAvailable)(
+  'drops the scratch database of `bench --postgres` when stopped with Ctrl-C',
+  { timeout: 120_000 },
+  async () => {
+    const admin = new pg.Client({ connectionString: postgresUrl })
+    await admin.connect()
+    const benchDatabases = async () =>
+      (
+        await admin.query<{ name: string }>(
+          `SELECT datname AS name FROM pg_database WHERE datname LIKE 'tandem\\_bench\\_%'`,
+        )
+      ).rows.map((r) => r.name)
+    try {
+      const before = new Set(await benchDatabases())
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'bench', '10000000', '--postgres', postgresUrl],
+        { stdio: 'ignore' },
+      )
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      let made: string | undefined
+      for (let waited = 0; !made && waited < 60_000; waited += 100) {
+        made = (await benchDatabases()).find((name) => !before.has(name))
+        if (!made) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(made).toBeDefined()
+      child.kill('SIGINT')
+      expect(await exited).toBe(130)
+      expect(await benchDatabases()).not.toContain(made)
+    } finally {
+      await admin.end()
+    }
+  },
 )

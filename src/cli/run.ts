@@ -248,6 +248,7 @@ export async function main(argv: string[]): Promise<void> {
           concurrency: count('--concurrency', values.concurrency, 8, 1000),
           domains: values.domain?.split(','),
           quiet: values.json,
+          exitOnSignal: true,
         })
         if (values.json) console.log(JSON.stringify(result))
       }
