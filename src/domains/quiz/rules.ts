@@ -61,15 +61,20 @@ function visible(state: QuizState, caller: Caller | undefined): { status: 'open'
 /**
  * A choice as a reader sees it: compatibility forms folded (NFKC), characters shown as nothing
  * dropped (format characters such as zero-width spaces and soft hyphens, and the other default
- * ignorables: Hangul fillers, variation selectors), blanks (the braille blank among them) run
- * together and trimmed. Two choices that look the same are one: a learner could not tell which is right.
+ * ignorables, Hangul fillers among them), blanks (the braille blank among them) run together and
+ * trimmed. Two choices that look the same are one: a learner could not tell which is right. Kept:
+ * the joiners and the variation selectors, which change the glyphs around them (Persian and Indic
+ * words written with a zero-width non-joiner, emoji sequences, a text or emoji heart, a CJK
+ * character's variant).
  */
 const lookOf = (choice: string) =>
   choice
     .normalize('NFKC')
-    .replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '')
+    .replace(shownAsNothing, '')
     .replace(/[\s\u2800]+/gu, ' ')
     .trim()
+const shownAsNothing =
+  /(?![\u200C\u200D\u180B-\u180D\u180F\uFE00-\uFE0F\u{E0100}-\u{E01EF}])[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu
 
 /** What the schema cannot say: the answer is one of the question's choices, and choices differ. */
 export function checkQuestions(questions: readonly Question[]): void {

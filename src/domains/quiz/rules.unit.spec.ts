@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Caller } from '../../kernel/index.js'
 import { deciderSpec } from '../../kernel/testing.js'
 import {
@@ -18,6 +18,7 @@ import {
   QuizUpdated,
 } from './messages.js'
 import {
+  checkQuestions,
   decideAttempt,
   decideCreate,
   decideUpdate,
@@ -126,14 +127,24 @@ describe('create-quiz', () => {
         ['Paris', 'Pari\u00ads', 'Lyon'],
         ['Paris', '\uff30aris', 'Lyon'],
         ['New  York', 'New York', 'Lyon'],
-        // Shown as nothing (a Hangul filler, a variation selector), or as a blank (the braille blank).
+        // Shown as nothing (a Hangul filler, a word joiner), or as a blank (the braille blank).
         ['Paris', 'Paris\u3164', 'Lyon'],
-        ['Paris', 'Paris\ufe0f', 'Lyon'],
+        ['Paris', 'Par\u2060is', 'Lyon'],
         ['New York', 'New\u2800York', 'Lyon'],
       ])
         given(absent)
           .when({ ...input, questions: [{ ...two, choices }] })
           .thenRefused('VALIDATION_FAILED', { errors: [{ path: '/questions/0/choices' }] })
+    })
+    it('takes choices that a joiner or a variation selector makes look different', () => {
+      for (const choices of [
+        ['\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645', '\u0645\u06cc\u062e\u0648\u0627\u0647\u0645'], // Persian, with and without a ZWNJ
+        ['\u0915\u094d\u0937', '\u0915\u094d\u200c\u0937'], // Devanagari: the conjunct, the half form
+        ['\u2764', '\u2764\ufe0f'], // a text heart, an emoji heart
+        ['\u{1f468}\u200d\u{1f469}', '\u{1f468}\u{1f469}'], // one joined glyph, two
+        ['\u845b', '\u845b\u{e0100}'], // a CJK character and its variant
+      ])
+        expect(() => checkQuestions([{ text: 'Which?', choices, answer: 0, points: 1 }])).not.toThrow()
     })
   })
 
