@@ -73,8 +73,7 @@ const lookOf = (choice: string) =>
     .replace(shownAsNothing, '')
     .replace(/[\s\u2800]+/gu, ' ')
     .trim()
-const shownAsNothing =
-  /(?![\u200C\u200D\u180B-\u180D\u180F\uFE00-\uFE0F\u{E0100}-\u{E01EF}])[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu
+const shownAsNothing = /(?!\u200C|\u200D|\p{Variation_Selector})[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu
 
 /** What the schema cannot say: the answer is one of the question's choices, and choices differ. */
 export function checkQuestions(questions: readonly Question[]): void {
