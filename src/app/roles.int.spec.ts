@@ -14,7 +14,7 @@ import { feedDomain } from '../domains/feed/index.js'
 import { createNote } from '../testing/notes-domain/commands.js'
 import { notesDomain, writer as noteWriter } from '../testing/notes-domain/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
-import { isUnavailable } from '../http/problem.js'
+import { isUnavailable } from '../core/sql.js'
 import { buildServer } from '../http/server.js'
 import {
   dropRedisReadModels,

@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '../core/errors.js'
 import { cutText } from '../core/schemas.js'
-import { sqlState } from '../core/sql.js'
+import { isUnavailable, sqlState } from '../core/sql.js'
 
 /** RFC 9457 problem details, as every error answers. */
 export const Problem = Type.Object(
@@ -84,22 +84,3 @@ function translate(error: unknown): AppError {
   return new AppError(500, 'INTERNAL', 'Internal error', 'This is a bug; it has been logged')
 }
 
-/**
- * SQLSTATEs of a database that cannot be used now, whatever the statement: a connection lost or
- * refused (08), the server shutting down or starting (57P01, 57P03), too many connections (53300),
- * the credentials or pg_hba refused at connect time (28000, 28P01: the operator's to mend, nothing
- * in the request).
- */
-const unusable = new Set(['57P01', '57P03', '53300', '28000', '28P01'])
-
-/** A store that cannot be reached, or is shutting down: the client may retry. */
-export function isUnavailable(error: unknown): boolean {
-  const state = sqlState(error)
-  if (state && (state.startsWith('08') || unusable.has(state))) return true
-  const message = error instanceof Error ? error.message : ''
-  // 55000 is many things; at connect time, a database closed to connections (ALLOW_CONNECTIONS false).
-  if (state === '55000' && /not currently accepting connections/i.test(message)) return true
-  return /ECONNREFUSED|ECONNRESET|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|The client is closed|The client is offline|Socket closed unexpectedly/i.test(
-    message,
-  )
-}

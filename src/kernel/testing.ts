@@ -15,7 +15,7 @@ export {
 export type { StreamMemory } from '../core/stream-memory.js'
 export type { Recall } from '../core/metrics.js'
 /** Whether an error is a 503 a client should retry (the database or Redis away). */
-export { isUnavailable } from '../http/problem.js'
+export { isUnavailable } from '../core/sql.js'
 /** The event log's identity: the prefix of the Redis keys its read models use (`tandem:<first 13>`). */
 export { logIdentity } from '../storage/schema.js'
 export { modes, redisUrl, servicesAvailable, type Mode } from '../testing/services.js'

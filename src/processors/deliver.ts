@@ -3,7 +3,7 @@ import type { CommandBus } from '../core/command-bus.js'
 import { isAppError, type AppError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { StoredEvent } from '../core/envelope.js'
-import type { SqlClient } from '../core/sql.js'
+import { isUnavailable, type SqlClient } from '../core/sql.js'
 import { processorId, type Processor, type ProcessorContext } from './processor.js'
 
 export interface Delivery {
@@ -110,14 +110,29 @@ export async function deliver(
   options: Delivery & { signal: AbortSignal },
 ): Promise<Outcome> {
   const { attempts, backoffMs } = processor.retry
+  /** Failures while a store could not be reached: not the handler's, not counted against its attempts. */
+  let outages = 0
   for (let attempt = 1; ; attempt++) {
     try {
       await handleOnce(processor, event, { ...options, attempt })
       return { handled: true, attempts: attempt }
     } catch (error) {
       options.signal.throwIfAborted()
-      if (attempt >= attempts) return { handled: false, attempts: attempt, error: failureText(error) }
-      const waitMs = Math.min(30_000, backoffMs * 2 ** (attempt - 1))
+      if (storeUnreachable(error)) {
+        // A database restarting refuses for seconds: the event waits for it, however long, rather
+        // than be parked as if its handler had failed (seen: parked within 1.5 s of a restart).
+        outages++
+        if (outages === 1 || outages % 30 === 0)
+          options.log.warn(
+            { err: error, position: event.position, eventType: event.type, outages },
+            'processor cannot reach a store; trying the event again',
+          )
+        await delay(Math.min(5000, 100 * 2 ** Math.min(outages, 6)), undefined, { signal: options.signal })
+        continue
+      }
+      const counted = attempt - outages
+      if (counted >= attempts) return { handled: false, attempts: counted, error: failureText(error) }
+      const waitMs = Math.min(30_000, backoffMs * 2 ** (counted - 1))
       options.log.warn(
         { err: error, position: event.position, eventType: event.type, attempt, waitMs },
         'processor failed on an event; trying again',
@@ -125,6 +140,13 @@ export async function deliver(
       await delay(waitMs, undefined, { signal: options.signal })
     }
   }
+}
+
+/** A failure because a store could not be reached or used now (a database restarting, a connection cut). */
+function storeUnreachable(error: unknown): boolean {
+  const cause = error instanceof CommandFailedError ? error.error : error
+  if (isAppError(cause)) return cause.status === 503 && cause.code === 'UNAVAILABLE'
+  return isUnavailable(cause)
 }
 
 /** What a dead letter says of its failure: the code and detail of a platform error, else the message. */

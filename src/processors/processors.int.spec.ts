@@ -140,6 +140,37 @@ describe.each(modes)('processors (%s)', (mode) => {
     for (const order of orders) expect((await notices(t, order)).raced).toBe(1)
   })
 
+  it('waits for a store that cannot be reached, however many attempts that takes, and parks nothing', async () => {
+    const order = id('outage')
+    await place(t, order)
+    let refusals = 0
+    const patient = defineProcessor({
+      domain: 'orders',
+      name: 'patient',
+      version: 1,
+      events: [OrderPlaced],
+      startFrom: 'beginning',
+      // Two attempts for a failure of its own: the database restarting refuses more times than that.
+      retry: { attempts: 2, backoffMs: 5 },
+      async handle(event, ctx) {
+        if (event.data.orderId !== order) return
+        if (refusals < 3) {
+          refusals++
+          throw Object.assign(new Error('the database system is starting up'), { code: '57P03' })
+        }
+        await ctx.send(sendNotice, { orderId: order, kind: 'patient' })
+      },
+    })
+    const manager = await startManager([patient])
+    try {
+      await until(async () => (await notices(t, order)).patient === 1)
+      expect(refusals).toBe(3)
+      expect((await manager.status()).find((p) => p.name === 'orders/patient')?.deadLetters).toBe(0)
+    } finally {
+      await manager.stop()
+    }
+  })
+
   it('hands each batch to prefetch before its events are handled, and handles them without it when it fails', async () => {
     const orders = Array.from({ length: 6 }, (_, i) => id(`prefetch-${i}`))
     for (const order of orders) await place(t, order)

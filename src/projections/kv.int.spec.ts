@@ -1,6 +1,6 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isUnavailable } from '../http/problem.js'
+import { isUnavailable } from '../core/sql.js'
 import { pino } from 'pino'
 import { createClient } from 'redis'
 import { redisUrl, servicesAvailable } from '../testing/services.js'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isUnavailable } from './problem.js'
+import { isUnavailable } from './sql.js'
 
 /** An error as node-postgres gives a server's refusal: its SQLSTATE in `code`. */
 const refusal = (code: string, message: string) => Object.assign(new Error(message), { code })
