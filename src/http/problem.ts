@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '../core/errors.js'
 import { cutText } from '../core/schemas.js'
-import { isUnavailable, sqlState } from '../core/sql.js'
+import { isUnavailable } from '../core/sql.js'
 
 /** RFC 9457 problem details, as every error answers. */
 export const Problem = Type.Object(
