@@ -83,4 +83,3 @@ function translate(error: unknown): AppError {
     return new UnavailableError('UNAVAILABLE', 'Service unavailable', 'A store is not reachable; retry later')
   return new AppError(500, 'INTERNAL', 'Internal error', 'This is a bug; it has been logged')
 }
-
