@@ -43,6 +43,12 @@ export const unframedRequest = (request: IncomingMessage): boolean => unframed.h
 /** Whether `request`'s connection closes after its answer, its framing lost (`judgeFraming`). */
 export const closesAfter = (request: IncomingMessage): boolean => framingLost.has(request.socket)
 
+/** Ends the connection with this answer: Node closes it once sent, and the client is told so. */
+export function closeAfterAnswer(reply: FastifyReply): void {
+  reply.raw.shouldKeepAlive = false
+  void reply.header('connection', 'close')
+}
+
 /** A request that frames a body: a `Content-Length` above 0, or a `Transfer-Encoding`. */
 const carriesBody = (raw: IncomingMessage): boolean =>
   raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0
@@ -112,8 +118,7 @@ export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
     if (!(request.raw.socket instanceof Socket)) return done()
     if (!queue(request.raw.socket)) {
       // Not kept alive: a refused body is otherwise read to its end for the connection to go on.
-      reply.raw.shouldKeepAlive = false
-      void reply.header('connection', 'close')
+      closeAfterAnswer(reply)
       return done(tooManyPipelined)
     }
     if (bodyDue(request.raw)) {

@@ -11,6 +11,7 @@ import type { AnyCommand, Caller } from '../core/messages.js'
 import {
   answeredPastFastify,
   clientErrorHandler,
+  closeAfterAnswer,
   closesAfter,
   guardRequests,
   guardServer,
@@ -307,10 +308,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   // client keeping its connection (a pool, a proxy) held a stopping process up to the keep-alive
   // timeout (76 s seen), or past the 10-s bound on shutdown, blamed on the stores.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) {
-      reply.raw.shouldKeepAlive = false
-      void reply.header('connection', 'close')
-    }
+    if (closing) closeAfterAnswer(reply)
     done(null, payload)
   })
   // A callback hook: an async one costs every request a promise.
@@ -319,10 +317,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     const raw = request.raw
     // Where a request's body ends is not known: nothing more is served on the connection, whatever
     // this request is answered.
-    if (closesAfter(raw)) {
-      reply.raw.shouldKeepAlive = false
-      void reply.header('connection', 'close')
-    }
+    if (closesAfter(raw)) closeAfterAnswer(reply)
     const twice = repeatedHeader(raw.rawHeaders)
     if (closing) done(shuttingDown)
     else if (unframedRequest(raw)) done(otherCoding)

@@ -4,6 +4,7 @@ import { isAppError, type AppError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { StoredEvent } from '../core/envelope.js'
 import { isUnavailable, type SqlClient } from '../core/sql.js'
+import { failureBackoffMs } from '../projections/loop.js'
 import { processorId, type Processor, type ProcessorContext } from './processor.js'
 
 export interface Delivery {
@@ -127,7 +128,7 @@ export async function deliver(
             { err: error, position: event.position, eventType: event.type, outages },
             'processor cannot reach a store; trying the event again',
           )
-        await delay(Math.min(5000, 100 * 2 ** Math.min(outages, 6)), undefined, { signal: options.signal })
+        await delay(failureBackoffMs(outages), undefined, { signal: options.signal })
         continue
       }
       const counted = attempt - outages

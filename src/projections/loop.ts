@@ -30,6 +30,9 @@ export interface LoopOptions {
   lingerMs: number
 }
 
+/** The wait after the `failures`th failure in a row: 200 ms doubling, at most 5 s. */
+export const failureBackoffMs = (failures: number) => Math.min(5000, 100 * 2 ** Math.min(failures, 6))
+
 /**
  * The loop shared by projection runners and processors: step; at the log's end sleep until a commit
  * wakes it (or `pollMs`); after a failure, log it and back off (100 ms doubling to 5 s).
@@ -85,7 +88,7 @@ export function createLoop(options: LoopOptions): Loop {
           if (failures === 1 || failures % 30 === 0) {
             log.error({ err: error, [kind]: name, failures }, `${kind} failed; retrying`)
           }
-          await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)))
+          await sleep(failureBackoffMs(failures))
         }
       }
     } finally {
