@@ -2,7 +2,7 @@ import { describeMeasurement } from '../scenarios/scenario.js'
 import { runLoad, type Span } from './load.js'
 import type { Measurement, Mode } from './results.js'
 import type { ServerProcess } from './server-process.js'
-import { removeCompiledSources } from './sources.js'
+import { removeCompiledSources } from '../../src/testing/compiled-sources.js'
 import { startBareServer, startTandemServer, type TandemServer } from './tandem-server.js'
 
 /** What every scenario is given: how long and how hard to load, where the services are, how to report. */

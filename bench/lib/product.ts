@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 export function product<T>(path: string): Promise<T> {
   const tree = process.env.BENCH_FROM_SRC === '1' ? 'src' : 'dist'
   const file = fileURLToPath(new URL(`../../${tree}/${path}`, import.meta.url))
-  // This module compiled beside the sources (bench/lib/sources.ts) loads them compiled too.
+  // This module compiled beside the sources (src/testing/compiled-sources.ts) loads them compiled too.
   const typescript = tree === 'src' && import.meta.url.endsWith('.ts')
   return import(typescript ? file.replace(/\.js$/, '.ts') : file) as Promise<T>
 }

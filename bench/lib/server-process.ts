@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Ready, Reply, Request, ServerKind } from '../server/protocol.js'
-import { compiledSources } from './sources.js'
+import { compiledSources } from '../../src/testing/compiled-sources.js'
 
 /** A server running in a child process, reachable over HTTP and controlled over IPC. */
 export interface ServerProcess {

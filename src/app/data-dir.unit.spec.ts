@@ -1,13 +1,16 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { execFile } from 'node:child_process'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from './config.js'
 import { dataDirSecret, existingDataDirSecret, lockDataDir } from './data-dir.js'
+import { compiledSources, removeCompiledSources } from '../testing/compiled-sources.js'
 
 const run = promisify(execFile)
+// The compiled copy the child processes load (a worker process is stopped, not exited: no exit hook runs).
+afterAll(() => removeCompiledSources())
 
 describe('the token secret kept in DATA_DIR', () => {
   const dirs: string[] = []
@@ -79,19 +82,20 @@ describe('the token secret kept in DATA_DIR', () => {
     // A lock of a process that ended (no process is 999999's age: the start time is of none).
     writeFileSync(join(d, 'tandem.lock'), '999999 1')
     const at = Date.now() + 2_500
+    const module = join(await compiledSources(), 'src', 'app', 'data-dir.js')
     const script = `
-      import { lockDataDir } from ${JSON.stringify(resolve('src/app/data-dir.ts'))}
-      while (Date.now() < ${at}) {}
+      import { lockDataDir } from ${JSON.stringify(module)}
+      // Asleep, not spinning: four processes spinning took the machine's two cores from other files.
+      const sleepUntil = (t) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, t - Date.now()))
+      sleepUntil(${at})
       let said = 'GOT'
       try { lockDataDir(${JSON.stringify(d)}) } catch (error) { said = String(error) }
       console.log(said)
       // Held a while, so that a late starter finds it held.
-      while (Date.now() < ${at + 1_500}) {}`
+      sleepUntil(${at + 1_500})`
     const said = await Promise.all(
       Array.from({ length: 4 }, () =>
-        run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]).then((r) =>
-          r.stdout.trim(),
-        ),
+        run(process.execPath, ['--input-type=module', '-e', script]).then((r) => r.stdout.trim()),
       ),
     )
     expect(said.filter((line) => line === 'GOT')).toHaveLength(1)

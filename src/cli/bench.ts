@@ -83,6 +83,10 @@ export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult
   try {
     made.scratch = options.postgresUrl ? scratchOn(options.postgresUrl) : undefined
     const scratch = await made.scratch
+    if (scratch && !options.quiet)
+      console.error(
+        `On the scratch database ${new URL(scratch.url).pathname.slice(1)}, dropped when the run ends.`,
+      )
     made.tandem = startTandem({
       config: {
         ...base,

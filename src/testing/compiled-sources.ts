@@ -3,18 +3,22 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-/** What a server process loads: the product's sources, the servers' own programs and the baselines. */
+/**
+ * What a process a test starts loads: the product's sources (the CLI), and for the benchmark's smoke
+ * run the servers' own programs and the baselines.
+ */
 const trees = ['src', 'bench/server', 'bench/baselines']
 const alone = ['bench/lib/product.ts']
 
 /**
- * The product's sources and the server programs compiled to plain JavaScript, once per bench
- * process, for runs on the sources (BENCH_FROM_SRC=1: the smoke test). A forked server then loads
- * JavaScript: under tsx's loader, which sees every module the process imports, node_modules
- * included, the same imports cost 1.5 s more CPU, most of what starting a server took in a smoke run.
+ * The product's sources and the server programs compiled to plain JavaScript, once per process, for
+ * the processes a test starts: the CLI, or a server of the benchmark's smoke run (BENCH_FROM_SRC=1).
+ * A child then loads JavaScript: under tsx's loader, which sees every module the process imports,
+ * node_modules included, the same imports cost 1 to 1.5 s more CPU, most of what starting a server
+ * took in a smoke run and of what a run of the CLI took.
  * esbuild, tsx's own compiler (it comes with tsx), strips the types as tsx does. The copy lives
  * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules; the
- * context removes it when it closes, or else the process when it exits.
+ * smoke run's context removes it when it closes, or else the process when it exits.
  */
 async function compileSources(): Promise<string> {
   const { build } = await import('esbuild')
@@ -54,4 +58,9 @@ export async function removeCompiledSources(): Promise<void> {
   const dir = await compiled?.catch(() => undefined)
   compiled = undefined
   if (dir) rmSync(dir, { recursive: true, force: true })
+}
+
+/** The CLI as compiled here: `node <file> <command> …` runs the sources as they are. */
+export async function compiledCli(): Promise<string> {
+  return join(await compiledSources(), 'src', 'cli', 'main.js')
 }
