@@ -3,20 +3,22 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 import { defineConfig } from 'vitest/config'
 
 /**
- * The files that took longest (`npm test` with a clean cache, 2026-12-05: 50, 38, 32, 22, 21, 21,
- * 19 and 17 s), started first so that the two workers finish together. Vitest orders files by the durations it cached on
- * an earlier run, and a clean clone has none: by size, these small files came last, and the server
- * smoke run went on alone for 19 s at the end.
+ * The files that took longest (`npm test` with a clean cache, three workers, 2026-12-07: 59, 38,
+ * 29, 24, 22, 22, 16, 14, 13 and 10 s), started first so that the workers finish together. Vitest
+ * orders files by the durations it cached on an earlier run, and a clean clone has none: by size,
+ * these small files came last, and the server smoke run went on alone for 19 s at the end.
  */
 const longest = [
   'bench/server.smoke.spec.ts',
+  'src/app/roles.int.spec.ts',
   'bench/embedded.smoke.spec.ts',
-  'src/cli/errors.e2e.spec.ts',
-  'src/cli/banner.e2e.spec.ts',
-  'src/domains/cards/anomaly/latency.int.spec.ts',
+  'src/http/live.e2e.spec.ts',
   'src/http/hostile-fields.e2e.spec.ts',
   'src/domains/feed/feed.property.int.spec.ts',
-  'src/http/live.e2e.spec.ts',
+  'src/http/connection.e2e.spec.ts',
+  'src/cli/banner.e2e.spec.ts',
+  'src/domains/cards/anomaly/latency.int.spec.ts',
+  'src/cli/errors.e2e.spec.ts',
 ]
 
 class LongestFirst extends BaseSequencer {
@@ -36,11 +38,13 @@ class LongestFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
-    // Two files at a time (the machines this runs on have two cores), each worker process reused
-    // from file to file: importing the application afresh for each of ~100 files cost more than a
-    // third of the suite's time. No spec keeps state in a module: each builds its own Tandem, stores
-    // and servers, and closes them.
-    maxWorkers: 2,
+    // Three files at a time on two cores: many specs wait (on PostgreSQL, on timers, on a child
+    // process), and with two a core stood idle a quarter of the time (`npm test` with a clean cache,
+    // 2026-12-07: 216 s with two, 166 and 191 s with three, 176 s with four). Each worker process is reused from file to file:
+    // importing the application afresh for each of ~100 files cost more than a third of the suite's
+    // time. No spec keeps state in a module: each builds its own Tandem, stores and servers, and
+    // closes them.
+    maxWorkers: 3,
     isolate: false,
     sequence: { sequencer: LongestFirst },
     projects: [
