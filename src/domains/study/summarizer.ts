@@ -17,7 +17,7 @@ const providers: Record<string, () => Summarizer> = {
   local: () => ({
     name: 'local-textrank',
     async summarize(r) {
-      const summary = summarizeText(r.content, r.style)
+      const summary = await inSlices(summarizing(r.content, r.style))
       // Only punctuation, marks or invisible characters: nothing a reader could be shown.
       if (summary === '') throw new Error('the text has no sentence to summarize')
       return summary
@@ -118,21 +118,60 @@ export function lengthFor(style: Style, n: number): number {
     : Math.min(n, Math.max(2, Math.min(10, Math.round(n * 0.25))))
 }
 
+/**
+ * A computation in steps: it yields between them, where the event loop may be handed back. Run at
+ * once (`summarizeText`) or in slices (the provider: `inSlices`).
+ */
+type Steps<T> = Generator<void, T, void>
+
+/** Runs `steps` to the end in this turn of the event loop. */
+function atOnce<T>(steps: Steps<T>): T {
+  for (;;) {
+    const next = steps.next()
+    if (next.done) return next.value
+  }
+}
+
+/**
+ * Runs `steps` to the end, handing the event loop back each time `sliceMs` have passed: the
+ * processor summarizes in the process that serves HTTP, and a long text held every request of the
+ * process for the whole summary (100,000 characters of unrelated Chinese: 150-250 ms here).
+ */
+export async function inSlices<T>(steps: Steps<T>, sliceMs = 10): Promise<T> {
+  let began = performance.now()
+  for (;;) {
+    const next = steps.next()
+    if (next.done) return next.value
+    if (performance.now() - began >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve))
+      began = performance.now()
+    }
+  }
+}
+
 /** Term weights (TF-IDF, sentences as documents) for each sentence. */
-function weigh(sentences: readonly string[]): Vector[] {
-  const tfs = sentences.map((s) => {
+function* weigh(sentences: readonly string[]): Steps<Vector[]> {
+  const tfs: Vector[] = []
+  for (const s of sentences) {
     const tf: Vector = new Map()
     for (const t of termsOf(s)) tf.set(t, (tf.get(t) ?? 0) + 1)
-    return tf
-  })
+    tfs.push(tf)
+    yield
+  }
   const df = new Map<string, number>()
-  for (const tf of tfs) for (const t of tf.keys()) df.set(t, (df.get(t) ?? 0) + 1)
+  for (const tf of tfs) {
+    for (const t of tf.keys()) df.set(t, (df.get(t) ?? 0) + 1)
+    yield
+  }
   const n = sentences.length
-  return tfs.map((tf) => {
+  const vectors: Vector[] = []
+  for (const tf of tfs) {
     const v: Vector = new Map()
     for (const [t, f] of tf) v.set(t, (1 + Math.log(f)) * Math.log(1 + n / (df.get(t) ?? 1)))
-    return v
-  })
+    vectors.push(v)
+    yield
+  }
+  return vectors
 }
 
 /** The `maxGraphTerms` heaviest terms of a vector (ties: the earlier term), the vector itself if it has no more. */
@@ -142,8 +181,12 @@ export function heaviest(v: Map<string, number>): Map<string, number> {
 }
 
 /** TextRank over the candidates' cosine-similarity graph: a score per candidate. */
-function textRank(candidates: readonly Vector[]): number[] {
-  const vectors = candidates.map(heaviest)
+function* textRank(candidates: readonly Vector[]): Steps<number[]> {
+  const vectors: Vector[] = []
+  for (const candidate of candidates) {
+    vectors.push(heaviest(candidate))
+    yield
+  }
   const n = vectors.length
   const norms = vectors.map(norm)
   const edges: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0))
@@ -156,6 +199,7 @@ function textRank(candidates: readonly Vector[]): number[] {
       out[i] = (out[i] ?? 0) + w
       out[j] = (out[j] ?? 0) + w
     }
+    yield
   }
   let scores = new Array<number>(n).fill(1)
   for (let k = 0; k < iterations; k++) {
@@ -168,6 +212,7 @@ function textRank(candidates: readonly Vector[]): number[] {
       }
       return 1 - damping + damping * sum
     })
+    yield
   }
   return scores
 }
@@ -182,19 +227,31 @@ const shortened = (sentence: string) =>
  * deterministic: ties go to the earlier sentence.
  */
 export function summarizeText(content: string, style: Style): string {
+  return atOnce(summarizing(content, style))
+}
+
+/** `summarizeText` in steps. */
+export function* summarizing(content: string, style: Style): Steps<string> {
   const sentences = sentencesOf(content).map(shortened)
   if (sentences.length <= 1) return sentences[0] ?? ''
-  const vectors = weigh(sentences)
+  const vectors = yield* weigh(sentences)
   const centroid: Vector = new Map()
-  for (const v of vectors) for (const [t, w] of v) centroid.set(t, (centroid.get(t) ?? 0) + w)
+  for (const v of vectors) {
+    for (const [t, w] of v) centroid.set(t, (centroid.get(t) ?? 0) + w)
+    yield
+  }
   const cn = norm(centroid)
-  const central = vectors
-    .map((v, i) => ({ i, score: cosine(v, centroid, norm(v), cn) }))
+  const scored: { i: number; score: number }[] = []
+  for (const [i, v] of vectors.entries()) {
+    scored.push({ i, score: cosine(v, centroid, norm(v), cn) })
+    yield
+  }
+  const central = scored
     .sort((a, b) => b.score - a.score || a.i - b.i)
     .slice(0, maxCandidates)
     .map((c) => c.i)
     .sort((a, b) => a - b)
-  const ranks = textRank(central.map((i) => vectors[i] as Vector))
+  const ranks = yield* textRank(central.map((i) => vectors[i] as Vector))
   const keep = central
     .map((i, k) => ({ i, score: ranks[k] ?? 0 }))
     .sort((a, b) => b.score - a.score || a.i - b.i)

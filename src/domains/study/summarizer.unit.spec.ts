@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { cutText } from '../../kernel/index.js'
 import {
   heaviest,
+  inSlices,
   lengthFor,
   maxGraphTerms,
   sentencesOf,
   summarizeText,
   summarizerFor,
+  summarizing,
   termsOf,
 } from './summarizer.js'
 
@@ -136,6 +138,42 @@ describe('the local summarizer', () => {
     const local = summarizerFor('local')
     for (const content of ['.'.repeat(1000), '\u0301\u200b'.repeat(500), ' \n '])
       await expect(local.summarize({ content, style: 'brief' })).rejects.toThrow('no sentence to summarize')
+  })
+
+  it('hands the event loop back while it summarizes, and gives the summary it gives at once', async () => {
+    let turns = 0
+    let counting = true
+    const count = () => {
+      turns++
+      if (counting) setImmediate(count)
+    }
+    const turnsDuring = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+      turns = 0
+      counting = true
+      setImmediate(count)
+      const result = await work()
+      counting = false
+      return [result, turns]
+    }
+    // Each step a slice of its own (0 ms): however fast the machine, the loop runs between steps, a
+    // step a sentence weighed, a candidate compared, an iteration of the ranking.
+    const content = korean.repeat(40)
+    const [sliced, stepTurns] = await turnsDuring(() => inSlices(summarizing(content, 'detailed'), 0))
+    expect(sliced).toBe(summarizeText(content, 'detailed'))
+    expect(stepTurns).toBeGreaterThan(100)
+    // The provider, in slices of 10 ms, on a text that took 150-250 ms at once here (300 sentences
+    // of unrelated Chinese characters): the loop ran while it worked.
+    let seed = 7
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    const sentence = () =>
+      `${Array.from({ length: 330 }, () => String.fromCharCode(0x4e00 + Math.floor(next() * 0x5000))).join('')}。`
+    const han = Array.from({ length: 300 }, sentence).join('')
+    const local = summarizerFor('local')
+    const [summary, providerTurns] = await turnsDuring(() =>
+      local.summarize({ content: han, style: 'brief' }),
+    )
+    expect(summary).toBe(summarizeText(han, 'brief'))
+    expect(providerTurns).toBeGreaterThan(1)
   })
 
   it('is chosen by name; an unknown provider is refused', () => {
