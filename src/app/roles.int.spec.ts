@@ -28,11 +28,11 @@ import { postgresUrl, redisUrl, servicesAvailable } from '../testing/services.js
 import { openStream } from '../testing/sse.js'
 import { ConfigError, loadConfig } from './config.js'
 import type { Domain } from './domain.js'
-import { migrateOnly, redisPrefixOf, startTandem, type Tandem } from './tandem.js'
+import { migrateOnly, migrationsOf, redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { dropRedisPrefix } from '../projections/kv-redis.js'
 import { kvCatalog } from '../projections/targets.js'
 import { postgresClaims } from '../storage/claims.js'
-import { createScratchDatabase } from '../storage/scratch-database.js'
+import { createScratchDatabase, withClient } from '../storage/scratch-database.js'
 
 const organizer: Caller = { id: 'org', roles: ['organizer'] }
 const admin: Caller = { id: 'root', roles: ['admin'] }
@@ -842,6 +842,43 @@ it('refuses to start on a DATA_DIR whose database cannot be opened, naming the s
     await rm(dataDir, { recursive: true, force: true })
   }
 })
+
+it.runIf(servicesAvailable)(
+  'says at start that a PostgreSQL which may lose its last commits in a crash needs its read models rebuilt after one',
+  { timeout: 60_000 },
+  async () => {
+    const scratch = await createScratchDatabase(postgresUrl, 'durability', {
+      migrations: [...migrationsOf([notesDomain]).write, ...migrationsOf([notesDomain]).read],
+    })
+    const warnings: string[] = []
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) })
+    const start = async () => {
+      const tandem = await startTandem({
+        config: { ...loadConfig({ DATABASE_URL: scratch.url }), authSecret: testSecret },
+        domains: [notesDomain],
+        log,
+      })
+      await tandem.close()
+    }
+    try {
+      await start()
+      expect(warnings.filter((w) => w.includes('last commits'))).toEqual([])
+      await withClient(scratch.url, (c) =>
+        c.query(`ALTER DATABASE ${new URL(scratch.url).pathname.slice(1)} SET synchronous_commit = off`),
+      )
+      await start()
+      const said = warnings.map((w) => JSON.parse(w) as { msg: string; settings?: string[] })
+      expect(said.filter((w) => w.msg.includes('last commits'))).toEqual([
+        expect.objectContaining({
+          settings: ['synchronous_commit=off'],
+          msg: 'PostgreSQL may lose its last commits in a crash: after one, rebuild every read model (tandem rebuild <projection>)',
+        }),
+      ])
+    } finally {
+      await scratch.drop()
+    }
+  },
+)
 
 it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {
   const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' })

@@ -117,6 +117,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const metrics = createMetrics({ processMetrics: true })
     const { sql, readSql } = await openDatabases(options, closers, metrics)
     await migrateDatabases({ sql, readSql, domains, log })
+    if (mode === 'server') await warnOfLosableCommits(sql, log)
 
     const kv = config.redisUrl ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
     closers.push(() => kv.close())
@@ -365,6 +366,24 @@ async function openDatabases(
   if (readSql !== sql && config.readDatabaseUrl)
     await answers(readSql, 'READ_DATABASE_URL', config.readDatabaseUrl)
   return { sql, readSql }
+}
+
+/**
+ * A PostgreSQL that may lose its last commits in a crash (`fsync` or `synchronous_commit` off) hands
+ * their transaction ids out again after it: a read model may then hold an event the log lost, and
+ * skip events written after the restart below where it had read (src/storage/event-log.ts,
+ * `crashSafeHorizon`, relies on commits that wrote events reaching the disk). The operator's choice,
+ * said at start with what to do after such a crash.
+ */
+async function warnOfLosableCommits(sql: Sql, log: Logger): Promise<void> {
+  const off = await sql.query<{ name: string }>(
+    `SELECT name FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit') AND setting = 'off'`,
+  )
+  if (off.length === 0) return
+  log.warn(
+    { settings: off.map((r) => `${r.name}=off`) },
+    'PostgreSQL may lose its last commits in a crash: after one, rebuild every read model (tandem rebuild <projection>)',
+  )
 }
 
 /** A PostgreSQL that does not answer at start stops the process, naming the variable that named it. */
