@@ -18,12 +18,13 @@ const alone = ['bench/lib/product.ts']
  * took in a smoke run and of what a run of the CLI took.
  * esbuild, tsx's own compiler (it comes with tsx), strips the types as tsx does. The copy lives
  * under .scratch/ (ignored), where imports of packages resolve to the repository's node_modules; the
- * smoke run's context removes it when it closes, or else the process when it exits.
+ * smoke run's context, or a spec's `afterAll`, removes it (a test worker is stopped, not exited: its
+ * exit hook does not run), or else the process when it exits.
  */
 async function compileSources(): Promise<string> {
   const { build } = await import('esbuild')
   mkdirSync(join(root, '.scratch'), { recursive: true })
-  const out = mkdtempSync(join(root, '.scratch', 'bench-sources-'))
+  const out = mkdtempSync(join(root, '.scratch', 'compiled-sources-'))
   process.once('exit', () => rmSync(out, { recursive: true, force: true }))
   const entryPoints = [
     ...trees.flatMap((tree) =>
