@@ -34,7 +34,8 @@ import type { PgliteSettings } from '../storage/pglite-session.js'
 import { headPosition, readPositions, readStream } from '../storage/event-log.js'
 import { createPglite } from '../storage/pglite.js'
 import { createPostgres } from '../storage/postgres.js'
-import { logIdentity, writeMigrations } from '../storage/schema.js'
+import { templateName } from '../storage/scratch-database.js'
+import { logIdentity, renewLogIdentity, writeMigrations } from '../storage/schema.js'
 import { createScheduler, type Scheduler } from '../storage/scheduler.js'
 import { createUnitOfWork } from '../storage/unit-of-work.js'
 import { localWake, postgresListener, postgresWake, type Wake } from '../transport/wake.js'
@@ -82,6 +83,13 @@ export interface TandemOptions {
   inMemory?: boolean
   /** Embedded only: PostgreSQL settings PGlite starts with (tests: small shared buffers). */
   pgliteSettings?: PgliteSettings
+  /**
+   * In memory only: the first Tandem of a set of migrations keeps a copy of its database once
+   * migrated, and the next ones of the same migrations in this process start from it, each with a
+   * log identity of its own (tests start hundreds: applying the migrations cost more CPU than
+   * loading the copy). The copy stays in memory while the process lives.
+   */
+  inMemoryCopies?: boolean
   /** Seconds between polls of the log when no wake-up comes. */
   pollMs?: number
   /** How long a rebuilt projection's old generation outlives the switch (tests shorten it). */
@@ -115,8 +123,14 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
   }
   try {
     const metrics = createMetrics({ processMetrics: true })
-    const { sql, readSql } = await openDatabases(options, closers, metrics)
+    const copies = options.inMemory && options.inMemoryCopies ? copyKey(domains) : undefined
+    const copy = copies === undefined ? undefined : await migratedCopy(copies)
+    const { sql, readSql, copyOf } = await openDatabases({ ...options, copy }, closers, metrics)
+    // A copy was another database's: this one is a log of its own, and its read models this log's.
+    if (copy) await renewLogIdentity(sql)
     await migrateDatabases({ sql, readSql, domains, log })
+    if (copies !== undefined && !copy && copyOf && !migratedCopies.has(copies))
+      migratedCopies.set(copies, copyOf())
     if (mode === 'server') await warnOfLosableCommits(sql, log)
 
     const kv = config.redisUrl ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
@@ -324,20 +338,42 @@ export async function redisPrefixOf(sql: Sql): Promise<string> {
   return `tandem:${(await logIdentity(sql)).slice(0, 13)}:`
 }
 
-/** The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on `closers`. */
+/** Copies of migrated in-memory databases, by their migrations (`inMemoryCopies`). */
+const migratedCopies = new Map<string, Promise<Uint8Array>>()
+
+function copyKey(domains: readonly Domain[]): string {
+  const { write, read } = migrationsOf(domains)
+  return templateName([...write, ...read])
+}
+
+/** The copy kept for `key`, if one was made; one that failed to be made is forgotten. */
+async function migratedCopy(key: string): Promise<Uint8Array | undefined> {
+  try {
+    return await migratedCopies.get(key)
+  } catch {
+    migratedCopies.delete(key)
+    return undefined
+  }
+}
+
+/**
+ * The write and read databases (and, embedded, the DATA_DIR lock); what closes them goes on
+ * `closers`. In memory, the database starts from `copy` if one is given; `copyOf` takes a copy of it.
+ */
 async function openDatabases(
-  options: Pick<TandemOptions, 'config' | 'inMemory' | 'pgliteSettings'>,
+  options: Pick<TandemOptions, 'config' | 'inMemory' | 'pgliteSettings'> & { copy?: Uint8Array },
   closers: (() => Promise<void> | void)[],
   metrics?: Metrics,
-): Promise<{ sql: Sql; readSql: Sql }> {
+): Promise<{ sql: Sql; readSql: Sql; copyOf?: () => Promise<Uint8Array> }> {
   const { config } = options
   if (!config.databaseUrl && !options.inMemory) closers.push(lockDataDir(config.dataDir))
   const onCommitGroup = metrics?.commitGroup
-  const sql = config.databaseUrl
-    ? createPostgres({ url: config.databaseUrl, max: config.databasePoolSize, onCommitGroup })
+  const pglite = config.databaseUrl
+    ? undefined
     : await createPglite(options.inMemory ? undefined : join(config.dataDir, 'pgdata'), {
         onCommitGroup,
         settings: options.pgliteSettings,
+        ...(options.inMemory && options.copy ? { copy: options.copy } : {}),
       }).catch((error: unknown) => {
         // PGlite's own message names neither the setting nor the folder (one another user owns, say).
         if (options.inMemory) throw error
@@ -353,6 +389,8 @@ async function openDatabases(
           `DATA_DIR ${config.dataDir}: the database in its pgdata folder cannot be opened (${reason})`,
         )
       })
+  const sql =
+    pglite ?? createPostgres({ url: config.databaseUrl ?? '', max: config.databasePoolSize, onCommitGroup })
   closers.push(() => sql.close())
   const readSql = config.readDatabaseUrl
     ? createPostgres({
@@ -365,7 +403,7 @@ async function openDatabases(
   if (config.databaseUrl) await answers(sql, 'DATABASE_URL', config.databaseUrl)
   if (readSql !== sql && config.readDatabaseUrl)
     await answers(readSql, 'READ_DATABASE_URL', config.readDatabaseUrl)
-  return { sql, readSql }
+  return { sql, readSql, ...(pglite && options.inMemory ? { copyOf: () => pglite.copy() } : {}) }
 }
 
 /**

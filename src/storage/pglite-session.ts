@@ -10,6 +10,8 @@ export interface PgliteSession {
   /** Runs the statements in one round trip into WebAssembly; the first error aborts the rest. */
   pipeline(statements: readonly Statement[]): Promise<Row[][]>
   exec(script: string): Promise<void>
+  /** A copy of the whole database, checkpointed first, for `openPgliteSession(undefined, …, copy)`. */
+  copy(): Promise<Uint8Array>
   close(): Promise<void>
 }
 
@@ -22,9 +24,16 @@ export interface PgliteSession {
 export async function openPgliteSession(
   dataDir: string | undefined,
   settings: PgliteSettings = {},
+  /** In memory only: start from this copy of a database (`PgliteSession.copy`). */
+  copy?: Uint8Array,
 ): Promise<PgliteSession> {
   const started = { ...defaults, ...startParams(settings) }
-  const db = dataDir === undefined ? await freshInMemory(started) : await PGlite.create(dataDir, started)
+  const db =
+    dataDir !== undefined
+      ? await PGlite.create(dataDir, started)
+      : copy
+        ? await fromCopy(copy, started)
+        : await freshInMemory(started)
   const names = new Map<string, string>()
   let counter = 0
 
@@ -60,9 +69,19 @@ export async function openPgliteSession(
         throw error
       }
     },
+    async copy() {
+      await db.exec('CHECKPOINT')
+      return dumped(db)
+    },
     close: () => db.close(),
   }
 }
+
+/** A new in-memory database from a copy of one. */
+const fromCopy = (copy: Uint8Array, options: PGliteOptions) =>
+  PGlite.create('memory://', { ...options, loadDataDir: new BytesBlob(copy) })
+
+const dumped = async (db: PGlite) => new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer())
 
 const defaults = {
   // As node-postgres does: 64-bit integers and numerics stay exact, as strings.
@@ -102,7 +121,7 @@ async function freshInMemory(options: PGliteOptions): Promise<PGlite> {
   if (!saved) savedCluster = undefined
   else {
     try {
-      return await PGlite.create('memory://', { ...options, loadDataDir: new BytesBlob(saved) })
+      return await fromCopy(saved, options)
     } catch {
       savedCluster = undefined
       await rm(file, { force: true })
@@ -129,7 +148,7 @@ async function slimmed(db: PGlite): Promise<Uint8Array> {
   // One at a time: DROP DATABASE runs in no transaction, and a script is one.
   for (const statement of ['DROP DATABASE template0', 'DROP DATABASE template1', 'CHECKPOINT'])
     await db.exec(statement)
-  return new Uint8Array(await (await db.dumpDataDir('none')).arrayBuffer())
+  return dumped(db)
 }
 
 /**

@@ -2,6 +2,11 @@ import { sqlState, type Row, type Sql, type SqlTx, type Statement } from '../cor
 import { groupCommits } from './group-commit.js'
 import { openPgliteSession, type PgliteSettings } from './pglite-session.js'
 
+/** The SQL port over PGlite, and a copy of its database taken between transactions. */
+export interface PgliteSql extends Sql {
+  copy(): Promise<Uint8Array>
+}
+
 /**
  * The SQL port over PGlite, PostgreSQL compiled to WebAssembly, in this process (`dataDir`
  * undefined keeps the database in memory). Statements are pipelined (pglite-session.ts). PGlite has
@@ -18,9 +23,11 @@ export async function createPglite(
     onCommitGroup?: (size: number) => void
     /** PostgreSQL settings to start with (pglite-session.ts). */
     settings?: PgliteSettings
+    /** In memory only: start from this copy of a database (`copy()`). */
+    copy?: Uint8Array
   } = {},
-): Promise<Sql> {
-  const session = await openPgliteSession(dataDir, options.settings)
+): Promise<PgliteSql> {
+  const session = await openPgliteSession(dataDir, options.settings, options.copy)
   const lock = mutex()
   const one = async (text: string, params?: readonly unknown[]) =>
     (await session.pipeline([{ text, params }]))[0] ?? []
@@ -90,6 +97,7 @@ export async function createPglite(
       }
     },
     exec: (script: string) => lock.run(() => session.exec(script)),
+    copy: () => lock.run(() => session.copy()),
     close: () => lock.run(() => session.close()),
   }
 }

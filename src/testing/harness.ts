@@ -106,6 +106,7 @@ export async function startTestProcesses(
         config,
         domains: options.domains,
         inMemory: mode === 'embedded',
+        inMemoryCopies: true,
         pgliteSettings: testPgliteSettings,
         log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
         pollMs: options.pollMs,
