@@ -129,8 +129,12 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     // A copy was another database's: this one is a log of its own, and its read models this log's.
     if (copy) await renewLogIdentity(sql)
     await migrateDatabases({ sql, readSql, domains, log })
-    if (copies !== undefined && !copy && copyOf && !migratedCopies.has(copies))
-      migratedCopies.set(copies, copyOf())
+    if (copies !== undefined && !copy && copyOf && !migratedCopies.has(copies)) {
+      const made = copyOf()
+      // Failed (this Tandem closed at once, say): forgotten by the next start, and no rejection unheard.
+      made.catch(() => undefined)
+      migratedCopies.set(copies, made)
+    }
     if (mode === 'server') await warnOfLosableCommits(sql, log)
 
     const kv = config.redisUrl ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
