@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { BusBenchResult } from '../../src/cli/bench.js'
 import type { BenchContext } from '../lib/context.js'
 import type { Measurement, Mode } from '../lib/results.js'
-import { compiledSources } from '../../src/testing/compiled-sources.js'
+import { compiledCli } from '../../src/testing/compiled-sources.js'
 import { round } from '../lib/stats.js'
 import { toMeasurement } from './bus.js'
 import { describeMeasurement, inPercent } from './scenario.js'
@@ -105,10 +104,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
  */
 async function tandemBench(operations: number, postgresUrl: string | undefined): Promise<BusBenchResult> {
   // On the sources (the smoke run), their compiled copy: under tsx the imports cost seconds more.
-  const cli =
-    process.env.BENCH_FROM_SRC === '1'
-      ? [join(await compiledSources(), 'src/cli/main.js')]
-      : ['dist/cli/main.js']
+  const cli = process.env.BENCH_FROM_SRC === '1' ? [await compiledCli()] : ['dist/cli/main.js']
   const args = ['bench', String(operations), '--domain', 'study', '--json']
   if (postgresUrl) args.push('--postgres', postgresUrl)
   const { stdout } = await promisify(execFile)(process.execPath, [...cli, ...args], {
