@@ -6,7 +6,7 @@ import { createClient } from 'redis'
 import { redisUrl, servicesAvailable } from '../testing/services.js'
 import { createKvBatch, type KvStore } from './kv.js'
 import { createMemoryKv } from './kv-memory.js'
-import { createRedisKv, dropRedisPrefix } from './kv-redis.js'
+import { createRedisKv, dropRedisPrefix, redisClient } from './kv-redis.js'
 
 /** One contract, two stores: what projections rely on must hold in memory and in Redis alike. */
 const stores: [string, () => Promise<KvStore>][] = [['memory', async () => createMemoryKv()]]
@@ -210,6 +210,23 @@ it.runIf(servicesAvailable)(
     await expect(opening).rejects.toMatchObject({ code: 'REDIS_REFUSED' })
     await expect(opening).rejects.toThrow(/refused REDIS_URL: .*DB index is out of range/)
     expect(Date.now() - started).toBeLessThan(9_000)
+  },
+)
+
+it.runIf(servicesAvailable)(
+  "reads replies in its connection's protocol: CONFIG GET as a map, so the eviction policy is read",
+  async () => {
+    const client = redisClient({ url: redisUrl })
+    await client.connect()
+    try {
+      // A class of RESP2 replies on a RESP3 connection read this as {}: a process never warned of an
+      // evicting Redis.
+      const policy = (await client.configGet('maxmemory-policy'))['maxmemory-policy']
+      expect(policy).toMatch(/^[a-z-]+$/)
+      expect(String(await client.sendCommand(['CLIENT', 'INFO']))).toMatch(/ resp=3\b/)
+    } finally {
+      client.destroy()
+    }
   },
 )
 
