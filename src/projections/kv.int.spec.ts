@@ -223,7 +223,7 @@ it.runIf(servicesAvailable)(
       // evicting Redis.
       const policy = (await client.configGet('maxmemory-policy'))['maxmemory-policy']
       expect(policy).toMatch(/^[a-z-]+$/)
-      expect(String(await client.sendCommand(['CLIENT', 'INFO']))).toMatch(/ resp=3\b/)
+      expect(await client.sendCommand<string>(['CLIENT', 'INFO'])).toMatch(/ resp=3\b/)
     } finally {
       client.destroy()
     }
