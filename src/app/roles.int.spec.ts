@@ -656,6 +656,32 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
     })
   })
 
+  it('does not answer from a read during which the flush was heard of, though the read models were applied again by its end', async () => {
+    const flushed: string[] = []
+    const log = pino(
+      { level: 'warn' },
+      {
+        write: (line: string) => {
+          if (line.includes('the store was flushed')) flushed.push(line)
+        },
+      },
+    )
+    await withWriterAndReader({ domains: [eventsDomain], log }, async (writer, reader) => {
+      const eventId = await newEvent(writer)
+      const position = await register(writer, eventId)
+      expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+      // A read begins (its losses counted), and the store is emptied under it: the read meets it empty.
+      const since = reader.projections.losses()
+      await dropRedisPrefix(redisUrl, await redisPrefixOf(writer.sql), pino({ level: 'silent' }))
+      await eventually(() => flushed.length >= 2)
+      // The projector applies the log again, past the position, before the read is judged.
+      expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
+      expect(await reader.projections.stillHeld(['event-details'], since)).toBe(false)
+      // A read begun after the loss was heard of is judged as before.
+      expect(await reader.projections.stillHeld(['event-details'], reader.projections.losses())).toBe(true)
+    })
+  })
+
   it('sets the catalog entry of a rebuilt generation again, so the next projector goes on with it', async () => {
     await withWriterAndReader({ domains: [eventsDomain] }, async (writer, reader) => {
       const eventId = await newEvent(writer)

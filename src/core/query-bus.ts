@@ -61,9 +61,13 @@ export interface ReadProgress {
   position(readModels: readonly string[]): string
   /**
    * Whether the stores of `readModels` still hold what is counted as applied in them: false when a
-   * read may have met a store emptied before its loss was known (a Redis flush), which is then checked.
+   * read may have met a store emptied before its loss was known (a Redis flush), which is then
+   * checked, or when a loss was heard of since `losses` was `since` (taken before the read: the read
+   * may have met the emptied store, whatever was applied again by now).
    */
-  stillHeld(readModels: readonly string[]): Promise<boolean>
+  stillHeld(readModels: readonly string[], since?: number): Promise<boolean>
+  /** How many possible losses of a store this process has heard of (`stillHeld`'s `since`). */
+  losses(): number
 }
 
 export interface AskOptions {
@@ -213,6 +217,7 @@ export function waitForPosition(
         const replica = replicas.get(definition.domain, name)
         if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)
       }
+      const losses = progress.losses()
       const read = await next(call).then(
         (answer) => ({ answer }),
         (error: unknown) => {
@@ -220,7 +225,7 @@ export function waitForPosition(
           throw error
         },
       )
-      if (await progress.stillHeld(definition.readModels)) {
+      if (await progress.stillHeld(definition.readModels, losses)) {
         if ('refusal' in read) throw read.refusal
         return read.answer
       }

@@ -65,13 +65,17 @@ function queries() {
 function fakeProgress(caughtUp: boolean, held: readonly boolean[] = [true], onLoss = () => {}) {
   let checks = 0
   const waits: { readModels: readonly string[]; position: bigint; timeoutMs: number }[] = []
+  /** Losses heard of (set by a test), and the count each judged read was taken with. */
+  const losses = { heard: 0, judgedWith: [] as (number | undefined)[] }
   const progress: ReadProgress = {
     async waitFor(readModels, position, timeoutMs) {
       waits.push({ readModels, position, timeoutMs })
       return caughtUp
     },
     position: () => '42',
-    async stillHeld() {
+    losses: () => losses.heard,
+    async stillHeld(_readModels, since) {
+      losses.judgedWith.push(since)
       await new Promise((resolve) => setTimeout(resolve, 1))
       const still = held[Math.min(checks++, held.length - 1)] ?? true
       // As the projections do on a loss: answers cached from the store are dropped.
@@ -79,7 +83,7 @@ function fakeProgress(caughtUp: boolean, held: readonly boolean[] = [true], onLo
       return still
     },
   }
-  return { progress, waits }
+  return { progress, waits, losses }
 }
 
 const noStores: ReadStores = {
@@ -94,7 +98,9 @@ const noStores: ReadStores = {
 function queryBus(options: { caughtUp?: boolean; held?: readonly boolean[] } = {}) {
   const q = queries()
   const cache = createQueryCache()
-  const { progress, waits } = fakeProgress(options.caughtUp ?? true, options.held, () => cache.clear())
+  const { progress, waits, losses } = fakeProgress(options.caughtUp ?? true, options.held, () =>
+    cache.clear(),
+  )
   const metrics = createMetrics()
   const bus = createQueryBus({
     registry: createRegistry({ commands: [], queries: [q.getThing, q.listMine, q.adminOnly] }),
@@ -109,7 +115,7 @@ function queryBus(options: { caughtUp?: boolean; held?: readonly boolean[] } = {
       cacheAnswers(cache, metrics),
     ],
   })
-  return { ...q, bus, cache, metrics, waits }
+  return { ...q, bus, cache, metrics, waits, losses }
 }
 
 describe('query bus', () => {
@@ -197,6 +203,13 @@ describe('query bus', () => {
       expect(runs.public).toBe(2)
       expect(waits).toHaveLength(2)
       expect(waits[1]?.timeoutMs).toBeLessThanOrEqual(1000)
+    })
+
+    it('judges a read by the losses of a store heard of before it began, not by those heard of since', async () => {
+      const { bus, getThing, losses } = queryBus({ held: [false, true] })
+      losses.heard = 3
+      await bus.ask(getThing, { id: 'a' }, { minPosition: 40n, maxWaitMs: 1000 })
+      expect(losses.judgedWith).toEqual([3, 3])
     })
 
     it('answers a refusal only once it was read from stores holding what was applied', async () => {
@@ -381,6 +394,7 @@ describe('query bus', () => {
           waitFor: async (_models, position) => at.position >= position,
           position: () => at.position.toString(),
           stillHeld: async () => true,
+          losses: () => 0,
         }
         const cache = createQueryCache()
         const bus = createQueryBus({

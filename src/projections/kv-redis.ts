@@ -333,6 +333,9 @@ export async function createRedisKv(options: {
     onPossibleLoss(listener) {
       doubters.add(listener)
     },
+    async intact() {
+      return !watch || dropped || (await client.exists(ownKey)) === 1
+    },
     async deletePrefix(prefix) {
       if (prefix === '') dropped = true
       for await (const keys of client.scanIterator({ MATCH: `${escapeGlob(p(prefix))}*`, COUNT: 1000 })) {

@@ -19,6 +19,12 @@ export interface KvStore extends KvReader {
    * none on disk here), or flushed while connected.
    */
   onPossibleLoss?(listener: () => void): void
+  /**
+   * Whether the store still holds the mark this process keeps in it: false once it was emptied
+   * (flushed, restarted without its data), perhaps before `onPossibleLoss` has told of it, until the
+   * mark is set again after the loss was told. Absent where the store cannot lose its data.
+   */
+  intact?(): Promise<boolean>
   close(): Promise<void>
 }
 

@@ -30,7 +30,7 @@ export interface ProjectionManager extends ReadProgress {
    * racing a flush of Redis can meet the emptied store before the loss is known here: where one holds
    * less, it is checked as after any possible loss (and the answer is false).
    */
-  stillHeld(readModels: readonly string[]): Promise<boolean>
+  stillHeld(readModels: readonly string[], since?: number): Promise<boolean>
   /**
    * Builds a new generation beside the live one and switches to it when caught up. A second one
    * while the first runs, here or in another process, is refused (REBUILD_IN_PROGRESS).
@@ -72,6 +72,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   const waiter = positionWaiter(source)
   let sharing: Sharing | undefined
   let lag: { stop(): void } | undefined
+  /** Possible losses of the KV store heard of (`checkKv`): a read during which one was may have met it emptied. */
+  let losses = 0
 
   /** Old generations waiting out `retireAfterMs`; dropped at once when the process stops. */
   const retiring = new Map<NodeJS.Timeout, () => Promise<void>>()
@@ -191,6 +193,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
    * so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
    */
   function checkKv(): Promise<unknown> {
+    losses++
     const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
     const checked = Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()])
     const settled = checked.catch((error: unknown) =>
@@ -243,7 +246,17 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     rebuild,
     beginRebuild: (name) => beginRebuild(name, deps),
     caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
-    async stillHeld(readModels) {
+    losses: () => losses,
+    async stillHeld(readModels, since) {
+      if (!readModels.some((name) => placements.get(name)?.projection.store === 'kv')) return true
+      // Heard of while the read was made: it may have met the emptied store, though the read models
+      // were applied again by now (a flush, then the log applied anew past the position asked for).
+      if (since !== undefined && since !== losses) return false
+      // Emptied, and not heard of yet: the mark this process keeps in the store is gone.
+      if (options.kv.intact && !(await options.kv.intact())) {
+        await checkKv()
+        return false
+      }
       for (const name of readModels) {
         const entry = placements.get(name)
         if (entry?.projection.store !== 'kv') continue
