@@ -72,11 +72,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   const waiter = positionWaiter(source)
   let sharing: Sharing | undefined
   let lag: { stop(): void } | undefined
-  /**
-   * Possible losses of the KV store heard of (`checkKv`), and those whose check has ended: a read
-   * made while one is heard of or being checked may have met the store emptied.
-   */
-  const losses = { heard: 0, checked: 0 }
+  /** Possible losses of the KV store heard of (`checkKv`): a read during which one was may have met it emptied. */
+  let losses = 0
 
   /** Old generations waiting out `retireAfterMs`; dropped at once when the process stops. */
   const retiring = new Map<NodeJS.Timeout, () => Promise<void>>()
@@ -196,13 +193,12 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
    * so that no read with X-Min-Position is answered from an emptied store as if it were up to date.
    */
   function checkKv(): Promise<unknown> {
-    losses.heard++
+    losses++
     const runners = placements.all().filter((entry) => entry.projection.store === 'kv')
     const checked = Promise.all([...runners.map((entry) => entry.runner?.verify()), sharing?.verify()])
     const settled = checked.catch((error: unknown) =>
       log.warn({ err: error }, 'checking the KV store after a possible loss failed'),
     )
-    void settled.then(() => losses.checked++)
     placements.holdReads(settled)
     void checked
       .then(() => relist(runners))
@@ -250,14 +246,12 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     rebuild,
     beginRebuild: (name) => beginRebuild(name, deps),
     caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
-    losses: () => losses.heard + losses.checked,
+    losses: () => losses,
     async stillHeld(readModels, since) {
       if (!readModels.some((name) => placements.get(name)?.projection.store === 'kv')) return true
       // Heard of while the read was made: it may have met the emptied store, though the read models
       // were applied again by now (a flush, then the log applied anew past the position asked for).
-      // Or being checked when the read began: the count moves when a check ends too.
-      if (since !== undefined && (since !== losses.heard + losses.checked || losses.checked !== losses.heard))
-        return false
+      if (since !== undefined && since !== losses) return false
       // Emptied, and not heard of yet: the mark this process keeps in the store is gone.
       if (options.kv.intact && !(await options.kv.intact())) {
         await checkKv()
