@@ -210,6 +210,9 @@ export function waitForPosition(
     if (minPosition === undefined) return next(call)
     const deadline = Date.now() + call.maxWaitMs
     for (let waitMs = call.maxWaitMs; ; waitMs = Math.max(0, deadline - Date.now())) {
+      // Counted before the wait: a loss heard of while the read models were awaited is one the read
+      // may meet, its check not yet done (a query process hearing a flush while its reads waited).
+      const losses = progress.losses()
       // A query that reads no read model waits for the position to be committed.
       const caughtUp = await progress.waitFor(definition.readModels, minPosition, waitMs)
       if (!caughtUp) throw lagging(call)
@@ -217,7 +220,6 @@ export function waitForPosition(
         const replica = replicas.get(definition.domain, name)
         if (replica && !(await replica.waitFor(minPosition.toString(), deadline))) throw lagging(call)
       }
-      const losses = progress.losses()
       const read = await next(call).then(
         (answer) => ({ answer }),
         (error: unknown) => {
