@@ -626,8 +626,8 @@ describe.skipIf(!servicesAvailable)(
 )
 
 describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server mode)', () => {
-  it('is checked before it is read again: a read for a position after the flush waits, never answers from the emptied store', async () => {
-    // The backstop's check (every pollMs) out of the way, and no reconnection: only the flush can tell.
+  /** A log for the processes, and the flushes it has heard of (one line per process). */
+  const hearingFlushes = () => {
     const flushed: string[] = []
     const log = pino(
       { level: 'warn' },
@@ -637,6 +637,12 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
         },
       },
     )
+    return { flushed, log }
+  }
+
+  it('is checked before it is read again: a read for a position after the flush waits, never answers from the emptied store', async () => {
+    // The backstop's check (every pollMs) out of the way, and no reconnection: only the flush can tell.
+    const { flushed, log } = hearingFlushes()
     await withWriterAndReader({ pollMs: 600_000, domains: [eventsDomain], log }, async (writer, reader) => {
       const eventId = await newEvent(writer)
       const position = await register(writer, eventId)
@@ -657,15 +663,7 @@ describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server 
   })
 
   it('does not answer from a read during which the flush was heard of, though the read models were applied again by its end', async () => {
-    const flushed: string[] = []
-    const log = pino(
-      { level: 'warn' },
-      {
-        write: (line: string) => {
-          if (line.includes('the store was flushed')) flushed.push(line)
-        },
-      },
-    )
+    const { flushed, log } = hearingFlushes()
     await withWriterAndReader({ domains: [eventsDomain], log }, async (writer, reader) => {
       const eventId = await newEvent(writer)
       const position = await register(writer, eventId)
