@@ -62,8 +62,8 @@ export interface ReadProgress {
   /**
    * Whether the stores of `readModels` still hold what is counted as applied in them: false when a
    * read may have met a store emptied before its loss was known (a Redis flush), which is then
-   * checked, or when a loss was heard of since `losses` was `since` (taken before the read: the read
-   * may have met the emptied store, whatever was applied again by now).
+   * checked, or when a loss was heard of since `losses` was `since` (taken before the read's wait for
+   * its position: the read may have met the emptied store, whatever was applied again by now).
    */
   stillHeld(readModels: readonly string[], since?: number): Promise<boolean>
   /** How many possible losses of a store this process has heard of (`stillHeld`'s `since`). */

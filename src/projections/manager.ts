@@ -72,7 +72,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   const waiter = positionWaiter(source)
   let sharing: Sharing | undefined
   let lag: { stop(): void } | undefined
-  /** Possible losses of the KV store heard of (`checkKv`): a read during which one was may have met it emptied. */
+  /** Possible losses of the KV store heard of (`checkKv`): a read during whose wait one was may have met it emptied. */
   let losses = 0
 
   /** Old generations waiting out `retireAfterMs`; dropped at once when the process stops. */
@@ -249,7 +249,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     losses: () => losses,
     async stillHeld(readModels, since) {
       if (!readModels.some((name) => placements.get(name)?.projection.store === 'kv')) return true
-      // Heard of while the read was made: it may have met the emptied store, though the read models
+      // Heard of while the read waited or was made: it may have met the emptied store, though the read models
       // were applied again by now (a flush, then the log applied anew past the position asked for).
       if (since !== undefined && since !== losses) return false
       // Emptied, and not heard of yet: the mark this process keeps in the store is gone.
