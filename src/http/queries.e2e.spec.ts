@@ -65,6 +65,9 @@ describe.each(modes)('queries over HTTP (%s)', (mode) => {
       expect(second.statusCode).toBe(200)
       expect(second.headers['x-cache']).toBe('hit')
       expect(second.json()).toEqual(body)
+      // Sent as the bytes kept beside the cached answer: the same type and length as when it was made.
+      expect(second.headers['content-type']).toBe('application/json; charset=utf-8')
+      expect(second.headers['content-length']).toBe(first.headers['content-length'])
       expect(second.headers['x-read-position']).toMatch(/^[0-9]+$/)
       // The guide's use_cache=False: the read models are read, and the cached answer stays as it was.
       for (const value of ['no-cache', 'max-age=0, No-Cache']) {
