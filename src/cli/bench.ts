@@ -44,6 +44,14 @@ export interface BusBenchResult {
   grade: string
 }
 
+/** Why `domains` cannot be measured (a name with no benchmark mix), or undefined if they can. */
+export function mixRefusal(domains: readonly string[] | undefined): string | undefined {
+  const offered = allDomains.filter((d) => d.benchMix)
+  const unknown = domains?.filter((name) => !offered.some((d) => d.name === name)) ?? []
+  if (unknown.length === 0) return undefined
+  return `No benchmark mix for ${unknown.join(', ')} (offered: ${offered.map((d) => d.name).join(', ')})`
+}
+
 /**
  * The guide's `benchmark N`: N operations through the in-process command and query buses, with all
  * middleware and the query cache on: each registered domain's mix of commands and queries
@@ -51,12 +59,8 @@ export interface BusBenchResult {
  */
 export async function benchBus(options: BusBenchOptions): Promise<BusBenchResult> {
   const base = loadConfig()
-  const offered = allDomains.filter((d) => d.benchMix)
-  const unknown = options.domains?.filter((name) => !offered.some((d) => d.name === name)) ?? []
-  if (unknown.length > 0)
-    throw new ConfigError(
-      `No benchmark mix for ${unknown.join(', ')} (offered: ${offered.map((d) => d.name).join(', ')})`,
-    )
+  const refused = mixRefusal(options.domains)
+  if (refused !== undefined) throw new ConfigError(refused)
   // Only the domains measured are served: another's projections and processors would read the log
   // after every command too.
   const domains = options.domains ? allDomains.filter((d) => options.domains?.includes(d.name)) : allDomains

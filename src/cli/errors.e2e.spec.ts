@@ -49,6 +49,8 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     // Digits only: `1e3` ran a thousand operations, where --ttl 1e3 was refused.
     [['bench', '1e3'], /N must be a whole number from 1 to 10,000,000/],
     [['bench', '10', '--concurrency', '0x10'], /--concurrency must be a whole number/],
+    // A mistake too, with the usage after it: it printed its reason alone.
+    [['bench', '10', '--domain', 'events,bogus'], /^No benchmark mix for bogus \(offered: events, /],
     [['serve', '--port', 'abc'], /--port must be a port number/],
     // What a command does not take is refused, not ignored; a processor's name is checked here.
     [['handlers', '--url', 'http://127.0.0.1:1'], /handlers takes no --url/],

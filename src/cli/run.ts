@@ -240,13 +240,16 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'bench':
       {
-        const { benchBus } = await import('./bench.js')
+        const { benchBus, mixRefusal } = await import('./bench.js')
+        const domains = values.domain?.split(',')
+        const refused = mixRefusal(domains)
+        if (refused !== undefined) throw new UsageError(refused)
         const result = await benchBus({
           operations: count('N', positionals[0], 1000, 10_000_000),
           postgresUrl: values.postgres,
           // One worker each: `--concurrency 100000000` filled the memory before the first command.
           concurrency: count('--concurrency', values.concurrency, 8, 1000),
-          domains: values.domain?.split(','),
+          domains,
           quiet: values.json,
           exitOnSignal: true,
         })
