@@ -558,6 +558,50 @@ describe.skipIf(!servicesAvailable)(
         expect(now['note-list']).toBe(3)
       })
     })
+
+    it('stays caught up, and ready, while a projector started again reads what was written meanwhile', async () => {
+      await withWriterAndReader({ domains: [notesDomain] }, async (writer, reader) => {
+        const note = () =>
+          writer.commands.execute(createNote, { title: 't', body: 'b' }, { caller: noteWriter })
+        expect((await note()).status).toBe('succeeded')
+        await eventually(() => reader.projections.caughtUpNow(['note-list']))
+        await writer.projections.stop()
+        // More than one read of the log (500 events) to apply: the new projector reports itself
+        // behind after each until it has them all.
+        let last = 0n
+        for (let round = 0; round < 6; round++) {
+          const done = await Promise.all(Array.from({ length: 250 }, note))
+          for (const d of done) {
+            if (d.status !== 'succeeded') throw d.error
+            if (BigInt(d.position ?? '0') > last) last = BigInt(d.position ?? '0')
+          }
+        }
+        // What the reader says between any two of its turns while the new projector catches up.
+        const said = new Set<boolean>()
+        let watching = true
+        const watch = (async () => {
+          while (watching) {
+            said.add(reader.projections.caughtUpNow(['note-list']))
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+        })()
+        const next = await startTandem({
+          config: { ...writer.config, roles: ['projector'] },
+          domains: [notesDomain],
+          log: pino({ level: 'silent' }),
+        })
+        try {
+          expect(await reader.projections.waitFor(['note-list'], last, patience)).toBe(true)
+        } finally {
+          watching = false
+          await watch
+          await next.close()
+        }
+        expect([...said]).toEqual([true])
+        const status = (await reader.projections.status()).find((p) => p.name === 'note-list')
+        expect(status?.caughtUp).toBe(true)
+      })
+    })
   },
 )
 

@@ -27,7 +27,12 @@ export function covers(checkpoint: Checkpoint, horizon: string, position: string
 
 /** A projection generation applied by another process, known from what that process publishes. */
 export interface Follower extends Progressing {
-  /** Moves forward only: an older report (late, or from a slower projector) changes nothing. */
+  /**
+   * Moves forward only: an older report (late, or from a slower projector) changes nothing. Caught up
+   * once, it stays so until `restart`: a projector started again reports itself behind until it has
+   * read the log written while it was down, and the store still holds all it had applied (this
+   * process answered from it meanwhile, /ready 200; it was 503 on every query process till then).
+   */
   advance(to: { checkpoint: Checkpoint; horizon?: string; caughtUp?: boolean }): void
   /** The store lost what was applied (Redis restarted empty): back to its checkpoint, nothing else counted. */
   restart(at: Checkpoint): void
@@ -73,8 +78,8 @@ export function createFollower(generation: number, start: Checkpoint, caughtUp =
         horizon = to.horizon
         moved = true
       }
-      if (to.caughtUp !== undefined && to.caughtUp !== caughtUp) {
-        caughtUp = to.caughtUp
+      if (to.caughtUp === true && !caughtUp) {
+        caughtUp = true
         moved = true
       }
       if (caughtUp) restarted = false
