@@ -121,7 +121,8 @@ export function cacheOf(request: FastifyRequest): { useCache: boolean } {
 export function queryHandler(tandem: Tandem, definition: AnyQuery) {
   // A cached answer is one object, given again on each hit: its body is serialized once, to bytes.
   // Sent as a string, each answer was encoded again into a buffer of its own by the socket's write:
-  // a quarter of what a process serving cached feed pages allocated, and a tenth of its CPU.
+  // a quarter of what a process serving cached feed pages allocated; a bare Fastify server sending a
+  // 6 KB page used 7% less CPU an answer with bytes (docs/benchmarks/analysis.md).
   const bodies = new WeakMap<object, Buffer>()
   const cached = definition.cache !== undefined
   return async (request: FastifyRequest, reply: FastifyReply) => {
