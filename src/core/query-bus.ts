@@ -60,6 +60,11 @@ export interface ReadProgress {
   /** The position the read models have applied (the lowest among them), as a decimal string. */
   position(readModels: readonly string[]): string
   /**
+   * The log's last committed position, read at most every few tens of milliseconds: what a query
+   * that reads no read model (the write model, the log, the audit log) sees at least.
+   */
+  logHead(): Promise<string>
+  /**
    * Whether the stores of `readModels` still hold what is counted as applied in them: false when a
    * read may have met a store emptied before its loss was known (a Redis flush), which is then
    * checked, or when a loss was heard of since `losses` was `since` (taken before the read's wait for
@@ -118,7 +123,10 @@ export function createQueryBus(options: QueryBusOptions): QueryBus {
   const auditLog = options.auditLog ?? noAuditLog
   const replicas = options.replicas ?? noReplicas
   const handle: Step<QueryCall, Answered> = async (call) => {
-    const readPosition = progress.position(call.definition.readModels)
+    const { readModels } = call.definition
+    // Taken before the read: what it finds holds at least this. A query of the log itself answered
+    // 0, and a client carrying it on to its next read went back to the log's beginning.
+    const readPosition = readModels.length > 0 ? progress.position(readModels) : await progress.logHead()
     const ctx = {
       caller: call.caller,
       stores,

@@ -73,6 +73,7 @@ function fakeProgress(caughtUp: boolean, held: readonly boolean[] = [true], onLo
       return caughtUp
     },
     position: () => '42',
+    logHead: async () => '50',
     losses: () => losses.heard,
     async stillHeld(_readModels, since) {
       losses.judgedWith.push(since)
@@ -127,6 +128,29 @@ describe('query bus', () => {
       cacheHit: false,
       readPosition: '42',
     })
+  })
+
+  it("answers a query that reads no read model (the log, the write model) at the log's head, not at 0", async () => {
+    const { progress } = fakeProgress(true)
+    const readLog = defineQuery({
+      domain: 'things',
+      name: 'read-log',
+      summary: 'The log itself',
+      input: Type.Object({}, { additionalProperties: false }),
+      output: Type.Object({}),
+      access: anyone,
+      readModels: [],
+      handle: async () => ({}),
+    })
+    const bus = createQueryBus({
+      registry: createRegistry({ commands: [], queries: [readLog] }),
+      stores: noStores,
+      progress,
+      middleware: [waitForPosition(progress)],
+    })
+    expect(await bus.ask(readLog, {})).toMatchObject({ status: 'succeeded', readPosition: '50' })
+    // Asked for a later position, it answers at least that one, as every query does.
+    expect(await bus.ask(readLog, {}, { minPosition: 60n })).toMatchObject({ readPosition: '60' })
   })
 
   it('finds a query by address, and answers 404 QUERY_NOT_FOUND for an unknown one', async () => {
@@ -393,6 +417,7 @@ describe('query bus', () => {
         const progress: ReadProgress = {
           waitFor: async (_models, position) => at.position >= position,
           position: () => at.position.toString(),
+          logHead: async () => at.position.toString(),
           stillHeld: async () => true,
           losses: () => 0,
         }

@@ -281,6 +281,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       }
       return true
     },
+    logHead: () => waiter.head(),
     position(readModels) {
       let lowest: string | undefined
       for (const name of readModels) {
