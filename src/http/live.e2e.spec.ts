@@ -60,18 +60,18 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const first = await stream.next()
     expect(first.event).toBe('answer')
     expect(first.id).toMatch(/^[0-9]+$/)
-    expect(first.data).toMatchObject({ noteId, comments: 0, title: 'A note' })
+    expect(first.data).toMatchObject({ data: { noteId, comments: 0, title: 'A note' } })
 
     await comment(noteId)
     const second = await stream.next()
     expect(second.event).toBe('answer')
-    expect(second.data).toMatchObject({ noteId, comments: 1 })
+    expect(second.data).toMatchObject({ data: { noteId, comments: 1 } })
     // The id is the read position taken before the read: a lower bound, never going back.
     expect(BigInt(second.id)).toBeGreaterThanOrEqual(BigInt(first.id))
 
     expectSucceeded(await s.post(noteCommand('edit-note'), { noteId, title: 'Renamed' }, { caller: writer }))
     const third = await stream.next()
-    expect(third.data).toMatchObject({ comments: 1, title: 'Renamed' })
+    expect(third.data).toMatchObject({ data: { comments: 1, title: 'Renamed' } })
   })
 
   it('sends the new answer to every open stream of the note, and nothing for other notes', async () => {
@@ -82,7 +82,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
 
     await comment(noteId, otherWriter)
     for (const stream of [one, two]) {
-      expect((await stream.next()).data).toMatchObject({ noteId, comments: 1 })
+      expect((await stream.next()).data).toMatchObject({ data: { noteId, comments: 1 } })
     }
     await expect(other.next(500)).rejects.toThrow(/No event/)
   })
@@ -116,7 +116,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     // Read-your-writes: a note just created is the stream's first answer, not a 404.
     const created = await createNoteVia(s)
     const fresh = await streamOf(created.noteId, { 'x-min-position': created.position })
-    expect((await fresh.next()).data).toMatchObject({ noteId: created.noteId })
+    expect((await fresh.next()).data).toMatchObject({ data: { noteId: created.noteId } })
     const authorization = s.bearer(reader)
     const ahead = {
       authorization,
@@ -145,7 +145,7 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
     const noteId = await settledNote()
     const stream = await streamOf(noteId, { authorization: s.bearer(reader) })
     expect(stream.response.status).toBe(200)
-    expect((await stream.next()).data).toMatchObject({ noteId })
+    expect((await stream.next()).data).toMatchObject({ data: { noteId } })
   })
 
   it('keeps a signed-in caller to a bound of open live streams: past it 429, others unaffected, a seat back on close', async () => {
@@ -469,7 +469,7 @@ describe.each(modes)('live streams of a server closing (%s)', (mode) => {
       const created = await createNoteVia(s)
       await s.settle(created.position)
       stream = await openStream(`${base}/api/queries/notes/get-note/stream?noteId=${created.noteId}`)
-      expect((await stream.next()).data).toMatchObject({ noteId: created.noteId })
+      expect((await stream.next()).data).toMatchObject({ data: { noteId: created.noteId } })
       const closed = s.app.close()
       await expect(stream.next(10_000)).rejects.toThrow('The stream ended')
       await closed

@@ -33,9 +33,12 @@ export function liveHandler(tandem: Tandem, definition: AnyQuery) {
       })
     let last = ''
     const send = (id: string, data: unknown) => {
-      // A page in the shape the query answers over HTTP: `{ data: [...], nextCursor }`.
+      // The body the query answers over HTTP: `{ data }`, or a page, `{ data: [...], nextCursor }`
+      // (it sent a single answer bare, unlike the body its description promised).
       const page = data as { items: unknown[]; nextCursor: string | null }
-      const text = JSON.stringify(definition.paged ? { data: page.items, nextCursor: page.nextCursor } : data)
+      const text = JSON.stringify(
+        definition.paged ? { data: page.items, nextCursor: page.nextCursor } : { data },
+      )
       if (text === last) return
       last = text
       stream.send('answer', id, text)
