@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { admin, startTestServer, type TestServer } from '../testing/http.js'
-import { notesDomain } from '../testing/notes-domain/index.js'
+import { noteCommand, noteQuery } from '../testing/notes-domain/http.js'
+import { notesDomain, writer } from '../testing/notes-domain/index.js'
 import { modes } from '../testing/services.js'
 
 type Security = Record<string, string[]>[] | undefined
@@ -129,6 +130,48 @@ describe.each(modes)('finding one’s way (%s)', (mode) => {
       expect(statuses('/api/queries/notes/get-note/stream', 'get')).toEqual(
         ['200', '400', '401', '404', '429', '503'].sort(),
       )
+    })
+
+    it('declares the headers the answers carry, and the answers carry them as declared', async () => {
+      type Headers = Record<string, { schema: { enum?: string[]; pattern?: string } }>
+      const declared = (path: string, method: 'get' | 'post', status: string) =>
+        (doc.paths[path]?.[method]?.responses?.[status] as { headers?: Headers } | undefined)?.headers ?? {}
+      const query = declared('/api/queries/notes/get-note', 'get', '200')
+      expect(Object.keys(query).sort()).toEqual([
+        'server-timing',
+        'x-cache',
+        'x-read-position',
+        'x-request-id',
+      ])
+      expect(Object.keys(declared('/api/queries/notes/get-note', 'get', '503'))).toEqual(['retry-after'])
+      const command = declared('/api/commands/notes/create-note', 'post', '200')
+      expect(Object.keys(command).sort()).toEqual(['idempotent-replayed', 'x-request-id'])
+      for (const status of ['409', '503'])
+        expect(Object.keys(declared('/api/commands/notes/create-note', 'post', status))).toEqual([
+          'retry-after',
+        ])
+
+      const headers = { 'idempotency-key': `declared-${Date.now()}` }
+      const first = await s.post(
+        noteCommand('create-note'),
+        { title: 'Declared' },
+        { caller: writer, headers },
+      )
+      const again = await s.post(
+        noteCommand('create-note'),
+        { title: 'Declared' },
+        { caller: writer, headers },
+      )
+      expect(first.headers['idempotent-replayed']).toBeUndefined()
+      expect(command['idempotent-replayed']?.schema.enum).toContain(again.headers['idempotent-replayed'])
+      const noteId = first.json<{ result: { noteId: string } }>().result.noteId
+      const read = await s.get(noteQuery('get-note', { noteId }))
+      expect(query['x-cache']?.schema.enum).toContain(read.headers['x-cache'])
+      expect(String(read.headers['x-read-position'])).toMatch(
+        new RegExp(query['x-read-position']?.schema.pattern ?? '-'),
+      )
+      expect(read.headers['server-timing']).toMatch(/^query;dur=/)
+      expect(read.headers['x-request-id']).toEqual(expect.any(String))
     })
 
     it("names each command's refusals under their statuses: a 404 only where it has one, CONCURRENCY_CONFLICT in every 409", () => {

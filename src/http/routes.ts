@@ -17,6 +17,44 @@ export const problem = (description: string) => ({
 })
 
 /**
+ * Headers an answer carries, as the OpenAPI document declares them (`headers` of a response schema:
+ * the document's, which Fastify's serializer does not read).
+ */
+const header = (description: string, schema: Record<string, unknown> = { type: 'string' }) => ({
+  ...schema,
+  description,
+})
+const requestId = { 'x-request-id': header('The request’s id, as the server’s log names it') }
+const retryAfter = {
+  'retry-after': header('Seconds to wait before sending it again as it is', {
+    type: 'string',
+    pattern: '^[0-9]+$',
+  }),
+}
+/** A refusal that a client may send again as it is, after `Retry-After`. */
+const retried = (description: string) => ({ ...problem(description), headers: retryAfter })
+
+const commandAnswerHeaders = {
+  'idempotent-replayed': header('`true` on an answer replayed for an `Idempotency-Key` sent before', {
+    type: 'string',
+    enum: ['true'],
+  }),
+  ...requestId,
+}
+const queryAnswerHeaders = {
+  'x-cache': header('Whether the answer came from the query cache', {
+    type: 'string',
+    enum: ['hit', 'miss'],
+  }),
+  'x-read-position': header(
+    'The last log position the read models had applied when read (a query of the log itself: the log’s last then); at least X-Min-Position',
+    { type: 'string', pattern: '^[0-9]+$' },
+  ),
+  'server-timing': header('`query;dur=<ms>`: the time the query took in the server'),
+  ...requestId,
+}
+
+/**
  * What a command may answer besides its answer: the platform's refusals, which any command may meet,
  * and its own rules' under their statuses (`refusals`): a 404 only where it names a thing.
  */
@@ -37,16 +75,16 @@ export function commandErrors(definition: AnyCommand) {
           ),
         }
       : {}),
-    409: problem(
+    409: retried(
       (refusals[409]?.length ? `Refused by the rules: ${refusals[409].join(', ')}. ` : '') +
         'CONCURRENCY_CONFLICT: concurrent commands on the same rows made it fail five times (nothing ' +
         'was written; retry it). IDEMPOTENCY_IN_PROGRESS: a request with its Idempotency-Key is still ' +
-        'running (retry: it replays that one’s answer)',
+        'running (retry: it replays that one’s answer). These two carry Retry-After',
     ),
     413: problem('PAYLOAD_TOO_LARGE: the body is over 1 MiB'),
     415: problem('UNSUPPORTED_MEDIA_TYPE: the body is not application/json'),
     422: problem('IDEMPOTENCY_KEY_REUSED: the key was used with another command or body'),
-    503: problem('UNAVAILABLE: retry later; nothing was written'),
+    503: retried('UNAVAILABLE: retry later; nothing was written'),
   }
 }
 
@@ -54,7 +92,7 @@ const queryErrors = {
   400: problem('VALIDATION_FAILED: bad parameters'),
   401: problem('UNAUTHENTICATED'),
   403: problem('FORBIDDEN'),
-  503: problem('READ_MODEL_LAGGING (X-Min-Position not reached in time) or UNAVAILABLE'),
+  503: retried('READ_MODEL_LAGGING (X-Min-Position not reached in time) or UNAVAILABLE'),
 }
 
 export const commandHeaders = Type.Object({
@@ -137,7 +175,10 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         ...security(definition.access),
         headers: commandHeaders,
         body: withExamples(definition),
-        response: { 200: commandAnswer(definition.output), ...commandErrors(definition) },
+        response: {
+          200: { ...commandAnswer(definition.output), headers: commandAnswerHeaders },
+          ...commandErrors(definition),
+        },
       },
     })
   }
@@ -160,7 +201,7 @@ export function describeRoutes(registry: Registry): RouteSpec[] {
         description: describe(definition),
         operationId: `${definition.domain}.${definition.name}`,
         response: {
-          200: queryAnswer(definition),
+          200: { ...queryAnswer(definition), headers: queryAnswerHeaders },
           ...queryErrorsOf(definition),
         },
       },

@@ -62,7 +62,6 @@ const repeated = (name: string) =>
 
 const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
-/** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
 /** Refusals a client may send again as they are, after a pause (`Retry-After`, in seconds). */
 const retryAfterSeconds: Readonly<Record<string, number>> = {
   IDEMPOTENCY_IN_PROGRESS: 1,
@@ -79,6 +78,7 @@ const otherCoding = new AppError(
   'A body is sent as is (Content-Length) or chunked, with no other transfer coding; the connection closes',
 )
 
+/** HTTP/1.0 and 1.1 are served; Node's parser also let through a request line without a version. */
 const otherVersion = new AppError(
   505,
   'HTTP_VERSION_NOT_SUPPORTED',
@@ -381,7 +381,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
                 : 'An `answer` event now, then one each time the answer changes, its data the body the query answers (' +
                   (route.definition.paged
                     ? 'a page, `{ data, nextCursor }`, always the first: `cursor` is a 400'
-                    : 'the same object as GET without `/stream`') +
+                    : '`{ data }`, the same as GET without `/stream`') +
                   '). The token expiring ends the stream with a `problem` event (401), and so does what it ' +
                   'follows being deleted (404; not while its read model is applied again from the start).',
               // The query's parameters with their examples, as Swagger UI fills them in.

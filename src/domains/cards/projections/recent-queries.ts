@@ -62,7 +62,7 @@ export const getRecentTransactions = defineQuery({
   summary:
     "A card's or a customer's transactions, newest first by when they were made, each with its current status (customers: their own)",
   description:
-    'Give `cardId` or `customerId` (a customer may give neither: their own cards). Keyset pages by ' +
+    'Give `cardId` or `customerId` (a customer may give neither: their own cards; a token with agent or admin beside customer is an agent’s, and gives one). Keyset pages by ' +
     '(occurredAt, transactionId). Send `X-Min-Position` with a command’s position to see its transaction at once.',
   input: GetRecentTransactionsInput,
   output: RecentPage,

@@ -85,7 +85,7 @@ export const GetRecentTransactionsInput = Type.Object(
     /** every card of one customer (a customer: their own, the default). */
     customerId: Type.Optional(
       UserId(
-        "Every card of this customer: a customer's own by default; an agent or admin gives it or cardId",
+        "Every card of this customer: a customer's own by default; an agent or admin gives it or cardId (a token with agent or admin beside customer is an agent's)",
       ),
     ),
     limit: Type.Optional(Limit),
@@ -125,7 +125,9 @@ export type RecentTransaction = Static<typeof RecentTransaction>
 export const GetMonthlySpendingSummaryInput = Type.Object(
   {
     customerId: Type.Optional(
-      UserId("The customer: a customer's own by default; an agent or admin gives it"),
+      UserId(
+        "The customer: a customer's own by default; an agent or admin gives it (a token with agent or admin beside customer is an agent's)",
+      ),
     ),
     month: Type.Optional({ ...Month, description: 'YYYY-MM (UTC); default: this month' }),
     /** How many months before `month` the trend compares with (default 6). */
