@@ -60,8 +60,8 @@ export interface ReadProgress {
   /** The position the read models have applied (the lowest among them), as a decimal string. */
   position(readModels: readonly string[]): string
   /**
-   * The log's last committed position, read at most every few tens of milliseconds: what a query
-   * that reads no read model (the write model, the log, the audit log) sees at least.
+   * The log's last committed position, read now: what a query that reads no read model (the write
+   * model, the log, the audit log) and reads after it sees at least.
    */
   logHead(): Promise<string>
   /**

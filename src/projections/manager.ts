@@ -1,7 +1,7 @@
 import { isAppError } from '../core/errors.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
-import { compareCheckpoints, compareDecimal, logHead } from '../storage/event-log.js'
+import { compareCheckpoints, compareDecimal, headPosition, logHead } from '../storage/event-log.js'
 import { localClaims, type Claims } from '../storage/claims.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
@@ -281,7 +281,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       }
       return true
     },
-    logHead: () => waiter.head(),
+    // Read when asked: one a few milliseconds old missed the asker's own write just committed.
+    logHead: () => headPosition(source),
     position(readModels) {
       let lowest: string | undefined
       for (const name of readModels) {

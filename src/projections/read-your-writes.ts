@@ -98,15 +98,12 @@ export function positionWaiter(source: SqlClient): {
    * no read model (the write model, the log, the audit log), whatever was committed by then.
    */
   committed(position: string, deadline: number): Promise<boolean>
-  /** The log's head, read at most every `lookEveryMs` however many ask. */
-  head(): Promise<string>
 } {
   const txOf = transactionLookup(source)
   const head = sharedHead(source)
   const park = parking(head)
 
   return {
-    head,
     async committed(position, deadline) {
       // The shared head may be up to `lookEveryMs` old: one behind the position is read again.
       if (compareDecimal(position, await head()) <= 0) return true
