@@ -250,6 +250,50 @@ describe.each(modes)('projections (%s)', (mode) => {
     await expect.poll(confirmed, { timeout: 10_000 }).toBe(2)
   })
 
+  it('never answers older than before at a switch, while commands go on: the live generation stops, then the new one settles', async () => {
+    const [eventId] = (await seed(1, 0)) as [string]
+    // Applied before the reads below begin (they ask for no position).
+    expect((await t.queries.ask(getEventDetails, { eventId })).status).toBe('succeeded')
+    let writing = true
+    let n = 0
+    // Within the event's capacity of 1,000: each one confirmed.
+    const writers = Array.from({ length: 8 }, async () => {
+      while (writing && n < 900) {
+        const done = await t.commands.execute(
+          registerParticipant,
+          { eventId },
+          { caller: { id: `switch-${n++}`, roles: [] } },
+        )
+        if (done.status === 'failed') throw done.error
+      }
+    })
+    // Read as a live stream reads: again at each invalidation, the switch's clearing of the cache
+    // included, each count at least the one read before it (nothing is cancelled).
+    const counts: Promise<number>[] = []
+    const read = async () => {
+      // Position 0: as a stream's refresh asks, not for the test's own last write (the harness's way).
+      const r = await t.queries.ask(getEventDetails, { eventId }, { useCache: false, minPosition: 0n })
+      if (r.status === 'failed') throw r.error
+      return r.data.confirmedCount
+    }
+    const off = t.cache.onInvalidate(() => counts.push(read()))
+    try {
+      for (let round = 0; round < 4; round++) await t.projections.rebuild('event-details')
+    } finally {
+      writing = false
+      await Promise.all(writers)
+      off()
+    }
+    const fell: string[] = []
+    let last = 0
+    for (const count of await Promise.all(counts)) {
+      if (count < last) fell.push(`${last} → ${count}`)
+      last = Math.max(last, count)
+    }
+    expect(fell).toEqual([])
+    expect(n).toBeGreaterThan(0)
+  })
+
   it('keeps applying new events after a rebuild', async () => {
     const [eventId] = (await seed(1, 3)) as [string]
     const registered = await t.commands.execute(

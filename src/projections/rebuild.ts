@@ -122,6 +122,8 @@ async function rebuild(
   current.rebuilding = runner
   log.info({ projection: name, generation }, 'rebuild started')
   runner.start()
+  let liveStopped = false
+  let switched = false
   try {
     await new Promise<void>((resolve) => {
       const off = runner.onProgress(() => {
@@ -134,17 +136,22 @@ async function rebuild(
     // Switch: the new generation becomes live, then starts serving with a fresh runner on its checkpoint
     // (caught up: the status never shows a rebuilt projection behind for the moment before its first read).
     await runner.stop()
+    // The live generation stops first, so the settle below applies all it had: what it applied after
+    // the settle's last read was missing from the new one until its first read, and answers read at
+    // the switch went back (a live stream's count of registrations fell, then rose, a tester found).
+    await live.stop()
+    liveStopped = true
     // Its checkpoint moved to the log's last event: switched to at the last event of its own types
     // (a quiz catalog's at 92 of 244,134), every process answered X-Read-Position 92 until its first read.
     await runner.settle()
     // The claim went with its connection: another process may be building this generation now.
     if (!claimed()) throw rebuildInProgress(name)
     await catalog.setLive(name, { generation, version: projection.version })
+    switched = true
     await placements.serve(projection, generation, 'run', { caughtUp: true })
     cache.clear()
     const followed = feed !== undefined && placements.publishes(projection)
     if (followed) feed.switched(name, generation)
-    await live.stop()
     if (followed) retire(current)
     else await current.target.drop()
     log.info({ projection: name, generation }, 'rebuild switched')
@@ -152,6 +159,8 @@ async function rebuild(
   } catch (error) {
     await runner.stop()
     current.rebuilding = undefined
+    // Not switched: the live generation goes on where it stopped.
+    if (liveStopped && !switched) live.start()
     throw error
   }
 }
