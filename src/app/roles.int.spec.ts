@@ -30,7 +30,7 @@ import { ConfigError, loadConfig } from './config.js'
 import type { Domain } from './domain.js'
 import { migrateOnly, migrationsOf, redisPrefixOf, startTandem, type Tandem } from './tandem.js'
 import { dropRedisPrefix } from '../projections/kv-redis.js'
-import { kvCatalog } from '../projections/targets.js'
+import { kvCatalog, sqlTableName } from '../projections/targets.js'
 import { postgresClaims } from '../storage/claims.js'
 import { createScratchDatabase, withClient } from '../storage/scratch-database.js'
 
@@ -668,6 +668,51 @@ describe.skipIf(!servicesAvailable)(
     })
   },
 )
+
+describe.skipIf(!servicesAvailable)('a rebuild left unfinished (server mode)', () => {
+  it('is dropped by the next projector to start: its tables and its record, the live generation kept', async () => {
+    await withWriterAndReader({ domains: [notesDomain] }, async (writer, reader) => {
+      const note = await writer.commands.execute(
+        createNote,
+        { title: 'kept', body: 'b' },
+        { caller: noteWriter },
+      )
+      expect(note.status).toBe('succeeded')
+      await writer.projections.caughtUp()
+      const live = (await writer.projections.status()).find((p) => p.name === 'note-list')?.generation ?? 0
+      // As a rebuild killed (or whose claim was lost) before it switched leaves the next generation.
+      const leftover = sqlTableName('note-list', live + 1, 'note')
+      await writer.sql.query(`CREATE TABLE ${leftover} (note_id text)`)
+      await writer.sql.query('INSERT INTO read.projections (name, generation, version) VALUES ($1, $2, 1)', [
+        'note-list',
+        live + 1,
+      ])
+      const recordOf = async (generation: number) =>
+        (
+          await writer.sql.query(
+            "SELECT 1 FROM read.projections WHERE name = 'note-list' AND generation = $1",
+            [generation],
+          )
+        ).length
+      const next = await startTandem({
+        config: { ...writer.config, roles: ['projector'] },
+        domains: [notesDomain],
+        log: pino({ level: 'silent' }),
+      })
+      try {
+        await eventually(async () => (await recordOf(live + 1)) === 0)
+        const [table] = await writer.sql.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
+          leftover,
+        ])
+        expect(table?.t).toBeNull()
+        expect(await recordOf(live)).toBe(1)
+        expect((await reader.projections.status()).find((p) => p.name === 'note-list')?.generation).toBe(live)
+      } finally {
+        await next.close()
+      }
+    })
+  })
+})
 
 describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server mode)', () => {
   /** A log for the processes, and the flushes it has heard of (one line per process). */

@@ -113,6 +113,30 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       if (await before.target.holds()) retireGeneration(projection.name, generation, before)
     }
   }
+  /**
+   * A projector's start: the generation after the live one, left by a rebuild that never switched (its
+   * process killed, or its claim lost), is dropped under the rebuild's claim: it held its tables and
+   * keys (a card history's gigabytes) until the next rebuild dropped and began it again.
+   */
+  async function dropUnfinished(projection: Projection, live: number) {
+    const next = placements.targets(projection, live + 1)
+    if (!(await next.target.holds())) return
+    const claim = `rebuild:${projection.name}`
+    // Held elsewhere: that generation is being built now.
+    if (!(await claims.claim(claim))) return
+    try {
+      // Switched to just before the claim: it is the live one now.
+      if ((await next.catalog.live(projection.name))?.generation !== live) return
+      if (placements.get(projection.name)?.rebuilding) return
+      await next.target.drop()
+      log.warn(
+        { projection: projection.name, generation: live + 1 },
+        'dropped the generation of a rebuild left unfinished',
+      )
+    } finally {
+      await claims.release(claim)
+    }
+  }
   const claims = options.claims ?? localClaims()
   const deps = { placements, cache, log, feed, retire, claims }
   const rebuild = (name: string) => rebuildProjection(name, deps)
@@ -165,6 +189,9 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       leftBehind.push(
         retireLeftBehind(projection, known.generation).catch((error: unknown) =>
           log.warn({ err: error, projection: projection.name }, 'checking for an old generation failed'),
+        ),
+        dropUnfinished(projection, known.generation).catch((error: unknown) =>
+          log.warn({ err: error, projection: projection.name }, 'checking for an unfinished rebuild failed'),
         ),
       )
     if (known.version === projection.version) return
