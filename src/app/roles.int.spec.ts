@@ -55,6 +55,13 @@ async function register(t: TestTandem, eventId: string): Promise<bigint> {
   return BigInt(done.position ?? '0')
 }
 
+/** Writes a note, and waits for the writer's projections to have applied it. */
+async function noteApplied(t: TestTandem): Promise<void> {
+  const note = await t.commands.execute(createNote, { title: 'kept', body: 'b' }, { caller: noteWriter })
+  expect(note.status).toBe('succeeded')
+  await t.projections.caughtUp()
+}
+
 /** Waits for as long as a slow, busy machine needs: no test here depends on speed. */
 const patience = 30_000
 
@@ -620,13 +627,7 @@ describe.skipIf(!servicesAvailable)(
           const eventId = await newEvent(writer)
           const position = await register(writer, eventId)
           expect(await confirmed(reader, eventId, position)).toMatchObject({ count: 1 })
-          const note = await writer.commands.execute(
-            createNote,
-            { title: 'kept', body: 'b' },
-            { caller: noteWriter },
-          )
-          expect(note.status).toBe('succeeded')
-          await writer.projections.caughtUp()
+          await noteApplied(writer)
           // Two rebuilds each within the wait: generations 1 and 2 are both left behind.
           expect((await writer.projections.rebuild('event-details')).generation).toBe(2)
           expect((await writer.projections.rebuild('note-list')).generation).toBe(2)
@@ -672,13 +673,7 @@ describe.skipIf(!servicesAvailable)(
 describe.skipIf(!servicesAvailable)('a rebuild left unfinished (server mode)', () => {
   it('is dropped by the next projector to start: its tables and its record, the live generation kept', async () => {
     await withWriterAndReader({ domains: [notesDomain] }, async (writer, reader) => {
-      const note = await writer.commands.execute(
-        createNote,
-        { title: 'kept', body: 'b' },
-        { caller: noteWriter },
-      )
-      expect(note.status).toBe('succeeded')
-      await writer.projections.caughtUp()
+      await noteApplied(writer)
       const live = (await writer.projections.status()).find((p) => p.name === 'note-list')?.generation ?? 0
       // As a rebuild killed (or whose claim was lost) before it switched leaves the next generation.
       const leftover = sqlTableName('note-list', live + 1, 'note')
