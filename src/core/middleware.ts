@@ -3,6 +3,7 @@ import type { Metrics, Outcome } from './metrics.js'
 import type { Call, Middleware } from './pipeline.js'
 import { validInput } from './validation.js'
 import type { TSchema } from 'typebox'
+import type { Access, Caller } from './messages.js'
 
 /**
  * The caller must be allowed by the message's access rule: 401 without a caller or with a refused
@@ -12,21 +13,22 @@ import type { TSchema } from 'typebox'
 export function authorize<C extends Call, O>(): Middleware<C, O> {
   return (call, next) => {
     if (call.refusedToken) throw call.refusedToken
-    const { access } = call.definition
-    if (access.kind === 'user') {
-      if (!call.caller) throw new UnauthenticatedError()
-      const roles = access.roles
-      // A message some callers alone send says so to anyone else: naming the role would send a
-      // caller after a token that is refused too.
-      if (access.callers && !access.callers.includes(call.caller.id)) {
-        throw new ForbiddenError(`Only ${access.callers.join(', ')} sends this`)
-      }
-      if (roles && !roles.some((role) => call.caller?.roles.includes(role))) {
-        throw new ForbiddenError(`This needs one of the roles: ${roles.join(', ')}`)
-      }
-    }
+    checkAccess(call.definition.access, call.caller)
     return next(call)
   }
+}
+
+/** Throws 401 or 403 unless `access` lets `caller` send the message (authorize's rule). */
+export function checkAccess(access: Access, caller: Caller | undefined): void {
+  if (access.kind !== 'user') return
+  if (!caller) throw new UnauthenticatedError()
+  // A message some callers alone send says so to anyone else: naming the role would send a caller
+  // after a token that is refused too.
+  if (access.callers && !access.callers.includes(caller.id))
+    throw new ForbiddenError(`Only ${access.callers.join(', ')} sends this`)
+  const roles = access.roles
+  if (roles && !roles.some((role) => caller.roles.includes(role)))
+    throw new ForbiddenError(`This needs one of the roles: ${roles.join(', ')}`)
 }
 
 /**

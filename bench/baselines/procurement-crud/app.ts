@@ -2,18 +2,14 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Pool, PoolClient } from 'pg'
 import type { TSchema } from 'typebox'
 import { createAuth, callerFromHeader } from '../../../src/app/auth.js'
-import {
-  AppError,
-  ConflictError,
-  ForbiddenError,
-  isAppError,
-  UnauthenticatedError,
-} from '../../../src/core/errors.js'
-import type { Caller, CommandMeta } from '../../../src/core/messages.js'
+import { AppError, ConflictError, isAppError, UnauthenticatedError } from '../../../src/core/errors.js'
+import type { AnyCommand, Caller, CommandMeta } from '../../../src/core/messages.js'
+import { checkAccess } from '../../../src/core/middleware.js'
 import { uuidv7 } from '../../../src/core/ids.js'
 import { coerce, validInput } from '../../../src/core/validation.js'
 import { problemOf } from '../../../src/http/problem.js'
 import { decideApprove, decidePay, decideReject } from '../../../src/domains/procurement/approval-rules.js'
+import { procurementDomain } from '../../../src/domains/procurement/index.js'
 import * as m from '../../../src/domains/procurement/messages.js'
 import {
   decideCancel,
@@ -22,8 +18,8 @@ import {
   requestedDepartment,
   fiscalYearOf,
 } from '../../../src/domains/procurement/request-rules.js'
-import { canonicalDepartment, hasRole, type RequestState } from '../../../src/domains/procurement/rules.js'
-import { decideSetBudget } from '../../../src/domains/procurement/setup-rules.js'
+import { canonicalDepartment, type RequestState } from '../../../src/domains/procurement/rules.js'
+import { decideSetBudget, decideSetPolicy } from '../../../src/domains/procurement/setup-rules.js'
 import { crudQueries } from './queries.js'
 import { crudDdl } from './schema.js'
 import { loadBudget, loadPolicy, loadRequest, write } from './store.js'
@@ -75,7 +71,7 @@ const commands: Record<string, RequestCommand> = {
   'update-request': {
     input: m.UpdateRequestInput,
     requestId: (i: m.UpdateRequest) => i.requestId,
-    budget: ownBudget,
+    budget: (_i: m.UpdateRequest, state) => ownBudget(state),
     decide: decideUpdate as unknown as Decide,
     answer: requestAnswer,
   },
@@ -131,6 +127,17 @@ function metaOf(caller: Caller | undefined): CommandMeta {
   return { commandId, correlationId: commandId, caller, now: new Date(), newId: uuidv7() }
 }
 
+/**
+ * A command's answer as the domain's (API.md) has it, but for `position`: there is no log to have
+ * one in. The same `commandId` and `executionTimeMs`, the same `result`.
+ */
+const answered = (meta: CommandMeta, start: number, result: unknown) => ({
+  commandId: meta.commandId,
+  status: 'succeeded',
+  executionTimeMs: Math.round((performance.now() - start) * 1000) / 1000,
+  result,
+})
+
 export interface CrudOptions {
   pool: Pool
   authSecret: string
@@ -141,11 +148,22 @@ export async function migrateCrud(pool: Pool): Promise<void> {
   await pool.query(crudDdl)
 }
 
+/** The domain's message of this name: the baseline lets in whom the domain's access rule lets in. */
+function domainMessage(kind: 'commands' | 'queries', name: string): Pick<AnyCommand, 'access'> {
+  const found = (procurementDomain[kind] as readonly { name: string; access: AnyCommand['access'] }[]).find(
+    (d) => d.name === name,
+  )
+  if (!found) throw new Error(`The procurement domain has no ${kind.slice(0, -1)} ${name}`)
+  return found
+}
+
 export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance {
   const auth = createAuth(authSecret)
   const app = Fastify({ logger: false })
-  const callerOf = (header: string | undefined) => {
+  /** The caller of a request to the domain's `name`, refused as the domain refuses it (401, 403). */
+  const callerOf = (header: string | undefined, kind: 'commands' | 'queries', name: string) => {
     const caller = callerFromHeader(auth, header)
+    checkAccess(domainMessage(kind, name).access, caller)
     if (!caller) throw new UnauthenticatedError()
     return caller
   }
@@ -162,7 +180,8 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
 
   for (const [name, command] of Object.entries(commands)) {
     app.post(`/api/commands/procurement/${name}`, async (request) => {
-      const meta = metaOf(callerOf(request.headers.authorization))
+      const start = performance.now()
+      const meta = metaOf(callerOf(request.headers.authorization, 'commands', name))
       const input = validInput(command.input, request.body ?? {}) as never
       const requestId = command.requestId(input, meta)
       const result = await inTransaction(pool, async (db) => {
@@ -178,20 +197,20 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
         for (const event of events) await write(db, event)
         return command.answer(events, state, requestId)
       })
-      return { status: 'succeeded', result }
+      return answered(meta, start, result)
     })
   }
 
   app.post('/api/commands/procurement/set-department-budget', async (request) => {
-    const caller = callerOf(request.headers.authorization)
-    if (!hasRole(caller, 'finance') && !hasRole(caller, 'admin'))
-      throw new ForbiddenError('This needs finance or admin')
+    const start = performance.now()
+    const caller = callerOf(request.headers.authorization, 'commands', 'set-department-budget')
     const input = validInput(m.SetDepartmentBudgetInput, request.body ?? {}) as m.SetDepartmentBudget
     const fiscalYear = input.fiscalYear ?? fiscalYearOf(new Date())
+    const meta = metaOf(caller)
     const result = await inTransaction(pool, async (db) => {
       const budget = await loadBudget(db, input.department, fiscalYear)
       // The domain's rule: never below what the budget holds, its currency fixed while it holds any.
-      decideSetBudget({ ...input, fiscalYear }, budget, metaOf(caller))
+      decideSetBudget({ ...input, fiscalYear }, budget, meta)
       await db.query(
         `INSERT INTO procurement_crud.budgets (department, fiscal_year, currency, amount) VALUES ($1, $2, $3, $4)
          ON CONFLICT (department, fiscal_year) DO UPDATE SET amount = EXCLUDED.amount, currency = EXCLUDED.currency`,
@@ -200,13 +219,16 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
       const held = budget ? budget.reserved + budget.committed + budget.spent : 0
       return { ...input, fiscalYear, available: input.amount - held }
     })
-    return { status: 'succeeded', result }
+    return answered(meta, start, result)
   })
 
   app.post('/api/commands/procurement/set-approval-policy', async (request) => {
-    const caller = callerOf(request.headers.authorization)
-    if (!hasRole(caller, 'admin')) throw new ForbiddenError('This needs admin')
+    const start = performance.now()
+    const caller = callerOf(request.headers.authorization, 'commands', 'set-approval-policy')
     const input = validInput(m.SetApprovalPolicyInput, request.body ?? {}) as m.SetApprovalPolicy
+    // The domain's rule: tiers ascending, the last one open-ended.
+    const meta = metaOf(caller)
+    decideSetPolicy(input, undefined, meta)
     await inTransaction(pool, async (db) => {
       await db.query('DELETE FROM procurement_crud.policy_tiers')
       await db.query(
@@ -215,12 +237,12 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
         [input.tiers.map((t) => t.upTo), input.tiers.map((t) => t.steps.join(','))],
       )
     })
-    return { status: 'succeeded', result: input }
+    return answered(meta, start, input)
   })
 
   for (const [name, query] of Object.entries(crudQueries)) {
     app.get(`/api/queries/procurement/${name}`, async (request) => {
-      const caller = callerOf(request.headers.authorization)
+      const caller = callerOf(request.headers.authorization, 'queries', name)
       const input = validInput(query.input, coerce(query.input, request.query ?? {}))
       const scope = { caller, department: canonicalDepartment(caller.dept) }
       return query.answer(pool, input as never, scope)

@@ -51,7 +51,9 @@ describe.runIf(servicesAvailable)('procurement CRUD baseline', () => {
     })
   const item = (unitPrice: number, quantity = 1) => ({ description: 'Chairs', quantity, unitPrice })
   const budget = async (department: string) =>
-    (await ask('get-budget-summary', fay, { department })).json<{ data: Record<string, number>[] }>().data[0]
+    (await ask('get-budget-summary', fay, { department })).json<{
+      data: { items: Record<string, number>[] }
+    }>().data.items[0]
 
   it('reserves on create, commits on the last approval, spends on payment, with the rules of the domain', async () => {
     expect(

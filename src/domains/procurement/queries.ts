@@ -41,7 +41,10 @@ export const RequestView = Type.Object({
 })
 
 /** Who sees a request: its requester, a manager of its department, finance and admin. */
-export function maySee(request: Request, caller: Caller | undefined): boolean {
+export function maySee(
+  request: Pick<Request, 'requesterId' | 'department'>,
+  caller: Caller | undefined,
+): boolean {
   if (!caller) return false
   if (caller.id === request.requesterId || hasRole(caller, 'finance') || hasRole(caller, 'admin')) return true
   return hasRole(caller, 'manager') && canonicalDepartment(caller.dept) === request.department

@@ -22,6 +22,17 @@ import { requestsModel } from './requests.js'
 const statuses: readonly RequestStatus[] = ['pending', 'approved', 'rejected', 'cancelled', 'paid']
 /** At most this many buckets in one answer: past it, `truncated` says to ask a narrower range. */
 const maxBuckets = 1000
+/** The rows a statistics read asks for: at most this many make `maxBuckets` buckets and say if more. */
+export const statisticsRowLimit = maxBuckets * statuses.length + 1
+
+/** A row of the statistics read: one bucket's requests of one currency and status. */
+export interface StatisticsRow {
+  start: string
+  currency: string
+  status: RequestStatus
+  count: number
+  amount: string
+}
 
 const Tally = Type.Object({ count: Type.Integer({ minimum: 0 }), amount: Type.Integer({ minimum: 0 }) })
 const Bucket = Type.Object({
@@ -90,41 +101,45 @@ export const getRequestStatistics = defineQuery({
     if (q.from) add((p) => `created_at >= ${p}::text`, storedTime(q.from, '/from', 'ceil'))
     if (q.to) add((p) => `created_at < ${p}::text`, storedTime(q.to, '/to', 'ceil'))
     const { sql, table } = stores.sql(requestsModel)
-    type Row = { start: string; currency: string; status: RequestStatus; count: number; amount: string }
-    const rows = await sql.query<Row>(
+    const rows = await sql.query<StatisticsRow>(
       `SELECT to_char(date_trunc($1, created_at::timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                 AS start, currency, status, count(*)::int AS count, sum(total)::text AS amount
        FROM ${table('requests')} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT ${maxBuckets * statuses.length + 1}`,
+       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT ${statisticsRowLimit}`,
       params,
     )
-    const buckets = new Map<string, Bucket>()
-    for (const row of rows) {
-      const key = `${row.start} ${row.currency}`
-      let b = buckets.get(key)
-      if (!b) {
-        const byStatus = Object.fromEntries(statuses.map((s) => [s, { count: 0, amount: 0 }]))
-        b = {
-          start: row.start,
-          currency: row.currency,
-          count: 0,
-          amount: 0,
-          byStatus: byStatus as Bucket['byStatus'],
-        }
-        buckets.set(key, b)
-      }
-      const amount = Number(row.amount)
-      b.byStatus[row.status] = { count: row.count, amount }
-      b.count += row.count
-      b.amount += amount
-    }
-    const list = [...buckets.values()]
-    const truncated = list.length > maxBuckets || rows.length > maxBuckets * statuses.length
-    // The last bucket may be cut short by the row limit: a truncated answer leaves it out.
-    return {
-      bucket,
-      buckets: truncated ? list.slice(0, Math.min(maxBuckets, list.length - 1)) : list,
-      truncated,
-    }
+    return statisticsOf(bucket, rows)
   },
 })
+
+/** The answer from its rows, ordered by start, currency and status (at most `statisticsRowLimit`). */
+export function statisticsOf(bucket: 'hour' | 'day' | 'month', rows: readonly StatisticsRow[]) {
+  const buckets = new Map<string, Bucket>()
+  for (const row of rows) {
+    const key = `${row.start} ${row.currency}`
+    let b = buckets.get(key)
+    if (!b) {
+      const byStatus = Object.fromEntries(statuses.map((s) => [s, { count: 0, amount: 0 }]))
+      b = {
+        start: row.start,
+        currency: row.currency,
+        count: 0,
+        amount: 0,
+        byStatus: byStatus as Bucket['byStatus'],
+      }
+      buckets.set(key, b)
+    }
+    const amount = Number(row.amount)
+    b.byStatus[row.status] = { count: row.count, amount }
+    b.count += row.count
+    b.amount += amount
+  }
+  const list = [...buckets.values()]
+  const truncated = list.length > maxBuckets || rows.length > maxBuckets * statuses.length
+  // The last bucket may be cut short by the row limit: a truncated answer leaves it out.
+  return {
+    bucket,
+    buckets: truncated ? list.slice(0, Math.min(maxBuckets, list.length - 1)) : list,
+    truncated,
+  }
+}
