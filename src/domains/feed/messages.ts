@@ -7,8 +7,8 @@ const Time = Type.String({ format: 'date-time', description: 'ISO 8601 time' })
 const Handle = Type.String({
   minLength: 3,
   maxLength: 30,
-  pattern: '^[A-Za-z0-9_]{3,30}$',
-  description: '3 to 30 letters, digits or underscores; unique ignoring case',
+  pattern: '^[A-Za-z0-9_]*$',
+  description: '3 to 30 ASCII letters (A-Z, a-z), digits or underscores; unique ignoring case',
 })
 const PostText = Text(500)
 const strict = { additionalProperties: false } as const

@@ -143,6 +143,18 @@ describe.each(modes)('the social feed over HTTP (%s)', (mode) => {
       await send(s, 'create-user', { handle: 'a'.repeat(31), displayName: 'x' }, someone()),
       '/handle',
     )
+    // One problem each: its length, or a character past ASCII letters, digits and `_`.
+    for (const [handle, message] of [
+      ['ab', /fewer than 3/],
+      ['émile', /pattern/],
+    ] as const) {
+      const { errors = [] } = expectInvalid(
+        await send(s, 'create-user', { handle, displayName: 'x' }, someone()),
+        '/handle',
+      )
+      expect(errors).toHaveLength(1)
+      expect(errors[0]?.message).toMatch(message)
+    }
     const get = (params: Record<string, string | number>) => s.get(query('get-my-feed', params), { caller })
     expectInvalid(await get({ limit: 101 }), '/limit')
     expectInvalid(await get({ limit: 0 }), '/limit')
