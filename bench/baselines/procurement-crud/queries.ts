@@ -5,7 +5,7 @@ import type { Caller } from '../../../src/core/messages.js'
 import { Limit } from '../../../src/core/paging.js'
 import { Id } from '../../../src/core/schemas.js'
 import { Department, FiscalYear, RequestStatus } from '../../../src/domains/procurement/messages.js'
-import { checkRange, departmentAsked, refuse } from '../../../src/domains/procurement/projections/access.js'
+import { departmentAsked, refuseBackwardRanges } from '../../../src/domains/procurement/projections/access.js'
 import { ListDepartmentRequestsInput } from '../../../src/domains/procurement/projections/request-queries.js'
 import {
   statisticsOf,
@@ -116,14 +116,7 @@ export const crudQueries = {
     // The domain's own input: the same filters, limits and validation.
     input: ListDepartmentRequestsInput,
     answer: (pool, q, { caller }) => {
-      const problems: { path: string; message: string }[] = []
-      checkRange(
-        problems,
-        { path: '/minAmount', value: q.minAmount },
-        { path: '/maxAmount', value: q.maxAmount },
-      )
-      checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
-      refuse(problems)
+      refuseBackwardRanges(q)
       const department = departmentAsked(caller, q.department)
       const params: unknown[] = []
       const where: string[] = []
@@ -212,9 +205,7 @@ export const crudQueries = {
       strict,
     ),
     answer: async (pool, q, { caller }) => {
-      const problems: { path: string; message: string }[] = []
-      checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
-      refuse(problems)
+      refuseBackwardRanges(q)
       // An employee's own requests (in one department if asked); a manager's department; any for the rest.
       const own = scopeOf(caller).kind === 'own'
       const department = own ? q.department : departmentAsked(caller, q.department)

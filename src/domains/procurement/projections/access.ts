@@ -97,3 +97,16 @@ export function checkRange(
 export function refuse(problems: readonly FieldError[]) {
   if (problems.length > 0) throw new ValidationError(problems)
 }
+
+/** A list's ranges, each low end at most its high end (400 naming the low end otherwise). */
+export function refuseBackwardRanges(q: {
+  minAmount?: number
+  maxAmount?: number
+  from?: string
+  to?: string
+}): void {
+  const problems: FieldError[] = []
+  checkRange(problems, { path: '/minAmount', value: q.minAmount }, { path: '/maxAmount', value: q.maxAmount })
+  checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
+  refuse(problems)
+}

@@ -13,13 +13,12 @@ import Type, { type Static } from 'typebox'
 import { Department, RequestStatus } from '../messages.js'
 import {
   Amount,
-  checkRange,
   Cursor,
   cursorOf,
   departmentAsked,
   keyOf,
   pageAfter,
-  refuse,
+  refuseBackwardRanges,
   Time,
 } from './access.js'
 import { requestsModel, RequestSummary, summaryColumns, summaryOf, type SummaryRow } from './requests.js'
@@ -126,14 +125,7 @@ export const listDepartmentRequests = defineQuery({
   },
   audit: (_q, answer) => requestersShown(answer.items),
   async handle(q, { caller, stores }) {
-    const problems: { path: string; message: string }[] = []
-    checkRange(
-      problems,
-      { path: '/minAmount', value: q.minAmount },
-      { path: '/maxAmount', value: q.maxAmount },
-    )
-    checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
-    refuse(problems)
+    refuseBackwardRanges(q)
     const department = caller ? departmentAsked(caller, q.department) : undefined
     const { sql, table } = stores.sql(requestsModel)
     const { text, params, sortName, sort, limit } = departmentListStatement(q, department, table('requests'))

@@ -2,7 +2,7 @@ import { defineQuery, signedIn, storedTime } from '../../../kernel/index.js'
 import Type, { type Static } from 'typebox'
 import { Department, type RequestStatus } from '../messages.js'
 import { scopeOf } from '../rules.js'
-import { checkRange, departmentAsked, refuse, Time } from './access.js'
+import { departmentAsked, refuseBackwardRanges, Time } from './access.js'
 import { requestsModel } from './requests.js'
 
 /**
@@ -81,9 +81,7 @@ export const getRequestStatistics = defineQuery({
     },
   },
   async handle(q, { caller, stores }) {
-    const problems: { path: string; message: string }[] = []
-    checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
-    refuse(problems)
+    refuseBackwardRanges(q)
     const bucket = q.bucket ?? 'day'
     const params: unknown[] = [bucket]
     const where: string[] = []
