@@ -160,10 +160,10 @@ function domainMessage(kind: 'commands' | 'queries', name: string): Pick<AnyComm
 export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance {
   const auth = createAuth(authSecret)
   const app = Fastify({ logger: false })
-  /** The caller of a request to the domain's `name`, refused as the domain refuses it (401, 403). */
-  const callerOf = (header: string | undefined, kind: 'commands' | 'queries', name: string) => {
+  /** The caller of a request, refused as the domain's `access` rule refuses it (401, 403). */
+  const callerOf = (header: string | undefined, access: AnyCommand['access']) => {
     const caller = callerFromHeader(auth, header)
-    checkAccess(domainMessage(kind, name).access, caller)
+    checkAccess(access, caller)
     if (!caller) throw new UnauthenticatedError()
     return caller
   }
@@ -179,9 +179,10 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
   })
 
   for (const [name, command] of Object.entries(commands)) {
+    const { access } = domainMessage('commands', name)
     app.post(`/api/commands/procurement/${name}`, async (request) => {
       const start = performance.now()
-      const meta = metaOf(callerOf(request.headers.authorization, 'commands', name))
+      const meta = metaOf(callerOf(request.headers.authorization, access))
       const input = validInput(command.input, request.body ?? {}) as never
       const requestId = command.requestId(input, meta)
       const result = await inTransaction(pool, async (db) => {
@@ -201,9 +202,10 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
     })
   }
 
+  const { access: budgetAccess } = domainMessage('commands', 'set-department-budget')
   app.post('/api/commands/procurement/set-department-budget', async (request) => {
     const start = performance.now()
-    const caller = callerOf(request.headers.authorization, 'commands', 'set-department-budget')
+    const caller = callerOf(request.headers.authorization, budgetAccess)
     const input = validInput(m.SetDepartmentBudgetInput, request.body ?? {}) as m.SetDepartmentBudget
     const fiscalYear = input.fiscalYear ?? fiscalYearOf(new Date())
     const meta = metaOf(caller)
@@ -222,9 +224,10 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
     return answered(meta, start, result)
   })
 
+  const { access: policyAccess } = domainMessage('commands', 'set-approval-policy')
   app.post('/api/commands/procurement/set-approval-policy', async (request) => {
     const start = performance.now()
-    const caller = callerOf(request.headers.authorization, 'commands', 'set-approval-policy')
+    const caller = callerOf(request.headers.authorization, policyAccess)
     const input = validInput(m.SetApprovalPolicyInput, request.body ?? {}) as m.SetApprovalPolicy
     // The domain's rule: tiers ascending, the last one open-ended.
     const meta = metaOf(caller)
@@ -241,8 +244,9 @@ export function buildCrudApp({ pool, authSecret }: CrudOptions): FastifyInstance
   })
 
   for (const [name, query] of Object.entries(crudQueries)) {
+    const { access } = domainMessage('queries', name)
     app.get(`/api/queries/procurement/${name}`, async (request) => {
-      const caller = callerOf(request.headers.authorization, 'queries', name)
+      const caller = callerOf(request.headers.authorization, access)
       const input = validInput(query.input, coerce(query.input, request.query ?? {}))
       const scope = { caller, department: canonicalDepartment(caller.dept) }
       return query.answer(pool, input as never, scope)
