@@ -1,6 +1,7 @@
 import autocannon from 'autocannon'
 import { cpuSplit, sampleCpu, type CpuSample } from './cpu.js'
 import { socketErrors, type Measurement } from './results.js'
+import { profileWindow } from './server-process.js'
 import { Latencies, round, tally } from './stats.js'
 
 /** One HTTP request of a load: the path carries the query string. */
@@ -69,9 +70,11 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
   const timed = 'seconds' in span
   let windowStart = timed ? performance.now() + span.warmSeconds * 1000 : Infinity
   let cpuFrom: CpuSample | undefined
+  let profiled: Promise<() => Promise<void>> | undefined
   const openWindow = () => {
     if (!timed) windowStart = performance.now()
     cpuFrom = sampleCpu(options.serverPid)
+    profiled = profileWindow(options.serverPid, options.label)
   }
   const timer = timed ? setTimeout(openWindow, span.warmSeconds * 1000) : undefined
   await new Promise<autocannon.Result>((resolve, reject) => {
@@ -113,6 +116,9 @@ export async function runLoad(options: LoadOptions): Promise<Measurement> {
   })
   clearTimeout(timer)
   const cpu = cpuFrom ? cpuSplit(cpuFrom, sampleCpu(options.serverPid)) : undefined
+  await (
+    await profiled
+  )?.()
   // Counted, the load ends with its last answer (autocannon notices it is done a little later).
   const seconds = Math.max(1e-3, ((timed ? performance.now() : lastAnswer) - windowStart) / 1000)
   return {

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Ready, Reply, Request, ServerKind } from '../server/protocol.js'
@@ -68,6 +69,25 @@ export async function startServerProcess(
   return controller(kind, child, ready)
 }
 
+/** The servers running, by process id: a load knows its server by pid (`profileWindow`). */
+const running = new Map<number, ServerProcess>()
+
+/**
+ * With `BENCH_PHASE_PROF=dir`, profiles the server `pid` from now until the returned function is
+ * called, into `dir/<label>.<pid>.cpuprofile`; otherwise (or for a process not started here) nothing.
+ */
+export async function profileWindow(pid: number | undefined, label: string): Promise<() => Promise<void>> {
+  const dir = process.env.BENCH_PHASE_PROF
+  const server = pid === undefined ? undefined : running.get(pid)
+  if (!dir || !server) return async () => {}
+  await mkdir(dir, { recursive: true })
+  await server.call({ op: 'profile', action: 'start' })
+  const file = join(dir, label.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-|-$/g, ''))
+  return async () => {
+    await server.call({ op: 'profile', action: 'stop', file })
+  }
+}
+
 function controller(kind: ServerKind, child: ChildProcess, ready: Ready): ServerProcess {
   let nextId = 1
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
@@ -80,6 +100,7 @@ function controller(kind: ServerKind, child: ChildProcess, ready: Ready): Server
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   void exited.then(() => {
+    running.delete(child.pid ?? 0)
     for (const waiter of pending.values()) waiter.reject(new Error(`The ${kind} server exited`))
     pending.clear()
   })
@@ -91,7 +112,7 @@ function controller(kind: ServerKind, child: ChildProcess, ready: Ready): Server
       child.send({ ...request, id })
     })
 
-  return {
+  const server: ServerProcess = {
     kind,
     url: `http://127.0.0.1:${ready.port}`,
     pid: child.pid ?? 0,
@@ -108,4 +129,6 @@ function controller(kind: ServerKind, child: ChildProcess, ready: Ready): Server
       }
     },
   }
+  running.set(server.pid, server)
+  return server
 }

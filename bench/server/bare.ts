@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import { profile } from './profiling.js'
 import type { Ready, Reply, Request } from './protocol.js'
 
 /**
@@ -23,6 +24,13 @@ await app.listen({ port: 0, host: '127.0.0.1' })
 const address = app.server.address()
 
 process.on('message', (message: Request) => {
+  if (message.op === 'profile') {
+    void profile(message.action, message.file).then(
+      (value) => send({ id: message.id, ok: true, value }),
+      (error: unknown) => send({ id: message.id, ok: false, error: String(error) }),
+    )
+    return
+  }
   if (message.op !== 'close') {
     send({ id: message.id, ok: false, error: `The bare server does not ${message.op}` })
     return

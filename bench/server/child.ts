@@ -4,6 +4,7 @@ import type { Tandem } from '../../src/app/tandem.js'
 import type { Caller } from '../../src/core/messages.js'
 import { product } from '../lib/product.js'
 import type { Audit, Ready, Reply, Request, StudyAudit, StudySubject } from './protocol.js'
+import { profile } from './profiling.js'
 
 /**
  * A Tandem server process for the HTTP scenarios, forked by the bench process so the load generator
@@ -220,6 +221,8 @@ async function main(): Promise<void> {
         }
         case 'projectionStatus':
           return tandem.projections.status()
+        case 'profile':
+          return profile(message.action, message.file)
         case 'kvPrefix': {
           const status = (await tandem.projections.status()).find((s) => s.name === message.model)
           if (!status) throw new Error(`No read model ${message.model} here`)

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { buildCrudApp, migrateCrud } from '../baselines/procurement-crud/app.js'
+import { profile } from './profiling.js'
 import type { Ready, Reply, Request } from './protocol.js'
 
 /**
@@ -39,6 +40,8 @@ async function handle(message: Request): Promise<unknown> {
       await app.close()
       await pool.end()
       return null
+    case 'profile':
+      return profile(message.action, message.file)
     case 'seed':
     case 'audit':
     case 'studyAudit':

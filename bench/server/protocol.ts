@@ -28,6 +28,8 @@ export type Request =
   | { id: number; op: 'projectionStatus' }
   /** Feed scenario: where a KV read model's live generation keeps its keys (under the Redis prefix). */
   | { id: number; op: 'kvPrefix'; model: string }
+  /** `BENCH_PHASE_PROF`: a CPU profile of the measured window begun, or ended and written to `file` (a path without its extension). */
+  | { id: number; op: 'profile'; action: 'start' | 'stop'; file?: string }
 
 export interface Audit {
   /** Confirmed registrations in the write model. */
