@@ -6,7 +6,12 @@ import { guideRoutes } from './guide-api.js'
 import { allEvents } from './messages.js'
 import { summaryProcessor } from './processors/summaries.js'
 import { analyticsProjection, getStudyAnalytics } from './projections/analytics.js'
-import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
+import {
+  getStudyGoals,
+  getStudyProgress,
+  getSubjectDetail,
+  getSubjects,
+} from './projections/subject-queries.js'
 import { subjectsProjection } from './projections/subjects.js'
 import { getStudySummaries, summariesProjection } from './projections/summaries.js'
 import { summarizerFor, summarizerNames, type Summarizer } from './summarizer.js'
@@ -22,7 +27,14 @@ export function createStudyDomain(summarizer: Summarizer): Domain {
     name: 'study',
     events: allEvents,
     commands,
-    queries: [getSubjects, getSubjectDetail, getStudySummaries, getStudyProgress, getStudyAnalytics],
+    queries: [
+      getSubjects,
+      getSubjectDetail,
+      getStudyGoals,
+      getStudySummaries,
+      getStudyProgress,
+      getStudyAnalytics,
+    ],
     projections: [subjectsProjection, summariesProjection, analyticsProjection],
     processors: [summaryProcessor(summarizer)],
     migrations,

@@ -10,7 +10,12 @@ import {
 } from './commands.js'
 import { createStudyDomain } from './index.js'
 import { getStudyAnalytics } from './projections/analytics.js'
-import { getStudyProgress, getSubjectDetail, getSubjects } from './projections/subject-queries.js'
+import {
+  getStudyGoals,
+  getStudyProgress,
+  getSubjectDetail,
+  getSubjects,
+} from './projections/subject-queries.js'
 import { getStudySummaries } from './projections/summaries.js'
 import { summarizerFor, type Summarizer } from './summarizer.js'
 
@@ -218,6 +223,52 @@ describe.each(modes)('study domain through the buses (%s)', (mode) => {
       [subjectId],
     )
     expect(row?.topics).toEqual(['z'])
+  })
+
+  it('lists a learner’s goals, those on no subject among them, newest first, open or met, page by page', async () => {
+    const learner: Caller = { id: `${mode}-goals`, roles: [] }
+    const subjectId = await subjectFor(learner)
+    const goal = async (fields: Record<string, unknown>) =>
+      (
+        await send<{ goalId: string }>(
+          t.commands.execute(createStudyGoal, { targetMinutes: 30, ...fields }, { caller: learner }),
+        )
+      ).result.goalId
+    // On no subject: no subject's detail lists it.
+    const anywhere = await goal({ title: 'Half an hour of anything' })
+    const onSubject = await goal({ subjectId, title: 'Half an hour of Python' })
+    const longer = await goal({ title: 'Ten hours of anything', targetMinutes: 600 })
+    const met = await send<{ goalsMet: string[] }>(
+      t.commands.execute(
+        updateStudyProgress,
+        { subjectId, minutesStudied: 40, progressPercent: 10 },
+        { caller: learner },
+      ),
+    )
+    expect(met.result.goalsMet.toSorted()).toEqual([anywhere, onSubject].toSorted())
+    const ids = (answer: Asked<{ items: { goalId: string }[] }>) =>
+      answer.status === 'succeeded' ? answer.data.items.map((g) => g.goalId) : answer.error.code
+    const all = await ask<{ items: { goalId: string }[] }>(getStudyGoals, {}, learner, met.position)
+    expect(ids(all)).toEqual([longer, onSubject, anywhere])
+    expect(all.status === 'succeeded' && all.data.items[2]).toMatchObject({
+      subjectId: null,
+      title: 'Half an hour of anything',
+      minutesDone: 40,
+      status: 'met',
+    })
+    expect(all.status === 'succeeded' && all.data.items[0]).toMatchObject({ minutesDone: 40, status: 'open' })
+    expect(ids(await ask(getStudyGoals, { status: 'open' }, learner))).toEqual([longer])
+    expect(ids(await ask(getStudyGoals, { status: 'met' }, learner))).toEqual([onSubject, anywhere])
+    const first = await ask<{ items: { goalId: string }[]; nextCursor: string }>(
+      getStudyGoals,
+      { limit: 2 },
+      learner,
+    )
+    expect(ids(first)).toEqual([longer, onSubject])
+    const cursor = first.status === 'succeeded' ? first.data.nextCursor : ''
+    expect(ids(await ask(getStudyGoals, { limit: 2, cursor }, learner))).toEqual([anywhere])
+    // Another learner's goals are absent.
+    expect(ids(await ask(getStudyGoals, {}, jun))).toEqual([])
   })
 
   it('shows a learner nothing of another’s: not found, or absent', async () => {

@@ -17,6 +17,7 @@ import { subjectNotFound } from '../rules.js'
 import {
   Goal,
   goalKey,
+  goalListKey,
   learnerTotalsKey,
   listKey,
   type LearnerTotals,
@@ -103,6 +104,44 @@ export const getSubjectDetail = defineQuery({
       .flatMap((g) => (g === null ? [] : [JSON.parse(g) as GoalDoc]))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.goalId.localeCompare(b.goalId))
     return { ...publicSubject(doc), goals }
+  },
+})
+
+export const getStudyGoals = defineQuery({
+  domain: 'study',
+  name: 'get-study-goals',
+  summary: "The caller's goals, newest first, open or met if asked: on a subject or on none",
+  description:
+    'A goal on no subject counts the minutes of every subject; a subject’s goals are also in its ' +
+    '`get-subject-detail`.',
+  input: Type.Object(
+    {
+      status: Type.Optional(Type.Enum(['open', 'met'])),
+      limit: Type.Optional(Limit),
+      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    },
+    strict,
+  ),
+  output: Page(Goal),
+  access: signedIn(),
+  readModels: [subjectsModel],
+  paged: true,
+  examples: [{ limit: 10 }, { status: 'open', limit: 10 }],
+  cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
+  async handle(q, { caller, stores }) {
+    const kv = stores.kv(subjectsModel)
+    const limit = q.limit ?? 20
+    const after = keyAfter(q.cursor, 'get-study-goals')
+    const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
+    const members = await kv.zrangeByLex(goalListKey(learnerOf(caller), q.status), {
+      min: '-',
+      max,
+      count: limit + 1,
+      reverse: true,
+    })
+    const docs = await kv.mget(members.slice(0, limit).map((m) => goalKey(m.slice(m.indexOf('|') + 1))))
+    const items = docs.flatMap((d) => (d === null ? [] : [JSON.parse(d) as GoalDoc]))
+    return { items, nextCursor: pageOf(members, limit, memberKey, 'get-study-goals').nextCursor }
   },
 })
 

@@ -6,8 +6,8 @@ import { countsTowards } from '../rules.js'
 
 /**
  * The subjects read model: one document per subject (with its progress, minutes, topics and summary
- * count), one per goal, and each learner's subjects newest first, whole and by category, by
- * difficulty and by both.
+ * count), one per goal, each learner's subjects newest first, whole and by category, by difficulty
+ * and by both, and each learner's goals newest first, all and by status.
  */
 
 const Time = Type.String({ format: 'date-time' })
@@ -69,6 +69,12 @@ export interface LearnerTotals {
 }
 /** A learner's open goals: each progress update counts towards those of its subject or of none. */
 const openGoals = (learner: string) => `learner:${enc(learner)}:open-goals`
+/**
+ * A learner's goals newest first, all or by status, those on no subject among them (no subject's
+ * detail lists these): members are `<createdAt>|<goalId>`, all at score 0.
+ */
+export const goalListKey = (learner: string, status?: GoalDoc['status']) =>
+  `learner:${enc(learner)}:goals${status === undefined ? '' : `:${status}`}`
 /** A learner's subjects, filtered or not: members are `<createdAt>|<subjectId>`, all at score 0. */
 export function listKey(learner: string, filter: { category?: string; difficultyLevel?: Difficulty } = {}) {
   const c = filter.category === undefined ? '' : `:c:${enc(filter.category)}`
@@ -76,6 +82,7 @@ export function listKey(learner: string, filter: { category?: string; difficulty
   return `learner:${enc(learner)}:subjects${c}${d}`
 }
 const member = (d: { createdAt: string; subjectId: string }) => `${d.createdAt}|${d.subjectId}`
+const goalMember = (d: { createdAt: string; goalId: string }) => `${d.createdAt}|${d.goalId}`
 const latest = (a: string, b: string) => (a > b ? a : b)
 
 function listKeys(d: SubjectDoc): string[] {
@@ -102,7 +109,7 @@ async function changeSubject(kv: KvBatch, subjectId: string, change: (d: Subject
 export const subjectsProjection = defineKvProjection({
   domain: 'study',
   name: subjectsModel,
-  version: 3,
+  version: 4,
   events: allEvents,
   tags: ({ data }) => [
     `learner:${data.learnerId}`,
@@ -173,13 +180,18 @@ export const subjectsProjection = defineKvProjection({
         kv.setJson(goalKey(d.goalId), { ...d, minutesDone: 0, status: 'open', metAt: null } satisfies GoalDoc)
         kv.sadd(openGoals(event.data.learnerId), d.goalId)
         if (d.subjectId !== null) kv.sadd(subjectGoals(d.subjectId), d.goalId)
+        kv.zadd(goalListKey(event.data.learnerId), 0, goalMember(d))
+        kv.zadd(goalListKey(event.data.learnerId, 'open'), 0, goalMember(d))
         return
       }
       case 'StudyGoalMet': {
         const goal = await kv.getJson<GoalDoc>(goalKey(event.data.goalId))
         const { minutesDone, metAt } = event.data
-        if (goal)
+        if (goal) {
           kv.setJson(goalKey(goal.goalId), { ...goal, minutesDone, metAt, status: 'met' } satisfies GoalDoc)
+          kv.zrem(goalListKey(event.data.learnerId, 'open'), goalMember(goal))
+          kv.zadd(goalListKey(event.data.learnerId, 'met'), 0, goalMember(goal))
+        }
         kv.srem(openGoals(event.data.learnerId), event.data.goalId)
         return
       }
