@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { UnauthenticatedError } from '../core/errors.js'
-import { bodyProblems } from '../core/json-keys.js'
+import { bodyProblems, holdsPrototypeKey, tooComplex } from '../core/json-keys.js'
 import type { Caller } from '../core/messages.js'
 import { isUserId } from '../core/schemas.js'
 import { trimOldest } from '../core/bounded.js'
@@ -57,11 +57,18 @@ export function createAuth(secret: string, clock: () => Date = () => new Date())
         throw new Error('The signature is not in its one form')
       claims = verifier(token) as Record<string, unknown>
       // Header and claims are refused for what a body is (a key named twice, a number read as another,
-      // bytes that are not UTF-8): JSON.parse keeps the last of two keys, another reader of the same
-      // token (a gateway, a log) may keep the first and see other roles than those that ran.
+      // bytes that are not UTF-8, nesting past 64 levels or 10,000 values, a prototype's key): JSON.parse
+      // keeps the last of two keys, another reader of the same token (a gateway, a log) may keep the
+      // first and see other roles than those that ran.
       for (const part of token.split('.', 2)) {
         const bytes = Buffer.from(part, 'base64url')
-        if (!isUtf8(bytes) || bodyProblems(bytes.toString('utf8'), 1).length > 0)
+        const text = bytes.toString('utf8')
+        if (
+          !isUtf8(bytes) ||
+          tooComplex(text) !== undefined ||
+          bodyProblems(text, 1).length > 0 ||
+          holdsPrototypeKey(text)
+        )
           throw new Error('The token holds JSON a body may not')
       }
       checked.set(token, claims)

@@ -120,6 +120,23 @@ export function tooComplex(text: string, depthLimit = maxDepth, valueLimit = max
   return undefined
 }
 
+/**
+ * Whether a JSON text holds a `__proto__` key, or a `constructor` key whose object holds
+ * `prototype`: what Fastify's body parser refuses (secure-json-parse), for texts it does not read.
+ */
+export function holdsPrototypeKey(text: string): boolean {
+  let found = false
+  JSON.parse(text, (key, value: unknown) => {
+    if (
+      key === '__proto__' ||
+      (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)
+    )
+      found = true
+    return value
+  })
+  return found
+}
+
 function pointer(path: readonly string[]): string {
   return path.map((part) => `/${part.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
 }

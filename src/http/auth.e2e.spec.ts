@@ -52,6 +52,18 @@ const badTokens: [string, () => string][] = [
         (exp: number) => `{"sub":"ann","exp":${exp}.00000000001}`,
       ],
       ['whose claims are not UTF-8', (exp: number) => `{"sub":"ann\xff\xfe","exp":${exp}}`],
+      [
+        'whose claims hold a __proto__ key',
+        (exp: number) => `{"sub":"ann","exp":${exp},"__proto__":{"roles":["admin"]}}`,
+      ],
+      [
+        'whose claims hold a constructor key holding a prototype',
+        (exp: number) => `{"sub":"ann","exp":${exp},"constructor":{"prototype":{"roles":["admin"]}}}`,
+      ],
+      [
+        'whose claims nest deeper than 64 levels',
+        (exp: number) => `{"sub":"ann","exp":${exp},"x":${'['.repeat(65)}${']'.repeat(65)}}`,
+      ],
     ] as const
   ).map(([what, claims]): [string, () => string] => [
     `a token, signed with the right secret, ${what}`,
