@@ -42,6 +42,28 @@ export async function ownSubjectDoc(kv: KvReader, subjectId: string, caller: Cal
   return doc
 }
 
+/**
+ * A page of a learner's list (members `<time>|<id>`, newest first) past the cursor: the documents
+ * its members name, as stored, and the cursor to the next page.
+ */
+async function newestPage(
+  kv: KvReader,
+  list: string,
+  docKey: (id: string) => string,
+  q: { limit?: number | undefined; cursor?: string | undefined },
+  kind: string,
+): Promise<{ docs: string[]; nextCursor: string | null }> {
+  const limit = q.limit ?? 20
+  const after = keyAfter(q.cursor, kind)
+  const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
+  const members = await kv.zrangeByLex(list, { min: '-', max, count: limit + 1, reverse: true })
+  const docs = await kv.mget(members.slice(0, limit).map((m) => docKey(m.slice(m.indexOf('|') + 1))))
+  return {
+    docs: docs.filter((d): d is string => d !== null),
+    nextCursor: pageOf(members, limit, memberKey, kind).nextCursor,
+  }
+}
+
 const publicSubject = ({ learnerId: _, infoPosition: _i, progressPosition: _p, ...doc }: SubjectDoc) => doc
 
 export const getSubjects = defineQuery({
@@ -65,18 +87,11 @@ export const getSubjects = defineQuery({
   cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
   async handle(q, { caller, stores }) {
     const kv = stores.kv(subjectsModel)
-    const limit = q.limit ?? 20
-    const after = keyAfter(q.cursor, 'get-subjects')
-    const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
-    const members = await kv.zrangeByLex(listKey(learnerOf(caller), q), {
-      min: '-',
-      max,
-      count: limit + 1,
-      reverse: true,
-    })
-    const docs = await kv.mget(members.slice(0, limit).map((m) => subjectKey(m.slice(m.indexOf('|') + 1))))
-    const items = docs.flatMap((d) => (d === null ? [] : [publicSubject(JSON.parse(d) as SubjectDoc)]))
-    return { items, nextCursor: pageOf(members, limit, memberKey, 'get-subjects').nextCursor }
+    const page = await newestPage(kv, listKey(learnerOf(caller), q), subjectKey, q, 'get-subjects')
+    return {
+      items: page.docs.map((d) => publicSubject(JSON.parse(d) as SubjectDoc)),
+      nextCursor: page.nextCursor,
+    }
   },
 })
 
@@ -130,18 +145,8 @@ export const getStudyGoals = defineQuery({
   cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
   async handle(q, { caller, stores }) {
     const kv = stores.kv(subjectsModel)
-    const limit = q.limit ?? 20
-    const after = keyAfter(q.cursor, 'get-study-goals')
-    const max = after === undefined ? ('+' as const) : (`(${after.time}|${after.id}` as const)
-    const members = await kv.zrangeByLex(goalListKey(learnerOf(caller), q.status), {
-      min: '-',
-      max,
-      count: limit + 1,
-      reverse: true,
-    })
-    const docs = await kv.mget(members.slice(0, limit).map((m) => goalKey(m.slice(m.indexOf('|') + 1))))
-    const items = docs.flatMap((d) => (d === null ? [] : [JSON.parse(d) as GoalDoc]))
-    return { items, nextCursor: pageOf(members, limit, memberKey, 'get-study-goals').nextCursor }
+    const page = await newestPage(kv, goalListKey(learnerOf(caller), q.status), goalKey, q, 'get-study-goals')
+    return { items: page.docs.map((d) => JSON.parse(d) as GoalDoc), nextCursor: page.nextCursor }
   },
 })
 
