@@ -988,6 +988,21 @@ it.runIf(servicesAvailable)(
   },
 )
 
+it.runIf(servicesAvailable)(
+  'starts a process with the command role alone while Redis does not answer, and takes commands',
+  async () => {
+    const t = await startTestTandem('server', {
+      domains: [eventsDomain],
+      config: { roles: ['command'], redisUrl: 'redis://127.0.0.1:1/0' },
+    })
+    try {
+      expect((await register(t, await newEvent(t))) > 0n).toBe(true)
+    } finally {
+      await t.dispose()
+    }
+  },
+)
+
 it('refuses to start on a PostgreSQL that does not answer, naming DATABASE_URL', async () => {
   const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' })
   await expect(startTandem({ config, log: pino({ level: 'silent' }) })).rejects.toThrow(

@@ -137,7 +137,10 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     }
     if (mode === 'server') await warnOfLosableCommits(sql, log)
 
-    const kv = config.redisUrl ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
+    // A process with the command role alone places no read model (`placementOf`): it needs no Redis,
+    // and one restarted while Redis is away comes back (its /ready does not ask Redis either).
+    const readsKv = roles.has('query') || roles.has('projector')
+    const kv = config.redisUrl && readsKv ? await openRedisKv(config.redisUrl, sql, log) : createMemoryKv()
     closers.push(() => kv.close())
     // Server mode: one LISTEN connection carries commit wake-ups and the projectors' progress.
     const sender = randomUUID()
