@@ -99,8 +99,11 @@ describe.each(modes)('the start banner (%s)', (mode) => {
       const text = await banner(t, url)
       expect(text).not.toContain('Try (each works as printed)')
       if (mode === 'embedded') expect(text).toContain('the demo data was interrupted')
-      // Nor are the examples of /docs said to run: they name the demo's ids.
-      expect(text).toContain('the examples there name the demo data, which this database does not hold')
+      // Nor are the examples of /docs said to run, nor the database said to hold none of the demo.
+      expect(text).toContain(
+        'the demo data was interrupted at a first start stopped early: some examples there fail',
+      )
+      expect(text).not.toContain('which this database does not hold')
     } finally {
       await t.sql.query('UPDATE tandem.demo SET finished_at = now()')
     }
@@ -108,6 +111,31 @@ describe.each(modes)('the start banner (%s)', (mode) => {
     expect(whole).toContain(mode === 'embedded' ? 'Try (each works as printed)' : 'Examples (')
     expect(whole).toContain('each example there runs on the demo data')
   })
+
+  it.runIf(mode === 'server')(
+    'says what a process of some roles offers in /docs: commands only, or neither commands nor queries',
+    async () => {
+      for (const [roles, said] of [
+        [['command'], "each example there runs on the demo data (this process's commands only)"],
+        [['command', 'projector'], "each example there runs on the demo data (this process's commands only)"],
+        [['query'], "each example there runs on the demo data (this process's queries only)"],
+        [
+          ['projector'],
+          'this process neither takes commands nor answers queries: its operations routes only',
+        ],
+      ] as const) {
+        const one = await startTestTandem('server', { config: { roles: [...roles] } })
+        try {
+          await one.sql.query('INSERT INTO tandem.demo (started_at, finished_at) VALUES (now(), now())')
+          const text = await banner(one, url)
+          expect(text, roles.join(',')).toContain(said)
+          expect(text).not.toContain('Try (each works as printed)')
+        } finally {
+          await one.dispose()
+        }
+      }
+    },
+  )
 
   it('prints commands that work as printed, twice over: a registration it offers is one still open', async () => {
     for (let round = 0; round < 2; round++) {

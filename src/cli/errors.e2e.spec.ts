@@ -38,6 +38,10 @@ it('refuses each mistake in a command line before it runs anything, in words tha
   const cases: [string[], RegExp][] = [
     [['token', '--sub', 'kim', '--bogus'], /Unknown option '--bogus'/],
     [['no-such-command'], /Unknown command "no-such-command"/],
+    // Asked for its usage, a command nothing knows is a mistake still (it printed the usage, exit 0).
+    [['no-such-command', '--help'], /Unknown command "no-such-command"/],
+    // A usage mistake, its usage after it: it printed its reason alone, as a setting's.
+    [['serve', '--role', 'wizard'], /--role must list roles from command, query, projector, not "wizard"/],
     // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.
     [['token', '--sub', 'kim', '--ttl', '1e30'], /--ttl is a number of seconds, 1 to 315360000/],
     // A role nothing names (a typo): the token would grant nothing.

@@ -61,8 +61,11 @@ export function usageAfterMistake(command: string | undefined): string {
 /** Runs one `tandem` command line; a mistake in it is a `UsageError` (or parseArgs' `ERR_PARSE_ARGS_…`). */
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  // `tandem <command> --help` as `tandem help`: the usage says what each command takes.
+  // `tandem <command> --help` as `tandem help`: the usage says what each command takes (a command
+  // it does not know is a mistake, --help or not).
   if (rest.includes('--help') || rest.includes('-h')) {
+    if (command !== undefined && !(command in takes) && command !== 'help')
+      throw new UsageError(`Unknown command "${command}"`)
     console.log(await usage())
     return
   }
@@ -112,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
       return serve({
         port: values.port === undefined ? undefined : portOf(values.port),
         seed: values.seed,
-        roles: values.role === undefined ? undefined : parseRoles(values.role, '--role'),
+        roles: values.role === undefined ? undefined : rolesOption(values.role),
       })
     }
     case 'migrate': {
@@ -309,6 +312,16 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 export class UsageError extends Error {}
+
+/** `--role` as ROLES is read, its mistake a usage one (the command's usage follows its reason). */
+function rolesOption(text: string) {
+  try {
+    return parseRoles(text, '--role')
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message)
+    throw error
+  }
+}
 
 /** What each command takes: its options, and how many words may follow it. */
 const takes: Readonly<Record<string, { options: readonly string[]; words: number }>> = {

@@ -106,10 +106,17 @@ export async function seedDemo(tandem: Tandem): Promise<void> {
 /** What `serve` prints at start: where things are, demo tokens, and requests that work as printed. */
 export async function banner(tandem: Tandem, url: string): Promise<string> {
   const { written, interrupted } = await demoState(tandem)
-  // The examples in /docs name the demo's ids: they run only where the demo was written.
-  const demo = written
-    ? 'each example there runs on the demo data'
-    : 'the examples there name the demo data, which this database does not hold: `serve --seed` writes it into an empty one'
+  // The examples in /docs name the demo's ids: they run only where the demo was written whole, and a
+  // process offers the routes of its roles only.
+  const own = (['command', 'query'] as const).filter((role) => tandem.roles.has(role))
+  const demo =
+    own.length === 0
+      ? 'this process neither takes commands nor answers queries: its operations routes only'
+      : written
+        ? `each example there runs on the demo data${own.length < 2 ? ` (this process's ${own[0] === 'command' ? 'commands' : 'queries'} only)` : ''}`
+        : interrupted
+          ? 'the demo data was interrupted at a first start stopped early: some examples there fail; start on an empty DATA_DIR (or database) to have it whole'
+          : 'the examples there name the demo data, which this database does not hold: `serve --seed` writes it into an empty one'
   const lines = [
     '',
     `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
