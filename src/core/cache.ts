@@ -295,6 +295,13 @@ export function weigh(value: unknown, depth = 0): number {
 }
 
 /**
+ * The tag every cached answer carries for each read model it read: dropped, every answer read from
+ * that read model goes. For what is known to have changed there but not where (another projector
+ * applied events whose tags this process never learned: placements.ts). Outside every domain's tags.
+ */
+export const readModelTag = (name: string) => `~read-model:${name}`
+
+/**
  * Cache tags belong to a domain: `event:42` of one domain is not `event:42` of another. Projections
  * and queries name their tags plainly; the kernel puts the domain in front on both sides.
  */

@@ -12,7 +12,7 @@ import {
 } from './messages.js'
 import type { Metrics } from './metrics.js'
 import { compose, type Call, type Middleware, type Step } from './pipeline.js'
-import { domainTags, type QueryCache } from './cache.js'
+import { domainTags, readModelTag, type QueryCache } from './cache.js'
 import type { ReadStores } from './read-stores.js'
 import { noReplicas, type Replicas } from './replicas.js'
 import type { Registry } from './registry.js'
@@ -326,5 +326,10 @@ function ttlOf(policy: QueryCachePolicy<unknown, unknown>, input: unknown, answe
 /** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
 function answerTags(call: QueryCall, answer: unknown): string[] {
   const policy = call.definition.cache
-  return policy ? domainTags(call.definition.domain, policy.tags(call.input, answer, call.caller)) : []
+  if (!policy) return []
+  const { domain, readModels } = call.definition
+  return [
+    ...domainTags(domain, policy.tags(call.input, answer, call.caller)),
+    ...readModels.map(readModelTag),
+  ]
 }

@@ -1,4 +1,4 @@
-import type { QueryCache } from '../core/cache.js'
+import { readModelTag, type QueryCache } from '../core/cache.js'
 import type { Logger } from '../core/logger.js'
 import type { Metrics } from '../core/metrics.js'
 import type { KvReader, ReadStores } from '../core/read-stores.js'
@@ -132,7 +132,18 @@ export function createPlacements(options: PlacementsOptions): Placements {
             if (publish) feed?.applied(projection.name, generation, tags)
           }
         : undefined,
-      onSkipped: serving ? () => cache.clear() : undefined,
+      // Skipped: another projector applied events this one read or not, and published their tags,
+      // which may reach a query process after this one's next report, which covers them: that
+      // process then served answers cached before them to reads for a position past them (two
+      // projectors, X-Min-Position, a stale hit). Every answer of the read model goes, here and
+      // everywhere, ahead of any report of this runner's (the feed keeps one sender's order).
+      onSkipped: serving
+        ? () => {
+            const tags = [readModelTag(projection.name)]
+            cache.invalidate(tags)
+            if (publish) feed?.applied(projection.name, generation, tags)
+          }
+        : undefined,
     })
     if (publish) {
       // An idle poll that found nothing new tells the other processes nothing.
