@@ -70,7 +70,8 @@ export const environment = [
 
 /** Refuses, at start, a domain setting (Domain.settings) set to a value it does not take. */
 export function checkSettings(domains: readonly Domain[], env: NodeJS.ProcessEnv = process.env): void {
-  for (const setting of domains.flatMap((d) => d.settings ?? [])) {
+  const settings = domains.flatMap((d) => d.settings ?? [])
+  for (const setting of settings) {
     const value = env[setting.name]?.trim()
     if (value && setting.values && !setting.values.includes(value))
       throw new ConfigError(`${setting.name} must be one of ${setting.values.join(', ')}, not "${value}"`)
@@ -81,6 +82,16 @@ export function checkSettings(domains: readonly Domain[], env: NodeJS.ProcessEnv
       throw new ConfigError(
         `${setting.name} must be a whole number from ${integer.min} to ${integer.max}, not "${value}"`,
       )
+  }
+  const valueOf = (name: string) => {
+    const setting = settings.find((s) => s.name === name)
+    return Number(env[name]?.trim() || setting?.default)
+  }
+  for (const setting of settings) {
+    if (setting.below === undefined) continue
+    const [value, bound] = [valueOf(setting.name), valueOf(setting.below)]
+    if (!(value < bound))
+      throw new ConfigError(`${setting.name} (${value}) must be below ${setting.below} (${bound})`)
   }
 }
 

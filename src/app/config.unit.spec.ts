@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { analyticsSetting } from '../domains/cards/analytics/replica.js'
+import { anomalySettings } from '../domains/cards/anomaly/settings.js'
 import { checkSettings, ConfigError, loadConfig } from './config.js'
 import { limitsFromEnv } from '../http/limits.js'
 import type { Domain } from './domain.js'
@@ -75,6 +76,20 @@ describe('configuration from the environment', () => {
     expect(() => checkSettings([domain], { STUDY_SUMMARIZER: 'hosted' })).toThrow('STUDY_SUMMARIZER')
     expect(() => checkSettings([domain], { STUDY_SUMMARIZER: ' local ' })).not.toThrow()
     expect(() => checkSettings([domain], {})).not.toThrow()
+  })
+
+  it("refuses card testing's probe amount at or above the large attempt's, either set or left default", () => {
+    const cards = { name: 'cards', settings: anomalySettings } as unknown as Domain
+    const small = 'CARDS_ANOMALY_CARD_TESTING_SMALL_MAX'
+    const large = 'CARDS_ANOMALY_CARD_TESTING_LARGE_MIN'
+    expect(() => checkSettings([cards], { [small]: '200000', [large]: '100' })).toThrow(
+      `${small} (200000) must be below ${large} (100)`,
+    )
+    expect(() => checkSettings([cards], { [small]: '100000' })).toThrow(ConfigError)
+    expect(() => checkSettings([cards], { [large]: '1000' })).toThrow(ConfigError)
+    expect(() => checkSettings([cards], { [small]: '999', [large]: '1000' })).not.toThrow()
+    expect(() => checkSettings([cards], { [small]: ' ' })).not.toThrow()
+    expect(() => checkSettings([cards], {})).not.toThrow()
   })
 
   it('refuses at start a number setting out of its bounds or not whole', () => {

@@ -66,6 +66,8 @@ export interface DomainSetting {
   values?: readonly string[]
   /** Or: a whole number within these bounds. */
   integer?: { min: number; max: number }
+  /** A whole number that must be below this other setting's (both as set, or their defaults). */
+  below?: string
   /** Or: a value this matches; `takes` says what in the message that refuses another. */
   pattern?: { regex: RegExp; takes: string }
 }

@@ -103,13 +103,18 @@ export const anomalySettings: DomainSetting[] = [
     20_000,
   ),
   onOff('CARDS_ANOMALY_CARD_TESTING', 'card-testing'),
-  whole(
-    'CARDS_ANOMALY_CARD_TESTING_SMALL_MAX',
-    'A probe: an attempt of at most this amount',
-    d.cardTesting.smallMax,
-    1,
-    MAX_AMOUNT,
-  ),
+  {
+    ...whole(
+      'CARDS_ANOMALY_CARD_TESTING_SMALL_MAX',
+      'A probe: an attempt of at most this amount',
+      d.cardTesting.smallMax,
+      1,
+      MAX_AMOUNT,
+    ),
+    // An attempt both a probe and the large one after the probes would make any run of payments of
+    // one size a card test.
+    below: 'CARDS_ANOMALY_CARD_TESTING_LARGE_MIN',
+  },
   whole(
     'CARDS_ANOMALY_CARD_TESTING_COUNT',
     'Probes in a row before a large attempt',
