@@ -147,7 +147,8 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
           { caller: customer('solo'), minPosition: BigInt(paid.position ?? '0') },
         )
         if (answer.status === 'failed') throw new Error(answer.error.code)
-        return answer.tags
+        // The domain's tags, its events': the kernel's tag of the query's read model is on both engines' answers.
+        return answer.tags.filter((tag) => tag.startsWith('cards/'))
       }
       const rollups = await tagsOf('rollups')
       const duckdb = await tagsOf('duckdb')
