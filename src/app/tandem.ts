@@ -94,6 +94,11 @@ export interface TandemOptions {
   pollMs?: number
   /** How long a rebuilt projection's old generation outlives the switch (tests shorten it). */
   retireAfterMs?: number
+  /**
+   * Server mode: how long the progress feed gathers what this process publishes before one NOTIFY
+   * (default 2 ms). Tests lengthen it to make one projector's messages late.
+   */
+  feedCoalesceMs?: number
   /** The time commands are decided at and tokens checked at (tests move it; default: the system clock). */
   clock?: () => Date
   /**
@@ -146,7 +151,15 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
     const sender = randomUUID()
     const listener = config.databaseUrl ? postgresListener({ url: config.databaseUrl, log }) : undefined
     const wake: Wake = listener ? postgresWake({ listener, sql, sender, log }) : localWake()
-    const feed = listener ? postgresFeed({ listener, sql, sender, log }) : undefined
+    const feed = listener
+      ? postgresFeed({
+          listener,
+          sql,
+          sender,
+          log,
+          ...(options.feedCoalesceMs === undefined ? {} : { coalesceMs: options.feedCoalesceMs }),
+        })
+      : undefined
     await listener?.start()
     closers.push(async () => {
       await wake.close()

@@ -20,7 +20,13 @@ beforeAll(async () => {
   if (!servicesAvailable) return
   processes = await startTestProcesses(
     'server',
-    [{ roles: ['command'] }, { roles: ['projector'] }, { roles: ['projector'] }, { roles: ['query'] }],
+    [
+      { roles: ['command'] },
+      { roles: ['projector'] },
+      // Its messages late: what it applies reaches the query process after the other's next reports.
+      { roles: ['projector'], feedCoalesceMs: 150 },
+      { roles: ['query'] },
+    ],
     // No backstop poll within the test: what the query process knows comes through the feed.
     { pollMs: 60_000, domains: [eventsDomain] },
   )
@@ -29,6 +35,27 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const process of processes.reverse()) await process.dispose()
 })
+
+async function newEvent(title: string, capacity: number): Promise<string> {
+  const created = await writer.commands.execute(
+    createEvent,
+    { title, startsAt: '2031-03-01T10:00:00Z', endsAt: '2031-03-01T12:00:00Z', capacity },
+    { caller: organizer },
+  )
+  if (created.status === 'failed') throw created.error
+  return created.result.eventId
+}
+
+/** A registration through the command process; the position it was written at. */
+async function register(eventId: string, participant: string): Promise<bigint> {
+  const done = await writer.commands.execute(
+    registerParticipant,
+    { eventId },
+    { caller: { id: participant, roles: [] } },
+  )
+  if (done.status === 'failed') throw done.error
+  return BigInt(done.position ?? '0')
+}
 
 it.runIf(servicesAvailable)(
   'answers a read for a position with what was applied by then, though another projector applied it',
@@ -40,53 +67,20 @@ it.runIf(servicesAvailable)(
     // Writes beside the loops: the projectors race for batches all the while.
     let writing = true
     const background = Array.from({ length: 4 }, async (_, n) => {
-      const created = await writer.commands.execute(
-        createEvent,
-        {
-          title: `Busy ${n}`,
-          startsAt: '2031-03-01T10:00:00Z',
-          endsAt: '2031-03-01T12:00:00Z',
-          capacity: 100_000,
-        },
-        { caller: organizer },
-      )
-      if (created.status === 'failed') throw created.error
-      for (let i = 0; writing; i++) {
-        const done = await writer.commands.execute(
-          registerParticipant,
-          { eventId: created.result.eventId },
-          { caller: { id: `busy-${n}-${i}`, roles: [] } },
-        )
-        if (done.status === 'failed') throw done.error
-      }
+      const eventId = await newEvent(`Busy ${n}`, 100_000)
+      for (let i = 0; writing; i++) await register(eventId, `busy-${n}-${i}`)
     })
     await Promise.all(
       Array.from({ length: loops }, async (_, loop) => {
-        const created = await writer.commands.execute(
-          createEvent,
-          {
-            title: `Loop ${loop}`,
-            startsAt: '2031-03-01T10:00:00Z',
-            endsAt: '2031-03-01T12:00:00Z',
-            capacity: 500,
-          },
-          { caller: organizer },
-        )
-        if (created.status === 'failed') throw created.error
-        const { eventId } = created.result
+        const eventId = await newEvent(`Loop ${loop}`, 500)
         for (let round = 1; round <= rounds; round++) {
           // Cached before the registration, then asked for the registration's position.
           await reader.queries.ask(getEventDetails, { eventId }, { maxWaitMs: 30_000 })
-          const done = await writer.commands.execute(
-            registerParticipant,
-            { eventId },
-            { caller: { id: `p-${loop}-${round}`, roles: [] } },
-          )
-          if (done.status === 'failed') throw done.error
+          const position = await register(eventId, `p-${loop}-${round}`)
           const asked = await reader.queries.ask(
             getEventDetails,
             { eventId },
-            { minPosition: BigInt(done.position ?? '0'), maxWaitMs: 30_000 },
+            { minPosition: position, maxWaitMs: 30_000 },
           )
           if (asked.status === 'failed') throw asked.error
           if (asked.data.confirmedCount !== round)

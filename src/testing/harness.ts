@@ -66,7 +66,7 @@ export async function startTestTandem(
  */
 export async function startTestProcesses(
   mode: Mode,
-  configs: readonly Partial<Config>[],
+  configs: readonly (Partial<Config> & { feedCoalesceMs?: number })[],
   options: TestTandemOptions = {},
 ): Promise<TestTandem[]> {
   // Copied from a template that has every migration applied (src/storage/scratch-database.ts).
@@ -87,7 +87,7 @@ export async function startTestProcesses(
   let written: bigint | undefined
   const started: TestTandem[] = []
   try {
-    for (const overrides of configs) {
+    for (const { feedCoalesceMs, ...overrides } of configs) {
       const config: Config = {
         port: 0,
         host: '127.0.0.1',
@@ -111,6 +111,7 @@ export async function startTestProcesses(
         log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
         pollMs: options.pollMs,
         ...(options.retireAfterMs === undefined ? {} : { retireAfterMs: options.retireAfterMs }),
+        ...(feedCoalesceMs === undefined ? {} : { feedCoalesceMs }),
         clock: () => new Date(Date.now() + shift),
         timers: options.timers ?? 'manual',
       })
