@@ -323,7 +323,10 @@ function ttlOf(policy: QueryCachePolicy<unknown, unknown>, input: unknown, answe
   return until === undefined ? policy.ttlMs : Math.max(0, Math.min(policy.ttlMs, until - Date.now()))
 }
 
-/** The cache tags an answer depends on, the query's domain's: what the cache and live queries follow. */
+/**
+ * The cache tags an answer depends on, the query's domain's, and one per read model it read
+ * (`readModelTag`): what the cache and live queries follow.
+ */
 function answerTags(call: QueryCall, answer: unknown): string[] {
   const policy = call.definition.cache
   if (!policy) return []
