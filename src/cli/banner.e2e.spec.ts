@@ -121,11 +121,16 @@ describe.each(modes)('the start banner (%s)', (mode) => {
         [['query'], "each example there runs on the demo data (this process's queries only)"],
         [
           ['projector'],
-          'this process neither takes commands nor answers queries: its operations routes only',
+          '/docs (this process neither takes commands nor answers queries: its operations routes only)',
         ],
       ] as const) {
         const one = await startTestTandem('server', { config: { roles: [...roles] } })
         try {
+          // Without the demo, what the process offers is said too.
+          if (roles[0] === 'query')
+            expect(await banner(one, url)).toContain(
+              "the examples there name the demo data (this process's queries only)",
+            )
           await one.sql.query('INSERT INTO tandem.demo (started_at, finished_at) VALUES (now(), now())')
           const text = await banner(one, url)
           expect(text, roles.join(',')).toContain(said)

@@ -40,6 +40,11 @@ it('refuses each mistake in a command line before it runs anything, in words tha
     [['no-such-command'], /Unknown command "no-such-command"/],
     // Asked for its usage, a command nothing knows is a mistake still (it printed the usage, exit 0).
     [['no-such-command', '--help'], /Unknown command "no-such-command"/],
+    [['help', 'no-such-command'], /Unknown command "no-such-command"/],
+    // An object's own names are no commands either (`in` took them, with --help).
+    [['toString', '--help'], /Unknown command "toString"/],
+    [['constructor', '-h'], /Unknown command "constructor"/],
+    [['toString', '--url', 'http://127.0.0.1:1'], /Unknown command "toString"/],
     // A usage mistake, its usage after it: it printed its reason alone, as a setting's.
     [['serve', '--role', 'wizard'], /--role must list roles from command, query, projector, not "wizard"/],
     // Past their bounds, before anything runs: a token that never expires, a run that fills the memory.

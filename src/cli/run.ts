@@ -61,11 +61,13 @@ export function usageAfterMistake(command: string | undefined): string {
 /** Runs one `tandem` command line; a mistake in it is a `UsageError` (or parseArgs' `ERR_PARSE_ARGS_…`). */
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  // `tandem <command> --help` as `tandem help`: the usage says what each command takes (a command
-  // it does not know is a mistake, --help or not).
-  if (rest.includes('--help') || rest.includes('-h')) {
-    if (command !== undefined && !(command in takes) && command !== 'help')
-      throw new UsageError(`Unknown command "${command}"`)
+  // `tandem <command> --help` (or `help <command>`) as `tandem help`: the usage says what each command
+  // takes. A command it does not know is a mistake, asked about or not (`in` saw `toString`).
+  const helps = ['help', '--help', '-h']
+  const asked = command !== undefined && helps.includes(command) ? rest[0] : command
+  if (command === undefined || helps.includes(command) || rest.some((word) => helps.includes(word))) {
+    if (asked !== undefined && !helps.includes(asked) && !Object.hasOwn(takes, asked))
+      throw new UsageError(`Unknown command "${asked}"`)
     console.log(await usage())
     return
   }
@@ -96,7 +98,7 @@ export async function main(argv: string[]): Promise<void> {
       if (named.has(token.name)) throw new UsageError(`--${token.name} is given twice`)
       named.add(token.name)
     }
-  const allowed = command === undefined ? undefined : takes[command]
+  const allowed = Object.hasOwn(takes, command) ? takes[command] : undefined
   if (allowed) {
     for (const name of Object.keys(values))
       if (!allowed.options.includes(name)) throw new UsageError(`${command} takes no --${name}`)
@@ -301,11 +303,6 @@ export async function main(argv: string[]): Promise<void> {
       console.log(`Wrote ${out}`)
       return
     }
-    case undefined:
-    case 'help':
-    case '--help':
-      console.log(await usage())
-      return
     default:
       throw new UsageError(`Unknown command "${command}"`)
   }

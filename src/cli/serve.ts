@@ -109,19 +109,22 @@ export async function banner(tandem: Tandem, url: string): Promise<string> {
   // The examples in /docs name the demo's ids: they run only where the demo was written whole, and a
   // process offers the routes of its roles only.
   const own = (['command', 'query'] as const).filter((role) => tandem.roles.has(role))
-  const demo =
+  const offered =
+    own.length === 2 ? '' : ` (this process's ${own[0] === 'command' ? 'commands' : 'queries'} only)`
+  const demo = written
+    ? `each example there runs on the demo data${offered}`
+    : interrupted
+      ? `the demo data was interrupted at a first start stopped early: some examples there fail${offered}; start on an empty DATA_DIR (or database) to have it whole`
+      : `the examples there name the demo data${offered}, which this database does not hold: \`serve --seed\` writes it into an empty one`
+  const docs =
     own.length === 0
-      ? 'this process neither takes commands nor answers queries: its operations routes only'
-      : written
-        ? `each example there runs on the demo data${own.length < 2 ? ` (this process's ${own[0] === 'command' ? 'commands' : 'queries'} only)` : ''}`
-        : interrupted
-          ? 'the demo data was interrupted at a first start stopped early: some examples there fail; start on an empty DATA_DIR (or database) to have it whole'
-          : 'the examples there name the demo data, which this database does not hold: `serve --seed` writes it into an empty one'
+      ? `${url}/docs (this process neither takes commands nor answers queries: its operations routes only)`
+      : `${url}/docs (authorize with the examples token: ${demo})`
   const lines = [
     '',
     `  Tandem is running (${tandem.mode} mode${tandem.mode === 'embedded' ? `, data in ${tandem.config.dataDir}` : `, roles: ${[...tandem.roles].join(', ')}`})`,
     `  API       ${url}`,
-    `  Docs      ${url}/docs (authorize with the examples token: ${demo})`,
+    `  Docs      ${docs}`,
     `  OpenAPI   ${url}/openapi.json`,
     `  Stats     ${url}/api/cqrs/stats`,
   ]
