@@ -83,7 +83,7 @@ export function pageAfter<R>(rows: readonly R[], limit: number, cursor: (row: R)
 }
 
 /** `from` after `to` (or min above max) is a 400 naming both fields. */
-export function checkRange(
+function checkRange(
   problems: FieldError[],
   low: { path: string; value: number | string | undefined },
   high: { path: string; value: number | string | undefined },
@@ -94,7 +94,7 @@ export function checkRange(
   if (after) problems.push({ path: low.path, message: `must not be after ${high.path.slice(1)}` })
 }
 
-export function refuse(problems: readonly FieldError[]) {
+function refuse(problems: readonly FieldError[]) {
   if (problems.length > 0) throw new ValidationError(problems)
 }
 

@@ -10,7 +10,7 @@ import {
   storedTime,
 } from '../../../kernel/index.js'
 import Type from 'typebox'
-import { checkRange, Cursor, refuse, Time } from './access.js'
+import { Cursor, refuseBackwardRanges, Time } from './access.js'
 
 /**
  * The procurement domain's audit log (core/audit.ts): every command with who sent it, when, its input
@@ -43,9 +43,7 @@ export const getAuditLog = defineQuery({
   audit: (q) =>
     q.actorId === undefined ? [] : [{ subjectId: q.actorId, details: { auditTrailOf: q.actorId } }],
   async handle(q, { auditLog }) {
-    const problems: { path: string; message: string }[] = []
-    checkRange(problems, { path: '/from', value: q.from }, { path: '/to', value: q.to })
-    refuse(problems)
+    refuseBackwardRanges(q)
     const limit = q.limit ?? 20
     const [time, id] = cursorParts(q.cursor, 'audit', ['time', 'uuid']) ?? []
     const rows = await auditLog.read({
