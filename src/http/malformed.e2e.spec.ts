@@ -58,6 +58,26 @@ describe.each(modes)('malformed HTTP (%s)', (mode) => {
     expect(await s.head()).toBe(head)
   })
 
+  it('answers QUERY, which no route takes, as any other method: with or without Content-Type', async () => {
+    for (const type of ['', 'Content-Type: application/json\r\nContent-Length: 2\r\n']) {
+      const body = type ? '{}' : ''
+      const known = problemOf(
+        await exchange(
+          port,
+          `QUERY /api/cqrs/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n${type}\r\n${body}`,
+        ),
+      )
+      expect(known.status).toBe('HTTP/1.1 405 Method Not Allowed')
+      expect(known.headers).toContain('allow: get, head')
+      expect(known.body).toMatchObject({ code: 'METHOD_NOT_ALLOWED' })
+      const unknown = problemOf(
+        await exchange(port, `QUERY /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n${type}\r\n${body}`),
+      )
+      expect(unknown.status).toBe('HTTP/1.1 404 Not Found')
+      expect(unknown.body).toMatchObject({ code: 'ROUTE_NOT_FOUND' })
+    }
+  })
+
   it('answers 431 HEADERS_TOO_LARGE for 64 KiB of headers', async () => {
     const answer = problemOf(
       await exchange(port, `GET /health HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`),

@@ -287,7 +287,8 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   const app = await baseApp(tandem.log, limits)
   guardRequests(app, limits)
   guardServer(app.server, limits, tandem.log)
-  app.setNotFoundHandler(answerUnrouted(app))
+  const unrouted = answerUnrouted(app)
+  app.setNotFoundHandler(unrouted)
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Made once: the same bytes for every asker, so answers held unread share them.
   let openapi: Buffer | undefined
@@ -330,6 +331,10 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   /** Each command route's command: one refused before the bus (its body) is audited here. */
   const commandRoutes = new Map<string, AnyCommand>()
   app.setErrorHandler(async (error, request, reply) => {
+    // Fastify refuses a QUERY without Content-Type (RFC 10008) before the not-found handler runs: no
+    // route takes QUERY, so the answer is the 404 or 405 any other method gets.
+    if (request.is404 && (error as { code?: string }).code === 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE')
+      return unrouted(request, reply)
     const body = problemOf(error)
     // A request cut while its body arrived (a stall or a request too slow answered 408 past Fastify,
     // a client gone): nobody reads this answer.
