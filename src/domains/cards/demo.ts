@@ -188,6 +188,12 @@ function readExamples(): DemoExample[] {
   const customerId = customer.id
   return [
     {
+      title: "The demo customer's cards, each as it stands: status, limit, outstanding, available",
+      method: 'GET',
+      path: query('get-cards', { limit: '5' }),
+      as: 'card-customer',
+    },
+    {
       title: "The demo customer's recent transactions, newest first, each with its current status",
       method: 'GET',
       path: query('get-recent-transactions', { cardId: demoCardId, limit: '5' }),

@@ -6,17 +6,19 @@ import { cardAfter } from '../rules.js'
 import {
   agent,
   cardsTestDomain,
+  cardRow,
   cardsWithDuckDb,
   commands as c,
   customer,
   hour,
+  inYears,
   issue,
   network,
   payment,
   run,
 } from '../testing/cards.js'
 import { getAccessLog } from './access-log.js'
-import { getCardHistory } from './history.js'
+import { getCardHistory, getCards } from './history.js'
 import { spending } from './index.js'
 import { getRecentTransactions } from './recent-queries.js'
 
@@ -237,6 +239,88 @@ describe.each(modes)('cards: commands to queries (%s)', (mode) => {
     // Another customer's card is as unknown as one that never was.
     await expect(ask(getCardHistory, { cardId }, customer('someone-else'))).rejects.toThrow(
       '404 CARD_NOT_FOUND',
+    )
+  })
+
+  it("lists a customer's cards newest first, each as the write side has it, at once after each command", async () => {
+    type Card = { cardId: string; status: string; creditLimit: number; holds: number; posted: number }
+    type Cards = { items: (Card & { outstanding: number; available: number })[]; nextCursor: string | null }
+    const cardIds: string[] = []
+    for (let i = 0; i < 3; i++) {
+      t.shiftClock(i * hour)
+      cardIds.push(await issue(t, { customerId: 'ines', creditLimit: 100_000 * (i + 1) }))
+    }
+    t.shiftClock(0)
+    const [first, second, third] = cardIds as [string, string, string]
+    const { transactionId } = await run<Decision>(t, c.authorizeTransaction, payment(first, 30_000), network)
+    await run(t, c.updateTransaction, { transactionId, action: 'capture', amount: 20_000 }, network)
+    await run(t, c.authorizeTransaction, payment(first, 5_000), network)
+    await run(t, c.blockCard, { cardId: second }, agent)
+    const lost = await t.commands.execute(c.reportCardLost, { cardId: third }, { caller: customer('ines') })
+    if (lost.status === 'failed' || !lost.position) throw new Error('not reported')
+    const listed = await ask<Cards>(getCards, {}, customer('ines'), lost.position)
+    expect(listed.items.map((card) => card.cardId)).toEqual([third, second, first])
+    expect(listed.nextCursor).toBeNull()
+    for (const card of listed.items) {
+      const row = await cardRow(t, card.cardId)
+      expect(card).toMatchObject({
+        status: row?.status,
+        creditLimit: row?.creditLimit,
+        holds: row?.holds,
+        posted: row?.posted,
+      })
+      expect(card.available).toBe(card.creditLimit - card.holds - card.posted)
+    }
+    expect(listed.items.map((card) => card.status)).toEqual(['lost', 'blocked', 'active'])
+    expect(listed.items[2]).toMatchObject({
+      holds: 5_000,
+      posted: 20_000,
+      outstanding: 25_000,
+      available: 75_000,
+    })
+
+    // A page is dropped when a card on it changes, or a card is issued to the customer.
+    const cached = await t.queries.ask(getCards, {}, { caller: customer('ines') })
+    expect(cached.status === 'succeeded' && cached.cacheHit).toBe(true)
+    const paid = await t.commands.execute(c.authorizeTransaction, payment(first, 1_000), { caller: network })
+    if (paid.status === 'failed' || !paid.position) throw new Error('not authorized')
+    const after = await ask<Cards>(getCards, {}, customer('ines'), paid.position)
+    expect(after.items[2]?.holds).toBe(6_000)
+    expect((await ask<Cards>(getCards, { limit: 1 }, customer('ines'))).items[0]?.cardId).toBe(third)
+    t.shiftClock(4 * hour)
+    const issued = await t.commands.execute(
+      c.issueCard,
+      { customerId: 'ines', product: 'classic', creditLimit: 50_000, currency: 'KRW', expiresAt: inYears(2) },
+      { caller: agent },
+    )
+    t.shiftClock(0)
+    if (issued.status === 'failed' || !issued.position) throw new Error('not issued')
+    const fourth = issued.result.cardId
+    const newest = await ask<Cards>(getCards, { limit: 1 }, customer('ines'), issued.position)
+    expect(newest.items.map((card) => card.cardId)).toEqual([fourth])
+
+    // The cursor walks them all; an agent names the customer (the read on the access log), a
+    // customer another's is 403, and a customer with no card an empty page.
+    const walked: string[] = []
+    let cursor: string | null = null
+    do {
+      const page: Cards = await ask<Cards>(
+        getCards,
+        { customerId: 'ines', limit: 1, ...(cursor ? { cursor } : {}) },
+        agent,
+      )
+      walked.push(...page.items.map((card) => card.cardId))
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(walked).toEqual([fourth, third, second, first])
+    await expect(ask(getCards, {}, agent)).rejects.toThrow('400 VALIDATION_FAILED')
+    await expect(ask(getCards, { customerId: 'ines' }, customer('jude'))).rejects.toThrow('403 FORBIDDEN')
+    expect((await ask<Cards>(getCards, {}, customer('jude'))).items).toEqual([])
+    await t.audit.flush()
+    type Log = { items: { agentId: string; query: string }[] }
+    const log = await ask<Log>(getAccessLog, { customerId: 'ines' }, admin)
+    expect(log.items.filter((e) => e.query === 'cards/get-cards').map((e) => e.agentId)).toEqual(
+      Array.from({ length: 4 }, () => agent.id),
     )
   })
 

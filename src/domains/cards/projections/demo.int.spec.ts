@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { modes, useTestServer } from '../../../kernel/testing.js'
 import { defineCardCommands } from '../commands.js'
-import { demoCallers, demoExamples } from '../demo.js'
+import { demoCallers, demoCardId, demoExamples } from '../demo.js'
 import { createCardsDomain } from '../index.js'
 import type { CardPolicy } from '../rules.js'
 import { cardsWithDuckDb, testPolicy } from '../testing/cards.js'
@@ -25,14 +25,21 @@ describe.each(modes)('cards demo read examples (%s)', (mode) => {
         expect(answer.statusCode, `${example.path}: ${answer.body}`).toBe(200)
       }
     }
-    const recent = gets[0]
-    const answer = await server().get(recent?.path ?? '', { caller: demoCallers[0] ?? { id: '', roles: [] } })
+    const customer = demoCallers[0] ?? { id: '', roles: [] }
+    const recent = gets.find((e) => e.path.includes('get-recent-transactions'))
+    const answer = await server().get(recent?.path ?? '', { caller: customer })
     expect(
       answer
         .json<{ data: { status: string }[] }>()
         .data.map((t) => t.status)
         .toSorted(),
     ).toEqual(['authorized', 'captured', 'captured', 'captured'])
+    // The customer's cards: the demo card, its holds and postings those of the payments above.
+    const cards = gets.find((e) => e.path.includes('get-cards'))
+    const listed = await server().get(cards?.path ?? '', { caller: customer })
+    expect(listed.json<{ data: unknown[] }>().data).toEqual([
+      expect.objectContaining({ cardId: demoCardId, customerId: customer.id, status: 'active' }),
+    ])
   })
 })
 

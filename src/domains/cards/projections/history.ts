@@ -3,13 +3,24 @@ import {
   cursorParts,
   defineQuery,
   defineSqlProjection,
+  indexName,
+  keyAfter,
   NotFoundError,
+  Page,
+  pageOf,
   storedTime,
   type SqlProjectionTx,
 } from '../../../kernel/index.js'
 import { cardEvents } from '../messages.js'
-import { readers, seesEveryone } from './access.js'
-import { CardHistory, GetCardHistoryInput, type CardHistory as CardHistoryT } from './schemas.js'
+import { customerAsked, readers, seesEveryone } from './access.js'
+import {
+  CardHistory,
+  CardSummary,
+  GetCardHistoryInput,
+  GetCardsInput,
+  type CardHistory as CardHistoryT,
+  type CardSummary as CardSummaryT,
+} from './schemas.js'
 
 /**
  * The card history read model: every event of a card's stream (`card-<cardId>`: the card's own, its
@@ -33,6 +44,8 @@ const statusSet = {
 }
 
 export const historyTag = (cardId: string) => `history:${cardId}`
+/** A customer's list of cards: changed by a card issued to them (each card's own changes carry its tag). */
+export const customerCardsTag = (customerId: string) => `history-customer:${customerId}`
 
 /**
  * Whether a generation's events table is version 1's, which kept each event's data (NOT NULL): at
@@ -66,8 +79,12 @@ export const cardHistoryProjection = defineSqlProjection({
     CREATE TABLE IF NOT EXISTS ${t('card_events')} (
       card_id uuid NOT NULL, position bigint NOT NULL, type text NOT NULL, at text COLLATE "C" NOT NULL,
       actor text NOT NULL, transaction_id uuid, status text, credit_limit bigint, holds bigint, posted bigint,
-      PRIMARY KEY (card_id, position))`,
-  tags: ({ data }) => [historyTag(data.cardId)],
+      PRIMARY KEY (card_id, position));
+    CREATE INDEX IF NOT EXISTS ${indexName(t('cards'), 'by_customer')} ON ${t('cards')} (customer_id, issued_at, card_id)`,
+  tags: (event) =>
+    event.type === 'CardIssued'
+      ? [historyTag(event.data.cardId), customerCardsTag(event.data.customerId)]
+      : [historyTag(event.data.cardId)],
   // A batch in two statements (its cards, its events), rows as JSON arrays, not one per event.
   async applyBatch(events, tx, t) {
     const withData = await keepsData(tx, t('card_events'))
@@ -225,5 +242,66 @@ export const getCardHistory = defineQuery({
       events: page,
       nextCursor: rows.length > limit && last ? cursorOf('history', last.position) : null,
     }
+  },
+})
+
+/**
+ * A customer's cards as they stand now, newest issued first: each card's last status and figures, the
+ * same two lookups `get-card-history` makes for its state (one page of a customer's cards in one
+ * statement). A page changes when a card on it changes (its tag) or a card is issued to the customer.
+ */
+export const getCards = defineQuery({
+  domain: 'cards',
+  name: 'get-cards',
+  summary:
+    "A customer's cards, newest issued first, each as it stands now: status, limit, outstanding, available (customers: their own)",
+  description:
+    'Agents and admins name `customerId`; a customer may leave it out or name themselves (another is 403). ' +
+    "Keyset pages by (issuedAt, cardId). An agent's read is on the audit log.",
+  input: GetCardsInput,
+  output: Page(CardSummary),
+  access: readers,
+  readModels: [historyModel],
+  paged: true,
+  examples: [{ customerId: 'demo-customer', limit: 10 }],
+  cache: {
+    ttlMs: 60_000,
+    tags: (q, answer, caller) => [
+      customerCardsTag(customerAsked(caller, q.customerId)),
+      ...answer.items.map((card) => historyTag(card.cardId)),
+    ],
+  },
+  audit: (q, answer, caller) => [
+    {
+      subjectId: customerAsked(caller, q.customerId),
+      details: { cards: answer.items.map((card) => card.cardId) },
+    },
+  ],
+  async handle(q, { caller, stores }) {
+    const customer = customerAsked(caller, q.customerId)
+    const after = keyAfter(q.cursor, 'get-cards')
+    const limit = q.limit ?? 20
+    const { sql, table } = stores.sql(historyModel)
+    const events = table('card_events')
+    const rows = await sql.query<Omit<CardSummaryT, 'outstanding' | 'available'>>(
+      `SELECT c.card_id::text AS "cardId", c.customer_id AS "customerId", c.issued_at AS "issuedAt",
+              s.status, c.product, c.currency, f.credit_limit::float8 AS "creditLimit",
+              f.holds::float8 AS holds, f.posted::float8 AS posted, c.expires_at AS "expiresAt"
+       FROM ${table('cards')} c
+       JOIN LATERAL (SELECT status FROM ${events} e WHERE e.card_id = c.card_id AND e.status IS NOT NULL
+                     ORDER BY e.position DESC LIMIT 1) s ON true
+       JOIN LATERAL (SELECT credit_limit, holds, posted FROM ${events} e
+                     WHERE e.card_id = c.card_id AND e.credit_limit IS NOT NULL
+                     ORDER BY e.position DESC LIMIT 1) f ON true
+       WHERE c.customer_id = $1 AND ($2::text IS NULL OR (c.issued_at, c.card_id) < ($2::text, $3::uuid))
+       ORDER BY c.issued_at DESC, c.card_id DESC LIMIT $4`,
+      [customer, after?.time ?? null, after?.id ?? null, limit + 1],
+    )
+    const cards = rows.map((r) => ({
+      ...r,
+      outstanding: r.holds + r.posted,
+      available: r.creditLimit - r.holds - r.posted,
+    }))
+    return pageOf(cards, limit, (card) => ({ time: card.issuedAt, id: card.cardId }), 'get-cards')
   },
 })

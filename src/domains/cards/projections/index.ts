@@ -1,6 +1,6 @@
 import type { AnyQuery, Projection } from '../../../kernel/index.js'
 import { getAccessLog } from './access-log.js'
-import { cardHistoryProjection, getCardHistory } from './history.js'
+import { cardHistoryProjection, getCardHistory, getCards } from './history.js'
 import { recentTransactionsProjection } from './recent.js'
 import { getRecentTransactions } from './recent-queries.js'
 import { spendingProjection } from './spending.js'
@@ -25,6 +25,7 @@ export const cardQueries: readonly AnyQuery[] = [
   spending.getMerchantSummary,
   spending.getSpendingByDate,
   spending.getSpendingByProduct,
+  getCards,
   getCardHistory,
   getAccessLog,
 ]

@@ -291,6 +291,27 @@ export const CardStateView = Type.Object({
   expiresAt: Time,
 })
 
+// get-cards
+
+export const GetCardsInput = Type.Object(
+  {
+    customerId: Type.Optional(CustomerId),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+  },
+  strict,
+)
+export type GetCardsInput = Static<typeof GetCardsInput>
+
+/** A card as it stands now: what `get-card-history` answers as its `state`, with its ids. */
+export const CardSummary = Type.Object({
+  cardId: Id(),
+  customerId: Type.String(),
+  issuedAt: Time,
+  ...CardStateView.properties,
+})
+export type CardSummary = Static<typeof CardSummary>
+
 export const CardHistory = Type.Object({
   cardId: Id(),
   customerId: Type.String(),
