@@ -147,6 +147,15 @@ interface CardRow {
   expiresAt: string
 }
 
+/** A card's figures and what follows from them: outstanding (holds + posted) and available. */
+function withTotals<F extends { creditLimit: number; holds: number; posted: number }>(figures: F) {
+  return {
+    ...figures,
+    outstanding: figures.holds + figures.posted,
+    available: figures.creditLimit - figures.holds - figures.posted,
+  }
+}
+
 export const getCardHistory = defineQuery({
   domain: 'cards',
   name: 'get-card-history',
@@ -228,9 +237,7 @@ export const getCardHistory = defineQuery({
             status: status.status,
             product: card.product,
             currency: card.currency,
-            ...figures,
-            outstanding: figures.holds + figures.posted,
-            available: figures.creditLimit - figures.holds - figures.posted,
+            ...withTotals(figures),
             expiresAt: card.expiresAt,
           }
         : null
@@ -297,11 +304,11 @@ export const getCards = defineQuery({
        ORDER BY c.issued_at DESC, c.card_id DESC LIMIT $4`,
       [customer, after?.time ?? null, after?.id ?? null, limit + 1],
     )
-    const cards = rows.map((r) => ({
-      ...r,
-      outstanding: r.holds + r.posted,
-      available: r.creditLimit - r.holds - r.posted,
-    }))
-    return pageOf(cards, limit, (card) => ({ time: card.issuedAt, id: card.cardId }), 'get-cards')
+    return pageOf(
+      rows.map(withTotals),
+      limit,
+      (card) => ({ time: card.issuedAt, id: card.cardId }),
+      'get-cards',
+    )
   },
 })
