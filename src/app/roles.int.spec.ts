@@ -709,6 +709,41 @@ describe.skipIf(!servicesAvailable)('a rebuild left unfinished (server mode)', (
   })
 })
 
+describe.skipIf(!servicesAvailable)(
+  'a rebuild to a new version, over one left unfinished (server mode)',
+  () => {
+    it('switches: the unfinished one is dropped by the rebuild, not beside it (which gave up its claim under it)', async () => {
+      await withWriterAndReader({ domains: [notesDomain] }, async (writer) => {
+        await noteApplied(writer)
+        const live = (await writer.projections.status()).find((p) => p.name === 'note-list')?.generation ?? 0
+        // A rebuild to a new version, killed before its switch, left the next generation; the live one
+        // is the old version's. The process started again rebuilds to its version at start.
+        await writer.sql.query(`CREATE TABLE ${sqlTableName('note-list', live + 1, 'note')} (note_id text)`)
+        await writer.sql.query(
+          'INSERT INTO read.projections (name, generation, version) VALUES ($1, $2, 1)',
+          ['note-list', live + 1],
+        )
+        await writer.sql.query("UPDATE read.projections SET version = 0 WHERE name = 'note-list' AND live")
+        const next = await startTandem({
+          config: { ...writer.config, roles: ['projector'] },
+          domains: [notesDomain],
+          log: pino({ level: 'silent' }),
+        })
+        try {
+          await eventually(async () => {
+            const [row] = await writer.sql.query<{ generation: number; version: number }>(
+              "SELECT generation, version FROM read.projections WHERE name = 'note-list' AND live",
+            )
+            return row?.generation === live + 1 && row.version === 1
+          })
+        } finally {
+          await next.close()
+        }
+      })
+    })
+  },
+)
+
 describe.skipIf(!servicesAvailable)('a KV store flushed while connected (server mode)', () => {
   /** A log for the processes, and the flushes it has heard of (one line per process). */
   const hearingFlushes = () => {

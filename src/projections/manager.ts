@@ -6,10 +6,19 @@ import { localClaims, type Claims } from '../storage/claims.js'
 import { createPlacements, type Placed, type Placement, type PlacementsOptions } from './placements.js'
 import type { Projection } from './projection.js'
 import { positionWaiter } from './read-your-writes.js'
-import { beginRebuild, rebuildProjection, retireAfterMs, type BegunRebuild } from './rebuild.js'
+import {
+  beginRebuild,
+  rebuildProjection,
+  retireAfterMs,
+  underRebuildClaim,
+  type BegunRebuild,
+} from './rebuild.js'
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
+
+/** How long a projector waits to ask again for a rebuild to its version that was refused. */
+const versionRetryMs = 10_000
 
 export type { Placement } from './placements.js'
 export type { ProjectionStatus } from './status.js'
@@ -121,21 +130,16 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
   async function dropUnfinished(projection: Projection, live: number) {
     const next = placements.targets(projection, live + 1)
     if (!(await next.target.holds())) return
-    const claim = `rebuild:${projection.name}`
-    // Held elsewhere: that generation is being built now.
-    if (!(await claims.claim(claim))) return
-    try {
+    // Not run while a rebuild holds the claim, here or elsewhere: that generation is being built now.
+    await underRebuildClaim(projection.name, claims, async () => {
       // Switched to just before the claim: it is the live one now.
       if ((await next.catalog.live(projection.name))?.generation !== live) return
-      if (placements.get(projection.name)?.rebuilding) return
       await next.target.drop()
       log.warn(
         { projection: projection.name, generation: live + 1 },
         'dropped the generation of a rebuild left unfinished',
       )
-    } finally {
-      await claims.release(claim)
-    }
+    })
   }
   const claims = options.claims ?? localClaims()
   const deps = { placements, cache, log, feed, retire, claims }
@@ -185,16 +189,23 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     const { catalog, target } = placements.targets(projection, 1)
     const known = (await catalog.live(projection.name)) ?? (await placeFirst(projection, catalog, target))
     await placements.serve(projection, known.generation, placement)
+    const versionChanged = known.version !== projection.version
     if (placement === 'run')
       leftBehind.push(
         retireLeftBehind(projection, known.generation).catch((error: unknown) =>
           log.warn({ err: error, projection: projection.name }, 'checking for an old generation failed'),
         ),
-        dropUnfinished(projection, known.generation).catch((error: unknown) =>
-          log.warn({ err: error, projection: projection.name }, 'checking for an unfinished rebuild failed'),
-        ),
+        // The rebuild to this version, begun below, drops that generation itself, under its claim.
+        versionChanged
+          ? Promise.resolve()
+          : dropUnfinished(projection, known.generation).catch((error: unknown) =>
+              log.warn(
+                { err: error, projection: projection.name },
+                'checking for an unfinished rebuild failed',
+              ),
+            ),
       )
-    if (known.version === projection.version) return
+    if (!versionChanged) return
     if (placement === 'follow') {
       log.warn(
         { projection: projection.name, live: known.version, here: projection.version },
@@ -205,14 +216,40 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
         { projection: projection.name, from: known.version, to: projection.version },
         'version changed',
       )
-      // Projectors started together on the new version each ask: one rebuilds, the others hear of its switch.
-      void rebuild(projection.name).catch((error: unknown) =>
-        isAppError(error) && error.code === 'REBUILD_IN_PROGRESS'
-          ? log.info({ projection: projection.name }, 'rebuilt by another process')
-          : log.error({ err: error }, 'rebuild failed'),
-      )
+      rebuildToVersion(projection)
     }
   }
+
+  /**
+   * Rebuilds a projection whose live generation another version built. Projectors started together on
+   * the new version each ask: one rebuilds, the others hear of its switch. One refused (another
+   * process's rebuild, or this one's claim lost before its switch) asks again later while the live
+   * generation is still of another version: a refusal taken for another's rebuild left the read
+   * model on the old version for good, with nothing said.
+   */
+  function rebuildToVersion(projection: Projection) {
+    const name = projection.name
+    rebuild(name).catch((error: unknown) => {
+      if (!(isAppError(error) && error.code === 'REBUILD_IN_PROGRESS')) {
+        log.error({ err: error, projection: name }, 'rebuild failed')
+        return
+      }
+      log.info({ projection: name, againInMs: versionRetryMs }, 'being rebuilt by another process')
+      const timer = setTimeout(() => {
+        versionRetries.delete(timer)
+        void placements
+          .targets(projection, 1)
+          .catalog.live(name)
+          .then((live) => {
+            if (!stopped && live && live.version !== projection.version) rebuildToVersion(projection)
+          })
+          .catch((e: unknown) => log.warn({ err: e, projection: name }, 'checking the version failed'))
+      }, versionRetryMs).unref()
+      versionRetries.add(timer)
+    })
+  }
+  const versionRetries = new Set<NodeJS.Timeout>()
+  let stopped = false
 
   /**
    * Redis restarted, or flushed, keeps nothing here: until each KV projection has checked that its
@@ -247,6 +284,8 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       lag = measureLag(source, placements, metrics)
     },
     async stop() {
+      stopped = true
+      for (const timer of versionRetries) clearTimeout(timer)
       lag?.stop()
       await sharing?.stop()
       for (const entry of placements.all()) {

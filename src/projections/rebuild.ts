@@ -37,6 +37,35 @@ const begun = new Map<string, Placed>()
 export const rebuildBegun = (entry: Placed) => begun.get(entry.projection.name) === entry
 
 /**
+ * Other work done under a projection's rebuild claim (dropping the generation a rebuild left
+ * unfinished): not while a rebuild of it has begun here, and a rebuild asked meanwhile is refused.
+ * The claim is this process's already while its rebuild runs (a claim is held per process), and
+ * giving it up after the work gave it up under the rebuild: its switch was then refused, and the
+ * read model stayed on the old version. False when the work did not run.
+ */
+const claimedForWork = new Set<string>()
+export async function underRebuildClaim(
+  name: string,
+  claims: Claims,
+  work: () => Promise<void>,
+): Promise<boolean> {
+  if (begun.has(name) || claimedForWork.has(name)) return false
+  claimedForWork.add(name)
+  const claim = `rebuild:${name}`
+  try {
+    if (!(await claims.claim(claim))) return false
+    try {
+      await work()
+    } finally {
+      await claims.release(claim)
+    }
+    return true
+  } finally {
+    claimedForWork.delete(name)
+  }
+}
+
+/**
  * How long an old generation outlives the switch when other processes follow the projection: they
  * read it until the switch reaches them (through the feed within milliseconds, or the poll each
  * second), and a read begun just before may still be running. Dropped at once, their reads met
@@ -80,7 +109,7 @@ export async function beginRebuild(name: string, deps: RebuildDeps): Promise<Beg
   const live = current?.runner
   // Followed here (a query process), or not placed in this process at all.
   if (!current || !live) throw notAppliedHere(name)
-  if (begun.has(name)) throw rebuildInProgress(name)
+  if (begun.has(name) || claimedForWork.has(name)) throw rebuildInProgress(name)
   begun.set(name, current)
   const claim = `rebuild:${name}`
   const end = async () => {
