@@ -21,8 +21,12 @@ const earlyTagLimit = 1000
 /** The streams open on each HTTP server, so that closing it ends them: else its close waits for every client to leave. */
 const openStreams = new WeakMap<object, Set<() => void>>()
 
+/** Servers closing: a stream whose first answer waited (X-Min-Position) past the close is refused. */
+const closing = new WeakSet<object>()
+
 /** Ends every stream open on `server` (a Node HTTP server); their clients reconnect elsewhere. */
 export function endEventStreams(server: object): void {
+  closing.add(server)
   for (const end of openStreams.get(server) ?? []) end()
 }
 
@@ -68,6 +72,18 @@ export function openEventStream(
   onClose: () => void,
   tokenLeftMs?: number,
 ): EventStream {
+  // Its first answer was read after the server began to close, or after the token expired (both
+  // while it waited for X-Min-Position): opened, it held the stopping process up until its client
+  // left, or sent data to a token no longer valid.
+  const refused = closing.has(request.server.server)
+    ? new UnavailableError('UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
+    : tokenLeftMs !== undefined && tokenLeftMs <= 0
+      ? new UnauthenticatedError('The token has expired')
+      : undefined
+  if (refused) {
+    onClose()
+    throw refused
+  }
   void reply.hijack()
   const res = reply.raw
   res.writeHead(200, {

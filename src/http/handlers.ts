@@ -134,6 +134,9 @@ export function queryHandler(tandem: Tandem, definition: AnyQuery) {
       log: request.log,
     })
     if (outcome.status === 'failed') throw outcome.error
+    // Waited for a position (up to 10 s), the token may have expired meanwhile: nothing is shown to it.
+    if (request.headers['x-min-position'] !== undefined && (tokenLeftMs(tandem, request) ?? 1) <= 0)
+      throw new UnauthenticatedError('The token has expired')
     void reply.headers({
       'x-cache': outcome.cacheHit ? 'hit' : 'miss',
       'x-read-position': outcome.readPosition,

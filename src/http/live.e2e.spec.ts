@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Caller } from '../core/messages.js'
 import { expectSucceeded, startTestServer, type TestServer } from '../testing/http.js'
 import { notesDomain, otherWriter, reader, writer } from '../testing/notes-domain/index.js'
-import { createNoteVia, noteCommand } from '../testing/notes-domain/http.js'
+import { createNoteVia, noteCommand, noteQuery } from '../testing/notes-domain/http.js'
+import { createNote } from '../testing/notes-domain/commands.js'
 import { modes } from '../testing/services.js'
 import { streamsPerHolder } from './event-stream.js'
 import { maxItemPages } from './live-items.js'
@@ -48,6 +49,26 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
       data: { code: 'UNAUTHENTICATED', status: 401 },
     })
     await expect(stream.next(5000)).rejects.toThrow('The stream ended')
+  })
+
+  it('refuses a stream, and a query, whose token expired while its first answer waited for X-Min-Position', async () => {
+    const created = await createNoteVia(s)
+    await s.settle(created.position)
+    // 1 to 2 s of life (whole seconds); the note that ends the wait comes after 2.5 s.
+    const headers = {
+      authorization: s.bearer(writer, 2),
+      'x-min-position': String(BigInt(created.position) + 1n),
+      'x-max-wait-ms': '10000',
+    }
+    const opening = openStream(`${base}/api/queries/notes/recent-notes/stream?ownerId=${writer.id}`, headers)
+    const asked = s.get(noteQuery('recent-notes', { ownerId: writer.id }), { headers })
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    await s.tandem.commands.execute(createNote, { title: 'Late' }, { caller: writer })
+    const stream = await opening
+    streams.push(stream)
+    expect(stream.response.status).toBe(401)
+    expect(await stream.response.json()).toMatchObject({ code: 'UNAUTHENTICATED' })
+    expect((await asked).statusCode).toBe(401)
   })
 
   it('sends an answer at once, then a new one after each change to the note', async () => {
@@ -472,6 +493,32 @@ describe.each(modes)('live streams of a server closing (%s)', (mode) => {
       expect((await stream.next()).data).toMatchObject({ data: { noteId: created.noteId } })
       const closed = s.app.close()
       await expect(stream.next(10_000)).rejects.toThrow('The stream ended')
+      await closed
+    } finally {
+      stream?.close()
+      await s.close()
+    }
+  })
+  it('refuses a stream whose first answer waited for X-Min-Position past the start of its close: 503', async () => {
+    const s = await startTestServer(mode, { domains: [notesDomain] })
+    let stream: Stream | undefined
+    try {
+      await s.app.listen({ port: 0, host: '127.0.0.1' })
+      const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
+      const created = await createNoteVia(s)
+      await s.settle(created.position)
+      const opening = openStream(`${base}/api/queries/notes/recent-notes/stream?ownerId=${writer.id}`, {
+        authorization: s.bearer(writer),
+        'x-min-position': String(BigInt(created.position) + 1n),
+        'x-max-wait-ms': '10000',
+      })
+      // The request waits for the position; the close begins; then the position is written.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const closed = s.app.close()
+      await s.tandem.commands.execute(createNote, { title: 'After the close began' }, { caller: writer })
+      stream = await opening
+      expect(stream.response.status).toBe(503)
+      expect(await stream.response.json()).toMatchObject({ code: 'UNAVAILABLE' })
       await closed
     } finally {
       stream?.close()
