@@ -113,6 +113,7 @@ const bodyDue = (raw: IncomingMessage) => raw.socket instanceof Socket && carrie
  * - the answers all connections hold unflushed are bounded together (`holdAnswer`).
  */
 export function guardRequests(app: FastifyInstance, limits: HttpLimits): void {
+  budgetOf.set(app.server, limits.heldAnswerBytes)
   // Callback hooks: async ones cost every request a promise each, most of them (a GET) for nothing.
   app.addHook('onRequest', (request, reply, done) => {
     if (!(request.raw.socket instanceof Socket)) return done()
@@ -190,18 +191,50 @@ function holdAnswer(request: FastifyRequest, reply: FastifyReply, payload: unkno
   }
   reply.raw.once('finish', release)
   reply.raw.once('close', release)
+  keepWithin(budget, request.log)
+}
+
+/** Closes the connections holding the most, while all together hold more than `budget`. */
+function keepWithin(budget: number, log: FastifyBaseLogger) {
   while (heldTotal > budget && heavy.size > 0) {
     let most: Socket | undefined
     for (const candidate of heavy)
       if (!most || (heldBy.get(candidate)?.bytes ?? 0) > (heldBy.get(most)?.bytes ?? 0)) most = candidate
     const dropped = heldBy.get(most as Socket) as Held
-    request.log.warn(
+    log.warn(
       { unflushed: dropped.bytes, heldAnswerBytes: budget },
       'connection closed: its answers go unread while the process holds too many',
     )
     move(most as Socket, dropped, -dropped.bytes)
     dropped.closed = true
     ;(most as Socket).destroy()
+  }
+}
+
+/** The bound `guardRequests` was given, by HTTP server: live streams count their bytes within it. */
+const budgetOf = new WeakMap<object, number>()
+export const heldAnswerBudget = (server: object) => budgetOf.get(server)
+
+/**
+ * Counts what a live stream on `socket` holds unsent (`unsent`, told each time it changes; 0 at its
+ * end) with the answers `holdAnswer` counts, under the same bound: a stream's own bound (1 MiB unsent
+ * for 10 s) left 20 streams a client never read holding 460 MB of the process until each one's grace
+ * ran out, and a write every few milliseconds to a thousand of them would have held gigabytes.
+ */
+export function holdStreamed(
+  socket: unknown,
+  budget: number,
+  log: FastifyBaseLogger,
+): (unsent: number) => void {
+  let counted = 0
+  return (unsent) => {
+    if (!(socket instanceof Socket) || unsent === counted) return
+    let held = heldBy.get(socket)
+    if (!held) heldBy.set(socket, (held = { bytes: 0, closed: false }))
+    if (held.closed) return
+    move(socket, held, unsent - counted)
+    counted = unsent
+    keepWithin(budget, log)
   }
 }
 

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, isAppError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import { defaultAnonymousStreams } from '../app/config.js'
 import type { Tandem } from '../app/tandem.js'
+import { heldAnswerBudget, holdStreamed } from './connection.js'
 
 /** The plumbing live queries share: an SSE response, and re-reading when the answer's tags are touched. */
 
@@ -113,9 +114,14 @@ export function openEventStream(
   }
   ends.add(end)
   const socket = request.raw.socket
+  const budget = heldAnswerBudget(request.server.server)
+  const held = budget === undefined ? () => undefined : holdStreamed(socket, budget, request.log)
+  const drained = () => held(0)
+  res.on('drain', drained)
   const close = () => {
     if (!open) return
     open = false
+    held(0)
     forget()
     ends.delete(end)
     clearInterval(heartbeat)
@@ -125,7 +131,10 @@ export function openEventStream(
   }
   const write = (text: string) => {
     if (!open) return
+    // Closed to keep the process's bound (connection.ts): its 'close' is still to come.
+    if (res.destroyed) return close()
     res.write(text)
+    held(res.writableLength)
     if (draining || res.writableLength <= maxUnsentBytes) return
     draining = setTimeout(() => {
       draining = undefined
