@@ -11,6 +11,8 @@ import { createEvent, registerParticipant } from '../domains/events/commands.js'
 import { eventsDomain } from '../domains/events/index.js'
 import { createPost, createUser, followUser } from '../domains/feed/commands.js'
 import { feedDomain } from '../domains/feed/index.js'
+import { studyDomain } from '../domains/study/index.js'
+import { getStudyGoals, getSubjects } from '../domains/study/projections/subject-queries.js'
 import { createNote } from '../testing/notes-domain/commands.js'
 import { notesDomain, writer as noteWriter } from '../testing/notes-domain/index.js'
 import { getEventDetails } from '../domains/events/projections/event-details.js'
@@ -736,6 +738,40 @@ describe.skipIf(!servicesAvailable)(
             )
             return row?.generation === live + 1 && row.version === 1
           })
+        } finally {
+          await next.close()
+        }
+      })
+    })
+  },
+)
+
+describe.skipIf(!servicesAvailable)(
+  'a query reading what only a newer read model version writes (server mode)',
+  () => {
+    it('is 503 READ_MODEL_LAGGING in a process following a generation an older version built', async () => {
+      await withWriterAndReader({ domains: [studyDomain] }, async (writer) => {
+        const learner: Caller = { id: 'lee', roles: [] }
+        const ask = async (t: Pick<Tandem, 'queries'>) => {
+          const answer = await t.queries.ask(getStudyGoals, {}, { caller: learner })
+          return answer.status === 'failed' ? `${answer.error.status} ${answer.error.code}` : 'answered'
+        }
+        expect(await ask(writer)).toBe('answered')
+        // As an upgrade finds it: the live generation is the older version's, its rebuild not yet switched.
+        const catalog = kvCatalog(writer.kv)
+        const live = await catalog.live('study-subjects')
+        if (!live) throw new Error('study-subjects is not placed')
+        await catalog.setLive('study-subjects', { ...live, version: 3 })
+        const next = await startTandem({
+          config: { ...writer.config, roles: ['query'] },
+          domains: [studyDomain],
+          log: pino({ level: 'silent' }),
+        })
+        try {
+          expect(await ask(next)).toBe('503 READ_MODEL_LAGGING')
+          // The rest of the read model is the older version's too, and answers.
+          const subjects = await next.queries.ask(getSubjects, {}, { caller: learner })
+          expect(subjects.status).toBe('succeeded')
         } finally {
           await next.close()
         }

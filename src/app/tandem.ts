@@ -9,7 +9,13 @@ import { uuidv7 } from '../core/ids.js'
 import { createMetrics, type Metrics } from '../core/metrics.js'
 import { createStreamMemory, type StreamMemory } from '../core/stream-memory.js'
 import { authorize, logCalls, measure, validate } from '../core/middleware.js'
-import { cacheAnswers, createQueryBus, waitForPosition, type QueryBus } from '../core/query-bus.js'
+import {
+  cacheAnswers,
+  createQueryBus,
+  requireVersions,
+  waitForPosition,
+  type QueryBus,
+} from '../core/query-bus.js'
 import { createRegistry, type Registry } from '../core/registry.js'
 import { domainTags } from '../core/cache.js'
 import { noReplicas, openReplicas } from '../core/replicas.js'
@@ -261,6 +267,7 @@ export async function startTandem(options: TandemOptions): Promise<Tandem> {
         authorize(),
         validate(),
         ...(readsAudited ? [auditReads({ sink: audit, clock, newId: () => uuidv7() })] : []),
+        requireVersions(projections),
         waitForPosition(projections, replicas),
         cacheAnswers(cache, metrics),
       ],

@@ -228,6 +228,13 @@ export interface QueryDefinition<
   /** Projections the query reads: what `X-Min-Position` waits for. */
   readonly readModels: readonly string[]
   /**
+   * The least version of a read model whose data the query reads, for a query added with a version
+   * of it (what only that version writes): while a generation of an older version is live (an
+   * upgrade, until the rebuild to the new version switches), it answers 503 READ_MODEL_LAGGING, not
+   * an empty answer read from where that data is not yet.
+   */
+  readonly readModelVersions?: Readonly<Record<string, number>>
+  /**
    * The domain's replicas (core/replicas.ts) the answer to this input reads: `X-Min-Position` waits
    * for them too, before the cache is asked (those this process has not opened are not waited for).
    */

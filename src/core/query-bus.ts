@@ -73,6 +73,8 @@ export interface ReadProgress {
   stillHeld(readModels: readonly string[], since?: number): Promise<boolean>
   /** How many possible losses of a store this process has heard of (`stillHeld`'s `since`). */
   losses(): number
+  /** The version of the read model's generation this process reads (undefined: not placed here). */
+  versionOf(readModel: string): number | undefined
 }
 
 export interface AskOptions {
@@ -200,6 +202,24 @@ function lagging(call: QueryCall) {
     'Read model lagging',
     `The read model has not applied position ${call.minPosition} within ${call.maxWaitMs} ms`,
   )
+}
+
+/** Refuses a query whose read models are older versions than it reads (`readModelVersions`). */
+export function requireVersions(progress: ReadProgress): Middleware<QueryCall, Answered> {
+  return async (call, next) => {
+    const needed = call.definition.readModelVersions
+    if (needed)
+      for (const [name, version] of Object.entries(needed)) {
+        const live = progress.versionOf(name)
+        if (live !== undefined && live < version)
+          throw new UnavailableError(
+            'READ_MODEL_LAGGING',
+            'Read model lagging',
+            `${name} is being rebuilt for this version (${version}; ${live} is live): try again shortly`,
+          )
+      }
+    return next(call)
+  }
 }
 
 /**

@@ -313,6 +313,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     beginRebuild: (name) => beginRebuild(name, deps),
     caughtUpNow: (readModels) => readModels.every((name) => placements.get(name)?.progress.caughtUp ?? true),
     losses: () => losses,
+    versionOf: (name) => placements.get(name)?.version,
     async stillHeld(readModels, since) {
       if (!readModels.some((name) => placements.get(name)?.projection.store === 'kv')) return true
       // Heard of while the read waited or was made: it may have met the emptied store, though the read models

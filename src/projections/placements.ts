@@ -29,6 +29,8 @@ export interface Placed {
   target: Target
   catalog: Catalog
   reader: KvReader | undefined
+  /** The version of the projection that built this generation (its catalog entry's). */
+  version: number
   /** A new generation being built beside this one (rebuild.ts). */
   rebuilding?: Runner
   /** A switch to a generation another process rebuilt, under way (sharing.ts). */
@@ -189,16 +191,20 @@ export function createPlacements(options: PlacementsOptions): Placements {
       const { target, catalog } = targets(projection, generation)
       const reader =
         projection.store === 'kv' ? scopedReader(heldKv, kvPrefix(projection.name, generation)) : undefined
+      // Built by another version while an upgrade's rebuild runs: a query reading what only the new
+      // version writes is refused until the switch (`readModelVersions`).
+      const live = await catalog.live(projection.name)
+      const version = live?.generation === generation ? live.version : projection.version
       let entry: Placed
       if (placement === 'run') {
         // Its checkpoint read first, as a follower's is (see `RunnerOptions.checkpoint`).
         const at = await target.checkpoint()
         const applying = runner(projection, generation, target, true, options.caughtUp, at)
-        entry = { projection, progress: applying, runner: applying, target, catalog, reader }
+        entry = { projection, progress: applying, runner: applying, target, catalog, reader, version }
         applying.start()
       } else {
         const follower = createFollower(generation, await target.checkpoint(), options.caughtUp)
-        entry = { projection, progress: follower, follower, target, catalog, reader }
+        entry = { projection, progress: follower, follower, target, catalog, reader, version }
       }
       placed.set(projection.name, entry)
       return entry

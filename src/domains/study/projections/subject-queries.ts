@@ -140,6 +140,8 @@ export const getStudyGoals = defineQuery({
   output: Page(Goal),
   access: signedIn(),
   readModels: [subjectsModel],
+  // The goal lists are version 4's: an upgrade's older generation has none (an empty page, not the goals).
+  readModelVersions: { [subjectsModel]: 4 },
   paged: true,
   examples: [{ limit: 10 }, { status: 'open', limit: 10 }],
   cache: { ttlMs: 30_000, tags: (_q, _a, caller) => [`learner:${learnerOf(caller)}`] },
