@@ -68,8 +68,9 @@ async function keepsData(tx: SqlProjectionTx, events: string): Promise<boolean> 
 export const cardHistoryProjection = defineSqlProjection({
   domain: 'cards',
   name: historyModel,
-  // 2: the events' data are read from the log, no longer copied here.
-  version: 2,
+  // 2: the events' data are read from the log, no longer copied here. 3: an index of the cards by
+  // customer (get-cards), which a generation built before lacks: setup runs for a new generation only.
+  version: 3,
   events: cardEvents,
   tables: ['cards', 'card_events'],
   setup: (t) => `
