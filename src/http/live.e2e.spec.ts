@@ -54,21 +54,27 @@ describe.each(modes)('live queries over Server-Sent Events (%s)', (mode) => {
   it('refuses a stream, and a query, whose token expired while its first answer waited for X-Min-Position', async () => {
     const created = await createNoteVia(s)
     await s.settle(created.position)
-    // 1 to 2 s of life (whole seconds); the note that ends the wait comes after 2.5 s.
+    // A minute of life, which passes (by the Tandem's clock) before the note that ends the wait.
     const headers = {
-      authorization: s.bearer(writer, 2),
+      authorization: s.bearer(writer, 60),
       'x-min-position': String(BigInt(created.position) + 1n),
       'x-max-wait-ms': '10000',
     }
     const opening = openStream(`${base}/api/queries/notes/recent-notes/stream?ownerId=${writer.id}`, headers)
     const asked = s.get(noteQuery('recent-notes', { ownerId: writer.id }), { headers })
-    await new Promise((resolve) => setTimeout(resolve, 2500))
-    await s.tandem.commands.execute(createNote, { title: 'Late' }, { caller: writer })
-    const stream = await opening
-    streams.push(stream)
-    expect(stream.response.status).toBe(401)
-    expect(await stream.response.json()).toMatchObject({ code: 'UNAUTHENTICATED' })
-    expect((await asked).statusCode).toBe(401)
+    // Both requests are waiting (their tokens were checked as they came).
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    s.tandem.shiftClock(120_000)
+    try {
+      await s.tandem.commands.execute(createNote, { title: 'Late' }, { caller: writer })
+      const stream = await opening
+      streams.push(stream)
+      expect(stream.response.status).toBe(401)
+      expect(await stream.response.json()).toMatchObject({ code: 'UNAUTHENTICATED' })
+      expect((await asked).statusCode).toBe(401)
+    } finally {
+      s.tandem.shiftClock(0)
+    }
   })
 
   it('sends an answer at once, then a new one after each change to the note', async () => {
