@@ -1,4 +1,4 @@
-import { isAppError } from '../core/errors.js'
+import { isAppError, UnavailableError } from '../core/errors.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
 import { compareCheckpoints, compareDecimal, headPosition, logHead } from '../storage/event-log.js'
@@ -16,6 +16,9 @@ import {
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
+
+const shuttingDown = () =>
+  new UnavailableError('UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** How long a projector waits to ask again for a rebuild to its version that was refused. */
 const versionRetryMs = 10_000
@@ -54,6 +57,11 @@ export interface ProjectionManager extends ReadProgress {
   names(): string[]
   /** Drops every cached answer here and, through the feed, in every other process. */
   clearCaches(): void
+  /**
+   * Ends every wait for a position, now and to come, 503 UNAVAILABLE: the server is closing, and a
+   * read waiting (up to 10 s) held its close up, past the bound on shutdown.
+   */
+  endWaits(): void
 }
 
 export interface ProjectionManagerOptions extends PlacementsOptions {
@@ -270,6 +278,20 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     return settled
   }
 
+  async function waitForPosition(readModels: readonly string[], position: bigint, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs
+    const text = position.toString()
+    if (readModels.length === 0) return waiter.committed(text, deadline)
+    // The KV store is being checked after a possible loss: what counts as applied is known after
+    // it. Counted before, a position the emptied store no longer held was answered from it.
+    if (readModels.some((name) => placements.get(name)?.projection.store === 'kv')) await placements.held
+    for (const name of readModels) {
+      if (!(await waiter.waitFor(() => placements.required(name).progress, text, deadline))) return false
+    }
+    return true
+  }
+  let waitsEnded = false
+
   return {
     stores: placements.stores,
     names: () => names,
@@ -285,6 +307,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     },
     async stop() {
       stopped = true
+      this.endWaits()
       for (const timer of versionRetries) clearTimeout(timer)
       lag?.stop()
       await sharing?.stop()
@@ -336,17 +359,14 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
       }
       return true
     },
+    endWaits() {
+      waitsEnded = true
+      waiter.end()
+    },
     async waitFor(readModels, position, timeoutMs) {
-      const deadline = Date.now() + timeoutMs
-      const text = position.toString()
-      if (readModels.length === 0) return waiter.committed(text, deadline)
-      // The KV store is being checked after a possible loss: what counts as applied is known after
-      // it. Counted before, a position the emptied store no longer held was answered from it.
-      if (readModels.some((name) => placements.get(name)?.projection.store === 'kv')) await placements.held
-      for (const name of readModels) {
-        if (!(await waiter.waitFor(() => placements.required(name).progress, text, deadline))) return false
-      }
-      return true
+      const reached = await waitForPosition(readModels, position, timeoutMs)
+      if (!reached && waitsEnded) throw shuttingDown()
+      return reached
     },
     // Read when asked: one a few milliseconds old missed the asker's own write just committed.
     logHead: () => headPosition(source),

@@ -54,7 +54,7 @@ function sharedHead(source: SqlClient): () => Promise<string> {
  * position has no committed event yet, so no projection can apply it: a waiter of its own, woken by
  * every projection's progress and its own timer, cost 2,000 such waits half a core.
  */
-function parking(head: () => Promise<string>) {
+function parking(head: () => Promise<string>, ended: () => boolean) {
   const parked = new Set<{ position: string; deadline: number; wake: () => void }>()
   let timer: NodeJS.Timeout | undefined
   function check() {
@@ -64,7 +64,7 @@ function parking(head: () => Promise<string>) {
         // Those whose deadline comes before the next check wait on their own, to the millisecond.
         const soon = Date.now() + lookEveryMs
         for (const waiter of parked)
-          if (soon >= waiter.deadline || compareDecimal(waiter.position, reached) <= 0) {
+          if (ended() || soon >= waiter.deadline || compareDecimal(waiter.position, reached) <= 0) {
             parked.delete(waiter)
             waiter.wake()
           }
@@ -98,18 +98,22 @@ export function positionWaiter(source: SqlClient): {
    * no read model (the write model, the log, the audit log), whatever was committed by then.
    */
   committed(position: string, deadline: number): Promise<boolean>
+  /** Ends every wait, now and to come, unmet (false) within `lookEveryMs`: the process is stopping. */
+  end(): void
 } {
   const txOf = transactionLookup(source)
   const head = sharedHead(source)
-  const park = parking(head)
+  let ended = false
+  const park = parking(head, () => ended)
 
   return {
+    end: () => void (ended = true),
     async committed(position, deadline) {
       // The shared head may be up to `lookEveryMs` old: one behind the position is read again.
       if (compareDecimal(position, await head()) <= 0) return true
       if (compareDecimal(position, await headPosition(source)) <= 0) return true
       for (;;) {
-        if (Date.now() >= deadline) return false
+        if (ended || Date.now() >= deadline) return false
         await park(position, deadline)
         if (compareDecimal(position, await head()) <= 0) return true
       }
@@ -123,6 +127,7 @@ export function positionWaiter(source: SqlClient): {
       let looked = 0
       for (;;) {
         if (progress().hasApplied(position, tx)) return true
+        if (ended) return false
         const now = Date.now()
         // Past the deadline only once the position was looked up: a wait of 0 still answers a
         // position applied already (a projection tells most of them only by their transaction).
