@@ -487,33 +487,46 @@ describe.each(modes)('live streams without a token (%s)', (mode) => {
 })
 
 describe.each(modes)('live streams of a server closing (%s)', (mode) => {
-  it('ends its streams, so that its close does not wait for their clients to leave', async () => {
+  /** A server listening, with a note applied; the streams `use` opens are closed after it. */
+  async function withServer(
+    use: (
+      s: TestServer,
+      open: (path: string, headers?: Record<string, string>) => Promise<Stream>,
+      created: { noteId: string; position: string },
+    ) => Promise<void>,
+  ) {
     const s = await startTestServer(mode, { domains: [notesDomain] })
-    let stream: Stream | undefined
+    const opened: Stream[] = []
     try {
       await s.app.listen({ port: 0, host: '127.0.0.1' })
       const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
       const created = await createNoteVia(s)
       await s.settle(created.position)
-      stream = await openStream(`${base}/api/queries/notes/get-note/stream?noteId=${created.noteId}`)
+      const open = async (path: string, headers: Record<string, string> = {}) => {
+        const stream = await openStream(`${base}${path}`, headers)
+        opened.push(stream)
+        return stream
+      }
+      await use(s, open, created)
+    } finally {
+      for (const stream of opened) stream.close()
+      await s.close()
+    }
+  }
+
+  it('ends its streams, so that its close does not wait for their clients to leave', async () => {
+    await withServer(async (s, open, created) => {
+      const stream = await open(`/api/queries/notes/get-note/stream?noteId=${created.noteId}`)
       expect((await stream.next()).data).toMatchObject({ data: { noteId: created.noteId } })
       const closed = s.app.close()
       await expect(stream.next(10_000)).rejects.toThrow('The stream ended')
       await closed
-    } finally {
-      stream?.close()
-      await s.close()
-    }
+    })
   })
+
   it('ends the wait of a stream for X-Min-Position when its close begins: 503 UNAVAILABLE, not held up to the wait', async () => {
-    const s = await startTestServer(mode, { domains: [notesDomain] })
-    let stream: Stream | undefined
-    try {
-      await s.app.listen({ port: 0, host: '127.0.0.1' })
-      const base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`
-      const created = await createNoteVia(s)
-      await s.settle(created.position)
-      const opening = openStream(`${base}/api/queries/notes/recent-notes/stream?ownerId=${writer.id}`, {
+    await withServer(async (s, open, created) => {
+      const opening = open(`/api/queries/notes/recent-notes/stream?ownerId=${writer.id}`, {
         authorization: s.bearer(writer),
         'x-min-position': String(BigInt(created.position) + 1n),
         'x-max-wait-ms': '10000',
@@ -521,13 +534,10 @@ describe.each(modes)('live streams of a server closing (%s)', (mode) => {
       // The request waits for the position (up to 10 s); the close begins: the wait ends at once.
       await new Promise((resolve) => setTimeout(resolve, 300))
       const closed = s.app.close()
-      stream = await opening
+      const stream = await opening
       expect(stream.response.status).toBe(503)
       expect(await stream.response.json()).toMatchObject({ code: 'UNAVAILABLE' })
       await closed
-    } finally {
-      stream?.close()
-      await s.close()
-    }
+    })
   })
 })
