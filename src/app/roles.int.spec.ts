@@ -746,6 +746,49 @@ describe.skipIf(!servicesAvailable)(
   },
 )
 
+describe.skipIf(!servicesAvailable)('projectors of two versions side by side (server mode)', () => {
+  it('end on the newer version: the older one follows it, never applies it, and what it switched back to is rebuilt', async () => {
+    // The notes domain with its note list at version 2: the deployment's newer code.
+    const newer: Domain = {
+      ...notesDomain,
+      projections: notesDomain.projections.map((p) => (p.name === 'note-list' ? { ...p, version: 2 } : p)),
+    }
+    await withWriterAndReader({ domains: [newer] }, async (writer) => {
+      await noteApplied(writer)
+      const liveOf = async () =>
+        (
+          await writer.sql.query<{ generation: number; version: number }>(
+            "SELECT generation, version FROM read.projections WHERE name = 'note-list' AND live",
+          )
+        )[0]
+      const first = await liveOf()
+      // An older projector starts (a node rolled back, or not yet upgraded): it rebuilds to its own
+      // version and switches every process to it; the newer projector then rebuilds to version 2.
+      const older = await startTandem({
+        config: { ...writer.config, roles: ['projector'] },
+        domains: [notesDomain],
+        log: pino({ level: 'silent' }),
+      })
+      try {
+        const appliedHere = async (t: Pick<Tandem, 'projections'>) =>
+          (await t.projections.status()).find((p) => p.name === 'note-list')?.appliedHere
+        await eventually(async () => {
+          const live = await liveOf()
+          return (
+            live !== undefined &&
+            live.version === 2 &&
+            live.generation >= (first?.generation ?? 0) + 2 &&
+            (await appliedHere(older)) === false &&
+            (await appliedHere(writer)) === true
+          )
+        })
+      } finally {
+        await older.close()
+      }
+    })
+  })
+})
+
 describe.skipIf(!servicesAvailable)(
   'a query reading what only a newer read model version writes (server mode)',
   () => {

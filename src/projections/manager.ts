@@ -296,7 +296,17 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
     stores: placements.stores,
     names: () => names,
     async start() {
-      if (feed) sharing = shareProgress({ feed, placements, cache, log, retire, pollMs: options.pollMs })
+      if (feed)
+        sharing = shareProgress({
+          feed,
+          placements,
+          cache,
+          log,
+          retire,
+          applies: (projection) => placementOf(projection) === 'run',
+          olderVersion: rebuildToVersion,
+          pollMs: options.pollMs,
+        })
       for (const projection of options.projections) {
         const placement = placementOf(projection)
         if (placement) await place(projection, placement)

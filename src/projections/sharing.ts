@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger.js'
 import { compareCheckpoints } from '../storage/event-log.js'
 import type { FeedMessage, ProgressFeed } from '../transport/progress.js'
 import type { Placed, Placements } from './placements.js'
+import type { Projection } from './projection.js'
 
 export interface Sharing {
   /** Every projection is placed: asks the projectors to report, and starts the backstop. */
@@ -29,6 +30,10 @@ export function shareProgress(options: {
   log: Logger
   /** Drops the generation an entry served once no other process can still be reading it (rebuild.ts). */
   retire: (old: Placed) => void
+  /** Whether this process applies `projection` (a projector's), not only follows it. */
+  applies: (projection: Projection) => boolean
+  /** A generation an older version built was switched to (a projector of that version started): rebuild. */
+  olderVersion: (projection: Projection) => void
   pollMs?: number
 }): Sharing {
   const { feed, placements, cache, log, retire } = options
@@ -37,13 +42,27 @@ export function shareProgress(options: {
   function switchTo(entry: Placed, generation: number): Promise<void> {
     entry.switching ??= (async () => {
       try {
-        if (entry.rebuilding || placements.get(entry.projection.name) !== entry) return
+        const { projection } = entry
+        if (entry.rebuilding || placements.get(projection.name) !== entry) return
         await entry.runner?.stop()
+        // One a newer version built is followed, not applied: this code does not write what that
+        // version's queries read (an old projector applying a new generation left goals out of it for
+        // good). One an older version built is applied (a new version writes the old tables too) and
+        // rebuilt to this version (an old projector started beside new ones switched them all back).
+        const live = await entry.catalog.live(projection.name)
+        const version = live?.generation === generation ? live.version : projection.version
+        const applies = options.applies(projection) && version <= projection.version
         // A generation is switched to once it has caught up with the log: so is this process's, and
         // its status says so (/ready stayed 200 through the switch; it was 503 until a report came).
-        const placed = await placements.serve(entry.projection, generation, entry.runner ? 'run' : 'follow', {
+        const placed = await placements.serve(projection, generation, applies ? 'run' : 'follow', {
           caughtUp: true,
         })
+        if (options.applies(projection) && !applies)
+          log.warn(
+            { projection: projection.name, generation, live: version, here: projection.version },
+            'following a generation a newer version built: its projectors apply it',
+          )
+        if (applies && version < projection.version) options.olderVersion(projection)
         cache.clear()
         // The new generation's projector may have reported it caught up before this switch (its
         // first report follows its `switched` message at once), a report dropped here as of another

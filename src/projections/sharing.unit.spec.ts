@@ -40,7 +40,15 @@ describe('following other processes (sharing.ts)', () => {
     const entries = [first.entry, second.entry]
     const placements = { all: () => entries, get: () => undefined } as unknown as Placements
     const log = { ...silentLogger, warn: vi.fn() }
-    const sharing = shareProgress({ feed, placements, cache: createQueryCache(), log, retire: () => {} })
+    const sharing = shareProgress({
+      feed,
+      placements,
+      cache: createQueryCache(),
+      log,
+      retire: () => {},
+      applies: () => false,
+      olderVersion: () => {},
+    })
     const check = sharing.verify()
     expect(first.live).toHaveBeenCalledTimes(1)
     let stopped = false
@@ -57,7 +65,7 @@ describe('following other processes (sharing.ts)', () => {
 
 describe('switching to a generation another process rebuilt', () => {
   it("is caught up at once, and takes the new generation's report sent before the switch was made: asked again", async () => {
-    const projection = { name: 'a' }
+    const projection = { name: 'a', version: 1 }
     const target = { checkpoint: async () => ({ txId: '90', position: '90' }) }
     const placed = (): Placed =>
       ({
@@ -65,7 +73,7 @@ describe('switching to a generation another process rebuilt', () => {
         progress: undefined,
         follower: undefined,
         target,
-        catalog: {},
+        catalog: { live: async () => ({ generation: 2, version: 1 }) },
         reader: undefined,
       }) as unknown as Placed
     const first = placed()
@@ -115,6 +123,8 @@ describe('switching to a generation another process rebuilt', () => {
       cache: createQueryCache(),
       log: silentLogger,
       retire: () => {},
+      applies: () => false,
+      olderVersion: () => {},
     })
     deliver({ kind: 'switched', name: 'a', generation: 2 })
     const switching = first.switching
