@@ -53,6 +53,8 @@ export async function serve(options: { port?: number; seed?: boolean; roles?: Ro
   const address = await app.listen({ port: options.port ?? config.port, host: config.host })
   const stop = stopOnSignal({
     async close() {
+      // A read waiting for a position (up to 10 s) held the close up, past the bound on shutdown.
+      tandem.projections.endWaits()
       await app.close()
       await tandem.close()
     },

@@ -531,8 +531,10 @@ describe.each(modes)('live streams of a server closing (%s)', (mode) => {
         'x-min-position': String(BigInt(created.position) + 1n),
         'x-max-wait-ms': '10000',
       })
-      // The request waits for the position (up to 10 s); the close begins: the wait ends at once.
+      // The request waits for the position (up to 10 s); the close begins as `serve` begins it on a
+      // signal: the wait ends at once.
       await new Promise((resolve) => setTimeout(resolve, 300))
+      s.tandem.projections.endWaits()
       const closed = s.app.close()
       const stream = await opening
       expect(stream.response.status).toBe(503)

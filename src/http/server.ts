@@ -303,8 +303,6 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
   app.addHook('preClose', (done) => {
     closing = true
     endEventStreams(app.server)
-    // A read waiting for a position (up to 10 s) held the close up, past the bound on shutdown.
-    tandem.projections.endWaits()
     done()
   })
   // And closes each connection with its answer: the close waits for every connection to end, and a
