@@ -159,6 +159,8 @@ const heldPerConnection = 1024 * 1024
 interface Held {
   bytes: number
   closed: boolean
+  /** The log of the connection's last request that held bytes: the closing is logged under its id. */
+  log?: FastifyBaseLogger
 }
 const heldBy = new WeakMap<Socket, Held>()
 /** The connections holding more than `heldPerConnection`, and what all connections hold. */
@@ -182,6 +184,7 @@ function holdAnswer(request: FastifyRequest, reply: FastifyReply, payload: unkno
   if (held.closed) return
   const size = payload.length
   const record = held
+  record.log = request.log
   move(socket, record, size)
   let out = false
   const release = () => {
@@ -201,7 +204,7 @@ function keepWithin(budget: number, log: FastifyBaseLogger) {
     for (const candidate of heavy)
       if (!most || (heldBy.get(candidate)?.bytes ?? 0) > (heldBy.get(most)?.bytes ?? 0)) most = candidate
     const dropped = heldBy.get(most as Socket) as Held
-    log.warn(
+    ;(dropped.log ?? log).warn(
       { unflushed: dropped.bytes, heldAnswerBytes: budget },
       'connection closed: its answers go unread while the process holds too many',
     )
@@ -232,6 +235,7 @@ export function holdStreamed(
     let held = heldBy.get(socket)
     if (!held) heldBy.set(socket, (held = { bytes: 0, closed: false }))
     if (held.closed) return
+    if (unsent > 0) held.log = log
     move(socket, held, unsent - counted)
     counted = unsent
     keepWithin(budget, log)
