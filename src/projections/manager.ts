@@ -232,7 +232,7 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
    * Rebuilds a projection whose live generation another version built. Projectors started together on
    * the new version each ask: one rebuilds, the others hear of its switch. One refused (another
    * process's rebuild, or this one's claim lost before its switch) asks again later while the live
-   * generation is still of another version: a refusal taken for another's rebuild left the read
+   * generation is still of an older version: a refusal taken for another's rebuild left the read
    * model on the old version for good, with nothing said.
    */
   function rebuildToVersion(projection: Projection) {
@@ -249,7 +249,9 @@ export function createProjectionManager(options: ProjectionManagerOptions): Proj
           .targets(projection, 1)
           .catalog.live(name)
           .then((live) => {
-            if (!stopped && live && live.version !== projection.version) rebuildToVersion(projection)
+            // Only up: a newer version's generation is followed (sharing.ts), and asking again for an
+            // older one would switch the newer projectors back every 10 s.
+            if (!stopped && live && live.version < projection.version) rebuildToVersion(projection)
           })
           .catch((e: unknown) => log.warn({ err: e, projection: name }, 'checking the version failed'))
       }, versionRetryMs).unref()
