@@ -78,6 +78,10 @@ export class UnavailableError extends AppError {
   }
 }
 
+/** What a request is told once its process has begun to stop: another process can answer it. */
+export const shuttingDown = () =>
+  new UnavailableError('UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
+
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError
 }

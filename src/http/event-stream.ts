@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError, isAppError, UnauthenticatedError, UnavailableError } from '../core/errors.js'
+import { AppError, isAppError, shuttingDown, UnauthenticatedError, UnavailableError } from '../core/errors.js'
 import { defaultAnonymousStreams } from '../app/config.js'
 import type { Tandem } from '../app/tandem.js'
 import { heldAnswerBudget, holdStreamed } from './connection.js'
@@ -77,7 +77,7 @@ export function openEventStream(
   // while it waited for X-Min-Position): opened, it held the stopping process up until its client
   // left, or sent data to a token no longer valid.
   const refused = closing.has(request.server.server)
-    ? new UnavailableError('UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
+    ? shuttingDown()
     : tokenLeftMs !== undefined && tokenLeftMs <= 0
       ? new UnauthenticatedError('The token has expired')
       : undefined

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 
 import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import Type, { type TSchema } from 'typebox'
-import { AppError, isAppError, ValidationError } from '../core/errors.js'
+import { AppError, isAppError, shuttingDown, ValidationError } from '../core/errors.js'
 import type { Tandem } from '../app/tandem.js'
 import type { AnyCommand, Caller } from '../core/messages.js'
 import {
@@ -59,8 +59,6 @@ function repeatedHeader(raw: readonly string[]): string | undefined {
 }
 const repeated = (name: string) =>
   new AppError(400, 'MALFORMED_REQUEST', 'Malformed request', `The request names ${name} twice`)
-
-const shuttingDown = new AppError(503, 'UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** Refusals a client may send again as they are, after a pause (`Retry-After`, in seconds). */
 const retryAfterSeconds: Readonly<Record<string, number>> = {
@@ -320,7 +318,7 @@ export async function buildServer(tandem: Tandem, options: ServerOptions = {}): 
     // this request is answered.
     if (closesAfter(raw)) closeAfterAnswer(reply)
     const twice = repeatedHeader(raw.rawHeaders)
-    if (closing) done(shuttingDown)
+    if (closing) done(shuttingDown())
     else if (unframedRequest(raw)) done(otherCoding)
     else if (raw.httpVersionMajor !== 1) done(otherVersion)
     else if (twice !== undefined) done(repeated(twice))

@@ -1,4 +1,4 @@
-import { isAppError, UnavailableError } from '../core/errors.js'
+import { isAppError, shuttingDown } from '../core/errors.js'
 import type { ReadProgress } from '../core/query-bus.js'
 import type { ReadStores } from '../core/read-stores.js'
 import { compareCheckpoints, compareDecimal, headPosition, logHead } from '../storage/event-log.js'
@@ -16,9 +16,6 @@ import {
 import { shareProgress, type Sharing } from './sharing.js'
 import { measureLag, projectionStatus, type ProjectionStatus } from './status.js'
 import type { Catalog, Generation, Target } from './targets.js'
-
-const shuttingDown = () =>
-  new UnavailableError('UNAVAILABLE', 'Unavailable', 'The server is shutting down: try again')
 
 /** How long a projector waits to ask again for a rebuild to its version that was refused. */
 const versionRetryMs = 10_000
